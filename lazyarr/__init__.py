@@ -1,0 +1,68 @@
+"""lazyarr: an array-API-conformant namespace of lazy arrays.
+
+``import lazyarr as xp`` and write NumPy-style code: every call builds a graph node, and
+reading a value (``np.asarray``, ``float``, ``repr``...) optimizes and runs the pending graph.
+"""
+
+from __future__ import annotations
+
+import math as _math
+
+from . import exec_cpu as _exec_cpu
+from .array import Array, ConcretizationError, trace_cache
+from .array import dtypes as _dtypes
+from .array.functions.creation import *  # noqa: F403
+from .array.functions.dtype_funcs import *  # noqa: F403
+from .array.functions.elementwise import *  # noqa: F403
+from .array.functions.linalg_basic import *  # noqa: F403
+from .array.functions.manipulation import *  # noqa: F403
+from .array.functions.statistics import *  # noqa: F403
+from .array.materialize import realize as _realize
+from .graph import pipeline as _pipeline
+from .graph.printing import debugprint as _debugprint
+
+__version__ = "0.1.0"
+__array_api_version__ = "2024.12"
+
+bool = _dtypes.bool_  # noqa: A001 - the standard's name
+int8, int16, int32, int64 = _dtypes.int8, _dtypes.int16, _dtypes.int32, _dtypes.int64
+uint8, uint16, uint32, uint64 = _dtypes.uint8, _dtypes.uint16, _dtypes.uint32, _dtypes.uint64
+float32, float64 = _dtypes.float32, _dtypes.float64
+complex64, complex128 = _dtypes.complex64, _dtypes.complex128
+
+e = _math.e
+pi = _math.pi
+inf = _math.inf
+nan = _math.nan
+newaxis = None
+
+
+def realize(*arrays: Array) -> tuple[Array, ...]:
+    """Compute several arrays in one program (shared work done once); each becomes a leaf.
+    Returns the arrays."""
+    from .array.coerce import as_var
+
+    _realize([as_var(a) for a in arrays])
+    return arrays
+
+
+def debugprint(*arrays: Array, file=None) -> str:
+    """Print and return the pending graph of ``arrays`` (shared nodes shown once)."""
+    from .array.coerce import as_var
+
+    text = _debugprint([as_var(a) for a in arrays])
+    print(text, file=file)
+    return text
+
+
+def trace_cache_info() -> dict:
+    """Trace-cache counters: ``hits``, ``misses``, ``size`` and ``maxsize``."""
+    return trace_cache.info()
+
+
+def _compile(fg):
+    return _exec_cpu.link(fg)
+
+
+_pipeline.set_compiler(_compile)
+

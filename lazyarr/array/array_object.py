@@ -1,0 +1,169 @@
+"""The user-facing `Array`: looks eager, is a lazy graph node.
+
+Operators and attributes follow the array API standard's array object. Building an Array never
+computes; reading a value (``np.asarray``, ``float``, ``bool``, ``repr``, iteration, ``__dlpack__``)
+materializes it. ``__setitem__`` and in-place operators are functional updates: the Array points
+to a new node, and arrays built from its old value keep that value.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from ..graph.basic import Var
+from ..graph.userline import where
+from . import coerce
+from .device import CPU, as_device
+from .materialize import realize
+
+
+class Array:
+    """A lazy n-dimensional array (array API standard 2024.12 array object)."""
+
+    __slots__ = ("_v", "__weakref__")
+    __hash__ = None  # type: ignore[assignment]
+    __array_priority__ = 1000.0
+
+    def __init__(self, *args, **kwargs):
+        raise TypeError("create arrays with lazyarr.asarray(), lazyarr.zeros(), ...")
+
+    # ---- attributes ----------------------------------------------------------------------
+    @property
+    def dtype(self) -> np.dtype:
+        """The array's dtype (a NumPy dtype instance)."""
+        return self._v.dtype
+
+    @property
+    def device(self):
+        return CPU
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The shape, a tuple of ints. A size known only from data is computed on demand."""
+        s = self._v.shape
+        if None in s:
+            return self._value().shape
+        return s
+
+    @property
+    def ndim(self) -> int:
+        return len(self._v.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def T(self) -> Array:
+        """The transpose (axes reversed)."""
+        from .functions.manipulation import permute_dims
+
+        return permute_dims(self, tuple(range(self.ndim - 1, -1, -1)))
+
+    @property
+    def mT(self) -> Array:
+        """Transpose of the last two axes (a stack of matrices)."""
+        from .functions.linalg_basic import matrix_transpose
+
+        return matrix_transpose(self)
+
+    def __array_namespace__(self, *, api_version: str | None = None):
+        if api_version not in (None, "2021.12", "2022.12", "2023.12", "2024.12"):
+            raise ValueError(f"unsupported array API version {api_version!r} ({where()})")
+        return sys.modules["lazyarr"]
+
+    def to_device(self, device, /, *, stream=None) -> Array:
+        as_device(device)
+        return self
+
+    # ---- materialization -----------------------------------------------------------------
+    def _value(self) -> np.ndarray:
+        v = self._v
+        if v.data is None or v.owner is not None:
+            realize([v])
+        return v.data
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        d = self._value()
+        if dtype is not None and np.dtype(dtype) != d.dtype:
+            return d.astype(dtype)
+        if copy:
+            return d.copy()
+        return d
+
+    def __bool__(self) -> bool:
+        return bool(self._scalar("bool"))
+
+    def __int__(self) -> int:
+        return int(self._scalar("int"))
+
+    def __float__(self) -> float:
+        return float(self._scalar("float"))
+
+    def __complex__(self) -> complex:
+        return complex(self._scalar("complex"))
+
+    def __index__(self) -> int:
+        if self._v.dtype.kind not in "iu":
+            raise TypeError(f"only integer arrays can be used as an index, not "
+                            f"{self._v.dtype} ({where()})")
+        return int(self._scalar("index"))
+
+    def _scalar(self, what: str):
+        if len(self._v.shape) != 0 and self.size != 1:
+            raise TypeError(f"{what}() needs a 0-d array, got shape {self.shape} ({where()})")
+        return self._value().reshape(())[()]
+
+    def __len__(self) -> int:
+        if self.ndim == 0:
+            raise TypeError(f"len() of a 0-d array ({where()})")
+        return self.shape[0]
+
+    def __iter__(self):
+        if self.ndim == 0:
+            raise TypeError(f"iteration over a 0-d array ({where()})")
+        data = self._value()
+        for row in data:
+            yield coerce.wrap(Var.leaf(np.asarray(row)))
+
+    def __repr__(self) -> str:
+        text = np.array_repr(self._value())
+        return "Array" + text[5:] if text.startswith("array") else text
+
+    def __str__(self) -> str:
+        return str(self._value())
+
+    def __format__(self, spec: str) -> str:
+        if self.ndim == 0:
+            return format(self._value()[()], spec)
+        return format(str(self), spec)
+
+    def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
+        d = self._value()
+        kw = {}
+        if max_version is not None:
+            kw["max_version"] = max_version
+        if dl_device is not None:
+            kw["dl_device"] = dl_device
+        if copy is not None:
+            kw["copy"] = copy
+        return d.__dlpack__(stream=stream, **kw)
+
+    def __dlpack_device__(self) -> tuple[int, int]:
+        return (1, 0)  # kDLCPU
+
+    def __reduce__(self):
+        from .functions.creation import asarray
+
+        return (asarray, (self._value(),))
+
+    def __copy__(self) -> Array:
+        return self
+
+    def __deepcopy__(self, memo) -> Array:
+        return self
+
+
+coerce.Array = Array

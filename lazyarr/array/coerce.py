@@ -1,0 +1,144 @@
+"""Turning user arguments (arrays, NumPy arrays, Python scalars, nested lists) into graph
+variables, and graph variables into user-facing arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..graph.basic import Apply, Op, Var, apply
+from ..graph.userline import where
+from . import dtypes as D
+from .materialize import MAX_PENDING_DEPTH, realize
+
+_SCALARS = (bool, int, float, complex)
+_const_cache: dict[tuple, Var] = {}
+_CONST_CACHE_MAX = 4096
+
+# Set by array_object once the Array class exists (it needs this module first).
+Array = None  # type: ignore[assignment]
+
+
+def const(value, dtype: np.dtype) -> Var:
+    """A constant leaf holding Python scalar ``value`` as a 0-d array of ``dtype``; small
+    constants are shared, and keyed by value."""
+    key = (type(value), value, dtype)
+    v = _const_cache.get(key)
+    if v is not None:
+        return v
+    data = np.asarray(value, dtype=dtype)
+    data.flags.writeable = False
+    v = Var(dtype, (), None, 0, data, True)
+    if value == value:  # NaN keys would never be found again
+        if len(_const_cache) >= _CONST_CACHE_MAX:
+            _const_cache.clear()
+        _const_cache[key] = v
+    return v
+
+
+def leaf_from_numpy(x: np.ndarray) -> Var:
+    """A leaf over a NumPy array (no copy: the array aliases ``x``)."""
+    if x.dtype not in D._SUPPORTED:
+        dt = _numpy_fallback_dtype(x.dtype)
+        x = x.astype(dt)
+    return Var(x.dtype, x.shape, None, 0, x, False)
+
+
+def _numpy_fallback_dtype(dt: np.dtype) -> np.dtype:
+    if dt.kind == "f":  # float16, longdouble
+        return D.float32 if dt.itemsize < 4 else D.float64
+    if dt.kind == "c":
+        return D.complex128
+    raise TypeError(f"arrays of dtype {dt} are not supported ({where()})")
+
+
+def as_var(x, dtype: np.dtype | None = None) -> Var:
+    """The variable behind ``x``: an Array's node, or a new leaf for other array-likes."""
+    if type(x) is Array:
+        return x._v
+    if isinstance(x, _SCALARS):
+        return const(x, dtype or D.python_scalar_default(x))
+    if isinstance(x, Array):
+        return x._v
+    if isinstance(x, (np.ndarray, np.generic)):
+        return leaf_from_numpy(np.asarray(x))
+    if x is None:
+        raise TypeError(f"expected an array, got None ({where()})")
+    try:
+        arr = np.asarray(x)
+    except Exception as exc:
+        raise TypeError(f"cannot convert {type(x).__name__} to an array ({where()})") from exc
+    if arr.dtype == object:
+        raise TypeError(f"cannot convert {type(x).__name__} to an array ({where()})")
+    if arr.dtype.kind == "f" and isinstance(x, (list, tuple)):
+        arr = arr.astype(D.default_float, copy=False)
+    return leaf_from_numpy(arr)
+
+
+def is_scalar(x) -> bool:
+    return isinstance(x, _SCALARS)
+
+
+def coerce_pair(x1, x2) -> tuple[Var, Var, np.dtype]:
+    """Variables for two operands and their promoted dtype (Python scalars are weak)."""
+    if type(x1) is Array:
+        v1 = x1._v
+        if type(x2) is Array:
+            v2 = x2._v
+            return v1, v2, D.promote(v1.dtype, v2.dtype)
+        if isinstance(x2, _SCALARS):
+            dt = D.scalar_dtype(x2, v1.dtype)
+            return v1, const(x2, dt), dt
+    elif isinstance(x1, _SCALARS):
+        if type(x2) is Array:
+            v2 = x2._v
+            dt = D.scalar_dtype(x1, v2.dtype)
+            return const(x1, dt), v2, dt
+        if isinstance(x2, _SCALARS):
+            raise TypeError(f"at least one operand must be an array ({where()})")
+    v1 = as_var(x1) if not isinstance(x1, _SCALARS) else None
+    v2 = as_var(x2) if not isinstance(x2, _SCALARS) else None
+    if v1 is None:
+        dt = D.scalar_dtype(x1, v2.dtype)
+        return const(x1, dt), v2, dt
+    if v2 is None:
+        dt = D.scalar_dtype(x2, v1.dtype)
+        return v1, const(x2, dt), dt
+    return v1, v2, D.promote(v1.dtype, v2.dtype)
+
+
+_cast_ops: dict[np.dtype, Op] = {}
+
+
+def cast(v: Var, dtype: np.dtype) -> Var:
+    """``v`` converted to ``dtype`` (no node if it already has it; constants convert now)."""
+    if v.dtype == dtype:
+        return v
+    if v.const and v.data is not None and v.data.ndim == 0:
+        return const(v.data.item(), dtype)
+    op = _cast_ops.get(dtype)
+    if op is None:
+        from .ops.elemwise import Cast
+
+        op = _cast_ops[dtype] = Cast(dtype)
+    return apply(op, v)[0]
+
+
+def wrap(v: Var):
+    """The user-facing Array for variable ``v`` (realized now if its pending chain is long)."""
+    a = Array.__new__(Array)
+    a._v = v
+    if v.depth > MAX_PENDING_DEPTH:
+        realize([v])
+    return a
+
+
+def build(op: Op, *inputs: Var):
+    """Apply ``op`` and wrap its single output."""
+    return wrap(apply(op, *inputs)[0])
+
+
+def build_many(op: Op, *inputs: Var) -> list:
+    return [wrap(o) for o in apply(op, *inputs)]
+
+
+__all__ = ["const", "as_var", "coerce_pair", "cast", "wrap", "build", "build_many", "Apply"]

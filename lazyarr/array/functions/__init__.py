@@ -1,0 +1,1 @@
+"""The namespace functions of the standard, grouped as the standard groups them."""

@@ -1,0 +1,233 @@
+"""Creation functions of the standard. None of them computes before a value is read, except
+``asarray`` of existing data (which aliases it when no copy is asked for)."""
+
+from __future__ import annotations
+
+import math
+import operator
+
+import numpy as np
+
+from ...graph.basic import Var
+from ...graph.userline import where
+from .. import dtypes as D
+from ..coerce import Array, as_var, build, cast, const, leaf_from_numpy, wrap
+from ..device import as_device
+from ..ops.creation import Alloc, Arange, Eye, Linspace
+from ..ops.shape import Tri
+
+__all__ = ["asarray", "arange", "empty", "empty_like", "eye", "from_dlpack", "full",
+           "full_like", "linspace", "meshgrid", "ones", "ones_like", "tril", "triu", "zeros",
+           "zeros_like"]
+
+_SCALARS = (bool, int, float, complex)
+
+
+def _shape_arg(shape, fname: str) -> tuple[int, ...]:
+    if isinstance(shape, (int, np.integer)) or hasattr(shape, "__index__") and not isinstance(
+            shape, (tuple, list)):
+        shape = (shape,)
+    try:
+        out = tuple(operator.index(s) for s in shape)
+    except TypeError:
+        raise TypeError(f"{fname}(): shape must be an int or a tuple of ints, not {shape!r} "
+                        f"({where()})") from None
+    if any(s < 0 for s in out):
+        raise ValueError(f"{fname}(): negative dimensions are not allowed: {out} ({where()})")
+    return out
+
+
+def asarray(obj, /, *, dtype=None, device=None, copy: bool | None = None) -> Array:
+    """An array from ``obj`` (an Array, a NumPy array, a buffer, a DLPack object, a Python
+    scalar or nested sequence). With ``copy=None`` or ``False`` existing NumPy data is aliased,
+    so later mutations of it are seen by computations not yet run; ``copy=True`` snapshots it.
+    ``copy=False`` raises ValueError when a conversion would need a copy."""
+    as_device(device)
+    dt = None if dtype is None else D.as_dtype(dtype)
+    if isinstance(obj, Array):
+        if dt is not None and dt != obj.dtype:
+            if copy is False:
+                raise ValueError(f"asarray(copy=False): converting {obj.dtype} to {dt} needs a "
+                                 f"copy ({where()})")
+            return wrap(cast(obj._v, dt))
+        return wrap(obj._v)
+    if isinstance(obj, _SCALARS):
+        d = dt or D.python_scalar_default(obj)
+        if isinstance(obj, complex) and d.kind != "c" or isinstance(obj, float) and d.kind in "iub":
+            raise TypeError(f"asarray(): cannot represent {obj!r} as {d} ({where()})")
+        return wrap(Var.leaf(np.asarray(obj, dtype=d)))
+    if not isinstance(obj, np.ndarray) and hasattr(obj, "__dlpack__") and not hasattr(
+            obj, "__array__"):
+        obj = np.from_dlpack(obj)
+    if isinstance(obj, (np.ndarray, np.generic)):
+        arr = np.asarray(obj)
+        if dt is not None and arr.dtype != dt:
+            if copy is False:
+                raise ValueError(f"asarray(copy=False): converting {arr.dtype} to {dt} needs a "
+                                 f"copy ({where()})")
+            arr = arr.astype(dt)
+        elif copy:
+            arr = arr.copy()
+        return wrap(leaf_from_numpy(arr))
+    if copy is False and not hasattr(obj, "__buffer__") and not isinstance(obj, memoryview):
+        raise ValueError(f"asarray(copy=False): a {type(obj).__name__} cannot be used without a "
+                         f"copy ({where()})")
+    arr = _from_sequence(obj, dt)
+    return wrap(leaf_from_numpy(arr))
+
+
+def _from_sequence(obj, dt):
+    try:
+        arr = np.asarray(obj, dtype=dt)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"asarray(): {exc} ({where()})") from None
+    if arr.dtype == object or arr.dtype.kind in "USV":
+        raise TypeError(f"asarray(): cannot make a numeric array from {type(obj).__name__} "
+                        f"({where()})")
+    if dt is None and arr.dtype not in D._SUPPORTED:
+        arr = arr.astype(D.float64 if arr.dtype.kind == "f" else D.complex128)
+    return arr
+
+
+def _fill_dtype(fill_value, dtype) -> np.dtype:
+    if dtype is not None:
+        return D.as_dtype(dtype)
+    if isinstance(fill_value, Array):
+        return fill_value.dtype
+    return D.python_scalar_default(fill_value)
+
+
+def full(shape, fill_value, *, dtype=None, device=None) -> Array:
+    """An array of ``shape`` filled with ``fill_value`` (dtype from the value by default)."""
+    as_device(device)
+    shape = _shape_arg(shape, "full")
+    dt = _fill_dtype(fill_value, dtype)
+    if isinstance(fill_value, (Array, np.ndarray)):
+        v = cast(as_var(fill_value), dt)
+        if v.shape != ():
+            raise ValueError(f"full(): fill_value must be a scalar ({where()})")
+    else:
+        if isinstance(fill_value, complex) and dt.kind != "c":
+            raise TypeError(f"full(): cannot fill {dt} with complex {fill_value!r} ({where()})")
+        v = const(fill_value, dt)
+    return build(Alloc(shape), v)
+
+
+def zeros(shape, *, dtype=None, device=None) -> Array:
+    """An array of zeros (default dtype float64)."""
+    return full(shape, 0, dtype=dtype or D.default_float, device=device)
+
+
+def ones(shape, *, dtype=None, device=None) -> Array:
+    """An array of ones (default dtype float64)."""
+    return full(shape, 1, dtype=dtype or D.default_float, device=device)
+
+
+def empty(shape, *, dtype=None, device=None) -> Array:
+    """An array whose values are unspecified (lazyarr gives zeros)."""
+    return zeros(shape, dtype=dtype, device=device)
+
+
+def _like(x, fill, dtype, device, fname):
+    v = as_var(x)
+    return full(tuple(Array.shape.fget(wrap(v))), fill, dtype=dtype or v.dtype, device=device)
+
+
+def zeros_like(x, /, *, dtype=None, device=None) -> Array:
+    return _like(x, 0, dtype, device, "zeros_like")
+
+
+def ones_like(x, /, *, dtype=None, device=None) -> Array:
+    return _like(x, 1, dtype, device, "ones_like")
+
+
+def empty_like(x, /, *, dtype=None, device=None) -> Array:
+    return _like(x, 0, dtype, device, "empty_like")
+
+
+def full_like(x, /, fill_value, *, dtype=None, device=None) -> Array:
+    v = as_var(x)
+    return full(tuple(Array.shape.fget(wrap(v))), fill_value, dtype=dtype or v.dtype,
+                device=device)
+
+
+def arange(start, /, stop=None, step=1, *, dtype=None, device=None) -> Array:
+    """Evenly spaced values in ``[start, stop)`` (``arange(n)`` is ``0..n-1``)."""
+    as_device(device)
+    if stop is None:
+        start, stop = 0, start
+    if step == 0:
+        raise ValueError(f"arange(): step must not be zero ({where()})")
+    for name, val in (("start", start), ("stop", stop), ("step", step)):
+        if not isinstance(val, (int, float)) or isinstance(val, bool):
+            raise TypeError(f"arange(): {name} must be a real number, not {val!r} ({where()})")
+    all_int = all(isinstance(v, int) for v in (start, stop, step))
+    dt = D.as_dtype(dtype) if dtype is not None else (D.default_int if all_int else D.default_float)
+    n = len(range(start, stop, step)) if all_int else max(0, math.ceil((stop - start) / step))
+    return build(Arange(start, stop, step, dt, n))
+
+
+def linspace(start, stop, /, num, *, dtype=None, device=None, endpoint=True) -> Array:
+    """``num`` evenly spaced samples from ``start`` to ``stop``."""
+    as_device(device)
+    if num < 0:
+        raise ValueError(f"linspace(): num must be non-negative ({where()})")
+    is_c = isinstance(start, complex) or isinstance(stop, complex)
+    dt = D.as_dtype(dtype) if dtype is not None else (D.default_complex if is_c else
+                                                       D.default_float)
+    return build(Linspace(start, stop, int(num), dt, bool(endpoint)))
+
+
+def eye(n_rows, n_cols=None, /, *, k=0, dtype=None, device=None) -> Array:
+    """A 2-d array with ones on diagonal ``k`` and zeros elsewhere."""
+    as_device(device)
+    m = n_rows if n_cols is None else n_cols
+    return build(Eye(int(n_rows), int(m), int(k), D.as_dtype(dtype or D.default_float)))
+
+
+def from_dlpack(x, /, *, device=None, copy=None) -> Array:
+    """An array from an object that supports DLPack (no copy unless ``copy=True``)."""
+    as_device(device)
+    if isinstance(x, Array):
+        return x
+    arr = np.from_dlpack(x) if copy is None else np.from_dlpack(x, copy=copy)
+    return wrap(leaf_from_numpy(arr))
+
+
+def meshgrid(*arrays, indexing: str = "xy") -> list[Array]:
+    """Coordinate matrices from 1-d coordinate vectors (``indexing`` 'xy' or 'ij')."""
+    from .manipulation import broadcast_to, reshape
+
+    if indexing not in ("xy", "ij"):
+        raise ValueError(f"meshgrid(): indexing must be 'xy' or 'ij' ({where()})")
+    vs = [as_var(a) for a in arrays]
+    if any(len(v.shape) != 1 for v in vs):
+        raise ValueError(f"meshgrid(): arrays must be 1-d ({where()})")
+    if len({v.dtype for v in vs}) > 1:
+        raise ValueError(f"meshgrid(): arrays must have one dtype ({where()})")
+    sizes = [v.shape[0] for v in vs]
+    if indexing == "xy" and len(vs) > 1:
+        sizes[0], sizes[1] = sizes[1], sizes[0]
+    out = []
+    for i, v in enumerate(vs):
+        j = (1 - i if i < 2 else i) if indexing == "xy" and len(vs) > 1 else i
+        shape = [1] * len(vs)
+        shape[j] = v.shape[0]
+        out.append(broadcast_to(reshape(wrap(v), tuple(shape)), tuple(sizes)))
+    return out
+
+
+def _tri(x, k, lower):
+    return build(Tri(int(k), lower), as_var(x))
+
+
+def tril(x, /, *, k: int = 0) -> Array:
+    """Lower triangle of the last two axes (elements above diagonal ``k`` zeroed)."""
+    return _tri(x, k, True)
+
+
+def triu(x, /, *, k: int = 0) -> Array:
+    """Upper triangle of the last two axes (elements below diagonal ``k`` zeroed)."""
+    return _tri(x, k, False)
+
+

@@ -1,0 +1,106 @@
+"""The standard's elementwise functions, generated from the scalar table.
+
+Each function promotes its operands (Python scalars are weak), converts them to the function's
+compute dtype and builds one `Elemwise` node; ``clip`` is built from ``maximum``/``minimum``.
+"""
+
+from __future__ import annotations
+
+from ...graph.basic import apply
+from ...graph.userline import where as _where_site
+from .. import dtypes as D
+from ..coerce import as_var, cast, coerce_pair, const, is_scalar, wrap
+from ..ops.elemwise import Elemwise, elementwise_types
+from ..ops.scalar_table import TABLE
+
+__all__ = sorted(TABLE) + ["clip"]
+
+
+def _unary(fn):
+    op = Elemwise(fn.name)
+
+    def f(x, /):
+        v = as_var(x)
+        ct = elementwise_types(fn, v.dtype)[0]
+        if v.dtype != ct:
+            v = cast(v, ct)
+        return wrap(apply(op, v)[0])
+
+    return f
+
+
+def _binary(fn):
+    op = Elemwise(fn.name)
+
+    def f(x1, x2, /):
+        v1, v2, dt = coerce_pair(x1, x2)
+        ct = elementwise_types(fn, dt)[0]
+        if v1.dtype != ct:
+            v1 = cast(v1, ct)
+        if v2.dtype != ct:
+            v2 = cast(v2, ct)
+        return wrap(apply(op, v1, v2)[0])
+
+    return f
+
+
+_where_op = Elemwise("where")
+
+
+def where(condition, x1, x2, /):
+    """Elements of ``x1`` where ``condition`` is true, else of ``x2`` (broadcast together).
+    ``x1`` and ``x2`` may be Python scalars; the condition must be boolean."""
+    c = as_var(condition)
+    if c.dtype != D.bool_:
+        raise TypeError(f"where(): condition must be a boolean array, not {c.dtype} "
+                        f"({_where_site()})")
+    if is_scalar(x1) and is_scalar(x2):
+        dt = D.result_type(x1, x2)
+        v1, v2 = const(x1, dt), const(x2, dt)
+    else:
+        v1, v2, dt = coerce_pair(x1, x2)
+    v1, v2 = cast(v1, dt), cast(v2, dt)
+    return wrap(apply(_where_op, c, v1, v2)[0])
+
+
+def _make(fn):
+    f = _unary(fn) if fn.nin == 1 else _binary(fn)
+    f.__name__ = f.__qualname__ = fn.name
+    args = "x" if fn.nin == 1 else "x1, x2"
+    f.__doc__ = (f"The standard's elementwise ``{fn.name}({args})``, broadcasting; "
+                 f"dtype rule: {fn.kind}.")
+    return f
+
+
+for _name, _fn in TABLE.items():
+    if _name != "where":
+        globals()[_name] = _make(_fn)
+
+_maximum = globals()["maximum"]
+_minimum = globals()["minimum"]
+
+
+def clip(x, /, min=None, max=None):  # noqa: A002 - the standard's argument names
+    """``x`` limited to ``[min, max]`` (either may be None, a scalar or an array); the result
+    keeps ``x``'s dtype and shape."""
+    v = as_var(x)
+    if v.dtype.kind in "cb":
+        raise TypeError(f"clip() needs a real numeric array, not {v.dtype} ({_where_site()})")
+    out = wrap(v)
+    for bound, f in ((min, _maximum), (max, _minimum)):
+        if bound is None:
+            continue
+        if is_scalar(bound):
+            if v.dtype.kind in "iu" and isinstance(bound, float):
+                bound_v = const(bound, D.default_float)
+                out = wrap(cast(as_var(f(cast(as_var(out), D.default_float), wrap(bound_v))),
+                                v.dtype))
+                continue
+            bound_v = const(bound, D.scalar_dtype(bound, v.dtype))
+        else:
+            bound_v = cast(as_var(bound), v.dtype)
+        out = f(out, wrap(bound_v))
+    if out._v.shape != v.shape:
+        raise ValueError(f"clip(): bounds broadcast x from {v.shape} to {out._v.shape}; they "
+                         f"must broadcast to x's shape ({_where_site()})")
+    return out

@@ -1,0 +1,54 @@
+"""Indexing of arrays: ``x[key]`` and the functional ``x[key] = value``."""
+
+from __future__ import annotations
+
+from ...graph.userline import where
+from .. import dtypes as D
+from ..coerce import Array, as_var, build, cast, const, is_scalar
+from ..ops.elemwise import broadcast_shapes
+from ..ops.index import GetItem, SetItem, parse_key
+
+_key_cache: dict = {}
+
+
+def getitem(x: Array, key) -> Array:
+    """``x[key]``: basic slicing, integer arrays and boolean masks (NumPy semantics)."""
+    v = x._v
+    try:
+        ck = (key, v.shape)
+        hit = _key_cache.get(ck)
+    except TypeError:  # unhashable key (arrays, lists)
+        ck = hit = None
+    if hit is not None:
+        return build(hit, v)
+    spec, arrays, out_shape = parse_key(key, v.shape, as_var)
+    op = GetItem(spec, out_shape)
+    if not arrays and ck is not None:
+        if len(_key_cache) > 4096:
+            _key_cache.clear()
+        _key_cache[ck] = op
+    return build(op, v, *arrays)
+
+
+def setitem(x: Array, key, value) -> None:
+    """``x[key] = value`` as a functional update: ``x`` now refers to a new node; arrays built
+    from its old value keep that value."""
+    v = x._v
+    spec, arrays, out_shape = parse_key(key, v.shape, as_var)
+    if is_scalar(value):
+        val = const(value, D.scalar_dtype(value, v.dtype))
+    else:
+        val = as_var(value)
+    if val.dtype != v.dtype:
+        if not D.can_cast(val.dtype, v.dtype) and not is_scalar(value):
+            raise TypeError(f"cannot assign {val.dtype} values into a {v.dtype} array "
+                            f"({where()})")
+        val = cast(val, v.dtype)
+    try:
+        b = broadcast_shapes(val.shape, out_shape)
+    except ValueError:
+        b = None
+    if b is None or len(val.shape) > len(out_shape) or (None not in out_shape and b != out_shape):
+        raise ValueError(f"cannot assign a value of shape {val.shape} to an index selecting "
+                         f"shape {out_shape} ({where()})")
+    x._v = build(SetItem(spec), v, val, *arrays)._v

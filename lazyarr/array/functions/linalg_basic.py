@@ -1,0 +1,97 @@
+"""Products and transposes of the main namespace (also part of the linalg extension)."""
+
+from __future__ import annotations
+
+import math
+import operator
+
+from ...graph.userline import where
+from ..coerce import Array, as_var, build, cast, coerce_pair, wrap
+from ..ops.axes import normalize_axis
+from ..ops.elemwise import broadcast_shapes
+from ..ops.linalg import MatMul
+
+__all__ = ["matmul", "tensordot", "vecdot", "matrix_transpose"]
+
+_matmul_op = MatMul()
+
+
+def matmul(x1, x2, /) -> Array:
+    """Matrix product with NumPy's ``matmul`` semantics (batched, 1-d operands promoted)."""
+    v1, v2, dt = coerce_pair(x1, x2)
+    if dt.kind == "b":
+        raise TypeError(f"matmul() needs numeric arrays, not {dt} ({where()})")
+    return build(_matmul_op, cast(v1, dt), cast(v2, dt))
+
+
+def matrix_transpose(x, /) -> Array:
+    """Transpose of the last two axes of ``x`` (at least 2-d)."""
+    from .manipulation import permute_dims
+
+    v = as_var(x)
+    n = len(v.shape)
+    if n < 2:
+        raise ValueError(f"matrix_transpose() needs at least 2 dimensions, got shape {v.shape} "
+                         f"({where()})")
+    return permute_dims(wrap(v), tuple(range(n - 2)) + (n - 1, n - 2))
+
+
+def tensordot(x1, x2, /, *, axes=2) -> Array:
+    """Sum of products over ``axes`` (an int N: the last N of ``x1`` with the first N of
+    ``x2``; or two sequences of axes), computed as one matrix product."""
+    from .manipulation import permute_dims, reshape
+
+    v1, v2, dt = coerce_pair(x1, x2)
+    if dt.kind == "b":
+        raise TypeError(f"tensordot() needs numeric arrays, not {dt} ({where()})")
+    v1, v2 = cast(v1, dt), cast(v2, dt)
+    n1, n2 = len(v1.shape), len(v2.shape)
+    if isinstance(axes, int) or hasattr(axes, "__index__"):
+        k = operator.index(axes)
+        if k < 0 or k > min(n1, n2):
+            raise ValueError(f"tensordot(): axes={k} is out of range for shapes {v1.shape} and "
+                             f"{v2.shape} ({where()})")
+        a1, a2 = list(range(n1 - k, n1)), list(range(k))
+    else:
+        a1, a2 = ([normalize_axis(a, n, "tensordot") for a in ax]
+                  for ax, n in zip(axes, (n1, n2)))
+        if len(a1) != len(a2):
+            raise ValueError(f"tensordot(): axes lists differ in length ({where()})")
+    s1, s2 = Array.shape.fget(wrap(v1)), Array.shape.fget(wrap(v2))
+    for i, j in zip(a1, a2):
+        if s1[i] != s2[j]:
+            raise ValueError(f"tensordot(): axis {i} of x1 (size {s1[i]}) does not match axis "
+                             f"{j} of x2 (size {s2[j]}) ({where()})")
+    free1 = [i for i in range(n1) if i not in a1]
+    free2 = [j for j in range(n2) if j not in a2]
+    k = math.prod(s1[i] for i in a1)
+    m = math.prod(s1[i] for i in free1)
+    n = math.prod(s2[j] for j in free2)
+    left = reshape(permute_dims(wrap(v1), tuple(free1 + a1)), (m, k))
+    right = reshape(permute_dims(wrap(v2), tuple(a2 + free2)), (k, n))
+    out = matmul(left, right)
+    return reshape(out, tuple(s1[i] for i in free1) + tuple(s2[j] for j in free2))
+
+
+def vecdot(x1, x2, /, *, axis: int = -1) -> Array:
+    """Dot products of vectors along ``axis`` (``sum(conj(x1) * x2)``), broadcasting the rest."""
+    from .elementwise import conj, multiply
+    from .statistics import sum as _sum
+
+    v1, v2, dt = coerce_pair(x1, x2)
+    if dt.kind == "b":
+        raise TypeError(f"vecdot() needs numeric arrays, not {dt} ({where()})")
+    shape = broadcast_shapes(v1.shape, v2.shape)
+    if not shape:
+        raise ValueError(f"vecdot() needs at least one dimension ({where()})")
+    ax = normalize_axis(axis, len(shape), "vecdot")
+    nax = ax - len(shape)
+    if -nax > len(v1.shape) or -nax > len(v2.shape) or v1.shape[nax] != v2.shape[nax]:
+        raise ValueError(f"vecdot(): the contracted axis differs between shapes {v1.shape} and "
+                         f"{v2.shape} ({where()})")
+    a = wrap(cast(v1, dt))
+    if dt.kind == "c":
+        a = conj(a)
+    return _sum(multiply(a, wrap(cast(v2, dt))), axis=ax)
+
+

@@ -1,0 +1,208 @@
+"""Manipulation functions of the standard (shapes, axes, joining, repeating)."""
+
+from __future__ import annotations
+
+import math
+import operator
+
+from ...graph.userline import where
+from .. import dtypes as D
+from ..coerce import Array, as_var, build, cast, wrap
+from ..ops.axes import normalize_axes, normalize_axis
+from ..ops.elemwise import broadcast_shapes
+from ..ops.shape import BroadcastTo, Concat, Flip, Repeat, Reshape, Roll, Tile, Transpose
+
+__all__ = ["broadcast_arrays", "broadcast_to", "concat", "expand_dims", "flip", "moveaxis",
+           "permute_dims", "repeat", "reshape", "roll", "squeeze", "stack", "tile", "unstack"]
+
+
+def reshape(x, /, shape, *, copy: bool | None = None) -> Array:
+    """``x`` with a new ``shape`` (one entry may be -1); no data is moved until needed."""
+    v = as_var(x)
+    if isinstance(shape, int):
+        shape = (shape,)
+    shape = tuple(operator.index(s) for s in shape)
+    if shape.count(-1) > 1:
+        raise ValueError(f"reshape(): only one dimension can be -1, got {shape} ({where()})")
+    if -1 in shape:
+        known = math.prod(s for s in shape if s != -1)
+        total = math.prod(Array.shape.fget(wrap(v))) if None in v.shape else math.prod(v.shape)
+        if known == 0 or total % known:
+            raise ValueError(f"cannot reshape an array of shape {v.shape} into shape {shape} "
+                             f"({where()})")
+        shape = tuple(total // known if s == -1 else s for s in shape)
+    if any(s < 0 for s in shape):
+        raise ValueError(f"reshape(): invalid shape {shape} ({where()})")
+    if shape == v.shape:
+        return wrap(v)
+    return build(Reshape(shape), v)
+
+
+def permute_dims(x, /, axes: tuple[int, ...]) -> Array:
+    """``x`` with its axes reordered: output axis i is input axis ``axes[i]``."""
+    v = as_var(x)
+    n = len(v.shape)
+    perm = tuple(normalize_axis(a, n, "permute_dims") for a in axes)
+    if sorted(perm) != list(range(n)):
+        raise ValueError(f"permute_dims(): axes {tuple(axes)} are not a permutation of "
+                         f"{n} axes ({where()})")
+    if perm == tuple(range(n)):
+        return wrap(v)
+    return build(Transpose(perm), v)
+
+
+def broadcast_to(x, /, shape: tuple[int, ...]) -> Array:
+    """``x`` broadcast to ``shape`` (ValueError if the shapes are incompatible)."""
+    v = as_var(x)
+    shape = tuple(operator.index(s) for s in shape)
+    if shape == v.shape:
+        return wrap(v)
+    return build(BroadcastTo(shape), v)
+
+
+def broadcast_arrays(*arrays) -> list[Array]:
+    """The arrays broadcast against each other."""
+    vs = [as_var(a) for a in arrays]
+    shape = broadcast_shapes(*[v.shape for v in vs]) if vs else ()
+    return [broadcast_to(wrap(v), shape) for v in vs]
+
+
+def _common(vs, fname):
+    dt = vs[0].dtype
+    for v in vs[1:]:
+        dt = D.promote(dt, v.dtype)
+    return [cast(v, dt) for v in vs]
+
+
+def concat(arrays, /, *, axis: int | None = 0) -> Array:
+    """Arrays joined along an existing ``axis`` (None: flattened first)."""
+    vs = [as_var(a) for a in arrays]
+    if not vs:
+        raise ValueError(f"concat() needs at least one array ({where()})")
+    vs = _common(vs, "concat")
+    if axis is None:
+        vs = [as_var(reshape(wrap(v), (-1,))) for v in vs]
+        axis = 0
+    nd = len(vs[0].shape)
+    if nd == 0:
+        raise ValueError(f"concat(): zero-dimensional arrays cannot be concatenated ({where()})")
+    if any(len(v.shape) != nd for v in vs):
+        raise ValueError(f"concat(): arrays must have the same number of dimensions, got "
+                         f"{[v.shape for v in vs]} ({where()})")
+    ax = normalize_axis(axis, nd, "concat")
+    if len(vs) == 1:
+        return wrap(vs[0])
+    return build(Concat(ax), *vs)
+
+
+def stack(arrays, /, *, axis: int = 0) -> Array:
+    """Arrays of one shape joined along a new ``axis``."""
+    vs = [as_var(a) for a in arrays]
+    if not vs:
+        raise ValueError(f"stack() needs at least one array ({where()})")
+    if any(v.shape != vs[0].shape for v in vs):
+        raise ValueError(f"stack(): all arrays must have the same shape, got "
+                         f"{[v.shape for v in vs]} ({where()})")
+    ax = normalize_axis(axis, len(vs[0].shape) + 1, "stack")
+    return concat([expand_dims(wrap(v), axis=ax) for v in vs], axis=ax)
+
+
+def expand_dims(x, /, axis: int = 0) -> Array:
+    """``x`` with a new axis of size one at ``axis`` (in ``[-ndim-1, ndim]``)."""
+    v = as_var(x)
+    ax = normalize_axis(axis, len(v.shape) + 1, "expand_dims")
+    shape = v.shape[:ax] + (1,) + v.shape[ax:]
+    return build(Reshape(shape), v)
+
+
+def squeeze(x, /, axis) -> Array:
+    """``x`` without the given axes, which must have size one."""
+    v = as_var(x)
+    axes = normalize_axes(axis, len(v.shape), "squeeze")
+    for a in axes:
+        if v.shape[a] != 1:
+            raise ValueError(f"squeeze(): axis {a} has size {v.shape[a]}, not 1 ({where()})")
+    shape = tuple(d for i, d in enumerate(v.shape) if i not in axes)
+    if shape == v.shape:
+        return wrap(v)
+    return build(Reshape(shape), v)
+
+
+def flip(x, /, *, axis=None) -> Array:
+    """``x`` with the order of elements reversed along ``axis`` (all axes by default)."""
+    v = as_var(x)
+    axes = normalize_axes(axis, len(v.shape), "flip")
+    if not axes:
+        return wrap(v)
+    return build(Flip(axes), v)
+
+
+def roll(x, /, shift, *, axis=None) -> Array:
+    """Elements of ``x`` shifted by ``shift`` along ``axis`` (flattened if None), wrapping."""
+    v = as_var(x)
+    shifts = tuple(shift) if isinstance(shift, (tuple, list)) else (int(shift),)
+    if axis is None:
+        if len(shifts) != 1:
+            raise ValueError(f"roll(): one shift is needed without an axis ({where()})")
+        return build(Roll(shifts, None), v)
+    axes = tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
+    axes = tuple(normalize_axis(a, len(v.shape), "roll") for a in axes)
+    if len(shifts) == 1 and len(axes) > 1:
+        shifts = shifts * len(axes)
+    if len(shifts) != len(axes):
+        raise ValueError(f"roll(): shift and axis must have the same length ({where()})")
+    return build(Roll(tuple(int(s) for s in shifts), axes), v)
+
+
+def moveaxis(x, source, destination, /) -> Array:
+    """``x`` with axes ``source`` moved to positions ``destination``."""
+    v = as_var(x)
+    n = len(v.shape)
+    src = source if isinstance(source, (tuple, list)) else (source,)
+    dst = destination if isinstance(destination, (tuple, list)) else (destination,)
+    src = [normalize_axis(a, n, "moveaxis") for a in src]
+    dst = [normalize_axis(a, n, "moveaxis") for a in dst]
+    if len(src) != len(dst) or len(set(src)) != len(src) or len(set(dst)) != len(dst):
+        raise ValueError(f"moveaxis(): source and destination must be distinct axes of equal "
+                         f"count ({where()})")
+    order = [a for a in range(n) if a not in src]
+    for d, s in sorted(zip(dst, src)):
+        order.insert(d, s)
+    return permute_dims(wrap(v), tuple(order))
+
+
+def repeat(x, repeats, /, *, axis: int | None = None) -> Array:
+    """Each element of ``x`` repeated ``repeats`` times (an int, or one count per element:
+    then the result's size depends on data and is known once computed)."""
+    v = as_var(x)
+    ax = None if axis is None else normalize_axis(axis, len(v.shape), "repeat")
+    if isinstance(repeats, int):
+        if repeats < 0:
+            raise ValueError(f"repeat(): repeats must be non-negative ({where()})")
+        if ax is None and len(v.shape) != 1:
+            v = as_var(reshape(wrap(v), (-1,)))
+            ax = 0
+        return build(Repeat(repeats, ax), v)
+    r = as_var(repeats)
+    if r.dtype.kind not in "iu":
+        raise TypeError(f"repeat(): repeats must be integers, not {r.dtype} ({where()})")
+    return build(Repeat(None, ax), v, r)
+
+
+def tile(x, repetitions, /) -> Array:
+    """``x`` repeated ``repetitions[i]`` times along each axis."""
+    reps = tuple(operator.index(r) for r in repetitions)
+    if any(r < 0 for r in reps):
+        raise ValueError(f"tile(): repetitions must be non-negative ({where()})")
+    return build(Tile(reps), as_var(x))
+
+
+def unstack(x, /, *, axis: int = 0) -> tuple[Array, ...]:
+    """The slices of ``x`` along ``axis``, as a tuple of arrays."""
+    v = as_var(x)
+    if len(v.shape) == 0:
+        raise ValueError(f"unstack() needs at least one dimension ({where()})")
+    ax = normalize_axis(axis, len(v.shape), "unstack")
+    a = wrap(v)
+    n = Array.shape.fget(a)[ax]
+    return tuple(a[(slice(None),) * ax + (i,)] for i in range(n))

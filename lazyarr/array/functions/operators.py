@@ -1,0 +1,66 @@
+"""The array object's operators, bound to the namespace functions."""
+
+from __future__ import annotations
+
+from ..array_object import Array
+from . import elementwise as E
+from .indexing import getitem, setitem
+from .linalg_basic import matmul
+
+_BINARY = {
+    "add": E.add, "sub": E.subtract, "mul": E.multiply, "truediv": E.divide,
+    "floordiv": E.floor_divide, "mod": E.remainder, "pow": E.pow, "matmul": matmul,
+    "and": E.bitwise_and, "or": E.bitwise_or, "xor": E.bitwise_xor,
+    "lshift": E.bitwise_left_shift, "rshift": E.bitwise_right_shift,
+}
+_COMPARE = {"lt": E.less, "le": E.less_equal, "gt": E.greater, "ge": E.greater_equal,
+            "eq": E.equal, "ne": E.not_equal}
+_UNARY = {"neg": E.negative, "pos": E.positive, "abs": E.abs, "invert": E.bitwise_invert}
+
+_OK_TYPES = (Array, bool, int, float, complex)
+
+
+def _forward(fn):
+    def op(self, other):
+        return fn(self, other)
+    return op
+
+
+def _reflected(fn):
+    def op(self, other):
+        return fn(other, self)
+    return op
+
+
+def _inplace(fn):
+    def op(self, other):
+        r = fn(self, other)
+        if r._v.shape != self._v.shape:
+            raise ValueError(f"in-place operation would change the shape from {self._v.shape} "
+                             f"to {r._v.shape}")
+        if r._v.dtype != self._v.dtype:
+            raise TypeError(f"in-place operation would change the dtype from {self._v.dtype} "
+                            f"to {r._v.dtype}")
+        self._v = r._v
+        return self
+    return op
+
+
+def _compare(fn, name):
+    def op(self, other):
+        if not isinstance(other, _OK_TYPES) and not hasattr(other, "__array__"):
+            return NotImplemented
+        return fn(self, other)
+    return op
+
+
+for _name, _fn in _BINARY.items():
+    setattr(Array, f"__{_name}__", _forward(_fn))
+    setattr(Array, f"__r{_name}__", _reflected(_fn))
+    setattr(Array, f"__i{_name}__", _inplace(_fn))
+for _name, _fn in _COMPARE.items():
+    setattr(Array, f"__{_name}__", _compare(_fn, _name))
+for _name, _fn in _UNARY.items():
+    setattr(Array, f"__{_name}__", _fn)
+Array.__getitem__ = getitem
+Array.__setitem__ = setitem

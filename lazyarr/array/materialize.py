@@ -1,0 +1,121 @@
+"""Materialization: cut the pending graph, find or build its program, run it, write back.
+
+Realizing variables computes only what they need (plus what their program shares), writes each
+result into its variable (which becomes a leaf, so the graph above it is freed) and keeps the
+prepared program in the trace cache under the cut's structural key. A loop of eager-looking code
+rebuilds the same structure every step, so after the first step each realization costs one walk,
+one hash, one lookup and the run.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..graph import pipeline
+from ..graph._walk import cut
+from ..graph.basic import Var
+from ..graph.fgraph import SMALL_CONST, FunctionGraph
+from ..graph.userline import where
+
+#: a pending chain deeper than this is realized as soon as it is built (bounds graph growth)
+MAX_PENDING_DEPTH = 512
+
+
+class ConcretizationError(TypeError):
+    """A concrete value was asked of an array that depends on a traced (symbolic) input."""
+
+
+class TraceCache:
+    """Bounded LRU map from structural keys to prepared programs, with hit/miss counters."""
+
+    def __init__(self, maxsize: int = 2048):
+        self.maxsize = maxsize
+        self._d: OrderedDict = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key):
+        entry = self._d.get(key)
+        if entry is not None:
+            self.hits += 1
+            self._d.move_to_end(key)
+        else:
+            self.misses += 1
+        return entry
+
+    def put(self, key, entry) -> None:
+        self._d[key] = entry
+        if len(self._d) > self.maxsize:
+            self._d.popitem(last=False)
+
+    def clear(self) -> None:
+        self._d.clear()
+        self.hits = self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._d)
+
+    def info(self) -> dict:
+        return {"hits": self.hits, "misses": self.misses, "size": len(self._d),
+                "maxsize": self.maxsize}
+
+
+trace_cache = TraceCache()
+
+
+class _Entry:
+    __slots__ = ("program", "positions")
+
+    def __init__(self, program, positions):
+        self.program = program
+        self.positions = positions
+
+
+def _is_baked(leaf: Var) -> bool:
+    d = leaf.data
+    return leaf.const and d is not None and d.size <= SMALL_CONST
+
+
+def realize(vars: Sequence[Var]) -> None:
+    """Compute every pending variable in ``vars`` in one program and make them leaves."""
+    pending = [v for v in vars if v.owner is not None]
+    if not pending:
+        for v in vars:
+            if v.data is None:
+                _raise_symbolic(v)
+        return
+    leaves, steps, out_refs, key = cut(pending)
+    entry = trace_cache.get(key)
+    if entry is None:
+        positions = tuple(i for i, leaf in enumerate(leaves) if not _is_baked(leaf))
+        for i in positions:
+            if leaves[i].data is None:
+                _raise_symbolic(leaves[i])
+        fg = FunctionGraph.from_cut(leaves, steps, out_refs)
+        entry = _Entry(pipeline.compile_fgraph(fg), positions)
+        trace_cache.put(key, entry)
+    # A symbolic leaf keys differently from a leaf with data, so a hit never lacks data.
+    args = [leaves[i].data for i in entry.positions]
+    results = entry.program(args)
+    for v, r in zip(pending, results):
+        if r.flags.writeable:
+            r.flags.writeable = False
+        v.realize_to(r)
+
+
+def _raise_symbolic(v: Var):
+    raise ConcretizationError(
+        f"a concrete value was needed for an array that depends on a traced input "
+        f"({v.name or 'unnamed'}, {v.dtype}{list(v.shape)}) at {where()}; inside "
+        "lazyarr.grad/compile/scan, use lazyarr functions (e.g. lazyarr.cond) instead of "
+        "Python control flow on array values")
+
+
+def value(v: Var) -> np.ndarray:
+    """The data of ``v``, realizing it first if needed."""
+    if v.data is None:
+        realize([v])
+    return v.data

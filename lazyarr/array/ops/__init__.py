@@ -1,0 +1,1 @@
+"""Op definitions: each op's parameters, shape/dtype rule and NumPy reference, in one place."""

@@ -1,0 +1,58 @@
+"""Ops without array inputs (filled arrays, ranges, identity) and the triangular masks."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...graph.basic import Op, Var
+
+
+class Alloc(Op):
+    """An array of ``shape`` filled with its 0-d input (cast to the input's dtype)."""
+
+    def __init__(self, shape: tuple):
+        self.shape = shape
+
+    def infer(self, value: Var):
+        return [(value.dtype, self.shape)]
+
+    def perform(self, value: np.ndarray) -> np.ndarray:
+        return np.full(self.shape, value, dtype=value.dtype)
+
+
+class Arange(Op):
+    """``arange(start, stop, step)`` of ``dtype`` with ``n`` elements (known when built)."""
+
+    def __init__(self, start, stop, step, dtype: np.dtype, n: int):
+        self.start, self.stop, self.step, self.dtype, self.n = start, stop, step, dtype, n
+
+    def infer(self):
+        return [(self.dtype, (self.n,))]
+
+    def perform(self) -> np.ndarray:
+        r = np.arange(self.start, self.stop, self.step, dtype=self.dtype)
+        return r[: self.n] if r.shape[0] != self.n else r
+
+
+class Linspace(Op):
+    def __init__(self, start, stop, num: int, dtype: np.dtype, endpoint: bool):
+        self.start, self.stop, self.num, self.dtype, self.endpoint = (
+            start, stop, num, dtype, endpoint)
+
+    def infer(self):
+        return [(self.dtype, (self.num,))]
+
+    def perform(self) -> np.ndarray:
+        return np.linspace(self.start, self.stop, self.num, endpoint=self.endpoint,
+                           dtype=self.dtype)
+
+
+class Eye(Op):
+    def __init__(self, n: int, m: int, k: int, dtype: np.dtype):
+        self.n, self.m, self.k, self.dtype = n, m, k, dtype
+
+    def infer(self):
+        return [(self.dtype, (self.n, self.m))]
+
+    def perform(self) -> np.ndarray:
+        return np.eye(self.n, self.m, self.k, dtype=self.dtype)

@@ -1,0 +1,168 @@
+"""Indexing: ``x[key]`` and the functional ``x[key] = value``.
+
+A key is parsed once, when the node is built, into a hashable spec (ints, slices, new axes and
+placeholders for index arrays) plus the index arrays as inputs. The result shape follows NumPy's
+rules and is computed without touching data; a boolean mask gives a size known only at run time
+(``None``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...graph.basic import Op, Var
+from ...graph.userline import where
+from .elemwise import broadcast_shapes
+
+# spec entries: ("i", int) | ("s", start, stop, step) | ("n",) | ("a",)  (an array input)
+
+
+def _np_key(spec: tuple, arrays) -> tuple:
+    it = iter(arrays)
+    out = []
+    for e in spec:
+        t = e[0]
+        if t == "s":
+            out.append(slice(e[1], e[2], e[3]))
+        elif t == "i":
+            out.append(e[1])
+        elif t == "n":
+            out.append(None)
+        else:
+            out.append(next(it))
+    return tuple(out)
+
+
+def parse_key(key, shape: tuple, as_var) -> tuple[tuple, list[Var], tuple]:
+    """``(spec, index_vars, result_shape)`` for indexing an array of ``shape`` by ``key``."""
+    if not isinstance(key, tuple):
+        key = (key,)
+    items = []
+    for k in key:
+        if k is None or k is Ellipsis or isinstance(k, slice):
+            items.append(k)
+        elif isinstance(k, (bool, np.bool_)):
+            items.append(as_var(np.asarray(k)))
+        elif isinstance(k, (int, np.integer)):
+            items.append(int(k))
+        elif hasattr(k, "_v") or isinstance(k, (np.ndarray, list)):
+            v = as_var(k)
+            if v.dtype.kind not in "iub":
+                raise IndexError(f"arrays used as indices must be of integer or boolean type, "
+                                 f"not {v.dtype} ({where()})")
+            items.append(v)
+        elif hasattr(k, "__index__"):
+            items.append(int(k.__index__()))
+        else:
+            raise IndexError(f"invalid index {k!r} of type {type(k).__name__} ({where()})")
+    n_ell = sum(1 for k in items if k is Ellipsis)
+    if n_ell > 1:
+        raise IndexError(f"an index can only have a single ellipsis ('...') ({where()})")
+    consumed = sum(k.shape.__len__() if isinstance(k, Var) and k.dtype.kind == "b" else
+                   (0 if k is None or k is Ellipsis else 1) for k in items)
+    ndim = len(shape)
+    if consumed > ndim:
+        raise IndexError(f"too many indices for array: array is {ndim}-dimensional, but "
+                         f"{consumed} were indexed ({where()})")
+    if n_ell:
+        i = next(j for j, k in enumerate(items) if k is Ellipsis)
+        items[i:i + 1] = [slice(None)] * (ndim - consumed)
+    else:
+        items += [slice(None)] * (ndim - consumed)
+
+    spec, arrays, out, adv_shapes, adv_pos = [], [], [], [], []
+    dim = 0
+    for pos, k in enumerate(items):
+        if k is None:
+            spec.append(("n",))
+            out.append(1)
+        elif isinstance(k, slice):
+            start, stop, step = (None if s is None else int(s.__index__())
+                                 for s in (k.start, k.stop, k.step))
+            if step == 0:
+                raise ValueError(f"slice step cannot be zero ({where()})")
+            d = shape[dim]
+            spec.append(("s", start, stop, step))
+            out.append(None if d is None else len(range(*slice(start, stop, step).indices(d))))
+            dim += 1
+        elif isinstance(k, int):
+            d = shape[dim]
+            if d is not None and not -d <= k < d:
+                raise IndexError(f"index {k} is out of bounds for axis {dim} with size {d} "
+                                 f"({where()})")
+            spec.append(("i", k))
+            dim += 1
+        else:  # an index array
+            spec.append(("a",))
+            arrays.append(k)
+            adv_pos.append(len(out))
+            if k.dtype.kind == "b":
+                m = len(k.shape)
+                covered = shape[dim:dim + m]
+                if any(a is not None and b is not None and a != b
+                       for a, b in zip(k.shape, covered)):
+                    raise IndexError(f"boolean index of shape {k.shape} does not match the "
+                                     f"indexed dimensions {covered} ({where()})")
+                known_empty = None not in k.shape and 0 in k.shape
+                adv_shapes.append((0,) if known_empty else (None,))
+                dim += m
+            else:
+                adv_shapes.append(k.shape)
+                dim += 1
+    if adv_shapes:
+        b = broadcast_shapes(*adv_shapes) if len(adv_shapes) > 1 else adv_shapes[0]
+        entries = [j for j, e in enumerate(spec) if e[0] == "a"]
+        contiguous = entries == list(range(entries[0], entries[0] + len(entries)))
+        at = adv_pos[0] if contiguous else 0
+        out[at:at] = list(b)
+    return tuple(spec), arrays, tuple(out)
+
+
+class GetItem(Op):
+    """``x[key]``: inputs are ``x`` then the index arrays of ``spec``."""
+
+    def __init__(self, spec: tuple, out_shape: tuple):
+        self.spec, self.out_shape = spec, out_shape
+        self.view = not any(e[0] == "a" for e in spec)
+
+    def infer(self, x: Var, *arrays: Var):
+        return [(x.dtype, self.out_shape)]
+
+    def perform(self, x: np.ndarray, *arrays: np.ndarray) -> np.ndarray:
+        return np.asarray(x[_np_key(self.spec, arrays)])
+
+    def __repr__(self) -> str:
+        return f"GetItem{{{_spec_str(self.spec)}}}"
+
+
+class SetItem(Op):
+    """A copy of ``x`` with ``x[key] = value``: inputs ``x, value, *index arrays``."""
+
+    def __init__(self, spec: tuple):
+        self.spec = spec
+
+    def infer(self, x: Var, value: Var, *arrays: Var):
+        return [(x.dtype, x.shape)]
+
+    def perform(self, x: np.ndarray, value: np.ndarray, *arrays: np.ndarray) -> np.ndarray:
+        y = x.copy()
+        y[_np_key(self.spec, arrays)] = value
+        return y
+
+    def __repr__(self) -> str:
+        return f"SetItem{{{_spec_str(self.spec)}}}"
+
+
+def _spec_str(spec: tuple) -> str:
+    parts = []
+    for e in spec:
+        if e[0] == "i":
+            parts.append(str(e[1]))
+        elif e[0] == "n":
+            parts.append("None")
+        elif e[0] == "a":
+            parts.append("<array>")
+        else:
+            parts.append(":".join("" if s is None else str(s) for s in e[1:3]) +
+                         ("" if e[3] is None else f":{e[3]}"))
+    return ", ".join(parts)

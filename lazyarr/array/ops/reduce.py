@@ -1,0 +1,66 @@
+"""Reductions (sum, prod, mean, max, min, all, any) and cumulative sums and products."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...graph.basic import Op, Var
+from ...graph.userline import where
+
+_NP = {"sum": np.sum, "prod": np.prod, "mean": np.mean, "max": np.max, "min": np.min,
+       "all": np.all, "any": np.any}
+
+
+def reduced_shape(shape: tuple, axes: tuple[int, ...], keepdims: bool) -> tuple:
+    if keepdims:
+        return tuple(1 if i in axes else d for i, d in enumerate(shape))
+    return tuple(d for i, d in enumerate(shape) if i not in axes)
+
+
+class Reduce(Op):
+    """``kind`` (sum, prod, mean, max, min, all, any) over sorted ``axes``, result ``dtype``."""
+
+    def __init__(self, kind: str, axes: tuple, keepdims: bool, dtype: np.dtype):
+        self.kind, self.axes, self.keepdims, self.dtype = kind, axes, keepdims, dtype
+        self.np_fn = _NP[kind]
+
+    def infer(self, x: Var):
+        if self.kind in ("max", "min") and any(x.shape[a] == 0 for a in self.axes):
+            raise ValueError(f"{self.kind}() of an empty array has no identity ({where()})")
+        return [(self.dtype, reduced_shape(x.shape, self.axes, self.keepdims))]
+
+    def perform(self, x: np.ndarray) -> np.ndarray:
+        kind = self.kind
+        if kind in ("sum", "prod", "mean"):
+            r = self.np_fn(x, axis=self.axes, keepdims=self.keepdims, dtype=self.dtype)
+        else:
+            r = self.np_fn(x, axis=self.axes, keepdims=self.keepdims)
+        r = np.asarray(r)
+        return r if r.dtype == self.dtype else r.astype(self.dtype)
+
+    def __repr__(self) -> str:
+        return f"{self.kind.capitalize()}{{axes={self.axes}{', keepdims' if self.keepdims else ''}}}"
+
+
+class Cumulative(Op):
+    """Cumulative ``kind`` (sum or prod) along ``axis``; ``include_initial`` prepends the
+    identity."""
+
+    def __init__(self, kind: str, axis: int, include_initial: bool, dtype: np.dtype):
+        self.kind, self.axis, self.include_initial, self.dtype = kind, axis, include_initial, dtype
+
+    def infer(self, x: Var):
+        shape = list(x.shape)
+        if self.include_initial and shape[self.axis] is not None:
+            shape[self.axis] += 1
+        return [(self.dtype, tuple(shape))]
+
+    def perform(self, x: np.ndarray) -> np.ndarray:
+        fn = np.cumsum if self.kind == "sum" else np.cumprod
+        r = fn(x, axis=self.axis, dtype=self.dtype)
+        if self.include_initial:
+            shape = list(r.shape)
+            shape[self.axis] = 1
+            init = np.full(shape, 0 if self.kind == "sum" else 1, dtype=self.dtype)
+            r = np.concatenate([init, r], axis=self.axis)
+        return r

@@ -1,0 +1,168 @@
+"""Shape and layout ops: reshape, transpose, broadcast, concatenate, flip, roll, repeat, tile,
+and triangular masks."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ...graph.basic import Op, Var
+from ...graph.userline import where
+from .elemwise import broadcast_shapes
+
+
+class Reshape(Op):
+    """View (or copy) of the input with ``shape`` (sizes already resolved, no -1)."""
+
+    view = True
+
+    def __init__(self, shape: tuple):
+        self.shape = shape
+
+    def infer(self, x: Var):
+        if None not in x.shape and math.prod(x.shape) != math.prod(self.shape):
+            raise ValueError(f"cannot reshape an array of shape {x.shape} into shape "
+                             f"{self.shape} ({where()})")
+        return [(x.dtype, self.shape)]
+
+    def perform(self, x: np.ndarray) -> np.ndarray:
+        return x.reshape(self.shape)
+
+
+class Transpose(Op):
+    """Axes permuted by ``perm``."""
+
+    view = True
+
+    def __init__(self, perm: tuple):
+        self.perm = perm
+
+    def infer(self, x: Var):
+        return [(x.dtype, tuple(x.shape[p] for p in self.perm))]
+
+    def perform(self, x: np.ndarray) -> np.ndarray:
+        return x.transpose(self.perm)
+
+
+class BroadcastTo(Op):
+    """The input broadcast to ``shape`` (a read-only view)."""
+
+    view = True
+
+    def __init__(self, shape: tuple):
+        self.shape = shape
+
+    def infer(self, x: Var):
+        if len(x.shape) > len(self.shape) or broadcast_shapes(x.shape, self.shape) != self.shape:
+            raise ValueError(f"cannot broadcast an array of shape {x.shape} to shape "
+                             f"{self.shape} ({where()})")
+        return [(x.dtype, self.shape)]
+
+    def perform(self, x: np.ndarray) -> np.ndarray:
+        return np.broadcast_to(x, self.shape)
+
+
+class Concat(Op):
+    """Inputs (same dtype and rank) joined along ``axis``."""
+
+    def __init__(self, axis: int):
+        self.axis = axis
+
+    def infer(self, *xs: Var):
+        ax = self.axis
+        first = xs[0].shape
+        size = 0
+        for x in xs:
+            if len(x.shape) != len(first) or any(
+                    a != b and None not in (a, b)
+                    for i, (a, b) in enumerate(zip(x.shape, first)) if i != ax):
+                raise ValueError(f"concat(): shapes {[x.shape for x in xs]} differ outside axis "
+                                 f"{ax} ({where()})")
+            size = None if size is None or x.shape[ax] is None else size + x.shape[ax]
+        return [(xs[0].dtype, first[:ax] + (size,) + first[ax + 1:])]
+
+    def perform(self, *xs: np.ndarray) -> np.ndarray:
+        return np.concatenate(xs, axis=self.axis)
+
+
+class Flip(Op):
+    view = True
+
+    def __init__(self, axes: tuple):
+        self.axes = axes
+
+    def infer(self, x: Var):
+        return [(x.dtype, x.shape)]
+
+    def perform(self, x: np.ndarray) -> np.ndarray:
+        return np.flip(x, self.axes)
+
+
+class Roll(Op):
+    """Elements shifted by ``shifts`` along ``axes`` (axes None: the flattened array)."""
+
+    def __init__(self, shifts: tuple, axes: tuple | None):
+        self.shifts, self.axes = shifts, axes
+
+    def infer(self, x: Var):
+        return [(x.dtype, x.shape)]
+
+    def perform(self, x: np.ndarray) -> np.ndarray:
+        if self.axes is None:
+            return np.roll(x, self.shifts[0])
+        return np.roll(x, self.shifts, self.axes)
+
+
+class Repeat(Op):
+    """Each element repeated along ``axis`` (None: flattened); ``repeats`` an int, or None when
+    given as a second (integer array) input, which makes the size data-dependent."""
+
+    def __init__(self, repeats: int | None, axis: int | None):
+        self.repeats, self.axis = repeats, axis
+
+    def infer(self, x: Var, *rep: Var):
+        n = None
+        if self.repeats is not None:
+            if self.axis is None:
+                n = None if None in x.shape else math.prod(x.shape) * self.repeats
+            else:
+                d = x.shape[self.axis]
+                n = None if d is None else d * self.repeats
+        if self.axis is None:
+            return [(x.dtype, (n,))]
+        return [(x.dtype, x.shape[:self.axis] + (n,) + x.shape[self.axis + 1:])]
+
+    def perform(self, x: np.ndarray, *rep: np.ndarray) -> np.ndarray:
+        r = self.repeats if self.repeats is not None else rep[0]
+        return np.repeat(x, r, axis=self.axis)
+
+
+class Tile(Op):
+    def __init__(self, reps: tuple):
+        self.reps = reps
+
+    def infer(self, x: Var):
+        n = max(len(self.reps), len(x.shape))
+        shape = (1,) * (n - len(x.shape)) + tuple(x.shape)
+        reps = (1,) * (n - len(self.reps)) + self.reps
+        return [(x.dtype, tuple(None if d is None else d * r for d, r in zip(shape, reps)))]
+
+    def perform(self, x: np.ndarray) -> np.ndarray:
+        return np.tile(x, self.reps)
+
+
+class Tri(Op):
+    """Lower (``tril``) or upper (``triu``) triangle of the last two axes, offset ``k``."""
+
+    def __init__(self, k: int, lower: bool):
+        self.k, self.lower = k, lower
+
+    def infer(self, x: Var):
+        if len(x.shape) < 2:
+            raise ValueError(f"{'tril' if self.lower else 'triu'}() needs at least 2 dimensions, "
+                             f"got shape {x.shape} ({where()})")
+        return [(x.dtype, x.shape)]
+
+    def perform(self, x: np.ndarray) -> np.ndarray:
+        return np.tril(x, self.k) if self.lower else np.triu(x, self.k)

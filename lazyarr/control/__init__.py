@@ -1,0 +1,1 @@
+"""lazyarr.control (see docs/design.md)."""

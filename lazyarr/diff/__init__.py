@@ -1,0 +1,1 @@
+"""lazyarr.diff (see docs/design.md)."""

@@ -1,0 +1,1 @@
+"""lazyarr.exec_gpu (see docs/design.md)."""

@@ -1,0 +1,76 @@
+# cython: language_level=3
+"""Cutting a pending sub-graph out of the live graph, with its structural key.
+
+`cut(outputs)` walks from the requested variables up to the leaves (variables without an
+owner) in one pass and returns
+
+* ``leaves``: the leaf variables, numbered 0..L-1 in the order met;
+* ``steps``: one ``(apply, in_refs, first_out)`` per distinct node in topological order, where
+  ``in_refs`` are value numbers and the node's outputs are numbered ``first_out...``;
+* ``out_refs``: the value number of each requested output;
+* ``key``: a hashable tuple that is equal for two cuts exactly when they compute the same thing
+  from leaves of the same dtypes and shapes (small constants by value).
+
+Identical nodes (same op, same inputs) are merged on the way, so common sub-expressions are
+computed once whether or not they were built once.
+"""
+
+cdef int SMALL_CONST = 16
+
+
+def cut(list outputs):
+    cdef dict num = {}
+    cdef dict seen_sig = {}
+    cdef list leaves = []
+    cdef list steps = []
+    cdef list key = []
+    cdef list stack = list(reversed(outputs))
+    cdef list in_refs
+    cdef Py_ssize_t counter = 0, k
+    cdef bint ready
+    cdef object v, owner, inp, sig, refs, d, o
+    while stack:
+        v = stack.pop()
+        if v in num:
+            continue
+        owner = v.owner
+        if owner is None:
+            num[v] = counter
+            counter += 1
+            leaves.append(v)
+            d = v.data
+            if d is None:
+                key.append((v.dtype, v.shape, None))
+            elif v.const and d.size <= SMALL_CONST:
+                key.append((v.dtype, v.shape, d.tobytes()))
+            else:
+                key.append((v.dtype, v.shape))
+            continue
+        ready = True
+        for inp in owner.inputs:
+            if inp not in num:
+                if ready:
+                    stack.append(v)
+                    ready = False
+                stack.append(inp)
+        if not ready:
+            continue
+        in_refs = [num[inp] for inp in owner.inputs]
+        refs = tuple(in_refs)
+        sig = (owner.op, refs)
+        o = seen_sig.get(sig)
+        if o is not None:
+            k = o
+            for out in owner.outputs:
+                num[out] = k
+                k += 1
+            continue
+        seen_sig[sig] = counter
+        for out in owner.outputs:
+            num[out] = counter
+            counter += 1
+        steps.append((owner, refs, counter - len(owner.outputs)))
+        key.append(sig)
+    out_refs = tuple([num[v] for v in outputs])
+    key.append(out_refs)
+    return leaves, steps, out_refs, tuple(key)

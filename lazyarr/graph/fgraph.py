@@ -1,0 +1,70 @@
+"""A self-contained graph to optimize and link: explicit inputs, outputs, and client lists."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .basic import Apply, Var
+from .toposort import toposort
+
+#: constants of at most this many elements are baked into programs (they are part of the key)
+SMALL_CONST = 16
+
+
+class FunctionGraph:
+    """Inputs (leaf variables fed at run time), outputs, and the applies between them.
+
+    Rewrites edit it through ``replace``; executors read ``toposort()``. The live user graph
+    is never edited: ``from_cut`` clones what materialization cut out.
+    """
+
+    def __init__(self, inputs: Sequence[Var], outputs: Sequence[Var]):
+        self.inputs = list(inputs)
+        self.outputs = list(outputs)
+
+    @classmethod
+    def from_cut(cls, leaves: Sequence[Var], steps: Sequence[tuple], out_refs: Sequence[int]
+                 ) -> FunctionGraph:
+        """Clone a `cut` into fresh variables. Small constants become baked constants; other
+        leaves become inputs, in the order of ``leaves``."""
+        values: list[Var] = []
+        inputs: list[Var] = []
+        for leaf in leaves:
+            d = leaf.data
+            if leaf.const and d is not None and d.size <= SMALL_CONST:
+                values.append(Var(leaf.dtype, leaf.shape, None, 0, d, True, leaf.name))
+            else:
+                v = Var(leaf.dtype, leaf.shape, None, 0, None, False, leaf.name)
+                values.append(v)
+                inputs.append(v)
+        for node, in_refs, _first in steps:
+            new = Apply(node.op, [values[r] for r in in_refs], [], node.site)
+            new.outputs = [Var(o.dtype, o.shape, new, o.index) for o in node.outputs]
+            values.extend(new.outputs)
+        return cls(inputs, [values[r] for r in out_refs])
+
+    def toposort(self) -> list[Apply]:
+        return toposort(self.outputs)
+
+    def clients(self) -> dict[Var, list[tuple[Apply | str, int]]]:
+        """For each variable, the ``(apply, input position)`` pairs that read it; graph
+        outputs appear as ``("output", i)``."""
+        cl: dict[Var, list] = {}
+        for node in self.toposort():
+            for i, v in enumerate(node.inputs):
+                cl.setdefault(v, []).append((node, i))
+        for i, v in enumerate(self.outputs):
+            cl.setdefault(v, []).append(("output", i))
+        return cl
+
+    def replace(self, old: Var, new: Var) -> None:
+        """Make every reader of ``old`` read ``new`` instead (types must agree)."""
+        if old.dtype != new.dtype or (len(old.shape) != len(new.shape)):
+            raise TypeError(f"replace: {old} and {new} have different types")
+        for node in self.toposort():
+            if any(v is old for v in node.inputs):
+                node.inputs = tuple(new if v is old else v for v in node.inputs)
+        self.outputs = [new if v is old else v for v in self.outputs]
+
+    def __repr__(self) -> str:
+        return f"<FunctionGraph {len(self.inputs)} inputs, {len(self.toposort())} nodes>"

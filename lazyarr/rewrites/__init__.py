@@ -1,0 +1,1 @@
+"""lazyarr.rewrites (see docs/design.md)."""

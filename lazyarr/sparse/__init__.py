@@ -1,0 +1,1 @@
+"""lazyarr.sparse (see docs/design.md)."""
