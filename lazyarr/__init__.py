@@ -9,7 +9,7 @@ from __future__ import annotations
 import math as _math
 
 from . import exec_cpu as _exec_cpu
-from .array import Array, ConcretizationError, trace_cache
+from .array import Array, ConcretizationError, trace_cache  # noqa: F401
 from .array import dtypes as _dtypes
 from .array.functions.creation import *  # noqa: F403
 from .array.functions.dtype_funcs import *  # noqa: F403

@@ -72,7 +72,7 @@ def parse_key(key, shape: tuple, as_var) -> tuple[tuple, list[Var], tuple]:
 
     spec, arrays, out, adv_shapes, adv_pos = [], [], [], [], []
     dim = 0
-    for pos, k in enumerate(items):
+    for k in items:
         if k is None:
             spec.append(("n",))
             out.append(1)

@@ -39,7 +39,8 @@ class Reduce(Op):
         return r if r.dtype == self.dtype else r.astype(self.dtype)
 
     def __repr__(self) -> str:
-        return f"{self.kind.capitalize()}{{axes={self.axes}{', keepdims' if self.keepdims else ''}}}"
+        keep = ", keepdims" if self.keepdims else ""
+        return f"{self.kind.capitalize()}{{axes={self.axes}{keep}}}"
 
 
 class Cumulative(Op):
