@@ -6,6 +6,7 @@ values from storage and writes its outputs back; values no later thunk reads are
 """
 
 from .errors import annotate
+from .fpstate import enter as _fp_enter, leave as _fp_leave
 
 cdef class Thunk:
     cdef public object fn
@@ -30,14 +31,12 @@ cdef class LinearProgram:
     cdef public list init_storage
     cdef public tuple out_idx
     cdef public Py_ssize_t n_in
-    cdef public object errstate
 
-    def __init__(self, list thunks, list init_storage, tuple out_idx, Py_ssize_t n_in, errstate):
+    def __init__(self, list thunks, list init_storage, tuple out_idx, Py_ssize_t n_in):
         self.thunks = thunks
         self.init_storage = init_storage
         self.out_idx = out_idx
         self.n_in = n_in
-        self.errstate = errstate
 
     def __call__(self, list args):
         cdef list storage = list(self.init_storage)
@@ -47,7 +46,8 @@ cdef class LinearProgram:
         cdef tuple ins
         for i in range(self.n_in):
             storage[i] = args[i]
-        with self.errstate:
+        token = _fp_enter()
+        try:
             for t in self.thunks:
                 ins = t.ins
                 try:
@@ -68,4 +68,6 @@ cdef class LinearProgram:
                         storage[<Py_ssize_t>t.outs[k]] = r[k]
                 for j in t.free:
                     storage[j] = None
+        finally:
+            _fp_leave(token)
         return [storage[j] for j in self.out_idx]

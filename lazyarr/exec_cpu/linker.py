@@ -6,8 +6,6 @@ linear VM, each node's value kept only until its last reader has run.
 
 from __future__ import annotations
 
-import numpy as np
-
 from ..graph.fgraph import FunctionGraph
 from ._vm import LinearProgram, Thunk
 from .reference_vm import ReferenceProgram
@@ -49,5 +47,4 @@ def link(fg: FunctionGraph, reference: bool = False):
     thunks = [Thunk(node.op.perform, tuple(index[v] for v in node.inputs),
                     tuple(index[v] for v in node.outputs), tuple(frees[t]), node)
               for t, node in enumerate(order)]
-    return LinearProgram(thunks, init, tuple(index[v] for v in fg.outputs), len(fg.inputs),
-                         np.errstate(all="ignore"))
+    return LinearProgram(thunks, init, tuple(index[v] for v in fg.outputs), len(fg.inputs))
