@@ -156,7 +156,18 @@ def apply(op: Op, *inputs: Var) -> list[Var]:
     """Build one node: infer output types eagerly (raising on bad input) and return outputs."""
     types = op.infer(*inputs)
     depth = 1 + max([v.depth for v in inputs], default=0)
-    node = Apply(op, inputs, [], user_site() if track_sites else None)
+    node = Apply(op, inputs, [], user_site(1) if track_sites else None)
     node.outputs = outs = [Var(dt, sh, node, i, None, False, None, depth)
                            for i, (dt, sh) in enumerate(types)]
     return outs
+
+
+def apply_typed(op: Op, inputs: tuple, dtype: np.dtype, shape: tuple, depth: int,
+                site_skip: int) -> Var:
+    """Build a single-output node whose type the caller computed with the op's own rule (the
+    hot path of elementwise functions); ``site_skip`` frames above the caller is where the
+    user's frame usually is."""
+    node = Apply(op, inputs, None, user_site(site_skip + 1) if track_sites else None)
+    out = Var(dtype, shape, node, 0, None, False, None, depth)
+    node.outputs = [out]
+    return out

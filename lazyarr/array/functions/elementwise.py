@@ -6,11 +6,11 @@ compute dtype and builds one `Elemwise` node; ``clip`` is built from ``maximum``
 
 from __future__ import annotations
 
-from ...graph.basic import apply
+from ...graph.basic import apply, apply_typed
 from ...graph.userline import where as _where_site
 from .. import dtypes as D
 from ..coerce import as_var, cast, coerce_pair, const, is_scalar, wrap
-from ..ops.elemwise import Elemwise, elementwise_types
+from ..ops.elemwise import Elemwise, broadcast_shapes, elementwise_types
 from ..ops.scalar_table import TABLE
 
 __all__ = sorted(TABLE) + ["clip"]
@@ -18,28 +18,34 @@ __all__ = sorted(TABLE) + ["clip"]
 
 def _unary(fn):
     op = Elemwise(fn.name)
+    types = elementwise_types
 
     def f(x, /):
         v = as_var(x)
-        ct = elementwise_types(fn, v.dtype)[0]
+        ct, out_dt = types(fn, v.dtype)
         if v.dtype != ct:
             v = cast(v, ct)
-        return wrap(apply(op, v)[0])
+        return wrap(apply_typed(op, (v,), out_dt, v.shape, v.depth + 1, 1))
 
     return f
 
 
 def _binary(fn):
     op = Elemwise(fn.name)
+    types = elementwise_types
 
     def f(x1, x2, /):
         v1, v2, dt = coerce_pair(x1, x2)
-        ct = elementwise_types(fn, dt)[0]
+        ct, out_dt = types(fn, dt)
         if v1.dtype != ct:
             v1 = cast(v1, ct)
         if v2.dtype != ct:
             v2 = cast(v2, ct)
-        return wrap(apply(op, v1, v2)[0])
+        s1, s2 = v1.shape, v2.shape
+        d1, d2 = v1.depth, v2.depth
+        return wrap(apply_typed(op, (v1, v2), out_dt,
+                                s1 if s1 == s2 else broadcast_shapes(s1, s2),
+                                (d1 if d1 > d2 else d2) + 1, 1))
 
     return f
 

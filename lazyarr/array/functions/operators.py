@@ -20,12 +20,6 @@ _UNARY = {"neg": E.negative, "pos": E.positive, "abs": E.abs, "invert": E.bitwis
 _OK_TYPES = (Array, bool, int, float, complex)
 
 
-def _forward(fn):
-    def op(self, other):
-        return fn(self, other)
-    return op
-
-
 def _reflected(fn):
     def op(self, other):
         return fn(other, self)
@@ -55,7 +49,7 @@ def _compare(fn, name):
 
 
 for _name, _fn in _BINARY.items():
-    setattr(Array, f"__{_name}__", _forward(_fn))
+    setattr(Array, f"__{_name}__", _fn)
     setattr(Array, f"__r{_name}__", _reflected(_fn))
     setattr(Array, f"__i{_name}__", _inplace(_fn))
 for _name, _fn in _COMPARE.items():

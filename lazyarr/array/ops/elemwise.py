@@ -14,8 +14,12 @@ __all__ = ["Elemwise", "Cast", "broadcast_shapes", "elementwise_types"]
 
 def broadcast_shapes(*shapes: tuple) -> tuple:
     """The standard's broadcasting of shapes (``None`` is a size unknown until run time)."""
-    if len(shapes) == 2 and shapes[0] == shapes[1]:
-        return shapes[0]
+    if len(shapes) == 2:
+        a, b = shapes
+        if a == b or not b:
+            return a
+        if not a:
+            return b
     ndim = max(len(s) for s in shapes)
     out = []
     for i in range(-ndim, 0):
