@@ -138,9 +138,9 @@ class Apply:
 
     __slots__ = ("op", "inputs", "outputs", "site")
 
-    def __init__(self, op: Op, inputs: Sequence[Var], outputs: list[Var], site=None):
+    def __init__(self, op: Op, inputs: Sequence[Var], outputs: list[Var] | None, site=None):
         self.op = op
-        self.inputs = tuple(inputs)
+        self.inputs = inputs if type(inputs) is tuple else tuple(inputs)
         self.outputs = outputs
         self.site = site
 
@@ -155,10 +155,18 @@ track_sites = True
 def apply(op: Op, *inputs: Var) -> list[Var]:
     """Build one node: infer output types eagerly (raising on bad input) and return outputs."""
     types = op.infer(*inputs)
-    depth = 1 + max([v.depth for v in inputs], default=0)
-    node = Apply(op, inputs, [], user_site(1) if track_sites else None)
-    node.outputs = outs = [Var(dt, sh, node, i, None, False, None, depth)
-                           for i, (dt, sh) in enumerate(types)]
+    depth = 0
+    for v in inputs:
+        if v.depth > depth:
+            depth = v.depth
+    depth += 1
+    node = Apply(op, inputs, None, user_site(2) if track_sites else None)
+    if len(types) == 1:
+        dt, sh = types[0]
+        node.outputs = outs = [Var(dt, sh, node, 0, None, False, None, depth)]
+    else:
+        node.outputs = outs = [Var(dt, sh, node, i, None, False, None, depth)
+                               for i, (dt, sh) in enumerate(types)]
     return outs
 
 

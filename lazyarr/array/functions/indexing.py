@@ -9,18 +9,37 @@ from ..ops.elemwise import broadcast_shapes
 from ..ops.index import GetItem, SetItem, parse_key
 
 _key_cache: dict = {}
+_BASIC = (int, type(None), type(Ellipsis))
+
+
+def _cache_key(key):
+    """A hashable stand-in for a key made only of ints, slices, None and Ellipsis (slices are
+    unhashable before Python 3.12); None for keys with arrays."""
+    if type(key) is not tuple:
+        key = (key,)
+    out = []
+    for k in key:
+        if type(k) is slice:
+            out.append((k.start, k.stop, k.step))
+        elif type(k) in _BASIC:
+            out.append(k)
+        else:
+            return None
+    return tuple(out)
 
 
 def getitem(x: Array, key) -> Array:
     """``x[key]``: basic slicing, integer arrays and boolean masks (NumPy semantics)."""
     v = x._v
-    try:
-        ck = (key, v.shape)
-        hit = _key_cache.get(ck)
-    except TypeError:  # unhashable key (arrays, lists)
-        ck = hit = None
-    if hit is not None:
-        return build(hit, v)
+    ck = _cache_key(key)
+    if ck is not None:
+        ck = (ck, v.shape)
+        try:
+            hit = _key_cache.get(ck)
+        except TypeError:  # a slice bound that is not hashable
+            ck = hit = None
+        if hit is not None:
+            return build(hit, v)
     spec, arrays, out_shape = parse_key(key, v.shape, as_var)
     op = GetItem(spec, out_shape)
     if not arrays and ck is not None:

@@ -1,0 +1,106 @@
+"""Per-node and per-realization overhead of the lazy front end (issue: foundation).
+
+Measures, on tiny arrays where kernel time is negligible:
+* the cost of building one node (several kinds of call), beside NumPy's cost of one op;
+* the cost of realizing a cached 20-node graph, split into building, kernel time (the same 20
+  NumPy calls) and the rest (cut, key, cache lookup, VM loop, write-back).
+Targets on a 2-core machine: <= 2 us per node built; <= 30 us per cached 20-node realization
+beyond kernel time.
+
+    python -m bench.overhead [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import timeit
+
+import numpy as np
+
+from bench.report import bar_chart, bench_env, save_json, table
+
+bench_env()
+
+import lazyarr as xp  # noqa: E402
+
+
+def _best_us(stmt, glb, number, repeat=7) -> float:
+    return min(timeit.repeat(stmt, globals=glb, number=number, repeat=repeat)) / number * 1e6
+
+
+def node_costs(number: int) -> list[tuple[str, float, float]]:
+    """(what, lazyarr us per node built, numpy us per op computed)."""
+    xn = np.linspace(0.1, 1.0, 8, dtype=np.float32)
+    yn = np.linspace(1.0, 2.0, 8, dtype=np.float32)
+    mn = np.ones((4, 4), np.float32)
+    g = {"x": xp.asarray(xn), "y": xp.asarray(yn), "m": xp.asarray(mn), "xp": xp, "np": np,
+         "xn": xn, "yn": yn, "mn": mn}
+    cases = [("x + y", "x + y", "xn + yn"),
+             ("x * 2.0", "x * 2.0", "xn * 2.0"),
+             ("exp(x)", "xp.exp(x)", "np.exp(xn)"),
+             ("sum(x)", "xp.sum(x)", "np.sum(xn)"),
+             ("x[1:5]", "x[1:5]", "xn[1:5]"),
+             ("m @ m", "m @ m", "mn @ mn")]
+    return [(name, _best_us(lz, g, number), _best_us(npy, g, number)) for name, lz, npy in cases]
+
+
+def _chain(x, y):
+    z = x
+    for _ in range(10):
+        z = z * y + 1.0
+    return z
+
+
+def realization_costs(number: int) -> dict:
+    xn = np.linspace(0.1, 1.0, 8, dtype=np.float32)
+    yn = np.full(8, 0.5, np.float32)
+    x, y = xp.asarray(xn), xp.asarray(yn)
+    np.asarray(_chain(x, y))  # first call: trace-cache miss, compiles
+    info0 = xp.trace_cache_info()
+    g = {"x": x, "y": y, "xn": xn, "yn": yn, "chain": _chain, "np": np}
+    build = _best_us("chain(x, y)", g, number)
+    total = _best_us("np.asarray(chain(x, y))", g, number)
+    kernel = _best_us("chain(xn, yn)", g, number)
+    info1 = xp.trace_cache_info()
+    realize = total - build
+    return {"nodes": 20, "build_us": build, "build_per_node_us": build / 20,
+            "build_and_realize_us": total, "realize_us": realize, "kernel_us": kernel,
+            "overhead_beyond_kernel_us": realize - kernel,
+            "cache_misses_during_timing": info1["misses"] - info0["misses"]}
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="fewer repetitions")
+    args = ap.parse_args(argv)
+    number = 2000 if args.quick else 20000
+    nodes = node_costs(number)
+    print(table(["call", "lazyarr: build one node (µs)", "NumPy: compute one op (µs)"],
+                [(n, a, b) for n, a, b in nodes],
+                title="Cost of one call on 8-element float32 arrays"))
+    r = realization_costs(max(number // 10, 200))
+    print()
+    print(table(["what", "µs"], [
+        ("build 20 nodes", r["build_us"]),
+        ("realize them (cached program)", r["realize_us"]),
+        ("  of which kernels (same 20 NumPy calls)", r["kernel_us"]),
+        ("  of which overhead beyond kernels", r["overhead_beyond_kernel_us"]),
+        ("build + realize", r["build_and_realize_us"]),
+    ], title="A cached 20-node graph (x*y+1, ten times) on 8-element arrays"))
+    worst = max(a for _, a, _ in nodes[:3])
+    print(f"\nTargets: <= 2 µs per node built (elementwise: {worst:.2f} µs); <= 30 µs per "
+          f"cached 20-node realization beyond kernels ({r['overhead_beyond_kernel_us']:.1f} µs). "
+          f"Cache misses while timing: {r['cache_misses_during_timing']}.")
+    data = {"node_build": [{"call": n, "lazyarr_us": a, "numpy_us": b} for n, a, b in nodes],
+            "realization": r}
+    path = save_json("overhead", data)
+    png = bar_chart("overhead", [n for n, _, _ in nodes],
+                    {"lazyarr: build node": [a for _, a, _ in nodes],
+                     "NumPy: compute op": [b for _, _, b in nodes]},
+                    "µs per call", "Per-call cost on tiny arrays")
+    print(f"wrote {path}" + (f" and {png}" if png else ""))
+    return data
+
+
+if __name__ == "__main__":
+    main()
