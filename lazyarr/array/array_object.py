@@ -29,6 +29,12 @@ class Array:
     def __init__(self, *args, **kwargs):
         raise TypeError("create arrays with lazyarr.asarray(), lazyarr.zeros(), ...")
 
+    def __del__(self):
+        try:
+            self._v.nref -= 1
+        except AttributeError:  # never bound, or interpreter shutdown
+            pass
+
     # ---- attributes ----------------------------------------------------------------------
     @property
     def dtype(self) -> np.dtype:

@@ -127,9 +127,17 @@ def wrap(v: Var):
     """The user-facing Array for variable ``v`` (realized now if its pending chain is long)."""
     a = Array.__new__(Array)
     a._v = v
+    v.nref += 1
     if v.depth > MAX_PENDING_DEPTH:
         realize([v])
     return a
+
+
+def rebind(a, v: Var) -> None:
+    """Point Array ``a`` at variable ``v`` (functional updates: setitem, in-place operators)."""
+    a._v.nref -= 1
+    v.nref += 1
+    a._v = v
 
 
 def build(op: Op, *inputs: Var):

@@ -87,7 +87,10 @@ def realize(vars: Sequence[Var]) -> None:
             if v.data is None:
                 _raise_symbolic(v)
         return
-    leaves, steps, out_refs, key = cut(pending)
+    extras: list[Var] = []
+    leaves, steps, out_refs, key = cut(pending, extras)
+    if extras:
+        pending += extras
     entry = trace_cache.get(key)
     if entry is None:
         positions = tuple(i for i, leaf in enumerate(leaves) if not _is_baked(leaf))

@@ -7,9 +7,14 @@ owner) in one pass and returns
 * ``leaves``: the leaf variables, numbered 0..L-1 in the order met;
 * ``steps``: one ``(apply, in_refs, first_out)`` per distinct node in topological order, where
   ``in_refs`` are value numbers and the node's outputs are numbered ``first_out...``;
-* ``out_refs``: the value number of each requested output;
+* ``out_refs``: the value number of each requested output, then of each extra variable;
 * ``key``: a hashable tuple that is equal for two cuts exactly when they compute the same thing
   from leaves of the same dtypes and shapes (small constants by value).
+
+If a list is given as ``extras``, pending variables met on the way that a live user array still
+holds (``nref > 0``) are appended to it and computed as outputs too: materialization writes them
+back, so the state of an eager-looking loop becomes leaves and the next step has the same
+structure (and so the same key) as this one.
 
 Identical nodes (same op, same inputs) are merged on the way, so common sub-expressions are
 computed once whether or not they were built once.
@@ -18,7 +23,7 @@ computed once whether or not they were built once.
 cdef int SMALL_CONST = 16
 
 
-def cut(list outputs):
+def cut(list outputs, list extras=None):
     cdef dict num = {}
     cdef dict seen_sig = {}
     cdef list leaves = []
@@ -29,6 +34,8 @@ def cut(list outputs):
     cdef Py_ssize_t counter = 0, k
     cdef bint ready
     cdef object v, owner, inp, sig, refs, d, o
+    cdef bint want_extras = extras is not None
+    cdef set wanted = set(outputs) if want_extras else None
     while stack:
         v = stack.pop()
         if v in num:
@@ -69,8 +76,13 @@ def cut(list outputs):
         for out in owner.outputs:
             num[out] = counter
             counter += 1
+            if want_extras and out.nref and out not in wanted:
+                extras.append(out)
         steps.append((owner, refs, counter - len(owner.outputs)))
         key.append(sig)
-    out_refs = tuple([num[v] for v in outputs])
+    if want_extras and extras:
+        out_refs = tuple([num[v] for v in outputs] + [num[v] for v in extras])
+    else:
+        out_refs = tuple([num[v] for v in outputs])
     key.append(out_refs)
     return leaves, steps, out_refs, tuple(key)

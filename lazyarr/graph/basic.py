@@ -92,7 +92,7 @@ class Var:
     """A typed value in the graph: an op's output, a realized array, a constant or an input."""
 
     __slots__ = ("dtype", "shape", "owner", "index", "data", "const", "name", "depth",
-                 "__weakref__")
+                 "nref", "__weakref__")
 
     def __init__(self, dtype: np.dtype, shape: tuple, owner: Apply | None = None,
                  index: int = 0, data: np.ndarray | None = None, const: bool = False,
@@ -105,6 +105,9 @@ class Var:
         self.const = const
         self.name = name
         self.depth = depth
+        #: number of live user-facing arrays on this variable: materialization writes back
+        #: every pending variable that a user still holds, not only the one asked for
+        self.nref = 0
 
     @classmethod
     def leaf(cls, data: np.ndarray, const: bool = False, name: str | None = None) -> Var:

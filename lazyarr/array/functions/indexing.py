@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ...graph.userline import where
 from .. import dtypes as D
-from ..coerce import Array, as_var, build, cast, const, is_scalar
+from ..coerce import Array, as_var, build, cast, const, is_scalar, rebind
 from ..ops.elemwise import broadcast_shapes
 from ..ops.index import GetItem, SetItem, parse_key
 
@@ -70,4 +70,4 @@ def setitem(x: Array, key, value) -> None:
     if b is None or len(val.shape) > len(out_shape) or (None not in out_shape and b != out_shape):
         raise ValueError(f"cannot assign a value of shape {val.shape} to an index selecting "
                          f"shape {out_shape} ({where()})")
-    x._v = build(SetItem(spec), v, val, *arrays)._v
+    rebind(x, build(SetItem(spec), v, val, *arrays)._v)

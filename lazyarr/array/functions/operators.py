@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..array_object import Array
+from ..coerce import rebind
 from . import elementwise as E
 from .indexing import getitem, setitem
 from .linalg_basic import matmul
@@ -35,7 +36,7 @@ def _inplace(fn):
         if r._v.dtype != self._v.dtype:
             raise TypeError(f"in-place operation would change the dtype from {self._v.dtype} "
                             f"to {r._v.dtype}")
-        self._v = r._v
+        rebind(self, r._v)
         return self
     return op
 
