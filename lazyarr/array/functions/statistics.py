@@ -23,23 +23,37 @@ def _acc_dtype(dt, dtype, fname):
     return dt
 
 
-def _reduce(kind, x, axis, keepdims, dtype_fn):
+_reduce_ops: dict = {}
+
+
+def _reduce(kind, x, axis, keepdims, dtype_fn, dtype_arg=None):
     v = as_var(x)
-    axes = normalize_axes(axis, len(v.shape), kind)
-    out_dt = dtype_fn(v.dtype)
-    if not axes and not keepdims and out_dt == v.dtype and kind not in ("mean",):
-        return wrap(v)
-    return build(Reduce(kind, axes, bool(keepdims), out_dt), v)
+    try:
+        ck = (kind, axis, keepdims, dtype_arg, v.dtype, len(v.shape))
+        op = _reduce_ops.get(ck)
+    except TypeError:  # an unhashable axis (a list)
+        ck = op = None
+    if op is None:
+        axes = normalize_axes(axis, len(v.shape), kind)
+        out_dt = dtype_fn(v.dtype)
+        if not axes and not keepdims and out_dt == v.dtype and kind != "mean":
+            return wrap(v)
+        op = Reduce(kind, axes, bool(keepdims), out_dt)
+        if ck is not None:
+            if len(_reduce_ops) > 4096:
+                _reduce_ops.clear()
+            _reduce_ops[ck] = op
+    return build(op, v)
 
 
 def sum(x, /, *, axis=None, dtype=None, keepdims: bool = False) -> Array:  # noqa: A001
     """Sum over ``axis``; integer inputs accumulate in (u)int64, floats in their own dtype."""
-    return _reduce("sum", x, axis, keepdims, lambda dt: _acc_dtype(dt, dtype, "sum"))
+    return _reduce("sum", x, axis, keepdims, lambda dt: _acc_dtype(dt, dtype, "sum"), dtype)
 
 
 def prod(x, /, *, axis=None, dtype=None, keepdims: bool = False) -> Array:
     """Product over ``axis`` (accumulation dtype as for ``sum``)."""
-    return _reduce("prod", x, axis, keepdims, lambda dt: _acc_dtype(dt, dtype, "prod"))
+    return _reduce("prod", x, axis, keepdims, lambda dt: _acc_dtype(dt, dtype, "prod"), dtype)
 
 
 def _float_only(fname):
