@@ -4,9 +4,11 @@
 `cut(outputs)` walks from the requested variables up to the leaves (variables without an
 owner) in one pass and returns
 
-* ``leaves``: the leaf variables, numbered 0..L-1 in the order met;
+* ``leaves``: the leaf variables, in the order met;
 * ``steps``: one ``(apply, in_refs, first_out)`` per distinct node in topological order, where
-  ``in_refs`` are value numbers and the node's outputs are numbered ``first_out...``;
+  ``in_refs`` are value numbers and the node's outputs are numbered ``first_out...``. Leaves and
+  node outputs share one numbering, in the order the walk met them (a leaf can be numbered after
+  a node): the numbers no step's outputs take are the leaves', in order;
 * ``out_refs``: the value number of each requested output, then of each extra variable;
 * ``key``: a hashable tuple that is equal for two cuts exactly when they compute the same thing
   from leaves of the same dtypes and shapes (small constants by value).

@@ -26,21 +26,33 @@ class FunctionGraph:
     def from_cut(cls, leaves: Sequence[Var], steps: Sequence[tuple], out_refs: Sequence[int]
                  ) -> FunctionGraph:
         """Clone a `cut` into fresh variables. Small constants become baked constants; other
-        leaves become inputs, in the order of ``leaves``."""
-        values: list[Var] = []
+        leaves become inputs, in the order of ``leaves``.
+
+        A cut numbers leaves and node outputs in one sequence, in the order the walk met them
+        (a leaf may come after a node): the numbers not taken by a step's outputs are the
+        leaves', in order."""
+        n = len(leaves)
+        for node, _in_refs, _first in steps:
+            n += len(node.outputs)
+        values: list = [None] * n
+        taken = bytearray(n)
+        for node, _in_refs, first in steps:
+            for k in range(len(node.outputs)):
+                taken[first + k] = 1
         inputs: list[Var] = []
-        for leaf in leaves:
+        slots = (i for i in range(n) if not taken[i])
+        for leaf, slot in zip(leaves, slots):
             d = leaf.data
             if leaf.const and d is not None and d.size <= SMALL_CONST:
-                values.append(Var(leaf.dtype, leaf.shape, None, 0, d, True, leaf.name))
+                values[slot] = Var(leaf.dtype, leaf.shape, None, 0, d, True, leaf.name)
             else:
                 v = Var(leaf.dtype, leaf.shape, None, 0, None, False, leaf.name)
-                values.append(v)
+                values[slot] = v
                 inputs.append(v)
-        for node, in_refs, _first in steps:
+        for node, in_refs, first in steps:
             new = Apply(node.op, [values[r] for r in in_refs], [], node.site)
             new.outputs = [Var(o.dtype, o.shape, new, o.index) for o in node.outputs]
-            values.extend(new.outputs)
+            values[first:first + len(new.outputs)] = new.outputs
         return cls(inputs, [values[r] for r in out_refs])
 
     def toposort(self) -> list[Apply]:
