@@ -99,8 +99,8 @@ def clip(x, /, min=None, max=None):  # noqa: A002 - the standard's argument name
         if is_scalar(bound):
             if v.dtype.kind in "iu" and isinstance(bound, float):
                 bound_v = const(bound, D.default_float)
-                out = wrap(cast(as_var(f(cast(as_var(out), D.default_float), wrap(bound_v))),
-                                v.dtype))
+                as_float = wrap(cast(as_var(out), D.default_float))
+                out = wrap(cast(as_var(f(as_float, wrap(bound_v))), v.dtype))
                 continue
             bound_v = const(bound, D.scalar_dtype(bound, v.dtype))
         else:

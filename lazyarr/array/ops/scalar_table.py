@@ -44,6 +44,11 @@ def _sign(x):
     return np.sign(x)
 
 
+def _conj(x):
+    # NumPy's conj turns booleans into int8; the standard's conj keeps the dtype.
+    return np.conj(x) if x.dtype.kind == "c" else x.copy()
+
+
 def _floor_divide(a, b):
     return np.floor_divide(a, b)
 
@@ -148,7 +153,7 @@ _ROWS = [
     ScalarFn("logical_not", 1, "logical", np.logical_not, "(!{0})"),
     ScalarFn("bitwise_invert", 1, "bitwise", np.invert, "LA_INVERT({0})"),
     ScalarFn("reciprocal", 1, "float", np.reciprocal, "(1 / {0})", lambda ns, x, o: (-o * o,)),
-    ScalarFn("conj", 1, "numeric_or_bool", np.conj, "{0}", c_complex="conj({0})"),
+    ScalarFn("conj", 1, "numeric_or_bool", _conj, "{0}", c_complex="conj({0})"),
     ScalarFn("real", 1, "part", np.real, "{0}", lambda ns, x, o: (1,), c_complex="creal({0})"),
     ScalarFn("imag", 1, "part", np.imag, "LA_ZERO({0})", c_complex="cimag({0})"),
     # three operands: where(condition, x1, x2)

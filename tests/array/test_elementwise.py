@@ -1,0 +1,433 @@
+"""Every elementwise function of the namespace against NumPy: values, dtype and shape, on
+hypothesis-generated dtypes and broadcastable shapes (0-d and empty included, NaN and +-inf for
+real floats); Python-scalar operands (weak promotion); the array object's operators.
+
+The dtype rules are written out here from the standard (not read from lazyarr's table). Where the
+standard leaves a choice open lazyarr follows NumPy 2 promotion, except that integer inputs to
+floating-point functions (and int / int) give float64 whatever the integer width.
+"""
+
+from __future__ import annotations
+
+import operator
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from la_helpers import ALL, BOOL, INTS, NUMERIC, REAL, UINTS, arrays, check
+
+import lazyarr as xp
+from lazyarr.array.ops.scalar_table import TABLE
+
+# ---- the oracle: NumPy function and dtype rule of each function, from the standard ----------
+
+F64 = np.dtype(np.float64)
+BOOLDT = np.dtype(np.bool_)
+
+# rule: (allowed input dtypes, result dtype from the promoted input dtype)
+_same = lambda dt: dt  # noqa: E731
+_float = lambda dt: dt if dt.kind in "fc" else F64  # noqa: E731
+_bool = lambda dt: BOOLDT  # noqa: E731
+_real = lambda dt: {np.complex64: np.dtype(np.float32),  # noqa: E731
+                    np.complex128: F64}.get(dt.type, dt)
+
+RULES = {
+    "numeric_same": (NUMERIC, _same),
+    "float": (NUMERIC, _float),
+    "real_float": (REAL, _float),
+    "real_same": (REAL, _same),
+    "compare": (ALL, _bool),
+    "order": (BOOL + REAL, _bool),
+    "logical": (ALL, _bool),
+    "bitwise": (BOOL + INTS + UINTS, _same),
+    "shift": (INTS + UINTS, _same),
+    "predicate": (ALL, _bool),
+    "signbit": (BOOL + REAL, _bool),  # NumPy accepts bool and integers too
+    "abs": (NUMERIC, _real),
+    "part": (ALL, _real),
+    "conj": (ALL, _same),
+}
+
+UNARY = {
+    "abs": (np.abs, "abs"), "acos": (np.arccos, "float"), "acosh": (np.arccosh, "float"),
+    "asin": (np.arcsin, "float"), "asinh": (np.arcsinh, "float"), "atan": (np.arctan, "float"),
+    "atanh": (np.arctanh, "float"), "bitwise_invert": (np.invert, "bitwise"),
+    "ceil": (np.ceil, "real_same"), "conj": (np.conj, "conj"), "cos": (np.cos, "float"),
+    "cosh": (np.cosh, "float"), "exp": (np.exp, "float"), "expm1": (np.expm1, "float"),
+    "floor": (np.floor, "real_same"), "imag": (np.imag, "part"),
+    "isfinite": (np.isfinite, "predicate"), "isinf": (np.isinf, "predicate"),
+    "isnan": (np.isnan, "predicate"), "log": (np.log, "float"), "log1p": (np.log1p, "float"),
+    "log2": (np.log2, "float"), "log10": (np.log10, "float"),
+    "logical_not": (np.logical_not, "logical"), "negative": (np.negative, "numeric_same"),
+    "positive": (np.positive, "numeric_same"), "real": (np.real, "part"),
+    "reciprocal": (np.reciprocal, "float"), "round": (np.round, "numeric_same"),
+    "sign": (np.sign, "numeric_same"), "signbit": (np.signbit, "signbit"),
+    "sin": (np.sin, "float"), "sinh": (np.sinh, "float"), "sqrt": (np.sqrt, "float"),
+    "square": (np.square, "numeric_same"), "tan": (np.tan, "float"), "tanh": (np.tanh, "float"),
+    "trunc": (np.trunc, "real_same"),
+}
+
+BINARY = {
+    "add": (np.add, "numeric_same"), "subtract": (np.subtract, "numeric_same"),
+    "multiply": (np.multiply, "numeric_same"), "divide": (np.divide, "float"),
+    "floor_divide": (np.floor_divide, "real_same"), "remainder": (np.remainder, "real_same"),
+    "pow": (np.power, "numeric_same"), "atan2": (np.arctan2, "real_float"),
+    "hypot": (np.hypot, "real_float"), "copysign": (np.copysign, "real_float"),
+    "logaddexp": (np.logaddexp, "real_float"), "nextafter": (np.nextafter, "real_float"),
+    "maximum": (np.maximum, "real_same"), "minimum": (np.minimum, "real_same"),
+    "equal": (np.equal, "compare"), "not_equal": (np.not_equal, "compare"),
+    "less": (np.less, "order"), "less_equal": (np.less_equal, "order"),
+    "greater": (np.greater, "order"), "greater_equal": (np.greater_equal, "order"),
+    "logical_and": (np.logical_and, "logical"), "logical_or": (np.logical_or, "logical"),
+    "logical_xor": (np.logical_xor, "logical"), "bitwise_and": (np.bitwise_and, "bitwise"),
+    "bitwise_or": (np.bitwise_or, "bitwise"), "bitwise_xor": (np.bitwise_xor, "bitwise"),
+    "bitwise_left_shift": (np.left_shift, "shift"),
+    "bitwise_right_shift": (np.right_shift, "shift"),
+}
+
+
+def _compute_dtype(name: str, rule: str, dt: np.dtype) -> np.dtype:
+    """The dtype NumPy must compute in to give lazyarr's documented result."""
+    if rule in ("float", "real_float"):
+        return _float(dt)
+    if rule == "signbit":
+        return _float(dt)
+    if rule == "logical":
+        return BOOLDT
+    return dt
+
+
+def _oracle(name: str, fn, rule: str, *xs: np.ndarray, dt: np.dtype):
+    ct = _compute_dtype(name, rule, dt)
+    with np.errstate(all="ignore"):
+        r = np.asarray(fn(*[np.asarray(x).astype(ct) for x in xs]))
+    return r.astype(RULES[rule][1](dt))
+
+
+def test_every_table_row_is_covered():
+    assert set(UNARY) | set(BINARY) | {"where"} == set(TABLE)
+    for name in TABLE:
+        assert callable(getattr(xp, name))
+    assert callable(xp.clip)
+
+
+# ---- unary functions ------------------------------------------------------------------------
+
+shapes = hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4)
+
+
+@pytest.mark.parametrize("name", sorted(UNARY))
+@given(data=st.data())
+def test_unary(name, data):
+    fn, rule = UNARY[name]
+    allowed = RULES[rule][0]
+    dt = data.draw(st.sampled_from(allowed), label="dtype")
+    x = data.draw(arrays(dt, shapes), label="x")
+    r = getattr(xp, name)(xp.asarray(x))
+    expected = _oracle(name, fn, rule, x, dt=dt)
+    check(r, expected, RULES[rule][1](dt))
+
+
+@pytest.mark.parametrize("name", sorted(UNARY))
+def test_unary_rejects_dtypes_outside_its_domain(name):
+    _fn, rule = UNARY[name]
+    allowed = RULES[rule][0]
+    for dt in ALL:
+        if dt in allowed:
+            continue
+        with pytest.raises(TypeError, match=name):
+            getattr(xp, name)(xp.asarray(np.zeros(2, dt)))
+
+
+# ---- binary functions -----------------------------------------------------------------------
+
+pair_shapes = hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3,
+                                                max_side=3)
+
+
+def _draw_pair_dtypes(data, allowed):
+    d1 = data.draw(st.sampled_from(allowed), label="dtype1")
+    d2 = data.draw(st.one_of(st.just(d1), st.sampled_from(allowed)), label="dtype2")
+    return d1, d2
+
+
+@pytest.mark.parametrize("name", sorted(BINARY))
+@given(data=st.data())
+def test_binary(name, data):
+    fn, rule = BINARY[name]
+    allowed = RULES[rule][0]
+    d1, d2 = _draw_pair_dtypes(data, allowed)
+    dt = np.result_type(d1, d2)  # NumPy 2 promotion (the standard's table where it has one)
+    s1, s2 = data.draw(pair_shapes, label="shapes").input_shapes
+    a = data.draw(arrays(d1, s1), label="x1")
+    if rule == "shift" or (name == "pow" and dt.kind in "iu"):
+        # shift counts outside [0, bits) and negative integer powers are undefined/errors
+        hi = 8 * dt.itemsize - 1 if rule == "shift" else 5
+        b = data.draw(hnp.arrays(d2, s2, elements=st.integers(0, min(hi, 8 * d2.itemsize - 1
+                                                                      if d2.kind == "i" else hi))),
+                      label="x2")
+    else:
+        b = data.draw(arrays(d2, s2), label="x2")
+    f = getattr(xp, name)
+    if dt not in allowed:
+        with pytest.raises(TypeError):
+            f(xp.asarray(a), xp.asarray(b))
+        return
+    r = f(xp.asarray(a), xp.asarray(b))
+    check(r, _oracle(name, fn, rule, a, b, dt=dt), RULES[rule][1](dt))
+
+
+@pytest.mark.parametrize("name", sorted(BINARY))
+@given(data=st.data())
+def test_binary_python_scalar(name, data):
+    """A Python scalar takes the array's dtype when its kind fits (weak promotion), from
+    either side."""
+    fn, rule = BINARY[name]
+    allowed = RULES[rule][0]
+    dt = data.draw(st.sampled_from(allowed), label="dtype")
+    x = data.draw(arrays(dt, shapes, finite=True, small=True), label="x")
+    if dt.kind == "b":
+        s = data.draw(st.booleans())
+    elif dt.kind in "iu":
+        lo = 0 if (rule == "shift" or name == "pow" or dt.kind == "u") else -100
+        s = data.draw(st.integers(lo, 7 if rule == "shift" or name == "pow" else 100))
+    elif dt.kind == "f":
+        s = data.draw(st.floats(-1e3, 1e3))
+    else:
+        s = complex(data.draw(st.floats(-5, 5)), data.draw(st.floats(-5, 5)))
+    f = getattr(xp, name)
+    flip = data.draw(st.booleans(), label="scalar first")
+    if flip and rule == "shift":
+        x = np.clip(x, 0, 7).astype(dt)  # the array is the shift count now
+    if flip and name == "pow" and dt.kind in "iu":
+        x = np.clip(x, 0, 5).astype(dt)
+    args_np = (np.asarray(s, dt), x) if flip else (x, np.asarray(s, dt))
+    args_xp = (s, xp.asarray(x)) if flip else (xp.asarray(x), s)
+    r = f(*args_xp)
+    check(r, _oracle(name, fn, rule, *args_np, dt=dt), RULES[rule][1](dt))
+
+
+@pytest.mark.parametrize("scalar, dtype, expected", [
+    (2, np.float32, np.float32),       # int scalar, float array: the array's dtype
+    (2.5, np.int8, np.float64),        # float scalar, int array: default float (NumPy 2)
+    (2.5, np.bool_, np.float64),
+    (3, np.bool_, np.int64),
+    (True, np.int16, np.int16),
+    (1j, np.float32, np.complex64),
+    (1j, np.float64, np.complex128),
+    (1j, np.int32, np.complex128),
+    (2.0, np.complex64, np.complex64),
+])
+def test_python_scalar_cross_kind(scalar, dtype, expected):
+    x = np.arange(3).astype(dtype)
+    r = xp.asarray(x) * scalar
+    assert r.dtype == np.dtype(expected) == np.result_type(x, scalar)
+    check(r, x.astype(expected) * np.asarray(scalar, expected), expected)
+    check(scalar * xp.asarray(x), np.asarray(scalar, expected) * x.astype(expected), expected)
+
+
+def test_python_int_out_of_range_for_the_array_dtype():
+    with pytest.raises(OverflowError):
+        xp.asarray(np.zeros(2, np.int8)) + 300
+    with pytest.raises(OverflowError):
+        xp.asarray(np.zeros(2, np.uint8)) + (-1)
+
+
+def test_two_python_scalars_is_a_type_error():
+    with pytest.raises(TypeError):
+        xp.add(1, 2)
+
+
+def test_array_likes_are_accepted():
+    check(xp.add(np.arange(3), [1, 2, 3]), np.arange(3) + np.array([1, 2, 3]))
+
+
+# ---- where and clip -------------------------------------------------------------------------
+
+@given(data=st.data())
+def test_where(data):
+    s0, s1, s2 = data.draw(hnp.mutually_broadcastable_shapes(num_shapes=3, max_dims=3,
+                                                             max_side=3)).input_shapes
+    d1, d2 = _draw_pair_dtypes(data, ALL)
+    c = data.draw(hnp.arrays(np.bool_, s0))
+    a = data.draw(arrays(d1, s1))
+    b = data.draw(arrays(d2, s2))
+    r = xp.where(xp.asarray(c), xp.asarray(a), xp.asarray(b))
+    check(r, np.where(c, a, b), np.result_type(d1, d2))
+
+
+def test_where_scalars_and_errors():
+    c = np.array([True, False, True])
+    x = np.array([1.0, 2.0, 3.0], np.float32)
+    check(xp.where(xp.asarray(c), xp.asarray(x), 0.5), np.where(c, x, np.float32(0.5)),
+          np.float32)
+    check(xp.where(xp.asarray(c), 7, xp.asarray(x)), np.where(c, np.float32(7), x), np.float32)
+    check(xp.where(xp.asarray(c), 1, 2), np.where(c, 1, 2), np.int64)
+    with pytest.raises(TypeError):
+        xp.where(xp.asarray([1, 0, 1]), xp.asarray(x), 0.0)
+    with pytest.raises(ValueError):
+        xp.where(xp.asarray(c), xp.asarray(np.ones(2)), 0.0)
+
+
+@given(data=st.data())
+def test_clip(data):
+    dt = data.draw(st.sampled_from(REAL), label="dtype")
+    shape = data.draw(shapes, label="shape")
+    x = data.draw(arrays(dt, shape, finite=True), label="x")
+    kinds = st.sampled_from(["none", "scalar", "array"])
+    lo_kind, hi_kind = data.draw(kinds, label="min"), data.draw(kinds, label="max")
+
+    def bound(kind, label):
+        if kind == "none":
+            return None, None
+        if kind == "scalar":
+            if dt.kind == "u":
+                s = data.draw(st.integers(0, 50), label=label)
+            elif dt.kind == "i":
+                s = data.draw(st.integers(-50, 50), label=label)
+            else:
+                s = data.draw(st.floats(-50, 50), label=label)
+            return s, s
+        sub = shape[data.draw(st.integers(0, len(shape)), label=label + " ndim"):]
+        b = data.draw(arrays(dt, sub, finite=True), label=label)
+        return xp.asarray(b), b
+
+    lo, lo_np = bound(lo_kind, "min")
+    hi, hi_np = bound(hi_kind, "max")
+    r = xp.clip(xp.asarray(x), lo, hi)
+    expected = x
+    if lo_np is not None:
+        expected = np.maximum(expected, np.asarray(lo_np).astype(dt))
+    if hi_np is not None:
+        expected = np.minimum(expected, np.asarray(hi_np).astype(dt))
+    check(r, expected, dt)
+
+
+def test_clip_float_bounds_on_integers_and_errors():
+    x = np.arange(-3, 4, dtype=np.int16)
+    check(xp.clip(xp.asarray(x), -1.5, 2.5), np.clip(x, -1, 2), np.int16)
+    check(xp.clip(xp.asarray(np.array([np.nan, 1.0, 5.0])), 0.0, 2.0), [np.nan, 1.0, 2.0])
+    with pytest.raises(TypeError):
+        xp.clip(xp.asarray([1j]), 0, 1)
+    with pytest.raises(ValueError):  # a bound may not broadcast x to a bigger shape
+        xp.clip(xp.asarray([1.0, 2.0]), xp.asarray(np.zeros((3, 2))))
+
+
+# ---- operators ------------------------------------------------------------------------------
+
+BIN_OPS = {
+    "+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
+    "//": operator.floordiv, "%": operator.mod, "**": operator.pow, "&": operator.and_,
+    "|": operator.or_, "^": operator.xor, "<<": operator.lshift, ">>": operator.rshift,
+    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+    "==": operator.eq, "!=": operator.ne,
+}
+INPLACE = {"+": operator.iadd, "-": operator.isub, "*": operator.imul, "/": operator.itruediv,
+           "//": operator.ifloordiv, "%": operator.imod, "**": operator.ipow,
+           "&": operator.iand, "|": operator.ior, "^": operator.ixor, "<<": operator.ilshift,
+           ">>": operator.irshift}
+
+
+def _operands(sym):
+    if sym in ("&", "|", "^"):
+        return [(np.array([[3, 5, 9]], np.int32), np.array([6, 1, 12], np.int32)),
+                (np.array([True, False]), np.array([[True], [False]]))]
+    if sym in ("<<", ">>"):
+        return [(np.array([1, -8, 100], np.int64), np.array([1, 2, 3], np.int64))]
+    if sym == "**":
+        return [(np.array([1.5, 2.0, -3.0]), np.array([2.0, 0.5, 3.0])),
+                (np.array([2, 3, 4], np.int16), np.array([3, 0, 2], np.int16))]
+    return [(np.array([[1.5, -2.0, 3.0]]), np.array([[2.0], [-0.5]])),
+            (np.array([7, -3, 8], np.int32), np.array([2, 5, -3], np.int32)),
+            (np.array([1.0, 2.0], np.float32), np.array([3, 4], np.uint8))]
+
+
+@pytest.mark.parametrize("sym", list(BIN_OPS))
+def test_binary_operators(sym):
+    op = BIN_OPS[sym]
+    for a, b in _operands(sym):
+        expected = op(a, b)  # NumPy's operators: the same semantics (int / int is float64)
+        check(op(xp.asarray(a), xp.asarray(b)), expected)
+        check(op(xp.asarray(a), b), expected)       # NumPy array on the right
+        check(op(a, xp.asarray(b)), expected)       # reflected (NumPy array on the left)
+        s = b.flat[0].item()
+        check(op(xp.asarray(a), s), op(a, s))        # Python scalar on the right
+        check(op(s, xp.asarray(a)), op(s, a))        # reflected Python scalar
+
+
+@pytest.mark.parametrize("sym", list(INPLACE))
+def test_inplace_operators_are_functional_updates(sym):
+    op = INPLACE[sym]
+    for a, b in _operands(sym):
+        res = np.asarray(BIN_OPS[sym](a, b))
+        if res.dtype != a.dtype or res.shape != a.shape:
+            continue
+        x = xp.asarray(a)
+        keep = x            # another reference to the old value
+        derived = x * 1 if a.dtype != np.bool_ else x & True
+        y = op(x, xp.asarray(b))
+        assert y is x       # in place: the same Array object, now a new value
+        check(x, res)
+        check(keep, res)    # same object
+        check(derived, a)   # built from the old value: keeps it
+
+
+def test_inplace_never_changes_dtype_or_shape():
+    x = xp.asarray(np.arange(3, dtype=np.int32))
+    with pytest.raises(TypeError):
+        x /= 2               # would give float64
+    with pytest.raises(TypeError):
+        x += 1.5
+    y = xp.asarray(np.ones(3, np.float32))
+    with pytest.raises(TypeError):
+        y += xp.asarray(np.ones(3))  # float64 operand would promote the result
+    with pytest.raises(ValueError):
+        y += xp.asarray(np.ones((2, 3), np.float32))
+    check(x, np.arange(3, dtype=np.int32))  # unchanged after the failed updates
+    y += 2
+    check(y, np.full(3, 3.0, np.float32))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int8, np.uint16, np.complex64])
+def test_unary_operators(dtype):
+    a = np.array([[1, 2], [3, 0]]).astype(dtype)
+    x = xp.asarray(a)
+    check(-x, -a)
+    check(+x, +a)
+    check(abs(x), np.abs(a))
+    if np.dtype(dtype).kind in "iu":
+        check(~x, ~a)
+    else:
+        with pytest.raises(TypeError):
+            _ = ~x
+
+
+def test_bool_operators():
+    a = np.array([True, False, True])
+    x = xp.asarray(a)
+    check(~x, ~a)
+    check(x & ~x, a & ~a)
+    check(x ^ True, a ^ True)
+    with pytest.raises(TypeError):
+        _ = -x
+    with pytest.raises(TypeError):
+        _ = x + x
+
+
+def test_matmul_operator():
+    a = np.arange(6.0).reshape(2, 3)
+    b = np.arange(12.0).reshape(3, 4) - 5
+    check(xp.asarray(a) @ xp.asarray(b), a @ b)
+    check(a @ xp.asarray(b), a @ b)
+    check(xp.asarray(a) @ b, a @ b)
+    x = xp.asarray(np.eye(3))
+    x @= xp.asarray(b[:, :3])
+    check(x, b[:, :3])
+
+
+def test_comparison_with_foreign_objects_is_not_implemented():
+    x = xp.asarray([1, 2])
+    assert (x == "a") is False
+    assert (x != None) is True  # noqa: E711
