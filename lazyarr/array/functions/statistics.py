@@ -160,6 +160,8 @@ def diff(x, /, *, axis: int = -1, n: int = 1, prepend=None, append=None) -> Arra
         raise ValueError(f"diff(): n must be non-negative, got {n} ({where()})")
     ax = normalize_axis(axis, len(v.shape), "diff")
     a = wrap(v)
+    if n == 0:  # as NumPy: x itself, prepend and append ignored
+        return a
     parts = [p for p in (prepend, a, append) if p is not None]
     if len(parts) > 1:
         a = concat(parts, axis=ax)
