@@ -9,13 +9,19 @@ from __future__ import annotations
 import math as _math
 
 from . import exec_cpu as _exec_cpu
+from . import fft, linalg  # noqa: E402,F401  (the standard's extensions)
 from .array import Array, ConcretizationError, trace_cache  # noqa: F401
 from .array import dtypes as _dtypes
 from .array.functions.creation import *  # noqa: F403
 from .array.functions.dtype_funcs import *  # noqa: F403
 from .array.functions.elementwise import *  # noqa: F403
+from .array.functions.info import *  # noqa: F403
+from .array.functions.info import __array_namespace_info__  # noqa: F401
 from .array.functions.linalg_basic import *  # noqa: F403
 from .array.functions.manipulation import *  # noqa: F403
+from .array.functions.searching import *  # noqa: F403
+from .array.functions.sets import *  # noqa: F403
+from .array.functions.sorting import *  # noqa: F403
 from .array.functions.statistics import *  # noqa: F403
 from .array.materialize import realize as _realize
 from .graph import pipeline as _pipeline
