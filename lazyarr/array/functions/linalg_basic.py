@@ -92,6 +92,6 @@ def vecdot(x1, x2, /, *, axis: int = -1) -> Array:
     a = wrap(cast(v1, dt))
     if dt.kind == "c":
         a = conj(a)
-    return _sum(multiply(a, wrap(cast(v2, dt))), axis=ax)
+    return _sum(multiply(a, wrap(cast(v2, dt))), axis=ax, dtype=dt)  # keeps int8 int8
 
 

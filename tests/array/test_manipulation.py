@@ -1,0 +1,355 @@
+"""Manipulation and linear-algebra functions against NumPy on hypothesis-generated shapes
+(0-d and empty arrays included)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from la_helpers import ALL, COMPLEX, FLOATS, INTS, NUMERIC, arrays, check
+
+import lazyarr as xp
+
+shapes = hnp.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=4)
+dtypes = st.sampled_from(ALL)
+
+
+def _array(data, min_dims=0, max_dims=4, min_side=0, max_side=4, dtype=None, label="x"):
+    dt = dtype if dtype is not None else data.draw(dtypes, label=label + " dtype")
+    shape = data.draw(hnp.array_shapes(min_dims=min_dims, max_dims=max_dims, min_side=min_side,
+                                       max_side=max_side), label=label + " shape")
+    return data.draw(arrays(dt, shape, finite=True, small=True), label=label)
+
+
+# ---- shapes and axes ------------------------------------------------------------------------
+
+@given(data=st.data())
+def test_reshape(data):
+    x = _array(data)
+    n = x.size
+    dims = data.draw(st.lists(st.integers(1, 6), max_size=4), label="dims")
+    target = list(dims)
+    if n == 0:
+        target = target + [0]
+    elif math.prod(dims) != n:
+        target = [n] + target if math.prod(dims) == 1 else [n]
+    if data.draw(st.booleans(), label="use -1") and target:
+        i = data.draw(st.integers(0, len(target) - 1), label="where -1")
+        assume(target[i] != 0)
+        target[i] = -1
+    try:
+        expected = np.reshape(x, tuple(target))
+    except ValueError:  # -1 with a zero-size dimension elsewhere is ambiguous
+        with pytest.raises(ValueError):
+            xp.reshape(xp.asarray(x), tuple(target))
+        return
+    check(xp.reshape(xp.asarray(x), tuple(target)), expected, x.dtype)
+
+
+def test_reshape_errors_and_int_shape():
+    a = xp.asarray(np.arange(6))
+    check(xp.reshape(a, 6), np.arange(6))
+    check(xp.reshape(a, (3, -1)), np.arange(6).reshape(3, -1))
+    with pytest.raises(ValueError):
+        xp.reshape(a, (4, -1))
+    with pytest.raises(ValueError):
+        xp.reshape(a, (-1, -1))
+    with pytest.raises(ValueError):
+        xp.reshape(a, (5,))
+
+
+@given(data=st.data())
+def test_permute_dims_and_transposes(data):
+    x = _array(data)
+    perm = data.draw(st.permutations(range(x.ndim)), label="perm")
+    a = xp.asarray(x)
+    check(xp.permute_dims(a, tuple(perm)), np.transpose(x, perm), x.dtype)
+    check(a.T, x.T, x.dtype)  # lazyarr (like NumPy) reverses all axes, whatever the rank
+    if x.ndim >= 2:
+        check(a.mT, np.swapaxes(x, -1, -2), x.dtype)
+        check(xp.matrix_transpose(a), np.matrix_transpose(x), x.dtype)
+    else:
+        with pytest.raises(ValueError):
+            xp.matrix_transpose(a)
+        with pytest.raises(ValueError):
+            _ = a.mT
+
+
+@given(data=st.data())
+def test_expand_dims_squeeze(data):
+    x = _array(data, max_dims=3)
+    axis = data.draw(st.integers(-x.ndim - 1, x.ndim), label="axis")
+    e = xp.expand_dims(xp.asarray(x), axis=axis)
+    check(e, np.expand_dims(x, axis), x.dtype)
+    ones = tuple(i for i, d in enumerate(e.shape) if d == 1)
+    sq = data.draw(st.sets(st.sampled_from(ones), min_size=1), label="squeeze axes")
+    sq = tuple(sorted(sq))
+    check(xp.squeeze(e, axis=sq), np.squeeze(np.expand_dims(x, axis), axis=sq), x.dtype)
+
+
+def test_squeeze_errors():
+    with pytest.raises(ValueError):
+        xp.squeeze(xp.asarray(np.ones((2, 1))), axis=0)
+    with pytest.raises(ValueError):
+        xp.expand_dims(xp.asarray(np.ones(2)), axis=3)
+
+
+@given(data=st.data())
+def test_broadcast_to_and_arrays(data):
+    bshapes = data.draw(hnp.mutually_broadcastable_shapes(num_shapes=3, max_dims=4,
+                                                          max_side=3), label="shapes")
+    xs = [data.draw(arrays(np.float64, s, small=True)) for s in bshapes.input_shapes]
+    outs = xp.broadcast_arrays(*[xp.asarray(x) for x in xs])
+    for o, e in zip(outs, np.broadcast_arrays(*xs)):
+        check(o, e)
+    check(xp.broadcast_to(xp.asarray(xs[0]), bshapes.result_shape),
+          np.broadcast_to(xs[0], bshapes.result_shape))
+
+
+def test_broadcast_errors():
+    with pytest.raises(ValueError):
+        xp.broadcast_to(xp.asarray(np.ones(3)), (2, 4))
+    with pytest.raises(ValueError):
+        xp.broadcast_to(xp.asarray(np.ones((2, 3))), (3,))
+    with pytest.raises(ValueError):
+        xp.broadcast_arrays(xp.asarray(np.ones(3)), xp.asarray(np.ones(2)))
+
+
+# ---- joining and splitting ------------------------------------------------------------------
+
+@given(data=st.data())
+def test_concat(data):
+    base = data.draw(hnp.array_shapes(min_dims=1, max_dims=3, min_side=0, max_side=3),
+                     label="shape")
+    axis = data.draw(st.integers(-len(base), len(base) - 1), label="axis")
+    k = data.draw(st.integers(1, 3), label="count")
+    xs = []
+    for i in range(k):
+        s = list(base)
+        s[axis] = data.draw(st.integers(0, 3), label=f"size {i}")
+        dt = data.draw(st.sampled_from(NUMERIC), label=f"dtype {i}")
+        xs.append(data.draw(arrays(dt, tuple(s), finite=True, small=True), label=f"x{i}"))
+    dt = np.result_type(*xs)
+    r = xp.concat([xp.asarray(x) for x in xs], axis=axis)
+    check(r, np.concatenate(xs, axis=axis), dt)
+    r = xp.concat([xp.asarray(x) for x in xs], axis=None)
+    check(r, np.concatenate([x.ravel() for x in xs]), dt)
+
+
+def test_concat_errors():
+    with pytest.raises(ValueError):
+        xp.concat([])
+    with pytest.raises(ValueError):
+        xp.concat([xp.asarray(np.ones((2, 3))), xp.asarray(np.ones((2, 4)))], axis=0)
+    with pytest.raises(ValueError):
+        xp.concat([xp.asarray(np.ones((2, 3))), xp.asarray(np.ones(3))])
+    with pytest.raises(ValueError):
+        xp.concat([xp.asarray(1.0), xp.asarray(2.0)])
+
+
+@given(data=st.data())
+def test_stack_unstack(data):
+    x0 = _array(data, max_dims=3, dtype=data.draw(st.sampled_from(NUMERIC)))
+    k = data.draw(st.integers(1, 3), label="count")
+    xs = [x0] + [data.draw(arrays(x0.dtype, x0.shape, finite=True, small=True))
+                 for _ in range(k - 1)]
+    axis = data.draw(st.integers(-x0.ndim - 1, x0.ndim), label="axis")
+    s = xp.stack([xp.asarray(x) for x in xs], axis=axis)
+    expected = np.stack(xs, axis=axis)
+    check(s, expected, x0.dtype)
+    parts = xp.unstack(s, axis=axis)
+    assert isinstance(parts, tuple) and len(parts) == k
+    for p, x in zip(parts, xs):
+        check(p, x, x0.dtype)
+
+
+def test_stack_errors():
+    with pytest.raises(ValueError):
+        xp.stack([xp.asarray(np.ones(2)), xp.asarray(np.ones(3))])
+    with pytest.raises(ValueError):
+        xp.unstack(xp.asarray(1.0))
+
+
+# ---- reordering ---------------------------------------------------------------------------
+
+@given(data=st.data())
+def test_flip(data):
+    x = _array(data)
+    axis = None
+    if x.ndim and data.draw(st.booleans(), label="axis given"):
+        axis = data.draw(st.one_of(st.integers(-x.ndim, x.ndim - 1),
+                                   hnp.valid_tuple_axes(x.ndim, min_size=1)), label="axis")
+    check(xp.flip(xp.asarray(x), axis=axis), np.flip(x, axis=axis), x.dtype)
+
+
+@given(data=st.data())
+def test_roll(data):
+    x = _array(data)
+    if x.ndim == 0 or data.draw(st.booleans(), label="flat"):
+        shift = data.draw(st.integers(-7, 7), label="shift")
+        check(xp.roll(xp.asarray(x), shift), np.roll(x, shift), x.dtype)
+        return
+    axes = data.draw(hnp.valid_tuple_axes(x.ndim, min_size=1), label="axes")
+    shifts = data.draw(st.lists(st.integers(-7, 7), min_size=len(axes), max_size=len(axes)),
+                       label="shifts")
+    check(xp.roll(xp.asarray(x), tuple(shifts), axis=axes), np.roll(x, shifts, axis=axes),
+          x.dtype)
+    check(xp.roll(xp.asarray(x), shifts[0], axis=axes[0]), np.roll(x, shifts[0], axis=axes[0]),
+          x.dtype)
+
+
+@given(data=st.data())
+def test_moveaxis(data):
+    x = _array(data, min_dims=1)
+    k = data.draw(st.integers(1, x.ndim), label="count")
+    src = data.draw(st.lists(st.integers(-x.ndim, x.ndim - 1), min_size=k, max_size=k,
+                             unique_by=lambda a: a % x.ndim), label="source")
+    dst = data.draw(st.lists(st.integers(-x.ndim, x.ndim - 1), min_size=k, max_size=k,
+                             unique_by=lambda a: a % x.ndim), label="destination")
+    check(xp.moveaxis(xp.asarray(x), tuple(src), tuple(dst)), np.moveaxis(x, src, dst),
+          x.dtype)
+    check(xp.moveaxis(xp.asarray(x), src[0], dst[0]), np.moveaxis(x, src[0], dst[0]), x.dtype)
+
+
+# ---- repeating ----------------------------------------------------------------------------
+
+@given(data=st.data())
+def test_repeat(data):
+    x = _array(data, max_dims=3)
+    axis = None
+    if x.ndim and data.draw(st.booleans(), label="axis given"):
+        axis = data.draw(st.integers(-x.ndim, x.ndim - 1), label="axis")
+    if data.draw(st.booleans(), label="int repeats"):
+        reps = data.draw(st.integers(0, 3), label="repeats")
+        check(xp.repeat(xp.asarray(x), reps, axis=axis), np.repeat(x, reps, axis=axis),
+              x.dtype)
+        return
+    n = x.size if axis is None else x.shape[axis]
+    reps = data.draw(hnp.arrays(np.int64, (n,), elements=st.integers(0, 3)), label="repeats")
+    r = xp.repeat(xp.asarray(x), xp.asarray(reps), axis=axis)
+    expected = np.repeat(x, reps, axis=axis)
+    assert r.shape == expected.shape  # a data-dependent size, computed on demand
+    check(r, expected, x.dtype)
+    check(r * 1 if x.dtype != np.bool_ else r & True, expected, x.dtype)  # ops build on it
+
+
+@given(data=st.data())
+def test_tile(data):
+    x = _array(data, max_dims=3)
+    reps = data.draw(st.lists(st.integers(0, 3), max_size=4), label="reps")
+    check(xp.tile(xp.asarray(x), tuple(reps)), np.tile(x, reps), x.dtype)
+
+
+def test_repeat_tile_errors():
+    with pytest.raises(ValueError):
+        xp.repeat(xp.asarray([1, 2]), -1)
+    with pytest.raises(TypeError):
+        xp.repeat(xp.asarray([1, 2]), xp.asarray([1.0, 2.0]))
+    with pytest.raises(ValueError):
+        xp.tile(xp.asarray([1, 2]), (-1,))
+
+
+# ---- products -----------------------------------------------------------------------------
+
+def _mm_shapes(data):
+    """Operands of matmul: 1-d or batched, broadcasting batch dims, with matching inner dims."""
+    n, k, m = (data.draw(st.integers(0, 4), label=s) for s in "nkm")
+    b = data.draw(hnp.mutually_broadcastable_shapes(num_shapes=2, max_dims=2, max_side=3),
+                  label="batch").input_shapes
+    left = data.draw(st.sampled_from(["vec", "mat"]), label="left")
+    right = data.draw(st.sampled_from(["vec", "mat"]), label="right")
+    s1 = (k,) if left == "vec" else b[0] + (n, k)
+    s2 = (k,) if right == "vec" else b[1] + (k, m)
+    return s1, s2
+
+
+@given(data=st.data())
+def test_matmul(data):
+    s1, s2 = _mm_shapes(data)
+    d1 = data.draw(st.sampled_from(NUMERIC), label="dtype1")
+    d2 = data.draw(st.sampled_from([d1] + NUMERIC), label="dtype2")
+    a = data.draw(arrays(d1, s1, finite=True, small=True), label="a")
+    b = data.draw(arrays(d2, s2, finite=True, small=True), label="b")
+    dt = np.result_type(d1, d2)
+    expected = np.matmul(a.astype(dt), b.astype(dt))
+    tol = 8 * float(np.finfo(dt).eps) * 100 * 100 * max(s1[-1], 1) if dt.kind in "fc" else 0
+    check(xp.matmul(xp.asarray(a), xp.asarray(b)), expected, dt, atol=tol)
+    check(xp.asarray(a) @ xp.asarray(b), expected, dt, atol=tol)
+
+
+def test_matmul_errors():
+    with pytest.raises(ValueError):
+        xp.matmul(xp.asarray(np.ones((2, 3))), xp.asarray(np.ones((4, 2))))
+    with pytest.raises(ValueError):
+        xp.matmul(xp.asarray(1.0), xp.asarray(np.ones(2)))
+    with pytest.raises(ValueError):
+        xp.matmul(xp.asarray(np.ones((2, 2, 3))), xp.asarray(np.ones((3, 3, 2))))
+    with pytest.raises(TypeError):
+        xp.matmul(xp.asarray(np.ones((2, 2), bool)), xp.asarray(np.ones((2, 2), bool)))
+
+
+@given(data=st.data())
+def test_tensordot(data):
+    dt = data.draw(st.sampled_from(FLOATS + INTS + COMPLEX), label="dtype")
+    free1 = data.draw(hnp.array_shapes(min_dims=0, max_dims=2, max_side=3), label="free1")
+    free2 = data.draw(hnp.array_shapes(min_dims=0, max_dims=2, max_side=3), label="free2")
+    shared = data.draw(hnp.array_shapes(min_dims=0, max_dims=2, min_side=0, max_side=3),
+                       label="contracted")
+    a = data.draw(arrays(dt, free1 + shared, finite=True, small=True), label="a")
+    b = data.draw(arrays(dt, shared + free2, finite=True, small=True), label="b")
+    k = len(shared)
+    tol = 8 * float(np.finfo(dt).eps) * 1e4 * max(math.prod(shared), 1) if dt.kind in "fc" else 0
+    check(xp.tensordot(xp.asarray(a), xp.asarray(b), axes=k), np.tensordot(a, b, axes=k), dt,
+          atol=tol)
+    # pair form: contract in a shuffled order, with negative axes on one side
+    order = data.draw(st.permutations(range(k)), label="order")
+    ax1 = [len(free1) + i for i in order]
+    ax2 = [i - b.ndim for i in order]
+    check(xp.tensordot(xp.asarray(a), xp.asarray(b), axes=(ax1, ax2)),
+          np.tensordot(a, b, axes=(ax1, ax2)), dt, atol=tol)
+
+
+def test_tensordot_errors():
+    with pytest.raises(ValueError):
+        xp.tensordot(xp.asarray(np.ones((2, 3))), xp.asarray(np.ones((2, 3))), axes=1)
+    with pytest.raises(ValueError):
+        xp.tensordot(xp.asarray(np.ones(2)), xp.asarray(np.ones(2)), axes=2)
+    with pytest.raises(ValueError):
+        xp.tensordot(xp.asarray(np.ones(2)), xp.asarray(np.ones(2)), axes=([0], []))
+
+
+@given(data=st.data())
+def test_vecdot(data):
+    dt = data.draw(st.sampled_from(FLOATS + INTS + COMPLEX), label="dtype")
+    s1, s2 = data.draw(hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=1, max_dims=3,
+                                                         max_side=3), label="shapes").input_shapes
+    n = data.draw(st.integers(0, 4), label="n")
+    s1, s2 = s1[:-1] + (n,), s2[:-1] + (n,)
+    a = data.draw(arrays(dt, s1, finite=True, small=True), label="a")
+    b = data.draw(arrays(dt, s2, finite=True, small=True), label="b")
+    nd = max(len(s1), len(s2))
+    axis = data.draw(st.sampled_from([-1, nd - 1]), label="axis")
+    # the axis counts in the broadcast shape (NumPy's counts per operand): broadcast first
+    ab, bb = np.broadcast_arrays(a, b)
+    expected = np.vecdot(ab, bb, axis=axis)  # conjugates the first operand
+    tol = 8 * float(np.finfo(dt).eps) * 1e4 * max(n, 1) if dt.kind in "fc" else 0
+    check(xp.vecdot(xp.asarray(a), xp.asarray(b), axis=axis), expected, dt, atol=tol)
+
+
+def test_vecdot_complex_conjugates_the_first_operand():
+    a = np.array([1 + 2j, 3 - 1j])
+    b = np.array([2 - 1j, 1j])
+    r = xp.vecdot(xp.asarray(a), xp.asarray(b))
+    check(r, np.sum(np.conj(a) * b))
+    assert complex(r) != complex(np.sum(a * b))
+
+
+def test_vecdot_errors():
+    with pytest.raises(ValueError):
+        xp.vecdot(xp.asarray(np.ones(3)), xp.asarray(np.ones(2)))
+    with pytest.raises(ValueError):
+        xp.vecdot(xp.asarray(1.0), xp.asarray(1.0))
