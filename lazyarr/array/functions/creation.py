@@ -50,6 +50,9 @@ def asarray(obj, /, *, dtype=None, device=None, copy: bool | None = None) -> Arr
                 raise ValueError(f"asarray(copy=False): converting {obj.dtype} to {dt} needs a "
                                  f"copy ({where()})")
             return wrap(cast(obj._v, dt))
+        if copy and obj._v.owner is None and obj._v.data is not None:
+            # a leaf may alias the user's NumPy data: the copy must not see later writes
+            return wrap(leaf_from_numpy(obj._v.data.copy()))
         return wrap(obj._v)
     if isinstance(obj, _SCALARS):
         d = dt or D.python_scalar_default(obj)

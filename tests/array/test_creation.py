@@ -1,0 +1,375 @@
+"""Creation functions, data-type functions, dtype objects and constants, against NumPy."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from la_helpers import ALL, COMPLEX, FLOATS, INTS, NUMERIC, REAL, UINTS, arrays, check
+
+import lazyarr as xp
+
+NAMES = ["bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+         "float32", "float64", "complex64", "complex128"]
+
+# ---- asarray --------------------------------------------------------------------------------
+
+
+def test_asarray_from_python_objects():
+    check(xp.asarray(True), np.asarray(True))
+    check(xp.asarray(3), np.int64(3))
+    check(xp.asarray(2.5), np.float64(2.5))
+    check(xp.asarray(1 - 2j), np.complex128(1 - 2j))
+    check(xp.asarray([[1, 2], [3, 4]]), np.array([[1, 2], [3, 4]], np.int64))
+    check(xp.asarray([1, 2.5]), np.array([1.0, 2.5]))
+    check(xp.asarray([True, False]), np.array([True, False]))
+    check(xp.asarray([]), np.array([], np.float64))
+    check(xp.asarray([1, 2], dtype=xp.float32), np.array([1, 2], np.float32))
+    check(xp.asarray(3, dtype=xp.uint8), np.uint8(3))
+    check(xp.asarray(np.float32(1.5)), np.float32(1.5))
+    check(xp.asarray(memoryview(b"ab")), np.frombuffer(b"ab", np.uint8))
+    check(xp.asarray(np.array([1.0], np.float16)), np.array([1.0], np.float32))
+    with pytest.raises(TypeError):
+        xp.asarray(2.5, dtype=xp.int32)
+    with pytest.raises(TypeError):
+        xp.asarray(1j, dtype=xp.float64)
+    with pytest.raises(TypeError):
+        xp.asarray("text")
+    with pytest.raises(TypeError):
+        xp.asarray([1, 2], dtype="S2")
+
+
+@given(x=hnp.arrays(st.sampled_from(ALL), hnp.array_shapes(min_dims=0, max_side=3)))
+def test_asarray_roundtrip(x):
+    check(xp.asarray(x), x)
+    check(xp.asarray(x.tolist(), dtype=x.dtype), x)
+    check(xp.asarray(xp.asarray(x)), x)
+
+
+def test_asarray_copy_none_and_false_alias_numpy_data():
+    a = np.arange(4.0)
+    for copy in (None, False):
+        x = xp.asarray(a, copy=copy)
+        y = x * 2              # not computed yet: sees later writes to the data
+        a[0] = 10.0
+        check(y, a * 2)
+        check(x, a)
+        assert np.shares_memory(np.asarray(x), a)
+        a[0] = 0.0
+    assert a.flags.writeable  # materialization never locks the user's array
+
+
+def test_asarray_copy_true_snapshots():
+    a = np.arange(4.0)
+    x = xp.asarray(a, copy=True)
+    a[0] = 10.0
+    check(x, np.arange(4.0))
+    # also from an Array whose leaf aliases the user's data
+    b = np.arange(3.0)
+    leaf = xp.asarray(b)
+    c = xp.asarray(leaf, copy=True)
+    b[1] = -1.0
+    check(c, np.arange(3.0))
+    check(leaf, b)
+
+
+def test_asarray_copy_false_cannot_copy():
+    with pytest.raises(ValueError):
+        xp.asarray([1, 2, 3], copy=False)
+    with pytest.raises(ValueError):
+        xp.asarray(np.arange(3), dtype=xp.float64, copy=False)
+    with pytest.raises(ValueError):
+        xp.asarray(xp.asarray([1, 2]), dtype=xp.float64, copy=False)
+    a = xp.asarray([1.0, 2.0])
+    assert xp.asarray(a, copy=False)._v is a._v
+
+
+def test_asarray_of_an_array_with_dtype():
+    a = xp.asarray([1, 2, 3])
+    check(xp.asarray(a, dtype=xp.float32), np.array([1.0, 2.0, 3.0], np.float32))
+    check(xp.asarray(a * 2), np.array([2, 4, 6]))
+
+
+# ---- filled arrays --------------------------------------------------------------------------
+
+shapes = hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=3)
+
+
+@given(shape=shapes, dt=st.sampled_from(ALL))
+def test_zeros_ones_empty(shape, dt):
+    check(xp.zeros(shape, dtype=dt), np.zeros(shape, dt))
+    check(xp.ones(shape, dtype=dt), np.ones(shape, dt))
+    e = xp.empty(shape, dtype=dt)
+    assert e.shape == shape and e.dtype == dt and np.asarray(e).shape == shape
+    x = np.ones(shape, dt)
+    check(xp.zeros_like(xp.asarray(x)), np.zeros_like(x))
+    check(xp.ones_like(xp.asarray(x), dtype=xp.float32), np.ones(shape, np.float32))
+    e = xp.empty_like(xp.asarray(x))
+    assert e.shape == shape and e.dtype == dt
+
+
+def test_default_dtypes_and_int_shape():
+    check(xp.zeros(3), np.zeros(3))
+    check(xp.ones((2, 0)), np.ones((2, 0)))
+    assert xp.empty(()).dtype == np.float64
+    with pytest.raises(ValueError):
+        xp.zeros((2, -1))
+    with pytest.raises(TypeError):
+        xp.ones((2.0, 3))
+
+
+@pytest.mark.parametrize("value, dtype, expected_dtype", [
+    (True, None, np.bool_), (3, None, np.int64), (2.5, None, np.float64),
+    (1 + 1j, None, np.complex128), (3, xp.int8, np.int8), (2, xp.float32, np.float32),
+    (1.5, xp.complex64, np.complex64), (0, xp.bool, np.bool_),
+])
+def test_full(value, dtype, expected_dtype):
+    check(xp.full((2, 3), value, dtype=dtype), np.full((2, 3), value, expected_dtype))
+    like = xp.asarray(np.zeros((3,), np.int16))
+    if dtype is not None:
+        check(xp.full_like(like, value, dtype=dtype), np.full((3,), value, expected_dtype))
+    elif isinstance(value, (bool, int)):  # the value takes the array's dtype
+        check(xp.full_like(like, value), np.full((3,), value, np.int16))
+
+
+def test_full_like_keeps_dtype_and_full_errors():
+    x = xp.asarray(np.zeros((2, 2), np.float32))
+    check(xp.full_like(x, 7), np.full((2, 2), 7, np.float32))
+    check(xp.full(4, xp.asarray(2.0)), np.full(4, 2.0))
+    with pytest.raises(TypeError):
+        xp.full(2, 1j, dtype=xp.float64)
+    with pytest.raises(ValueError):
+        xp.full(2, xp.asarray([1.0, 2.0]))
+
+
+# ---- ranges and grids -----------------------------------------------------------------------
+
+@given(start=st.integers(-20, 20), stop=st.one_of(st.none(), st.integers(-20, 20)),
+       step=st.integers(-5, 5).filter(bool))
+def test_arange_int(start, stop, step):
+    if stop is None:
+        check(xp.arange(start), np.arange(start))
+    else:
+        check(xp.arange(start, stop, step), np.arange(start, stop, step))
+
+
+@given(start=st.floats(-10, 10), stop=st.floats(-10, 10),
+       step=st.floats(0.1, 3).flatmap(lambda s: st.sampled_from([s, -s])),
+       dt=st.sampled_from([None, xp.float32, xp.float64]))
+def test_arange_float(start, stop, step, dt):
+    expected = np.arange(start, stop, step, dtype=dt or np.float64)
+    check(xp.arange(start, stop, step, dtype=dt), expected, rtol=1e-5)
+
+
+def test_arange_errors_and_dtype():
+    check(xp.arange(5, dtype=xp.uint8), np.arange(5, dtype=np.uint8))
+    check(xp.arange(0.0, 1.0, 0.25), np.arange(0.0, 1.0, 0.25))
+    with pytest.raises(ValueError):
+        xp.arange(0, 5, 0)
+    with pytest.raises(TypeError):
+        xp.arange("3")
+
+
+@given(start=st.floats(-100, 100), stop=st.floats(-100, 100), num=st.integers(0, 20),
+       endpoint=st.booleans(), dt=st.sampled_from([None, xp.float32, xp.float64]))
+def test_linspace(start, stop, num, endpoint, dt):
+    expected = np.linspace(start, stop, num, endpoint=endpoint, dtype=dt or np.float64)
+    check(xp.linspace(start, stop, num, endpoint=endpoint, dtype=dt), expected,
+          atol=1e-5 * max(abs(start), abs(stop), 1) if dt == xp.float32 else 1e-12 * 200)
+
+
+def test_linspace_complex_and_errors():
+    check(xp.linspace(0, 1 + 2j, 5), np.linspace(0, 1 + 2j, 5))
+    with pytest.raises(ValueError):
+        xp.linspace(0, 1, -1)
+
+
+@given(n=st.integers(0, 5), m=st.one_of(st.none(), st.integers(0, 5)), k=st.integers(-6, 6),
+       dt=st.sampled_from([None] + REAL + COMPLEX))
+def test_eye(n, m, k, dt):
+    check(xp.eye(n, m, k=k, dtype=dt), np.eye(n, m, k=k, dtype=dt or np.float64))
+
+
+@given(data=st.data())
+def test_meshgrid(data):
+    k = data.draw(st.integers(1, 3), label="count")
+    dt = data.draw(st.sampled_from(NUMERIC), label="dtype")
+    xs = [data.draw(arrays(dt, (data.draw(st.integers(0, 4)),), small=True, finite=True))
+          for _ in range(k)]
+    indexing = data.draw(st.sampled_from(["xy", "ij"]), label="indexing")
+    outs = xp.meshgrid(*[xp.asarray(x) for x in xs], indexing=indexing)
+    expected = np.meshgrid(*xs, indexing=indexing)
+    assert len(outs) == len(expected)
+    for o, e in zip(outs, expected):
+        check(o, e, dt)
+
+
+def test_meshgrid_errors():
+    with pytest.raises(ValueError):
+        xp.meshgrid(xp.asarray([1, 2]), indexing="yx")
+    with pytest.raises(ValueError):
+        xp.meshgrid(xp.asarray(np.ones((2, 2))))
+
+
+@given(data=st.data())
+def test_tril_triu(data):
+    dt = data.draw(st.sampled_from(ALL), label="dtype")
+    shape = data.draw(hnp.array_shapes(min_dims=2, max_dims=4, min_side=0, max_side=4))
+    x = data.draw(arrays(dt, shape, finite=True, small=True), label="x")
+    k = data.draw(st.integers(-5, 5), label="k")
+    check(xp.tril(xp.asarray(x), k=k), np.tril(x, k), dt)
+    check(xp.triu(xp.asarray(x), k=k), np.triu(x, k), dt)
+
+
+def test_tril_needs_two_dims():
+    with pytest.raises(ValueError):
+        xp.tril(xp.asarray([1.0, 2.0]))
+
+
+def test_from_dlpack():
+    a = np.arange(6.0).reshape(2, 3)
+    x = xp.from_dlpack(a)
+    check(x, a)
+    assert np.shares_memory(np.asarray(x), a)
+    y = xp.from_dlpack(xp.asarray(a) * 2)  # from a lazyarr array (its own protocol)
+    check(y, a * 2)
+    z = xp.from_dlpack(a, copy=True)
+    a[0, 0] = 100.0
+    check(z, np.arange(6.0).reshape(2, 3))
+    check(xp.asarray(np.asarray(xp.asarray([1, 2]))), np.array([1, 2]))
+
+
+# ---- data type functions --------------------------------------------------------------------
+
+@given(data=st.data())
+def test_astype(data):
+    src = data.draw(st.sampled_from(ALL), label="from")
+    dst = data.draw(st.sampled_from(ALL), label="to")
+    x = data.draw(arrays(src, hnp.array_shapes(min_dims=0, max_side=3), small=True,
+                         finite=True), label="x")
+    if src.kind == "c" and dst.kind != "c":
+        with pytest.raises(TypeError):
+            xp.astype(xp.asarray(x), dst)
+        return
+    check(xp.astype(xp.asarray(x), dst), x.astype(dst), dst)
+    check(xp.asarray(x).astype(dst), x.astype(dst), dst)
+
+
+def test_astype_copy_false():
+    a = xp.asarray([1.0, 2.0])
+    assert xp.astype(a, xp.float64, copy=False) is a
+    b = xp.astype(a, xp.float64)
+    assert b is not a
+    check(b, [1.0, 2.0])
+
+
+def test_can_cast_matches_numpy_safe_casting():
+    """The standard's table for same-kind casts; NumPy's choices where it leaves the kind
+    change open (bool and integers to floats where no precision is lost)."""
+    dts = [getattr(xp, n) for n in NAMES]
+    for f in dts:
+        for t in dts:
+            assert xp.can_cast(f, t) == np.can_cast(f, t, casting="safe"), (f, t)
+    assert xp.can_cast(xp.asarray([1], dtype=xp.int8), xp.int16)
+    assert not xp.can_cast(xp.asarray([1], dtype=xp.int16), xp.int8)
+    assert not xp.can_cast(xp.int64, xp.float32)  # result_type(int64, float32) is float64
+
+
+def test_can_cast_agrees_with_promotion():
+    dts = [getattr(xp, n) for n in NAMES]
+    for f in dts:
+        for t in dts:
+            if f.kind != "b":
+                assert xp.can_cast(f, t) == (xp.result_type(f, t) == t), (f, t)
+
+
+@given(data=st.data())
+def test_result_type(data):
+    dts = data.draw(st.lists(st.sampled_from(ALL), min_size=1, max_size=4), label="dtypes")
+    as_arrays = data.draw(st.lists(st.booleans(), min_size=len(dts), max_size=len(dts)))
+    args = [xp.asarray(np.zeros(1, d)) if a else d for d, a in zip(dts, as_arrays)]
+    assert xp.result_type(*args) == np.result_type(*dts)
+    scalar = data.draw(st.sampled_from([True, 1, 1.5, 1j]), label="scalar")
+    expected = np.result_type(*dts, scalar)  # NumPy 2: Python scalars are weak
+    assert xp.result_type(*args, scalar) == expected
+
+
+def test_result_type_errors():
+    with pytest.raises(OverflowError):
+        xp.result_type(xp.int8, 1000)
+    with pytest.raises(TypeError):
+        xp.result_type("not a dtype")
+
+
+@pytest.mark.parametrize("dt", FLOATS + COMPLEX)
+def test_finfo(dt):
+    f, ref = xp.finfo(dt), np.finfo(dt)
+    assert (f.bits, f.eps, f.max, f.min, f.smallest_normal) == (
+        ref.bits, ref.eps, ref.max, ref.min, ref.smallest_normal)
+    assert f.dtype == np.real(np.zeros((), dt)).dtype
+    assert xp.finfo(xp.asarray(np.zeros(1, dt))).eps == ref.eps
+
+
+@pytest.mark.parametrize("dt", INTS + UINTS)
+def test_iinfo(dt):
+    i, ref = xp.iinfo(dt), np.iinfo(dt)
+    assert (i.bits, i.max, i.min, i.dtype) == (ref.bits, ref.max, ref.min, np.dtype(dt))
+    assert xp.iinfo(xp.asarray(np.zeros(1, dt))).max == ref.max
+
+
+def test_finfo_iinfo_errors():
+    with pytest.raises(ValueError):
+        xp.finfo(xp.int32)
+    with pytest.raises(ValueError):
+        xp.iinfo(xp.float64)
+    with pytest.raises(TypeError):
+        xp.iinfo(np.float16)
+
+
+def test_isdtype():
+    kinds = {
+        "bool": {"bool"},
+        "signed integer": {"int8", "int16", "int32", "int64"},
+        "unsigned integer": {"uint8", "uint16", "uint32", "uint64"},
+        "integral": {"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"},
+        "real floating": {"float32", "float64"},
+        "complex floating": {"complex64", "complex128"},
+    }
+    kinds["numeric"] = kinds["integral"] | kinds["real floating"] | kinds["complex floating"]
+    for kind, members in kinds.items():
+        for n in NAMES:
+            assert xp.isdtype(getattr(xp, n), kind) == (n in members), (n, kind)
+    assert xp.isdtype(xp.float32, ("bool", "real floating"))
+    assert xp.isdtype(xp.int8, xp.int8) and not xp.isdtype(xp.int8, xp.int16)
+    assert xp.isdtype(xp.uint8, (xp.int8, "unsigned integer"))
+    with pytest.raises(ValueError):
+        xp.isdtype(xp.int8, "integer")
+    with pytest.raises(TypeError):
+        xp.isdtype("float128-ish", "numeric")
+
+
+# ---- dtype objects and constants ------------------------------------------------------------
+
+def test_dtype_objects():
+    for n in NAMES:
+        d = getattr(xp, n)
+        np_name = "bool_" if n == "bool" else n
+        assert d == np.dtype(getattr(np, np_name))
+        assert hash(d) == hash(np.dtype(getattr(np, np_name)))
+        assert xp.asarray(np.zeros(1, d)).dtype == d
+        assert xp.zeros(2, dtype=d).dtype == d
+    assert len({getattr(xp, n) for n in NAMES}) == 13
+    assert xp.float32 != xp.float64
+
+
+def test_constants():
+    assert xp.e == math.e and xp.pi == math.pi
+    assert xp.inf == math.inf and math.isnan(xp.nan)
+    assert isinstance(xp.e, float) and isinstance(xp.nan, float)
+    assert xp.newaxis is None
+    x = xp.asarray([1.0, 2.0])
+    check(x[xp.newaxis, :, xp.newaxis], np.array([1.0, 2.0])[None, :, None])
