@@ -12,6 +12,7 @@ from . import exec_cpu as _exec_cpu
 from . import fft, linalg  # noqa: E402,F401  (the standard's extensions)
 from .array import Array, ConcretizationError, trace_cache  # noqa: F401
 from .array import dtypes as _dtypes
+from .array import numpy_protocols as _numpy_protocols  # noqa: F401  (NumPy dispatch)
 from .array.functions.creation import *  # noqa: F403
 from .array.functions.dtype_funcs import *  # noqa: F403
 from .array.functions.elementwise import *  # noqa: F403
