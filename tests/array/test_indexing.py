@@ -1,0 +1,218 @@
+"""``x[key]`` and the functional ``x[key] = value`` against NumPy: basic slicing (negative
+steps, ellipsis, new axes), integer arrays (multi-dimensional, non-adjacent), boolean masks
+(data-dependent sizes) and broadcasting values."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from la_helpers import ALL, arrays, check
+
+import lazyarr as xp
+
+shapes = hnp.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=5)
+
+
+def _array(data, shape_strategy=shapes):
+    dt = data.draw(st.sampled_from(ALL), label="dtype")
+    shape = data.draw(shape_strategy, label="shape")
+    return data.draw(arrays(dt, shape, finite=True, small=True), label="x")
+
+
+# ---- getitem --------------------------------------------------------------------------------
+
+@given(data=st.data())
+def test_basic_indexing(data):
+    x = _array(data)
+    key = data.draw(hnp.basic_indices(x.shape, allow_newaxis=True, allow_ellipsis=True),
+                    label="key")
+    check(xp.asarray(x)[key], x[key], x.dtype)
+
+
+def test_basic_indexing_examples():
+    x = np.arange(60).reshape(3, 4, 5)
+    a = xp.asarray(x)
+    for key in [(slice(None, None, -1),), (Ellipsis, slice(None, None, -2)),
+                (1, Ellipsis, None), (-1, slice(3, 0, -1), 2), (None, Ellipsis, None),
+                (slice(-100, 100),), (slice(5, 1),), (0, 0, 0), (Ellipsis,), (),
+                (np.int64(1), slice(None), np.int8(-1)), (slice(None), None, 1)]:
+        check(a[key], x[key])
+    check(a[1][2][3], x[1][2][3])
+
+
+@given(data=st.data())
+def test_integer_array_indexing(data):
+    x = _array(data, hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=5))
+    idx = data.draw(hnp.integer_array_indices(
+        x.shape, result_shape=hnp.array_shapes(min_dims=0, max_dims=2, max_side=3)),
+        label="int arrays")
+    check(xp.asarray(x)[idx], x[idx], x.dtype)
+    check(xp.asarray(x)[tuple(xp.asarray(i) for i in idx)], x[idx], x.dtype)
+
+
+@given(data=st.data())
+def test_mixed_advanced_indexing(data):
+    """An index array, a slice and another index array: NumPy's placement rules (adjacent
+    advanced indices stay in place, non-adjacent ones move to the front)."""
+    x = _array(data, hnp.array_shapes(min_dims=3, max_dims=4, min_side=1, max_side=4))
+    rshape = data.draw(hnp.array_shapes(min_dims=0, max_dims=2, max_side=3), label="idx shape")
+    i0 = data.draw(hnp.arrays(np.int64, rshape, elements=st.integers(-x.shape[0],
+                                                                     x.shape[0] - 1)))
+    i2 = data.draw(hnp.arrays(np.int32, rshape[-1:], elements=st.integers(-x.shape[2],
+                                                                         x.shape[2] - 1)))
+    i1 = data.draw(hnp.arrays(np.int16, (), elements=st.integers(0, x.shape[1] - 1)))
+    a = xp.asarray(x)
+    for key in [(i0, slice(None), i2), (slice(None), i1, i2), (i0, i1),
+                (Ellipsis, i2, slice(None)) if x.ndim == 4 else (Ellipsis, i2),
+                (i0, None, slice(None, None, -1), i2)]:
+        check(a[key], x[key], x.dtype)
+
+
+def test_integer_index_arrays_of_every_integer_dtype_and_lists():
+    x = np.arange(10) * 10
+    a = xp.asarray(x)
+    for dt in (np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32, np.int64,
+               np.uint64):
+        idx = np.array([[1, 3], [9, 0]], dt)
+        check(a[xp.asarray(idx)], x[idx])
+    check(a[[1, -1, 2]], x[[1, -1, 2]])
+
+
+@given(data=st.data())
+def test_boolean_mask(data):
+    x = _array(data, hnp.array_shapes(min_dims=1, max_dims=3, min_side=0, max_side=4))
+    k = data.draw(st.integers(1, x.ndim), label="mask dims")
+    mask = data.draw(hnp.arrays(np.bool_, x.shape[:k]), label="mask")
+    r = xp.asarray(x)[xp.asarray(mask)]
+    expected = x[mask]
+    assert r.shape == expected.shape  # computed on demand
+    check(r, expected, x.dtype)
+    # ops build on the data-dependent size (it is unknown until run time in the graph)
+    m2 = xp.asarray(x)[xp.asarray(mask)]
+    if x.dtype.kind in "iufc":
+        acc = {"i": np.int64, "u": np.uint64}.get(x.dtype.kind, x.dtype)
+        check(xp.sum(m2 * 2, axis=0), np.sum(expected * 2, axis=0, dtype=acc), acc)
+    check(xp.asarray(x)[xp.asarray(mask)][..., None], expected[..., None], x.dtype)
+
+
+def test_mask_size_is_symbolic_in_the_graph_and_known_on_demand():
+    x = np.arange(10.0)
+    a = xp.asarray(x)
+    m = a[a > 4.5]
+    assert m._v.shape == (None,)        # unknown when built
+    y = m * 2 + 1                       # builds on it without computing
+    assert y._v.owner is not None
+    assert y.shape == (5,)              # computed on demand
+    check(y, x[x > 4.5] * 2 + 1)
+    z = xp.concat([m, a])               # joining keeps the unknown size symbolic
+    check(z, np.concatenate([x[x > 4.5], x]))
+    check(a[a > 100.0], np.zeros(0))
+    check(a[xp.asarray(True)], x[True])  # a 0-d mask adds an axis
+    check(a[xp.asarray(False)], x[False])
+
+
+def test_mask_combined_with_slices():
+    x = np.arange(24).reshape(2, 3, 4)
+    a = xp.asarray(x)
+    mask = np.array([True, False, True])
+    check(a[:, mask], x[:, mask])
+    check(a[1, mask, ::-1], x[1, mask, ::-1])
+    m2 = x[0] > 5
+    check(a[:, m2], x[:, m2])
+
+
+def test_index_errors_at_build_time():
+    a = xp.asarray(np.zeros((2, 3)))
+    with pytest.raises(IndexError):
+        a[2]
+    with pytest.raises(IndexError):
+        a[0, -4]
+    with pytest.raises(IndexError):
+        a[0, 0, 0]
+    with pytest.raises(IndexError):
+        a[..., ...]
+    with pytest.raises(IndexError):
+        a[xp.asarray([1.0])]
+    with pytest.raises(IndexError):
+        a[xp.asarray(np.ones((3,), bool))]
+    with pytest.raises(IndexError):
+        a["x"]
+    with pytest.raises(ValueError):
+        a[::0]
+
+
+# ---- setitem --------------------------------------------------------------------------------
+
+@given(data=st.data())
+def test_setitem_basic(data):
+    x = _array(data, hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4))
+    key = data.draw(hnp.basic_indices(x.shape, allow_newaxis=False, allow_ellipsis=True),
+                    label="key")
+    sel = x[key].shape
+    vshape = data.draw(hnp.broadcastable_shapes(sel, max_dims=len(sel), min_side=0),
+                       label="value shape")
+    value = data.draw(arrays(x.dtype, vshape, finite=True, small=True), label="value")
+    a = xp.asarray(x)
+    before = a          # the same object: sees the update
+    derived = a[...]    # built from the old value: keeps it
+    a[key] = xp.asarray(value)
+    expected = x.copy()
+    expected[key] = value
+    check(a, expected, x.dtype)
+    assert before is a
+    check(derived, x, x.dtype)
+
+
+def test_setitem_scalars_masks_and_int_arrays():
+    x = np.arange(12.0).reshape(3, 4)
+    a = xp.asarray(x)
+    old = a * 1
+    a[a > 5] = -1.0
+    e = x.copy()
+    e[e > 5] = -1.0
+    check(a, e)
+    a[xp.asarray([0, 2]), 1] = xp.asarray([10.0, 20.0])
+    e[[0, 2], 1] = [10.0, 20.0]
+    check(a, e)
+    a[:, xp.asarray([True, False, True, False])] = xp.asarray([[7.0], [8.0], [9.0]])
+    e[:, [True, False, True, False]] = [[7.0], [8.0], [9.0]]
+    check(a, e)
+    a[1] = 3            # a Python int into a float array
+    e[1] = 3
+    check(a, e)
+    a[..., -1] = xp.asarray(np.array([1, 2, 3], np.int8))   # a smaller integer dtype casts
+    e[..., -1] = [1, 2, 3]
+    check(a, e)
+    check(old, x)       # built before the updates: keeps the first value
+    assert np.asarray(x).flags.writeable and (x == np.arange(12.0).reshape(3, 4)).all()
+
+
+def test_setitem_values_and_errors():
+    a = xp.asarray(np.zeros((2, 3), np.int32))
+    with pytest.raises(ValueError):
+        a[0] = xp.asarray(np.ones(2, np.int32))
+    with pytest.raises(ValueError):
+        a[:, 0] = xp.asarray(np.ones((1, 2), np.int32))  # more dims than the selection
+    with pytest.raises(TypeError):
+        a[0] = xp.asarray(np.ones(3))                    # float64 into int32
+    with pytest.raises(IndexError):
+        a[5] = 1
+    check(a, np.zeros((2, 3), np.int32))                 # failed updates change nothing
+    b = xp.asarray(np.zeros(3, np.int32))
+    b[b == 0] = 1.5    # a Python float is converted like NumPy does (truncated)
+    check(b, np.ones(3, np.int32))
+
+
+def test_setitem_chain_is_functional():
+    a = xp.zeros(4)
+    snapshots = []
+    for i in range(4):
+        a[i] = float(i + 1)
+        snapshots.append(a[...])
+    for i, s in enumerate(snapshots):
+        expected = np.zeros(4)
+        expected[: i + 1] = np.arange(1, i + 2)
+        check(s, expected)
