@@ -105,6 +105,10 @@ def realize(vars: Sequence[Var]) -> None:
     results = entry.program(args)
     for v, r in zip(pending, results):
         if r.flags.writeable:
+            for a in args:
+                if r is a:  # an op handed back its input (a user's array): lock a view
+                    r = r.view()
+                    break
             r.flags.writeable = False
         v.realize_to(r)
 

@@ -1,0 +1,311 @@
+"""Materialization: its triggers, laziness (nothing runs before a value is read, and only what
+is asked runs), write-back (realized arrays become leaves and free the graph above them), the
+trace cache (one compilation for an eager loop, bounded LRU), the automatic realization of long
+chains, and read-only results."""
+
+from __future__ import annotations
+
+import gc
+import operator
+import weakref
+
+import numpy as np
+import pytest
+from la_helpers import check
+
+import lazyarr as xp
+from lazyarr.array import materialize as M
+from lazyarr.array.coerce import as_var, build
+from lazyarr.graph import Op, pipeline
+
+
+class CountingOp(Op):
+    """``x + step``, counting how often it really runs."""
+
+    runs: list = []
+
+    def __init__(self, step: float):
+        self.step = step
+
+    def infer(self, x):
+        return [(x.dtype, x.shape)]
+
+    def perform(self, x):
+        CountingOp.runs.append(self.step)
+        return x + np.asarray(self.step, x.dtype)
+
+
+def _count(x, step=1.0):
+    return build(CountingOp(step), as_var(x))
+
+
+@pytest.fixture(autouse=True)
+def _reset_runs():
+    CountingOp.runs.clear()
+    yield
+    CountingOp.runs.clear()
+
+
+@pytest.fixture
+def compiles(monkeypatch):
+    """Counts programs built by the pipeline (one per trace-cache miss)."""
+    n = [0]
+    real = pipeline._compiler
+
+    def counting(fg):
+        n[0] += 1
+        return real(fg)
+
+    monkeypatch.setattr(pipeline, "_compiler", counting)
+    return n
+
+
+# ---- triggers -------------------------------------------------------------------------------
+
+def test_array_protocol():
+    x = np.arange(6.0).reshape(2, 3)
+    a = xp.asarray(x) * 2
+    got = np.asarray(a)
+    np.testing.assert_array_equal(got, x * 2)
+    assert np.asarray(a, dtype=np.float32).dtype == np.float32
+    c = np.array(a, copy=True)
+    c[0, 0] = -1.0      # a copy is writeable and independent
+    assert float(a[0, 0]) == 0.0
+
+
+def test_python_scalar_conversions():
+    a = xp.asarray(np.array([2.5, -1.0]))
+    assert float(xp.sum(a)) == 1.5 and isinstance(float(xp.sum(a)), float)
+    assert int(xp.asarray(7) * 3) == 21
+    assert bool(xp.asarray(0.0) + 1.0) is True and bool(xp.asarray(0) * 5) is False
+    assert complex(xp.asarray(1j) * 2) == 2j
+    i = xp.asarray(2) + 1
+    assert operator.index(i) == 3
+    assert [10, 20, 30, 40][i] == 40
+    assert list(range(xp.asarray(3)))[-1] == 2
+    with pytest.raises(TypeError):
+        operator.index(xp.asarray(2.0))
+    with pytest.raises(TypeError):
+        float(xp.asarray([1.0, 2.0]))
+    with pytest.raises(TypeError):
+        len(xp.asarray(1.0))
+    assert len(xp.asarray(np.zeros((4, 2)))) == 4
+
+
+@pytest.mark.parametrize("x", [
+    np.arange(5.0) / 3, np.array([[1, 2], [3, 4]], np.int8), np.array(True),
+    np.array([1 + 2j, np.nan]), np.zeros((0, 3), np.float32), np.array(np.inf),
+    np.arange(2000.0),  # summarized like NumPy's
+])
+def test_repr_and_str_match_numpy(x):
+    a = xp.asarray(x) + 0 if x.dtype != np.bool_ else xp.asarray(x) & True
+    assert str(a) == str(x)
+    r = repr(a)
+    assert r.startswith("Array(")
+    assert r == "Array" + np.array_repr(x)[len("array"):]
+    if x.ndim == 0 and x.dtype.kind == "f":
+        assert f"{a:.3}" == f"{x[()]:.3}"
+
+
+def test_dlpack():
+    x = np.arange(6.0).reshape(3, 2)
+    a = xp.asarray(x) + 1
+    y = np.from_dlpack(a)
+    np.testing.assert_array_equal(y, x + 1)
+    assert a.__dlpack_device__() == (1, 0)
+    assert a.device == "cpu" and a.to_device("cpu") is a
+
+
+def test_iteration():
+    x = np.arange(6).reshape(3, 2)
+    a = xp.asarray(x) * 2
+    rows = list(a)
+    assert len(rows) == 3
+    for r, e in zip(rows, x * 2):
+        check(r, e)
+    assert [int(v) for v in xp.asarray([5, 6, 7])] == [5, 6, 7]
+    with pytest.raises(TypeError):
+        iter(xp.asarray(1.0)).__next__()
+
+
+def test_realize_several_arrays_in_one_program(compiles):
+    x = xp.asarray(np.arange(4.0))
+    shared = _count(x, 1.0)          # used by both results: computed once
+    a = _count(shared, 2.0)
+    b = _count(shared, 3.0)
+    assert CountingOp.runs == []
+    out = xp.realize(a, b)
+    assert out == (a, b)
+    assert sorted(CountingOp.runs) == [1.0, 2.0, 3.0]
+    assert compiles[0] == 1
+    assert a._v.owner is None and b._v.owner is None
+    check(a, np.arange(4.0) + 3)
+    check(b, np.arange(4.0) + 4)
+    assert len(CountingOp.runs) == 3  # reading them later runs nothing more
+
+
+# ---- laziness -------------------------------------------------------------------------------
+
+def test_nothing_runs_before_a_value_is_read():
+    x = xp.asarray(np.ones(3))
+    y = x
+    for i in range(10):
+        y = _count(y, float(i))
+    z = y * 2 + xp.sum(y)
+    assert CountingOp.runs == []
+    assert z.shape == (3,) and z.dtype == np.float64   # metadata needs no computation
+    assert CountingOp.runs == []
+    check(z, (np.ones(3) + 45) * 2 + 3 * 46)
+    assert CountingOp.runs == [float(i) for i in range(10)]
+
+
+def test_only_what_is_asked_runs():
+    x = xp.asarray(np.zeros(2))
+    left = _count(_count(x, 1.0), 2.0)
+    right = _count(x, 5.0)           # pending, but not needed for `left`
+    check(left, np.full(2, 3.0))
+    assert sorted(CountingOp.runs) == [1.0, 2.0]
+    assert right._v.owner is not None
+    check(right, np.full(2, 5.0))
+    assert sorted(CountingOp.runs) == [1.0, 2.0, 5.0]
+
+
+def test_reference_vm_counts_only_needed_nodes():
+    from lazyarr.exec_cpu import ReferenceProgram, reference_vm
+    from lazyarr.graph import FunctionGraph, cut
+
+    x = xp.asarray(np.arange(3.0))
+    a = xp.exp(x) + 1
+    b = xp.sin(x) * 3     # in the same graph, not asked
+    leaves, steps, refs, _ = cut([a._v, b._v])
+    fg = FunctionGraph.from_cut(leaves, steps, refs)
+    fg.outputs = fg.outputs[:1]
+    before = reference_vm.counters["nodes_run"]
+    args = [leaf.data for leaf in leaves if not M._is_baked(leaf)]  # baked: not inputs
+    (out,) = ReferenceProgram(fg)(args)
+    assert reference_vm.counters["nodes_run"] - before == 2
+    np.testing.assert_allclose(out, np.exp(np.arange(3.0)) + 1)
+
+
+# ---- write-back -----------------------------------------------------------------------------
+
+def test_realized_arrays_become_leaves_and_free_their_graph():
+    x = xp.asarray(np.arange(3.0))
+    t = x * 3.0
+    ref_t = weakref.ref(t._v)
+    y = xp.exp(t) - 1.0
+    del t
+    gc.collect()
+    assert ref_t() is not None        # still part of y's pending graph
+    np.asarray(y)
+    assert y._v.owner is None and y._v.data is not None
+    gc.collect()
+    assert ref_t() is None            # the graph above y is gone
+    check(y, np.exp(np.arange(3.0) * 3) - 1)
+
+
+def test_graphs_sharing_a_realized_value_see_it():
+    x = xp.asarray(np.arange(3.0))
+    t = _count(x, 1.0)
+    u = t * 2                          # built on t before t is realized
+    check(t, np.arange(3.0) + 1)
+    assert CountingOp.runs == [1.0]
+    check(u, (np.arange(3.0) + 1) * 2)
+    assert CountingOp.runs == [1.0]    # t was a leaf by then: not recomputed
+
+
+def test_results_are_read_only_and_user_data_is_not_locked():
+    user = np.arange(4.0)
+    a = xp.asarray(user)
+    r = np.asarray(a * 2)
+    assert not r.flags.writeable
+    with pytest.raises(ValueError):
+        r[0] = 1.0
+    # ops whose NumPy reference returns its input (real() of a real array, a view) must not
+    # lock the user's array
+    for f in (xp.real, lambda v: xp.reshape(v, (2, 2)), lambda v: v[...], xp.conj):
+        np.asarray(f(a))
+        assert user.flags.writeable
+    user[0] = 5.0
+    check(a, user)
+
+
+# ---- trace cache ----------------------------------------------------------------------------
+
+def test_eager_loop_compiles_once_and_hits_99_times(compiles):
+    xp.trace_cache.clear()
+    w = xp.asarray(np.linspace(-1.0, 1.0, 7))
+    x = xp.asarray(np.ones(7))
+    ref = np.ones(7)
+    wn = np.linspace(-1.0, 1.0, 7)
+    for _ in range(100):
+        x = xp.tanh(x * 0.5 + w) - 0.25 * x
+        ref = np.tanh(ref * 0.5 + wn) - 0.25 * ref
+        s = float(xp.sum(x * x))
+        np.testing.assert_allclose(s, np.sum(ref * ref), rtol=1e-12)
+    info = xp.trace_cache_info()
+    assert (info["misses"], info["hits"]) == (1, 99)
+    assert compiles[0] == 1
+    check(x, ref)
+
+
+def test_different_structures_or_types_miss():
+    xp.trace_cache.clear()
+    a = xp.asarray(np.ones(3))
+    float(xp.sum(a + 1.0))
+    float(xp.sum(xp.asarray(np.ones(3)) + 1.0))      # same structure: hit
+    float(xp.sum(xp.asarray(np.ones(4)) + 1.0))      # other shape
+    float(xp.sum(xp.asarray(np.ones(3, np.float32)) + 1.0))   # other dtype
+    float(xp.sum(xp.asarray(np.ones(3)) + 2.0))      # other small constant
+    float(xp.sum(xp.asarray(np.ones(3)) - 1.0))      # other op
+    info = xp.trace_cache_info()
+    assert (info["hits"], info["misses"]) == (1, 5)
+    assert info["size"] == 5
+
+
+def test_trace_cache_is_a_bounded_lru():
+    c = M.TraceCache(maxsize=3)
+    for k in "abc":
+        c.put(k, k.upper())
+    assert c.get("a") == "A"          # a is now the most recent
+    c.put("d", "D")                   # evicts b, the least recently used
+    assert len(c) == 3
+    assert c.get("b") is None and c.get("c") == "C" and c.get("d") == "D"
+    assert c.info() == {"hits": 3, "misses": 1, "size": 3, "maxsize": 3}
+    c.clear()
+    assert c.info() == {"hits": 0, "misses": 0, "size": 0, "maxsize": 3}
+
+
+def test_global_trace_cache_evicts(monkeypatch):
+    monkeypatch.setattr(xp.trace_cache, "maxsize", 4)
+    xp.trace_cache.clear()
+    for n in range(1, 11):            # ten structures (ten shapes)
+        float(xp.sum(xp.asarray(np.ones(n)) * 2.0))
+    assert xp.trace_cache_info()["size"] == 4
+    float(xp.sum(xp.asarray(np.ones(10)) * 2.0))    # recent: still cached
+    float(xp.sum(xp.asarray(np.ones(1)) * 2.0))     # evicted long ago
+    info = xp.trace_cache_info()
+    assert (info["hits"], info["misses"]) == (1, 11)
+    xp.trace_cache.clear()
+
+
+def test_a_long_pending_chain_is_realized_on_its_own():
+    x = xp.asarray(np.zeros(2))
+    y = x
+    for _ in range(1500):            # never read inside the loop
+        y = y + 1.0
+        assert y._v.depth <= M.MAX_PENDING_DEPTH + 1
+    check(y, np.full(2, 1500.0))
+
+
+def test_a_symbolic_input_has_no_value():
+    from lazyarr.array.coerce import wrap
+    from lazyarr.graph import Var
+
+    a = wrap(Var.input(np.float64, (2,), name="t"))
+    b = a * 2
+    assert b.shape == (2,)
+    with pytest.raises(xp.ConcretizationError, match="traced input"):
+        float(xp.sum(b))
+    with pytest.raises(TypeError):   # a ConcretizationError is a TypeError
+        np.asarray(b)
