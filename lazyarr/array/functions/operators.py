@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ...graph.userline import where
 from ..array_object import Array
 from ..coerce import rebind
 from . import elementwise as E
@@ -32,10 +33,10 @@ def _inplace(fn):
         r = fn(self, other)
         if r._v.shape != self._v.shape:
             raise ValueError(f"in-place operation would change the shape from {self._v.shape} "
-                             f"to {r._v.shape}")
+                             f"to {r._v.shape} ({where()})")
         if r._v.dtype != self._v.dtype:
             raise TypeError(f"in-place operation would change the dtype from {self._v.dtype} "
-                            f"to {r._v.dtype}")
+                            f"to {r._v.dtype} ({where()})")
         rebind(self, r._v)
         return self
     return op

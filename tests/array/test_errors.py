@@ -1,0 +1,154 @@
+"""Shape, dtype, axis and index errors raise at the call that builds the node, with the array
+API's exception types, and the message names this file and the line of the offending call.
+An error that can only happen while running carries a note naming the op and the user's line
+that built it."""
+
+from __future__ import annotations
+
+import inspect
+import operator
+import os
+
+import numpy as np
+import pytest
+
+import lazyarr as xp
+
+HERE = os.path.abspath(__file__)
+
+
+def _next_line() -> int:
+    """The line after the caller's line (where the offending call is written)."""
+    return inspect.currentframe().f_back.f_lineno + 1
+
+
+def _names_line(exc: BaseException, line: int) -> None:
+    msg = str(exc)
+    assert f"{HERE}, line {line}" in msg, msg
+
+
+def _a(shape, dtype=np.float64):
+    return xp.asarray(np.zeros(shape, dtype))
+
+
+# Each case: (exception type, the offending call). The call is run on the line after
+# _next_line() inside `_run`, so the expected line is known; the message must name the
+# user's frame — the lambda's line here is the test's, not lazyarr's.
+CASES = {
+    # shape errors
+    "broadcast": (ValueError, lambda: _a((2, 3)) + _a((4,))),
+    "broadcast_function": (ValueError, lambda: xp.multiply(_a(3), _a(2))),
+    "matmul_inner": (ValueError, lambda: _a((2, 3)) @ _a((2, 3))),
+    "matmul_0d": (ValueError, lambda: xp.matmul(_a(()), _a(3))),
+    "reshape": (ValueError, lambda: xp.reshape(_a(6), (4, 2))),
+    "reshape_two_minus_one": (ValueError, lambda: xp.reshape(_a(6), (-1, -1))),
+    "broadcast_to": (ValueError, lambda: xp.broadcast_to(_a(3), (2, 4))),
+    "concat": (ValueError, lambda: xp.concat([_a((2, 3)), _a((3, 2))], axis=1)),
+    "stack": (ValueError, lambda: xp.stack([_a(2), _a(3)])),
+    "squeeze": (ValueError, lambda: xp.squeeze(_a((2, 1)), axis=0)),
+    "tensordot": (ValueError, lambda: xp.tensordot(_a((2, 3)), _a((2, 3)), axes=1)),
+    "vecdot": (ValueError, lambda: xp.vecdot(_a(3), _a(4))),
+    "setitem_shape": (ValueError, lambda: _a((2, 3)).__setitem__(0, _a(2))),
+    "full": (ValueError, lambda: xp.full(3, _a(2))),
+    "max_empty": (ValueError, lambda: xp.max(_a(0))),
+    "zeros_negative": (ValueError, lambda: xp.zeros((2, -1))),
+    # dtype errors
+    "bitwise_float": (TypeError, lambda: _a(2) & _a(2)),
+    "shift_float": (TypeError, lambda: xp.bitwise_left_shift(_a(2), 1)),
+    "sqrt_bool": (TypeError, lambda: xp.sqrt(_a(2, np.bool_))),
+    "less_complex": (TypeError, lambda: _a(2, np.complex128) < 1),
+    "negative_bool": (TypeError, lambda: -_a(2, np.bool_)),
+    "where_condition": (TypeError, lambda: xp.where(_a(2), 1.0, 0.0)),
+    "astype_complex": (TypeError, lambda: xp.astype(_a(2, np.complex64), xp.float32)),
+    "mean_bool": (TypeError, lambda: xp.mean(_a(2, np.bool_))),
+    "max_complex": (TypeError, lambda: xp.max(_a(2, np.complex64))),
+    "matmul_bool": (TypeError, lambda: xp.matmul(_a((2, 2), bool), _a((2, 2), bool))),
+    "bad_dtype": (TypeError, lambda: xp.zeros(2, dtype="float16")),
+    "setitem_dtype": (TypeError, lambda: _a(3, np.int32).__setitem__(0, _a((), np.float64))),
+    "index_float": (TypeError, lambda: operator.index(_a((), np.float64))),
+    "scalar_of_vector": (TypeError, lambda: float(_a(3))),
+    "iadd_dtype": (TypeError, lambda: operator.iadd(_a(3, np.int32), 1.5)),
+    "iadd_shape": (ValueError, lambda: operator.iadd(_a(3), _a((2, 3)))),
+    "asarray_text": (TypeError, lambda: xp.asarray("abc")),
+    "clip_complex": (TypeError, lambda: xp.clip(_a(2, np.complex64), 0, 1)),
+    "repeat_float_counts": (TypeError, lambda: xp.repeat(_a(2), xp.asarray([1.0, 2.0]))),
+    # axis errors (NumPy's AxisError is both a ValueError and an IndexError)
+    "sum_axis": (ValueError, lambda: xp.sum(_a((2, 3)), axis=2)),
+    "sum_axis_negative": (ValueError, lambda: xp.sum(_a((2, 3)), axis=-3)),
+    "sum_repeated_axis": (ValueError, lambda: xp.sum(_a((2, 3)), axis=(1, -1))),
+    "sum_axis_type": (TypeError, lambda: xp.sum(_a((2, 3)), axis=1.0)),
+    "permute_dims": (ValueError, lambda: xp.permute_dims(_a((2, 3)), (0, 0))),
+    "expand_dims": (ValueError, lambda: xp.expand_dims(_a(2), axis=3)),
+    "cumulative_axis": (ValueError, lambda: xp.cumulative_sum(_a((2, 2)))),
+    "flip_axis": (ValueError, lambda: xp.flip(_a(2), axis=1)),
+    "moveaxis": (ValueError, lambda: xp.moveaxis(_a((2, 3)), 0, 2)),
+    # index errors
+    "index_bounds": (IndexError, lambda: _a((2, 3))[2]),
+    "index_negative_bounds": (IndexError, lambda: _a((2, 3))[0, -4]),
+    "too_many_indices": (IndexError, lambda: _a((2, 3))[0, 0, 0]),
+    "two_ellipses": (IndexError, lambda: _a((2, 3))[..., ...]),
+    "float_index_array": (IndexError, lambda: _a(3)[xp.asarray([0.0])]),
+    "mask_shape": (IndexError, lambda: _a((2, 3))[xp.asarray([True, False, True])]),
+    "index_type": (IndexError, lambda: _a(3)["a"]),
+    # other values
+    "device": (ValueError, lambda: xp.zeros(2, device="tpu")),
+    "asarray_copy_false": (ValueError, lambda: xp.asarray([1, 2], copy=False)),
+    "arange_step": (ValueError, lambda: xp.arange(0, 3, 0)),
+    "isdtype_kind": (ValueError, lambda: xp.isdtype(xp.int8, "integer")),
+    "finfo_int": (ValueError, lambda: xp.finfo(xp.int8)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_error_type_and_user_line(name):
+    exc_type, call = CASES[name]
+    line = inspect.getsourcelines(call)[1]  # the line of the lambda in CASES above
+    with pytest.raises(exc_type) as info:
+        call()
+    _names_line(info.value, line)
+
+
+def test_error_names_the_line_of_a_statement_in_a_function():
+    a, b = _a((2, 3)), _a((3, 2))
+    with pytest.raises(ValueError) as info:
+        line = _next_line()
+        c = a + b  # noqa: F841
+    _names_line(info.value, line)
+
+
+def test_error_inside_a_helper_names_the_helper_line():
+    def helper(x):
+        return x @ x  # the user's innermost frame outside lazyarr
+
+    with pytest.raises(ValueError) as info:
+        helper(_a((2, 3)))
+    _names_line(info.value, inspect.getsourcelines(helper)[1] + 1)
+
+
+def test_an_error_leaves_the_operands_usable():
+    a = _a((2, 3)) + 1.0
+    with pytest.raises(ValueError):
+        a + _a(4)
+    np.testing.assert_array_equal(np.asarray(a), np.ones((2, 3)))
+
+
+def test_run_time_error_names_the_op_and_the_building_line():
+    x = xp.asarray(np.arange(5.0))
+    idx = xp.asarray(np.array([0, 7]))  # out of bounds, known only from the data
+    line = _next_line()
+    y = x[idx] * 2.0
+    with pytest.raises(IndexError) as info:
+        np.asarray(y)
+    notes = getattr(info.value, "__notes__", [])
+    assert any("GetItem" in n and f"{HERE}, line {line}" in n for n in notes), notes
+    # the failed realization leaves the graph intact: a correct one still works
+    check = x[xp.asarray(np.array([4, 0]))] * 2.0
+    np.testing.assert_array_equal(np.asarray(check), [8.0, 0.0])
+
+
+def test_run_time_error_of_a_repeat_count():
+    line = _next_line()
+    r = xp.repeat(_a(3), xp.asarray(np.array([1, -1, 2])))
+    with pytest.raises(ValueError) as info:
+        np.asarray(r)
+    assert any(f"{HERE}, line {line}" in n for n in info.value.__notes__)
