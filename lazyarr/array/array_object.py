@@ -22,7 +22,9 @@ from .materialize import realize
 class Array:
     """A lazy n-dimensional array (array API standard 2024.12 array object)."""
 
-    __slots__ = ("_v", "__weakref__")
+    #: ``_base``: for a basic-indexing view, ``(base Array, index spec)``; writes to the view
+    #: (setitem, in-place operators) are written through to the base, as NumPy views do
+    __slots__ = ("_v", "_base", "__weakref__")
     __hash__ = None  # type: ignore[assignment]
     __array_priority__ = 1000.0
 

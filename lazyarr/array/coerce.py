@@ -138,6 +138,10 @@ def rebind(a, v: Var) -> None:
     a._v.nref -= 1
     v.nref += 1
     a._v = v
+    if getattr(a, "_base", None) is not None:  # a view: write through to its base
+        from .functions.indexing import write_through
+
+        write_through(a)
 
 
 def build(op: Op, *inputs: Var):

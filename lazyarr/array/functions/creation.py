@@ -53,7 +53,9 @@ def asarray(obj, /, *, dtype=None, device=None, copy: bool | None = None) -> Arr
         if copy and obj._v.owner is None and obj._v.data is not None:
             # a leaf may alias the user's NumPy data: the copy must not see later writes
             return wrap(leaf_from_numpy(obj._v.data.copy()))
-        return wrap(obj._v)
+        # copy=None/False: the array itself, so writes through either name are seen by both
+        # (NumPy's aliasing); copy=True: a new array on the same (immutable) value
+        return wrap(obj._v) if copy else obj
     if isinstance(obj, _SCALARS):
         d = dt or D.python_scalar_default(obj)
         if isinstance(obj, complex) and d.kind != "c" or isinstance(obj, float) and d.kind in "iub":

@@ -39,14 +39,29 @@ def getitem(x: Array, key) -> Array:
         except TypeError:  # a slice bound that is not hashable
             ck = hit = None
         if hit is not None:
-            return build(hit, v)
+            return _view_of(x, build(hit, v), hit.spec)
     spec, arrays, out_shape = parse_key(key, v.shape, as_var)
     op = GetItem(spec, out_shape)
     if not arrays and ck is not None:
         if len(_key_cache) > 4096:
             _key_cache.clear()
         _key_cache[ck] = op
-    return build(op, v, *arrays)
+    out = build(op, v, *arrays)
+    return _view_of(x, out, spec) if not arrays else out
+
+
+def _view_of(base: Array, view: Array, spec: tuple) -> Array:
+    """Mark ``view`` (a basic-indexing result) as a view of ``base``: see ``write_through``."""
+    view._base = (base, spec)
+    return view
+
+
+def write_through(view: Array) -> None:
+    """After ``view`` was updated (setitem, in-place operator), write its new value into the
+    array it views (and so on up the chain), as a NumPy view shares its base's memory.
+    Arrays viewing the base that were built before the write keep their old value."""
+    base, spec = view._base
+    rebind(base, build(SetItem(spec), base._v, view._v)._v)
 
 
 def setitem(x: Array, key, value) -> None:
