@@ -89,6 +89,7 @@ def realize(vars: Sequence[Var]) -> None:
         return
     extras: list[Var] = []
     leaves, steps, out_refs, key = cut(pending, extras)
+    n_asked = len(pending)
     if extras:
         pending += extras
     entry = trace_cache.get(key)
@@ -97,6 +98,10 @@ def realize(vars: Sequence[Var]) -> None:
         for i in positions:
             if leaves[i].data is None:
                 _raise_symbolic(leaves[i])
+        if extras and any(node.op.lazy for node, _refs, _first in steps):
+            # a lazy op (cond) may not need a live array below it: that array must not be
+            # computed (an untaken branch can fail); the program returns only what was asked
+            out_refs = out_refs[:n_asked]
         fg = FunctionGraph.from_cut(leaves, steps, out_refs)
         entry = _Entry(pipeline.compile_fgraph(fg), positions)
         trace_cache.put(key, entry)

@@ -1,13 +1,125 @@
-"""The graph IR: interning, cut keys, CSE, FunctionGraph, toposort, printing, inner graphs and
-lazy ops, checked against NumPy."""
+"""The graph IR: op interning, structural keys of cuts, CSE at cut time, FunctionGraph,
+topological order and printing; an op holding an inner graph and a lazy op both fit the IR
+unchanged. Values are checked against NumPy."""
 
 from __future__ import annotations
 
+import inspect
+import io
+
 import numpy as np
+import pytest
 
 import lazyarr as xp
-from lazyarr.graph import FunctionGraph, cut
+from lazyarr.array.coerce import as_var, build, build_many, wrap
+from lazyarr.array.ops.elemwise import Elemwise
+from lazyarr.array.ops.shape import Reshape
+from lazyarr.exec_cpu import reference_vm
+from lazyarr.exec_cpu.reference_vm import ReferenceProgram
+from lazyarr.graph import FunctionGraph, Op, Var, apply, cut, debugprint, toposort
+from lazyarr.graph.inner import InnerGraph
 
+
+def _leaf(x):
+    return xp.asarray(np.asarray(x))
+
+
+def _key(*arrays):
+    return cut([as_var(a) for a in arrays])[3]
+
+
+def _clone(*arrays) -> tuple[FunctionGraph, list]:
+    """A FunctionGraph of ``arrays`` and the data of its inputs, in order."""
+    from lazyarr.array.materialize import _is_baked
+
+    leaves, steps, refs, _ = cut([as_var(a) for a in arrays])
+    fg = FunctionGraph.from_cut(leaves, steps, refs)
+    return fg, [leaf.data for leaf in leaves if not _is_baked(leaf)]
+
+
+# ---- ops, vars, applies ---------------------------------------------------------------------
+
+def test_ops_are_interned_by_class_and_parameters():
+    assert Elemwise("add") is Elemwise("add")
+    assert Elemwise("add") is not Elemwise("subtract")
+    assert Reshape((2, 3)) is Reshape((2, 3))
+    assert Reshape((2, 3)) is not Reshape((3, 2))
+    assert Reshape((2, 3)).params == ((2, 3),)
+    with pytest.raises(TypeError, match="hashable"):
+        Reshape([2, 3])
+    a = _leaf([1.0, 2.0])
+    assert (a + 1.0)._v.owner.op is (a + 1.0)._v.owner.op
+
+
+def test_apply_builds_typed_outputs_without_computing():
+    x = Var.input(np.float32, (2, None), name="x")
+    y = Var.input(np.float32, (1, 5))
+    (out,) = apply(Elemwise("add"), x, y)
+    assert (out.dtype, out.shape) == (np.float32, (2, 5))
+    assert out.owner.inputs == (x, y) and out.owner.outputs == [out]
+    assert out.data is None and out.depth == 1
+    site = (__file__, inspect.currentframe().f_lineno + 1)  # the user's file and line
+    assert build(Elemwise("negative"), out)._v.owner.site == site
+    with pytest.raises(ValueError):
+        apply(Elemwise("add"), x, Var.input(np.float32, (3, 5)))
+    assert "input" in repr(x) and "node" in repr(out)
+
+
+def test_vars_and_applies_are_not_interned_but_cut_merges_them():
+    a = _leaf(np.arange(3.0))
+    s1, s2 = a * 2.0, a * 2.0
+    assert s1._v is not s2._v
+    leaves, steps, refs, _ = cut([s1._v, s2._v])
+    assert len(steps) == 1 and refs[0] == refs[1]   # one multiply, computed once
+    r = xp.sin(s1) + xp.sin(s2)
+    assert len(cut([r._v])[1]) == 3                 # multiply, sin, add
+    np.testing.assert_allclose(np.asarray(r), 2 * np.sin(np.arange(3.0) * 2))
+
+
+# ---- structural keys ------------------------------------------------------------------------
+
+def _expr(x, c=1.0):
+    return xp.exp(x * c) - x
+
+
+def test_equal_structures_have_equal_keys_whatever_the_leaves():
+    k1 = _key(_expr(_leaf(np.ones(3))))
+    k2 = _key(_expr(_leaf(np.zeros(3))))
+    assert k1 == k2 and hash(k1) == hash(k2)
+
+
+@pytest.mark.parametrize("other", [
+    lambda: _expr(_leaf(np.ones(3, np.float32))),  # dtype
+    lambda: _expr(_leaf(np.ones(4))),              # shape
+    lambda: _expr(_leaf(np.ones((3, 1)))),         # rank
+    lambda: _expr(_leaf(np.ones(3)), 2.0),         # small constant value
+    lambda: xp.exp(_leaf(np.ones(3)) * 1.0) + _leaf(np.ones(3)),   # op
+    lambda: xp.exp(_leaf(np.ones(3)) * 1.0) - _leaf(np.ones(3)),   # sharing: x vs two leaves
+])
+def test_keys_differ_when_anything_structural_differs(other):
+    assert _key(_expr(_leaf(np.ones(3)))) != _key(other())
+
+
+def test_big_constants_key_by_type_small_ones_by_value():
+    a = _leaf(np.ones(3))
+    small1 = xp.asarray(np.arange(4.0))
+    small1._v.const = True
+    small2 = xp.asarray(np.arange(4.0) + 1)
+    small2._v.const = True
+    assert _key(a + 1.0) != _key(a + 2.0)
+    big = [xp.asarray(np.full(100, v)) for v in (1.0, 2.0)]
+    for b in big:
+        b._v.const = True
+    assert _key(big[0] * 2.0) == _key(big[1] * 2.0)      # data is an input, not the key
+    assert _key(small1 * 2.0) != _key(small2 * 2.0)
+
+
+def test_key_of_a_symbolic_input_differs_from_data():
+    t = wrap(Var.input(np.float64, (3,)))
+    assert _key(t + 1.0) != _key(_leaf(np.ones(3)) + 1.0)
+
+
+# ---- FunctionGraph, toposort, printing ------------------------------------------------------
 
 def test_from_cut_when_a_leaf_is_met_after_a_node():
     """The walk numbers ``b`` and ``exp(b)`` before ``a`` in ``a - exp(b)``: the clone must
@@ -15,9 +127,197 @@ def test_from_cut_when_a_leaf_is_met_after_a_node():
     a, b = np.array([1.0, 2.0]), np.array([0.0, 1.0])
     r = xp.asarray(a) - xp.exp(xp.asarray(b))
     leaves, steps, out_refs, _ = cut([r._v])
-    assert [leaf.data is not None for leaf in leaves] == [True, True]
     fg = FunctionGraph.from_cut(leaves, steps, out_refs)
     node = fg.outputs[0].owner
     assert node.op.fn.name == "subtract"
     assert node.inputs[0] is fg.inputs[[leaf.data is a for leaf in leaves].index(True)]
     np.testing.assert_allclose(np.asarray(r), a - np.exp(b))
+
+
+def test_function_graph_clone_runs_and_leaves_the_user_graph_alone():
+    x = np.array([0.5, 1.5, -2.0])
+    y = np.array([2.0, 3.0, 4.0])
+    a, b = _leaf(x), _leaf(y)
+    r1 = xp.log1p(a * a) / b
+    r2 = a - xp.exp(b)
+    fg, args = _clone(r1, r2)
+    assert len(fg.inputs) == 2 and all(v.owner is None and v.data is None for v in fg.inputs)
+    assert {id(v) for v in fg.inputs}.isdisjoint({id(a._v), id(b._v)})
+    out = ReferenceProgram(fg)(args)
+    np.testing.assert_allclose(out[0], np.log1p(x * x) / y)
+    np.testing.assert_allclose(out[1], x - np.exp(y))
+    assert r1._v.owner is not None                 # cloning realized nothing
+
+
+def test_replace_and_clients():
+    x = np.array([1.0, 4.0, 9.0])
+    a = _leaf(x)
+    r = xp.sqrt(a) + xp.sqrt(a) * 2.0
+    fg, args = _clone(r)
+    sqrt_node = next(n for n in fg.toposort() if repr(n.op) == "sqrt")
+    old = sqrt_node.outputs[0]
+    readers = fg.clients()[old]
+    assert len(readers) == 2 and all(isinstance(n, type(sqrt_node)) for n, _ in readers)
+    (new,) = apply(Elemwise("exp"), sqrt_node.inputs[0])
+    fg.replace(old, new)
+    assert old not in fg.clients()
+    np.testing.assert_allclose(ReferenceProgram(fg)(args)[0], np.exp(x) * 3)
+    with pytest.raises(TypeError):
+        fg.replace(new, Var.input(np.float32, (3,)))
+
+
+def test_toposort_puts_every_node_after_its_inputs():
+    a, b = _leaf(np.ones((2, 3))), _leaf(np.ones(3))
+    t = a * b
+    r = xp.sum(xp.exp(t) + t, axis=0) - xp.max(t, axis=0) + b
+    order = toposort([r._v])
+    seen = set()
+    for node in order:
+        for v in node.inputs:
+            assert v.owner is None or id(v.owner) in seen
+        seen.add(id(node))
+    assert len(order) == len(seen) == 7    # multiply, exp, add, sum, max, subtract, add
+    assert order[-1] is r._v.owner
+
+
+def test_debugprint():
+    x = xp.asarray(np.ones(3))
+    y = x + 1.0
+    z = y * y
+    text = debugprint([z._v])
+    assert text == ("multiply [id 0] float64[3]\n"
+                    " | add [id 1] float64[3]\n"
+                    " | | Leaf float64[3]\n"
+                    " | | Constant{1.0} float64\n"
+                    " | add *1")
+    t = wrap(Var.input(np.float32, (2,), name="t"))
+    assert debugprint(xp.reshape(t, (1, 2))._v).splitlines()[1] == " | Input 't' float32[2]"
+
+
+# ---- an op holding an inner graph -----------------------------------------------------------
+
+class MapInner(Op):
+    """Runs its inner graph on its inputs (the shape of the later ``cond``/``scan``)."""
+
+    def __init__(self, graph: InnerGraph):
+        self.graph = graph
+        self.inner_graphs = (graph,)
+        self.nout = len(graph.outputs)
+
+    def infer(self, *xs):
+        want = [(v.dtype, v.shape) for v in self.graph.inputs]
+        if [(x.dtype, x.shape) for x in xs] != want:
+            raise TypeError(f"MapInner expects inputs {want}")
+        return [(o.dtype, o.shape) for o in self.graph.outputs]
+
+    def perform(self, *xs):
+        out = ReferenceProgram(self.graph.fgraph())(list(xs))
+        return out[0] if self.nout == 1 else tuple(out)
+
+
+def _inner(fn, *types):
+    ins = [wrap(Var.input(dt, shape, name=f"i{k}")) for k, (dt, shape) in enumerate(types)]
+    outs = fn(*ins)
+    outs = outs if isinstance(outs, tuple) else (outs,)
+    return InnerGraph([i._v for i in ins], [o._v for o in outs])
+
+
+def _poly(u, v):
+    return u * u + 3.0 * v, xp.sin(u - v)
+
+
+def test_inner_graph_op_builds_keys_prints_and_materializes():
+    g1 = _inner(_poly, (np.float64, (3,)), (np.float64, (3,)))
+    g2 = _inner(_poly, (np.float64, (3,)), (np.float64, (3,)))
+    assert g1 == g2 and hash(g1) == hash(g2)
+    assert MapInner(g1) is MapInner(g2)          # equal inner graphs: one interned op
+    g3 = _inner(lambda u, v: (u * u + 4.0 * v, xp.sin(u - v)),
+                (np.float64, (3,)), (np.float64, (3,)))
+    g4 = _inner(_poly, (np.float32, (3,)), (np.float32, (3,)))
+    assert MapInner(g3) is not MapInner(g1) and MapInner(g4) is not MapInner(g1)
+
+    x, y = np.array([1.0, 2.0, 3.0]), np.array([0.5, -1.0, 2.0])
+    a, b = _leaf(x), _leaf(y)
+    p, q = build_many(MapInner(g1), as_var(a), as_var(b * 2.0))
+    r = p + q
+    # structural keys see through the op's parameters: equal inner graphs, equal keys
+    p2, q2 = build_many(MapInner(g2), as_var(_leaf(y)), as_var(_leaf(x) * 2.0))
+    assert _key(r) == _key(p2 + q2)
+    p3, q3 = build_many(MapInner(g3), as_var(_leaf(y)), as_var(_leaf(x) * 2.0))
+    assert _key(r) != _key(p3 + q3)
+
+    text = xp.debugprint(r, file=io.StringIO())
+    assert "MapInner{InnerGraph(2 in, 2 out)}.0 [id 1]" in text
+    assert "Inner graph of [id 1]:" in text
+    assert "Input 'i0' float64[3]" in text and "sin" in text
+
+    expected = (x * x + 3.0 * (2 * y)) + np.sin(x - 2 * y)
+    np.testing.assert_allclose(np.asarray(r), expected)
+    np.testing.assert_allclose(np.asarray(p), x * x + 6.0 * y)
+
+
+def test_inner_graph_capturing_data_and_errors():
+    w = _leaf(np.array([1.0, 10.0]))          # captured by value
+    g = _inner(lambda u: u * w, (np.float64, (2,)))
+    g_same = _inner(lambda u: u * w, (np.float64, (2,)))
+    g_other = _inner(lambda u: u * _leaf(np.array([1.0, 10.0])), (np.float64, (2,)))
+    assert g == g_same and g != g_other       # captured arrays compare by identity
+    out = build(MapInner(g), as_var(_leaf([2.0, 3.0])))
+    np.testing.assert_allclose(np.asarray(out), [2.0, 30.0])
+    with pytest.raises(TypeError):
+        build(MapInner(g), as_var(_leaf([2.0, 3.0, 4.0])))
+    free = wrap(Var.input(np.float64, (2,)))
+    with pytest.raises(ValueError, match="neither one of its inputs"):
+        _inner(lambda u: u + free, (np.float64, (2,)))
+
+
+# ---- a lazy op ------------------------------------------------------------------------------
+
+class Boom(Op):
+    """Fails when run: stands for a branch that must not be evaluated."""
+
+    def infer(self, x):
+        return [(x.dtype, x.shape)]
+
+    def perform(self, x):
+        raise RuntimeError("the untaken branch ran")
+
+
+class IfElse(Op):
+    """``then`` if ``cond`` else ``other``, asking only for the branch it takes."""
+
+    lazy = True
+
+    def infer(self, cond, then, other):
+        return [(then.dtype, then.shape)]
+
+    def perform_lazy(self, get, n_in):
+        return get(1) if bool(get(0)) else get(2)
+
+
+def test_lazy_op_runs_only_the_branch_it_needs():
+    x = np.arange(4.0)
+    a = _leaf(x)
+    taken = xp.exp(a) * 2.0
+    untaken = build(Boom(), as_var(xp.sin(a)))
+    for flag, expected in ((True, np.exp(x) * 2.0), (False, None)):
+        cond = xp.sum(a) > 0 if flag else xp.sum(a) < 0
+        r = build(IfElse(), as_var(cond), as_var(taken), as_var(untaken))
+        if flag:
+            before = reference_vm.counters["nodes_run"]
+            np.testing.assert_allclose(np.asarray(r + 1.0), expected + 1.0)
+            # sum, greater, exp, multiply, IfElse, add: never sin or Boom
+            assert reference_vm.counters["nodes_run"] - before == 6
+        else:
+            with pytest.raises(RuntimeError, match="untaken") as info:
+                np.asarray(r)
+            assert any("Boom" in n for n in info.value.__notes__)
+
+
+def test_reference_vm_memoizes_shared_inputs_of_lazy_ops():
+    a = _leaf(np.ones(3))
+    shared = xp.exp(a)
+    r = build(IfElse(), as_var(xp.asarray(True)), as_var(shared + 1.0), as_var(shared))
+    before = reference_vm.counters["nodes_run"]
+    np.testing.assert_allclose(np.asarray(r), np.e + 1.0)
+    assert reference_vm.counters["nodes_run"] - before == 3   # exp, add, IfElse
