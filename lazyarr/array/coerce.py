@@ -28,7 +28,8 @@ def const(value, dtype: np.dtype) -> Var:
     data = np.asarray(value, dtype=dtype)
     data.flags.writeable = False
     v = Var(dtype, (), None, 0, data, True)
-    if value == value:  # NaN keys would never be found again
+    # NaN keys would never be found again; -0.0 == 0.0 would find the other zero's sign
+    if value == value and (value or type(value) is int or type(value) is bool):
         if len(_const_cache) >= _CONST_CACHE_MAX:
             _const_cache.clear()
         _const_cache[key] = v

@@ -431,3 +431,12 @@ def test_comparison_with_foreign_objects_is_not_implemented():
     x = xp.asarray([1, 2])
     assert (x == "a") is False
     assert (x != None) is True  # noqa: E711
+
+
+def test_signed_zero_scalars_keep_their_sign():
+    a = xp.asarray([1.0, -2.0])
+    check(a * 0.0, np.array([0.0, -0.0]))      # +0.0 first, then -0.0: not shared
+    check(xp.copysign(a, -0.0), [-1.0, -2.0])
+    check(a / -0.0, [-np.inf, np.inf])
+    check(xp.copysign(a, 0.0), [1.0, 2.0])
+    check(xp.signbit(xp.asarray(np.zeros(2, np.float32)) * -0.0), [True, True])
