@@ -9,9 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from la_helpers import ALL, COMPLEX, FLOATS, INTS, NUMERIC, REAL, UINTS, arrays, check
 
 import lazyarr as xp
+
+from .la_helpers import ALL, COMPLEX, FLOATS, INTS, NUMERIC, REAL, UINTS, arrays, check
 
 NAMES = ["bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
          "float32", "float64", "complex64", "complex128"]

@@ -16,10 +16,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from la_helpers import ALL, BOOL, INTS, NUMERIC, REAL, UINTS, arrays, check
 
 import lazyarr as xp
 from lazyarr.array.ops.scalar_table import TABLE
+
+from .la_helpers import ALL, BOOL, INTS, NUMERIC, REAL, UINTS, arrays, check
 
 # ---- the oracle: NumPy function and dtype rule of each function, from the standard ----------
 

@@ -10,9 +10,10 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from la_helpers import ALL, COMPLEX, FLOATS, INTS, NUMERIC, arrays, check
 
 import lazyarr as xp
+
+from .la_helpers import ALL, COMPLEX, FLOATS, INTS, NUMERIC, arrays, check
 
 shapes = hnp.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=4)
 dtypes = st.sampled_from(ALL)

@@ -11,12 +11,13 @@ import weakref
 
 import numpy as np
 import pytest
-from la_helpers import check
 
 import lazyarr as xp
 from lazyarr.array import materialize as M
 from lazyarr.array.coerce import as_var, build
 from lazyarr.graph import Op, pipeline
+
+from .la_helpers import check
 
 
 class CountingOp(Op):

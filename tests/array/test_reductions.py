@@ -9,9 +9,10 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from la_helpers import ALL, BOOL, COMPLEX, FLOATS, INTS, NUMERIC, REAL, UINTS, arrays, check
 
 import lazyarr as xp
+
+from .la_helpers import ALL, BOOL, COMPLEX, FLOATS, INTS, NUMERIC, REAL, UINTS, arrays, check
 
 shapes = hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=5)
 
