@@ -8,8 +8,8 @@ import math
 from collections.abc import Callable
 
 import array_api_strict as S
-from array_api_strict._array_object import Array as StrictArray
 import numpy as np
+from array_api_strict._array_object import Array as StrictArray
 from hypothesis import assume
 from hypothesis import strategies as st
 from hypothesis.extra.array_api import make_strategies_namespace

@@ -9,8 +9,16 @@ import itertools
 import array_api_strict as S
 import numpy as np
 import pytest
-from _support import (NONEMPTY, PROMOTABLE, SHAPES, assert_equal, assume_finite_ints, hh, run_both,
-                      to_lazy)
+from _support import (
+    NONEMPTY,
+    PROMOTABLE,
+    SHAPES,
+    assert_equal,
+    assume_finite_ints,
+    hh,
+    run_both,
+    to_lazy,
+)
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
