@@ -1,14 +1,48 @@
 # cython: language_level=3
 """The linear VM: a linked program's loop, in Cython.
 
-A program is a list of thunks over one storage list. Each thunk calls its op's implementation on
-values from storage and writes its outputs back; values no later thunk reads are dropped at once.
+A program is a list of thunks over one storage list. A `Thunk` calls its op's NumPy
+implementation (a Python call); an `ElemThunk` calls a generated C kernel through a function
+pointer and a `MatMulThunk` calls BLAS (``scipy.linalg.cython_blas``), both with no Python call.
+Values no later thunk reads are dropped at once; buffers of intermediate values are kept by their
+thunk and reused on the next call (outputs that escape to the caller are always fresh arrays).
 """
+
+cimport numpy as cnp
+from libc.stdint cimport int64_t
+from libc.string cimport memset
+from cpython.ref cimport PyObject
+
+import numpy as np
 
 from .errors import annotate
 from .fpstate import enter as _fp_enter, leave as _fp_leave
 
+cnp.import_array()
+
+DEF MAXARGS = 32
+DEF MAXDIM = 32
+
+ctypedef void (*contig_fn)(int64_t, char **, int) noexcept nogil
+ctypedef void (*strided_fn)(int64_t, const int64_t *, char **, const int64_t *, int) noexcept nogil
+
+cdef int g_threads = 1
+#: above this many elements, kernels run with the GIL released
+cdef int64_t NOGIL_MIN = 1 << 15
+
+
+def set_threads(int n):
+    """Threads used by generated kernels (OpenMP ``num_threads``)."""
+    global g_threads
+    g_threads = n if n > 0 else 1
+
+
+def get_threads():
+    return g_threads
+
+
 cdef class Thunk:
+    """A node run by its op's NumPy ``perform`` (one Python call)."""
     cdef public object fn
     cdef public tuple ins
     cdef public tuple outs
@@ -24,9 +58,219 @@ cdef class Thunk:
         self.node = node
         self.single = len(outs) == 1
 
+    cdef int run(self, list storage) except -1:
+        cdef tuple ins = self.ins
+        cdef Py_ssize_t k = len(ins), j
+        cdef object r
+        if k == 1:
+            r = self.fn(storage[<Py_ssize_t>ins[0]])
+        elif k == 2:
+            r = self.fn(storage[<Py_ssize_t>ins[0]], storage[<Py_ssize_t>ins[1]])
+        else:
+            r = self.fn(*[storage[j] for j in ins])
+        if self.single:
+            storage[<Py_ssize_t>self.outs[0]] = r
+        else:
+            for j in range(len(self.outs)):
+                storage[<Py_ssize_t>self.outs[j]] = r[j]
+        return 0
+
+
+cdef inline bint _plain(cnp.ndarray a, int typenum):
+    """Aligned, native byte order, of the expected dtype."""
+    return (cnp.PyArray_TYPE(a) == typenum and cnp.PyArray_ISALIGNED(a)
+            and cnp.PyArray_ISNOTSWAPPED(a))
+
+
+cdef class ElemThunk(Thunk):
+    """A node computed by a generated elementwise kernel (see ``codegen``)."""
+    cdef contig_fn fc
+    cdef strided_fn fs
+    cdef int nin, nout
+    cdef Py_ssize_t in_slot[MAXARGS]
+    cdef Py_ssize_t out_slot[MAXARGS]
+    cdef int in_type[MAXARGS]
+    cdef int out_type[MAXARGS]
+    cdef bint scalar_in[MAXARGS]
+    cdef bint reuse[MAXARGS]
+    cdef int inplace[MAXARGS]
+    cdef list bufs
+    cdef public object lib   # keeps the shared object loaded
+
+    def __init__(self, fn, tuple ins, tuple outs, tuple free, node, size_t fc, size_t fs,
+                 tuple in_types, tuple out_types, tuple scalar_in, tuple reuse, tuple inplace,
+                 lib):
+        Thunk.__init__(self, fn, ins, outs, free, node)
+        if len(ins) + len(outs) > MAXARGS:
+            raise ValueError("too many operands for a native kernel")
+        self.fc = <contig_fn>fc
+        self.fs = <strided_fn>fs
+        self.nin = len(ins)
+        self.nout = len(outs)
+        cdef int i
+        for i in range(self.nin):
+            self.in_slot[i] = ins[i]
+            self.in_type[i] = in_types[i]
+            self.scalar_in[i] = scalar_in[i]
+        for i in range(self.nout):
+            self.out_slot[i] = outs[i]
+            self.out_type[i] = out_types[i]
+            self.reuse[i] = reuse[i]
+            self.inplace[i] = inplace[i]
+        self.bufs = [None] * self.nout
+        self.lib = lib
+
+    cdef int run(self, list storage) except -1:
+        cdef PyObject *arrs[MAXARGS]
+        cdef char *ptrs[MAXARGS]
+        cdef cnp.npy_intp shape[MAXDIM]
+        cdef int i, d, nd = 0, ndi, nargs = self.nin + self.nout
+        cdef cnp.npy_intp *dims
+        cdef cnp.npy_intp n = 1, s
+        cdef bint contig = True
+        cdef object x
+        cdef cnp.ndarray a, b
+        # inputs: checked, then their broadcast shape (storage keeps them alive)
+        for i in range(self.nin):
+            x = storage[self.in_slot[i]]
+            if type(x) is not cnp.ndarray:
+                x = np.asarray(x)
+                storage[self.in_slot[i]] = x
+            a = <cnp.ndarray>x
+            if not _plain(a, self.in_type[i]):
+                return Thunk.run(self, storage)
+            arrs[i] = <PyObject *>a
+            ndi = cnp.PyArray_NDIM(a)
+            if ndi > nd:
+                nd = ndi
+        if nd > MAXDIM:
+            return Thunk.run(self, storage)
+        for d in range(nd):
+            shape[d] = 1
+        for i in range(self.nin):
+            a = <cnp.ndarray>arrs[i]
+            ndi = cnp.PyArray_NDIM(a)
+            dims = cnp.PyArray_DIMS(a)
+            for d in range(ndi):
+                s = dims[d]
+                if s != 1:
+                    shape[nd - ndi + d] = s
+        for d in range(nd):
+            n *= shape[d]
+        for i in range(self.nin):
+            a = <cnp.ndarray>arrs[i]
+            if self.scalar_in[i]:
+                if cnp.PyArray_SIZE(a) != 1:
+                    contig = False
+            elif cnp.PyArray_SIZE(a) != n or not cnp.PyArray_IS_C_CONTIGUOUS(a) \
+                    or cnp.PyArray_NDIM(a) != nd:
+                contig = False
+            ptrs[i] = <char *>cnp.PyArray_DATA(a)
+        # outputs: in place into a dead input, a reused buffer, or a fresh array
+        for i in range(self.nout):
+            b = None
+            if self.inplace[i] >= 0:
+                a = <cnp.ndarray>arrs[self.inplace[i]]
+                if (cnp.PyArray_SIZE(a) == n and cnp.PyArray_NDIM(a) == nd
+                        and cnp.PyArray_IS_C_CONTIGUOUS(a) and cnp.PyArray_ISWRITEABLE(a)
+                        and cnp.PyArray_TYPE(a) == self.out_type[i]):
+                    b = a
+            if b is None and self.reuse[i]:
+                x = self.bufs[i]
+                if x is not None and _same_shape(<cnp.ndarray>x, nd, shape):
+                    b = <cnp.ndarray>x
+            if b is None:
+                b = cnp.PyArray_EMPTY(nd, shape, self.out_type[i], 0)
+                if self.reuse[i]:
+                    self.bufs[i] = b
+            storage[self.out_slot[i]] = b
+            arrs[self.nin + i] = <PyObject *>b
+            ptrs[self.nin + i] = <char *>cnp.PyArray_DATA(b)
+        if n > 0:
+            if contig:
+                if n >= NOGIL_MIN:
+                    with nogil:
+                        self.fc(n, ptrs, g_threads)
+                else:
+                    self.fc(n, ptrs, g_threads)
+            else:
+                _strided(self.fs, arrs, ptrs, nargs, nd, shape, n)
+        return 0
+
+
+cdef inline bint _same_shape(cnp.ndarray a, int nd, cnp.npy_intp *shape):
+    if cnp.PyArray_NDIM(a) != nd:
+        return False
+    cdef cnp.npy_intp *dims = cnp.PyArray_DIMS(a)
+    cdef int d
+    for d in range(nd):
+        if dims[d] != shape[d]:
+            return False
+    return True
+
+
+cdef int _strided(strided_fn fs, PyObject **arrs, char **ptrs, int nargs, int nd,
+                  cnp.npy_intp *shape, cnp.npy_intp n) except -1:
+    """Broadcast strides (0 on broadcast axes), merge axes that are contiguous for every
+    operand, and call the strided kernel."""
+    cdef int64_t st[MAXARGS * MAXDIM]
+    cdef int64_t sh[MAXDIM]
+    cdef int64_t cst[MAXARGS * MAXDIM]
+    cdef int i, d, ndi, off, m
+    cdef cnp.npy_intp *ast
+    cdef cnp.npy_intp *adim
+    cdef bint merge
+    for i in range(nargs):
+        ndi = cnp.PyArray_NDIM(<cnp.ndarray>arrs[i])
+        ast = cnp.PyArray_STRIDES(<cnp.ndarray>arrs[i])
+        adim = cnp.PyArray_DIMS(<cnp.ndarray>arrs[i])
+        off = nd - ndi
+        for d in range(nd):
+            if d < off or adim[d - off] == 1:
+                st[i * MAXDIM + d] = 0
+            else:
+                st[i * MAXDIM + d] = ast[d - off]
+    # drop size-1 axes and merge mergeable neighbours
+    m = 0
+    for d in range(nd):
+        if shape[d] == 1:
+            continue
+        merge = m > 0
+        if merge:
+            for i in range(nargs):
+                if st[i * MAXDIM + m - 1] != st[i * MAXDIM + d] * shape[d]:
+                    merge = False
+                    break
+        if merge:
+            sh[m - 1] *= shape[d]
+            for i in range(nargs):
+                st[i * MAXDIM + m - 1] = st[i * MAXDIM + d]
+        else:
+            sh[m] = shape[d]
+            for i in range(nargs):
+                st[i * MAXDIM + m] = st[i * MAXDIM + d]
+            m += 1
+    if m == 0:
+        m = 1
+        sh[0] = 1
+        for i in range(nargs):
+            st[i * MAXDIM] = 0
+    for i in range(nargs):
+        for d in range(m):
+            cst[i * m + d] = st[i * MAXDIM + d]
+    if n >= NOGIL_MIN:
+        with nogil:
+            fs(m, sh, ptrs, cst, g_threads)
+    else:
+        fs(m, sh, ptrs, cst, g_threads)
+    return 0
+
+
+include "_blas.pxi"
+
 
 cdef class LinearProgram:
-    """``program(args) -> outputs``: runs its thunks in order over a fresh storage list."""
+    """``program(args) -> outputs``: runs its thunks in order over a storage list."""
     cdef public list thunks
     cdef public list init_storage
     cdef public tuple out_idx
@@ -40,32 +284,18 @@ cdef class LinearProgram:
 
     def __call__(self, list args):
         cdef list storage = list(self.init_storage)
-        cdef Py_ssize_t i, j, k
+        cdef Py_ssize_t i, j
         cdef Thunk t
-        cdef object r
-        cdef tuple ins
         for i in range(self.n_in):
             storage[i] = args[i]
         token = _fp_enter()
         try:
             for t in self.thunks:
-                ins = t.ins
                 try:
-                    k = len(ins)
-                    if k == 1:
-                        r = t.fn(storage[<Py_ssize_t>ins[0]])
-                    elif k == 2:
-                        r = t.fn(storage[<Py_ssize_t>ins[0]], storage[<Py_ssize_t>ins[1]])
-                    else:
-                        r = t.fn(*[storage[j] for j in ins])
+                    t.run(storage)
                 except Exception as exc:
                     annotate(exc, t.node)
                     raise
-                if t.single:
-                    storage[<Py_ssize_t>t.outs[0]] = r
-                else:
-                    for k in range(len(t.outs)):
-                        storage[<Py_ssize_t>t.outs[k]] = r[k]
                 for j in t.free:
                     storage[j] = None
         finally:

@@ -1,18 +1,27 @@
 """Linking a `FunctionGraph` into a runnable program.
 
 Graphs with lazy ops (``cond``) run on the demand-driven reference VM; all others on the Cython
-linear VM, each node's value kept only until its last reader has run.
+linear VM: elementwise nodes through generated C kernels, matrix products through BLAS, the rest
+through their NumPy ``perform``; each value kept only until its last reader has run.
+
+Memory: a node whose output does not escape keeps its buffer and reuses it on the next call; an
+elementwise node writes in place into an input that dies there when that input is a buffer an
+earlier native node of this program made (never a caller's array or a constant).
 """
 
 from __future__ import annotations
 
 from ..graph.fgraph import FunctionGraph
-from ._vm import LinearProgram, Thunk
+from . import native
+from ._vm import ElemThunk, LinearProgram, MatMulThunk, Thunk
 from .reference_vm import ReferenceProgram
 
 
-def link(fg: FunctionGraph, reference: bool = False):
-    """A program ``(args) -> outputs`` computing ``fg``."""
+def link(fg: FunctionGraph, reference: bool = False, native_kernels: bool = True):
+    """A program ``(args: list[np.ndarray]) -> list[np.ndarray]`` computing ``fg``.
+
+    ``reference=True`` gives the reference VM; ``native_kernels=False`` the linear VM with NumPy
+    implementations only."""
     order = fg.toposort()
     if reference or any(node.op.lazy for node in order):
         return ReferenceProgram(fg)
@@ -44,7 +53,46 @@ def link(fg: FunctionGraph, reference: bool = False):
     for slot, t in last_use.items():
         if slot not in keep and init[slot] is None:
             frees[t].append(slot)
-    thunks = [Thunk(node.op.perform, tuple(index[v] for v in node.inputs),
-                    tuple(index[v] for v in node.outputs), tuple(frees[t]), node)
-              for t, node in enumerate(order)]
+    escape = {index[v] for v in fg.outputs}
+    # a buffer may be reused only if no reader can hold a view of it past the call
+    viewed = {index[v] for node in order if node.op.view for v in node.inputs}
+
+    kernels = [native.elementwise_kernel(node) if native_kernels else None for node in order]
+    built = native.build_kernels([k for k in kernels if k is not None]) if native_kernels else []
+    built_iter = iter(built)
+    fresh: set[int] = set()  # slots holding buffers made by native nodes of this program
+    thunks = []
+    for t, node in enumerate(order):
+        ins = tuple(index[v] for v in node.inputs)
+        outs = tuple(index[v] for v in node.outputs)
+        free = tuple(frees[t])
+        k = kernels[t]
+        b = next(built_iter) if k is not None else None
+        reuse = tuple(s not in escape and s not in viewed for s in outs)
+        if b is not None:
+            lib, fc, fs = b
+            inplace = []
+            taken: set[int] = set()
+            for o, ov in zip(outs, node.outputs):
+                cand = -1
+                if o not in escape:
+                    for i, (s, iv) in enumerate(zip(ins, node.inputs)):
+                        if (s in fresh and s in free and s not in taken and s not in viewed
+                                and iv.dtype == ov.dtype and iv.shape == ov.shape
+                                and None not in iv.shape):
+                            cand = i
+                            taken.add(s)
+                            break
+                inplace.append(cand)
+            thunks.append(ElemThunk(
+                node.op.perform, ins, outs, free, node, fc, fs,
+                tuple(v.dtype.num for v in node.inputs), tuple(v.dtype.num for v in node.outputs),
+                k.scalar_in, reuse, tuple(inplace), lib))
+            fresh.update(outs)
+        elif native_kernels and native.is_blas_matmul(node):
+            thunks.append(MatMulThunk(node.op.perform, ins, outs, free, node,
+                                      node.outputs[0].dtype.num, reuse[0]))
+            fresh.update(outs)
+        else:
+            thunks.append(Thunk(node.op.perform, ins, outs, free, node))
     return LinearProgram(thunks, init, tuple(index[v] for v in fg.outputs), len(fg.inputs))

@@ -1,0 +1,220 @@
+"""Compiler driver and on-disk kernel cache.
+
+``load(source)`` returns a loaded shared object (``ctypes.CDLL``) for a C source, compiling it
+with the system C compiler (``$CC`` or ``cc``) only when no valid cached build exists.
+
+* Key: SHA-256 of the source, the flags, the compiler's version line, the CPU's features and a
+  format version. Files live in ``$LAZYARR_CACHE_DIR`` or ``$XDG_CACHE_HOME/lazyarr/kernels``
+  (default ``~/.cache/lazyarr/kernels``); an unwritable directory falls back to a private
+  temporary one.
+* Integrity: every cached file ends with a trailer ``MAGIC + sha256(key + body)``; a file whose
+  trailer does not match (corrupt, truncated, written for another key) is rebuilt, never loaded.
+* Concurrency: builds take an exclusive ``flock`` on ``<key>.lock``, re-check the cache under the
+  lock (so N processes asking at once build once), compile to a temporary name in the same
+  directory and publish it with an atomic ``os.replace``.
+* The cache keeps at most `MAX_FILES` kernels (oldest removed first).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import fcntl
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+
+FORMAT = b"lazyarr-kernel-v1"
+MAGIC = b"\0LAZYARR-KERNEL\0"
+TRAILER = len(MAGIC) + 32
+MAX_FILES = 4000
+
+FLAGS = ["-O3", "-march=native", "-fopenmp", "-fPIC", "-shared", "-std=gnu11",
+         "-fno-math-errno", "-fno-trapping-math", "-fwrapv", "-ffp-contract=off",
+         "-fcx-fortran-rules", "-fno-builtin-sin", "-fno-builtin-cos", "-fno-builtin-sinf",
+         "-fno-builtin-cosf", "-w"]
+
+#: counters read by tests and benchmarks
+stats = {"builds": 0, "disk_hits": 0, "memory_hits": 0, "rejected": 0}
+
+_loaded: dict[str, ctypes.CDLL] = {}
+_state: dict = {}
+
+
+class CompileError(RuntimeError):
+    """The C compiler failed on a generated kernel."""
+
+
+def compiler() -> str | None:
+    """Path of the C compiler (``$CC`` or ``cc``), or None if there is none."""
+    if "cc" not in _state:
+        cc = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
+        _state["cc"] = cc
+        if cc is None:
+            warnings.warn("lazyarr: no C compiler found on PATH; programs run on the NumPy "
+                          "path (slower). Install gcc or set CC.", RuntimeWarning, stacklevel=2)
+    return _state["cc"]
+
+
+def available() -> bool:
+    """True when kernels can be compiled here."""
+    return compiler() is not None
+
+
+def have_mvec() -> bool:
+    """True when glibc's vector math library (libmvec) can be linked."""
+    if "mvec" not in _state:
+        _state["mvec"] = sys.platform.startswith("linux") and bool(
+            ctypes.util.find_library("mvec"))
+    return _state["mvec"]
+
+
+def _libs() -> list[str]:
+    return (["-lmvec"] if have_mvec() else []) + ["-lm"]
+
+
+def _compiler_id() -> bytes:
+    if "ccid" not in _state:
+        try:
+            out = subprocess.run([compiler(), "--version"], capture_output=True, timeout=60)
+            _state["ccid"] = out.stdout.split(b"\n", 1)[0]
+        except (OSError, subprocess.SubprocessError):
+            _state["ccid"] = b"unknown"
+    return _state["ccid"]
+
+
+def _cpu_id() -> bytes:
+    if "cpu" not in _state:
+        flags = b""
+        try:
+            for line in Path("/proc/cpuinfo").read_bytes().splitlines():
+                if line.startswith((b"flags", b"Features", b"model name")):
+                    flags += line
+                    if line.startswith((b"flags", b"Features")):
+                        break
+        except OSError:
+            pass
+        import platform
+
+        _state["cpu"] = platform.machine().encode() + flags
+    return _state["cpu"]
+
+
+def cache_dir() -> Path:
+    """The kernel cache directory in use (created; private temp dir if unwritable)."""
+    d = _state.get("dir")
+    if d is not None:
+        return d
+    env = os.environ.get("LAZYARR_CACHE_DIR")
+    if env:
+        cand = Path(env)
+    else:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        cand = Path(base) / "lazyarr" / "kernels"
+    try:
+        cand.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=cand, prefix=".probe")
+        os.close(fd)
+        os.unlink(probe)
+        d = cand
+    except OSError:
+        d = Path(tempfile.mkdtemp(prefix="lazyarr-kernels-"))
+        warnings.warn(f"lazyarr: kernel cache {cand} is not writable; using {d} for this "
+                      "process", RuntimeWarning, stacklevel=2)
+    _state["dir"] = d
+    return d
+
+
+def reset() -> None:
+    """Forget the cache directory and compiler found (tests change the environment)."""
+    for k in ("dir", "cc", "ccid", "mvec"):
+        _state.pop(k, None)
+
+
+def kernel_key(source: str) -> str:
+    h = hashlib.sha256(FORMAT)
+    for part in (source.encode(), " ".join(FLAGS + _libs()).encode(), _compiler_id(),
+                 _cpu_id()):
+        h.update(len(part).to_bytes(8, "little"))
+        h.update(part)
+    return h.hexdigest()[:40]
+
+
+def _trailer(key: str, body: bytes) -> bytes:
+    return MAGIC + hashlib.sha256(key.encode() + body).digest()
+
+
+def _valid(path: Path, key: str) -> bool:
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return False
+    if len(data) <= TRAILER or data[-TRAILER:-32] != MAGIC:
+        return False
+    return data[-32:] == _trailer(key, data[:-TRAILER])[-32:]
+
+
+def load(source: str) -> ctypes.CDLL:
+    """The shared object built from ``source``, from memory, disk cache or a fresh build."""
+    key = kernel_key(source)
+    lib = _loaded.get(key)
+    if lib is not None:
+        stats["memory_hits"] += 1
+        return lib
+    d = cache_dir()
+    path = d / f"{key}.so"
+    if _valid(path, key):
+        stats["disk_hits"] += 1
+    else:
+        _build_locked(source, key, d, path)
+    lib = ctypes.CDLL(str(path))
+    _loaded[key] = lib
+    return lib
+
+
+def _build_locked(source: str, key: str, d: Path, path: Path) -> None:
+    with open(d / f"{key}.lock", "a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if _valid(path, key):  # another process built it while we waited
+                stats["disk_hits"] += 1
+                return
+            if path.exists():
+                stats["rejected"] += 1
+            _build(source, key, d, path)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _build(source: str, key: str, d: Path, path: Path) -> None:
+    with tempfile.TemporaryDirectory(prefix="build-", dir=d) as tmp:
+        src = Path(tmp) / "k.c"
+        so = Path(tmp) / "k.so"
+        src.write_text(source)
+        cmd = [compiler(), *FLAGS, str(src), "-o", str(so), *_libs()]
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise CompileError(f"C compiler failed ({' '.join(cmd)}):\n{r.stderr[-4000:]}")
+        body = so.read_bytes()
+        so.write_bytes(body + _trailer(key, body))
+        os.replace(so, path)
+    stats["builds"] += 1
+    _prune(d)
+
+
+def _prune(d: Path) -> None:
+    files = list(d.glob("*.so"))
+    if len(files) <= MAX_FILES:
+        return
+    files.sort(key=lambda p: p.stat().st_mtime)
+    for p in files[: len(files) - MAX_FILES]:
+        for q in (p, p.with_suffix(".lock")):
+            try:
+                q.unlink()
+            except OSError:
+                pass

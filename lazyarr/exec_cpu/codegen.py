@@ -1,0 +1,197 @@
+"""C source for fused elementwise kernels (`Composite`, single `Elemwise`/`Cast` nodes).
+
+One kernel source holds two entry points, both depending only on the expression, the dtypes and
+the layout class (which inputs are broadcast scalars), never on sizes:
+
+* ``la_contig(n, ptrs, nthreads)``: every non-scalar operand is C-contiguous with ``n`` elements;
+  a scalar operand (one element, broadcast) is read once. The loop is ``omp simd`` (vectorized,
+  glibc's libmvec for exp/sin/cos/...) and ``omp parallel for`` above a cost threshold.
+* ``la_strided(ndim, shape, ptrs, strides, nthreads)``: any shapes, byte strides (0 where an
+  operand is broadcast, negative for reversed views), ``strides`` is ``nargs x ndim`` row-major.
+
+``ptrs`` lists the inputs, then the outputs.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from ..array.ops.composite import Composite
+from ..array.ops.scalar_table import TABLE
+
+C_TYPE = {
+    "b": "_Bool", "i1": "int8_t", "i2": "int16_t", "i4": "int32_t", "i8": "int64_t",
+    "u1": "uint8_t", "u2": "uint16_t", "u4": "uint32_t", "u8": "uint64_t",
+    "f4": "float", "f8": "double", "c8": "c64_t", "c16": "c128_t",
+}
+
+#: functions that cost far more than an add (they weigh on the OpenMP threshold)
+_EXPENSIVE = {"exp", "expm1", "log", "log1p", "log2", "log10", "sin", "cos", "tan", "asin",
+              "acos", "atan", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "pow", "atan2",
+              "hypot", "logaddexp", "sqrt", "divide", "floor_divide", "remainder"}
+
+#: work (elements x weighted ops) above which a loop runs on several threads
+PARALLEL_WORK = 1 << 17
+
+#: libm functions whose vector variants glibc's libmvec has (float and double)
+_MVEC_1 = ["sin", "cos", "exp", "log", "acos", "acosh", "asin", "asinh", "atan", "atanh",
+           "cosh", "sinh", "tan", "tanh", "expm1", "log10", "log1p", "log2", "exp2"]
+_MVEC_2 = ["pow", "atan2", "hypot"]
+_PRELUDE = (Path(__file__).with_name("prelude.h")).read_text()
+
+
+def c_type(dt: np.dtype) -> str:
+    """C type of a NumPy dtype of the standard (complex as C99 ``_Complex``)."""
+    dt = np.dtype(dt)
+    key = "b" if dt.kind == "b" else f"{dt.kind}{dt.itemsize}"
+    try:
+        return C_TYPE[key]
+    except KeyError:
+        raise TypeError(f"no C kernel for dtype {dt}") from None
+
+
+def mvec_decls(have_mvec: bool) -> str:
+    """``omp declare simd`` declarations that let loops call libmvec's vector math."""
+    if not have_mvec:
+        return ""
+    out = []
+    for names, args in ((_MVEC_1, 1), (_MVEC_2, 2)):
+        for n in names:
+            for t, suffix in (("double", ""), ("float", "f")):
+                params = ", ".join([t] * args)
+                out.append("#pragma omp declare simd notinbranch\n"
+                           f"extern {t} {n}{suffix}({params});")
+    return "\n".join(out)
+
+
+def prelude(have_mvec: bool) -> str:
+    return _PRELUDE.replace("LA_MVEC_DECLS", mvec_decls(have_mvec))
+
+
+def c_literal(value, dt: np.dtype) -> str:
+    """An exact C literal of ``value`` converted to ``dt``."""
+    dt = np.dtype(dt)
+    t = c_type(dt)
+    v = np.asarray(value).astype(dt).item()
+    if dt.kind == "b":
+        return "1" if v else "0"
+    if dt.kind in "iu":
+        if dt.kind == "i" and v == -(2 ** 63):
+            return "((int64_t)(-9223372036854775807LL - 1))"
+        return f"(({t}){v}{'ULL' if dt.kind == 'u' else 'LL'})"
+    if dt.kind == "f":
+        return f"(({t}){_float_lit(v)})"
+    r = "float" if dt.itemsize == 8 else "double"
+    return f"__builtin_complex(({r}){_float_lit(v.real)}, ({r}){_float_lit(v.imag)})"
+
+
+def _float_lit(x: float) -> str:
+    if math.isnan(x):
+        return "NAN"
+    if math.isinf(x):
+        return "INFINITY" if x > 0 else "(-INFINITY)"
+    return float(x).hex()
+
+
+class Kernel:
+    """Source of one elementwise kernel and what the VM needs to call it."""
+
+    def __init__(self, comp: Composite, scalar_in: tuple[bool, ...]):
+        self.comp = comp
+        self.scalar_in = scalar_in
+        self.n_in = len(comp.in_dtypes)
+        self.n_out = comp.nout
+        self.body, self.cost = _body(comp)
+
+    def source(self, have_mvec: bool) -> str:
+        comp, n_in = self.comp, self.n_in
+        outs = [c_type(dt) for dt in comp.out_dtypes]
+        ins = [c_type(dt) for dt in comp.in_dtypes]
+        lines = [prelude(have_mvec), f"#define LA_WORK {self.cost}",
+                 f"#define LA_PAR_WORK {PARALLEL_WORK}"]
+        # -- contiguous entry point
+        lines.append("void la_contig(int64_t n, char **p, int nt) {")
+        for i, t in enumerate(ins):
+            if self.scalar_in[i]:
+                lines.append(f"  const {t} s{i} = *(const {t} *)p[{i}];")
+            else:
+                lines.append(f"  const {t} *a{i} = (const {t} *)p[{i}];")
+        for j, t in enumerate(outs):
+            lines.append(f"  {t} *o{j} = ({t} *)p[{n_in + j}];")
+        loads = [f"const {t} x{i} = s{i};" if self.scalar_in[i] else f"const {t} x{i} = a{i}[i];"
+                 for i, t in enumerate(ins)]
+        stores = [f"o{j}[i] = v{r};" for j, r in enumerate(comp.out_refs)]
+        inner = " ".join(loads + self.body + stores)
+        lines += [
+            "  if (nt <= 1 || n * LA_WORK < LA_PAR_WORK) {",
+            "    #pragma omp simd",
+            f"    for (int64_t i = 0; i < n; i++) {{ {inner} }}",
+            "  } else {",
+            "    #pragma omp parallel for simd num_threads(nt) schedule(static)",
+            f"    for (int64_t i = 0; i < n; i++) {{ {inner} }}",
+            "  }", "}"]
+        # -- strided entry point
+        nargs = n_in + self.n_out
+        lines += [
+            "void la_strided(int64_t nd, const int64_t *shape, char **p, const int64_t *st, "
+            "int nt) {",
+            "  int64_t inner = shape[nd - 1], outer = 1;",
+            "  for (int64_t d = 0; d < nd - 1; d++) outer *= shape[d];",
+            "  if (outer == 0 || inner == 0) return;",
+            "  #pragma omp parallel for if(nt > 1 && outer * inner * LA_WORK >= LA_PAR_WORK) "
+            "num_threads(nt) schedule(static)",
+            "  for (int64_t o = 0; o < outer; o++) {"]
+        lines.append("    " + " ".join(f"char *q{a} = p[{a}];" for a in range(nargs)))
+        lines.append("    int64_t r = o;")
+        lines.append("    for (int64_t d = nd - 2; d >= 0; d--) {")
+        lines.append("      int64_t k = r % shape[d]; r /= shape[d];")
+        lines.append("      " + " ".join(f"q{a} += k * st[{a} * nd + d];" for a in range(nargs)))
+        lines.append("    }")
+        lines.append("    " + " ".join(f"const int64_t t{a} = st[{a} * nd + nd - 1];"
+                                       for a in range(nargs)))
+        loads = [f"const {t} x{i} = *(const {t} *)(q{i} + i * t{i});" for i, t in enumerate(ins)]
+        stores = [f"*({t} *)(q{n_in + j} + i * t{n_in + j}) = v{r};"
+                  for j, (t, r) in enumerate(zip(outs, comp.out_refs))]
+        code = " ".join(loads + self.body + stores)
+        lines.append(f"    for (int64_t i = 0; i < inner; i++) {{ {code} }}")
+        lines += ["  }", "}"]
+        return "\n".join(lines) + "\n"
+
+
+def _body(comp: Composite) -> tuple[list[str], int]:
+    """Statements computing every step from ``x0..`` into ``v<ref>``; and the work per element."""
+    n_in = len(comp.in_dtypes)
+    dts = list(comp.in_dtypes)
+    body = [f"const {c_type(dt)} v{i} = x{i};" for i, dt in enumerate(comp.in_dtypes)]
+    cost = 1
+    for k, (name, args, dt, value) in enumerate(comp.steps):
+        ref = n_in + k
+        t = c_type(dt)
+        if name == "const":
+            expr = c_literal(value, dt)
+        elif name == "cast":
+            expr = f"({t})v{args[0]}"
+        else:
+            row = TABLE[name]
+            operand = dts[args[-1]]
+            fmt = row.c_complex if (np.dtype(operand).kind == "c" and row.c_complex) else row.c
+            expr = fmt.format(*[f"v{a}" for a in args])
+            cost += 20 if name in _EXPENSIVE else 1
+        body.append(f"const {t} v{ref} = {expr};")
+        dts.append(dt)
+    return body, cost
+
+
+def single_composite(op, in_dtypes: tuple, out_dtype: np.dtype) -> Composite:
+    """A one-step composite equal to an ``Elemwise``/``Cast`` node on ``in_dtypes``."""
+    from ..array.ops.elemwise import Cast
+
+    n = len(in_dtypes)
+    if isinstance(op, Cast):
+        step = ("cast", (0,), np.dtype(out_dtype), None)
+    else:
+        step = (op.fn.name, tuple(range(n)), np.dtype(out_dtype), None)
+    return Composite(tuple(np.dtype(d) for d in in_dtypes), (step,), (n,))

@@ -1,0 +1,91 @@
+"""Choosing and building native thunks for the nodes of a program.
+
+Elementwise nodes (`Composite`, and single `Elemwise`/`Cast` nodes as one-step composites) get a
+generated C kernel; `MatMul` on float32/64 and complex64/128 gets BLAS. Everything else, and
+everything when no C compiler exists, runs its op's NumPy ``perform``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from ..array.ops.composite import Composite
+from ..array.ops.elemwise import Cast, Elemwise
+from ..array.ops.linalg import MatMul
+from . import ccache
+from .codegen import Kernel, c_type, single_composite
+
+BLAS_TYPES = {np.dtype(t).num for t in ("float32", "float64", "complex64", "complex128")}
+_failed: set = set()
+
+
+def elementwise_kernel(node) -> Kernel | None:
+    """The kernel computing ``node`` (None if it is not elementwise or has an unsupported dtype).
+    """
+    op = node.op
+    if isinstance(op, Composite):
+        comp = op
+    elif isinstance(op, (Elemwise, Cast)):
+        comp = single_composite(op, tuple(v.dtype for v in node.inputs), node.outputs[0].dtype)
+    else:
+        return None
+    try:
+        for dt in (*comp.in_dtypes, *comp.out_dtypes, *(s[2] for s in comp.steps)):
+            c_type(dt)
+    except TypeError:
+        return None
+    if len(node.inputs) + len(node.outputs) > 32 or len(node.inputs) == 0:
+        return None
+    scalar = tuple(_is_scalar(v.shape) and not _is_scalar(node.outputs[0].shape)
+                   for v in node.inputs)
+    return Kernel(comp, scalar)
+
+
+def _is_scalar(shape: tuple) -> bool:
+    return all(d == 1 for d in shape)
+
+
+def is_blas_matmul(node) -> bool:
+    return isinstance(node.op, MatMul) and node.outputs[0].dtype.num in BLAS_TYPES
+
+
+def build_kernels(kernels: list[Kernel]) -> list:
+    """Compile (or load from the disk cache) each kernel, several compilers at once; returns
+    ``(lib, contig address, strided address)`` per kernel, or None where the build failed."""
+    if not kernels or not ccache.available():
+        return [None] * len(kernels)
+    mvec = ccache.have_mvec()
+    sources = [k.source(mvec) for k in kernels]
+    uniq = list(dict.fromkeys(sources))
+    if len(uniq) == 1:
+        libs = {uniq[0]: _load(uniq[0])}
+    else:
+        with ThreadPoolExecutor(max_workers=min(8, len(uniq))) as ex:
+            libs = dict(zip(uniq, ex.map(_load, uniq)))
+    out = []
+    for src in sources:
+        lib = libs[src]
+        if lib is None:
+            out.append(None)
+            continue
+        import ctypes
+
+        fc = ctypes.cast(lib.la_contig, ctypes.c_void_p).value
+        fs = ctypes.cast(lib.la_strided, ctypes.c_void_p).value
+        out.append((lib, fc, fs))
+    return out
+
+
+def _load(src: str):
+    if src in _failed:
+        return None
+    try:
+        return ccache.load(src)
+    except (ccache.CompileError, OSError) as exc:
+        _failed.add(src)
+        warnings.warn(f"lazyarr: a kernel failed to build, using NumPy for it: {exc}",
+                      RuntimeWarning, stacklevel=3)
+        return None

@@ -1,0 +1,190 @@
+/* lazyarr kernel prelude: C types and LA_* helpers with NumPy's exact semantics.
+ * Every helper is type-generic through _Generic over the standard's dtypes. */
+#include <stdint.h>
+#include <stddef.h>
+#include <limits.h>
+#include <float.h>
+/* Vector variants of libm functions (glibc libmvec), reached from `omp simd` loops. */
+LA_MVEC_DECLS
+#include <tgmath.h>
+#undef I
+#define LA_I _Complex_I
+
+typedef float _Complex c64_t;
+typedef double _Complex c128_t;
+
+#define LA_IDIV(T, U)                                                              \
+static inline T la_floordiv_##T(T a, T b) {                                        \
+    if (b == 0) return 0;                                                          \
+    if ((T)-1 < 0 && b == (T)-1) return (T)(0 - (U)a);                             \
+    T q = a / b;                                                                   \
+    if ((T)-1 < 0 && (a % b != 0) && ((a < 0) != (b < 0))) q -= 1;                 \
+    return q;                                                                      \
+}                                                                                  \
+static inline T la_rem_##T(T a, T b) {                                             \
+    if (b == 0) return 0;                                                          \
+    if ((T)-1 < 0 && b == (T)-1) return 0;                                         \
+    T r = a % b;                                                                   \
+    if ((T)-1 < 0 && r != 0 && ((r < 0) != (b < 0))) r += b;                       \
+    return r;                                                                      \
+}                                                                                  \
+static inline T la_pow_##T(T a, T b) {                                             \
+    if ((T)-1 < 0 && b < 0) return a == 1 ? 1 : (a == (T)-1 ? ((b & 1) ? -1 : 1) : 0); \
+    U r = 1, x = (U)a; U e = (U)b;                                                 \
+    while (e) { if (e & 1) r *= x; x *= x; e >>= 1; }                              \
+    return (T)r;                                                                   \
+}                                                                                  \
+static inline T la_lshift_##T(T a, T b) {                                          \
+    if ((U)b >= sizeof(T) * CHAR_BIT || ((T)-1 < 0 && b < 0)) return 0;            \
+    return (T)((U)a << b);                                                         \
+}                                                                                  \
+static inline T la_rshift_##T(T a, T b) {                                          \
+    if ((U)b >= sizeof(T) * CHAR_BIT || ((T)-1 < 0 && b < 0)) return a < 0 ? (T)-1 : 0; \
+    return (T)(a >> b);                                                            \
+}                                                                                  \
+static inline T la_abs_##T(T a) { return a < 0 ? (T)(0 - (U)a) : a; }              \
+static inline T la_sign_##T(T a) { return (T)((a > 0) - (a < 0)); }
+
+LA_IDIV(int8_t, uint8_t)
+LA_IDIV(int16_t, uint16_t)
+LA_IDIV(int32_t, uint32_t)
+LA_IDIV(int64_t, uint64_t)
+LA_IDIV(uint8_t, uint8_t)
+LA_IDIV(uint16_t, uint16_t)
+LA_IDIV(uint32_t, uint32_t)
+LA_IDIV(uint64_t, uint64_t)
+
+#define LA_FDIV(T, F)                                                              \
+static inline T la_divmod_##T(T a, T b, T *modulus) {                              \
+    T mod = fmod##F(a, b), div, fl;                                                \
+    if (!b) { *modulus = mod; return a / b; }                                      \
+    div = (a - mod) / b;                                                           \
+    if (mod) { if ((b < 0) != (mod < 0)) { mod += b; div -= 1; } }                 \
+    else mod = copysign##F(0, b);                                                  \
+    if (div) { fl = floor##F(div); if (div - fl > (T)0.5) fl += 1; }               \
+    else fl = copysign##F(0, a / b);                                               \
+    *modulus = mod;                                                                \
+    return fl;                                                                     \
+}                                                                                  \
+static inline T la_floordiv_##T(T a, T b) {                                        \
+    T m; if (!b) return a / b; return la_divmod_##T(a, b, &m);                     \
+}                                                                                  \
+static inline T la_rem_##T(T a, T b) {                                             \
+    T m; if (!b) return fmod##F(a, b); la_divmod_##T(a, b, &m); return m;          \
+}                                                                                  \
+static inline T la_logaddexp_##T(T x, T y) {                                       \
+    if (x == y) return x + (T)0.693147180559945309417232121458176568;              \
+    T t = x - y;                                                                   \
+    if (t > 0) return x + log1p##F(exp##F(-t));                                    \
+    if (t <= 0) return y + log1p##F(exp##F(t));                                    \
+    return t;                                                                      \
+}                                                                                  \
+static inline T la_sign_##T(T a) { return a > 0 ? 1 : (a < 0 ? -1 : (a == 0 ? 0 : a)); }
+
+LA_FDIV(float, f)
+LA_FDIV(double, )
+
+#define LA_CPLX(T, R, F)                                                           \
+static inline T la_csign_##T(T z) {                                                \
+    R re = creal##F(z), im = cimag##F(z);                                          \
+    if (isnan(re) || isnan(im)) return __builtin_complex((R)NAN, (R)NAN);          \
+    if (re == 0 && im == 0) return __builtin_complex((R)0, (R)0);                  \
+    R h = hypot##F(re, im);                                                        \
+    if (isinf(h)) {                                                                \
+        if (isinf(re) && isinf(im)) return __builtin_complex((R)NAN, (R)NAN);      \
+        return __builtin_complex(isinf(re) ? copysign##F(1, re) : 0,               \
+                                 isinf(im) ? copysign##F(1, im) : 0);              \
+    }                                                                              \
+    return __builtin_complex(re / h, im / h);                                      \
+}                                                                                  \
+static inline T la_cexpm1_##T(T z) {                                               \
+    R x = creal##F(z), y = cimag##F(z), a = sin##F(y / 2);                         \
+    return __builtin_complex(expm1##F(x) * cos##F(y) - 2 * a * a, exp##F(x) * sin##F(y)); \
+}                                                                                  \
+static inline T la_clog1p_##T(T z) {                                               \
+    R x = creal##F(z) + 1, y = cimag##F(z);                                        \
+    return __builtin_complex(log##F(hypot##F(x, y)), atan2##F(y, x));              \
+}                                                                                  \
+static inline T la_cround_##T(T z) {                                               \
+    return __builtin_complex(nearbyint##F(creal##F(z)), nearbyint##F(cimag##F(z)));\
+}                                                                                  \
+static inline T la_cpow_##T(T a, T b) {                                            \
+    R br = creal##F(b), bi = cimag##F(b);                                          \
+    if (bi == 0) {                                                                 \
+        if (br == 0) return __builtin_complex((R)1, (R)0);                         \
+        if (br == 1) return a;                                                     \
+        if (br == 2) return a * a;                                                 \
+        if (br == -1) return 1 / a;                                                \
+        if (creal##F(a) == 0 && cimag##F(a) == 0 && br > 0)                        \
+            return __builtin_complex((R)0, (R)0);                                  \
+    }                                                                              \
+    return cpow##F(a, b);                                                          \
+}
+
+LA_CPLX(c64_t, float, f)
+LA_CPLX(c128_t, double, )
+
+static inline float la_maxf(float a, float b) { return (a >= b || a != a) ? a : b; }
+static inline double la_maxd(double a, double b) { return (a >= b || a != a) ? a : b; }
+static inline float la_minf(float a, float b) { return (a <= b || a != a) ? a : b; }
+static inline double la_mind(double a, double b) { return (a <= b || a != a) ? a : b; }
+
+#define LA_INTS(p, s) int8_t: p##int8_t##s, int16_t: p##int16_t##s, int32_t: p##int32_t##s, \
+    int64_t: p##int64_t##s, uint8_t: p##uint8_t##s, uint16_t: p##uint16_t##s,              \
+    uint32_t: p##uint32_t##s, uint64_t: p##uint64_t##s
+
+#define LA_FLOORDIV(a, b) _Generic((a), LA_INTS(la_floordiv_, ), float: la_floordiv_float, \
+    double: la_floordiv_double)((a), (b))
+#define LA_REMAINDER(a, b) _Generic((a), LA_INTS(la_rem_, ), float: la_rem_float, \
+    double: la_rem_double)((a), (b))
+#define LA_POW(a, b) _Generic((a), LA_INTS(la_pow_, ), float: powf, double: pow, \
+    c64_t: la_cpow_c64_t, c128_t: la_cpow_c128_t)((a), (b))
+#define LA_LOGADDEXP(a, b) _Generic((a), float: la_logaddexp_float, \
+    double: la_logaddexp_double)((a), (b))
+#define LA_MAX(a, b) _Generic((a), float: la_maxf((a), (b)), double: la_maxd((a), (b)), \
+    default: ((a) >= (b) ? (a) : (b)))
+#define LA_MIN(a, b) _Generic((a), float: la_minf((a), (b)), double: la_mind((a), (b)), \
+    default: ((a) <= (b) ? (a) : (b)))
+#define LA_LSHIFT(a, b) _Generic((a), LA_INTS(la_lshift_, ))((a), (b))
+#define LA_RSHIFT(a, b) _Generic((a), LA_INTS(la_rshift_, ))((a), (b))
+#define LA_ABS(a) _Generic((a), LA_INTS(la_abs_, ), float: fabsf, double: fabs, \
+    c64_t: cabsf, c128_t: cabs)(a)
+#define LA_EXPM1(a) _Generic((a), float: expm1f, double: expm1, c64_t: la_cexpm1_c64_t, \
+    c128_t: la_cexpm1_c128_t)(a)
+#define LA_LOG1P(a) _Generic((a), float: log1pf, double: log1p, c64_t: la_clog1p_c64_t, \
+    c128_t: la_clog1p_c128_t)(a)
+#define LA_LOG2(a) _Generic((a), float: log2f((a)), double: log2((a)), \
+    c64_t: clogf((a)) / 0.693147180559945309417232121458176568f, \
+    c128_t: clog((a)) / 0.693147180559945309417232121458176568)
+#define LA_LOG10(a) _Generic((a), float: log10f((a)), double: log10((a)), \
+    c64_t: clogf((a)) / 2.30258509299404568401799145468436421f, \
+    c128_t: clog((a)) / 2.30258509299404568401799145468436421)
+#define LA_FLOOR(a) _Generic((a), float: floorf((a)), double: floor((a)), default: (a))
+#define LA_CEIL(a) _Generic((a), float: ceilf((a)), double: ceil((a)), default: (a))
+#define LA_TRUNC(a) _Generic((a), float: truncf((a)), double: trunc((a)), default: (a))
+#define LA_ROUND(a) _Generic((a), float: nearbyintf((a)), double: nearbyint((a)), \
+    c64_t: la_cround_c64_t((a)), c128_t: la_cround_c128_t((a)), default: (a))
+#define LA_SIGN(a) _Generic((a), LA_INTS(la_sign_, ), float: la_sign_float, \
+    double: la_sign_double, c64_t: la_csign_c64_t, c128_t: la_csign_c128_t)(a)
+static inline _Bool la_isnan_f(float a) { return isnan(a); }
+static inline _Bool la_isnan_d(double a) { return isnan(a); }
+static inline _Bool la_isnan_cf(c64_t a) { return isnan(crealf(a)) || isnan(cimagf(a)); }
+static inline _Bool la_isnan_cd(c128_t a) { return isnan(creal(a)) || isnan(cimag(a)); }
+static inline _Bool la_isinf_f(float a) { return isinf(a); }
+static inline _Bool la_isinf_d(double a) { return isinf(a); }
+static inline _Bool la_isinf_cf(c64_t a) { return isinf(crealf(a)) || isinf(cimagf(a)); }
+static inline _Bool la_isinf_cd(c128_t a) { return isinf(creal(a)) || isinf(cimag(a)); }
+static inline _Bool la_isfin_f(float a) { return isfinite(a); }
+static inline _Bool la_isfin_d(double a) { return isfinite(a); }
+static inline _Bool la_isfin_cf(c64_t a) { return isfinite(crealf(a)) && isfinite(cimagf(a)); }
+static inline _Bool la_isfin_cd(c128_t a) { return isfinite(creal(a)) && isfinite(cimag(a)); }
+static inline _Bool la_false(int64_t a) { (void)a; return 0; }
+static inline _Bool la_true(int64_t a) { (void)a; return 1; }
+#define LA_ISNAN(a) _Generic((a), float: la_isnan_f, double: la_isnan_d, c64_t: la_isnan_cf, \
+    c128_t: la_isnan_cd, default: la_false)(a)
+#define LA_ISINF(a) _Generic((a), float: la_isinf_f, double: la_isinf_d, c64_t: la_isinf_cf, \
+    c128_t: la_isinf_cd, default: la_false)(a)
+#define LA_ISFINITE(a) _Generic((a), float: la_isfin_f, double: la_isfin_d, c64_t: la_isfin_cf, \
+    c128_t: la_isfin_cd, default: la_true)(a)
+#define LA_INVERT(a) _Generic((a), _Bool: !(a), default: ~(a))
+#define LA_ZERO(a) ((__typeof__(a))0)
