@@ -20,7 +20,7 @@ from .fpstate import enter as _fp_enter, leave as _fp_leave
 
 cnp.import_array()
 
-DEF MAXARGS = 32
+DEF MAXARGS = 128
 DEF MAXDIM = 32
 
 ctypedef void (*contig_fn)(int64_t, char **, int) noexcept nogil

@@ -40,6 +40,8 @@ PARALLEL_WORK = 1 << 17
 _MVEC_1 = ["sin", "cos", "exp", "log", "acos", "acosh", "asin", "asinh", "atan", "atanh",
            "cosh", "sinh", "tan", "tanh", "expm1", "log10", "log1p", "log2", "exp2"]
 _MVEC_2 = ["pow", "atan2", "hypot"]
+#: complex C expressions that keep the operand's precision (``cabs`` works in double)
+_COMPLEX_C = {"abs": "LA_ABS({0})"}
 _PRELUDE = (Path(__file__).with_name("prelude.h")).read_text()
 
 
@@ -177,7 +179,9 @@ def _body(comp: Composite) -> tuple[list[str], int]:
         else:
             row = TABLE[name]
             operand = dts[args[-1]]
-            fmt = row.c_complex if (np.dtype(operand).kind == "c" and row.c_complex) else row.c
+            fmt = row.c
+            if np.dtype(operand).kind == "c":
+                fmt = _COMPLEX_C.get(name) or row.c_complex or row.c
             expr = fmt.format(*[f"v{a}" for a in args])
             cost += 20 if name in _EXPENSIVE else 1
         body.append(f"const {t} v{ref} = {expr};")

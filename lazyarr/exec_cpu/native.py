@@ -37,7 +37,7 @@ def elementwise_kernel(node) -> Kernel | None:
             c_type(dt)
     except TypeError:
         return None
-    if len(node.inputs) + len(node.outputs) > 32 or len(node.inputs) == 0:
+    if len(node.inputs) + len(node.outputs) > 128 or len(node.inputs) == 0:
         return None
     scalar = tuple(_is_scalar(v.shape) and not _is_scalar(node.outputs[0].shape)
                    for v in node.inputs)

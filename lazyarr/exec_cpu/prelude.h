@@ -124,10 +124,10 @@ static inline T la_cpow_##T(T a, T b) {                                         
 LA_CPLX(c64_t, float, f)
 LA_CPLX(c128_t, double, )
 
-static inline float la_maxf(float a, float b) { return (a >= b || a != a) ? a : b; }
-static inline double la_maxd(double a, double b) { return (a >= b || a != a) ? a : b; }
-static inline float la_minf(float a, float b) { return (a <= b || a != a) ? a : b; }
-static inline double la_mind(double a, double b) { return (a <= b || a != a) ? a : b; }
+static inline float la_maxf(float a, float b) { return (a > b || a != a) ? a : b; }
+static inline double la_maxd(double a, double b) { return (a > b || a != a) ? a : b; }
+static inline float la_minf(float a, float b) { return (a < b || a != a) ? a : b; }
+static inline double la_mind(double a, double b) { return (a < b || a != a) ? a : b; }
 
 #define LA_INTS(p, s) int8_t: p##int8_t##s, int16_t: p##int16_t##s, int32_t: p##int32_t##s, \
     int64_t: p##int64_t##s, uint8_t: p##uint8_t##s, uint16_t: p##uint16_t##s,              \
@@ -153,17 +153,21 @@ static inline double la_mind(double a, double b) { return (a <= b || a != a) ? a
     c128_t: la_cexpm1_c128_t)(a)
 #define LA_LOG1P(a) _Generic((a), float: log1pf, double: log1p, c64_t: la_clog1p_c64_t, \
     c128_t: la_clog1p_c128_t)(a)
-#define LA_LOG2(a) _Generic((a), float: log2f((a)), double: log2((a)), \
-    c64_t: clogf((a)) / 0.693147180559945309417232121458176568f, \
-    c128_t: clog((a)) / 0.693147180559945309417232121458176568)
-#define LA_LOG10(a) _Generic((a), float: log10f((a)), double: log10((a)), \
-    c64_t: clogf((a)) / 2.30258509299404568401799145468436421f, \
-    c128_t: clog((a)) / 2.30258509299404568401799145468436421)
+static inline c64_t la_clog2_c64(c64_t z) { return clogf(z) / 0.693147180559945309417232121458176568f; }
+static inline c128_t la_clog2_c128(c128_t z) { return clog(z) / 0.693147180559945309417232121458176568; }
+static inline c64_t la_clog10_c64(c64_t z) { return clogf(z) / 2.30258509299404568401799145468436421f; }
+static inline c128_t la_clog10_c128(c128_t z) { return clog(z) / 2.30258509299404568401799145468436421; }
+#define LA_LOG2(a) _Generic((a), float: log2f, double: log2, c64_t: la_clog2_c64, \
+    c128_t: la_clog2_c128)(a)
+#define LA_LOG10(a) _Generic((a), float: log10f, double: log10, c64_t: la_clog10_c64, \
+    c128_t: la_clog10_c128)(a)
 #define LA_FLOOR(a) _Generic((a), float: floorf((a)), double: floor((a)), default: (a))
 #define LA_CEIL(a) _Generic((a), float: ceilf((a)), double: ceil((a)), default: (a))
 #define LA_TRUNC(a) _Generic((a), float: truncf((a)), double: trunc((a)), default: (a))
-#define LA_ROUND(a) _Generic((a), float: nearbyintf((a)), double: nearbyint((a)), \
-    c64_t: la_cround_c64_t((a)), c128_t: la_cround_c128_t((a)), default: (a))
+static inline int64_t la_id_i(int64_t a) { return a; }
+static inline uint64_t la_id_u(uint64_t a) { return a; }
+#define LA_ROUND(a) ((__typeof__(a))_Generic((a), float: nearbyintf, double: nearbyint, \
+    c64_t: la_cround_c64_t, c128_t: la_cround_c128_t, uint64_t: la_id_u, default: la_id_i)(a))
 #define LA_SIGN(a) _Generic((a), LA_INTS(la_sign_, ), float: la_sign_float, \
     double: la_sign_double, c64_t: la_csign_c64_t, c128_t: la_csign_c128_t)(a)
 static inline _Bool la_isnan_f(float a) { return isnan(a); }
