@@ -41,7 +41,9 @@ _MVEC_1 = ["sin", "cos", "exp", "log", "acos", "acosh", "asin", "asinh", "atan",
            "cosh", "sinh", "tan", "tanh", "expm1", "log10", "log1p", "log2", "exp2"]
 _MVEC_2 = ["pow", "atan2", "hypot"]
 #: complex C expressions that keep the operand's precision (``cabs`` works in double)
-_COMPLEX_C = {"abs": "LA_ABS({0})"}
+#: and NumPy's complex division (Smith's method, inf for a nonzero over zero)
+_COMPLEX_C = {"abs": "LA_ABS({0})", "divide": "LA_CDIV({0}, {1})",
+              "reciprocal": "LA_CRECIP({0})"}
 _PRELUDE = (Path(__file__).with_name("prelude.h")).read_text()
 
 

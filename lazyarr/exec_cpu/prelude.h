@@ -85,17 +85,10 @@ LA_FDIV(float, f)
 LA_FDIV(double, )
 
 #define LA_CPLX(T, R, F)                                                           \
-static inline T la_csign_##T(T z) {                                                \
+static inline T la_csign_##T(T z) {  /* the standard's z / |z|, 0 at 0 */      \
     R re = creal##F(z), im = cimag##F(z);                                          \
-    if (isnan(re) || isnan(im)) return __builtin_complex((R)NAN, (R)NAN);          \
-    if (re == 0 && im == 0) return __builtin_complex((R)0, (R)0);                  \
-    R h = hypot##F(re, im);                                                        \
-    if (isinf(h)) {                                                                \
-        if (isinf(re) && isinf(im)) return __builtin_complex((R)NAN, (R)NAN);      \
-        return __builtin_complex(isinf(re) ? copysign##F(1, re) : 0,               \
-                                 isinf(im) ? copysign##F(1, im) : 0);              \
-    }                                                                              \
-    return __builtin_complex(re / h, im / h);                                      \
+    R h = (re == 0 && im == 0) ? (R)1 : hypot##F(re, im);                          \
+    return la_cdiv_##T(z, __builtin_complex(h, (R)0));                            \
 }                                                                                  \
 static inline T la_cexpm1_##T(T z) {                                               \
     R x = creal##F(z), y = cimag##F(z), a = sin##F(y / 2);                         \
@@ -120,6 +113,32 @@ static inline T la_cpow_##T(T a, T b) {                                         
     }                                                                              \
     return cpow##F(a, b);                                                          \
 }
+
+#define LA_CDIV_DEF(T, R, F)                                                       \
+static inline T la_cdiv_##T(T a, T b) {                                            \
+    R ar = creal##F(a), ai = cimag##F(a), br = creal##F(b), bi = cimag##F(b);      \
+    R abr = fabs##F(br), abi = fabs##F(bi);                                        \
+    if (abr >= abi) {                                                              \
+        if (abr == 0 && abi == 0) return __builtin_complex(ar / abr, ai / abr);    \
+        R rat = bi / br, scl = (R)1 / (br + bi * rat);                             \
+        return __builtin_complex((ar + ai * rat) * scl, (ai - ar * rat) * scl);    \
+    }                                                                              \
+    R rat = br / bi, scl = (R)1 / (bi + br * rat);                                 \
+    return __builtin_complex((ar * rat + ai) * scl, (ai * rat - ar) * scl);        \
+}                                                                                  \
+static inline T la_crecip_##T(T a) {                                               \
+    R ar = creal##F(a), ai = cimag##F(a), r, d;                                    \
+    if (fabs##F(ai) <= fabs##F(ar)) {                                              \
+        r = ai / ar; d = ar + ai * r;                                              \
+        return __builtin_complex((R)1 / d, -r / d);                                \
+    }                                                                              \
+    r = ar / ai; d = ar * r + ai;                                                  \
+    return __builtin_complex(r / d, (R)-1 / d);                                    \
+}
+LA_CDIV_DEF(c64_t, float, f)
+LA_CDIV_DEF(c128_t, double, )
+#define LA_CDIV(a, b) _Generic((a), c64_t: la_cdiv_c64_t, c128_t: la_cdiv_c128_t)((a), (b))
+#define LA_CRECIP(a) _Generic((a), c64_t: la_crecip_c64_t, c128_t: la_crecip_c128_t)(a)
 
 LA_CPLX(c64_t, float, f)
 LA_CPLX(c128_t, double, )

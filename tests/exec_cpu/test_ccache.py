@@ -1,0 +1,179 @@
+"""The compiler driver and disk cache: concurrent builders build once, a corrupt or foreign file
+is rebuilt (never loaded), an unwritable directory falls back to a private one, and with no C
+compiler everything still runs (on NumPy) with one warning."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lazyarr.exec_cpu import ccache
+
+ROOT = Path(__file__).resolve().parents[2]
+PY = sys.executable
+
+
+def _source(tag: str) -> str:
+    return f"int la_probe_{tag}(int x) {{ return x + {len(tag)}; }}\n"
+
+
+def _env(cache_dir, **extra):
+    env = dict(os.environ)
+    env["LAZYARR_CACHE_DIR"] = str(cache_dir)
+    env.update(extra)
+    return env
+
+
+def test_concurrent_processes_build_each_kernel_once(tmp_path):
+    """8 processes compile the same 2 kernels at once: all succeed, 2 builds in total."""
+    script = textwrap.dedent("""
+        import json, sys
+        from lazyarr.exec_cpu import ccache
+        res = []
+        for tag in ("alpha", "beta"):
+            lib = ccache.load("int la_probe_%s(int x) { return x + %d; }\\n" % (tag, len(tag)))
+            res.append(getattr(lib, "la_probe_" + tag)(10))
+        print(json.dumps({"res": res, "builds": ccache.stats["builds"]}))
+    """)
+    procs = [subprocess.Popen([PY, "-c", script], env=_env(tmp_path), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(8)]
+    outs = []
+    for p in procs:
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+        outs.append(json.loads(out.strip().splitlines()[-1]))
+    assert all(o["res"] == [15, 14] for o in outs)
+    assert sum(o["builds"] for o in outs) == 2
+    assert len(list(tmp_path.glob("*.so"))) == 2
+    assert not list(tmp_path.glob("build-*"))  # no temporary files left behind
+
+
+@pytest.fixture
+def fresh_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAZYARR_CACHE_DIR", str(tmp_path))
+    ccache.reset()
+    ccache._loaded.clear()
+    yield tmp_path
+    ccache.reset()
+
+
+def test_corrupt_truncated_and_foreign_files_are_rebuilt(fresh_cache):
+    src = _source("gamma")
+    key = ccache.kernel_key(src)
+    path = fresh_cache / f"{key}.so"
+    b0 = ccache.stats["builds"]
+    ccache.load(src)
+    assert ccache.stats["builds"] == b0 + 1 and path.exists()
+    good = path.read_bytes()
+    other = _source("delta")
+    ccache.load(other)
+    foreign = (fresh_cache / f"{ccache.kernel_key(other)}.so").read_bytes()
+    for bad in (good[: len(good) // 2],                          # truncated
+                good[:100] + b"\xff" * 64 + good[164:],          # corrupt body
+                foreign,                                         # another key's valid file
+                b"not an ELF file at all"):
+        path.unlink()  # a loaded library is mapped: never rewrite it in place
+        path.write_bytes(bad)
+        ccache._loaded.clear()
+        before = ccache.stats["builds"], ccache.stats["rejected"]
+        lib = ccache.load(src)
+        assert lib.la_probe_gamma(1) == 6
+        assert ccache.stats["builds"] == before[0] + 1
+        assert ccache.stats["rejected"] == before[1] + 1
+        assert path.read_bytes() == good  # the rebuilt file is identical (reproducible)
+    ccache._loaded.clear()
+    hits = ccache.stats["disk_hits"]
+    ccache.load(src)
+    assert ccache.stats["disk_hits"] == hits + 1
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write into read-only directories")
+def test_unwritable_directory_falls_back_to_private_temp(tmp_path, monkeypatch):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        monkeypatch.setenv("LAZYARR_CACHE_DIR", str(ro))
+        ccache.reset()
+        ccache._loaded.clear()
+        with pytest.warns(RuntimeWarning, match="not writable"):
+            d = ccache.cache_dir()
+        assert d != ro and d.exists() and (d.stat().st_mode & 0o077) == 0
+        assert ccache.load(_source("eps")).la_probe_eps(0) == 3
+    finally:
+        ro.chmod(0o700)
+        ccache.reset()
+
+
+def test_unwritable_directory_in_subprocess(tmp_path):
+    """A cache path under a regular file can never be created, even by root."""
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    script = textwrap.dedent("""
+        import warnings
+        warnings.simplefilter("error")
+        import numpy as np
+        from lazyarr.exec_cpu import ccache
+        try:
+            ccache.cache_dir()
+        except RuntimeWarning as w:
+            assert "not writable" in str(w)
+        warnings.simplefilter("ignore")
+        ccache.reset()
+        d = ccache.cache_dir()
+        lib = ccache.load("int la_probe_z(int x) { return 2 * x; }\\n")
+        print(d, lib.la_probe_z(21))
+    """)
+    r = subprocess.run([PY, "-c", script], env=_env(blocker / "sub"), capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    d, val = r.stdout.split()
+    assert val == "42" and not d.startswith(str(blocker))
+
+
+def test_no_compiler_runs_on_numpy_with_one_warning(tmp_path):
+    """PATH without a compiler: programs still compute right, and one warning says why."""
+    script = textwrap.dedent("""
+        import warnings
+        import numpy as np
+        with warnings.catch_warnings(record=True) as rec:
+            warnings.simplefilter("always")
+            import lazyarr as xp
+            a = xp.asarray(np.arange(6.0).reshape(2, 3))
+            b = xp.asarray(np.ones(3))
+            r1 = np.asarray(xp.exp(a) * 2 + b)
+            r2 = np.asarray(xp.sin(a) - xp.cos(b))
+            r3 = np.asarray(a @ xp.asarray(np.ones((3, 2))))
+        x = np.arange(6.0).reshape(2, 3)
+        assert np.allclose(r1, np.exp(x) * 2 + 1)
+        assert np.allclose(r2, np.sin(x) - np.cos(1.0))
+        assert np.allclose(r3, x @ np.ones((3, 2)))
+        msgs = [str(w.message) for w in rec if "C compiler" in str(w.message)]
+        print(len(msgs))
+    """)
+    env = _env(tmp_path / "cache", PATH=str(Path(PY).parent) + ":/nonexistent", CC="cc")
+    r = subprocess.run([PY, "-c", script], env=env, capture_output=True, text=True,
+                       timeout=300, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines()[-1] == "1"
+    assert not list((tmp_path / "cache").glob("*.so")) if (tmp_path / "cache").exists() else True
+
+
+def test_kernel_source_does_not_depend_on_sizes():
+    from lazyarr.array.ops.elemwise import Elemwise
+    from lazyarr.exec_cpu.native import elementwise_kernel
+    from lazyarr.graph import Var, apply
+
+    srcs = set()
+    for n in (3, 1000, 10**6):
+        x, y = Var.input(np.float32, (n,)), Var.input(np.float32, (n,))
+        out, = apply(Elemwise("add"), x, y)
+        srcs.add(elementwise_kernel(out.owner).source(True))
+    assert len(srcs) == 1
