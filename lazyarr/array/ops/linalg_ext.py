@@ -150,6 +150,11 @@ def _outer(p, a, b):
     return [(a.dtype, (a.shape[0], b.shape[0]))]
 
 
+def _default_rtol(x: np.ndarray) -> float:
+    """The standard's default cut-off: ``max(M, N) * eps`` of the dtype."""
+    return max(x.shape[-2:]) * np.finfo(x.dtype).eps
+
+
 def _np_slogdet(p, x):
     r = np.linalg.slogdet(x)
     return r.sign, r.logabsdet
@@ -175,9 +180,9 @@ RULES: dict[str, tuple[Callable, Callable]] = {
     "slogdet": (_slogdet, _np_slogdet),
     "eigh": (_eigh, lambda p, x: tuple(np.linalg.eigh(x))),
     "eigvalsh": (_eigvalsh, lambda p, x: np.linalg.eigvalsh(x)),
-    "pinv": (_pinv, lambda p, x, *r: np.linalg.pinv(x, **(
-        {"rtol": r[0][..., None, None] if r[0].ndim else r[0]} if r else
-        {"rtol": p["rtol"]} if p["rtol"] is not None else {}))),
+    "pinv": (_pinv, lambda p, x, *r: np.linalg.pinv(x, rtol=(
+        (r[0][..., None, None] if r[0].ndim else r[0]) if r else
+        p["rtol"] if p["rtol"] is not None else _default_rtol(x)))),
     "matrix_rank": (_rank, lambda p, x, *r: np.linalg.matrix_rank(x, **(
         {"rtol": r[0][..., None] if r[0].ndim else r[0]} if r else
         {"rtol": p["rtol"]} if p["rtol"] is not None else {}))),

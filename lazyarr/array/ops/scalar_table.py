@@ -43,7 +43,8 @@ def _sign(x):
     # The standard's complex sign is x/|x| (0 at 0), so an infinite part gives NaN
     # (inf/inf); NumPy's complex sign returns finite values there instead.
     if x.dtype.kind == "c":
-        return x / np.abs(np.where(x != 0, x, np.ones((), x.dtype)))
+        with np.errstate(invalid="ignore"):
+            return x / np.abs(np.where(x != 0, x, np.ones((), x.dtype)))
     return np.sign(x)
 
 
