@@ -1,1 +1,6 @@
-"""lazyarr.control (see docs/design.md)."""
+"""lazyarr.control: ``cond``, ``scan``, ``fori_loop`` and ``while_loop`` on deferred graphs
+(see docs/design.md). Importing it registers the ops' derivative rules."""
+
+from .api import cond, fori_loop, scan, while_loop
+
+__all__ = ["cond", "scan", "fori_loop", "while_loop"]

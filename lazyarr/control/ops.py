@@ -1,0 +1,187 @@
+"""The control-flow ops: `Cond` (lazy: only the chosen branch runs), `Scan` and `While`.
+
+Each holds its bodies as `InnerGraph` parameters, so nodes intern and key structurally like any
+other op. A body is compiled once per op (``graph.pipeline.compile_fgraph``: rewrites and the
+native linker) and the program is kept on the op; the loop then calls it once per step, writing
+each step's stacked outputs into arrays allocated once before the loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from ..graph import pipeline
+from ..graph.basic import Op, Var
+from ..graph.inner import InnerGraph
+
+#: run counters, read by tests to prove laziness and count loop passes
+counters = {"cond_true": 0, "cond_false": 0, "scan_runs": 0, "scan_steps": 0,
+            "while_runs": 0, "while_steps": 0}
+
+
+def program(op: Op, g: InnerGraph) -> Callable:
+    """The compiled program of inner graph ``g`` held by ``op`` (compiled on first use)."""
+    progs = op.__dict__.setdefault("_programs", {})
+    p = progs.get(id(g))
+    if p is None:
+        p = progs[id(g)] = pipeline.compile_fgraph(g.fgraph())
+    return p
+
+
+def _types(g: InnerGraph) -> list[tuple[np.dtype, tuple]]:
+    return [(v.dtype, v.shape) for v in g.outputs]
+
+
+class Cond(Op):
+    """``cond(pred, *operands, *true_extras, *false_extras)``: the outputs of one branch.
+
+    Params: the two branch graphs (inputs: operands then that branch's extras) and the operand
+    and extra counts. Lazy: the VM computes the predicate, then only the chosen branch's inputs.
+    """
+
+    lazy = True
+
+    def __init__(self, true_g: InnerGraph, false_g: InnerGraph, n_ops: int, n_te: int,
+                 n_fe: int):
+        self.true_g, self.false_g = true_g, false_g
+        self.n_ops, self.n_te, self.n_fe = n_ops, n_te, n_fe
+        self.inner_graphs = (true_g, false_g)
+        self.nout = len(true_g.outputs)
+
+    def infer(self, *inputs: Var):
+        return _types(self.true_g)
+
+    def branch_inputs(self, taken: bool) -> range:
+        """Positions (in the node's inputs) that the taken branch reads, after the predicate."""
+        first = 1 + self.n_ops + (0 if taken else self.n_te)
+        return range(first, first + (self.n_te if taken else self.n_fe))
+
+    def _run(self, taken: bool, get: Callable[[int], np.ndarray]):
+        g = self.true_g if taken else self.false_g
+        counters["cond_true" if taken else "cond_false"] += 1
+        args = [get(1 + i) for i in range(self.n_ops)]
+        args += [get(i) for i in self.branch_inputs(taken)]
+        out = program(self, g)(args)
+        return out[0] if self.nout == 1 else tuple(out)
+
+    def perform(self, pred, *rest):
+        return self._run(bool(pred), lambda i: rest[i - 1])
+
+    def perform_lazy(self, get, n_in):
+        return self._run(bool(get(0)), get)
+
+
+class Scan(Op):
+    """``scan(length, *carry_init, *xs, *consts)`` -> ``(*final_carry, *stacked_ys)``.
+
+    Params: the body graph (inputs: carries, one slice of each ``xs``, consts; outputs: new
+    carries, then per-step ys), the counts, ``reverse``, the static length (or ``None`` when the
+    length is only known at run time) and ``ys_last``: per y, True to keep only the last step's
+    value instead of stacking (the rewrite for stacked outputs read only at their end).
+    """
+
+    def __init__(self, body: InnerGraph, n_carry: int, n_xs: int, n_consts: int,
+                 reverse: bool, length: int | None, ys_last: tuple):
+        self.body = body
+        self.n_carry, self.n_xs, self.n_consts = n_carry, n_xs, n_consts
+        self.reverse, self.length, self.ys_last = reverse, length, ys_last
+        self.inner_graphs = (body,)
+        self.nout = len(body.outputs)
+
+    def infer(self, *inputs: Var):
+        out = _types(self.body)
+        nc = self.n_carry
+        res = out[:nc]
+        for (dt, sh), last in zip(out[nc:], self.ys_last):
+            res.append((dt, sh if last else (self.length,) + tuple(sh)))
+        return res
+
+    def perform(self, length, *args):
+        n = int(length)
+        nc, nx = self.n_carry, self.n_xs
+        if n < 0:
+            n = 0
+        for x in args[nc:nc + nx]:
+            if x.shape[0] < n:
+                raise ValueError(f"scan: a sequence of length {x.shape[0]} is shorter than "
+                                 f"the scan length {n}")
+        counters["scan_runs"] += 1
+        counters["scan_steps"] += n
+        prog = program(self, self.body)
+        carry = list(args[:nc])
+        xs = args[nc:nc + nx]
+        consts = list(args[nc + nx:])
+        out_types = _types(self.body)[nc:]
+        ys: list = [None] * len(out_types)
+        for (dt, sh), k in zip(out_types, range(len(ys))):
+            if None not in sh:
+                ys[k] = np.empty(sh if self.ys_last[k] else (n,) + tuple(sh), dt)
+        rev = self.reverse
+        for step in range(n):
+            t = n - 1 - step if rev else step
+            outs = prog(carry + [x[t] for x in xs] + consts)
+            carry = outs[:nc]
+            for k, o in enumerate(outs[nc:]):
+                if ys[k] is None:  # a size known only now
+                    ys[k] = np.empty(o.shape if self.ys_last[k] else (n,) + o.shape, o.dtype)
+                if self.ys_last[k]:
+                    if step == n - 1:
+                        ys[k][...] = o
+                else:
+                    ys[k][t] = o
+        for y in ys:
+            if y is None:
+                raise ValueError("scan of length 0 whose per-step output shape is known "
+                                 "only at run time")
+        res = [np.asarray(c) for c in carry] + ys
+        return res[0] if self.nout == 1 else tuple(res)
+
+
+class While(Op):
+    """``while(*init, *cond_extras, *body_extras)`` -> final carry, or with ``record`` also the
+    trajectory: every carry value the body was applied to, stacked, and the step count.
+
+    Params: the condition graph (carries + its extras -> bool scalar), the body graph (carries +
+    its extras -> new carries), the counts and ``record``.
+    """
+
+    def __init__(self, cond_g: InnerGraph, body_g: InnerGraph, n_carry: int, n_ce: int,
+                 n_be: int, record: bool):
+        self.cond_g, self.body_g = cond_g, body_g
+        self.n_carry, self.n_ce, self.n_be, self.record = n_carry, n_ce, n_be, record
+        self.inner_graphs = (cond_g, body_g)
+        self.nout = n_carry * (2 if record else 1) + (1 if record else 0)
+
+    def infer(self, *inputs: Var):
+        out = _types(self.body_g)
+        if self.record:
+            out = out + [(dt, (None,) + tuple(sh)) for dt, sh in out]
+            out.append((np.dtype(np.int64), ()))
+        return out
+
+    def perform(self, *args):
+        nc = self.n_carry
+        carry = list(args[:nc])
+        ce = list(args[nc:nc + self.n_ce])
+        be = list(args[nc + self.n_ce:])
+        cprog = program(self, self.cond_g)
+        bprog = program(self, self.body_g)
+        counters["while_runs"] += 1
+        traj: list[list] = [[] for _ in range(nc)]
+        steps = 0
+        while bool(cprog(carry + ce)[0]):
+            if self.record:
+                for k, c in enumerate(carry):
+                    traj[k].append(c)
+            carry = bprog(carry + be)
+            steps += 1
+        counters["while_steps"] += steps
+        res = [np.asarray(c) for c in carry]
+        if self.record:
+            for k, (dt, _sh) in enumerate(_types(self.body_g)):
+                res.append(np.stack(traj[k]) if traj[k] else
+                           np.empty((0,) + tuple(carry[k].shape), dt))
+            res.append(np.asarray(steps, np.int64))
+        return res[0] if self.nout == 1 else tuple(res)

@@ -1,0 +1,204 @@
+"""Tracing a Python function into an `InnerGraph`, with pytrees and captured outer values.
+
+A body is called once on Arrays over fresh symbolic inputs. Whatever the outputs reach that is
+not one of those inputs (an outer array the body closes over, a NumPy array, a symbolic input of
+an enclosing trace) becomes an explicit extra input of the node: the returned ``extras`` are the
+outer variables to feed there, in order. With ``hoist=True`` (loops) every sub-graph that does
+not depend on the body's inputs is lifted whole, so loop-invariant work runs once, before the
+loop; with ``hoist=False`` (``cond`` branches) only leaves are lifted and computation stays
+inside the branch, so an untaken branch computes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..array import coerce
+from ..graph.basic import Apply, Var
+from ..graph.fgraph import SMALL_CONST
+from ..graph.inner import InnerGraph
+
+# ---- pytrees ---------------------------------------------------------------------------------
+
+
+def flatten(tree: Any) -> tuple[list, Any]:
+    """Leaves (left to right) and a structure description of a pytree of tuples, lists, dicts
+    (sorted keys) and ``None``; anything else is a leaf."""
+    leaves: list = []
+
+    def go(t):
+        if isinstance(t, tuple) and not hasattr(t, "_fields"):
+            return ("tuple", tuple(go(x) for x in t))
+        if isinstance(t, list):
+            return ("list", tuple(go(x) for x in t))
+        if isinstance(t, dict):
+            keys = tuple(sorted(t))
+            return ("dict", keys, tuple(go(t[k]) for k in keys))
+        if t is None:
+            return ("none",)
+        leaves.append(t)
+        return ("leaf",)
+
+    return leaves, go(tree)
+
+
+def unflatten(struct: Any, leaves: Sequence) -> Any:
+    """Inverse of `flatten`."""
+    it = iter(leaves)
+
+    def go(s):
+        kind = s[0]
+        if kind == "leaf":
+            return next(it)
+        if kind == "none":
+            return None
+        if kind == "tuple":
+            return tuple(go(x) for x in s[1])
+        if kind == "list":
+            return [go(x) for x in s[1]]
+        return {k: go(x) for k, x in zip(s[1], s[2])}
+
+    return go(struct)
+
+
+def struct_str(struct: Any) -> str:
+    """A readable form of a pytree structure, for error messages."""
+    kind = struct[0]
+    if kind == "leaf":
+        return "*"
+    if kind == "none":
+        return "None"
+    if kind == "tuple":
+        inner = ", ".join(struct_str(s) for s in struct[1])
+        return f"({inner}{',' if len(struct[1]) == 1 else ''})"
+    if kind == "list":
+        return "[" + ", ".join(struct_str(s) for s in struct[1]) + "]"
+    return "{" + ", ".join(f"{k!r}: {struct_str(s)}" for k, s in zip(struct[1], struct[2])) + "}"
+
+
+def to_vars(leaves: Sequence) -> list[Var]:
+    """Graph variables for pytree leaves (Arrays, NumPy arrays, Python scalars)."""
+    return [coerce.as_var(x) for x in leaves]
+
+
+# ---- tracing ---------------------------------------------------------------------------------
+
+
+class Traced:
+    """The result of tracing: the closed inner graph, the outer variables fed to its extra
+    inputs, and the output structure."""
+
+    __slots__ = ("graph", "extras", "out_struct", "n_args")
+
+    def __init__(self, graph: InnerGraph, extras: list[Var], out_struct: Any, n_args: int):
+        self.graph = graph
+        self.extras = extras
+        self.out_struct = out_struct
+        self.n_args = n_args
+
+    @property
+    def out_types(self) -> list[tuple[np.dtype, tuple]]:
+        return [(v.dtype, v.shape) for v in self.graph.outputs]
+
+
+def symbolic(dtype: np.dtype, shape: tuple, name: str | None = None):
+    """An Array over a fresh symbolic input."""
+    return coerce.wrap(Var.input(dtype, shape, name))
+
+
+def trace(fn: Callable, arg_types: Sequence[tuple[np.dtype, tuple]], arg_struct: Any,
+          hoist: bool, what: str) -> Traced:
+    """Call ``fn`` on symbolic Arrays of ``arg_types`` (arranged as ``arg_struct``, whose top is
+    the tuple of positional arguments) and close the result into an `InnerGraph`."""
+    ins = [Var.input(dt, sh, f"{what}_in{i}") for i, (dt, sh) in enumerate(arg_types)]
+    args = unflatten(arg_struct, [coerce.wrap(v) for v in ins])
+    out = fn(*args)
+    out_leaves, out_struct = flatten(out)
+    try:
+        outs = to_vars(out_leaves)
+    except TypeError as exc:
+        raise TypeError(f"{what} must return arrays (or pytrees of arrays): {exc}") from None
+    new_outs, extras, lifted = close(ins, outs, hoist)
+    return Traced(InnerGraph(ins + lifted, new_outs), extras, out_struct, len(ins))
+
+
+def _small_const(v: Var) -> bool:
+    return v.owner is None and v.const and v.data is not None and v.data.size <= SMALL_CONST
+
+
+def _depends(outs: Sequence[Var], ins: set) -> dict:
+    """For every variable reachable from ``outs``: does it depend on one of ``ins``?"""
+    dep: dict = {}
+    stack = list(outs)
+    while stack:
+        v = stack[-1]
+        if v in dep:
+            stack.pop()
+            continue
+        node = v.owner
+        if node is None:
+            dep[v] = v in ins
+            stack.pop()
+            continue
+        todo = [i for i in node.inputs if i not in dep]
+        if todo:
+            stack.extend(todo)
+            continue
+        stack.pop()
+        d = any(dep[i] for i in node.inputs)
+        for o in node.outputs:
+            dep[o] = d
+    return dep
+
+
+def close(ins: Sequence[Var], outs: Sequence[Var], hoist: bool
+          ) -> tuple[list[Var], list[Var], list[Var]]:
+    """Clone the graph from ``ins`` to ``outs``, replacing what must come from outside by new
+    symbolic inputs. Returns ``(new outputs, outer variables, their symbolic stand-ins)``."""
+    inset = set(ins)
+    dep = _depends(outs, inset)
+    memo: dict = {v: v for v in ins}
+    extras: list[Var] = []
+    lifted: list[Var] = []
+
+    def lift(v: Var) -> Var:
+        s = Var.input(v.dtype, v.shape, f"outer{len(extras)}")
+        extras.append(v)
+        lifted.append(s)
+        memo[v] = s
+        return s
+
+    stack = list(outs)
+    while stack:
+        v = stack[-1]
+        if v in memo:
+            stack.pop()
+            continue
+        node = v.owner
+        if node is None:
+            stack.pop()
+            memo[v] = v if _small_const(v) else lift(v)
+            continue
+        if hoist and not dep[v]:
+            stack.pop()
+            lift(v)
+            continue
+        todo = [i for i in node.inputs if i not in memo]
+        if todo:
+            stack.extend(todo)
+            continue
+        stack.pop()
+        new = Apply(node.op, [memo[i] for i in node.inputs], [], node.site)
+        new.outputs = [Var(o.dtype, o.shape, new, o.index, None, False, o.name, o.depth)
+                       for o in node.outputs]
+        for o, n in zip(node.outputs, new.outputs):
+            memo[o] = n
+    return [memo[v] for v in outs], extras, lifted
+
+
+def count_nodes(graph: InnerGraph) -> int:
+    """Number of applies in an inner graph (tests and rewrites count them)."""
+    return len(graph.fgraph().toposort())
