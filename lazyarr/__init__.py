@@ -25,6 +25,7 @@ from .array.functions.sets import *  # noqa: F403
 from .array.functions.sorting import *  # noqa: F403
 from .array.functions.statistics import *  # noqa: F403
 from .array.materialize import realize as _realize
+from .control import cond, fori_loop, scan, while_loop  # noqa: F401
 from .exec_cpu.threads import get_num_threads, set_num_threads  # noqa: F401
 from .graph import pipeline as _pipeline
 from .graph.printing import debugprint as _debugprint
