@@ -1,0 +1,119 @@
+"""cond: only the taken branch runs, in every VM; structure errors; nesting."""
+
+import numpy as np
+import pytest
+
+import lazyarr as xp
+from lazyarr.array import coerce
+from lazyarr.control import ops as control_ops
+from lazyarr.graph.basic import Op
+
+runs = {"boom": 0, "costly": 0}
+
+
+class Boom(Op):
+    """Raises when it runs: a branch holding it must never be computed."""
+
+    def infer(self, x):
+        return [(x.dtype, x.shape)]
+
+    def perform(self, x):
+        runs["boom"] += 1
+        raise RuntimeError("the untaken branch ran")
+
+
+class Costly(Op):
+    """Stands for a very expensive computation; counts its runs."""
+
+    def infer(self, x):
+        return [(x.dtype, x.shape)]
+
+    def perform(self, x):
+        runs["costly"] += 1
+        return x * 2.0
+
+
+def boom(a):
+    return coerce.build(Boom(), a._v)
+
+
+def costly(a):
+    return coerce.build(Costly(), a._v)
+
+
+@pytest.mark.parametrize("flag", [True, False])
+def test_only_the_taken_branch_runs(flag):
+    x = xp.asarray(np.arange(4.0))
+    before = dict(runs)
+    if flag:
+        r = xp.cond(xp.sum(x) > 1, lambda v: v + 1.0, boom, x)
+        np.testing.assert_allclose(np.asarray(r), np.arange(4.0) + 1)
+    else:
+        r = xp.cond(xp.sum(x) > 100, boom, lambda v: v * 3.0, x)
+        np.testing.assert_allclose(np.asarray(r), np.arange(4.0) * 3)
+    assert runs["boom"] == before["boom"]
+
+
+def test_costly_branch_skipped_and_taken_counts():
+    x = xp.asarray(np.ones(3))
+    c0 = runs["costly"]
+    r = xp.cond(False, costly, lambda v: v - 1.0, x)
+    np.testing.assert_allclose(np.asarray(r), 0.0)
+    assert runs["costly"] == c0
+    r = xp.cond(True, costly, lambda v: v - 1.0, x)
+    np.testing.assert_allclose(np.asarray(r), 2.0)
+    assert runs["costly"] == c0 + 1
+
+
+def test_untaken_branch_closing_over_an_outer_array():
+    x = xp.asarray(np.ones(3))
+    pending = x * 7.0  # the false branch closes over it and would fail on it
+    f0 = control_ops.counters["cond_false"]
+    r = xp.cond(xp.asarray(1) == 1, lambda v: v + 2.0, lambda v: boom(pending) + v, x)
+    np.testing.assert_allclose(np.asarray(r), 3.0)
+    assert control_ops.counters["cond_false"] == f0
+    np.testing.assert_allclose(np.asarray(pending), 7.0)
+
+
+def test_cond_pytrees_and_nesting():
+    a, b = xp.asarray(2.0), xp.asarray(np.array([1.0, -1.0]))
+
+    def tf(a, b):
+        inner = xp.cond(a > 1, lambda u: u * 10.0, boom, b)
+        return {"s": a + 1.0, "v": inner}
+
+    def ff(a, b):
+        return {"s": a - 1.0, "v": boom(b)}
+
+    r = xp.cond(a > 0, tf, ff, a, b)
+    assert float(r["s"]) == 3.0
+    np.testing.assert_allclose(np.asarray(r["v"]), [10.0, -10.0])
+
+
+def test_cond_inside_scan_picks_per_step():
+    x = np.array([1.0, -2.0, 3.0, -4.0])
+
+    def step(c, v):
+        y = xp.cond(v > 0, lambda u: u * u, lambda u: -u, v)
+        return c + y, y
+
+    c, ys = xp.scan(step, xp.asarray(0.0), xp.asarray(x))
+    np.testing.assert_allclose(np.asarray(ys), np.where(x > 0, x * x, -x))
+    assert float(c) == pytest.approx(np.where(x > 0, x * x, -x).sum())
+
+
+def test_numeric_predicate():
+    r = xp.cond(xp.asarray(0), lambda: xp.asarray(1.0), lambda: xp.asarray(2.0))
+    assert float(r) == 2.0
+
+
+def test_branch_mismatch_errors_name_the_user_line():
+    x = xp.asarray(np.ones(3))
+    with pytest.raises(TypeError, match=r"dtype.*test_cond\.py"):
+        xp.cond(True, lambda v: v, lambda v: xp.astype(v, xp.float32), x)
+    with pytest.raises(ValueError, match=r"shape.*test_cond\.py"):
+        xp.cond(True, lambda v: v, lambda v: v[:2], x)
+    with pytest.raises(TypeError, match=r"returns.*test_cond\.py"):
+        xp.cond(True, lambda v: (v, v), lambda v: v, x)
+    with pytest.raises(ValueError, match=r"scalar"):
+        xp.cond(x > 0, lambda v: v, lambda v: v, x)

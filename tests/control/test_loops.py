@@ -1,0 +1,222 @@
+"""scan, fori_loop and while_loop against NumPy references."""
+
+import numpy as np
+import pytest
+
+import lazyarr as xp
+from lazyarr.control import ops as control_ops
+from lazyarr.control.trace import count_nodes
+
+
+def test_cumsum_forward_and_reverse():
+    x = np.random.default_rng(0).standard_normal(7)
+    c, ys = xp.scan(lambda c, v: (c + v, c + v), xp.asarray(0.0), xp.asarray(x))
+    np.testing.assert_allclose(np.asarray(ys), np.cumsum(x))
+    np.testing.assert_allclose(float(c), x.sum())
+    c, ys = xp.scan(lambda c, v: (c + v, c + v), xp.asarray(0.0), xp.asarray(x), reverse=True)
+    np.testing.assert_allclose(np.asarray(ys), np.cumsum(x[::-1])[::-1])
+
+
+def test_cumsum_of_rows_with_pytrees():
+    rng = np.random.default_rng(1)
+    a, b = rng.standard_normal((5, 3)), rng.standard_normal((5,))
+
+    def f(c, x):
+        s = {"rows": c["rows"] + x[0], "n": c["n"] + 1}
+        return s, (s["rows"] * x[1], None)
+
+    init = {"rows": xp.zeros(3), "n": xp.asarray(0)}
+    c, (ys, none) = xp.scan(f, init, (xp.asarray(a), xp.asarray(b)))
+    assert none is None
+    np.testing.assert_allclose(np.asarray(c["rows"]), a.sum(0))
+    assert int(c["n"]) == 5
+    np.testing.assert_allclose(np.asarray(ys), np.cumsum(a, 0) * b[:, None])
+
+
+def test_length_without_xs_and_lazy_length():
+    c, ys = xp.scan(lambda c, _: (c * 2.0, c), xp.asarray(1.0), length=4)
+    np.testing.assert_allclose(np.asarray(ys), [1, 2, 4, 8])
+    n = xp.asarray(3) + 2  # a lazy length: known only when the graph runs
+    c, ys = xp.scan(lambda c, _: (c * 2.0, c), xp.asarray(1.0), length=n)
+    assert float(c) == 32.0
+    np.testing.assert_allclose(np.asarray(ys), [1, 2, 4, 8, 16])
+
+
+def test_fori_loop_static_and_lazy_bounds():
+    f = xp.fori_loop(1, 6, lambda i, v: v + i * i, xp.asarray(0))
+    assert int(f) == sum(i * i for i in range(1, 6))
+    up = xp.asarray(np.int64(4)) * 2
+    f = xp.fori_loop(2, up, lambda i, v: v * 1.5 + xp.astype(i, xp.float64), xp.asarray(1.0))
+    ref = 1.0
+    for i in range(2, 8):
+        ref = ref * 1.5 + i
+    assert float(f) == pytest.approx(ref)
+    empty = xp.fori_loop(5, xp.asarray(2), lambda i, v: v + 1.0, xp.asarray(0.5))
+    assert float(empty) == 0.5
+
+
+def _elman_np(x, h0, Wx, Wh, b):
+    h, hs = h0, []
+    for t in range(x.shape[0]):
+        h = 1 / (1 + np.exp(-(x[t] @ Wx + h @ Wh + b)))
+        hs.append(h)
+    return h, np.stack(hs)
+
+
+def _elman_params(T=6, I=4, H=5, seed=2):
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal((T, I)), rng.standard_normal(H) * 0.1,
+            rng.standard_normal((I, H)) * 0.5, rng.standard_normal((H, H)) * 0.5,
+            rng.standard_normal(H) * 0.1)
+
+
+def elman_xp(x, h0, Wx, Wh, b):
+    def step(h, xt):
+        h = 1 / (1 + xp.exp(-(xt @ Wx + h @ Wh + b)))
+        return h, h
+    return xp.scan(step, h0, x)
+
+
+def test_elman_rnn_forward():
+    args = _elman_params()
+    h, hs = elman_xp(*map(xp.asarray, args))
+    h_ref, hs_ref = _elman_np(*args)
+    np.testing.assert_allclose(np.asarray(hs), hs_ref, rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(h), h_ref, rtol=1e-12)
+
+
+def _loss_np(x, h0, Wx, Wh, b):
+    _, hs = _elman_np(x, h0, Wx, Wh, b)
+    return 0.5 * np.sum(hs ** 2)
+
+
+def _bptt_np(x, h0, Wx, Wh, b):
+    """Hand-derived gradient of 0.5 * sum(h_t^2) w.r.t. Wh."""
+    _, hs = _elman_np(x, h0, Wx, Wh, b)
+    prev = np.vstack([h0[None], hs[:-1]])
+    dWh, dnext = np.zeros_like(Wh), np.zeros_like(h0)
+    for t in reversed(range(x.shape[0])):
+        dh = hs[t] + dnext
+        dz = dh * hs[t] * (1 - hs[t])
+        dWh += np.outer(prev[t], dz)
+        dnext = dz @ Wh.T
+    return dWh
+
+
+def test_elman_bptt_as_a_reverse_scan_matches_hand_derived_and_finite_differences():
+    args = _elman_params()
+    x, h0, Wx, Wh, b = map(xp.asarray, args)
+    _, hs = elman_xp(x, h0, Wx, Wh, b)
+    prev = xp.concat([h0[None], hs[:-1]])
+
+    def back(dnext, seq):
+        h, hp = seq
+        dz = (h + dnext) * h * (1 - h)
+        return dz @ xp.matrix_transpose(Wh), xp.linalg.outer(hp, dz)
+
+    _, dWs = xp.scan(back, xp.zeros_like(h0), (hs, prev), reverse=True)
+    got = np.asarray(xp.sum(dWs, axis=0))
+    np.testing.assert_allclose(got, _bptt_np(*args), rtol=1e-10)
+    # finite differences on a few entries
+    eps = 1e-6
+    Whn = args[3]
+    for i, j in [(0, 0), (1, 3), (4, 2)]:
+        p, m = Whn.copy(), Whn.copy()
+        p[i, j] += eps
+        m[i, j] -= eps
+        fd = (_loss_np(args[0], args[1], args[2], p, args[4])
+              - _loss_np(args[0], args[1], args[2], m, args[4])) / (2 * eps)
+        assert got[i, j] == pytest.approx(fd, rel=1e-6, abs=1e-9)
+
+
+def test_while_loop_newton_to_tolerance():
+    a = np.array([2.0, 9.0, 0.25])
+
+    def cond_fn(c):
+        x, _ = c
+        return xp.max(xp.abs(x * x - a)) > 1e-12
+
+    def body_fn(c):
+        x, k = c
+        return x - (x * x - a) / (2 * x), k + 1
+
+    before = control_ops.counters["while_steps"]
+    x, k = xp.while_loop(cond_fn, body_fn, (xp.ones(3), xp.asarray(0)))
+    np.testing.assert_allclose(np.asarray(x), np.sqrt(a), rtol=1e-12)
+    steps = int(k)
+    assert control_ops.counters["while_steps"] - before == steps
+    # the same number of Newton steps in NumPy
+    xn, kn = np.ones(3), 0
+    while np.max(np.abs(xn * xn - a)) > 1e-12:
+        xn, kn = xn - (xn * xn - a) / (2 * xn), kn + 1
+    assert steps == kn
+
+
+def test_while_loop_zero_steps():
+    r = xp.while_loop(lambda v: v > 10.0, lambda v: v * 0.5, xp.asarray(3.0))
+    assert float(r) == 3.0
+
+
+def test_captured_outer_values_and_nesting():
+    rng = np.random.default_rng(3)
+    W = rng.standard_normal((3, 3)) * 0.3
+    Wl = xp.asarray(W) * 1.0  # a pending outer node the body closes over
+
+    def inner(c, _):
+        return c @ Wl, None
+
+    def outer(c, _):
+        c2, _ = xp.scan(inner, c, length=2)
+        return c2 + 1.0, xp.sum(c2)
+
+    c, ys = xp.scan(outer, xp.ones(3), length=3)
+    ref, refs = np.ones(3), []
+    for _ in range(3):
+        r2 = ref @ W @ W
+        refs.append(r2.sum())
+        ref = r2 + 1.0
+    np.testing.assert_allclose(np.asarray(c), ref)
+    np.testing.assert_allclose(np.asarray(ys), refs)
+
+
+def test_loop_invariant_work_is_hoisted_out_of_the_body():
+    rng = np.random.default_rng(4)
+    A = xp.asarray(rng.standard_normal((4, 4)))
+
+    def body(c, _):
+        M = xp.exp(A @ xp.matrix_transpose(A)) / 10.0  # invariant: no carry, no x
+        return xp.tanh(c @ M), None
+
+    c, _ = xp.scan(body, xp.ones(4), length=5)
+    node = c._v.owner
+    assert count_nodes(node.op.body) == 2  # matmul and tanh; the invariant part ran outside
+    An = np.asarray(A)
+    M = np.exp(An @ An.T) / 10.0
+    ref = np.ones(4)
+    for _ in range(5):
+        ref = np.tanh(ref @ M)
+    np.testing.assert_allclose(np.asarray(c), ref, rtol=1e-12)
+
+
+def test_same_loop_compiles_once():
+    def run(v):
+        c, ys = xp.scan(lambda c, x: (c * x, c), xp.asarray(1.0), xp.asarray(v))
+        return float(c)
+
+    run(np.arange(1.0, 5.0))
+    misses = xp.trace_cache_info()["misses"]
+    assert run(np.arange(2.0, 6.0)) == 2 * 3 * 4 * 5
+    assert xp.trace_cache_info()["misses"] == misses
+
+
+def test_scan_errors_name_the_user_line():
+    with pytest.raises(TypeError, match=r"test_loops\.py"):
+        xp.scan(lambda c, x: (xp.astype(c, xp.float32), x), xp.asarray(0.0), xp.ones(3))
+    with pytest.raises(ValueError, match=r"shape"):
+        xp.scan(lambda c, x: (xp.stack([c, c]), x), xp.asarray(0.0), xp.ones(3))
+    with pytest.raises(TypeError, match=r"structure|returns"):
+        xp.scan(lambda c, x: ((c, c), x), xp.asarray(0.0), xp.ones(3))
+    with pytest.raises(ValueError, match=r"different lengths"):
+        xp.scan(lambda c, x: (c, c), xp.asarray(0.0), (xp.ones(3), xp.ones(4)))
+    with pytest.raises(TypeError, match=r"test_loops\.py"):
+        xp.while_loop(lambda v: xp.ones(2) > 0, lambda v: v, xp.asarray(0.0))
