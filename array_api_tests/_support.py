@@ -75,13 +75,13 @@ def run_both(fn_strict: Callable, fn_lazy: Callable):
     returned."""
     try:
         want = fn_strict()
-    except (TypeError, ValueError, IndexError) as exc:
+    except (TypeError, ValueError, IndexError, OverflowError) as exc:
         try:
             got = fn_lazy()
             _force(got)
         except type(exc):
             return None, None
-        except (ValueError, IndexError):
+        except (ValueError, IndexError, OverflowError):
             if isinstance(exc, TypeError):  # outside the dtypes the standard specifies, and
                 return None, None  # invalid in another way too: either error is right
             raise
