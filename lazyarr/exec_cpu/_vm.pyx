@@ -20,11 +20,13 @@ from .fpstate import enter as _fp_enter, leave as _fp_leave
 
 cnp.import_array()
 
-DEF MAXARGS = 128
-DEF MAXDIM = 32
+DEF MAXARGS = 96
+DEF MAXDIM = 16
 
 ctypedef void (*contig_fn)(int64_t, char **, int) noexcept nogil
 ctypedef void (*strided_fn)(int64_t, const int64_t *, char **, const int64_t *, int) noexcept nogil
+ctypedef void (*reduce_fn)(int64_t, const int64_t *, int64_t, const int64_t *, char **,
+                           const int64_t *, const int64_t *, int) noexcept nogil
 
 cdef int g_threads = 1
 #: above this many elements, kernels run with the GIL released
@@ -264,6 +266,145 @@ cdef int _strided(strided_fn fs, PyObject **arrs, char **ptrs, int nargs, int nd
     else:
         fs(m, sh, ptrs, cst, g_threads)
     return 0
+
+
+cdef class ReduceThunk(Thunk):
+    """A reduction (with a fused elementwise prologue) computed by a generated kernel."""
+    cdef reduce_fn fr
+    cdef int nin
+    cdef Py_ssize_t in_slot[MAXARGS]
+    cdef int in_type[MAXARGS]
+    cdef bint red_axis[MAXDIM]
+    cdef int out_type
+    cdef bint keepdims, reuse
+    cdef object buf
+    cdef public object lib
+
+    def __init__(self, fn, tuple ins, tuple outs, tuple free, node, size_t fr, tuple in_types,
+                 int out_type, tuple axes, bint keepdims, bint reuse, lib):
+        Thunk.__init__(self, fn, ins, outs, free, node)
+        if len(ins) + 1 > MAXARGS:
+            raise ValueError("too many operands for a native kernel")
+        self.fr = <reduce_fn>fr
+        self.nin = len(ins)
+        cdef int i
+        for i in range(self.nin):
+            self.in_slot[i] = ins[i]
+            self.in_type[i] = in_types[i]
+        for i in range(MAXDIM):
+            self.red_axis[i] = i in axes
+        self.out_type = out_type
+        self.keepdims = keepdims
+        self.reuse = reuse
+        self.buf = None
+        self.lib = lib
+
+    cdef int run(self, list storage) except -1:
+        cdef PyObject *arrs[MAXARGS]
+        cdef char *ptrs[MAXARGS]
+        cdef cnp.npy_intp shape[MAXDIM]
+        cdef cnp.npy_intp oshape[MAXDIM]
+        cdef int64_t kshape[MAXDIM]
+        cdef int64_t rshape[MAXDIM]
+        cdef int64_t kst[MAXARGS * MAXDIM]
+        cdef int64_t rst[MAXARGS * MAXDIM]
+        cdef int i, d, nd = 0, ndi, off, nk = 0, nr = 0, ond = 0, nin = self.nin
+        cdef cnp.npy_intp *dims
+        cdef cnp.npy_intp *ast
+        cdef cnp.npy_intp total = 1, s, ostride
+        cdef object x
+        cdef cnp.ndarray a, b
+        for i in range(nin):
+            x = storage[self.in_slot[i]]
+            if type(x) is not cnp.ndarray:
+                x = np.asarray(x)
+                storage[self.in_slot[i]] = x
+            a = <cnp.ndarray>x
+            if not _plain(a, self.in_type[i]):
+                return Thunk.run(self, storage)
+            arrs[i] = <PyObject *>a
+            ndi = cnp.PyArray_NDIM(a)
+            if ndi > nd:
+                nd = ndi
+        if nd > MAXDIM:
+            return Thunk.run(self, storage)
+        for d in range(nd):
+            shape[d] = 1
+        for i in range(nin):
+            a = <cnp.ndarray>arrs[i]
+            ndi = cnp.PyArray_NDIM(a)
+            dims = cnp.PyArray_DIMS(a)
+            for d in range(ndi):
+                if dims[d] != 1:
+                    shape[nd - ndi + d] = dims[d]
+        for d in range(nd):
+            if self.red_axis[d]:
+                if self.keepdims:
+                    oshape[ond] = 1
+                    ond += 1
+            else:
+                oshape[ond] = shape[d]
+                ond += 1
+                total *= shape[d]
+        b = None
+        if self.reuse and self.buf is not None and _same_shape(<cnp.ndarray>self.buf, ond, oshape):
+            b = <cnp.ndarray>self.buf
+        else:
+            b = cnp.PyArray_EMPTY(ond, oshape, self.out_type, 0)
+            if self.reuse:
+                self.buf = b
+        storage[<Py_ssize_t>self.outs[0]] = b
+        if total == 0:
+            return 0
+        for i in range(nin):
+            ptrs[i] = <char *>cnp.PyArray_DATA(<cnp.ndarray>arrs[i])
+        ptrs[nin] = <char *>cnp.PyArray_DATA(b)
+        # kept and reduced axes; byte strides (0 where broadcast); the output is C-contiguous
+        for d in range(nd):
+            if self.red_axis[d]:
+                rshape[nr] = shape[d]
+            else:
+                kshape[nk] = shape[d]
+            for i in range(nin):
+                a = <cnp.ndarray>arrs[i]
+                ndi = cnp.PyArray_NDIM(a)
+                off = nd - ndi
+                dims = cnp.PyArray_DIMS(a)
+                ast = cnp.PyArray_STRIDES(a)
+                s = 0 if (d < off or dims[d - off] == 1) else ast[d - off]
+                if self.red_axis[d]:
+                    rst[i * MAXDIM + nr] = s
+                else:
+                    kst[i * MAXDIM + nk] = s
+            if self.red_axis[d]:
+                nr += 1
+            else:
+                nk += 1
+        ostride = cnp.PyArray_ITEMSIZE(b)
+        for d in range(nk - 1, -1, -1):
+            kst[nin * MAXDIM + d] = ostride
+            ostride *= kshape[d]
+        if nk == 0:
+            nk = 1
+            kshape[0] = 1
+            for i in range(nin + 1):
+                kst[i * MAXDIM] = 0
+        if nr == 0:
+            nr = 1
+            rshape[0] = 1
+            for i in range(nin):
+                rst[i * MAXDIM] = 0
+        cdef int64_t ck[MAXARGS * MAXDIM]
+        cdef int64_t cr[MAXARGS * MAXDIM]
+        for i in range(nin + 1):
+            for d in range(nk):
+                ck[i * nk + d] = kst[i * MAXDIM + d]
+        for i in range(nin):
+            for d in range(nr):
+                cr[i * nr + d] = rst[i * MAXDIM + d]
+        with nogil:
+            self.fr(nk, kshape, nr, rshape, ptrs, ck, cr, g_threads)
+        return 0
 
 
 include "_blas.pxi"

@@ -103,6 +103,8 @@ def _float_lit(x: float) -> str:
 class Kernel:
     """Source of one elementwise kernel and what the VM needs to call it."""
 
+    symbols = ("la_contig", "la_strided")
+
     def __init__(self, comp: Composite, scalar_in: tuple[bool, ...]):
         self.comp = comp
         self.scalar_in = scalar_in
@@ -201,3 +203,114 @@ def single_composite(op, in_dtypes: tuple, out_dtype: np.dtype) -> Composite:
     else:
         step = (op.fn.name, tuple(range(n)), np.dtype(out_dtype), None)
     return Composite(tuple(np.dtype(d) for d in in_dtypes), (step,), (n,))
+
+
+#: reduction kinds: (accumulator init, combine ``{a}`` with ``{v}``, omp reduction operator)
+_REDUCE = {
+    "sum": ("0", "{a} += {v};", "+"),
+    "mean": ("0", "{a} += {v};", "+"),
+    "prod": ("1", "{a} *= {v};", "*"),
+    "max": (None, "{a} = {v} > {a} ? {v} : {a};", "max"),
+    "min": (None, "{a} = {v} < {a} ? {v} : {a};", "min"),
+    "all": ("1", "{a} = {a} && {v};", "&&"),
+    "any": ("0", "{a} = {a} || {v};", "||"),
+}
+
+
+def _acc_type(kind: str, in_dt: np.dtype, out_dt: np.dtype) -> str:
+    if kind in ("all", "any"):
+        return "_Bool"
+    if kind in ("max", "min"):
+        return c_type(in_dt)
+    if out_dt.kind == "f":
+        return "double"
+    if out_dt.kind == "c":
+        return "c128_t"
+    return c_type(out_dt)
+
+
+def _extreme(kind: str, dt: np.dtype) -> str:
+    """The identity of max/min in type ``dt``."""
+    if dt.kind == "f":
+        return "(-INFINITY)" if kind == "max" else "INFINITY"
+    if dt.kind == "b":
+        return "0" if kind == "max" else "1"
+    info = np.iinfo(dt)
+    return c_literal(info.min if kind == "max" else info.max, dt)
+
+
+class ReduceKernel:
+    """A reduction of a single-output composite's value (``FusedReduce``; a plain ``Reduce`` is
+    the composite with no steps) over some axes, the prologue computed in the same pass.
+
+    ``la_reduce(nk, kshape, nr, rshape, ptrs, kst, rst, nt)``: ``nk`` kept axes (sizes
+    ``kshape``; byte strides ``kst``, ``(nin + 1) x nk``, the output's last) and ``nr`` reduced
+    axes (``rshape``; ``rst``, ``nin x nr``). Threads split the kept positions; float sums
+    accumulate in double."""
+
+    symbols = ("la_reduce",)
+
+    def __init__(self, comp: Composite, kind: str, out_dtype: np.dtype):
+        self.comp, self.kind, self.out_dtype = comp, kind, np.dtype(out_dtype)
+        self.n_in = len(comp.in_dtypes)
+        self.body, self.cost = _body(comp)
+
+    def source(self, have_mvec: bool) -> str:
+        comp, kind, n_in = self.comp, self.kind, self.n_in
+        val_dt = np.dtype(comp.out_dtypes[0])
+        acc_t = _acc_type(kind, val_dt, self.out_dtype)
+        out_t = c_type(self.out_dtype)
+        ins = [c_type(dt) for dt in comp.in_dtypes]
+        init, combine, red = _REDUCE[kind]
+        if init is None:
+            init = _extreme(kind, val_dt)
+        fnan = kind in ("max", "min") and val_dt.kind == "f"
+        simd = "" if (acc_t == "c128_t" or val_dt.kind == "c") else (
+            f"#pragma omp simd reduction({red}:acc)" + (" reduction(|:nan)" if fnan else ""))
+        loads = [f"const {t} x{i} = *(const {t} *)(z{i} + i * t{i});" for i, t in enumerate(ins)]
+        r = comp.out_refs[0]
+        step = combine.format(a="acc", v="v") + (" nan |= (v != v);" if fnan else "")
+        final = "total"
+        if kind == "mean":
+            final = "total / (double)count"
+        elif fnan:
+            final = "(anynan ? NAN : total)"
+        lines = [
+            prelude(have_mvec), f"#define LA_WORK {self.cost}",
+            f"#define LA_PAR_WORK {PARALLEL_WORK}",
+            "void la_reduce(int64_t nk, const int64_t *kshape, int64_t nr, "
+            "const int64_t *rshape, char **p, const int64_t *kst, const int64_t *rst, int nt) {",
+            "  int64_t outer = 1, rest = 1, inner = rshape[nr - 1];",
+            "  for (int64_t d = 0; d < nk; d++) outer *= kshape[d];",
+            "  for (int64_t d = 0; d < nr - 1; d++) rest *= rshape[d];",
+            "  const int64_t count = rest * inner;",
+            "  #pragma omp parallel for if(nt > 1 && outer > 1 && outer * count * LA_WORK "
+            ">= LA_PAR_WORK) num_threads(nt) schedule(static)",
+            "  for (int64_t o = 0; o < outer; o++) {",
+            "    " + " ".join(f"char *q{a} = p[{a}];" for a in range(n_in + 1)),
+            "    int64_t ro = o;",
+            "    for (int64_t d = nk - 1; d >= 0; d--) {",
+            "      int64_t k = ro % kshape[d]; ro /= kshape[d];",
+            "      " + " ".join(f"q{a} += k * kst[{a} * nk + d];" for a in range(n_in + 1)),
+            "    }",
+            f"    {acc_t} total = {init}; _Bool anynan = 0;",
+            "    for (int64_t rr = 0; rr < rest; rr++) {",
+            "      " + " ".join(f"char *z{a} = q{a};" for a in range(n_in)),
+            "      int64_t rem = rr;",
+            "      for (int64_t d = nr - 2; d >= 0; d--) {",
+            "        int64_t k = rem % rshape[d]; rem /= rshape[d];",
+            "        " + " ".join(f"z{a} += k * rst[{a} * nr + d];" for a in range(n_in)),
+            "      }",
+            "      " + " ".join(f"const int64_t t{a} = rst[{a} * nr + nr - 1];"
+                                for a in range(n_in)),
+            f"      {acc_t} acc = {init}; _Bool nan = 0;",
+            f"      {simd}",
+            f"      for (int64_t i = 0; i < inner; i++) {{ {' '.join(loads + self.body)} "
+            f"const {acc_t} v = ({acc_t})v{r}; {step} }}",
+            f"      anynan |= nan; {combine.format(a='total', v='acc')}",
+            "    }",
+            "    (void)anynan; (void)count;",
+            f"    *({out_t} *)q{n_in} = ({out_t})({final});",
+            "  }",
+            "}"]
+        return "\n".join(lines) + "\n"

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from ..graph.fgraph import FunctionGraph
 from . import native
-from ._vm import ElemThunk, LinearProgram, MatMulThunk, Thunk
+from ._vm import ElemThunk, LinearProgram, MatMulThunk, ReduceThunk, Thunk
 from .reference_vm import ReferenceProgram
 
 
@@ -57,7 +57,8 @@ def link(fg: FunctionGraph, reference: bool = False, native_kernels: bool = True
     # a buffer may be reused only if no reader can hold a view of it past the call
     viewed = {index[v] for node in order if node.op.view for v in node.inputs}
 
-    kernels = [native.elementwise_kernel(node) if native_kernels else None for node in order]
+    kernels = [(native.elementwise_kernel(node) or native.reduce_kernel(node))
+               if native_kernels else None for node in order]
     built = native.build_kernels([k for k in kernels if k is not None]) if native_kernels else []
     built_iter = iter(built)
     fresh: set[int] = set()  # slots holding buffers made by native nodes of this program
@@ -69,7 +70,14 @@ def link(fg: FunctionGraph, reference: bool = False, native_kernels: bool = True
         k = kernels[t]
         b = next(built_iter) if k is not None else None
         reuse = tuple(s not in escape and s not in viewed for s in outs)
-        if b is not None:
+        if b is not None and isinstance(k, native.ReduceKernel):
+            red = node.op.reduce if hasattr(node.op, "reduce") else node.op
+            thunks.append(ReduceThunk(
+                node.op.perform, ins, outs, free, node, b[1],
+                tuple(v.dtype.num for v in node.inputs), node.outputs[0].dtype.num,
+                tuple(red.axes), bool(red.keepdims), reuse[0], b[0]))
+            fresh.update(outs)
+        elif b is not None:
             lib, fc, fs = b
             inplace = []
             taken: set[int] = set()

@@ -7,16 +7,21 @@ everything when no C compiler exists, runs its op's NumPy ``perform``.
 
 from __future__ import annotations
 
+import ctypes
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ..array.ops.composite import Composite
+from ..array.ops.composite import Composite, FusedReduce
 from ..array.ops.elemwise import Cast, Elemwise
 from ..array.ops.linalg import MatMul
+from ..array.ops.reduce import Reduce
 from . import ccache
-from .codegen import Kernel, c_type, single_composite
+from .codegen import Kernel, ReduceKernel, c_type, single_composite
+
+__all__ = ["Kernel", "ReduceKernel", "elementwise_kernel", "reduce_kernel", "is_blas_matmul",
+           "build_kernels"]
 
 BLAS_TYPES = {np.dtype(t).num for t in ("float32", "float64", "complex64", "complex128")}
 _failed: set = set()
@@ -37,11 +42,32 @@ def elementwise_kernel(node) -> Kernel | None:
             c_type(dt)
     except TypeError:
         return None
-    if len(node.inputs) + len(node.outputs) > 128 or len(node.inputs) == 0:
+    if len(node.inputs) + len(node.outputs) > 96 or len(node.inputs) == 0:
         return None
     scalar = tuple(_is_scalar(v.shape) and not _is_scalar(node.outputs[0].shape)
                    for v in node.inputs)
     return Kernel(comp, scalar)
+
+
+def reduce_kernel(node) -> ReduceKernel | None:
+    """The kernel computing a ``Reduce`` or ``FusedReduce`` node (None if unsupported)."""
+    op = node.op
+    if isinstance(op, FusedReduce):
+        comp, red = op.composite, op.reduce
+    elif isinstance(op, Reduce):
+        comp, red = Composite((node.inputs[0].dtype,), (), (0,)), op
+    else:
+        return None
+    if red.kind not in ("sum", "prod", "mean", "max", "min", "all", "any"):
+        return None
+    try:
+        for dt in (*comp.in_dtypes, *comp.out_dtypes, red.dtype, *(s[2] for s in comp.steps)):
+            c_type(dt)
+    except TypeError:
+        return None
+    if len(node.inputs) + 1 > 96 or not node.inputs or len(node.outputs) != 1:
+        return None
+    return ReduceKernel(comp, red.kind, red.dtype)
 
 
 def _is_scalar(shape: tuple) -> bool:
@@ -66,16 +92,13 @@ def build_kernels(kernels: list[Kernel]) -> list:
         with ThreadPoolExecutor(max_workers=min(8, len(uniq))) as ex:
             libs = dict(zip(uniq, ex.map(_load, uniq)))
     out = []
-    for src in sources:
+    for kernel, src in zip(kernels, sources):
         lib = libs[src]
         if lib is None:
             out.append(None)
             continue
-        import ctypes
-
-        fc = ctypes.cast(lib.la_contig, ctypes.c_void_p).value
-        fs = ctypes.cast(lib.la_strided, ctypes.c_void_p).value
-        out.append((lib, fc, fs))
+        out.append((lib, *[ctypes.cast(getattr(lib, sym), ctypes.c_void_p).value
+                            for sym in kernel.symbols]))
     return out
 
 
