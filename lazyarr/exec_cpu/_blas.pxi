@@ -35,18 +35,18 @@ cdef class MatMulThunk(Thunk):
         self.reuse = reuse
         self.buf = None
 
-    cdef int run(self, list storage) except -1:
+    cdef int run(self, list storage, bint shared) except -1:
         cdef object xa = storage[<Py_ssize_t>self.ins[0]]
         cdef object xb = storage[<Py_ssize_t>self.ins[1]]
         if type(xa) is not cnp.ndarray or type(xb) is not cnp.ndarray:
-            return Thunk.run(self, storage)
+            return Thunk.run(self, storage, shared)
         cdef cnp.ndarray a = <cnp.ndarray>xa
         cdef cnp.ndarray b = <cnp.ndarray>xb
         if not (_plain(a, self.typenum) and _plain(b, self.typenum)):
-            return Thunk.run(self, storage)
+            return Thunk.run(self, storage, shared)
         cdef int nda = cnp.PyArray_NDIM(a), ndb = cnp.PyArray_NDIM(b)
         if nda == 0 or ndb == 0 or nda > MAXDIM or ndb > MAXDIM:
-            return Thunk.run(self, storage)
+            return Thunk.run(self, storage, shared)
         cdef cnp.npy_intp isz = cnp.PyArray_ITEMSIZE(a)
         cdef cnp.npy_intp *da = cnp.PyArray_DIMS(a)
         cdef cnp.npy_intp *db = cnp.PyArray_DIMS(b)
@@ -56,10 +56,10 @@ cdef class MatMulThunk(Thunk):
         cdef int d
         for d in range(nda):
             if sa[d] % isz:
-                return Thunk.run(self, storage)
+                return Thunk.run(self, storage, shared)
         for d in range(ndb):
             if sb[d] % isz:
-                return Thunk.run(self, storage)
+                return Thunk.run(self, storage, shared)
         # logical (m, k) @ (k, n); 1-d operands get a unit axis
         if nda == 1:
             m, k, sam, sak = 1, da[0], 0, sa[0] // isz
@@ -70,7 +70,7 @@ cdef class MatMulThunk(Thunk):
         else:
             kb, n, sbk, sbn = db[ndb - 2], db[ndb - 1], sb[ndb - 2] // isz, sb[ndb - 1] // isz
         if kb != k:
-            return Thunk.run(self, storage)
+            return Thunk.run(self, storage, shared)
         cdef char ta, tb
         cdef int lda, ldb
         if not (_blas_layout(sam, sak, m, k, &ta, &lda) and _blas_layout(sbk, sbn, k, n, &tb, &ldb)):
@@ -78,9 +78,9 @@ cdef class MatMulThunk(Thunk):
                 a = np.ascontiguousarray(a)
             if not _blas_layout(sbk, sbn, k, n, &tb, &ldb):
                 b = np.ascontiguousarray(b)
-        return self._run2(storage, a, b)
+        return self._run2(storage, a, b, shared)
 
-    cdef int _run2(self, list storage, cnp.ndarray a, cnp.ndarray b) except -1:
+    cdef int _run2(self, list storage, cnp.ndarray a, cnp.ndarray b, bint shared) except -1:
         cdef int nda = cnp.PyArray_NDIM(a), ndb = cnp.PyArray_NDIM(b)
         cdef cnp.npy_intp isz = cnp.PyArray_ITEMSIZE(a)
         cdef cnp.npy_intp *da = cnp.PyArray_DIMS(a)
@@ -120,7 +120,7 @@ cdef class MatMulThunk(Thunk):
                 bsa[d] = sa[ia]
             if ib >= 0 and db[ib] != 1:
                 if sz != 1 and db[ib] != sz:
-                    return Thunk.run(self, storage)
+                    return Thunk.run(self, storage, shared)
                 sz = db[ib]
                 bsb[d] = sb[ib]
             oshape[d] = sz
@@ -133,11 +133,12 @@ cdef class MatMulThunk(Thunk):
             oshape[od] = n
             od += 1
         cdef cnp.ndarray c = None
-        if self.reuse and self.buf is not None and _same_shape(<cnp.ndarray>self.buf, od, oshape):
+        if (self.reuse and not shared and self.buf is not None
+                and _same_shape(<cnp.ndarray>self.buf, od, oshape)):
             c = <cnp.ndarray>self.buf
         else:
             c = cnp.PyArray_EMPTY(od, oshape, self.typenum, 0)
-            if self.reuse:
+            if self.reuse and not shared:
                 self.buf = c
         cdef char *pa = <char *>cnp.PyArray_DATA(a)
         cdef char *pb = <char *>cnp.PyArray_DATA(b)

@@ -60,7 +60,7 @@ cdef class Thunk:
         self.node = node
         self.single = len(outs) == 1
 
-    cdef int run(self, list storage) except -1:
+    cdef int run(self, list storage, bint shared) except -1:
         cdef tuple ins = self.ins
         cdef Py_ssize_t k = len(ins), j
         cdef object r
@@ -122,7 +122,7 @@ cdef class ElemThunk(Thunk):
         self.bufs = [None] * self.nout
         self.lib = lib
 
-    cdef int run(self, list storage) except -1:
+    cdef int run(self, list storage, bint shared) except -1:
         cdef PyObject *arrs[MAXARGS]
         cdef char *ptrs[MAXARGS]
         cdef cnp.npy_intp shape[MAXDIM]
@@ -140,13 +140,13 @@ cdef class ElemThunk(Thunk):
                 storage[self.in_slot[i]] = x
             a = <cnp.ndarray>x
             if not _plain(a, self.in_type[i]):
-                return Thunk.run(self, storage)
+                return Thunk.run(self, storage, shared)
             arrs[i] = <PyObject *>a
             ndi = cnp.PyArray_NDIM(a)
             if ndi > nd:
                 nd = ndi
         if nd > MAXDIM:
-            return Thunk.run(self, storage)
+            return Thunk.run(self, storage, shared)
         for d in range(nd):
             shape[d] = 1
         for i in range(self.nin):
@@ -171,19 +171,19 @@ cdef class ElemThunk(Thunk):
         # outputs: in place into a dead input, a reused buffer, or a fresh array
         for i in range(self.nout):
             b = None
-            if self.inplace[i] >= 0:
+            if self.inplace[i] >= 0 and not shared:
                 a = <cnp.ndarray>arrs[self.inplace[i]]
                 if (cnp.PyArray_SIZE(a) == n and cnp.PyArray_NDIM(a) == nd
                         and cnp.PyArray_IS_C_CONTIGUOUS(a) and cnp.PyArray_ISWRITEABLE(a)
                         and cnp.PyArray_TYPE(a) == self.out_type[i]):
                     b = a
-            if b is None and self.reuse[i]:
+            if b is None and self.reuse[i] and not shared:
                 x = self.bufs[i]
                 if x is not None and _same_shape(<cnp.ndarray>x, nd, shape):
                     b = <cnp.ndarray>x
             if b is None:
                 b = cnp.PyArray_EMPTY(nd, shape, self.out_type[i], 0)
-                if self.reuse[i]:
+                if self.reuse[i] and not shared:
                     self.bufs[i] = b
             storage[self.out_slot[i]] = b
             arrs[self.nin + i] = <PyObject *>b
@@ -299,7 +299,7 @@ cdef class ReduceThunk(Thunk):
         self.buf = None
         self.lib = lib
 
-    cdef int run(self, list storage) except -1:
+    cdef int run(self, list storage, bint shared) except -1:
         cdef PyObject *arrs[MAXARGS]
         cdef char *ptrs[MAXARGS]
         cdef cnp.npy_intp shape[MAXDIM]
@@ -321,13 +321,13 @@ cdef class ReduceThunk(Thunk):
                 storage[self.in_slot[i]] = x
             a = <cnp.ndarray>x
             if not _plain(a, self.in_type[i]):
-                return Thunk.run(self, storage)
+                return Thunk.run(self, storage, shared)
             arrs[i] = <PyObject *>a
             ndi = cnp.PyArray_NDIM(a)
             if ndi > nd:
                 nd = ndi
         if nd > MAXDIM:
-            return Thunk.run(self, storage)
+            return Thunk.run(self, storage, shared)
         for d in range(nd):
             shape[d] = 1
         for i in range(nin):
@@ -347,11 +347,12 @@ cdef class ReduceThunk(Thunk):
                 ond += 1
                 total *= shape[d]
         b = None
-        if self.reuse and self.buf is not None and _same_shape(<cnp.ndarray>self.buf, ond, oshape):
+        if (self.reuse and not shared and self.buf is not None
+                and _same_shape(<cnp.ndarray>self.buf, ond, oshape)):
             b = <cnp.ndarray>self.buf
         else:
             b = cnp.PyArray_EMPTY(ond, oshape, self.out_type, 0)
-            if self.reuse:
+            if self.reuse and not shared:
                 self.buf = b
         storage[<Py_ssize_t>self.outs[0]] = b
         if total == 0:
@@ -416,12 +417,14 @@ cdef class LinearProgram:
     cdef public list init_storage
     cdef public tuple out_idx
     cdef public Py_ssize_t n_in
+    cdef int running
 
     def __init__(self, list thunks, list init_storage, tuple out_idx, Py_ssize_t n_in):
         self.thunks = thunks
         self.init_storage = init_storage
         self.out_idx = out_idx
         self.n_in = n_in
+        self.running = 0
 
     def __call__(self, list args):
         cdef list storage = list(self.init_storage)
@@ -429,16 +432,20 @@ cdef class LinearProgram:
         cdef Thunk t
         for i in range(self.n_in):
             storage[i] = args[i]
+        # a second thread entering while kernels run without the GIL gets fresh buffers
+        cdef bint shared = self.running > 0
+        self.running += 1
         token = _fp_enter()
         try:
             for t in self.thunks:
                 try:
-                    t.run(storage)
+                    t.run(storage, shared)
                 except Exception as exc:
                     annotate(exc, t.node)
                     raise
                 for j in t.free:
                     storage[j] = None
         finally:
+            self.running -= 1
             _fp_leave(token)
         return [storage[j] for j in self.out_idx]

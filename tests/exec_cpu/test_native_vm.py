@@ -167,3 +167,29 @@ def test_omp_num_threads_is_the_default(monkeypatch):
     assert default_threads() == 3
     monkeypatch.delenv("OMP_NUM_THREADS")
     assert default_threads() >= 1
+
+
+def test_concurrent_calls_of_one_program_do_not_share_buffers():
+    """Kernels release the GIL: a second thread running the same program gets its own buffers."""
+    import threading
+
+    x = Var.input(np.float64, (200_000,))
+    t1, = apply(Elemwise("exp"), x)
+    t2, = apply(Elemwise("sin"), t1)
+    out, = apply(Elemwise("multiply"), t2, x)
+    prog = link(FunctionGraph([x], [out]))
+    inputs = [np.full(200_000, v) for v in (0.1, 0.2, 0.3, 0.4)]
+    errors = []
+
+    def work(v):
+        for _ in range(20):
+            r = prog([v])[0]
+            if not np.allclose(r, np.sin(np.exp(v)) * v):
+                errors.append(float(v[0]))
+
+    threads = [threading.Thread(target=work, args=(v,)) for v in inputs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
