@@ -1,0 +1,348 @@
+"""The rewrite database: named, tagged rewrites run in fixed phases to a fixed point.
+
+Two kinds of entries:
+
+* a **node rewrite** ``fn(node, g) -> list[Var] | None`` gets one `Apply` and the
+  `GraphEditor` ``g`` (client counts, fast-math flag) and returns replacement outputs (one per
+  node output, same dtype and shape; built with `build`) or ``None`` when it does not apply.
+  ``register_rewrite(name, phase, tags, op_classes=...)`` registers it; ``op_classes`` lists op
+  classes or interned op instances (``Elemwise("log")``) it looks at (``None``: every node).
+* a **whole-graph pass** ``fn(fg, report) -> None`` edits the `FunctionGraph` as it likes
+  (fusion, in-place marks); ``register_pass(name, phase, position, tags)``.
+
+Phases run in the order canonicalize -> stabilize -> specialize. Within a phase, entries run by
+position: the phase's node rewrites together at `NODE_REWRITES_POSITION` (0), to a fixed point
+over a worklist (a node is revisited only when a neighbour changed, so the cost is near-linear
+in the graph size), and each pass at its own position. A name or a tag listed in
+``config.exclude`` (``"all"``: everything) switches entries off; tag ``"fast_math"`` entries run
+only with ``config.fast_math``.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections import Counter, deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from ..graph.basic import Apply, Op, Var
+from ..graph.fgraph import FunctionGraph
+from .config import RewriteConfig, config
+
+__all__ = ["PHASES", "NODE_REWRITES_POSITION", "register_rewrite", "register_pass", "build",
+           "rewrite", "Report", "GraphEditor", "last_report", "registered"]
+
+PHASES = ("canonicalize", "stabilize", "specialize")
+NODE_REWRITES_POSITION = 0.0
+#: a phase's fixed point stops (with a warning) after this many node visits per node
+MAX_VISITS_PER_NODE = 50
+
+
+@dataclass(frozen=True)
+class NodeRewrite:
+    name: str
+    phase: str
+    tags: frozenset
+    fn: Callable
+    op_classes: tuple | None
+
+
+@dataclass(frozen=True)
+class GraphPass:
+    name: str
+    phase: str
+    position: float
+    tags: frozenset
+    fn: Callable
+
+
+_rewrites: dict[str, NodeRewrite] = {}
+_passes: dict[str, GraphPass] = {}
+_dispatch_cache: dict[tuple, list[NodeRewrite]] = {}
+
+
+def _check(name: str, phase: str) -> None:
+    if phase not in PHASES:
+        raise ValueError(f"phase must be one of {PHASES}, not {phase!r}")
+    if name in _rewrites or name in _passes:
+        raise ValueError(f"a rewrite or pass named {name!r} is already registered")
+
+
+def register_rewrite(name: str, phase: str, tags: Iterable[str] = (),
+                     op_classes: Iterable[type | Op] | None = None) -> Callable:
+    """Decorator: register node rewrite ``fn(node, g) -> list[Var] | None`` as ``name``."""
+    _check(name, phase)
+
+    def deco(fn: Callable) -> Callable:
+        _rewrites[name] = NodeRewrite(name, phase, frozenset(tags) | {phase}, fn,
+                                      None if op_classes is None else tuple(op_classes))
+        _dispatch_cache.clear()
+        return fn
+    return deco
+
+
+def register_pass(name: str, phase: str, position: float, tags: Iterable[str] = ()) -> Callable:
+    """Decorator: register whole-graph pass ``fn(fg, report)`` at ``position`` in ``phase``
+    (node rewrites run at position 0; PyTensor puts fusion at 49, in-place at 49.5)."""
+    _check(name, phase)
+
+    def deco(fn: Callable) -> Callable:
+        _passes[name] = GraphPass(name, phase, float(position), frozenset(tags) | {phase}, fn)
+        return fn
+    return deco
+
+
+def unregister(name: str) -> None:
+    """Remove a rewrite or pass (tests that register a deliberately wrong one)."""
+    _rewrites.pop(name, None)
+    _passes.pop(name, None)
+    _dispatch_cache.clear()
+
+
+def registered() -> dict[str, tuple[str, frozenset]]:
+    """``{name: (phase, tags)}`` of every rewrite and pass."""
+    out = {r.name: (r.phase, r.tags) for r in _rewrites.values()}
+    out.update({p.name: (p.phase, p.tags) for p in _passes.values()})
+    return out
+
+
+def _enabled(entry, cfg: RewriteConfig) -> bool:
+    ex = cfg.exclude
+    if "all" in ex or entry.name in ex or not entry.tags.isdisjoint(ex):
+        return False
+    return cfg.fast_math or "fast_math" not in entry.tags
+
+
+def build(op: Op, *inputs: Var, site=None) -> list[Var]:
+    """New node ``op(*inputs)`` for a replacement (types by the op's rule); its outputs.
+    ``site`` is the user line to keep (usually the replaced node's)."""
+    types = op.infer(*inputs)
+    node = Apply(op, inputs, None, site)
+    node.outputs = [Var(dt, sh, node, i) for i, (dt, sh) in enumerate(types)]
+    return node.outputs
+
+
+@dataclass
+class Report:
+    """What rewriting one graph did: rewrites that fired (in order), counts, times."""
+
+    fired: list[tuple[str, str]] = field(default_factory=list)  # (rewrite, op it replaced)
+    seconds: dict[str, float] = field(default_factory=dict)  # per phase
+    nodes_before: int = 0
+    nodes_after: int = 0
+
+    def record(self, name: str, what: str = "") -> None:
+        """Note that rewrite or pass ``name`` changed the graph (``what``: the node)."""
+        self.fired.append((name, what))
+
+    @property
+    def counts(self) -> Counter:
+        return Counter(name for name, _ in self.fired)
+
+    def names(self) -> list[str]:
+        """Distinct names of the rewrites that fired, in first-fired order."""
+        return list(dict.fromkeys(name for name, _ in self.fired))
+
+    def __str__(self) -> str:
+        t = sum(self.seconds.values()) * 1e3
+        head = (f"rewrites: {self.nodes_before} -> {self.nodes_after} nodes in {t:.2f} ms")
+        if not self.fired:
+            return head + "; nothing fired"
+        return head + "; fired: " + ", ".join(f"{n} x{c}" for n, c in self.counts.items())
+
+
+_last: list[Report] = [Report()]
+
+
+def last_report() -> Report:
+    """The report of the most recent `rewrite` call (the last compiled program)."""
+    return _last[0]
+
+
+class GraphEditor:
+    """A `FunctionGraph` under node rewriting: client lists, liveness, a worklist."""
+
+    def __init__(self, fg: FunctionGraph, report: Report, cfg: RewriteConfig):
+        self.fg = fg
+        self.report = report
+        self.fast_math = cfg.fast_math
+        self.clients: dict[Var, list[tuple[Apply, int]]] = {}
+        self.n_out: Counter = Counter(fg.outputs)
+        self.alive: set[Apply] = set()
+        self.queue: deque[Apply] = deque()
+        self.queued: set[Apply] = set()
+        self.memo: dict = {}  # scratch space shared by rewrites (merge tables)
+        for node in fg.toposort():
+            self._add(node)
+
+    # -- queries used by rewrites --------------------------------------------------------
+    def nclients(self, v: Var) -> int:
+        """Readers of ``v`` (nodes' input slots, plus one per graph output it is)."""
+        return len(self.clients.get(v, ())) + self.n_out[v]
+
+    def readers(self, v: Var) -> list[tuple[Apply, int]]:
+        """``(node, input position)`` of each node reading ``v``."""
+        return list(self.clients.get(v, ()))
+
+    # -- editing ---------------------------------------------------------------------------
+    def _add(self, node: Apply) -> None:
+        self.alive.add(node)
+        for i, v in enumerate(node.inputs):
+            self.clients.setdefault(v, []).append((node, i))
+        self._push(node)
+
+    def _push(self, node: Apply) -> None:
+        if node not in self.queued:
+            self.queued.add(node)
+            self.queue.append(node)
+
+    def _import(self, outs: list[Var], old: Apply) -> None:
+        """Add the nodes above ``outs`` that are not in the graph yet (inputs first)."""
+        order: list[Apply] = []
+        seen: set[Apply] = set()
+        stack = [v.owner for v in outs if v.owner is not None]
+        while stack:
+            node = stack[-1]
+            if node in self.alive or node in seen:
+                stack.pop()
+                continue
+            if node is old:
+                raise ValueError("a replacement may not read the outputs it replaces")
+            todo = [v.owner for v in node.inputs
+                    if v.owner is not None and v.owner not in self.alive
+                    and v.owner not in seen]
+            if todo:
+                stack.extend(todo)
+                continue
+            stack.pop()
+            seen.add(node)
+            order.append(node)
+        for node in order:
+            self._add(node)
+
+    def replace_var(self, old: Var, new: Var) -> None:
+        """Make every reader of ``old`` (nodes and graph outputs) read ``new``."""
+        if old is new:
+            return
+        for node, i in self.clients.pop(old, ()):
+            ins = node.inputs
+            node.inputs = ins[:i] + (new,) + ins[i + 1:]
+            self.clients.setdefault(new, []).append((node, i))
+            self._push(node)
+        k = self.n_out.pop(old, 0)
+        if k:
+            self.n_out[new] += k
+            self.fg.outputs = [new if v is old else v for v in self.fg.outputs]
+
+    def _prune(self, node: Apply) -> None:
+        """Drop ``node`` and what only it read, if nothing reads its outputs."""
+        stack = [node]
+        while stack:
+            n = stack.pop()
+            if n not in self.alive or any(self.nclients(o) for o in n.outputs):
+                continue
+            self.alive.discard(n)
+            for i, v in enumerate(n.inputs):
+                cl = self.clients.get(v)
+                if cl is not None:
+                    try:
+                        cl.remove((n, i))
+                    except ValueError:
+                        pass
+                    if not cl:
+                        del self.clients[v]
+                if v.owner is not None:
+                    stack.append(v.owner)
+
+    def apply_replacement(self, node: Apply, new: list[Var], name: str) -> None:
+        """Replace ``node``'s outputs by ``new`` (checked), record ``name``, prune."""
+        if len(new) != len(node.outputs):
+            raise ValueError(f"rewrite {name!r} returned {len(new)} outputs for "
+                             f"{len(node.outputs)}")
+        for o, n in zip(node.outputs, new):
+            if n is None:
+                continue
+            if o.dtype != n.dtype or len(o.shape) != len(n.shape) or any(
+                    a != b and a is not None and b is not None for a, b in zip(o.shape, n.shape)):
+                raise TypeError(f"rewrite {name!r} replaced {o.dtype}{list(o.shape)} by "
+                                f"{n.dtype}{list(n.shape)} at {node.op!r}")
+        self._import([n for n in new if n is not None], node)
+        for o, n in zip(node.outputs, new):
+            if n is not None:
+                self.replace_var(o, n)
+        self.report.record(name, repr(node.op))
+        self._prune(node)
+
+    def run(self, rewrites: list[NodeRewrite]) -> None:
+        """Apply ``rewrites`` until none fires anywhere (bounded: see `MAX_VISITS_PER_NODE`)."""
+        by_key: dict = {}
+        for r in rewrites:
+            for k in (r.op_classes if r.op_classes is not None else (object,)):
+                by_key.setdefault(k, []).append(r)
+        cache: dict[Op, list[NodeRewrite]] = {}
+        budget = MAX_VISITS_PER_NODE * (len(self.alive) + 16)
+        queue, queued, alive = self.queue, self.queued, self.alive
+        while queue:
+            node = queue.popleft()
+            queued.discard(node)
+            if node not in alive:
+                continue
+            budget -= 1
+            if budget < 0:
+                warnings.warn("rewrites did not reach a fixed point; stopped", stacklevel=2)
+                queue.clear()
+                queued.clear()
+                break
+            op = node.op
+            todo = cache.get(op)
+            if todo is None:
+                todo = list(by_key.get(op, ()))
+                for cls in type(op).__mro__:
+                    todo += by_key.get(cls, ())
+                cache[op] = todo
+            for r in todo:
+                new = r.fn(node, self)
+                if new is None:
+                    continue
+                if all(n is o for n, o in zip(new, node.outputs)):
+                    continue
+                self.apply_replacement(node, list(new), r.name)
+                break
+        # the next phase starts from every live node again
+        for node in self.fg.toposort():
+            self._push(node)
+
+
+def count_nodes(fg: FunctionGraph) -> int:
+    return len(fg.toposort())
+
+
+def rewrite(fg: FunctionGraph, cfg: RewriteConfig | None = None) -> Report:
+    """Rewrite ``fg`` in place through every phase; return (and remember) the report."""
+    cfg = cfg or config
+    report = Report(nodes_before=count_nodes(fg))
+    _last[0] = report
+    if "all" in cfg.exclude:
+        report.nodes_after = report.nodes_before
+        return report
+    editor: GraphEditor | None = None
+    for phase in PHASES:
+        t0 = time.perf_counter()
+        entries: list[tuple[float, object]] = [(p.position, p) for p in _passes.values()
+                                               if p.phase == phase and _enabled(p, cfg)]
+        node_rw = [r for r in _rewrites.values() if r.phase == phase and _enabled(r, cfg)]
+        if node_rw:
+            entries.append((NODE_REWRITES_POSITION, node_rw))
+        entries.sort(key=lambda e: e[0])
+        for _pos, entry in entries:
+            if isinstance(entry, GraphPass):
+                editor = None  # a pass may edit the graph freely: rebuild the index after it
+                entry.fn(fg, report)
+            else:
+                if editor is None:
+                    editor = GraphEditor(fg, report, cfg)
+                editor.run(entry)
+        report.seconds[phase] = time.perf_counter() - t0
+    report.nodes_after = count_nodes(fg)
+    return report
