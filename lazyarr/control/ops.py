@@ -107,6 +107,8 @@ class Scan(Op):
             if x.shape[0] < n:
                 raise ValueError(f"scan: a sequence of length {x.shape[0]} is shorter than "
                                  f"the scan length {n}")
+        if n == 0 and any(self.ys_last):
+            raise IndexError("scan: the last step of a loop of length 0 was asked for")
         counters["scan_runs"] += 1
         counters["scan_steps"] += n
         prog = program(self, self.body)

@@ -1,0 +1,441 @@
+"""Loop rewrites over a `FunctionGraph` (Theano's scan optimizations, on `Scan` nodes).
+
+Each rewrite edits ``fg`` in place and returns how many times it fired:
+
+* `unroll_length_one`: a scan of static length 1 becomes its body, inlined;
+* `hoist_invariants`: body computation that reads only loop constants moves before the loop
+  (user bodies are hoisted at trace time; bodies built by differentiation are not);
+* `sequence_matmul`: a per-step ``x_t @ W`` with ``x_t`` a sequence slice and ``W`` a loop
+  constant becomes one ``X @ W`` before the loop, read back as a sequence;
+* `merge_scans`: two independent scans of the same length and direction become one; carries
+  with the same initial value and the same update merge (so a forward pass repeated by a
+  gradient is computed once);
+* `keep_last`: a stacked output read only at its last step keeps only that step;
+* `prune`: outputs nobody reads, carries nothing needs and inputs nothing reads are dropped.
+
+`optimize_loops` runs them all to a fixed point.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..array.ops.index import GetItem
+from ..array.ops.linalg import MatMul
+from ..array.ops.shape import Reshape
+from ..graph._walk import cut
+from ..graph.basic import Apply, Var, apply
+from ..graph.fgraph import FunctionGraph
+from ..graph.inner import InnerGraph
+from .ops import Scan
+from .trace import close
+
+# ---- helpers ---------------------------------------------------------------------------------
+
+
+def clone(outs: Sequence[Var], mapping: dict) -> list[Var]:
+    """Copies of the graph above ``outs`` with the variables in ``mapping`` substituted (leaves
+    not in ``mapping`` are shared, not copied)."""
+    memo = dict(mapping)
+    stack = list(outs)
+    while stack:
+        v = stack[-1]
+        if v in memo:
+            stack.pop()
+            continue
+        node = v.owner
+        if node is None:
+            memo[v] = v
+            stack.pop()
+            continue
+        todo = [i for i in node.inputs if i not in memo]
+        if todo:
+            stack.extend(todo)
+            continue
+        stack.pop()
+        new = Apply(node.op, [memo[i] for i in node.inputs], [], node.site)
+        new.outputs = [Var(o.dtype, o.shape, new, o.index, None, False, o.name, o.depth)
+                       for o in node.outputs]
+        for o, n in zip(node.outputs, new.outputs):
+            memo[o] = n
+    return [memo[v] for v in outs]
+
+
+def inline(g: InnerGraph, args: Sequence[Var]) -> list[Var]:
+    """The outputs of inner graph ``g`` computed on outer variables ``args``."""
+    return clone(g.outputs, dict(zip(g.inputs, args)))
+
+
+def _fresh(v: Var, name: str | None = None) -> Var:
+    return Var.input(v.dtype, v.shape, name or v.name)
+
+
+def _scans(fg: FunctionGraph) -> list[Apply]:
+    return [n for n in fg.toposort() if isinstance(n.op, Scan)]
+
+
+class _Parts:
+    """A scan node's inputs and body split by role."""
+
+    def __init__(self, node: Apply):
+        op: Scan = node.op
+        nc, nx = op.n_carry, op.n_xs
+        self.op, self.node = op, node
+        self.n = node.inputs[0]
+        self.carry = list(node.inputs[1:1 + nc])
+        self.xs = list(node.inputs[1 + nc:1 + nc + nx])
+        self.consts = list(node.inputs[1 + nc + nx:])
+        b = op.body
+        self.b_carry = b.inputs[:nc]
+        self.b_xs = b.inputs[nc:nc + nx]
+        self.b_consts = b.inputs[nc + nx:]
+        self.new_carry = b.outputs[:nc]
+        self.ys = b.outputs[nc:]
+
+
+def _build(node: Apply, n: Var, carry, xs, consts, b_carry, b_xs, b_consts, new_carry, ys,
+           ys_last) -> list[Var]:
+    """Apply a new scan (same direction and length as ``node``); returns its outputs."""
+    op: Scan = node.op
+    body = InnerGraph(list(b_carry) + list(b_xs) + list(b_consts), list(new_carry) + list(ys))
+    new_op = Scan(body, len(carry), len(xs), len(consts), op.reverse, op.length, tuple(ys_last))
+    return apply(new_op, n, *carry, *xs, *consts)
+
+
+def _deps(outs: Sequence[Var], ins: Sequence[Var]) -> list[int]:
+    """Per output, a bitset of the ``ins`` it depends on."""
+    bit = {v: 1 << k for k, v in enumerate(ins)}
+    memo: dict = {}
+    res = []
+    for o in outs:
+        stack = [o]
+        while stack:
+            v = stack[-1]
+            if v in memo:
+                stack.pop()
+                continue
+            node = v.owner
+            if node is None:
+                memo[v] = bit.get(v, 0)
+                stack.pop()
+                continue
+            todo = [i for i in node.inputs if i not in memo]
+            if todo:
+                stack.extend(todo)
+                continue
+            stack.pop()
+            m = 0
+            for i in node.inputs:
+                m |= memo[i]
+            for x in node.outputs:
+                memo[x] = m
+        res.append(memo[o])
+    return res
+
+
+def _static(n: Var) -> int | None:
+    if n.owner is None and n.data is not None and n.data.shape == ():
+        return int(n.data)
+    return None
+
+
+def _replace_all(fg: FunctionGraph, olds: Sequence[Var], news: Sequence[Var | None]) -> None:
+    for o, n in zip(olds, news):
+        if n is not None and o is not n:
+            fg.replace(o, n)
+
+
+# ---- rewrites --------------------------------------------------------------------------------
+
+
+def prune(fg: FunctionGraph) -> int:
+    """Drop scan outputs nobody reads, carries no kept output needs, unread inputs."""
+    fired = 0
+    for node in _scans(fg):
+        clients = fg.clients()
+        p = _Parts(node)
+        nc = len(p.carry)
+        read = [bool(clients.get(o)) for o in node.outputs]
+        body_ins = p.b_carry + p.b_xs + p.b_consts
+        deps = _deps(p.new_carry + p.ys, body_ins)
+        live_y = read[nc:]
+        live_c = read[:nc]
+        changed = True
+        while changed:
+            changed = False
+            need = 0
+            for k in range(nc):
+                if live_c[k]:
+                    need |= deps[k]
+            for k, lv in enumerate(live_y):
+                if lv:
+                    need |= deps[nc + k]
+            for k in range(nc):
+                if not live_c[k] and need >> k & 1:
+                    live_c[k] = changed = True
+        need = 0
+        for k in range(nc):
+            if live_c[k]:
+                need |= deps[k]
+        for k, lv in enumerate(live_y):
+            if lv:
+                need |= deps[nc + k]
+        nx = len(p.xs)
+        keep_x = [bool(need >> (nc + k) & 1) for k in range(nx)]
+        keep_k = [bool(need >> (nc + nx + k) & 1) for k in range(len(p.consts))]
+        if all(live_c) and all(live_y) and all(keep_x) and all(keep_k):
+            continue
+        if not any(live_c) and not any(live_y):
+            continue  # unreachable: toposort found the node through a reader
+
+        def sel(items, mask):
+            return [v for v, m in zip(items, mask) if m]
+
+        outs = _build(node, p.n, sel(p.carry, live_c), sel(p.xs, keep_x),
+                      sel(p.consts, keep_k), sel(p.b_carry, live_c), sel(p.b_xs, keep_x),
+                      sel(p.b_consts, keep_k), sel(p.new_carry, live_c), sel(p.ys, live_y),
+                      sel(p.op.ys_last, live_y))
+        it = iter(outs)
+        news = [next(it) if m else None for m in live_c + live_y]
+        _replace_all(fg, node.outputs, news)
+        fired += 1
+    return fired
+
+
+def _is_last(spec: tuple, length: int | None) -> bool:
+    if not spec or spec[0][0] != "i":
+        return False
+    if any(e != ("s", None, None, None) for e in spec[1:]):
+        return False
+    return spec[0][1] == -1 or (length is not None and spec[0][1] == length - 1)
+
+
+def keep_last(fg: FunctionGraph) -> int:
+    """A stacked output whose only readers take its last step keeps only that step."""
+    fired = 0
+    for node in _scans(fg):
+        clients = fg.clients()
+        p = _Parts(node)
+        nc = len(p.carry)
+        length = p.op.length
+        flags = list(p.op.ys_last)
+        readers: dict[int, list[Apply]] = {}
+        for k, y in enumerate(node.outputs[nc:]):
+            cl = clients.get(y, [])
+            if flags[k] or not cl:
+                continue
+            if all(isinstance(r, Apply) and isinstance(r.op, GetItem) and len(r.inputs) == 1
+                   and _is_last(r.op.spec, length) for r, _ in cl):
+                flags[k] = True
+                readers[k] = [r for r, _ in cl]
+        if not readers:
+            continue
+        outs = _build(node, p.n, p.carry, p.xs, p.consts, p.b_carry, p.b_xs, p.b_consts,
+                      p.new_carry, p.ys, flags)
+        for k, rs in readers.items():
+            for r in rs:
+                fg.replace(r.outputs[0], outs[nc + k])
+        _replace_all(fg, node.outputs, [o if k - nc not in readers else None
+                                        for k, o in enumerate(outs)])
+        fired += 1
+    return fired
+
+
+def unroll_length_one(fg: FunctionGraph) -> int:
+    """A scan of static length 1 becomes its body applied once."""
+    fired = 0
+    for node in _scans(fg):
+        p = _Parts(node)
+        if _static(p.n) != 1 or p.op.length != 1:
+            continue
+        if any(None in y.shape for y in p.ys):
+            continue
+        slices = []
+        for x, bx in zip(p.xs, p.b_xs):
+            spec = (("i", 0),) + (("s", None, None, None),) * (len(x.shape) - 1)
+            slices.append(apply(GetItem(spec, tuple(bx.shape)), x)[0])
+        outs = inline(p.op.body, p.carry + slices + p.consts)
+        nc = len(p.carry)
+        news = outs[:nc]
+        for y, last in zip(outs[nc:], p.op.ys_last):
+            news.append(y if last else apply(Reshape((1,) + tuple(y.shape)), y)[0])
+        _replace_all(fg, node.outputs, news)
+        fired += 1
+    return fired
+
+
+def hoist_invariants(fg: FunctionGraph) -> int:
+    """Move body computation that depends only on loop constants before the loop."""
+    fired = 0
+    for node in _scans(fg):
+        p = _Parts(node)
+        variant = p.b_carry + p.b_xs
+        new_outs, extras, lifted = close(variant, p.new_carry + p.ys, hoist=True)
+        computed = [e for e in extras if e.owner is not None]
+        if not computed:
+            continue
+        outer = dict(zip(p.b_consts, p.consts))
+        outer_extras = clone(extras, outer)
+        nc = len(p.carry)
+        outs = _build(node, p.n, p.carry, p.xs, outer_extras, p.b_carry, p.b_xs, lifted,
+                      new_outs[:nc], new_outs[nc:], p.op.ys_last)
+        _replace_all(fg, node.outputs, outs)
+        fired += 1
+    return fired
+
+
+def sequence_matmul(fg: FunctionGraph) -> int:
+    """Per-step ``x_t @ W`` (``x_t`` a sequence slice, ``W`` constant, at most 2-D) becomes a
+    sequence ``X @ W`` computed once before the loop."""
+    fired = 0
+    for node in _scans(fg):
+        p = _Parts(node)
+        xs_pos = {v: k for k, v in enumerate(p.b_xs)}
+        const_pos = {v: k for k, v in enumerate(p.b_consts)}
+        body_fg = FunctionGraph(p.op.body.inputs, p.op.body.outputs)
+        found = []
+        for m in body_fg.toposort():
+            if not isinstance(m.op, MatMul):
+                continue
+            a, w = m.inputs
+            if a not in xs_pos or len(w.shape) > 2 or len(a.shape) < 1:
+                continue
+            if w in const_pos:
+                w_out = p.consts[const_pos[w]]
+            elif w.owner is None and w.data is not None:
+                w_out = w
+            else:
+                continue
+            found.append((m, p.xs[xs_pos[a]], w_out))
+        if not found:
+            continue
+        mapping = {}
+        new_xs, new_bxs = list(p.xs), list(p.b_xs)
+        for m, x_out, w_out in found:
+            xw = apply(MatMul(), x_out, w_out)[0]
+            s = _fresh(m.outputs[0], "xW_t")
+            new_xs.append(xw)
+            new_bxs.append(s)
+            mapping[m.outputs[0]] = s
+        body_outs = clone(p.new_carry + p.ys, mapping)
+        nc = len(p.carry)
+        outs = _build(node, p.n, p.carry, new_xs, p.consts, p.b_carry, new_bxs, p.b_consts,
+                      body_outs[:nc], body_outs[nc:], p.op.ys_last)
+        _replace_all(fg, node.outputs, outs)
+        fired += 1
+    return fired
+
+
+def _depends_on(v: Var, targets: set) -> bool:
+    seen = set()
+    stack = [v]
+    while stack:
+        x = stack.pop()
+        if x in targets:
+            return True
+        if x in seen or x.owner is None:
+            continue
+        seen.add(x)
+        stack.extend(x.owner.inputs)
+    return False
+
+
+def _same_length(a: _Parts, b: _Parts) -> bool:
+    if a.n is b.n:
+        return True
+    sa, sb = _static(a.n), _static(b.n)
+    return sa is not None and sa == sb
+
+
+def merge_scans(fg: FunctionGraph) -> int:
+    """Merge two independent scans of the same length and direction into one."""
+    fired = 0
+    while True:
+        scans = _scans(fg)
+        pair = None
+        for i, na in enumerate(scans):
+            for nb in scans[i + 1:]:
+                a, b = _Parts(na), _Parts(nb)
+                if a.op.reverse != b.op.reverse or not _same_length(a, b):
+                    continue
+                if any(_depends_on(v, set(na.outputs)) for v in nb.inputs):
+                    continue
+                pair = a, b
+                break
+            if pair:
+                break
+        if pair is None:
+            return fired
+        _merge(fg, *pair)
+        fired += 1
+
+
+def _merge(fg: FunctionGraph, a: _Parts, b: _Parts) -> None:
+    # outer inputs, shared where the same variable feeds both scans
+    xs, b_xs = [], []
+    xs_in: dict = {}
+    for outer, inner in list(zip(a.xs, a.b_xs)) + list(zip(b.xs, b.b_xs)):
+        if outer not in xs_in:
+            xs.append(outer)
+            xs_in[outer] = _fresh(inner)
+            b_xs.append(xs_in[outer])
+    consts, b_consts = [], []
+    k_in: dict = {}
+    for outer, inner in list(zip(a.consts, a.b_consts)) + list(zip(b.consts, b.b_consts)):
+        if outer not in k_in:
+            consts.append(outer)
+            k_in[outer] = _fresh(inner)
+            b_consts.append(k_in[outer])
+    ca = [_fresh(v) for v in a.b_carry]
+    cb_own = [_fresh(v) for v in b.b_carry]
+    # carries of b that start from the same value as one of a's: assume they are the same
+    # state, keep the assumption only where both updates come out identical (co-induction)
+    cand = {}
+    for j, init in enumerate(b.carry):
+        for k, ia in enumerate(a.carry):
+            if ia is init and a.b_carry[k].dtype == b.b_carry[j].dtype:
+                cand[j] = k
+                break
+    while True:
+        cb = [ca[cand[j]] if j in cand else cb_own[j] for j in range(len(b.carry))]
+        out_a = inline(a.op.body, ca + [xs_in[x] for x in a.xs] + [k_in[c] for c in a.consts])
+        out_b = inline(b.op.body, cb + [xs_in[x] for x in b.xs] + [k_in[c] for c in b.consts])
+        _leaves, _steps, refs, _key = cut(out_a + out_b)
+        na = len(out_a)
+        bad = [j for j, k in cand.items() if refs[k] != refs[na + j]]
+        if not bad:
+            break
+        for j in bad:
+            del cand[j]
+    nca, ncb = len(a.carry), len(b.carry)
+    own_b = [j for j in range(ncb) if j not in cand]
+    outs = _build(a.node, a.n, a.carry + [b.carry[j] for j in own_b], xs, consts,
+                  ca + [cb_own[j] for j in own_b], b_xs, b_consts,
+                  out_a[:nca] + [out_b[j] for j in own_b], out_a[nca:] + out_b[ncb:],
+                  tuple(a.op.ys_last) + tuple(b.op.ys_last))
+    nc = nca + len(own_b)
+    pos_b = {j: nca + i for i, j in enumerate(own_b)}
+    new_b = [outs[cand[j]] if j in cand else outs[pos_b[j]] for j in range(ncb)]
+    nya = len(a.ys)
+    new_b += outs[nc + nya:]
+    _replace_all(fg, a.node.outputs, outs[:nca] + outs[nc:nc + nya])
+    _replace_all(fg, b.node.outputs, new_b)
+
+
+#: the rewrites in the order `optimize_loops` tries them
+LOOP_REWRITES = (unroll_length_one, hoist_invariants, sequence_matmul, merge_scans, keep_last,
+                 prune)
+
+
+def optimize_loops(fg: FunctionGraph, max_rounds: int = 8) -> dict[str, int]:
+    """Run every loop rewrite until none fires; returns how often each fired."""
+    counts = {f.__name__: 0 for f in LOOP_REWRITES}
+    for _ in range(max_rounds):
+        total = 0
+        for f in LOOP_REWRITES:
+            k = f(fg)
+            counts[f.__name__] += k
+            total += k
+        if not total:
+            break
+    return counts

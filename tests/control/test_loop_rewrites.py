@@ -1,0 +1,181 @@
+"""Each loop rewrite fires (loops and nodes counted before/after) and preserves results (the
+rewritten graph, run natively, agrees with the original on the reference VM)."""
+
+import numpy as np
+from lazyarr.graph._walk import cut
+
+import lazyarr as xp
+from lazyarr.array import coerce
+from lazyarr.array.ops.linalg import MatMul
+from lazyarr.control import loop_rewrites as R
+from lazyarr.control.ops import Scan
+from lazyarr.exec_cpu import link
+from lazyarr.graph.basic import Var, apply
+from lazyarr.graph.fgraph import FunctionGraph
+from lazyarr.graph.inner import InnerGraph
+
+RNG = np.random.default_rng(7)
+
+
+def _fgraph(*arrays):
+    """A FunctionGraph of the pending graph of ``arrays`` and the data of its inputs."""
+    leaves, steps, refs, _ = cut([a._v for a in arrays])
+    fg = FunctionGraph.from_cut(leaves, steps, refs)
+    args = [v.data for v in leaves if not (v.const and v.data.size <= 16)]
+    assert len(args) == len(fg.inputs)
+    return fg, args
+
+
+def _scans(fg):
+    return [n for n in fg.toposort() if isinstance(n.op, Scan)]
+
+
+def _body_nodes(node, cls=None):
+    nodes = FunctionGraph(node.op.body.inputs, node.op.body.outputs).toposort()
+    return [n for n in nodes if cls is None or isinstance(n.op, cls)]
+
+
+def _check(rewrite, *arrays, fires=1):
+    fg, args = _fgraph(*arrays)
+    expected = link(fg, reference=True)(args)
+    before = (len(_scans(fg)), len(fg.toposort()))
+    assert rewrite(fg) == fires
+    got = link(fg)(args)
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g, e, rtol=1e-12, atol=1e-12)
+    return fg, before
+
+
+def test_prune_drops_unread_outputs_dead_carries_and_unread_inputs():
+    x = xp.asarray(RNG.standard_normal((6, 3)))
+    z = xp.asarray(RNG.standard_normal((6, 2)))
+
+    def f(c, s):
+        a, cnt = c
+        xt, zt = s
+        return (a + xt, cnt + 1.0), (a * 2.0, xp.sum(zt) * cnt)
+
+    (a, cnt), (ys, unused) = xp.scan(f, (xp.zeros(3), xp.asarray(0.0)), (x, z))
+    fg, _ = _check(R.prune, a, ys)
+    (node,) = _scans(fg)
+    assert (node.op.n_carry, node.op.n_xs, len(node.op.body.outputs)) == (1, 1, 2)
+    before_step = np.vstack([np.zeros(3), np.cumsum(np.asarray(x), 0)[:-1]])
+    np.testing.assert_allclose(np.asarray(ys), 2.0 * before_step)
+
+
+def test_keep_last_stores_only_the_last_step():
+    x = xp.asarray(RNG.standard_normal((5, 4)))
+    _, ys = xp.scan(lambda c, xt: (c + xt, c * xt), xp.ones(4), x)
+    fg, _ = _check(R.keep_last, ys[-1] + 1.0)
+    (node,) = _scans(fg)
+    assert node.op.ys_last == (True,)
+    assert node.outputs[1].shape == (4,)
+    assert not any(type(n.op).__name__ == "GetItem" for n in fg.toposort())
+
+
+def test_unroll_length_one():
+    x = xp.asarray(RNG.standard_normal((1, 3)))
+    c, ys = xp.scan(lambda c, xt: (c * xt + 1.0, xp.exp(c)), xp.asarray(RNG.standard_normal(3)),
+                    x)
+    fg, (n_scans, _) = _check(R.unroll_length_one, c, ys)
+    assert n_scans == 1 and not _scans(fg)
+    assert fg.outputs[1].shape == (1, 3)
+
+
+def _body_with_invariant(x, w):
+    """A scan whose body (built directly, as differentiation does) computes ``exp(w) * 2``
+    every step."""
+    c = Var.input(np.float64, (3,), "c")
+    xt = Var.input(np.float64, (3,), "xt")
+    wi = Var.input(np.float64, (3,), "w")
+    inv = coerce.wrap(wi)
+    new_c = coerce.wrap(c) + coerce.wrap(xt) * (xp.exp(inv) * 2.0)
+    body = InnerGraph([c, xt, wi], [new_c._v, new_c._v])
+    op = Scan(body, 1, 1, 1, False, x.shape[0], (False,))
+    outs = apply(op, coerce.const(x.shape[0], np.dtype(np.int64)), xp.zeros(3)._v, x._v, w._v)
+    return [coerce.wrap(o) for o in outs]
+
+
+def test_hoist_invariants_out_of_a_built_body():
+    x = xp.asarray(RNG.standard_normal((4, 3)))
+    w = xp.asarray(RNG.standard_normal(3))
+    c, ys = _body_with_invariant(x, w)
+    fg, (_, nodes_before) = _check(R.hoist_invariants, c, ys)
+    (node,) = _scans(fg)
+    assert len(_body_nodes(node)) == 2  # mul, add: exp and the scaling left the body
+    assert len(fg.toposort()) > nodes_before
+    np.testing.assert_allclose(np.asarray(c), np.asarray(x).sum(0) * np.exp(np.asarray(w)) * 2)
+
+
+def test_sequence_matmul_becomes_one_matrix_product():
+    x = xp.asarray(RNG.standard_normal((7, 4)))
+    W = xp.asarray(RNG.standard_normal((4, 3)))
+    Wh = xp.asarray(RNG.standard_normal((3, 3)) * 0.3)
+
+    def step(h, xt):
+        h = xp.tanh(xt @ W + h @ Wh)
+        return h, h
+
+    h, hs = xp.scan(step, xp.zeros(3), x)
+    fg, _ = _check(lambda g: R.sequence_matmul(g) + R.prune(g), h, hs, fires=2)
+    (node,) = _scans(fg)
+    assert len(_body_nodes(node, MatMul)) == 1  # only h @ Wh is left per step
+    outer = [n for n in fg.toposort() if isinstance(n.op, MatMul)]
+    assert [n.outputs[0].shape for n in outer] == [(7, 3)]
+    assert node.op.n_xs == 1 and node.inputs[1 + node.op.n_carry].shape == (7, 3)
+
+
+def test_merge_two_scans_and_their_shared_carry():
+    x = xp.asarray(RNG.standard_normal((6, 2)))
+    h0 = xp.asarray(RNG.standard_normal(2))
+
+    def step(h, xt):
+        return xp.sin(h) + xt, h * 2.0
+
+    h1, ys1 = xp.scan(step, h0, x)
+    # the same recurrence again (as a gradient's forward pass is), with another output
+    h2, ys2 = xp.scan(lambda h, xt: (xp.sin(h) + xt, xp.cos(h)), h0, x)
+    fg, (n_scans, _) = _check(R.merge_scans, h1, ys1, h2, ys2)
+    assert n_scans == 2
+    (node,) = _scans(fg)
+    assert node.op.n_carry == 1  # the identical carries merged: the recurrence runs once
+    assert len(node.op.body.outputs) == 3
+
+
+def test_merge_keeps_carries_that_only_start_equal():
+    x = xp.asarray(RNG.standard_normal((5, 2)))
+    h0 = xp.asarray(RNG.standard_normal(2))
+    a, _ = xp.scan(lambda h, xt: (h + xt, h), h0, x)
+    b, _ = xp.scan(lambda h, xt: (h * xt, h), h0, x)
+    fg, _ = _check(R.merge_scans, a, b)
+    (node,) = _scans(fg)
+    assert node.op.n_carry == 2
+
+
+def test_dependent_scans_are_not_merged():
+    x = xp.asarray(RNG.standard_normal((5, 2)))
+    a, ys = xp.scan(lambda h, xt: (h + xt, h), xp.zeros(2), x)
+    b, _ = xp.scan(lambda h, yt: (h * 0.5 + yt, h), a, ys)
+    fg, _ = _fgraph(b)
+    assert R.merge_scans(fg) == 0
+
+
+def test_optimize_loops_on_an_rnn():
+    x = xp.asarray(RNG.standard_normal((8, 5)))
+    Wx = xp.asarray(RNG.standard_normal((5, 4)) * 0.5)
+    Wh = xp.asarray(RNG.standard_normal((4, 4)) * 0.5)
+
+    def step(h, xt):
+        h = 1 / (1 + xp.exp(-(xt @ Wx + h @ Wh)))
+        return h, (h, xp.sum(h))
+
+    h, (hs, unused) = xp.scan(step, xp.zeros(4), x)
+    out = hs[-1] * 2.0
+    fg, args = _fgraph(out)
+    expected = link(fg, reference=True)(args)
+    counts = R.optimize_loops(fg)
+    assert counts["sequence_matmul"] == 1 and counts["keep_last"] == 1
+    assert counts["prune"] >= 1
+    np.testing.assert_allclose(link(fg)(args)[0], expected[0], rtol=1e-12)
+    (node,) = _scans(fg)
+    assert node.op.ys_last == (True,) and node.op.n_xs == 1
