@@ -1,10 +1,12 @@
-# Included by _vm.pyx: matrix products through scipy.linalg.cython_blas (no Python call).
+# Included by _vm.pyx: matrix products through scipy.linalg.cython_blas (no Python call):
+# gemm for matrix products (batched by a Cython loop), gemv for matrix-vector ones, and the
+# Gemm/Gemv nodes (beta*c + alpha*a@b) with beta accumulating into the output buffer.
 #
 # BLAS is column-major; a row-major C = A @ B is computed as C^T = B^T @ A^T. Each operand is
 # passed as stored, with a transpose flag and a leading dimension read from its strides, so
 # transposed views need no copy; other layouts (negative or non-unit inner strides) are copied.
 
-from scipy.linalg.cython_blas cimport sgemm, dgemm, cgemm, zgemm
+from scipy.linalg.cython_blas cimport sgemm, dgemm, cgemm, zgemm, sgemv, dgemv, cgemv, zgemv
 
 
 cdef inline bint _blas_layout(cnp.npy_intp sr, cnp.npy_intp sc, cnp.npy_intp r,
@@ -24,7 +26,8 @@ cdef inline bint _blas_layout(cnp.npy_intp sr, cnp.npy_intp sc, cnp.npy_intp r,
 
 cdef class MatMulThunk(Thunk):
     """``a @ b`` (NumPy ``matmul`` semantics) for float32/64 and complex64/128 through gemm,
-    batched over broadcast leading axes by a Cython loop."""
+    batched over broadcast leading axes by a Cython loop; matrix-vector products through gemv.
+    """
     cdef int typenum
     cdef bint reuse
     cdef object buf
@@ -151,6 +154,13 @@ cdef class MatMulThunk(Thunk):
             memset(pc, 0, batch * mn * isz)
             storage[<Py_ssize_t>self.outs[0]] = c
             return 0
+        if nb == 0 and nda + ndb == 3:  # matrix-vector: gemv
+            if nda == 2:
+                _matvec(self.typenum, a, True, b, _one(self.typenum), _zero(self.typenum), pc)
+            else:
+                _matvec(self.typenum, b, False, a, _one(self.typenum), _zero(self.typenum), pc)
+            storage[<Py_ssize_t>self.outs[0]] = c
+            return 0
         cdef int im = <int>m, ik = <int>k, inn = <int>n, ldc = <int>n
         with nogil:
             for t in range(batch):
@@ -174,18 +184,210 @@ cdef float complex _c1 = 1.0, _c0 = 0.0
 cdef double complex _z1 = 1.0, _z0 = 0.0
 
 
+cdef inline char *_one(int typenum) noexcept nogil:
+    if typenum == cnp.NPY_FLOAT:
+        return <char *>&_f1
+    if typenum == cnp.NPY_DOUBLE:
+        return <char *>&_d1
+    if typenum == cnp.NPY_CFLOAT:
+        return <char *>&_c1
+    return <char *>&_z1
+
+
+cdef inline char *_zero(int typenum) noexcept nogil:
+    if typenum == cnp.NPY_FLOAT:
+        return <char *>&_f0
+    if typenum == cnp.NPY_DOUBLE:
+        return <char *>&_d0
+    if typenum == cnp.NPY_CFLOAT:
+        return <char *>&_c0
+    return <char *>&_z0
+
+
 cdef inline void _gemm(int typenum, char ta, char tb, int m, int n, int k, char *a, int lda,
                        char *b, int ldb, char *c, int ldc) noexcept nogil:
     """Column-major ``C(m x n) = op(A) @ op(B)``."""
+    _gemm_ab(typenum, ta, tb, m, n, k, _one(typenum), a, lda, b, ldb, _zero(typenum), c, ldc)
+
+
+cdef inline void _gemm_ab(int typenum, char ta, char tb, int m, int n, int k, char *alpha,
+                          char *a, int lda, char *b, int ldb, char *beta, char *c,
+                          int ldc) noexcept nogil:
+    """Column-major ``C(m x n) = alpha * op(A) @ op(B) + beta * C`` (scalars of the dtype)."""
     if typenum == cnp.NPY_FLOAT:
-        sgemm(&ta, &tb, &m, &n, &k, &_f1, <float *>a, &lda, <float *>b, &ldb, &_f0,
-              <float *>c, &ldc)
+        sgemm(&ta, &tb, &m, &n, &k, <float *>alpha, <float *>a, &lda, <float *>b, &ldb,
+              <float *>beta, <float *>c, &ldc)
     elif typenum == cnp.NPY_DOUBLE:
-        dgemm(&ta, &tb, &m, &n, &k, &_d1, <double *>a, &lda, <double *>b, &ldb, &_d0,
-              <double *>c, &ldc)
+        dgemm(&ta, &tb, &m, &n, &k, <double *>alpha, <double *>a, &lda, <double *>b, &ldb,
+              <double *>beta, <double *>c, &ldc)
     elif typenum == cnp.NPY_CFLOAT:
-        cgemm(&ta, &tb, &m, &n, &k, &_c1, <float complex *>a, &lda, <float complex *>b, &ldb,
-              &_c0, <float complex *>c, &ldc)
+        cgemm(&ta, &tb, &m, &n, &k, <float complex *>alpha, <float complex *>a, &lda,
+              <float complex *>b, &ldb, <float complex *>beta, <float complex *>c, &ldc)
     else:
-        zgemm(&ta, &tb, &m, &n, &k, &_z1, <double complex *>a, &lda, <double complex *>b,
-              &ldb, &_z0, <double complex *>c, &ldc)
+        zgemm(&ta, &tb, &m, &n, &k, <double complex *>alpha, <double complex *>a, &lda,
+              <double complex *>b, &ldb, <double complex *>beta, <double complex *>c, &ldc)
+
+
+cdef inline void _gemv(int typenum, char tr, int m, int n, char *alpha, char *a, int lda,
+                       char *x, int incx, char *beta, char *y) noexcept nogil:
+    """Column-major ``y = alpha * op(A) @ x + beta * y``, A of m x n, y contiguous."""
+    cdef int one = 1
+    if typenum == cnp.NPY_FLOAT:
+        sgemv(&tr, &m, &n, <float *>alpha, <float *>a, &lda, <float *>x, &incx,
+              <float *>beta, <float *>y, &one)
+    elif typenum == cnp.NPY_DOUBLE:
+        dgemv(&tr, &m, &n, <double *>alpha, <double *>a, &lda, <double *>x, &incx,
+              <double *>beta, <double *>y, &one)
+    elif typenum == cnp.NPY_CFLOAT:
+        cgemv(&tr, &m, &n, <float complex *>alpha, <float complex *>a, &lda,
+              <float complex *>x, &incx, <float complex *>beta, <float complex *>y, &one)
+    else:
+        zgemv(&tr, &m, &n, <double complex *>alpha, <double complex *>a, &lda,
+              <double complex *>x, &incx, <double complex *>beta, <double complex *>y, &one)
+
+
+cdef inline bint _vec_inc(cnp.npy_intp stride, cnp.npy_intp isz, cnp.npy_intp k,
+                          char **p, int *inc) noexcept:
+    """BLAS increment for a vector of ``k`` elements with byte ``stride`` at ``p[0]`` (moved
+    to the lowest address for a negative increment, as BLAS expects). False: copy it."""
+    if k <= 1:
+        inc[0] = 1
+        return True
+    if stride == 0 or stride % isz:
+        return False
+    inc[0] = <int>(stride // isz)
+    if stride < 0:
+        p[0] = p[0] + (k - 1) * stride
+    return True
+
+
+cdef int _matvec(int typenum, cnp.ndarray a, bint a_left, cnp.ndarray x, char *alpha,
+                 char *beta, char *py) except -1:
+    """``y = alpha * (a @ x) + beta * y`` (``a_left``) or ``alpha * (x @ a) + beta * y``, for a
+    2-d ``a`` (k >= 1) and a 1-d ``x``, through gemv; ``a`` is read in place when BLAS can."""
+    cdef cnp.npy_intp isz = cnp.PyArray_ITEMSIZE(a)
+    cdef cnp.npy_intp r = cnp.PyArray_DIMS(a)[0], c = cnp.PyArray_DIMS(a)[1]
+    cdef cnp.npy_intp sr = cnp.PyArray_STRIDES(a)[0] // isz, sc = cnp.PyArray_STRIDES(a)[1] // isz
+    cdef char t
+    cdef int ld, incx
+    if (cnp.PyArray_STRIDES(a)[0] % isz or cnp.PyArray_STRIDES(a)[1] % isz
+            or not _blas_layout(sr, sc, r, c, &t, &ld)):
+        a = np.ascontiguousarray(a)
+        sr, sc = c, 1
+        _blas_layout(sr, sc, r, c, &t, &ld)
+    cdef cnp.npy_intp k = c if a_left else r
+    cdef char *px = <char *>cnp.PyArray_DATA(x)
+    if not _vec_inc(cnp.PyArray_STRIDES(x)[0], isz, k, &px, &incx):
+        x = np.ascontiguousarray(x)
+        px = <char *>cnp.PyArray_DATA(x)
+        incx = 1
+    # BLAS sees A stored as column-major: 'N' layout -> (c x r) with ld, 'T' -> (r x c)
+    cdef char tr
+    cdef int bm, bn
+    if t == b'N':
+        bm, bn = <int>c, <int>r
+        tr = b'T' if a_left else b'N'
+    else:
+        bm, bn = <int>r, <int>c
+        tr = b'N' if a_left else b'T'
+    cdef char *pa = <char *>cnp.PyArray_DATA(a)
+    with nogil:
+        _gemv(typenum, tr, bm, bn, alpha, pa, ld, px, incx, beta, py)
+    return 0
+
+
+cdef inline bint _scalar_is_zero(char *p, int typenum) noexcept nogil:
+    if typenum == cnp.NPY_FLOAT:
+        return (<float *>p)[0] == 0
+    if typenum == cnp.NPY_DOUBLE:
+        return (<double *>p)[0] == 0
+    if typenum == cnp.NPY_CFLOAT:
+        return (<float *>p)[0] == 0 and (<float *>p)[1] == 0
+    return (<double *>p)[0] == 0 and (<double *>p)[1] == 0
+
+
+cdef class GemmThunk(Thunk):
+    """``Gemm``/``Gemv`` nodes (``beta*c + alpha*(a @ b)``) through BLAS gemm/gemv with beta
+    accumulating into the output: ``c``'s own buffer when ``c`` dies here (``inplace``), else a
+    (reused) buffer ``c`` is copied into. ``beta == 0`` with a non-finite ``c`` (IEEE wants NaN
+    where BLAS would ignore ``c``) and empty operands run the NumPy ``perform``."""
+    cdef int typenum
+    cdef bint vec, reuse
+    cdef public bint inplace
+    cdef object buf
+
+    def __init__(self, fn, tuple ins, tuple outs, tuple free, node, int typenum, bint vec,
+                 bint reuse, bint inplace):
+        Thunk.__init__(self, fn, ins, outs, free, node)
+        self.typenum = typenum
+        self.vec = vec
+        self.reuse = reuse
+        self.inplace = inplace
+        self.buf = None
+
+    cdef int run(self, list storage, bint shared) except -1:
+        cdef list xs = [storage[<Py_ssize_t>j] for j in self.ins]
+        cdef object o
+        for o in xs:
+            if type(o) is not cnp.ndarray or not _plain(<cnp.ndarray>o, self.typenum):
+                return Thunk.run(self, storage, shared)
+        cdef cnp.ndarray c = <cnp.ndarray>xs[0], al = <cnp.ndarray>xs[1]
+        cdef cnp.ndarray a = <cnp.ndarray>xs[2], b = <cnp.ndarray>xs[3]
+        cdef cnp.ndarray be = <cnp.ndarray>xs[4]
+        cdef cnp.npy_intp m = cnp.PyArray_DIMS(a)[0], k = cnp.PyArray_DIMS(a)[1], n
+        n = 1 if self.vec else cnp.PyArray_DIMS(b)[1]
+        if m == 0 or k == 0 or n == 0:
+            return Thunk.run(self, storage, shared)
+        cdef char *palpha = <char *>cnp.PyArray_DATA(al)
+        cdef char *pbeta = <char *>cnp.PyArray_DATA(be)
+        cdef bint beta0 = _scalar_is_zero(pbeta, self.typenum)
+        if beta0 and not np.isfinite(c).all():
+            return Thunk.run(self, storage, shared)
+        cdef cnp.npy_intp oshape[2]
+        oshape[0] = m
+        oshape[1] = n
+        cdef int ond = 1 if self.vec else 2
+        cdef cnp.ndarray out = None
+        if (self.inplace and not shared and cnp.PyArray_NDIM(c) == ond
+                and _same_shape(c, ond, oshape) and cnp.PyArray_IS_C_CONTIGUOUS(c)
+                and cnp.PyArray_ISWRITEABLE(c)):
+            out = c
+        else:
+            if (self.reuse and not shared and self.buf is not None
+                    and _same_shape(<cnp.ndarray>self.buf, ond, oshape)):
+                out = <cnp.ndarray>self.buf
+            else:
+                out = cnp.PyArray_EMPTY(ond, oshape, self.typenum, 0)
+                if self.reuse and not shared:
+                    self.buf = out
+            if not beta0:
+                np.copyto(out, c)
+        storage[<Py_ssize_t>self.outs[0]] = out
+        cdef char *pc = <char *>cnp.PyArray_DATA(out)
+        if self.vec:
+            return _matvec(self.typenum, a, True, b, palpha, pbeta, pc)
+        # row-major out (m x n) = a @ b is column-major out^T (n x m) = b^T @ a^T
+        cdef cnp.npy_intp isz = cnp.PyArray_ITEMSIZE(a)
+        cdef char ta, tb
+        cdef int lda, ldb
+        if not _strides_ok(a, isz) or not _blas_layout(
+                cnp.PyArray_STRIDES(a)[0] // isz, cnp.PyArray_STRIDES(a)[1] // isz, m, k,
+                &ta, &lda):
+            a = np.ascontiguousarray(a)
+            _blas_layout(k, 1, m, k, &ta, &lda)
+        if not _strides_ok(b, isz) or not _blas_layout(
+                cnp.PyArray_STRIDES(b)[0] // isz, cnp.PyArray_STRIDES(b)[1] // isz, k, n,
+                &tb, &ldb):
+            b = np.ascontiguousarray(b)
+            _blas_layout(n, 1, k, n, &tb, &ldb)
+        cdef char *pa = <char *>cnp.PyArray_DATA(a)
+        cdef char *pb = <char *>cnp.PyArray_DATA(b)
+        cdef int im = <int>m, ik = <int>k, inn = <int>n
+        with nogil:
+            _gemm_ab(self.typenum, tb, ta, inn, im, ik, palpha, pb, ldb, pa, lda, pbeta, pc,
+                     inn)
+        return 0
+
+
+cdef inline bint _strides_ok(cnp.ndarray a, cnp.npy_intp isz):
+    return cnp.PyArray_STRIDES(a)[0] % isz == 0 and cnp.PyArray_STRIDES(a)[1] % isz == 0

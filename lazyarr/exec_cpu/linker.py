@@ -1,7 +1,8 @@
 """Linking a `FunctionGraph` into a runnable program.
 
 Graphs with lazy ops (``cond``) run on the demand-driven reference VM; all others on the Cython
-linear VM: elementwise nodes through generated C kernels, matrix products through BLAS, the rest
+linear VM: elementwise nodes through generated C kernels, matrix products and `Gemm`/`Gemv`
+through BLAS, the rest
 through their NumPy ``perform``; each value kept only until its last reader has run.
 
 Memory: a node whose output does not escape keeps its buffer and reuses it on the next call; an
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 from ..graph.fgraph import FunctionGraph
 from . import native
-from ._vm import ElemThunk, LinearProgram, MatMulThunk, ReduceThunk, Thunk
+from ._vm import ElemThunk, GemmThunk, LinearProgram, MatMulThunk, ReduceThunk, Thunk
 from .reference_vm import ReferenceProgram
 
 
@@ -100,6 +101,15 @@ def link(fg: FunctionGraph, reference: bool = False, native_kernels: bool = True
         elif native_kernels and native.is_blas_matmul(node):
             thunks.append(MatMulThunk(node.op.perform, ins, outs, free, node,
                                       node.outputs[0].dtype.num, reuse[0]))
+            fresh.update(outs)
+        elif native_kernels and native.is_blas_gemm(node):
+            c, cv, ov = ins[0], node.inputs[0], node.outputs[0]
+            # beta accumulates into c's own buffer when c dies here and nothing else sees it
+            inplace = (c in fresh and c in free and c not in viewed and c not in ins[1:]
+                       and outs[0] not in escape and cv.shape == ov.shape
+                       and None not in cv.shape)
+            thunks.append(GemmThunk(node.op.perform, ins, outs, free, node,
+                                    ov.dtype.num, len(ov.shape) == 1, reuse[0], inplace))
             fresh.update(outs)
         else:
             thunks.append(Thunk(node.op.perform, ins, outs, free, node))

@@ -1,8 +1,9 @@
 """Choosing and building native thunks for the nodes of a program.
 
 Elementwise nodes (`Composite`, and single `Elemwise`/`Cast` nodes as one-step composites) get a
-generated C kernel; `MatMul` on float32/64 and complex64/128 gets BLAS. Everything else, and
-everything when no C compiler exists, runs its op's NumPy ``perform``.
+generated C kernel; `MatMul`, `Gemm` and `Gemv` on float32/64 and complex64/128 get BLAS
+(gemm/gemv). Everything else, and everything when no C compiler exists, runs its op's NumPy
+``perform``.
 """
 
 from __future__ import annotations
@@ -15,13 +16,13 @@ import numpy as np
 
 from ..array.ops.composite import Composite, FusedReduce
 from ..array.ops.elemwise import Cast, Elemwise
-from ..array.ops.linalg import MatMul
+from ..array.ops.linalg import Gemm, Gemv, MatMul
 from ..array.ops.reduce import Reduce
 from . import ccache
 from .codegen import Kernel, ReduceKernel, c_type, single_composite
 
 __all__ = ["Kernel", "ReduceKernel", "elementwise_kernel", "reduce_kernel", "is_blas_matmul",
-           "build_kernels"]
+           "is_blas_gemm", "build_kernels"]
 
 BLAS_TYPES = {np.dtype(t).num for t in ("float32", "float64", "complex64", "complex128")}
 _failed: set = set()
@@ -75,7 +76,13 @@ def _is_scalar(shape: tuple) -> bool:
 
 
 def is_blas_matmul(node) -> bool:
+    """A `MatMul` BLAS can compute (float32/64, complex64/128)."""
     return isinstance(node.op, MatMul) and node.outputs[0].dtype.num in BLAS_TYPES
+
+
+def is_blas_gemm(node) -> bool:
+    """A `Gemm` or `Gemv` node BLAS can compute (float32/64, complex64/128)."""
+    return isinstance(node.op, (Gemm, Gemv)) and node.outputs[0].dtype.num in BLAS_TYPES
 
 
 def build_kernels(kernels: list[Kernel]) -> list:
