@@ -1,0 +1,1 @@
+"""Tests of lazyarr.rewrites (a package: helpers are imported relatively)."""
