@@ -24,11 +24,27 @@ from .array.functions.searching import *  # noqa: F403
 from .array.functions.sets import *  # noqa: F403
 from .array.functions.sorting import *  # noqa: F403
 from .array.functions.statistics import *  # noqa: F403
+from .array.functions.statistics import diff as _statistics_diff
 from .array.materialize import realize as _realize
 from .control import cond, fori_loop, scan, while_loop  # noqa: F401
+from .diff.checks import GradientError, check_vjp_jvp, verify_grad  # noqa: F401
+from .diff.expr import Lop, Rop, gradient  # noqa: F401
+from .diff.transforms import (  # noqa: F401
+    DisconnectedInputError,
+    grad,
+    hessian,
+    hvp,
+    jacobian,
+    jvp,
+    value_and_grad,
+    vjp,
+)
 from .exec_cpu.threads import get_num_threads, set_num_threads  # noqa: F401
 from .graph import pipeline as _pipeline
 from .graph.printing import debugprint as _debugprint
+
+# the standard's diff(): importing the subpackage lazyarr.diff above bound the name to it
+diff = _statistics_diff  # noqa: F405
 
 __version__ = "0.1.0"
 __array_api_version__ = "2024.12"

@@ -1,0 +1,165 @@
+"""The differentiation engine: reverse (vjp) and forward (jvp) sweeps over a recorded tape.
+
+A `Tape` is the list of applies between some input variables and some output variables, in
+topological order, taken when the tape is made. Materializing a value later turns its variables
+into leaves (``Var.realize_to`` drops their owner), but the recorded applies keep their inputs
+and outputs, so the sweeps still find the path. Rules emit ordinary lazyarr graph ops, so the
+derivatives are graphs again: optimized, fused and differentiable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import contextmanager
+
+from ..array import coerce
+from ..array.coerce import Array, wrap
+from ..graph.basic import Apply, Var
+from ..graph.userline import format_site
+from .registry import jvp_rule, vjp_rule
+from .util import is_differentiable, match
+
+__all__ = ["Tape", "deep_graphs", "topo_applies"]
+
+
+@contextmanager
+def deep_graphs():
+    """While differentiating, do not realize long pending chains as they are wrapped (see
+    ``MAX_PENDING_DEPTH`` in ``array/materialize.py``): that would cut the graph being
+    differentiated. The bound applies again to the results once this context is left."""
+    old = coerce.MAX_PENDING_DEPTH
+    coerce.MAX_PENDING_DEPTH = 1 << 40
+    try:
+        yield
+    finally:
+        coerce.MAX_PENDING_DEPTH = old
+
+
+def topo_applies(outputs: Sequence[Var], stop: Sequence[Var] = ()) -> list[Apply]:
+    """The applies that ``outputs`` depend on, each once, inputs before consumers; the walk
+    does not go above the variables in ``stop``."""
+    order: list[Apply] = []
+    seen: set[int] = set()
+    stop_ids = {id(v) for v in stop}
+    for out in outputs:
+        if out.owner is None or id(out.owner) in seen or id(out) in stop_ids:
+            continue
+        stack = [(out.owner, False)]
+        while stack:
+            ap, done = stack.pop()
+            if done:
+                order.append(ap)
+                continue
+            if id(ap) in seen:
+                continue
+            seen.add(id(ap))
+            stack.append((ap, True))
+            for v in ap.inputs:
+                o = v.owner
+                if o is not None and id(o) not in seen and id(v) not in stop_ids:
+                    stack.append((o, False))
+    return order
+
+
+def _no_rule(kind: str, ap: Apply) -> NotImplementedError:
+    return NotImplementedError(f"no {kind} rule is registered for op {ap.op!r} (built at "
+                               f"{format_site(ap.site)})")
+
+
+class Tape:
+    """The applies on the paths from ``inputs`` to ``outputs`` (Vars), in topological order.
+
+    With ``stop=True`` the inputs are treated as independent leaves (the graph above them is
+    not walked); by default an input that depends on another gets total derivatives."""
+
+    def __init__(self, outputs: Sequence[Var], inputs: Sequence[Var], stop: bool = False):
+        self.outputs = list(outputs)
+        self.inputs = list(inputs)
+        connected = {id(v) for v in inputs}
+        nodes = []
+        for ap in topo_applies(self.outputs, self.inputs if stop else ()):
+            if any(id(v) in connected for v in ap.inputs):
+                nodes.append(ap)
+                connected.update(id(o) for o in ap.outputs)
+        self.nodes = nodes
+        self._connected = connected
+        needed = {id(o) for o in self.outputs}
+        for ap in reversed(nodes):
+            if any(id(o) in needed for o in ap.outputs):
+                needed.update(id(v) for v in ap.inputs)
+        self._needed = needed
+
+    def reaches(self, v: Var) -> bool:
+        """Whether some output depends on input ``v``."""
+        return id(v) in self._needed
+
+    def backward(self, cotangents: Sequence[Array | None]) -> list[Array | None]:
+        """Cotangents of the inputs (None: zero or not connected) given one per output."""
+        ct: dict[int, Array] = {}
+
+        def acc(v: Var, g: Array) -> None:
+            g = match(g, v.dtype, v.shape)
+            prev = ct.get(id(v))
+            ct[id(v)] = g if prev is None else prev + g
+
+        with deep_graphs():
+            for out, g in zip(self.outputs, cotangents):
+                if g is not None and id(out) in self._connected and is_differentiable(out.dtype):
+                    acc(out, g)
+            for ap in reversed(self.nodes):
+                gs = [ct.get(id(o)) if is_differentiable(o.dtype) else None
+                      for o in ap.outputs]
+                if all(g is None for g in gs):
+                    continue
+                rule = vjp_rule(type(ap.op))
+                if rule is None:
+                    raise _no_rule("vjp", ap)
+                res = rule(ap.op, [wrap(v) for v in ap.inputs], [wrap(o) for o in ap.outputs],
+                           gs)
+                for v, g in zip(ap.inputs, res):
+                    if g is not None and id(v) in self._connected and is_differentiable(v.dtype):
+                        acc(v, g)
+            seen: set[int] = set()
+            out = []
+            for v in self.inputs:  # an input given twice gets its cotangent once
+                out.append(None if id(v) in seen else ct.get(id(v)))
+                seen.add(id(v))
+            return out
+
+    def forward(self, tangents: Sequence[Array | None]) -> list[Array | None]:
+        """Tangents of the outputs (None: zero) given one per input."""
+        tan: dict[int, Array] = {}
+
+        def acc(v: Var, t: Array) -> None:
+            t = match(t, v.dtype, v.shape)
+            prev = tan.get(id(v))
+            tan[id(v)] = t if prev is None else prev + t
+
+        with deep_graphs():
+            seeds: dict[int, tuple[Var, Array]] = {}
+            for v, t in zip(self.inputs, tangents):  # an input given twice: tangents add
+                if t is not None and is_differentiable(v.dtype):
+                    prev = seeds.get(id(v))
+                    seeds[id(v)] = (v, t if prev is None else prev[1] + t)
+            for v, t in seeds.values():
+                if v.owner is None or not any(v in ap.outputs for ap in self.nodes):
+                    acc(v, t)
+            for ap in self.nodes:
+                ts = [tan.get(id(v)) for v in ap.inputs]
+                if any(t is not None for t in ts):
+                    rule = jvp_rule(type(ap.op))
+                    if rule is None:
+                        raise _no_rule("jvp", ap)
+                    res = rule(ap.op, [wrap(v) for v in ap.inputs],
+                               [wrap(o) for o in ap.outputs], ts)
+                    for o, t in zip(ap.outputs, res):
+                        if t is not None and is_differentiable(o.dtype):
+                            acc(o, t)
+                for o in ap.outputs:  # an input that is also an intermediate: add its seed
+                    if id(o) in seeds:
+                        acc(o, seeds[id(o)][1])
+            out = []
+            for o in self.outputs:
+                t = tan.get(id(o))
+                out.append(t)
+            return out

@@ -1,0 +1,65 @@
+"""Derivative rules of the fused ops (``array/ops/composite.py``), derived from their steps:
+the composite is expanded back into `Elemwise`/`Cast` nodes over the same inputs, and the
+engine differentiates that small graph (so each step uses its row's partials)."""
+
+from __future__ import annotations
+
+from ..array.coerce import Array, as_var, build, cast, const, wrap
+from ..array.ops.composite import Composite, FusedReduce
+from ..array.ops.elemwise import Elemwise, broadcast_shapes
+from .engine import Tape
+from .registry import register_jvp, register_vjp
+from .util import apply_op
+from .xp import xp
+
+
+def expand(comp: Composite, inputs: list[Array]) -> list[Array]:
+    """The outputs of ``comp`` on ``inputs`` as ordinary elementwise nodes."""
+    vals = [as_var(x) for x in inputs]
+    shape = broadcast_shapes(*[v.shape for v in vals]) if vals else ()
+    for name, args, dt, value in comp.steps:
+        if name == "const":
+            vals.append(const(value, dt))
+        elif name == "cast":
+            vals.append(cast(vals[args[0]], dt))
+        else:
+            vals.append(as_var(build(Elemwise(name), *[vals[a] for a in args])))
+    outs = []
+    for r in comp.out_refs:
+        v = vals[r]
+        outs.append(wrap(v) if v.shape == shape else xp.broadcast_to(wrap(v), shape))
+    return outs
+
+
+def _expanded_vjp(outs: list[Array], inputs, cts):
+    tape = Tape([as_var(o) for o in outs], [as_var(x) for x in inputs], stop=True)
+    return tape.backward(cts)
+
+
+def _expanded_jvp(outs: list[Array], inputs, tangents):
+    tape = Tape([as_var(o) for o in outs], [as_var(x) for x in inputs], stop=True)
+    return tape.forward(tangents)
+
+
+@register_vjp(Composite)
+def _composite_vjp(op, inputs, outputs, cts):
+    return _expanded_vjp(expand(op, inputs), inputs, cts)
+
+
+@register_jvp(Composite)
+def _composite_jvp(op, inputs, outputs, tangents):
+    return _expanded_jvp(expand(op, inputs), inputs, tangents)
+
+
+def _fused(op: FusedReduce, inputs):
+    return [apply_op(op.reduce, expand(op.composite, inputs)[0])]
+
+
+@register_vjp(FusedReduce)
+def _fused_reduce_vjp(op, inputs, outputs, cts):
+    return _expanded_vjp(_fused(op, inputs), inputs, cts)
+
+
+@register_jvp(FusedReduce)
+def _fused_reduce_jvp(op, inputs, outputs, tangents):
+    return _expanded_jvp(_fused(op, inputs), inputs, tangents)

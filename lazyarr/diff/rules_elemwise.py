@@ -1,0 +1,78 @@
+"""Derivative rules of `Elemwise` and `Cast`, derived from the partials of the elementwise
+table (``array/ops/scalar_table.py``): vjp ``g * conj(partial)`` (PyTorch's convention for
+complex values: the gradient of a real loss is ``dL/dx + i dL/dy``), jvp ``sum(partial * t)``.
+
+The table cannot express functions that are not holomorphic on complex inputs (``conj``,
+``real``, ``imag``, ``abs``) nor ``where``'s selection; their rules are written out here.
+"""
+
+from __future__ import annotations
+
+from ..array.ops.elemwise import Cast, Elemwise
+from .registry import register_jvp, register_vjp
+from .util import add_all, conj, is_differentiable, scale
+from .xp import xp
+
+
+def _is_complex(a) -> bool:
+    return a.dtype.kind == "c"
+
+
+def _partials(op, inputs, out):
+    fn = op.fn
+    if fn.partials is None:
+        return [None] * len(inputs)
+    ps = fn.partials(xp, *inputs, out)
+    return [None if (isinstance(p, (int, float)) and p == 0) else p for p in ps]
+
+
+@register_vjp(Elemwise)
+def _elemwise_vjp(op, inputs, outputs, cts):
+    (g,) = cts
+    name = op.fn.name
+    if name == "where":
+        c = inputs[0]
+        return [None, xp.where(c, g, 0), xp.where(c, 0, g)]
+    x = inputs[0]
+    if name == "conj":
+        return [conj(g)]
+    if name == "real":
+        return [g]
+    if name == "imag":
+        return [g * 1j] if _is_complex(x) else [None]
+    if name == "abs" and _is_complex(x):
+        return [g * xp.sign(x)]
+    return [None if p is None else scale(g, conj(p))
+            for p in _partials(op, inputs, outputs[0])]
+
+
+@register_jvp(Elemwise)
+def _elemwise_jvp(op, inputs, outputs, tangents):
+    name = op.fn.name
+    if name == "where":
+        c, a, b = inputs
+        _, ta, tb = tangents
+        return [xp.where(c, 0 if ta is None else ta, 0 if tb is None else tb)]
+    x, t = inputs[0], tangents[0]
+    if name == "conj":
+        return [conj(t)]
+    if name == "real":
+        return [xp.real(t) if _is_complex(t) else t]
+    if name == "imag":
+        return [xp.imag(t) if _is_complex(x) else None]
+    if name == "abs" and _is_complex(x):
+        return [xp.real(conj(xp.sign(x)) * t)]
+    ps = _partials(op, inputs, outputs[0])
+    return [add_all([None if p is None or t is None else scale(t, p)
+                     for p, t in zip(ps, tangents)])]
+
+
+@register_vjp(Cast)
+def _cast_vjp(op, inputs, outputs, cts):
+    # the engine converts g to the input's dtype (the real part for a real input)
+    return [cts[0] if is_differentiable(inputs[0].dtype) else None]
+
+
+@register_jvp(Cast)
+def _cast_jvp(op, inputs, outputs, tangents):
+    return [tangents[0] if is_differentiable(op.dtype) else None]

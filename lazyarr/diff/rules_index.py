@@ -1,0 +1,67 @@
+"""Derivative rules of indexing: `GetItem`, `SetItem` (functional ``x[key] = value``) and
+`AddAt` (scatter-add, the adjoint of integer-array indexing)."""
+
+from __future__ import annotations
+
+from ..array.ops.index import GetItem, SetItem, _np_key
+from ..array.ops.scatter import AddAt
+from .registry import register_jvp, register_vjp
+from .util import apply_op, zeros_of
+from .xp import xp
+
+
+def _key(spec, arrays):
+    return _np_key(spec, arrays)
+
+
+def _has_int_arrays(spec, arrays) -> bool:  # noqa: ARG001
+    return any(a.dtype.kind in "iu" for a in arrays)
+
+
+@register_vjp(GetItem)
+def _getitem_vjp(op, inputs, outputs, cts):
+    x, arrays, g = inputs[0], inputs[1:], cts[0]
+    # integer arrays may repeat an index: their adjoint accumulates
+    scatter = AddAt(op.spec) if _has_int_arrays(op.spec, arrays) else SetItem(op.spec)
+    return [apply_op(scatter, zeros_of(x), g, *arrays)] + [None] * len(arrays)
+
+
+@register_jvp(GetItem)
+def _getitem_jvp(op, inputs, outputs, tangents):
+    return [apply_op(op, tangents[0], *inputs[1:])]
+
+
+@register_vjp(SetItem)
+def _setitem_vjp(op, inputs, outputs, cts):
+    arrays, g = inputs[2:], cts[0]
+    gx = apply_op(op, g, xp.zeros((), dtype=g.dtype), *arrays)
+    # (with repeated integer indices the last write wins; the earlier values also get g)
+    return [gx, g[_key(op.spec, arrays)]] + [None] * len(arrays)
+
+
+@register_jvp(SetItem)
+def _setitem_jvp(op, inputs, outputs, tangents):
+    x, arrays = inputs[0], inputs[2:]
+    tx, tv = tangents[0], tangents[1]
+    if tx is None:
+        tx = zeros_of(x)
+    if tv is None:
+        tv = xp.zeros((), dtype=x.dtype)
+    return [apply_op(op, tx, tv, *arrays)]
+
+
+@register_vjp(AddAt)
+def _addat_vjp(op, inputs, outputs, cts):
+    arrays, g = inputs[2:], cts[0]
+    return [g, g[_key(op.spec, arrays)]] + [None] * len(arrays)
+
+
+@register_jvp(AddAt)
+def _addat_jvp(op, inputs, outputs, tangents):
+    x, arrays = inputs[0], inputs[2:]
+    tx, tv = tangents[0], tangents[1]
+    if tx is None:
+        tx = zeros_of(x)
+    if tv is None:
+        return [tx]
+    return [apply_op(op, tx, tv, *arrays)]

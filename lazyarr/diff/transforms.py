@@ -1,0 +1,328 @@
+"""JAX-style function transforms over pytrees: grad, value_and_grad, vjp, jvp, hvp, jacobian,
+hessian.
+
+Each transform gives every differentiated argument a fresh variable (an identity node over an
+Array, so that an enclosing transform still sees the path; a new leaf for NumPy data and Python
+scalars), calls ``f`` on Arrays, records the tape of the pending graph between those variables
+and the outputs, and runs the engine. Results are lazy arrays. If ``f`` reads a value of an
+intermediate result (``float(h)``, ``print(h)``), that value is materialized and becomes a
+constant for differentiation; a transform that then finds an argument disconnected says so.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..array.coerce import Array, as_var, leaf_from_numpy, wrap
+from ..array.materialize import trace_cache
+from ..array.ops.shape import Reshape
+from ..graph.basic import Var, apply
+from ..graph.pytree import flatten, struct_str, unflatten
+from ..graph.userline import where
+from .engine import Tape, deep_graphs
+from .util import is_differentiable
+from .xp import xp
+
+__all__ = ["grad", "value_and_grad", "vjp", "jvp", "hvp", "jacobian", "hessian",
+           "DisconnectedInputError"]
+
+
+class DisconnectedInputError(ValueError):
+    """An input asked for with ``disconnected_inputs='raise'`` does not reach the output."""
+
+
+# ---- variables for arguments ---------------------------------------------------------------
+
+def fresh_var(x) -> Var:
+    """A new variable standing for primal ``x`` (Array, NumPy array or Python scalar)."""
+    if isinstance(x, Array):
+        v = x._v
+        return apply(Reshape(v.shape), v)[0]  # identity: keeps the path to v for outer transforms
+    if isinstance(x, bool):
+        return leaf_from_numpy(np.asarray(x))
+    if isinstance(x, (int, float, complex)):
+        return leaf_from_numpy(np.asarray(x))  # int64, float64 or complex128
+    if isinstance(x, (np.ndarray, np.generic)):
+        return leaf_from_numpy(np.asarray(x))
+    return as_var(x)
+
+
+def _argnums(argnums, nargs: int, fname: str) -> tuple[tuple[int, ...], bool]:
+    single = isinstance(argnums, int)
+    nums = (argnums,) if single else tuple(argnums)
+    for i in nums:
+        if not -nargs <= i < nargs:
+            raise ValueError(f"{fname}(): argnums {argnums!r} is out of range for {nargs} "
+                             f"positional argument(s) ({where()})")
+    return tuple(i % nargs for i in nums), single
+
+
+class _Args:
+    """The positional arguments of ``f`` with the differentiated ones replaced by fresh
+    variables (pytrees flattened)."""
+
+    def __init__(self, args: Sequence, nums: tuple[int, ...], fname: str, check: bool = True):
+        self.args = list(args)
+        self.nums = nums
+        self.structs, self.vars = [], []
+        for i in nums:
+            leaves, struct = flatten(args[i])
+            vs = [fresh_var(x) for x in leaves]
+            if check:
+                for k, v in enumerate(vs):
+                    if not is_differentiable(v.dtype):
+                        where_ = f"argument {i}" + (f", leaf {k}" if len(vs) > 1 else "")
+                        raise TypeError(
+                            f"{fname}(): {where_} has dtype {v.dtype}; derivatives are taken "
+                            f"only with respect to floating-point or complex inputs, not "
+                            f"integer or boolean ones ({where()})")
+            self.structs.append(struct)
+            self.vars.append(vs)
+            self.args[i] = unflatten(struct, [wrap(v) for v in vs])
+
+    @property
+    def flat(self) -> list[Var]:
+        return [v for vs in self.vars for v in vs]
+
+    def rebuild(self, flat: list, single: bool):
+        """Per-argument pytrees of ``flat`` (one entry per fresh variable)."""
+        out, k = [], 0
+        for struct, vs in zip(self.structs, self.vars):
+            out.append(unflatten(struct, flat[k:k + len(vs)]))
+            k += len(vs)
+        return out[0] if single else tuple(out)
+
+
+def _zeros_if_none(g, v: Var, disconnected: bool, mode: str, label: str, fname: str,
+                   realized: bool):
+    if disconnected:
+        msg = (f"{fname}(): {label} does not reach the output"
+               + ("; f read an intermediate value, which materialized it and cut the graph"
+                  if realized else "") + f" ({where()})")
+        if mode == "raise":
+            raise DisconnectedInputError(msg)
+        if mode == "warn" or realized:
+            warnings.warn(msg, stacklevel=4)
+    if g is None:
+        return xp.zeros(v.shape, dtype=v.dtype)
+    return g
+
+
+def _realizations() -> int:
+    return trace_cache.hits + trace_cache.misses
+
+
+def _scalar_output(out, fname: str) -> Var:
+    v = as_var(out)
+    if v.shape != ():
+        raise TypeError(f"{fname}(): the function must return a scalar (0-d) array, got shape "
+                        f"{v.shape}; use vjp() or jacobian() for other outputs ({where()})")
+    if v.dtype.kind != "f":
+        raise TypeError(f"{fname}(): the function must return a real floating-point scalar, "
+                        f"got {v.dtype} ({where()})")
+    return v
+
+
+# ---- transforms ----------------------------------------------------------------------------
+
+def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
+                   disconnected_inputs: str = "zero") -> Callable:
+    """A function returning ``(f(*args), gradient)`` (``((value, aux), gradient)`` with
+    ``has_aux``). ``f`` must return a real 0-d array; the gradient has the pytree structure of
+    ``args[argnums]`` (a tuple of them for a tuple ``argnums``), each leaf with its argument's
+    shape and dtype. ``disconnected_inputs``: ``'zero'`` (zeros), ``'warn'`` or ``'raise'``."""
+
+    def value_and_grad_f(*args, **kwargs):
+        nums, single = _argnums(argnums, len(args), "grad")
+        with deep_graphs():
+            a = _Args(args, nums, "grad")
+            before = _realizations()
+            res = f(*a.args, **kwargs)
+            realized = _realizations() != before
+            out, aux = res if has_aux else (res, None)
+            ov = _scalar_output(out, "grad")
+            tape = Tape([ov], a.flat)
+            cts = tape.backward([xp.ones((), dtype=ov.dtype)])
+            grads = [_zeros_if_none(g, v, not tape.reaches(v), disconnected_inputs,
+                                    f"argument leaf {k}", "grad", realized)
+                     for k, (g, v) in enumerate(zip(cts, a.flat))]
+        out_arr = out if isinstance(out, Array) else wrap(ov)
+        value = (out_arr, aux) if has_aux else out_arr
+        return value, a.rebuild(grads, single)
+
+    return value_and_grad_f
+
+
+def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
+         disconnected_inputs: str = "zero") -> Callable:
+    """The gradient of ``f`` (a real scalar function) w.r.t. ``args[argnums]``, as a function
+    of the same arguments (returns ``(gradient, aux)`` with ``has_aux``). See
+    `value_and_grad`."""
+    vg = value_and_grad(f, argnums, has_aux, disconnected_inputs)
+
+    def grad_f(*args, **kwargs):
+        value, g = vg(*args, **kwargs)
+        return (g, value[1]) if has_aux else g
+
+    return grad_f
+
+
+def _check_like(t, v: Var, what: str, fname: str) -> Array | None:
+    """``t`` as an Array matching ``v``'s shape and dtype (ValueError otherwise)."""
+    if t is None:
+        return None
+    if isinstance(t, (int, float, complex)) and not isinstance(t, bool):
+        tv = as_var(xp.asarray(t, dtype=v.dtype))
+    else:
+        tv = as_var(t)
+    if tuple(tv.shape) != tuple(v.shape):
+        raise ValueError(f"{fname}(): {what} has shape {tv.shape}, its primal has shape "
+                         f"{v.shape} ({where()})")
+    if is_differentiable(v.dtype) and tv.dtype != v.dtype:
+        raise ValueError(f"{fname}(): {what} has dtype {tv.dtype}, its primal has dtype "
+                         f"{v.dtype} ({where()})")
+    return wrap(tv)
+
+
+def _same_structure(tree, struct, n: int, what: str, fname: str) -> list:
+    leaves, s = flatten(tree)
+    if s != struct:
+        raise ValueError(f"{fname}(): {what} has structure {struct_str(s)}, expected "
+                         f"{struct_str(struct)} ({where()})")
+    return leaves
+
+
+def vjp(f: Callable, *primals, has_aux: bool = False) -> tuple:
+    """``(f(*primals), vjp_fn)`` (plus ``aux`` with ``has_aux``): ``vjp_fn(cotangent)`` takes a
+    pytree shaped like the output and returns a tuple with one cotangent pytree per primal
+    (``Jᵀ u``; for complex values ``Jᴴ u``, PyTorch's convention)."""
+    with deep_graphs():
+        a = _Args(primals, tuple(range(len(primals))), "vjp", check=False)
+        res = f(*a.args)
+        out, aux = res if has_aux else (res, None)
+        out_leaves, out_struct = flatten(out)
+        out_vars = [as_var(o) for o in out_leaves]
+        tape = Tape(out_vars, a.flat)
+
+    def vjp_fn(cotangent):
+        leaves = _same_structure(cotangent, out_struct, len(out_vars), "the cotangent", "vjp")
+        cts = [_check_like(c, v, f"cotangent leaf {k}", "vjp")
+               for k, (c, v) in enumerate(zip(leaves, out_vars))]
+        with deep_graphs():
+            gs = tape.backward(cts)
+            gs = [g if g is not None or not is_differentiable(v.dtype)
+                  else xp.zeros(v.shape, dtype=v.dtype) for g, v in zip(gs, a.flat)]
+        return tuple(a.rebuild(gs, False))
+
+    return (out, vjp_fn, aux) if has_aux else (out, vjp_fn)
+
+
+def jvp(f: Callable, primals: Sequence, tangents: Sequence, has_aux: bool = False) -> tuple:
+    """``(f(*primals), J·tangents)`` by forward mode; ``tangents`` has the structure, shapes
+    and dtypes of ``primals`` (ValueError otherwise)."""
+    primals, tangents = tuple(primals), tuple(tangents)
+    if len(primals) != len(tangents):
+        raise ValueError(f"jvp(): {len(primals)} primals but {len(tangents)} tangents "
+                         f"({where()})")
+    with deep_graphs():
+        a = _Args(primals, tuple(range(len(primals))), "jvp", check=False)
+        ts = []
+        for i, (t, struct) in enumerate(zip(tangents, a.structs)):
+            ts += _same_structure(t, struct, 0, f"tangent {i}", "jvp")
+        ts = [_check_like(t, v, f"tangent leaf {k}", "jvp")
+              for k, (t, v) in enumerate(zip(ts, a.flat))]
+        res = f(*a.args)
+        out, aux = res if has_aux else (res, None)
+        out_leaves, out_struct = flatten(out)
+        out_vars = [as_var(o) for o in out_leaves]
+        touts = Tape(out_vars, a.flat).forward(ts)
+        touts = [t if t is not None else xp.zeros(v.shape, dtype=v.dtype)
+                 for t, v in zip(touts, out_vars)]
+    result = (out, unflatten(out_struct, touts))
+    return result + (aux,) if has_aux else result
+
+
+def hvp(f: Callable, primals: Sequence, tangents: Sequence) -> Any:
+    """Hessian of real scalar ``f`` times ``tangents`` (forward-over-reverse: the jvp of the
+    gradient), shaped like ``primals`` (a single pytree for one primal)."""
+    primals = tuple(primals)
+    nums = 0 if len(primals) == 1 else tuple(range(len(primals)))
+    return jvp(grad(f, nums), primals, tuple(tangents))[1]
+
+
+def jacobian(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
+    """A function returning the Jacobian of ``f``: for an output of shape ``S`` and an input
+    of shape ``T`` an array of shape ``S + T``; pytrees of outputs map to pytrees of these
+    (with a tuple per output for a tuple ``argnums``). Forward mode when the inputs have no
+    more elements than the outputs, reverse mode otherwise. Real functions (for complex values
+    the reverse rows are conjugated)."""
+
+    def jac_f(*args):
+        nums, single = _argnums(argnums, len(args), "jacobian")
+        with deep_graphs():
+            a = _Args(args, nums, "jacobian")
+            out = f(*a.args)
+            out_leaves, out_struct = flatten(out)
+            out_vars = [as_var(o) for o in out_leaves]
+            tape = Tape(out_vars, a.flat)
+            n_in = sum(math.prod(v.shape) for v in a.flat)
+            n_out = sum(math.prod(v.shape) for v in out_vars)
+            blocks = (_forward_blocks if n_in <= n_out else _reverse_blocks)(tape, out_vars,
+                                                                             a.flat)
+        per_out = [a.rebuild(row, single) for row in blocks]
+        return unflatten(out_struct, per_out)
+
+    return jac_f
+
+
+def _basis(shape: tuple, dtype, k: int) -> Array:
+    e = np.zeros(math.prod(shape), dtype=dtype)
+    e[k] = 1
+    return xp.asarray(e.reshape(shape))
+
+
+def _reverse_blocks(tape: Tape, outs: list[Var], ins: list[Var]) -> list[list]:
+    blocks = []
+    for j, o in enumerate(outs):
+        rows: list[list] = [[] for _ in ins]
+        for k in range(math.prod(o.shape)):
+            cts = [None] * len(outs)
+            cts[j] = _basis(o.shape, o.dtype, k)
+            gs = tape.backward(cts) if is_differentiable(o.dtype) else [None] * len(ins)
+            for r, g, v in zip(rows, gs, ins):
+                r.append(xp.zeros(v.shape, dtype=v.dtype) if g is None else g)
+        blocks.append([_assemble(r, o.shape, v.shape, v.dtype, lead=True)
+                       for r, v in zip(rows, ins)])
+    return blocks
+
+
+def _forward_blocks(tape: Tape, outs: list[Var], ins: list[Var]) -> list[list]:
+    cols: list[list[list]] = [[[] for _ in ins] for _ in outs]
+    for i, v in enumerate(ins):
+        for k in range(math.prod(v.shape)):
+            ts = [None] * len(ins)
+            ts[i] = _basis(v.shape, v.dtype, k)
+            touts = tape.forward(ts)
+            for j, (t, o) in enumerate(zip(touts, outs)):
+                cols[j][i].append(xp.zeros(o.shape, dtype=o.dtype) if t is None else t)
+    return [[_assemble(cols[j][i], o.shape, v.shape, o.dtype, lead=False)
+             for i, v in enumerate(ins)] for j, o in enumerate(outs)]
+
+
+def _assemble(parts: list, out_shape: tuple, in_shape: tuple, dtype, lead: bool) -> Array:
+    shape = tuple(out_shape) + tuple(in_shape)
+    if not parts:
+        return xp.zeros(shape, dtype=dtype)
+    stacked = xp.stack([xp.reshape(p, (-1,)) for p in parts], axis=0 if lead else 1)
+    return xp.reshape(stacked, shape)
+
+
+def hessian(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
+    """The Hessian of real scalar ``f``: the Jacobian of its gradient (shape ``T + T`` for an
+    input of shape ``T``)."""
+    return jacobian(grad(f, argnums), argnums)

@@ -1,0 +1,86 @@
+"""Small helpers shared by the rules and the engine: reducing a cotangent to an input's
+shape, matching dtypes, zeros."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..array.coerce import Array, as_var, wrap
+from .xp import xp
+
+
+def is_differentiable(dtype: np.dtype) -> bool:
+    """Whether values of ``dtype`` carry derivatives (real floating or complex)."""
+    return dtype.kind in "fc"
+
+
+def unbroadcast(g: Array, shape: tuple) -> Array:
+    """``g`` summed over the axes that broadcasting added or stretched, giving ``shape``
+    (the adjoint of broadcasting an array of ``shape`` to ``g.shape``)."""
+    gs = as_var(g).shape
+    if gs == tuple(shape):
+        return g
+    lead = len(gs) - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, d in enumerate(shape) if d == 1 and gs[lead + i] != 1)
+    if axes:
+        g = xp.sum(g, axis=axes, keepdims=True)
+    if as_var(g).shape != tuple(shape):
+        g = xp.reshape(g, tuple(shape))
+    return g
+
+
+def match(g: Array, like_dtype: np.dtype, shape: tuple | None = None) -> Array:
+    """``g`` converted to ``like_dtype`` (the real part when a complex cotangent reaches a real
+    value) and, when ``shape`` is given, reduced to it."""
+    if shape is not None:
+        g = unbroadcast(g, shape)
+    dt = as_var(g).dtype
+    if dt != like_dtype:
+        if dt.kind == "c" and like_dtype.kind != "c":
+            g = xp.real(g)
+        if as_var(g).dtype != like_dtype:
+            g = xp.astype(g, like_dtype)
+    return g
+
+
+def scale(g: Array, c) -> Array:
+    """``g * c`` where ``c`` is an Array or a Python number (1 and -1 build no product)."""
+    if isinstance(c, (int, float)) and not isinstance(c, bool):
+        if c == 1:
+            return g
+        if c == -1:
+            return -g
+    return g * c
+
+
+def add_all(terms: list) -> Array | None:
+    """The sum of the non-None entries of ``terms`` (None if there are none)."""
+    out = None
+    for t in terms:
+        if t is not None:
+            out = t if out is None else out + t
+    return out
+
+
+def zeros_of(v) -> Array:
+    """Zeros with the dtype and shape of Var or Array ``v``."""
+    var = as_var(v)
+    return xp.zeros(wrap(var).shape if None in var.shape else var.shape, dtype=var.dtype)
+
+
+def conj(x):
+    """Complex conjugate of an Array or Python number (real values unchanged)."""
+    if isinstance(x, (int, float)):
+        return x
+    if isinstance(x, complex):
+        return x.conjugate()
+    return xp.conj(x) if as_var(x).dtype.kind == "c" else x
+
+
+def apply_op(op, *args) -> Array:
+    """A node of ``op`` (single output) on Arrays ``args``: rules use it to apply the op they
+    differentiate to tangents or cotangents."""
+    from ..array.coerce import build
+
+    return build(op, *[as_var(a) for a in args])

@@ -1,0 +1,185 @@
+"""The transforms (grad, value_and_grad, vjp, jvp, hvp, jacobian, hessian) and the Theano-style
+operators (gradient, Lop, Rop) against hand-derived derivatives, NumPy and finite differences."""
+
+import array_api_compat
+import numpy as np
+import pytest
+
+import lazyarr as xp
+
+RNG = np.random.default_rng(42)
+X = RNG.standard_normal((5, 4))
+W0 = RNG.standard_normal((4, 3))
+
+
+def _hand_grad(W):
+    t = np.tanh(X @ W)
+    return X.T @ (2 * t * (1 - t ** 2))
+
+
+def loss_lazyarr(W):
+    return xp.sum(xp.tanh(X @ W) ** 2)
+
+
+def loss_array_api(W):
+    ns = array_api_compat.array_namespace(W)
+    return ns.sum(ns.tanh(ns.matmul(ns.asarray(X), W)) ** 2)
+
+
+def loss_numpy(W):
+    return np.sum(np.tanh(X @ W) ** 2)
+
+
+@pytest.mark.parametrize("loss", [loss_lazyarr, loss_array_api, loss_numpy])
+def test_grad_of_one_loss_written_three_ways(loss):
+    g = xp.grad(loss)(W0)
+    assert isinstance(g, xp.Array) and g.shape == W0.shape and g.dtype == xp.float64
+    np.testing.assert_allclose(np.asarray(g), _hand_grad(W0), rtol=1e-12, atol=1e-12)
+
+
+def test_value_and_grad_pytree_argnums_and_aux():
+    def f(params, x, scale):
+        W, b = params["W"], params["b"]
+        out = xp.sum(xp.exp(x @ W + b)) * scale
+        return out, {"pre": x @ W}
+
+    params = {"W": W0, "b": np.ones(3)}
+    (val, aux), (gp, gs) = xp.value_and_grad(f, argnums=(0, 2), has_aux=True)(params, X, 2.0)
+    e = np.exp(X @ W0 + 1)
+    np.testing.assert_allclose(float(val), 2 * e.sum())
+    np.testing.assert_allclose(np.asarray(aux["pre"]), X @ W0)
+    assert set(gp) == {"W", "b"}
+    np.testing.assert_allclose(np.asarray(gp["W"]), 2 * X.T @ e)
+    np.testing.assert_allclose(np.asarray(gp["b"]), 2 * e.sum(0))
+    np.testing.assert_allclose(float(gs), e.sum())
+
+
+def test_grad_of_python_scalar_and_float32_keeps_dtype():
+    assert float(xp.grad(lambda x: x * x * x)(2.0)) == pytest.approx(12.0)
+    x32 = np.linspace(-1, 1, 7, dtype=np.float32)
+    g = xp.grad(lambda x: xp.sum(xp.sin(x)))(x32)
+    assert g.dtype == xp.float32
+    np.testing.assert_allclose(np.asarray(g), np.cos(x32), rtol=1e-6)
+
+
+def test_vjp_and_jvp_match_jacobian():
+    def f(x, W):
+        return xp.tanh(x @ W)
+
+    x = RNG.standard_normal(4)
+    out, vjp_fn = xp.vjp(f, x, W0)
+    u = RNG.standard_normal(3)
+    gx, gW = vjp_fn(u)
+    t = np.tanh(x @ W0)
+    d = u * (1 - t ** 2)
+    np.testing.assert_allclose(np.asarray(out), t)
+    np.testing.assert_allclose(np.asarray(gx), W0 @ d)
+    np.testing.assert_allclose(np.asarray(gW), np.outer(x, d))
+    tx, tW = RNG.standard_normal(4), RNG.standard_normal((4, 3))
+    out2, tout = xp.jvp(f, (x, W0), (tx, tW))
+    np.testing.assert_allclose(np.asarray(tout), (1 - t ** 2) * (tx @ W0 + x @ tW))
+
+
+def test_grad_of_grad_hvp_jacobian_hessian_vs_numpy():
+    def f(x):
+        return xp.sum(xp.sin(x) * x ** 2)
+
+    x = np.array([0.3, -1.2, 2.0, 0.7])
+    d2 = 2 * np.sin(x) + 4 * x * np.cos(x) - x ** 2 * np.sin(x)  # f'' per element
+    H = np.asarray(xp.hessian(f)(x))
+    np.testing.assert_allclose(H, np.diag(d2), atol=1e-12)
+    gg = xp.grad(lambda x: xp.sum(xp.grad(f)(x)))(x)
+    np.testing.assert_allclose(np.asarray(gg), d2)
+    v = RNG.standard_normal(4)
+    np.testing.assert_allclose(np.asarray(xp.hvp(f, (x,), (v,))), d2 * v)
+    J = np.asarray(xp.jacobian(lambda x: xp.tanh(x @ W0))(np.ones(4)))
+    t = np.tanh(np.ones(4) @ W0)
+    np.testing.assert_allclose(J, ((1 - t ** 2)[:, None] * W0.T))
+    Jw = np.asarray(xp.jacobian(lambda W: xp.tanh(np.ones(4) @ W))(W0))  # reverse mode
+    assert Jw.shape == (3, 4, 3)
+    np.testing.assert_allclose(Jw, np.einsum("j,i,jk->jik", 1 - t ** 2, np.ones(4), np.eye(3)))
+
+
+def test_hessian_of_mlp_like_loss_vs_finite_differences():
+    x = RNG.standard_normal(3)
+
+    def f(w):
+        return xp.sum(xp.log1p(xp.exp(x * w))) + xp.prod(w) * 0.1
+
+    w = np.array([0.5, -0.3, 1.1])
+    H = np.asarray(xp.hessian(f)(w))
+    eps = 1e-5
+    g = xp.grad(f)
+    fd = np.stack([(np.asarray(g(w + eps * e)) - np.asarray(g(w - eps * e))) / (2 * eps)
+                   for e in np.eye(3)])
+    np.testing.assert_allclose(H, fd, rtol=1e-6, atol=1e-8)
+
+
+def test_theano_style_gradient_lop_rop():
+    W = xp.asarray(W0)
+    x = xp.asarray(RNG.standard_normal(4))
+    y = xp.tanh(x @ W)
+    cost = xp.sum(y ** 2)
+    gW, gx = xp.gradient(cost, [W, x])
+    t = np.tanh(np.asarray(x) @ W0)
+    d = 2 * t * (1 - t ** 2)
+    np.testing.assert_allclose(np.asarray(gW), np.outer(np.asarray(x), d))
+    np.testing.assert_allclose(np.asarray(gx), W0 @ d)
+    v = xp.asarray(RNG.standard_normal((4, 3)))
+    y2 = xp.tanh(x @ W)
+    jv = xp.Rop(y2, W, v)
+    np.testing.assert_allclose(np.asarray(jv), (1 - t ** 2) * (np.asarray(x) @ np.asarray(v)))
+    y3 = xp.tanh(x @ W)
+    gn = xp.Lop(y3, W, xp.Rop(y3, W, v))  # Gauss-Newton product
+    jvv = (1 - t ** 2) * (np.asarray(x) @ np.asarray(v))
+    np.testing.assert_allclose(np.asarray(gn), np.outer(np.asarray(x), jvv * (1 - t ** 2)))
+
+
+def test_gradient_after_materialization_is_an_error():
+    W = xp.asarray(W0)
+    cost = xp.sum(xp.tanh(X @ W))
+    float(cost)
+    with pytest.raises(ValueError, match="already materialized"):
+        xp.gradient(cost, W)
+
+
+def test_disconnected_inputs_zero_or_raise():
+    def f(a, b):
+        return xp.sum(a * 2.0)
+
+    ga, gb = xp.grad(f, argnums=(0, 1))(np.ones(3), np.ones((2, 2)))
+    np.testing.assert_array_equal(np.asarray(gb), np.zeros((2, 2)))
+    np.testing.assert_array_equal(np.asarray(ga), np.full(3, 2.0))
+    with pytest.raises(xp.DisconnectedInputError, match="argument leaf 1"):
+        xp.grad(f, argnums=(0, 1), disconnected_inputs="raise")(np.ones(3), np.ones(2))
+    a, b = xp.asarray(np.ones(3)), xp.asarray(np.ones(3))
+    assert np.all(np.asarray(xp.gradient(xp.sum(a * a), b)) == 0)
+    with pytest.raises(ValueError, match="not part of the computational graph"):
+        xp.gradient(xp.sum(a * a), b, disconnected_inputs="raise")
+
+
+def test_errors():
+    with pytest.raises(TypeError, match=r"shape \(4, 3\).*test_transforms.py"):
+        xp.grad(lambda W: xp.tanh(W))(W0)
+    with pytest.raises(TypeError, match="integer or boolean"):
+        xp.grad(lambda i: xp.sum(i * 1.0))(np.arange(3))
+    with pytest.raises(TypeError, match="integer or boolean"):
+        xp.gradient(xp.sum(xp.asarray([1, 2]) * 1.0), xp.asarray([1, 2]))
+    with pytest.raises(ValueError, match=r"tangent leaf 0 has shape \(3,\)"):
+        xp.jvp(lambda x: x * 2, (np.ones(4),), (np.ones(3),))
+    with pytest.raises(ValueError, match="dtype float32"):
+        xp.jvp(lambda x: x * 2, (np.ones(4),), (np.ones(4, np.float32),))
+    _, vjp_fn = xp.vjp(lambda x: x * 2, np.ones(4))
+    with pytest.raises(ValueError, match="cotangent leaf 0 has shape"):
+        vjp_fn(np.ones(5))
+    with pytest.raises(ValueError, match=r"v\[0\] has shape"):
+        xp.Rop(xp.asarray(np.ones(3)) * 2, xp.asarray(np.ones(3)), np.ones(2))
+
+
+def test_integer_and_comparison_outputs_give_zero_cotangents():
+    def f(x):
+        k = xp.astype(x > 0, xp.float64)  # piecewise constant
+        return xp.sum(k * x + xp.floor(x))
+
+    x = np.array([-1.5, 0.5, 2.5])
+    np.testing.assert_array_equal(np.asarray(xp.grad(f)(x)), (x > 0).astype(float))
