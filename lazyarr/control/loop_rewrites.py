@@ -27,6 +27,7 @@ from ..graph._walk import cut
 from ..graph.basic import Apply, Var, apply
 from ..graph.fgraph import FunctionGraph
 from ..graph.inner import InnerGraph
+from ..rewrites.db import register_pass
 from .ops import Scan
 from .trace import close
 
@@ -439,3 +440,14 @@ def optimize_loops(fg: FunctionGraph, max_rounds: int = 8) -> dict[str, int]:
         if not total:
             break
     return counts
+
+
+@register_pass("loop_rewrites", "canonicalize", 10.0, tags=("loops",))
+def _loop_pass(fg: FunctionGraph, report) -> None:
+    """The loop rewrites as one pass of the rewrite database (after canonicalization's node
+    rewrites, before fusion), each firing recorded in the report."""
+    if not any(isinstance(n.op, Scan) for n in fg.toposort()):
+        return
+    for name, k in optimize_loops(fg).items():
+        for _ in range(k):
+            report.record(name, "Scan")

@@ -65,7 +65,7 @@ def trace(fn: Callable, arg_types: Sequence[tuple[np.dtype, tuple]], arg_struct:
         outs = to_vars(out_leaves)
     except TypeError as exc:
         raise TypeError(f"{what} must return arrays (or pytrees of arrays): {exc}") from None
-    new_outs, extras, lifted = close(ins, outs, hoist)
+    new_outs, extras, lifted = close(ins, outs, hoist, closure_vars(fn))
     return Traced(InnerGraph(ins + lifted, new_outs), extras, out_struct, len(ins))
 
 
@@ -98,10 +98,41 @@ def _depends(outs: Sequence[Var], ins: set) -> dict:
     return dep
 
 
-def close(ins: Sequence[Var], outs: Sequence[Var], hoist: bool
+def closure_vars(fn: Callable) -> set:
+    """The variables of the arrays ``fn`` closes over (closure cells and default arguments,
+    through tuples, lists and dicts): values that exist outside the traced function."""
+    found: set = set()
+    todo = [c.cell_contents for c in (getattr(fn, "__closure__", None) or ())
+            if _cell_full(c)]
+    todo += list(getattr(fn, "__defaults__", None) or ())
+    depth = 0
+    while todo and depth < 10_000:
+        depth += 1
+        x = todo.pop()
+        if isinstance(x, (tuple, list)):
+            todo.extend(x)
+        elif isinstance(x, dict):
+            todo.extend(x.values())
+        elif isinstance(getattr(x, "_v", None), Var):
+            found.add(x._v)
+    return found
+
+
+def _cell_full(cell) -> bool:
+    try:
+        _ = cell.cell_contents
+    except ValueError:  # a cell not yet assigned
+        return False
+    return True
+
+
+def close(ins: Sequence[Var], outs: Sequence[Var], hoist: bool, outer: set = frozenset()
           ) -> tuple[list[Var], list[Var], list[Var]]:
     """Clone the graph from ``ins`` to ``outs``, replacing what must come from outside by new
-    symbolic inputs. Returns ``(new outputs, outer variables, their symbolic stand-ins)``."""
+    symbolic inputs. Returns ``(new outputs, outer variables, their symbolic stand-ins)``.
+
+    ``outer``: variables known to exist outside the traced function (its closure): lifted
+    whole even without ``hoist`` (computed once outside, and differentiable as themselves)."""
     inset = set(ins)
     dep = _depends(outs, inset)
     memo: dict = {v: v for v in ins}
@@ -126,7 +157,7 @@ def close(ins: Sequence[Var], outs: Sequence[Var], hoist: bool
             stack.pop()
             memo[v] = v if _small_const(v) else lift(v)
             continue
-        if hoist and not dep[v]:
+        if (hoist or v in outer) and not dep[v]:
             stack.pop()
             lift(v)
             continue

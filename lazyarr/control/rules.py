@@ -1,0 +1,314 @@
+"""Derivative rules of the control-flow ops, registered with ``lazyarr.diff``.
+
+* `Cond`: a `cond` over the branches' vjps (jvps): only the taken branch's derivative runs.
+* `Scan`, reverse mode: backpropagation through time. The forward scan is re-applied with the
+  carries it steps from stacked as extra outputs (the loop rewrite ``merge_scans`` folds it into
+  the original scan, so the forward pass runs once); then a scan in the opposite direction
+  walks the stacked carries and sequences, its body the vjp of the forward body, carrying the
+  carries' cotangents and accumulating the loop constants' cotangents.
+* `Scan`, forward mode: one scan stepping the carries and their tangents together (merged with
+  the original scan by the same rewrite), so ``Lop(y, w, Rop(y, w, v))`` runs two loops.
+* `While`, reverse mode: a reverse scan over the recorded trajectory (its length is the step
+  count, known only at run time); forward mode: a while loop over carries and tangents.
+
+``fori_loop`` is a scan and needs no rule of its own. Bodies are differentiated by the engine
+(`lazyarr.diff.engine.Tape`) on a copy of the inner graph applied to the traced arguments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..array.coerce import Array, as_var, wrap
+from ..diff.engine import Tape
+from ..diff.registry import register_jvp, register_vjp
+from ..diff.util import is_differentiable
+from ..diff.xp import xp
+from ..graph.basic import apply
+from ..graph.inner import InnerGraph
+from . import api
+from .loop_rewrites import inline
+from .ops import Cond, Scan, While
+
+
+def _diff(a) -> bool:
+    return is_differentiable(as_var(a).dtype)
+
+
+def _zeros(a) -> Array:
+    v = as_var(a)
+    return xp.zeros(v.shape, dtype=v.dtype)
+
+
+def _or_zeros(g, like) -> Array:
+    return _zeros(like) if g is None else g
+
+
+def _vjp(g: InnerGraph, args: Sequence[Array], cts: Sequence) -> list:
+    """Cotangents of ``g``'s inputs (None: zero) for ``g`` applied to ``args``."""
+    vs = [as_var(a) for a in args]
+    return Tape(inline(g, vs), vs, stop=True).backward(list(cts))
+
+
+def _jvp(g: InnerGraph, args: Sequence[Array], tangents: Sequence) -> tuple[list, list]:
+    """``(outputs, their tangents)`` of ``g`` applied to ``args`` with input ``tangents``."""
+    vs = [as_var(a) for a in args]
+    outs = inline(g, vs)
+    return [wrap(o) for o in outs], Tape(outs, vs, stop=True).forward(list(tangents))
+
+
+# ---- cond ------------------------------------------------------------------------------------
+
+
+def _split_cond(op: Cond, inputs: list) -> tuple[Array, list, list, list]:
+    n = op.n_ops
+    return (inputs[0], inputs[1:1 + n], inputs[1 + n:1 + n + op.n_te],
+            inputs[1 + n + op.n_te:])
+
+
+@register_vjp(Cond)
+def _cond_vjp(op: Cond, inputs, outputs, cts):
+    pred, ops_, te, fe = _split_cond(op, inputs)
+    live = [k for k, c in enumerate(cts) if c is not None]
+    if not live:
+        return [None] * len(inputs)
+    rest = ops_ + te + fe
+    want = [k for k, a in enumerate(rest) if _diff(a)]
+    if not want:
+        return [None] * len(inputs)
+
+    def branch(taken: bool):
+        g = op.true_g if taken else op.false_g
+        first = len(ops_) + (0 if taken else len(te))
+        mine = list(range(len(ops_))) + list(range(first, first + (len(te) if taken
+                                                                  else len(fe))))
+
+        def fn(args, cvals):
+            full = [None] * len(outputs)
+            for k, c in zip(live, cvals):
+                full[k] = c
+            gs = _vjp(g, [args[i] for i in mine], full)
+            got = dict(zip(mine, gs))
+            return [_or_zeros(got.get(i), args[i]) for i in want]
+        return fn
+
+    res = api.cond(pred, branch(True), branch(False), rest, [cts[k] for k in live])
+    out = [None] * len(inputs)
+    for i, r in zip(want, res):
+        out[1 + i] = r
+    return out
+
+
+@register_jvp(Cond)
+def _cond_jvp(op: Cond, inputs, outputs, tangents):
+    pred, ops_, te, fe = _split_cond(op, inputs)
+    rest = ops_ + te + fe
+    live = [k for k, t in enumerate(tangents[1:]) if t is not None]
+    if not live:
+        return [None] * len(outputs)
+
+    def branch(taken: bool):
+        g = op.true_g if taken else op.false_g
+        first = len(ops_) + (0 if taken else len(te))
+        mine = list(range(len(ops_))) + list(range(first, first + (len(te) if taken
+                                                                  else len(fe))))
+
+        def fn(args, tvals):
+            tan = dict(zip(live, tvals))
+            outs, touts = _jvp(g, [args[i] for i in mine], [tan.get(i) for i in mine])
+            return [_or_zeros(t, o) for t, o in zip(touts, outs)]
+        return fn
+
+    return list(api.cond(pred, branch(True), branch(False), rest,
+                         [tangents[1 + k] for k in live]))
+
+
+# ---- scan ------------------------------------------------------------------------------------
+
+
+def _split_scan(op: Scan, inputs: list) -> tuple[Array, list, list, list]:
+    nc, nx = op.n_carry, op.n_xs
+    return inputs[0], inputs[1:1 + nc], inputs[1 + nc:1 + nc + nx], inputs[1 + nc + nx:]
+
+
+def _length(op: Scan, n: Array):
+    return op.length if op.length is not None else n
+
+
+def _stacked_carries(op: Scan, inputs) -> list[Array]:
+    """The carry values each step started from, stacked: the forward scan again, with the
+    carries as extra per-step outputs (folded into the original by ``merge_scans``)."""
+    b = op.body
+    nc = op.n_carry
+    aug = InnerGraph(b.inputs, list(b.outputs) + list(b.inputs[:nc]))
+    aug_op = Scan(aug, nc, op.n_xs, op.n_consts, op.reverse, op.length,
+                  tuple(op.ys_last) + (False,) * nc)
+    outs = apply(aug_op, *[as_var(a) for a in inputs])
+    return [wrap(o) for o in outs[len(outs) - nc:]]
+
+
+@register_vjp(Scan)
+def _scan_vjp(op: Scan, inputs, outputs, cts):
+    if any(op.ys_last):
+        raise NotImplementedError("vjp of a scan whose outputs keep only the last step "
+                                  "(differentiate before the loop rewrites run)")
+    n, carry, xs, consts = _split_scan(op, inputs)
+    nc = op.n_carry
+    if all(c is None for c in cts):
+        return [None] * len(inputs)
+    dc = [k for k in range(nc) if _diff(carry[k])]
+    dx = [k for k in range(len(xs)) if _diff(xs[k])]
+    dk = [k for k in range(len(consts)) if _diff(consts[k])]
+    dy = [k for k, c in enumerate(cts[nc:]) if c is not None]
+    stacked = _stacked_carries(op, inputs)
+
+    def back(state, seq):
+        ct_c, acc = state
+        c_t, x_t, cty_t = seq
+        out_ct = [None] * len(outputs)
+        for k, c in zip(dc, ct_c):
+            out_ct[k] = c
+        for k, c in zip(dy, cty_t):
+            out_ct[nc + k] = c
+        gs = _vjp(op.body, list(c_t) + list(x_t) + list(consts), out_ct)
+        new_ct = [_or_zeros(gs[k], carry[k]) for k in dc]
+        new_acc = [a if gs[nc + len(xs) + k] is None else a + gs[nc + len(xs) + k]
+                   for a, k in zip(acc, dk)]
+        gx = [_or_zeros(gs[nc + k], x_t[k]) for k in dx]
+        return (new_ct, new_acc), gx
+
+    init = ([_or_zeros(cts[k], carry[k]) for k in dc], [_zeros(consts[k]) for k in dk])
+    (ct_c, ct_k), gx = api.scan(back, init, (stacked, _trim(op, xs), [cts[nc + k] for k in dy]),
+                                length=_length(op, n), reverse=not op.reverse)
+    out = [None] * len(inputs)
+    for k, g in zip(dc, ct_c):
+        out[1 + k] = g
+    for k, g in zip(dx, gx):
+        out[1 + nc + k] = _pad(g, xs[k])
+    for k, g in zip(dk, ct_k):
+        out[1 + nc + len(xs) + k] = g
+    return out
+
+
+def _trim(op: Scan, xs: Sequence[Array]) -> list[Array]:
+    """Sequences cut to the loop's static length (a sequence may be longer than the loop)."""
+    n = op.length
+    return [x if n is None or as_var(x).shape[0] in (None, n) else x[:n] for x in xs]
+
+
+def _pad(g: Array, x: Array) -> Array:
+    """Zero cotangent rows for the part of a sequence longer than the loop."""
+    n, m = as_var(g).shape[0], as_var(x).shape[0]
+    if n is None or m is None or n == m:
+        return g
+    return xp.concat([g, xp.zeros((m - n,) + tuple(as_var(x).shape[1:]), dtype=g.dtype)])
+
+
+@register_jvp(Scan)
+def _scan_jvp(op: Scan, inputs, outputs, tangents):
+    n, carry, xs, consts = _split_scan(op, inputs)
+    nc, nx = op.n_carry, op.n_xs
+    t_carry = tangents[1:1 + nc]
+    t_xs = tangents[1 + nc:1 + nc + nx]
+    t_k = tangents[1 + nc + nx:]
+    if all(t is None for t in tangents[1:]):
+        return [None] * len(outputs)
+    dc = [k for k in range(nc) if _diff(carry[k])]
+    tx = [k for k in range(nx) if t_xs[k] is not None]
+
+    def step(state, seq):
+        c, tc = state
+        x, txs = seq
+        tan = [None] * len(op.body.inputs)
+        for k, t in zip(dc, tc):
+            tan[k] = t
+        for k, t in zip(tx, txs):
+            tan[nc + k] = t
+        for k, t in enumerate(t_k):
+            tan[nc + nx + k] = t
+        outs, touts = _jvp(op.body, list(c) + list(x) + list(consts), tan)
+        new_tc = [_or_zeros(touts[k], outs[k]) for k in dc]
+        ty = [_or_zeros(t, o) for t, o in zip(touts[nc:], outs[nc:])]
+        return (outs[:nc], new_tc), ty
+
+    init = (list(carry), [_or_zeros(t_carry[k], carry[k]) for k in dc])
+    (_, tc), ty = api.scan(step, init, (_trim(op, xs), _trim(op, [t_xs[k] for k in tx])),
+                           length=_length(op, n), reverse=op.reverse)
+    res = [None] * len(outputs)
+    for k, t in zip(dc, tc):
+        res[k] = t
+    for k, t in enumerate(ty):
+        res[nc + k] = t
+    return res
+
+
+# ---- while -----------------------------------------------------------------------------------
+
+
+def _split_while(op: While, inputs: list) -> tuple[list, list, list]:
+    nc = op.n_carry
+    return inputs[:nc], inputs[nc:nc + op.n_ce], inputs[nc + op.n_ce:]
+
+
+@register_vjp(While)
+def _while_vjp(op: While, inputs, outputs, cts):
+    if not op.record:
+        raise NotImplementedError("vjp of a while loop that did not record its trajectory")
+    carry, ce, be = _split_while(op, inputs)
+    nc = op.n_carry
+    if all(c is None for c in cts[:nc]):
+        return [None] * len(inputs)
+    traj = outputs[nc:2 * nc]
+    steps = outputs[2 * nc]
+    dc = [k for k in range(nc) if _diff(carry[k])]
+    dk = [k for k in range(len(be)) if _diff(be[k])]
+
+    def back(state, c_t):
+        ct_c, acc = state
+        out_ct = [None] * nc
+        for k, c in zip(dc, ct_c):
+            out_ct[k] = c
+        gs = _vjp(op.body_g, list(c_t) + list(be), out_ct)
+        new_ct = [_or_zeros(gs[k], carry[k]) for k in dc]
+        new_acc = [a if gs[nc + k] is None else a + gs[nc + k] for a, k in zip(acc, dk)]
+        return (new_ct, new_acc), None
+
+    init = ([_or_zeros(cts[k], carry[k]) for k in dc], [_zeros(be[k]) for k in dk])
+    (ct_c, ct_k), _ = api.scan(back, init, list(traj), length=steps, reverse=True)
+    out = [None] * len(inputs)
+    for k, g in zip(dc, ct_c):
+        out[k] = g
+    for k, g in zip(dk, ct_k):
+        out[nc + op.n_ce + k] = g
+    return out
+
+
+@register_jvp(While)
+def _while_jvp(op: While, inputs, outputs, tangents):
+    carry, ce, be = _split_while(op, inputs)
+    nc = op.n_carry
+    t_c, t_be = tangents[:nc], tangents[nc + op.n_ce:]
+    if all(t is None for t in list(t_c) + list(t_be)):
+        return [None] * len(outputs)
+    dc = [k for k in range(nc) if _diff(carry[k])]
+
+    def cond_fn(state):
+        c, _ = state
+        return wrap(inline(op.cond_g, [as_var(a) for a in list(c) + list(ce)])[0])
+
+    def body_fn(state):
+        c, tc = state
+        tan = [None] * (nc + len(be))
+        for k, t in zip(dc, tc):
+            tan[k] = t
+        for k, t in enumerate(t_be):
+            tan[nc + k] = t
+        outs, touts = _jvp(op.body_g, list(c) + list(be), tan)
+        return outs, [_or_zeros(touts[k], outs[k]) for k in dc]
+
+    _, tc = api.while_loop(cond_fn, body_fn,
+                           (list(carry), [_or_zeros(t_c[k], carry[k]) for k in dc]))
+    res = [None] * len(outputs)
+    for k, t in zip(dc, tc):
+        res[k] = t
+    return res

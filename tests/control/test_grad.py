@@ -1,0 +1,184 @@
+"""Gradients through cond, scan, fori_loop and while_loop (reverse and forward mode) against
+hand-derived gradients and finite differences; the two-pass Gauss-Newton product."""
+
+import numpy as np
+import pytest
+
+import lazyarr as xp
+from lazyarr.control import ops as control_ops
+from lazyarr.diff import Lop, Rop, grad, jvp
+
+from .test_loops import _bptt_np, _elman_params, _loss_np, elman_xp
+
+
+def _fd(f, x, eps=1e-6):
+    """Central finite differences of scalar ``f`` at NumPy array ``x``."""
+    g = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        e = np.zeros_like(x)
+        e[i] = eps
+        g[i] = (f(x + e) - f(x - e)) / (2 * eps)
+    return g
+
+
+def test_elman_bptt_by_grad_matches_hand_derived_and_finite_differences():
+    x, h0, Wx, Wh, b = _elman_params()
+
+    def loss(Wh_, Wx_, h0_):
+        _, hs = elman_xp(xp.asarray(x), h0_, Wx_, Wh_, xp.asarray(b))
+        return 0.5 * xp.sum(hs ** 2)
+
+    gWh, gWx, gh0 = grad(loss, argnums=(0, 1, 2))(xp.asarray(Wh), xp.asarray(Wx),
+                                                 xp.asarray(h0))
+    np.testing.assert_allclose(np.asarray(gWh), _bptt_np(x, h0, Wx, Wh, b), rtol=1e-9)
+    np.testing.assert_allclose(np.asarray(gWx), _fd(lambda w: _loss_np(x, h0, w, Wh, b), Wx),
+                               rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(np.asarray(gh0), _fd(lambda h: _loss_np(x, h, Wx, Wh, b), h0),
+                               rtol=1e-6, atol=1e-8)
+
+
+def test_grad_with_respect_to_the_sequence_and_reverse_scan():
+    x, h0, Wx, Wh, b = _elman_params(T=4, I=3, H=3)
+
+    def loss(xs):
+        def step(h, xt):
+            h = xp.tanh(xt @ xp.asarray(Wx) + h @ xp.asarray(Wh))
+            return h, xp.sum(h * h)
+        _, ys = xp.scan(step, xp.asarray(h0[:3]), xs, reverse=True)
+        return xp.sum(ys * xp.arange(1.0, 5.0))
+
+    def loss_np(xs):
+        h, tot = h0[:3], 0.0
+        for t in reversed(range(4)):
+            h = np.tanh(xs[t] @ Wx + h @ Wh)
+            tot += (t + 1) * np.sum(h * h)
+        return tot
+
+    g = grad(loss)(xp.asarray(x))
+    np.testing.assert_allclose(np.asarray(g), _fd(loss_np, x), rtol=1e-6, atol=1e-8)
+
+
+def test_scan_jvp_matches_finite_differences():
+    x, h0, Wx, Wh, b = _elman_params(T=5, I=3, H=4)
+    v = np.random.default_rng(3).standard_normal(Wh.shape)
+
+    def hs_of(Wh_):
+        return elman_xp(xp.asarray(x), xp.asarray(h0), xp.asarray(Wx), Wh_, xp.asarray(b))[1]
+
+    def hs_np(W):
+        return np.asarray(elman_xp(*map(xp.asarray, (x, h0, Wx, W, b)))[1])
+
+    _, t = jvp(hs_of, (xp.asarray(Wh),), (xp.asarray(v),))
+    eps = 1e-6
+    fd = (hs_np(Wh + eps * v) - hs_np(Wh - eps * v)) / (2 * eps)
+    np.testing.assert_allclose(np.asarray(t), fd, rtol=1e-6, atol=1e-9)
+
+
+def test_fori_loop_gradient():
+    def f(a):
+        return xp.sum(xp.fori_loop(0, 5, lambda i, v: xp.sin(v) * a + xp.astype(i, xp.float64),
+                                   xp.ones(3)))
+
+    def f_np(a):
+        v = np.ones(3)
+        for i in range(5):
+            v = np.sin(v) * a + i
+        return v.sum()
+
+    a = np.array([0.3, -0.7, 1.1])
+    np.testing.assert_allclose(np.asarray(grad(f)(xp.asarray(a))), _fd(f_np, a), rtol=1e-7)
+
+
+def _newton_sqrt(a, x0):
+    return xp.while_loop(lambda s: xp.abs(s[0] * s[0] - a) > 1e-12,
+                         lambda s: (0.5 * (s[0] + a / s[0]), s[1] + 1), (x0, xp.asarray(0)))
+
+
+def test_while_loop_newton_to_tolerance_and_its_gradient():
+    a = 2.5
+    steps0 = control_ops.counters["while_steps"]
+    r, n = _newton_sqrt(xp.asarray(a), xp.asarray(1.0))
+    assert float(r) == pytest.approx(np.sqrt(a), rel=1e-14)
+    assert int(n) == control_ops.counters["while_steps"] - steps0 > 2
+    # through the recorded trajectory: d/da of the converged iterate is 1 / (2 sqrt(a))
+    g = grad(lambda a_: _newton_sqrt(a_, xp.asarray(1.0))[0])(xp.asarray(a))
+    np.testing.assert_allclose(float(g), 0.5 / np.sqrt(a), rtol=1e-9)
+    # and w.r.t. the initial guess: the iteration forgets it (quadratic convergence)
+    g0 = grad(lambda x0: _newton_sqrt(xp.asarray(a), x0)[0])(xp.asarray(1.0))
+    assert abs(float(g0)) < 1e-6
+
+
+def test_while_loop_gradient_of_a_fixed_step_count_matches_finite_differences():
+    def f(w):
+        v, _ = xp.while_loop(lambda s: s[1] < 4, lambda s: (xp.tanh(s[0] * w) + 0.1, s[1] + 1),
+                             (xp.ones(2), xp.asarray(0)))
+        return xp.sum(v * v)
+
+    def f_np(w):
+        v = np.ones(2)
+        for _ in range(4):
+            v = np.tanh(v * w) + 0.1
+        return np.sum(v * v)
+
+    w = np.array([0.8, -1.3])
+    np.testing.assert_allclose(np.asarray(grad(f)(xp.asarray(w))), _fd(f_np, w), rtol=1e-7)
+    _, t = jvp(f, (xp.asarray(w),), (xp.asarray(np.array([1.0, 2.0])),))
+    eps = 1e-6
+    fd = (f_np(w + eps * np.array([1.0, 2.0])) - f_np(w - eps * np.array([1.0, 2.0]))) / (2 * eps)
+    assert float(t) == pytest.approx(fd, rel=1e-7)
+
+
+@pytest.mark.parametrize("p", [0.5, -0.5])
+def test_cond_gradient_and_jvp_through_the_taken_branch_only(p):
+    x0 = np.array([0.4, 1.3])
+    runs = dict(control_ops.counters)
+
+    def f(x):
+        return xp.sum(xp.cond(xp.asarray(p) > 0, lambda v: xp.sin(v) * v, lambda v: xp.exp(v),
+                              x))
+
+    g = np.asarray(grad(f)(xp.asarray(x0)))
+    expect = np.sin(x0) + x0 * np.cos(x0) if p > 0 else np.exp(x0)
+    np.testing.assert_allclose(g, expect, rtol=1e-12)
+    taken, other = ("cond_true", "cond_false") if p > 0 else ("cond_false", "cond_true")
+    assert control_ops.counters[taken] > runs[taken]
+    assert control_ops.counters[other] == runs[other]
+    _, t = jvp(f, (xp.asarray(x0),), (xp.asarray(np.array([1.0, -2.0])),))
+    assert float(t) == pytest.approx(float(expect @ np.array([1.0, -2.0])), rel=1e-12)
+
+
+def test_cond_gradient_of_a_captured_array():
+    w = np.array([2.0, -1.0])
+
+    def f(w_):
+        return xp.sum(xp.cond(xp.asarray(True), lambda: w_ * w_, lambda: xp.zeros(2)))
+
+    np.testing.assert_allclose(np.asarray(grad(f)(xp.asarray(w))), 2 * w)
+
+
+def test_gauss_newton_product_runs_the_loop_in_two_passes():
+    x, h0, Wx, Wh, b = _elman_params(T=6, I=4, H=5)
+    v = np.random.default_rng(5).standard_normal(Wh.shape)
+    W = xp.asarray(Wh)
+    _, hs = elman_xp(xp.asarray(x), xp.asarray(h0), xp.asarray(Wx), W, xp.asarray(b))
+    gn = Lop(hs, W, Rop(hs, W, xp.asarray(v)))
+    runs = control_ops.counters["scan_runs"]
+    got = np.asarray(gn)
+    assert control_ops.counters["scan_runs"] - runs == 2
+    # J^T (J v) with J the Jacobian of the stacked hidden states, by finite differences
+    eps = 1e-6
+
+    def hs_np(Wf):
+        return _elman_np_hs(x, h0, Wx, Wf.reshape(Wh.shape), b).ravel()
+
+    J = np.stack([(hs_np(Wh.ravel() + eps * e) - hs_np(Wh.ravel() - eps * e)) / (2 * eps)
+                  for e in np.eye(Wh.size)], axis=1)
+    np.testing.assert_allclose(got.ravel(), J.T @ (J @ v.ravel()), rtol=1e-6, atol=1e-9)
+
+
+def _elman_np_hs(x, h0, Wx, Wh, b):
+    h, hs = h0, []
+    for t in range(x.shape[0]):
+        h = 1 / (1 + np.exp(-(x[t] @ Wx + h @ Wh + b)))
+        hs.append(h)
+    return np.stack(hs)
