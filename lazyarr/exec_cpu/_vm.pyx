@@ -6,6 +6,8 @@ implementation (a Python call); an `ElemThunk` calls a generated C kernel throug
 pointer and a `MatMulThunk` calls BLAS (``scipy.linalg.cython_blas``), both with no Python call.
 Values no later thunk reads are dropped at once; buffers of intermediate values are kept by their
 thunk and reused on the next call (outputs that escape to the caller are always fresh arrays).
+Graphs with lazy nodes (``cond``) run as a `LazyProgram` (``_lazy.pxi``): thunks only a lazy
+node's untaken input needs never run.
 """
 
 cimport numpy as cnp
@@ -409,6 +411,7 @@ cdef class ReduceThunk(Thunk):
 
 
 include "_blas.pxi"
+include "_lazy.pxi"
 
 
 cdef class LinearProgram:

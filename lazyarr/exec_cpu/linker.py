@@ -1,9 +1,9 @@
 """Linking a `FunctionGraph` into a runnable program.
 
-Graphs with lazy ops (``cond``) run on the demand-driven reference VM; all others on the Cython
-linear VM: elementwise nodes through generated C kernels, matrix products and `Gemm`/`Gemv`
-through BLAS, the rest
-through their NumPy ``perform``; each value kept only until its last reader has run.
+Programs run on the Cython VM: elementwise nodes through generated C kernels, matrix products
+and `Gemm`/`Gemv` through BLAS, the rest through their NumPy ``perform``; each value kept only
+until its last reader has run. A graph with lazy ops (``cond``) becomes a `LazyProgram`: the
+nodes that a lazy node's inputs alone need are deferred and run only if it asks for them.
 
 Memory: a node whose output does not escape keeps its buffer and reuses it on the next call; an
 elementwise node writes in place into an input that dies there when that input is a buffer an
@@ -14,7 +14,16 @@ from __future__ import annotations
 
 from ..graph.fgraph import FunctionGraph
 from . import native
-from ._vm import ElemThunk, GemmThunk, LinearProgram, MatMulThunk, ReduceThunk, Thunk
+from ._vm import (
+    ElemThunk,
+    GemmThunk,
+    LazyProgram,
+    LazyThunk,
+    LinearProgram,
+    MatMulThunk,
+    ReduceThunk,
+    Thunk,
+)
 from .reference_vm import ReferenceProgram
 
 
@@ -24,8 +33,10 @@ def link(fg: FunctionGraph, reference: bool = False, native_kernels: bool = True
     ``reference=True`` gives the reference VM; ``native_kernels=False`` the linear VM with NumPy
     implementations only."""
     order = fg.toposort()
-    if reference or any(node.op.lazy for node in order):
+    if reference:
         return ReferenceProgram(fg)
+    has_lazy = any(node.op.lazy for node in order)
+    main = _needed(fg.outputs) if has_lazy else set(order)
     index: dict = {}
     init: list = []
     for v in fg.inputs:
@@ -46,6 +57,10 @@ def link(fg: FunctionGraph, reference: bool = False, native_kernels: bool = True
             index[v] = len(init)
             init.append(v.data)
     keep = {index[v] for v in fg.outputs} | {index[v] for v in fg.inputs}
+    # values read by lazy or deferred nodes live until the call ends (when they are read
+    # depends on the data)
+    keep |= {index[v] for node in order if node.op.lazy or node not in main
+             for v in node.inputs}
     last_use: dict[int, int] = {}
     for t, node in enumerate(order):
         for v in node.inputs:
@@ -55,11 +70,12 @@ def link(fg: FunctionGraph, reference: bool = False, native_kernels: bool = True
         if slot not in keep and init[slot] is None:
             frees[t].append(slot)
     escape = {index[v] for v in fg.outputs}
-    # a buffer may be reused only if no reader can hold a view of it past the call
-    viewed = {index[v] for node in order if node.op.view for v in node.inputs}
+    # a buffer may be reused only if no reader can hold a view of it past the call (a lazy
+    # node may hand back an input: cond with an identity branch)
+    viewed = {index[v] for node in order if node.op.view or node.op.lazy for v in node.inputs}
 
     kernels = [(native.elementwise_kernel(node) or native.reduce_kernel(node))
-               if native_kernels else None for node in order]
+               if native_kernels and not node.op.lazy else None for node in order]
     built = native.build_kernels([k for k in kernels if k is not None]) if native_kernels else []
     built_iter = iter(built)
     fresh: set[int] = set()  # slots holding buffers made by native nodes of this program
@@ -71,7 +87,10 @@ def link(fg: FunctionGraph, reference: bool = False, native_kernels: bool = True
         k = kernels[t]
         b = next(built_iter) if k is not None else None
         reuse = tuple(s not in escape and s not in viewed for s in outs)
-        if b is not None and isinstance(k, native.ReduceKernel):
+        if node.op.lazy:
+            thunks.append(LazyThunk(node.op.perform_lazy, ins, outs, free, node,
+                                    _deferred(node, order, main)))
+        elif b is not None and isinstance(k, native.ReduceKernel):
             red = node.op.reduce if hasattr(node.op, "reduce") else node.op
             thunks.append(ReduceThunk(
                 node.op.perform, ins, outs, free, node, b[1],
@@ -84,7 +103,9 @@ def link(fg: FunctionGraph, reference: bool = False, native_kernels: bool = True
             taken: set[int] = set()
             for o, ov in zip(outs, node.outputs):
                 cand = -1
-                if o not in escape:
+                # writing in place makes the output share the input's kept buffer, so the
+                # output must be as private as a reused buffer: not returned, not viewed
+                if o not in escape and o not in viewed:
                     for i, (s, iv) in enumerate(zip(ins, node.inputs)):
                         if (s in fresh and s in free and s not in taken and s not in viewed
                                 and iv.dtype == ov.dtype and iv.shape == ov.shape
@@ -106,11 +127,55 @@ def link(fg: FunctionGraph, reference: bool = False, native_kernels: bool = True
             c, cv, ov = ins[0], node.inputs[0], node.outputs[0]
             # beta accumulates into c's own buffer when c dies here and nothing else sees it
             inplace = (c in fresh and c in free and c not in viewed and c not in ins[1:]
-                       and outs[0] not in escape and cv.shape == ov.shape
+                       and outs[0] not in escape and outs[0] not in viewed
+                       and cv.shape == ov.shape
                        and None not in cv.shape)
             thunks.append(GemmThunk(node.op.perform, ins, outs, free, node,
                                     ov.dtype.num, len(ov.shape) == 1, reuse[0], inplace))
             fresh.update(outs)
         else:
             thunks.append(Thunk(node.op.perform, ins, outs, free, node))
-    return LinearProgram(thunks, init, tuple(index[v] for v in fg.outputs), len(fg.inputs))
+    out_idx = tuple(index[v] for v in fg.outputs)
+    if has_lazy:
+        main_pos = tuple(t for t, node in enumerate(order) if node in main)
+        return LazyProgram(thunks, init, main_pos, out_idx, len(fg.inputs))
+    return LinearProgram(thunks, init, out_idx, len(fg.inputs))
+
+
+def _always_read(node) -> range | list:
+    """Input positions a node reads whatever happens: all of them, except for a lazy node,
+    whose inputs are asked for on demand (a `Cond` always reads its predicate and operands)."""
+    op = node.op
+    if not op.lazy:
+        return range(len(node.inputs))
+    if hasattr(op, "branch_inputs"):
+        either = {*op.branch_inputs(True), *op.branch_inputs(False)}
+        return [i for i in range(len(node.inputs)) if i not in either]
+    return []
+
+
+def _needed(targets) -> set:
+    """The nodes computing ``targets`` whatever the lazy nodes among them decide."""
+    seen: set = set()
+    stack = [v.owner for v in targets if v.owner is not None]
+    while stack:
+        node = stack.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        for i in _always_read(node):
+            owner = node.inputs[i].owner
+            if owner is not None and owner not in seen:
+                stack.append(owner)
+    return seen
+
+
+def _deferred(node, order: list, main: set) -> tuple:
+    """Per input of lazy ``node``: positions (in ``order``) of the nodes outside ``main`` that
+    computing it needs, in order."""
+    always = set(_always_read(node))
+    subs = []
+    for i, v in enumerate(node.inputs):
+        need = set() if i in always or v.owner is None else _needed([v]) - main
+        subs.append(tuple(t for t, n in enumerate(order) if n in need))
+    return tuple(subs)

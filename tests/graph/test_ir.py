@@ -14,7 +14,6 @@ import lazyarr as xp
 from lazyarr.array.coerce import as_var, build, build_many, wrap
 from lazyarr.array.ops.elemwise import Elemwise
 from lazyarr.array.ops.shape import Reshape
-from lazyarr.exec_cpu import reference_vm
 from lazyarr.exec_cpu.reference_vm import ReferenceProgram
 from lazyarr.graph import FunctionGraph, Op, Var, apply, cut, debugprint, toposort
 from lazyarr.graph.inner import InnerGraph
@@ -325,10 +324,8 @@ def test_lazy_op_runs_only_the_branch_it_needs():
         cond = _tag(xp.sum(a) > 0 if flag else xp.sum(a) < 0, "cond")
         r = build(IfElse(), as_var(cond), as_var(taken), as_var(untaken))
         if flag:
-            before = reference_vm.counters["nodes_run"]
             np.testing.assert_allclose(np.asarray(r + 1.0), np.exp(x) * 2.0 + 1.0)
             assert Tag.runs == ["cond", "taken"]
-            assert reference_vm.counters["nodes_run"] > before   # the reference VM ran it
         else:
             with pytest.raises(RuntimeError, match="untaken") as info:
                 np.asarray(r)
