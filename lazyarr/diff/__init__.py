@@ -3,15 +3,18 @@
 Importing this package registers the derivative rules of the core ops.
 """
 
-# registering the rules of the core ops
+# registering the rules of the core ops and of the extension ops
 from . import (  # noqa: F401
     rules_composite,
     rules_creation,
     rules_elemwise,
+    rules_fft,
     rules_index,
     rules_linalg,
+    rules_linalg_ext,
     rules_reduce,
     rules_shape,
+    rules_sort,
 )
 from .checks import GradientError, check_vjp_jvp, verify_grad
 from .expr import Lop, Rop, gradient

@@ -1,0 +1,173 @@
+"""vjp and jvp rules of sorting, searching, gathering and set ops.
+
+``sort`` is a gather through the sorting permutation: the jvp gathers the tangent, the vjp
+gathers the cotangent through the inverse permutation (``argsort`` of the permutation). ``take``
+and ``take_along_axis`` scatter-add their cotangent, written as a product with a one-hot matrix
+of the indices (ordinary ops, differentiable again; ``O(len(indices) * n)`` work per row).
+Integer results (``argsort``, ``argmax``/``argmin``, ``nonzero``, ``count_nonzero``,
+``searchsorted``) and ``isin`` have no derivative; index inputs get no cotangent.
+
+Unique values (decision): a unique value stands for all the elements equal to it, and its
+derivative is their mean: the vjp gives each element ``g[inverse] / counts[inverse]``, the jvp
+the per-value mean of the tangent. Moving one element alone off a tie changes the output's size,
+so no choice is a true derivative there; this one is the symmetric one, and it keeps
+``sum(values * counts) == sum(x)`` differentiable with gradient one. The index outputs have no
+derivative.
+"""
+
+from __future__ import annotations
+
+from ..array.coerce import Array
+from ..array.functions import creation as C
+from ..array.functions import elementwise as E
+from ..array.functions import manipulation as M
+from ..array.functions import searching as SE
+from ..array.functions import sorting as SO
+from ..array.functions import statistics as S
+from ..array.functions.dtype_funcs import astype
+from ..array.functions.linalg_basic import tensordot
+from ..array.ops.search import (
+    ArgReduce,
+    CountNonzero,
+    IsIn,
+    Nonzero,
+    SearchSorted,
+    Take,
+    TakeAlongAxis,
+)
+from ..array.ops.sets import FIELDS, Unique
+from ..array.ops.sort import ArgSort, Sort
+from .registry import register_jvp, register_vjp
+from .rules_ext import sum_to
+
+
+def _no_vjp(op, inputs, outputs, cotangents) -> list:
+    """Not differentiable: no cotangent for any input."""
+    return [None] * len(inputs)
+
+
+def _no_jvp(op, inputs, outputs, tangents) -> list:
+    """Not differentiable (integer or boolean results): zero tangents."""
+    return [None] * len(outputs)
+
+
+for _cls in (ArgSort, ArgReduce, Nonzero, CountNonzero, SearchSorted, IsIn):
+    register_vjp(_cls)(_no_vjp)
+    register_jvp(_cls)(_no_jvp)
+
+
+def _differentiable(x: Array) -> bool:
+    return x.dtype.kind in "fc"
+
+
+def _perm(op: Sort, x: Array) -> Array:
+    return SO.argsort(x, axis=op.axis, descending=op.descending, stable=op.stable)
+
+
+@register_vjp(Sort)
+def sort_vjp(op, inputs, outputs, cotangents) -> list:
+    """The cotangent sent back through the inverse permutation."""
+    x, g = inputs[0], cotangents[0]
+    if g is None or not _differentiable(x):
+        return [None]
+    inverse = SO.argsort(_perm(op, x), axis=op.axis)
+    return [SE.take_along_axis(g, inverse, axis=op.axis)]
+
+
+@register_jvp(Sort)
+def sort_jvp(op, inputs, outputs, tangents) -> list:
+    """The tangent gathered through the sorting permutation."""
+    x, t = inputs[0], tangents[0]
+    if t is None or not _differentiable(x):
+        return [None]
+    return [SE.take_along_axis(t, _perm(op, x), axis=op.axis)]
+
+
+def _one_hot(indices: Array, n: int, dtype) -> Array:
+    """``(..., n)`` array of ``dtype``: 1 where the last axis equals the (wrapped) index."""
+    idx = E.where(indices < 0, indices + n, indices)
+    return astype(E.equal(idx[..., None], C.arange(n)), dtype)
+
+
+@register_vjp(Take)
+def take_vjp(op, inputs, outputs, cotangents) -> list:
+    """Scatter-add of the cotangent to the taken positions (repeats accumulate)."""
+    x, idx = inputs
+    g = cotangents[0]
+    if g is None or not _differentiable(x):
+        return [None, None]
+    ax = op.axis
+    hot = _one_hot(idx, x.shape[ax], g.dtype)  # (k, n)
+    gx = tensordot(g, hot, axes=([ax], [0]))  # g's shape without ax, then n
+    return [M.moveaxis(gx, -1, ax), None]
+
+
+@register_jvp(Take)
+def take_jvp(op, inputs, outputs, tangents) -> list:
+    """The tangent taken at the same indices."""
+    t = tangents[0]
+    return [None if t is None else SE.take(t, inputs[1], axis=op.axis)]
+
+
+@register_vjp(TakeAlongAxis)
+def take_along_axis_vjp(op, inputs, outputs, cotangents) -> list:
+    """Scatter-add along ``axis`` (broadcast axes of ``x`` summed)."""
+    x, idx = inputs
+    g = cotangents[0]
+    if g is None or not _differentiable(x):
+        return [None, None]
+    ax = op.axis
+    hot = _one_hot(idx, x.shape[ax], g.dtype)  # idx's shape + (n,)
+    gx = S.sum(g[..., None] * hot, axis=ax)  # broadcast shape without ax, then n
+    gx = M.moveaxis(gx, -1, ax)
+    return [sum_to(gx, x.shape), None]
+
+
+@register_jvp(TakeAlongAxis)
+def take_along_axis_jvp(op, inputs, outputs, tangents) -> list:
+    """The tangent gathered by the same indices."""
+    t = tangents[0]
+    if t is None:
+        return [None]
+    return [M.broadcast_to(SE.take_along_axis(t, inputs[1], axis=op.axis), outputs[0].shape)]
+
+
+def _groups(op: Unique, x: Array, outputs: list) -> tuple[Array, Array]:
+    """``(inverse_indices, counts)`` of ``unique(x)``: from the outputs when the op gives
+    them, else from a ``unique_all`` of the same input."""
+    got = dict(zip(FIELDS[op.kind], outputs))
+    if "inverse_indices" in got and "counts" in got:
+        return got["inverse_indices"], got["counts"]
+    from ..array.functions.sets import unique_all
+
+    r = unique_all(x)
+    return r.inverse_indices, r.counts
+
+
+@register_vjp(Unique)
+def unique_vjp(op, inputs, outputs, cotangents) -> list:
+    """Each element gets its value's cotangent divided by the value's count."""
+    x, g = inputs[0], cotangents[0]
+    if g is None or not _differentiable(x):
+        return [None]
+    inverse, counts = _groups(op, x, outputs)
+    share = g / astype(counts, E.real(g).dtype if g.dtype.kind == "c" else g.dtype)
+    flat = M.reshape(inverse, (-1,))
+    return [M.reshape(SE.take(share, flat), tuple(x.shape))]
+
+
+@register_jvp(Unique)
+def unique_jvp(op, inputs, outputs, tangents) -> list:
+    """The values' tangent: the mean of the tangent over each value's elements."""
+    x, t = inputs[0], tangents[0]
+    outs: list = [None] * len(outputs)
+    if t is None or not _differentiable(x):
+        return outs
+    inverse, counts = _groups(op, x, outputs)
+    values = outputs[0]
+    slots = S.cumulative_sum(counts * 0 + 1) - 1  # 0 .. len(values) - 1, sized lazily
+    hot = E.equal(M.reshape(inverse, (-1, 1)), slots)  # (x.size, len(values))
+    total = S.sum(M.reshape(t, (-1, 1)) * hot, axis=0)
+    outs[0] = total / astype(counts, E.real(values).dtype if values.dtype.kind == "c"
+                             else values.dtype)
+    return outs
