@@ -160,8 +160,30 @@ def test_set_num_threads():
         xp.set_num_threads(old)
 
 
+def test_set_num_threads_limits_blas_through_threadpoolctl():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    old = xp.get_num_threads()
+    try:
+        for n in (1, 2):
+            xp.set_num_threads(n)
+            blas = [i for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+            assert blas and all(i["num_threads"] == n for i in blas)
+    finally:
+        xp.set_num_threads(old)
+
+
 def test_omp_num_threads_is_the_default(monkeypatch):
+    import os
+    import subprocess
+    import sys
+
     from lazyarr.exec_cpu.threads import default_threads
+
+    env = dict(os.environ)
+    env["OMP_NUM_THREADS"] = "1"
+    got = subprocess.run([sys.executable, "-c", "import lazyarr; print(lazyarr.get_num_threads())"],
+                         env=env, capture_output=True, text=True, check=True).stdout.split()[-1]
+    assert got == "1"  # a fresh process starts with it
 
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
     assert default_threads() == 3
