@@ -1,0 +1,215 @@
+"""Derivative rules of the linalg extension, one node at a time (see ``test_rules_ext``):
+jvp vs finite differences of the NumPy reference, vjp vs jvp adjointness, real and complex,
+batched, on well-conditioned drawn matrices."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import lazyarr as xp
+from lazyarr.diff.registry import vjp_rule
+
+from .test_rules_ext import CPLX, FEW, batches, check_rule, herm, rand, seeds
+
+# -- data ----------------------------------------------------------------------------------------
+
+def _general(rng, shape, dtype):
+    n = shape[-1]
+    return rand(rng, shape, dtype) + n * np.eye(n)
+
+
+def _spd(rng, shape, dtype):
+    b = rand(rng, shape, dtype)
+    return b @ np.conj(np.swapaxes(b, -1, -2)) + shape[-1] * np.eye(shape[-1])
+
+
+def _separated_hermitian(rng, shape, dtype):
+    """Hermitian with eigenvalues 1, 2, ... n (well separated)."""
+    n = shape[-1]
+    q, _ = np.linalg.qr(rand(rng, shape, dtype))
+    return (q * np.arange(1.0, n + 1)[..., None, :]) @ np.conj(np.swapaxes(q, -1, -2))
+
+
+def _separated_svd(rng, shape, dtype):
+    """A matrix of ``shape`` with singular values 1, 2, ... k."""
+    m, n = shape[-2:]
+    k = min(m, n)
+    u, _ = np.linalg.qr(rand(rng, shape[:-2] + (m, k), dtype))
+    v, _ = np.linalg.qr(rand(rng, shape[:-2] + (n, k), dtype))
+    return (u * np.arange(1.0, k + 1)[..., None, :]) @ np.conj(np.swapaxes(v, -1, -2))
+
+
+def _phase_to(ref, new, axis):
+    """Unit factors that turn the vectors of ``new`` (along ``axis``) towards ``ref``'s."""
+    d = np.sum(np.conj(ref) * new, axis=axis, keepdims=True)
+    return np.conj(d) / np.abs(d)
+
+
+def _align_eigh(base, outs):
+    w, v = outs
+    return [w, v * _phase_to(base[1], v, -2)]
+
+
+def _align_svd(base, outs):
+    u, s, vh = outs
+    ph = _phase_to(base[2], vh, -1)  # one factor per row of Vh
+    return [u * np.conj(np.swapaxes(ph, -1, -2)), s, vh * ph]
+
+
+
+# -- linalg ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", CPLX)
+@FEW
+@given(batch=batches, n=st.integers(1, 4), seed=seeds)
+def test_inv_det_slogdet(dtype, batch, n, seed):
+    rng = np.random.default_rng(seed)
+    a = _general(rng, batch + (n, n), dtype)
+    check_rule(xp.linalg.inv, a, seed=seed)
+    check_rule(xp.linalg.det, a, seed=seed)
+    check_rule(xp.linalg.slogdet, a, seed=seed)
+
+
+@FEW
+@given(batch=batches, n=st.integers(1, 4), k=st.integers(1, 3), seed=seeds)
+def test_solve_matrix_and_vector(batch, n, k, seed):
+    rng = np.random.default_rng(seed)
+    a = _general(rng, batch + (n, n), np.float64)
+    check_rule(xp.linalg.solve, a, rand(rng, (n, k), np.float64), seed=seed)
+    check_rule(xp.linalg.solve, a, rand(rng, (n,), np.float64), seed=seed)
+    # b's batch broadcast against a's: a's cotangent is summed back
+    check_rule(xp.linalg.solve, a, rand(rng, (3,) + batch + (n, k), np.float64), seed=seed)
+
+
+def test_solve_complex_broadcast_batch():
+    rng = np.random.default_rng(1)
+    a = _general(rng, (3, 3), np.complex128)
+    check_rule(xp.linalg.solve, a, rand(rng, (2, 3, 2), np.complex128))
+
+
+@pytest.mark.parametrize("dtype", CPLX)
+@pytest.mark.parametrize("upper", [False, True])
+@FEW
+@given(batch=batches, n=st.integers(1, 4), seed=seeds)
+def test_cholesky(dtype, upper, batch, n, seed):
+    a = _spd(np.random.default_rng(seed), batch + (n, n), dtype)
+    g = check_rule(lambda x: xp.linalg.cholesky(x, upper=upper), a, seed=seed, hermitian=True)
+    np.testing.assert_allclose(g[0], herm(g[0]), atol=1e-12)  # a Hermitian cotangent
+
+
+@pytest.mark.parametrize("dtype", CPLX)
+@FEW
+@given(batch=batches, n=st.integers(1, 4), seed=seeds)
+def test_eigh_eigvalsh(dtype, batch, n, seed):
+    a = _separated_hermitian(np.random.default_rng(seed), batch + (n, n), dtype)
+    check_rule(xp.linalg.eigh, a, seed=seed, hermitian=True, align=_align_eigh)
+    check_rule(xp.linalg.eigvalsh, a, seed=seed, hermitian=True)
+
+
+@pytest.mark.parametrize("dtype", CPLX)
+@pytest.mark.parametrize("mode", ["reduced", "complete"])
+@FEW
+@given(batch=batches, m=st.integers(1, 4), n=st.integers(1, 4), seed=seeds)
+def test_qr(dtype, mode, batch, m, n, seed):
+    if mode == "complete" and m > n:
+        m, n = n, m
+    a = _separated_svd(np.random.default_rng(seed), batch + (m, n), dtype)
+    check_rule(lambda x: xp.linalg.qr(x, mode=mode), a, seed=seed)
+
+
+def test_qr_complete_tall_has_no_derivative():
+    a = xp.asarray(np.eye(3, 2))
+    q, r = xp.linalg.qr(a, mode="complete")
+    node = q._v.owner
+    with pytest.raises(ValueError, match="mode='reduced'"):
+        vjp_rule(type(node.op))(node.op, [a], [q, r], [xp.ones_like(q), None])
+
+
+@pytest.mark.parametrize("dtype", CPLX)
+@FEW
+@given(batch=batches, m=st.integers(1, 4), n=st.integers(1, 4), seed=seeds)
+def test_svd_svdvals_pinv(dtype, batch, m, n, seed):
+    a = _separated_svd(np.random.default_rng(seed), batch + (m, n), dtype)
+    check_rule(lambda x: xp.linalg.svd(x, full_matrices=False), a, seed=seed, align=_align_svd)
+    check_rule(xp.linalg.svdvals, a, seed=seed)
+    check_rule(xp.linalg.pinv, a, seed=seed)
+    if m == n:
+        check_rule(xp.linalg.svd, a, seed=seed, align=_align_svd)
+
+
+def test_matrix_rank_has_no_derivative():
+    g = check_rule(xp.linalg.matrix_rank, np.eye(3), fd=False)
+    assert g == [None]
+
+
+@pytest.mark.parametrize("power", [0, 1, 2, 3, -1, -2])
+def test_matrix_power(power):
+    rng = np.random.default_rng(power + 10)
+    a = _general(rng, (2, 3, 3), np.float64) / 3
+    check_rule(lambda x: xp.linalg.matrix_power(x, power), a)
+
+
+@pytest.mark.parametrize("dtype", CPLX)
+@FEW
+@given(batch=batches, m=st.integers(1, 4), n=st.integers(1, 4), off=st.integers(-2, 2),
+       seed=seeds)
+def test_diagonal_trace(dtype, batch, m, n, off, seed):
+    a = rand(np.random.default_rng(seed), batch + (m, n), dtype)
+    check_rule(lambda x: xp.linalg.diagonal(x, offset=off), a, seed=seed)
+    check_rule(lambda x: xp.linalg.trace(x, offset=off), a, seed=seed)
+
+
+def test_trace_with_wider_dtype():
+    a = np.arange(6.0, dtype=np.float32).reshape(2, 3)
+    g = check_rule(lambda x: xp.linalg.trace(x, dtype=xp.float64), a, fd=False)
+    assert g[0].dtype == np.float32
+
+
+@pytest.mark.parametrize("dtype", CPLX)
+@pytest.mark.parametrize("ord_", ["fro", "nuc", 2, -2, 1, -1, np.inf, -np.inf])
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_matrix_norm(dtype, ord_, keepdims):
+    a = _separated_svd(np.random.default_rng(3), (2, 3, 4), dtype)
+    a = a + 0.01 * np.arange(12).reshape(3, 4)  # no ties among row/column sums
+    check_rule(lambda x: xp.linalg.matrix_norm(x, ord=ord_, keepdims=keepdims), a)
+
+
+@pytest.mark.parametrize("dtype", CPLX)
+@pytest.mark.parametrize("ord_", [2, 1, 3, 0.5, -1, np.inf, -np.inf, 0])
+@FEW
+@given(shape=st.sampled_from([(), (4,), (2, 3)]), keepdims=st.booleans(), all_axes=st.booleans(),
+       seed=seeds)
+def test_vector_norm(dtype, ord_, shape, keepdims, all_axes, seed):
+    a = rand(np.random.default_rng(seed), shape, dtype)
+    axis = None if all_axes or not shape else -1
+    g = check_rule(lambda x: xp.linalg.vector_norm(x, axis=axis, keepdims=keepdims, ord=ord_),
+                   a, seed=seed)
+    if ord_ == 0 and shape:
+        assert g == [None]
+
+
+def test_vector_norm_inf_shares_ties():
+    g = check_rule(lambda x: xp.linalg.vector_norm(x, ord=np.inf), np.array([3.0, -3.0, 1.0]),
+                   fd=False)
+    u = np.asarray(xp.asarray(g[0]))
+    assert u[2] == 0 and u[0] == -u[1]
+    np.testing.assert_allclose(abs(u[0]) * 2, abs(u).sum())
+
+
+@pytest.mark.parametrize("dtype", CPLX)
+@FEW
+@given(shapes=st.sampled_from([((3,), (3,)), ((2, 3), (3,)), ((4, 1, 3), (2, 3))]),
+       seed=seeds)
+def test_cross_outer(dtype, shapes, seed):
+    rng = np.random.default_rng(seed)
+    a, b = (rand(rng, s, dtype) for s in shapes)
+    check_rule(xp.linalg.cross, a, b, seed=seed)
+    check_rule(xp.linalg.outer, a.reshape(-1)[:3], rand(rng, (4,), dtype), seed=seed)
+
+
+def test_integer_inputs_get_no_cotangent():
+    g = check_rule(xp.linalg.trace, np.arange(9).reshape(3, 3), fd=False)
+    assert g == [None]

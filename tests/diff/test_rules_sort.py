@@ -1,0 +1,64 @@
+"""Derivative rules of sorting, searching, gathering and set ops (see ``test_rules_ext``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import lazyarr as xp
+
+from .test_rules_ext import CPLX, FEW, check_rule, rand, seeds
+
+# -- sorting, searching, sets ------------------------------------------------------------------
+
+@pytest.mark.parametrize("descending", [False, True])
+@FEW
+@given(shape=st.sampled_from([(5,), (3, 4), (2, 3, 2)]), axis=st.integers(-1, 0),
+       seed=seeds)
+def test_sort(descending, shape, axis, seed):
+    x = np.random.default_rng(seed).permutation(np.prod(shape)).reshape(shape) * 1.0
+    check_rule(lambda v: xp.sort(v, axis=axis, descending=descending), x, seed=seed)
+
+
+@FEW
+@given(n=st.integers(1, 5), idx=st.lists(st.integers(-5, 4), min_size=1, max_size=6),
+       seed=seeds)
+def test_take_scatters_repeats(n, idx, seed):
+    idx = np.array([i % n for i in idx])
+    idx = np.where(np.arange(idx.size) % 2 == 1, idx - n, idx)  # some negative indices
+    x = rand(np.random.default_rng(seed), (2, n), np.float64)
+    check_rule(lambda v, i: xp.take(v, i, axis=1), x, idx, seed=seed)
+    check_rule(lambda v, i: xp.take(v, i), x[0], idx, seed=seed)
+
+
+@pytest.mark.parametrize("dtype", CPLX)
+def test_take_along_axis_broadcast(dtype):
+    rng = np.random.default_rng(0)
+    x = rand(rng, (1, 4), dtype)
+    idx = rng.integers(-4, 4, size=(3, 5))
+    check_rule(lambda v, i: xp.take_along_axis(v, i, axis=1), x, idx)
+    check_rule(lambda v, i: xp.take_along_axis(v, i, axis=1), rand(rng, (3, 4), dtype),
+               rng.integers(0, 4, size=(1, 2)))
+
+
+@pytest.mark.parametrize("fn", [xp.argsort, xp.argmax, xp.argmin, lambda v: xp.nonzero(v),
+                                xp.count_nonzero, lambda v: xp.searchsorted(v, v),
+                                lambda v: xp.isin(v, v)])
+def test_integer_results_have_no_derivative(fn):
+    g = check_rule(fn, np.array([3.0, 1.0, 2.0]), fd=False)
+    assert all(c is None for c in g)
+
+
+@pytest.mark.parametrize("kind", ["values", "counts", "inverse", "all"])
+def test_unique_values_are_the_mean_of_their_elements(kind):
+    x = np.array([[2.0, 1.0, 2.0], [3.0, 2.0, 1.0]])
+    fn = getattr(xp, f"unique_{kind}")
+    g = check_rule(fn, x, fd=False)
+    _, inv, counts = np.unique(x, return_inverse=True, return_counts=True)
+    rng = np.random.default_rng(0)
+    rng.standard_normal(x.shape)  # the tangent comes first
+    u = rng.standard_normal(3)
+    np.testing.assert_allclose(g[0], (u / counts)[inv.reshape(x.shape)])
+    check_rule(fn, np.array([0.5, -1.0, 2.0]))  # distinct values: a sort, checked by FD
