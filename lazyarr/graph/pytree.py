@@ -16,40 +16,41 @@ def flatten(tree: Any) -> tuple[list, Any]:
     """Leaves (left to right) and a structure description of a pytree of tuples, lists, dicts
     (sorted keys) and ``None``; anything else is a leaf."""
     leaves: list = []
+    return leaves, _flatten(tree, leaves)
 
-    def go(t):
-        if isinstance(t, tuple) and not hasattr(t, "_fields"):
-            return ("tuple", tuple(go(x) for x in t))
-        if isinstance(t, list):
-            return ("list", tuple(go(x) for x in t))
-        if isinstance(t, dict):
-            keys = tuple(sorted(t))
-            return ("dict", keys, tuple(go(t[k]) for k in keys))
-        if t is None:
-            return ("none",)
-        leaves.append(t)
-        return ("leaf",)
 
-    return leaves, go(tree)
+# Module-level recursion: a nested recursive function is a reference cycle that would keep the
+# leaves (live arrays, which materialization writes back) alive until the garbage collector runs.
+def _flatten(t: Any, leaves: list) -> Any:
+    if isinstance(t, tuple) and not hasattr(t, "_fields"):
+        return ("tuple", tuple(_flatten(x, leaves) for x in t))
+    if isinstance(t, list):
+        return ("list", tuple(_flatten(x, leaves) for x in t))
+    if isinstance(t, dict):
+        keys = tuple(sorted(t))
+        return ("dict", keys, tuple(_flatten(t[k], leaves) for k in keys))
+    if t is None:
+        return ("none",)
+    leaves.append(t)
+    return ("leaf",)
 
 
 def unflatten(struct: Any, leaves: Sequence) -> Any:
     """Inverse of `flatten`."""
-    it = iter(leaves)
+    return _unflatten(struct, iter(leaves))
 
-    def go(s):
-        kind = s[0]
-        if kind == "leaf":
-            return next(it)
-        if kind == "none":
-            return None
-        if kind == "tuple":
-            return tuple(go(x) for x in s[1])
-        if kind == "list":
-            return [go(x) for x in s[1]]
-        return {k: go(x) for k, x in zip(s[1], s[2])}
 
-    return go(struct)
+def _unflatten(s: Any, it) -> Any:
+    kind = s[0]
+    if kind == "leaf":
+        return next(it)
+    if kind == "none":
+        return None
+    if kind == "tuple":
+        return tuple(_unflatten(x, it) for x in s[1])
+    if kind == "list":
+        return [_unflatten(x, it) for x in s[1]]
+    return {k: _unflatten(x, it) for k, x in zip(s[1], s[2])}
 
 
 def struct_str(struct: Any) -> str:

@@ -220,3 +220,26 @@ def test_scan_errors_name_the_user_line():
         xp.scan(lambda c, x: (c, c), xp.asarray(0.0), (xp.ones(3), xp.ones(4)))
     with pytest.raises(TypeError, match=r"test_loops\.py"):
         xp.while_loop(lambda v: xp.ones(2) > 0, lambda v: v, xp.asarray(0.0))
+
+
+def test_pytree_round_trip_keeps_no_reference_cycle_on_its_leaves():
+    """Leaves held by a cycle stay alive until the collector runs; a live pending array is
+    written back by every materialization, which changes the program's key (a cache miss)."""
+    import gc
+    import weakref
+
+    from lazyarr.graph.pytree import flatten, unflatten
+
+    class Leaf:
+        pass
+
+    gc.disable()
+    try:
+        leaf = Leaf()
+        ref = weakref.ref(leaf)
+        leaves, struct = flatten({"a": (leaf, [None])})
+        assert unflatten(struct, leaves)["a"][0] is leaf
+        del leaf, leaves
+        assert ref() is None
+    finally:
+        gc.enable()
