@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import math as _math
 
-from . import exec_cpu as _exec_cpu
-from . import fft, linalg  # noqa: E402,F401  (the standard's extensions)
+from . import (  # noqa: E402,F401  (the standard's extensions)
+    fft,
+    linalg,
+    rewrites,  # noqa: F401
+)
+from . import pipeline_modes as _pipeline_modes
 from .array import Array, ConcretizationError, trace_cache  # noqa: F401
 from .array import dtypes as _dtypes
 from .array import numpy_protocols as _numpy_protocols  # noqa: F401  (NumPy dispatch)
@@ -42,6 +46,7 @@ from .diff.transforms import (  # noqa: F401
 from .exec_cpu.threads import get_num_threads, set_num_threads  # noqa: F401
 from .graph import pipeline as _pipeline
 from .graph.printing import debugprint as _debugprint
+from .rewrites import config  # noqa: F401  (lazyarr.config.exclude / fast_math / mode)
 
 # the standard's diff(): importing the subpackage lazyarr.diff above bound the name to it
 diff = _statistics_diff  # noqa: F405
@@ -71,11 +76,30 @@ def realize(*arrays: Array) -> tuple[Array, ...]:
     return arrays
 
 
-def debugprint(*arrays: Array, file=None) -> str:
-    """Print and return the pending graph of ``arrays`` (shared nodes shown once)."""
+def debugprint(*arrays: Array, optimized: bool = False, file=None) -> str:
+    """Print and return the pending graph of ``arrays`` (shared nodes shown once).
+
+    ``optimized=True`` shows the graph as it will run: after the rewrites, followed by the
+    rewrites that fired (nothing is computed)."""
     from .array.coerce import as_var
 
-    text = _debugprint([as_var(a) for a in arrays])
+    vars_ = [as_var(a) for a in arrays]
+    if not optimized:
+        text = _debugprint(vars_)
+    else:
+        from .graph._walk import cut
+        from .graph.fgraph import FunctionGraph
+
+        pending = [v for v in vars_ if v.owner is not None]
+        if pending:
+            leaves, steps, out_refs, _key = cut(pending, [])
+            fg = FunctionGraph.from_cut(leaves, steps, out_refs)
+            report = rewrites.rewrite(fg)
+            outs = iter(fg.outputs)
+            text = _debugprint([next(outs) if v.owner is not None else v for v in vars_])
+            text += "\n" + str(report)
+        else:
+            text = _debugprint(vars_)
     print(text, file=file)
     return text
 
@@ -86,8 +110,13 @@ def trace_cache_info() -> dict:
 
 
 def _compile(fg):
-    return _exec_cpu.link(fg)
+    return _pipeline_modes.compile_program(fg)
+
+
+def _drop_programs() -> None:
+    trace_cache.clear()  # programs were rewritten under the old configuration
 
 
 _pipeline.set_compiler(_compile)
+config.on_change(_drop_programs)
 

@@ -31,7 +31,7 @@ from ..graph.fgraph import FunctionGraph
 from .config import RewriteConfig, config
 
 __all__ = ["PHASES", "NODE_REWRITES_POSITION", "register_rewrite", "register_pass", "build",
-           "rewrite", "Report", "GraphEditor", "last_report", "registered"]
+           "rewrite", "Report", "GraphEditor", "last_report", "registered", "clone_fgraph"]
 
 PHASES = ("canonicalize", "stabilize", "specialize")
 NODE_REWRITES_POSITION = 0.0
@@ -169,7 +169,8 @@ class GraphEditor:
         self.fast_math = cfg.fast_math
         self.clients: dict[Var, list[tuple[Apply, int]]] = {}
         self.n_out: Counter = Counter(fg.outputs)
-        self.alive: set[Apply] = set()
+        #: live nodes; insertion order starts topological (new nodes come after their inputs)
+        self.alive: dict[Apply, None] = {}
         self.queue: deque[Apply] = deque()
         self.queued: set[Apply] = set()
         self.memo: dict = {}  # scratch space shared by rewrites (merge tables)
@@ -187,7 +188,7 @@ class GraphEditor:
 
     # -- editing ---------------------------------------------------------------------------
     def _add(self, node: Apply) -> None:
-        self.alive.add(node)
+        self.alive[node] = None
         for i, v in enumerate(node.inputs):
             self.clients.setdefault(v, []).append((node, i))
         self._push(node)
@@ -242,7 +243,7 @@ class GraphEditor:
             n = stack.pop()
             if n not in self.alive or any(self.nclients(o) for o in n.outputs):
                 continue
-            self.alive.discard(n)
+            del self.alive[n]
             for i, v in enumerate(n.inputs):
                 cl = self.clients.get(v)
                 if cl is not None:
@@ -310,7 +311,7 @@ class GraphEditor:
                 self.apply_replacement(node, list(new), r.name)
                 break
         # the next phase starts from every live node again
-        for node in self.fg.toposort():
+        for node in self.alive:
             self._push(node)
 
 
@@ -321,12 +322,13 @@ def count_nodes(fg: FunctionGraph) -> int:
 def rewrite(fg: FunctionGraph, cfg: RewriteConfig | None = None) -> Report:
     """Rewrite ``fg`` in place through every phase; return (and remember) the report."""
     cfg = cfg or config
-    report = Report(nodes_before=count_nodes(fg))
+    report = Report()
     _last[0] = report
     if "all" in cfg.exclude:
-        report.nodes_after = report.nodes_before
+        report.nodes_before = report.nodes_after = count_nodes(fg)
         return report
-    editor: GraphEditor | None = None
+    editor: GraphEditor | None = GraphEditor(fg, report, cfg)
+    report.nodes_before = len(editor.alive)
     for phase in PHASES:
         t0 = time.perf_counter()
         entries: list[tuple[float, object]] = [(p.position, p) for p in _passes.values()
@@ -344,5 +346,25 @@ def rewrite(fg: FunctionGraph, cfg: RewriteConfig | None = None) -> Report:
                     editor = GraphEditor(fg, report, cfg)
                 editor.run(entry)
         report.seconds[phase] = time.perf_counter() - t0
-    report.nodes_after = count_nodes(fg)
+    report.nodes_after = len(editor.alive) if editor is not None else count_nodes(fg)
     return report
+
+
+def clone_fgraph(fg: FunctionGraph) -> FunctionGraph:
+    """A copy of ``fg`` with fresh variables and applies (constants shared), so that
+    rewriting one leaves the other as it was."""
+    memo: dict[Var, Var] = {}
+    for v in fg.inputs:
+        memo[v] = Var(v.dtype, v.shape, None, 0, None, False, v.name)
+    for node in fg.toposort():
+        ins = []
+        for v in node.inputs:
+            c = memo.get(v)
+            if c is None:  # a constant: shared, never edited
+                c = memo[v] = v
+            ins.append(c)
+        new = Apply(node.op, ins, [], node.site)
+        new.outputs = [Var(o.dtype, o.shape, new, o.index) for o in node.outputs]
+        for o, n in zip(node.outputs, new.outputs):
+            memo[o] = n
+    return FunctionGraph([memo[v] for v in fg.inputs], [memo.get(v, v) for v in fg.outputs])

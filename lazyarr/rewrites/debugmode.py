@@ -1,0 +1,87 @@
+"""Checks behind the debug modes (the pipeline runs the programs; this module judges them).
+
+* `check_against_reference`: optimized outputs vs the unoptimized graph's on the reference VM,
+  within a tolerance set by the dtype; a mismatch raises `RewriteMismatchError` naming the
+  rewrites that fired. Where the reference is not finite and the optimized value is, and a
+  stabilize rewrite fired, the optimized program is the more accurate one: that is accepted.
+* `first_nonfinite`: which of some arrays holds a NaN or an infinity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from .db import Report, registered
+
+#: (rtol, atol) per floating dtype kind and size; integers and bools compare exactly
+_TOL = {4: (1e-4, 1e-5), 8: (1e-7, 1e-10), 16: (1e-7, 1e-10)}
+
+
+class RewriteMismatchError(AssertionError):
+    """An optimized program disagreed with the unoptimized reference (debug mode)."""
+
+
+def tolerance(dtype: np.dtype) -> tuple[float, float]:
+    """``(rtol, atol)`` used to compare values of ``dtype`` (0 for exact dtypes)."""
+    if dtype.kind == "f":
+        return _TOL[dtype.itemsize]
+    if dtype.kind == "c":
+        return _TOL[dtype.itemsize // 2]
+    return 0.0, 0.0
+
+
+def _stabilized(report: Report) -> bool:
+    tags = registered()
+    return any("stabilize" in tags.get(n, ("", ()))[1] for n in report.names())
+
+
+def check_against_reference(optimized: Sequence[np.ndarray], reference: Sequence[np.ndarray],
+                            report: Report) -> None:
+    """Raise `RewriteMismatchError` if an output differs beyond its dtype's tolerance."""
+    for k, (a, b) in enumerate(zip(optimized, reference)):
+        a, b = np.asarray(a), np.asarray(b)
+        problem = None
+        if a.dtype != b.dtype:
+            problem = f"dtype {a.dtype} instead of {b.dtype}"
+        elif a.shape != b.shape:
+            problem = f"shape {a.shape} instead of {b.shape}"
+        else:
+            bad = _mismatch(a, b)
+            if bad.any() and _stabilized(report):
+                bad &= ~(~_finite(b) & _finite(a))  # the reference overflowed; we did not
+            if bad.any():
+                i = np.unravel_index(int(np.argmax(bad)), bad.shape) if bad.ndim else ()
+                problem = (f"{int(bad.sum())} of {bad.size} elements differ, e.g. at {i}: "
+                           f"{a[i]!r} (optimized) vs {b[i]!r} (reference)")
+        if problem:
+            fired = ", ".join(report.names()) or "none"
+            raise RewriteMismatchError(f"debug mode: output {k}: {problem}; rewrites that "
+                                       f"fired: {fired}")
+
+
+def _finite(a: np.ndarray) -> np.ndarray:
+    return np.isfinite(a) if a.dtype.kind in "fc" else np.ones(a.shape, bool)
+
+
+def _mismatch(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    if a.dtype.kind not in "fc":
+        return a != b
+    rtol, atol = tolerance(a.dtype)
+    with np.errstate(all="ignore"):
+        close = np.isclose(a, b, rtol=rtol, atol=atol, equal_nan=True)
+        # zeros of a different sign are an IEEE difference the standard's tests look at
+        same_zero = (a == 0) & (b == 0)
+        if a.dtype.kind == "f":
+            close &= ~same_zero | (np.signbit(a) == np.signbit(b))
+    return ~close
+
+
+def first_nonfinite(arrays: Sequence[np.ndarray]) -> int | None:
+    """Index of the first floating array holding a NaN or an infinity, else None."""
+    for i, a in enumerate(arrays):
+        a = np.asarray(a)
+        if a.dtype.kind in "fc" and not np.isfinite(a).all():
+            return i
+    return None

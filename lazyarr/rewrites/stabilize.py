@@ -1,0 +1,201 @@
+"""Stabilize: rewrite numerically fragile forms into ones that keep their precision.
+
+These change results on purpose (to the more accurate value) and need no new ops:
+
+* ``log(1+x) -> log1p(x)``, ``log(1-x) -> log1p(-x)``, ``exp(x)-1 -> expm1(x)``;
+* ``log1p(exp(x)) -> logaddexp(0, x)`` (softplus, finite for large ``x``);
+* ``log(sigmoid(x)) -> -logaddexp(0, -x)`` and ``log(1 - sigmoid(x)) -> -logaddexp(0, x)``,
+  sigmoid being ``1/(1+exp(-x))`` as users write it;
+* ``log(sum(exp(x)))`` -> the max-shifted logsumexp ``log(sum(exp(x - m))) + m`` with ``m``
+  the max where finite (0 elsewhere), unless ``x`` is already shifted by its max;
+* ``log(exp(z) / sum(exp(z), keepdims)) -> z - log(sum(exp(z)))`` (log-softmax; the sum then
+  goes through logsumexp), which also makes softmax cross-entropy finite;
+* ``sqrt(x*x) -> abs(x)`` for real ``x`` (exact where ``x*x`` neither overflows nor underflows,
+  right where it does); ``log(exp(x)) -> x`` (exact, where ``exp`` overflows).
+"""
+
+from __future__ import annotations
+
+from ..array.ops.reduce import Reduce
+from ..array.ops.shape import BroadcastTo, Reshape
+from ..graph.basic import Var
+from .db import build, register_rewrite
+from .patterns import E, arg, binary_with_const, broadcasts_into, const_like, ew, is_const
+
+PHASE = "stabilize"
+TAGS = ("stability",)
+
+
+def _float(v: Var) -> bool:
+    return v.dtype.kind == "f"
+
+
+def _sigmoid_arg(v: Var) -> Var | None:
+    """``x`` when ``v`` is ``1/(1+exp(-x))`` (or ``reciprocal(1+exp(-x))``), else None."""
+    o = v.owner
+    if o is None or not _float(v):
+        return None
+    if o.op is E("divide") and is_const(o.inputs[0], 1) and \
+            broadcasts_into(o.inputs[0].shape, o.inputs[1].shape):
+        den = o.inputs[1]
+    elif o.op is E("reciprocal"):
+        den = o.inputs[0]
+    else:
+        return None
+    if den.owner is None or den.owner.op is not E("add"):
+        return None
+    e = binary_with_const(den.owner, 1)
+    if e is None:
+        return None
+    t = arg(e, E("exp"))
+    x = None if t is None else arg(t, E("negative"))
+    if x is None or x.shape != v.shape:
+        return None
+    return x
+
+
+def _softplus(x: Var, site) -> Var:
+    """``log(1 + exp(x))`` computed stably, as ``logaddexp(0, x)``."""
+    return ew("logaddexp", const_like(0, x), x, site=site)
+
+
+@register_rewrite("log_sigmoid", PHASE, TAGS, op_classes=[E("log")])
+def log_sigmoid(node, g):
+    """``log(sigmoid(x)) -> -softplus(-x)``."""
+    x = _sigmoid_arg(node.inputs[0])
+    if x is None:
+        return None
+    s = node.site
+    return [ew("negative", _softplus(ew("negative", x, site=s), s), site=s)]
+
+
+@register_rewrite("log_one_minus_sigmoid", PHASE, TAGS, op_classes=[E("log")])
+def log_one_minus_sigmoid(node, g):
+    """``log(1 - sigmoid(x)) -> -softplus(x)``."""
+    d = node.inputs[0].owner
+    if d is None or d.op is not E("subtract"):
+        return None
+    one, sig = d.inputs
+    if not (is_const(one, 1) and broadcasts_into(one.shape, sig.shape)):
+        return None
+    x = _sigmoid_arg(sig)
+    if x is None:
+        return None
+    return [ew("negative", _softplus(x, node.site), site=node.site)]
+
+
+@register_rewrite("log1p", PHASE, TAGS, op_classes=[E("log")])
+def log1p(node, g):
+    """``log(1 + x) -> log1p(x)``; ``log(1 - x) -> log1p(-x)``."""
+    a = node.inputs[0].owner
+    if a is None or not _float(node.outputs[0]):
+        return None
+    if a.op is E("add"):
+        x = binary_with_const(a, 1)
+        if x is not None:
+            return [ew("log1p", x, site=node.site)]
+    elif a.op is E("subtract"):
+        one, x = a.inputs
+        if is_const(one, 1) and broadcasts_into(one.shape, x.shape):
+            return [ew("log1p", ew("negative", x, site=node.site), site=node.site)]
+    return None
+
+
+@register_rewrite("expm1", PHASE, TAGS, op_classes=[E("subtract"), E("add")])
+def expm1(node, g):
+    """``exp(x) - 1 -> expm1(x)`` (also ``exp(x) + (-1)``)."""
+    if not _float(node.outputs[0]):
+        return None
+    if node.op is E("subtract"):
+        e = binary_with_const(node, 1, commutative=False)
+    else:
+        e = binary_with_const(node, -1)
+    x = None if e is None else arg(e, E("exp"))
+    return None if x is None else [ew("expm1", x, site=node.site)]
+
+
+@register_rewrite("softplus", PHASE, TAGS, op_classes=[E("log1p")])
+def softplus(node, g):
+    """``log1p(exp(x)) -> logaddexp(0, x)`` (no overflow for large ``x``)."""
+    x = arg(node.inputs[0], E("exp"))
+    return None if x is None or not _float(x) else [_softplus(x, node.site)]
+
+
+@register_rewrite("log_exp", PHASE, TAGS, op_classes=[E("log")])
+def log_exp(node, g):
+    """``log(exp(x)) -> x`` for real ``x`` (exact, where ``exp`` overflows)."""
+    x = arg(node.inputs[0], E("exp"))
+    return None if x is None or not _float(x) else [x]
+
+
+@register_rewrite("sqrt_square", PHASE, TAGS, op_classes=[E("sqrt")])
+def sqrt_square(node, g):
+    """``sqrt(x*x) -> abs(x)`` and ``sqrt(square(x)) -> abs(x)`` for real ``x``."""
+    o = node.inputs[0].owner
+    if o is None or not _float(node.outputs[0]):
+        return None
+    if o.op is E("square") or (o.op is E("multiply") and o.inputs[0] is o.inputs[1]):
+        return [ew("abs", o.inputs[0], site=node.site)]
+    return None
+
+
+# -- logsumexp and log-softmax ----------------------------------------------------------
+def _is_max_of(m: Var, x: Var, axes: tuple) -> bool:
+    """``m`` is ``max(x, axes, keepdims)``, or that max with non-finite values zeroed, possibly
+    broadcast: ``x - m`` is already shifted."""
+    while m.owner is not None and type(m.owner.op) in (BroadcastTo, Reshape):
+        m = m.owner.inputs[0]
+    o = m.owner
+    if o is not None and o.op is E("where") and arg(o.inputs[0], E("isfinite")) is o.inputs[1]:
+        m = o.inputs[1]
+        o = m.owner
+    return (o is not None and type(o.op) is Reduce and o.op.kind == "max" and
+            o.op.axes == axes and o.inputs[0] is x)
+
+
+@register_rewrite("logsumexp", PHASE, TAGS, op_classes=[E("log")])
+def logsumexp(node, g):
+    """``log(sum(exp(x), axes))`` -> ``log(sum(exp(x - m), axes)) + m``, ``m`` the max over
+    ``axes`` where finite (else 0): no overflow, and no ``-inf`` where all terms underflow."""
+    s = node.inputs[0].owner
+    if s is None or type(s.op) is not Reduce or s.op.kind != "sum":
+        return None
+    e = s.inputs[0]
+    x = arg(e, E("exp"))
+    if x is None or not _float(x) or s.op.dtype != x.dtype:
+        return None
+    axes = s.op.axes
+    if any(x.shape[a] is None or x.shape[a] == 0 for a in axes):
+        return None
+    sub = x.owner
+    if sub is not None and sub.op is E("subtract") and _is_max_of(sub.inputs[1], sub.inputs[0],
+                                                                  axes):
+        return None  # already shifted
+    out = node.outputs[0]
+    if None in out.shape:
+        return None
+    site = node.site
+    m = build(Reduce("max", axes, True, x.dtype), x, site=site)[0]
+    ms = ew("where", ew("isfinite", m, site=site), m, const_like(0, m), site=site)
+    shifted = build(Reduce("sum", axes, s.op.keepdims, x.dtype),
+                    ew("exp", ew("subtract", x, ms, site=site), site=site), site=site)[0]
+    m_out = ms if ms.shape == out.shape else build(Reshape(out.shape), ms, site=site)[0]
+    return [ew("add", ew("log", shifted, site=site), m_out, site=site)]
+
+
+@register_rewrite("log_softmax", PHASE, TAGS, op_classes=[E("log")])
+def log_softmax(node, g):
+    """``log(exp(z) / sum(exp(z), axes, keepdims=True)) -> z - log(sum(exp(z), ...))``."""
+    d = node.inputs[0].owner
+    if d is None or d.op is not E("divide"):
+        return None
+    e, s = d.inputs
+    z = arg(e, E("exp"))
+    so = s.owner
+    if z is None or so is None or type(so.op) is not Reduce or so.op.kind != "sum" or \
+            not so.op.keepdims or so.inputs[0] is not e:
+        return None
+    if z.shape != node.outputs[0].shape or not _float(z):
+        return None
+    return [ew("subtract", z, ew("log", s, site=node.site), site=node.site)]
+

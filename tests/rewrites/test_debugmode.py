@@ -1,0 +1,93 @@
+"""Debug mode catches a deliberately wrong rewrite and names it; the NaN guard names the
+first node producing a NaN or an infinity and the user line that built it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import lazyarr as xp
+from lazyarr.array.ops.elemwise import Elemwise
+from lazyarr.rewrites import options
+from lazyarr.rewrites.db import Report, build, register_rewrite, unregister
+from lazyarr.rewrites.debugmode import RewriteMismatchError, check_against_reference
+
+
+@pytest.fixture
+def wrong_rewrite():
+    """``sin(x) -> cos(x)``: wrong on purpose."""
+
+    @register_rewrite("test_wrong_sin_cos", "canonicalize", tags=("test_wrong",),
+                      op_classes=[Elemwise("sin")])
+    def wrong(node, g):
+        return build(Elemwise("cos"), node.inputs[0], site=node.site)
+
+    yield "test_wrong_sin_cos"
+    unregister("test_wrong_sin_cos")
+    xp.trace_cache.clear()
+
+
+def test_debug_mode_catches_a_wrong_rewrite(wrong_rewrite):
+    data = np.linspace(0.1, 1.0, 7)
+    with options(mode="debug"):
+        with pytest.raises(RewriteMismatchError, match=wrong_rewrite):
+            np.asarray(xp.sin(xp.asarray(data)) * 2)
+        with options(exclude=["test_wrong"]):  # excluded by its tag: no mismatch
+            np.testing.assert_allclose(np.asarray(xp.sin(xp.asarray(data)) * 2),
+                                       np.sin(data) * 2)
+    # in the default mode, the wrong rewrite silently runs: that is what debug mode is for
+    assert np.allclose(np.asarray(xp.sin(xp.asarray(data))), np.cos(data))
+
+
+def test_debug_mode_passes_correct_programs():
+    x = np.array([[1000.0, -2.0, 3.0], [0.5, -0.0, 2.0]])
+    with options(mode="debug"):
+        a = xp.asarray(x)
+        y = xp.log(xp.sum(xp.exp(a), axis=1)) + xp.sum(xp.negative(-a) * 1, axis=1)  # stabilized
+        z = (a.T.T + (-0.0)) @ xp.ones((3, 2))
+        got_y, got_z = np.asarray(y), np.asarray(z)
+    np.testing.assert_allclose(got_y, np.logaddexp.reduce(x, axis=1) + x.sum(1), rtol=1e-14)
+    np.testing.assert_allclose(got_z, x @ np.ones((3, 2)), rtol=1e-14)
+
+
+def test_check_against_reference_tolerances():
+    r = Report()
+    f32 = np.array([1.0, 2.0], np.float32)
+    check_against_reference([f32 * (1 + 1e-6)], [f32], r)  # within float32 tolerance
+    with pytest.raises(RewriteMismatchError, match="differ"):
+        check_against_reference([f32 * (1 + 1e-3)], [f32], r)
+    with pytest.raises(RewriteMismatchError, match="differ"):  # signed zero
+        check_against_reference([np.array([0.0])], [np.array([-0.0])], r)
+    with pytest.raises(RewriteMismatchError, match="dtype"):
+        check_against_reference([f32.astype(np.float64)], [f32], r)
+    with pytest.raises(RewriteMismatchError, match="differ"):
+        check_against_reference([np.array([1, 2])], [np.array([1, 3])], r)
+    check_against_reference([np.array([np.nan])], [np.array([np.nan])], r)
+    with pytest.raises(RewriteMismatchError):  # finite where the reference overflowed: only
+        check_against_reference([np.array([1.0])], [np.array([np.inf])], r)  # if stabilized
+    r.record("logsumexp", "log")
+    check_against_reference([np.array([1.0])], [np.array([np.inf])], r)
+
+
+def test_nan_guard_names_the_first_node_and_line():
+    data = np.array([0.5, 2.0, 3.0])
+    with options(mode="nan_guard"):
+        a = xp.asarray(data)
+        y = xp.exp(xp.log(a - 1) * 2)  # log produces the NaN, the exp only passes it on
+        with pytest.raises(FloatingPointError) as info:
+            np.asarray(y)
+        msg = str(info.value)
+        assert "log" in msg and "test_debugmode.py" in msg and "exp" not in msg
+        line = [i for i, s in enumerate(open(__file__), 1) if "log(a - 1) * 2" in s][0]
+        assert f"line {line}" in msg
+        ok = xp.exp(xp.log(a + 1))
+        np.testing.assert_allclose(np.asarray(ok), data + 1)
+        bad_input = xp.asarray(np.array([np.inf, 1.0]))
+        with pytest.raises(FloatingPointError, match="input"):
+            np.asarray(bad_input * 2)
+
+
+def test_nan_guard_keeps_stabilized_forms():
+    with options(mode="nan_guard"):
+        a = xp.asarray(np.array([1000.0, 0.0]))
+        np.testing.assert_allclose(np.asarray(xp.log(1 + xp.exp(a))), np.logaddexp(0, [1000, 0]))
