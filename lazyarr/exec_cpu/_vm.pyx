@@ -5,7 +5,9 @@ A program is a list of thunks over one storage list. A `Thunk` calls its op's Nu
 implementation (a Python call); an `ElemThunk` calls a generated C kernel through a function
 pointer and a `MatMulThunk` calls BLAS (``scipy.linalg.cython_blas``), both with no Python call.
 Values no later thunk reads are dropped at once; buffers of intermediate values are kept by their
-thunk and reused on the next call (outputs that escape to the caller are always fresh arrays).
+thunk and reused on the next call. Outputs that escape to the caller are new arrays, except that
+an elementwise thunk takes back the large array it handed out last call once nothing else holds
+it (its reference count says so): a loop that drops each result allocates nothing.
 Graphs with lazy nodes (``cond``) run as a `LazyProgram` (``_lazy.pxi``): thunks only a lazy
 node's untaken input needs never run.
 """
@@ -13,7 +15,7 @@ node's untaken input needs never run.
 cimport numpy as cnp
 from libc.stdint cimport int64_t
 from libc.string cimport memset
-from cpython.ref cimport PyObject
+from cpython.ref cimport PyObject, Py_REFCNT
 
 import numpy as np
 
@@ -33,6 +35,8 @@ ctypedef void (*reduce_fn)(int64_t, const int64_t *, int64_t, const int64_t *, c
 cdef int g_threads = 1
 #: above this many elements, kernels run with the GIL released
 cdef int64_t NOGIL_MIN = 1 << 15
+#: outputs of at least this many elements are recycled once the caller has dropped them
+cdef int64_t RECYCLE_MIN = 1 << 14
 
 
 def set_threads(int n):
@@ -99,6 +103,7 @@ cdef class ElemThunk(Thunk):
     cdef bint reuse[MAXARGS]
     cdef int inplace[MAXARGS]
     cdef list bufs
+    cdef list handed   # per output that may not keep a buffer: the array made last call
     cdef public object lib   # keeps the shared object loaded
 
     def __init__(self, fn, tuple ins, tuple outs, tuple free, node, size_t fc, size_t fs,
@@ -122,6 +127,7 @@ cdef class ElemThunk(Thunk):
             self.reuse[i] = reuse[i]
             self.inplace[i] = inplace[i]
         self.bufs = [None] * self.nout
+        self.handed = [None] * self.nout
         self.lib = lib
 
     cdef int run(self, list storage, bint shared) except -1:
@@ -183,10 +189,20 @@ cdef class ElemThunk(Thunk):
                 x = self.bufs[i]
                 if x is not None and _same_shape(<cnp.ndarray>x, nd, shape):
                     b = <cnp.ndarray>x
+            if b is None and not self.reuse[i] and not shared and n >= RECYCLE_MIN:
+                # the array handed out last call, if nothing else holds it any more (this
+                # list and x are its only references): no allocation, no page faults
+                x = self.handed[i]
+                if (x is not None and Py_REFCNT(x) == 2
+                        and _same_shape(<cnp.ndarray>x, nd, shape)):
+                    b = <cnp.ndarray>x
+                    cnp.PyArray_ENABLEFLAGS(b, cnp.NPY_ARRAY_WRITEABLE)
             if b is None:
                 b = cnp.PyArray_EMPTY(nd, shape, self.out_type[i], 0)
                 if self.reuse[i] and not shared:
                     self.bufs[i] = b
+                elif not shared and n >= RECYCLE_MIN:
+                    self.handed[i] = b
             storage[self.out_slot[i]] = b
             arrs[self.nin + i] = <PyObject *>b
             ptrs[self.nin + i] = <char *>cnp.PyArray_DATA(b)

@@ -22,6 +22,7 @@ import ctypes.util
 import fcntl
 import hashlib
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -38,6 +39,10 @@ FLAGS = ["-O3", "-march=native", "-fopenmp", "-fPIC", "-shared", "-std=gnu11",
          "-fno-math-errno", "-fno-trapping-math", "-fwrapv", "-ffp-contract=off",
          "-fcx-fortran-rules", "-fno-builtin-sin", "-fno-builtin-cos", "-fno-builtin-sinf",
          "-fno-builtin-cosf", "-w"]
+if platform.machine() in ("x86_64", "AMD64"):
+    # GCC's tuning for some AMD cores (znver1, and newer ones it does not know) prefers 128-bit
+    # vectors, which picks the SSE libmvec variants: 256-bit made exp/sin/cos chains ~1.5x faster
+    FLAGS.append("-mprefer-vector-width=256")
 
 #: counters read by tests and benchmarks
 stats = {"builds": 0, "disk_hits": 0, "memory_hits": 0, "rejected": 0}
@@ -99,8 +104,6 @@ def _cpu_id() -> bytes:
                         break
         except OSError:
             pass
-        import platform
-
         _state["cpu"] = platform.machine().encode() + flags
     return _state["cpu"]
 

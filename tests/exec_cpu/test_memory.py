@@ -97,3 +97,22 @@ def test_view_of_an_in_place_result_never_aliases_a_kept_buffer():
     r2 = prog([np.ones(4)])[0]
     np.testing.assert_array_equal(r1, keep)
     np.testing.assert_allclose(r2, -np.e * np.ones((2, 2)))
+
+
+def test_dropped_outputs_are_recycled_held_ones_never():
+    x = Var.input(F64, (N,))
+    y, = apply(Elemwise("exp"), x)
+    prog = link(FunctionGraph([x], [y]))
+    xs = np.linspace(-1, 1, N)
+    prog([xs])  # warm: the thunk remembers the array it handed out
+    # the caller dropped it: the next call writes into it instead of allocating
+    assert _arrays(_allocated(lambda: prog([xs]))) < 0.1
+    held = prog([xs])[0]
+    held.flags.writeable = False  # as materialization hands results to arrays
+    second = prog([xs * 2])[0]
+    assert not np.shares_memory(held, second)  # a held result is never written
+    np.testing.assert_allclose(held, np.exp(xs))
+    np.testing.assert_allclose(second, np.exp(xs * 2))
+    del held, second
+    again = prog([xs * 3])[0]  # recycled (it was read-only) and writable to the kernel
+    np.testing.assert_allclose(again, np.exp(xs * 3))
