@@ -2,8 +2,8 @@
 
 ``sort`` is a gather through the sorting permutation: the jvp gathers the tangent, the vjp
 gathers the cotangent through the inverse permutation (``argsort`` of the permutation). ``take``
-and ``take_along_axis`` scatter-add their cotangent, written as a product with a one-hot matrix
-of the indices (ordinary ops, differentiable again; ``O(len(indices) * n)`` work per row).
+and ``take_along_axis`` scatter-add their cotangent (``AddAt``, which has rules of its own, so
+second derivatives work).
 Integer results (``argsort``, ``argmax``/``argmin``, ``nonzero``, ``count_nonzero``,
 ``searchsorted``) and ``isin`` have no derivative; index inputs get no cotangent.
 
@@ -25,7 +25,7 @@ from ..array.functions import searching as SE
 from ..array.functions import sorting as SO
 from ..array.functions import statistics as S
 from ..array.functions.dtype_funcs import astype
-from ..array.functions.linalg_basic import tensordot
+from ..array.ops.scatter import AddAt
 from ..array.ops.search import (
     ArgReduce,
     CountNonzero,
@@ -39,6 +39,7 @@ from ..array.ops.sets import FIELDS, Unique
 from ..array.ops.sort import ArgSort, Sort
 from .registry import register_jvp, register_vjp
 from .rules_ext import sum_to
+from .util import apply_op
 
 
 def _no_vjp(op, inputs, outputs, cotangents) -> list:
@@ -83,10 +84,13 @@ def sort_jvp(op, inputs, outputs, tangents) -> list:
     return [SE.take_along_axis(t, _perm(op, x), axis=op.axis)]
 
 
-def _one_hot(indices: Array, n: int, dtype) -> Array:
-    """``(..., n)`` array of ``dtype``: 1 where the last axis equals the (wrapped) index."""
-    idx = E.where(indices < 0, indices + n, indices)
-    return astype(E.equal(idx[..., None], C.arange(n)), dtype)
+_ALL = ("s", None, None, None)  # a ``:`` entry of an indexing spec
+_ARRAY = ("a",)  # an index-array entry
+
+
+def _scatter_add(shape: tuple, dtype, g: Array, spec: tuple, *arrays: Array) -> Array:
+    """Zeros of ``shape`` with ``g`` added at ``[spec]`` (``np.add.at``)."""
+    return apply_op(AddAt(spec), C.zeros(shape, dtype=dtype), g, *arrays)
 
 
 @register_vjp(Take)
@@ -96,10 +100,8 @@ def take_vjp(op, inputs, outputs, cotangents) -> list:
     g = cotangents[0]
     if g is None or not _differentiable(x):
         return [None, None]
-    ax = op.axis
-    hot = _one_hot(idx, x.shape[ax], g.dtype)  # (k, n)
-    gx = tensordot(g, hot, axes=([ax], [0]))  # g's shape without ax, then n
-    return [M.moveaxis(gx, -1, ax), None]
+    spec = (_ALL,) * op.axis + (_ARRAY,)
+    return [_scatter_add(tuple(x.shape), g.dtype, g, spec, idx), None]
 
 
 @register_jvp(Take)
@@ -111,16 +113,18 @@ def take_jvp(op, inputs, outputs, tangents) -> list:
 
 @register_vjp(TakeAlongAxis)
 def take_along_axis_vjp(op, inputs, outputs, cotangents) -> list:
-    """Scatter-add along ``axis`` (broadcast axes of ``x`` summed)."""
+    """Scatter-add along ``axis`` into ``x`` broadcast to the result's other axes, then the
+    broadcast axes summed."""
     x, idx = inputs
     g = cotangents[0]
     if g is None or not _differentiable(x):
         return [None, None]
-    ax = op.axis
-    hot = _one_hot(idx, x.shape[ax], g.dtype)  # idx's shape + (n,)
-    gx = S.sum(g[..., None] * hot, axis=ax)  # broadcast shape without ax, then n
-    gx = M.moveaxis(gx, -1, ax)
-    return [sum_to(gx, x.shape), None]
+    ax, nd = op.axis, x.ndim
+    shape = tuple(x.shape[ax] if d == ax else g.shape[d] for d in range(nd))
+    arrays = [idx if d == ax else M.reshape(C.arange(shape[d]), tuple(
+        shape[d] if e == d else 1 for e in range(nd))) for d in range(nd)]
+    gx = _scatter_add(shape, g.dtype, g, (_ARRAY,) * nd, *arrays)
+    return [sum_to(gx, tuple(x.shape)), None]
 
 
 @register_jvp(TakeAlongAxis)
