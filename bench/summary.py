@@ -42,6 +42,7 @@ def demo() -> None:
 BENCHES = [
     # (module, function to call with quick arguments)
     ("bench.overhead", ["--quick"]),
+    ("bench.fig2", ["--quick"]),
 ]
 
 
