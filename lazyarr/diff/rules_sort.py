@@ -23,7 +23,6 @@ from ..array.functions import elementwise as E
 from ..array.functions import manipulation as M
 from ..array.functions import searching as SE
 from ..array.functions import sorting as SO
-from ..array.functions import statistics as S
 from ..array.functions.dtype_funcs import astype
 from ..array.ops.scatter import AddAt
 from ..array.ops.search import (
@@ -169,9 +168,8 @@ def unique_jvp(op, inputs, outputs, tangents) -> list:
         return outs
     inverse, counts = _groups(op, x, outputs)
     values = outputs[0]
-    slots = S.cumulative_sum(counts * 0 + 1) - 1  # 0 .. len(values) - 1, sized lazily
-    hot = E.equal(M.reshape(inverse, (-1, 1)), slots)  # (x.size, len(values))
-    total = S.sum(M.reshape(t, (-1, 1)) * hot, axis=0)
+    zeros = astype(counts * 0, values.dtype)  # lazily sized like the values, never NaN
+    total = apply_op(AddAt((_ARRAY,)), zeros, M.reshape(t, (-1,)), M.reshape(inverse, (-1,)))
     outs[0] = total / astype(counts, E.real(values).dtype if values.dtype.kind == "c"
                              else values.dtype)
     return outs

@@ -8,6 +8,8 @@ data built from a drawn seed (SPD matrices, separated eigenvalues and singular v
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from hypothesis import settings
@@ -18,7 +20,9 @@ from lazyarr.array.coerce import wrap
 from lazyarr.diff import check_vjp_jvp, grad, hessian, hvp, verify_grad
 from lazyarr.diff.registry import jvp_rule, vjp_rule
 
-FEW = settings(max_examples=4)
+#: a few examples per test in CI (the suite's budget); the "thorough" profile's count otherwise
+FEW = (settings(max_examples=4) if os.environ.get("LAZYARR_HYPOTHESIS_PROFILE", "ci") == "ci"
+       else settings())
 H = 1e-6
 
 

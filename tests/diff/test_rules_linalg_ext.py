@@ -140,6 +140,12 @@ def test_svd_svdvals_pinv(dtype, batch, m, n, seed):
         check_rule(xp.linalg.svd, a, seed=seed, align=_align_svd)
 
 
+def test_pinv_rtol_array_gets_no_cotangent():
+    a = _separated_svd(np.random.default_rng(0), (2, 3, 2), np.float64)
+    g = check_rule(lambda x, r: xp.linalg.pinv(x, rtol=r), a, np.array(1e-9))
+    assert g[1] is None
+
+
 def test_matrix_rank_has_no_derivative():
     g = check_rule(xp.linalg.matrix_rank, np.eye(3), fd=False)
     assert g == [None]
