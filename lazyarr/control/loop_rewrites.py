@@ -10,6 +10,9 @@ Each rewrite edits ``fg`` in place and returns how many times it fired:
 * `merge_scans`: two independent scans of the same length and direction become one; carries
   with the same initial value and the same update merge (so a forward pass repeated by a
   gradient is computed once);
+* `pushout_accumulators`: a carry that only sums a per-step term (``acc = acc + x_t``, as the
+  gradients of loop constants do) becomes a stacked output summed after the loop; an outer
+  product term ``u_t v_tᵀ`` becomes one matrix product ``Uᵀ V`` after the loop;
 * `keep_last`: a stacked output read only at its last step keeps only that step;
 * `prune`: outputs nobody reads, carries nothing needs and inputs nothing reads are dropped.
 
@@ -20,6 +23,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ..array.coerce import wrap
+from ..array.functions.linalg_basic import matrix_transpose
+from ..array.functions.manipulation import reshape
+from ..array.functions.statistics import sum as xsum
+from ..array.ops.elemwise import Elemwise
 from ..array.ops.index import GetItem
 from ..array.ops.linalg import MatMul
 from ..array.ops.shape import Reshape
@@ -327,6 +335,83 @@ def sequence_matmul(fg: FunctionGraph) -> int:
     return fired
 
 
+def _accumulated(p: _Parts, clients: dict) -> dict[int, Var]:
+    """Carries ``k`` updated only as ``carry_k + term`` (``term`` not reading the carry, of its
+    dtype and shape, the carry read nowhere else): ``{k: term}``."""
+    add = Elemwise("add")
+    found = {}
+    for k, (c_in, c_out) in enumerate(zip(p.b_carry, p.new_carry)):
+        node = c_out.owner
+        if node is None or node.op is not add:
+            continue
+        a, b = node.inputs
+        term = b if a is c_in else (a if b is c_in else None)
+        if term is None or term is c_in or term.dtype != c_in.dtype or term.shape != c_in.shape:
+            continue
+        if [c for c in clients.get(c_in, []) if c[0] is not node] or \
+                clients.get(c_out) != [("output", k)]:
+            continue
+        found[k] = term
+    return found
+
+
+def _outer_factors(term: Var) -> tuple[Var, Var] | None:
+    """``(u, v)`` when ``term`` is the matrix product of a column (m, 1) and a row (1, n)."""
+    node = term.owner
+    if node is None or not isinstance(node.op, MatMul):
+        return None
+    u, v = node.inputs
+    if len(u.shape) == 2 and len(v.shape) == 2 and u.shape[1] == 1 and v.shape[0] == 1:
+        return u, v
+    return None
+
+
+def pushout_accumulators(fg: FunctionGraph) -> int:
+    """Sum per-step terms after the loop instead of carrying the running sum."""
+    fired = 0
+    for node in _scans(fg):
+        p = _Parts(node)
+        n = p.op.length
+        if n is None:
+            continue
+        clients = FunctionGraph(p.op.body.inputs, p.op.body.outputs).clients()
+        acc = _accumulated(p, clients)
+        if not acc:
+            continue
+        keep = [k for k in range(len(p.carry)) if k not in acc]
+        extra: list[Var] = []
+        how: dict[int, tuple] = {}
+        for k, term in acc.items():
+            f = _outer_factors(term)
+            if f is not None:
+                how[k] = ("outer", len(extra))
+                extra += list(f)
+            else:
+                how[k] = ("sum", len(extra))
+                extra.append(term)
+        outs = _build(node, p.n, [p.carry[k] for k in keep], p.xs, p.consts,
+                      [p.b_carry[k] for k in keep], p.b_xs, p.b_consts,
+                      [p.new_carry[k] for k in keep], list(p.ys) + extra,
+                      tuple(p.op.ys_last) + (False,) * len(extra))
+        nk, ny = len(keep), len(p.ys)
+        stacked = [wrap(v) for v in outs[nk + ny:]]
+        finals: dict[int, Var] = {}
+        for k, (kind, j) in how.items():
+            init = wrap(p.carry[k])
+            if kind == "sum":
+                total = xsum(stacked[j], axis=0)
+            else:
+                u, v = stacked[j], stacked[j + 1]
+                m, q = p.b_carry[k].shape
+                total = matrix_transpose(reshape(u, (n, m))) @ reshape(v, (n, q))
+            finals[k] = (init + total)._v
+        it = iter(outs[:nk])
+        news = [finals[k] if k in finals else next(it) for k in range(len(p.carry))]
+        _replace_all(fg, node.outputs, news + outs[nk:nk + ny])
+        fired += 1
+    return fired
+
+
 def _depends_on(v: Var, targets: set) -> bool:
     seen = set()
     stack = [v]
@@ -424,8 +509,8 @@ def _merge(fg: FunctionGraph, a: _Parts, b: _Parts) -> None:
 
 
 #: the rewrites in the order `optimize_loops` tries them
-LOOP_REWRITES = (unroll_length_one, hoist_invariants, sequence_matmul, merge_scans, keep_last,
-                 prune)
+LOOP_REWRITES = (unroll_length_one, hoist_invariants, sequence_matmul, merge_scans,
+                 pushout_accumulators, keep_last, prune)
 
 
 def optimize_loops(fg: FunctionGraph, max_rounds: int = 8) -> dict[str, int]:

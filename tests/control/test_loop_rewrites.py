@@ -179,3 +179,48 @@ def test_optimize_loops_on_an_rnn():
     np.testing.assert_allclose(link(fg)(args)[0], expected[0], rtol=1e-12)
     (node,) = _scans(fg)
     assert node.op.ys_last == (True,) and node.op.n_xs == 1
+
+
+def test_pushout_accumulators_sums_after_the_loop():
+    x = xp.asarray(RNG.standard_normal((6, 2)))
+    a0 = xp.asarray(RNG.standard_normal((3, 2)))
+
+    def step(c, xt):
+        h, acc_outer, acc_sum = c
+        h = xp.tanh(h + xp.sum(xt))
+        acc_outer = acc_outer + xp.reshape(h, (3, 1)) @ xp.reshape(xt, (1, 2))
+        return (h, acc_outer, acc_sum + xt * 2.0), h
+
+    (h, outer, total), hs = xp.scan(step, (xp.asarray([0.1, 0.2, 0.3]), a0, xp.zeros(2)), x)
+    fg, _ = _check(R.pushout_accumulators, h, outer, total, hs)
+    (node,) = _scans(fg)
+    assert node.op.n_carry == 1  # only h is carried; the sums are taken after the loop
+    assert not _body_nodes(node, MatMul)
+    assert [n.outputs[0].shape for n in fg.toposort() if isinstance(n.op, MatMul)] == [(3, 2)]
+    hs_np = np.asarray(hs)
+    np.testing.assert_allclose(np.asarray(outer), np.asarray(a0) + hs_np.T @ np.asarray(x))
+
+
+def test_gradient_scan_after_all_loop_rewrites():
+    """The backward scan that BPTT builds: the forward pass merged into the original one, the
+    weight gradient's accumulation pushed out of the loop."""
+    from lazyarr.diff import grad
+
+    from .test_loops import _bptt_np, _elman_params, elman_xp
+
+    x, h0, Wx, Wh, b = _elman_params()
+
+    def loss(W):
+        _, hs = elman_xp(xp.asarray(x), xp.asarray(h0), xp.asarray(Wx), W, xp.asarray(b))
+        return 0.5 * xp.sum(hs ** 2)
+
+    g = grad(loss)(xp.asarray(Wh))
+    fg, args = _fgraph(g)
+    expected = link(fg, reference=True)(args)
+    counts = R.optimize_loops(fg)
+    assert counts["pushout_accumulators"] == 1
+    fwd, back = _scans(fg)
+    assert back.op.reverse and back.op.n_carry == 1  # only the hidden state's cotangent
+    assert not any(n.outputs[0].shape == Wh.shape for n in _body_nodes(back, MatMul))
+    np.testing.assert_allclose(link(fg)(args)[0], expected[0], rtol=1e-12)
+    np.testing.assert_allclose(expected[0], _bptt_np(x, h0, Wx, Wh, b), rtol=1e-9)
