@@ -137,10 +137,9 @@ class Tape:
 
         with deep_graphs():
             seeds: dict[int, tuple[Var, Array]] = {}
-            for v, t in zip(self.inputs, tangents):  # an input given twice: tangents add
-                if t is not None and is_differentiable(v.dtype):
-                    prev = seeds.get(id(v))
-                    seeds[id(v)] = (v, t if prev is None else prev[1] + t)
+            for v, t in zip(self.inputs, tangents):  # an input given twice has one tangent
+                if t is not None and is_differentiable(v.dtype) and id(v) not in seeds:
+                    seeds[id(v)] = (v, t)
             for v, t in seeds.values():
                 if v.owner is None or not any(v in ap.outputs for ap in self.nodes):
                     acc(v, t)

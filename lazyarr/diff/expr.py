@@ -17,7 +17,7 @@ from ..graph.basic import Var
 from ..graph.userline import where
 from .engine import Tape
 from .transforms import DisconnectedInputError, _check_like
-from .util import is_differentiable
+from .util import is_differentiable, zeros_of
 from .xp import xp
 
 __all__ = ["gradient", "Lop", "Rop"]
@@ -62,7 +62,7 @@ def _finish(gs, vs, tape: Tape, mode: str, fname: str) -> list[Array]:
                 raise DisconnectedInputError(msg)
             if mode == "warn":
                 warnings.warn(msg, stacklevel=3)
-        out.append(xp.zeros(v.shape, dtype=v.dtype) if g is None else g)
+        out.append(zeros_of(v) if g is None else g)
     return out
 
 
@@ -121,5 +121,5 @@ def Rop(y: Array | Sequence[Array], wrt: Array | Sequence[Array],
     _check_pending(yv, vs, "Rop", "y")
     ts = [_check_like(t, w, f"v[{k}]", "Rop") for k, (t, w) in enumerate(zip(ts_in, vs))]
     outs = Tape(yv, vs).forward(ts)
-    res = [xp.zeros(o.shape, dtype=o.dtype) if t is None else t for t, o in zip(outs, yv)]
+    res = [zeros_of(o) if t is None else t for t, o in zip(outs, yv)]
     return res[0] if single else res

@@ -35,8 +35,19 @@ def _getitem_jvp(op, inputs, outputs, tangents):
 def _setitem_vjp(op, inputs, outputs, cts):
     arrays, g = inputs[2:], cts[0]
     gx = apply_op(op, g, xp.zeros((), dtype=g.dtype), *arrays)
-    # (with repeated integer indices the last write wins; the earlier values also get g)
-    return [gx, g[_key(op.spec, arrays)]] + [None] * len(arrays)
+    key = _key(op.spec, arrays)
+    gv = g[key]
+    if _has_int_arrays(op.spec, arrays):  # a repeated index: only the last write is seen
+        gv = xp.where(_last_writes(op, inputs[0], gv, arrays), gv, 0)
+    return [gx, gv] + [None] * len(arrays)
+
+
+def _last_writes(op, x, sel, arrays):
+    """Boolean mask over the selection ``sel``: the positions whose write survives."""
+    n = sel.size
+    ids = xp.reshape(xp.arange(n, dtype=xp.int64), sel.shape)
+    written = apply_op(op, xp.full(x.shape, -1, dtype=xp.int64), ids, *arrays)
+    return written[_key(op.spec, arrays)] == ids
 
 
 @register_jvp(SetItem)

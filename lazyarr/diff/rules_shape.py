@@ -71,16 +71,16 @@ def _concat_jvp(op, inputs, outputs, tangents):
 def _repeat_vjp(op, inputs, outputs, cts):
     x, g = inputs[0], cts[0]
     if op.repeats is not None:  # each element repeated r times along axis
-        ax, r = op.axis, op.repeats
-        s = x.shape
-        g = xp.reshape(g, s[:ax] + (s[ax], r) + s[ax + 1:])
-        return [xp.sum(g, axis=ax + 1)]
+        r = op.repeats
+        ax, s = (0, (math.prod(x.shape),)) if op.axis is None else (op.axis, x.shape)
+        g = xp.sum(xp.reshape(g, s[:ax] + (s[ax], r) + s[ax + 1:]), axis=ax + 1)
+        return [xp.reshape(g, x.shape)]
     # per-element counts: sums over segments, from a cumulative sum of g
     rep = inputs[1]
     flat = op.axis is None
     ax = 0 if flat else op.axis
     n = math.prod(x.shape) if flat else x.shape[ax]
-    rep = xp.broadcast_to(xp.astype(rep, xp.int64 if rep.dtype.kind == "i" else rep.dtype), (n,))
+    rep = xp.broadcast_to(xp.astype(rep, xp.int64), (n,))
     ends = xp.cumulative_sum(rep)
     cs = xp.cumulative_sum(g, axis=ax, include_initial=True)
     lead = (slice(None),) * ax

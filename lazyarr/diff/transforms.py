@@ -25,7 +25,7 @@ from ..graph.basic import Var, apply
 from ..graph.pytree import flatten, struct_str, unflatten
 from ..graph.userline import where
 from .engine import Tape, deep_graphs
-from .util import is_differentiable
+from .util import is_differentiable, shape_of, zeros_of
 from .xp import xp
 
 __all__ = ["grad", "value_and_grad", "vjp", "jvp", "hvp", "jacobian", "hessian",
@@ -109,7 +109,7 @@ def _zeros_if_none(g, v: Var, disconnected: bool, mode: str, label: str, fname: 
         if mode == "warn" or realized:
             warnings.warn(msg, stacklevel=4)
     if g is None:
-        return xp.zeros(v.shape, dtype=v.dtype)
+        return zeros_of(v)
     return g
 
 
@@ -180,9 +180,9 @@ def _check_like(t, v: Var, what: str, fname: str) -> Array | None:
         tv = as_var(xp.asarray(t, dtype=v.dtype))
     else:
         tv = as_var(t)
-    if tuple(tv.shape) != tuple(v.shape):
-        raise ValueError(f"{fname}(): {what} has shape {tv.shape}, its primal has shape "
-                         f"{v.shape} ({where()})")
+    if shape_of(tv) != shape_of(v):
+        raise ValueError(f"{fname}(): {what} has shape {shape_of(tv)}, its primal has shape "
+                         f"{shape_of(v)} ({where()})")
     if is_differentiable(v.dtype) and tv.dtype != v.dtype:
         raise ValueError(f"{fname}(): {what} has dtype {tv.dtype}, its primal has dtype "
                          f"{v.dtype} ({where()})")
@@ -216,7 +216,7 @@ def vjp(f: Callable, *primals, has_aux: bool = False) -> tuple:
         with deep_graphs():
             gs = tape.backward(cts)
             gs = [g if g is not None or not is_differentiable(v.dtype)
-                  else xp.zeros(v.shape, dtype=v.dtype) for g, v in zip(gs, a.flat)]
+                  else zeros_of(v) for g, v in zip(gs, a.flat)]
         return tuple(a.rebuild(gs, False))
 
     return (out, vjp_fn, aux) if has_aux else (out, vjp_fn)
@@ -241,7 +241,7 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence, has_aux: bool = Fals
         out_leaves, out_struct = flatten(out)
         out_vars = [as_var(o) for o in out_leaves]
         touts = Tape(out_vars, a.flat).forward(ts)
-        touts = [t if t is not None else xp.zeros(v.shape, dtype=v.dtype)
+        touts = [t if t is not None else zeros_of(v)
                  for t, v in zip(touts, out_vars)]
     result = (out, unflatten(out_struct, touts))
     return result + (aux,) if has_aux else result
@@ -270,8 +270,8 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
             out_leaves, out_struct = flatten(out)
             out_vars = [as_var(o) for o in out_leaves]
             tape = Tape(out_vars, a.flat)
-            n_in = sum(math.prod(v.shape) for v in a.flat)
-            n_out = sum(math.prod(v.shape) for v in out_vars)
+            n_in = sum(math.prod(shape_of(v)) for v in a.flat)
+            n_out = sum(math.prod(shape_of(v)) for v in out_vars)
             blocks = (_forward_blocks if n_in <= n_out else _reverse_blocks)(tape, out_vars,
                                                                              a.flat)
         per_out = [a.rebuild(row, single) for row in blocks]
@@ -290,13 +290,13 @@ def _reverse_blocks(tape: Tape, outs: list[Var], ins: list[Var]) -> list[list]:
     blocks = []
     for j, o in enumerate(outs):
         rows: list[list] = [[] for _ in ins]
-        for k in range(math.prod(o.shape)):
+        for k in range(math.prod(shape_of(o))):
             cts = [None] * len(outs)
-            cts[j] = _basis(o.shape, o.dtype, k)
+            cts[j] = _basis(shape_of(o), o.dtype, k)
             gs = tape.backward(cts) if is_differentiable(o.dtype) else [None] * len(ins)
             for r, g, v in zip(rows, gs, ins):
-                r.append(xp.zeros(v.shape, dtype=v.dtype) if g is None else g)
-        blocks.append([_assemble(r, o.shape, v.shape, v.dtype, lead=True)
+                r.append(zeros_of(v) if g is None else g)
+        blocks.append([_assemble(r, shape_of(o), shape_of(v), v.dtype, lead=True)
                        for r, v in zip(rows, ins)])
     return blocks
 
@@ -304,13 +304,13 @@ def _reverse_blocks(tape: Tape, outs: list[Var], ins: list[Var]) -> list[list]:
 def _forward_blocks(tape: Tape, outs: list[Var], ins: list[Var]) -> list[list]:
     cols: list[list[list]] = [[[] for _ in ins] for _ in outs]
     for i, v in enumerate(ins):
-        for k in range(math.prod(v.shape)):
+        for k in range(math.prod(shape_of(v))):
             ts = [None] * len(ins)
-            ts[i] = _basis(v.shape, v.dtype, k)
+            ts[i] = _basis(shape_of(v), v.dtype, k)
             touts = tape.forward(ts)
             for j, (t, o) in enumerate(zip(touts, outs)):
-                cols[j][i].append(xp.zeros(o.shape, dtype=o.dtype) if t is None else t)
-    return [[_assemble(cols[j][i], o.shape, v.shape, o.dtype, lead=False)
+                cols[j][i].append(zeros_of(o) if t is None else t)
+    return [[_assemble(cols[j][i], shape_of(o), shape_of(v), o.dtype, lead=False)
              for i, v in enumerate(ins)] for j, o in enumerate(outs)]
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..array.coerce import Array, as_var, wrap
+from ..graph.basic import Var
 from .xp import xp
 
 
@@ -17,9 +18,12 @@ def is_differentiable(dtype: np.dtype) -> bool:
 def unbroadcast(g: Array, shape: tuple) -> Array:
     """``g`` summed over the axes that broadcasting added or stretched, giving ``shape``
     (the adjoint of broadcasting an array of ``shape`` to ``g.shape``)."""
-    gs = as_var(g).shape
-    if gs == tuple(shape):
+    gs, shape = as_var(g).shape, tuple(shape)
+    if gs == shape:
         return g
+    if len(gs) == len(shape) and all(a is None or b is None or a == b
+                                     for a, b in zip(gs, shape)):
+        return g  # a size known only at run time: the same size on both sides
     lead = len(gs) - len(shape)
     axes = tuple(range(lead)) + tuple(
         lead + i for i, d in enumerate(shape) if d == 1 and gs[lead + i] != 1)
@@ -63,10 +67,15 @@ def add_all(terms: list) -> Array | None:
     return out
 
 
+def shape_of(v) -> tuple:
+    """The shape of Var or Array ``v`` as ints (a size known only from data is computed)."""
+    var = v if isinstance(v, Var) else as_var(v)
+    return tuple(wrap(var).shape) if None in var.shape else var.shape
+
+
 def zeros_of(v) -> Array:
     """Zeros with the dtype and shape of Var or Array ``v``."""
-    var = as_var(v)
-    return xp.zeros(wrap(var).shape if None in var.shape else var.shape, dtype=var.dtype)
+    return xp.zeros(shape_of(v), dtype=v.dtype)
 
 
 def conj(x):

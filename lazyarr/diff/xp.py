@@ -23,7 +23,8 @@ xp = SimpleNamespace()
 for _mod in (creation, dtype_funcs, elementwise, linalg_basic, manipulation, statistics):
     for _name in _mod.__all__:
         setattr(xp, _name, getattr(_mod, _name))
-xp.float32, xp.float64 = _D.float32, _D.float64
-xp.complex64, xp.complex128 = _D.complex64, _D.complex128
+for _name in ("bool_", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
+              "uint64", "float32", "float64", "complex64", "complex128"):
+    setattr(xp, _name.rstrip("_"), getattr(_D, _name))
 
 __all__ = ["xp"]

@@ -1,0 +1,140 @@
+"""Every differentiable row of the elementwise table, `where` and `Cast`: finite differences
+and forward/reverse adjointness on hypothesis shapes (broadcasting and 0-d included), complex
+values, and second derivatives."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import lazyarr as xp
+from lazyarr.array.ops.elemwise import Cast
+from lazyarr.array.ops.scalar_table import TABLE
+from lazyarr.diff.util import apply_op
+
+from .rule_checks import SEEDS, SHAPES, check, values
+
+# (lo, hi, signed_away) per function where the default [-2, 2] is outside the domain or hits
+# a kink
+UNARY_DOMAIN = {
+    "log": (0.5, 3, False), "log2": (0.5, 3, False), "log10": (0.5, 3, False),
+    "sqrt": (0.5, 3, False), "log1p": (-0.5, 2, False), "reciprocal": (0.5, 2, True),
+    "asin": (-0.8, 0.8, False), "acos": (-0.8, 0.8, False), "atanh": (-0.8, 0.8, False),
+    "acosh": (1.5, 3, False), "tan": (-1, 1, False), "abs": (0.3, 2, True),
+}
+BINARY_DOMAIN = {  # (x range, y range)
+    "divide": ((-2, 2, False), (0.5, 2, True)),
+    "pow": ((0.5, 2, False), (-2, 2, False)),
+    "remainder": ((0.2, 1.0, False), (1.5, 2.5, False)),
+    "atan2": ((0.5, 2, True), (0.5, 2, True)),
+    "hypot": ((0.5, 2, True), (0.5, 2, True)),
+    "copysign": ((0.5, 2, True), (0.5, 2, True)),
+}
+UNARY = sorted(n for n, r in TABLE.items() if r.nin == 1 and r.partials is not None)
+BINARY = sorted(n for n, r in TABLE.items() if r.nin == 2 and r.partials is not None)
+PIECEWISE_CONSTANT = ["floor", "ceil", "trunc", "round", "sign"]
+
+
+def test_the_lists_cover_the_table():
+    written_out = {"conj", "imag", "where"}  # rules without table partials
+    no_derivative = {n for n, r in TABLE.items()
+                     if r.kind in ("cmp", "order", "logical", "bitwise", "shift", "pred",
+                                   "signbit")} | {"floor_divide", "nextafter"}
+    covered = set(UNARY) | set(BINARY) | set(PIECEWISE_CONSTANT) | written_out | no_derivative
+    assert covered == set(TABLE)
+
+
+@pytest.mark.parametrize("name", UNARY)
+@settings(max_examples=4)
+@given(shape=SHAPES, seed=SEEDS)
+def test_unary(name, shape, seed):
+    lo, hi, signed = UNARY_DOMAIN.get(name, (-2, 2, False))
+    fn = getattr(xp, name)
+    check(fn, [values(seed, shape, lo, hi, signed)])
+
+
+@pytest.mark.parametrize("name", BINARY)
+@settings(max_examples=4)
+@given(shapes=hnp.mutually_broadcastable_shapes(num_shapes=2, max_dims=3, max_side=3),
+       seed=SEEDS)
+def test_binary_broadcasting(name, shapes, seed):
+    (sx, sy) = shapes.input_shapes
+    (ax, ay) = BINARY_DOMAIN.get(name, ((-2, 2, False), (-2, 2, False)))
+    check(getattr(xp, name), [values(seed, sx, *ax), values(seed + 1, sy, *ay)])
+
+
+@pytest.mark.parametrize("name", PIECEWISE_CONSTANT)
+def test_piecewise_constant_functions_have_zero_derivative(name):
+    x = np.array([-1.7, -0.2, 0.3, 2.6])
+    g = xp.grad(lambda x: xp.sum(getattr(xp, name)(x) * x))(x)
+    np.testing.assert_allclose(np.asarray(g), getattr(np, name)(x))  # d(k*x) = k
+
+
+@settings(max_examples=6)
+@given(shapes=hnp.mutually_broadcastable_shapes(num_shapes=3, max_dims=3, max_side=3),
+       seed=SEEDS)
+def test_where(shapes, seed):
+    sc, sx, sy = shapes.input_shapes
+    cond = values(seed, sc) > 0
+
+    def f(x, y):
+        return xp.where(xp.asarray(cond), x, y)
+
+    check(f, [values(seed + 1, sx), values(seed + 2, sy)])
+
+
+def test_clip_through_maximum_minimum():
+    x = np.array([-2.0, -0.3, 0.4, 1.7])
+    check(lambda x: xp.clip(x, -1.0, 1.0) * x, [x])
+
+
+COMPLEX = ["exp", "sin", "cos", "tanh", "log", "sqrt", "square", "reciprocal", "conj",
+           "real", "imag", "abs", "negative"]
+
+
+@pytest.mark.parametrize("name", COMPLEX)
+def test_complex_unary(name):
+    z = values(3, (2, 3), 0.5, 1.5, True, complex_=True)
+    check(getattr(xp, name), [z])
+
+
+@pytest.mark.parametrize("name", ["multiply", "divide", "add", "subtract", "pow"])
+def test_complex_binary(name):
+    a = values(4, (3,), 0.5, 1.5, True, complex_=True)
+    b = values(5, (2, 1), 0.5, 1.5, True, complex_=True)
+    check(getattr(xp, name), [a, b])
+
+
+def test_grad_of_real_loss_of_complex_input_is_the_pytorch_convention():
+    z = np.array([0.5 + 1j, -1.0 + 0.3j])
+    g = xp.grad(lambda z: xp.sum(xp.real(z * z)))(z)  # L = x^2 - y^2
+    np.testing.assert_allclose(np.asarray(g), 2 * np.conj(z))
+
+
+def test_cast():
+    x = values(6, (2, 3))
+    check(lambda x: xp.astype(x, xp.complex128) * (1.5 - 0.5j), [x])
+    z = values(7, (3,), complex_=True)
+    check(lambda z: apply_op(Cast(xp.float64), z), [z])  # the op keeps the real part
+    x32 = values(8, (3,)).astype(np.float32)
+    g = xp.grad(lambda x: xp.sum(xp.astype(x, xp.float64) ** 2))(x32)
+    assert g.dtype == xp.float32
+    np.testing.assert_allclose(np.asarray(g), 2 * x32.astype(np.float64), rtol=1e-6)
+    xp.check_vjp_jvp(lambda x: xp.astype(xp.astype(x, xp.float32), xp.float64) * x, [x],
+                     rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["tanh", "sin", "exp", "log", "sqrt", "atan", "reciprocal",
+                                  "square", "abs"])
+def test_second_derivative(name):
+    lo, hi, signed = UNARY_DOMAIN.get(name, (-2, 2, False))
+    fn = getattr(xp, name)
+    grad_fn = xp.grad(lambda x: xp.sum(fn(x)))
+    check(grad_fn, [values(8, (4,), lo, hi, signed)])
+
+
+@settings(max_examples=6)
+@given(shape=SHAPES, seed=SEEDS, n=st.sampled_from([2.0, 3.0, 0.5]))
+def test_python_scalar_operands(shape, seed, n):
+    check(lambda x: 2.0 / (x ** n + 1.0) - 3.0 * x, [values(seed, shape, 0.5, 2.0)])
