@@ -43,6 +43,7 @@ BENCHES = [
     # (module, function to call with quick arguments)
     ("bench.overhead", ["--quick"]),
     ("bench.fig2", ["--quick"]),
+    ("bench.grad_mlp", ["--quick"]),
 ]
 
 
