@@ -14,7 +14,8 @@ Each rewrite edits ``fg`` in place and returns how many times it fired:
   gradients of loop constants do) becomes a stacked output summed after the loop; an outer
   product term ``u_t v_tᵀ`` becomes one matrix product ``Uᵀ V`` after the loop;
 * `keep_last`: a stacked output read only at its last step keeps only that step;
-* `prune`: outputs nobody reads, carries nothing needs and inputs nothing reads are dropped.
+* `prune`: outputs nobody reads, carries nothing needs and inputs nothing reads are dropped;
+* `drop_trajectory`: a while loop whose trajectory nobody reads (no gradient) stops recording.
 
 `optimize_loops` runs them all to a fixed point.
 """
@@ -36,7 +37,7 @@ from ..graph.basic import Apply, Var, apply
 from ..graph.fgraph import FunctionGraph
 from ..graph.inner import InnerGraph
 from ..rewrites.db import register_pass
-from .ops import Scan
+from .ops import Scan, While
 from .trace import close
 
 # ---- helpers ---------------------------------------------------------------------------------
@@ -207,6 +208,24 @@ def prune(fg: FunctionGraph) -> int:
         it = iter(outs)
         news = [next(it) if m else None for m in live_c + live_y]
         _replace_all(fg, node.outputs, news)
+        fired += 1
+    return fired
+
+
+def drop_trajectory(fg: FunctionGraph) -> int:
+    """A while loop whose recorded trajectory and step count nobody reads stops recording."""
+    fired = 0
+    clients = None
+    for node in fg.toposort():
+        op = node.op
+        if not isinstance(op, While) or not op.record:
+            continue
+        clients = clients if clients is not None else fg.clients()
+        if any(clients.get(o) for o in node.outputs[op.n_carry:]):
+            continue
+        new_op = While(op.cond_g, op.body_g, op.n_carry, op.n_ce, op.n_be, False)
+        outs = apply(new_op, *node.inputs)
+        _replace_all(fg, node.outputs[:op.n_carry], outs)
         fired += 1
     return fired
 
@@ -510,7 +529,7 @@ def _merge(fg: FunctionGraph, a: _Parts, b: _Parts) -> None:
 
 #: the rewrites in the order `optimize_loops` tries them
 LOOP_REWRITES = (unroll_length_one, hoist_invariants, sequence_matmul, merge_scans,
-                 pushout_accumulators, keep_last, prune)
+                 pushout_accumulators, keep_last, prune, drop_trajectory)
 
 
 def optimize_loops(fg: FunctionGraph, max_rounds: int = 8) -> dict[str, int]:
@@ -531,7 +550,7 @@ def optimize_loops(fg: FunctionGraph, max_rounds: int = 8) -> dict[str, int]:
 def _loop_pass(fg: FunctionGraph, report) -> None:
     """The loop rewrites as one pass of the rewrite database (after canonicalization's node
     rewrites, before fusion), each firing recorded in the report."""
-    if not any(isinstance(n.op, Scan) for n in fg.toposort()):
+    if not any(isinstance(n.op, (Scan, While)) for n in fg.toposort()):
         return
     for name, k in optimize_loops(fg).items():
         for _ in range(k):

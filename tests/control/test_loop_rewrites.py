@@ -224,3 +224,13 @@ def test_gradient_scan_after_all_loop_rewrites():
     assert not any(n.outputs[0].shape == Wh.shape for n in _body_nodes(back, MatMul))
     np.testing.assert_allclose(link(fg)(args)[0], expected[0], rtol=1e-12)
     np.testing.assert_allclose(expected[0], _bptt_np(x, h0, Wx, Wh, b), rtol=1e-9)
+
+
+def test_while_loop_without_gradient_stops_recording_its_trajectory():
+    from lazyarr.control.ops import While
+
+    v, n = xp.while_loop(lambda s: s[1] < 5, lambda s: (s[0] * 1.5, s[1] + 1),
+                         (xp.asarray(RNG.standard_normal(3)), xp.asarray(0)))
+    fg, _ = _check(R.drop_trajectory, v, n)
+    (node,) = [m for m in fg.toposort() if isinstance(m.op, While)]
+    assert not node.op.record and len(node.outputs) == 2
