@@ -2,8 +2,9 @@
 
 Each holds its bodies as `InnerGraph` parameters, so nodes intern and key structurally like any
 other op. A body is compiled once per op (``graph.pipeline.compile_fgraph``: rewrites and the
-native linker) and the program is kept on the op; the loop then calls it once per step, writing
-each step's stacked outputs into arrays allocated once before the loop.
+native linker) and the program is kept on the op; the loop (``_loop.run_scan``, in C) then
+calls it once per step, writing each step's stacked outputs into arrays allocated once before
+the loop.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 from ..graph import pipeline
 from ..graph.basic import Op, Var
 from ..graph.inner import InnerGraph
+from ._loop import run_scan
 
 #: run counters, read by tests to prove laziness and count loop passes
 counters = {"cond_true": 0, "cond_false": 0, "scan_runs": 0, "scan_steps": 0,
@@ -120,25 +122,33 @@ class Scan(Op):
         for (dt, sh), k in zip(out_types, range(len(ys))):
             if None not in sh:
                 ys[k] = np.empty(sh if self.ys_last[k] else (n,) + tuple(sh), dt)
-        rev = self.reverse
-        for step in range(n):
-            t = n - 1 - step if rev else step
-            outs = prog(carry + [x[t] for x in xs] + consts)
-            carry = outs[:nc]
-            for k, o in enumerate(outs[nc:]):
-                if ys[k] is None:  # a size known only now
-                    ys[k] = np.empty(o.shape if self.ys_last[k] else (n,) + o.shape, o.dtype)
-                if self.ys_last[k]:
-                    if step == n - 1:
-                        ys[k][...] = o
-                else:
-                    ys[k][t] = o
+        if all(y is not None for y in ys):
+            carry = run_scan(prog, carry, list(xs), consts, ys, self.ys_last, n, self.reverse)
+        else:
+            carry = self._steps_learning_shapes(prog, carry, xs, consts, ys, n)
         for y in ys:
             if y is None:
                 raise ValueError("scan of length 0 whose per-step output shape is known "
                                  "only at run time")
         res = [np.asarray(c) for c in carry] + ys
         return res[0] if self.nout == 1 else tuple(res)
+
+    def _steps_learning_shapes(self, prog, carry, xs, consts, ys, n):
+        """The step loop in Python, for outputs whose shape is known only once a step ran."""
+        nc = self.n_carry
+        for step in range(n):
+            t = n - 1 - step if self.reverse else step
+            outs = prog(carry + [x[t] for x in xs] + consts)
+            carry = outs[:nc]
+            for k, o in enumerate(outs[nc:]):
+                if ys[k] is None:
+                    ys[k] = np.empty(o.shape if self.ys_last[k] else (n,) + o.shape, o.dtype)
+                if self.ys_last[k]:
+                    if step == n - 1:
+                        ys[k][...] = o
+                else:
+                    ys[k][t] = o
+        return carry
 
 
 class While(Op):

@@ -243,3 +243,10 @@ def test_pytree_round_trip_keeps_no_reference_cycle_on_its_leaves():
         assert ref() is None
     finally:
         gc.enable()
+
+
+def test_per_step_output_whose_size_is_known_only_at_run_time():
+    x = np.random.default_rng(4).standard_normal((4, 3))
+    _, ys = xp.scan(lambda c, xt: (c, xt[xt == xt] * 2.0), xp.asarray(0.0), xp.asarray(x))
+    assert ys._v.shape == (4, None)
+    np.testing.assert_allclose(np.asarray(ys), 2.0 * x)
