@@ -1,12 +1,14 @@
 """JAX-style function transforms over pytrees: grad, value_and_grad, vjp, jvp, hvp, jacobian,
 hessian.
 
-Each transform gives every differentiated argument a fresh variable (an identity node over an
-Array, so that an enclosing transform still sees the path; a new leaf for NumPy data and Python
-scalars), calls ``f`` on Arrays, records the tape of the pending graph between those variables
-and the outputs, and runs the engine. Results are lazy arrays. If ``f`` reads a value of an
-intermediate result (``float(h)``, ``print(h)``), that value is materialized and becomes a
-constant for differentiation; a transform that then finds an argument disconnected says so.
+Each transform gives every differentiated argument a fresh symbolic input (a leaf without
+data), calls ``f`` on Arrays over those, records the tape of the pending graph between the
+inputs and the outputs, runs the engine, and only then binds each input to its argument: to the
+argument's data (a leaf), or, for a pending or symbolic Array, as an identity node over it, so
+that an enclosing transform still sees the path. While ``f`` runs, a value that depends on an
+argument cannot be read (``float(h)``, ``bool(x > 0)``, a size known only from data): that is a
+``ConcretizationError``, as under ``jax.grad``; reading it would freeze it into a constant and
+silently cut the derivative. Results are lazy arrays.
 """
 
 from __future__ import annotations
@@ -19,9 +21,8 @@ from typing import Any
 import numpy as np
 
 from ..array.coerce import Array, as_var, leaf_from_numpy, wrap
-from ..array.materialize import trace_cache
 from ..array.ops.shape import Reshape
-from ..graph.basic import Var, apply
+from ..graph.basic import Apply, Var
 from ..graph.pytree import flatten, struct_str, unflatten
 from ..graph.userline import where
 from .engine import Tape, deep_graphs
@@ -38,18 +39,23 @@ class DisconnectedInputError(ValueError):
 
 # ---- variables for arguments ---------------------------------------------------------------
 
-def fresh_var(x) -> Var:
-    """A new variable standing for primal ``x`` (Array, NumPy array or Python scalar)."""
+def _primal_var(x) -> Var:
+    """The variable an argument stands for: an Array's own, a new leaf for other data."""
     if isinstance(x, Array):
-        v = x._v
-        return apply(Reshape(v.shape), v)[0]  # identity: keeps the path to v for outer transforms
-    if isinstance(x, bool):
-        return leaf_from_numpy(np.asarray(x))
-    if isinstance(x, (int, float, complex)):
-        return leaf_from_numpy(np.asarray(x))  # int64, float64 or complex128
-    if isinstance(x, (np.ndarray, np.generic)):
-        return leaf_from_numpy(np.asarray(x))
+        return x._v
+    if isinstance(x, (bool, int, float, complex, np.ndarray, np.generic)):
+        return leaf_from_numpy(np.asarray(x))  # a new leaf, never a shared constant
     return as_var(x)
+
+
+def bind(sym: Var, primal: Var) -> None:
+    """Make symbolic input ``sym`` stand for ``primal``: share its data when it is a realized
+    leaf, else become an identity node over it (the path stays visible to outer transforms)."""
+    if primal.owner is None and primal.data is not None:
+        sym.data = primal.data
+        return
+    node = Apply(Reshape(sym.shape), (primal,), [sym])
+    sym.owner, sym.index, sym.depth = node, 0, primal.depth + 1
 
 
 def _argnums(argnums, nargs: int, fname: str) -> tuple[tuple[int, ...], bool]:
@@ -69,10 +75,12 @@ class _Args:
     def __init__(self, args: Sequence, nums: tuple[int, ...], fname: str, check: bool = True):
         self.args = list(args)
         self.nums = nums
-        self.structs, self.vars = [], []
+        self.structs, self.vars, self.primals = [], [], []
         for i in nums:
             leaves, struct = flatten(args[i])
-            vs = [fresh_var(x) for x in leaves]
+            primals = [_primal_var(x) for x in leaves]
+            vs = [Var.input(p.dtype, shape_of(p)) for p in primals]
+            self.primals += primals
             if check:
                 for k, v in enumerate(vs):
                     if not is_differentiable(v.dtype):
@@ -84,6 +92,11 @@ class _Args:
             self.structs.append(struct)
             self.vars.append(vs)
             self.args[i] = unflatten(struct, [wrap(v) for v in vs])
+
+    def bind(self) -> None:
+        """Give the symbolic inputs their arguments' values (after differentiating)."""
+        for v, p in zip(self.flat, self.primals):
+            bind(v, p)
 
     @property
     def flat(self) -> list[Var]:
@@ -98,23 +111,14 @@ class _Args:
         return out[0] if single else tuple(out)
 
 
-def _zeros_if_none(g, v: Var, disconnected: bool, mode: str, label: str, fname: str,
-                   realized: bool):
+def _zeros_if_none(g, v: Var, disconnected: bool, mode: str, label: str, fname: str):
     if disconnected:
-        msg = (f"{fname}(): {label} does not reach the output"
-               + ("; f read an intermediate value, which materialized it and cut the graph"
-                  if realized else "") + f" ({where()})")
+        msg = f"{fname}(): {label} does not reach the output ({where()})"
         if mode == "raise":
             raise DisconnectedInputError(msg)
-        if mode == "warn" or realized:
+        if mode == "warn":
             warnings.warn(msg, stacklevel=4)
-    if g is None:
-        return zeros_of(v)
-    return g
-
-
-def _realizations() -> int:
-    return trace_cache.hits + trace_cache.misses
+    return zeros_of(v) if g is None else g
 
 
 def _scalar_output(out, fname: str) -> Var:
@@ -141,15 +145,14 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool 
         nums, single = _argnums(argnums, len(args), "grad")
         with deep_graphs():
             a = _Args(args, nums, "grad")
-            before = _realizations()
             res = f(*a.args, **kwargs)
-            realized = _realizations() != before
             out, aux = res if has_aux else (res, None)
             ov = _scalar_output(out, "grad")
             tape = Tape([ov], a.flat)
+            a.bind()
             cts = tape.backward([xp.ones((), dtype=ov.dtype)])
             grads = [_zeros_if_none(g, v, not tape.reaches(v), disconnected_inputs,
-                                    f"argument leaf {k}", "grad", realized)
+                                    f"argument leaf {k}", "grad")
                      for k, (g, v) in enumerate(zip(cts, a.flat))]
         out_arr = out if isinstance(out, Array) else wrap(ov)
         value = (out_arr, aux) if has_aux else out_arr
@@ -208,6 +211,7 @@ def vjp(f: Callable, *primals, has_aux: bool = False) -> tuple:
         out_leaves, out_struct = flatten(out)
         out_vars = [as_var(o) for o in out_leaves]
         tape = Tape(out_vars, a.flat)
+        a.bind()
 
     def vjp_fn(cotangent):
         leaves = _same_structure(cotangent, out_struct, len(out_vars), "the cotangent", "vjp")
@@ -240,7 +244,9 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence, has_aux: bool = Fals
         out, aux = res if has_aux else (res, None)
         out_leaves, out_struct = flatten(out)
         out_vars = [as_var(o) for o in out_leaves]
-        touts = Tape(out_vars, a.flat).forward(ts)
+        tape = Tape(out_vars, a.flat)
+        a.bind()
+        touts = tape.forward(ts)
         touts = [t if t is not None else zeros_of(v)
                  for t, v in zip(touts, out_vars)]
     result = (out, unflatten(out_struct, touts))
@@ -270,6 +276,7 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
             out_leaves, out_struct = flatten(out)
             out_vars = [as_var(o) for o in out_leaves]
             tape = Tape(out_vars, a.flat)
+            a.bind()
             n_in = sum(math.prod(shape_of(v)) for v in a.flat)
             n_out = sum(math.prod(shape_of(v)) for v in out_vars)
             blocks = (_forward_blocks if n_in <= n_out else _reverse_blocks)(tape, out_vars,

@@ -183,3 +183,88 @@ def test_integer_and_comparison_outputs_give_zero_cotangents():
 
     x = np.array([-1.5, 0.5, 2.5])
     np.testing.assert_array_equal(np.asarray(xp.grad(f)(x)), (x > 0).astype(float))
+
+
+def test_reading_a_value_that_depends_on_the_argument_inside_f_is_an_error():
+    def f(x):
+        y = xp.sin(x)
+        if float(xp.sum(y)) > 0:  # Python control flow on a traced value
+            return xp.sum(y)
+        return xp.sum(y * 2.0)
+
+    with pytest.raises(xp.ConcretizationError, match="test_transforms.py"):
+        xp.grad(f)(np.ones(2))
+    closure = xp.asarray(np.ones(2)) * 3.0
+    g = xp.grad(lambda x: xp.sum(x * float(xp.sum(closure))))(np.ones(2))  # independent: fine
+    np.testing.assert_array_equal(np.asarray(g), [6.0, 6.0])
+
+
+def test_deep_graph_is_not_cut_while_differentiating():
+    def f(x):
+        for _ in range(600):  # deeper than the pending-depth bound
+            x = xp.sin(x) * 0.9 + 0.1
+        return xp.sum(x)
+
+    x0 = np.array([0.3, 0.5])
+    d, x = np.ones(2), x0.copy()
+    for _ in range(600):
+        d, x = d * np.cos(x) * 0.9, np.sin(x) * 0.9 + 0.1
+    np.testing.assert_allclose(np.asarray(xp.grad(f)(x0)), d, rtol=1e-10, atol=1e-300)
+
+
+def test_vjp_fn_works_after_the_output_was_read():
+    x0 = np.array([0.3, 0.5])
+    out, vjp_fn = xp.vjp(lambda x: xp.sin(x) * x, x0)
+    np.testing.assert_allclose(np.asarray(out), np.sin(x0) * x0)
+    (g,) = vjp_fn(np.ones(2))
+    np.testing.assert_allclose(np.asarray(g), np.cos(x0) * x0 + np.sin(x0))
+
+
+def test_training_loop_finds_its_program_in_the_trace_cache():
+    W = xp.asarray(RNG.standard_normal((3, 3)))
+    vg = xp.value_and_grad(lambda W: xp.sum(xp.tanh(W @ W)))
+    for step in range(4):
+        v, g = vg(W)
+        xp.realize(v, g)
+        W = W - 0.1 * g
+        if step == 1:
+            before = xp.trace_cache_info()["misses"]
+    assert xp.trace_cache_info()["misses"] == before
+
+
+def test_total_derivative_wrt_an_intermediate_and_rop_of_several_inputs():
+    x = xp.asarray(np.array([0.5, 1.5]))
+    h = xp.exp(x)
+    cost = xp.sum(h * x)
+    gx, gh = xp.gradient(cost, [x, h])
+    e = np.exp([0.5, 1.5])
+    np.testing.assert_allclose(np.asarray(gh), [0.5, 1.5])
+    np.testing.assert_allclose(np.asarray(gx), e * np.array([0.5, 1.5]) + e)
+    a, b = xp.asarray(np.ones(2)), xp.asarray(np.full(2, 2.0))
+    y1, y2 = a * b, xp.sin(a)
+    r1, r2 = xp.Rop([y1, y2], [a, b], [np.full(2, 0.5), np.ones(2)])
+    np.testing.assert_allclose(np.asarray(r1), 2.0 * 0.5 + 1.0)
+    np.testing.assert_allclose(np.asarray(r2), np.cos(1.0) * 0.5)
+
+
+def test_hvp_of_two_arguments_and_jacobian_of_pytrees():
+    def f(a, b):
+        return xp.sum(a * a * b) + xp.sum(b ** 3)
+
+    a, b = np.array([1.0, 2.0]), np.array([0.5, -1.0])
+    ta, tb = np.array([1.0, 0.0]), np.array([0.0, 1.0])
+    ha, hb = xp.hvp(f, (a, b), (ta, tb))
+    # H = [[2b, 2a], [2a, 6b]] blockwise-diagonal per element
+    np.testing.assert_allclose(np.asarray(ha), 2 * b * ta + 2 * a * tb)
+    np.testing.assert_allclose(np.asarray(hb), 2 * a * ta + 6 * b * tb)
+
+    def g(p, s):
+        return {"y": xp.sin(p["u"]) * s, "z": xp.sum(p["u"] * p["v"])}
+
+    p = {"u": np.array([0.1, 0.2, 0.3]), "v": np.array([1.0, 2.0, 3.0])}
+    J = xp.jacobian(g, argnums=(0, 1))(p, 2.0)
+    np.testing.assert_allclose(np.asarray(J["y"][0]["u"]), np.diag(2 * np.cos(p["u"])))
+    np.testing.assert_allclose(np.asarray(J["y"][0]["v"]), np.zeros((3, 3)))
+    np.testing.assert_allclose(np.asarray(J["y"][1]), np.sin(p["u"]))
+    np.testing.assert_allclose(np.asarray(J["z"][0]["v"]), p["u"])
+    assert J["z"][1].shape == ()
