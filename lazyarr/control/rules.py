@@ -19,15 +19,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 from ..array.coerce import Array, as_var, wrap
 from ..diff.engine import Tape
 from ..diff.registry import register_jvp, register_vjp
 from ..diff.util import is_differentiable
 from ..diff.xp import xp
-from ..graph.basic import apply
+from ..graph.basic import Var, apply
 from ..graph.inner import InnerGraph
 from . import api
-from .loop_rewrites import inline
+from .loop_rewrites import clone, inline
 from .ops import Cond, Scan, While
 
 
@@ -156,38 +158,81 @@ def _scan_vjp(op: Scan, inputs, outputs, cts):
     nc = op.n_carry
     if all(c is None for c in cts):
         return [None] * len(inputs)
-    dc = [k for k in range(nc) if _diff(carry[k])]
-    dx = [k for k in range(len(xs)) if _diff(xs[k])]
-    dk = [k for k in range(len(consts)) if _diff(consts[k])]
-    dy = [k for k, c in enumerate(cts[nc:]) if c is not None]
-    stacked = _stacked_carries(op, inputs)
+    dc = tuple(k for k in range(nc) if _diff(carry[k]))
+    dx = tuple(k for k in range(len(xs)) if _diff(xs[k]))
+    dk = tuple(k for k in range(len(consts)) if _diff(consts[k]))
+    dy = tuple(k for k, c in enumerate(cts[nc:]) if c is not None)
+    if not (dc or dx or dk):
+        return [None] * len(inputs)
+    xs = _trim(op, xs)
+    node, holders = _backward_scan(op, dc, dx, dk, dy, [as_var(x).shape for x in xs])
+    actual = ([_or_zeros(cts[k], carry[k]) for k in dc] + _stacked_carries(op, inputs) + xs
+              + [cts[nc + k] for k in dy] + list(consts) + [n])
+    mapping = {h: as_var(a) for h, a in zip(holders, actual)}
+    res = [wrap(v) for v in apply(node.op, *clone(node.inputs, mapping))]
+    out = [None] * len(inputs)
+    for k, g in zip(dc, res):
+        out[1 + k] = g
+    for k, g in zip(dk, res[len(dc):]):
+        out[1 + nc + len(xs) + k] = g
+    for k, g in zip(dx, res[len(dc) + len(dk):]):
+        out[1 + nc + k] = _pad(g, inputs[1 + nc + k])
+    return out
 
-    def back(state, seq):
+
+_backward_cache: dict = {}
+
+
+def _backward_scan(op: Scan, dc, dx, dk, dy, x_shapes) -> tuple:
+    """The backward scan of ``op`` built once on placeholder inputs: ``(its node, the
+    placeholders)``, placeholders in the order ct inits, stacked carries, xs, ys cotangents,
+    consts, length. Tracing and differentiating the body is the costly part of the rule;
+    eager code calls the rule again on every step."""
+    key = (op, dc, dx, dk, dy, tuple(x_shapes))
+    hit = _backward_cache.get(key)
+    if hit is not None:
+        return hit
+    b = op.body
+    nc, nx = op.n_carry, op.n_xs
+    c_in, x_in, k_in = b.inputs[:nc], b.inputs[nc:nc + nx], b.inputs[nc + nx:]
+    n_len = op.length if op.length is not None else 0
+
+    def holder(v: Var, lead: tuple = ()) -> Var:
+        return Var.input(v.dtype, lead + tuple(v.shape))
+
+    seq = (op.length,)
+    h_init = [holder(c_in[k]) for k in dc]
+    h_stacked = [holder(v, seq) for v in c_in]
+    h_xs = [Var.input(v.dtype, sh) for v, sh in zip(x_in, x_shapes)]
+    h_cty = [holder(b.outputs[nc + k], seq) for k in dy]
+    h_k = [holder(v) for v in k_in]
+    h_n = Var.input(np.int64, ())
+    consts = [wrap(v) for v in h_k]
+
+    def back(state, seq_t):
         ct_c, acc = state
-        c_t, x_t, cty_t = seq
-        out_ct = [None] * len(outputs)
+        c_t, x_t, cty_t = seq_t
+        out_ct = [None] * len(b.outputs)
         for k, c in zip(dc, ct_c):
             out_ct[k] = c
         for k, c in zip(dy, cty_t):
             out_ct[nc + k] = c
-        gs = _vjp(op.body, list(c_t) + list(x_t) + list(consts), out_ct)
-        new_ct = [_or_zeros(gs[k], carry[k]) for k in dc]
-        new_acc = [a if gs[nc + len(xs) + k] is None else a + gs[nc + len(xs) + k]
+        gs = _vjp(b, list(c_t) + list(x_t) + consts, out_ct)
+        new_ct = [_or_zeros(gs[k], c_t[k]) for k in dc]
+        new_acc = [a if gs[nc + nx + k] is None else a + gs[nc + nx + k]
                    for a, k in zip(acc, dk)]
         gx = [_or_zeros(gs[nc + k], x_t[k]) for k in dx]
         return (new_ct, new_acc), gx
 
-    init = ([_or_zeros(cts[k], carry[k]) for k in dc], [_zeros(consts[k]) for k in dk])
-    (ct_c, ct_k), gx = api.scan(back, init, (stacked, _trim(op, xs), [cts[nc + k] for k in dy]),
-                                length=_length(op, n), reverse=not op.reverse)
-    out = [None] * len(inputs)
-    for k, g in zip(dc, ct_c):
-        out[1 + k] = g
-    for k, g in zip(dx, gx):
-        out[1 + nc + k] = _pad(g, xs[k])
-    for k, g in zip(dk, ct_k):
-        out[1 + nc + len(xs) + k] = g
-    return out
+    init = ([wrap(v) for v in h_init], [_zeros(consts[k]) for k in dk])
+    xs_t = ([wrap(v) for v in h_stacked], [wrap(v) for v in h_xs], [wrap(v) for v in h_cty])
+    length = n_len if op.length is not None else wrap(h_n)
+    (ct_c, ct_k), gx = api.scan(back, init, xs_t, length=length, reverse=not op.reverse)
+    node = as_var((list(ct_c) + list(ct_k) + list(gx))[0]).owner
+    if len(_backward_cache) >= 256:
+        _backward_cache.clear()
+    hit = _backward_cache[key] = (node, h_init + h_stacked + h_xs + h_cty + h_k + [h_n])
+    return hit
 
 
 def _trim(op: Scan, xs: Sequence[Array]) -> list[Array]:

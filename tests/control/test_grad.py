@@ -214,3 +214,20 @@ def test_second_order_through_scan_and_cond():
     np.testing.assert_allclose(np.asarray(rr), h_fd, rtol=1e-6, atol=1e-7)
     verify_grad(_cond_in_scan, [w, np.asarray(x)])
     check_vjp_jvp(_cond_in_scan, [w, np.asarray(x)])
+
+
+def test_backward_scan_is_built_once_and_reused_with_new_values():
+    from lazyarr.control import rules
+
+    x, h0, Wx, Wh, b = _elman_params(T=5, I=3, H=4)
+
+    def loss(W):
+        _, hs = elman_xp(xp.asarray(x), xp.asarray(h0), xp.asarray(Wx), W, xp.asarray(b))
+        return 0.5 * xp.sum(hs ** 2)
+
+    before = len(rules._backward_cache)
+    for scale in (1.0, 0.5):
+        g = grad(loss)(xp.asarray(Wh * scale))
+        np.testing.assert_allclose(np.asarray(g), _bptt_np(x, h0, Wx, Wh * scale, b),
+                                   rtol=1e-9)
+    assert len(rules._backward_cache) == before + 1
