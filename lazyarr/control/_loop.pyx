@@ -58,3 +58,28 @@ def run_scan(object prog, list carry, list xs, list consts, list ys, tuple last,
             else:
                 _put(<cnp.ndarray>ys[k], t, outs[nc + k])
     return cur
+
+
+def run_while(object cond_prog, object body_prog, list carry, list cond_extras,
+              list body_extras, bint record):
+    """``while cond_prog(carry + cond_extras)[0]: carry = body_prog(carry + body_extras)``.
+
+    Returns ``(final carry, trajectory, steps)``: with ``record``, per carry the list of the
+    values the body was applied to (else empty lists)."""
+    cdef Py_ssize_t nc = len(carry), k, steps = 0
+    cdef list cur = list(carry)
+    cdef list cargs = cur + cond_extras
+    cdef list bargs = cur + body_extras
+    cdef list traj = [[] for _ in range(nc)]
+    cdef list outs
+    while cond_prog(cargs)[0]:
+        if record:
+            for k in range(nc):
+                (<list>traj[k]).append(cur[k])
+        outs = body_prog(bargs)
+        for k in range(nc):
+            cur[k] = outs[k]
+            cargs[k] = outs[k]
+            bargs[k] = outs[k]
+        steps += 1
+    return cur, traj, steps

@@ -16,7 +16,7 @@ import numpy as np
 from ..graph import pipeline
 from ..graph.basic import Op, Var
 from ..graph.inner import InnerGraph
-from ._loop import run_scan
+from ._loop import run_scan, run_while
 
 #: run counters, read by tests to prove laziness and count loop passes
 counters = {"cond_true": 0, "cond_false": 0, "scan_runs": 0, "scan_steps": 0,
@@ -181,14 +181,7 @@ class While(Op):
         cprog = program(self, self.cond_g)
         bprog = program(self, self.body_g)
         counters["while_runs"] += 1
-        traj: list[list] = [[] for _ in range(nc)]
-        steps = 0
-        while bool(cprog(carry + ce)[0]):
-            if self.record:
-                for k, c in enumerate(carry):
-                    traj[k].append(c)
-            carry = bprog(carry + be)
-            steps += 1
+        carry, traj, steps = run_while(cprog, bprog, carry, ce, be, self.record)
         counters["while_steps"] += steps
         res = [np.asarray(c) for c in carry]
         if self.record:
