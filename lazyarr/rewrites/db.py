@@ -303,7 +303,12 @@ class GraphEditor:
                     todo += by_key.get(cls, ())
                 cache[op] = todo
             for r in todo:
-                new = r.fn(node, self)
+                try:
+                    new = r.fn(node, self)
+                except Exception as exc:  # a broken rewrite must not break the program
+                    warnings.warn(f"rewrite {r.name!r} failed on {node.op!r} and was skipped: "
+                                  f"{type(exc).__name__}: {exc}", RuntimeWarning, stacklevel=2)
+                    continue
                 if new is None:
                     continue
                 if all(n is o for n, o in zip(new, node.outputs)):

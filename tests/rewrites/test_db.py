@@ -140,3 +140,17 @@ def test_editor_client_counts():
     fg = FunctionGraph([x], [y, e])
     g = GraphEditor(fg, Report(), RewriteConfig())
     assert g.nclients(e) == 3 and g.nclients(y) == 1 and g.nclients(x) == 1
+
+
+def test_a_rewrite_that_raises_is_skipped_with_a_warning():
+    @register_rewrite("test_raises", "canonicalize", op_classes=[Elemwise("sin")])
+    def broken(node, g):
+        raise KeyError("oops")
+
+    try:
+        fg = _chain(1, "sin")
+        with pytest.warns(RuntimeWarning, match="test_raises"):
+            rewrite(fg)
+        assert [repr(n.op) for n in fg.toposort()] == ["sin"]
+    finally:
+        unregister("test_raises")
