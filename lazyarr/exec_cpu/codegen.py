@@ -5,7 +5,8 @@ the layout class (which inputs are broadcast scalars), never on sizes:
 
 * ``la_contig(n, ptrs, nthreads)``: every non-scalar operand is C-contiguous with ``n`` elements;
   a scalar operand (one element, broadcast) is read once. The loop is ``omp simd`` (vectorized,
-  glibc's libmvec for exp/sin/cos/...) and ``omp parallel for`` above a cost threshold.
+  glibc's libmvec for exp/sin/cos/...) and ``omp parallel for`` above a cost threshold. A single
+  float/double output of 4 MiB or more is written with non-temporal stores (x86 AVX, GCC).
 * ``la_strided(ndim, shape, ptrs, strides, nthreads)``: any shapes, byte strides (0 where an
   operand is broadcast, negative for reversed views), ``strides`` is ``nargs x ndim`` row-major.
 
@@ -131,6 +132,9 @@ class Kernel:
                  for i, t in enumerate(ins)]
         stores = [f"o{j}[i] = v{r};" for j, r in enumerate(comp.out_refs)]
         inner = " ".join(loads + self.body + stores)
+        if len(outs) == 1 and outs[0] in ("float", "double"):
+            nt_body = " ".join(loads + self.body + [f"t[j] = v{comp.out_refs[0]};"])
+            lines += _streaming_loop(outs[0], inner, nt_body)
         lines += [
             "  if (nt <= 1 || n * LA_WORK < LA_PAR_WORK) {",
             "    #pragma omp simd",
@@ -165,6 +169,44 @@ class Kernel:
         lines.append(f"    for (int64_t i = 0; i < inner; i++) {{ {code} }}")
         lines += ["  }", "}"]
         return "\n".join(lines) + "\n"
+
+
+#: outputs of at least this many bytes are written with streaming stores
+STREAM_BYTES = 1 << 22
+#: elements per block of the streaming loop (computed into a stack buffer, then streamed)
+STREAM_BLOCK = 1024
+
+
+def _streaming_loop(t: str, inner: str, block_body: str) -> list[str]:
+    """The large-output path of ``la_contig`` (one float/double output): scalar head up to a
+    32-byte boundary, blocks computed into an aligned stack buffer (``omp simd``) and written
+    with non-temporal stores (``omp for`` across threads), then a scalar tail."""
+    return [
+        "#if LA_HAVE_NT",
+        f"  if (n * (int64_t)sizeof({t}) >= {STREAM_BYTES} "
+        f"&& ((uintptr_t)o0 % sizeof({t})) == 0) {{",
+        f"    int64_t head = (int64_t)(((32 - ((uintptr_t)o0 & 31)) & 31) / sizeof({t}));",
+        f"    const int64_t nb = (n - head) / {STREAM_BLOCK};",
+        f"    for (int64_t i = 0; i < head; i++) {{ {inner} }}",
+        "    #pragma omp parallel num_threads(nt) if(nt > 1)",
+        "    {",
+        f"      {t} t[{STREAM_BLOCK}] __attribute__((aligned(32)));",
+        "      #pragma omp for schedule(dynamic, 16) nowait",
+        "      for (int64_t b = 0; b < nb; b++) {",
+        f"        const int64_t base = head + b * {STREAM_BLOCK};",
+        "        #pragma omp simd",
+        f"        for (int64_t j = 0; j < {STREAM_BLOCK}; j++) {{ const int64_t i = base + j; "
+        f"{block_body} }}",
+        f"        for (int64_t j = 0; j < {STREAM_BLOCK}; j += 32 / sizeof({t})) "
+        f"LA_STREAM_{t}(o0 + base + j, t + j);",
+        "      }",
+        "      LA_SFENCE();",
+        "    }",
+        f"    for (int64_t i = head + nb * {STREAM_BLOCK}; i < n; i++) {{ {inner} }}",
+        "    return;",
+        "  }",
+        "#endif",
+    ]
 
 
 def _body(comp: Composite) -> tuple[list[str], int]:
