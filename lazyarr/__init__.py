@@ -44,6 +44,7 @@ from .diff.transforms import (  # noqa: F401
     vjp,
 )
 from .exec_cpu.threads import get_num_threads, set_num_threads  # noqa: F401
+from .function import compile  # noqa: F401,A004
 from .graph import pipeline as _pipeline
 from .graph.printing import debugprint as _debugprint
 from .rewrites import config  # noqa: F401  (lazyarr.config.exclude / fast_math / mode)

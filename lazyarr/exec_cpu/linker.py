@@ -7,7 +7,9 @@ nodes that a lazy node's inputs alone need are deferred and run only if it asks 
 
 Memory: a node whose output does not escape keeps its buffer and reuses it on the next call; an
 elementwise node writes in place into an input that dies there when that input is a buffer an
-earlier native node of this program made (never a caller's array or a constant).
+earlier native node of this program made (never a caller's array or a constant), or, when
+``fg.donate`` matches the output with a donated input (``lazyarr.compile``), into that input at
+its last reader.
 """
 
 from __future__ import annotations
@@ -74,6 +76,8 @@ def link(fg: FunctionGraph, reference: bool = False, native_kernels: bool = True
     # node may hand back an input: cond with an identity branch)
     viewed = {index[v] for node in order if node.op.view or node.op.lazy for v in node.inputs}
 
+    donor = _donors(fg, order, index, escape)
+
     kernels = [(native.elementwise_kernel(node) or native.reduce_kernel(node))
                if native_kernels and not node.op.lazy else None for node in order]
     built = native.build_kernels([k for k in kernels if k is not None]) if native_kernels else []
@@ -105,7 +109,9 @@ def link(fg: FunctionGraph, reference: bool = False, native_kernels: bool = True
                 cand = -1
                 # writing in place makes the output share the input's kept buffer, so the
                 # output must be as private as a reused buffer: not returned, not viewed
-                if o not in escape and o not in viewed:
+                if o in donor:  # write into the donated input it is matched with
+                    cand = _donated_operand(donor[o], t, ins, node.inputs, ov)
+                elif o not in escape and o not in viewed:
                     for i, (s, iv) in enumerate(zip(ins, node.inputs)):
                         if (s in fresh and s in free and s not in taken and s not in viewed
                                 and iv.dtype == ov.dtype and iv.shape == ov.shape
@@ -129,7 +135,10 @@ def link(fg: FunctionGraph, reference: bool = False, native_kernels: bool = True
             inplace = (c in fresh and c in free and c not in viewed and c not in ins[1:]
                        and outs[0] not in escape and outs[0] not in viewed
                        and cv.shape == ov.shape
-                       and None not in cv.shape)
+                       and None not in cv.shape) or (
+                           outs[0] in donor and c not in ins[1:]
+                           and _donated_operand(donor[outs[0]], t, ins[:1], node.inputs[:1],
+                                                ov) == 0)
             thunks.append(GemmThunk(node.op.perform, ins, outs, free, node,
                                     ov.dtype.num, len(ov.shape) == 1, reuse[0], inplace))
             fresh.update(outs)
@@ -140,6 +149,44 @@ def link(fg: FunctionGraph, reference: bool = False, native_kernels: bool = True
         main_pos = tuple(t for t, node in enumerate(order) if node in main)
         return LazyProgram(thunks, init, main_pos, out_idx, len(fg.inputs))
     return LinearProgram(thunks, init, out_idx, len(fg.inputs))
+
+
+def _donors(fg: FunctionGraph, order: list, index: dict, escape: set) -> dict:
+    """``fg.donate`` maps output positions to the input positions whose buffers they may take
+    (``lazyarr.compile``'s donated arguments). Returns ``{output slot: (input slot, position of
+    the last node reading the input or a view of it)}`` for the inputs that no output aliases."""
+    donate = getattr(fg, "donate", None)
+    if not donate:
+        return {}
+    alias = {i: i for i in donate.values()}  # slot -> the donated input slot it may view
+    last: dict[int, int] = {}
+    for t, node in enumerate(order):
+        for v in node.inputs:
+            r = alias.get(index[v])
+            if r is not None:
+                last[r] = t
+                if node.op.view or node.op.lazy:
+                    for o in node.outputs:
+                        alias[index[o]] = r
+    escaped = {alias[s] for s in escape if s in alias}
+    out = {}
+    for j, i in donate.items():
+        o = index[fg.outputs[j]]
+        if i not in escaped and o not in out and o >= len(fg.inputs):
+            out[o] = (i, last.get(i, -1))
+    return out
+
+
+def _donated_operand(donor: tuple, t: int, ins: tuple, in_vars, ov) -> int:
+    """Position of the donated input among a node's operands if the node (at ``t``) may write
+    its output there: it is the input's last reader, and the types agree; else -1."""
+    slot, last = donor
+    if last > t:
+        return -1
+    for i, (s, iv) in enumerate(zip(ins, in_vars)):
+        if s == slot and iv.dtype == ov.dtype and iv.shape == ov.shape and None not in iv.shape:
+            return i
+    return -1
 
 
 def _always_read(node) -> range | list:

@@ -1,0 +1,258 @@
+"""`lazyarr.compile`: trace a function once per input signature, optimize and link once, call
+the linked program with the least overhead.
+
+A call flattens the arguments (pytrees of Arrays, NumPy arrays and Python scalars), looks the
+signature up (structure, dtypes, shapes, static arguments, Python scalar values), traces ``f``
+over symbolic inputs on a miss (`control.trace`, the mechanism ``scan`` and ``cond`` use) and
+runs the program. Results are realized Arrays (leaves), arranged as ``f`` returned them.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..array import coerce
+from ..array.array_object import Array
+from ..array.materialize import realize
+from ..control import trace as T
+from ..diff.engine import deep_graphs
+from ..graph.userline import where
+from .program import Program
+
+_SCALARS = (bool, int, float, complex)
+
+
+def _argnums(nums: int | Sequence[int], what: str) -> tuple[int, ...]:
+    t = (nums,) if isinstance(nums, int) else tuple(nums)
+    for n in t:
+        if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+            raise TypeError(f"compile: {what} must be non-negative ints, got {nums!r} ({where()})")
+    return t
+
+
+class Compiled:
+    """A compiled function: call it like ``f``. See `compile`."""
+
+    def __init__(self, fn: Callable, static_argnums: tuple[int, ...],
+                 donate_argnums: tuple[int, ...], trust_input: bool):
+        self.fn = fn
+        self.static_argnums = static_argnums
+        self.donate_argnums = donate_argnums
+        #: skip the checks and conversions of the arguments (see `compile`)
+        self.trust_input = trust_input
+        #: how many times ``fn`` was traced (once per new signature)
+        self.n_traces = 0
+        self._cache: dict = {}
+        self._last: Program | None = None
+        functools.update_wrapper(self, fn)
+
+    # ---- the checked path -----------------------------------------------------------------
+    def _prepare(self, args: tuple, stacked: Sequence[int] = ()):
+        """``(program, flat data, flat leaves, stacked leaf positions)`` for ``args``; None
+        when an argument is symbolic (``f`` is being traced by an enclosing transform)."""
+        nargs = len(args)
+        for n in (*self.static_argnums, *self.donate_argnums, *stacked):
+            if n >= nargs:
+                raise TypeError(f"compile: argument number {n} given, but the call passes "
+                                f"{nargs} arguments ({where()})")
+        statics = tuple((i, args[i]) for i in self.static_argnums)
+        dyn_pos = [i for i in range(nargs) if i not in self.static_argnums]
+        leaves, struct = T.flatten(tuple(args[i] for i in dyn_pos))
+        starts = _leaf_starts(args, dyn_pos)
+        donated = {k for i in self.donate_argnums if i in starts for k in range(*starts[i])}
+        stacked_leaves = [k for i in stacked for k in range(*starts[i])]
+        data: list = []
+        objs: list = []
+        types: list = []
+        scalars: list = []
+        pending = []
+        for k, x in enumerate(leaves):
+            if isinstance(x, Array):
+                v = x._v
+                if v.owner is not None:
+                    pending.append(v)
+                elif v.data is None:
+                    return None
+            elif isinstance(x, _SCALARS) or x is None:
+                scalars.append((k, x))
+                continue
+            elif type(x) is not np.ndarray:
+                x = coerce.wrap(coerce.as_var(x))
+            objs.append(x)
+        if pending:
+            realize(pending)
+        for x in objs:
+            d = x if type(x) is np.ndarray else x._v.data
+            data.append(d)
+        arr_pos = [k for k in range(len(leaves)) if not (isinstance(leaves[k], _SCALARS)
+                                                         or leaves[k] is None)]
+        index_of = {k: n for n, k in enumerate(arr_pos)}
+        stacked_idx = [index_of[k] for k in stacked_leaves if k in index_of]
+        for n, d in enumerate(data):
+            if n in stacked_idx:
+                if d.ndim == 0:
+                    raise ValueError(f"compile: a stacked argument must have a leading step "
+                                     f"axis, got a 0-d array ({where()})")
+                types.append((d.dtype, d.shape[1:]))
+            else:
+                types.append((d.dtype, d.shape))
+        try:
+            key = (struct, tuple(types), tuple(scalars), statics, len(args))
+            hash(key)
+        except TypeError:
+            raise TypeError(f"compile: static arguments must be hashable, got "
+                            f"{[type(v).__name__ for _i, v in statics]} ({where()})") from None
+        prog = self._cache.get(key)
+        if prog is None:
+            prog = self._trace(args, dyn_pos, struct, leaves, arr_pos, types,
+                               [index_of[k] for k in sorted(donated) if k in index_of])
+            self._cache[key] = prog
+        self._last = prog
+        return prog, data, objs, stacked_idx
+
+    def _trace(self, args, dyn_pos, struct, leaves, arr_pos, types, donate) -> Program:
+        fn, nargs = self.fn, len(args)
+        fixed = list(leaves)
+
+        def body(*syms):
+            for k, s in zip(arr_pos, syms):
+                fixed[k] = s
+            dyn = T.unflatten(struct, fixed)
+            full = list(args)
+            for i, a in zip(dyn_pos, dyn):
+                full[i] = a
+            return fn(*full[:nargs])
+
+        flat_struct = ("tuple", tuple(("leaf",) for _ in arr_pos))
+        with deep_graphs():
+            traced = T.trace(body, types, flat_struct, hoist=True, what="compile")
+        self.n_traces += 1
+        if traced.extras:
+            realize([v for v in traced.extras if v.owner is not None])
+            for v in traced.extras:
+                if v.data is None:
+                    raise TypeError(f"compile: the function closes over a traced value "
+                                    f"({v}); pass it as an argument instead ({where()})")
+        extras = [v.data for v in traced.extras]
+        in_struct = _arrays_only(("tuple", tuple(T.flatten(args[i])[1] if i in dyn_pos
+                                                 else ("skip",) for i in range(nargs))),
+                                 iter(isinstance(x, (Array, np.ndarray)) or not (
+                                     isinstance(x, _SCALARS) or x is None) for x in leaves))
+        return Program(traced, extras, len(arr_pos), donate, in_struct)
+
+    # ---- calls ----------------------------------------------------------------------------
+    def __call__(self, *args):
+        last = self._last
+        if self.trust_input and last is not None:
+            return self._call_trusted(last, args)
+        prep = self._prepare(args)
+        if prep is None:
+            return self.fn(*args)  # inside an enclosing trace: f is inlined
+        prog, data, objs, _ = prep
+        return prog.run(data, objs)
+
+    def _call_trusted(self, prog: Program, args: tuple):
+        try:
+            objs = prog.flatten_in(args)
+            data = [x if type(x) is np.ndarray else x._v.data for x in objs]
+            mismatch = [(d.shape, s) for d, s in zip(data, prog.shapes) if d.shape != s]
+        except (AttributeError, IndexError, KeyError, TypeError):
+            raise TypeError(f"compile (trust_input): the arguments are not realized arrays "
+                            f"in the structure of the previous call ({where()})") from None
+        if mismatch:
+            raise ValueError(f"compile (trust_input): an argument has shape {mismatch[0][0]}, "
+                             f"the compiled program takes {mismatch[0][1]} ({where()})")
+        return prog.run(data, objs)
+
+    def loop(self, n: int, *args, stacked_argnums: int | Sequence[int] | None = None):
+        """Run ``n`` steps without returning to the caller (Theano's ``fn(n_calls=n)``).
+
+        Step ``i`` reads slice ``i`` (along axis 0) of each stacked argument (``stacked_argnums``;
+        default: every argument neither static nor donated); each donated argument takes the
+        output it is matched with (same dtype and shape, in order), so the state carries from
+        step to step; other arguments stay the same. Returns the outputs of the last step.
+        """
+        if not isinstance(n, int) or n < 1:
+            raise ValueError(f"compile.loop: n must be a positive int, got {n!r} ({where()})")
+        if stacked_argnums is None:
+            stacked = tuple(i for i in range(len(args))
+                            if i not in self.static_argnums and i not in self.donate_argnums)
+        else:
+            stacked = _argnums(stacked_argnums, "stacked_argnums")
+        prep = self._prepare(args, stacked)
+        if prep is None:
+            raise TypeError(f"compile.loop: cannot run steps on traced arguments ({where()})")
+        prog, data, objs, stacked_idx = prep
+        for p in stacked_idx:
+            if data[p].shape[0] < n:
+                raise ValueError(f"compile.loop: a stacked argument has {data[p].shape[0]} "
+                                 f"slices, {n} steps need {n} ({where()})")
+        return prog.loop(n, data, objs, stacked_idx)
+
+    def program(self, *args) -> Program:
+        """The `Program` (traced and linked if needed) for arguments like ``args``; its
+        ``vm(list of NumPy arrays) -> list of NumPy arrays`` is the bare linked program."""
+        prep = self._prepare(args)
+        if prep is None:
+            raise TypeError(f"compile.program: arguments are traced values ({where()})")
+        return prep[0]
+
+    def __repr__(self) -> str:
+        return f"<lazyarr.compile of {getattr(self.fn, '__qualname__', self.fn)!r}>"
+
+
+def _arrays_only(struct: Any, is_array) -> Any:
+    """``struct`` with the leaves that are not arrays (Python scalars) marked as skipped."""
+    kind = struct[0]
+    if kind == "leaf":
+        return struct if next(is_array) else ("skip",)
+    if kind in ("tuple", "list"):
+        return (kind, tuple(_arrays_only(s, is_array) for s in struct[1]))
+    if kind == "dict":
+        return (kind, struct[1], tuple(_arrays_only(s, is_array) for s in struct[2]))
+    return struct
+
+
+def _leaf_starts(args: tuple, dyn_pos: list[int]) -> dict[int, tuple[int, int]]:
+    """For each dynamic argument, the range of its leaves in the flat list."""
+    out = {}
+    k = 0
+    for i in dyn_pos:
+        n = len(T.flatten(args[i])[0])
+        out[i] = (k, k + n)
+        k += n
+    return out
+
+
+def compile(f: Callable | None = None, *, static_argnums: int | Sequence[int] = (),  # noqa: A001
+            donate_argnums: int | Sequence[int] = (), trust_input: bool = False):
+    """Compile ``f`` for reuse: trace it on its first call for each input signature, optimize
+    and link once, and run the linked program on later calls.
+
+    ``f`` takes and returns pytrees (tuples, lists, dicts, None) of arrays. The signature is the
+    pytree structure, every array's dtype and shape, the values of Python scalars, and the
+    (hashable) values of the ``static_argnums`` arguments; a new signature traces again
+    (``.n_traces`` counts). Results are realized lazyarr Arrays.
+
+    ``donate_argnums``: arrays of these arguments give their buffers to the outputs matched with
+    them (same dtype and shape, in order): parameters updated in place, nothing allocated per
+    step. A donated array must not be used after the call (it may hold the new value).
+
+    ``trust_input=True`` (or setting ``.trust_input`` later): calls skip flattening checks,
+    conversions and the signature lookup and run the program of the previous call; arguments
+    must be arrays of that call's structure. A wrong shape raises ValueError; a wrong dtype is
+    computed through NumPy's casting rules (the result dtype may differ); any other object
+    raises TypeError from the program. Use ``.loop(n, ...)`` for many steps in one call and
+    ``.program(...).vm`` for the bare linked program.
+    """
+    if f is None:
+        return functools.partial(compile, static_argnums=static_argnums,
+                                 donate_argnums=donate_argnums, trust_input=trust_input)
+    if not callable(f):
+        raise TypeError(f"compile: f must be callable, got {type(f).__name__} ({where()})")
+    return Compiled(f, _argnums(static_argnums, "static_argnums"),
+                    _argnums(donate_argnums, "donate_argnums"), bool(trust_input))

@@ -1,0 +1,51 @@
+"""Generated flatten/unflatten functions for one pytree structure (the hot path of calls).
+
+`control.trace.flatten` walks any pytree recursively; a compiled function called again with the
+same structure uses a function generated for that structure instead: one Python expression, no
+recursion, no type tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+
+def _flat_expr(struct: Any, src: str, parts: list[str]) -> None:
+    kind = struct[0]
+    if kind == "leaf":
+        parts.append(src)
+    elif kind in ("tuple", "list"):
+        for i, s in enumerate(struct[1]):
+            _flat_expr(s, f"{src}[{i}]", parts)
+    elif kind == "dict":
+        for k, s in zip(struct[1], struct[2]):
+            _flat_expr(s, f"{src}[{k!r}]", parts)
+
+
+def make_flatten(struct: Any) -> Callable[[Any], list]:
+    """``flatten(tree) -> leaves`` for trees of exactly ``struct`` (not checked)."""
+    parts: list[str] = []
+    _flat_expr(struct, "t", parts)
+    return eval(f"lambda t: [{', '.join(parts)}]")  # noqa: S307 - generated from a structure
+
+
+def _build_expr(struct: Any, counter: list[int]) -> str:
+    kind = struct[0]
+    if kind == "leaf":
+        counter[0] += 1
+        return f"l[{counter[0] - 1}]"
+    if kind == "none":
+        return "None"
+    if kind == "tuple":
+        items = [_build_expr(s, counter) for s in struct[1]]
+        return f"({', '.join(items)}{',' if len(items) == 1 else ''})"
+    if kind == "list":
+        return "[" + ", ".join(_build_expr(s, counter) for s in struct[1]) + "]"
+    return "{" + ", ".join(f"{k!r}: {_build_expr(s, counter)}"
+                           for k, s in zip(struct[1], struct[2])) + "}"
+
+
+def make_unflatten(struct: Any) -> Callable[[list], Any]:
+    """``unflatten(leaves) -> tree`` of structure ``struct``."""
+    return eval(f"lambda l: {_build_expr(struct, [0])}")  # noqa: S307

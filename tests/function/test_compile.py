@@ -1,0 +1,198 @@
+"""lazyarr.compile: results vs eager and NumPy, retracing, donation, trust_input, N-step loops."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import lazyarr as xp
+
+RNG = np.random.default_rng(7)
+
+
+def _mlp_params(sizes=(6, 5, 3)):
+    ps = []
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        ps.append(xp.asarray((RNG.standard_normal((a, b)) * 0.3).astype(np.float32)))
+        ps.append(xp.asarray((RNG.standard_normal(b) * 0.1).astype(np.float32)))
+    return ps
+
+
+def _loss(ps, x, y):
+    h = x
+    n = len(ps) // 2
+    for i in range(n):
+        z = h @ ps[2 * i] + ps[2 * i + 1]
+        h = xp.tanh(z) if i < n - 1 else z
+    m = xp.max(h, axis=1, keepdims=True)
+    lse = xp.log(xp.sum(xp.exp(h - m), axis=1, keepdims=True)) + m
+    return xp.mean(xp.sum(y * (lse - h), axis=1))
+
+
+def _sgd_step(ps, x, y):
+    loss, g = xp.value_and_grad(_loss)(ps, x, y)
+    return [p - 0.1 * gp for p, gp in zip(ps, g)], loss
+
+
+def _numpy_step(ps, x, y):
+    """Hand-derived gradients of the 2-layer tanh MLP with softmax cross-entropy."""
+    w1, b1, w2, b2 = ps
+    h = np.tanh(x @ w1 + b1)
+    z = h @ w2 + b2
+    e = np.exp(z - z.max(1, keepdims=True))
+    p = e / e.sum(1, keepdims=True)
+    loss = np.mean(np.sum(y * -np.log(p), axis=1))
+    gz = (p - y) / x.shape[0]
+    gh = (gz @ w2.T) * (1 - h * h)
+    grads = [x.T @ gh, gh.sum(0), h.T @ gz, gz.sum(0)]
+    return [a - 0.1 * g for a, g in zip(ps, grads)], loss
+
+
+def _data(b=4):
+    x = RNG.standard_normal((b, 6)).astype(np.float32)
+    y = np.eye(3, dtype=np.float32)[RNG.integers(0, 3, b)]
+    return x, y
+
+
+def test_compiled_equals_eager_and_numpy():
+    ps = _mlp_params()
+    x, y = _data()
+    eager_ps, eager_loss = _sgd_step(ps, xp.asarray(x), xp.asarray(y))
+    np_ps, np_loss = _numpy_step([np.asarray(p) for p in ps], x, y)
+    step = xp.compile(_sgd_step)
+    new_ps, loss = step(ps, xp.asarray(x), y)  # Arrays and NumPy arrays mix
+    assert isinstance(loss, xp.Array) and loss._v.owner is None  # a realized leaf
+    assert float(loss) == pytest.approx(float(eager_loss), rel=1e-6)
+    assert float(loss) == pytest.approx(float(np_loss), rel=1e-5)
+    for a, b, c in zip(new_ps, eager_ps, np_ps):
+        assert a.dtype == xp.float32 and a.shape == c.shape
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(np.asarray(a), c, rtol=1e-4, atol=1e-5)
+
+
+def test_pytrees_in_and_out():
+    def f(tree, scale):
+        return {"sum": tree["a"] + tree["b"][0], "rest": (tree["b"][1] * scale, None)}
+
+    a, b0, b1 = (RNG.standard_normal(3) for _ in range(3))
+    out = xp.compile(f)({"a": a, "b": [b0, b1]}, 2.0)
+    assert set(out) == {"rest", "sum"} and out["rest"][1] is None
+    np.testing.assert_allclose(np.asarray(out["sum"]), a + b0)
+    np.testing.assert_allclose(np.asarray(out["rest"][0]), b1 * 2.0)
+
+
+def test_retraces_only_on_a_new_signature():
+    def f(x, n, flag):
+        return x * n + (1.0 if flag else 0.0)
+
+    g = xp.compile(f, static_argnums=2)
+    x = np.arange(4.0)
+    for _ in range(3):
+        np.testing.assert_allclose(np.asarray(g(x, 2.0, True)), x * 2 + 1)
+        np.testing.assert_allclose(np.asarray(g(xp.asarray(x + 1), 2.0, True)), (x + 1) * 2 + 1)
+    assert g.n_traces == 1
+    g(x.astype(np.float32), 2.0, True)       # new dtype
+    g(np.arange(5.0), 2.0, True)             # new shape
+    np.testing.assert_allclose(np.asarray(g(x, 3.0, True)), x * 3 + 1)  # new scalar value
+    np.testing.assert_allclose(np.asarray(g(x, 3.0, False)), x * 3)     # new static value
+    assert g.n_traces == 5
+    g(x, 3.0, False)
+    g(x.astype(np.float32), 2.0, True)
+    assert g.n_traces == 5
+
+
+def test_closed_over_arrays_are_captured_and_pending_args_realized():
+    w = xp.asarray(RNG.standard_normal((3, 3)))
+    g = xp.compile(lambda x: x @ w)
+    x = xp.asarray(RNG.standard_normal((2, 3))) * 2.0  # pending argument
+    np.testing.assert_allclose(np.asarray(g(x)), np.asarray(x) @ np.asarray(w))
+    assert g.n_traces == 1
+
+
+def test_donation_writes_results_into_the_donated_buffers():
+    ps = _mlp_params()
+    x, y = _data()
+    step = xp.compile(_sgd_step, donate_argnums=0)
+    ref = [np.asarray(p).copy() for p in ps]
+    ps, _ = step(ps, x, y)
+    ptrs = [np.asarray(p).ctypes.data for p in ps]
+    for _ in range(3):
+        ref, ref_loss = _numpy_step(ref, x, y)
+    for _ in range(2):
+        ps, loss = step(ps, x, y)
+    assert [np.asarray(p).ctypes.data for p in ps] == ptrs
+    assert float(loss) == pytest.approx(float(ref_loss), rel=1e-4)
+    for a, b in zip(ps, ref):
+        np.testing.assert_allclose(np.asarray(a), b, rtol=1e-4, atol=1e-5)
+        assert not np.asarray(a).flags.writeable  # the caller gets read-only results
+
+
+def test_donation_never_writes_into_a_callers_array():
+    w = RNG.standard_normal(5)
+    keep = w.copy()
+    g = xp.compile(lambda p, d: p - d, donate_argnums=0)
+    out = g(w, np.ones(5))
+    out2 = g(out, np.ones(5))
+    np.testing.assert_array_equal(w, keep)
+    np.testing.assert_allclose(np.asarray(out2), keep - 2)
+    other = g(w, np.ones(5))  # a fresh argument: a fresh buffer, out2 keeps its value
+    np.testing.assert_allclose(np.asarray(out2), keep - 2)
+    np.testing.assert_allclose(np.asarray(other), keep - 1)
+
+
+def test_trust_input_runs_the_previous_program_and_wrong_input_is_reported():
+    g = xp.compile(lambda a, b: (a * b, xp.sum(a)), trust_input=True)
+    a = np.arange(4, dtype=np.float32)
+    b = np.full(4, 2, np.float32)
+    p, s = g(a, b)  # first call: traced through the checked path
+    p2, s2 = g(a + 1, b)
+    np.testing.assert_allclose(np.asarray(p2), (a + 1) * 2)
+    assert float(s2) == pytest.approx(10.0)
+    with pytest.raises(ValueError, match="shape"):
+        g(np.ones(5, np.float32), b)
+    with pytest.raises(TypeError, match="trust_input"):
+        g([1.0, 2.0, 3.0, 4.0], b)
+    with pytest.raises(TypeError, match="trust_input"):
+        g(a)
+    # a wrong dtype is computed by NumPy's rules (documented): values stay right
+    p3, _ = g(np.arange(4, dtype=np.float64), b)
+    np.testing.assert_allclose(np.asarray(p3), np.arange(4) * 2)
+    assert g.n_traces == 1
+
+
+def test_n_step_loop_equals_n_python_calls():
+    ps = _mlp_params()
+    xs = RNG.standard_normal((5, 4, 6)).astype(np.float32)
+    ys = np.eye(3, dtype=np.float32)[RNG.integers(0, 3, (5, 4))]
+    step = xp.compile(_sgd_step, donate_argnums=0)
+    ref = [np.asarray(p) for p in ps]
+    cur = list(ps)
+    for i in range(5):
+        cur, loss = step(cur, xs[i], ys[i])
+        ref, ref_loss = _numpy_step(ref, xs[i], ys[i])
+    looped, loop_loss = step.loop(5, list(ps), xs, ys)
+    assert float(loop_loss) == pytest.approx(float(loss), rel=1e-6)
+    assert float(loop_loss) == pytest.approx(float(ref_loss), rel=1e-4)
+    for a, b, c in zip(looped, cur, ref):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(np.asarray(a), c, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="slices"):
+        step.loop(6, list(ps), xs, ys)
+
+
+def test_inside_an_enclosing_trace_f_is_inlined():
+    g = xp.compile(lambda x: xp.sum(xp.sin(x) * x))
+    x = RNG.standard_normal(4)
+    grad = xp.grad(g)(xp.asarray(x))
+    np.testing.assert_allclose(np.asarray(grad), np.cos(x) * x + np.sin(x), rtol=1e-12)
+
+
+def test_bad_arguments():
+    with pytest.raises(TypeError, match="callable"):
+        xp.compile(3)
+    with pytest.raises(TypeError, match="static_argnums"):
+        xp.compile(lambda x: x, static_argnums=-1)
+    with pytest.raises(TypeError, match="hashable"):
+        xp.compile(lambda x, s: x, static_argnums=1)(np.ones(2), [1])
+    with pytest.raises(TypeError, match="argument number"):
+        xp.compile(lambda x: x, donate_argnums=3)(np.ones(2))
