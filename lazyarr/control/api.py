@@ -85,6 +85,37 @@ def _length_var(length, where_: str):
     return None, v
 
 
+def _scan_length(xv: list, length: Any, site: str) -> tuple[int | None, Any]:
+    """``(static length or None, length Var)`` of a scan over sequences ``xv``.
+
+    Without ``length`` the sequences' common leading size; a static ``length`` must equal the
+    sequences' static sizes; a lazy ``length`` may be shorter than the sequences (the loop
+    walks their first ``length`` slices; a shorter sequence fails at run time)."""
+    for v in xv:
+        if len(v.shape) == 0:
+            raise ValueError(f"scan: sequences must have a leading axis, got a scalar ({site})")
+    known = {v.shape[0] for v in xv if v.shape[0] is not None}
+    if length is None:
+        if not xv:
+            raise ValueError(f"scan: give xs or length ({site})")
+        if len(known) > 1:
+            raise ValueError(f"scan: sequences have different lengths {sorted(known)} "
+                             f"({site})")
+        if not known:
+            raise ValueError("scan: sequences whose length is known only at run time need "
+                             f"length= ({site})")
+        n = known.pop()
+        if any(v.shape[0] is None for v in xv):
+            raise ValueError(f"scan: some sequences have length {n}, others a length known "
+                             f"only at run time: give length= ({site})")
+        return n, coerce.const(n, _INT64)
+    n, n_var = _length_var(length, site)
+    if n is not None and any(k != n for k in known):
+        raise ValueError(f"scan: length={n} but the sequences have length(s) "
+                         f"{sorted(known)} ({site})")
+    return n, n_var
+
+
 def scan(f: Callable, init: Any, xs: Any = None, length: Any = None, reverse: bool = False
          ) -> tuple[Any, Any]:
     """Loop ``carry, y = f(carry, x)`` over the leading axis of ``xs``.
@@ -100,32 +131,7 @@ def scan(f: Callable, init: Any, xs: Any = None, length: Any = None, reverse: bo
     carry = T.to_vars(c_leaves)
     x_leaves, x_struct = T.flatten(xs)
     xv = T.to_vars(x_leaves)
-    static = None
-    for v in xv:
-        if len(v.shape) == 0:
-            raise ValueError(f"scan: sequences must have a leading axis, got a scalar ({site})")
-    lens = {v.shape[0] for v in xv}
-    if len(lens) > 1:
-        raise ValueError(f"scan: sequences have different lengths {sorted(map(str, lens))} "
-                         f"({site})")
-    if xv:
-        static = xv[0].shape[0]
-        if length is not None:
-            ln, _ = _length_var(length, site)
-            if ln is not None and static is not None and ln != static:
-                raise ValueError(f"scan: length={ln} but the sequences have length {static} "
-                                 f"({site})")
-        if static is None:
-            if length is None:
-                raise ValueError("scan: sequences whose length is known only at run time "
-                                 f"need length= ({site})")
-            static, n_var = _length_var(length, site)
-        else:
-            n_var = coerce.const(static, _INT64)
-    elif length is None:
-        raise ValueError(f"scan: give xs or length ({site})")
-    else:
-        static, n_var = _length_var(length, site)
+    static, n_var = _scan_length(xv, length, site)
     arg_types = _types(carry) + [(v.dtype, v.shape[1:]) for v in xv]
     arg_struct = ("tuple", (c_struct, x_struct))
     tr = T.trace(f, arg_types, arg_struct, hoist=True, what="scan body")

@@ -244,8 +244,10 @@ def _trim(op: Scan, xs: Sequence[Array]) -> list[Array]:
 def _pad(g: Array, x: Array) -> Array:
     """Zero cotangent rows for the part of a sequence longer than the loop."""
     n, m = as_var(g).shape[0], as_var(x).shape[0]
-    if n is None or m is None or n == m:
+    if n == m:
         return g
+    if n is None or m is None:  # equal at run time, or the reshape fails there
+        return xp.reshape(g, as_var(x).shape) if None not in as_var(x).shape else g
     return xp.concat([g, xp.zeros((m - n,) + tuple(as_var(x).shape[1:]), dtype=g.dtype)])
 
 

@@ -231,3 +231,24 @@ def test_backward_scan_is_built_once_and_reused_with_new_values():
         np.testing.assert_allclose(np.asarray(g), _bptt_np(x, h0, Wx, Wh * scale, b),
                                    rtol=1e-9)
     assert len(rules._backward_cache) == before + 1
+
+
+def test_lazy_length_walks_a_prefix_and_differentiates():
+    x = np.random.default_rng(6).standard_normal((5, 3))
+
+    def f(w):
+        n = xp.asarray(2) + 1  # known only when the graph runs
+        c, ys = xp.scan(lambda c, xt: (xp.sin(c * w + xt), c), xp.zeros(3), xp.asarray(x),
+                        length=n)
+        return xp.sum(ys) + xp.sum(c)
+
+    def f_np(w):
+        c, tot = np.zeros(3), 0.0
+        for t in range(3):
+            tot += c.sum()
+            c = np.sin(c * w + x[t])
+        return tot + c.sum()
+
+    w = np.array([0.5, -1.0, 2.0])
+    assert float(f(xp.asarray(w))) == pytest.approx(f_np(w), rel=1e-12)
+    np.testing.assert_allclose(np.asarray(grad(f)(xp.asarray(w))), _fd(f_np, w), rtol=1e-7)
