@@ -14,6 +14,7 @@ from contextlib import contextmanager
 
 from ..array import coerce
 from ..array.coerce import Array, wrap
+from ..graph import basic
 from ..graph.basic import Apply, Var
 from ..graph.userline import format_site
 from .registry import jvp_rule, vjp_rule
@@ -33,6 +34,32 @@ def deep_graphs():
         yield
     finally:
         coerce.MAX_PENDING_DEPTH = old
+
+
+@contextmanager
+def _rule_sites():
+    """While rules build derivative nodes, do not look up the user's frame for each node (a
+    walk up the stack from deep inside the engine); `_stamp` gives them the site of the node
+    they differentiate instead, so run-time errors still name a user line."""
+    old = basic.track_sites
+    basic.track_sites = False
+    try:
+        yield old
+    finally:
+        basic.track_sites = old
+
+
+def _stamp(results, site) -> None:
+    """Give ``site`` to the nodes just built for ``results`` (those without a site yet)."""
+    if site is None:
+        return
+    stack = [r._v.owner for r in results if r is not None]
+    while stack:
+        ap = stack.pop()
+        if ap is None or ap.site is not None:
+            continue
+        ap.site = site
+        stack.extend(v.owner for v in ap.inputs)
 
 
 def topo_applies(outputs: Sequence[Var], stop: Sequence[Var] = ()) -> list[Apply]:
@@ -114,8 +141,11 @@ class Tape:
                 rule = vjp_rule(type(ap.op))
                 if rule is None:
                     raise _no_rule("vjp", ap)
-                res = rule(ap.op, [wrap(v) for v in ap.inputs], [wrap(o) for o in ap.outputs],
-                           gs)
+                with _rule_sites() as tracking:
+                    res = rule(ap.op, [wrap(v) for v in ap.inputs],
+                               [wrap(o) for o in ap.outputs], gs)
+                if tracking:
+                    _stamp(res, ap.site)
                 for v, g in zip(ap.inputs, res):
                     if g is not None and id(v) in self._connected and is_differentiable(v.dtype):
                         acc(v, g)
@@ -149,8 +179,11 @@ class Tape:
                     rule = jvp_rule(type(ap.op))
                     if rule is None:
                         raise _no_rule("jvp", ap)
-                    res = rule(ap.op, [wrap(v) for v in ap.inputs],
-                               [wrap(o) for o in ap.outputs], ts)
+                    with _rule_sites() as tracking:
+                        res = rule(ap.op, [wrap(v) for v in ap.inputs],
+                                   [wrap(o) for o in ap.outputs], ts)
+                    if tracking:
+                        _stamp(res, ap.site)
                     for o, t in zip(ap.outputs, res):
                         if t is not None and is_differentiable(o.dtype):
                             acc(o, t)
