@@ -191,7 +191,16 @@ def where_same(node, g):
 
 # -- casts ----------------------------------------------------------------------------------
 def _lossless(src: np.dtype, dst: np.dtype) -> bool:
-    return bool(np.can_cast(src, dst, casting="safe"))
+    """Every value of ``src`` converts to ``dst`` and back exactly (NumPy's "safe" casting
+    also allows int64 -> float64, which rounds above 2**53)."""
+    if src == dst or src.kind == "b":
+        return True
+    if src.kind in "iu" and dst.kind in "fc":
+        bits = src.itemsize * 8 - (src.kind == "i")
+        return bits <= np.finfo(dst).nmant + 1
+    if src.kind in "iufc" and dst.kind in "iufc":
+        return bool(np.can_cast(src, dst, casting="safe"))
+    return False
 
 
 @register_rewrite("useless_cast", PHASE, tags=("algebraic",), op_classes=[Cast])

@@ -89,6 +89,11 @@ def test_useless_cast_chains():
     i8 = xp.asarray(np.array([-128, 5, 127], np.int8))
     fg = check_rewrite(xp.astype(xp.astype(i8, xp.int32), xp.int16), fires="useless_cast")
     assert ops(fg) == ["Cast{int16}"]
+    big = xp.asarray(np.array([2**53 + 1, -3], np.int64))  # float64 rounds it
+    check_rewrite(xp.astype(xp.astype(big, xp.float64), xp.int64), fires="!useless_cast")
+    i16 = xp.asarray(np.array([-(2**15), 7], np.int16))  # float32 holds every int16
+    fg = check_rewrite(xp.astype(xp.astype(i16, xp.float32), xp.int16), fires="useless_cast")
+    assert ops(fg) == []
     i32 = xp.asarray(np.array([70000, -1], np.int32))  # int16 wraps: not lossless
     fg = check_rewrite(xp.astype(xp.astype(i32, xp.int16), xp.int64), fires="!useless_cast")
     assert len(ops(fg)) == 2
