@@ -132,10 +132,13 @@ class _Group:
                         if v not in self.reads and (v.owner is None or v.owner not in members))
         if self.operands() + new_reads + (1 if outside else 0) > MAX_OPERANDS:
             return False
-        if outside and idx.reaches(outside, members, self.lo, self.hi, forward=True):
+        # a path leaving the node and coming back to a member ends at a member after it;
+        # one leaving a member and coming back to the node starts at a member before it
+        p = idx.pos[node]
+        if outside and idx.reaches(outside, members, p, self.hi, forward=True):
             return False
         before = [v.owner for v in node.inputs if v.owner is not None and v.owner not in members]
-        return not (before and idx.reaches(before, members, self.lo, self.hi, forward=False))
+        return not (before and idx.reaches(before, members, self.lo, p, forward=False))
 
 
 def _grow_groups(idx: _Index) -> tuple[list[_Group], dict[Apply, _Group]]:

@@ -182,3 +182,19 @@ def test_passes_are_registered_in_specialize():
     assert reg["elemwise_fusion"][0] == "specialize" and "fusion" in reg["elemwise_fusion"][1]
     assert reg["reduce_fusion"][0] == "specialize"
     assert fusion.count_fused is not None
+
+
+def test_no_cycle_through_a_distant_outside_path():
+    # exp(x) feeds a matmul early in the graph and, much later, the group that uses the
+    # matmul's result: fusing exp into that group would make a cycle (the MLP's tanh and its
+    # derivative 1 - tanh**2 have this shape)
+    x, w = arr(4, 5), arr(5, 5)
+    a = xp.exp(x)
+    t = xp.sin(a @ w) * 2.0
+    out = (1.0 - a * a) * t
+    fg, args = graph_of(out)
+    assert fuse_elemwise(fg) == 1
+    (comp,) = [op for op in ops(fg) if isinstance(op, Composite)]
+    names = [s[0] for s in comp.steps]
+    assert "exp" not in names and {"sin", "multiply", "subtract"} <= set(names)
+    check_same(fg, [out], args)
