@@ -268,3 +268,34 @@ def test_hvp_of_two_arguments_and_jacobian_of_pytrees():
     np.testing.assert_allclose(np.asarray(J["y"][1]), np.sin(p["u"]))
     np.testing.assert_allclose(np.asarray(J["z"][0]["v"]), p["u"])
     assert J["z"][1].shape == ()
+
+
+def test_op_without_a_rule_is_named():
+    from lazyarr.array.coerce import as_var, build
+    from lazyarr.graph.basic import Op
+
+    class Twice(Op):  # a float op nobody registered rules for
+        def infer(self, x):
+            return [(x.dtype, x.shape)]
+
+        def perform(self, x):
+            return 2 * x
+
+    f = lambda x: xp.sum(build(Twice(), as_var(x)))  # noqa: E731
+    with pytest.raises(NotImplementedError, match=r"no vjp rule .*Twice.*test_transforms.py"):
+        xp.grad(f)(np.ones(2))
+    with pytest.raises(NotImplementedError, match="no jvp rule"):
+        xp.jvp(f, (np.ones(2),), (np.ones(2),))
+
+
+def test_statistics_and_aux_of_vjp_jvp_and_warn_mode():
+    x = np.array([[0.5, 1.5, -1.0], [2.0, 0.1, 0.3]])
+    xp.verify_grad(lambda x: xp.var(x, axis=1, correction=1) + xp.std(x, axis=0)[0], [x])
+    out, vjp_fn, aux = xp.vjp(lambda x: (x * 2.0, xp.sum(x)), x, has_aux=True)
+    np.testing.assert_allclose(float(aux), x.sum())
+    np.testing.assert_allclose(np.asarray(vjp_fn(np.ones_like(x))[0]), np.full_like(x, 2.0))
+    out, t, aux = xp.jvp(lambda x: (x * 2.0, "tag"), (x,), (np.ones_like(x),), has_aux=True)
+    assert aux == "tag"
+    np.testing.assert_allclose(np.asarray(t), np.full_like(x, 2.0))
+    with pytest.warns(UserWarning, match="argument leaf 1 does not reach"):
+        xp.grad(lambda a, b: xp.sum(a), argnums=(0, 1), disconnected_inputs="warn")(x, x)
