@@ -110,7 +110,8 @@ def bench_torch(x, y, params, min_time, threads):
         return float(loss.detach())
 
     grad()
-    check = (float(loss_fn(NS, pt, xt, yt)), {k: v.grad.numpy().copy() for k, v in pt.items()})
+    check = (float(loss_fn(NS, pt, xt, yt).detach()),
+             {k: v.grad.numpy().copy() for k, v in pt.items()})
     return timeit(fwd, min_time), timeit(grad, min_time), check
 
 
