@@ -83,6 +83,9 @@ def link(fg: FunctionGraph, reference: bool = False, native_kernels: bool = True
     built = native.build_kernels([k for k in kernels if k is not None]) if native_kernels else []
     built_iter = iter(built)
     fresh: set[int] = set()  # slots holding buffers made by native nodes of this program
+    # a returned Gemm/Gemv result may still accumulate into its dead accumulator c when c's
+    # producer hands c out each call instead of keeping it
+    handoff = _gemm_handoffs(order, index, frees, kernels, escape, viewed, native_kernels)
     thunks = []
     for t, node in enumerate(order):
         ins = tuple(index[v] for v in node.inputs)
@@ -90,7 +93,7 @@ def link(fg: FunctionGraph, reference: bool = False, native_kernels: bool = True
         free = tuple(frees[t])
         k = kernels[t]
         b = next(built_iter) if k is not None else None
-        reuse = tuple(s not in escape and s not in viewed for s in outs)
+        reuse = tuple(s not in escape and s not in viewed and s not in handoff for s in outs)
         if node.op.lazy:
             thunks.append(LazyThunk(node.op.perform_lazy, ins, outs, free, node,
                                     _deferred(node, order, main)))
@@ -111,7 +114,7 @@ def link(fg: FunctionGraph, reference: bool = False, native_kernels: bool = True
                 # output must be as private as a reused buffer: not returned, not viewed
                 if o in donor:  # write into the donated input it is matched with
                     cand = _donated_operand(donor[o], t, ins, node.inputs, ov)
-                elif o not in escape and o not in viewed:
+                elif o not in escape and o not in viewed and o not in handoff:
                     for i, (s, iv) in enumerate(zip(ins, node.inputs)):
                         if (s in fresh and s in free and s not in taken and s not in viewed
                                 and iv.dtype == ov.dtype and iv.shape == ov.shape
@@ -133,7 +136,7 @@ def link(fg: FunctionGraph, reference: bool = False, native_kernels: bool = True
             c, cv, ov = ins[0], node.inputs[0], node.outputs[0]
             # beta accumulates into c's own buffer when c dies here and nothing else sees it
             inplace = (c in fresh and c in free and c not in viewed and c not in ins[1:]
-                       and outs[0] not in escape and outs[0] not in viewed
+                       and (outs[0] not in escape or c in handoff) and outs[0] not in viewed
                        and cv.shape == ov.shape
                        and None not in cv.shape) or (
                            outs[0] in donor and c not in ins[1:]
@@ -149,6 +152,30 @@ def link(fg: FunctionGraph, reference: bool = False, native_kernels: bool = True
         main_pos = tuple(t for t, node in enumerate(order) if node in main)
         return LazyProgram(thunks, init, main_pos, out_idx, len(fg.inputs))
     return LinearProgram(thunks, init, out_idx, len(fg.inputs))
+
+
+def _gemm_handoffs(order: list, index: dict, frees: list, kernels: list, escape: set,
+                   viewed: set, native_kernels: bool) -> set:
+    """Accumulator slots of returned `Gemm`/`Gemv` results that die there and are made by a
+    native elementwise or reduction node: that node gives up keeping the buffer, so the BLAS
+    call can accumulate into it and return it (no copy of c, no second buffer)."""
+    if not native_kernels:
+        return set()
+    made_by = {index[v]: t for t, node in enumerate(order) for v in node.outputs}
+    out = set()
+    for t, node in enumerate(order):
+        if not native.is_blas_gemm(node):
+            continue
+        c = index[node.inputs[0]]
+        o = index[node.outputs[0]]
+        p = made_by.get(c)
+        if (o in escape and o not in viewed and p is not None and kernels[p] is not None
+                and c in frees[t] and c not in viewed and c not in escape
+                and c not in {index[v] for v in node.inputs[1:]}
+                and node.inputs[0].shape == node.outputs[0].shape
+                and None not in node.inputs[0].shape):
+            out.add(c)
+    return out
 
 
 def _donors(fg: FunctionGraph, order: list, index: dict, escape: set) -> dict:

@@ -176,3 +176,32 @@ def test_no_accumulation_into_an_escaping_or_shared_accumulator():
     r, rc = prog2([xs, _scalar(np.float64, 1.0), as_, as_, _scalar(np.float64, 1.0)])
     np.testing.assert_array_equal(rc, -xs)
     np.testing.assert_allclose(r, -xs + as_ @ as_)
+
+
+def test_returned_result_accumulates_into_a_handed_off_accumulator():
+    """out = 0.5*exp(-x) + 2*(a@b) returned: exp's node hands its buffer out instead of keeping
+    it, gemm accumulates there and returns it; held results are never overwritten."""
+    m = 256
+    x, a, b = (Var.input(np.float64, (m, m)) for _ in range(3))
+    al, be = Var.input(np.float64, ()), Var.input(np.float64, ())
+    n1, = apply(Elemwise("negative"), x)   # kept buffer; exp must not write into it
+    c, = apply(Elemwise("exp"), n1)
+    g, = apply(Gemm(), c, al, a, b, be)
+    prog = link(FunctionGraph([x, al, a, b, be], [g]))
+    assert prog.thunks[2].inplace
+    rng = np.random.default_rng(5)
+    xs = [rng.standard_normal((m, m)) for _ in range(3)]
+    av, bv = rng.standard_normal((m, m)), rng.standard_normal((m, m))
+    scal = [_scalar(np.float64, 2.0), av, bv, _scalar(np.float64, 0.5)]
+    nbytes = m * m * 8
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        first = prog([xs[0], *scal])[0]
+        peak = tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+    assert 2 * nbytes <= peak < 3 * nbytes  # -x kept, exp's buffer returned: no third array
+    held = [first] + [prog([xv, *scal])[0] for xv in xs[1:]]
+    for xv, r in zip(xs, held):
+        np.testing.assert_allclose(r, 0.5 * np.exp(-xv) + 2 * (av @ bv), rtol=1e-12, atol=1e-12)
