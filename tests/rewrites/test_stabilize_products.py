@@ -1,0 +1,64 @@
+"""Cancelling positive factors (exp and sums of exp): the gradient of log-softmax and of
+softmax cross-entropy stays finite for far-apart logits; other factors never cancel."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import lazyarr as xp
+from lazyarr.rewrites import options
+
+from .rw_helpers import optimized
+
+
+def _xent(y):
+    def loss(z):
+        e = xp.exp(z - xp.max(z, axis=1, keepdims=True))
+        return -xp.sum(y * xp.log(e / xp.sum(e, axis=1, keepdims=True)))
+    return loss
+
+
+@pytest.mark.parametrize("dtype,gap", [(np.float64, 800.0), (np.float32, 120.0)])
+def test_softmax_cross_entropy_gradient_is_finite(dtype, gap):
+    z = np.array([[0.0, gap, -gap], [1.0, 2.0, 3.0]], dtype)
+    t = np.array([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0]], dtype)
+    e = np.exp(z.astype(np.float64) - z.max(1, keepdims=True))
+    want = e / e.sum(1, keepdims=True) - t  # softmax - targets
+    with options(exclude=["stability"]):
+        plain = np.asarray(xp.grad(_xent(xp.asarray(t)))(xp.asarray(z)))
+    assert np.isnan(plain[0]).any()
+    got = np.asarray(xp.grad(_xent(xp.asarray(t)))(xp.asarray(z)))
+    assert got.dtype == dtype
+    np.testing.assert_allclose(got, want, rtol=1e-5 if dtype == np.float32 else 1e-12,
+                               atol=1e-6 if dtype == np.float32 else 1e-14)
+
+
+def test_cancel_overflowing_exp():
+    a = xp.asarray(np.array([1000.0, 1.0]))
+    b = xp.asarray(np.array([2.0, -0.5]))
+    r = xp.exp(a) * (b / xp.exp(a))
+    _, report, _ = optimized(r)
+    assert "cancel_exp_factors" in report.names()
+    with options(exclude=["stability"]):
+        assert np.isnan(np.asarray(xp.exp(a) * (b / xp.exp(a)))[0])
+    np.testing.assert_allclose(np.asarray(xp.exp(a) * (b / xp.exp(a))), [2.0, -0.5])
+
+
+def test_distribute_then_cancel():
+    x = xp.asarray(np.array([-800.0, 0.5]))
+    c = xp.asarray(np.array([3.0, 4.0]))
+    r = (c / xp.exp(x) + 1.0) * xp.exp(x)
+    names = optimized(r)[1].names()
+    assert "distribute_exp_factor" in names and "cancel_exp_factors" in names
+    np.testing.assert_allclose(np.asarray((c / xp.exp(x) + 1.0) * xp.exp(x)),
+                               [3.0, 4.0 + np.exp(0.5)], rtol=1e-15)
+
+
+def test_other_factors_do_not_cancel():
+    x = xp.asarray(np.array([0.0, 2.0, np.inf]))
+    y = xp.asarray(np.array([1.0, 3.0, 1.0]))
+    for r in (x * (y / x), (y / x) * x, xp.sin(x) / xp.sin(x)):
+        assert "cancel_exp_factors" not in optimized(r)[1].names()
+    assert "distribute_exp_factor" not in optimized((y / x + 1.0) * xp.exp(x))[1].names()
+    assert "distribute_exp_factor" not in optimized((y + 1.0) * xp.exp(x))[1].names()
