@@ -1,0 +1,541 @@
+"""The seed's Figure 1: SGD training of MLPs, training examples per second, lazyarr vs peers.
+
+Models (float32, softmax + mean cross-entropy, plain SGD lr=0.01, parameters updated every
+step): logreg 784-10, mlp500 784-500(tanh)-10, deep1000x3 784-1000-1000-1000(tanh)-10; minibatch
+1, 10 and 60. Rows: lazyarr eager (plain loop, ``float(loss)`` each step), ``lazyarr.compile``
+(donated parameters), compiled + ``trust_input``, compiled ``.loop`` over N steps; NumPy with
+hand-derived gradients; PyTorch eager; JAX ``jit`` (step, and a ``lax.scan`` over steps);
+PyTensor (default mode, ``trust_input``). Peers missing from the environment are skipped.
+'setup s' = build + first 3 steps - 3 steady steps (the compile cost). Also: compile latency of
+the mlp500 training step at batch 60 in fresh processes, cold (empty disk caches) and warm.
+
+    python -m bench.fig1 [--quick] [--threads N] [--no-latency]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from bench.report import bar_chart, bench_env, save_json, table
+
+bench_env()
+
+MODELS = {"logreg": (784, 10), "mlp500": (784, 500, 10),
+          "deep1000x3": (784, 1000, 1000, 1000, 10)}
+BATCHES = (1, 10, 60)
+LR = 0.01
+N_DATA = 32  # distinct minibatches cycled through
+
+
+# ---- shared setup ------------------------------------------------------------------------------
+
+def init_params(sizes: tuple, seed: int = 0) -> list[np.ndarray]:
+    """[W1, b1, W2, b2, ...] float32, Glorot-uniform weights and zero biases."""
+    rng = np.random.default_rng(seed)
+    ps = []
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        s = np.sqrt(6.0 / (a + b))
+        ps.append(rng.uniform(-s, s, (a, b)).astype(np.float32))
+        ps.append(np.zeros(b, np.float32))
+    return ps
+
+
+def make_data(batch: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Stacked minibatches: X (N_DATA, batch, 784) float32, one-hot Y (N_DATA, batch, 10)."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((N_DATA, batch, 784)).astype(np.float32)
+    y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, (N_DATA, batch))]
+    return x, y
+
+
+# ---- lazyarr -----------------------------------------------------------------------------------
+
+def _lazyarr_fns():
+    import lazyarr as xp
+
+    def loss_fn(ps, x, y):
+        h = x
+        n = len(ps) // 2
+        for i in range(n):
+            z = h @ ps[2 * i] + ps[2 * i + 1]
+            h = xp.tanh(z) if i < n - 1 else z
+        m = xp.max(h, axis=1, keepdims=True)
+        lse = xp.log(xp.sum(xp.exp(h - m), axis=1, keepdims=True)) + m
+        return xp.mean(xp.sum(y * (lse - h), axis=1))
+
+    vg = xp.value_and_grad(loss_fn)
+
+    def train_step(ps, x, y):
+        loss, g = vg(ps, x, y)
+        return [p - LR * gp for p, gp in zip(ps, g)], loss
+
+    return xp, train_step
+
+
+def lazyarr_eager(sizes, batch, data):
+    xp, train_step = _lazyarr_fns()
+    ps = [xp.asarray(p) for p in init_params(sizes)]
+    xs = [xp.asarray(a) for a in data[0]]
+    ys = [xp.asarray(a) for a in data[1]]
+    state = {"ps": ps}
+
+    def run(n):
+        ps = state["ps"]
+        loss = 0.0
+        for i in range(n):
+            ps, loss_a = train_step(ps, xs[i % N_DATA], ys[i % N_DATA])
+            loss = float(loss_a)
+        state["ps"] = ps
+        return n, loss
+    return run
+
+
+def _lazyarr_compiled(sizes, batch, data, trust: bool):
+    xp, train_step = _lazyarr_fns()
+    step = xp.compile(train_step, donate_argnums=0)
+    ps = [xp.asarray(p) for p in init_params(sizes)]
+    xs = [xp.asarray(a) for a in data[0]]
+    ys = [xp.asarray(a) for a in data[1]]
+    state = {"ps": ps}
+
+    def run(n):
+        ps = state["ps"]
+        loss = None
+        for i in range(n):
+            ps, loss = step(ps, xs[i % N_DATA], ys[i % N_DATA])
+            if trust:
+                step.trust_input = True  # after the first (checked, tracing) call
+        state["ps"] = ps
+        return n, float(loss)
+    return run
+
+
+def lazyarr_compiled(sizes, batch, data):
+    return _lazyarr_compiled(sizes, batch, data, False)
+
+
+def lazyarr_trusted(sizes, batch, data):
+    return _lazyarr_compiled(sizes, batch, data, True)
+
+
+def lazyarr_loop(sizes, batch, data):
+    xp, train_step = _lazyarr_fns()
+    step = xp.compile(train_step, donate_argnums=0)
+    state = {"ps": [xp.asarray(p) for p in init_params(sizes)]}
+    xs, ys = data
+
+    def run(n):
+        done, loss = 0, None
+        while done < n:
+            k = min(N_DATA, n - done)
+            state["ps"], loss = step.loop(k, state["ps"], xs, ys)
+            done += k
+        return done, float(loss)
+    return run
+
+
+# ---- NumPy, hand-derived gradients ---------------------------------------------------------------
+
+def numpy_manual(sizes, batch, data):
+    ps = init_params(sizes)
+    xs, ys = data
+    n_layers = len(ps) // 2
+
+    def step(x, y):
+        hs = [x]
+        h = x
+        for i in range(n_layers):
+            z = h @ ps[2 * i] + ps[2 * i + 1]
+            h = np.tanh(z) if i < n_layers - 1 else z
+            hs.append(h)
+        m = h.max(1, keepdims=True)
+        e = np.exp(h - m)
+        s = e.sum(1, keepdims=True)
+        loss = float(np.mean(np.sum(y * (np.log(s) + m - h), axis=1)))
+        g = (e / s - y) / x.shape[0]
+        for i in range(n_layers - 1, -1, -1):
+            w, b = ps[2 * i], ps[2 * i + 1]
+            gw = hs[i].T @ g
+            gb = g.sum(0)
+            if i > 0:
+                g = (g @ w.T) * (1 - hs[i] * hs[i])
+            w -= LR * gw
+            b -= LR * gb
+        return loss
+
+    def run(n):
+        loss = 0.0
+        for i in range(n):
+            loss = step(xs[i % N_DATA], ys[i % N_DATA])
+        return n, loss
+    return run
+
+
+# ---- PyTorch ----------------------------------------------------------------------------------
+
+def torch_eager(sizes, batch, data):
+    import torch
+
+    ps = [torch.tensor(p, requires_grad=True) for p in init_params(sizes)]
+    xs = [torch.from_numpy(a) for a in data[0]]
+    ys = [torch.from_numpy(a) for a in data[1]]
+    n_layers = len(ps) // 2
+
+    def run(n):
+        loss = None
+        for i in range(n):
+            h = xs[i % N_DATA]
+            for j in range(n_layers):
+                z = h @ ps[2 * j] + ps[2 * j + 1]
+                h = torch.tanh(z) if j < n_layers - 1 else z
+            loss = -(ys[i % N_DATA] * torch.log_softmax(h, 1)).sum(1).mean()
+            loss.backward()
+            with torch.no_grad():
+                for p in ps:
+                    p -= LR * p.grad
+                    p.grad = None
+        return n, float(loss)
+    return run
+
+
+# ---- JAX --------------------------------------------------------------------------------------
+
+def _jax_fns():
+    import jax
+    import jax.numpy as jnp
+
+    def loss_fn(ps, x, y):
+        h = x
+        n = len(ps) // 2
+        for i in range(n):
+            z = h @ ps[2 * i] + ps[2 * i + 1]
+            h = jnp.tanh(z) if i < n - 1 else z
+        return -jnp.mean(jnp.sum(y * jax.nn.log_softmax(h, axis=1), axis=1))
+
+    def train_step(ps, x, y):
+        loss, g = jax.value_and_grad(loss_fn)(ps, x, y)
+        return [p - LR * gp for p, gp in zip(ps, g)], loss
+
+    return jax, jnp, train_step
+
+
+def jax_jit(sizes, batch, data):
+    jax, jnp, train_step = _jax_fns()
+    step = jax.jit(train_step, donate_argnums=0)
+    state = {"ps": [jnp.asarray(p) for p in init_params(sizes)]}
+    xs = [jnp.asarray(a) for a in data[0]]
+    ys = [jnp.asarray(a) for a in data[1]]
+
+    def run(n):
+        ps, loss = state["ps"], None
+        for i in range(n):
+            ps, loss = step(ps, xs[i % N_DATA], ys[i % N_DATA])
+        state["ps"] = ps
+        return n, float(loss)
+    return run
+
+
+def jax_scan(sizes, batch, data):
+    jax, jnp, train_step = _jax_fns()
+
+    def body(ps, xy):
+        ps, loss = train_step(ps, xy[0], xy[1])
+        return ps, loss
+
+    steps = jax.jit(lambda ps, xs, ys: jax.lax.scan(body, ps, (xs, ys)), donate_argnums=0)
+    state = {"ps": [jnp.asarray(p) for p in init_params(sizes)]}
+    xs, ys = jnp.asarray(data[0]), jnp.asarray(data[1])
+
+    def run(n):
+        k = max(1, -(-n // N_DATA))
+        losses = None
+        for _ in range(k):
+            state["ps"], losses = steps(state["ps"], xs, ys)
+        return k * N_DATA, float(losses[-1])
+    return run
+
+
+# ---- PyTensor -----------------------------------------------------------------------------------
+
+def pytensor_default(sizes, batch, data):
+    import pytensor
+    import pytensor.tensor as pt
+
+    ps = [pytensor.shared(p) for p in init_params(sizes)]
+    x = pt.matrix("x", dtype="float32")
+    y = pt.matrix("y", dtype="float32")
+    h = x
+    n_layers = len(ps) // 2
+    for i in range(n_layers):
+        z = h @ ps[2 * i] + ps[2 * i + 1]
+        h = pt.tanh(z) if i < n_layers - 1 else z
+    loss = -pt.mean(pt.sum(y * pt.special.log_softmax(h, axis=1), axis=1))
+    grads = pytensor.grad(loss, ps)
+    f = pytensor.function([x, y], loss, updates=[(p, p - np.float32(LR) * g)
+                                                 for p, g in zip(ps, grads)])
+    f.trust_input = True
+    xs, ys = list(data[0]), list(data[1])
+
+    def run(n):
+        loss = None
+        for i in range(n):
+            loss = f(xs[i % N_DATA], ys[i % N_DATA])
+        return n, float(loss)
+    return run
+
+
+IMPLS: list[tuple[str, str, Callable]] = [
+    ("lazyarr eager", "lazyarr", lazyarr_eager),
+    ("lazyarr compile", "lazyarr", lazyarr_compiled),
+    ("lazyarr compile, trust_input", "lazyarr", lazyarr_trusted),
+    ("lazyarr compile .loop(N)", "lazyarr", lazyarr_loop),
+    ("numpy (manual grads)", "numpy", numpy_manual),
+    ("torch eager", "torch", torch_eager),
+    ("jax.jit step", "jax", jax_jit),
+    ("jax.jit lax.scan over steps", "jax", jax_scan),
+    ("pytensor default, trust_input", "pytensor", pytensor_default),
+]
+
+
+def _available(mod: str) -> bool:
+    if mod in ("lazyarr", "numpy"):
+        return True
+    try:
+        __import__(mod)
+        return True
+    except ImportError:
+        return False
+
+
+def measure(make: Callable, sizes: tuple, batch: int, budget: float) -> tuple[float, float]:
+    """(training examples per second, setup seconds) of one implementation on one cell."""
+    data = make_data(batch)
+    t0 = time.perf_counter()
+    run = make(sizes, batch, data)
+    done, _ = run(3)
+    t_first = time.perf_counter() - t0
+    n, best = 4, float("inf")
+    while True:  # grow n until one timing takes a quarter of the budget
+        t = time.perf_counter()
+        done, loss = run(n)
+        dt = time.perf_counter() - t
+        best = min(best, dt / done)
+        if dt > budget / 4 or n > 1 << 16:
+            break
+        n *= 2
+    for _ in range(2):
+        t = time.perf_counter()
+        done, loss = run(n)
+        best = min(best, (time.perf_counter() - t) / done)
+    if not np.isfinite(loss):
+        raise RuntimeError(f"non-finite loss {loss}")
+    return batch / best, max(t_first - 3 * best, 0.0)
+
+
+def set_threads(n: int) -> None:
+    os.environ["OMP_NUM_THREADS"] = str(n)
+    if n == 1:
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
+                                   + " --xla_cpu_multi_thread_eigen=false")
+    import lazyarr as xp
+
+    xp.set_num_threads(n)
+    try:
+        import torch
+
+        torch.set_num_threads(n)
+    except ImportError:
+        pass
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(n)
+    except ImportError:
+        pass
+
+
+# ---- compile latency (fresh processes) ------------------------------------------------------------
+
+LATENCY_CELL = ("mlp500", 60)
+
+
+def latency_child(impl: str) -> dict:
+    """In a fresh process: build, first call and one steady call of the mlp500 b60 step."""
+    sizes, batch = MODELS[LATENCY_CELL[0]], LATENCY_CELL[1]
+    x, y = (a[0] for a in make_data(batch))
+    params = init_params(sizes)
+    t0 = time.perf_counter()
+    if impl == "lazyarr":
+        xp, train_step = _lazyarr_fns()
+        ps = [xp.asarray(p) for p in params]
+        step = xp.compile(train_step, donate_argnums=0)
+        xa, ya = xp.asarray(x), xp.asarray(y)
+        t1 = time.perf_counter()
+        ps, loss = step(ps, xa, ya)
+        float(loss)
+        t2 = time.perf_counter()
+        ps, loss = step(ps, xa, ya)
+        float(loss)
+    elif impl == "jax":
+        import jax
+
+        jax.config.update("jax_compilation_cache_dir", os.environ["FIG1_CACHE"])
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+        jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+        jax_, jnp, train_step = _jax_fns()
+        ps = [jnp.asarray(p) for p in params]
+        xa, ya = jnp.asarray(x), jnp.asarray(y)
+        step = jax.jit(train_step, donate_argnums=0)
+        t1 = time.perf_counter()
+        ps, loss = step(ps, xa, ya)
+        float(loss)
+        t2 = time.perf_counter()
+        ps, loss = step(ps, xa, ya)
+        float(loss)
+    else:  # pytensor
+        data = (x[None], y[None])
+        run = None
+        t1 = time.perf_counter()
+        run = pytensor_default(sizes, batch, data)
+        run(1)
+        t2 = time.perf_counter()
+        run(1)
+    t3 = time.perf_counter()
+    steady = t3 - t2
+    return {"build": t1 - t0, "first": t2 - t1, "steady": steady,
+            "total": (t2 - t0) - steady}
+
+
+def compile_latency(impls: list[str]) -> list[dict]:
+    """Cold (fresh cache directories) and warm (a second process on them) latencies."""
+    rows = []
+    for impl in impls:
+        with tempfile.TemporaryDirectory() as d:
+            env = dict(os.environ, LAZYARR_CACHE_DIR=os.path.join(d, "lazyarr"),
+                       FIG1_CACHE=os.path.join(d, "jax"),
+                       PYTENSOR_FLAGS=f"compiledir={os.path.join(d, 'pytensor')}",
+                       NUMBA_CACHE_DIR=os.path.join(d, "numba"))
+            res = {}
+            for phase in ("cold", "warm"):
+                out = subprocess.run([sys.executable, "-m", "bench.fig1", "--latency-child",
+                                      impl], env=env, capture_output=True, text=True,
+                                     timeout=600, cwd=os.path.dirname(os.path.dirname(
+                                         os.path.abspath(__file__))))
+                if out.returncode != 0:
+                    res[phase] = {"error": out.stderr.strip().splitlines()[-1:]}
+                    continue
+                res[phase] = json.loads(out.stdout.strip().splitlines()[-1])
+            rows.append({"impl": impl, **res})
+    return rows
+
+
+# ---- main ----------------------------------------------------------------------------------------
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="few steps, no PyTensor (< 1 min)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--no-latency", action="store_true")
+    ap.add_argument("--only", default="", help="comma-separated substrings of row names")
+    ap.add_argument("--latency-child", default="")
+    args = ap.parse_args(argv)
+    set_threads(args.threads)
+    if args.latency_child:
+        print(json.dumps(latency_child(args.latency_child)))
+        return {}
+    budget = 0.04 if args.quick else 0.4
+    cells = [(m, b) for m in MODELS for b in BATCHES]
+    if args.quick:
+        cells = [(m, b) for m, b in cells if m != "deep1000x3" or b == 60]
+    impls = [(name, mod, fn) for name, mod, fn in IMPLS if _available(mod)
+             and not (args.quick and mod == "pytensor")]
+    if args.only:
+        keys = args.only.split(",")
+        impls = [i for i in impls if any(k in i[0] for k in keys)]
+    results: dict[str, dict] = {}
+    for name, _mod, fn in impls:
+        results[name] = {}
+        for model, batch in cells:
+            try:
+                eps, setup = measure(fn, MODELS[model], batch, budget)
+            except Exception as exc:  # a failing peer cell is reported, not fatal
+                print(f"[{name} {model} b{batch}] failed: {type(exc).__name__}: {exc}",
+                      file=sys.stderr)
+                eps, setup = float("nan"), float("nan")
+            results[name][f"{model} b{batch}"] = {"ex_per_s": eps, "setup_s": setup}
+    cols = [f"{m} b{b}" for m, b in cells]
+    rows = [[name] + [results[name][c]["ex_per_s"] for c in cols]
+            + [max(results[name][c]["setup_s"] for c in cols)] for name in results]
+    best = _best(results, cols)
+    rows.append(["best lazyarr / best peer"] + [best[c]["ratio"] for c in cols] + [""])
+    if "lazyarr eager" in results and "lazyarr compile" in results:
+        rows.append(["lazyarr eager / compile"] + [
+            results["lazyarr eager"][c]["ex_per_s"] / results["lazyarr compile"][c]["ex_per_s"]
+            for c in cols] + [""])
+    print(table(["implementation"] + cols + ["setup s (max)"], rows,
+                f"Figure 1: SGD training, examples/s ({args.threads} threads)"))
+    print("best peer per cell: " + "; ".join(f"{c}: {best[c]['peer']}" for c in cols))
+    latency = []
+    if not args.no_latency:
+        which = ["lazyarr"] + [m for m in ("jax", "pytensor") if _available(m)
+                               and not (args.quick and m == "pytensor")]
+        latency = compile_latency(which)
+        lrows = []
+        for r in latency:
+            cells_ = []
+            for ph in ("cold", "warm"):
+                d = r.get(ph, {})
+                if "total" in d:
+                    cells_ += [d["total"], f"{d['build']:.3g} / {d['first']:.3g} / "
+                               f"{d['steady'] * 1e3:.2f} ms"]
+                else:
+                    cells_ += [float("nan"), str(d.get("error", "?"))]
+            lrows.append([r["impl"]] + cells_)
+        print()
+        print(table(["implementation", "cold s", "cold: build / first / steady", "warm s",
+                     "warm: build / first / steady"], lrows,
+                    "Compile latency of the mlp500 b60 step (fresh processes)"))
+    out = {"threads": args.threads, "quick": args.quick, "results": results, "best": best,
+           "latency": latency}
+    save_json("fig1_quick" if args.quick else "fig1", out)
+    _chart(results, cols, "fig1_quick" if args.quick else "fig1")
+    return out
+
+
+def _best(results: dict, cols: list[str]) -> dict:
+    out = {}
+    for c in cols:
+        lz = [(v[c]["ex_per_s"], k) for k, v in results.items() if k.startswith("lazyarr")
+              and v[c]["ex_per_s"] == v[c]["ex_per_s"]]
+        peers = [(v[c]["ex_per_s"], k) for k, v in results.items()
+                 if not k.startswith("lazyarr") and v[c]["ex_per_s"] == v[c]["ex_per_s"]]
+        bl = max(lz) if lz else (float("nan"), "")
+        bp = max(peers) if peers else (float("nan"), "")
+        out[c] = {"lazyarr": bl[0], "lazyarr_mode": bl[1], "peer": f"{bp[1]} {bp[0]:,.0f}",
+                  "ratio": bl[0] / bp[0] if peers and lz else float("nan")}
+    return out
+
+
+def _chart(results: dict, cols: list[str], name: str) -> None:
+    """Speed relative to NumPy with hand-derived gradients, grouped per model and batch (the
+    paper's Figure 1 is relative to Torch7)."""
+    base = results.get("numpy (manual grads)")
+    if base is None:
+        return
+    series = {k: [v[c]["ex_per_s"] / base[c]["ex_per_s"] for c in cols]
+              for k, v in results.items()}
+    bar_chart(name, cols, series, "speed relative to NumPy (manual grads)",
+              "SGD training of MLPs (Figure 1): higher is better", log=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
