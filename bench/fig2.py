@@ -482,6 +482,7 @@ def chart(result: dict, sizes: list[int]) -> Path | None:
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xticks(sizes, [str(s) for s in sizes])
+    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     ax.set_xlabel("number of hidden units")
     ax.set_ylabel("words per second")
     ax.set_title("Elman RNN, vocab 1000, batch 1, BPTT + SGD (float32)")
