@@ -102,16 +102,22 @@ class Tape:
     def __init__(self, outputs: Sequence[Var], inputs: Sequence[Var], stop: bool = False):
         self.outputs = list(outputs)
         self.inputs = list(inputs)
-        connected = {id(v) for v in inputs}
-        nodes = []
+        # structural paths decide what is connected; the sweeps follow only the paths that
+        # carry derivatives (values of a floating or complex dtype)
+        linked = {id(v) for v in inputs}
+        connected = {id(v) for v in inputs if is_differentiable(v.dtype)}
+        paths, nodes = [], []
         for ap in topo_applies(self.outputs, self.inputs if stop else ()):
-            if any(id(v) in connected for v in ap.inputs):
-                nodes.append(ap)
-                connected.update(id(o) for o in ap.outputs)
+            if any(id(v) in linked for v in ap.inputs):
+                paths.append(ap)
+                linked.update(id(o) for o in ap.outputs)
+                if any(id(v) in connected for v in ap.inputs):
+                    nodes.append(ap)
+                    connected.update(id(o) for o in ap.outputs if is_differentiable(o.dtype))
         self.nodes = nodes
         self._connected = connected
         needed = {id(o) for o in self.outputs}
-        for ap in reversed(nodes):
+        for ap in reversed(paths):
             if any(id(o) in needed for o in ap.outputs):
                 needed.update(id(v) for v in ap.inputs)
         self._needed = needed
