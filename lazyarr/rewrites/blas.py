@@ -8,8 +8,9 @@ The rewrites build up a product step by step, each exact in IEEE arithmetic:
   (adding ``-0.0`` changes no value, not even a zero's sign);
 * ``alpha * P`` (``P`` a product read only there, with ``alpha`` 0-d) -> the product with
   ``alpha``; a 2-d @ 2-d `MatMul` becomes ``Gemm(-0.0, alpha, A, B, 1)``;
-* ``P + C``, ``C + P``, ``P - C`` with ``C`` (or ``beta*C``, ``beta`` 0-d) of a shape that
-  broadcasts to the product's -> the product accumulating into ``C``.
+* ``P + C``, ``C + P``, ``P - C``, ``C - P`` with ``C`` (or ``beta*C``, ``beta`` 0-d) of a
+  shape that broadcasts to the product's -> the product accumulating into ``C`` (a negated side
+  needs a constant factor: the SGD update ``W - lr*(A@B)`` is ``Gemm(W, -lr, A, B, 1)``).
 
 Only float and complex products are rewritten (integer matmul has no BLAS). Transposed operands
 stay `Transpose` views: BLAS reads them in place.
@@ -110,14 +111,19 @@ def gemm_scale(node: Apply, g: GraphEditor) -> list[Var] | None:
 
 @register_rewrite("gemm_accumulate", "specialize", tags=("blas",), op_classes=(_ADD, _SUB))
 def gemm_accumulate(node: Apply, g: GraphEditor) -> list[Var] | None:
-    """``P + C``, ``C + P``, ``P - C`` (``C`` or ``beta*C`` broadcasting to ``P``'s shape;
-    ``P`` a 2-d matmul, a scaled or bare product read only here) -> ``beta*C + P`` in BLAS."""
+    """``P + C``, ``C + P``, ``P - C``, ``C - P`` (``C`` or ``beta*C`` broadcasting to ``P``'s
+    shape; ``P`` a 2-d matmul, a scaled or bare product read only here) -> ``beta*C + alpha*P``
+    in BLAS. A negated side needs a constant factor (negating it is exact): ``W - lr*(A@B)``
+    becomes ``Gemm(W, -lr, A, B, 1)``."""
     out = node.outputs[0]
     if not _blas_dtype(out.dtype):
         return None
-    sub = node.op is _SUB
-    pairs = [node.inputs] if sub else [node.inputs, node.inputs[::-1]]
-    for p, c in pairs:
+    x, y = node.inputs
+    if node.op is _SUB:
+        pairs = ((x, y, False, True), (y, x, True, False))
+    else:
+        pairs = ((x, y, False, False), (y, x, False, False))
+    for p, c, neg_p, neg_c in pairs:
         if p.shape != out.shape:
             continue
         mm = _matmul_2d(p, g)
@@ -128,13 +134,18 @@ def gemm_accumulate(node: Apply, g: GraphEditor) -> list[Var] | None:
             if prod is None:
                 continue
             op, (_c, alpha, a, b, _beta) = prod.op, prod.inputs
-        beta = _const(-1 if sub else 1, out.dtype)
+        if neg_p:
+            aval = _const_value(alpha)
+            if aval is None:
+                continue
+            alpha = _const(-aval, out.dtype)
+        beta = _const(-1 if neg_c else 1, out.dtype)
         cn = c.owner
         if (cn is not None and cn.op is _MUL and g.nclients(c) == 1):
             for bt, cc in (cn.inputs, cn.inputs[::-1]):
                 if bt.shape != () or cc.shape != c.shape:
                     continue
-                if not sub:
+                if not neg_c:
                     beta, c = bt, cc
                     break
                 bval = _const_value(bt)

@@ -34,7 +34,7 @@ __all__ = ["MAX_OPERANDS", "fuse_elemwise", "fuse_reduce_prologue", "count_fused
 #: inputs + outputs of one fused kernel: the native VM's ``MAXARGS`` (``exec_cpu/_vm.pyx``)
 MAX_OPERANDS = 96
 #: nodes a convexity search may visit before it gives up (and the node is not fused)
-SEARCH_LIMIT = 256
+SEARCH_LIMIT = 64
 REDUCE_KINDS = frozenset({"sum", "prod", "mean", "max", "min", "all", "any"})
 
 

@@ -77,11 +77,13 @@ def test_gemm_forms(dtype):
             m(4, 5) @ m(5, 3) - m(4, 1),                # P - C
             (m(4, 5) @ m(5, 3)) * 3.0,                  # alpha only
             m(4, 3) + m(5, 4).T @ m(5, 3),              # C + P, transposed operand
-            m(4, 5) @ m(5, 3) - 2.0 * m(4, 3)]          # P - beta*C (constant beta)
+            m(4, 5) @ m(5, 3) - 2.0 * m(4, 3),          # P - beta*C (constant beta)
+            m(4, 3) - 0.1 * (m(4, 5) @ m(5, 3)),        # C - alpha*P: the SGD update
+            m(3) - m(4, 5) @ m(5, 3)]                   # C - P
     fg, args = graph_of(*outs)
     rep = run_blas(fg)
     assert all(isinstance(op, Gemm) for op in ops(fg) if not type(op).__name__ == "Transpose")
-    assert rep.counts["gemm_accumulate"] == 4 and rep.counts["gemm_scale"] == 2
+    assert rep.counts["gemm_accumulate"] == 6 and rep.counts["gemm_scale"] == 3
     plain, _ = graph_of(*outs)
     from lazyarr.exec_cpu.linker import link
     want, got = link(plain, reference=True)(args), link(fg)(args)
@@ -121,10 +123,12 @@ def test_not_rewritten():
     grows = arr(4, 5) @ arr(5, 3) + arr(2, 4, 3)      # c would widen the result
     vec_alpha = arr(3) * (arr(4, 5) @ arr(5, 3))      # alpha is not 0-d
     var_beta_sub = (arr(4, 5) @ arr(5, 3)) - xp.asarray(2.0) * arr(3)
-    outs = [*shared, ints, batched, grows, vec_alpha, var_beta_sub]
+    var_alpha_sub = arr(4, 3) - xp.asarray(0.1) * (arr(4, 5) @ arr(5, 3))
+    outs = [*shared, ints, batched, grows, vec_alpha, var_beta_sub, var_alpha_sub]
     fg, args = graph_of(*outs)
     rep = run_blas(fg)
-    # only the last one: P - (beta*C) with a variable beta keeps beta*C as the accumulator
-    assert rep.counts == {"gemm_accumulate": 1}
+    # P - (beta*C) with a variable beta keeps beta*C as the accumulator; C - alpha*P with a
+    # variable alpha is scaled in BLAS but not negated
+    assert rep.counts == {"gemm_accumulate": 1, "gemm_scale": 1}
     assert sum(isinstance(op, MatMul) for op in ops(fg)) == 5
     check_same(fg, outs, args)
