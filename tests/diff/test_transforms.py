@@ -299,3 +299,15 @@ def test_statistics_and_aux_of_vjp_jvp_and_warn_mode():
     np.testing.assert_allclose(np.asarray(t), np.full_like(x, 2.0))
     with pytest.warns(UserWarning, match="argument leaf 1 does not reach"):
         xp.grad(lambda a, b: xp.sum(a), argnums=(0, 1), disconnected_inputs="warn")(x, x)
+
+
+def test_gradient_of_max_shifted_logsumexp_is_the_softmax_at_large_values():
+    x = np.array([1000.0, 1001.0, 1002.0, 1002.0])
+
+    def lse(x):
+        m = xp.max(x)
+        return m + xp.log(xp.sum(xp.exp(x - m)))
+
+    g = np.asarray(xp.grad(lse)(x))
+    e = np.exp(x - x.max())
+    np.testing.assert_allclose(g, e / e.sum(), rtol=1e-12)
