@@ -230,3 +230,13 @@ def _outs(comp, x, y):
     from lazyarr.array.coerce import as_var, build_many
 
     return build_many(comp, as_var(x), as_var(y))
+
+
+@pytest.mark.parametrize("fn", [
+    lambda z: xp.sum(z, axis=0), lambda z: xp.mean(z, axis=1, keepdims=True),
+    lambda z: xp.prod(z, axis=1), lambda z: xp.cumulative_prod(z, axis=1),
+    lambda z: xp.cumulative_sum(z, axis=0, include_initial=True),
+    lambda z: z[np.array([1, 0, 1])] * z[0], lambda z: xp.flip(xp.permute_dims(z, (1, 0))),
+], ids=["sum", "mean", "prod", "cumprod", "cumsum", "getitem", "flip"])
+def test_complex_values(fn):
+    check(fn, [values(9, (2, 3), 0.5, 1.5, True, complex_=True)])
