@@ -182,10 +182,10 @@ def jax_mlp(d: dict) -> dict | None:
     return {"trace_lower_ms": (t1 - t0) * 1e3, "xla_compile_ms": (t2 - t1) * 1e3}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer repetitions (< 1 min)")
-    opts = ap.parse_args()
+    opts = ap.parse_args(argv)
     reps = 5 if opts.quick else 21
     rng = np.random.default_rng(0)
     d = mlp_data(rng)

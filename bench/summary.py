@@ -44,6 +44,7 @@ BENCHES = [
     ("bench.overhead", ["--quick"]),
     ("bench.fig2", ["--quick"]),
     ("bench.grad_mlp", ["--quick"]),
+    ("bench.rewrite_bench", ["--quick"]),
 ]
 
 
