@@ -8,7 +8,9 @@ compute the same thing):
 
 * lazyarr: the recurrence is ``lazyarr.scan``, the gradient ``lazyarr.value_and_grad`` (BPTT
   as a reverse scan built by the scan's vjp rule); the output layer is one matrix product over
-  the sentence, as in every row but the C loop;
+  the sentence, as in every row but the C loop. Two rows: eager (the graph is built every step
+  and found again in the trace cache) and under ``lazyarr.compile`` (traced once per sentence
+  length, parameters donated);
 * NumPy, a hand-written BPTT with the same batching of the output layer;
 * PyTorch eager (autograd over a Python loop of steps);
 * JAX, ``jit`` of ``value_and_grad`` over ``lax.scan`` (compiled per sentence length, warmed);
@@ -160,42 +162,21 @@ def lazyarr_trainer(p: dict):
     return step
 
 
-def lazyarr_traced_trainer(p: dict):
-    """The same step traced once per sentence length into one program (what ``lazyarr.compile``
-    of issue 7 will do; built here from the graph layer's pieces): steady state is one program
-    call per sentence, no graph building in Python."""
-    from lazyarr.graph._walk import cut
-
-    from lazyarr.array.coerce import wrap
-    from lazyarr.graph import pipeline
-    from lazyarr.graph.basic import Var
-    from lazyarr.graph.fgraph import FunctionGraph
-
+def lazyarr_compiled_trainer(p: dict):
+    """The same step under ``lazyarr.compile`` (traced once per sentence length, parameters
+    donated: updated in place), so steady state is one program call per sentence."""
     keys = ("U", "W", "b", "Vo", "c")
-    state = [p[k].copy() for k in keys]
-    step_fn = xp.value_and_grad(lazyarr_loss, argnums=(0, 1, 2, 3, 4))
-    programs: dict = {}
 
-    def program(T: int):
-        ins = [Var.input(a.dtype, a.shape) for a in state]
-        ins += [Var.input(np.int64, (T,)), Var.input(np.int64, (T,))]
-        args = [wrap(v) for v in ins]
-        loss, gs = step_fn(*args)
-        outs = [loss] + [a - LR * g for a, g in zip(args, gs)]
-        leaves, steps, refs, _ = cut([o._v for o in outs])
-        order = {v: k for k, v in enumerate(ins)}
-        fg = FunctionGraph.from_cut(leaves, steps, refs)
-        fed = [order[v] for v in leaves if v in order]  # inputs of fg, in leaf order
-        return pipeline.compile_fgraph(fg), fed
+    def train_step(params, w, y):
+        loss, gs = xp.value_and_grad(lambda *ps: lazyarr_loss(*ps, w, y),
+                                     argnums=(0, 1, 2, 3, 4))(*params)
+        return loss, tuple(a - LR * g for a, g in zip(params, gs))
+
+    step_c = xp.compile(train_step, donate_argnums=(0,))
+    state = {"ps": tuple(xp.asarray(p[k].copy()) for k in keys)}
 
     def step(sent):
-        T = len(sent) - 1
-        if T not in programs:
-            programs[T] = program(T)
-        prog, fed = programs[T]
-        data = state + [sent[:-1], sent[1:]]
-        loss, *new = prog([data[k] for k in fed])
-        state[:] = new
+        loss, state["ps"] = step_c(state["ps"], sent[:-1], sent[1:])
         return float(loss)
     return step
 
@@ -393,11 +374,11 @@ def run_c_row(so, p, warm, sents) -> tuple[float, float]:
     return c_run(so, st, sents)
 
 
-ROWS = {"lazyarr scan": lazyarr_trainer, "lazyarr scan, traced once": lazyarr_traced_trainer,
+ROWS = {"lazyarr scan": lazyarr_trainer, "lazyarr scan + compile": lazyarr_compiled_trainer,
         "NumPy (hand BPTT)": numpy_trainer, "PyTorch eager": torch_trainer,
         "JAX jit + lax.scan": jax_trainer, "PyTensor scan": pytensor_trainer}
 C_ROW = "C loop (RNNLM stand-in)"
-OURS = ("lazyarr scan", "lazyarr scan, traced once")
+OURS = ("lazyarr scan", "lazyarr scan + compile")
 
 
 def main(argv: list[str] | None = None) -> dict:

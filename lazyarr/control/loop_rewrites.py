@@ -22,6 +22,7 @@ Each rewrite edits ``fg`` in place and returns how many times it fired:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from ..array.coerce import wrap
@@ -31,7 +32,7 @@ from ..array.functions.statistics import sum as xsum
 from ..array.ops.elemwise import Elemwise
 from ..array.ops.index import GetItem
 from ..array.ops.linalg import MatMul
-from ..array.ops.shape import Reshape
+from ..array.ops.shape import Reshape, Transpose
 from ..graph._walk import cut
 from ..graph.basic import Apply, Var, apply
 from ..graph.fgraph import FunctionGraph
@@ -158,10 +159,30 @@ def _replace_all(fg: FunctionGraph, olds: Sequence[Var], news: Sequence[Var | No
 # ---- rewrites --------------------------------------------------------------------------------
 
 
+def _share_duplicate_ys(fg: FunctionGraph, node: Apply) -> bool:
+    """Readers of a stacked output that repeats an earlier one (the same body value, stacked
+    the same way) read the earlier one instead; `prune` then drops the repeat."""
+    p = _Parts(node)
+    nc = len(p.carry)
+    if len(p.ys) < 2:
+        return False
+    refs = cut(p.ys)[2]  # equal refs: the same value after common sub-expressions merge
+    first: dict = {}
+    moved = False
+    for k, (ref, last) in enumerate(zip(refs, p.op.ys_last)):
+        j = first.setdefault((ref, last), k)
+        if j != k:
+            fg.replace(node.outputs[nc + k], node.outputs[nc + j])
+            moved = True
+    return moved
+
+
 def prune(fg: FunctionGraph) -> int:
-    """Drop scan outputs nobody reads, carries no kept output needs, unread inputs."""
+    """Drop scan outputs nobody reads (or that repeat another), carries no kept output needs,
+    unread inputs."""
     fired = 0
     for node in _scans(fg):
+        _share_duplicate_ys(fg, node)
         clients = fg.clients()
         p = _Parts(node)
         nc = len(p.carry)
@@ -385,6 +406,20 @@ def _outer_factors(term: Var) -> tuple[Var, Var] | None:
     return None
 
 
+def _vector(v: Var) -> Var:
+    """``v`` with the reshapes and transposes that only turned a vector into a row or column
+    peeled off (they keep its elements' order)."""
+    if None in v.shape:
+        return v
+    size = math.prod(v.shape)
+    while v.owner is not None and isinstance(v.owner.op, (Reshape, Transpose)):
+        x = v.owner.inputs[0]
+        if None in x.shape or math.prod(x.shape) != size or sum(d != 1 for d in x.shape) > 1:
+            break
+        v = x
+    return v
+
+
 def pushout_accumulators(fg: FunctionGraph) -> int:
     """Sum per-step terms after the loop instead of carrying the running sum."""
     fired = 0
@@ -400,14 +435,22 @@ def pushout_accumulators(fg: FunctionGraph) -> int:
         keep = [k for k in range(len(p.carry)) if k not in acc]
         extra: list[Var] = []
         how: dict[int, tuple] = {}
+        seq_of = dict(zip(p.b_xs, p.xs))
         for k, term in acc.items():
             f = _outer_factors(term)
-            if f is not None:
-                how[k] = ("outer", len(extra))
-                extra += list(f)
-            else:
+            if f is None:
                 how[k] = ("sum", len(extra))
                 extra.append(term)
+                continue
+            srcs = []
+            for factor in f:  # a sequence slice is read from the sequence, not restacked
+                vec = _vector(factor)
+                if vec in seq_of:
+                    srcs.append(("seq", seq_of[vec]))
+                else:
+                    srcs.append(("ys", len(extra)))
+                    extra.append(vec)
+            how[k] = ("outer", srcs)
         outs = _build(node, p.n, [p.carry[k] for k in keep], p.xs, p.consts,
                       [p.b_carry[k] for k in keep], p.b_xs, p.b_consts,
                       [p.new_carry[k] for k in keep], list(p.ys) + extra,
@@ -415,13 +458,13 @@ def pushout_accumulators(fg: FunctionGraph) -> int:
         nk, ny = len(keep), len(p.ys)
         stacked = [wrap(v) for v in outs[nk + ny:]]
         finals: dict[int, Var] = {}
-        for k, (kind, j) in how.items():
+        for k, (kind, where_) in how.items():
             init = wrap(p.carry[k])
             if kind == "sum":
-                total = xsum(stacked[j], axis=0)
+                total = xsum(stacked[where_], axis=0)
             else:
-                u, v = stacked[j], stacked[j + 1]
                 m, q = p.b_carry[k].shape
+                u, v = (wrap(src) if what == "seq" else stacked[src] for what, src in where_)
                 total = matrix_transpose(reshape(u, (n, m))) @ reshape(v, (n, q))
             finals[k] = (init + total)._v
         it = iter(outs[:nk])

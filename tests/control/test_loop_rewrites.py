@@ -221,6 +221,8 @@ def test_gradient_scan_after_all_loop_rewrites():
     assert counts["pushout_accumulators"] == 1
     fwd, back = _scans(fg)
     assert back.op.reverse and back.op.n_carry == 1  # only the hidden state's cotangent
+    # one stacked output (dz_t): the weight gradient reads the stacked carries themselves
+    assert len(back.op.body.outputs) == 2
     assert not any(n.outputs[0].shape == Wh.shape for n in _body_nodes(back, MatMul))
     np.testing.assert_allclose(link(fg)(args)[0], expected[0], rtol=1e-12)
     np.testing.assert_allclose(expected[0], _bptt_np(x, h0, Wx, Wh, b), rtol=1e-9)
@@ -234,3 +236,11 @@ def test_while_loop_without_gradient_stops_recording_its_trajectory():
     fg, _ = _check(R.drop_trajectory, v, n)
     (node,) = [m for m in fg.toposort() if isinstance(m.op, While)]
     assert not node.op.record and len(node.outputs) == 2
+
+
+def test_prune_shares_repeated_stacked_outputs():
+    x = xp.asarray(RNG.standard_normal((4, 3)))
+    _, (a, b) = xp.scan(lambda c, xt: (c + xt, (c * xt, c * xt)), xp.zeros(3), x)
+    fg, _ = _check(R.prune, a + 1.0, b * 2.0)
+    (node,) = _scans(fg)
+    assert len(node.op.body.outputs) == 2  # the carry and one stacked output
