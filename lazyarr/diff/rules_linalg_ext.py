@@ -462,13 +462,14 @@ def _embed_diagonal(g: Array, x: Array, offset: int) -> Array:
     """The ``(..., M, N)`` matrix with ``g`` (``(..., L)``) on diagonal ``offset``."""
     m, n = _matrix_dims(x, "diagonal")
     size = g.shape[-1]
+    if size == 0:  # the offset lies outside the matrix
+        return C.zeros(tuple(x.shape), dtype=g.dtype)
     c0 = max(offset, 0)
     batch = tuple(g.shape[:-1])
     parts = []
     if c0:
         parts.append(C.zeros(batch + (c0,), dtype=g.dtype))
-    if size:
-        parts.append(g)
+    parts.append(g)
     if n - c0 - size > 0:
         parts.append(C.zeros(batch + (n - c0 - size,), dtype=g.dtype))
     row = parts[0] if len(parts) == 1 else M.concat(parts, axis=-1)
