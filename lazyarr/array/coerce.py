@@ -8,11 +8,14 @@ import numpy as np
 from ..graph.basic import Apply, Op, Var, apply
 from ..graph.userline import where
 from . import dtypes as D
-from .materialize import MAX_PENDING_DEPTH, realize
+from .materialize import MAX_PENDING_DEPTH, live_pending, prune_live, realize
 
 _SCALARS = (bool, int, float, complex)
 _const_cache: dict[tuple, Var] = {}
 _CONST_CACHE_MAX = 4096
+
+#: the registry of pending variables held by user arrays is pruned when it grows past this
+LIVE_PRUNE_AT = 1 << 14
 
 # Set by array_object once the Array class exists (it needs this module first).
 Array = None  # type: ignore[assignment]
@@ -129,6 +132,10 @@ def wrap(v: Var):
     a = Array.__new__(Array)
     a._v = v
     v.nref += 1
+    if v.owner is not None:
+        live_pending.append(v)
+        if len(live_pending) > LIVE_PRUNE_AT:
+            prune_live()
     if v.depth > MAX_PENDING_DEPTH:
         realize([v])
     return a
@@ -139,6 +146,8 @@ def rebind(a, v: Var) -> None:
     a._v.nref -= 1
     v.nref += 1
     a._v = v
+    if v.owner is not None:
+        live_pending.append(v)
     if getattr(a, "_base", None) is not None:  # a view: write through to its base
         from .functions.indexing import write_through
 

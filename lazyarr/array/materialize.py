@@ -23,6 +23,16 @@ from ..graph.userline import where
 #: a pending chain deeper than this is realized as soon as it is built (bounds graph growth)
 MAX_PENDING_DEPTH = 512
 
+#: pending variables user arrays were made on (appended by `coerce.wrap`; pruned here): a
+#: realization also computes those of them whose graph meets its program (see `_sharing`)
+live_pending: list[Var] = []
+
+
+def prune_live() -> list[Var]:
+    """Drop realized variables and those no user array holds any more; returns the rest."""
+    live_pending[:] = [v for v in live_pending if v.nref and v.owner is not None]
+    return live_pending
+
 
 class ConcretizationError(TypeError):
     """A concrete value was asked of an array that depends on a traced (symbolic) input."""
@@ -90,6 +100,12 @@ def realize(vars: Sequence[Var]) -> None:
     extras: list[Var] = []
     leaves, steps, out_refs, key = cut(pending, extras)
     n_asked = len(pending)
+    if live_pending:
+        more = _sharing(steps, pending)
+        if more:
+            pending += more
+            extras = []
+            leaves, steps, out_refs, key = cut(pending, extras)
     if extras:
         pending += extras
     entry = trace_cache.get(key)
@@ -116,6 +132,65 @@ def realize(vars: Sequence[Var]) -> None:
                     break
             r.flags.writeable = False
         v.realize_to(r)
+
+
+def _sharing(steps: list, asked: list[Var]) -> list[Var]:
+    """Pending variables held by user arrays that depend on a node of this cut, without being
+    in it (an SGD step's new parameters when its loss is read): computing them in the same
+    program costs only their own nodes, and makes them leaves, so the next step of an eager
+    loop has the same structure. Variables over symbolic inputs (a trace) are left alone, and
+    so is everything when the cut has a lazy op (an untaken branch must not run)."""
+    live = prune_live()
+    if not live:
+        return []
+    nodes = set()
+    for node, _refs, _first in steps:
+        if node.op.lazy:
+            return []
+        nodes.add(node)
+    memo: dict = {}  # Var -> 1 meets the cut, 0 does not, -1 depends on a symbolic input
+    more = []
+    seen = set(asked)
+    for v in live:
+        if v in seen or v.owner in nodes:
+            continue
+        seen.add(v)
+        if _meets(v, nodes, memo) == 1:
+            more.append(v)
+    return more
+
+
+def _meets(target: Var, nodes: set, memo: dict) -> int:
+    stack = [target]
+    while stack:
+        v = stack[-1]
+        if v in memo:
+            stack.pop()
+            continue
+        node = v.owner
+        if node is None:
+            memo[v] = -1 if v.data is None else 0
+            stack.pop()
+            continue
+        if node in nodes:
+            memo[v] = 1
+            stack.pop()
+            continue
+        todo = [i for i in node.inputs if i not in memo]
+        if todo:
+            stack.extend(todo)
+            continue
+        stack.pop()
+        r = 0
+        for i in node.inputs:
+            m = memo[i]
+            if m == -1:
+                r = -1
+                break
+            if m == 1:
+                r = 1
+        memo[v] = r
+    return memo[target]
 
 
 def _raise_symbolic(v: Var):
