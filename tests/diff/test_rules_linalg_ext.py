@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import lazyarr as xp
+from lazyarr.array.coerce import wrap
 from lazyarr.diff.registry import vjp_rule
 
 from .test_rules_ext import CPLX, FEW, batches, check_rule, herm, rand, seeds
@@ -219,3 +220,33 @@ def test_cross_outer(dtype, shapes, seed):
 def test_integer_inputs_get_no_cotangent():
     g = check_rule(xp.linalg.trace, np.arange(9).reshape(3, 3), fd=False)
     assert g == [None]
+
+
+def _svd_reduced(x):
+    return xp.linalg.svd(x, full_matrices=False)
+
+
+@pytest.mark.parametrize("build, shape, dtype, make", [
+    (xp.linalg.slogdet, (2, 3, 3), np.complex128, _general),
+    (xp.linalg.eigh, (3, 3), np.complex128, _separated_hermitian),
+    (xp.linalg.qr, (4, 2), np.float64, _separated_svd),
+    (xp.linalg.qr, (2, 4), np.complex128, _separated_svd),
+    (_svd_reduced, (4, 3), np.complex128, _separated_svd),
+    (_svd_reduced, (2, 3), np.float64, _separated_svd),
+])
+def test_vjp_of_one_output_alone(build, shape, dtype, make):
+    """A missing (None) cotangent counts as zeros: each output's cotangent alone gives the
+    same result as with explicit zeros for the others."""
+    rng = np.random.default_rng(4)
+    outs = build(xp.asarray(make(rng, shape, dtype)))
+    node = outs[0]._v.owner
+    ins = [wrap(v) for v in node.inputs]
+    outputs = [wrap(v) for v in node.outputs]
+    rule = vjp_rule(type(node.op))
+    for k, o in enumerate(outputs):
+        u = xp.asarray(rand(rng, o.shape, o.dtype))
+        alone = [u if j == k else None for j in range(len(outputs))]
+        zeros = [u if j == k else xp.zeros_like(p) for j, p in enumerate(outputs)]
+        got = np.asarray(rule(node.op, ins, outputs, alone)[0])
+        np.testing.assert_allclose(got, np.asarray(rule(node.op, ins, outputs, zeros)[0]),
+                                   atol=1e-12)
