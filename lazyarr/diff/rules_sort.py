@@ -1,9 +1,9 @@
 """vjp and jvp rules of sorting, searching, gathering and set ops.
 
-``sort`` is a gather through the sorting permutation: the jvp gathers the tangent, the vjp
-gathers the cotangent through the inverse permutation (``argsort`` of the permutation). ``take``
-and ``take_along_axis`` scatter-add their cotangent (``AddAt``, which has rules of its own, so
-second derivatives work).
+``sort`` is a gather through the sorting permutation (``argsort``): the jvp gathers the
+tangent, the vjp scatters the cotangent back through it. ``take`` and ``take_along_axis``
+scatter-add their cotangent (``AddAt``, which has rules of its own, so second derivatives
+work).
 Integer results (``argsort``, ``argmax``/``argmin``, ``nonzero``, ``count_nonzero``,
 ``searchsorted``) and ``isin`` have no derivative; index inputs get no cotangent.
 
@@ -70,8 +70,7 @@ def sort_vjp(op, inputs, outputs, cotangents) -> list:
     x, g = inputs[0], cotangents[0]
     if g is None or not _differentiable(x):
         return [None]
-    inverse = SO.argsort(_perm(op, x), axis=op.axis)
-    return [SE.take_along_axis(g, inverse, axis=op.axis)]
+    return [_scatter_along(g, _perm(op, x), op.axis, tuple(x.shape))]
 
 
 @register_jvp(Sort)
@@ -110,20 +109,24 @@ def take_jvp(op, inputs, outputs, tangents) -> list:
     return [None if t is None else SE.take(t, inputs[1], axis=op.axis)]
 
 
+def _scatter_along(g: Array, idx: Array, ax: int, x_shape: tuple) -> Array:
+    """The adjoint of ``take_along_axis(x, idx, axis=ax)``: ``g`` scatter-added along ``ax``
+    into ``x`` broadcast to ``g``'s other axes, then summed back to ``x_shape``."""
+    nd = len(x_shape)
+    shape = tuple(x_shape[ax] if d == ax else g.shape[d] for d in range(nd))
+    arrays = [idx if d == ax else M.reshape(C.arange(shape[d]), tuple(
+        shape[d] if e == d else 1 for e in range(nd))) for d in range(nd)]
+    return sum_to(_scatter_add(shape, g.dtype, g, (_ARRAY,) * nd, *arrays), x_shape)
+
+
 @register_vjp(TakeAlongAxis)
 def take_along_axis_vjp(op, inputs, outputs, cotangents) -> list:
-    """Scatter-add along ``axis`` into ``x`` broadcast to the result's other axes, then the
-    broadcast axes summed."""
+    """Scatter-add along ``axis`` (broadcast axes of ``x`` summed)."""
     x, idx = inputs
     g = cotangents[0]
     if g is None or not _differentiable(x):
         return [None, None]
-    ax, nd = op.axis, x.ndim
-    shape = tuple(x.shape[ax] if d == ax else g.shape[d] for d in range(nd))
-    arrays = [idx if d == ax else M.reshape(C.arange(shape[d]), tuple(
-        shape[d] if e == d else 1 for e in range(nd))) for d in range(nd)]
-    gx = _scatter_add(shape, g.dtype, g, (_ARRAY,) * nd, *arrays)
-    return [sum_to(gx, tuple(x.shape)), None]
+    return [_scatter_along(g, idx, op.axis, tuple(x.shape)), None]
 
 
 @register_jvp(TakeAlongAxis)
