@@ -198,3 +198,34 @@ def test_no_cycle_through_a_distant_outside_path():
     names = [s[0] for s in comp.steps]
     assert "exp" not in names and {"sin", "multiply", "subtract"} <= set(names)
     check_same(fg, [out], args)
+
+
+def test_groups_forming_a_cycle_once_contracted_are_dropped():
+    # a1 -> b1 and b2 -> a2: each group is convex, contracting both makes a cycle
+    x = Var.input(np.dtype("float64"), (3,))
+    a1, = apply(Elemwise("exp"), x)
+    b2, = apply(Elemwise("cos"), x)
+    a2, = apply(Elemwise("add"), a1, b2)
+    b1, = apply(Elemwise("sin"), a1)
+    fg = FunctionGraph([x], [a2, b1])
+    idx = fusion._Index(fg)
+    ga = fusion._Group(a2.owner, idx)
+    ga.add(a1.owner)
+    gb = fusion._Group(b1.owner, idx)
+    gb.add(b2.owner)
+    group_of = {a1.owner: ga, a2.owner: ga, b1.owner: gb, b2.owner: gb}
+    assert fusion._drop_cyclic(idx, [ga, gb], group_of) == []
+    assert fusion._drop_cyclic(idx, [ga], {a1.owner: ga, a2.owner: ga}) == [ga]
+
+
+def test_pipeline_fuses_when_a_value_is_read():
+    from lazyarr.rewrites import last_report
+
+    xp.trace_cache.clear()  # a cached program would not be rewritten again
+    x = xp.asarray(rng.standard_normal((8, 3)))
+    y = xp.exp(x * 0.5) + xp.sin(x)
+    got = np.asarray(xp.sum(y * y, axis=1))
+    xn = np.asarray(x)
+    want = np.sum((np.exp(xn * 0.5) + np.sin(xn)) ** 2, axis=1)
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    assert {"elemwise_fusion", "reduce_fusion"} & set(last_report().names())
