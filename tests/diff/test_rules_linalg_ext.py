@@ -250,3 +250,19 @@ def test_vjp_of_one_output_alone(build, shape, dtype, make):
         got = np.asarray(rule(node.op, ins, outputs, alone)[0])
         np.testing.assert_allclose(got, np.asarray(rule(node.op, ins, outputs, zeros)[0]),
                                    atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.complex64])
+@pytest.mark.parametrize("build, make", [
+    (xp.linalg.inv, _general), (xp.linalg.det, _general), (xp.linalg.slogdet, _general),
+    (xp.linalg.cholesky, _spd), (xp.linalg.eigh, _separated_hermitian),
+    (xp.linalg.eigvalsh, _separated_hermitian), (xp.linalg.qr, _separated_svd),
+    (_svd_reduced, _separated_svd), (xp.linalg.svdvals, _separated_svd),
+    (xp.linalg.pinv, _separated_svd), (lambda x: xp.linalg.matrix_norm(x, ord="nuc"), _general),
+    (lambda x: xp.linalg.vector_norm(x, ord=3), _general), (xp.linalg.trace, _general),
+])
+def test_single_precision_keeps_its_dtype(dtype, build, make):
+    """Cotangents come back in the input's single precision (checked by ``check_rule``) and
+    stay adjoint to the tangents."""
+    a = make(np.random.default_rng(5), (2, 3, 3), np.complex128).astype(dtype)
+    check_rule(build, a, fd=False, hermitian=make in (_spd, _separated_hermitian))

@@ -190,7 +190,7 @@ RULES: dict[str, tuple[Callable, Callable]] = {
     "svd": (_svd, lambda p, x: tuple(np.linalg.svd(x, full_matrices=p["full_matrices"]))),
     "svdvals": (_svdvals, lambda p, x: np.linalg.svd(x, compute_uv=False)),
     "solve": (_solve, lambda p, a, b: np.linalg.solve(a, b)),
-    "diagonal": (_diagonal, lambda p, x: np.linalg.diagonal(x, offset=p["offset"])),
+    "diagonal": (_diagonal, lambda p, x: np.linalg.diagonal(x, offset=p["offset"]).copy()),
     "trace": (_trace, _np_trace),
     "matrix_norm": (_matrix_norm, lambda p, x: np.linalg.matrix_norm(
         x, keepdims=p["keepdims"], ord=p["ord"])),
