@@ -31,7 +31,7 @@ def loss_numpy(W):
 
 
 @pytest.mark.parametrize("loss", [loss_lazyarr, loss_array_api, loss_numpy])
-def test_grad_of_one_loss_written_three_ways(loss):
+def test_grad_of_one_loss_written_three_ways(loss, native_pipeline):
     g = xp.grad(loss)(W0)
     assert isinstance(g, xp.Array) and g.shape == W0.shape and g.dtype == xp.float64
     np.testing.assert_allclose(np.asarray(g), _hand_grad(W0), rtol=1e-12, atol=1e-12)
@@ -100,7 +100,7 @@ def test_grad_of_grad_hvp_jacobian_hessian_vs_numpy():
     np.testing.assert_allclose(Jw, np.einsum("j,i,jk->jik", 1 - t ** 2, np.ones(4), np.eye(3)))
 
 
-def test_hessian_of_mlp_like_loss_vs_finite_differences():
+def test_hessian_of_mlp_like_loss_vs_finite_differences(native_pipeline):
     x = RNG.standard_normal(3)
 
     def f(w):
@@ -220,7 +220,7 @@ def test_vjp_fn_works_after_the_output_was_read():
     np.testing.assert_allclose(np.asarray(g), np.cos(x0) * x0 + np.sin(x0))
 
 
-def test_training_loop_finds_its_program_in_the_trace_cache():
+def test_training_loop_finds_its_program_in_the_trace_cache(native_pipeline):
     W = xp.asarray(RNG.standard_normal((3, 3)))
     vg = xp.value_and_grad(lambda W: xp.sum(xp.tanh(W @ W)))
     for step in range(4):
