@@ -175,7 +175,8 @@ def _np_trace(p, x):
 RULES: dict[str, tuple[Callable, Callable]] = {
     "cholesky": (_square_same, lambda p, x: np.linalg.cholesky(x, upper=p["upper"])),
     "inv": (_square_same, lambda p, x: np.linalg.inv(x)),
-    "matrix_power": (_square_same, lambda p, x: np.linalg.matrix_power(x, p["n"])),
+    "matrix_power": (_square_same, lambda p, x: (
+        x.copy() if p["n"] == 1 else np.linalg.matrix_power(x, p["n"]))),  # n=1: no alias
     "det": (_det, lambda p, x: np.linalg.det(x)),
     "slogdet": (_slogdet, _np_slogdet),
     "eigh": (_eigh, lambda p, x: tuple(np.linalg.eigh(x))),
