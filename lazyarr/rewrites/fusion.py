@@ -201,8 +201,15 @@ def _contract(g: _Group, idx: _Index) -> Apply:
     """Replace the group's nodes by one `Composite` node, keeping the output variables."""
     members = sorted(g.members, key=idx.pos.__getitem__)
     shape = members[-1].outputs[0].shape
-    inputs = [v for v in dict.fromkeys(v for m in members for v in m.inputs)
-              if v.owner is None or v.owner not in g.members]
+    inside = g.members
+    inputs = _inputs(members, inside)
+    if _broadcast(inputs) != shape:
+        # only a view gave the group its rank or size (``reshape(x, (1, n))``): keep the
+        # views as nodes, their outputs as inputs (their own inputs come from outside: every
+        # member has the group's shape)
+        members = [m for m in members if not _is_view(m) or m.inputs[0].shape == shape]
+        inside = set(members)
+        inputs = _inputs(members, inside)
     real = [v for v in inputs if not _small_const(v)]
     if not real or _broadcast(real) != shape:
         real = inputs  # the constants give the shape: keep them as inputs
@@ -236,7 +243,15 @@ def _contract(g: _Group, idx: _Index) -> Apply:
     return node
 
 
+def _inputs(members: list[Apply], inside: set) -> list[Var]:
+    """Values the members read from outside ``inside``, in first-read order."""
+    return [v for v in dict.fromkeys(v for m in members for v in m.inputs)
+            if v.owner is None or v.owner not in inside]
+
+
 def _broadcast(vs: Sequence[Var]) -> tuple:
+    if not vs:
+        return ()
     nd = max(len(v.shape) for v in vs)
     out = []
     for i in range(-nd, 0):

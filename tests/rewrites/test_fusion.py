@@ -229,3 +229,15 @@ def test_pipeline_fuses_when_a_value_is_read():
     want = np.sum((np.exp(xn * 0.5) + np.sin(xn)) ** 2, axis=1)
     np.testing.assert_allclose(got, want, rtol=1e-12)
     assert {"elemwise_fusion", "reduce_fusion"} & set(last_report().names())
+
+
+@pytest.mark.parametrize("view", ["broadcast", "reshape"])
+def test_view_that_gives_the_shape_stays_a_node(view):
+    x = arr(3, 1)
+    v = xp.broadcast_to(x, (3, 4)) if view == "broadcast" else xp.reshape(x, (1, 3, 1))
+    out = xp.sin(xp.exp(v) * 2.0)
+    fg, args = graph_of(out)
+    assert fuse_elemwise(fg) == 1
+    (comp,) = [n for n in fg.toposort() if isinstance(n.op, Composite)]
+    assert comp.inputs[0].shape == v.shape
+    check_same(fg, [out], args)

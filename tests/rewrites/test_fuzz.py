@@ -3,7 +3,8 @@ fusion) must leave results unchanged.
 
 Each hypothesis example draws a seed; from it a NumPy generator builds ``GRAPHS_PER_EXAMPLE``
 random graphs (mixed dtypes with casts and promotion, broadcasting, reductions with keepdims,
-slicing and integer indexing, matrix products, duplicated sub-expressions, several outputs).
+slicing and integer indexing, broadcast_to and rank-padding reshapes, matrix products,
+duplicated sub-expressions, several outputs).
 Each graph is rewritten and run on the reference VM (fused nodes through their NumPy
 ``perform``) and compared with the unoptimized graph on the reference VM. Generated C costs a
 compiler run per new kernel (~50-100 ms), so only ``NATIVE_PER_EXAMPLE`` graphs of each example
@@ -146,7 +147,9 @@ class _Builder:
         if a is None:
             return
         choices = [lambda x: x[1:], lambda x: x[::-1], lambda x: x[::2],
-                   lambda x: x[xp.asarray(np.array([1, 0, 1]))]]
+                   lambda x: x[xp.asarray(np.array([1, 0, 1]))],
+                   lambda x: xp.broadcast_to(x[..., :1], x.shape),
+                   lambda x: xp.reshape(x, (1,) + x.shape)]
         if a.ndim >= 2:
             choices += [lambda x: x[0], lambda x: x[..., :1]]
         self.call(choices[int(r.integers(len(choices)))], a)
