@@ -501,6 +501,12 @@ def _trace_jvp(p, inputs, outputs, ts):
 
 # -- norms --------------------------------------------------------------------------------------
 
+def _nonzero(y: Array) -> Array:
+    """``y`` with zeros replaced by ones: a zero norm divides a zero numerator, and its
+    derivative is taken as 0 (PyTorch's subgradient) instead of NaN."""
+    return E.where(y == 0, 1.0, y)
+
+
 def _abs_tangent(x: Array, t: Array) -> Array:
     """The tangent of ``abs(x)``: ``Re(conj(sign(x)) * t)``."""
     return real_part(conj(E.sign(x)) * t)
@@ -535,7 +541,7 @@ def _matrix_norm_vjp(p, inputs, outputs, cts):
     gk = g if keep else g[..., None, None]
     ord_ = p["ord"]
     if ord_ == "fro":
-        return [gk * x / (y if keep else y[..., None, None])]
+        return [gk * x / _nonzero(y if keep else y[..., None, None])]
     if ord_ == "nuc":
         u, _, vh = LA.svd(x, full_matrices=False)
         return [gk * (u @ vh)]
@@ -551,7 +557,7 @@ def _matrix_norm_jvp(p, inputs, outputs, ts):
     keep = p["keepdims"]
     ord_ = p["ord"]
     if ord_ == "fro":
-        return [S.sum(real_part(conj(x) * t), axis=(-2, -1), keepdims=keep) / y]
+        return [S.sum(real_part(conj(x) * t), axis=(-2, -1), keepdims=keep) / _nonzero(y)]
     if ord_ == "nuc":
         u, _, vh = LA.svd(x, full_matrices=False)
         return [S.sum(real_part(conj(u) * (t @ mH(vh))), axis=(-2, -1), keepdims=keep)]
@@ -574,7 +580,7 @@ def _vector_norm_weight(p, x: Array, yk: Array) -> Array | None:
         top = (S.max if ord_ > 0 else S.min)(a, axis=axes, keepdims=True)
         hit = C.ones_like(yk) * E.equal(a, top)
         return hit / S.sum(hit, axis=axes, keepdims=True)
-    return (E.abs(x) / yk) ** (ord_ - 1)
+    return (E.abs(x) / _nonzero(yk)) ** (ord_ - 1)
 
 
 @_rule(_VJP, "vector_norm")
@@ -583,7 +589,7 @@ def _vector_norm_vjp(p, inputs, outputs, cts):
     keep, axes = p["keepdims"], p["axes"]
     yk, gk = (y, g) if keep else (expand_axes(y, axes), expand_axes(g, axes))
     if p["ord"] == 2:
-        return [gk * x / yk]
+        return [gk * x / _nonzero(yk)]
     w = _vector_norm_weight(p, x, yk)
     return [None if w is None else gk * w * E.sign(x)]
 
@@ -593,7 +599,7 @@ def _vector_norm_jvp(p, inputs, outputs, ts):
     x, y, t = inputs[0], outputs[0], ts[0]
     keep, axes = p["keepdims"], p["axes"]
     if p["ord"] == 2:
-        return [S.sum(real_part(conj(x) * t), axis=axes, keepdims=keep) / y]
+        return [S.sum(real_part(conj(x) * t), axis=axes, keepdims=keep) / _nonzero(y)]
     yk = y if keep else expand_axes(y, axes)
     w = _vector_norm_weight(p, x, yk)
     if w is None:

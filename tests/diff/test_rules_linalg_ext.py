@@ -266,3 +266,12 @@ def test_single_precision_keeps_its_dtype(dtype, build, make):
     stay adjoint to the tangents."""
     a = make(np.random.default_rng(5), (2, 3, 3), np.complex128).astype(dtype)
     check_rule(build, a, fd=False, hermitian=make in (_spd, _separated_hermitian))
+
+
+@pytest.mark.parametrize("build", [
+    lambda x: xp.linalg.vector_norm(x), lambda x: xp.linalg.vector_norm(x, ord=3),
+    lambda x: xp.linalg.vector_norm(x, axis=-1, ord=1.5), lambda x: xp.linalg.matrix_norm(x),
+])
+def test_norm_of_zeros_has_zero_derivative(build):
+    g = check_rule(build, np.zeros((2, 3)), fd=False)
+    np.testing.assert_array_equal(g[0], np.zeros((2, 3)))
