@@ -53,7 +53,7 @@ def _stamp(results, site) -> None:
     """Give ``site`` to the nodes just built for ``results`` (those without a site yet)."""
     if site is None:
         return
-    stack = [r._v.owner for r in results if r is not None]
+    stack = [r._v.owner for r in results if isinstance(r, Array)]
     while stack:
         ap = stack.pop()
         if ap is None or ap.site is not None:
@@ -196,8 +196,4 @@ class Tape:
                 for o in ap.outputs:  # an input that is also an intermediate: add its seed
                     if id(o) in seeds:
                         acc(o, seeds[id(o)][1])
-            out = []
-            for o in self.outputs:
-                t = tan.get(id(o))
-                out.append(t)
-            return out
+            return [tan.get(id(o)) for o in self.outputs]
