@@ -86,7 +86,11 @@ def test_fori_loop_gradient():
         return v.sum()
 
     a = np.array([0.3, -0.7, 1.1])
-    np.testing.assert_allclose(np.asarray(grad(f)(xp.asarray(a))), _fd(f_np, a), rtol=1e-7)
+    g_fd = _fd(f_np, a)
+    np.testing.assert_allclose(np.asarray(grad(f)(xp.asarray(a))), g_fd, rtol=1e-7)
+    d = np.array([1.0, 0.5, -2.0])
+    _, t = jvp(f, (xp.asarray(a),), (xp.asarray(d),))
+    assert float(t) == pytest.approx(float(g_fd @ d), rel=1e-7)
 
 
 def _newton_sqrt(a, x0):
