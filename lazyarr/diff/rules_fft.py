@@ -97,15 +97,14 @@ def fft_vjp(op, inputs, outputs, cotangents) -> list:
     if name in _INVERSE:
         h = _transform(_INVERSE[name], g, axes, _SWAP[norm])
     elif name in ("rfft", "rfftn"):
+        h = g  # rfftn is rfft along the last axis, then fft along the others
         if len(axes) > 1:
-            h = _resize_all(_transform("ifftn", g, axes[:-1], _SWAP[norm]), axes[:-1], x.shape)
-            h = _resize(h, last, g.shape[last])
-        else:
-            h = g
+            h = _resize_all(_transform("ifftn", h, axes[:-1], _SWAP[norm]), axes[:-1], x.shape)
         h = _rfft_adjoint(h, last, _points(op, x, len(axes) - 1), norm)
     elif name == "ihfft":
         h = _rfft_adjoint(conj(g), last, _points(op, x, 0), _SWAP[norm])
     elif name in ("irfft", "irfftn"):
+        # irfftn is ifft along the other axes, then irfft along the last
         h = _irfft_adjoint(g, last, _points(op, x, len(axes) - 1), norm)
         if len(axes) > 1:
             h = _resize(h, last, x.shape[last])
