@@ -1,5 +1,6 @@
 """lazyarr.control: ``cond``, ``scan``, ``fori_loop`` and ``while_loop`` on deferred graphs
-(see docs/design.md). Importing it registers the ops' derivative rules."""
+(see docs/design.md). Importing it registers the ops' derivative rules (``rules``) and the
+loop rewrites pass (``loop_rewrites``)."""
 
 from . import (
     loop_rewrites,  # noqa: F401  (registers the loop pass)
