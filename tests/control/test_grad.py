@@ -256,3 +256,46 @@ def test_lazy_length_walks_a_prefix_and_differentiates():
     w = np.array([0.5, -1.0, 2.0])
     assert float(f(xp.asarray(w))) == pytest.approx(f_np(w), rel=1e-12)
     np.testing.assert_allclose(np.asarray(grad(f)(xp.asarray(w))), _fd(f_np, w), rtol=1e-7)
+
+
+def test_gradients_of_a_while_inside_a_scan_and_a_scan_inside_a_while():
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((4, 2))
+    w = np.array([0.7, -0.4])
+
+    def while_in_scan(w_):
+        def step(c, xt):
+            v, _ = xp.while_loop(lambda s: s[1] < 3,
+                                 lambda s: (xp.tanh(s[0] * w_ + xt), s[1] + 1),
+                                 (c, xp.asarray(0)))
+            return v, xp.sum(v)
+        return xp.sum(xp.scan(step, xp.ones(2), xp.asarray(x))[1])
+
+    def while_in_scan_np(w_):
+        c, tot = np.ones(2), 0.0
+        for xt in x:
+            for _ in range(3):
+                c = np.tanh(c * w_ + xt)
+            tot += c.sum()
+        return tot
+
+    def scan_in_while(w_):
+        def body(s):
+            _, ys = xp.scan(lambda c, xt: (c * w_ + xt, c), s[0], xp.asarray(x))
+            return xp.tanh(ys[-1]), s[1] + 1
+        return xp.sum(xp.while_loop(lambda s: s[1] < 2, body, (xp.ones(2), xp.asarray(0)))[0])
+
+    def scan_in_while_np(w_):
+        v = np.ones(2)
+        for _ in range(2):
+            c = v
+            for xt in x[:-1]:
+                c = c * w_ + xt
+            v = np.tanh(c)
+        return v.sum()
+
+    for f, f_np in ((while_in_scan, while_in_scan_np), (scan_in_while, scan_in_while_np)):
+        g_fd = _fd(f_np, w)
+        np.testing.assert_allclose(np.asarray(grad(f)(xp.asarray(w))), g_fd, rtol=1e-7)
+        _, t = jvp(f, (xp.asarray(w),), (xp.asarray(np.array([1.0, 2.0])),))
+        assert float(t) == pytest.approx(float(g_fd @ [1.0, 2.0]), rel=1e-7)
