@@ -423,22 +423,30 @@ def _rank_jvp(p, inputs, outputs, ts):
 
 # -- powers, diagonals, traces ------------------------------------------------------------------
 
-def _power_base(p, x):
+def _power_terms(p, x, middle, conjugate: bool):
+    """``sum_j B^j @ middle @ B^(k-1-j)`` (each power conjugate-transposed if ``conjugate``)
+    for ``x^n = B^k`` (``B = inv(x)`` when ``n < 0``); the powers are built once, in sequence,
+    so the graph has O(k) products. Returns ``(sum, B)``; ``None`` sum for ``n = 0``."""
     n = p["n"]
-    return (LA.inv(x), -n) if n < 0 else (x, n)
+    b, k = (LA.inv(x), -n) if n < 0 else (x, n)
+    if k == 0:
+        return None, b
+    step = mH(b) if conjugate else b
+    pows = [None, step]  # pows[j] = step^j; None stands for the identity
+    for _ in range(2, k):
+        pows.append(pows[-1] @ step)
+    out = None
+    for j in range(k):
+        term = middle if pows[j] is None else pows[j] @ middle
+        right = pows[k - 1 - j]
+        out = add(out, term if right is None else term @ right)
+    return out, b
 
 
 @_rule(_VJP, "matrix_power")
 def _matrix_power_vjp(p, inputs, outputs, cts):
-    x, g = inputs[0], cts[0]
-    b, k = _power_base(p, x)
-    if k == 0:
-        return [None]
-    gb = None
-    for j in range(k):
-        left = mH(LA.matrix_power(b, j)) @ g if j else g
-        gb = add(gb, left @ mH(LA.matrix_power(b, k - 1 - j)) if k - 1 - j else left)
-    if p["n"] < 0:
+    gb, b = _power_terms(p, inputs[0], cts[0], conjugate=True)
+    if gb is not None and p["n"] < 0:
         bh = mH(b)
         gb = -(bh @ gb @ bh)
     return [gb]
@@ -447,15 +455,10 @@ def _matrix_power_vjp(p, inputs, outputs, cts):
 @_rule(_JVP, "matrix_power")
 def _matrix_power_jvp(p, inputs, outputs, ts):
     x, t = inputs[0], ts[0]
-    b, k = _power_base(p, x)
-    if k == 0:
-        return [None]
-    db = -(b @ t @ b) if p["n"] < 0 else t
-    out = None
-    for j in range(k):
-        term = LA.matrix_power(b, j) @ db if j else db
-        out = add(out, term @ LA.matrix_power(b, k - 1 - j) if k - 1 - j else term)
-    return [out]
+    if p["n"] < 0:
+        b = LA.inv(x)
+        t = -(b @ t @ b)
+    return [_power_terms(p, x, t, conjugate=False)[0]]
 
 
 def _embed_diagonal(g: Array, x: Array, offset: int) -> Array:

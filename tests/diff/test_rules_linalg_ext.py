@@ -152,10 +152,11 @@ def test_matrix_rank_has_no_derivative():
     assert g == [None]
 
 
-@pytest.mark.parametrize("power", [0, 1, 2, 3, -1, -2])
-def test_matrix_power(power):
+@pytest.mark.parametrize("dtype", CPLX)
+@pytest.mark.parametrize("power", [0, 1, 2, 3, 5, -1, -2, -3])
+def test_matrix_power(dtype, power):
     rng = np.random.default_rng(power + 10)
-    a = _general(rng, (2, 3, 3), np.float64) / 3
+    a = _general(rng, (2, 3, 3), dtype) / 3
     check_rule(lambda x: xp.linalg.matrix_power(x, power), a)
 
 
