@@ -103,10 +103,11 @@ class _Group:
         self.lo = self.hi = idx.pos[seed]
         self.reads: dict[Var, int] = {}  # reads of non-member values by members
         self.ext: dict[Var, int] = {}  # member outputs: readers outside (graph outputs count)
+        self.n_out = 0  # member outputs with a reader outside
         self.add(seed)
 
     def operands(self) -> int:
-        return len(self.reads) + sum(1 for k in self.ext.values() if k)
+        return len(self.reads) + self.n_out
 
     def add(self, node: Apply) -> None:
         self.members.add(node)
@@ -114,11 +115,14 @@ class _Group:
         self.lo, self.hi = min(self.lo, p), max(self.hi, p)
         for o in node.outputs:
             self.reads.pop(o, None)
-            self.ext[o] = (sum(1 for c in self.idx.clients.get(o, ()) if c not in self.members)
-                           + (o in self.idx.escapes))
+            k = (sum(1 for c in self.idx.clients.get(o, ()) if c not in self.members)
+                 + (o in self.idx.escapes))
+            self.ext[o] = k
+            self.n_out += k > 0
         for v in node.inputs:
             if v.owner is not None and v.owner in self.members:
                 self.ext[v] -= 1
+                self.n_out -= self.ext[v] == 0
             else:
                 self.reads[v] = self.reads.get(v, 0) + 1
 
