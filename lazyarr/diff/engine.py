@@ -36,17 +36,26 @@ def deep_graphs():
         coerce.MAX_PENDING_DEPTH = old
 
 
-@contextmanager
-def _rule_sites():
-    """While rules build derivative nodes, do not look up the user's frame for each node (a
-    walk up the stack from deep inside the engine); `_stamp` gives them the site of the node
-    they differentiate instead, so run-time errors still name a user line."""
-    old = basic.track_sites
+def _call(rule, ap: Apply, arrays: dict[int, Array], cts: list) -> list:
+    """``rule`` applied to node ``ap`` (Arrays for its variables made once per sweep, in
+    ``arrays``). Rules build their nodes without looking up the user's frame for each (a walk
+    up the stack from deep inside the engine); `_stamp` gives them the site of the node they
+    differentiate instead, so run-time errors still name a user line."""
+    def arr(v: Var) -> Array:
+        a = arrays.get(id(v))
+        if a is None:
+            a = arrays[id(v)] = wrap(v)
+        return a
+
+    tracking = basic.track_sites
     basic.track_sites = False
     try:
-        yield old
+        res = rule(ap.op, [arr(v) for v in ap.inputs], [arr(o) for o in ap.outputs], cts)
     finally:
-        basic.track_sites = old
+        basic.track_sites = tracking
+    if tracking:
+        _stamp(res, ap.site)
+    return res
 
 
 def _stamp(results, site) -> None:
@@ -135,6 +144,7 @@ class Tape:
             prev = ct.get(id(v))
             ct[id(v)] = g if prev is None else prev + g
 
+        arrays: dict[int, Array] = {}
         with deep_graphs():
             for out, g in zip(self.outputs, cotangents):
                 if g is not None and id(out) in self._connected and is_differentiable(out.dtype):
@@ -147,11 +157,7 @@ class Tape:
                 rule = vjp_rule(type(ap.op))
                 if rule is None:
                     raise _no_rule("vjp", ap)
-                with _rule_sites() as tracking:
-                    res = rule(ap.op, [wrap(v) for v in ap.inputs],
-                               [wrap(o) for o in ap.outputs], gs)
-                if tracking:
-                    _stamp(res, ap.site)
+                res = _call(rule, ap, arrays, gs)
                 for v, g in zip(ap.inputs, res):
                     if g is not None and id(v) in self._connected and is_differentiable(v.dtype):
                         acc(v, g)
@@ -171,6 +177,7 @@ class Tape:
             prev = tan.get(id(v))
             tan[id(v)] = t if prev is None else prev + t
 
+        arrays: dict[int, Array] = {}
         with deep_graphs():
             seeds: dict[int, tuple[Var, Array]] = {}
             for v, t in zip(self.inputs, tangents):  # an input given twice has one tangent
@@ -185,11 +192,7 @@ class Tape:
                     rule = jvp_rule(type(ap.op))
                     if rule is None:
                         raise _no_rule("jvp", ap)
-                    with _rule_sites() as tracking:
-                        res = rule(ap.op, [wrap(v) for v in ap.inputs],
-                                   [wrap(o) for o in ap.outputs], ts)
-                    if tracking:
-                        _stamp(res, ap.site)
+                    res = _call(rule, ap, arrays, ts)
                     for o, t in zip(ap.outputs, res):
                         if t is not None and is_differentiable(o.dtype):
                             acc(o, t)

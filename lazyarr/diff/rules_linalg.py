@@ -5,13 +5,16 @@ BLAS rewrite makes. ``tensordot`` and ``vecdot`` are built from these and elemen
 from __future__ import annotations
 
 from ..array.ops.linalg import Gemm, Gemv, MatMul
+from ..array.ops.shape import Transpose
 from .registry import register_jvp, register_vjp
 from .util import add_all, apply_op, conj
 from .xp import xp
 
 
 def _mH(x):
-    return conj(xp.matrix_transpose(x))
+    """Conjugate transpose of the last two axes (at least 2-d)."""
+    n = x.ndim
+    return conj(apply_op(Transpose(tuple(range(n - 2)) + (n - 1, n - 2)), x))
 
 
 def matmul_vjp(a, b, g):
