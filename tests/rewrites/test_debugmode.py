@@ -91,3 +91,17 @@ def test_nan_guard_keeps_stabilized_forms():
     with options(mode="nan_guard"):
         a = xp.asarray(np.array([1000.0, 0.0]))
         np.testing.assert_allclose(np.asarray(xp.log(1 + xp.exp(a))), np.logaddexp(0, [1000, 0]))
+
+
+def test_debug_and_nan_guard_modes_with_a_lazy_op():
+    data = np.array([1.0, 4.0])
+    for mode in ("debug", "nan_guard"):
+        with options(mode=mode):
+            a = xp.asarray(data)
+            r = xp.cond(xp.sum(a) > 0, lambda t: xp.sqrt(t) * 1, lambda t: xp.log(t - 10), a)
+            np.testing.assert_allclose(np.asarray(r), np.sqrt(data))
+    with options(mode="nan_guard"):  # the branch's own program is guarded: names its node
+        a = xp.asarray(data)
+        r = xp.cond(xp.sum(a) < 0, lambda t: xp.sqrt(t), lambda t: xp.log(t - 10), a)
+        with pytest.raises(FloatingPointError, match="log produced .* test_debugmode.py"):
+            np.asarray(r)
