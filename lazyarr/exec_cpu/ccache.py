@@ -12,7 +12,9 @@ with the system C compiler (``$CC`` or ``cc``) only when no valid cached build e
 * Concurrency: builds take an exclusive ``flock`` on ``<key>.lock``, re-check the cache under the
   lock (so N processes asking at once build once), compile to a temporary name in the same
   directory and publish it with an atomic ``os.replace``.
-* The cache keeps at most `MAX_FILES` kernels (oldest removed first).
+* The cache keeps at most `MAX_FILES` kernels (least recently used removed first; a disk hit
+  refreshes the file's mtime); a kernel pruned by another process before it is loaded is
+  rebuilt.
 """
 
 from __future__ import annotations
@@ -173,11 +175,27 @@ def load(source: str) -> ctypes.CDLL:
     path = d / f"{key}.so"
     if _valid(path, key):
         stats["disk_hits"] += 1
+        _touch(path)
     else:
         _build_locked(source, key, d, path)
-    lib = ctypes.CDLL(str(path))
+    try:
+        lib = ctypes.CDLL(str(path))
+    except OSError:
+        if path.exists():
+            raise
+        # pruned by another process between the check and dlopen: build it again
+        _build_locked(source, key, d, path)
+        lib = ctypes.CDLL(str(path))
     _loaded[key] = lib
     return lib
+
+
+def _touch(path: Path) -> None:
+    """Mark a cached kernel as recently used (pruning removes the least recently used)."""
+    try:
+        os.utime(path)
+    except OSError:
+        pass
 
 
 def _build_locked(source: str, key: str, d: Path, path: Path) -> None:

@@ -177,3 +177,41 @@ def test_kernel_source_does_not_depend_on_sizes():
         out, = apply(Elemwise("add"), x, y)
         srcs.add(elementwise_kernel(out.owner).source(True))
     assert len(srcs) == 1
+
+
+def test_a_kernel_pruned_by_another_process_before_loading_is_rebuilt(fresh_cache, monkeypatch):
+    """A full cache prunes files other processes may have just validated: the loader builds
+    the kernel again instead of failing (it used to fall back to NumPy with a warning)."""
+    src = _source("epsilon")
+    key = ccache.kernel_key(src)
+    path = fresh_cache / f"{key}.so"
+    ccache._build_locked(src, key, fresh_cache, path)  # on disk, not loaded (dlopen would
+    # find an already loaded library by its name even after the file is gone)
+    real_valid = ccache._valid
+    pruned = []
+
+    def valid_then_pruned(p, key):
+        ok = real_valid(p, key)
+        if ok and not pruned:
+            p.unlink()  # another process prunes it between our check and dlopen
+            pruned.append(p)
+        return ok
+
+    monkeypatch.setattr(ccache, "_valid", valid_then_pruned)
+    b0 = ccache.stats["builds"]
+    assert ccache.load(src).la_probe_epsilon(1) == 8
+    assert pruned and path.exists() and ccache.stats["builds"] == b0 + 1
+
+
+def test_pruning_removes_the_least_recently_used_kernels(fresh_cache, monkeypatch):
+    monkeypatch.setattr(ccache, "MAX_FILES", 2)
+    old, used, new = _source("old"), _source("used"), _source("new")
+    for i, src in enumerate((used, old)):  # 'used' is built first, so it is the oldest file
+        ccache.load(src)
+        p = fresh_cache / f"{ccache.kernel_key(src)}.so"
+        os.utime(p, (1_000_000 + i, 1_000_000 + i))
+    ccache._loaded.clear()
+    ccache.load(used)  # a disk hit marks it recently used
+    ccache.load(new)   # the third kernel prunes one: the least recently used, 'old'
+    names = {p.name for p in fresh_cache.glob("*.so")}
+    assert names == {f"{ccache.kernel_key(s)}.so" for s in (used, new)}
