@@ -61,8 +61,15 @@ class Compiled:
                                 f"{nargs} arguments ({where()})")
         statics = tuple((i, args[i]) for i in self.static_argnums)
         dyn_pos = [i for i in range(nargs) if i not in self.static_argnums]
-        leaves, struct = T.flatten(tuple(args[i] for i in dyn_pos))
-        starts = _leaf_starts(args, dyn_pos)
+        leaves: list = []
+        structs = []
+        starts = {}
+        for i in dyn_pos:
+            lv, st = T.flatten(args[i])
+            starts[i] = (len(leaves), len(leaves) + len(lv))
+            leaves += lv
+            structs.append(st)
+        struct = ("tuple", tuple(structs))
         donated = {k for i in self.donate_argnums if i in starts for k in range(*starts[i])}
         stacked_leaves = [k for i in stacked for k in range(*starts[i])]
         data: list = []
@@ -215,17 +222,6 @@ def _arrays_only(struct: Any, is_array) -> Any:
     if kind == "dict":
         return (kind, struct[1], tuple(_arrays_only(s, is_array) for s in struct[2]))
     return struct
-
-
-def _leaf_starts(args: tuple, dyn_pos: list[int]) -> dict[int, tuple[int, int]]:
-    """For each dynamic argument, the range of its leaves in the flat list."""
-    out = {}
-    k = 0
-    for i in dyn_pos:
-        n = len(T.flatten(args[i])[0])
-        out[i] = (k, k + n)
-        k += n
-    return out
 
 
 def compile(f: Callable | None = None, *, static_argnums: int | Sequence[int] = (),  # noqa: A001
