@@ -103,5 +103,5 @@ def test_debug_and_nan_guard_modes_with_a_lazy_op():
     with options(mode="nan_guard"):  # the branch's own program is guarded: names its node
         a = xp.asarray(data)
         r = xp.cond(xp.sum(a) < 0, lambda t: xp.sqrt(t), lambda t: xp.log(t - 10), a)
-        with pytest.raises(FloatingPointError, match="log produced .* test_debugmode.py"):
+        with pytest.raises(FloatingPointError, match="log produced .*test_debugmode.py"):
             np.asarray(r)
