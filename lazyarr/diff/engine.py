@@ -106,9 +106,12 @@ class Tape:
     """The applies on the paths from ``inputs`` to ``outputs`` (Vars), in topological order.
 
     With ``stop=True`` the inputs are treated as independent leaves (the graph above them is
-    not walked); by default an input that depends on another gets total derivatives."""
+    not walked); by default an input that depends on another gets total derivatives.
+    ``constants`` are treated as constants: no derivative flows through them (Theano's
+    ``consider_constant``)."""
 
-    def __init__(self, outputs: Sequence[Var], inputs: Sequence[Var], stop: bool = False):
+    def __init__(self, outputs: Sequence[Var], inputs: Sequence[Var], stop: bool = False,
+                 constants: Sequence[Var] = ()):
         self.outputs = list(outputs)
         self.inputs = list(inputs)
         # structural paths decide what is connected; the sweeps follow only the paths that
@@ -116,7 +119,8 @@ class Tape:
         linked = {id(v) for v in inputs}
         connected = {id(v) for v in inputs if is_differentiable(v.dtype)}
         paths, nodes = [], []
-        for ap in topo_applies(self.outputs, self.inputs if stop else ()):
+        barrier = list(constants) + (self.inputs if stop else [])
+        for ap in topo_applies(self.outputs, barrier):
             if any(id(v) in linked for v in ap.inputs):
                 paths.append(ap)
                 linked.update(id(o) for o in ap.outputs)

@@ -53,6 +53,11 @@ def _check_pending(ys: list[Var], wrt: list[Var], fname: str, what: str) -> None
                 f"{fname}() before reading values, or use lazyarr.grad(f) ({where()})")
 
 
+def _constants(arrays: Sequence[Array]) -> list[Var]:
+    items, _ = _as_list(list(arrays), "consider_constant", "gradient")
+    return [a._v for a in items]
+
+
 def _finish(gs, vs, tape: Tape, mode: str, fname: str) -> list[Array]:
     out = []
     for k, (g, v) in enumerate(zip(gs, vs)):
@@ -67,11 +72,12 @@ def _finish(gs, vs, tape: Tape, mode: str, fname: str) -> list[Array]:
 
 
 def gradient(cost: Array, wrt: Array | Sequence[Array], *,
+             consider_constant: Sequence[Array] = (),
              disconnected_inputs: str = "zero") -> Array | list[Array]:
     """The gradient of 0-d real ``cost`` w.r.t. ``wrt`` (an array or a list of arrays): arrays
-    of the shapes and dtypes of ``wrt``. ``disconnected_inputs``: ``'zero'``, ``'warn'`` or
-    ``'raise'`` (DisconnectedInputError, a ValueError) for a ``wrt`` that ``cost`` does not
-    depend on."""
+    of the shapes and dtypes of ``wrt``. No derivative flows through the arrays of
+    ``consider_constant``. ``disconnected_inputs``: ``'zero'``, ``'warn'`` or ``'raise'``
+    (DisconnectedInputError, a ValueError) for a ``wrt`` that ``cost`` does not depend on."""
     c = as_var(cost)
     if c.shape != ():
         raise TypeError(f"gradient(): cost must be a scalar (0-d) array, got shape {c.shape} "
@@ -82,16 +88,18 @@ def gradient(cost: Array, wrt: Array | Sequence[Array], *,
     items, single = _as_list(wrt, "wrt", "gradient")
     vs = _check_wrt(items, "gradient")
     _check_pending([c], vs, "gradient", "cost")
-    tape = Tape([c], vs)
+    tape = Tape([c], vs, constants=_constants(consider_constant))
     gs = _finish(tape.backward([xp.ones((), dtype=c.dtype)]), vs, tape, disconnected_inputs,
                  "gradient")
     return gs[0] if single else gs
 
 
 def Lop(y: Array | Sequence[Array], wrt: Array | Sequence[Array],
-        u: Array | Sequence[Array], *, disconnected_inputs: str = "zero"):  # noqa: N802
+        u: Array | Sequence[Array], *, consider_constant: Sequence[Array] = (),
+        disconnected_inputs: str = "zero"):  # noqa: N802
     """Vector-Jacobian products ``sum_i J_i(wrt)ᵀ u_i`` (Theano's L-operator): ``u`` matches
-    ``y`` in structure, shapes and dtypes; the result matches ``wrt``."""
+    ``y`` in structure, shapes and dtypes; the result matches ``wrt``. Options as for
+    `gradient`."""
     ys, _ = _as_list(y, "y", "Lop")
     us = [u] if not isinstance(u, (list, tuple)) else list(u)
     if len(us) != len(ys):
@@ -101,7 +109,7 @@ def Lop(y: Array | Sequence[Array], wrt: Array | Sequence[Array],
     yv = [a._v for a in ys]
     _check_pending(yv, vs, "Lop", "y")
     cts = [_check_like(c, v, f"u[{k}]", "Lop") for k, (c, v) in enumerate(zip(us, yv))]
-    tape = Tape(yv, vs)
+    tape = Tape(yv, vs, constants=_constants(consider_constant))
     gs = _finish(tape.backward(cts), vs, tape, disconnected_inputs, "Lop")
     return gs[0] if single else gs
 

@@ -311,3 +311,15 @@ def test_gradient_of_max_shifted_logsumexp_is_the_softmax_at_large_values():
     g = np.asarray(xp.grad(lse)(x))
     e = np.exp(x - x.max())
     np.testing.assert_allclose(g, e / e.sum(), rtol=1e-12)
+
+
+def test_consider_constant_blocks_the_derivative_through_an_array():
+    x = xp.asarray(np.array([0.5, 1.5]))
+    h = xp.exp(x)
+    cost = xp.sum(h * x)
+    g = xp.gradient(cost, x, consider_constant=[h])  # h held fixed: d(h*x)/dx = h
+    np.testing.assert_allclose(np.asarray(g), np.exp([0.5, 1.5]))
+    u = xp.asarray(np.array([1.0, 2.0]))
+    y = xp.sin(x) * h
+    gl = xp.Lop(y, x, u, consider_constant=[h])
+    np.testing.assert_allclose(np.asarray(gl), np.cos([0.5, 1.5]) * np.exp([0.5, 1.5]) * [1, 2])
