@@ -271,6 +271,13 @@ def bench_d(repeat, pk):
     res["  of which: building the nodes"] = best(lambda: chain_b(xp, xx), repeat, 200)
     res["  of which: materialize (cut, key, lookup, run)"] = (
         res["lazyarr (front end)"] - res["  of which: building the nodes"])
+    if hasattr(xp, "compile"):  # traced once, the program called directly
+        f = xp.compile(lambda v: chain_b(xp, v))
+        np.asarray(f(x))
+        res["lazyarr.compile (NumPy in, Array out)"] = best(lambda: f(x), repeat, 2000)
+        ft = xp.compile(lambda v: chain_b(xp, v), trust_input=True)
+        ft(x)
+        res["lazyarr.compile, trust_input"] = best(lambda: ft(x), repeat, 2000)
     with np.errstate(all="ignore"):
         res["numpy"] = best(lambda: chain_b(np, x), repeat, 2000)
     if "numexpr" in pk:
