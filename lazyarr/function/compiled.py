@@ -22,6 +22,7 @@ from ..control import trace as T
 from ..diff.engine import deep_graphs
 from ..graph.userline import where
 from .program import Program
+from .pytree_code import make_matcher
 
 _SCALARS = (bool, int, float, complex)
 
@@ -59,7 +60,7 @@ class Compiled:
             if n >= nargs:
                 raise TypeError(f"compile: argument number {n} given, but the call passes "
                                 f"{nargs} arguments ({where()})")
-        statics = tuple((i, args[i]) for i in self.static_argnums)
+        statics = tuple((i, type(args[i]), args[i]) for i in self.static_argnums)
         dyn_pos = [i for i in range(nargs) if i not in self.static_argnums]
         leaves: list = []
         structs = []
@@ -85,7 +86,7 @@ class Compiled:
                 elif v.data is None:
                     return None
             elif isinstance(x, _SCALARS) or x is None:
-                scalars.append((k, x))
+                scalars.append((k, type(x), x))
                 continue
             elif type(x) is not np.ndarray:
                 x = coerce.wrap(coerce.as_var(x))
@@ -112,11 +113,12 @@ class Compiled:
             hash(key)
         except TypeError:
             raise TypeError(f"compile: static arguments must be hashable, got "
-                            f"{[type(v).__name__ for _i, v in statics]} ({where()})") from None
+                            f"{[t.__name__ for _i, t, _v in statics]} ({where()})") from None
         prog = self._cache.get(key)
         if prog is None:
             prog = self._trace(args, dyn_pos, struct, leaves, arr_pos, types,
                                [index_of[k] for k in sorted(donated) if k in index_of])
+            prog.match = make_matcher(_match_spec(args, self.static_argnums, iter(leaves)))
             self._cache[key] = prog
         self._last = prog
         return prog, data, objs, stacked_idx
@@ -154,8 +156,14 @@ class Compiled:
     # ---- calls ----------------------------------------------------------------------------
     def __call__(self, *args):
         last = self._last
-        if self.trust_input and last is not None:
-            return self._call_trusted(last, args)
+        if last is not None:
+            if self.trust_input:
+                return self._call_trusted(last, args)
+            objs = last.match(args)  # the signature of the previous call, checked quickly
+            if objs is not None:
+                data = last.check(objs)
+                if data is not None:
+                    return last.run(data, objs)
         prep = self._prepare(args)
         if prep is None:
             return self.fn(*args)  # inside an enclosing trace: f is inlined
@@ -210,6 +218,24 @@ class Compiled:
 
     def __repr__(self) -> str:
         return f"<lazyarr.compile of {getattr(self.fn, '__qualname__', self.fn)!r}>"
+
+
+def _match_spec(args: tuple, static_argnums: tuple, leaves) -> Any:
+    """The structure of ``args`` for `make_matcher`: static arguments and Python scalars are
+    constants (``leaves``: an iterator over the dynamic leaves, in order)."""
+    def mark(s):
+        kind = s[0]
+        if kind == "leaf":
+            x = next(leaves)
+            return ("const", x) if isinstance(x, _SCALARS) else s
+        if kind in ("tuple", "list"):
+            return (kind, tuple(mark(c) for c in s[1]))
+        if kind == "dict":
+            return (kind, s[1], tuple(mark(c) for c in s[2]))
+        return s
+
+    return ("tuple", tuple(("const", a) if i in static_argnums else mark(T.flatten(a)[1])
+                           for i, a in enumerate(args)))
 
 
 def _arrays_only(struct: Any, is_array) -> Any:

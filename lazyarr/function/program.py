@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..array import coerce
+from ..array.array_object import Array
 from ..graph import pipeline
 from ..graph.basic import Var
 from .pytree_code import make_flatten, make_unflatten
@@ -53,6 +54,27 @@ class Program:
         fg.donate = dict(self.donate)
         self.vm = pipeline.compile_fgraph(fg)
         self.n_out = len(outs)
+        #: ``match(args) -> array leaves or None``: set by `Compiled` for its fast path
+        self.match = lambda args: None
+
+    def check(self, objs: list) -> list | None:
+        """The data of ``objs`` (realized Arrays or NumPy arrays) if they have exactly this
+        program's dtypes and shapes, else None."""
+        data = []
+        for x, (dt, sh) in zip(objs, self.input_types):
+            if type(x) is np.ndarray:
+                d = x
+            elif type(x) is Array:
+                v = x._v
+                d = v.data
+                if v.owner is not None or d is None:
+                    return None
+            else:
+                return None
+            if d.dtype != dt or d.shape != sh:
+                return None
+            data.append(d)
+        return data
 
     # ---- calling ------------------------------------------------------------------------
     def run(self, data: list, objs: list | None) -> Any:

@@ -49,3 +49,37 @@ def _build_expr(struct: Any, counter: list[int]) -> str:
 def make_unflatten(struct: Any) -> Callable[[list], Any]:
     """``unflatten(leaves) -> tree`` of structure ``struct``."""
     return eval(f"lambda l: {_build_expr(struct, [0])}")  # noqa: S307
+
+
+def make_matcher(spec: Any) -> Callable[[Any], list | None]:
+    """``match(tree) -> array leaves`` or None when ``tree`` does not have the structure and
+    constants of ``spec``: a structure as from `control.trace.flatten` whose non-array leaves
+    are ``("const", value)`` (compared by type and value). Array leaves are not checked."""
+    conds: list[str] = []
+    parts: list[str] = []
+    consts: list = []
+
+    def go(s: Any, src: str) -> None:
+        kind = s[0]
+        if kind == "leaf":
+            parts.append(src)
+        elif kind == "none":
+            conds.append(f"{src} is None")
+        elif kind == "const":
+            consts.append(type(s[1]))
+            consts.append(s[1])
+            conds.append(f"type({src}) is c[{len(consts) - 2}] and {src} == c[{len(consts) - 1}]")
+        elif kind in ("tuple", "list"):
+            conds.append(f"type({src}) is {kind} and len({src}) == {len(s[1])}")
+            for i, sub in enumerate(s[1]):
+                go(sub, f"{src}[{i}]")
+        else:
+            consts.append(frozenset(s[1]))
+            conds.append(f"type({src}) is dict and {src}.keys() == c[{len(consts) - 1}]")
+            for k, sub in zip(s[1], s[2]):
+                go(sub, f"{src}[{k!r}]")
+
+    go(spec, "t")
+    test = " and ".join(conds) or "True"
+    code = f"lambda t: [{', '.join(parts)}] if {test} else None"
+    return eval(code, {"c": consts})  # noqa: S307 - generated from a structure

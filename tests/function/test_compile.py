@@ -99,6 +99,14 @@ def test_retraces_only_on_a_new_signature():
     g(x, 3.0, False)
     g(x.astype(np.float32), 2.0, True)
     assert g.n_traces == 5
+    # an int is not a float (promotion differs), a list is not a tuple
+    assert g(x.astype(np.float32), 2, True).dtype == np.float32
+    assert g.n_traces == 6
+    h = xp.compile(lambda t: t[0] - t[1])
+    h((x, x))
+    h([x, x])
+    h([x, x])
+    assert h.n_traces == 2
 
 
 def test_closed_over_arrays_are_captured_and_pending_args_realized():
