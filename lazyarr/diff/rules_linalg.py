@@ -21,6 +21,12 @@ def matmul_vjp(a, b, g):
     """Cotangents ``(g @ bᴴ, aᴴ @ g)`` of ``a @ b`` (before reducing broadcast batch axes,
     which the engine does)."""
     a1, b1 = a.ndim == 1, b.ndim == 1
+    if a1 != b1 and max(a.ndim, b.ndim) == 2:  # vector @ matrix, matrix @ vector: one gemv each
+        if a1:
+            return xp.matmul(g, _mH(b)), xp.matmul(xp.expand_dims(conj(a), axis=-1),
+                                                   xp.expand_dims(g, axis=0))
+        return (xp.matmul(xp.expand_dims(g, axis=-1), xp.expand_dims(conj(b), axis=0)),
+                xp.matmul(_mH(a), g))
     a2 = xp.expand_dims(a, axis=0) if a1 else a
     b2 = xp.expand_dims(b, axis=-1) if b1 else b
     g2 = g

@@ -81,6 +81,8 @@ def test_matmul_complex_tensordot_vecdot():
     a = values(1, (2, 3), complex_=True)
     b = values(2, (3, 2), complex_=True)
     check(lambda a, b: a @ b, [a, b])
+    check(lambda a, b: a @ b, [values(7, (3,), complex_=True), b])  # vector @ matrix
+    check(lambda a, b: a @ b, [a, values(8, (3,), complex_=True)])  # matrix @ vector
     check(lambda a, b: xp.tensordot(a, b, axes=([1], [0])), [values(3, (2, 3)),
                                                               values(4, (3, 2))])
     check(lambda a, b: xp.vecdot(a, b), [values(5, (4, 3), complex_=True),
