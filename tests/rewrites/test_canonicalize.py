@@ -131,6 +131,9 @@ def test_reduce_over_size_one_axes():
     check_rewrite(xp.prod(i, axis=(0, 1), keepdims=True), fires="reduce_size_one")
     check_rewrite(xp.max(a, axis=1, keepdims=True), fires="reduce_size_one")
     check_rewrite(xp.sum(a, axis=0), fires="!reduce_size_one")
+    z = xp.asarray(np.array([[complex(-np.inf, 0.0)], [complex(1.0, -0.0)]]))
+    check_rewrite(xp.sum(z, axis=1), fires="reduce_size_one")
+    check_rewrite(xp.mean(z, axis=1), fires="!reduce_size_one")  # (-inf+0j)/1 is -inf+nanj
 
 
 def test_constant_folding_small_results_only():
