@@ -3,7 +3,8 @@
 These change results on purpose (to the more accurate value) and need no new ops:
 
 * ``log(1+x) -> log1p(x)``, ``log(1-x) -> log1p(-x)``, ``exp(x)-1 -> expm1(x)``;
-* ``log1p(exp(x)) -> logaddexp(0, x)`` (softplus, finite for large ``x``);
+* ``log1p(exp(x)) -> logaddexp(0, x)`` (softplus, finite for large ``x``), and
+  ``log1p(-exp(x))`` -> log1mexp (``log(-expm1(x))`` near 0);
 * ``log(sigmoid(x)) -> -logaddexp(0, -x)`` and ``log(1 - sigmoid(x)) -> -logaddexp(0, x)``,
   sigmoid being ``1/(1+exp(-x))`` as users write it;
 * ``log(sum(exp(x)))`` -> the max-shifted logsumexp ``log(sum(exp(x - m))) + m`` with ``m``
@@ -119,6 +120,27 @@ def softplus(node, g):
     """``log1p(exp(x)) -> logaddexp(0, x)`` (no overflow for large ``x``)."""
     x = arg(node.inputs[0], E("exp"))
     return None if x is None or not _float(x) else [_softplus(x, node.site)]
+
+
+_LN2 = 0.6931471805599453
+
+
+@register_rewrite("log1mexp", PHASE, TAGS, op_classes=[E("log1p")])
+def log1mexp(node, g):
+    """``log1p(-exp(x))`` (from ``log(1 - exp(x))``) -> ``log(-expm1(x))`` where ``x > -ln 2``
+    (``exp(x)`` near 1 cancels) and ``log1p(-exp(x))`` elsewhere (Maechler's log1mexp)."""
+    x = arg(node.inputs[0], E("negative"))
+    x = None if x is None else arg(x, E("exp"))
+    if x is None or not _float(x):
+        return None
+    if x.owner is not None and x.owner.op is E("minimum") and is_const(x.owner.inputs[1], -_LN2):
+        return None  # our own second branch
+    s = node.site
+    c = const_like(-_LN2, x)
+    near = ew("log", ew("negative", ew("expm1", x, site=s), site=s), site=s)
+    far = ew("log1p", ew("negative", ew("exp", ew("minimum", x, c, site=s), site=s), site=s),
+             site=s)
+    return [ew("where", ew("greater", x, c, site=s), near, far, site=s)]
 
 
 @register_rewrite("log_exp", PHASE, TAGS, op_classes=[E("log")])

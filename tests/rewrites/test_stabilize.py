@@ -165,3 +165,15 @@ def test_stabilized_graph_stays_small():
     x = xp.asarray(np.ones((4, 5)))
     fg = check_rewrite(xp.log(1 + x), fires="log1p")
     assert ops(fg) == ["log1p"]
+
+
+def test_log1mexp():
+    x = np.array([-1e-20, -1e-5, -0.5, -1.0, -50.0, -np.inf, 0.0])
+    plain, fast = both(lambda a: xp.log(1 - xp.exp(a)), x)
+    assert np.isneginf(plain[0])
+    with np.errstate(divide="ignore"):
+        want = np.where(x > -np.log(2), np.log(-np.expm1(x)), np.log1p(-np.exp(x)))
+    np.testing.assert_allclose(fast, want, rtol=1e-14)
+    assert np.isclose(fast[0], np.log(1e-20), rtol=1e-14)
+    assert "log1mexp" not in fired(lambda a: xp.log1p(xp.exp(a)), x)
+    assert "log1mexp" not in fired(lambda a: xp.log(2 - xp.exp(a)), x)
