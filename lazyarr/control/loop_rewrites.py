@@ -7,6 +7,8 @@ Each rewrite edits ``fg`` in place and returns how many times it fired:
   (user bodies are hoisted at trace time; bodies built by differentiation are not);
 * `sequence_matmul`: a per-step ``x_t @ W`` with ``x_t`` a sequence slice and ``W`` a loop
   constant becomes one ``X @ W`` before the loop, read back as a sequence;
+* `reuse_forward_values`: a backward scan that recomputes per-step values of the forward
+  scan it walks back over with a matrix product reads them stacked by the forward scan;
 * `merge_scans`: two independent scans of the same length and direction become one; carries
   with the same initial value and the same update merge (so a forward pass repeated by a
   gradient is computed once);
@@ -570,9 +572,96 @@ def _merge(fg: FunctionGraph, a: _Parts, b: _Parts) -> None:
     _replace_all(fg, b.node.outputs, new_b)
 
 
+def _forward_values(b: _Parts, f: _Parts) -> dict:
+    """Body inputs of ``b`` whose per-step value ``f``'s body also has: ``{b input: f body
+    var}`` (a stacked output of ``f``, a sequence or a constant both read)."""
+    nc = len(f.carry)
+    known: dict = {}
+    f_out = {o: k for k, o in enumerate(f.node.outputs)}
+    f_xs = dict(zip(f.xs, f.b_xs))
+    f_consts = dict(zip(f.consts, f.b_consts))
+    for outer, inner in zip(b.xs, b.b_xs):
+        k = f_out.get(outer, -1)
+        if k >= nc and not f.op.ys_last[k - nc]:
+            known[inner] = f.ys[k - nc]
+        elif outer in f_xs:
+            known[inner] = f_xs[outer]
+    for outer, inner in zip(b.consts, b.b_consts):
+        if outer in f_consts:
+            known[inner] = f_consts[outer]
+    return known
+
+
+def reuse_forward_values(fg: FunctionGraph) -> int:
+    """A scan ``b`` stepping back over the steps of a scan ``f`` (BPTT's backward scan) that
+    recomputes per-step values of ``f`` with a matrix product (``h_(t-1) @ W`` to get at the
+    activation's input) reads them stacked by ``f`` instead (JAX's residuals)."""
+    fired = 0
+    for bn in _scans(fg):
+        for fn_ in _scans(fg):
+            if fn_ is bn or fn_.op.reverse == bn.op.reverse:
+                continue
+            f, b = _Parts(fn_), _Parts(bn)
+            if not _same_length(f, b) or not any(o in bn.inputs for o in fn_.outputs):
+                continue
+            if _reuse(fg, f, b):
+                fired += 1
+                break
+    return fired
+
+
+def _reuse(fg: FunctionGraph, f: _Parts, b: _Parts) -> bool:
+    known = _forward_values(b, f)
+    varying = {v for v in known if v not in b.b_consts}
+    if not varying:
+        return False
+    body = FunctionGraph(b.op.body.inputs, b.op.body.outputs)
+    region: dict = {}  # var of b's body -> True when computable from f's per-step values
+    costly = False
+    for m in body.toposort():
+        ok = all(v in known or (v.owner is None and v.data is not None) or region.get(v)
+                 for v in m.inputs)
+        reads_step = any(v in varying or region.get(v) for v in m.inputs)
+        for o in m.outputs:
+            region[o] = ok and reads_step
+        if ok and reads_step and not isinstance(m.op, (Elemwise, Reshape, Transpose)):
+            costly = True
+    if not costly:
+        return False
+    clients = body.clients()
+    outs = set(b.op.body.outputs)
+    frontier = [v for v, r in region.items() if r and (v in outs or any(
+        c[0] == "output" or not region.get(c[0].outputs[0]) for c in clients.get(v, [])))]
+    views = (Reshape, Transpose)  # a view stays in b (no copy), its input goes across
+    todo, frontier = frontier, []
+    while todo:
+        v = todo.pop()
+        if v.owner is not None and isinstance(v.owner.op, views):
+            todo += [x for x in v.owner.inputs if region.get(x)]
+        elif v not in frontier:
+            frontier.append(v)
+    if not frontier:
+        return False
+    in_f = clone(frontier, known)
+    nc_f, ny_f = len(f.carry), len(f.ys)
+    f_outs = _build(f.node, f.n, f.carry, f.xs, f.consts, f.b_carry, f.b_xs, f.b_consts,
+                    f.new_carry, list(f.ys) + in_f,
+                    tuple(f.op.ys_last) + (False,) * len(in_f))
+    stacked = f_outs[nc_f + ny_f:]
+    holders = [_fresh(v, "fwd_t") for v in frontier]
+    b_outs = clone(b.new_carry + b.ys, dict(zip(frontier, holders)))
+    nc_b = len(b.carry)
+    new_b = _build(b.node, b.n, b.carry, list(b.xs) + stacked, b.consts, b.b_carry,
+                   list(b.b_xs) + holders, b.b_consts, b_outs[:nc_b], b_outs[nc_b:],
+                   b.op.ys_last)
+    _replace_all(fg, f.node.outputs, f_outs[:nc_f + ny_f])
+    _replace_all(fg, b.node.outputs, new_b)
+    return True
+
+
 #: the rewrites in the order `optimize_loops` tries them
-LOOP_REWRITES = (unroll_length_one, hoist_invariants, sequence_matmul, merge_scans,
-                 pushout_accumulators, keep_last, prune, drop_trajectory)
+LOOP_REWRITES = (unroll_length_one, hoist_invariants, reuse_forward_values, sequence_matmul,
+                 merge_scans, pushout_accumulators, keep_last, prune, drop_trajectory)
 
 
 def optimize_loops(fg: FunctionGraph, max_rounds: int = 8) -> dict[str, int]:

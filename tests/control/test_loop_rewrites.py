@@ -244,3 +244,39 @@ def test_prune_shares_repeated_stacked_outputs():
     fg, _ = _check(R.prune, a + 1.0, b * 2.0)
     (node,) = _scans(fg)
     assert len(node.op.body.outputs) == 2  # the carry and one stacked output
+
+
+def test_backward_scan_reads_the_forward_values_it_would_recompute():
+    """BPTT of an Elman layer: the vjp of ``sigmoid(x_t + h @ Wh + b)`` needs the activation's
+    input; the backward scan reads it stacked by the forward scan instead of recomputing it
+    (no per-step ``h @ Wh`` before or inside it, only ``dz @ Whᵀ``)."""
+    from lazyarr.diff import grad
+
+    from .test_loops import _bptt_np, _elman_params, elman_xp
+
+    x, h0, Wx, Wh, b = _elman_params()
+
+    def loss(W):
+        _, hs = elman_xp(xp.asarray(x), xp.asarray(h0), xp.asarray(Wx), W, xp.asarray(b))
+        return 0.5 * xp.sum(hs ** 2)
+
+    g = grad(loss)(xp.asarray(Wh))
+    fg, args = _fgraph(g)
+    expected = link(fg, reference=True)(args)
+    back = next(n for n in _scans(fg) if n.op.reverse)
+    n_before = len(_body_nodes(back, MatMul))
+    assert R.reuse_forward_values(fg) == 1
+    back = next(n for n in _scans(fg) if n.op.reverse)
+    # x_t @ Wx and h @ Wh are read from the forward loop, not redone
+    assert len(_body_nodes(back, MatMul)) == n_before - 2
+    np.testing.assert_allclose(link(fg)(args)[0], expected[0], rtol=1e-12)
+    assert R.reuse_forward_values(fg) == 0  # nothing left to reuse
+    R.optimize_loops(fg)
+    assert len(_scans(fg)) == 2  # the forward passes merged
+    back = next(n for n in _scans(fg) if n.op.reverse)
+    assert len(_body_nodes(back, MatMul)) == 1  # dz @ Wh^T (the outer products pushed out)
+    w_in = next(v for v, a in zip(fg.inputs, args) if a.shape == Wh.shape and np.all(a == Wh))
+    # h @ Wh is computed once per step in the forward loop, never again as H @ Wh outside
+    assert not [n for n in fg.toposort() if isinstance(n.op, MatMul) and w_in in n.inputs]
+    np.testing.assert_allclose(link(fg)(args)[0], expected[0], rtol=1e-12)
+    np.testing.assert_allclose(expected[0], _bptt_np(x, h0, Wx, Wh, b), rtol=1e-9)
