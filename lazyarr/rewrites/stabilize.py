@@ -5,8 +5,8 @@ These change results on purpose (to the more accurate value) and need no new ops
 * ``log(1+x) -> log1p(x)``, ``log(1-x) -> log1p(-x)``, ``exp(x)-1 -> expm1(x)``;
 * ``log1p(exp(x)) -> logaddexp(0, x)`` (softplus, finite for large ``x``), and
   ``log1p(-exp(x))`` -> log1mexp (``log(-expm1(x))`` near 0);
-* ``log(sigmoid(x)) -> -logaddexp(0, -x)`` and ``log(1 - sigmoid(x)) -> -logaddexp(0, x)``,
-  sigmoid being ``1/(1+exp(-x))`` as users write it;
+* ``log(sigmoid(x)) -> -logaddexp(0, -x)``, ``log(1 - sigmoid(x)) -> -logaddexp(0, x)`` and
+  ``1 - sigmoid(x) -> sigmoid(-x)``, sigmoid being ``1/(1+exp(-x))`` as users write it;
 * ``log(sum(exp(x)))`` -> the max-shifted logsumexp ``log(sum(exp(x - m))) + m`` with ``m``
   the max where finite (0 elsewhere), unless ``x`` is already shifted by its max;
 * ``log(exp(z) / sum(exp(z), keepdims)) -> z - log(sum(exp(z)))`` (log-softmax; the sum then
@@ -31,8 +31,9 @@ def _float(v: Var) -> bool:
     return v.dtype.kind == "f"
 
 
-def _sigmoid_arg(v: Var) -> Var | None:
-    """``x`` when ``v`` is ``1/(1+exp(-x))`` (or ``reciprocal(1+exp(-x))``), else None."""
+def _sigmoid_exponent(v: Var) -> Var | None:
+    """``t`` when ``v`` is ``1/(1+exp(t))`` (or ``reciprocal(1+exp(t))``): the sigmoid of
+    ``-t``; else None."""
     o = v.owner
     if o is None or not _float(v):
         return None
@@ -46,13 +47,15 @@ def _sigmoid_arg(v: Var) -> Var | None:
     if den.owner is None or den.owner.op is not E("add"):
         return None
     e = binary_with_const(den.owner, 1)
-    if e is None:
+    t = None if e is None else arg(e, E("exp"))
+    if t is None or t.shape != v.shape:
         return None
-    t = arg(e, E("exp"))
-    x = None if t is None else arg(t, E("negative"))
-    if x is None or x.shape != v.shape:
-        return None
-    return x
+    return t
+
+
+def _neg(t: Var, site) -> Var:
+    x = arg(t, E("negative"))
+    return x if x is not None else ew("negative", t, site=site)
 
 
 def _softplus(x: Var, site) -> Var:
@@ -62,27 +65,43 @@ def _softplus(x: Var, site) -> Var:
 
 @register_rewrite("log_sigmoid", PHASE, TAGS, op_classes=[E("log")])
 def log_sigmoid(node, g):
-    """``log(sigmoid(x)) -> -softplus(-x)``."""
-    x = _sigmoid_arg(node.inputs[0])
-    if x is None:
+    """``log(1/(1+exp(t))) -> -softplus(t)``: ``log(sigmoid(x)) -> -softplus(-x)``."""
+    t = _sigmoid_exponent(node.inputs[0])
+    if t is None:
         return None
-    s = node.site
-    return [ew("negative", _softplus(ew("negative", x, site=s), s), site=s)]
+    return [ew("negative", _softplus(t, node.site), site=node.site)]
 
 
-@register_rewrite("log_one_minus_sigmoid", PHASE, TAGS, op_classes=[E("log")])
-def log_one_minus_sigmoid(node, g):
-    """``log(1 - sigmoid(x)) -> -softplus(x)``."""
-    d = node.inputs[0].owner
+def _one_minus_sigmoid_exponent(v: Var) -> Var | None:
+    """``t`` when ``v`` is ``1 - 1/(1+exp(t))``, else None."""
+    d = v.owner
     if d is None or d.op is not E("subtract"):
         return None
     one, sig = d.inputs
     if not (is_const(one, 1) and broadcasts_into(one.shape, sig.shape)):
         return None
-    x = _sigmoid_arg(sig)
-    if x is None:
+    return _sigmoid_exponent(sig)
+
+
+@register_rewrite("log_one_minus_sigmoid", PHASE, TAGS, op_classes=[E("log")])
+def log_one_minus_sigmoid(node, g):
+    """``log(1 - sigmoid(x)) -> -softplus(x)``."""
+    t = _one_minus_sigmoid_exponent(node.inputs[0])
+    if t is None:
         return None
-    return [ew("negative", _softplus(x, node.site), site=node.site)]
+    return [ew("negative", _softplus(_neg(t, node.site), node.site), site=node.site)]
+
+
+@register_rewrite("one_minus_sigmoid", PHASE, TAGS, op_classes=[E("subtract")])
+def one_minus_sigmoid(node, g):
+    """``1 - sigmoid(x) -> sigmoid(-x)``, i.e. ``1 - 1/(1+exp(t)) -> 1/(1+exp(-t))``: no
+    cancellation for large ``x``, and a positive form whose gradient simplifies."""
+    t = _one_minus_sigmoid_exponent(node.outputs[0])
+    if t is None:
+        return None
+    s = node.site
+    one = const_like(1, t)
+    return [ew("divide", one, ew("add", one, ew("exp", _neg(t, s), site=s), site=s), site=s)]
 
 
 @register_rewrite("log1p", PHASE, TAGS, op_classes=[E("log")])

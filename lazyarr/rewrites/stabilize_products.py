@@ -7,38 +7,42 @@ they are never 0 or inf, so cancelling only removes what underflow or overflow w
 made of them: ``0 * inf = NaN``. This is what makes the gradient of ``log(softmax(x))`` (and of
 softmax cross-entropy) finite for far-apart logits, where the softmax underflows to 0.
 ``(a + b) * p`` with ``p`` positive is distributed when ``a`` or ``b`` divides by ``p``, so the
-cancellation can happen. Other factors never cancel (``x / x`` is NaN at 0: fast-math only).
+cancellation can happen; ``exp(y) / (1 + exp(y))`` among the factors becomes the sigmoid
+``1 / (1 + exp(-y))`` (the gradient of ``log(sigmoid(x))``). Other factors never cancel
+(``x / x`` is NaN at 0: fast-math only).
 """
 
 from __future__ import annotations
+
+import numpy as np
 
 from ..array.ops.reduce import Reduce
 from ..array.ops.shape import BroadcastTo, Reshape
 from ..graph.basic import Var
 from .db import build, register_rewrite
-from .patterns import E, broadcasts_into, const_like, ew, is_const
+from .patterns import E, arg, broadcasts_into, const_data, const_like, ew, is_const
 
 PHASE = "stabilize"
 MAX_FACTORS = 12
 MAX_DEPTH = 6
 
 
-def positive(v: Var) -> bool:
-    """``v`` is > 0 and finite in exact arithmetic: ``exp(.)``, a sum, a reshape or a
-    broadcast of such values, or a product/quotient of them."""
-    for _ in range(MAX_DEPTH):
-        o = v.owner
-        if o is None or v.dtype.kind != "f":
-            return False
-        op = o.op
-        if op is E("exp"):
-            return True
-        if op is E("multiply") or op is E("divide"):
-            return positive(o.inputs[0]) and positive(o.inputs[1])
-        if type(op) in (BroadcastTo, Reshape) or (type(op) is Reduce and op.kind == "sum"):
-            v = o.inputs[0]
-            continue
+def positive(v: Var, depth: int = 0) -> bool:
+    """``v`` is > 0 and finite in exact arithmetic: ``exp(.)``, a positive constant, sums,
+    products, quotients, reductions by sum, reshapes and broadcasts of such values."""
+    if v.dtype.kind != "f" or depth > MAX_DEPTH:
         return False
+    o = v.owner
+    if o is None:
+        d = const_data(v)
+        return d is not None and d.size > 0 and bool(np.all((d > 0) & np.isfinite(d)))
+    op = o.op
+    if op is E("exp"):
+        return True
+    if op is E("multiply") or op is E("divide") or op is E("add"):
+        return positive(o.inputs[0], depth + 1) and positive(o.inputs[1], depth + 1)
+    if type(op) in (BroadcastTo, Reshape) or (type(op) is Reduce and op.kind == "sum"):
+        return positive(o.inputs[0], depth + 1)
     return False
 
 
@@ -67,23 +71,86 @@ def expand(v: Var, depth: int = 0) -> tuple[int, list[tuple[Var, int]]] | None:
     return 1, [(v, 1)]
 
 
+def _key(v: Var, depth: int = 0):
+    """Structural identity of a factor: equal sub-graphs built apart compare equal (double
+    negations skipped)."""
+    o = v.owner
+    while o is not None and o.op is E("negative"):
+        inner = o.inputs[0].owner
+        if inner is None or inner.op is not E("negative"):
+            break
+        v = inner.inputs[0]
+        o = v.owner
+    if o is None or depth > 4:
+        return v
+    return (o.op, v.index, tuple(_key(i, depth + 1) for i in o.inputs))
+
+
 def _cancel(factors: list[tuple[Var, int]]) -> list[tuple[Var, int]] | None:
     """``factors`` with positive ones cancelled in pairs; None if nothing cancels."""
-    net: dict[Var, int] = {}
-    count: dict[Var, int] = {}
+    net: dict = {}
+    count: dict = {}
+    first: dict = {}
     for f, p in factors:
-        net[f] = net.get(f, 0) + p
-        count[f] = count.get(f, 0) + 1
-    pos = {f for f in net if count[f] > abs(net[f]) and positive(f)}
+        k = _key(f)
+        net[k] = net.get(k, 0) + p
+        count[k] = count.get(k, 0) + 1
+        first.setdefault(k, f)
+    pos = {k for k in net if count[k] > abs(net[k]) and positive(first[k])}
     if not pos:
         return None
     out: list[tuple[Var, int]] = []
-    for f, n in net.items():
-        if f in pos:
-            out += [(f, 1 if n > 0 else -1)] * abs(n)
+    for k, n in net.items():
+        if k in pos:
+            out += [(first[k], 1 if n > 0 else -1)] * abs(n)
         else:
-            out += [(g, q) for g, q in factors if g is f]
+            out += [(g, q) for g, q in factors if _key(g) == k]
     return out
+
+
+def _one_plus_exp(h: Var) -> tuple[Var, Var] | None:
+    """``(one, y)`` when ``h`` is ``1 + exp(y)`` (either order), else None."""
+    o = h.owner
+    if o is None or o.op is not E("add"):
+        return None
+    a, b = o.inputs
+    one, e = (a, b) if is_const(a, 1) else (b, a)
+    y = arg(e, E("exp"))
+    if y is None or not is_const(one, 1) or one.shape:
+        return None
+    return one, y
+
+
+def _opposite(a: Var, b: Var) -> bool:
+    return arg(a, E("negative")) is b or arg(b, E("negative")) is a
+
+
+def _sigmoid_pairs(factors: list[tuple[Var, int]], site) -> list[tuple[Var, int]] | None:
+    """Inside ``factors``: ``exp(y) / (1 + exp(y))`` -> ``1 / (1 + exp(-y))`` (the sigmoid of
+    ``y``: 1 where both overflow, 0 where they underflow) and ``exp(-y) * (1 + exp(y))`` ->
+    ``1 + exp(-y)``; None if there is no such pair."""
+    out = list(factors)
+    changed = False
+    for i, (f, p) in enumerate(out):
+        y = arg(f, E("exp")) if p > 0 else None
+        if y is None:
+            continue
+        for j, (h, q) in enumerate(out):
+            m = _one_plus_exp(h) if j != i else None
+            if m is None:
+                continue
+            one, z = m
+            if q < 0 and z is y:
+                neg = ew("negative", y, site=site)
+                out[i] = (ew("add", one, ew("exp", neg, site=site), site=site), -1)
+            elif q > 0 and _opposite(y, z):
+                out[i] = (ew("add", one, f, site=site), 1)
+            else:
+                continue
+            out[j] = (one, 1)
+            changed = True
+            break
+    return out if changed else None
 
 
 def _rebuild(sign: int, factors: list[tuple[Var, int]], like: Var, site) -> Var | None:
@@ -114,36 +181,45 @@ def cancel_exp_factors(node, g):
     if ex is None:
         return None
     kept = _cancel(ex[1])
+    paired = _sigmoid_pairs(kept if kept is not None else ex[1], node.site)
+    if paired is not None:
+        paired = [(f, p) for f, p in paired if not (is_const(f, 1) and not f.shape)]
+        kept = _cancel(paired) or paired
     if kept is None:
         return None
     new = _rebuild(ex[0], kept, out, node.site)
     return None if new is None else [new]
 
 
-def _divides_by(v: Var, p: Var) -> bool:
+def _has_factor(v: Var, p: Var, power: int) -> bool:
     ex = expand(v)
-    return ex is not None and any(f is p and q < 0 for f, q in ex[1])
+    k = _key(p)
+    return ex is not None and any(q == power and _key(f) == k for f, q in ex[1])
 
 
 @register_rewrite("distribute_exp_factor", PHASE, tags=("stability",),
-                  op_classes=[E("multiply")])
+                  op_classes=[E("multiply"), E("divide")])
 def distribute_exp_factor(node, g):
-    """``(a + b) * p -> a*p + b*p`` (also ``-``) when ``p`` is positive by construction and
-    ``a`` or ``b`` divides by it (so that `cancel_exp_factors` can then cancel ``p``)."""
+    """``(a + b) * p -> a*p + b*p`` when ``a`` or ``b`` divides by ``p``, and
+    ``(a + b) / p -> a/p + b/p`` when one of them multiplies by ``p`` (also ``-``), ``p``
+    positive by construction: `cancel_exp_factors` can then cancel ``p``."""
     out = node.outputs[0]
     if out.dtype.kind != "f":
         return None
-    for s, p in (node.inputs, node.inputs[::-1]):
+    mul = node.op is E("multiply")
+    pairs = (node.inputs, node.inputs[::-1]) if mul else (node.inputs,)
+    for s, p in pairs:
         o = s.owner
         if o is None or (o.op is not E("add") and o.op is not E("subtract")) or \
                 not positive(p):
             continue
         a, b = o.inputs
-        if not (_divides_by(a, p) or _divides_by(b, p)):
+        power = -1 if mul else 1
+        if not (_has_factor(a, p, power) or _has_factor(b, p, power)):
             continue
         site = node.site
-        r = ew(o.op.fn.name, ew("multiply", a, p, site=site), ew("multiply", b, p, site=site),
-               site=site)
+        f = node.op.fn.name
+        r = ew(o.op.fn.name, ew(f, a, p, site=site), ew(f, b, p, site=site), site=site)
         if r.shape == out.shape:
             return [r]
     return None

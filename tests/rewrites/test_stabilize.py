@@ -65,7 +65,9 @@ def test_log_sigmoid():
     assert np.isneginf(plain[0])
     np.testing.assert_allclose(fast, -np.logaddexp(0, -x), rtol=1e-15)
     assert "log_sigmoid" not in fired(lambda a: xp.log(2 / (1 + xp.exp(-a))), x)
-    assert "log_sigmoid" not in fired(lambda a: xp.log(1 / (1 + xp.exp(a))), x)
+    assert "log_sigmoid" not in fired(lambda a: xp.log(1 / (2 + xp.exp(-a))), x)
+    _, fast = both(lambda a: xp.log(1 / (1 + xp.exp(a))), x)  # the sigmoid of -x
+    np.testing.assert_allclose(fast, -np.logaddexp(0, x), rtol=1e-15)
 
 
 def test_log_one_minus_sigmoid():
@@ -74,6 +76,15 @@ def test_log_one_minus_sigmoid():
     assert np.isneginf(plain[0]) and np.isneginf(plain[1])
     np.testing.assert_allclose(fast, -np.logaddexp(0, x), rtol=1e-15)
     assert "log_one_minus_sigmoid" not in fired(lambda a: xp.log(2 - _sigmoid(a)), x)
+
+
+def test_one_minus_sigmoid():
+    x = np.array([40.0, 1000.0, 0.0, -40.0])
+    plain, fast = both(lambda a: 1 - _sigmoid(a), x)
+    assert plain[0] == 0.0  # cancelled
+    np.testing.assert_allclose(fast, 1 / (1 + np.exp(x)), rtol=1e-15)
+    assert "one_minus_sigmoid" not in fired(lambda a: 2 - _sigmoid(a), x)
+    assert "one_minus_sigmoid" not in fired(lambda a: 1 - 1 / (2 + xp.exp(-a)), x)
 
 
 def _logsumexp_np(x, axis):

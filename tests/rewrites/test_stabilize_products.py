@@ -62,3 +62,23 @@ def test_other_factors_do_not_cancel():
         assert "cancel_exp_factors" not in optimized(r)[1].names()
     assert "distribute_exp_factor" not in optimized((y / x + 1.0) * xp.exp(x))[1].names()
     assert "distribute_exp_factor" not in optimized((y + 1.0) * xp.exp(x))[1].names()
+
+
+def test_sigmoid_cross_entropy_gradient():
+    x = np.array([-1000.0, -30.0, 0.0, 30.0, 1000.0])
+    t = np.array([1.0, 0.0, 1.0, 0.0, 1.0])
+    sig = 1 / (1 + np.exp(-x))
+    want = sig - t  # d/dx of -(t log s + (1 - t) log(1 - s))
+
+    def loss(a):
+        s = 1 / (1 + xp.exp(-a))
+        tt = xp.asarray(t)
+        return -xp.sum(tt * xp.log(s) + (1 - tt) * xp.log(1 - s))
+
+    with options(exclude=["stability"]):
+        plain_v, plain_g = (np.asarray(r) for r in xp.value_and_grad(loss)(xp.asarray(x)))
+    assert not np.isfinite(plain_v) and not np.isfinite(plain_g).all()
+    v, g = (np.asarray(r) for r in xp.value_and_grad(loss)(xp.asarray(x)))
+    want_v = np.sum(t * np.logaddexp(0, -x) + (1 - t) * np.logaddexp(0, x))
+    np.testing.assert_allclose(v, want_v, rtol=1e-14)
+    np.testing.assert_allclose(g, want, rtol=1e-12, atol=1e-300)
