@@ -71,23 +71,28 @@ def expand(v: Var, depth: int = 0) -> tuple[int, list[tuple[Var, int]]] | None:
     return 1, [(v, 1)]
 
 
+_NEG = E("negative")
+
+
 def _key(v: Var, depth: int = 0):
     """Structural identity of a factor: equal sub-graphs built apart compare equal (double
     negations skipped)."""
     o = v.owner
-    while o is not None and o.op is E("negative"):
+    while o is not None and o.op is _NEG:
         inner = o.inputs[0].owner
-        if inner is None or inner.op is not E("negative"):
+        if inner is None or inner.op is not _NEG:
             break
         v = inner.inputs[0]
         o = v.owner
     if o is None or depth > 4:
         return v
-    return (o.op, v.index, tuple(_key(i, depth + 1) for i in o.inputs))
+    return (o.op, v.index, tuple([_key(i, depth + 1) for i in o.inputs]))
 
 
 def _cancel(factors: list[tuple[Var, int]]) -> list[tuple[Var, int]] | None:
     """``factors`` with positive ones cancelled in pairs; None if nothing cancels."""
+    if all(p > 0 for _, p in factors) or all(p < 0 for _, p in factors):
+        return None
     net: dict = {}
     count: dict = {}
     first: dict = {}
