@@ -151,18 +151,29 @@ def _sharing(steps: list, asked: list[Var]) -> list[Var]:
     memo: dict = {}  # Var -> 1 meets the cut, 0 does not, -1 depends on a symbolic input
     more = []
     seen = set(asked)
+    # the walks stop after a budget proportional to the cut: many unrelated pending arrays
+    # must not make every realization slow (those left unvisited simply stay pending)
+    budget = [2 * len(steps) + 512]
     for v in live:
         if v in seen or v.owner in nodes:
             continue
         seen.add(v)
-        if _meets(v, nodes, memo) == 1:
+        r = _meets(v, nodes, memo, budget)
+        if r == 1:
             more.append(v)
+        elif r is None:
+            break
     return more
 
 
-def _meets(target: Var, nodes: set, memo: dict) -> int:
+def _meets(target: Var, nodes: set, memo: dict, budget: list) -> int | None:
+    """1 if ``target`` depends on one of ``nodes``, 0 if not, -1 if on a symbolic input; None
+    when the visit budget ran out."""
     stack = [target]
     while stack:
+        budget[0] -= 1
+        if budget[0] < 0:
+            return None
         v = stack[-1]
         if v in memo:
             stack.pop()

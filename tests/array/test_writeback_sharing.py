@@ -52,3 +52,13 @@ def test_a_live_array_that_shares_no_node_stays_pending():
     assert c._v.owner is None
     np.testing.assert_allclose(np.asarray(c), (np.exp(np.arange(3.0)) + 1) * 2)
     np.testing.assert_allclose(np.asarray(b), np.sin(np.arange(3.0)) * 3)
+
+
+def test_many_unrelated_pending_arrays_stay_pending():
+    x = xp.asarray(np.arange(4.0))
+    held = [x * float(i) for i in range(2000)]  # share only the leaf x with what is read
+    y = xp.exp(x) + 1.0
+    z = y * 2.0  # meets y's program, but found only if the walk gets to it
+    np.testing.assert_allclose(np.asarray(y), np.exp(np.arange(4.0)) + 1)
+    assert all(h._v.owner is not None for h in held)
+    np.testing.assert_allclose(np.asarray(z), (np.exp(np.arange(4.0)) + 1) * 2)
