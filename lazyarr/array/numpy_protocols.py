@@ -160,6 +160,9 @@ def function_target(func) -> Callable | None:
         return None
     if not isinstance(target, types.FunctionType):
         return None
+    # only array functions: lazyarr.gradient (differentiation) is not np.gradient
+    if not target.__module__.startswith("lazyarr.array"):
+        return None
     return target
 
 

@@ -115,3 +115,18 @@ def test_supported_list_is_generated_and_current():
     spec.loader.exec_module(gen)
     assert (root / "docs" / "numpy_support.md").read_text() == gen.render(), \
         "docs/numpy_support.md is stale: run tools/gen_numpy_support.py"
+
+
+@pytest.mark.parametrize("name", ["gradient", "diff"])
+def test_numpy_functions_are_not_matched_to_lazyarr_transforms(name):
+    """Only array functions match NumPy names: np.gradient is finite differences, not
+    lazyarr.gradient (reverse-mode differentiation), which shares its name."""
+    from lazyarr.array.numpy_protocols import function_target
+
+    target = function_target(getattr(np, name))
+    assert target is None or target.__module__.startswith("lazyarr.array"), target
+
+
+def test_np_gradient_is_numpys_finite_differences():
+    data = np.array([1.0, 4.0, 9.0, 16.0])
+    assert np.array_equal(np.asarray(np.gradient(xp.asarray(data))), np.gradient(data))
