@@ -14,7 +14,8 @@ Each rewrite edits ``fg`` in place and returns how many times it fired:
   gradient is computed once);
 * `pushout_accumulators`: a carry that only sums a per-step term (``acc = acc + x_t``, as the
   gradients of loop constants do) becomes a stacked output summed after the loop; an outer
-  product term ``u_t v_tᵀ`` becomes one matrix product ``Uᵀ V`` after the loop;
+  product term ``u_t v_tᵀ`` becomes one matrix product ``Uᵀ V`` after the loop (a sum
+  starting from zeros is that alone, so ``W - lr * Uᵀ V`` can become one ``Gemm``);
 * `keep_last`: a stacked output read only at its last step keeps only that step;
 * `prune`: outputs nobody reads, carries nothing needs and inputs nothing reads are dropped;
 * `drop_trajectory`: a while loop whose trajectory nobody reads (no gradient) stops recording.
@@ -27,10 +28,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
+
 from ..array.coerce import wrap
 from ..array.functions.linalg_basic import matrix_transpose
 from ..array.functions.manipulation import reshape
 from ..array.functions.statistics import sum as xsum
+from ..array.ops.creation import Alloc
 from ..array.ops.elemwise import Elemwise
 from ..array.ops.index import GetItem
 from ..array.ops.linalg import MatMul
@@ -422,6 +426,14 @@ def _vector(v: Var) -> Var:
     return v
 
 
+def _zeros(v: Var) -> bool:
+    """``v`` is all ``+0``: constant zeros, or an `Alloc` of a ``+0`` constant."""
+    if v.owner is not None and isinstance(v.owner.op, Alloc):
+        v = v.owner.inputs[0]
+    d = v.data if v.owner is None else None
+    return d is not None and d.size > 0 and not np.any(d) and not np.any(np.signbit(d))
+
+
 def pushout_accumulators(fg: FunctionGraph) -> int:
     """Sum per-step terms after the loop instead of carrying the running sum."""
     fired = 0
@@ -468,7 +480,9 @@ def pushout_accumulators(fg: FunctionGraph) -> int:
                 m, q = p.b_carry[k].shape
                 u, v = (wrap(src) if what == "seq" else stacked[src] for what, src in where_)
                 total = matrix_transpose(reshape(u, (n, m))) @ reshape(v, (n, q))
-            finals[k] = (init + total)._v
+            tv = total._v
+            same = tv.dtype == p.carry[k].dtype and tv.shape == p.carry[k].shape
+            finals[k] = tv if same and _zeros(p.carry[k]) else (init + total)._v
         it = iter(outs[:nk])
         news = [finals[k] if k in finals else next(it) for k in range(len(p.carry))]
         _replace_all(fg, node.outputs, news + outs[nk:nk + ny])

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..array import coerce
+from ..array.ops.creation import Alloc
 from ..graph.basic import Apply, Var
 from ..graph.fgraph import SMALL_CONST
 from ..graph.inner import InnerGraph
@@ -65,8 +66,21 @@ def trace(fn: Callable, arg_types: Sequence[tuple[np.dtype, tuple]], arg_struct:
         outs = to_vars(out_leaves)
     except TypeError as exc:
         raise TypeError(f"{what} must return arrays (or pytrees of arrays): {exc}") from None
-    new_outs, extras, lifted = close(ins, outs, hoist, closure_vars(fn))
+    new_outs, extras, lifted = close(ins, outs, hoist, closure_vars(fn),
+                                     keep_fills=what in RUNS_ONCE)
     return Traced(InnerGraph(ins + lifted, new_outs), extras, out_struct, len(ins))
+
+
+#: traced functions whose graph runs once per call (not per loop step): a fill of a constant
+#: (``zeros``) stays in their graph, so that rewrites see the zeros (an accumulator that starts
+#: at zero, a scatter into zeros) instead of an input
+RUNS_ONCE = ("compile",)
+
+
+def _fill(v: Var) -> bool:
+    """``v`` is an `Alloc` of a small constant (``zeros``, ``full``)."""
+    o = v.owner
+    return o is not None and isinstance(o.op, Alloc) and _small_const(o.inputs[0])
 
 
 def _small_const(v: Var) -> bool:
@@ -126,13 +140,14 @@ def _cell_full(cell) -> bool:
     return True
 
 
-def close(ins: Sequence[Var], outs: Sequence[Var], hoist: bool, outer: set = frozenset()
-          ) -> tuple[list[Var], list[Var], list[Var]]:
+def close(ins: Sequence[Var], outs: Sequence[Var], hoist: bool, outer: set = frozenset(),
+          keep_fills: bool = False) -> tuple[list[Var], list[Var], list[Var]]:
     """Clone the graph from ``ins`` to ``outs``, replacing what must come from outside by new
     symbolic inputs. Returns ``(new outputs, outer variables, their symbolic stand-ins)``.
 
     ``outer``: variables known to exist outside the traced function (its closure): lifted
-    whole even without ``hoist`` (computed once outside, and differentiable as themselves)."""
+    whole even without ``hoist`` (computed once outside, and differentiable as themselves).
+    ``keep_fills``: fills of constants stay in the graph instead of being lifted."""
     inset = set(ins)
     dep = _depends(outs, inset)
     memo: dict = {v: v for v in ins}
@@ -157,7 +172,7 @@ def close(ins: Sequence[Var], outs: Sequence[Var], hoist: bool, outer: set = fro
             stack.pop()
             memo[v] = v if _small_const(v) else lift(v)
             continue
-        if (hoist or v in outer) and not dep[v]:
+        if (hoist or v in outer) and not dep[v] and not (keep_fills and _fill(v)):
             stack.pop()
             lift(v)
             continue

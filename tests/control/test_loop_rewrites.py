@@ -280,3 +280,34 @@ def test_backward_scan_reads_the_forward_values_it_would_recompute():
     assert not [n for n in fg.toposort() if isinstance(n.op, MatMul) and w_in in n.inputs]
     np.testing.assert_allclose(link(fg)(args)[0], expected[0], rtol=1e-12)
     np.testing.assert_allclose(expected[0], _bptt_np(x, h0, Wx, Wh, b), rtol=1e-9)
+
+
+def test_pushout_of_a_sum_that_starts_at_zero_is_the_sum_alone():
+    x = xp.asarray(RNG.standard_normal((5, 2)))
+
+    def step(c, xt):
+        h, acc = c
+        h = xp.tanh(h + xp.sum(xt))
+        return (h, acc + xp.reshape(h, (3, 1)) @ xp.reshape(xt, (1, 2))), h
+
+    (h, outer), hs = xp.scan(step, (xp.asarray([0.1, 0.2, 0.3]), xp.zeros((3, 2))), x)
+    fg, _ = _check(R.pushout_accumulators, outer, hs)
+    (res,) = [v for v in fg.outputs if v.shape == (3, 2)]
+    assert isinstance(res.owner.op, MatMul)  # H^T X, no "zeros + H^T X"
+    np.testing.assert_allclose(np.asarray(outer), np.asarray(hs).T @ np.asarray(x))
+
+
+def test_compiled_trace_keeps_fills_loop_bodies_lift_them():
+    from lazyarr.array.ops.creation import Alloc
+    from lazyarr.control import trace as T
+
+    def f(a):
+        return a + xp.zeros((2, 3))
+
+    types, struct = [(np.dtype(np.float64), (2, 3))], ("tuple", (("leaf",),))
+    once = T.trace(f, types, struct, hoist=True, what="compile")
+    body = T.trace(f, types, struct, hoist=True, what="scan body")
+    assert any(isinstance(n.op, Alloc) for n in once.graph.fgraph().toposort())
+    assert not once.extras
+    assert not any(isinstance(n.op, Alloc) for n in body.graph.fgraph().toposort())
+    assert len(body.extras) == 1  # computed once, before the loop
