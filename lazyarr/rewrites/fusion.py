@@ -1,7 +1,8 @@
 """Elementwise fusion and reduction-prologue fusion (specialize phase, after BLAS recognition).
 
 `fuse_elemwise` turns every connected group of `Elemwise`/`Cast` nodes of one output shape (and
-the `BroadcastTo`/rank-padding `Reshape` views between them) into one `Composite` node. Groups
+the `BroadcastTo`/rank-padding `Reshape` views between them, and cheap nodes of a smaller shape
+read only inside the group, recomputed per element) into one `Composite` node. Groups
 grow from a consumer towards its producers. A node read outside its group stays computed once
 and becomes one more output of the composite (never duplicated); a node joins only if no path
 leaves the group and comes back (checked both ways, over the nodes between the group's
@@ -36,6 +37,14 @@ MAX_OPERANDS = 96
 #: nodes a convexity search may visit before it gives up (and the node is not fused)
 SEARCH_LIMIT = 64
 REDUCE_KINDS = frozenset({"sum", "prod", "mean", "max", "min", "all", "any"})
+#: functions cheap enough to recompute per element of a larger group (no transcendental,
+#: no division): a smaller-shape node read only inside a group joins it if it is one of these
+RECOMPUTE = frozenset({
+    "add", "subtract", "multiply", "negative", "positive", "abs", "square", "sign", "maximum",
+    "minimum", "where", "equal", "not_equal", "less", "less_equal", "greater", "greater_equal",
+    "logical_and", "logical_or", "logical_xor", "logical_not", "bitwise_and", "bitwise_or",
+    "bitwise_xor", "bitwise_invert", "floor", "ceil", "trunc", "round", "conj", "real", "imag",
+    "isnan", "isinf", "isfinite", "signbit", "copysign"})
 
 
 def _is_view(node: Apply) -> bool:
@@ -56,6 +65,21 @@ def _fusable(node: Apply, shape: tuple) -> bool:
     if not isinstance(op, (Elemwise, Cast)) and not _is_view(node):
         return False
     return node.outputs[0].shape == shape and None not in shape
+
+
+def _recomputable(node: Apply, shape: tuple) -> bool:
+    """A cheap elementwise node of a smaller shape that broadcasts to ``shape``: inside a group
+    of that shape it is recomputed per output element (cheaper than a pass of its own)."""
+    op = node.op
+    if isinstance(op, Elemwise):
+        if op.fn.name not in RECOMPUTE:
+            return False
+    elif not isinstance(op, Cast):
+        return False
+    s = node.outputs[0].shape
+    if s == shape or None in s or None in shape or len(s) > len(shape):
+        return False
+    return all(d == 1 or d == e for d, e in zip(s, shape[len(shape) - len(s):]))
 
 
 class _Index:
@@ -99,6 +123,7 @@ class _Group:
 
     def __init__(self, seed: Apply, idx: _Index):
         self.idx = idx
+        self.shape = seed.outputs[0].shape
         self.members: set[Apply] = set()
         self.lo = self.hi = idx.pos[seed]
         self.reads: dict[Var, int] = {}  # reads of non-member values by members
@@ -125,6 +150,12 @@ class _Group:
                 self.n_out -= self.ext[v] == 0
             else:
                 self.reads[v] = self.reads.get(v, 0) + 1
+
+    def only_read_inside(self, node: Apply) -> bool:
+        """Whether every reader of ``node``'s output is a member (and it is no graph output)."""
+        out = node.outputs[0]
+        return out not in self.idx.escapes and all(
+            c in self.members for c in self.idx.clients.get(out, ()))
 
     def can_add(self, node: Apply) -> bool:
         idx, members = self.idx, self.members
@@ -158,8 +189,12 @@ def _grow_groups(idx: _Index) -> tuple[list[_Group], dict[Apply, _Group]]:
             m = frontier.pop()
             for v in m.inputs:
                 p = v.owner
-                if (p is None or p in g.members or p in group_of or not _fusable(p, shape)
-                        or not g.can_add(p)):
+                if p is None or p in g.members or p in group_of:
+                    continue
+                if not _fusable(p, shape) and not (_recomputable(p, shape)
+                                                   and g.only_read_inside(p)):
+                    continue
+                if not g.can_add(p):
                     continue
                 g.add(p)
                 frontier.append(p)
@@ -201,17 +236,20 @@ def _small_const(v: Var) -> bool:
     return v.owner is None and v.const and v.data is not None and v.data.size == 1
 
 
-def _contract(g: _Group, idx: _Index) -> Apply:
-    """Replace the group's nodes by one `Composite` node, keeping the output variables."""
+def _contract(g: _Group, idx: _Index) -> Apply | None:
+    """Replace the group's nodes by one `Composite` node, keeping the output variables (None:
+    the group cannot be expressed as one composite, and is left as it is)."""
     members = sorted(g.members, key=idx.pos.__getitem__)
-    shape = members[-1].outputs[0].shape
+    shape = g.shape
     inside = g.members
     inputs = _inputs(members, inside)
     if _broadcast(inputs) != shape:
         # only a view gave the group its rank or size (``reshape(x, (1, n))``): keep the
-        # views as nodes, their outputs as inputs (their own inputs come from outside: every
-        # member has the group's shape)
-        members = [m for m in members if not _is_view(m) or m.inputs[0].shape == shape]
+        # views as nodes, their outputs as inputs; not possible if a view reads a member
+        views = [m for m in members if _is_view(m) and m.inputs[0].shape != shape]
+        if any(m.inputs[0].owner in inside for m in views):
+            return None
+        members = [m for m in members if m not in views]
         inside = set(members)
         inputs = _inputs(members, inside)
     real = [v for v in inputs if not _small_const(v)]
@@ -270,11 +308,15 @@ def fuse_elemwise(fg: FunctionGraph, report: Report | None = None) -> int:
     idx = _Index(fg)
     groups, group_of = _grow_groups(idx)
     groups = _drop_cyclic(idx, groups, group_of) if groups else groups
+    n = 0
     for g in groups:
         node = _contract(g, idx)
+        if node is None:
+            continue
+        n += 1
         if report is not None:
             report.record("elemwise_fusion", f"{len(g.members)} nodes -> {node.op!r}")
-    return len(groups)
+    return n
 
 
 def _as_composite(node: Apply) -> Composite | None:

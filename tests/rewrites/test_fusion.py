@@ -241,3 +241,28 @@ def test_view_that_gives_the_shape_stays_a_node(view):
     (comp,) = [n for n in fg.toposort() if isinstance(n.op, Composite)]
     assert comp.inputs[0].shape == v.shape
     check_same(fg, [out], args)
+
+
+def test_cheap_smaller_node_read_only_inside_is_recomputed():
+    x, b = arr(4, 5), arr(5)
+    out = xp.exp(x) * (xp.abs(b) + 1.0)  # abs(b) + 1 is (5,): recomputed per element
+    fg, args = graph_of(out)
+    assert fuse_elemwise(fg) == 1
+    (node,) = fg.toposort()
+    assert isinstance(node.op, Composite) and node.op.nout == 1
+    assert {v.shape for v in node.inputs} == {(4, 5), (5,)}
+    check_same(fg, [out], args)
+
+
+def test_smaller_node_not_recomputed_when_expensive_or_read_outside():
+    x, b, c = arr(4, 5), arr(5), arr(5)
+    expensive = xp.exp(x) * xp.exp(b)  # exp(b) would run 4 times per value
+    shared = c * 2.0
+    out = xp.sin(x) + shared
+    other = xp.sum(shared)  # shared has a reader outside the (4, 5) group
+    fg, args = graph_of(expensive, out, other)
+    assert fuse_elemwise(fg) == 2
+    # exp(b) and c * 2.0 stay nodes of their own, of shape (5,)
+    assert sum(isinstance(op, Elemwise) and op.fn.name == "exp" for op in ops(fg)) == 1
+    assert sum(isinstance(op, Elemwise) and op.fn.name == "multiply" for op in ops(fg)) == 1
+    check_same(fg, [expensive, out, other], args)
