@@ -18,7 +18,9 @@ compute the same thing):
 * a hand-written C loop compiled here with ``cc -O3 -march=native``, standing in for RNNLM
   (per-word matrix-vector loops, the whole training loop in C).
 
-Every row runs on ``--threads`` threads (default 1, as RNNLM: batch-1 recurrences are too small
+The rows are timed interleaved, sentence by sentence, so that the load of a shared machine
+changes every row's time alike (their ratios are what to read). Every row runs on
+``--threads`` threads (default 1, as RNNLM: batch-1 recurrences are too small
 to split, and on a shared 2-core machine a second BLAS thread made a 1000x15 @ 15x50 product
 140x slower).
 
@@ -359,19 +361,39 @@ def c_run(so, st: dict, sents: list[np.ndarray]) -> tuple[float, float]:
 
 # ---- driver ----------------------------------------------------------------------------------
 
-def run_python_row(make, p, warm, sents) -> tuple[float, float]:
-    step = make(p)
-    for s in warm:
-        step(s)
-    t0 = time.perf_counter()
-    total = sum(step(s) for s in sents)
-    return time.perf_counter() - t0, total
-
-
-def run_c_row(so, p, warm, sents) -> tuple[float, float]:
+def c_trainer(so, p: dict):
+    """The C loop as a per-sentence step (one ``train`` call per sentence), so that it can be
+    timed interleaved with the other rows."""
     st = {k: np.ascontiguousarray(v.copy()) for k, v in p.items()}
-    c_run(so, st, warm)  # the same starting weights as the other rows
-    return c_run(so, st, sents)
+
+    def step(sent):
+        return c_run(so, st, [sent])[1]
+    return step
+
+
+def run_rows(makers: dict, p, warm, sents) -> dict[str, tuple[float, float]]:
+    """``{row: (seconds, total loss)}``: every row trains from ``p`` on ``sents``, the rows
+    interleaved sentence by sentence (in a rotating order), so that a change of load on a
+    shared machine hits every row alike."""
+    steps = {}
+    for name, make in makers.items():
+        try:
+            steps[name] = make(p)
+        except ImportError as exc:
+            print(f"skip {name}: {exc}")
+    for step in steps.values():
+        for s in warm:
+            step(s)
+    names = list(steps)
+    secs = dict.fromkeys(names, 0.0)
+    loss = dict.fromkeys(names, 0.0)
+    clock = time.perf_counter
+    for i, s in enumerate(sents):
+        for name in names[i % len(names):] + names[:i % len(names)]:
+            t0 = clock()
+            loss[name] += steps[name](s)
+            secs[name] += clock() - t0
+    return {n: (secs[n], loss[n]) for n in names}
 
 
 ROWS = {"lazyarr scan": lazyarr_trainer, "lazyarr scan + compile": lazyarr_compiled_trainer,
@@ -394,7 +416,7 @@ def main(argv: list[str] | None = None) -> dict:
     lengths = LENGTHS
     rows = dict(ROWS)
     if args.quick:
-        n_sent = {k: max(v // 8, 6) for k, v in n_sent.items()}
+        n_sent = {k: max(v // 6, 8) for k, v in n_sent.items()}
         lengths = (10, 20)
         rows.pop("PyTensor scan")  # its compilation alone takes most of a minute
     if args.no_pytensor:
@@ -406,14 +428,9 @@ def main(argv: list[str] | None = None) -> dict:
         p = init_params(H)
         sents = make_data(n_sent.get(H, 40), seed=H + 1, lengths=lengths)
         n_words = sum(len(s) - 1 for s in sents)
-        runs = [(name, run_python_row, make) for name, make in rows.items()]
-        runs.append((C_ROW, run_c_row, so))
-        for name, run, what in runs:
-            try:
-                secs, loss = run(what, p, warm, sents)
-            except ImportError as exc:
-                print(f"skip {name}: {exc}")
-                continue
+        makers = dict(rows)
+        makers[C_ROW] = lambda p, so=so: c_trainer(so, p)
+        for name, (secs, loss) in run_rows(makers, p, warm, sents).items():
             result.setdefault(name, {})[H] = {"words_per_s": n_words / secs,
                                               "mean_loss": loss / n_words}
         print(f"hidden {H}: done", flush=True)
