@@ -3,7 +3,8 @@
 (a) the MLP training step 784-500-10 (tanh, softmax cross-entropy written naively as
     ``-mean(sum(y * log(softmax(z))))``, ``value_and_grad`` of the four parameters, SGD update):
     nodes before/after, fused kernels, Gemm/Gemv nodes, rewrite time per phase (target: the whole
-    rewrite <= 20 ms), and one step run optimized vs unoptimized on the native VM;
+    rewrite <= 20 ms), and one step run unoptimized, optimized, and optimized without fusion
+    on the native VM (one thread, calls interleaved, best of many);
 (b) a ~2,000-node graph (5 branches of a 12-layer residual tanh MLP and their gradient):
     rewrite time (target <= 0.5 s);
 (c) peers: PyTensor's FAST_RUN rewriter on the same MLP step (graph rewrite only, no C
@@ -33,7 +34,7 @@ import lazyarr as xp  # noqa: E402
 from lazyarr.array.ops.linalg import Gemm, Gemv  # noqa: E402
 from lazyarr.exec_cpu import link  # noqa: E402
 from lazyarr.graph.fgraph import SMALL_CONST, FunctionGraph  # noqa: E402
-from lazyarr.rewrites import rewrite  # noqa: E402
+from lazyarr.rewrites import options, rewrite  # noqa: E402
 from lazyarr.rewrites.fusion import count_fused  # noqa: E402
 
 BATCH, N_IN, N_HID, N_OUT, LR = 64, 784, 500, 10, 0.1
@@ -192,8 +193,24 @@ def main(argv: list[str] | None = None) -> None:
 
     mlp = rewrite_stats(mlp_step(d), reps)
     plain, args = graph_of(*mlp_step(d))
-    t_plain, t_opt = run_times([(plain, args), (mlp["graph"], mlp["args"])], reps)
-    deep = rewrite_stats(deep_graph(rng), max(3, reps // 4))
+    nofuse, nargs = graph_of(*mlp_step(d))
+    with options(exclude={"fusion"}):
+        rewrite(nofuse)
+    threads = xp.get_num_threads()
+    xp.set_num_threads(1)  # one thread: steadier on a shared machine
+    t_plain, t_opt, t_nofuse = run_times(
+        [(plain, args), (mlp["graph"], mlp["args"]), (nofuse, nargs)], 5 * reps)
+    xp.set_num_threads(threads)
+    deep_outs = deep_graph(rng)
+    deep = rewrite_stats(deep_outs, max(3, reps // 4))
+    deep_plain, dargs = graph_of(*deep_outs)
+    deep_nofuse, dnargs = graph_of(*deep_outs)
+    with options(exclude={"fusion"}):
+        rewrite(deep_nofuse)
+    xp.set_num_threads(1)
+    d_plain, d_opt, d_nofuse = run_times(
+        [(deep_plain, dargs), (deep["graph"], deep["args"]), (deep_nofuse, dnargs)], reps)
+    xp.set_num_threads(threads)
     pt_res = pytensor_mlp(d, max(3, reps // 4))
     jx = jax_mlp(d)
 
@@ -203,10 +220,13 @@ def main(argv: list[str] | None = None) -> None:
          f"{mlp['fused_kernels']} / {mlp['blas_nodes']}", ""],
         ["MLP step: rewrite time (ms)", mlp["rewrite_ms"], "<= 20"],
         ["  per phase (ms)", ", ".join(f"{k} {v:.2f}" for k, v in mlp["phase_ms"].items()), ""],
-        ["MLP step: run unoptimized / optimized (ms)", f"{t_plain:.2f} / {t_opt:.2f}", ""],
+        ["MLP step, 1 thread: run unoptimized / optimized / optimized without fusion (ms)",
+         f"{t_plain:.2f} / {t_opt:.2f} / {t_nofuse:.2f}", ""],
         ["deep graph: nodes before -> after", f"{deep['nodes_before']} -> {deep['nodes_after']}",
          ""],
         ["deep graph: rewrite time (ms)", deep["rewrite_ms"], "<= 500"],
+        ["deep graph, 1 thread: run unoptimized / optimized / without fusion (ms)",
+         f"{d_plain:.2f} / {d_opt:.2f} / {d_nofuse:.2f}", ""],
     ]
     if pt_res:
         rows.append(["PyTensor FAST_RUN rewrite of the MLP step (ms)", pt_res["rewrite_ms"],
@@ -219,8 +239,11 @@ def main(argv: list[str] | None = None) -> None:
 
     strip = lambda r: {k: v for k, v in r.items() if k not in ("graph", "args")}  # noqa: E731
     path = save_json("rewrite_bench", {
-        "mlp": strip(mlp) | {"run_unoptimized_ms": t_plain, "run_optimized_ms": t_opt},
-        "deep": strip(deep), "pytensor": pt_res, "jax": jx})
+        "mlp": strip(mlp) | {"run_unoptimized_ms": t_plain, "run_optimized_ms": t_opt,
+                            "run_optimized_without_fusion_ms": t_nofuse},
+        "deep": strip(deep) | {"run_unoptimized_ms": d_plain, "run_optimized_ms": d_opt,
+                               "run_optimized_without_fusion_ms": d_nofuse},
+        "pytensor": pt_res, "jax": jx})
     labels = ["MLP step (lazyarr)", "deep graph (lazyarr)"]
     series = {"rewrite ms": [mlp["rewrite_ms"], deep["rewrite_ms"]]}
     if pt_res:
