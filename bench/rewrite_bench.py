@@ -7,7 +7,9 @@
     on the native VM (one thread, calls interleaved, best of many);
 (b) a ~2,000-node graph (5 branches of a 12-layer residual tanh MLP and their gradient):
     rewrite time (target <= 0.5 s);
-(c) peers: PyTensor's FAST_RUN rewriter on the same MLP step (graph rewrite only, no C
+(c) an elementwise chain with a row reduction on 1000 x 1000 values, where fusion pays: run
+    unoptimized, optimized (one FusedReduce), and NumPy;
+(d) peers: PyTensor's FAST_RUN rewriter on the same MLP step (graph rewrite only, no C
     compilation) and JAX's ``jit`` lowering + XLA compilation of it, when installed.
 
 Rewrite times are the median over fresh copies of the graph (cutting the graph out is not
@@ -92,6 +94,19 @@ def deep_graph(rng: np.random.Generator, branches: int = 5, layers: int = 12,
 
     val, (gW, gb) = xp.value_and_grad(loss, argnums=(0, 1))(Ws, bs)
     return [val] + [W - 0.01 * g for W, g in zip(Ws, gW)] + [b - 0.01 * g for b, g in zip(bs, gb)]
+
+
+def chain_graph(rng: np.random.Generator, n: int = 1000) -> tuple[list, list[np.ndarray]]:
+    """An elementwise chain with a row reduction on n x n values (where fusion pays): the lazy
+    outputs and the NumPy inputs."""
+    xs, ms = rng.standard_normal((n, n)), rng.standard_normal((n, 1))
+    x, m = xp.asarray(xs), xp.asarray(ms)
+    out = xp.sum(xp.exp(x - m) * 0.5 + xp.tanh(x) * x, axis=1)
+    return [out], [xs, ms]
+
+
+def numpy_chain(xs: np.ndarray, ms: np.ndarray) -> np.ndarray:
+    return np.sum(np.exp(xs - ms) * 0.5 + np.tanh(xs) * xs, axis=1)
 
 
 def rewrite_stats(outs: list, reps: int) -> dict:
@@ -211,6 +226,19 @@ def main(argv: list[str] | None = None) -> None:
     d_plain, d_opt, d_nofuse = run_times(
         [(deep_plain, dargs), (deep["graph"], deep["args"]), (deep_nofuse, dnargs)], reps)
     xp.set_num_threads(threads)
+    chain_outs, (cx, cm) = chain_graph(rng)
+    ch_plain, chargs = graph_of(*chain_outs)
+    ch_opt, coargs = graph_of(*chain_outs)
+    ch_fired = rewrite(ch_opt).names()
+    xp.set_num_threads(1)
+    c_plain, c_opt = run_times([(ch_plain, chargs), (ch_opt, coargs)], max(3, reps // 2))
+    xp.set_num_threads(threads)
+    c_np = np.inf
+    for _ in range(max(3, reps // 2)):
+        t0 = time.perf_counter()
+        numpy_chain(cx, cm)
+        c_np = min(c_np, time.perf_counter() - t0)
+    c_np *= 1e3
     pt_res = pytensor_mlp(d, max(3, reps // 4))
     jx = jax_mlp(d)
 
@@ -227,6 +255,9 @@ def main(argv: list[str] | None = None) -> None:
         ["deep graph: rewrite time (ms)", deep["rewrite_ms"], "<= 500"],
         ["deep graph, 1 thread: run unoptimized / optimized / without fusion (ms)",
          f"{d_plain:.2f} / {d_opt:.2f} / {d_nofuse:.2f}", ""],
+        ["sum(exp(x-m)*0.5 + tanh(x)*x, axis=1), 1000x1000, 1 thread: unoptimized / "
+         "optimized / NumPy (ms)", f"{c_plain:.2f} / {c_opt:.2f} / {c_np:.2f}",
+         f"{len(ch_opt.toposort())} node(s) after"],
     ]
     if pt_res:
         rows.append(["PyTensor FAST_RUN rewrite of the MLP step (ms)", pt_res["rewrite_ms"],
@@ -243,6 +274,8 @@ def main(argv: list[str] | None = None) -> None:
                             "run_optimized_without_fusion_ms": t_nofuse},
         "deep": strip(deep) | {"run_unoptimized_ms": d_plain, "run_optimized_ms": d_opt,
                                "run_optimized_without_fusion_ms": d_nofuse},
+        "chain": {"run_unoptimized_ms": c_plain, "run_optimized_ms": c_opt, "numpy_ms": c_np,
+                  "fired": ch_fired},
         "pytensor": pt_res, "jax": jx})
     labels = ["MLP step (lazyarr)", "deep graph (lazyarr)"]
     series = {"rewrite ms": [mlp["rewrite_ms"], deep["rewrite_ms"]]}
