@@ -9,6 +9,8 @@ Each rewrite edits ``fg`` in place and returns how many times it fired:
   constant becomes one ``X @ W`` before the loop, read back as a sequence;
 * `reuse_forward_values`: a backward scan that recomputes per-step values of the forward
   scan it walks back over with a matrix product reads them stacked by the forward scan;
+* `constant_matvec`: a per-step ``v @ W`` with ``W`` constant becomes ``Wᵀ @ v``, ``Wᵀ`` a
+  view made before the loop (no transpose in every step);
 * `merge_scans`: two independent scans of the same length and direction become one; carries
   with the same initial value and the same update merge (so a forward pass repeated by a
   gradient is computed once);
@@ -381,6 +383,44 @@ def sequence_matmul(fg: FunctionGraph) -> int:
     return fired
 
 
+def constant_matvec(fg: FunctionGraph) -> int:
+    """Per-step ``v @ W`` (``v`` a vector, ``W`` a loop-constant matrix) becomes ``Wᵀ @ v``
+    with ``Wᵀ`` a view made once before the loop: BLAS reads it as stored, and the step runs
+    no transpose of its own (the BLAS rewrite would put ``Transpose(W)`` into every step)."""
+    fired = 0
+    transposed: dict = {}  # one Wᵀ per W, shared by the scans (so they can merge)
+    for node in _scans(fg):
+        p = _Parts(node)
+        const_pos = {v: k for k, v in enumerate(p.b_consts)}
+        body_fg = FunctionGraph(p.op.body.inputs, p.op.body.outputs)
+        found = [m for m in body_fg.toposort() if isinstance(m.op, MatMul)
+                 and len(m.inputs[0].shape) == 1 and len(m.inputs[1].shape) == 2
+                 and m.inputs[1] in const_pos and m.inputs[1].dtype.kind in "fc"]
+        if not found:
+            continue
+        consts, b_consts = list(p.consts), list(p.b_consts)
+        mapping: dict = {}
+        made: dict = {}
+        for m in found:
+            v, w = m.inputs
+            wt = made.get(w)
+            if wt is None:
+                w_out = p.consts[const_pos[w]]
+                if w_out not in transposed:
+                    transposed[w_out] = matrix_transpose(wrap(w_out))._v
+                consts.append(transposed[w_out])
+                wt = made[w] = _fresh(consts[-1], "Wt")
+                b_consts.append(wt)
+            mapping[m.outputs[0]] = apply(MatMul(), wt, v)[0]
+        body_outs = clone(p.new_carry + p.ys, mapping)
+        nc = len(p.carry)
+        outs = _build(node, p.n, p.carry, p.xs, consts, p.b_carry, p.b_xs, b_consts,
+                      body_outs[:nc], body_outs[nc:], p.op.ys_last)
+        _replace_all(fg, node.outputs, outs)
+        fired += 1
+    return fired
+
+
 def _accumulated(p: _Parts, clients: dict) -> dict[int, Var]:
     """Carries ``k`` updated only as ``carry_k + term`` (``term`` not reading the carry, of its
     dtype and shape, the carry read nowhere else): ``{k: term}``."""
@@ -675,7 +715,8 @@ def _reuse(fg: FunctionGraph, f: _Parts, b: _Parts) -> bool:
 
 #: the rewrites in the order `optimize_loops` tries them
 LOOP_REWRITES = (unroll_length_one, hoist_invariants, reuse_forward_values, sequence_matmul,
-                 merge_scans, pushout_accumulators, keep_last, prune, drop_trajectory)
+                 constant_matvec, merge_scans, pushout_accumulators, keep_last, prune,
+                 drop_trajectory)
 
 
 def optimize_loops(fg: FunctionGraph, max_rounds: int = 8) -> dict[str, int]:

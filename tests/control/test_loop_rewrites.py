@@ -7,6 +7,7 @@ from lazyarr.graph._walk import cut
 import lazyarr as xp
 from lazyarr.array import coerce
 from lazyarr.array.ops.linalg import MatMul
+from lazyarr.array.ops.shape import Transpose
 from lazyarr.control import loop_rewrites as R
 from lazyarr.control.ops import Scan
 from lazyarr.exec_cpu import link
@@ -311,3 +312,19 @@ def test_compiled_trace_keeps_fills_loop_bodies_lift_them():
     assert not once.extras
     assert not any(isinstance(n.op, Alloc) for n in body.graph.fgraph().toposort())
     assert len(body.extras) == 1  # computed once, before the loop
+
+
+def test_constant_matvec_transposes_once_before_the_loop():
+    x = xp.asarray(RNG.standard_normal((6, 4)))
+    Wh = xp.asarray(RNG.standard_normal((4, 4)) * 0.5)
+    _, hs = xp.scan(lambda h, xt: (xp.tanh(xt + h @ Wh),) * 2, xp.zeros(4), x)
+    fg, _ = _check(R.constant_matvec, hs)
+    (node,) = _scans(fg)
+    (m,) = _body_nodes(node, MatMul)
+    assert len(m.inputs[0].shape) == 2 and m.inputs[0] in node.op.body.inputs  # Wh^T @ h
+    outer = node.inputs[1 + node.op.n_carry + node.op.n_xs:]
+    assert any(isinstance(getattr(v.owner, "op", None), Transpose) for v in outer)
+    ref = np.zeros(4)
+    for xt in np.asarray(x):
+        ref = np.tanh(xt + ref @ np.asarray(Wh))
+    np.testing.assert_allclose(np.asarray(hs)[-1], ref, rtol=1e-12)
