@@ -146,7 +146,13 @@ def link(fg: FunctionGraph, reference: bool = False, native_kernels: bool = True
                                     ov.dtype.num, len(ov.shape) == 1, reuse[0], inplace))
             fresh.update(outs)
         else:
-            thunks.append(Thunk(node.op.perform, ins, outs, free, node))
+            fn = node.op.perform
+            into = getattr(node.op, "perform_into", None)  # writes into its input 0
+            if (into is not None and outs[0] in donor and ins[0] not in ins[1:]
+                    and _donated_operand(donor[outs[0]], t, ins[:1], node.inputs[:1],
+                                         node.outputs[0]) == 0):
+                fn = into
+            thunks.append(Thunk(fn, ins, outs, free, node))
     out_idx = tuple(index[v] for v in fg.outputs)
     if has_lazy:
         main_pos = tuple(t for t, node in enumerate(order) if node in main)

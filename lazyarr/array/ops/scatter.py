@@ -24,5 +24,11 @@ class AddAt(Op):
         np.add.at(y, _np_key(self.spec, arrays), value)
         return y
 
+    def perform_into(self, x: np.ndarray, value: np.ndarray, *arrays: np.ndarray) -> np.ndarray:
+        """`perform` writing into ``x`` itself (a buffer its owner gives up: the linker calls
+        it for a donated ``x`` at its last reader)."""
+        np.add.at(x, _np_key(self.spec, arrays), value)
+        return x
+
     def __repr__(self) -> str:
         return f"AddAt{{{_spec_str(self.spec)}}}"
