@@ -321,6 +321,7 @@ class GraphEditor:
 
 
 def count_nodes(fg: FunctionGraph) -> int:
+    """Number of applies between ``fg``'s inputs and outputs."""
     return len(fg.toposort())
 
 
