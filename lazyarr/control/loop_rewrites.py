@@ -694,7 +694,12 @@ def _reuse(fg: FunctionGraph, f: _Parts, b: _Parts) -> bool:
             todo += [x for x in v.owner.inputs if region.get(x)]
         elif v not in frontier:
             frontier.append(v)
-    if not frontier:
+    # stack no value bigger than one step's sequence or carry values (an outer product per
+    # step would cost T times its size in memory)
+    step_size = max((math.prod(v.shape) for v in b.b_xs + b.b_carry if None not in v.shape),
+                    default=0)
+    if not frontier or any(None in v.shape or math.prod(v.shape) > step_size
+                           for v in frontier):
         return False
     in_f = clone(frontier, known)
     nc_f, ny_f = len(f.carry), len(f.ys)

@@ -328,3 +328,18 @@ def test_constant_matvec_transposes_once_before_the_loop():
     for xt in np.asarray(x):
         ref = np.tanh(xt + ref @ np.asarray(Wh))
     np.testing.assert_allclose(np.asarray(hs)[-1], ref, rtol=1e-12)
+
+
+def test_reuse_forward_values_stacks_nothing_bigger_than_a_step():
+    x = xp.asarray(RNG.standard_normal((5, 4)))
+    _, hs = xp.scan(lambda h, xt: (xp.tanh(h + xt),) * 2, xp.zeros(4), x)
+
+    def back(c, ht):  # reads h_t h_tᵀ (4 x 4 per step): recomputed, not stacked
+        outer = xp.reshape(ht, (4, 1)) @ xp.reshape(ht, (1, 4))
+        return c + xp.sum(outer * c), c
+
+    small = lambda c, ht: (c + xp.sum(ht) * c, c)  # noqa: E731  (a scalar per step)
+    big, _ = xp.scan(back, xp.asarray(0.5), hs, reverse=True)
+    fg, _ = _check(R.reuse_forward_values, big, fires=0)
+    ok, _ = xp.scan(small, xp.asarray(0.5), hs, reverse=True)
+    _check(R.reuse_forward_values, ok, fires=1)
