@@ -464,6 +464,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-latency", action="store_true")
     ap.add_argument("--only", default="", help="comma-separated substrings of row names")
+    ap.add_argument("--cells", default="", help="e.g. 'mlp500 b1,logreg b60' (default: all)")
     ap.add_argument("--latency-child", default="")
     args = ap.parse_args(argv)
     set_threads(args.threads)
@@ -474,6 +475,9 @@ def main(argv=None) -> dict:
     cells = [(m, b) for m in MODELS for b in BATCHES]
     if args.quick:
         cells = [("logreg", 1), ("logreg", 60), ("mlp500", 10), ("mlp500", 60)]
+    if args.cells:
+        want = {c.strip() for c in args.cells.split(",")}
+        cells = [(m, b) for m, b in cells if f"{m} b{b}" in want]
     impls = [(name, mod, fn) for name, mod, fn in IMPLS if _available(mod)
              and not (args.quick and mod == "pytensor")]
     if args.only:

@@ -366,6 +366,8 @@ cdef class GemmThunk(Thunk):
         cdef char *pc = <char *>cnp.PyArray_DATA(out)
         if self.vec:
             return _matvec(self.typenum, a, True, b, palpha, pbeta, pc)
+        if m == 1:  # a row times a matrix: gemv reads b in place, gemm would pack it
+            return _matvec(self.typenum, b, False, a[0], palpha, pbeta, pc)
         # row-major out (m x n) = a @ b is column-major out^T (n x m) = b^T @ a^T
         cdef cnp.npy_intp isz = cnp.PyArray_ITEMSIZE(a)
         cdef char ta, tb

@@ -84,6 +84,23 @@ def test_gemm_gemv_match_numpy(case):
         np.testing.assert_array_equal(x, y)
 
 
+def test_row_times_matrix_through_gemv_matches_numpy():
+    """A 1-row Gemm (minibatch 1) runs as gemv on b in place: every layout, dtype and beta."""
+    rng = np.random.default_rng(1)
+    for dt in BLAS:
+        for ha in LAYOUTS:
+            for hb in LAYOUTS:
+                for beta, c_shape in ((0.0, ()), (1.0, (1, 5)), (0.5, (5,))):
+                    a = _operand(rng, (1, 4), dt, ha)
+                    b = _operand(rng, (4, 5), dt, hb)
+                    c = _operand(rng, c_shape, dt, "c") if c_shape else _scalar(dt, 1.5)
+                    prog = _program(Gemm(), dt, [c.shape, (), a.shape, b.shape, ()])
+                    got = prog([c, _scalar(dt, -2.0), a, b, _scalar(dt, beta)])[0]
+                    ref = beta * c + -2.0 * np.matmul(a, b)
+                    assert got.shape == (1, 5)
+                    np.testing.assert_allclose(got, ref, rtol=_tol(dt), atol=_tol(dt))
+
+
 def test_beta_zero_keeps_ieee_semantics():
     """0 * NaN is NaN in the unfused expression; BLAS would ignore c when beta == 0."""
     for op, b_shape in ((Gemm(), (3, 2)), (Gemv(), (3,))):
