@@ -30,7 +30,9 @@ class OpMeta(type):
     """Metaclass that interns op instances by (class, positional parameters)."""
 
     def __call__(cls, *params):
-        key = (cls, params)
+        # Python scalars in params compare by value (0.0 == -0.0, 1 == 1.0 == True): ops whose
+        # params hold numbers that must stay distinct add their repr to the key.
+        key = (cls, params, repr(params)) if cls.exact_params else (cls, params)
         try:
             return _interned[key]
         except KeyError:
@@ -58,6 +60,8 @@ class Op(metaclass=OpMeta):
 
     params: tuple = ()
     nout: int = 1
+    #: params hold Python numbers whose sign or type matters (see `OpMeta`)
+    exact_params: bool = False
     lazy: bool = False
     inner_graphs: tuple = ()
     #: True when ``perform`` can return (a view of) an input: executors must not reuse that buffer.

@@ -4,15 +4,10 @@ another program's constant because the two compare equal (``0.0 == -0.0``)."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 import lazyarr as xp
 
 
-@pytest.mark.xfail(strict=True, reason="fusion bakes constants as Composite 'const' steps "
-                   "whose Python value is part of the interned op's params: 0.0 and -0.0 "
-                   "(equal, same hash) share one Composite, so x/0.0 after x/-0.0 gives -inf "
-                   "(rewrites/fusion.py, owned by rewrites-fusion)")
 def test_signed_zero_constants_are_not_shared_between_programs():
     x = xp.asarray(np.array([1.0, 2.0]))
     assert np.all(np.asarray(xp.exp(x) / -0.0) == -np.inf)
@@ -24,3 +19,11 @@ def test_signed_zero_constants_without_fusion():
         x = xp.asarray(np.array([1.0, 2.0]))
         assert np.all(np.asarray(xp.exp(x) / -0.0) == -np.inf)
         assert np.all(np.asarray(xp.exp(x) / 0.0) == np.inf)
+
+
+def test_ops_with_number_params_keep_signed_zeros_apart():
+    """Op interning keys such ops by the repr of their params too (0.0 == -0.0 in Python):
+    arange(-0.0, ...) then arange(0.0, ...) must not share one op."""
+    for start in (-0.0, 0.0, -0.0):
+        got = np.asarray(xp.arange(start, 1.0, 0.5))
+        assert np.signbit(got[0]) == np.signbit(np.arange(start, 1.0, 0.5)[0])

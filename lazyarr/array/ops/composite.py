@@ -30,6 +30,8 @@ from .scalar_table import TABLE
 class Composite(Op):
     """Several elementwise steps fused into one node (one pass over the data)."""
 
+    exact_params = True  # const steps: 0.0 and -0.0 are different programs
+
     def __init__(self, in_dtypes: tuple, steps: tuple, out_refs: tuple):
         self.in_dtypes, self.steps, self.out_refs = in_dtypes, steps, out_refs
         n_in = len(in_dtypes)

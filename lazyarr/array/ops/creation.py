@@ -23,6 +23,8 @@ class Alloc(Op):
 class Arange(Op):
     """``arange(start, stop, step)`` of ``dtype`` with ``n`` elements (known when built)."""
 
+    exact_params = True  # arange(-0.0, ...) starts at -0.0
+
     def __init__(self, start, stop, step, dtype: np.dtype, n: int):
         self.start, self.stop, self.step, self.dtype, self.n = start, stop, step, dtype, n
 
@@ -35,6 +37,8 @@ class Arange(Op):
 
 
 class Linspace(Op):
+    exact_params = True  # linspace(-0.0, ...) is not linspace(0.0, ...)
+
     def __init__(self, start, stop, num: int, dtype: np.dtype, endpoint: bool):
         self.start, self.stop, self.num, self.dtype, self.endpoint = (
             start, stop, num, dtype, endpoint)
