@@ -161,6 +161,10 @@ cdef class MatMulThunk(Thunk):
                 _matvec(self.typenum, b, False, a, _one(self.typenum), _zero(self.typenum), pc)
             storage[<Py_ssize_t>self.outs[0]] = c
             return 0
+        if nb == 0 and nda == 2 and ndb == 2 and m == 1:  # a row times a matrix: gemv, no packing
+            _matvec(self.typenum, b, False, a[0], _one(self.typenum), _zero(self.typenum), pc)
+            storage[<Py_ssize_t>self.outs[0]] = c
+            return 0
         cdef int im = <int>m, ik = <int>k, inn = <int>n, ldc = <int>n
         with nogil:
             for t in range(batch):

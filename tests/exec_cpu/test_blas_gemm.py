@@ -141,6 +141,21 @@ def test_matrix_vector_matmul_through_gemv(dt, ha, hx, left, k):
     np.testing.assert_allclose(got, ref, rtol=_tol(dt), atol=_tol(dt))
 
 
+def test_row_times_matrix_matmul_through_gemv():
+    """(1, k) @ (k, n), the minibatch-1 product, runs as gemv: every layout and dtype."""
+    rng = np.random.default_rng(2)
+    for dt in BLAS:
+        for ha in LAYOUTS:
+            for hb in LAYOUTS:
+                a, b = _operand(rng, (1, 6), dt, ha), _operand(rng, (6, 4), dt, hb)
+                va, vb = Var.input(dt, a.shape), Var.input(dt, b.shape)
+                out, = apply(MatMul(), va, vb)
+                prog = link(FunctionGraph([va, vb], [out]))
+                got = prog([a, b])[0]
+                assert got.shape == (1, 4)
+                np.testing.assert_allclose(got, a @ b, rtol=_tol(dt), atol=_tol(dt))
+
+
 def _accumulate_program(m):
     """c = -x (an intermediate made by a kernel), g = 0.5*c + 2*(a@b), out = exp(g)."""
     x, a, b = (Var.input(np.float64, (m, m)) for _ in range(3))
