@@ -8,9 +8,9 @@ duplicated sub-expressions, several outputs).
 Each graph is rewritten and run on the reference VM (fused nodes through their NumPy
 ``perform``) and compared with the unoptimized graph on the reference VM. Generated C costs a
 compiler run per new kernel (~50-100 ms), so only ``NATIVE_PER_EXAMPLE`` graphs of each example
-also run optimized on the native VM. With the ``ci`` profile (30 examples) that is 1,800 graphs,
-30 of them native: 10-15 s on 2 idle cores. ``LAZYARR_HYPOTHESIS_PROFILE=thorough`` (1,000
-examples) fuzzes 60,000 graphs.
+also run optimized on the native VM. With the ``ci`` profile (30 examples) that is 3,000 graphs,
+30 of them native: ~20 s on 2 idle cores. ``LAZYARR_HYPOTHESIS_PROFILE=thorough`` (1,000
+examples) fuzzes 100,000 graphs.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from lazyarr.rewrites.db import registered
 
 from .test_fusion import graph_of
 
-GRAPHS_PER_EXAMPLE = 60
+GRAPHS_PER_EXAMPLE = 100
 NATIVE_PER_EXAMPLE = 1
 DTYPES = [np.bool_, np.int32, np.int64, np.float32, np.float64, np.complex128]
 _REGISTERED = registered()
