@@ -21,6 +21,7 @@ from ..array.materialize import realize
 from ..control import trace as T
 from ..diff.engine import deep_graphs
 from ..graph.userline import where
+from . import _call
 from .program import Program
 from .pytree_code import make_matcher
 
@@ -173,14 +174,14 @@ class Compiled:
     def _call_trusted(self, prog: Program, args: tuple):
         try:
             objs = prog.flatten_in(args)
-            data = [x if type(x) is np.ndarray else x._v.data for x in objs]
-            mismatch = [(d.shape, s) for d, s in zip(data, prog.shapes) if d.shape != s]
+            data = _call.trusted_data(objs, prog.shapes)
         except (AttributeError, IndexError, KeyError, TypeError):
             raise TypeError(f"compile (trust_input): the arguments are not realized arrays "
                             f"in the structure of the previous call ({where()})") from None
-        if mismatch:
-            raise ValueError(f"compile (trust_input): an argument has shape {mismatch[0][0]}, "
-                             f"the compiled program takes {mismatch[0][1]} ({where()})")
+        except ValueError as e:
+            got, want = e.args[0]
+            raise ValueError(f"compile (trust_input): an argument has shape {got}, "
+                             f"the compiled program takes {want} ({where()})") from None
         return prog.run(data, objs)
 
     def loop(self, n: int, *args, stacked_argnums: int | Sequence[int] | None = None):

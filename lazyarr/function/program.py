@@ -14,10 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from ..array import coerce
-from ..array.array_object import Array
 from ..graph import pipeline
-from ..graph.basic import Var
+from . import _call
 from .pytree_code import make_flatten, make_unflatten
 
 
@@ -36,6 +34,7 @@ class Program:
         ins = traced.graph.inputs[:n_args]
         self.input_types = [(v.dtype, v.shape) for v in ins]
         self.shapes = [v.shape for v in ins]
+        self.dtypes = [v.dtype for v in ins]
         self.out_struct = traced.out_struct
         self.unflatten_out = make_unflatten(traced.out_struct)
         self.flatten_in = make_flatten(in_struct)
@@ -60,100 +59,17 @@ class Program:
     def check(self, objs: list) -> list | None:
         """The data of ``objs`` (realized Arrays or NumPy arrays) if they have exactly this
         program's dtypes and shapes, else None."""
-        data = []
-        for x, (dt, sh) in zip(objs, self.input_types):
-            if type(x) is np.ndarray:
-                d = x
-            elif type(x) is Array:
-                v = x._v
-                d = v.data
-                if v.owner is not None or d is None:
-                    return None
-            else:
-                return None
-            if d.dtype != dt or d.shape != sh:
-                return None
-            data.append(d)
-        return data
+        return _call.check(objs, self.dtypes, self.shapes)
 
-    # ---- calling ------------------------------------------------------------------------
+    # ---- calling (the hot paths are in `_call`) -------------------------------------------
     def run(self, data: list, objs: list | None) -> Any:
         """Run on the flat argument data (``objs``: the argument leaves, to hand donated Arrays
         back); returns the output pytree of Arrays."""
-        donated = self._take_donated(data)
-        if self.extras_data:
-            data = data + self.extras_data
-        res = self.vm(data)
-        return self._finish(res, donated, objs, data)
+        return _call.run(self, data, objs)
 
-    def _take_donated(self, data: list) -> list:
-        """Swap each donated argument for its writable buffer (made on first use: a copy)."""
-        donated = []
-        for j, p in self.donated_pairs:
-            d = data[p]
-            bv = self.bufs.get(j)
-            if bv is None or d is not bv[1]:
-                buf = np.array(d, dtype=self.input_types[p][0], order="C", copy=True)
-                view = buf.view()
-                view.flags.writeable = False
-                bv = self.bufs[j] = (buf, view)
-            data[p] = bv[0]
-            donated.append(bv)
-        return donated
-
-    def _finish(self, res: list, donated: list, objs: list | None, data: list) -> Any:
-        outs = [None] * self.n_out
-        k = 0
-        for j, p in self.donated_pairs:
-            buf, view = donated[k]
-            k += 1
-            r = res[j]
-            if r is not buf:
-                np.copyto(buf, r)
-            res[j] = None
-            o = objs[p] if objs is not None else None
-            if o is not None and type(o) is not np.ndarray and o._v.data is view:
-                outs[j] = o  # the donated Array already holds its new value
-            else:
-                outs[j] = coerce.wrap(Var.leaf(view))
-        for j in range(self.n_out):
-            if outs[j] is None:
-                outs[j] = coerce.wrap(Var.leaf(self._private(res[j], data)))
-        return self.unflatten_out(outs)
-
-    def _private(self, r: np.ndarray, data: list) -> np.ndarray:
-        """A result the caller may keep: read-only, never a donated buffer."""
-        for buf, _view in self.bufs.values():
-            if r is buf:
-                return r.copy()
-        if r.flags.writeable:
-            for a in data:
-                if r is a:  # an argument handed back: lock a view, not the caller's array
-                    r = r.view()
-                    break
-            r.flags.writeable = False
-        return r
-
-    # ---- N steps without returning to the caller ---------------------------------------------
     def loop(self, n: int, data: list, objs: list, stacked: Sequence[int]) -> Any:
-        """``n`` calls: call ``i`` reads slice ``i`` of the stacked arguments (positions
-        ``stacked`` of ``data`` hold the stacked arrays), donated arguments take the outputs
-        they are matched with. Returns the outputs of the last call."""
-        stacks = [(p, data[p]) for p in stacked]
-        for p, s in stacks:
-            data[p] = s[0]
-        donated = self._take_donated(data)
-        if self.extras_data:
-            data = data + self.extras_data
-        vm = self.vm
-        pairs = [(res_j, bv[0]) for (res_j, _p), bv in zip(self.donated_pairs, donated)]
-        res = None
-        for i in range(n):
-            for p, s in stacks:
-                data[p] = s[i]
-            res = vm(data)
-            for j, buf in pairs:
-                r = res[j]
-                if r is not buf:
-                    np.copyto(buf, r)
-        return self._finish(res, donated, objs, data)
+        """``n`` calls with no Python code between them: call ``i`` reads slice ``i`` of the
+        stacked arguments (positions ``stacked`` of ``data`` hold the stacked arrays), donated
+        arguments take the outputs they are matched with. Returns the outputs of the last
+        call."""
+        return _call.loop(self, n, data, objs, list(stacked))

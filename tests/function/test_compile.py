@@ -204,3 +204,32 @@ def test_bad_arguments():
         xp.compile(lambda x, s: x, static_argnums=1)(np.ones(2), [1])
     with pytest.raises(TypeError, match="argument number"):
         xp.compile(lambda x: x, donate_argnums=3)(np.ones(2))
+
+
+def test_results_the_caller_keeps_are_locked_and_never_alias_its_arguments():
+    f = xp.compile(lambda a, b: (a, b * 2.0))
+    a = np.arange(3, dtype=np.float64)
+    b = np.ones(3)
+    for _ in range(2):  # first (traced) and later (fast-path) calls
+        ra, rb = f(a, b)
+        assert a.flags.writeable  # the caller's array is not locked
+        with pytest.raises(ValueError):
+            np.asarray(ra)[0] = 5.0
+        np.testing.assert_array_equal(np.asarray(ra), a)
+        np.testing.assert_array_equal(np.asarray(rb), b * 2.0)
+
+
+def test_loop_copies_a_non_contiguous_result_into_its_donated_state():
+    # the new state (a transpose plus a slice) is written or copied into the donated buffer
+    step = xp.compile(lambda s, x: (xp.matrix_transpose(s) + x,), donate_argnums=0)
+    s0 = RNG.standard_normal((3, 3))
+    xs = RNG.standard_normal((4, 3, 3))
+    ref = s0.copy()
+    for i in range(4):
+        ref = ref.T + xs[i]
+    (out,) = step.loop(4, xp.asarray(s0.copy()), xs)
+    np.testing.assert_allclose(np.asarray(out), ref, rtol=1e-12)
+    (out2,) = step.loop(4, out, xs)  # the state fed back as the program's own buffer
+    for i in range(4):
+        ref = ref.T + xs[i]
+    np.testing.assert_allclose(np.asarray(out2), ref, rtol=1e-12)

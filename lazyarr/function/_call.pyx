@@ -1,0 +1,207 @@
+# cython: language_level=3, boundscheck=False, wraparound=False
+"""The hot path of a compiled function's call, in C: check the argument leaves, hand donated
+buffers to the program, run it, wrap the results; and ``.loop(n)``'s step loop (Theano's
+``n_calls``) with no Python code between steps.
+
+Everything here works on a `function.program.Program`'s attributes; the rules (which buffer is
+donated, what a caller may keep) are the ones `Program` documents.
+"""
+
+cimport numpy as cnp
+from libc.string cimport memcpy
+
+import numpy as np
+
+from ..array.array_object import Array
+from ..graph.basic import Var
+
+cnp.import_array()
+
+
+cdef inline object _new_array(object data):
+    """A user-facing Array on a new realized leaf holding ``data`` (`coerce.wrap(Var.leaf(d))`
+    without the Python calls)."""
+    v = Var.__new__(Var)
+    v.dtype = data.dtype
+    v.shape = data.shape
+    v.owner = None
+    v.index = 0
+    v.data = data
+    v.const = False
+    v.name = None
+    v.depth = 0
+    v.nref = 1
+    a = Array.__new__(Array)
+    a._v = v
+    return a
+
+
+def check(list objs, list dtypes, list shapes):
+    """The data of ``objs`` (realized Arrays or NumPy arrays) when they have exactly ``dtypes``
+    and ``shapes`` (one per leaf), else None."""
+    cdef Py_ssize_t k, n = len(objs)
+    cdef list data = [None] * n
+    cdef object x, v, d, dt
+    for k in range(n):
+        x = objs[k]
+        if type(x) is cnp.ndarray:
+            d = x
+        elif type(x) is Array:
+            v = x._v
+            if v.owner is not None:
+                return None
+            d = v.data
+            if type(d) is not cnp.ndarray:
+                return None
+        else:
+            return None
+        dt = d.dtype
+        if dt is not dtypes[k] and dt != dtypes[k]:
+            return None
+        if d.shape != shapes[k]:
+            return None
+        data[k] = d
+    return data
+
+
+def trusted_data(list objs, list shapes):
+    """The data of ``objs`` for a ``trust_input`` call: raises TypeError for an object that is
+    not a realized Array or NumPy array, ValueError (message: ``(got, expected)``) for a shape
+    other than ``shapes``."""
+    cdef Py_ssize_t k, n = len(objs)
+    cdef list data = [None] * n
+    cdef object x, d
+    for k in range(n):
+        x = objs[k]
+        d = x if type(x) is cnp.ndarray else x._v.data
+        if type(d) is not cnp.ndarray:
+            raise TypeError("not a realized array")
+        if d.shape != shapes[k]:
+            raise ValueError((d.shape, shapes[k]))
+        data[k] = d
+    return data
+
+
+cdef list _take_donated(prog, list data):
+    """Swap each donated argument in ``data`` for the program's writable buffer (a copy made on
+    first use); returns the ``(buffer, read-only view)`` pairs in ``prog.donated_pairs`` order."""
+    cdef list donated = []
+    cdef dict bufs = prog.bufs
+    cdef list types = prog.input_types
+    cdef Py_ssize_t j, p
+    for j, p in prog.donated_pairs:
+        d = data[p]
+        bv = bufs.get(j)
+        if bv is None or d is not (<tuple>bv)[1]:
+            buf = np.array(d, dtype=types[p][0], order="C", copy=True)
+            view = buf.view()
+            view.flags.writeable = False
+            bv = bufs[j] = (buf, view)
+        data[p] = (<tuple>bv)[0]
+        donated.append(bv)
+    return donated
+
+
+cdef inline int _copy_into(cnp.ndarray dst, object src) except -1:
+    """``dst[...] = src`` (``memcpy`` when both are C-contiguous arrays of one dtype)."""
+    if (type(src) is cnp.ndarray and cnp.PyArray_ISCARRAY_RO(<cnp.ndarray>src)
+            and cnp.PyArray_TYPE(<cnp.ndarray>src) == cnp.PyArray_TYPE(dst)
+            and cnp.PyArray_NBYTES(<cnp.ndarray>src) == cnp.PyArray_NBYTES(dst)
+            and cnp.PyArray_ISCARRAY(dst)):
+        memcpy(cnp.PyArray_DATA(dst), cnp.PyArray_DATA(<cnp.ndarray>src),
+               cnp.PyArray_NBYTES(dst))
+    else:
+        np.copyto(dst, src)
+    return 0
+
+
+cdef object _private(object r, dict bufs, list data):
+    """A result the caller may keep: read-only, never a donated buffer, never the caller's own
+    argument array (a locked view of it instead)."""
+    if not isinstance(r, cnp.ndarray):
+        r = np.asarray(r)
+    for bv in bufs.values():
+        if r is (<tuple>bv)[0]:
+            return r.copy()
+    if cnp.PyArray_ISWRITEABLE(<cnp.ndarray>r):
+        for a in data:
+            if r is a:
+                r = r.view()
+                break
+        cnp.PyArray_CLEARFLAGS(<cnp.ndarray>r, cnp.NPY_ARRAY_WRITEABLE)
+    return r
+
+
+cdef object _finish(prog, list res, list donated, list objs, list data):
+    """The output pytree of Arrays: donated outputs copied into their buffers (unless written
+    there in place) and handed out as the buffers' read-only views."""
+    cdef Py_ssize_t n_out = prog.n_out, k = 0, j, p
+    cdef list outs = [None] * n_out
+    cdef tuple bv
+    cdef cnp.ndarray buf
+    for j, p in prog.donated_pairs:
+        bv = <tuple>donated[k]
+        k += 1
+        buf = <cnp.ndarray>bv[0]
+        view = bv[1]
+        r = res[j]
+        if r is not buf:
+            _copy_into(buf, r)
+        res[j] = None
+        o = objs[p] if objs is not None else None
+        if o is not None and type(o) is not cnp.ndarray and o._v.data is view:
+            outs[j] = o  # the donated Array already holds its new value
+        else:
+            outs[j] = _new_array(view)
+    cdef dict bufs = prog.bufs
+    for j in range(n_out):
+        if outs[j] is None:
+            outs[j] = _new_array(_private(res[j], bufs, data))
+    return prog.unflatten_out(outs)
+
+
+def run(prog, list data, list objs):
+    """One call of ``prog`` (a `Program`) on the flat argument data; ``objs``: the argument
+    leaves (to hand donated Arrays back) or None. Returns the output pytree of Arrays."""
+    cdef list donated = _take_donated(prog, data) if prog.donated_pairs else []
+    extras = prog.extras_data
+    if extras:
+        data = data + extras
+    res = prog.vm(data)
+    if type(res) is not list:
+        res = list(res)
+    return _finish(prog, res, donated, objs, data)
+
+
+def loop(prog, Py_ssize_t n, list data, list objs, list stacked):
+    """``n`` calls of ``prog`` with no Python code between them: call ``i`` reads slice ``i``
+    of the stacked arguments (``stacked``: their positions in ``data``, each holding an array
+    with at least ``n`` slices along axis 0); each donated argument takes the output it is
+    matched with. Returns the outputs of the last call."""
+    cdef Py_ssize_t ns = len(stacked), i, s, q
+    cdef list stacks = [data[stacked[s]] for s in range(ns)]
+    cdef list pos = list(stacked)
+    for s in range(ns):
+        data[<Py_ssize_t>pos[s]] = stacks[s][0]
+    cdef list donated = _take_donated(prog, data)
+    extras = prog.extras_data
+    if extras:
+        data = data + extras
+    vm = prog.vm
+    cdef list pairs = prog.donated_pairs
+    cdef Py_ssize_t npairs = len(pairs)
+    cdef list res_j = [pairs[q][0] for q in range(npairs)]
+    cdef list bufs = [(<tuple>donated[q])[0] for q in range(npairs)]
+    cdef object res = None, r
+    for i in range(n):
+        for s in range(ns):
+            data[<Py_ssize_t>pos[s]] = stacks[s][i]
+        res = None  # a thunk may take back an output buffer nobody holds any more
+        res = vm(data)
+        for q in range(npairs):
+            r = res[<Py_ssize_t>res_j[q]]
+            if r is not bufs[q]:
+                _copy_into(<cnp.ndarray>bufs[q], r)
+    if type(res) is not list:
+        res = list(res)
+    return _finish(prog, res, donated, objs, data)
