@@ -25,6 +25,8 @@ from ..array.ops.shape import Reshape
 from ..graph.basic import Apply, Var
 from ..graph.pytree import flatten, struct_str, unflatten
 from ..graph.userline import where
+from . import cache as grad_cache
+from .cache import ForwardIndex, GradTemplate
 from .engine import Tape, deep_graphs
 from .util import is_differentiable, shape_of, zeros_of
 from .xp import xp
@@ -111,13 +113,14 @@ class _Args:
         return out[0] if single else tuple(out)
 
 
-def _zeros_if_none(g, v: Var, disconnected: bool, mode: str, label: str, fname: str):
+def _zeros_if_none(g, v: Var, disconnected: bool, mode: str, label: str, fname: str,
+                   stacklevel: int = 4):
     if disconnected:
         msg = f"{fname}(): {label} does not reach the output ({where()})"
         if mode == "raise":
             raise DisconnectedInputError(msg)
         if mode == "warn":
-            warnings.warn(msg, stacklevel=4)
+            warnings.warn(msg, stacklevel=stacklevel)
     return zeros_of(v) if g is None else g
 
 
@@ -148,17 +151,36 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool 
             res = f(*a.args, **kwargs)
             out, aux = res if has_aux else (res, None)
             ov = _scalar_output(out, "grad")
-            tape = Tape([ov], a.flat)
-            a.bind()
-            cts = tape.backward([xp.ones((), dtype=ov.dtype)])
-            grads = [_zeros_if_none(g, v, not tape.reaches(v), disconnected_inputs,
-                                    f"argument leaf {k}", "grad")
-                     for k, (g, v) in enumerate(zip(cts, a.flat))]
+            grads = _gradients(ov, a, disconnected_inputs)
         out_arr = out if isinstance(out, Array) else wrap(ov)
         value = (out_arr, aux) if has_aux else out_arr
         return value, a.rebuild(grads, single)
 
     return value_and_grad_f
+
+
+def _gradients(ov: Var, a: _Args, mode: str) -> list:
+    """The gradient of scalar ``ov`` w.r.t. each of ``a``'s fresh variables, binding them to
+    their arguments. A forward graph whose structure was differentiated before reuses the
+    recorded derivative nodes (`cache`); otherwise the engine runs the rules."""
+    index = ForwardIndex([ov], a.flat) if grad_cache.enabled() else None
+    tpl = grad_cache.lookup(index.key) if index is not None else None
+    if tpl is not None:
+        a.bind()
+        grads = [wrap(v) for v in tpl.instantiate(index.vals)]
+        if mode != "zero":
+            for k, (v, reached) in enumerate(zip(a.flat, tpl.flags)):
+                _zeros_if_none(grads[k], v, not reached, mode, f"argument leaf {k}", "grad", 5)
+        return grads
+    tape = Tape([ov], a.flat)
+    a.bind()
+    cts = tape.backward([xp.ones((), dtype=ov.dtype)])
+    reached = [tape.reaches(v) for v in a.flat]
+    grads = [_zeros_if_none(g, v, not r, mode, f"argument leaf {k}", "grad", 6)
+             for k, (g, v, r) in enumerate(zip(cts, a.flat, reached))]
+    if index is not None:
+        grad_cache.store(index.key, GradTemplate.build(index, [g._v for g in grads], reached))
+    return grads
 
 
 def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,

@@ -1,0 +1,227 @@
+"""The gradient cache (`lazyarr.diff.cache`): transforms that reuse recorded derivative nodes
+give exactly what the rules give (the cache switched off), use each call's own values, and miss
+where the structure differs."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import lazyarr as xp
+from lazyarr.diff import cache
+
+RNG = np.random.default_rng(7)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    old = cache.set_enabled(True)
+    cache.cache_clear()
+    yield
+    cache.set_enabled(old)
+    cache.cache_clear()
+
+
+def _both(run):
+    """``run()`` with the cache off, then on (cleared): the two results, and the counters."""
+    cache.set_enabled(False)
+    off = run()
+    cache.set_enabled(True)
+    cache.cache_clear()
+    on = run()
+    return off, on, cache.cache_info()
+
+
+def _equal(a, b):
+    for u, v in zip(a, b, strict=True):
+        np.testing.assert_array_equal(np.asarray(u), np.asarray(v))
+
+
+def _mlp_loss(ps, x, y):
+    h = xp.tanh(x @ ps["w1"] + ps["b1"])
+    z = h @ ps["w2"] + ps["b2"]
+    m = xp.max(z, axis=1, keepdims=True)
+    lse = xp.log(xp.sum(xp.exp(z - m), axis=1, keepdims=True)) + m
+    return xp.mean(xp.sum(y * (lse - z), axis=1))
+
+
+def _np_mlp_grad(ps, x, y):
+    h = np.tanh(x @ ps["w1"] + ps["b1"])
+    z = h @ ps["w2"] + ps["b2"]
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    dz = (e / e.sum(axis=1, keepdims=True) - y) / x.shape[0]
+    dh = dz @ ps["w2"].T * (1 - h ** 2)
+    return {"w1": x.T @ dh, "b1": dh.sum(0), "w2": h.T @ dz, "b2": dz.sum(0)}
+
+
+def _mlp_data(n=3):
+    ps = {"w1": RNG.standard_normal((6, 5)) * 0.5, "b1": np.zeros(5),
+          "w2": RNG.standard_normal((5, 4)) * 0.5, "b2": np.zeros(4)}
+    xs = [RNG.standard_normal((n, 6)) for _ in range(4)]
+    ys = [np.eye(4)[RNG.integers(0, 4, n)] for _ in range(4)]
+    return ps, xs, ys
+
+
+def test_eager_sgd_loop_equals_uncached_and_numpy():
+    ps0, xs, ys = _mlp_data()
+    vg = xp.value_and_grad(_mlp_loss)
+
+    def run():
+        ps = {k: xp.asarray(v) for k, v in ps0.items()}
+        out = []
+        for i in range(6):
+            loss, g = vg(ps, xp.asarray(xs[i % 4]), xp.asarray(ys[i % 4]))
+            if i == 0:
+                want = _np_mlp_grad(ps0, xs[0], ys[0])
+                for k in ps0:
+                    np.testing.assert_allclose(np.asarray(g[k]), want[k], rtol=1e-10,
+                                               atol=1e-12)
+            ps = {k: ps[k] - 0.1 * g[k] for k in ps}
+            out.append(float(loss))
+        return out + [ps[k] for k in sorted(ps)]
+
+    off, on, info = _both(run)
+    assert off[:6] == on[:6]
+    _equal(off[6:], on[6:])
+    assert info["misses"] == 1 and info["hits"] == 5 and info["size"] == 1
+
+
+def test_results_stay_lazy_and_compose():
+    vg = xp.value_and_grad(lambda w, x: xp.sum(xp.tanh(x @ w) ** 2))
+    w, x = RNG.standard_normal((3, 2)), RNG.standard_normal((4, 3))
+    vg(xp.asarray(w), xp.asarray(x))
+    loss, g = vg(xp.asarray(w), xp.asarray(x))
+    assert cache.cache_info()["hits"] == 1
+    assert g._v.owner is not None and loss._v.owner is not None  # pending graphs
+    t = np.tanh(x @ w)
+    np.testing.assert_allclose(np.asarray(xp.sum(g * 2.0)),
+                               np.sum(2 * x.T @ (2 * t * (1 - t ** 2))), rtol=1e-12)
+
+
+def test_argnums_has_aux_grad():
+    def f(a, b, c):
+        s = xp.sum(a * b + xp.sin(c))
+        return s, {"mean": xp.mean(a)}
+
+    def run():
+        out = []
+        gf = xp.grad(f, argnums=(0, 2), has_aux=True)
+        for k in range(3):
+            a, b, c = (xp.asarray(RNG.standard_normal(4) + k) for _ in range(3))
+            (ga, gc), aux = gf(a, b, c)
+            np.testing.assert_allclose(np.asarray(ga), np.asarray(b), rtol=1e-15)
+            np.testing.assert_allclose(np.asarray(gc), np.cos(np.asarray(c)), rtol=1e-14)
+            np.testing.assert_allclose(float(aux["mean"]), np.mean(np.asarray(a)))
+            out += [ga, gc]
+        return out
+
+    state = RNG.bit_generator.state
+    cache.set_enabled(False)
+    off = run()
+    RNG.bit_generator.state = state
+    cache.set_enabled(True)
+    cache.cache_clear()
+    on = run()
+    _equal(off, on)
+    assert cache.cache_info()["hits"] == 2
+
+
+def test_closure_uses_new_values_of_captured_arrays():
+    w = RNG.standard_normal((3, 3))
+    box = {}
+
+    def loss(v):
+        return xp.sum(xp.exp(v @ w) * box["c"])
+
+    gs, cs = [], []
+    for _ in range(3):
+        c_np = RNG.standard_normal(3)
+        box["c"] = xp.asarray(c_np)                # same shape, new value each call
+        g = xp.grad(loss)(xp.asarray(np.ones(3)))
+        gs.append(np.asarray(g))
+        cs.append(c_np)
+    for g, c_np in zip(gs, cs):
+        e = np.exp(np.ones(3) @ w)
+        np.testing.assert_allclose(g, w @ (e * c_np), rtol=1e-12)
+    assert cache.cache_info()["hits"] == 2
+
+
+def test_other_shape_dtype_or_small_constant_misses():
+    gf = xp.grad(lambda v: xp.sum(v ** 3))
+    for v in (np.arange(3.0), np.arange(4.0), np.arange(3.0).astype(np.float32),
+              np.arange(3.0) + 1):
+        np.testing.assert_allclose(np.asarray(gf(xp.asarray(v))), 3 * v ** 2, rtol=1e-6)
+    assert cache.cache_info()["misses"] == 3 and cache.cache_info()["hits"] == 1
+    for k in (2.0, 3.0):   # the scalar is a small constant: keyed by value
+        g = xp.grad(lambda v, k=k: xp.sum(xp.exp(k * v)))(xp.asarray(np.ones(2)))
+        np.testing.assert_allclose(np.asarray(g), k * np.exp(k * np.ones(2)), rtol=1e-14)
+    assert cache.cache_info()["misses"] == 5
+
+
+def test_grad_of_grad_and_hvp():
+    def f(x):
+        return xp.sum(xp.sin(x) * x)
+
+    def run():
+        out = []
+        for k in range(3):
+            x_np = RNG.standard_normal(3) + k
+            d2 = xp.grad(lambda x: xp.sum(xp.grad(f)(x)))(xp.asarray(x_np))
+            np.testing.assert_allclose(np.asarray(d2), 2 * np.cos(x_np) - x_np * np.sin(x_np),
+                                       rtol=1e-12)
+            t_np = RNG.standard_normal(3)
+            h = xp.hvp(f, (xp.asarray(x_np),), (xp.asarray(t_np),))
+            np.testing.assert_allclose(np.asarray(h),
+                                       (2 * np.cos(x_np) - x_np * np.sin(x_np)) * t_np,
+                                       rtol=1e-12)
+            out += [d2, h]
+        return out
+
+    state = RNG.bit_generator.state
+    cache.set_enabled(False)
+    off = run()
+    RNG.bit_generator.state = state
+    cache.set_enabled(True)
+    cache.cache_clear()
+    on = run()
+    _equal(off, on)
+    assert cache.cache_info()["hits"] >= 4
+
+
+def test_vjp_jvp_unchanged():
+    def f(x):
+        return xp.tanh(x) * x
+
+    x_np, u_np = RNG.standard_normal(4), RNG.standard_normal(4)
+
+    def run():
+        _, fn = xp.vjp(f, xp.asarray(x_np))
+        _, t = xp.jvp(f, (xp.asarray(x_np),), (xp.asarray(u_np),))
+        return [fn(xp.asarray(u_np))[0], t]
+
+    off, on, _ = _both(run)
+    _equal(off, on)
+    d = np.tanh(x_np) + x_np * (1 - np.tanh(x_np) ** 2)
+    np.testing.assert_allclose(np.asarray(on[0]), d * u_np, rtol=1e-12)
+
+
+def test_disconnected_warning_on_a_hit():
+    gf = xp.grad(lambda a, b: xp.sum(a), argnums=(0, 1), disconnected_inputs="warn")
+    for _ in range(2):
+        with pytest.warns(UserWarning, match="argument leaf 1 does not reach"):
+            ga, gb = gf(xp.asarray(np.ones(2)), xp.asarray(np.ones(2)))
+        np.testing.assert_array_equal(np.asarray(gb), np.zeros(2))
+    assert cache.cache_info()["hits"] == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        xp.grad(lambda a, b: xp.sum(a), argnums=(0, 1))(xp.asarray(np.ones(2)),
+                                                        xp.asarray(np.ones(2)))
+
+
+def test_cache_is_bounded(monkeypatch):
+    monkeypatch.setattr(cache, "MAX_ENTRIES", 3)
+    gf = xp.grad(lambda v: xp.sum(v * v))
+    for n in range(1, 7):
+        np.testing.assert_allclose(np.asarray(gf(xp.asarray(np.arange(float(n))))),
+                                   2 * np.arange(float(n)))
+    assert cache.cache_info()["size"] == 3 and cache.cache_info()["misses"] == 6
