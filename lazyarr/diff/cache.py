@@ -37,9 +37,10 @@ _enabled = True
 class ForwardIndex:
     """The values of a traced forward graph, numbered: the differentiated ``inputs`` first,
     then, in a deterministic walk from ``outputs``, each leaf when first met and each node's
-    outputs; ``key`` is equal for two graphs exactly when their numbered structures are."""
+    outputs; ``key`` is equal for two graphs exactly when their numbered structures are.
+    ``dynamic``: some size is known only from data (a rule may have read it: not cacheable)."""
 
-    __slots__ = ("vals", "num", "key")
+    __slots__ = ("vals", "num", "key", "dynamic")
 
     def __init__(self, outputs: Sequence[Var], inputs: Sequence[Var]):
         vals: list[Var] = []
@@ -65,6 +66,7 @@ class ForwardIndex:
             for o in ap.outputs:
                 num[id(o)] = len(vals)
                 vals.append(o)
+        self.dynamic = any(None in v.shape for v in vals)
         outs = []
         for o in outputs:
             k = num.get(id(o))

@@ -164,6 +164,8 @@ def _gradients(ov: Var, a: _Args, mode: str) -> list:
     their arguments. A forward graph whose structure was differentiated before reuses the
     recorded derivative nodes (`cache`); otherwise the engine runs the rules."""
     index = ForwardIndex([ov], a.flat) if grad_cache.enabled() else None
+    if index is not None and index.dynamic:
+        index = None
     tpl = grad_cache.lookup(index.key) if index is not None else None
     if tpl is not None:
         a.bind()

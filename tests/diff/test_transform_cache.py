@@ -158,6 +158,14 @@ def test_other_shape_dtype_or_small_constant_misses():
     assert cache.cache_info()["misses"] == 5
 
 
+def test_sizes_known_only_from_data_bypass_the_cache():
+    gf = xp.grad(lambda x: xp.sum(x[x > 0] ** 2))
+    for v in ([1.0, -2.0, 3.0], [1.0, 2.0, 3.0], [-1.0, -2.0, 3.0]):
+        v = np.array(v)
+        np.testing.assert_array_equal(np.asarray(gf(xp.asarray(v))), np.where(v > 0, 2 * v, 0))
+    assert cache.cache_info()["hits"] == 0 and cache.cache_info()["size"] == 0
+
+
 def test_grad_of_grad_and_hvp():
     def f(x):
         return xp.sum(xp.sin(x) * x)
