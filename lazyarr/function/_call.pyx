@@ -18,6 +18,12 @@ from ..graph.basic import Var
 cnp.import_array()
 
 
+class TrustedArgsError(Exception):
+    """Arguments of a ``trust_input`` call that the program cannot take: ``args[0]`` is
+    ``"structure"`` (not realized arrays in the previous call's structure) or ``"shape"``
+    (``args[1]``: ``(shape given, shape taken)``)."""
+
+
 cdef inline object _new_array(object data):
     """A user-facing Array on a new realized leaf holding ``data`` (`coerce.wrap(Var.leaf(d))`
     without the Python calls)."""
@@ -82,26 +88,6 @@ def trusted_data(list objs, list shapes):
     return data
 
 
-cdef list _take_donated(prog, list data):
-    """Swap each donated argument in ``data`` for the program's writable buffer (a copy made on
-    first use); returns the ``(buffer, read-only view)`` pairs in ``prog.donated_pairs`` order."""
-    cdef list donated = []
-    cdef dict bufs = prog.bufs
-    cdef list types = prog.input_types
-    cdef Py_ssize_t j, p
-    for j, p in prog.donated_pairs:
-        d = data[p]
-        bv = bufs.get(j)
-        if bv is None or d is not (<tuple>bv)[1]:
-            buf = np.array(d, dtype=types[p][0], order="C", copy=True)
-            view = buf.view()
-            view.flags.writeable = False
-            bv = bufs[j] = (buf, view)
-        data[p] = (<tuple>bv)[0]
-        donated.append(bv)
-    return donated
-
-
 cdef inline int _copy_into(cnp.ndarray dst, object src) except -1:
     """``dst[...] = src`` (``memcpy`` when both are C-contiguous arrays of one dtype)."""
     if (type(src) is cnp.ndarray and cnp.PyArray_ISCARRAY_RO(<cnp.ndarray>src)
@@ -132,76 +118,133 @@ cdef object _private(object r, dict bufs, list data):
     return r
 
 
-cdef object _finish(prog, list res, list donated, list objs, list data):
-    """The output pytree of Arrays: donated outputs copied into their buffers (unless written
-    there in place) and handed out as the buffers' read-only views."""
-    cdef Py_ssize_t n_out = prog.n_out, k = 0, j, p
-    cdef list outs = [None] * n_out
-    cdef tuple bv
-    cdef cnp.ndarray buf
-    for j, p in prog.donated_pairs:
-        bv = <tuple>donated[k]
-        k += 1
-        buf = <cnp.ndarray>bv[0]
-        view = bv[1]
-        r = res[j]
-        if r is not buf:
-            _copy_into(buf, r)
-        res[j] = None
-        o = objs[p] if objs is not None else None
-        if o is not None and type(o) is not cnp.ndarray and o._v.data is view:
-            outs[j] = o  # the donated Array already holds its new value
-        else:
-            outs[j] = _new_array(view)
-    cdef dict bufs = prog.bufs
-    for j in range(n_out):
-        if outs[j] is None:
-            outs[j] = _new_array(_private(res[j], bufs, data))
-    return prog.unflatten_out(outs)
+cdef class Runner:
+    """The call state of one `Program`, read from C: its linked program, argument dtypes and
+    shapes, donated pairs and buffers, extra inputs and output structure."""
+    cdef object vm, match, flatten_in, unflatten_out, extras
+    cdef list dtypes, shapes, types, pairs
+    cdef dict bufs
+    cdef Py_ssize_t n_out
 
+    def __init__(self, prog):
+        self.vm = prog.vm
+        self.match = prog.match
+        self.flatten_in = prog.flatten_in
+        self.unflatten_out = prog.unflatten_out
+        self.extras = prog.extras_data or None
+        self.dtypes = list(prog.dtypes)
+        self.shapes = list(prog.shapes)
+        self.types = list(prog.input_types)
+        self.pairs = list(prog.donated_pairs)
+        self.bufs = prog.bufs
+        self.n_out = prog.n_out
 
-def run(prog, list data, list objs):
-    """One call of ``prog`` (a `Program`) on the flat argument data; ``objs``: the argument
-    leaves (to hand donated Arrays back) or None. Returns the output pytree of Arrays."""
-    cdef list donated = _take_donated(prog, data) if prog.donated_pairs else []
-    extras = prog.extras_data
-    if extras:
-        data = data + extras
-    res = prog.vm(data)
-    if type(res) is not list:
-        res = list(res)
-    return _finish(prog, res, donated, objs, data)
+    def set_match(self, match):
+        """Use ``match(args) -> array leaves or None`` for `call`."""
+        self.match = match
 
+    cdef list _take_donated(self, list data):
+        """Swap each donated argument in ``data`` for its writable buffer (a copy made on first
+        use); returns the ``(buffer, read-only view)`` pairs in ``pairs`` order."""
+        cdef list donated = []
+        cdef dict bufs = self.bufs
+        cdef Py_ssize_t j, p
+        for j, p in self.pairs:
+            d = data[p]
+            bv = bufs.get(j)
+            if bv is None or d is not (<tuple>bv)[1]:
+                buf = np.array(d, dtype=self.types[p][0], order="C", copy=True)
+                view = buf.view()
+                view.flags.writeable = False
+                bv = bufs[j] = (buf, view)
+            data[p] = (<tuple>bv)[0]
+            donated.append(bv)
+        return donated
 
-def loop(prog, Py_ssize_t n, list data, list objs, list stacked):
-    """``n`` calls of ``prog`` with no Python code between them: call ``i`` reads slice ``i``
-    of the stacked arguments (``stacked``: their positions in ``data``, each holding an array
-    with at least ``n`` slices along axis 0); each donated argument takes the output it is
-    matched with. Returns the outputs of the last call."""
-    cdef Py_ssize_t ns = len(stacked), i, s, q
-    cdef list stacks = [data[stacked[s]] for s in range(ns)]
-    cdef list pos = list(stacked)
-    for s in range(ns):
-        data[<Py_ssize_t>pos[s]] = stacks[s][0]
-    cdef list donated = _take_donated(prog, data)
-    extras = prog.extras_data
-    if extras:
-        data = data + extras
-    vm = prog.vm
-    cdef list pairs = prog.donated_pairs
-    cdef Py_ssize_t npairs = len(pairs)
-    cdef list res_j = [pairs[q][0] for q in range(npairs)]
-    cdef list bufs = [(<tuple>donated[q])[0] for q in range(npairs)]
-    cdef object res = None, r
-    for i in range(n):
+    cdef object _finish(self, res, list donated, list objs, list data):
+        """The output pytree of Arrays: donated outputs copied into their buffers (unless
+        written there in place) and handed out as the buffers' read-only views."""
+        if type(res) is not list:
+            res = list(res)
+        cdef Py_ssize_t n_out = self.n_out, k = 0, j, p
+        cdef list outs = [None] * n_out
+        cdef tuple bv
+        cdef cnp.ndarray buf
+        for j, p in self.pairs:
+            bv = <tuple>donated[k]
+            k += 1
+            buf = <cnp.ndarray>bv[0]
+            view = bv[1]
+            r = res[j]
+            if r is not buf:
+                _copy_into(buf, r)
+            res[j] = None
+            o = objs[p] if objs is not None else None
+            if o is not None and type(o) is not cnp.ndarray and o._v.data is view:
+                outs[j] = o  # the donated Array already holds its new value
+            else:
+                outs[j] = _new_array(view)
+        for j in range(n_out):
+            if outs[j] is None:
+                outs[j] = _new_array(_private(res[j], self.bufs, data))
+        return self.unflatten_out(outs)
+
+    def run(self, list data, list objs):
+        """One call on the flat argument data; ``objs``: the argument leaves (to hand donated
+        Arrays back) or None. Returns the output pytree of Arrays."""
+        cdef list donated = self._take_donated(data) if self.pairs else []
+        if self.extras is not None:
+            data = data + self.extras
+        return self._finish(self.vm(data), donated, objs, data)
+
+    def call(self, tuple args):
+        """`run` on ``args`` when they have this program's structure, constants, dtypes and
+        shapes; else the `Runner` class itself (a miss)."""
+        objs = self.match(args)
+        if objs is None:
+            return Runner
+        data = check(objs, self.dtypes, self.shapes)
+        if data is None:
+            return Runner
+        return self.run(data, objs)
+
+    def call_trusted(self, tuple args):
+        """`run` on ``args`` assumed to have this program's structure; arguments that are not
+        raise `TrustedArgsError` (errors of the program itself pass through)."""
+        try:
+            objs = self.flatten_in(args)
+            data = trusted_data(objs, self.shapes)
+        except ValueError as e:
+            raise TrustedArgsError("shape", e.args[0]) from None
+        except (AttributeError, IndexError, KeyError, TypeError):
+            raise TrustedArgsError("structure", None) from None
+        return self.run(data, objs)
+
+    def loop(self, Py_ssize_t n, list data, list objs, list stacked):
+        """``n`` calls with no Python code between them: call ``i`` reads slice ``i`` of the
+        stacked arguments (``stacked``: their positions in ``data``, each holding an array with
+        at least ``n`` slices along axis 0); each donated argument takes the output it is
+        matched with. Returns the outputs of the last call."""
+        cdef Py_ssize_t ns = len(stacked), i, s, q
+        cdef list stacks = [data[stacked[s]] for s in range(ns)]
+        cdef list pos = list(stacked)
         for s in range(ns):
-            data[<Py_ssize_t>pos[s]] = stacks[s][i]
-        res = None  # a thunk may take back an output buffer nobody holds any more
-        res = vm(data)
-        for q in range(npairs):
-            r = res[<Py_ssize_t>res_j[q]]
-            if r is not bufs[q]:
-                _copy_into(<cnp.ndarray>bufs[q], r)
-    if type(res) is not list:
-        res = list(res)
-    return _finish(prog, res, donated, objs, data)
+            data[<Py_ssize_t>pos[s]] = stacks[s][0]
+        cdef list donated = self._take_donated(data)
+        if self.extras is not None:
+            data = data + self.extras
+        vm = self.vm
+        cdef Py_ssize_t npairs = len(self.pairs)
+        cdef list res_j = [self.pairs[q][0] for q in range(npairs)]
+        cdef list bufs = [(<tuple>donated[q])[0] for q in range(npairs)]
+        cdef object res = None, r
+        for i in range(n):
+            for s in range(ns):
+                data[<Py_ssize_t>pos[s]] = stacks[s][i]
+            res = None  # a thunk may take back an output buffer nobody holds any more
+            res = vm(data)
+            for q in range(npairs):
+                r = res[<Py_ssize_t>res_j[q]]
+                if r is not bufs[q]:
+                    _copy_into(<cnp.ndarray>bufs[q], r)
+        return self._finish(res, donated, objs, data)

@@ -26,6 +26,7 @@ from .program import Program
 from .pytree_code import make_matcher
 
 _SCALARS = (bool, int, float, complex)
+_MISS = _call.Runner  # what `Runner.call` returns for arguments of another signature
 
 
 def _argnums(nums: int | Sequence[int], what: str) -> tuple[int, ...]:
@@ -120,6 +121,7 @@ class Compiled:
             prog = self._trace(args, dyn_pos, struct, leaves, arr_pos, types,
                                [index_of[k] for k in sorted(donated) if k in index_of])
             prog.match = make_matcher(_match_spec(args, self.static_argnums, iter(leaves)))
+            prog.runner.set_match(prog.match)
             self._cache[key] = prog
         self._last = prog
         return prog, data, objs, stacked_idx
@@ -160,11 +162,9 @@ class Compiled:
         if last is not None:
             if self.trust_input:
                 return self._call_trusted(last, args)
-            objs = last.match(args)  # the signature of the previous call, checked quickly
-            if objs is not None:
-                data = last.check(objs)
-                if data is not None:
-                    return last.run(data, objs)
+            out = last.runner.call(args)  # the signature of the previous call, checked quickly
+            if out is not _MISS:
+                return out
         prep = self._prepare(args)
         if prep is None:
             return self.fn(*args)  # inside an enclosing trace: f is inlined
@@ -173,16 +173,14 @@ class Compiled:
 
     def _call_trusted(self, prog: Program, args: tuple):
         try:
-            objs = prog.flatten_in(args)
-            data = _call.trusted_data(objs, prog.shapes)
-        except (AttributeError, IndexError, KeyError, TypeError):
+            return prog.runner.call_trusted(args)
+        except _call.TrustedArgsError as e:
+            if e.args[0] == "shape":
+                got, want = e.args[1]
+                raise ValueError(f"compile (trust_input): an argument has shape {got}, "
+                                 f"the compiled program takes {want} ({where()})") from None
             raise TypeError(f"compile (trust_input): the arguments are not realized arrays "
                             f"in the structure of the previous call ({where()})") from None
-        except ValueError as e:
-            got, want = e.args[0]
-            raise ValueError(f"compile (trust_input): an argument has shape {got}, "
-                             f"the compiled program takes {want} ({where()})") from None
-        return prog.run(data, objs)
 
     def loop(self, n: int, *args, stacked_argnums: int | Sequence[int] | None = None):
         """Run ``n`` steps without returning to the caller (Theano's ``fn(n_calls=n)``).

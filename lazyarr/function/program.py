@@ -55,21 +55,23 @@ class Program:
         self.n_out = len(outs)
         #: ``match(args) -> array leaves or None``: set by `Compiled` for its fast path
         self.match = lambda args: None
+        #: the C state of the calls (`_call.Runner`)
+        self.runner = _call.Runner(self)
 
     def check(self, objs: list) -> list | None:
         """The data of ``objs`` (realized Arrays or NumPy arrays) if they have exactly this
         program's dtypes and shapes, else None."""
         return _call.check(objs, self.dtypes, self.shapes)
 
-    # ---- calling (the hot paths are in `_call`) -------------------------------------------
+    # ---- calling (the hot paths are in `_call.Runner`) ----------------------------------------
     def run(self, data: list, objs: list | None) -> Any:
         """Run on the flat argument data (``objs``: the argument leaves, to hand donated Arrays
         back); returns the output pytree of Arrays."""
-        return _call.run(self, data, objs)
+        return self.runner.run(data, objs)
 
     def loop(self, n: int, data: list, objs: list, stacked: Sequence[int]) -> Any:
         """``n`` calls with no Python code between them: call ``i`` reads slice ``i`` of the
         stacked arguments (positions ``stacked`` of ``data`` hold the stacked arrays), donated
         arguments take the outputs they are matched with. Returns the outputs of the last
         call."""
-        return _call.loop(self, n, data, objs, list(stacked))
+        return self.runner.loop(n, data, objs, list(stacked))
