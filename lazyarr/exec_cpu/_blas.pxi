@@ -270,21 +270,30 @@ cdef int _matvec(int typenum, cnp.ndarray a, bint a_left, cnp.ndarray x, char *a
     """``y = alpha * (a @ x) + beta * y`` (``a_left``) or ``alpha * (x @ a) + beta * y``, for a
     2-d ``a`` (k >= 1) and a 1-d ``x``, through gemv; ``a`` is read in place when BLAS can."""
     cdef cnp.npy_intp isz = cnp.PyArray_ITEMSIZE(a)
-    cdef cnp.npy_intp r = cnp.PyArray_DIMS(a)[0], c = cnp.PyArray_DIMS(a)[1]
-    cdef cnp.npy_intp sr = cnp.PyArray_STRIDES(a)[0] // isz, sc = cnp.PyArray_STRIDES(a)[1] // isz
-    cdef char t
-    cdef int ld, incx
-    if (cnp.PyArray_STRIDES(a)[0] % isz or cnp.PyArray_STRIDES(a)[1] % isz
-            or not _blas_layout(sr, sc, r, c, &t, &ld)):
-        a = np.ascontiguousarray(a)
-        sr, sc = c, 1
-        _blas_layout(sr, sc, r, c, &t, &ld)
-    cdef cnp.npy_intp k = c if a_left else r
+    cdef cnp.npy_intp k = cnp.PyArray_DIMS(a)[1] if a_left else cnp.PyArray_DIMS(a)[0]
+    cdef int incx
     cdef char *px = <char *>cnp.PyArray_DATA(x)
     if not _vec_inc(cnp.PyArray_STRIDES(x)[0], isz, k, &px, &incx):
         x = np.ascontiguousarray(x)
         px = <char *>cnp.PyArray_DATA(x)
         incx = 1
+    return _matvec_p(typenum, a, a_left, px, incx, alpha, beta, py)
+
+
+cdef int _matvec_p(int typenum, cnp.ndarray a, bint a_left, char *px, int incx, char *alpha,
+                   char *beta, char *py) except -1:
+    """`_matvec` with the vector given as a pointer (at its lowest address) and a BLAS
+    increment."""
+    cdef cnp.npy_intp isz = cnp.PyArray_ITEMSIZE(a)
+    cdef cnp.npy_intp r = cnp.PyArray_DIMS(a)[0], c = cnp.PyArray_DIMS(a)[1]
+    cdef cnp.npy_intp sr = cnp.PyArray_STRIDES(a)[0] // isz, sc = cnp.PyArray_STRIDES(a)[1] // isz
+    cdef char t
+    cdef int ld
+    if (cnp.PyArray_STRIDES(a)[0] % isz or cnp.PyArray_STRIDES(a)[1] % isz
+            or not _blas_layout(sr, sc, r, c, &t, &ld)):
+        a = np.ascontiguousarray(a)
+        sr, sc = c, 1
+        _blas_layout(sr, sc, r, c, &t, &ld)
     # BLAS sees A stored as column-major: 'N' layout -> (c x r) with ld, 'T' -> (r x c)
     cdef char tr
     cdef int bm, bn
@@ -295,7 +304,10 @@ cdef int _matvec(int typenum, cnp.ndarray a, bint a_left, cnp.ndarray x, char *a
         bm, bn = <int>r, <int>c
         tr = b'N' if a_left else b'T'
     cdef char *pa = <char *>cnp.PyArray_DATA(a)
-    with nogil:
+    if r * c >= NOGIL_MIN:
+        with nogil:
+            _gemv(typenum, tr, bm, bn, alpha, pa, ld, px, incx, beta, py)
+    else:  # releasing the GIL costs more than a tiny product
         _gemv(typenum, tr, bm, bn, alpha, pa, ld, px, incx, beta, py)
     return 0
 
@@ -308,6 +320,47 @@ cdef inline bint _scalar_is_zero(char *p, int typenum) noexcept nogil:
     if typenum == cnp.NPY_CFLOAT:
         return (<float *>p)[0] == 0 and (<float *>p)[1] == 0
     return (<double *>p)[0] == 0 and (<double *>p)[1] == 0
+
+
+cdef inline bint _scalar_is_one(char *p, int typenum) noexcept nogil:
+    if typenum == cnp.NPY_FLOAT:
+        return (<float *>p)[0] == 1
+    if typenum == cnp.NPY_DOUBLE:
+        return (<double *>p)[0] == 1
+    if typenum == cnp.NPY_CFLOAT:
+        return (<float *>p)[0] == 1 and (<float *>p)[1] == 0
+    return (<double *>p)[0] == 1 and (<double *>p)[1] == 0
+
+
+cdef void _rank1(int typenum, cnp.npy_intp m, cnp.npy_intp n, char *alpha, char *a,
+                 cnp.npy_intp sa, char *b, cnp.npy_intp sb, char *out) noexcept nogil:
+    """Row-major ``out(m x n) += alpha * a_col @ b_row`` for float32/64 (byte strides sa, sb;
+    out C-contiguous)."""
+    cdef cnp.npy_intp i, j
+    cdef float fa
+    cdef double da
+    cdef float *fo
+    cdef double *do
+    if typenum == cnp.NPY_FLOAT:
+        for i in range(m):
+            fa = (<float *>alpha)[0] * (<float *>(a + i * sa))[0]
+            fo = <float *>out + i * n
+            if sb == sizeof(float):
+                for j in range(n):
+                    fo[j] += fa * (<float *>b)[j]
+            else:
+                for j in range(n):
+                    fo[j] += fa * (<float *>(b + j * sb))[0]
+    else:
+        for i in range(m):
+            da = (<double *>alpha)[0] * (<double *>(a + i * sa))[0]
+            do = <double *>out + i * n
+            if sb == sizeof(double):
+                for j in range(n):
+                    do[j] += da * (<double *>b)[j]
+            else:
+                for j in range(n):
+                    do[j] += da * (<double *>(b + j * sb))[0]
 
 
 cdef class GemmThunk(Thunk):
@@ -330,11 +383,14 @@ cdef class GemmThunk(Thunk):
         self.buf = None
 
     cdef int run(self, list storage, bint shared) except -1:
-        cdef list xs = [storage[<Py_ssize_t>j] for j in self.ins]
+        cdef PyObject *xs[5]
         cdef object o
-        for o in xs:
+        cdef int j
+        for j in range(5):
+            o = storage[<Py_ssize_t>self.ins[j]]
             if type(o) is not cnp.ndarray or not _plain(<cnp.ndarray>o, self.typenum):
                 return Thunk.run(self, storage, shared)
+            xs[j] = <PyObject *>o   # storage keeps it alive
         cdef cnp.ndarray c = <cnp.ndarray>xs[0], al = <cnp.ndarray>xs[1]
         cdef cnp.ndarray a = <cnp.ndarray>xs[2], b = <cnp.ndarray>xs[3]
         cdef cnp.ndarray be = <cnp.ndarray>xs[4]
@@ -365,15 +421,33 @@ cdef class GemmThunk(Thunk):
                 if self.reuse and not shared:
                     self.buf = out
             if not beta0:
-                np.copyto(out, c)
+                if (cnp.PyArray_SIZE(c) == m * n and cnp.PyArray_IS_C_CONTIGUOUS(c)
+                        and cnp.PyArray_TYPE(c) == self.typenum):
+                    memcpy(cnp.PyArray_DATA(out), cnp.PyArray_DATA(c),
+                           m * n * cnp.PyArray_ITEMSIZE(out))
+                else:  # broadcast or strided c
+                    np.copyto(out, c)
         storage[<Py_ssize_t>self.outs[0]] = out
         cdef char *pc = <char *>cnp.PyArray_DATA(out)
         if self.vec:
             return _matvec(self.typenum, a, True, b, palpha, pbeta, pc)
-        if m == 1:  # a row times a matrix: gemv reads b in place, gemm would pack it
-            return _matvec(self.typenum, b, False, a[0], palpha, pbeta, pc)
-        # row-major out (m x n) = a @ b is column-major out^T (n x m) = b^T @ a^T
         cdef cnp.npy_intp isz = cnp.PyArray_ITEMSIZE(a)
+        cdef char *px
+        cdef int incx
+        if m == 1:  # a row times a matrix: gemv reads b in place, gemm would pack it
+            px = <char *>cnp.PyArray_DATA(a)
+            if _vec_inc(cnp.PyArray_STRIDES(a)[1], isz, k, &px, &incx):
+                return _matvec_p(self.typenum, b, False, px, incx, palpha, pbeta, pc)
+            return _matvec(self.typenum, b, False, a[0], palpha, pbeta, pc)
+        if (k == 1 and _scalar_is_one(pbeta, self.typenum)
+                and (self.typenum == cnp.NPY_FLOAT or self.typenum == cnp.NPY_DOUBLE)):
+            # an outer product added to out (the weight update at minibatch 1): a plain loop;
+            # gemm packs its operands, and ger runs one short axpy per row of out
+            _rank1(self.typenum, m, n, palpha, <char *>cnp.PyArray_DATA(a),
+                   cnp.PyArray_STRIDES(a)[0], <char *>cnp.PyArray_DATA(b),
+                   cnp.PyArray_STRIDES(b)[1], pc)
+            return 0
+        # row-major out (m x n) = a @ b is column-major out^T (n x m) = b^T @ a^T
         cdef char ta, tb
         cdef int lda, ldb
         if not _strides_ok(a, isz) or not _blas_layout(

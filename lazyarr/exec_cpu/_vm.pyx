@@ -14,8 +14,9 @@ node's untaken input needs never run.
 
 cimport numpy as cnp
 from libc.stdint cimport int64_t
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 from cpython.ref cimport PyObject, Py_REFCNT
+from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 
 import numpy as np
 
@@ -81,6 +82,41 @@ cdef class Thunk:
         else:
             for j in range(len(self.outs)):
                 storage[<Py_ssize_t>self.outs[j]] = r[j]
+        return 0
+
+
+cdef class ViewThunk(Thunk):
+    """A ``Reshape`` (C order; a copy when no view exists, as NumPy) or ``Transpose`` node
+    through the NumPy C API, with no Python call: ``perm`` is True for a transpose, ``dims``
+    the target shape or the permutation."""
+    cdef bint perm
+    cdef int nd
+    cdef cnp.npy_intp dims[MAXDIM]
+
+    def __init__(self, fn, tuple ins, tuple outs, tuple free, node, bint perm, tuple dims):
+        Thunk.__init__(self, fn, ins, outs, free, node)
+        if len(dims) > MAXDIM:
+            raise ValueError("too many dimensions for a native view")
+        self.perm = perm
+        self.nd = len(dims)
+        cdef int d
+        for d in range(self.nd):
+            self.dims[d] = dims[d]
+
+    cdef int run(self, list storage, bint shared) except -1:
+        cdef object x = storage[<Py_ssize_t>self.ins[0]]
+        if type(x) is not cnp.ndarray:
+            return Thunk.run(self, storage, shared)
+        cdef cnp.PyArray_Dims pd
+        pd.ptr = self.dims
+        pd.len = self.nd
+        if self.perm:
+            if cnp.PyArray_NDIM(<cnp.ndarray>x) != self.nd:
+                return Thunk.run(self, storage, shared)
+            storage[<Py_ssize_t>self.outs[0]] = cnp.PyArray_Transpose(<cnp.ndarray>x, &pd)
+        else:
+            storage[<Py_ssize_t>self.outs[0]] = cnp.PyArray_Newshape(<cnp.ndarray>x, &pd,
+                                                                     cnp.NPY_CORDER)
         return 0
 
 
@@ -421,7 +457,13 @@ cdef class ReduceThunk(Thunk):
         for i in range(nin):
             for d in range(nr):
                 cr[i * nr + d] = rst[i * MAXDIM + d]
-        with nogil:
+        cdef cnp.npy_intp work = total
+        for d in range(nr):
+            work *= rshape[d]
+        if work >= NOGIL_MIN:
+            with nogil:
+                self.fr(nk, kshape, nr, rshape, ptrs, ck, cr, g_threads)
+        else:  # releasing the GIL costs more than a tiny reduction
             self.fr(nk, kshape, nr, rshape, ptrs, ck, cr, g_threads)
         return 0
 
@@ -468,3 +510,34 @@ cdef class LinearProgram:
             self.running -= 1
             _fp_leave(token)
         return [storage[j] for j in self.out_idx]
+
+    def profile(self, list args, int repeat=100):
+        """Mean seconds per thunk (list, thunk order) over ``repeat`` runs on ``args``; the
+        arguments must stay valid across runs (donated buffers are written)."""
+        cdef Py_ssize_t i, j, r, k = len(self.thunks)
+        cdef Thunk t
+        cdef list storage
+        cdef double t0
+        cdef list acc = [0.0] * k
+        token = _fp_enter()
+        try:
+            for r in range(repeat):
+                storage = list(self.init_storage)
+                for i in range(self.n_in):
+                    storage[i] = args[i]
+                for i in range(k):
+                    t = <Thunk>self.thunks[i]
+                    t0 = _now()
+                    t.run(storage, False)
+                    for j in t.free:
+                        storage[j] = None
+                    acc[i] += _now() - t0
+        finally:
+            _fp_leave(token)
+        return [a / repeat for a in acc]
+
+
+cdef inline double _now() noexcept:
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return ts.tv_sec + ts.tv_nsec * 1e-9

@@ -14,6 +14,8 @@ its last reader.
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..graph.fgraph import FunctionGraph
 from . import native
 from ._vm import (
@@ -25,6 +27,7 @@ from ._vm import (
     MatMulThunk,
     ReduceThunk,
     Thunk,
+    ViewThunk,
 )
 from .reference_vm import ReferenceProgram
 
@@ -50,7 +53,7 @@ def link(fg: FunctionGraph, reference: bool = False, native_kernels: bool = True
                 if v.data is None:
                     raise ValueError(f"{v} is neither an input nor a constant")
                 index[v] = len(init)
-                init.append(v.data)
+                init.append(_as_array(v.data))
         for v in node.outputs:
             index[v] = len(init)
             init.append(None)
@@ -145,6 +148,9 @@ def link(fg: FunctionGraph, reference: bool = False, native_kernels: bool = True
             thunks.append(GemmThunk(node.op.perform, ins, outs, free, node,
                                     ov.dtype.num, len(ov.shape) == 1, reuse[0], inplace))
             fresh.update(outs)
+        elif native_kernels and native.view_dims(node) is not None:
+            perm, dims = native.view_dims(node)
+            thunks.append(ViewThunk(node.op.perform, ins, outs, free, node, perm, dims))
         else:
             fn = node.op.perform
             into = getattr(node.op, "perform_into", None)  # writes into its input 0
@@ -158,6 +164,12 @@ def link(fg: FunctionGraph, reference: bool = False, native_kernels: bool = True
         main_pos = tuple(t for t, node in enumerate(order) if node in main)
         return LazyProgram(thunks, init, main_pos, out_idx, len(fg.inputs))
     return LinearProgram(thunks, init, out_idx, len(fg.inputs))
+
+
+def _as_array(data):
+    """A NumPy scalar constant as a 0-d array: native thunks read arrays, and the storage list
+    is copied from the initial one every call (a conversion there would repeat per call)."""
+    return np.asarray(data) if isinstance(data, np.generic) else data
 
 
 def _gemm_handoffs(order: list, index: dict, frees: list, kernels: list, escape: set,

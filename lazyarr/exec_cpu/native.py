@@ -18,11 +18,12 @@ from ..array.ops.composite import Composite, FusedReduce
 from ..array.ops.elemwise import Cast, Elemwise
 from ..array.ops.linalg import Gemm, Gemv, MatMul
 from ..array.ops.reduce import Reduce
+from ..array.ops.shape import Reshape, Transpose
 from . import ccache
 from .codegen import Kernel, ReduceKernel, c_type, single_composite
 
 __all__ = ["Kernel", "ReduceKernel", "elementwise_kernel", "reduce_kernel", "is_blas_matmul",
-           "is_blas_gemm", "build_kernels"]
+           "is_blas_gemm", "view_dims", "build_kernels"]
 
 BLAS_TYPES = {np.dtype(t).num for t in ("float32", "float64", "complex64", "complex128")}
 _failed: set = set()
@@ -83,6 +84,18 @@ def is_blas_matmul(node) -> bool:
 def is_blas_gemm(node) -> bool:
     """A `Gemm` or `Gemv` node BLAS can compute (float32/64, complex64/128)."""
     return isinstance(node.op, (Gemm, Gemv)) and node.outputs[0].dtype.num in BLAS_TYPES
+
+
+def view_dims(node) -> tuple[bool, tuple[int, ...]] | None:
+    """``(True, perm)`` for a `Transpose`, ``(False, shape)`` for a `Reshape` of a fully known
+    shape (both run natively as `ViewThunk`); None for other nodes."""
+    op = node.op
+    if isinstance(op, Transpose) and len(op.perm) <= 16:
+        return True, tuple(int(p) for p in op.perm)
+    if (isinstance(op, Reshape) and len(op.shape) <= 16
+            and all(isinstance(d, int) and d >= 0 for d in op.shape)):
+        return False, tuple(op.shape)
+    return None
 
 
 def build_kernels(kernels: list[Kernel]) -> list:
