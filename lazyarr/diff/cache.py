@@ -3,15 +3,13 @@
 An eager training loop calls ``value_and_grad(f)`` once per step on a forward graph of the same
 structure; running every op's vjp rule in Python each time costs far more than running the
 program. So the first call records, as a `GradTemplate`, the nodes the rules built (ops, inputs
-as value numbers, output types), numbered against the forward graph; a later call whose forward
-graph has the same structural key (`forward_index`) clones those nodes onto its own forward
-values and leaves: one ``Apply`` and one ``Var`` per node, no rule, no type inference. Results
-are ordinary pending graphs, as built by the rules.
-
-Leaves the rules create (constants) are shared by the clones. The key holds the ops (interned:
-equal ops are the same object), each node's input numbering, the leaves' dtypes and shapes
-(small constants by value: a rule may specialize on one), and which leaves are the
-differentiated inputs. Bounded LRU; `cache_info` gives hits and misses.
+as value numbers, output types) over the forward graph; a later call whose forward graph has
+the same key (`ForwardIndex`: the trace cache's structural key of the cut, plus where the
+differentiated inputs sit) clones those nodes onto its own forward values and leaves: one
+``Apply`` and one ``Var`` per node, no rule, no type inference. Results are ordinary pending
+graphs, as the rules build them. Leaves the rules create (constants) are shared by the clones.
+A forward graph with a size known only from data is not recorded (a rule may have read the
+size). Bounded LRU; `cache_info` gives hits and misses.
 """
 
 from __future__ import annotations
@@ -19,15 +17,15 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Sequence
 
+from ..graph._walk import cut
 from ..graph.basic import Apply, Var
 from .engine import topo_applies
 
-__all__ = ["ForwardIndex", "GradTemplate", "cache_info", "cache_clear", "set_enabled",
-           "lookup", "store"]
+__all__ = ["ForwardIndex", "GradTemplate", "cache_info", "cache_clear", "enabled",
+           "set_enabled", "lookup", "store"]
 
 #: most templates kept (least recently used dropped first)
 MAX_ENTRIES = 256
-_SMALL_CONST = 16
 
 _entries: OrderedDict = OrderedDict()
 _stats = {"hits": 0, "misses": 0}
@@ -35,117 +33,112 @@ _enabled = True
 
 
 class ForwardIndex:
-    """The values of a traced forward graph, numbered: the differentiated ``inputs`` first,
-    then, in a deterministic walk from ``outputs``, each leaf when first met and each node's
-    outputs; ``key`` is equal for two graphs exactly when their numbered structures are.
-    ``dynamic``: some size is known only from data (a rule may have read it: not cacheable)."""
+    """A traced forward graph cut out with `graph._walk.cut` (leaves, distinct nodes, the
+    structural key the trace cache uses), plus where each differentiated input sits among the
+    leaves: ``key`` is equal for two graphs exactly when they compute the same thing from
+    leaves of the same types with the inputs in the same places."""
 
-    __slots__ = ("vals", "num", "key", "dynamic")
+    __slots__ = ("inputs", "leaves", "steps", "key")
 
     def __init__(self, outputs: Sequence[Var], inputs: Sequence[Var]):
-        vals: list[Var] = []
-        num: dict[int, int] = {}
-        key: list = []
-        for v in inputs:
-            if id(v) in num:  # the same variable twice: key the repeat
-                key.append(("same", num[id(v)]))
-                continue
-            num[id(v)] = len(vals)
-            vals.append(v)
-            key.append(_leaf_key(v))
-        for ap in topo_applies(outputs):
-            refs = []
-            for v in ap.inputs:
-                k = num.get(id(v))
-                if k is None:  # an owner is visited before its readers: this is a leaf
-                    k = num[id(v)] = len(vals)
-                    vals.append(v)
-                    key.append(_leaf_key(v))
-                refs.append(k)
-            key.append((ap.op, tuple(refs)))
-            for o in ap.outputs:
-                num[id(o)] = len(vals)
-                vals.append(o)
-        self.dynamic = any(None in v.shape for v in vals)
-        outs = []
-        for o in outputs:
-            k = num.get(id(o))
-            if k is None:  # the output is a leaf the walk did not meet
-                k = num[id(o)] = len(vals)
-                vals.append(o)
-                key.append(_leaf_key(o))
-            outs.append(k)
-        key.append(tuple(outs))
-        self.vals, self.num, self.key = vals, num, tuple(key)
+        leaves, steps, _refs, key = cut(list(outputs))
+        pos = {v: i for i, v in enumerate(leaves)}
+        self.inputs = inputs
+        self.leaves, self.steps = leaves, steps
+        self.key = (key, tuple([pos.get(v, -1) for v in inputs]))
 
+    def addresses(self) -> dict[Var, tuple[int, int]]:
+        """Where each forward value is found: ``(-1, k)`` input k, ``(-2, i)`` leaf i,
+        ``(s, j)`` output j of step s."""
+        where: dict[Var, tuple[int, int]] = {}
+        for i, v in enumerate(self.leaves):
+            where[v] = (-2, i)
+        for s, (ap, _refs, _first) in enumerate(self.steps):
+            for j, o in enumerate(ap.outputs):
+                where[o] = (s, j)
+        for k, v in enumerate(self.inputs):
+            where.setdefault(v, (-1, k))
+        return where
 
-def _leaf_key(v: Var) -> tuple:
-    d = v.data
-    if v.owner is not None:  # a variable made an input while pending (a nested transform)
-        return (v.dtype, v.shape, "node")
-    if d is None:
-        return (v.dtype, v.shape, None)
-    if v.const and d.size <= _SMALL_CONST:
-        return (v.dtype, v.shape, d.tobytes())
-    return (v.dtype, v.shape, v.const)
+    def dynamic(self) -> bool:
+        """Whether some size is known only from data (a rule may have read it)."""
+        return (any(None in v.shape for v in self.leaves)
+                or any(None in o.shape for ap, _r, _f in self.steps for o in ap.outputs))
+
+    def fetch(self, where: tuple[int, int]) -> Var:
+        """The value at an address given by `addresses` (for this graph or one of its key)."""
+        s, j = where
+        if s == -1:
+            return self.inputs[j]
+        if s == -2:
+            return self.leaves[j]
+        return self.steps[s][0].outputs[j]
 
 
 class GradTemplate:
-    """The nodes that derivative rules built over one forward graph, renumbered so that they
+    """The nodes that derivative rules built over one forward graph, with their inputs as
+    numbers (forward values by address, leaves the rules made, earlier nodes), so that they
     can be cloned onto another forward graph with the same `ForwardIndex` key."""
 
-    __slots__ = ("n_fwd", "n_all", "fixed", "steps", "outs", "flags")
+    __slots__ = ("n_all", "given", "steps", "outs", "flags")
 
-    def __init__(self, n_fwd, n_all, fixed, steps, outs, flags):
-        self.n_fwd = n_fwd    # values of the forward graph (given to `instantiate`)
+    def __init__(self, n_all, given, steps, outs, flags):
         self.n_all = n_all    # values in all
-        self.fixed = fixed    # [(value number, leaf Var)]: constants the rules made
+        self.given = given    # [(number, address or None, leaf Var or None)]
         self.steps = steps    # [(op, input numbers, [(dtype, shape)], site, first output)]
         self.outs = outs      # value number of each result
         self.flags = flags    # per-call facts to replay (which inputs reach the output)
 
     @classmethod
     def build(cls, index: ForwardIndex, results: Sequence[Var], flags=None):
-        """The template of ``results`` (Vars built over ``index``'s values), or None when they
-        read a symbolic value that is not part of the forward graph (not cacheable)."""
-        num = dict(index.num)
-        stop = index.vals
-        n = len(stop)
-        fixed, steps = [], []
-        for ap in topo_applies(results, stop):
+        """The template of ``results`` (Vars built over ``index``'s values), or None when it
+        cannot be reused (a size known only from data, or a symbolic value from elsewhere)."""
+        if index.dynamic():
+            return None
+        where = index.addresses()
+        num: dict[Var, int] = {}
+        given, steps = [], []
+        n = 0
+
+        def number(v: Var) -> int | None:
+            nonlocal n
+            k = num.get(v)
+            if k is not None:
+                return k
+            w = where.get(v)
+            if w is None and (v.owner is not None or v.data is None):
+                return None
+            num[v] = k = n
+            n += 1
+            given.append((k, w, None if w is not None else v))
+            return k
+
+        for ap in topo_applies(results, list(where)):
             refs = []
             for v in ap.inputs:
-                k = num.get(id(v))
+                k = number(v)
                 if k is None:
-                    if v.owner is not None or v.data is None:
-                        return None
-                    k = num[id(v)] = n
-                    n += 1
-                    fixed.append((k, v))
+                    return None
                 refs.append(k)
             steps.append((ap.op, tuple(refs), [(o.dtype, o.shape) for o in ap.outputs],
                           ap.site, n))
             for o in ap.outputs:
-                num[id(o)] = n
+                num[o] = n
                 n += 1
         outs = []
         for r in results:
-            k = num.get(id(r))
+            k = number(r)
             if k is None:
-                if r.owner is not None or r.data is None:
-                    return None
-                k = num[id(r)] = n
-                n += 1
-                fixed.append((k, r))
+                return None
             outs.append(k)
-        return cls(len(stop), n, fixed, steps, outs, flags)
+        return cls(n, given, steps, outs, flags)
 
-    def instantiate(self, vals: Sequence[Var]) -> list[Var]:
-        """The results, rebuilt over forward values ``vals`` (a `ForwardIndex`'s)."""
-        env: list = list(vals)
-        env.extend([None] * (self.n_all - self.n_fwd))
-        for k, v in self.fixed:
-            env[k] = v
+    def instantiate(self, index: ForwardIndex) -> list[Var]:
+        """The results, rebuilt over the values of ``index`` (same key as the template's)."""
+        env: list = [None] * self.n_all
+        fetch = index.fetch
+        for k, w, leaf in self.given:
+            env[k] = fetch(w) if leaf is None else leaf
         for op, refs, types, site, first in self.steps:
             ins = tuple([env[i] for i in refs])
             depth = 0

@@ -164,12 +164,10 @@ def _gradients(ov: Var, a: _Args, mode: str) -> list:
     their arguments. A forward graph whose structure was differentiated before reuses the
     recorded derivative nodes (`cache`); otherwise the engine runs the rules."""
     index = ForwardIndex([ov], a.flat) if grad_cache.enabled() else None
-    if index is not None and index.dynamic:
-        index = None
     tpl = grad_cache.lookup(index.key) if index is not None else None
     if tpl is not None:
         a.bind()
-        grads = [wrap(v) for v in tpl.instantiate(index.vals)]
+        grads = [wrap(v) for v in tpl.instantiate(index)]
         if mode != "zero":
             for k, (v, reached) in enumerate(zip(a.flat, tpl.flags)):
                 _zeros_if_none(grads[k], v, not reached, mode, f"argument leaf {k}", "grad", 5)
