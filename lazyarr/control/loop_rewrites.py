@@ -43,6 +43,7 @@ from ..array.ops.linalg import MatMul
 from ..array.ops.shape import Reshape, Transpose
 from ..graph._walk import cut
 from ..graph.basic import Apply, Var, apply
+from ..graph.clone import clone
 from ..graph.fgraph import FunctionGraph
 from ..graph.inner import InnerGraph
 from ..rewrites.db import register_pass
@@ -50,34 +51,6 @@ from .ops import Scan, While
 from .trace import close
 
 # ---- helpers ---------------------------------------------------------------------------------
-
-
-def clone(outs: Sequence[Var], mapping: dict) -> list[Var]:
-    """Copies of the graph above ``outs`` with the variables in ``mapping`` substituted (leaves
-    not in ``mapping`` are shared, not copied)."""
-    memo = dict(mapping)
-    stack = list(outs)
-    while stack:
-        v = stack[-1]
-        if v in memo:
-            stack.pop()
-            continue
-        node = v.owner
-        if node is None:
-            memo[v] = v
-            stack.pop()
-            continue
-        todo = [i for i in node.inputs if i not in memo]
-        if todo:
-            stack.extend(todo)
-            continue
-        stack.pop()
-        new = Apply(node.op, [memo[i] for i in node.inputs], [], node.site)
-        new.outputs = [Var(o.dtype, o.shape, new, o.index, None, False, o.name, o.depth)
-                       for o in node.outputs]
-        for o, n in zip(node.outputs, new.outputs):
-            memo[o] = n
-    return [memo[v] for v in outs]
 
 
 def inline(g: InnerGraph, args: Sequence[Var]) -> list[Var]:

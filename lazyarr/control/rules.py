@@ -27,9 +27,10 @@ from ..diff.registry import register_jvp, register_vjp
 from ..diff.util import is_differentiable
 from ..diff.xp import xp
 from ..graph.basic import Var, apply
+from ..graph.clone import clone
 from ..graph.inner import InnerGraph
 from . import api
-from .loop_rewrites import clone, inline
+from .loop_rewrites import inline
 from .ops import Cond, Scan, While
 
 

@@ -18,7 +18,8 @@ import numpy as np
 
 from ..array import coerce
 from ..array.ops.creation import Alloc
-from ..graph.basic import Apply, Var
+from ..graph.basic import Var
+from ..graph.clone import copy_apply
 from ..graph.fgraph import SMALL_CONST
 from ..graph.inner import InnerGraph
 from ..graph.pytree import flatten, struct_str, unflatten  # noqa: F401  (re-exported)
@@ -181,11 +182,7 @@ def close(ins: Sequence[Var], outs: Sequence[Var], hoist: bool, outer: set = fro
             stack.extend(todo)
             continue
         stack.pop()
-        new = Apply(node.op, [memo[i] for i in node.inputs], [], node.site)
-        new.outputs = [Var(o.dtype, o.shape, new, o.index, None, False, o.name, o.depth)
-                       for o in node.outputs]
-        for o, n in zip(node.outputs, new.outputs):
-            memo[o] = n
+        copy_apply(node, [memo[i] for i in node.inputs], memo)
     return [memo[v] for v in outs], extras, lifted
 
 
