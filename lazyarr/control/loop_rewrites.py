@@ -94,6 +94,19 @@ def _build(node: Apply, n: Var, carry, xs, consts, b_carry, b_xs, b_consts, new_
     return apply(new_op, n, *carry, *xs, *consts)
 
 
+def _rebuild(fg: FunctionGraph, p: _Parts, body_outs: Sequence[Var], xs=None, b_xs=None,
+             consts=None, b_consts=None) -> None:
+    """Replace scan ``p.node`` by a scan like it (same carries, stacking) whose body returns
+    ``body_outs`` (new carries then ys), with the sequences and constants given (default: its
+    own, with their body inputs)."""
+    nc = len(p.carry)
+    outs = _build(p.node, p.n, p.carry, p.xs if xs is None else xs,
+                  p.consts if consts is None else consts, p.b_carry,
+                  p.b_xs if b_xs is None else b_xs, p.b_consts if b_consts is None else b_consts,
+                  body_outs[:nc], body_outs[nc:], p.op.ys_last)
+    _replace_all(fg, p.node.outputs, outs)
+
+
 def _deps(outs: Sequence[Var], ins: Sequence[Var]) -> list[int]:
     """Per output, a bitset of the ``ins`` it depends on."""
     bit = {v: 1 << k for k, v in enumerate(ins)}
@@ -304,12 +317,8 @@ def hoist_invariants(fg: FunctionGraph) -> int:
         computed = [e for e in extras if e.owner is not None]
         if not computed:
             continue
-        outer = dict(zip(p.b_consts, p.consts))
-        outer_extras = clone(extras, outer)
-        nc = len(p.carry)
-        outs = _build(node, p.n, p.carry, p.xs, outer_extras, p.b_carry, p.b_xs, lifted,
-                      new_outs[:nc], new_outs[nc:], p.op.ys_last)
-        _replace_all(fg, node.outputs, outs)
+        outer_extras = clone(extras, dict(zip(p.b_consts, p.consts)))
+        _rebuild(fg, p, new_outs, consts=outer_extras, b_consts=lifted)
         fired += 1
     return fired
 
@@ -347,11 +356,7 @@ def sequence_matmul(fg: FunctionGraph) -> int:
             new_xs.append(xw)
             new_bxs.append(s)
             mapping[m.outputs[0]] = s
-        body_outs = clone(p.new_carry + p.ys, mapping)
-        nc = len(p.carry)
-        outs = _build(node, p.n, p.carry, new_xs, p.consts, p.b_carry, new_bxs, p.b_consts,
-                      body_outs[:nc], body_outs[nc:], p.op.ys_last)
-        _replace_all(fg, node.outputs, outs)
+        _rebuild(fg, p, clone(p.new_carry + p.ys, mapping), xs=new_xs, b_xs=new_bxs)
         fired += 1
     return fired
 
@@ -385,11 +390,7 @@ def constant_matvec(fg: FunctionGraph) -> int:
                 wt = made[w] = _fresh(consts[-1], "Wt")
                 b_consts.append(wt)
             mapping[m.outputs[0]] = apply(MatMul(), wt, v)[0]
-        body_outs = clone(p.new_carry + p.ys, mapping)
-        nc = len(p.carry)
-        outs = _build(node, p.n, p.carry, p.xs, consts, p.b_carry, p.b_xs, b_consts,
-                      body_outs[:nc], body_outs[nc:], p.op.ys_last)
-        _replace_all(fg, node.outputs, outs)
+        _rebuild(fg, p, clone(p.new_carry + p.ys, mapping), consts=consts, b_consts=b_consts)
         fired += 1
     return fired
 
