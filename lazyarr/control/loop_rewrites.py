@@ -45,6 +45,7 @@ from ..graph._walk import cut
 from ..graph.basic import Apply, Var, apply
 from ..graph.clone import clone
 from ..graph.fgraph import FunctionGraph
+from ..graph.fold import fold
 from ..graph.inner import InnerGraph
 from ..rewrites.db import register_pass
 from .ops import Scan, While
@@ -110,32 +111,15 @@ def _rebuild(fg: FunctionGraph, p: _Parts, body_outs: Sequence[Var], xs=None, b_
 def _deps(outs: Sequence[Var], ins: Sequence[Var]) -> list[int]:
     """Per output, a bitset of the ``ins`` it depends on."""
     bit = {v: 1 << k for k, v in enumerate(ins)}
-    memo: dict = {}
-    res = []
-    for o in outs:
-        stack = [o]
-        while stack:
-            v = stack[-1]
-            if v in memo:
-                stack.pop()
-                continue
-            node = v.owner
-            if node is None:
-                memo[v] = bit.get(v, 0)
-                stack.pop()
-                continue
-            todo = [i for i in node.inputs if i not in memo]
-            if todo:
-                stack.extend(todo)
-                continue
-            stack.pop()
-            m = 0
-            for i in node.inputs:
-                m |= memo[i]
-            for x in node.outputs:
-                memo[x] = m
-        res.append(memo[o])
-    return res
+    memo = fold(outs, lambda v: bit.get(v, 0), _union)
+    return [memo[o] for o in outs]
+
+
+def _union(masks: list[int]) -> int:
+    m = 0
+    for x in masks:
+        m |= x
+    return m
 
 
 def _static(n: Var) -> int | None:

@@ -21,6 +21,7 @@ from ..array.ops.creation import Alloc
 from ..graph.basic import Var
 from ..graph.clone import copy_apply
 from ..graph.fgraph import SMALL_CONST
+from ..graph.fold import fold
 from ..graph.inner import InnerGraph
 from ..graph.pytree import flatten, struct_str, unflatten  # noqa: F401  (re-exported)
 
@@ -90,27 +91,7 @@ def _small_const(v: Var) -> bool:
 
 def _depends(outs: Sequence[Var], ins: set) -> dict:
     """For every variable reachable from ``outs``: does it depend on one of ``ins``?"""
-    dep: dict = {}
-    stack = list(outs)
-    while stack:
-        v = stack[-1]
-        if v in dep:
-            stack.pop()
-            continue
-        node = v.owner
-        if node is None:
-            dep[v] = v in ins
-            stack.pop()
-            continue
-        todo = [i for i in node.inputs if i not in dep]
-        if todo:
-            stack.extend(todo)
-            continue
-        stack.pop()
-        d = any(dep[i] for i in node.inputs)
-        for o in node.outputs:
-            dep[o] = d
-    return dep
+    return fold(outs, ins.__contains__, any)
 
 
 def closure_vars(fn: Callable) -> set:
