@@ -55,6 +55,17 @@ def _check_acc(name: str, what: str, c: Var, out_shape: tuple, dt: np.dtype) -> 
                          f"product's shape {out_shape} ({where()})")
 
 
+def _scaled_product_type(name: str, what: str, c: Var, alpha: Var, a: Var, b: Var,
+                         beta: Var) -> list[tuple[np.dtype, tuple]]:
+    """``[(dtype, shape)]`` of ``beta*c + alpha*(a @ b)`` (ranks of ``a``/``b`` already
+    checked): checks ``alpha``/``beta`` (0-d, the product's dtype) and that ``c`` broadcasts."""
+    dt = a.dtype
+    _check_scalars(name, alpha, beta, dt)
+    out = matmul_shape(a.shape, b.shape)
+    _check_acc(name, what, c, out, dt)
+    return [(dt, out)]
+
+
 def _scaled_sum(prod: np.ndarray, alpha: np.ndarray, c: np.ndarray,
                 beta: np.ndarray) -> np.ndarray:
     """``beta*c + alpha*prod`` with IEEE semantics (``beta == 0`` still multiplies ``c``, so a
@@ -82,10 +93,7 @@ class Gemm(Op):
         if len(a.shape) != 2 or len(b.shape) != 2 or b.dtype != dt:
             raise ValueError(f"Gemm: a and b must be 2-d of one dtype, not {a.dtype}"
                              f"{list(a.shape)} and {b.dtype}{list(b.shape)} ({where()})")
-        _check_scalars("Gemm", alpha, beta, dt)
-        out = matmul_shape(a.shape, b.shape)
-        _check_acc("Gemm", "c", c, out, dt)
-        return [(dt, out)]
+        return _scaled_product_type("Gemm", "c", c, alpha, a, b, beta)
 
     def perform(self, c: np.ndarray, alpha: np.ndarray, a: np.ndarray, b: np.ndarray,
                 beta: np.ndarray) -> np.ndarray:
@@ -103,10 +111,7 @@ class Gemv(Op):
         if len(a.shape) != 2 or len(x.shape) != 1 or x.dtype != dt:
             raise ValueError(f"Gemv: a must be 2-d and x 1-d of one dtype, not {a.dtype}"
                              f"{list(a.shape)} and {x.dtype}{list(x.shape)} ({where()})")
-        _check_scalars("Gemv", alpha, beta, dt)
-        out = matmul_shape(a.shape, x.shape)
-        _check_acc("Gemv", "y", y, out, dt)
-        return [(dt, out)]
+        return _scaled_product_type("Gemv", "y", y, alpha, a, x, beta)
 
     def perform(self, y: np.ndarray, alpha: np.ndarray, a: np.ndarray, x: np.ndarray,
                 beta: np.ndarray) -> np.ndarray:
