@@ -119,29 +119,38 @@ class Kernel:
         ins = [c_type(dt) for dt in comp.in_dtypes]
         lines = [prelude(have_mvec), f"#define LA_WORK {self.cost}",
                  f"#define LA_PAR_WORK {PARALLEL_WORK}"]
-        # -- contiguous entry point
-        lines.append("void la_contig(int64_t n, char **p, int nt) {")
+        # -- contiguous entry point: one loop (la_span) called by every path, so that the
+        # compiler vectorizes the expression once (each copy of the loop costs compile time)
+        decls = []
         for i, t in enumerate(ins):
             if self.scalar_in[i]:
-                lines.append(f"  const {t} s{i} = *(const {t} *)p[{i}];")
+                decls.append(f"  const {t} s{i} = *(const {t} *)p[{i}];")
             else:
-                lines.append(f"  const {t} *a{i} = (const {t} *)p[{i}];")
+                decls.append(f"  const {t} *a{i} = (const {t} *)p[{i}];")
         for j, t in enumerate(outs):
-            lines.append(f"  {t} *o{j} = ({t} *)p[{n_in + j}];")
+            decls.append(f"  {t} *o{j} = ({t} *)p[{n_in + j}];")
         loads = [f"const {t} x{i} = s{i};" if self.scalar_in[i] else f"const {t} x{i} = a{i}[i];"
                  for i, t in enumerate(ins)]
         stores = [f"o{j}[i] = v{r};" for j, r in enumerate(comp.out_refs)]
         inner = " ".join(loads + self.body + stores)
+        lines.append("static __attribute__((noinline)) void la_span(int64_t lo, int64_t hi, "
+                     "char **p) {")
+        lines += decls
+        lines += ["  #pragma omp simd",
+                  f"  for (int64_t i = lo; i < hi; i++) {{ {inner} }}", "}"]
+        lines.append("void la_contig(int64_t n, char **p, int nt) {")
         if len(outs) == 1 and outs[0] in ("float", "double"):
+            lines += decls
             nt_body = " ".join(loads + self.body + [f"t[j] = v{comp.out_refs[0]};"])
-            lines += _streaming_loop(outs[0], inner, nt_body)
+            lines += _streaming_loop(outs[0], nt_body)
         lines += [
-            "  if (nt <= 1 || n * LA_WORK < LA_PAR_WORK) {",
-            "    #pragma omp simd",
-            f"    for (int64_t i = 0; i < n; i++) {{ {inner} }}",
-            "  } else {",
-            "    #pragma omp parallel for simd num_threads(nt) schedule(static)",
-            f"    for (int64_t i = 0; i < n; i++) {{ {inner} }}",
+            "  if (nt <= 1 || n * LA_WORK < LA_PAR_WORK) { la_span(0, n, p); return; }",
+            "  #pragma omp parallel num_threads(nt)",
+            "  {",
+            "    const int64_t nth = omp_get_num_threads(), tid = omp_get_thread_num();",
+            "    const int64_t chunk = ((n + nth - 1) / nth + 15) & ~(int64_t)15;",
+            "    const int64_t lo = tid * chunk, hi = lo + chunk < n ? lo + chunk : n;",
+            "    if (lo < hi) la_span(lo, hi, p);",
             "  }", "}"]
         # -- strided entry point
         nargs = n_in + self.n_out
@@ -177,17 +186,17 @@ STREAM_BYTES = 1 << 22
 STREAM_BLOCK = 1024
 
 
-def _streaming_loop(t: str, inner: str, block_body: str) -> list[str]:
-    """The large-output path of ``la_contig`` (one float/double output): scalar head up to a
-    32-byte boundary, blocks computed into an aligned stack buffer (``omp simd``) and written
-    with non-temporal stores (``omp for`` across threads), then a scalar tail."""
+def _streaming_loop(t: str, block_body: str) -> list[str]:
+    """The large-output path of ``la_contig`` (one float/double output): head up to a 32-byte
+    boundary (``la_span``), blocks computed into an aligned stack buffer (``omp simd``) and
+    written with non-temporal stores (``omp for`` across threads), then the tail (``la_span``)."""
     return [
         "#if LA_HAVE_NT",
         f"  if (n * (int64_t)sizeof({t}) >= {STREAM_BYTES} "
         f"&& ((uintptr_t)o0 % sizeof({t})) == 0) {{",
         f"    int64_t head = (int64_t)(((32 - ((uintptr_t)o0 & 31)) & 31) / sizeof({t}));",
         f"    const int64_t nb = (n - head) / {STREAM_BLOCK};",
-        f"    for (int64_t i = 0; i < head; i++) {{ {inner} }}",
+        "    la_span(0, head, p);",
         "    #pragma omp parallel num_threads(nt) if(nt > 1)",
         "    {",
         f"      {t} t[{STREAM_BLOCK}] __attribute__((aligned(32)));",
@@ -202,7 +211,7 @@ def _streaming_loop(t: str, inner: str, block_body: str) -> list[str]:
         "      }",
         "      LA_SFENCE();",
         "    }",
-        f"    for (int64_t i = head + nb * {STREAM_BLOCK}; i < n; i++) {{ {inner} }}",
+        f"    la_span(head + nb * {STREAM_BLOCK}, n, p);",
         "    return;",
         "  }",
         "#endif",

@@ -225,3 +225,7 @@ typedef double la_v4df __attribute__((vector_size(32)));
 #else
 #define LA_HAVE_NT 0
 #endif
+
+/* OpenMP's thread queries (<omp.h> not parsed for each kernel). */
+extern int omp_get_num_threads(void);
+extern int omp_get_thread_num(void);
