@@ -135,8 +135,12 @@ class GetItem(Op):
         return f"GetItem{{{_spec_str(self.spec)}}}"
 
 
-class SetItem(Op):
-    """A copy of ``x`` with ``x[key] = value``: inputs ``x, value, *index arrays``."""
+class UpdateAt:
+    """Mixin of the ops returning a copy of ``x`` updated at a key (`SetItem`, `AddAt`):
+    inputs ``x, value, *index arrays`` (the spec of `GetItem`); output like ``x``. An op says
+    how ``value`` goes in (``write``). Not an `Op` itself, so it is no op of its own."""
+
+    spec: tuple
 
     def __init__(self, spec: tuple):
         self.spec = spec
@@ -144,13 +148,26 @@ class SetItem(Op):
     def infer(self, x: Var, value: Var, *arrays: Var):
         return [(x.dtype, x.shape)]
 
+    @staticmethod
+    def write(y: np.ndarray, key: tuple, value: np.ndarray) -> None:
+        """Put ``value`` into ``y`` at ``key``, in place."""
+        raise NotImplementedError
+
     def perform(self, x: np.ndarray, value: np.ndarray, *arrays: np.ndarray) -> np.ndarray:
         y = x.copy()
-        y[_np_key(self.spec, arrays)] = value
+        self.write(y, _np_key(self.spec, arrays), value)
         return y
 
     def __repr__(self) -> str:
-        return f"SetItem{{{_spec_str(self.spec)}}}"
+        return f"{type(self).__name__}{{{_spec_str(self.spec)}}}"
+
+
+class SetItem(UpdateAt, Op):
+    """A copy of ``x`` with ``x[key] = value``: inputs ``x, value, *index arrays``."""
+
+    @staticmethod
+    def write(y: np.ndarray, key: tuple, value: np.ndarray) -> None:
+        y[key] = value
 
 
 def _spec_str(spec: tuple) -> str:
