@@ -69,6 +69,15 @@ def _split_cond(op: Cond, inputs: list) -> tuple[Array, list, list, list]:
             inputs[1 + n + op.n_te:])
 
 
+def _branch(op: Cond, ops_: list, te: list, fe: list, taken: bool) -> tuple:
+    """The inner graph of one branch and the positions, in ``ops_ + te + fe``, of its inputs
+    (the shared operands, then that branch's own)."""
+    g = op.true_g if taken else op.false_g
+    first = len(ops_) + (0 if taken else len(te))
+    own = len(te) if taken else len(fe)
+    return g, list(range(len(ops_))) + list(range(first, first + own))
+
+
 @register_vjp(Cond)
 def _cond_vjp(op: Cond, inputs, outputs, cts):
     pred, ops_, te, fe = _split_cond(op, inputs)
@@ -81,10 +90,7 @@ def _cond_vjp(op: Cond, inputs, outputs, cts):
         return [None] * len(inputs)
 
     def branch(taken: bool):
-        g = op.true_g if taken else op.false_g
-        first = len(ops_) + (0 if taken else len(te))
-        mine = list(range(len(ops_))) + list(range(first, first + (len(te) if taken
-                                                                  else len(fe))))
+        g, mine = _branch(op, ops_, te, fe, taken)
 
         def fn(args, cvals):
             full = [None] * len(outputs)
@@ -111,10 +117,7 @@ def _cond_jvp(op: Cond, inputs, outputs, tangents):
         return [None] * len(outputs)
 
     def branch(taken: bool):
-        g = op.true_g if taken else op.false_g
-        first = len(ops_) + (0 if taken else len(te))
-        mine = list(range(len(ops_))) + list(range(first, first + (len(te) if taken
-                                                                  else len(fe))))
+        g, mine = _branch(op, ops_, te, fe, taken)
 
         def fn(args, tvals):
             tan = dict(zip(live, tvals))
