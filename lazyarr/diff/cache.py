@@ -85,17 +85,25 @@ class GradTemplate:
     def __init__(self, n_all, given, steps, outs, flags):
         self.n_all = n_all    # values in all
         self.given = given    # [(number, address or None, leaf Var or None)]
-        self.steps = steps    # [(op, input numbers, [(dtype, shape)], site, first output)]
+        self.steps = steps    # [(op, input numbers, [(dtype, shape)], site or forward step
+        #                       whose site to take, first output)]
         self.outs = outs      # value number of each result
         self.flags = flags    # per-call facts to replay (which inputs reach the output)
 
     @classmethod
-    def build(cls, index: ForwardIndex, results: Sequence[Var], flags=None):
+    def build(cls, index: ForwardIndex, results: Sequence[Var], flags=None, call_site=None):
         """The template of ``results`` (Vars built over ``index``'s values), or None when it
-        cannot be reused (a size known only from data, or a symbolic value from elsewhere)."""
+        cannot be reused (a size known only from data, or a symbolic value from elsewhere).
+        Nodes made at ``call_site`` (the transform's caller) take each call's own."""
         if index.dynamic():
             return None
         where = index.addresses()
+        # a rule's node takes the site of the forward node it differentiates: on a clone, take
+        # the site of that node in the new graph (the same code may sit on another line)
+        site_of: dict = {call_site: -1} if call_site is not None else {}
+        for s, (ap, _r, _f) in enumerate(index.steps):
+            if ap.site is not None:
+                site_of.setdefault(ap.site, s)
         num: dict[Var, int] = {}
         given, steps = [], []
         n = 0
@@ -121,7 +129,7 @@ class GradTemplate:
                     return None
                 refs.append(k)
             steps.append((ap.op, tuple(refs), [(o.dtype, o.shape) for o in ap.outputs],
-                          ap.site, n))
+                          site_of.get(ap.site, ap.site), n))
             for o in ap.outputs:
                 num[o] = n
                 n += 1
@@ -133,13 +141,17 @@ class GradTemplate:
             outs.append(k)
         return cls(n, given, steps, outs, flags)
 
-    def instantiate(self, index: ForwardIndex) -> list[Var]:
-        """The results, rebuilt over the values of ``index`` (same key as the template's)."""
+    def instantiate(self, index: ForwardIndex, call_site=None) -> list[Var]:
+        """The results, rebuilt over the values of ``index`` (same key as the template's),
+        called from ``call_site``."""
         env: list = [None] * self.n_all
         fetch = index.fetch
         for k, w, leaf in self.given:
             env[k] = fetch(w) if leaf is None else leaf
+        fsteps = index.steps
         for op, refs, types, site, first in self.steps:
+            if type(site) is int:  # the site of forward step ``site`` (-1: the caller's)
+                site = fsteps[site][0].site if site >= 0 else call_site
             ins = tuple([env[i] for i in refs])
             depth = 0
             for v in ins:

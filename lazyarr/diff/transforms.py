@@ -22,9 +22,10 @@ import numpy as np
 
 from ..array.coerce import Array, as_var, leaf_from_numpy, wrap
 from ..array.ops.shape import Reshape
+from ..graph import basic
 from ..graph.basic import Apply, Var
 from ..graph.pytree import flatten, struct_str, unflatten
-from ..graph.userline import where
+from ..graph.userline import user_site, where
 from . import cache as grad_cache
 from .cache import ForwardIndex, GradTemplate
 from .engine import Tape, deep_graphs
@@ -167,7 +168,8 @@ def _gradients(ov: Var, a: _Args, mode: str) -> list:
     tpl = grad_cache.lookup(index.key) if index is not None else None
     if tpl is not None:
         a.bind()
-        grads = [wrap(v) for v in tpl.instantiate(index)]
+        grads = [wrap(v) for v in tpl.instantiate(index, user_site(1) if basic.track_sites
+                                                  else None)]
         if mode != "zero":
             for k, (v, reached) in enumerate(zip(a.flat, tpl.flags)):
                 _zeros_if_none(grads[k], v, not reached, mode, f"argument leaf {k}", "grad", 5)
@@ -179,7 +181,9 @@ def _gradients(ov: Var, a: _Args, mode: str) -> list:
     grads = [_zeros_if_none(g, v, not r, mode, f"argument leaf {k}", "grad", 6)
              for k, (g, v, r) in enumerate(zip(cts, a.flat, reached))]
     if index is not None:
-        grad_cache.store(index.key, GradTemplate.build(index, [g._v for g in grads], reached))
+        site = user_site(1) if basic.track_sites else None
+        grad_cache.store(index.key, GradTemplate.build(index, [g._v for g in grads], reached,
+                                                       site))
     return grads
 
 

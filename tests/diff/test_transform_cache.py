@@ -226,6 +226,40 @@ def test_disconnected_warning_on_a_hit():
                                                         xp.asarray(np.ones(2)))
 
 
+def _sites(v):
+    out, stack, seen = set(), [v.owner], set()
+    while stack:
+        ap = stack.pop()
+        if ap is None or id(ap) in seen:
+            continue
+        seen.add(id(ap))
+        out.add(ap.site)
+        stack.extend(i.owner for i in ap.inputs)
+    return out
+
+
+def test_cloned_nodes_name_this_calls_lines():
+    def f1(x):
+        return xp.sum(xp.exp(x))
+
+    def f2(x):
+        return xp.sum(xp.exp(x))
+
+    x = xp.asarray(np.ones(3))
+
+    def call(f):  # one call line for every call
+        return xp.grad(f)(x)
+
+    cache.set_enabled(False)
+    want = _sites(call(f2)._v)
+    cache.set_enabled(True)
+    call(f1)
+    g2 = call(f2)
+    assert cache.cache_info()["hits"] == 1
+    assert _sites(g2._v) == want and f2.__code__.co_firstlineno + 1 in {s[1] for s in want}
+    np.testing.assert_array_equal(np.asarray(g2), np.exp(np.ones(3)))
+
+
 def test_cache_is_bounded(monkeypatch):
     monkeypatch.setattr(cache, "MAX_ENTRIES", 3)
     gf = xp.grad(lambda v: xp.sum(v * v))
