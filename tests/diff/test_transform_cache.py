@@ -220,6 +220,10 @@ def test_disconnected_warning_on_a_hit():
             ga, gb = gf(xp.asarray(np.ones(2)), xp.asarray(np.ones(2)))
         np.testing.assert_array_equal(np.asarray(gb), np.zeros(2))
     assert cache.cache_info()["hits"] == 1
+    with pytest.raises(xp.DisconnectedInputError, match="argument leaf 1"):
+        xp.grad(lambda a, b: xp.sum(a), argnums=(0, 1), disconnected_inputs="raise")(
+            xp.asarray(np.ones(2)), xp.asarray(np.ones(2)))
+    assert cache.cache_info()["hits"] == 2
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         xp.grad(lambda a, b: xp.sum(a), argnums=(0, 1))(xp.asarray(np.ones(2)),
