@@ -208,8 +208,9 @@ cdef class ElemThunk(Thunk):
             if self.scalar_in[i]:
                 if cnp.PyArray_SIZE(a) != 1:
                     contig = False
-            elif cnp.PyArray_SIZE(a) != n or not cnp.PyArray_IS_C_CONTIGUOUS(a) \
-                    or cnp.PyArray_NDIM(a) != nd:
+            elif cnp.PyArray_SIZE(a) != n or not cnp.PyArray_IS_C_CONTIGUOUS(a):
+                # as many elements as the broadcast shape: only leading size-1 axes can
+                # differ (n > 0 where the kernel runs), so the layout is the output's
                 contig = False
             ptrs[i] = <char *>cnp.PyArray_DATA(a)
         # outputs: in place into a dead input, a reused buffer, or a fresh array

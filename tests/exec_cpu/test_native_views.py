@@ -138,3 +138,24 @@ def test_profile_times_every_thunk_and_keeps_results():
     assert len(per) == len(prog.thunks) and all(s > 0 for s in per)
     np.testing.assert_allclose(prog([a])[0], np.exp(a.T) + a.T)
     assert not any(type(th) is Thunk for th in prog.thunks)
+
+
+@pytest.mark.parametrize("sa,sb", [((), (1, 1)), ((4,), (1, 4)), ((1, 2, 3), (2, 3)),
+                                   ((1, 1), (1,)), ((0, 3), (1, 3))])
+def test_elementwise_operands_of_equal_size_and_lower_rank(sa, sb):
+    # same element count as the result but fewer axes: read as contiguous
+    rng = np.random.default_rng(5)
+    a = np.asarray(rng.standard_normal(sa))
+    b = np.asarray(rng.standard_normal(sb))
+    va, vb = Var.input(a.dtype, sa), Var.input(b.dtype, sb)
+    q, = apply(Elemwise("divide"), va, vb)
+    out, = apply(Elemwise("subtract"), q, vb)
+    prog = link(FunctionGraph([va, vb], [out]))
+    for _ in range(2):
+        got = prog([a, b])[0]
+        ref = a / b - b
+        assert got.shape == ref.shape
+        np.testing.assert_allclose(got, ref, rtol=1e-14)
+    bt = np.asarray(rng.standard_normal(sb[::-1])).T  # a transposed (non-C-contiguous) operand
+    if bt.ndim == 2 and not bt.flags.c_contiguous:
+        np.testing.assert_allclose(prog([a, bt])[0], a / bt - bt, rtol=1e-14)
