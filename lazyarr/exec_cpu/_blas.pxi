@@ -322,47 +322,6 @@ cdef inline bint _scalar_is_zero(char *p, int typenum) noexcept nogil:
     return (<double *>p)[0] == 0 and (<double *>p)[1] == 0
 
 
-cdef inline bint _scalar_is_one(char *p, int typenum) noexcept nogil:
-    if typenum == cnp.NPY_FLOAT:
-        return (<float *>p)[0] == 1
-    if typenum == cnp.NPY_DOUBLE:
-        return (<double *>p)[0] == 1
-    if typenum == cnp.NPY_CFLOAT:
-        return (<float *>p)[0] == 1 and (<float *>p)[1] == 0
-    return (<double *>p)[0] == 1 and (<double *>p)[1] == 0
-
-
-cdef void _rank1(int typenum, cnp.npy_intp m, cnp.npy_intp n, char *alpha, char *a,
-                 cnp.npy_intp sa, char *b, cnp.npy_intp sb, char *out) noexcept nogil:
-    """Row-major ``out(m x n) += alpha * a_col @ b_row`` for float32/64 (byte strides sa, sb;
-    out C-contiguous)."""
-    cdef cnp.npy_intp i, j
-    cdef float fa
-    cdef double da
-    cdef float *fo
-    cdef double *do
-    if typenum == cnp.NPY_FLOAT:
-        for i in range(m):
-            fa = (<float *>alpha)[0] * (<float *>(a + i * sa))[0]
-            fo = <float *>out + i * n
-            if sb == sizeof(float):
-                for j in range(n):
-                    fo[j] += fa * (<float *>b)[j]
-            else:
-                for j in range(n):
-                    fo[j] += fa * (<float *>(b + j * sb))[0]
-    else:
-        for i in range(m):
-            da = (<double *>alpha)[0] * (<double *>(a + i * sa))[0]
-            do = <double *>out + i * n
-            if sb == sizeof(double):
-                for j in range(n):
-                    do[j] += da * (<double *>b)[j]
-            else:
-                for j in range(n):
-                    do[j] += da * (<double *>(b + j * sb))[0]
-
-
 cdef class GemmThunk(Thunk):
     """``Gemm``/``Gemv`` nodes (``beta*c + alpha*(a @ b)``) through BLAS gemm/gemv with beta
     accumulating into the output: ``c``'s own buffer when ``c`` dies here (``inplace``), else a
@@ -439,14 +398,6 @@ cdef class GemmThunk(Thunk):
             if _vec_inc(cnp.PyArray_STRIDES(a)[1], isz, k, &px, &incx):
                 return _matvec_p(self.typenum, b, False, px, incx, palpha, pbeta, pc)
             return _matvec(self.typenum, b, False, a[0], palpha, pbeta, pc)
-        if (k == 1 and _scalar_is_one(pbeta, self.typenum)
-                and (self.typenum == cnp.NPY_FLOAT or self.typenum == cnp.NPY_DOUBLE)):
-            # an outer product added to out (the weight update at minibatch 1): a plain loop;
-            # gemm packs its operands, and ger runs one short axpy per row of out
-            _rank1(self.typenum, m, n, palpha, <char *>cnp.PyArray_DATA(a),
-                   cnp.PyArray_STRIDES(a)[0], <char *>cnp.PyArray_DATA(b),
-                   cnp.PyArray_STRIDES(b)[1], pc)
-            return 0
         # row-major out (m x n) = a @ b is column-major out^T (n x m) = b^T @ a^T
         cdef char ta, tb
         cdef int lda, ldb

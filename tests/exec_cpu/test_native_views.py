@@ -1,5 +1,5 @@
 """Native view thunks (`Reshape`, `Transpose` through the NumPy C API) agree with NumPy and alias
-their input as NumPy does; the rank-1 update path of `Gemm` (k == 1, beta == 1: BLAS ger) over
+their input as NumPy does; a rank-1 `Gemm` update (k == 1, the weight update at minibatch 1) over
 every BLAS dtype and layout; `LinearProgram.profile` times every thunk."""
 
 from __future__ import annotations
