@@ -232,8 +232,14 @@ def _prune(d: Path) -> None:
     files = list(d.glob("*.so"))
     if len(files) <= MAX_FILES:
         return
-    files.sort(key=lambda p: p.stat().st_mtime)
-    for p in files[: len(files) - MAX_FILES]:
+    aged = []
+    for p in files:
+        try:  # another process may prune the same files at the same time
+            aged.append((p.stat().st_mtime, p))
+        except OSError:
+            pass
+    aged.sort()
+    for _, p in aged[: len(aged) - MAX_FILES]:
         for q in (p, p.with_suffix(".lock")):
             try:
                 q.unlink()

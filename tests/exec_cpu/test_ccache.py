@@ -215,3 +215,15 @@ def test_pruning_removes_the_least_recently_used_kernels(fresh_cache, monkeypatc
     ccache.load(new)   # the third kernel prunes one: the least recently used, 'old'
     names = {p.name for p in fresh_cache.glob("*.so")}
     assert names == {f"{ccache.kernel_key(s)}.so" for s in (used, new)}
+
+
+def test_pruning_tolerates_files_another_process_pruned(tmp_path, monkeypatch):
+    """Two processes prune at once: a file listed but already gone must not fail the build
+    that triggered the pruning (it used to raise FileNotFoundError from stat)."""
+    for name in ("a", "b", "c"):
+        (tmp_path / f"{name}.so").write_bytes(b"x")
+    listed = sorted(tmp_path.glob("*.so")) + [tmp_path / "gone.so"]
+    monkeypatch.setattr(Path, "glob", lambda self, pattern: list(listed))
+    monkeypatch.setattr(ccache, "MAX_FILES", 1)
+    ccache._prune(tmp_path)
+    assert len(list(tmp_path.iterdir())) == 1
