@@ -154,15 +154,13 @@ class Kernel:
             "  }", "}"]
         # -- strided entry point
         nargs = n_in + self.n_out
+        # One row per call of la_row: the serial path never enters the OpenMP runtime (an
+        # ``omp parallel for if(0)`` still costs ~0.9 us per call, more than a small kernel).
         lines += [
-            "void la_strided(int64_t nd, const int64_t *shape, char **p, const int64_t *st, "
-            "int nt) {",
-            "  int64_t inner = shape[nd - 1], outer = 1;",
-            "  for (int64_t d = 0; d < nd - 1; d++) outer *= shape[d];",
-            "  if (outer == 0 || inner == 0) return;",
-            "  #pragma omp parallel for if(nt > 1 && outer * inner * LA_WORK >= LA_PAR_WORK) "
-            "num_threads(nt) schedule(static)",
-            "  for (int64_t o = 0; o < outer; o++) {"]
+            "static __attribute__((noinline)) void la_row(int64_t o, int64_t nd, "
+            "const int64_t *shape, char **p, const int64_t *st) {",
+            "  int64_t inner = shape[nd - 1];",
+            "  {"]
         lines.append("    " + " ".join(f"char *q{a} = p[{a}];" for a in range(nargs)))
         lines.append("    int64_t r = o;")
         lines.append("    for (int64_t d = nd - 2; d >= 0; d--) {")
@@ -176,7 +174,20 @@ class Kernel:
                   for j, (t, r) in enumerate(zip(outs, comp.out_refs))]
         code = " ".join(loads + self.body + stores)
         lines.append(f"    for (int64_t i = 0; i < inner; i++) {{ {code} }}")
-        lines += ["  }", "}"]
+        lines += [
+            "  }", "}",
+            "void la_strided(int64_t nd, const int64_t *shape, char **p, const int64_t *st, "
+            "int nt) {",
+            "  int64_t inner = shape[nd - 1], outer = 1;",
+            "  for (int64_t d = 0; d < nd - 1; d++) outer *= shape[d];",
+            "  if (outer == 0 || inner == 0) return;",
+            "  if (nt <= 1 || outer * inner * LA_WORK < LA_PAR_WORK) {",
+            "    for (int64_t o = 0; o < outer; o++) la_row(o, nd, shape, p, st);",
+            "    return;",
+            "  }",
+            "  #pragma omp parallel for num_threads(nt) schedule(static)",
+            "  for (int64_t o = 0; o < outer; o++) la_row(o, nd, shape, p, st);",
+            "}"]
         return "\n".join(lines) + "\n"
 
 
@@ -329,15 +340,12 @@ class ReduceKernel:
         lines = [
             prelude(have_mvec), f"#define LA_WORK {self.cost}",
             f"#define LA_PAR_WORK {PARALLEL_WORK}",
-            "void la_reduce(int64_t nk, const int64_t *kshape, int64_t nr, "
-            "const int64_t *rshape, char **p, const int64_t *kst, const int64_t *rst, int nt) {",
-            "  int64_t outer = 1, rest = 1, inner = rshape[nr - 1];",
-            "  for (int64_t d = 0; d < nk; d++) outer *= kshape[d];",
-            "  for (int64_t d = 0; d < nr - 1; d++) rest *= rshape[d];",
+            # one output element per call of la_rrow: the serial path never enters OpenMP
+            "static __attribute__((noinline)) void la_rrow(int64_t o, int64_t nk, "
+            "const int64_t *kshape, int64_t nr, const int64_t *rshape, char **p, "
+            "const int64_t *kst, const int64_t *rst, int64_t rest, int64_t inner) {",
             "  const int64_t count = rest * inner;",
-            "  #pragma omp parallel for if(nt > 1 && outer > 1 && outer * count * LA_WORK "
-            ">= LA_PAR_WORK) num_threads(nt) schedule(static)",
-            "  for (int64_t o = 0; o < outer; o++) {",
+            "  {",
             "    " + " ".join(f"char *q{a} = p[{a}];" for a in range(n_in + 1)),
             "    int64_t ro = o;",
             "    for (int64_t d = nk - 1; d >= 0; d--) {",
@@ -363,5 +371,19 @@ class ReduceKernel:
             "    (void)anynan; (void)count;",
             f"    *({out_t} *)q{n_in} = ({out_t})({final});",
             "  }",
+            "}",
+            "void la_reduce(int64_t nk, const int64_t *kshape, int64_t nr, "
+            "const int64_t *rshape, char **p, const int64_t *kst, const int64_t *rst, int nt) {",
+            "  int64_t outer = 1, rest = 1, inner = rshape[nr - 1];",
+            "  for (int64_t d = 0; d < nk; d++) outer *= kshape[d];",
+            "  for (int64_t d = 0; d < nr - 1; d++) rest *= rshape[d];",
+            "  if (nt <= 1 || outer <= 1 || outer * rest * inner * LA_WORK < LA_PAR_WORK) {",
+            "    for (int64_t o = 0; o < outer; o++)",
+            "      la_rrow(o, nk, kshape, nr, rshape, p, kst, rst, rest, inner);",
+            "    return;",
+            "  }",
+            "  #pragma omp parallel for num_threads(nt) schedule(static)",
+            "  for (int64_t o = 0; o < outer; o++)",
+            "    la_rrow(o, nk, kshape, nr, rshape, p, kst, rst, rest, inner);",
             "}"]
         return "\n".join(lines) + "\n"
