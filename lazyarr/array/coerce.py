@@ -14,8 +14,10 @@ _SCALARS = (bool, int, float, complex)
 _const_cache: dict[tuple, Var] = {}
 _CONST_CACHE_MAX = 4096
 
-#: the registry of pending variables held by user arrays is pruned when it grows past this
+#: the registry of pending variables held by user arrays is pruned when it grows past
+#: `_prune_at`: at least this, and twice what the last pruning kept (amortized O(1) per array)
 LIVE_PRUNE_AT = 1 << 14
+_prune_at = LIVE_PRUNE_AT
 
 # Set by array_object once the Array class exists (it needs this module first).
 Array = None  # type: ignore[assignment]
@@ -134,11 +136,16 @@ def wrap(v: Var):
     v.nref += 1
     if v.owner is not None:
         live_pending.append(v)
-        if len(live_pending) > LIVE_PRUNE_AT:
-            prune_live()
+        if len(live_pending) > _prune_at:
+            _prune()
     if v.depth > MAX_PENDING_DEPTH:
         realize([v])
     return a
+
+
+def _prune() -> None:
+    global _prune_at
+    _prune_at = max(LIVE_PRUNE_AT, 2 * len(prune_live()))
 
 
 def rebind(a, v: Var) -> None:

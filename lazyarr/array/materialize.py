@@ -29,8 +29,9 @@ live_pending: list[Var] = []
 
 
 def prune_live() -> list[Var]:
-    """Drop realized variables and those no user array holds any more; returns the rest."""
-    live_pending[:] = [v for v in live_pending if v.nref and v.owner is not None]
+    """Drop realized variables, those no user array holds any more and repeats; returns the
+    rest (in order)."""
+    live_pending[:] = dict.fromkeys(v for v in live_pending if v.nref and v.owner is not None)
     return live_pending
 
 

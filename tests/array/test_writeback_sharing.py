@@ -62,3 +62,25 @@ def test_many_unrelated_pending_arrays_stay_pending():
     np.testing.assert_allclose(np.asarray(y), np.exp(np.arange(4.0)) + 1)
     assert all(h._v.owner is not None for h in held)
     np.testing.assert_allclose(np.asarray(z), (np.exp(np.arange(4.0)) + 1) * 2)
+
+
+def test_holding_many_pending_arrays_is_not_quadratic(monkeypatch):
+    """The registry of live pending variables is pruned when it grows past a bound; when most
+    entries are alive the bound grows with it, so building n held arrays prunes O(log n) times
+    (it used to prune on every new array once past the bound: quadratic)."""
+    from lazyarr.array import coerce, materialize
+
+    calls = []
+    real = materialize.prune_live
+
+    def counting():
+        calls.append(1)
+        return real()
+
+    monkeypatch.setattr(coerce, "prune_live", counting)
+    monkeypatch.setattr(coerce, "LIVE_PRUNE_AT", 64)
+    monkeypatch.setattr(coerce, "_prune_at", 64)
+    x = xp.asarray(np.arange(4.0))
+    held = [x + float(i) for i in range(2000)]
+    assert len(calls) <= 12
+    assert float(xp.sum(held[-1])) == float(np.sum(np.arange(4.0) + 1999.0))
