@@ -333,7 +333,10 @@ class ReduceKernel:
         r = comp.out_refs[0]
         step = combine.format(a="acc", v="v") + (" nan |= (v != v);" if fnan else "")
         final = "total"
-        if kind == "mean":
+        if kind == "mean" and acc_t == "c128_t":
+            # NumPy divides a complex sum by the count as a complex number (count + 0j)
+            final = "la_cdiv_c128_t(total, __builtin_complex((double)count, 0.0))"
+        elif kind == "mean":
             final = "total / (double)count"
         elif fnan:
             final = "(anynan ? NAN : total)"

@@ -104,3 +104,22 @@ def test_reduce_kernels_match_reference(kind, dtname, case):
     else:
         tol = 1e-4 if dt in (np.float32, np.complex64) else 1e-10
         np.testing.assert_allclose(got, ref, rtol=tol, atol=tol * 10, equal_nan=True)
+
+
+@pytest.mark.parametrize("dtname", ["complex64", "complex128"])
+def test_complex_mean_of_non_finite_values_matches_numpy(dtname):
+    """NumPy divides a complex sum by ``count + 0j``: an infinite part makes the other part NaN
+    (the kernel used to divide by a real count, keeping ``-inf+0j``)."""
+    dt = np.dtype(dtname)
+    inf, nan = np.inf, np.nan
+    x = np.array([[complex(-inf, 0), 1 + 1j, complex(0, inf), complex(nan, 1), 2 - 1j],
+                  [1 + 1j, 1 + 1j, 2 + 0j, 3 + 0j, complex(inf, inf)]], dtype=dt)
+    for axes in ((0,), (1,), (0, 1)):
+        v = Var.input(dt, x.shape)
+        out, = apply(Reduce("mean", axes, False, dt), v)
+        prog = link(FunctionGraph([v], [out]))
+        assert isinstance(prog.thunks[0], ReduceThunk)
+        with np.errstate(all="ignore"):
+            want = np.mean(x.astype(np.complex128), axis=axes).astype(dt)
+            got = prog([x])[0]
+        np.testing.assert_array_equal(got, want)

@@ -246,10 +246,9 @@ def test_complex_mean_of_one_infinite_element():
     np.testing.assert_array_equal(got[0], want[0])
 
 
-@pytest.mark.xfail(strict=True, reason="exec_cpu's reduction kernel divides a complex mean by a "
-                   "real count; NumPy divides by count+0j, so (-inf+0j)/1 is -inf+nanj there")
 def test_native_complex_mean_of_an_infinite_element():
-    # found by the fuzzer (native sample); an executor matter, pinned here until it is fixed
+    # found by the fuzzer (native sample): NumPy divides a complex sum by count + 0j, so
+    # (-inf+0j)/1 is -inf+nanj; the reduction kernel divided by a real count (-inf+0j)
     from lazyarr.exec_cpu import ccache
 
     if not ccache.available():
