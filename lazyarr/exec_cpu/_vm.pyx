@@ -13,7 +13,7 @@ node's untaken input needs never run.
 """
 
 cimport numpy as cnp
-from libc.stdint cimport int64_t
+from libc.stdint cimport int32_t, int64_t
 from libc.string cimport memcpy, memset
 from cpython.ref cimport PyObject, Py_REFCNT
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
@@ -471,6 +471,7 @@ cdef class ReduceThunk(Thunk):
 
 include "_blas.pxi"
 include "_lazy.pxi"
+include "_gather.pxi"
 
 
 cdef class LinearProgram:

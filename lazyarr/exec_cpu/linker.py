@@ -29,6 +29,7 @@ from ._vm import (
     Thunk,
     ViewThunk,
 )
+from .gather import gather_thunk
 from .reference_vm import ReferenceProgram
 
 
@@ -151,6 +152,10 @@ def link(fg: FunctionGraph, reference: bool = False, native_kernels: bool = True
         elif native_kernels and native.view_dims(node) is not None:
             perm, dims = native.view_dims(node)
             thunks.append(ViewThunk(node.op.perform, ins, outs, free, node, perm, dims))
+        elif native_kernels and (g := _gather(node, t, ins, outs, free, reuse[0], donor,
+                                              fresh, escape, viewed, handoff)) is not None:
+            thunks.append(g)
+            fresh.update(outs)
         else:
             fn = node.op.perform
             into = getattr(node.op, "perform_into", None)  # writes into its input 0
@@ -271,3 +276,15 @@ def _deferred(node, order: list, main: set) -> tuple:
         need = set() if i in always or v.owner is None else _needed([v]) - main
         subs.append(tuple(t for t, n in enumerate(order) if n in need))
     return tuple(subs)
+
+
+def _gather(node, t, ins, outs, free, reuse, donor, fresh, escape, viewed, handoff):
+    """The native gather/scatter thunk of ``node`` (`gather.py`) or None; an `AddAt` writes
+    into its input 0 when that input is donated for its output or is a dead private buffer."""
+    x, o, ov = ins[0] if ins else -1, outs[0], node.outputs[0]
+    into = bool(ins) and x not in ins[1:] and (
+        (o in donor and _donated_operand(donor[o], t, ins[:1], node.inputs[:1], ov) == 0)
+        or (x in fresh and x in free and x not in viewed and o not in escape
+            and o not in viewed and o not in handoff and node.inputs[0].shape == ov.shape
+            and None not in ov.shape))
+    return gather_thunk(node, ins, outs, free, reuse, into)

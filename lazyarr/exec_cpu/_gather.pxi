@@ -1,0 +1,257 @@
+# Gathers and scatters by integer indices without a Python call (included by _vm.pyx):
+# `Take`, `TakeAlongAxis`, `AddAt` with one row index or two point indices, and `Alloc`.
+# Each checks its operands (C-contiguous, int64 indices in bounds, the expected dtypes and
+# shapes) and otherwise runs the op's ``perform``, which raises the op's own errors.
+
+cdef class _OutThunk(Thunk):
+    """A thunk with one output kept for reuse when it does not escape (``reuse``)."""
+    cdef bint reuse
+    cdef object buf
+
+    cdef cnp.ndarray _out(self, bint shared, int nd, cnp.npy_intp *shape, int typenum):
+        cdef object x = self.buf
+        if (self.reuse and not shared and x is not None and _same_shape(<cnp.ndarray>x, nd, shape)
+                and cnp.PyArray_TYPE(<cnp.ndarray>x) == typenum):
+            return <cnp.ndarray>x
+        cdef cnp.ndarray b = cnp.PyArray_EMPTY(nd, shape, typenum, 0)
+        if self.reuse and not shared:
+            self.buf = b
+        return b
+
+
+cdef inline bint _c_array(object x):
+    return (type(x) is cnp.ndarray and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>x)
+            and cnp.PyArray_ISALIGNED(<cnp.ndarray>x) and cnp.PyArray_ISNOTSWAPPED(<cnp.ndarray>x))
+
+
+cdef inline bint _indices(object x, cnp.npy_intp n):
+    """``x`` is a C-contiguous int64 array whose values all lie in ``[-n, n)``."""
+    if not _c_array(x) or cnp.PyArray_TYPE(<cnp.ndarray>x) != cnp.NPY_INT64:
+        return False
+    cdef const int64_t *p = <const int64_t *>cnp.PyArray_DATA(<cnp.ndarray>x)
+    cdef cnp.npy_intp i, k = cnp.PyArray_SIZE(<cnp.ndarray>x)
+    for i in range(k):
+        if p[i] < -n or p[i] >= n:
+            return False
+    return True
+
+
+cdef class TakeThunk(_OutThunk):
+    """``take(x, idx, axis)``: ``out[o, j, :] = x[o, idx[j], :]``, one ``memcpy`` per row."""
+    cdef int axis
+
+    def __init__(self, fn, tuple ins, tuple outs, tuple free, node, int axis, bint reuse):
+        Thunk.__init__(self, fn, ins, outs, free, node)
+        self.axis, self.reuse, self.buf = axis, reuse, None
+
+    cdef int run(self, list storage, bint shared) except -1:
+        cdef object xo = storage[<Py_ssize_t>self.ins[0]]
+        cdef object io = storage[<Py_ssize_t>self.ins[1]]
+        if not _c_array(xo):
+            return Thunk.run(self, storage, shared)
+        cdef cnp.ndarray x = <cnp.ndarray>xo
+        cdef int nd = cnp.PyArray_NDIM(x), d, ax = self.axis
+        if ax >= nd or nd > MAXDIM or cnp.PyArray_NDIM(<cnp.ndarray>io) != 1 \
+                or not _indices(io, cnp.PyArray_DIM(x, ax)):
+            return Thunk.run(self, storage, shared)
+        cdef cnp.ndarray idx = <cnp.ndarray>io
+        cdef cnp.npy_intp shape[MAXDIM]
+        cdef cnp.npy_intp outer = 1, row = cnp.PyArray_ITEMSIZE(x), nx = cnp.PyArray_DIM(x, ax)
+        cdef cnp.npy_intp k = cnp.PyArray_DIM(idx, 0), o, j, i
+        for d in range(nd):
+            shape[d] = cnp.PyArray_DIM(x, d)
+            if d < ax:
+                outer *= shape[d]
+            elif d > ax:
+                row *= shape[d]
+        shape[ax] = k
+        cdef cnp.ndarray out = self._out(shared, nd, shape,
+                                       cnp.PyArray_TYPE(x))
+        cdef const int64_t *p = <const int64_t *>cnp.PyArray_DATA(idx)
+        cdef char *src = cnp.PyArray_BYTES(x)
+        cdef char *dst = cnp.PyArray_BYTES(out)
+        for o in range(outer):
+            for j in range(k):
+                i = p[j] + nx if p[j] < 0 else p[j]
+                memcpy(dst + (o * k + j) * row, src + (o * nx + i) * row, row)
+        storage[<Py_ssize_t>self.outs[0]] = out
+        return 0
+
+
+cdef class TakeAlongAxisThunk(_OutThunk):
+    """``take_along_axis(x, idx, axis)`` with ``idx`` of ``x``'s rank and sizes off ``axis``:
+    ``out[o, j, i] = x[o, idx[o, j, i], i]``."""
+    cdef int axis
+
+    def __init__(self, fn, tuple ins, tuple outs, tuple free, node, int axis, bint reuse):
+        Thunk.__init__(self, fn, ins, outs, free, node)
+        self.axis, self.reuse, self.buf = axis, reuse, None
+
+    cdef int run(self, list storage, bint shared) except -1:
+        cdef object xo = storage[<Py_ssize_t>self.ins[0]]
+        cdef object io = storage[<Py_ssize_t>self.ins[1]]
+        if not _c_array(xo) or not _c_array(io):
+            return Thunk.run(self, storage, shared)
+        cdef cnp.ndarray x = <cnp.ndarray>xo, idx = <cnp.ndarray>io
+        cdef int nd = cnp.PyArray_NDIM(x), d, ax = self.axis
+        cdef int isz = cnp.PyArray_ITEMSIZE(x)
+        if ax >= nd or nd > MAXDIM or cnp.PyArray_NDIM(idx) != nd or isz not in (4, 8):
+            return Thunk.run(self, storage, shared)
+        cdef cnp.npy_intp outer = 1, inner = 1, nx = cnp.PyArray_DIM(x, ax)
+        cdef cnp.npy_intp k = cnp.PyArray_DIM(idx, ax), o, j, i, q
+        for d in range(nd):
+            if d != ax and cnp.PyArray_DIM(idx, d) != cnp.PyArray_DIM(x, d):
+                return Thunk.run(self, storage, shared)
+            if d < ax:
+                outer *= cnp.PyArray_DIM(x, d)
+            elif d > ax:
+                inner *= cnp.PyArray_DIM(x, d)
+        if not _indices(idx, nx):
+            return Thunk.run(self, storage, shared)
+        cdef cnp.ndarray out = self._out(shared, nd,
+                                       cnp.PyArray_DIMS(idx), cnp.PyArray_TYPE(x))
+        cdef const int64_t *p = <const int64_t *>cnp.PyArray_DATA(idx)
+        cdef char *src = cnp.PyArray_BYTES(x)
+        cdef char *dst = cnp.PyArray_BYTES(out)
+        for o in range(outer):
+            for j in range(k):
+                for i in range(inner):
+                    q = p[(o * k + j) * inner + i]
+                    if q < 0:
+                        q += nx
+                    q = (o * nx + q) * inner + i
+                    if isz == 4:
+                        (<int32_t *>dst)[(o * k + j) * inner + i] = (<int32_t *>src)[q]
+                    else:
+                        (<int64_t *>dst)[(o * k + j) * inner + i] = (<int64_t *>src)[q]
+        storage[<Py_ssize_t>self.outs[0]] = out
+        return 0
+
+
+cdef class AddAtThunk(_OutThunk):
+    """``AddAt`` of float32/float64 values: ``y[idx[j], ...] += v[j, ...]`` (one index array on
+    the first axis, ``v`` of shape ``(len(idx),) + x.shape[1:]``) or ``y[i0, i1] += v`` (two
+    index arrays of one shape on a matrix, ``v`` of that shape or one element). ``y`` is ``x``
+    itself when ``into`` (a donated or dead input the linker hands over), else a copy."""
+    cdef int mode
+    cdef bint into
+
+    def __init__(self, fn, tuple ins, tuple outs, tuple free, node, int mode, bint reuse,
+                 bint into):
+        Thunk.__init__(self, fn, ins, outs, free, node)
+        self.mode, self.reuse, self.into, self.buf = mode, reuse, into, None
+
+    cdef int run(self, list storage, bint shared) except -1:
+        cdef object xo = storage[<Py_ssize_t>self.ins[0]]
+        cdef object vo = storage[<Py_ssize_t>self.ins[1]]
+        cdef object io = storage[<Py_ssize_t>self.ins[2]]
+        if not _c_array(xo) or not _c_array(vo):
+            return Thunk.run(self, storage, shared)
+        cdef cnp.ndarray x = <cnp.ndarray>xo, v = <cnp.ndarray>vo, i0, i1
+        cdef int typ = cnp.PyArray_TYPE(x), nd = cnp.PyArray_NDIM(x), d
+        if (typ != cnp.NPY_FLOAT32 and typ != cnp.NPY_FLOAT64) or cnp.PyArray_TYPE(v) != typ \
+                or nd < 1 or nd > MAXDIM:
+            return Thunk.run(self, storage, shared)
+        cdef cnp.npy_intp row = 1, k, j, n, m, r, c
+        if self.mode == 1:
+            if not _c_array(io) or cnp.PyArray_NDIM(<cnp.ndarray>io) != 1:
+                return Thunk.run(self, storage, shared)
+            i0 = <cnp.ndarray>io
+            k = cnp.PyArray_DIM(i0, 0)
+            if cnp.PyArray_NDIM(v) != nd or cnp.PyArray_DIM(v, 0) != k:
+                return Thunk.run(self, storage, shared)
+            for d in range(1, nd):
+                if cnp.PyArray_DIM(v, d) != cnp.PyArray_DIM(x, d):
+                    return Thunk.run(self, storage, shared)
+                row *= cnp.PyArray_DIM(x, d)
+            if not _indices(i0, cnp.PyArray_DIM(x, 0)):
+                return Thunk.run(self, storage, shared)
+            i1 = i0
+        else:
+            io1 = storage[<Py_ssize_t>self.ins[3]]
+            if nd != 2 or not _c_array(io) or not _c_array(io1):
+                return Thunk.run(self, storage, shared)
+            i0, i1 = <cnp.ndarray>io, <cnp.ndarray>io1
+            k = cnp.PyArray_SIZE(i0)
+            if not cnp.PyArray_SAMESHAPE(i0, i1) or (cnp.PyArray_SIZE(v) != 1 and not (
+                    cnp.PyArray_SAMESHAPE(v, i0))):
+                return Thunk.run(self, storage, shared)
+            if not _indices(i0, cnp.PyArray_DIM(x, 0)) or not _indices(i1, cnp.PyArray_DIM(x, 1)):
+                return Thunk.run(self, storage, shared)
+        cdef cnp.ndarray y
+        if self.into and not shared and cnp.PyArray_ISWRITEABLE(x):
+            y = x
+        else:
+            y = self._out(shared, nd, cnp.PyArray_DIMS(x), typ)
+            memcpy(cnp.PyArray_DATA(y), cnp.PyArray_DATA(x), cnp.PyArray_NBYTES(x))
+        n = cnp.PyArray_DIM(x, 0)
+        m = cnp.PyArray_DIM(x, 1) if nd > 1 else 1
+        cdef const int64_t *p0 = <const int64_t *>cnp.PyArray_DATA(i0)
+        cdef const int64_t *p1 = <const int64_t *>cnp.PyArray_DATA(i1)
+        cdef bint one = cnp.PyArray_SIZE(v) == 1
+        cdef float *yf = <float *>cnp.PyArray_DATA(y)
+        cdef double *yd = <double *>cnp.PyArray_DATA(y)
+        cdef const float *vf = <const float *>cnp.PyArray_DATA(v)
+        cdef const double *vd = <const double *>cnp.PyArray_DATA(v)
+        for j in range(k):
+            r = p0[j] + n if p0[j] < 0 else p0[j]
+            if self.mode == 1:
+                if typ == cnp.NPY_FLOAT32:
+                    for c in range(row):
+                        yf[r * row + c] += vf[j * row + c]
+                else:
+                    for c in range(row):
+                        yd[r * row + c] += vd[j * row + c]
+            else:
+                c = p1[j] + m if p1[j] < 0 else p1[j]
+                if typ == cnp.NPY_FLOAT32:
+                    yf[r * m + c] += vf[0 if one else j]
+                else:
+                    yd[r * m + c] += vd[0 if one else j]
+        storage[<Py_ssize_t>self.outs[0]] = y
+        return 0
+
+
+cdef class AllocThunk(_OutThunk):
+    """``Alloc``: an array of a static shape filled with a 0-d float or int64 value (refilled
+    every call: a reader may have written into the kept buffer in place)."""
+    cdef int nd
+    cdef cnp.npy_intp dims[MAXDIM]
+
+    def __init__(self, fn, tuple ins, tuple outs, tuple free, node, tuple shape, bint reuse):
+        Thunk.__init__(self, fn, ins, outs, free, node)
+        if len(shape) > MAXDIM:
+            raise ValueError("too many dimensions for a native fill")
+        self.reuse, self.buf, self.nd = reuse, None, len(shape)
+        cdef int d
+        for d in range(self.nd):
+            self.dims[d] = shape[d]
+
+    cdef int run(self, list storage, bint shared) except -1:
+        cdef object vo = storage[<Py_ssize_t>self.ins[0]]
+        if not _c_array(vo) or cnp.PyArray_NDIM(<cnp.ndarray>vo) != 0:
+            return Thunk.run(self, storage, shared)
+        cdef cnp.ndarray v = <cnp.ndarray>vo
+        cdef int typ = cnp.PyArray_TYPE(v)
+        if typ != cnp.NPY_FLOAT32 and typ != cnp.NPY_FLOAT64 and typ != cnp.NPY_INT64:
+            return Thunk.run(self, storage, shared)
+        cdef cnp.ndarray out = self._out(shared, self.nd, self.dims,
+                                       typ)
+        cdef cnp.npy_intp i, n = cnp.PyArray_SIZE(out)
+        cdef int isz = cnp.PyArray_ITEMSIZE(v)
+        cdef char *src = cnp.PyArray_BYTES(v)
+        cdef char *dst = cnp.PyArray_BYTES(out)
+        cdef bint zero = True
+        for i in range(isz):
+            if src[i] != 0:
+                zero = False
+        if zero:
+            memset(dst, 0, n * isz)
+        elif isz == 4:
+            for i in range(n):
+                (<int32_t *>dst)[i] = (<int32_t *>src)[0]
+        else:
+            for i in range(n):
+                (<int64_t *>dst)[i] = (<int64_t *>src)[0]
+        storage[<Py_ssize_t>self.outs[0]] = out
+        return 0

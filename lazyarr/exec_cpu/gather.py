@@ -1,0 +1,46 @@
+"""Which gather/scatter nodes run natively (`_vm`'s ``_gather.pxi``) and with which thunk.
+
+`Take`, `TakeAlongAxis`, `AddAt` with one index array (rows: an embedding's gradient or SGD
+update) or two (points: the gradient of ``take_along_axis``) and `Alloc` of a static shape get
+thunks with no Python call; at run time each checks its operands and falls back to ``perform``
+for anything else (other dtypes or layouts, out-of-bounds indices: ``perform`` raises).
+"""
+
+from __future__ import annotations
+
+from ..array.ops.creation import Alloc
+from ..array.ops.scatter import AddAt
+from ..array.ops.search import Take, TakeAlongAxis
+from ._vm import AddAtThunk, AllocThunk, TakeAlongAxisThunk, TakeThunk, Thunk
+
+
+def addat_mode(node) -> int:
+    """1: ``x[idx] += v`` (one index array); 2: ``x[i0, i1] += v`` on a matrix; 0: neither."""
+    op = node.op
+    if type(op) is not AddAt or node.outputs[0].dtype.kind != "f":
+        return 0
+    if op.spec == (("a",),):
+        return 1
+    if op.spec == (("a",), ("a",)) and len(node.inputs[0].shape) == 2:
+        return 2
+    return 0
+
+
+def gather_thunk(node, ins: tuple, outs: tuple, free: tuple, reuse: bool,
+                 into: bool) -> Thunk | None:
+    """The native thunk of ``node`` or None. ``reuse``: the output may keep its buffer;
+    ``into``: an `AddAt` may write into its input 0 (donated, or dead and private)."""
+    op = node.op
+    t = type(op)
+    fn = op.perform
+    if t is Take and op.axis >= 0:
+        return TakeThunk(fn, ins, outs, free, node, op.axis, reuse)
+    if t is TakeAlongAxis and op.axis >= 0:
+        return TakeAlongAxisThunk(fn, ins, outs, free, node, op.axis, reuse)
+    mode = addat_mode(node)
+    if mode:
+        return AddAtThunk(op.perform_into if into else fn, ins, outs, free, node, mode,
+                          reuse and not into, into)
+    if t is Alloc and all(isinstance(d, int) and d >= 0 for d in op.shape):
+        return AllocThunk(fn, ins, outs, free, node, tuple(op.shape), reuse)
+    return None
