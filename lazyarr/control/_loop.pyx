@@ -1,12 +1,31 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
 """The step loop of `Scan` in C: one call of the body's compiled program per step and no
-Python code between steps. Per-step outputs go straight into the stacked arrays allocated
-before the loop (a row copy, ``memcpy`` when both sides are contiguous)."""
+Python code between steps.
+
+Step ``t`` reads row ``t`` of each sequence and writes its stacked outputs into row ``t`` of
+arrays allocated before the loop. Rows are *windows*: one array object per sequence (two per
+stacked output) whose data pointer moves from row to row, instead of a new view per step. A
+program with ``call_into`` (the native linear VM) computes stacked outputs straight into their
+window; anything else is copied there (``memcpy`` when both sides are contiguous). A window
+never outlives its step: a carry that is a sequence window is copied, a stacked output's two
+windows alternate (the carry read at step ``t + 1`` is the row written at step ``t``) and a
+window still held as a carry is replaced rather than moved.
+"""
 
 cimport numpy as cnp
 from libc.string cimport memcpy
 
+import numpy as np
+
 cnp.import_array()
+
+cdef extern from *:
+    """
+    static inline void la_set_data(PyArrayObject *a, char *p) {
+        ((PyArrayObject_fields *)a)->data = p;
+    }
+    """
+    void la_set_data(cnp.ndarray a, char *p)
 
 
 cdef inline int _put(cnp.ndarray dst, Py_ssize_t t, object value) except -1:
@@ -29,6 +48,20 @@ cdef inline int _put(cnp.ndarray dst, Py_ssize_t t, object value) except -1:
     return 0
 
 
+cdef inline bint _movable(cnp.ndarray a):
+    """Rows of ``a`` can share one window: every row aligned like the first."""
+    return (cnp.PyArray_NDIM(a) >= 1 and cnp.PyArray_DIM(a, 0) > 0 and cnp.PyArray_ISALIGNED(a)
+            and cnp.PyArray_STRIDE(a, 0) % cnp.PyArray_ITEMSIZE(a) == 0)
+
+
+cdef inline bint _held(object w, list cur):
+    cdef object c
+    for c in cur:
+        if c is w:
+            return True
+    return False
+
+
 def run_scan(object prog, list carry, list xs, list consts, list ys, tuple last,
              Py_ssize_t n, bint reverse):
     """Run ``n`` steps of ``carry, y = prog(carry + x_t + consts)``.
@@ -40,6 +73,26 @@ def run_scan(object prog, list carry, list xs, list consts, list ys, tuple last,
     cdef list args = [None] * (nc + nx + nk)
     cdef list cur = list(carry)
     cdef list outs
+    cdef object o, w
+    cdef cnp.ndarray a
+    if n <= 0:
+        return cur
+    into = getattr(prog, "call_into", None)
+    # sequence windows (None: sliced per step)
+    cdef list xwin = [None] * nx
+    for k in range(nx):
+        a = <cnp.ndarray>xs[k]
+        if _movable(a):
+            xwin[k] = a[0, ...]
+    # stacked-output windows, two per output, and the targets list handed to the program
+    cdef list ywin = [None] * (2 * ny)
+    cdef list targets = [None] * (nc + ny) if into is not None else None
+    if into is not None:
+        for k in range(ny):
+            if not last[k] and cnp.PyArray_ISCARRAY(<cnp.ndarray>ys[k]):
+                a = <cnp.ndarray>ys[k]
+                ywin[2 * k] = a[0, ...]
+                ywin[2 * k + 1] = a[0, ...]
     for k in range(nk):
         args[nc + nx + k] = consts[k]
     for step in range(n):
@@ -47,16 +100,43 @@ def run_scan(object prog, list carry, list xs, list consts, list ys, tuple last,
         for k in range(nc):
             args[k] = cur[k]
         for k in range(nx):
-            args[nc + k] = xs[k][t]
-        outs = prog(args)
+            w = xwin[k]
+            if w is None:
+                args[nc + k] = xs[k][t]
+            else:
+                a = <cnp.ndarray>xs[k]
+                la_set_data(<cnp.ndarray>w, cnp.PyArray_BYTES(a) + t * cnp.PyArray_STRIDE(a, 0))
+                args[nc + k] = w
+        if into is None:
+            outs = prog(args)
+        else:
+            for k in range(ny):
+                w = ywin[2 * k + (step & 1)]
+                if w is None:
+                    continue
+                a = <cnp.ndarray>ys[k]
+                if _held(w, cur):  # a carry still reads it: give this step a new window
+                    w = a[0, ...]
+                    ywin[2 * k + (step & 1)] = w
+                la_set_data(<cnp.ndarray>w, cnp.PyArray_BYTES(a) + t * cnp.PyArray_STRIDE(a, 0))
+                targets[nc + k] = w
+            outs = into(args, targets)
         for k in range(nc):
-            cur[k] = outs[k]
+            o = outs[k]
+            if nx and _held(o, xwin):  # the body handed back its sequence input
+                o = np.array(o)
+            cur[k] = o
         for k in range(ny):
+            o = outs[nc + k]
             if last[k]:
                 if step == n - 1:
-                    _put(<cnp.ndarray>ys[k], -1, outs[nc + k])
-            else:
-                _put(<cnp.ndarray>ys[k], t, outs[nc + k])
+                    _put(<cnp.ndarray>ys[k], -1, o)
+            elif targets is None or o is not targets[nc + k]:
+                _put(<cnp.ndarray>ys[k], t, o)
+    if into is not None:
+        for k in range(nc):
+            if _held(cur[k], ywin):
+                cur[k] = np.array(cur[k])
     return cur
 
 

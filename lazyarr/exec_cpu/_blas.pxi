@@ -322,6 +322,13 @@ cdef inline bint _scalar_is_zero(char *p, int typenum) noexcept nogil:
     return (<double *>p)[0] == 0 and (<double *>p)[1] == 0
 
 
+cdef inline void _fill(char *dst, const char *src, cnp.npy_intp n, int isz) noexcept nogil:
+    """``n`` copies of one ``isz``-byte element."""
+    cdef cnp.npy_intp i
+    for i in range(n):
+        memcpy(dst + i * isz, src, isz)
+
+
 cdef class GemmThunk(Thunk):
     """``Gemm``/``Gemv`` nodes (``beta*c + alpha*(a @ b)``) through BLAS gemm/gemv with beta
     accumulating into the output: ``c``'s own buffer when ``c`` dies here (``inplace``), else a
@@ -376,14 +383,20 @@ cdef class GemmThunk(Thunk):
                     and _same_shape(<cnp.ndarray>self.buf, ond, oshape)):
                 out = <cnp.ndarray>self.buf
             else:
-                out = cnp.PyArray_EMPTY(ond, oshape, self.typenum, 0)
-                if self.reuse and not shared:
-                    self.buf = out
+                out = _target(storage, <Py_ssize_t>self.outs[0], ond, oshape, self.typenum)
+                if out is None:
+                    out = cnp.PyArray_EMPTY(ond, oshape, self.typenum, 0)
+                    if self.reuse and not shared:
+                        self.buf = out
             if not beta0:
                 if (cnp.PyArray_SIZE(c) == m * n and cnp.PyArray_IS_C_CONTIGUOUS(c)
                         and cnp.PyArray_TYPE(c) == self.typenum):
                     memcpy(cnp.PyArray_DATA(out), cnp.PyArray_DATA(c),
                            m * n * cnp.PyArray_ITEMSIZE(out))
+                elif cnp.PyArray_SIZE(c) == 1 and cnp.PyArray_TYPE(c) == self.typenum:
+                    # a scalar accumulator (-0.0 under a bare product): BLAS beta = 0 would
+                    # lose the sign of zero results, so fill it in
+                    _fill(cnp.PyArray_BYTES(out), cnp.PyArray_BYTES(c), m * n, cnp.PyArray_ITEMSIZE(out))
                 else:  # broadcast or strided c
                     np.copyto(out, c)
         storage[<Py_ssize_t>self.outs[0]] = out

@@ -64,12 +64,13 @@ cdef class LazyProgram:
         cdef bytearray done = bytearray(len(self.thunks))
         cdef bint shared = self.running > 0
         self.running += 1
-        token = _fp_enter()
+        token = _fp_quiet()
         try:
             self._run_list(self.main, storage, done, shared)
         finally:
             self.running -= 1
-            _fp_leave(token)
+            if token is not None:
+                _fp_leave(token)
         return [storage[j] for j in self.out_idx]
 
     cdef int _run_list(self, tuple positions, list storage, bytearray done,

@@ -22,6 +22,18 @@ import numpy as np
 
 from .errors import annotate
 from .fpstate import enter as _fp_enter, leave as _fp_leave
+from . import fpstate as _fpstate
+
+cdef object _fp_cv = getattr(_fpstate, "_cv", None)
+cdef object _fp_ignore = getattr(_fpstate, "_IGNORE", None)
+
+
+cdef inline object _fp_quiet():
+    """`fpstate.enter` unless warnings are already off (a program run by a loop or branch of
+    another program): None then, nothing to restore."""
+    if _fp_cv is not None and _fp_cv.get() is _fp_ignore:
+        return None
+    return _fp_enter()
 
 cnp.import_array()
 
@@ -234,6 +246,8 @@ cdef class ElemThunk(Thunk):
                         and _same_shape(<cnp.ndarray>x, nd, shape)):
                     b = <cnp.ndarray>x
                     cnp.PyArray_ENABLEFLAGS(b, cnp.NPY_ARRAY_WRITEABLE)
+            if b is None and not self.reuse[i]:
+                b = _target(storage, self.out_slot[i], nd, shape, self.out_type[i])
             if b is None:
                 b = cnp.PyArray_EMPTY(nd, shape, self.out_type[i], 0)
                 if self.reuse[i] and not shared:
@@ -253,6 +267,21 @@ cdef class ElemThunk(Thunk):
             else:
                 _strided(self.fs, arrs, ptrs, nargs, nd, shape, n)
         return 0
+
+
+cdef inline cnp.ndarray _target(list storage, Py_ssize_t slot, int nd, cnp.npy_intp *shape,
+                                int typenum):
+    """The array a caller placed in an output's slot before the run (`LinearProgram.call_into`)
+    if the output can be written there: same shape and dtype, C-contiguous, writable."""
+    cdef object x = storage[slot]
+    if x is None or type(x) is not cnp.ndarray:
+        return None
+    cdef cnp.ndarray a = <cnp.ndarray>x
+    if (_same_shape(a, nd, shape) and cnp.PyArray_TYPE(a) == typenum
+            and cnp.PyArray_IS_C_CONTIGUOUS(a) and cnp.PyArray_ISWRITEABLE(a)
+            and cnp.PyArray_ISALIGNED(a)):
+        return a
+    return None
 
 
 cdef inline bint _same_shape(cnp.ndarray a, int nd, cnp.npy_intp *shape):
@@ -491,14 +520,35 @@ cdef class LinearProgram:
 
     def __call__(self, list args):
         cdef list storage = list(self.init_storage)
-        cdef Py_ssize_t i, j
-        cdef Thunk t
+        cdef Py_ssize_t i
         for i in range(self.n_in):
             storage[i] = args[i]
+        return self._run(storage)
+
+    def call_into(self, list args, list targets):
+        """``self(args)``, writing output ``k`` into ``targets[k]`` (an array, or None) where
+        the thunk computing it can (a native elementwise or BLAS thunk, same shape and dtype,
+        C-contiguous, writable): a loop stacking per-step results passes the rows. An output
+        that is an input, a constant or a view is returned as usual; the caller compares."""
+        cdef list storage = list(self.init_storage)
+        cdef Py_ssize_t i, j
+        cdef object x
+        for i in range(self.n_in):
+            storage[i] = args[i]
+        for i in range(len(targets)):
+            x = targets[i]
+            j = self.out_idx[i]
+            if x is not None and j >= self.n_in and storage[j] is None:
+                storage[j] = x
+        return self._run(storage)
+
+    cdef list _run(self, list storage):
+        cdef Py_ssize_t j
+        cdef Thunk t
         # a second thread entering while kernels run without the GIL gets fresh buffers
         cdef bint shared = self.running > 0
         self.running += 1
-        token = _fp_enter()
+        token = _fp_quiet()
         try:
             for t in self.thunks:
                 try:
@@ -510,7 +560,8 @@ cdef class LinearProgram:
                     storage[j] = None
         finally:
             self.running -= 1
-            _fp_leave(token)
+            if token is not None:
+                _fp_leave(token)
         return [storage[j] for j in self.out_idx]
 
     def profile(self, list args, int repeat=100):
