@@ -2,13 +2,21 @@
 
 The default is ``OMP_NUM_THREADS`` when set, else every core this process may run on.
 BLAS libraries are limited through threadpoolctl when it is installed.
+
+OpenMP threads sleep between parallel regions (``OMP_WAIT_POLICY=PASSIVE`` unless the user
+set a policy; read when libgomp loads, i.e. with the first kernel): spinning GOMP threads
+take the cores from BLAS's own threads, which run between kernels. On 2 cores, an SGD step
+of the 784-500-10 MLP at minibatch 60 (BLAS + OpenMP kernels) took 3.7 ms on 1 thread and
+49 ms on 2 with spinning threads, 12 ms passive (a loaded machine; NumPy 17.8 ms).
 """
 
 from __future__ import annotations
 
 import os
 
-from . import _vm
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from . import _vm  # noqa: E402
 
 _state: dict = {"n": None, "limiter": None}
 
