@@ -3,9 +3,11 @@
 Measures, on tiny arrays where kernel time is negligible:
 * the cost of building one node (several kinds of call), beside NumPy's cost of one op;
 * the cost of realizing a cached 20-node graph, split into building, kernel time (the same 20
-  NumPy calls) and the rest (cut, key, cache lookup, VM loop, write-back).
+  NumPy calls) and the rest (cut, key, cache lookup, VM loop, write-back);
+* issue 6(d): one eager call of ``exp(-x*x/2)*sin(x) + 0.5*x*cos(x)`` on 100 float32 values
+  (build + materialize, cached program), beside NumPy's time for the same chain.
 Targets on a 2-core machine: <= 2 us per node built; <= 30 us per cached 20-node realization
-beyond kernel time.
+beyond kernel time; <= 10 us per eager call of the 6(d) chain.
 
     python -m bench.overhead [--quick]
 """
@@ -69,6 +71,23 @@ def realization_costs(number: int) -> dict:
             "cache_misses_during_timing": info1["misses"] - info0["misses"]}
 
 
+def _wave(m, x):
+    return m.exp(-x * x / 2) * m.sin(x) + 0.5 * x * m.cos(x)
+
+
+def eager_chain_cost(number: int) -> dict:
+    """Issue 6(d): us per eager call (build + materialize) of the 10-node chain on 100 float32
+    values, beside NumPy's us for the same chain."""
+    xn = np.linspace(-3.0, 3.0, 100, dtype=np.float32)
+    x = xp.asarray(xn)
+    got = np.asarray(_wave(xp, x))
+    np.testing.assert_allclose(got, _wave(np, xn), rtol=1e-5, atol=1e-6)
+    g = {"x": x, "xn": xn, "xp": xp, "np": np, "wave": _wave}
+    return {"lazyarr_us": _best_us("np.asarray(wave(xp, x))", g, number),
+            "lazyarr_build_us": _best_us("wave(xp, x)", g, number),
+            "numpy_us": _best_us("wave(np, xn)", g, number)}
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer repetitions")
@@ -87,12 +106,20 @@ def main(argv=None) -> dict:
         ("  of which overhead beyond kernels", r["overhead_beyond_kernel_us"]),
         ("build + realize", r["build_and_realize_us"]),
     ], title="A cached 20-node graph (x*y+1, ten times) on 8-element arrays"))
+    w = eager_chain_cost(max(number // 4, 500))
+    print()
+    print(table(["what", "µs per call"], [
+        ("lazyarr: build + materialize (cached)", w["lazyarr_us"]),
+        ("  of which building the 10 nodes", w["lazyarr_build_us"]),
+        ("NumPy: the same chain", w["numpy_us"]),
+    ], title="Issue 6(d): exp(-x*x/2)*sin(x) + 0.5*x*cos(x), 100 float32, eager"))
     worst = max(a for _, a, _ in nodes[:3])
     print(f"\nTargets: <= 2 µs per node built (elementwise: {worst:.2f} µs); <= 30 µs per "
           f"cached 20-node realization beyond kernels ({r['overhead_beyond_kernel_us']:.1f} µs). "
-          f"Cache misses while timing: {r['cache_misses_during_timing']}.")
+          f"Cache misses while timing: {r['cache_misses_during_timing']}. <= 10 µs per eager "
+          f"6(d) call ({w['lazyarr_us']:.1f} µs; NumPy {w['numpy_us']:.1f} µs).")
     data = {"node_build": [{"call": n, "lazyarr_us": a, "numpy_us": b} for n, a, b in nodes],
-            "realization": r}
+            "realization": r, "eager_chain_6d": w}
     path = save_json("overhead", data)
     png = bar_chart("overhead", [n for n, _, _ in nodes],
                     {"lazyarr: build node": [a for _, a, _ in nodes],

@@ -14,9 +14,9 @@ import numpy as np
 
 from ..graph.basic import Var
 from ..graph.userline import where
-from . import coerce
+from . import _front, coerce
 from .device import CPU, as_device
-from .materialize import realize
+from .materialize import live_pending, realize
 
 
 class Array:
@@ -175,3 +175,4 @@ class Array:
 
 
 coerce.Array = Array
+_front.bind(Array, live_pending, vars(coerce), realize)

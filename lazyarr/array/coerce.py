@@ -7,8 +7,9 @@ import numpy as np
 
 from ..graph.basic import Apply, Op, Var, apply
 from ..graph.userline import where
+from . import _front
 from . import dtypes as D
-from .materialize import MAX_PENDING_DEPTH, live_pending, prune_live, realize
+from .materialize import MAX_PENDING_DEPTH, live_pending, prune_live  # noqa: F401 (read by _front.wrap)
 
 _SCALARS = (bool, int, float, complex)
 _const_cache: dict[tuple, Var] = {}
@@ -129,18 +130,10 @@ def cast(v: Var, dtype: np.dtype) -> Var:
     return apply(op, v)[0]
 
 
-def wrap(v: Var):
-    """The user-facing Array for variable ``v`` (realized now if its pending chain is long)."""
-    a = Array.__new__(Array)
-    a._v = v
-    v.nref += 1
-    if v.owner is not None:
-        live_pending.append(v)
-        if len(live_pending) > _prune_at:
-            _prune()
-    if v.depth > MAX_PENDING_DEPTH:
-        realize([v])
-    return a
+#: ``wrap(v)``: the user-facing Array for variable ``v`` (realized now if its pending chain is
+#: longer than ``MAX_PENDING_DEPTH``); in C (`_front.wrap`), which reads ``_prune_at``,
+#: ``_prune`` and ``MAX_PENDING_DEPTH`` from this module
+wrap = _front.wrap
 
 
 def _prune() -> None:

@@ -19,6 +19,7 @@ from ..graph._walk import cut
 from ..graph.basic import Var
 from ..graph.fgraph import SMALL_CONST, FunctionGraph
 from ..graph.userline import where
+from ._front import held_pending
 
 #: a pending chain deeper than this is realized as soon as it is built (bounds graph growth)
 MAX_PENDING_DEPTH = 512
@@ -31,7 +32,7 @@ live_pending: list[Var] = []
 def prune_live() -> list[Var]:
     """Drop realized variables, those no user array holds any more and repeats; returns the
     rest (in order)."""
-    live_pending[:] = dict.fromkeys(v for v in live_pending if v.nref and v.owner is not None)
+    live_pending[:] = held_pending(live_pending)
     return live_pending
 
 

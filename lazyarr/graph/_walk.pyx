@@ -22,6 +22,8 @@ Identical nodes (same op, same inputs) are merged on the way, so common sub-expr
 computed once whether or not they were built once.
 """
 
+from ._ir cimport Apply, Var
+
 cdef int SMALL_CONST = 16
 
 
@@ -33,17 +35,19 @@ def cut(list outputs, list extras=None):
     cdef list key = []
     cdef list stack = list(reversed(outputs))
     cdef list in_refs
+    cdef object inputs
     cdef Py_ssize_t counter = 0, k
     cdef bint ready
-    cdef object v, owner, inp, sig, refs, d, o
+    cdef Var v, inp, out
+    cdef Apply owner
+    cdef object sig, refs, d, o
     cdef bint want_extras = extras is not None
     cdef set wanted = set(outputs) if want_extras else None
     while stack:
         v = stack.pop()
         if v in num:
             continue
-        owner = v.owner
-        if owner is None:
+        if v.owner is None:
             num[v] = counter
             counter += 1
             leaves.append(v)
@@ -55,8 +59,10 @@ def cut(list outputs, list extras=None):
             else:
                 key.append((v.dtype, v.shape))
             continue
+        owner = v.owner
+        inputs = owner.inputs
         ready = True
-        for inp in owner.inputs:
+        for inp in inputs:
             if inp not in num:
                 if ready:
                     stack.append(v)
@@ -64,7 +70,7 @@ def cut(list outputs, list extras=None):
                 stack.append(inp)
         if not ready:
             continue
-        in_refs = [num[inp] for inp in owner.inputs]
+        in_refs = [num[inp] for inp in inputs]
         refs = tuple(in_refs)
         sig = (owner.op, refs)
         o = seen_sig.get(sig)

@@ -9,14 +9,14 @@ by identity.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from .userline import user_site
+from ._ir import Apply, Var, apply_typed, apply_types, bind_flags
 
-__all__ = ["Op", "Var", "Apply", "OpMeta", "apply", "intern_count"]
+__all__ = ["Op", "Var", "Apply", "OpMeta", "apply", "apply_typed", "intern_count"]
 
 _interned: dict[tuple, Op] = {}
 
@@ -92,97 +92,11 @@ def _short(p: Any) -> str:
     return s if len(s) <= 40 else s[:37] + "..."
 
 
-class Var:
-    """A typed value in the graph: an op's output, a realized array, a constant or an input."""
-
-    __slots__ = ("dtype", "shape", "owner", "index", "data", "const", "name", "depth",
-                 "nref", "__weakref__")
-
-    def __init__(self, dtype: np.dtype, shape: tuple, owner: Apply | None = None,
-                 index: int = 0, data: np.ndarray | None = None, const: bool = False,
-                 name: str | None = None, depth: int = 0):
-        self.dtype = dtype
-        self.shape = shape
-        self.owner = owner
-        self.index = index
-        self.data = data
-        self.const = const
-        self.name = name
-        self.depth = depth
-        #: number of live user-facing arrays on this variable: materialization writes back
-        #: every pending variable that a user still holds, not only the one asked for
-        self.nref = 0
-
-    @classmethod
-    def leaf(cls, data: np.ndarray, const: bool = False, name: str | None = None) -> Var:
-        """A realized leaf holding ``data`` (a NumPy array, not copied)."""
-        return cls(data.dtype, data.shape, None, 0, data, const, name, 0)
-
-    @classmethod
-    def input(cls, dtype: np.dtype, shape: tuple, name: str | None = None) -> Var:
-        """A symbolic input (no data) for traced functions and inner graphs."""
-        return cls(np.dtype(dtype), tuple(shape), None, 0, None, False, name, 0)
-
-    def realize_to(self, data: np.ndarray) -> None:
-        """Turn this variable into a leaf holding ``data``, dropping the graph above it."""
-        self.data = data
-        self.owner = None
-        self.depth = 0
-
-    def __repr__(self) -> str:
-        what = "const" if self.const else ("leaf" if self.data is not None else
-                                            ("input" if self.owner is None else "node"))
-        nm = f" {self.name}" if self.name else ""
-        return f"<Var{nm} {what} {self.dtype}{list(self.shape)}>"
-
-
-class Apply:
-    """One application of an op to input variables, producing output variables.
-
-    ``site`` is the ``(filename, lineno)`` of the user code that built it (or None), used to
-    name the user's line in errors raised while running.
-    """
-
-    __slots__ = ("op", "inputs", "outputs", "site")
-
-    def __init__(self, op: Op, inputs: Sequence[Var], outputs: list[Var] | None, site=None):
-        self.op = op
-        self.inputs = inputs if type(inputs) is tuple else tuple(inputs)
-        self.outputs = outputs
-        self.site = site
-
-    def __repr__(self) -> str:
-        return f"<Apply {self.op!r}>"
-
-
-#: set to False to skip recording the user's file and line on every node (a little faster)
+#: set to False to skip recording the user's site on every node (a little faster)
 track_sites = True
+bind_flags(globals())
 
 
 def apply(op: Op, *inputs: Var) -> list[Var]:
     """Build one node: infer output types eagerly (raising on bad input) and return outputs."""
-    types = op.infer(*inputs)
-    depth = 0
-    for v in inputs:
-        if v.depth > depth:
-            depth = v.depth
-    depth += 1
-    node = Apply(op, inputs, None, user_site(2) if track_sites else None)
-    if len(types) == 1:
-        dt, sh = types[0]
-        node.outputs = outs = [Var(dt, sh, node, 0, None, False, None, depth)]
-    else:
-        node.outputs = outs = [Var(dt, sh, node, i, None, False, None, depth)
-                               for i, (dt, sh) in enumerate(types)]
-    return outs
-
-
-def apply_typed(op: Op, inputs: tuple, dtype: np.dtype, shape: tuple, depth: int,
-                site_skip: int) -> Var:
-    """Build a single-output node whose type the caller computed with the op's own rule (the
-    hot path of elementwise functions); ``site_skip`` frames above the caller is where the
-    user's frame usually is."""
-    node = Apply(op, inputs, None, user_site(site_skip + 1) if track_sites else None)
-    out = Var(dtype, shape, node, 0, None, False, None, depth)
-    node.outputs = [out]
-    return out
+    return apply_types(op, inputs, op.infer(*inputs), 2)

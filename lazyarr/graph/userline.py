@@ -1,38 +1,40 @@
 """Finding the user's file and line: the first stack frame outside the lazyarr package.
 
-Python >= 3.11 creates frame objects lazily; walking ``f_back`` from the innermost frame would
-create one per lazyarr frame on every call. ``sys._getframe(depth)`` skips to one frame, so hot
-paths pass the depth at which the user's frame usually is, and only a call from inside lazyarr
-itself walks further.
+Nodes record their site cheaply as ``(code object, f_lasti)`` (`_ir.user_site`, in C: one
+``sys._getframe`` at the depth where the user's frame usually is, a walk only from inside
+lazyarr itself); the line number is worked out from the code's line table only when a message
+or a printer asks (`site_location`).
 """
 
 from __future__ import annotations
 
-import os
-import sys
+from types import CodeType
 
-_PKG_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
-_getframe = sys._getframe
+from ._ir import user_site
+
+__all__ = ["user_site", "site_location", "format_site", "where"]
 
 
-def user_site(skip: int = 1) -> tuple[str, int] | None:
-    """``(filename, lineno)`` of the innermost frame outside lazyarr, starting ``skip`` frames
-    above the caller of this function; None if there is none."""
-    try:
-        f = _getframe(skip + 1)
-    except ValueError:
+def site_location(site) -> tuple[str, int] | None:
+    """``(filename, lineno)`` of a site recorded by `user_site` (None stays None)."""
+    if site is None:
         return None
-    root = _PKG_ROOT
-    while f is not None:
-        fn = f.f_code.co_filename
-        if not fn.startswith(root) and not fn.startswith("<frozen"):
-            return fn, f.f_lineno
-        f = f.f_back
-    return None
+    code, where_ = site
+    if not isinstance(code, CodeType):  # already (filename, lineno)
+        return site
+    line = code.co_firstlineno
+    for start, end, lineno in code.co_lines():
+        if start <= where_ < end:
+            if lineno is not None:
+                line = lineno
+            break
+    return code.co_filename, line
 
 
-def format_site(site: tuple[str, int] | None) -> str:
-    return f"{site[0]}, line {site[1]}" if site else "<unknown location>"
+def format_site(site) -> str:
+    """``'file, line N'`` for a recorded site, or ``'<unknown location>'``."""
+    loc = site_location(site)
+    return f"{loc[0]}, line {loc[1]}" if loc else "<unknown location>"
 
 
 def where() -> str:

@@ -6,8 +6,9 @@ compute dtype and builds one `Elemwise` node; ``clip`` is built from ``maximum``
 
 from __future__ import annotations
 
-from ...graph.basic import apply, apply_typed
+from ...graph.basic import apply
 from ...graph.userline import where as _where_site
+from .. import _front
 from .. import dtypes as D
 from ..coerce import as_var, cast, coerce_pair, const, is_scalar, wrap
 from ..ops.elemwise import Elemwise, broadcast_shapes, elementwise_types
@@ -16,37 +17,18 @@ from ..ops.scalar_table import TABLE
 __all__ = sorted(TABLE) + ["clip"]
 
 
+#: name -> the reflected form of a two-operand function (``__radd__`` is ``add(other, self)``)
+REFLECTED: dict = {}
+
+
 def _unary(fn):
-    op = Elemwise(fn.name)
-    types = elementwise_types
-
-    def f(x, /):
-        v = as_var(x)
-        ct, out_dt = types(fn, v.dtype)
-        if v.dtype != ct:
-            v = cast(v, ct)
-        return wrap(apply_typed(op, (v,), out_dt, v.shape, v.depth + 1, 1))
-
-    return f
+    return _front.unary(Elemwise(fn.name), fn, elementwise_types, as_var, cast)
 
 
 def _binary(fn):
-    op = Elemwise(fn.name)
-    types = elementwise_types
-
-    def f(x1, x2, /):
-        v1, v2, dt = coerce_pair(x1, x2)
-        ct, out_dt = types(fn, dt)
-        if v1.dtype != ct:
-            v1 = cast(v1, ct)
-        if v2.dtype != ct:
-            v2 = cast(v2, ct)
-        s1, s2 = v1.shape, v2.shape
-        d1, d2 = v1.depth, v2.depth
-        return wrap(apply_typed(op, (v1, v2), out_dt,
-                                s1 if s1 == s2 else broadcast_shapes(s1, s2),
-                                (d1 if d1 > d2 else d2) + 1, 1))
-
+    f, reflected = _front.binary(Elemwise(fn.name), fn, elementwise_types, coerce_pair, cast,
+                                 broadcast_shapes)
+    REFLECTED[fn.name] = reflected
     return f
 
 

@@ -52,7 +52,7 @@ def _compare(fn, name):
 
 for _name, _fn in _BINARY.items():
     setattr(Array, f"__{_name}__", _fn)
-    setattr(Array, f"__r{_name}__", _reflected(_fn))
+    setattr(Array, f"__r{_name}__", E.REFLECTED.get(_fn.__name__) or _reflected(_fn))
     setattr(Array, f"__i{_name}__", _inplace(_fn))
 for _name, _fn in _COMPARE.items():
     setattr(Array, f"__{_name}__", _compare(_fn, _name))

@@ -29,7 +29,8 @@ _reduce_ops: dict = {}
 def _reduce(kind, x, axis, keepdims, dtype_fn, dtype_arg=None):
     v = as_var(x)
     try:
-        ck = (kind, axis, keepdims, dtype_arg, v.dtype, len(v.shape))
+        # axis's type too: 1.0 == True == 1 would find the op cached for axis=1
+        ck = (kind, type(axis), axis, keepdims, dtype_arg, v.dtype, len(v.shape))
         op = _reduce_ops.get(ck)
     except TypeError:  # an unhashable axis (a list)
         ck = op = None

@@ -1,0 +1,139 @@
+# cython: language_level=3
+"""The front end's hot path in C: wrapping a variable into a user-facing `Array`, and the
+elementwise functions and operators (one closure per scalar-table row).
+
+Called from user code, these functions push no Python frame, so the innermost Python frame is
+the user's own: the node's site is found without materializing a lazyarr frame. Only the
+common case (operands already Arrays or Python scalars, one compute dtype) is handled here;
+the Python helpers given to `bind` and `binary` do the rest (promotion, casts, broadcasting,
+errors), so there is one definition of each rule.
+"""
+
+from cpython.object cimport PyObject, PyTypeObject
+
+from ..graph._ir cimport Var, node1
+
+cdef type Array = None
+cdef list _live = None
+#: `coerce`'s globals: ``_prune_at``, ``_prune`` and ``MAX_PENDING_DEPTH`` are read there, so
+#: the policies (and tests that patch them) stay in one place
+cdef dict _cg = None
+cdef object _realize = None
+cdef dict _const_cache = None
+cdef object _const = None
+cdef tuple _empty = ()
+
+
+def bind(array_cls, list live, dict coerce_globals, realize):
+    """Set the Array class, the live pending registry, `coerce`'s globals and `realize`."""
+    global Array, _live, _cg, _realize, _const_cache, _const
+    Array, _live, _cg, _realize = array_cls, live, coerce_globals, realize
+    _const_cache, _const = coerce_globals["_const_cache"], coerce_globals["const"]
+
+
+cdef inline object _float_const(object x, object dt):
+    """The constant leaf of Python float or int ``x`` beside an array of floating or complex
+    dtype ``dt`` (the standard's rule: the scalar takes ``dt``)."""
+    v = _const_cache.get((type(x), x, dt))
+    if v is None:
+        v = _const(x, dt)
+    return v
+
+
+def held_pending(list live):
+    """The variables of ``live`` that are pending and held by a user array, without repeats,
+    in order (the pruning of `materialize.live_pending`)."""
+    cdef list out = []
+    cdef set seen = set()
+    cdef Var v
+    for x in live:
+        v = <Var>x
+        if v.nref and v.owner is not None and v not in seen:
+            seen.add(v)
+            out.append(v)
+    return out
+
+
+cpdef object wrap(Var v):
+    """The user-facing Array for variable ``v`` (realized now if its pending chain is long)."""
+    a = (<PyTypeObject*>Array).tp_new(Array, <PyObject*>_empty, NULL)
+    a._v = v
+    v.nref += 1
+    if v.owner is not None:
+        _live.append(v)
+        if len(_live) > _cg["_prune_at"]:
+            _cg["_prune"]()
+        if v.depth > _cg["MAX_PENDING_DEPTH"]:
+            _realize([v])
+    return a
+
+
+def unary(op, fn, types, as_var, cast):
+    """The elementwise function of one-operand row ``fn`` (op ``op``)."""
+    cdef dict cache = {}
+
+    def f(x, /):
+        cdef Var v
+        if type(x) is Array:
+            v = x._v
+        else:
+            v = as_var(x)
+        dt = v.dtype
+        r = cache.get(dt)
+        if r is None:
+            r = cache[dt] = types(fn, dt)
+        ct = r[0]
+        if ct is not dt and ct != dt:
+            v = cast(v, ct)
+        return wrap(node1(op, (v,), r[1], v.shape, v.depth + 1, 0))
+
+    return f
+
+
+def binary(op, fn, types, coerce_pair, cast, broadcast_shapes):
+    """The elementwise function of two-operand row ``fn`` (op ``op``), and its reflected
+    form for the ``__r*__`` operators."""
+    cdef dict cache = {}
+
+    def f(x1, x2, /):
+        cdef Var v1, v2
+        cdef Py_ssize_t d1, d2
+        t1 = type(x1)
+        t2 = type(x2)
+        if t1 is Array and t2 is Array:
+            v1 = x1._v
+            v2 = x2._v
+            dt = v1.dtype
+            if v2.dtype is not dt:
+                v1, v2, dt = coerce_pair(x1, x2)
+        elif t1 is Array and (t2 is float or t2 is int) and x1._v.dtype.kind in "fc":
+            v1 = x1._v
+            dt = v1.dtype
+            v2 = _float_const(x2, dt)
+        elif t2 is Array and (t1 is float or t1 is int) and x2._v.dtype.kind in "fc":
+            v2 = x2._v
+            dt = v2.dtype
+            v1 = _float_const(x1, dt)
+        else:
+            v1, v2, dt = coerce_pair(x1, x2)
+        r = cache.get(dt)
+        if r is None:
+            r = cache[dt] = types(fn, dt)
+        ct = r[0]
+        if v1.dtype is not ct and v1.dtype != ct:
+            v1 = cast(v1, ct)
+        if v2.dtype is not ct and v2.dtype != ct:
+            v2 = cast(v2, ct)
+        s1 = v1.shape
+        s2 = v2.shape
+        if s1 is not s2 and s1 != s2:
+            if s2 != ():
+                s1 = s2 if s1 == () else broadcast_shapes(s1, s2)
+        d1 = v1.depth
+        d2 = v2.depth
+        return wrap(node1(op, (v1, v2), r[1], s1, (d1 if d1 > d2 else d2) + 1, 0))
+
+    def reflected(x1, x2, /):
+        return f(x2, x1)
+
+    return f, reflected

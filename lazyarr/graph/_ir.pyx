@@ -1,0 +1,186 @@
+# cython: language_level=3
+"""The IR's node objects (`Var`, `Apply`) and the user-site lookup, in C: building a node is
+the front end's hot path (one `Apply` and one `Var` per array operation), so both are extension
+types (no Python ``__init__`` frame, C fields, C deallocation).
+
+A user site is recorded as ``(code object, f_lasti)`` of the first frame outside lazyarr: no
+line-table walk while building; `site_location` turns it into ``(filename, lineno)`` when an
+error message or a printer needs it. The code object (not the frame) is kept, so no frame and
+no local variable stays alive.
+"""
+
+from cpython.ref cimport PyObject, Py_XDECREF, Py_XINCREF
+
+import os
+
+#: the lazyarr package's source directory (set by `bind_flags`: this extension module may be
+#: built elsewhere, as in an editable install)
+cdef str _PKG_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+#: filename -> True when it is a lazyarr (or frozen bootstrap) file
+cdef dict _is_lib = {}
+
+#: the globals of `graph.basic`, whose ``track_sites`` says whether nodes record their site
+cdef dict _flags = {"track_sites": True}
+
+
+def bind_flags(dict flags):
+    """Read ``track_sites`` from ``flags``, the globals of `graph.basic` (which documents it);
+    its ``__file__`` gives the package's directory."""
+    global _flags, _PKG_ROOT
+    _flags = flags
+    _PKG_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(flags["__file__"]))) + os.sep
+    _is_lib.clear()
+
+
+cdef extern from "Python.h":
+    ctypedef struct PyFrameObject:
+        pass
+    ctypedef struct PyCodeObject:
+        PyObject* co_filename
+    PyFrameObject* PyEval_GetFrame()                     # borrowed
+    PyFrameObject* PyFrame_GetBack(PyFrameObject*)        # new reference
+    PyCodeObject* PyFrame_GetCode(PyFrameObject*)         # new reference
+    int PyFrame_GetLasti(PyFrameObject*)
+
+
+cdef inline bint _lib_file(object fn):
+    r = _is_lib.get(fn)
+    if r is None:
+        r = fn.startswith(_PKG_ROOT) or fn.startswith("<frozen")
+        _is_lib[fn] = r
+    return r is True
+
+
+cpdef object user_site(int skip=1):
+    """``(code, f_lasti)`` of the innermost frame outside lazyarr, starting ``skip`` frames
+    above the Python function that calls this one; None if there is none. Hot paths pass the
+    depth at which the user's frame usually is; a call from inside lazyarr walks further."""
+    cdef PyFrameObject* f = PyEval_GetFrame()
+    cdef PyFrameObject* back
+    cdef PyCodeObject* code
+    if f == NULL:
+        return None
+    Py_XINCREF(<PyObject*>f)
+    while f != NULL:
+        if skip <= 0:
+            code = PyFrame_GetCode(f)
+            if not _lib_file(<object>code.co_filename):
+                r = (<object>code, PyFrame_GetLasti(f))
+                Py_XDECREF(<PyObject*>code)
+                Py_XDECREF(<PyObject*>f)
+                return r
+            Py_XDECREF(<PyObject*>code)
+        skip -= 1
+        back = PyFrame_GetBack(f)
+        Py_XDECREF(<PyObject*>f)
+        f = back
+    return None
+
+
+cdef class Var:
+    """A typed value in the graph: an op's output, a realized array, a constant or an input.
+
+    ``nref`` counts the live user-facing arrays on this variable: materialization writes back
+    every pending variable that a user still holds, not only the one asked for."""
+
+    def __init__(self, dtype, shape, owner=None, Py_ssize_t index=0, data=None,
+                 bint const=False, name=None, Py_ssize_t depth=0):
+        self.dtype = dtype
+        self.shape = shape
+        self.owner = owner
+        self.index = index
+        self.data = data
+        self.const = const
+        self.name = name
+        self.depth = depth
+        self.nref = 0
+
+    @classmethod
+    def leaf(cls, data, bint const=False, name=None):
+        """A realized leaf holding ``data`` (a NumPy array, not copied)."""
+        return cls(data.dtype, data.shape, None, 0, data, const, name, 0)
+
+    @classmethod
+    def input(cls, dtype, shape, name=None):
+        """A symbolic input (no data) for traced functions and inner graphs."""
+        import numpy as np
+        return cls(np.dtype(dtype), tuple(shape), None, 0, None, False, name, 0)
+
+    def realize_to(self, data):
+        """Turn this variable into a leaf holding ``data``, dropping the graph above it."""
+        self.data = data
+        self.owner = None
+        self.depth = 0
+
+    def __repr__(self):
+        what = "const" if self.const else ("leaf" if self.data is not None else
+                                            ("input" if self.owner is None else "node"))
+        nm = f" {self.name}" if self.name else ""
+        return f"<Var{nm} {what} {self.dtype}{list(self.shape)}>"
+
+
+cdef class Apply:
+    """One application of an op to input variables, producing output variables.
+
+    ``site`` is where the user code built it (`user_site`; None if unknown), used to name the
+    user's line in errors raised while running."""
+
+    def __init__(self, op, inputs, outputs, site=None):
+        self.op = op
+        self.inputs = inputs if type(inputs) is tuple else tuple(inputs)
+        self.outputs = outputs
+        self.site = site
+
+    def __repr__(self):
+        return f"<Apply {self.op!r}>"
+
+
+cdef Var node1(object op, tuple inputs, object dtype, object shape, Py_ssize_t depth,
+               int site_skip):
+    cdef Apply node = Apply.__new__(Apply)
+    cdef Var out = Var.__new__(Var)
+    node.op = op
+    node.inputs = inputs
+    node.site = user_site(site_skip) if _flags["track_sites"] else None
+    out.dtype = dtype
+    out.shape = shape
+    out.owner = node
+    out.depth = depth
+    node.outputs = [out]
+    return out
+
+
+def apply_typed(op, tuple inputs, dtype, shape, Py_ssize_t depth, int site_skip):
+    """Build a single-output node whose type the caller computed with the op's own rule (the
+    hot path of elementwise functions); the user's frame is looked for ``site_skip`` frames
+    above the caller. Returns the output `Var`."""
+    return node1(op, inputs, dtype, shape, depth, site_skip)
+
+
+def apply_types(op, tuple inputs, types, int site_skip):
+    """Build a node of ``op`` with output ``types`` (``[(dtype, shape), ...]``, from its rule);
+    the user's frame is looked for ``site_skip`` frames above the caller. Returns the outputs."""
+    cdef Py_ssize_t depth = 0, i
+    cdef Var v, out
+    for x in inputs:
+        v = <Var?>x
+        if v.depth > depth:
+            depth = v.depth
+    depth += 1
+    cdef Apply node = Apply.__new__(Apply)
+    node.op = op
+    node.inputs = inputs
+    node.site = user_site(site_skip) if _flags["track_sites"] else None
+    cdef list outs = []
+    i = 0
+    for dt, sh in types:
+        out = Var.__new__(Var)
+        out.dtype = dt
+        out.shape = sh
+        out.owner = node
+        out.index = i
+        out.depth = depth
+        outs.append(out)
+        i += 1
+    node.outputs = outs
+    return outs
