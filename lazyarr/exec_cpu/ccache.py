@@ -12,9 +12,15 @@ with the system C compiler (``$CC`` or ``cc``) only when no valid cached build e
 * Concurrency: builds take an exclusive ``flock`` on ``<key>.lock``, re-check the cache under the
   lock (so N processes asking at once build once), compile to a temporary name in the same
   directory and publish it with an atomic ``os.replace``.
-* The cache keeps at most `MAX_FILES` kernels (least recently used removed first; a disk hit
-  refreshes the file's mtime); a kernel pruned by another process before it is loaded is
+* The cache keeps at most `MAX_FILES` shared objects (least recently used removed first; a disk
+  hit refreshes the file's mtime); a kernel pruned by another process before it is loaded is
   rebuilt.
+* Bundles (``load_kernels``): the kernels a program misses are compiled together, the prelude
+  parsed once, in at most `JOBS` translation units built at once. A kernel's key is the key of
+  its template (prelude + its code); its functions are named with ``_<key>`` appended and the
+  bundle defines ``la_has_<key>``. ``<key>.ref`` names the bundle that holds it; a reference
+  that is unreadable, names a missing or invalid bundle or one without ``la_has_<key>`` is a
+  miss (the kernel is built again), never an error.
 """
 
 from __future__ import annotations
@@ -25,17 +31,22 @@ import fcntl
 import hashlib
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 FORMAT = b"lazyarr-kernel-v1"
 MAGIC = b"\0LAZYARR-KERNEL\0"
 TRAILER = len(MAGIC) + 32
 MAX_FILES = 4000
+#: translation units of one program's missing kernels compiled at once
+JOBS = max(1, min(4, os.cpu_count() or 1))
+_KEY = re.compile(r"[0-9a-f]{40}")
 
 FLAGS = ["-O3", "-march=native", "-fopenmp", "-fPIC", "-shared", "-std=gnu11",
          "-fno-math-errno", "-fno-trapping-math", "-fwrapv", "-ffp-contract=off",
@@ -47,7 +58,7 @@ if platform.machine() in ("x86_64", "AMD64"):
     FLAGS.append("-mprefer-vector-width=256")
 
 #: counters read by tests and benchmarks
-stats = {"builds": 0, "disk_hits": 0, "memory_hits": 0, "rejected": 0}
+stats = {"builds": 0, "disk_hits": 0, "memory_hits": 0, "rejected": 0, "kernels_built": 0}
 
 _loaded: dict[str, ctypes.CDLL] = {}
 _state: dict = {}
@@ -166,7 +177,10 @@ def _valid(path: Path, key: str) -> bool:
 
 def load(source: str) -> ctypes.CDLL:
     """The shared object built from ``source``, from memory, disk cache or a fresh build."""
-    key = kernel_key(source)
+    return _load(source, kernel_key(source))
+
+
+def _load(source: str, key: str) -> ctypes.CDLL:
     lib = _loaded.get(key)
     if lib is not None:
         stats["memory_hits"] += 1
@@ -188,6 +202,124 @@ def load(source: str) -> ctypes.CDLL:
         lib = ctypes.CDLL(str(path))
     _loaded[key] = lib
     return lib
+
+
+def load_kernels(prelude: str, templates: list[str], suffix: str) -> list:
+    """Load many kernels, compiling the missing ones together.
+
+    Each template is C code to follow ``prelude`` whose own names end in ``suffix``. Returns,
+    per template, ``(library, name suffix)`` (the functions are ``<name><name suffix>``) or the
+    `CompileError`/`OSError` that kept it from building (a failed bundle is retried kernel by
+    kernel, so one bad kernel does not fail the others)."""
+    keys = [kernel_key(prelude + t) for t in templates]
+    found: dict[str, object] = {}
+    for key in dict.fromkeys(keys):
+        lib = _loaded.get(key)
+        if lib is not None:
+            stats["memory_hits"] += 1
+            found[key] = lib
+        else:
+            lib = _member_on_disk(key)
+            if lib is not None:
+                found[key] = lib
+    missing = {k: t.replace(suffix, f"_{k}") for k, t in zip(keys, templates)
+               if k not in found}
+    if missing:
+        groups = _split(sorted(missing), missing)
+        if len(groups) == 1:
+            results = [_build_group(prelude, groups[0], missing)]
+        else:
+            with ThreadPoolExecutor(max_workers=len(groups)) as ex:
+                results = list(ex.map(lambda g: _build_group(prelude, g, missing), groups))
+        for r in results:
+            found.update(r)
+    return [found[k] if isinstance(found[k], Exception) else (found[k], f"_{k}")
+            for k in keys]
+
+
+def _split(keys: list[str], templates: dict) -> list[list[str]]:
+    """``keys`` in at most `JOBS` groups of similar source size (deterministic: the same set of
+    kernels always makes the same bundles)."""
+    n = min(JOBS, len(keys))
+    groups: list[list[str]] = [[] for _ in range(n)]
+    size = [0] * n
+    for k in sorted(keys, key=lambda k: (-len(templates[k]), k)):
+        i = size.index(min(size))
+        groups[i].append(k)
+        size[i] += len(templates[k])
+    return [sorted(g) for g in groups]
+
+
+def _build_group(prelude: str, keys: list[str], templates: dict) -> dict:
+    """Compile ``keys`` into one bundle; on failure, each alone. ``{key: lib or error}``."""
+    try:
+        lib = _load_bundle(prelude, keys, templates)
+        return dict.fromkeys(keys, lib)
+    except (CompileError, OSError) as exc:
+        if len(keys) == 1:
+            return {keys[0]: exc}
+    out: dict = {}
+    for k in keys:
+        out.update(_build_group(prelude, [k], templates))
+    return out
+
+
+def _load_bundle(prelude: str, keys: list[str], code: dict) -> ctypes.CDLL:
+    """One shared object holding the kernels ``keys`` (``code``: their C, names suffixed)."""
+    parts = [prelude]
+    for k in keys:
+        parts += [code[k], f"const int la_has_{k} = 1;"]
+    source = "\n".join(parts) + "\n"
+    bundle = kernel_key(source)
+    builds = stats["builds"]
+    lib = _load(source, bundle)
+    if stats["builds"] != builds:
+        stats["kernels_built"] += len(keys)
+    d = cache_dir()
+    for k in keys:
+        _loaded[k] = lib
+        _write_ref(d, k, bundle)
+    return lib
+
+
+def _member_on_disk(key: str) -> ctypes.CDLL | None:
+    """The loaded bundle holding kernel ``key`` according to ``<key>.ref``, or None."""
+    d = cache_dir()
+    try:
+        bundle = (d / f"{key}.ref").read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    if not _KEY.fullmatch(bundle):
+        return None
+    lib = _loaded.get(bundle)
+    if lib is None:
+        path = d / f"{bundle}.so"
+        if not _valid(path, bundle):
+            return None
+        try:
+            lib = ctypes.CDLL(str(path))
+        except OSError:  # pruned by another process since the check
+            return None
+        _touch(path)
+        stats["disk_hits"] += 1
+        _loaded[bundle] = lib
+    try:
+        getattr(lib, f"la_has_{key}")
+    except AttributeError:
+        return None
+    _loaded[key] = lib
+    return lib
+
+
+def _write_ref(d: Path, key: str, bundle: str) -> None:
+    """Record (atomically) that kernel ``key`` lives in bundle ``bundle``."""
+    try:
+        fd, tmp = tempfile.mkstemp(dir=d, prefix=".ref-")
+        with os.fdopen(fd, "w", encoding="ascii") as f:
+            f.write(bundle)
+        os.replace(tmp, d / f"{key}.ref")
+    except OSError:
+        pass
 
 
 def _touch(path: Path) -> None:
@@ -245,3 +377,16 @@ def _prune(d: Path) -> None:
                 q.unlink()
             except OSError:
                 pass
+    _prune_refs(d)
+
+
+def _prune_refs(d: Path) -> None:
+    """Remove the kernel references whose bundle is gone."""
+    for ref in d.glob("*.ref"):
+        if ref.suffix != ".ref":
+            continue
+        try:
+            if not (d / f"{ref.read_text(encoding='ascii').strip()}.so").exists():
+                ref.unlink()
+        except (OSError, UnicodeDecodeError):
+            pass

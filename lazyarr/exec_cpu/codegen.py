@@ -16,6 +16,7 @@ the layout class (which inputs are broadcast scalars), never on sizes:
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -73,7 +74,29 @@ def mvec_decls(have_mvec: bool) -> str:
 
 
 def prelude(have_mvec: bool) -> str:
+    """The C prelude every kernel source starts with (types, ``LA_*`` helpers)."""
     return _PRELUDE.replace("LA_MVEC_DECLS", mvec_decls(have_mvec))
+
+
+#: placeholder ending the names of a kernel template's functions: several kernels share one
+#: translation unit (``ccache.load_kernels``), each under its own names
+SUFFIX = "__LA_K"
+_OWN_NAMES = re.compile(r"\b(la_contig|la_strided|la_span|la_row|la_rrow|la_reduce)\b")
+
+
+def _suffixed(code: str) -> str:
+    return _OWN_NAMES.sub(lambda m: m.group(1) + SUFFIX, code)
+
+
+def _work_defines(cost: int) -> list[str]:
+    """The kernel's work per element and the threading threshold (redefined per kernel)."""
+    return ["#undef LA_WORK", "#undef LA_PAR_WORK", f"#define LA_WORK {cost}",
+            f"#define LA_PAR_WORK {PARALLEL_WORK}"]
+
+
+def standalone(template: str, have_mvec: bool) -> str:
+    """A kernel template as one translation unit of its own, with its plain symbol names."""
+    return prelude(have_mvec) + "\n" + template.replace(SUFFIX, "")
 
 
 def c_literal(value, dt: np.dtype) -> str:
@@ -114,11 +137,15 @@ class Kernel:
         self.body, self.cost = _body(comp)
 
     def source(self, have_mvec: bool) -> str:
+        """The kernel alone in one translation unit (prelude included, plain symbol names)."""
+        return standalone(self.template(), have_mvec)
+
+    def template(self) -> str:
+        """The kernel's C code after the prelude; its functions' names end in `SUFFIX`."""
         comp, n_in = self.comp, self.n_in
         outs = [c_type(dt) for dt in comp.out_dtypes]
         ins = [c_type(dt) for dt in comp.in_dtypes]
-        lines = [prelude(have_mvec), f"#define LA_WORK {self.cost}",
-                 f"#define LA_PAR_WORK {PARALLEL_WORK}"]
+        lines = [*_work_defines(self.cost)]
         # -- contiguous entry point: one loop (la_span) called by every path, so that the
         # compiler vectorizes the expression once (each copy of the loop costs compile time)
         decls = []
@@ -169,6 +196,7 @@ class Kernel:
         lines.append("    }")
         lines.append("    " + " ".join(f"const int64_t t{a} = st[{a} * nd + nd - 1];"
                                        for a in range(nargs)))
+        lines += _row_through_span(ins, outs, self.scalar_in)
         loads = [f"const {t} x{i} = *(const {t} *)(q{i} + i * t{i});" for i, t in enumerate(ins)]
         stores = [f"*({t} *)(q{n_in + j} + i * t{n_in + j}) = v{r};"
                   for j, (t, r) in enumerate(zip(outs, comp.out_refs))]
@@ -188,7 +216,77 @@ class Kernel:
             "  #pragma omp parallel for num_threads(nt) schedule(static)",
             "  for (int64_t o = 0; o < outer; o++) la_row(o, nd, shape, p, st);",
             "}"]
-        return "\n".join(lines) + "\n"
+        return _suffixed("\n".join(lines) + "\n")
+
+
+#: elements per block when a row with operands broadcast along it runs through the contiguous
+#: loop (each such operand is spread into a stack buffer of this many elements, once per row)
+ROW_BLOCK = 256
+#: at most this many array inputs get the row path (each may need a buffer)
+ROW_BLOCK_MAX_IN = 16
+
+
+def _unit_or_zero(ins: list[str], names: list[int]) -> str:
+    return " && ".join(f"(t{i} == 0 || t{i} == (int64_t)sizeof({ins[i]}))" for i in names)
+
+
+def _spread(ins: list[str], names: list[int], src: str) -> list[str]:
+    """Stack buffers ``b<i>`` holding input ``i``'s value wherever it is broadcast along the row
+    (stride 0), and ``blk``: the block length (the whole row when nothing is broadcast)."""
+    lines = [f"{ins[i]} b{i}[{ROW_BLOCK}];" for i in names]
+    lines.append(f"const int64_t blk = ({' || '.join(f't{i} == 0' for i in names) or '0'})"
+                 f" ? {ROW_BLOCK} : inner;")
+    lines.append(f"const int64_t fill = inner < {ROW_BLOCK} ? inner : {ROW_BLOCK};")
+    for i in names:
+        lines.append(f"if (t{i} == 0) {{ const {ins[i]} c = *(const {ins[i]} *){src}{i}; "
+                     f"for (int64_t j = 0; j < fill; j++) b{i}[j] = c; }}")
+    return lines
+
+
+def _row_through_span(ins: list[str], outs: list[str], scalar_in: tuple) -> list[str]:
+    """``la_row``'s fast path: when every array input steps by one element or not at all along
+    the row and every output by one element, run the row through ``la_span`` (vectorized) in
+    blocks, broadcast inputs read from stack buffers."""
+    arrays = [i for i in range(len(ins)) if not scalar_in[i]]
+    if len(arrays) > ROW_BLOCK_MAX_IN:
+        return []
+    n_in = len(ins)
+    cond = " && ".join(filter(None, [
+        _unit_or_zero(ins, arrays),
+        " && ".join(f"t{n_in + j} == (int64_t)sizeof({t})" for j, t in enumerate(outs))]))
+    ptrs = [f"pp[{i}] = q{i};" for i in range(n_in) if scalar_in[i]]
+    ptrs += [f"pp[{i}] = t{i} ? q{i} + base * t{i} : (char *)b{i};" for i in arrays]
+    ptrs += [f"pp[{n_in + j}] = q{n_in + j} + base * t{n_in + j};" for j in range(len(outs))]
+    return [f"    if ({cond}) {{",
+            *("      " + x for x in _spread(ins, arrays, "q")),
+            f"      char *pp[{n_in + len(outs)}];",
+            "      for (int64_t base = 0; base < inner; base += blk) {",
+            "        const int64_t len = inner - base < blk ? inner - base : blk;",
+            "        " + " ".join(ptrs),
+            "        la_span(0, len, pp);",
+            "      }",
+            "      return;",
+            "    }"]
+
+
+def _rrow_contiguous(ins: list[str], simd: str, code: str) -> list[str]:
+    """``la_rrow``'s fast path for one run along the reduced axis: inputs stepping by one
+    element or not at all are read as contiguous arrays (broadcast ones from stack buffers),
+    so the ``omp simd`` reduction vectorizes; ``code`` reads ``a<i>[i]``."""
+    names = list(range(len(ins)))
+    if not simd or len(names) > ROW_BLOCK_MAX_IN:
+        return []
+    ptrs = [f"const {t} *a{i} = t{i} ? (const {t} *)(z{i} + base * t{i}) : b{i};"
+            for i, t in enumerate(ins)]
+    return [f"      if ({_unit_or_zero(ins, names) or '1'}) {{",
+            *("        " + x for x in _spread(ins, names, "z")),
+            "        for (int64_t base = 0; base < inner; base += blk) {",
+            "          const int64_t len = inner - base < blk ? inner - base : blk;",
+            "          " + " ".join(ptrs),
+            f"          {simd}",
+            f"          for (int64_t i = 0; i < len; i++) {{ {code} }}",
+            "        }",
+            "      } else {"]
 
 
 #: outputs of at least this many bytes are written with streaming stores
@@ -318,6 +416,11 @@ class ReduceKernel:
         self.body, self.cost = _body(comp)
 
     def source(self, have_mvec: bool) -> str:
+        """The kernel alone in one translation unit (prelude included, plain symbol names)."""
+        return standalone(self.template(), have_mvec)
+
+    def template(self) -> str:
+        """The kernel's C code after the prelude; its functions' names end in `SUFFIX`."""
         comp, kind, n_in = self.comp, self.kind, self.n_in
         val_dt = np.dtype(comp.out_dtypes[0])
         acc_t = _acc_type(kind, val_dt, self.out_dtype)
@@ -332,6 +435,9 @@ class ReduceKernel:
         loads = [f"const {t} x{i} = *(const {t} *)(z{i} + i * t{i});" for i, t in enumerate(ins)]
         r = comp.out_refs[0]
         step = combine.format(a="acc", v="v") + (" nan |= (v != v);" if fnan else "")
+        unit = [f"const {t} x{i} = a{i}[i];" for i, t in enumerate(ins)]
+        fast = _rrow_contiguous(
+            ins, simd, " ".join(unit + self.body) + f" const {acc_t} v = ({acc_t})v{r}; {step}")
         final = "total"
         if kind == "mean" and acc_t == "c128_t":
             # NumPy divides a complex sum by the count as a complex number (count + 0j)
@@ -341,8 +447,7 @@ class ReduceKernel:
         elif fnan:
             final = "(anynan ? NAN : total)"
         lines = [
-            prelude(have_mvec), f"#define LA_WORK {self.cost}",
-            f"#define LA_PAR_WORK {PARALLEL_WORK}",
+            *_work_defines(self.cost),
             # one output element per call of la_rrow: the serial path never enters OpenMP
             "static __attribute__((noinline)) void la_rrow(int64_t o, int64_t nk, "
             "const int64_t *kshape, int64_t nr, const int64_t *rshape, char **p, "
@@ -366,9 +471,11 @@ class ReduceKernel:
             "      " + " ".join(f"const int64_t t{a} = rst[{a} * nr + nr - 1];"
                                 for a in range(n_in)),
             f"      {acc_t} acc = {init}; _Bool nan = 0;",
+            *fast,
             f"      {simd}",
             f"      for (int64_t i = 0; i < inner; i++) {{ {' '.join(loads + self.body)} "
             f"const {acc_t} v = ({acc_t})v{r}; {step} }}",
+            *(["      }"] if fast else []),
             f"      anynan |= nan; {combine.format(a='total', v='acc')}",
             "    }",
             "    (void)anynan; (void)count;",
@@ -389,4 +496,4 @@ class ReduceKernel:
             "  for (int64_t o = 0; o < outer; o++)",
             "    la_rrow(o, nk, kshape, nr, rshape, p, kst, rst, rest, inner);",
             "}"]
-        return "\n".join(lines) + "\n"
+        return _suffixed("\n".join(lines) + "\n")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ctypes
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -19,7 +18,7 @@ from ..array.ops.elemwise import Cast, Elemwise
 from ..array.ops.linalg import Gemm, Gemv, MatMul
 from ..array.ops.reduce import Reduce
 from ..array.ops.shape import Reshape, Transpose
-from . import ccache
+from . import ccache, codegen
 from .codegen import Kernel, ReduceKernel, c_type, single_composite
 
 __all__ = ["Kernel", "ReduceKernel", "elementwise_kernel", "reduce_kernel", "is_blas_matmul",
@@ -99,36 +98,27 @@ def view_dims(node) -> tuple[bool, tuple[int, ...]] | None:
 
 
 def build_kernels(kernels: list[Kernel]) -> list:
-    """Compile (or load from the disk cache) each kernel, several compilers at once; returns
-    ``(lib, contig address, strided address)`` per kernel, or None where the build failed."""
+    """Load each kernel from memory or the disk cache, compiling the missing ones together
+    (``ccache.load_kernels``: one compiler run per bundle, bundles built at once); returns
+    ``(lib, address per symbol)`` per kernel, or None where the build failed."""
     if not kernels or not ccache.available():
         return [None] * len(kernels)
-    mvec = ccache.have_mvec()
-    sources = [k.source(mvec) for k in kernels]
-    uniq = list(dict.fromkeys(sources))
-    if len(uniq) == 1:
-        libs = {uniq[0]: _load(uniq[0])}
-    else:
-        with ThreadPoolExecutor(max_workers=min(8, len(uniq))) as ex:
-            libs = dict(zip(uniq, ex.map(_load, uniq)))
+    prelude = codegen.prelude(ccache.have_mvec())
+    templates = [k.template() for k in kernels]
+    todo = [t for t in dict.fromkeys(templates) if t not in _failed]
+    loaded = dict(zip(todo, ccache.load_kernels(prelude, todo, codegen.SUFFIX)))
     out = []
-    for kernel, src in zip(kernels, sources):
-        lib = libs[src]
-        if lib is None:
+    for kernel, t in zip(kernels, templates):
+        got = loaded.get(t)
+        if isinstance(got, Exception):
+            _failed.add(t)
+            warnings.warn(f"lazyarr: a kernel failed to build, using NumPy for it: {got}",
+                          RuntimeWarning, stacklevel=3)
+            loaded[t] = got = None
+        if got is None:
             out.append(None)
             continue
-        out.append((lib, *[ctypes.cast(getattr(lib, sym), ctypes.c_void_p).value
-                            for sym in kernel.symbols]))
+        lib, sfx = got
+        out.append((lib, *[ctypes.cast(getattr(lib, sym + sfx), ctypes.c_void_p).value
+                           for sym in kernel.symbols]))
     return out
-
-
-def _load(src: str):
-    if src in _failed:
-        return None
-    try:
-        return ccache.load(src)
-    except (ccache.CompileError, OSError) as exc:
-        _failed.add(src)
-        warnings.warn(f"lazyarr: a kernel failed to build, using NumPy for it: {exc}",
-                      RuntimeWarning, stacklevel=3)
-        return None

@@ -227,3 +227,104 @@ def test_pruning_tolerates_files_another_process_pruned(tmp_path, monkeypatch):
     monkeypatch.setattr(ccache, "MAX_FILES", 1)
     ccache._prune(tmp_path)
     assert len(list(tmp_path.iterdir())) == 1
+
+
+# ---- bundles: a program's missing kernels in one compiler run per translation unit ----------
+
+PRELUDE = "#define LA_TWICE(x) (2 * (x))\n"
+SFX = "__SFX"
+
+
+def _tpl(n: int) -> str:
+    return f"int la_probe{SFX}(int x) {{ return LA_TWICE(x) + {n}; }}\n"
+
+
+def _call(got, x: int) -> int:
+    lib, sfx = got
+    return getattr(lib, "la_probe" + sfx)(x)
+
+
+def test_missing_kernels_are_built_together_and_found_again(fresh_cache, monkeypatch):
+    monkeypatch.setattr(ccache, "JOBS", 2)
+    b0, k0 = ccache.stats["builds"], ccache.stats["kernels_built"]
+    got = ccache.load_kernels(PRELUDE, [_tpl(1), _tpl(2), _tpl(3), _tpl(1)], SFX)
+    assert [_call(g, 10) for g in got] == [21, 22, 23, 21]
+    assert ccache.stats["builds"] == b0 + 2  # 3 kernels, 2 translation units
+    assert ccache.stats["kernels_built"] == k0 + 3
+    assert len(list(fresh_cache.glob("*.so"))) == 2 and len(list(fresh_cache.glob("*.ref"))) == 3
+    # another process (memory forgotten): every kernel from disk, a new one built alone
+    ccache._loaded.clear()
+    hits = ccache.stats["disk_hits"]
+    got = ccache.load_kernels(PRELUDE, [_tpl(3), _tpl(4), _tpl(2)], SFX)
+    assert [_call(g, 0) for g in got] == [3, 4, 2]
+    assert ccache.stats["kernels_built"] == k0 + 4 and ccache.stats["builds"] == b0 + 3
+    assert ccache.stats["disk_hits"] >= hits + 1
+    # the same process again: memory hits only
+    b1 = ccache.stats["builds"]
+    ccache.load_kernels(PRELUDE, [_tpl(1), _tpl(4)], SFX)
+    assert ccache.stats["builds"] == b1
+
+
+def test_bad_kernel_references_are_misses_not_errors(fresh_cache, monkeypatch):
+    monkeypatch.setattr(ccache, "JOBS", 1)
+    ccache.load_kernels(PRELUDE, [_tpl(5), _tpl(6)], SFX)
+    key5 = ccache.kernel_key(PRELUDE + _tpl(5))
+    key6 = ccache.kernel_key(PRELUDE + _tpl(6))
+    ref = fresh_cache / f"{key5}.ref"
+    bundle_of_6 = (fresh_cache / f"{key6}.ref").read_text()
+    ccache.load_kernels(PRELUDE, [_tpl(7)], SFX)
+    other_bundle = (fresh_cache / f"{ccache.kernel_key(PRELUDE + _tpl(7))}.ref").read_text()
+    for bad in ("garbage\xff", "0" * 40, other_bundle, "../" + bundle_of_6):
+        ref.write_text(bad, encoding="latin-1")
+        ccache._loaded.clear()
+        got, = ccache.load_kernels(PRELUDE, [_tpl(5)], SFX)
+        assert _call(got, 1) == 7
+        # rebuilt (the first time; then found as the bundle of that one kernel) and the
+        # reference rewritten to name it
+        fixed = ref.read_text()
+        assert _KEY_RE.fullmatch(fixed) and fixed not in (bundle_of_6, other_bundle)
+        assert (fresh_cache / f"{fixed}.so").exists()
+    # a bundle that fails its trailer check is never loaded: its kernels are rebuilt
+    path = fresh_cache / f"{bundle_of_6}.so"
+    data = path.read_bytes()
+    path.unlink()
+    path.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
+    ccache._loaded.clear()
+    k = ccache.stats["kernels_built"]
+    got, = ccache.load_kernels(PRELUDE, [_tpl(6)], SFX)
+    assert _call(got, 1) == 8 and ccache.stats["kernels_built"] == k + 1
+
+
+_KEY_RE = __import__("re").compile(r"[0-9a-f]{40}")
+
+
+def test_a_kernel_that_does_not_compile_fails_alone(fresh_cache, monkeypatch):
+    monkeypatch.setattr(ccache, "JOBS", 1)
+    broken = f"int la_probe{SFX}(int x) {{ return x +; }}\n"
+    got = ccache.load_kernels(PRELUDE, [_tpl(8), broken, _tpl(9)], SFX)
+    assert _call(got[0], 0) == 8 and _call(got[2], 0) == 9
+    assert isinstance(got[1], ccache.CompileError)
+
+
+def test_concurrent_processes_build_a_bundle_once(tmp_path):
+    """8 processes load the same 3 kernels at once: each translation unit is compiled once."""
+    script = textwrap.dedent(f"""
+        import json
+        from lazyarr.exec_cpu import ccache
+        ccache.JOBS = 2
+        tpl = lambda n: "int la_probe{SFX}(int x) {{ return LA_TWICE(x) + %d; }}\\n" % n
+        got = ccache.load_kernels({PRELUDE!r}, [tpl(1), tpl(2), tpl(3)], {SFX!r})
+        res = [getattr(lib, "la_probe" + s)(10) for lib, s in got]
+        print(json.dumps({{"res": res, "builds": ccache.stats["builds"]}}))
+    """)
+    procs = [subprocess.Popen([PY, "-c", script], env=_env(tmp_path), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(8)]
+    outs = []
+    for p in procs:
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+        outs.append(json.loads(out.strip().splitlines()[-1]))
+    assert all(o["res"] == [21, 22, 23] for o in outs)
+    assert sum(o["builds"] for o in outs) == 2
+    assert len(list(tmp_path.glob("*.so"))) == 2 and len(list(tmp_path.glob("*.ref"))) == 3
+    assert not list(tmp_path.glob("build-*")) and not list(tmp_path.glob(".ref-*"))
