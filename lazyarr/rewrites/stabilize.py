@@ -240,3 +240,92 @@ def log_softmax(node, g):
         return None
     return [ew("subtract", z, ew("log", s, site=node.site), site=node.site)]
 
+
+
+# -- softmax (and the gradient of logsumexp) ------------------------------------------------
+def _shift(x: Var, axes: tuple, site) -> Var:
+    """``max(x, axes, keepdims)`` where finite, else 0: built as `logsumexp` builds it, so the
+    two merge and the forward and backward passes share one max and one ``exp(x - m)``."""
+    m = build(Reduce("max", axes, True, x.dtype), x, site=site)[0]
+    return ew("where", ew("isfinite", m, site=site), m, const_like(0, m), site=site)
+
+
+def _over_sum_of(p: Var, e: Var, depth: int = 4):
+    """A path from ``p`` through views and products to a factor ``divide(c, sum(e, axes))``:
+    ``([(node, input position), ...] from ``p`` down, c, the sum node)``; else None."""
+    o = p.owner
+    if o is None or depth == 0:
+        return None
+    if o.op is E("divide"):
+        s = o.inputs[1].owner
+        if s is not None and type(s.op) is Reduce and s.op.kind == "sum" and s.inputs[0] is e:
+            return [], o.inputs[0], s
+        return None
+    if type(o.op) in (BroadcastTo, Reshape):
+        positions = (0,)
+    elif o.op is E("multiply"):
+        positions = (0, 1)
+    else:
+        return None
+    for i in positions:
+        found = _over_sum_of(o.inputs[i], e, depth - 1)
+        if found is not None:
+            return [(o, i)] + found[0], found[1], found[2]
+    return None
+
+
+def _shifted_sum(s, x: Var, ms: Var, site) -> tuple[Var, Var]:
+    """``(exp(x - ms), sum(exp(x - ms)))`` with the axes and keepdims of sum node ``s``."""
+    ex = ew("exp", ew("subtract", x, ms, site=site), site=site)
+    return ex, build(Reduce("sum", s.op.axes, s.op.keepdims, x.dtype), ex, site=site)[0]
+
+
+@register_rewrite("softmax_shift", PHASE, TAGS, op_classes=[E("multiply"), E("divide")])
+def softmax_shift(node, g):
+    """``exp(x) * (c / sum(exp(x), axes))`` (the gradient of ``log(sum(exp(x)))``; the quotient
+    may sit under views and further products) and
+    ``exp(x) / sum(exp(x), axes, keepdims)`` (softmax) -> the same with ``x - m``, ``m`` the
+    max over ``axes`` where finite: equal in exact arithmetic, finite where ``exp`` overflows,
+    and sharing ``exp(x - m)`` with the shifted logsumexp of the forward pass."""
+    a, b = node.inputs
+    out = node.outputs[0]
+    if not _float(out):
+        return None
+    site = node.site
+    if node.op is E("divide"):
+        pairs = [(a, b)]
+    else:
+        pairs = [(a, b), (b, a)]
+    for e, p in pairs:
+        x = arg(e, E("exp"))
+        if x is None or e.shape != out.shape or x.dtype != out.dtype or None in x.shape:
+            continue
+        if node.op is E("divide"):
+            chain, c, s = [], None, p.owner
+            while s is not None and type(s.op) in (BroadcastTo, Reshape) and len(chain) < 2:
+                chain.append((s, 0))
+                s = s.inputs[0].owner
+            if s is None or type(s.op) is not Reduce or s.op.kind != "sum" or \
+                    s.inputs[0] is not e:
+                continue
+        else:
+            found = _over_sum_of(p, e)
+            if found is None:
+                continue
+            chain, c, s = found
+        axes = s.op.axes
+        if s.op.dtype != x.dtype or any(x.shape[ax] == 0 for ax in axes):
+            continue
+        sub = x.owner
+        if sub is not None and sub.op is E("subtract") and _is_max_of(sub.inputs[1],
+                                                                      sub.inputs[0], axes):
+            continue  # already shifted
+        ms = _shift(x, axes, site)
+        ex, tot = _shifted_sum(s, x, ms, site)
+        q = tot if c is None else ew("divide", c, tot, site=site)
+        for n, i in reversed(chain):  # the path rebuilt over the shifted sum
+            ins = list(n.inputs)
+            ins[i] = q
+            q = build(n.op, *ins, site=site)[0]
+        return [ew("divide" if node.op is E("divide") else "multiply", ex, q, site=site)]
+    return None

@@ -1,0 +1,80 @@
+"""``softmax_shift``: softmax and the gradient of ``log(sum(exp(x)))`` written naively are
+shifted by the max, so they stay finite where ``exp`` overflows, and share one max and one
+``exp(x - m)`` with the stabilized forward pass. Oracle: NumPy's max-shifted softmax."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import lazyarr as xp
+from lazyarr.rewrites import options
+
+from .rw_helpers import ops, optimized
+
+X = np.array([[1000.0, 999.0, -5.0], [-1000.0, -1001.0, -1002.0], [0.0, 1.0, 2.0]])
+
+
+def _softmax_np(x, axis):
+    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def test_naive_softmax_is_finite_and_exact():
+    def sm(a):
+        e = xp.exp(a)
+        return e / xp.sum(e, axis=1, keepdims=True)
+
+    with options(exclude=["all"]):
+        plain = np.asarray(sm(xp.asarray(X)))
+    assert np.isnan(plain[0, :2]).all()  # inf / inf
+    np.testing.assert_allclose(np.asarray(sm(xp.asarray(X))), _softmax_np(X, 1), rtol=1e-14)
+    assert "softmax_shift" in optimized(sm(xp.asarray(X)))[1].names()
+
+
+def test_gradient_of_naive_cross_entropy_is_softmax_minus_onehot():
+    y = np.array([0, 2, 1])
+
+    def ce(a):
+        lse = xp.log(xp.sum(xp.exp(a), axis=1))
+        return xp.sum(lse) - xp.sum(xp.take_along_axis(a, xp.asarray(y)[:, None], axis=1))
+
+    for dt, tol in ((np.float64, 1e-14), (np.float32, 2e-6)):
+        x = X.astype(dt)
+        v, g = xp.value_and_grad(ce)(xp.asarray(x))
+        ref = _softmax_np(x.astype(np.float64), 1) - np.eye(3)[y]
+        assert np.asarray(g).dtype == dt
+        np.testing.assert_allclose(np.asarray(g), ref, rtol=tol, atol=tol)
+        m = x.astype(np.float64).max(1)
+        ref_v = (np.log(np.exp(x - m[:, None]).sum(1)) + m).sum() - x[np.arange(3), y].sum()
+        np.testing.assert_allclose(float(v), ref_v, atol=1000 * np.finfo(dt).eps)
+
+
+def test_forward_and_backward_share_the_max_and_the_exp():
+    def loss(a):
+        return xp.sum(xp.log(xp.sum(xp.exp(a), axis=1)))
+
+    v, g = xp.value_and_grad(loss)(xp.asarray(X))
+    names = ops(optimized(v, g)[0])
+    assert sum(n.startswith("Max") for n in names) == 1 and names.count("exp") == 1
+
+
+def test_not_fired_on_other_forms():
+    x = xp.asarray(X)
+    shifted = xp.exp(x - xp.max(x, axis=1, keepdims=True))
+    for out in (shifted / xp.sum(shifted, axis=1, keepdims=True),   # already shifted
+                xp.exp(x) / xp.sum(xp.exp(2 * x), axis=1, keepdims=True),  # another sum
+                xp.exp(x) * xp.sum(xp.exp(x), axis=1, keepdims=True)):  # not a quotient
+        assert "softmax_shift" not in optimized(out)[1].names()
+
+
+def test_gradient_through_a_weighted_mean_of_keepdims_logsumexp():
+    # the fig1 loss: the quotient sits under a product with the cotangent
+    t = np.eye(3)[[1, 0, 2]] * np.array([[1.0], [0.5], [2.0]])
+
+    def ce(a):
+        lse = xp.log(xp.sum(xp.exp(a), axis=1, keepdims=True))
+        return xp.mean(xp.sum(xp.asarray(t) * (lse - a), axis=1))
+
+    g = np.asarray(xp.grad(ce)(xp.asarray(X)))
+    ref = (_softmax_np(X, 1) * t.sum(1, keepdims=True) - t) / 3
+    np.testing.assert_allclose(g, ref, rtol=1e-14, atol=1e-16)
