@@ -17,6 +17,14 @@ from ..graph.basic import Var
 
 cnp.import_array()
 
+cdef extern from *:
+    """
+    static inline void la_set_data_call(PyArrayObject *a, char *p) {
+        ((PyArrayObject_fields *)a)->data = p;
+    }
+    """
+    void la_set_data "la_set_data_call" (cnp.ndarray a, char *p)
+
 
 class TrustedArgsError(Exception):
     """Arguments of a ``trust_input`` call that the program cannot take: ``args[0]`` is
@@ -228,8 +236,19 @@ cdef class Runner:
         cdef Py_ssize_t ns = len(stacked), i, s, q
         cdef list stacks = [data[stacked[s]] for s in range(ns)]
         cdef list pos = list(stacked)
+        # per stacked argument, one window array whose data pointer moves from slice to slice
+        # (no new view per step), where every slice is aligned like the first
+        cdef list win = [None] * ns
+        cdef cnp.ndarray a
         for s in range(ns):
             data[<Py_ssize_t>pos[s]] = stacks[s][0]
+            x = stacks[s]
+            if (type(x) is cnp.ndarray and cnp.PyArray_NDIM(<cnp.ndarray>x) >= 1
+                    and cnp.PyArray_DIM(<cnp.ndarray>x, 0) > 0
+                    and cnp.PyArray_ISALIGNED(<cnp.ndarray>x)
+                    and cnp.PyArray_STRIDE(<cnp.ndarray>x, 0)
+                    % cnp.PyArray_ITEMSIZE(<cnp.ndarray>x) == 0):
+                win[s] = (<cnp.ndarray>x)[0, ...]
         cdef list donated = self._take_donated(data)
         if self.extras is not None:
             data = data + self.extras
@@ -240,7 +259,14 @@ cdef class Runner:
         cdef object res = None, r
         for i in range(n):
             for s in range(ns):
-                data[<Py_ssize_t>pos[s]] = stacks[s][i]
+                w = win[s]
+                if w is None:
+                    data[<Py_ssize_t>pos[s]] = stacks[s][i]
+                else:
+                    a = <cnp.ndarray>stacks[s]
+                    la_set_data(<cnp.ndarray>w,
+                                cnp.PyArray_BYTES(a) + i * cnp.PyArray_STRIDE(a, 0))
+                    data[<Py_ssize_t>pos[s]] = w
             res = None  # a thunk may take back an output buffer nobody holds any more
             res = vm(data)
             for q in range(npairs):

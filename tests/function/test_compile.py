@@ -233,3 +233,18 @@ def test_loop_copies_a_non_contiguous_result_into_its_donated_state():
     for i in range(4):
         ref = ref.T + xs[i]
     np.testing.assert_allclose(np.asarray(out2), ref, rtol=1e-12)
+
+
+def test_loop_slices_of_strided_and_one_dimensional_stacks():
+    # each step reads slice i through one moving window; a result that is the slice itself
+    # is the last slice's values
+    step = xp.compile(lambda s, x, v: (s + x * v, x), donate_argnums=0)
+    xs = RNG.standard_normal((5, 6))[:, ::2]  # strided rows
+    vs = RNG.standard_normal(5)               # 0-d slices
+    s0 = RNG.standard_normal(3)
+    ref = s0.copy()
+    for i in range(5):
+        ref = ref + xs[i] * vs[i]
+    out, last = step.loop(5, xp.asarray(s0.copy()), xs, vs)
+    np.testing.assert_allclose(np.asarray(out), ref, rtol=1e-12)
+    np.testing.assert_array_equal(np.asarray(last), xs[4])
