@@ -9,7 +9,7 @@ PyTensor (default mode, ``trust_input``). Peers missing from the environment are
 'setup s' = build + first 3 steps - 3 steady steps (the compile cost). Also: compile latency of
 the mlp500 training step at batch 60 in fresh processes, cold (empty disk caches) and warm.
 
-    python -m bench.fig1 [--quick] [--threads N] [--no-latency]
+    python -m bench.fig1 [--quick] [--threads N] [--no-latency | --latency-only]
 """
 
 from __future__ import annotations
@@ -456,6 +456,34 @@ def compile_latency(impls: list[str], threads: int) -> list[dict]:
     return rows
 
 
+def latency_table(latency: list[dict]) -> str:
+    """The compile latency rows as a table (seconds; build / first call / steady call)."""
+    lrows = []
+    for r in latency:
+        cells_ = []
+        for ph in ("cold", "warm"):
+            d = r.get(ph, {})
+            if "total" in d:
+                cells_ += [d["total"], f"{d['build']:.3g} / {d['first']:.3g} / "
+                           f"{d['steady'] * 1e3:.2f} ms"]
+            else:
+                cells_ += [float("nan"), str(d.get("error", "?"))]
+        lrows.append([r["impl"]] + cells_)
+    return table(["implementation", "cold s", "cold: build / first / steady", "warm s",
+                  "warm: build / first / steady"], lrows,
+                 "Compile latency of the mlp500 b60 step (fresh processes; targets for lazyarr:"
+                 " cold <= 0.5 s, warm <= 0.03 s)")
+
+
+def latency_main(threads: int, peers: bool = True) -> list[dict]:
+    """``--latency-only``: the compile latency table alone (JSON ``fig1_latency``)."""
+    which = ["lazyarr"] + [m for m in ("jax", "pytensor") if peers and _available(m)]
+    latency = compile_latency(which, threads)
+    print(latency_table(latency))
+    save_json("fig1_latency", {"threads": threads, "latency": latency})
+    return latency
+
+
 # ---- main ---------------------------------------------------------------------------------------
 
 def main(argv=None) -> dict:
@@ -467,11 +495,15 @@ def main(argv=None) -> dict:
     ap.add_argument("--only", default="", help="comma-separated substrings of row names")
     ap.add_argument("--cells", default="", help="e.g. 'mlp500 b1,logreg b60' (default: all)")
     ap.add_argument("--latency-child", default="")
+    ap.add_argument("--latency-only", action="store_true",
+                    help="only the compile latency table (lazyarr, JAX, PyTensor)")
     args = ap.parse_args(argv)
     set_threads(args.threads)
     if args.latency_child:
         print(json.dumps(latency_child(args.latency_child)))
         return {}
+    if args.latency_only:
+        return {"latency": latency_main(args.threads)}
     budget = 0.04 if args.quick else 0.4
     cells = [(m, b) for m in MODELS for b in BATCHES]
     if args.quick:
@@ -512,21 +544,8 @@ def main(argv=None) -> dict:
         which = ["lazyarr"] + [m for m in ("jax", "pytensor") if _available(m)
                                and not (args.quick and m == "pytensor")]
         latency = compile_latency(which, args.threads)
-        lrows = []
-        for r in latency:
-            cells_ = []
-            for ph in ("cold", "warm"):
-                d = r.get(ph, {})
-                if "total" in d:
-                    cells_ += [d["total"], f"{d['build']:.3g} / {d['first']:.3g} / "
-                               f"{d['steady'] * 1e3:.2f} ms"]
-                else:
-                    cells_ += [float("nan"), str(d.get("error", "?"))]
-            lrows.append([r["impl"]] + cells_)
         print()
-        print(table(["implementation", "cold s", "cold: build / first / steady", "warm s",
-                     "warm: build / first / steady"], lrows,
-                    "Compile latency of the mlp500 b60 step (fresh processes)"))
+        print(latency_table(latency))
     out = {"threads": args.threads, "quick": args.quick, "results": results, "best": best,
            "latency": latency}
     save_json("fig1_quick" if args.quick else "fig1", out)
