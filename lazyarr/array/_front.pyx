@@ -9,6 +9,7 @@ the Python helpers given to `bind` and `binary` do the rest (promotion, casts, b
 errors), so there is one definition of each rule.
 """
 
+cimport numpy as cnp
 from cpython.object cimport PyObject, PyTypeObject
 
 from ..graph._ir cimport Var, node1
@@ -40,6 +41,50 @@ cdef inline object _float_const(object x, object dt):
     return v
 
 
+cnp.import_array()
+
+
+cdef class ArrayBase:
+    """The C part of `Array`: its variable ``_v``, whose count of live arrays (``nref``) it
+    gives back when the array is freed (in C: no Python ``__del__`` call per array)."""
+
+    cdef public Var _v
+    cdef object __weakref__
+
+    def __dealloc__(self):
+        if self._v is not None:
+            self._v.nref -= 1
+
+
+def write_back(list pending, results, list args):
+    """Make each variable of ``pending`` a leaf holding its result, locked read-only (a view
+    of it where the program handed back one of its input arrays ``args``, a user's array)."""
+    cdef Var v
+    cdef Py_ssize_t i
+    cdef cnp.ndarray a
+    for i in range(min(len(pending), len(results))):
+        v = <Var>pending[i]
+        r = results[i]
+        if type(r) is cnp.ndarray:
+            a = <cnp.ndarray>r
+            if cnp.PyArray_ISWRITEABLE(a):
+                for x in args:
+                    if x is r:
+                        a = r.view()
+                        break
+                cnp.PyArray_CLEARFLAGS(a, cnp.NPY_ARRAY_WRITEABLE)
+            r = a
+        elif r.flags.writeable:
+            for x in args:
+                if x is r:
+                    r = r.view()
+                    break
+            r.flags.writeable = False
+        v.data = r
+        v.owner = None
+        v.depth = 0
+
+
 def held_pending(list live):
     """The variables of ``live`` that are pending and held by a user array, without repeats,
     in order (the pruning of `materialize.live_pending`)."""
@@ -57,7 +102,7 @@ def held_pending(list live):
 cpdef object wrap(Var v):
     """The user-facing Array for variable ``v`` (realized now if its pending chain is long)."""
     a = (<PyTypeObject*>Array).tp_new(Array, <PyObject*>_empty, NULL)
-    a._v = v
+    (<ArrayBase>a)._v = v
     v.nref += 1
     if v.owner is not None:
         _live.append(v)
@@ -75,7 +120,7 @@ def unary(op, fn, types, as_var, cast):
     def f(x, /):
         cdef Var v
         if type(x) is Array:
-            v = x._v
+            v = (<ArrayBase>x)._v
         else:
             v = as_var(x)
         dt = v.dtype
@@ -101,17 +146,19 @@ def binary(op, fn, types, coerce_pair, cast, broadcast_shapes):
         t1 = type(x1)
         t2 = type(x2)
         if t1 is Array and t2 is Array:
-            v1 = x1._v
-            v2 = x2._v
+            v1 = (<ArrayBase>x1)._v
+            v2 = (<ArrayBase>x2)._v
             dt = v1.dtype
             if v2.dtype is not dt:
                 v1, v2, dt = coerce_pair(x1, x2)
-        elif t1 is Array and (t2 is float or t2 is int) and x1._v.dtype.kind in "fc":
-            v1 = x1._v
+        elif t1 is Array and (t2 is float or t2 is int) and \
+                (<ArrayBase>x1)._v.dtype.kind in "fc":
+            v1 = (<ArrayBase>x1)._v
             dt = v1.dtype
             v2 = _float_const(x2, dt)
-        elif t2 is Array and (t1 is float or t1 is int) and x2._v.dtype.kind in "fc":
-            v2 = x2._v
+        elif t2 is Array and (t1 is float or t1 is int) and \
+                (<ArrayBase>x2)._v.dtype.kind in "fc":
+            v2 = (<ArrayBase>x2)._v
             dt = v2.dtype
             v1 = _float_const(x1, dt)
         else:

@@ -19,23 +19,18 @@ from .device import CPU, as_device
 from .materialize import live_pending, realize
 
 
-class Array:
+class Array(_front.ArrayBase):
     """A lazy n-dimensional array (array API standard 2024.12 array object)."""
 
-    #: ``_base``: for a basic-indexing view, ``(base Array, index spec)``; writes to the view
-    #: (setitem, in-place operators) are written through to the base, as NumPy views do
-    __slots__ = ("_v", "_base", "__weakref__")
+    #: ``_v`` (the variable) lives in the C base. ``_base``: for a basic-indexing view, ``(base
+    #: Array, index spec)``; writes to the view (setitem, in-place operators) are written
+    #: through to the base, as NumPy views do
+    __slots__ = ("_base",)
     __hash__ = None  # type: ignore[assignment]
     __array_priority__ = 1000.0
 
     def __init__(self, *args, **kwargs):
         raise TypeError("create arrays with lazyarr.asarray(), lazyarr.zeros(), ...")
-
-    def __del__(self):
-        try:
-            self._v.nref -= 1
-        except AttributeError:  # never bound, or interpreter shutdown
-            pass
 
     # ---- attributes ----------------------------------------------------------------------
     @property

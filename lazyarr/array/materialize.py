@@ -19,7 +19,7 @@ from ..graph._walk import cut
 from ..graph.basic import Var
 from ..graph.fgraph import SMALL_CONST, FunctionGraph
 from ..graph.userline import where
-from ._front import held_pending
+from ._front import held_pending, write_back
 
 #: a pending chain deeper than this is realized as soon as it is built (bounds graph growth)
 MAX_PENDING_DEPTH = 512
@@ -125,15 +125,8 @@ def realize(vars: Sequence[Var]) -> None:
         trace_cache.put(key, entry)
     # A symbolic leaf keys differently from a leaf with data, so a hit never lacks data.
     args = [leaves[i].data for i in entry.positions]
-    results = entry.program(args)
-    for v, r in zip(pending, results):
-        if r.flags.writeable:
-            for a in args:
-                if r is a:  # an op handed back its input (a user's array): lock a view
-                    r = r.view()
-                    break
-            r.flags.writeable = False
-        v.realize_to(r)
+    # results are locked read-only (a view where an op handed back its input, a user's array)
+    write_back(pending, entry.program(args), args)
 
 
 def _sharing(steps: list, asked: list[Var]) -> list[Var]:
@@ -143,8 +136,8 @@ def _sharing(steps: list, asked: list[Var]) -> list[Var]:
     loop has the same structure. Variables over symbolic inputs (a trace) are left alone, and
     so is everything when the cut has a lazy op (an untaken branch must not run)."""
     live = prune_live()
-    if not live:
-        return []
+    if len(live) <= len(asked) and all(v in asked for v in live):
+        return []  # the usual case: the user holds only what was asked
     nodes = set()
     for node, _refs, _first in steps:
         if node.op.lazy:
