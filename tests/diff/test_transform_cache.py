@@ -9,6 +9,7 @@ import pytest
 
 import lazyarr as xp
 from lazyarr.diff import cache
+from lazyarr.graph.userline import site_location
 
 RNG = np.random.default_rng(7)
 
@@ -237,7 +238,7 @@ def _sites(v):
         if ap is None or id(ap) in seen:
             continue
         seen.add(id(ap))
-        out.add(ap.site)
+        out.add(site_location(ap.site))
         stack.extend(i.owner for i in ap.inputs)
     return out
 
