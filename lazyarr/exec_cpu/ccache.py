@@ -87,8 +87,15 @@ def available() -> bool:
 def have_mvec() -> bool:
     """True when glibc's vector math library (libmvec) can be linked."""
     if "mvec" not in _state:
-        _state["mvec"] = sys.platform.startswith("linux") and bool(
-            ctypes.util.find_library("mvec"))
+        # dlopen of the runtime library: ctypes.util.find_library runs ldconfig (~5 ms)
+        ok = False
+        if sys.platform.startswith("linux"):
+            try:
+                ctypes.CDLL("libmvec.so.1")
+                ok = True
+            except OSError:
+                ok = bool(ctypes.util.find_library("mvec"))
+        _state["mvec"] = ok
     return _state["mvec"]
 
 
@@ -97,13 +104,49 @@ def _libs() -> list[str]:
 
 
 def _compiler_id() -> bytes:
+    """The compiler's version line, remembered in the cache directory per compiler binary
+    (resolved path, size, mtime: the line is built into the driver), so that a process does
+    not start ``cc --version`` just to look kernels up."""
     if "ccid" not in _state:
+        cc = compiler()
+        if cc is None:
+            return b"unknown"
         try:
-            out = subprocess.run([compiler(), "--version"], capture_output=True, timeout=60)
-            _state["ccid"] = out.stdout.split(b"\n", 1)[0]
-        except (OSError, subprocess.SubprocessError):
-            _state["ccid"] = b"unknown"
+            real = os.path.realpath(cc)
+            st = os.stat(real)
+            stamp = f"{real}\0{st.st_size}\0{st.st_mtime_ns}\0".encode()
+        except OSError:
+            stamp = None
+        memo = cache_dir() / ("compiler-" + hashlib.sha256(stamp or b"").hexdigest()[:16])
+        ccid = None
+        if stamp is not None:
+            try:
+                data = memo.read_bytes()
+                if data.startswith(stamp) and data.endswith(b"\n"):
+                    ccid = data[len(stamp):-1]
+            except OSError:
+                pass
+        if ccid is None:
+            try:
+                out = subprocess.run([cc, "--version"], capture_output=True, timeout=60)
+                ccid = out.stdout.split(b"\n", 1)[0]
+            except (OSError, subprocess.SubprocessError):
+                ccid = b"unknown"
+            if stamp is not None and ccid != b"unknown":
+                _write_atomic(memo, stamp + ccid + b"\n")
+        _state["ccid"] = ccid
     return _state["ccid"]
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` by rename (readers see the old file or the new one)."""
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except OSError:
+        pass
 
 
 def _cpu_id() -> bytes:
@@ -313,13 +356,7 @@ def _member_on_disk(key: str) -> ctypes.CDLL | None:
 
 def _write_ref(d: Path, key: str, bundle: str) -> None:
     """Record (atomically) that kernel ``key`` lives in bundle ``bundle``."""
-    try:
-        fd, tmp = tempfile.mkstemp(dir=d, prefix=".ref-")
-        with os.fdopen(fd, "w", encoding="ascii") as f:
-            f.write(bundle)
-        os.replace(tmp, d / f"{key}.ref")
-    except OSError:
-        pass
+    _write_atomic(d / f"{key}.ref", bundle.encode("ascii"))
 
 
 def _touch(path: Path) -> None:

@@ -327,4 +327,23 @@ def test_concurrent_processes_build_a_bundle_once(tmp_path):
     assert all(o["res"] == [21, 22, 23] for o in outs)
     assert sum(o["builds"] for o in outs) == 2
     assert len(list(tmp_path.glob("*.so"))) == 2 and len(list(tmp_path.glob("*.ref"))) == 3
-    assert not list(tmp_path.glob("build-*")) and not list(tmp_path.glob(".ref-*"))
+    assert not list(tmp_path.glob("build-*")) and not list(tmp_path.glob(".tmp-*"))
+
+
+def test_compiler_version_is_remembered_per_compiler_binary(fresh_cache, monkeypatch):
+    ccache._state.pop("ccid", None)
+    first = ccache._compiler_id()
+    want = subprocess.run([ccache.compiler(), "--version"], capture_output=True).stdout
+    assert first == want.split(b"\n", 1)[0] and first
+    memo, = fresh_cache.glob("compiler-*")
+    # a new process finds it without running the compiler
+    ccache._state.pop("ccid", None)
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: pytest.fail("ran the compiler"))
+    assert ccache._compiler_id() == first
+    monkeypatch.undo()
+    # a damaged memo is not trusted: the compiler is asked again and the memo rewritten
+    for bad in (b"", b"garbage\n", memo.read_bytes()[:-1]):
+        memo.write_bytes(bad)
+        ccache._state.pop("ccid", None)
+        assert ccache._compiler_id() == first
+        assert memo.read_bytes().endswith(first + b"\n")
