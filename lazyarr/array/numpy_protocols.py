@@ -16,7 +16,6 @@ writes that list to ``docs/numpy_support.md``.
 from __future__ import annotations
 
 import inspect
-import types
 from collections.abc import Callable
 
 import numpy as np
@@ -158,10 +157,9 @@ def function_target(func) -> Callable | None:
     target = getattr(space, _FUNC_RENAMES.get(name, name), None)
     if not callable(target) or isinstance(target, type) or isinstance(target, np.dtype):
         return None
-    if not isinstance(target, types.FunctionType):
-        return None
-    # only array functions: lazyarr.gradient (differentiation) is not np.gradient
-    if not target.__module__.startswith("lazyarr.array"):
+    # only array functions (Python or compiled, as the elementwise ones in array._front):
+    # lazyarr.gradient (differentiation) is not np.gradient
+    if not (getattr(target, "__module__", None) or "").startswith("lazyarr.array"):
         return None
     return target
 
