@@ -31,6 +31,19 @@ def _env(cache_dir, **extra):
     return env
 
 
+def _run_at_once(script: str, tmp_path, n: int) -> list[dict]:
+    """Start ``n`` processes running ``script`` on the cache in ``tmp_path`` at once; the JSON
+    each prints last."""
+    procs = [subprocess.Popen([PY, "-c", script], env=_env(tmp_path), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(n)]
+    outs = []
+    for p in procs:
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+        outs.append(json.loads(out.strip().splitlines()[-1]))
+    return outs
+
+
 def test_concurrent_processes_build_each_kernel_once(tmp_path):
     """8 processes compile the same 2 kernels at once: all succeed, 2 builds in total."""
     script = textwrap.dedent("""
@@ -42,13 +55,7 @@ def test_concurrent_processes_build_each_kernel_once(tmp_path):
             res.append(getattr(lib, "la_probe_" + tag)(10))
         print(json.dumps({"res": res, "builds": ccache.stats["builds"]}))
     """)
-    procs = [subprocess.Popen([PY, "-c", script], env=_env(tmp_path), stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(8)]
-    outs = []
-    for p in procs:
-        out, err = p.communicate(timeout=300)
-        assert p.returncode == 0, err
-        outs.append(json.loads(out.strip().splitlines()[-1]))
+    outs = _run_at_once(script, tmp_path, 8)
     assert all(o["res"] == [15, 14] for o in outs)
     assert sum(o["builds"] for o in outs) == 2
     assert len(list(tmp_path.glob("*.so"))) == 2
@@ -317,13 +324,7 @@ def test_concurrent_processes_build_a_bundle_once(tmp_path):
         res = [getattr(lib, "la_probe" + s)(10) for lib, s in got]
         print(json.dumps({{"res": res, "builds": ccache.stats["builds"]}}))
     """)
-    procs = [subprocess.Popen([PY, "-c", script], env=_env(tmp_path), stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(8)]
-    outs = []
-    for p in procs:
-        out, err = p.communicate(timeout=300)
-        assert p.returncode == 0, err
-        outs.append(json.loads(out.strip().splitlines()[-1]))
+    outs = _run_at_once(script, tmp_path, 8)
     assert all(o["res"] == [21, 22, 23] for o in outs)
     assert sum(o["builds"] for o in outs) == 2
     assert len(list(tmp_path.glob("*.so"))) == 2 and len(list(tmp_path.glob("*.ref"))) == 3
