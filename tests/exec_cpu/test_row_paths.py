@@ -84,3 +84,18 @@ def test_softmax_rows_match_numpy():
 
     got = np.asarray(softmax(xp, xp.asarray(x)))
     np.testing.assert_allclose(got, softmax(np, x), rtol=1e-5, atol=1e-9)
+
+
+def test_cold_strided_rows_keep_the_floating_point_flags():
+    """``la_row``/``la_strided`` are compiled at -O1 (``codegen.COLD``): their generic strided
+    loop (reversed rows, transposed operands) must still round ``a*b + c`` twice, as NumPy
+    does, not contract it into an FMA (one rounding: different last bits)."""
+    a, b, c = (rng.standard_normal((64, 67)).astype(np.float32) for _ in range(3))
+    for name, (x, y, z) in {"reversed": (a[:, ::-1], b[:, ::-1], c[:, ::-1]),
+                            "transposed": (a.T, b.T, c.T)}.items():
+        want = x * y + z
+        fused = (x.astype(np.float64) * y + z).astype(np.float32)  # what an FMA would give
+        assert (fused != want).any()  # the check below can tell the two apart
+        got = np.asarray(xp.asarray(x) * xp.asarray(y) + xp.asarray(z))
+        assert got.dtype == np.float32
+        np.testing.assert_array_equal(got, want, err_msg=name)
