@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..graph import pipeline
-from ..graph._walk import cut
+from ..graph._walk import cut, cut_key, meets_last_cut
 from ..graph.basic import Var
 from ..graph.fgraph import SMALL_CONST, FunctionGraph
 from ..graph.userline import where
@@ -100,103 +100,61 @@ def realize(vars: Sequence[Var]) -> None:
                 _raise_symbolic(v)
         return
     extras: list[Var] = []
-    leaves, steps, out_refs, key = cut(pending, extras)
-    n_asked = len(pending)
+    leaves, key, nodes = cut_key(pending, extras)
     if live_pending:
-        more = _sharing(steps, pending)
+        more = _sharing(nodes, pending)
         if more:
             pending += more
             extras = []
-            leaves, steps, out_refs, key = cut(pending, extras)
+            leaves, key, nodes = cut_key(pending, extras)
+    n_asked = len(pending)
     if extras:
         pending += extras
     entry = trace_cache.get(key)
     if entry is None:
-        positions = tuple(i for i, leaf in enumerate(leaves) if not _is_baked(leaf))
-        for i in positions:
-            if leaves[i].data is None:
-                _raise_symbolic(leaves[i])
-        if extras and any(node.op.lazy for node, _refs, _first in steps):
-            # a lazy op (cond) may not need a live array below it: that array must not be
-            # computed (an untaken branch can fail); the program returns only what was asked
-            out_refs = out_refs[:n_asked]
-        fg = FunctionGraph.from_cut(leaves, steps, out_refs)
-        entry = _Entry(pipeline.compile_fgraph(fg), positions)
-        trace_cache.put(key, entry)
+        entry = _prepare(pending[:n_asked], key)
     # A symbolic leaf keys differently from a leaf with data, so a hit never lacks data.
     args = [leaves[i].data for i in entry.positions]
     # results are locked read-only (a view where an op handed back its input, a user's array)
     write_back(pending, entry.program(args), args)
 
 
-def _sharing(steps: list, asked: list[Var]) -> list[Var]:
-    """Pending variables held by user arrays that depend on a node of this cut, without being
-    in it (an SGD step's new parameters when its loss is read): computing them in the same
-    program costs only their own nodes, and makes them leaves, so the next step of an eager
-    loop has the same structure. Variables over symbolic inputs (a trace) are left alone, and
-    so is everything when the cut has a lazy op (an untaken branch must not run)."""
+def _prepare(asked: list[Var], key: bytes) -> _Entry:
+    """The program of a trace-cache miss: the full cut of ``asked`` (the same walk as the
+    key's, with its steps), compiled and stored under ``key``."""
+    extras: list[Var] = []
+    leaves, steps, out_refs, key2 = cut(asked, extras)
+    assert key2 == key, "cut and cut_key disagree"
+    positions = tuple(i for i, leaf in enumerate(leaves) if not _is_baked(leaf))
+    for i in positions:
+        if leaves[i].data is None:
+            _raise_symbolic(leaves[i])
+    if extras and any(node.op.lazy for node, _refs, _first in steps):
+        # a lazy op (cond) may not need a live array below it: that array must not be
+        # computed (an untaken branch can fail); the program returns only what was asked
+        out_refs = out_refs[:len(asked)]
+    fg = FunctionGraph.from_cut(leaves, steps, out_refs)
+    entry = _Entry(pipeline.compile_fgraph(fg), positions)
+    trace_cache.put(key, entry)
+    return entry
+
+
+def _sharing(nodes: list, asked: list[Var]) -> list[Var]:
+    """Pending variables held by user arrays that depend on a node of this cut (the applies
+    ``nodes``, the latest walk), without being in it (an SGD step's new parameters when its
+    loss is read): computing them in the same program costs only their own nodes, and makes
+    them leaves, so the next step of an eager loop has the same structure. Variables over
+    symbolic inputs (a trace) are left alone, and so is everything when the cut has a lazy op
+    (an untaken branch must not run)."""
     live = prune_live()
     if len(live) <= len(asked) and all(v in asked for v in live):
         return []  # the usual case: the user holds only what was asked
-    nodes = set()
-    for node, _refs, _first in steps:
+    for node in nodes:
         if node.op.lazy:
             return []
-        nodes.add(node)
-    memo: dict = {}  # Var -> 1 meets the cut, 0 does not, -1 depends on a symbolic input
-    more = []
-    seen = set(asked)
     # the walks stop after a budget proportional to the cut: many unrelated pending arrays
     # must not make every realization slow (those left unvisited simply stay pending)
-    budget = [2 * len(steps) + 512]
-    for v in live:
-        if v in seen or v.owner in nodes:
-            continue
-        seen.add(v)
-        r = _meets(v, nodes, memo, budget)
-        if r == 1:
-            more.append(v)
-        elif r is None:
-            break
-    return more
-
-
-def _meets(target: Var, nodes: set, memo: dict, budget: list) -> int | None:
-    """1 if ``target`` depends on one of ``nodes``, 0 if not, -1 if on a symbolic input; None
-    when the visit budget ran out."""
-    stack = [target]
-    while stack:
-        budget[0] -= 1
-        if budget[0] < 0:
-            return None
-        v = stack[-1]
-        if v in memo:
-            stack.pop()
-            continue
-        node = v.owner
-        if node is None:
-            memo[v] = -1 if v.data is None else 0
-            stack.pop()
-            continue
-        if node in nodes:
-            memo[v] = 1
-            stack.pop()
-            continue
-        todo = [i for i in node.inputs if i not in memo]
-        if todo:
-            stack.extend(todo)
-            continue
-        stack.pop()
-        r = 0
-        for i in node.inputs:
-            m = memo[i]
-            if m == -1:
-                r = -1
-                break
-            if m == 1:
-                r = 1
-        memo[v] = r
-    return memo[target]
+    return meets_last_cut(live, 2 * len(nodes) + 512)
 
 
 def _raise_symbolic(v: Var):

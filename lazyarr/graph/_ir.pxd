@@ -5,6 +5,9 @@ cdef class Var:
     cdef public object dtype, shape, owner, data, name
     cdef public Py_ssize_t index, depth, nref
     cdef public bint const
+    #: walk marks of `_walk`: ``_mark`` is the epoch of the last walk that numbered this
+    #: variable (minus it: asked for, not yet met), ``_num`` its value number in that walk
+    cdef Py_ssize_t _mark, _num
     cdef object __weakref__
 
 

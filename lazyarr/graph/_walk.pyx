@@ -10,8 +10,11 @@ owner) in one pass and returns
   node outputs share one numbering, in the order the walk met them (a leaf can be numbered after
   a node): the numbers no step's outputs take are the leaves', in order;
 * ``out_refs``: the value number of each requested output, then of each extra variable;
-* ``key``: a hashable tuple that is equal for two cuts exactly when they compute the same thing
+* ``key``: a `bytes` object that is equal for two cuts exactly when they compute the same thing
   from leaves of the same dtypes and shapes (small constants by value).
+
+`cut_key(outputs, extras)` is the same walk without ``steps`` and ``out_refs`` (the hit path of
+materialization): ``(leaves, key, nodes)``, ``nodes`` the distinct applies in order.
 
 If a list is given as ``extras``, pending variables met on the way that a live user array still
 holds (``nref > 0``) are appended to it and computed as outputs too: materialization writes them
@@ -20,77 +23,260 @@ structure (and so the same key) as this one.
 
 Identical nodes (same op, same inputs) are merged on the way, so common sub-expressions are
 computed once whether or not they were built once.
+
+The key is a string of 64-bit words, hashed once (bytes cache their hash) and compared with
+``memcmp``: a leaf is a tag (data / symbolic input / small constant), a dtype code, the rank and
+the sizes (-1 for a size known only at run time), a small constant adds its byte count and bytes;
+a node is its op's address (ops are interned and never freed: `graph.basic.OpMeta`), its input
+count and its inputs' value numbers; the key ends with the outputs' value numbers. A walk marks
+the variables it numbers with its epoch (`Var._mark`, `Var._num`) instead of keeping a
+dictionary; `meets_last_cut` reads those marks.
 """
+
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
+from libc.stdint cimport int64_t, intptr_t
+from libc.string cimport memcpy
 
 from ._ir cimport Apply, Var
 
 cdef int SMALL_CONST = 16
 
+# leading word of a leaf's entry (a node's entry starts with its op's address, > 0)
+cdef int64_t LEAF = -1, INPUT = -2, CONST = -3, OUTS = -4
 
-def cut(list outputs, list extras=None):
-    cdef dict num = {}
+#: the epoch of the latest walk: a variable with ``_mark == _epoch`` was numbered by it
+cdef Py_ssize_t _epoch = 0
+#: dtype -> small code (dtypes equal by value share a code)
+cdef dict _dtype_code = {}
+
+
+cdef struct Words:
+    int64_t* p
+    Py_ssize_t n, cap
+
+
+cdef int _reserve(Words* w, Py_ssize_t extra) except -1:
+    cdef Py_ssize_t cap = w.cap
+    cdef int64_t* p
+    if w.n + extra <= cap:
+        return 0
+    while cap < w.n + extra:
+        cap *= 2
+    p = <int64_t*>PyMem_Realloc(w.p, cap * sizeof(int64_t))
+    if p == NULL:
+        raise MemoryError()
+    w.p = p
+    w.cap = cap
+    return 0
+
+
+cdef inline int _put(Words* w, int64_t x) except -1:
+    if w.n == w.cap:
+        _reserve(w, 1)
+    w.p[w.n] = x
+    w.n += 1
+    return 0
+
+
+cdef int _put_type(Words* w, Var v) except -1:
+    code = _dtype_code.get(v.dtype)
+    if code is None:
+        code = _dtype_code[v.dtype] = len(_dtype_code)
+    shape = v.shape
+    _reserve(w, 2 + len(shape))
+    w.p[w.n] = <int64_t>code
+    w.p[w.n + 1] = len(shape)
+    w.n += 2
+    for s in shape:
+        w.p[w.n] = -1 if s is None else <int64_t>s
+        w.n += 1
+    return 0
+
+
+cdef int _put_bytes(Words* w, bytes b) except -1:
+    cdef Py_ssize_t nb = PyBytes_GET_SIZE(b), nw = (nb + 7) // 8
+    _reserve(w, 1 + nw)
+    w.p[w.n + nw] = 0  # padding of the last word
+    w.p[w.n] = nb
+    memcpy(&w.p[w.n + 1], PyBytes_AS_STRING(b), nb)
+    w.n += 1 + nw
+    return 0
+
+
+cdef tuple _walk(list outputs, list extras, bint full):
+    """The walk of `cut` (``full``) or `cut_key`."""
+    global _epoch
+    _epoch += 1
+    cdef Py_ssize_t ep = _epoch
+    cdef Words w
     cdef dict seen_sig = {}
     cdef list leaves = []
     cdef list steps = []
-    cdef list key = []
-    cdef list stack = list(reversed(outputs))
-    cdef list in_refs
-    cdef object inputs
-    cdef Py_ssize_t counter = 0, k
+    cdef list nodes = []
+    cdef list stack = []
+    cdef Py_ssize_t counter = 0, k, start, n_in, i
     cdef bint ready
-    cdef Var v, inp, out
-    cdef Apply owner
-    cdef object sig, refs, d, o
     cdef bint want_extras = extras is not None
-    cdef set wanted = set(outputs) if want_extras else None
-    while stack:
-        v = stack.pop()
-        if v in num:
-            continue
-        if v.owner is None:
-            num[v] = counter
-            counter += 1
-            leaves.append(v)
-            d = v.data
-            if d is None:
-                key.append((v.dtype, v.shape, None))
-            elif v.const and d.size <= SMALL_CONST:
-                key.append((v.dtype, v.shape, d.tobytes()))
+    cdef Var v, out
+    cdef Apply owner
+    cdef object inputs, d, o, sig, out_refs
+    for x in outputs:
+        v = <Var?>x
+        if want_extras and v._mark != ep:
+            v._mark = -ep  # asked for: never an extra
+    for i in range(len(outputs) - 1, -1, -1):
+        stack.append(outputs[i])
+    w.p = <int64_t*>PyMem_Malloc(256 * sizeof(int64_t))
+    if w.p == NULL:
+        raise MemoryError()
+    w.n = 0
+    w.cap = 256
+    try:
+        while stack:
+            v = <Var>stack.pop()
+            if v._mark == ep:
+                continue
+            if v.owner is None:
+                v._mark = ep
+                v._num = counter
+                counter += 1
+                leaves.append(v)
+                d = v.data
+                if d is None:
+                    _put(&w, INPUT)
+                    _put_type(&w, v)
+                elif v.const and d.size <= SMALL_CONST:
+                    _put(&w, CONST)
+                    _put_type(&w, v)
+                    _put_bytes(&w, d.tobytes())
+                else:
+                    _put(&w, LEAF)
+                    _put_type(&w, v)
+                continue
+            owner = <Apply>v.owner
+            inputs = owner.inputs
+            ready = True
+            for x in inputs:
+                if (<Var>x)._mark != ep:
+                    if ready:
+                        stack.append(v)
+                        ready = False
+                    stack.append(x)
+            if not ready:
+                continue
+            n_in = len(inputs)
+            start = w.n
+            _reserve(&w, 2 + n_in)
+            w.p[w.n] = <int64_t><intptr_t><void*>owner.op
+            w.p[w.n + 1] = n_in
+            w.n += 2
+            for x in inputs:
+                w.p[w.n] = (<Var>x)._num
+                w.n += 1
+            sig = PyBytes_FromStringAndSize(<char*>&w.p[start], (w.n - start) * 8)
+            o = seen_sig.get(sig)
+            if o is not None:  # the same op on the same values: the same outputs
+                w.n = start
+                k = o
             else:
-                key.append((v.dtype, v.shape))
-            continue
-        owner = v.owner
-        inputs = owner.inputs
-        ready = True
-        for inp in inputs:
-            if inp not in num:
-                if ready:
-                    stack.append(v)
-                    ready = False
-                stack.append(inp)
-        if not ready:
-            continue
-        in_refs = [num[inp] for inp in inputs]
-        refs = tuple(in_refs)
-        sig = (owner.op, refs)
-        o = seen_sig.get(sig)
-        if o is not None:
-            k = o
-            for out in owner.outputs:
-                num[out] = k
+                k = counter
+                seen_sig[sig] = k
+                counter += len(owner.outputs)
+                if full:
+                    steps.append((owner, tuple([(<Var>x)._num for x in inputs]), k))
+                else:
+                    nodes.append(owner)
+            for x in owner.outputs:
+                out = <Var>x
+                if want_extras and out.nref and out._mark != -ep:
+                    extras.append(out)
+                out._mark = ep
+                out._num = k
                 k += 1
+        n_in = len(outputs) + (len(extras) if want_extras else 0)
+        _reserve(&w, 2 + n_in)
+        w.p[w.n] = OUTS
+        w.p[w.n + 1] = n_in
+        w.n += 2
+        for x in outputs:
+            w.p[w.n] = (<Var>x)._num
+            w.n += 1
+        if want_extras:
+            for x in extras:
+                w.p[w.n] = (<Var>x)._num
+                w.n += 1
+        key = PyBytes_FromStringAndSize(<char*>w.p, w.n * 8)
+        if full:
+            out_refs = tuple([w.p[i] for i in range(w.n - n_in, w.n)])
+            return leaves, steps, out_refs, key
+        return leaves, key, nodes
+    finally:
+        PyMem_Free(w.p)
+
+
+def cut(list outputs, list extras=None):
+    """``(leaves, steps, out_refs, key)`` of the graph computing ``outputs`` (see the module
+    docstring); held pending variables met on the way are appended to ``extras`` if given."""
+    return _walk(outputs, extras, True)
+
+
+def cut_key(list outputs, list extras=None):
+    """``(leaves, key, nodes)``: `cut`'s leaves and key (the same walk, so the same key), and
+    the distinct applies in topological order instead of steps."""
+    return _walk(outputs, extras, False)
+
+
+def meets_last_cut(list candidates, Py_ssize_t budget):
+    """Those of the pending ``candidates`` that depend on a node of the latest walk (whose
+    marks are still on its variables), in order; one that is itself a value of that walk is
+    skipped, so is one that depends on a symbolic input. The walks stop after ``budget``
+    visits in all (the candidates not reached yet are left out)."""
+    cdef Py_ssize_t ep = _epoch
+    cdef dict memo = {}  # Var -> 1 meets the cut, 0 does not, -1 depends on a symbolic input
+    cdef list more = [], stack
+    cdef Var v, target
+    cdef object node, m
+    cdef int r
+    for x in candidates:
+        target = <Var?>x
+        if target._mark == ep or target in memo:
             continue
-        seen_sig[sig] = counter
-        for out in owner.outputs:
-            num[out] = counter
-            counter += 1
-            if want_extras and out.nref and out not in wanted:
-                extras.append(out)
-        steps.append((owner, refs, counter - len(owner.outputs)))
-        key.append(sig)
-    if want_extras and extras:
-        out_refs = tuple([num[v] for v in outputs] + [num[v] for v in extras])
-    else:
-        out_refs = tuple([num[v] for v in outputs])
-    key.append(out_refs)
-    return leaves, steps, out_refs, tuple(key)
+        stack = [target]
+        while stack:
+            budget -= 1
+            if budget < 0:
+                return more
+            v = <Var>stack[len(stack) - 1]  # (built with wraparound=False)
+            if v in memo:
+                stack.pop()
+                continue
+            node = v.owner
+            if node is None:
+                memo[v] = -1 if v.data is None else 0
+                stack.pop()
+                continue
+            if v._mark == ep:
+                memo[v] = 1
+                stack.pop()
+                continue
+            ready = True
+            for i in (<Apply>node).inputs:
+                if i not in memo:
+                    stack.append(i)
+                    ready = False
+            if not ready:
+                continue
+            stack.pop()
+            r = 0
+            for i in (<Apply>node).inputs:
+                m = memo[i]
+                if m == -1:
+                    r = -1
+                    break
+                if m == 1:
+                    r = 1
+            memo[v] = r
+        if memo[target] == 1:
+            more.append(target)
+    return more

@@ -1,0 +1,114 @@
+"""The cut's walk (`graph._walk`): `cut_key` agrees with `cut`, the bytes key tells apart what
+the structure tells apart, `meets_last_cut` finds the pending arrays that read the latest cut,
+and a held duplicate of a merged node is written back. Values are checked against NumPy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from lazyarr.graph._walk import cut_key, meets_last_cut
+
+import lazyarr as xp
+from lazyarr.array.coerce import as_var, build_many, wrap
+from lazyarr.graph import Op, Var, cut
+
+
+def _leaf(x):
+    return xp.asarray(np.asarray(x))
+
+
+def _graphs():
+    a, b = _leaf(np.arange(3.0)), _leaf(np.ones(3))
+    s = a * 2.0
+    yield [xp.exp(s) - s + b]                                     # sharing, constants
+    yield [xp.sin(a), xp.sin(a) * b, a]                           # a duplicate; a leaf output
+    yield [xp.sum(a * b), xp.astype(a, xp.int8) + 3]              # reduction, cast, int const
+    yield [xp.asarray(np.arange(5, dtype=np.int8)) * 2]           # a 5-byte constant leaf
+    t = wrap(Var.input(np.float32, (None, 2)))
+    yield [t * 2.0 + 1.0]                                         # a run-time size
+
+
+@pytest.mark.parametrize("i", range(5))
+def test_cut_key_is_the_key_and_the_leaves_of_cut(i):
+    arrays = list(_graphs())[i]
+    outs = [as_var(x) for x in arrays]
+    leaves, steps, refs, key = cut(outs)
+    leaves2, key2, nodes = cut_key(outs)
+    assert isinstance(key, bytes) and key2 == key
+    assert leaves2 == leaves
+    assert nodes == [node for node, _r, _f in steps]
+    assert len(refs) == len(outs)
+
+
+def test_run_time_sizes_key_as_their_own_size():
+    def k(x):
+        return cut([as_var(x)])[3]
+
+    t1 = wrap(Var.input(np.float64, (None,)))
+    assert k(t1 + 1.0) != k(wrap(Var.input(np.float64, (3,))) + 1.0)
+    assert k(t1 + 1.0) == k(wrap(Var.input(np.float64, (None,))) + 1.0)
+
+
+def test_constant_bytes_are_part_of_the_key():
+    def k(c):
+        cv = xp.asarray(np.asarray(c, np.int8))
+        cv._v.const = True
+        return cut([as_var(cv * 2)])[3]
+
+    assert k([1, 2, 3]) != k([1, 2, 4])       # differ in the last byte of a padded word
+    assert k([1, 2, 3]) == k([1, 2, 3])
+    assert k([]) != k([0])
+
+
+def test_meets_last_cut_finds_readers_of_the_cut_only():
+    a = _leaf(np.arange(4.0))
+    b = _leaf(np.ones(4))
+    m = a * b
+    loss = xp.sum(m)
+    reader = a - 0.1 * m                      # reads a node of the cut
+    unrelated = b + 1.0                       # shares only a leaf
+    t = wrap(Var.input(np.float64, (4,)))
+    symbolic = m + t                          # over a symbolic input
+    cut_key([as_var(loss)])
+    got = meets_last_cut([as_var(reader), as_var(unrelated), as_var(symbolic), as_var(loss)],
+                         1000)
+    assert got == [as_var(reader)]
+    cut_key([as_var(loss)])
+    assert meets_last_cut([as_var(reader)], 0) == []           # budget spent: left pending
+
+
+def test_eager_step_writes_back_readers_and_held_duplicates():
+    an = np.linspace(-1.0, 1.0, 6)
+    a = _leaf(an)
+    d1 = xp.exp(a)
+    d2 = xp.exp(a)                            # merged with d1 by the cut, held by the user
+    loss = xp.sum(d1) + xp.sum(d2)
+    new = a - 0.5 * d1
+    assert float(loss) == pytest.approx(2 * np.exp(an).sum())
+    assert d2._v.owner is None and new._v.owner is None and d1._v.owner is None
+    np.testing.assert_allclose(np.asarray(d2), np.exp(an))
+    np.testing.assert_allclose(np.asarray(new), an - 0.5 * np.exp(an))
+
+
+class _Halves(Op):
+    """Two outputs: the array times 0.5 and times 2."""
+
+    nout = 2
+
+    def infer(self, x):
+        return [(x.dtype, x.shape), (x.dtype, x.shape)]
+
+    def perform(self, x):
+        return x * 0.5, x * 2.0
+
+
+def test_multi_output_nodes_number_every_output():
+    xn = np.array([1.0, 2.0, 3.0])
+    p, q = build_many(_Halves(), as_var(_leaf(xn)))
+    leaves, steps, refs, key = cut([q._v, p._v])
+    assert cut_key([q._v, p._v])[1] == key
+    assert len(steps) == 1 and refs[1] == refs[0] - 1
+    r = q - p
+    np.testing.assert_allclose(np.asarray(r), 1.5 * xn)
+    assert p._v.owner is None and q._v.owner is None           # held: written back too
+    np.testing.assert_allclose(np.asarray(p), 0.5 * xn)
