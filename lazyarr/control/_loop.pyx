@@ -24,8 +24,25 @@ cdef extern from *:
     static inline void la_set_data(PyArrayObject *a, char *p) {
         ((PyArrayObject_fields *)a)->data = p;
     }
+    /* a[0]: a view of a's first row (its dtype, writeable flag and memory; a is its base) */
+    static PyObject *la_row_view(PyArrayObject *a) {
+        PyArray_Descr *d = PyArray_DESCR(a);
+        Py_INCREF(d);
+        PyObject *v = PyArray_NewFromDescr(&PyArray_Type, d, PyArray_NDIM(a) - 1,
+                                           PyArray_DIMS(a) + 1, PyArray_STRIDES(a) + 1,
+                                           PyArray_BYTES(a),
+                                           PyArray_FLAGS(a) & NPY_ARRAY_WRITEABLE, NULL);
+        if (v == NULL) return NULL;
+        Py_INCREF(a);
+        if (PyArray_SetBaseObject((PyArrayObject *)v, (PyObject *)a) < 0) {
+            Py_DECREF(v);
+            return NULL;
+        }
+        return v;
+    }
     """
     void la_set_data(cnp.ndarray a, char *p)
+    object la_row_view(cnp.ndarray a)
 
 
 cdef inline int _put(cnp.ndarray dst, Py_ssize_t t, object value) except -1:
@@ -83,7 +100,7 @@ def run_scan(object prog, list carry, list xs, list consts, list ys, tuple last,
     for k in range(nx):
         a = <cnp.ndarray>xs[k]
         if _movable(a):
-            xwin[k] = a[0, ...]
+            xwin[k] = la_row_view(a)
     # stacked-output windows, two per output, and the targets list handed to the program
     cdef list ywin = [None] * (2 * ny)
     cdef list targets = [None] * (nc + ny) if into is not None else None
@@ -91,8 +108,8 @@ def run_scan(object prog, list carry, list xs, list consts, list ys, tuple last,
         for k in range(ny):
             if not last[k] and cnp.PyArray_ISCARRAY(<cnp.ndarray>ys[k]):
                 a = <cnp.ndarray>ys[k]
-                ywin[2 * k] = a[0, ...]
-                ywin[2 * k + 1] = a[0, ...]
+                ywin[2 * k] = la_row_view(a)
+                ywin[2 * k + 1] = la_row_view(a)
     for k in range(nk):
         args[nc + nx + k] = consts[k]
     for step in range(n):
@@ -116,7 +133,7 @@ def run_scan(object prog, list carry, list xs, list consts, list ys, tuple last,
                     continue
                 a = <cnp.ndarray>ys[k]
                 if _held(w, cur):  # a carry still reads it: give this step a new window
-                    w = a[0, ...]
+                    w = la_row_view(a)
                     ywin[2 * k + (step & 1)] = w
                 la_set_data(<cnp.ndarray>w, cnp.PyArray_BYTES(a) + t * cnp.PyArray_STRIDE(a, 0))
                 targets[nc + k] = w

@@ -114,15 +114,16 @@ class Scan(Op):
         counters["scan_runs"] += 1
         counters["scan_steps"] += n
         prog = program(self, self.body)
+        y_types, static = self._plan()
         carry = list(args[:nc])
         xs = args[nc:nc + nx]
         consts = list(args[nc + nx:])
-        out_types = _types(self.body)[nc:]
-        ys: list = [None] * len(out_types)
-        for (dt, sh), k in zip(out_types, range(len(ys))):
-            if None not in sh:
-                ys[k] = np.empty(sh if self.ys_last[k] else (n,) + tuple(sh), dt)
-        if all(y is not None for y in ys):
+        if static:
+            ys = [np.empty(sh if last else (n, *sh), dt) for dt, sh, last in y_types]
+        else:
+            ys = [None if None in sh else np.empty(sh if last else (n, *sh), dt)
+                  for dt, sh, last in y_types]
+        if static:
             carry = run_scan(prog, carry, list(xs), consts, ys, self.ys_last, n, self.reverse)
         else:
             carry = self._steps_learning_shapes(prog, carry, xs, consts, ys, n)
@@ -132,6 +133,16 @@ class Scan(Op):
                                  "only at run time")
         res = [np.asarray(c) for c in carry] + ys
         return res[0] if self.nout == 1 else tuple(res)
+
+    def _plan(self) -> tuple:
+        """``([(dtype, shape, keep_last) per y], every y shape static)``, made on the first
+        run and kept on the op (a training loop runs the same scan every step)."""
+        plan = self.__dict__.get("_plan_")
+        if plan is None:
+            ys = [(dt, tuple(sh), last) for (dt, sh), last
+                  in zip(_types(self.body)[self.n_carry:], self.ys_last)]
+            plan = self.__dict__["_plan_"] = (ys, all(None not in sh for _, sh, _ in ys))
+        return plan
 
     def _steps_learning_shapes(self, prog, carry, xs, consts, ys, n):
         """The step loop in Python, for outputs whose shape is known only once a step ran."""

@@ -329,6 +329,13 @@ cdef inline void _fill(char *dst, const char *src, cnp.npy_intp n, int isz) noex
         memcpy(dst + i * isz, src, isz)
 
 
+cdef inline void _rows(char *dst, const char *row, cnp.npy_intp m, cnp.npy_intp nbytes) noexcept nogil:
+    """``m`` copies of one ``nbytes``-byte row."""
+    cdef cnp.npy_intp i
+    for i in range(m):
+        memcpy(dst + i * nbytes, row, nbytes)
+
+
 cdef class GemmThunk(Thunk):
     """``Gemm``/``Gemv`` nodes (``beta*c + alpha*(a @ b)``) through BLAS gemm/gemv with beta
     accumulating into the output: ``c``'s own buffer when ``c`` dies here (``inplace``), else a
@@ -397,12 +404,20 @@ cdef class GemmThunk(Thunk):
                     # a scalar accumulator (-0.0 under a bare product): BLAS beta = 0 would
                     # lose the sign of zero results, so fill it in
                     _fill(cnp.PyArray_BYTES(out), cnp.PyArray_BYTES(c), m * n, cnp.PyArray_ITEMSIZE(out))
+                elif (not self.vec and cnp.PyArray_SIZE(c) == n and cnp.PyArray_IS_C_CONTIGUOUS(c)
+                      and cnp.PyArray_TYPE(c) == self.typenum and cnp.PyArray_NDIM(c) <= 2
+                      and cnp.PyArray_DIMS(c)[0] == (n if cnp.PyArray_NDIM(c) == 1 else 1)):
+                    # a bias row broadcast down the rows (``h @ V + c``): one memcpy per row
+                    _rows(cnp.PyArray_BYTES(out), cnp.PyArray_BYTES(c), m,
+                          n * cnp.PyArray_ITEMSIZE(out))
                 else:  # broadcast or strided c
                     np.copyto(out, c)
         storage[<Py_ssize_t>self.outs[0]] = out
         cdef char *pc = <char *>cnp.PyArray_DATA(out)
         if self.vec:
             return _matvec(self.typenum, a, True, b, palpha, pbeta, pc)
+        if _small_gemm(self.typenum, a, b, palpha, pbeta, pc, m, k, n):  # _small_gemm.pxi
+            return 0
         cdef cnp.npy_intp isz = cnp.PyArray_ITEMSIZE(a)
         cdef char *px
         cdef int incx

@@ -1,5 +1,6 @@
 # Gathers and scatters by integer indices without a Python call (included by _vm.pyx):
-# `Take`, `TakeAlongAxis`, `AddAt` with one row index or two point indices, and `Alloc`.
+# `Take`, `TakeAlongAxis`, `AddAt` with one row index or two point indices, and `Alloc`; and
+# basic-index views (`GetItem` by integers, slices and new axes).
 # Each checks its operands (C-contiguous, int64 indices in bounds, the expected dtypes and
 # shapes) and otherwise runs the op's ``perform``, which raises the op's own errors.
 
@@ -254,4 +255,113 @@ cdef class AllocThunk(_OutThunk):
             for i in range(n):
                 (<int64_t *>dst)[i] = (<int64_t *>src)[0]
         storage[<Py_ssize_t>self.outs[0]] = out
+        return 0
+
+
+cdef extern from "Python.h":
+    const Py_ssize_t PY_SSIZE_T_MAX
+    Py_ssize_t PySlice_AdjustIndices(Py_ssize_t length, Py_ssize_t *start, Py_ssize_t *stop,
+                                     Py_ssize_t step) noexcept nogil
+
+
+cdef extern from *:
+    """
+    /* A view of x (its dtype, writeable flag and memory) with the given layout; x is its base. */
+    static PyObject *la_strided_view(PyArrayObject *x, int nd, npy_intp *dims,
+                                     npy_intp *strides, char *data) {
+        PyArray_Descr *d = PyArray_DESCR(x);
+        Py_INCREF(d);
+        PyObject *v = PyArray_NewFromDescr(&PyArray_Type, d, nd, dims, strides, data,
+                                           PyArray_FLAGS(x) & NPY_ARRAY_WRITEABLE, NULL);
+        if (v == NULL) return NULL;
+        Py_INCREF(x);
+        if (PyArray_SetBaseObject((PyArrayObject *)v, (PyObject *)x) < 0) {
+            Py_DECREF(v);
+            return NULL;
+        }
+        return v;
+    }
+    """
+    object la_strided_view(cnp.ndarray x, int nd, cnp.npy_intp *dims, cnp.npy_intp *strides,
+                           char *data)
+
+
+# spec kinds of a basic index (`GetItem` entries "i", "s", "n")
+DEF SL_INT = 0
+DEF SL_SLICE = 1
+DEF SL_NEW = 2
+
+
+cdef class SliceThunk(Thunk):
+    """``x[key]`` for a basic key (integers, slices, new axes): a view made through the NumPy
+    C API, no Python call. An integer out of bounds runs ``perform``, which raises."""
+    cdef int n, nd_in
+    cdef int kind[MAXDIM]
+    cdef Py_ssize_t start[MAXDIM]
+    cdef Py_ssize_t stop[MAXDIM]
+    cdef Py_ssize_t step[MAXDIM]
+
+    def __init__(self, fn, tuple ins, tuple outs, tuple free, node, tuple spec):
+        Thunk.__init__(self, fn, ins, outs, free, node)
+        if len(spec) > MAXDIM:
+            raise ValueError("too many index entries for a native view")
+        self.n = len(spec)
+        self.nd_in = 0
+        cdef int j
+        cdef Py_ssize_t big = PY_SSIZE_T_MAX
+        for j, e in enumerate(spec):
+            if e[0] == "i":
+                self.kind[j] = SL_INT
+                self.start[j] = e[1]
+                self.nd_in += 1
+            elif e[0] == "n":
+                self.kind[j] = SL_NEW
+            else:
+                self.kind[j] = SL_SLICE
+                self.step[j] = 1 if e[3] is None else e[3]
+                if e[1] is None:
+                    self.start[j] = 0 if self.step[j] > 0 else big
+                else:
+                    self.start[j] = e[1]
+                if e[2] is None:
+                    self.stop[j] = big if self.step[j] > 0 else -big - 1
+                else:
+                    self.stop[j] = e[2]
+                self.nd_in += 1
+
+    cdef int run(self, list storage, bint shared) except -1:
+        cdef object xo = storage[<Py_ssize_t>self.ins[0]]
+        if type(xo) is not cnp.ndarray or cnp.PyArray_NDIM(<cnp.ndarray>xo) != self.nd_in:
+            return Thunk.run(self, storage, shared)
+        cdef cnp.ndarray x = <cnp.ndarray>xo
+        cdef cnp.npy_intp dims[MAXDIM]
+        cdef cnp.npy_intp strides[MAXDIM]
+        cdef cnp.npy_intp *xd = cnp.PyArray_DIMS(x)
+        cdef cnp.npy_intp *xs = cnp.PyArray_STRIDES(x)
+        cdef char *data = cnp.PyArray_BYTES(x)
+        cdef int j, d = 0, od = 0
+        cdef Py_ssize_t i, lo, hi, n
+        for j in range(self.n):
+            if self.kind[j] == SL_NEW:
+                dims[od] = 1
+                strides[od] = 0
+                od += 1
+                continue
+            n = xd[d]
+            if self.kind[j] == SL_INT:
+                i = self.start[j]
+                if i < 0:
+                    i += n
+                if i < 0 or i >= n:
+                    return Thunk.run(self, storage, shared)
+                data += i * xs[d]
+            else:
+                lo, hi = self.start[j], self.stop[j]
+                dims[od] = PySlice_AdjustIndices(n, &lo, &hi, self.step[j])
+                strides[od] = xs[d] * self.step[j]
+                if dims[od] > 0:
+                    data += lo * xs[d]
+                od += 1
+            d += 1
+        storage[<Py_ssize_t>self.outs[0]] = la_strided_view(x, od, dims, strides, data)
         return 0

@@ -1,17 +1,21 @@
-"""Which gather/scatter nodes run natively (`_vm`'s ``_gather.pxi``) and with which thunk.
+"""Which gather/scatter and basic-indexing nodes run natively (`_vm`'s ``_gather.pxi``) and
+with which thunk.
 
 `Take`, `TakeAlongAxis`, `AddAt` with one index array (rows: an embedding's gradient or SGD
 update) or two (points: the gradient of ``take_along_axis``) and `Alloc` of a static shape get
 thunks with no Python call; at run time each checks its operands and falls back to ``perform``
 for anything else (other dtypes or layouts, out-of-bounds indices: ``perform`` raises).
+A `GetItem` by integers, slices and new axes only (a view) is made through the NumPy C API
+(`slice_thunk`).
 """
 
 from __future__ import annotations
 
 from ..array.ops.creation import Alloc
+from ..array.ops.index import GetItem
 from ..array.ops.scatter import AddAt
 from ..array.ops.search import Take, TakeAlongAxis
-from ._vm import AddAtThunk, AllocThunk, TakeAlongAxisThunk, TakeThunk, Thunk
+from ._vm import AddAtThunk, AllocThunk, SliceThunk, TakeAlongAxisThunk, TakeThunk, Thunk
 
 
 def addat_mode(node) -> int:
@@ -44,3 +48,12 @@ def gather_thunk(node, ins: tuple, outs: tuple, free: tuple, reuse: bool,
     if t is Alloc and all(isinstance(d, int) and d >= 0 for d in op.shape):
         return AllocThunk(fn, ins, outs, free, node, tuple(op.shape), reuse)
     return None
+
+
+def slice_thunk(node, ins: tuple, outs: tuple, free: tuple) -> Thunk | None:
+    """The native view thunk of a basic-index `GetItem` (integers, slices, new axes), else
+    None. Its output is a view of its input: never a buffer to write in place."""
+    op = node.op
+    if type(op) is not GetItem or not op.view or len(op.spec) > 16 or len(ins) != 1:
+        return None
+    return SliceThunk(op.perform, ins, outs, free, node, op.spec)

@@ -29,7 +29,7 @@ from ._vm import (
     Thunk,
     ViewThunk,
 )
-from .gather import gather_thunk
+from .gather import gather_thunk, slice_thunk
 from .reference_vm import ReferenceProgram
 
 
@@ -152,6 +152,8 @@ def link(fg: FunctionGraph, reference: bool = False, native_kernels: bool = True
         elif native_kernels and native.view_dims(node) is not None:
             perm, dims = native.view_dims(node)
             thunks.append(ViewThunk(node.op.perform, ins, outs, free, node, perm, dims))
+        elif native_kernels and (sl := slice_thunk(node, ins, outs, free)) is not None:
+            thunks.append(sl)
         elif native_kernels and (g := _gather(node, t, ins, outs, free, reuse[0], donor,
                                               fresh, escape, viewed, handoff)) is not None:
             thunks.append(g)

@@ -237,3 +237,18 @@ def test_returned_result_accumulates_into_a_handed_off_accumulator():
     held = [first] + [prog([xv, *scal])[0] for xv in xs[1:]]
     for xv, r in zip(xs, held):
         np.testing.assert_allclose(r, 0.5 * np.exp(-xv) + 2 * (av @ bv), rtol=1e-12, atol=1e-12)
+
+
+def test_bias_row_broadcast_down_the_rows():
+    """``h @ V + c`` with ``c`` of shape (n,) or (1, n): the accumulator is the row repeated
+    (one memcpy per row); exact against NumPy in float64 with integer-valued operands."""
+    rng = np.random.default_rng(7)
+    for c_shape in ((6,), (1, 6)):
+        for beta in (1.0, -0.5):
+            a = rng.integers(-4, 5, (20, 3)).astype(np.float64)
+            b = rng.integers(-4, 5, (3, 6)).astype(np.float64)
+            c = rng.integers(-4, 5, c_shape).astype(np.float64)
+            prog = _program(Gemm(), np.float64, [c.shape, (), a.shape, b.shape, ()])
+            for _ in range(2):  # the reused output buffer is refilled
+                got = prog([c, _scalar(np.float64, 2.0), a, b, _scalar(np.float64, beta)])[0]
+                np.testing.assert_array_equal(got, beta * c + 2.0 * (a @ b))
