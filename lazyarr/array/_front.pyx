@@ -184,3 +184,69 @@ def binary(op, fn, types, coerce_pair, cast, broadcast_shapes):
         return f(x2, x1)
 
     return f, reflected
+
+
+# ---- realization: the trace-cache hit path ---------------------------------------------------
+
+from ..graph._walk import cut_key as _cut_key
+
+cdef object _cache = None      # materialize.trace_cache (its OrderedDict ``_d`` and counters)
+cdef object _prepare = None    # materialize._prepare: the miss path (cut, compile, store)
+cdef object _meet = None       # materialize._meet_live: the live-array search proper
+cdef object _symbolic = None   # materialize._raise_symbolic
+
+
+def bind_realize(cache, prepare, meet, raise_symbolic):
+    """Set `materialize`'s trace cache and the Python parts of `realize` (miss, live search,
+    the error of a value asked of a symbolic input)."""
+    global _cache, _prepare, _meet, _symbolic
+    _cache, _prepare, _meet, _symbolic = cache, prepare, meet, raise_symbolic
+
+
+cdef bint _only_asked(list live, list asked):
+    """Prune the live registry (`held_pending`); True when what is left is among ``asked``
+    (the user holds nothing else pending: no live-array search)."""
+    live[:] = held_pending(live)
+    if len(live) > len(asked):
+        return False
+    for v in live:
+        if v not in asked:
+            return False
+    return True
+
+
+def realize(vars):
+    """Compute every pending variable in ``vars`` in one program and make them leaves
+    (`materialize.realize`: cut and key, live arrays that share the program, the cached
+    program or a new one, the run, write-back)."""
+    cdef list pending = [v for v in vars if (<Var?>v).owner is not None]
+    cdef list extras = []
+    cdef list args
+    cdef Py_ssize_t n_asked
+    if not pending:
+        for v in vars:
+            if (<Var>v).data is None:
+                _symbolic(v)
+        return
+    leaves, key, nodes = _cut_key(pending, extras)
+    if _live and not _only_asked(_live, pending):
+        more = _meet(nodes, pending, _live)
+        if more:
+            pending += more
+            extras = []
+            leaves, key, nodes = _cut_key(pending, extras)
+    n_asked = len(pending)
+    if extras:
+        pending += extras
+    d = _cache._d
+    entry = d.get(key)
+    if entry is None:
+        _cache.misses += 1
+        entry = _prepare(pending[:n_asked], key)
+    else:
+        _cache.hits += 1
+        d.move_to_end(key)
+    # a symbolic leaf keys differently from a leaf with data, so a hit never lacks data
+    args = [(<Var>leaves[i]).data for i in entry.positions]
+    # results are locked read-only (a view where an op handed back its input, a user's array)
+    write_back(pending, entry.program(args), args)

@@ -10,16 +10,16 @@ one hash, one lookup and the run.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
 
 import numpy as np
 
 from ..graph import pipeline
-from ..graph._walk import cut, cut_key, meets_last_cut
+from ..graph._walk import cut, meets_last_cut
 from ..graph.basic import Var
 from ..graph.fgraph import SMALL_CONST, FunctionGraph
 from ..graph.userline import where
-from ._front import held_pending, write_back
+from ._front import bind_realize, held_pending
+from ._front import realize as _realize
 
 #: a pending chain deeper than this is realized as soon as it is built (bounds graph growth)
 MAX_PENDING_DEPTH = 512
@@ -91,34 +91,6 @@ def _is_baked(leaf: Var) -> bool:
     return leaf.const and d is not None and d.size <= SMALL_CONST
 
 
-def realize(vars: Sequence[Var]) -> None:
-    """Compute every pending variable in ``vars`` in one program and make them leaves."""
-    pending = [v for v in vars if v.owner is not None]
-    if not pending:
-        for v in vars:
-            if v.data is None:
-                _raise_symbolic(v)
-        return
-    extras: list[Var] = []
-    leaves, key, nodes = cut_key(pending, extras)
-    if live_pending:
-        more = _sharing(nodes, pending)
-        if more:
-            pending += more
-            extras = []
-            leaves, key, nodes = cut_key(pending, extras)
-    n_asked = len(pending)
-    if extras:
-        pending += extras
-    entry = trace_cache.get(key)
-    if entry is None:
-        entry = _prepare(pending[:n_asked], key)
-    # A symbolic leaf keys differently from a leaf with data, so a hit never lacks data.
-    args = [leaves[i].data for i in entry.positions]
-    # results are locked read-only (a view where an op handed back its input, a user's array)
-    write_back(pending, entry.program(args), args)
-
-
 def _prepare(asked: list[Var], key: bytes) -> _Entry:
     """The program of a trace-cache miss: the full cut of ``asked`` (the same walk as the
     key's, with its steps), compiled and stored under ``key``."""
@@ -139,16 +111,14 @@ def _prepare(asked: list[Var], key: bytes) -> _Entry:
     return entry
 
 
-def _sharing(nodes: list, asked: list[Var]) -> list[Var]:
-    """Pending variables held by user arrays that depend on a node of this cut (the applies
-    ``nodes``, the latest walk), without being in it (an SGD step's new parameters when its
-    loss is read): computing them in the same program costs only their own nodes, and makes
-    them leaves, so the next step of an eager loop has the same structure. Variables over
-    symbolic inputs (a trace) are left alone, and so is everything when the cut has a lazy op
-    (an untaken branch must not run)."""
-    live = prune_live()
-    if len(live) <= len(asked) and all(v in asked for v in live):
-        return []  # the usual case: the user holds only what was asked
+def _meet_live(nodes: list, asked: list[Var], live: list[Var]) -> list[Var]:
+    """Pending variables held by user arrays (``live``, pruned) that depend on a node of this
+    cut (the applies ``nodes``, the latest walk), without being in it (an SGD step's new
+    parameters when its loss is read): computing them in the same program costs only their own
+    nodes, and makes them leaves, so the next step of an eager loop has the same structure.
+    Variables over symbolic inputs (a trace) are left alone, and so is everything when the
+    cut has a lazy op (an untaken branch must not run). `realize` calls this only when the
+    user holds pending arrays other than ``asked``."""
     for node in nodes:
         if node.op.lazy:
             return []
@@ -163,6 +133,12 @@ def _raise_symbolic(v: Var):
         f"({v.name or 'unnamed'}, {v.dtype}{list(v.shape)}) at {where()}; inside "
         "lazyarr.grad/compile/scan, use lazyarr functions (e.g. lazyarr.cond) instead of "
         "Python control flow on array values")
+
+
+bind_realize(trace_cache, _prepare, _meet_live, _raise_symbolic)
+#: compute every pending variable of a list of `Var` in one program and make them leaves
+#: (the hit path is C: `_front.realize`)
+realize = _realize
 
 
 def value(v: Var) -> np.ndarray:
