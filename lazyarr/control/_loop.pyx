@@ -157,6 +157,46 @@ def run_scan(object prog, list carry, list xs, list consts, list ys, tuple last,
     return cur
 
 
+def run_scan_static(object prog, tuple args, Py_ssize_t n, Py_ssize_t nc, Py_ssize_t nx,
+                    list y_types, tuple last, bint reverse, bint single):
+    """`Scan.perform` once every stacked output's shape is static: ``args`` are the node's
+    inputs after the length (``*carry, *xs, *consts``); ``y_types`` per y ``(typenum, step
+    shape, dtype)``. Checks the sequences' lengths, allocates the outputs and runs `run_scan`.
+    Returns the node's outputs (one array when ``single``)."""
+    cdef Py_ssize_t k, d, ny = len(y_types)
+    cdef cnp.npy_intp dims[32]
+    cdef tuple sh
+    cdef object x
+    for k in range(nc, nc + nx):
+        x = args[k]
+        if type(x) is not cnp.ndarray:
+            x = np.asarray(x)
+        if cnp.PyArray_NDIM(<cnp.ndarray>x) == 0 or cnp.PyArray_DIM(<cnp.ndarray>x, 0) < n:
+            raise ValueError(f"scan: a sequence of length {np.shape(x)[0]} is shorter than "
+                             f"the scan length {n}")
+    cdef list ys = [None] * ny
+    for k in range(ny):
+        sh = <tuple>(<tuple>y_types[k])[1]
+        if len(sh) > 31:
+            raise ValueError("scan: too many dimensions in a stacked output")
+        d = 0
+        if not last[k]:
+            dims[0] = n
+            d = 1
+        for x in sh:
+            dims[d] = <cnp.npy_intp>x
+            d += 1
+        ys[k] = cnp.PyArray_EMPTY(<int>d, dims, <int>(<tuple>y_types[k])[0], 0)
+    cdef list cur = run_scan(prog, list(args[:nc]), list(args[nc:nc + nx]),
+                             list(args[nc + nx:]), ys, last, n, reverse)
+    for k in range(nc):
+        if type(cur[k]) is not cnp.ndarray:
+            cur[k] = np.asarray(cur[k])
+    if single:
+        return cur[0] if nc else ys[0]
+    return tuple(cur + ys)
+
+
 def run_while(object cond_prog, object body_prog, list carry, list cond_extras,
               list body_extras, bint record):
     """``while cond_prog(carry + cond_extras)[0]: carry = body_prog(carry + body_extras)``.

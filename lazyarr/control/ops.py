@@ -16,7 +16,7 @@ import numpy as np
 from ..graph import pipeline
 from ..graph.basic import Op, Var
 from ..graph.inner import InnerGraph
-from ._loop import run_scan, run_while
+from ._loop import run_scan, run_scan_static, run_while
 
 #: run counters, read by tests to prove laziness and count loop passes
 counters = {"cond_true": 0, "cond_false": 0, "scan_runs": 0, "scan_steps": 0,
@@ -105,6 +105,12 @@ class Scan(Op):
         nc, nx = self.n_carry, self.n_xs
         if n < 0:
             n = 0
+        y_types, static = self._plan()
+        if static and (n or not any(self.ys_last)):  # the hot path: shapes known, in C
+            counters["scan_runs"] += 1
+            counters["scan_steps"] += n
+            return run_scan_static(program(self, self.body), args, n, nc, nx, y_types,
+                                   self.ys_last, self.reverse, self.nout == 1)
         for x in args[nc:nc + nx]:
             if x.shape[0] < n:
                 raise ValueError(f"scan: a sequence of length {x.shape[0]} is shorter than "
@@ -114,15 +120,11 @@ class Scan(Op):
         counters["scan_runs"] += 1
         counters["scan_steps"] += n
         prog = program(self, self.body)
-        y_types, static = self._plan()
         carry = list(args[:nc])
         xs = args[nc:nc + nx]
         consts = list(args[nc + nx:])
-        if static:
-            ys = [np.empty(sh if last else (n, *sh), dt) for dt, sh, last in y_types]
-        else:
-            ys = [None if None in sh else np.empty(sh if last else (n, *sh), dt)
-                  for dt, sh, last in y_types]
+        ys = [None if None in sh else np.empty(sh if last else (n, *sh), dt)
+              for (_, sh, dt), last in zip(y_types, self.ys_last)]
         if static:
             carry = run_scan(prog, carry, list(xs), consts, ys, self.ys_last, n, self.reverse)
         else:
@@ -135,12 +137,11 @@ class Scan(Op):
         return res[0] if self.nout == 1 else tuple(res)
 
     def _plan(self) -> tuple:
-        """``([(dtype, shape, keep_last) per y], every y shape static)``, made on the first
+        """``([(typenum, step shape, dtype) per y], every y shape static)``, made on the first
         run and kept on the op (a training loop runs the same scan every step)."""
         plan = self.__dict__.get("_plan_")
         if plan is None:
-            ys = [(dt, tuple(sh), last) for (dt, sh), last
-                  in zip(_types(self.body)[self.n_carry:], self.ys_last)]
+            ys = [(dt.num, tuple(sh), dt) for dt, sh in _types(self.body)[self.n_carry:]]
             plan = self.__dict__["_plan_"] = (ys, all(None not in sh for _, sh, _ in ys))
         return plan
 
