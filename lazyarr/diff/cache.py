@@ -17,8 +17,9 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Sequence
 
+from ..graph._ir import build_steps
 from ..graph._walk import cut
-from ..graph.basic import Apply, Var
+from ..graph.basic import Var
 from .engine import topo_applies
 
 __all__ = ["ForwardIndex", "GradTemplate", "cache_info", "cache_clear", "enabled",
@@ -148,25 +149,7 @@ class GradTemplate:
         fetch = index.fetch
         for k, w, leaf in self.given:
             env[k] = fetch(w) if leaf is None else leaf
-        fsteps = index.steps
-        for op, refs, types, site, first in self.steps:
-            if type(site) is int:  # the site of forward step ``site`` (-1: the caller's)
-                site = fsteps[site][0].site if site >= 0 else call_site
-            ins = tuple([env[i] for i in refs])
-            depth = 0
-            for v in ins:
-                if v.depth > depth:
-                    depth = v.depth
-            depth += 1
-            node = Apply(op, ins, None, site)
-            if len(types) == 1:
-                dt, sh = types[0]
-                env[first] = out = Var(dt, sh, node, 0, None, False, None, depth)
-                node.outputs = [out]
-            else:
-                node.outputs = outs = [Var(dt, sh, node, i, None, False, None, depth)
-                                       for i, (dt, sh) in enumerate(types)]
-                env[first:first + len(outs)] = outs
+        build_steps(env, self.steps, index.steps, call_site)
         return [env[k] for k in self.outs]
 
 

@@ -184,3 +184,42 @@ def apply_types(op, tuple inputs, types, int site_skip):
         i += 1
     node.outputs = outs
     return outs
+
+
+def build_steps(list env, list steps, list fsteps, call_site):
+    """Build the nodes of a recorded derivative template (`diff.cache.GradTemplate.steps`:
+    ``(op, in_refs, [(dtype, shape), ...], site, first)`` each) over the values in ``env``
+    (a list indexed by value number; each node's outputs are stored from ``first`` on). An
+    int ``site`` names the forward step of ``fsteps`` (``(apply, refs, first)`` each) whose
+    site the node takes, -1 the caller's ``call_site``."""
+    cdef Apply node
+    cdef Var out, v
+    cdef Py_ssize_t depth, first, i
+    cdef list outs
+    for st in steps:
+        op, refs, types, site, first = st
+        if type(site) is int:
+            site = (<Apply>fsteps[site][0]).site if site >= 0 else call_site
+        ins = tuple([env[i] for i in refs])
+        depth = 0
+        for x in ins:
+            v = <Var?>x
+            if v.depth > depth:
+                depth = v.depth
+        node = Apply.__new__(Apply)
+        node.op = op
+        node.inputs = ins
+        node.site = site
+        outs = []
+        i = 0
+        for dt, sh in types:
+            out = Var.__new__(Var)
+            out.dtype = dt
+            out.shape = sh
+            out.owner = node
+            out.index = i
+            out.depth = depth + 1
+            outs.append(out)
+            env[first + i] = out
+            i += 1
+        node.outputs = outs
