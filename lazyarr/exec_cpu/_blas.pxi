@@ -218,6 +218,8 @@ cdef inline void _gemm_ab(int typenum, char ta, char tb, int m, int n, int k, ch
                           char *a, int lda, char *b, int ldb, char *beta, char *c,
                           int ldc) noexcept nogil:
     """Column-major ``C(m x n) = alpha * op(A) @ op(B) + beta * C`` (scalars of the dtype)."""
+    if _gemm64(typenum, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):  # _blas64.pxi
+        return
     if typenum == cnp.NPY_FLOAT:
         sgemm(&ta, &tb, &m, &n, &k, <float *>alpha, <float *>a, &lda, <float *>b, &ldb,
               <float *>beta, <float *>c, &ldc)
@@ -416,8 +418,6 @@ cdef class GemmThunk(Thunk):
         cdef char *pc = <char *>cnp.PyArray_DATA(out)
         if self.vec:
             return _matvec(self.typenum, a, True, b, palpha, pbeta, pc)
-        if _small_gemm(self.typenum, a, b, palpha, pbeta, pc, m, k, n):  # _small_gemm.pxi
-            return 0
         cdef cnp.npy_intp isz = cnp.PyArray_ITEMSIZE(a)
         cdef char *px
         cdef int incx

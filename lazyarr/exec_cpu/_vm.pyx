@@ -498,6 +498,7 @@ cdef class ReduceThunk(Thunk):
         return 0
 
 
+include "_blas64.pxi"
 include "_blas.pxi"
 include "_lazy.pxi"
 include "_gather.pxi"

@@ -9,6 +9,8 @@ generated C kernel; `MatMul`, `Gemm` and `Gemv` on float32/64 and complex64/128 
 from __future__ import annotations
 
 import ctypes
+import glob
+import os
 import warnings
 
 import numpy as np
@@ -19,13 +21,37 @@ from ..array.ops.linalg import Gemm, Gemv, MatMul
 from ..array.ops.reduce import Reduce
 from ..array.ops.shape import Reshape, Transpose
 from . import ccache, codegen
+from ._vm import set_gemm64
 from .codegen import Kernel, ReduceKernel, c_type, single_composite
 
 __all__ = ["Kernel", "ReduceKernel", "elementwise_kernel", "reduce_kernel", "is_blas_matmul",
-           "is_blas_gemm", "view_dims", "build_kernels"]
+           "is_blas_gemm", "view_dims", "build_kernels", "use_numpy_gemm"]
 
 BLAS_TYPES = {np.dtype(t).num for t in ("float32", "float64", "complex64", "complex128")}
 _failed: set = set()
+
+
+def use_numpy_gemm(enable: bool = True) -> bool:
+    """Run float32/64 gemm through the OpenBLAS NumPy's wheel ships (``numpy.libs``, 64-bit
+    integer entry points; already loaded by NumPy) instead of SciPy's, where it exists: the
+    two wheels' builds differ, and NumPy's was faster for fig1's products (``_blas64.pxi``).
+    ``enable=False`` goes back to SciPy's. Returns whether NumPy's is used."""
+    if enable:
+        libs = os.path.join(os.path.dirname(os.path.dirname(np.__file__)), "numpy.libs")
+        for path in sorted(glob.glob(os.path.join(libs, "libscipy_openblas64_*.so"))):
+            try:
+                lib = ctypes.CDLL(path)
+                s, d = (ctypes.cast(getattr(lib, f"scipy_{t}gemm_64_"), ctypes.c_void_p).value
+                        for t in "sd")
+            except (OSError, AttributeError):
+                continue
+            set_gemm64(s, d)
+            return True
+    set_gemm64(0, 0)
+    return False
+
+
+use_numpy_gemm()
 
 
 def elementwise_kernel(node) -> Kernel | None:
