@@ -20,11 +20,14 @@ with the system C compiler (``$CC`` or ``cc``) only when no valid cached build e
   its template (prelude + its code); its functions are named with ``_<key>`` appended and the
   bundle defines ``la_has_<key>``. ``<key>.ref`` names the bundle that holds it; a reference
   that is unreadable, names a missing or invalid bundle or one without ``la_has_<key>`` is a
-  miss (the kernel is built again), never an error.
+  miss (the kernel is built again), never an error. Bundles are built holding the lock of
+  each member kernel (``<key>.lock``, taken in sorted order), and members another process
+  published meanwhile are taken from it, not compiled again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import fcntl
@@ -294,17 +297,49 @@ def _split(keys: list[str], templates: dict) -> list[list[str]]:
 
 
 def _build_group(prelude: str, keys: list[str], templates: dict) -> dict:
-    """Compile ``keys`` into one bundle; on failure, each alone. ``{key: lib or error}``."""
-    try:
-        lib = _load_bundle(prelude, keys, templates)
-        return dict.fromkeys(keys, lib)
-    except (CompileError, OSError) as exc:
-        if len(keys) == 1:
-            return {keys[0]: exc}
+    """Compile ``keys`` into one bundle; on failure, each alone. ``{key: lib or error}``.
+
+    Holds every kernel's lock while it works: a process that missed a different set of kernels
+    (some bundles of another process were published while it looked) re-checks each kernel
+    under its lock and builds only those still missing, so a kernel is compiled once."""
+    with _kernel_locks(keys):
+        return _build_members(prelude, keys, templates)
+
+
+def _build_members(prelude: str, keys: list[str], templates: dict) -> dict:
     out: dict = {}
+    todo = []
     for k in keys:
-        out.update(_build_group(prelude, [k], templates))
+        lib = _loaded.get(k) or _member_on_disk(k)
+        if lib is None:
+            todo.append(k)
+        else:
+            out[k] = lib
+    if not todo:
+        return out
+    try:
+        lib = _load_bundle(prelude, todo, templates)
+        out.update(dict.fromkeys(todo, lib))
+        return out
+    except (CompileError, OSError) as exc:
+        if len(todo) == 1:
+            out[todo[0]] = exc
+            return out
+    for k in todo:
+        out.update(_build_members(prelude, [k], templates))
     return out
+
+
+@contextlib.contextmanager
+def _kernel_locks(keys: list[str]):
+    """Exclusive ``flock`` on ``<key>.lock`` of each kernel, taken in sorted order (so that
+    processes and threads locking overlapping sets cannot deadlock)."""
+    d = cache_dir()
+    with contextlib.ExitStack() as stack:
+        for k in sorted(keys):
+            f = stack.enter_context(open(d / f"{k}.lock", "a+b"))
+            fcntl.flock(f, fcntl.LOCK_EX)
+        yield  # closing each file releases its lock
 
 
 def _load_bundle(prelude: str, keys: list[str], code: dict) -> ctypes.CDLL:
@@ -425,5 +460,6 @@ def _prune_refs(d: Path) -> None:
         try:
             if not (d / f"{ref.read_text(encoding='ascii').strip()}.so").exists():
                 ref.unlink()
+                ref.with_suffix(".lock").unlink(missing_ok=True)
         except (OSError, UnicodeDecodeError):
             pass

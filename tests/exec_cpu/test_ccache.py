@@ -313,6 +313,30 @@ def test_a_kernel_that_does_not_compile_fails_alone(fresh_cache, monkeypatch):
     assert isinstance(got[1], ccache.CompileError)
 
 
+def test_kernels_published_by_another_process_meanwhile_are_not_rebuilt(fresh_cache,
+                                                                       monkeypatch):
+    """The race behind duplicate builds: a process looks up 3 kernels, misses all, and before it
+    builds, another process publishes a bundle holding 2 of them. Only the third is compiled."""
+    monkeypatch.setattr(ccache, "JOBS", 2)
+    keys = {ccache.kernel_key(PRELUDE + _tpl(n)): n for n in (1, 2, 3)}
+    split = ccache._split
+
+    def other_process_publishes_first(missing, templates):
+        first_two = sorted(k for k, n in keys.items() if n != 3)
+        ccache._load_bundle(PRELUDE, first_two, templates)
+        for k in first_two:  # forgotten in memory: only the disk says where they are
+            del ccache._loaded[k]
+        return split(missing, templates)
+
+    monkeypatch.setattr(ccache, "_split", other_process_publishes_first)
+    b0, k0 = ccache.stats["builds"], ccache.stats["kernels_built"]
+    got = ccache.load_kernels(PRELUDE, [_tpl(1), _tpl(2), _tpl(3)], SFX)
+    assert [_call(g, 10) for g in got] == [21, 22, 23]
+    assert ccache.stats["kernels_built"] == k0 + 3  # 2 by the other process, 1 here
+    assert ccache.stats["builds"] == b0 + 2
+    assert len(list(fresh_cache.glob("*.so"))) == 2 and len(list(fresh_cache.glob("*.ref"))) == 3
+
+
 def test_concurrent_processes_build_a_bundle_once(tmp_path):
     """8 processes load the same 3 kernels at once: each translation unit is compiled once."""
     script = textwrap.dedent(f"""
