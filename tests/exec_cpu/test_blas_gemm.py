@@ -252,3 +252,25 @@ def test_bias_row_broadcast_down_the_rows():
             for _ in range(2):  # the reused output buffer is refilled
                 got = prog([c, _scalar(np.float64, 2.0), a, b, _scalar(np.float64, beta)])[0]
                 np.testing.assert_array_equal(got, beta * c + 2.0 * (a @ b))
+
+
+def test_few_rows_long_reduction_product_matches_numpy():
+    """``(m x k) @ (k x n)`` with 2 <= m <= 32 and k >= n >= 64 (``dlogits @ V.T``) is computed
+    transposed by BLAS and copied back: every layout of both operands, float32/64, repeated
+    (the scratch buffer is reused), and at the bounds of the rule."""
+    rng = np.random.default_rng(11)
+    for dt in (np.float32, np.float64):
+        for m, k, n in ((2, 64, 64), (20, 300, 70), (32, 128, 100), (33, 128, 100),
+                        (20, 63, 64)):
+            for ha in LAYOUTS:
+                for hb in LAYOUTS:
+                    a = _operand(rng, (m, k), dt, ha)
+                    b = _operand(rng, (k, n), dt, hb)
+                    prog = _program(MatMul(), dt, [a.shape, b.shape])
+                    assert isinstance(prog.thunks[0], MatMulThunk)
+                    ref = np.matmul(a.astype(np.float64), b.astype(np.float64))
+                    for _ in range(2):
+                        got = prog([a, b])[0]
+                        assert got.shape == (m, n) and got.dtype == np.dtype(dt)
+                        assert got.flags.c_contiguous
+                        np.testing.assert_allclose(got, ref, rtol=_tol(dt), atol=_tol(dt) * k)
