@@ -189,6 +189,7 @@ def binary(op, fn, types, coerce_pair, cast, broadcast_shapes):
 # ---- realization: the trace-cache hit path ---------------------------------------------------
 
 from ..graph._walk import cut_key as _cut_key
+from ..graph._walk import release_cut as _release_cut
 
 cdef object _cache = None      # materialize.trace_cache (its OrderedDict ``_d`` and counters)
 cdef object _prepare = None    # materialize._prepare: the miss path (cut, compile, store)
@@ -218,7 +219,7 @@ cdef bint _only_asked(list live, list asked):
 def realize(vars):
     """Compute every pending variable in ``vars`` in one program and make them leaves
     (`materialize.realize`: cut and key, live arrays that share the program, the cached
-    program or a new one, the run, write-back)."""
+    program or a new one, the run, write-back, freeing the nodes nothing else holds)."""
     cdef list pending = [v for v in vars if (<Var?>v).owner is not None]
     cdef list extras = []
     cdef list args
@@ -250,3 +251,4 @@ def realize(vars):
     args = [(<Var>leaves[i]).data for i in entry.positions]
     # results are locked read-only (a view where an op handed back its input, a user's array)
     write_back(pending, entry.program(args), args)
+    _release_cut(nodes)  # the nodes above the new leaves, freed now, not by a collection

@@ -35,6 +35,7 @@ dictionary; `meets_last_cut` reads those marks.
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
+from cpython.ref cimport Py_REFCNT
 from libc.stdint cimport int64_t, intptr_t
 from libc.string cimport memcpy
 
@@ -280,3 +281,81 @@ def meets_last_cut(list candidates, Py_ssize_t budget):
         if memo[target] == 1:
             more.append(target)
     return more
+
+
+def release_cut(list nodes):
+    """Free the graph of a realized cut without the cyclic garbage collector: a pending `Var`
+    and its `Apply` refer to each other, so the nodes above realized values (now leaves) were
+    freed only by a collection, and an eager loop's steps triggered one every few steps.
+
+    ``nodes`` are the cut's applies (`cut_key`), called after write-back. Their pending outputs
+    and they themselves are counted like the collector does: references from the cut's own
+    ``inputs`` tuples, ``outputs`` lists and ``owner`` fields are internal; anything with more
+    references is held from outside (a user's array, a pending graph beyond the cut, a
+    gradient tape, a caller's local), and so is everything it reaches inside the cut. The
+    applies nothing outside reaches have their ``inputs`` and ``outputs`` cleared: reference
+    counting frees them and their variables at once."""
+    cdef Py_ssize_t n = len(nodes), i, k
+    cdef Apply a
+    cdef Var o
+    cdef object lst, tup, x
+    cdef bint own
+    global _epoch
+    if n == 0:
+        return
+    _epoch += 1
+    cdef Py_ssize_t ep = _epoch
+    cdef bytearray keep = bytearray(n)
+    cdef list stack = []
+    # members: the pending outputs of the cut's applies, marked with this epoch; _num counts
+    # their references from inside (the producer's outputs list, the readers' inputs tuples)
+    for i in range(n):
+        a = <Apply>nodes[i]
+        lst = a.outputs
+        own = type(lst) is list and Py_REFCNT(lst) == 2  # a's field and `lst`
+        k = 0
+        for x in lst:
+            o = <Var>x
+            if o.owner is a:
+                o._mark = ep
+                o._num = 1 if own else 0
+                k += 1
+        # a's references: the nodes list, `a` and its members' owner fields
+        if Py_REFCNT(a) - 2 - k > 0:
+            keep[i] = 1
+    for i in range(n):
+        a = <Apply>nodes[i]
+        tup = a.inputs
+        if type(tup) is tuple and Py_REFCNT(tup) == 2:  # a's field and `tup`
+            for x in tup:
+                o = <Var>x
+                if o._mark == ep:
+                    o._num += 1
+    # roots: applies and members referenced from outside; then each member's _num becomes
+    # its producer's position, to walk up from the roots (a graph is reached only upwards)
+    for i in range(n):
+        a = <Apply>nodes[i]
+        for x in a.outputs:
+            o = <Var>x
+            if o._mark == ep:
+                # o's references: the internal ones, `x` and `o`
+                if Py_REFCNT(o) - 2 > o._num:
+                    keep[i] = 1
+                o._num = i
+        if keep[i]:
+            keep[i] = 0
+            stack.append(i)
+    while stack:
+        i = stack.pop()
+        if keep[i]:
+            continue
+        keep[i] = 1
+        for x in (<Apply>nodes[i]).inputs:
+            o = <Var>x
+            if o._mark == ep and not keep[o._num]:
+                stack.append(o._num)
+    for i in range(n):
+        if not keep[i]:
+            a = <Apply>nodes[i]
+            a.inputs = ()
+            a.outputs = []
