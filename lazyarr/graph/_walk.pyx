@@ -34,10 +34,10 @@ dictionary; `meets_last_cut` reads those marks.
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
-from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
+from cpython.mem cimport PyMem_Calloc, PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from cpython.ref cimport Py_REFCNT
-from libc.stdint cimport int64_t, intptr_t
-from libc.string cimport memcpy
+from libc.stdint cimport int64_t, intptr_t, uint64_t
+from libc.string cimport memcmp, memcpy
 
 from ._ir cimport Apply, Var
 
@@ -105,13 +105,70 @@ cdef int _put_bytes(Words* w, bytes b) except -1:
     return 0
 
 
+
+cdef struct Sig:
+    Py_ssize_t start, n, k  # a step's words w.p[start:start + n]; its first output's number
+    uint64_t h
+
+
+cdef struct Table:
+    Sig* s
+    Py_ssize_t cap, used  # cap: a power of two; an empty slot has n == 0
+
+
+cdef inline uint64_t _hash_words(const int64_t* p, Py_ssize_t n) noexcept:
+    cdef uint64_t h = 1469598103934665603ULL
+    cdef Py_ssize_t j
+    for j in range(n):
+        h = (h ^ <uint64_t>p[j]) * 1099511628211ULL
+    return h ^ (h >> 29)
+
+
+cdef int _grow(Table* t) except -1:
+    cdef Py_ssize_t cap = t.cap * 2, i, j
+    cdef Sig* s = <Sig*>PyMem_Calloc(cap, sizeof(Sig))
+    if s == NULL:
+        raise MemoryError()
+    for i in range(t.cap):
+        if t.s[i].n:
+            j = t.s[i].h & (cap - 1)
+            while s[j].n:
+                j = (j + 1) & (cap - 1)
+            s[j] = t.s[i]
+    PyMem_Free(t.s)
+    t.s = s
+    t.cap = cap
+    return 0
+
+
+cdef Py_ssize_t _find_or_add(Table* t, Words* w, Py_ssize_t start, Py_ssize_t k) except -2:
+    """The first output number of an earlier step whose words equal ``w.p[start:w.n]`` (the
+    same op on the same values); else -1, after recording this step's as ``k``."""
+    cdef Py_ssize_t n = w.n - start, i
+    cdef uint64_t h = _hash_words(&w.p[start], n)
+    if 2 * (t.used + 1) > t.cap:
+        _grow(t)
+    i = h & (t.cap - 1)
+    while t.s[i].n:
+        if t.s[i].h == h and t.s[i].n == n and \
+                memcmp(&w.p[t.s[i].start], &w.p[start], n * sizeof(int64_t)) == 0:
+            return t.s[i].k
+        i = (i + 1) & (t.cap - 1)
+    t.s[i].start = start
+    t.s[i].n = n
+    t.s[i].k = k
+    t.s[i].h = h
+    t.used += 1
+    return -1
+
+
 cdef tuple _walk(list outputs, list extras, bint full):
     """The walk of `cut` (``full``) or `cut_key`."""
     global _epoch
     _epoch += 1
     cdef Py_ssize_t ep = _epoch
     cdef Words w
-    cdef dict seen_sig = {}
+    cdef Table sigs
     cdef list leaves = []
     cdef list steps = []
     cdef list nodes = []
@@ -121,7 +178,7 @@ cdef tuple _walk(list outputs, list extras, bint full):
     cdef bint want_extras = extras is not None
     cdef Var v, out
     cdef Apply owner
-    cdef object inputs, d, o, sig, out_refs
+    cdef object inputs, d, out_refs
     for x in outputs:
         v = <Var?>x
         if want_extras and v._mark != ep:
@@ -129,10 +186,15 @@ cdef tuple _walk(list outputs, list extras, bint full):
     for i in range(len(outputs) - 1, -1, -1):
         stack.append(outputs[i])
     w.p = <int64_t*>PyMem_Malloc(256 * sizeof(int64_t))
-    if w.p == NULL:
+    sigs.s = <Sig*>PyMem_Calloc(64, sizeof(Sig))
+    if w.p == NULL or sigs.s == NULL:
+        PyMem_Free(w.p)
+        PyMem_Free(sigs.s)
         raise MemoryError()
     w.n = 0
     w.cap = 256
+    sigs.cap = 64
+    sigs.used = 0
     try:
         while stack:
             v = <Var>stack.pop()
@@ -175,14 +237,11 @@ cdef tuple _walk(list outputs, list extras, bint full):
             for x in inputs:
                 w.p[w.n] = (<Var>x)._num
                 w.n += 1
-            sig = PyBytes_FromStringAndSize(<char*>&w.p[start], (w.n - start) * 8)
-            o = seen_sig.get(sig)
-            if o is not None:  # the same op on the same values: the same outputs
+            k = _find_or_add(&sigs, &w, start, counter)
+            if k >= 0:  # the same op on the same values: the same outputs
                 w.n = start
-                k = o
             else:
                 k = counter
-                seen_sig[sig] = k
                 counter += len(owner.outputs)
                 if full:
                     steps.append((owner, tuple([(<Var>x)._num for x in inputs]), k))
@@ -214,6 +273,7 @@ cdef tuple _walk(list outputs, list extras, bint full):
         return leaves, key, nodes
     finally:
         PyMem_Free(w.p)
+        PyMem_Free(sigs.s)
 
 
 def cut(list outputs, list extras=None):
