@@ -136,9 +136,13 @@ class Kernel:
 
     symbols = ("la_contig", "la_strided")
 
-    def __init__(self, comp: Composite, scalar_in: tuple[bool, ...]):
+    def __init__(self, comp: Composite, scalar_in: tuple[bool, ...], streaming: bool = True):
+        """``streaming=False``: the output is known to stay under `STREAM_BYTES` (a static
+        shape), so the streaming path (a second vectorized copy of the expression, ~12 % of a
+        kernel's compile time) is left out."""
         self.comp = comp
         self.scalar_in = scalar_in
+        self.streaming = streaming
         self.n_in = len(comp.in_dtypes)
         self.n_out = comp.nout
         self.body, self.cost = _body(comp)
@@ -173,7 +177,7 @@ class Kernel:
         lines += ["  #pragma omp simd",
                   f"  for (int64_t i = lo; i < hi; i++) {{ {inner} }}", "}"]
         lines.append("void la_contig(int64_t n, char **p, int nt) {")
-        if len(outs) == 1 and outs[0] in ("float", "double"):
+        if self.streaming and len(outs) == 1 and outs[0] in ("float", "double"):
             lines += decls
             nt_body = " ".join(loads + self.body + [f"t[j] = v{comp.out_refs[0]};"])
             lines += _streaming_loop(outs[0], nt_body)

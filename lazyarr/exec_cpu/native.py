@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import glob
+import math
 import os
 import warnings
 
@@ -73,7 +74,10 @@ def elementwise_kernel(node) -> Kernel | None:
         return None
     scalar = tuple(_is_scalar(v.shape) and not _is_scalar(node.outputs[0].shape)
                    for v in node.inputs)
-    return Kernel(comp, scalar)
+    out = node.outputs[0]
+    small = (len(node.outputs) == 1 and all(isinstance(d, int) for d in out.shape)
+             and math.prod(out.shape) * out.dtype.itemsize < codegen.STREAM_BYTES)
+    return Kernel(comp, scalar, streaming=not small)
 
 
 def reduce_kernel(node) -> ReduceKernel | None:

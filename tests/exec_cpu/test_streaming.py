@@ -68,3 +68,20 @@ def test_front_end_large_float32_chain_matches_numpy():
                                    rtol=4e-7)
     finally:
         xp.set_num_threads(old)
+
+
+def test_small_static_outputs_leave_the_streaming_path_out():
+    """A node whose static output stays under STREAM_BYTES gets no streaming path (less to
+    compile); a large or run-time-sized one keeps it; both compute the same values."""
+    import lazyarr as xp
+    from lazyarr.array.ops.elemwise import Elemwise
+    from lazyarr.graph import Var, apply
+
+    for shape, streams in (((60, 500), False), ((1 << 21,), True), ((None, 3), True)):
+        x = Var.input(np.dtype(np.float32), shape)
+        out, = apply(Elemwise("exp"), x)
+        k = native.elementwise_kernel(out.owner)
+        assert ("LA_STREAM_" in k.template()) == streams, shape
+    a = np.random.default_rng(1).standard_normal((60, 500)).astype(np.float32)
+    np.testing.assert_allclose(np.asarray(xp.exp(xp.asarray(a) * 0.5)), np.exp(a * 0.5),
+                               rtol=1e-6)
