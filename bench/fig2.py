@@ -22,7 +22,10 @@ The rows are timed interleaved, sentence by sentence, so that the load of a shar
 changes every row's time alike (their ratios are what to read). Every row runs on
 ``--threads`` threads (default 1, as RNNLM: batch-1 recurrences are too small
 to split, and on a shared 2-core machine a second BLAS thread made a 1000x15 @ 15x50 product
-140x slower).
+140x slower). ``--threads 2`` there (loaded, quick run): lazyarr compiled H=50 ~1,600 words/s
+against ~30,000 on 1 thread, NumPy as slow, JAX less affected; OpenBLAS's own threads are the
+cause (OpenMP at 2 threads with BLAS at 1 is as fast as 1 thread), worst with two OpenBLAS
+pools at 2 threads each (NumPy's for gemm, SciPy's for gemv) spinning against each other.
 
     python -m bench.fig2 [--quick] [--no-pytensor] [--threads N] [--sizes 50,100]
 """
