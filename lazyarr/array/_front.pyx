@@ -188,7 +188,7 @@ def binary(op, fn, types, coerce_pair, cast, broadcast_shapes):
 
 # ---- realization: the trace-cache hit path ---------------------------------------------------
 
-from ..graph._walk import cut_key as _cut_key
+from ..graph._walk import walk as _walk
 from ..graph._walk import release_cut as _release_cut
 
 cdef object _cache = None      # materialize.trace_cache (its OrderedDict ``_d`` and counters)
@@ -218,7 +218,7 @@ cdef bint _only_asked(list live, list asked):
 
 def realize(vars):
     """Compute every pending variable in ``vars`` in one program and make them leaves
-    (`materialize.realize`: cut and key, live arrays that share the program, the cached
+    (`materialize.realize`: the walk and its key, live arrays that share the program, the cached
     program or a new one, the run, write-back, freeing the nodes nothing else holds)."""
     cdef list pending = [v for v in vars if (<Var?>v).owner is not None]
     cdef list extras = []
@@ -229,16 +229,21 @@ def realize(vars):
             if (<Var>v).data is None:
                 _symbolic(v)
         return
-    leaves, key, nodes = _cut_key(pending, extras)
+    wk = _walk(pending, extras)
+    nodes = wk.nodes
     if _live and not _only_asked(_live, pending):
         more = _meet(nodes, pending, _live)
         if more:
             pending += more
-            extras = []
-            leaves, key, nodes = _cut_key(pending, extras)
+            if not wk.extend(more):
+                extras = []
+                wk = _walk(pending, extras)
+            nodes = wk.nodes
     n_asked = len(pending)
     if extras:
         pending += extras
+    key = wk.key()
+    leaves = wk.leaves
     d = _cache._d
     entry = d.get(key)
     if entry is None:

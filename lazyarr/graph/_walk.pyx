@@ -162,60 +162,67 @@ cdef Py_ssize_t _find_or_add(Table* t, Words* w, Py_ssize_t start, Py_ssize_t k)
     return -1
 
 
-cdef tuple _walk(list outputs, list extras, bint full):
-    """The walk of `cut` (``full``) or `cut_key`."""
-    global _epoch
-    _epoch += 1
-    cdef Py_ssize_t ep = _epoch
+cdef class Walk:
+    """One walk (`cut`, `cut_key`, `walk`): its leaves, distinct applies (``nodes``, or
+    ``steps`` for `cut`), the key's words so far and the marks of its epoch. `extend` walks on
+    from more outputs as if they had been asked with the first ones (the same numbering, so
+    the same key as one walk of all of them): materialization adds the live arrays that read
+    the cut without walking the cut again."""
+
     cdef Words w
     cdef Table sigs
-    cdef list leaves = []
-    cdef list steps = []
-    cdef list nodes = []
-    cdef list stack = []
-    cdef Py_ssize_t counter = 0, k, start, n_in, i
-    cdef bint ready
-    cdef bint want_extras = extras is not None
-    cdef Var v, out
-    cdef Apply owner
-    cdef object inputs, d, out_refs
-    for x in outputs:
-        v = <Var?>x
-        if want_extras and v._mark != ep:
-            v._mark = -ep  # asked for: never an extra
-    for i in range(len(outputs) - 1, -1, -1):
-        stack.append(outputs[i])
-    w.p = <int64_t*>PyMem_Malloc(256 * sizeof(int64_t))
-    sigs.s = <Sig*>PyMem_Calloc(64, sizeof(Sig))
-    if w.p == NULL or sigs.s == NULL:
-        PyMem_Free(w.p)
-        PyMem_Free(sigs.s)
-        raise MemoryError()
-    w.n = 0
-    w.cap = 256
-    sigs.cap = 64
-    sigs.used = 0
-    try:
+    cdef Py_ssize_t ep, counter
+    cdef bint full, want_extras
+    cdef readonly list leaves, steps, nodes, outputs, extras
+
+    def __cinit__(self):
+        self.w.p = <int64_t*>PyMem_Malloc(256 * sizeof(int64_t))
+        self.sigs.s = <Sig*>PyMem_Calloc(64, sizeof(Sig))
+        if self.w.p == NULL or self.sigs.s == NULL:
+            raise MemoryError()
+        self.w.cap = 256
+        self.sigs.cap = 64
+
+    def __dealloc__(self):
+        PyMem_Free(self.w.p)
+        PyMem_Free(self.sigs.s)
+
+    cdef int _run(self, list outputs) except -1:
+        """Number everything ``outputs`` need that is not numbered yet."""
+        cdef Py_ssize_t ep = self.ep, k, start, n_in, i
+        cdef list stack = []
+        cdef list extras = self.extras
+        cdef bint want_extras = self.want_extras, ready
+        cdef Words* w = &self.w
+        cdef Var v, out
+        cdef Apply owner
+        cdef object inputs, d
+        for x in outputs:
+            v = <Var?>x
+            if want_extras and v._mark != ep:
+                v._mark = -ep  # asked for: never an extra
+        for i in range(len(outputs) - 1, -1, -1):
+            stack.append(outputs[i])
         while stack:
             v = <Var>stack.pop()
             if v._mark == ep:
                 continue
             if v.owner is None:
                 v._mark = ep
-                v._num = counter
-                counter += 1
-                leaves.append(v)
+                v._num = self.counter
+                self.counter += 1
+                self.leaves.append(v)
                 d = v.data
                 if d is None:
-                    _put(&w, INPUT)
-                    _put_type(&w, v)
+                    _put(w, INPUT)
+                    _put_type(w, v)
                 elif v.const and d.size <= SMALL_CONST:
-                    _put(&w, CONST)
-                    _put_type(&w, v)
-                    _put_bytes(&w, d.tobytes())
+                    _put(w, CONST)
+                    _put_type(w, v)
+                    _put_bytes(w, d.tobytes())
                 else:
-                    _put(&w, LEAF)
-                    _put_type(&w, v)
+                    _put(w, LEAF)
+                    _put_type(w, v)
                 continue
             owner = <Apply>v.owner
             inputs = owner.inputs
@@ -230,23 +237,23 @@ cdef tuple _walk(list outputs, list extras, bint full):
                 continue
             n_in = len(inputs)
             start = w.n
-            _reserve(&w, 2 + n_in)
+            _reserve(w, 2 + n_in)
             w.p[w.n] = <int64_t><intptr_t><void*>owner.op
             w.p[w.n + 1] = n_in
             w.n += 2
             for x in inputs:
                 w.p[w.n] = (<Var>x)._num
                 w.n += 1
-            k = _find_or_add(&sigs, &w, start, counter)
+            k = _find_or_add(&self.sigs, w, start, self.counter)
             if k >= 0:  # the same op on the same values: the same outputs
                 w.n = start
             else:
-                k = counter
-                counter += len(owner.outputs)
-                if full:
-                    steps.append((owner, tuple([(<Var>x)._num for x in inputs]), k))
+                k = self.counter
+                self.counter += len(owner.outputs)
+                if self.full:
+                    self.steps.append((owner, tuple([(<Var>x)._num for x in inputs]), k))
                 else:
-                    nodes.append(owner)
+                    self.nodes.append(owner)
             for x in owner.outputs:
                 out = <Var>x
                 if want_extras and out.nref and out._mark != -ep:
@@ -254,38 +261,82 @@ cdef tuple _walk(list outputs, list extras, bint full):
                 out._mark = ep
                 out._num = k
                 k += 1
-        n_in = len(outputs) + (len(extras) if want_extras else 0)
-        _reserve(&w, 2 + n_in)
+        return 0
+
+    cdef bytes _key(self):
+        """The key: the words so far, then the outputs' and extras' numbers."""
+        cdef Words* w = &self.w
+        cdef Py_ssize_t n0 = w.n
+        cdef Py_ssize_t n_out = len(self.outputs) + (len(self.extras) if self.want_extras else 0)
+        _reserve(w, 2 + n_out)
         w.p[w.n] = OUTS
-        w.p[w.n + 1] = n_in
+        w.p[w.n + 1] = n_out
         w.n += 2
-        for x in outputs:
+        for x in self.outputs:
             w.p[w.n] = (<Var>x)._num
             w.n += 1
-        if want_extras:
-            for x in extras:
+        if self.want_extras:
+            for x in self.extras:
                 w.p[w.n] = (<Var>x)._num
                 w.n += 1
         key = PyBytes_FromStringAndSize(<char*>w.p, w.n * 8)
-        if full:
-            out_refs = tuple([w.p[i] for i in range(w.n - n_in, w.n)])
-            return leaves, steps, out_refs, key
-        return leaves, key, nodes
-    finally:
-        PyMem_Free(w.p)
-        PyMem_Free(sigs.s)
+        w.n = n0
+        return key
+
+    def out_refs(self):
+        """The value numbers of the outputs, then of the extras."""
+        refs = [(<Var>x)._num for x in self.outputs]
+        if self.want_extras:
+            refs += [(<Var>x)._num for x in self.extras]
+        return tuple(refs)
+
+    def key(self):
+        """The structural key (`bytes`) of what was walked."""
+        return self._key()
+
+    def extend(self, list more):
+        """Walk on from ``more`` (pending variables not numbered yet) as if they had been
+        asked after the first outputs; False (nothing done) when another walk ran since."""
+        if self.ep != _epoch:
+            return False
+        self.outputs = self.outputs + more
+        self._run(more)
+        return True
+
+
+cdef Walk _start(list outputs, list extras, bint full):
+    global _epoch
+    _epoch += 1
+    cdef Walk wk = Walk.__new__(Walk)
+    wk.ep = _epoch
+    wk.full = full
+    wk.want_extras = extras is not None
+    wk.extras = extras
+    wk.leaves = []
+    wk.steps = []
+    wk.nodes = []
+    wk.outputs = list(outputs)
+    wk._run(outputs)
+    return wk
 
 
 def cut(list outputs, list extras=None):
     """``(leaves, steps, out_refs, key)`` of the graph computing ``outputs`` (see the module
     docstring); held pending variables met on the way are appended to ``extras`` if given."""
-    return _walk(outputs, extras, True)
+    cdef Walk wk = _start(outputs, extras, True)
+    return wk.leaves, wk.steps, wk.out_refs(), wk._key()
 
 
 def cut_key(list outputs, list extras=None):
     """``(leaves, key, nodes)``: `cut`'s leaves and key (the same walk, so the same key), and
     the distinct applies in topological order instead of steps."""
-    return _walk(outputs, extras, False)
+    cdef Walk wk = _start(outputs, extras, False)
+    return wk.leaves, wk._key(), wk.nodes
+
+
+def walk(list outputs, list extras=None):
+    """The `Walk` of `cut_key` (``leaves``, ``nodes``, ``key()``, ``extend(more)``)."""
+    return _start(outputs, extras, False)
 
 
 def meets_last_cut(list candidates, Py_ssize_t budget):

@@ -9,7 +9,7 @@ import weakref
 
 import numpy as np
 import pytest
-from lazyarr.graph._walk import cut_key, meets_last_cut
+from lazyarr.graph._walk import cut_key, meets_last_cut, walk
 
 import lazyarr as xp
 from lazyarr.array.coerce import as_var, build_many, wrap
@@ -204,3 +204,21 @@ def test_an_eager_sgd_step_frees_each_step_without_the_collector():
         return grown
 
     assert _without_gc(run) < 100
+
+
+def test_extending_a_walk_gives_the_key_of_one_walk_of_everything():
+    a = _leaf(np.arange(4.0))
+    b = _leaf(np.ones(4))
+    m = a * b                                 # held, met by the walk: an extra
+    loss = xp.sum(xp.exp(m))
+    new_a = a - 0.1 * xp.cos(m)               # reads the cut, beyond it
+    extras: list = []
+    wk = walk([loss._v], extras)
+    assert extras == [m._v]
+    assert wk.extend([new_a._v])
+    extras2: list = []
+    leaves, key, nodes = cut_key([loss._v, new_a._v], extras2)
+    assert wk.key() == key and wk.leaves == leaves and wk.nodes == nodes
+    assert extras == extras2
+    cut_key([loss._v])                        # another walk since: extending is refused
+    assert not wk.extend([new_a._v])
