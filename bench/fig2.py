@@ -25,7 +25,9 @@ to split, and on a shared 2-core machine a second BLAS thread made a 1000x15 @ 1
 140x slower). ``--threads 2`` there (loaded, quick run): lazyarr compiled H=50 ~1,600 words/s
 against ~30,000 on 1 thread, NumPy as slow, JAX less affected; OpenBLAS's own threads are the
 cause (OpenMP at 2 threads with BLAS at 1 is as fast as 1 thread), worst with two OpenBLAS
-pools at 2 threads each (NumPy's for gemm, SciPy's for gemv) spinning against each other.
+pools at 2 threads each (NumPy's for gemm, SciPy's for gemv) spinning against each other. On a
+quiet machine 2 threads are as fast as 1, except beside PyTensor in the same process: the
+PyTensor row is therefore timed in a child process (same sentences, threads and order).
 
     python -m bench.fig2 [--quick] [--no-pytensor] [--threads N] [--sizes 50,100]
 """
@@ -34,8 +36,10 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import json
 import os
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -413,6 +417,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--no-pytensor", action="store_true")
     ap.add_argument("--sizes", default="50,100,200,500")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--pytensor-child", metavar="JSON", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     limit_threads(args.threads)
     sizes = [int(x) for x in args.sizes.split(",")]
@@ -425,7 +430,14 @@ def main(argv: list[str] | None = None) -> dict:
         rows.pop("PyTensor scan")  # its compilation alone takes most of a minute
     if args.no_pytensor:
         rows.pop("PyTensor scan", None)
-    so = c_library()
+    if args.pytensor_child:
+        rows = {"PyTensor scan": ROWS["PyTensor scan"]}
+    # PyTensor runs in a process of its own: in this one, it left every BLAS-using row
+    # (lazyarr, NumPy, itself) several times slower at --threads 2 on a quiet machine (lazyarr
+    # compiled H=50: 6,263 words/s beside it, 25,798 without it), while JAX and the C loop
+    # kept their speed
+    pytensor_apart = not args.pytensor_child and rows.pop("PyTensor scan", None) is not None
+    so = None if args.pytensor_child else c_library()
     warm = warm_data(lengths)
     result: dict = {}
     for H in sizes:
@@ -433,13 +445,33 @@ def main(argv: list[str] | None = None) -> dict:
         sents = make_data(n_sent.get(H, 40), seed=H + 1, lengths=lengths)
         n_words = sum(len(s) - 1 for s in sents)
         makers = dict(rows)
-        makers[C_ROW] = lambda p, so=so: c_trainer(so, p)
+        if so is not None:
+            makers[C_ROW] = lambda p, so=so: c_trainer(so, p)
         for name, (secs, loss) in run_rows(makers, p, warm, sents).items():
             result.setdefault(name, {})[H] = {"words_per_s": n_words / secs,
                                               "mean_loss": loss / n_words}
         print(f"hidden {H}: done", flush=True)
+    if args.pytensor_child:
+        Path(args.pytensor_child).write_text(json.dumps(result))
+        return result
+    if pytensor_apart:
+        result.update(pytensor_in_child(args))
     report(result, sizes, args)
     return result
+
+
+def pytensor_in_child(args) -> dict:
+    """The PyTensor row, timed in a child process on the same sentences and threads."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "pytensor.json"
+        cmd = [sys.executable, "-m", "bench.fig2", "--sizes", args.sizes, "--threads",
+               str(args.threads), "--pytensor-child", str(out)] + (["--quick"] * args.quick)
+        r = subprocess.run(cmd, cwd=Path(__file__).resolve().parents[1])
+        if r.returncode != 0 or not out.exists():
+            print("(PyTensor child failed: row skipped)")
+            return {}
+        return {name: {int(H): v for H, v in by_h.items()}
+                for name, by_h in json.loads(out.read_text()).items()}
 
 
 def report(result: dict, sizes: list[int], args) -> None:
