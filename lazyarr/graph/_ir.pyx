@@ -160,8 +160,8 @@ def apply_typed(op, tuple inputs, dtype, shape, Py_ssize_t depth, int site_skip)
 def apply_types(op, tuple inputs, types, int site_skip):
     """Build a node of ``op`` with output ``types`` (``[(dtype, shape), ...]``, from its rule);
     the user's frame is looked for ``site_skip`` frames above the caller. Returns the outputs."""
-    cdef Py_ssize_t depth = 0, i
-    cdef Var v, out
+    cdef Py_ssize_t depth = 0
+    cdef Var v
     for x in inputs:
         v = <Var?>x
         if v.depth > depth:
@@ -171,8 +171,14 @@ def apply_types(op, tuple inputs, types, int site_skip):
     node.op = op
     node.inputs = inputs
     node.site = user_site(site_skip) if _flags["track_sites"] else None
+    return _outputs(node, types, depth)
+
+
+cdef list _outputs(Apply node, object types, Py_ssize_t depth):
+    """Give ``node`` one new output `Var` per ``(dtype, shape)`` of ``types``, at ``depth``."""
     cdef list outs = []
-    i = 0
+    cdef Var out
+    cdef Py_ssize_t i = 0
     for dt, sh in types:
         out = Var.__new__(Var)
         out.dtype = dt
@@ -193,7 +199,7 @@ def build_steps(list env, list steps, list fsteps, call_site):
     int ``site`` names the forward step of ``fsteps`` (``(apply, refs, first)`` each) whose
     site the node takes, -1 the caller's ``call_site``."""
     cdef Apply node
-    cdef Var out, v
+    cdef Var v
     cdef Py_ssize_t depth, first, i
     cdef list outs
     for st in steps:
@@ -210,16 +216,6 @@ def build_steps(list env, list steps, list fsteps, call_site):
         node.op = op
         node.inputs = ins
         node.site = site
-        outs = []
-        i = 0
-        for dt, sh in types:
-            out = Var.__new__(Var)
-            out.dtype = dt
-            out.shape = sh
-            out.owner = node
-            out.index = i
-            out.depth = depth + 1
-            outs.append(out)
-            env[first + i] = out
-            i += 1
-        node.outputs = outs
+        outs = _outputs(node, types, depth + 1)
+        for i in range(len(outs)):
+            env[first + i] = outs[i]
