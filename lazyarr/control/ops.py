@@ -16,7 +16,7 @@ import numpy as np
 from ..graph import pipeline
 from ..graph.basic import Op, Var
 from ..graph.inner import InnerGraph
-from ._loop import run_scan, run_scan_static, run_while
+from ._loop import run_scan_static, run_while
 
 #: run counters, read by tests to prove laziness and count loop passes
 counters = {"cond_true": 0, "cond_false": 0, "scan_runs": 0, "scan_steps": 0,
@@ -105,8 +105,10 @@ class Scan(Op):
         nc, nx = self.n_carry, self.n_xs
         if n < 0:
             n = 0
+        if n == 0 and any(self.ys_last):
+            raise IndexError("scan: the last step of a loop of length 0 was asked for")
         y_types, static = self._plan()
-        if static and (n or not any(self.ys_last)):  # the hot path: shapes known, in C
+        if static:  # the hot path: every output's shape is known, the loop is in C
             counters["scan_runs"] += 1
             counters["scan_steps"] += n
             return run_scan_static(program(self, self.body), args, n, nc, nx, y_types,
@@ -115,20 +117,12 @@ class Scan(Op):
             if x.shape[0] < n:
                 raise ValueError(f"scan: a sequence of length {x.shape[0]} is shorter than "
                                  f"the scan length {n}")
-        if n == 0 and any(self.ys_last):
-            raise IndexError("scan: the last step of a loop of length 0 was asked for")
         counters["scan_runs"] += 1
         counters["scan_steps"] += n
-        prog = program(self, self.body)
-        carry = list(args[:nc])
-        xs = args[nc:nc + nx]
-        consts = list(args[nc + nx:])
         ys = [None if None in sh else np.empty(sh if last else (n, *sh), dt)
               for (_, sh, dt), last in zip(y_types, self.ys_last)]
-        if static:
-            carry = run_scan(prog, carry, list(xs), consts, ys, self.ys_last, n, self.reverse)
-        else:
-            carry = self._steps_learning_shapes(prog, carry, xs, consts, ys, n)
+        carry = self._steps_learning_shapes(program(self, self.body), list(args[:nc]),
+                                            args[nc:nc + nx], list(args[nc + nx:]), ys, n)
         for y in ys:
             if y is None:
                 raise ValueError("scan of length 0 whose per-step output shape is known "
