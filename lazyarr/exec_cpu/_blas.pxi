@@ -374,18 +374,12 @@ cdef inline bint _scalar_is_zero(char *p, int typenum) noexcept nogil:
     return (<double *>p)[0] == 0 and (<double *>p)[1] == 0
 
 
-cdef inline void _fill(char *dst, const char *src, cnp.npy_intp n, int isz) noexcept nogil:
-    """``n`` copies of one ``isz``-byte element."""
+cdef inline void _fill(char *dst, const char *src, cnp.npy_intp n,
+                       cnp.npy_intp isz) noexcept nogil:
+    """``n`` copies of one ``isz``-byte block (an element, or a whole row)."""
     cdef cnp.npy_intp i
     for i in range(n):
         memcpy(dst + i * isz, src, isz)
-
-
-cdef inline void _rows(char *dst, const char *row, cnp.npy_intp m, cnp.npy_intp nbytes) noexcept nogil:
-    """``m`` copies of one ``nbytes``-byte row."""
-    cdef cnp.npy_intp i
-    for i in range(m):
-        memcpy(dst + i * nbytes, row, nbytes)
 
 
 cdef class GemmThunk(Thunk):
@@ -460,7 +454,7 @@ cdef class GemmThunk(Thunk):
                       and cnp.PyArray_TYPE(c) == self.typenum and cnp.PyArray_NDIM(c) <= 2
                       and cnp.PyArray_DIMS(c)[0] == (n if cnp.PyArray_NDIM(c) == 1 else 1)):
                     # a bias row broadcast down the rows (``h @ V + c``): one memcpy per row
-                    _rows(cnp.PyArray_BYTES(out), cnp.PyArray_BYTES(c), m,
+                    _fill(cnp.PyArray_BYTES(out), cnp.PyArray_BYTES(c), m,
                           n * cnp.PyArray_ITEMSIZE(out))
                 else:  # broadcast or strided c
                     np.copyto(out, c)
