@@ -465,6 +465,20 @@ cdef class GemmThunk(Thunk):
         cdef cnp.npy_intp isz = cnp.PyArray_ITEMSIZE(a)
         cdef char *px
         cdef int incx
+        if (m == 1 and _small_rowmv(self.typenum, k, n, b)
+                and cnp.PyArray_STRIDES(a)[1] % 4 == 0):  # a row times a narrow matrix
+            la_rowmv_f32(k, n, <const float *>cnp.PyArray_DATA(a),
+                         cnp.PyArray_STRIDES(a)[1] // 4, <const float *>cnp.PyArray_DATA(b),
+                         cnp.PyArray_STRIDES(b)[0] // 4, (<float *>palpha)[0],
+                         0.0 if beta0 else (<float *>pbeta)[0], <float *>pc)
+            return 0
+        if (k == 1 and _small_rank1(self.typenum, m, n, b) and (<float *>pbeta)[0] == 1.0
+                and cnp.PyArray_STRIDES(a)[0] % 4 == 0):
+            # a rank-1 update (the weight gradient at minibatch 1), out already holds c
+            la_rank1_f32(m, n, (<float *>palpha)[0], <const float *>cnp.PyArray_DATA(a),
+                         cnp.PyArray_STRIDES(a)[0] // 4, <const float *>cnp.PyArray_DATA(b),
+                         <float *>pc, n)
+            return 0
         if m == 1:  # a row times a matrix: gemv reads b in place, gemm would pack it
             px = <char *>cnp.PyArray_DATA(a)
             if _vec_inc(cnp.PyArray_STRIDES(a)[1], isz, k, &px, &incx):

@@ -499,6 +499,7 @@ cdef class ReduceThunk(Thunk):
 
 
 include "_blas64.pxi"
+include "_small.pxi"
 include "_blas.pxi"
 include "_lazy.pxi"
 include "_gather.pxi"
