@@ -17,9 +17,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Sequence
 
-from ..graph._ir import build_steps
-from ..graph._walk import cut
 from ..graph.basic import Var
+from ._fastgrad import ForwardIndex, instantiate
 from .engine import topo_applies
 
 __all__ = ["ForwardIndex", "GradTemplate", "cache_info", "cache_clear", "enabled",
@@ -31,49 +30,6 @@ MAX_ENTRIES = 256
 _entries: OrderedDict = OrderedDict()
 _stats = {"hits": 0, "misses": 0}
 _enabled = True
-
-
-class ForwardIndex:
-    """A traced forward graph cut out with `graph._walk.cut` (leaves, distinct nodes, the
-    structural key the trace cache uses), plus where each differentiated input sits among the
-    leaves: ``key`` is equal for two graphs exactly when they compute the same thing from
-    leaves of the same types with the inputs in the same places."""
-
-    __slots__ = ("inputs", "leaves", "steps", "key")
-
-    def __init__(self, outputs: Sequence[Var], inputs: Sequence[Var]):
-        leaves, steps, _refs, key = cut(list(outputs))
-        pos = {v: i for i, v in enumerate(leaves)}
-        self.inputs = inputs
-        self.leaves, self.steps = leaves, steps
-        self.key = (key, tuple([pos.get(v, -1) for v in inputs]))
-
-    def addresses(self) -> dict[Var, tuple[int, int]]:
-        """Where each forward value is found: ``(-1, k)`` input k, ``(-2, i)`` leaf i,
-        ``(s, j)`` output j of step s."""
-        where: dict[Var, tuple[int, int]] = {}
-        for i, v in enumerate(self.leaves):
-            where[v] = (-2, i)
-        for s, (ap, _refs, _first) in enumerate(self.steps):
-            for j, o in enumerate(ap.outputs):
-                where[o] = (s, j)
-        for k, v in enumerate(self.inputs):
-            where.setdefault(v, (-1, k))
-        return where
-
-    def dynamic(self) -> bool:
-        """Whether some size is known only from data (a rule may have read it)."""
-        return (any(None in v.shape for v in self.leaves)
-                or any(None in o.shape for ap, _r, _f in self.steps for o in ap.outputs))
-
-    def fetch(self, where: tuple[int, int]) -> Var:
-        """The value at an address given by `addresses` (for this graph or one of its key)."""
-        s, j = where
-        if s == -1:
-            return self.inputs[j]
-        if s == -2:
-            return self.leaves[j]
-        return self.steps[s][0].outputs[j]
 
 
 class GradTemplate:
@@ -142,15 +98,11 @@ class GradTemplate:
             outs.append(k)
         return cls(n, given, steps, outs, flags)
 
-    def instantiate(self, index: ForwardIndex, call_site=None) -> list[Var]:
+    def instantiate(self, index: ForwardIndex, call_site=None, arrays: bool = False) -> list:
         """The results, rebuilt over the values of ``index`` (same key as the template's),
-        called from ``call_site``."""
-        env: list = [None] * self.n_all
-        fetch = index.fetch
-        for k, w, leaf in self.given:
-            env[k] = fetch(w) if leaf is None else leaf
-        build_steps(env, self.steps, index.steps, call_site)
-        return [env[k] for k in self.outs]
+        called from ``call_site``: Vars, or Arrays with ``arrays`` (in C: `_fastgrad`)."""
+        return instantiate(self.n_all, self.given, self.steps, self.outs, index, call_site,
+                           arrays)
 
 
 def lookup(key) -> GradTemplate | None:

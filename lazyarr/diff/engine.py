@@ -10,7 +10,6 @@ derivatives are graphs again: optimized, fused and differentiable.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import contextmanager
 
 from ..array import coerce
 from ..array.coerce import Array, wrap
@@ -23,17 +22,20 @@ from .util import is_differentiable, match
 __all__ = ["Tape", "deep_graphs", "topo_applies"]
 
 
-@contextmanager
-def deep_graphs():
+class deep_graphs:  # noqa: N801 (used as a function: ``with deep_graphs():``)
     """While differentiating, do not realize long pending chains as they are wrapped (see
     ``MAX_PENDING_DEPTH`` in ``array/materialize.py``): that would cut the graph being
-    differentiated. The bound applies again to the results once this context is left."""
-    old = coerce.MAX_PENDING_DEPTH
-    coerce.MAX_PENDING_DEPTH = 1 << 40
-    try:
-        yield
-    finally:
-        coerce.MAX_PENDING_DEPTH = old
+    differentiated. The bound applies again to the results once this context is left.
+    (A class, not a generator context manager: eager ``value_and_grad`` enters it per step.)"""
+
+    __slots__ = ("old",)
+
+    def __enter__(self) -> None:
+        self.old = coerce.MAX_PENDING_DEPTH
+        coerce.MAX_PENDING_DEPTH = 1 << 40
+
+    def __exit__(self, *exc) -> None:
+        coerce.MAX_PENDING_DEPTH = self.old
 
 
 def _call(rule, ap: Apply, arrays: dict[int, Array], cts: list) -> list:

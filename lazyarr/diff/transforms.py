@@ -20,12 +20,14 @@ from typing import Any
 
 import numpy as np
 
+from ..array._front import ArrayBase
 from ..array.coerce import Array, as_var, leaf_from_numpy, wrap
 from ..array.ops.shape import Reshape
 from ..graph import basic
 from ..graph.basic import Apply, Var
 from ..graph.pytree import flatten, struct_str, unflatten
 from ..graph.userline import user_site, where
+from . import _fastgrad
 from . import cache as grad_cache
 from .cache import ForwardIndex, GradTemplate
 from .engine import Tape, deep_graphs
@@ -71,47 +73,17 @@ def _argnums(argnums, nargs: int, fname: str) -> tuple[tuple[int, ...], bool]:
     return tuple(i % nargs for i in nums), single
 
 
-class _Args:
-    """The positional arguments of ``f`` with the differentiated ones replaced by fresh
-    variables (pytrees flattened)."""
+def _not_differentiable(fname: str, i: int, k: int, n: int, dtype) -> None:
+    where_ = f"argument {i}" + (f", leaf {k}" if n > 1 else "")
+    raise TypeError(f"{fname}(): {where_} has dtype {dtype}; derivatives are taken only with "
+                    f"respect to floating-point or complex inputs, not integer or boolean ones "
+                    f"({where()})")
 
-    def __init__(self, args: Sequence, nums: tuple[int, ...], fname: str, check: bool = True):
-        self.args = list(args)
-        self.nums = nums
-        self.structs, self.vars, self.primals = [], [], []
-        for i in nums:
-            leaves, struct = flatten(args[i])
-            primals = [_primal_var(x) for x in leaves]
-            vs = [Var.input(p.dtype, shape_of(p)) for p in primals]
-            self.primals += primals
-            if check:
-                for k, v in enumerate(vs):
-                    if not is_differentiable(v.dtype):
-                        where_ = f"argument {i}" + (f", leaf {k}" if len(vs) > 1 else "")
-                        raise TypeError(
-                            f"{fname}(): {where_} has dtype {v.dtype}; derivatives are taken "
-                            f"only with respect to floating-point or complex inputs, not "
-                            f"integer or boolean ones ({where()})")
-            self.structs.append(struct)
-            self.vars.append(vs)
-            self.args[i] = unflatten(struct, [wrap(v) for v in vs])
 
-    def bind(self) -> None:
-        """Give the symbolic inputs their arguments' values (after differentiating)."""
-        for v, p in zip(self.flat, self.primals):
-            bind(v, p)
-
-    @property
-    def flat(self) -> list[Var]:
-        return [v for vs in self.vars for v in vs]
-
-    def rebuild(self, flat: list, single: bool):
-        """Per-argument pytrees of ``flat`` (one entry per fresh variable)."""
-        out, k = [], 0
-        for struct, vs in zip(self.structs, self.vars):
-            out.append(unflatten(struct, flat[k:k + len(vs)]))
-            k += len(vs)
-        return out[0] if single else tuple(out)
+#: The positional arguments of ``f`` with the differentiated ones replaced by fresh variables
+#: (pytrees flattened); C (`_fastgrad.Args`), calling the helpers above off the common path.
+_Args = _fastgrad.Args
+_fastgrad.bind(wrap, ArrayBase, _primal_var, bind, shape_of, _not_differentiable)
 
 
 def _zeros_if_none(g, v: Var, disconnected: bool, mode: str, label: str, fname: str,
@@ -168,8 +140,7 @@ def _gradients(ov: Var, a: _Args, mode: str) -> list:
     tpl = grad_cache.lookup(index.key) if index is not None else None
     if tpl is not None:
         a.bind()
-        grads = [wrap(v) for v in tpl.instantiate(index, user_site(1) if basic.track_sites
-                                                  else None)]
+        grads = tpl.instantiate(index, user_site(1) if basic.track_sites else None, True)
         if mode != "zero":
             for k, (v, reached) in enumerate(zip(a.flat, tpl.flags)):
                 _zeros_if_none(grads[k], v, not reached, mode, f"argument leaf {k}", "grad", 5)

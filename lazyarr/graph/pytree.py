@@ -1,56 +1,19 @@
 """Pytrees: nested tuples, lists and dicts of leaves, flattened to a list and rebuilt.
 
-Shared by the transforms of ``diff`` and the tracing of ``control`` (graph imports nothing of
-lazyarr, so both may use it).
+A structure is a nested tuple: ``("leaf",)``, ``("none",)``, ``("tuple", children)``,
+``("list", children)`` or ``("dict", sorted keys, children)``; namedtuples are leaves.
+`flatten` and `unflatten` are C (`_pytree.pyx`: eager ``value_and_grad`` calls them every
+step). Shared by the transforms of ``diff``, the tracing of ``control`` and ``compile`` (graph
+imports nothing of lazyarr, so all may use it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
+from ._pytree import flatten, unflatten
+
 __all__ = ["flatten", "unflatten", "struct_str"]
-
-
-def flatten(tree: Any) -> tuple[list, Any]:
-    """Leaves (left to right) and a structure description of a pytree of tuples, lists, dicts
-    (sorted keys) and ``None``; anything else is a leaf."""
-    leaves: list = []
-    return leaves, _flatten(tree, leaves)
-
-
-# Module-level recursion: a nested recursive function is a reference cycle that would keep the
-# leaves (live arrays, which materialization writes back) alive until the garbage collector runs.
-def _flatten(t: Any, leaves: list) -> Any:
-    if isinstance(t, tuple) and not hasattr(t, "_fields"):
-        return ("tuple", tuple(_flatten(x, leaves) for x in t))
-    if isinstance(t, list):
-        return ("list", tuple(_flatten(x, leaves) for x in t))
-    if isinstance(t, dict):
-        keys = tuple(sorted(t))
-        return ("dict", keys, tuple(_flatten(t[k], leaves) for k in keys))
-    if t is None:
-        return ("none",)
-    leaves.append(t)
-    return ("leaf",)
-
-
-def unflatten(struct: Any, leaves: Sequence) -> Any:
-    """Inverse of `flatten`."""
-    return _unflatten(struct, iter(leaves))
-
-
-def _unflatten(s: Any, it) -> Any:
-    kind = s[0]
-    if kind == "leaf":
-        return next(it)
-    if kind == "none":
-        return None
-    if kind == "tuple":
-        return tuple(_unflatten(x, it) for x in s[1])
-    if kind == "list":
-        return [_unflatten(x, it) for x in s[1]]
-    return {k: _unflatten(x, it) for k, x in zip(s[1], s[2])}
 
 
 def struct_str(struct: Any) -> str:

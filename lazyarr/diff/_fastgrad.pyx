@@ -1,0 +1,162 @@
+# cython: language_level=3
+"""The per-call work of the transforms in C: an eager training loop calls ``value_and_grad``
+every step, and on a gradient-cache hit nothing in it needs Python but the user's function.
+
+`Args` gives the differentiated arguments fresh symbolic inputs and binds them afterwards;
+`ForwardIndex` cuts the traced forward graph and keys it; `instantiate` clones a recorded
+`cache.GradTemplate` onto a forward graph of the same key. The rules for what a transform does
+are documented in `transforms` and `cache`; this module only runs them.
+"""
+
+from ..graph._ir cimport Apply, Var
+
+from ..graph._ir import build_steps
+from ..graph._pytree import flatten, unflatten
+from ..graph._walk import cut
+
+# set by `bind` (transforms and the array front end import this module first)
+cdef object _wrap = None           # array._front.wrap
+cdef type _ArrayBase = None        # array._front.ArrayBase
+cdef object _primal_var = None     # transforms._primal_var: a non-Array leaf's variable
+cdef object _bind_node = None      # transforms.bind: binding to a value that is not a leaf
+cdef object _shape_of = None       # util.shape_of: a shape with a size known only from data
+cdef object _not_differentiable = None  # transforms._not_differentiable: raises TypeError
+
+
+def bind(wrap, array_base, primal_var, bind_node, shape_of, not_differentiable):
+    """Give this module the Python helpers it calls off the common path."""
+    global _wrap, _ArrayBase, _primal_var, _bind_node, _shape_of, _not_differentiable
+    _wrap, _ArrayBase, _primal_var = wrap, array_base, primal_var
+    _bind_node, _shape_of, _not_differentiable = bind_node, shape_of, not_differentiable
+
+
+cdef class Args:
+    """The positional arguments of ``f`` with the differentiated ones (``nums``) replaced by
+    fresh symbolic variables of their leaves' dtypes and shapes (pytrees flattened):
+    ``args`` to call ``f`` with, ``vars`` (per argument) and ``flat`` the fresh variables,
+    ``primals`` the variables they stand for. ``check``: only floating/complex leaves."""
+
+    cdef public list args, structs, vars, primals, flat
+    cdef public tuple nums
+
+    def __init__(self, args, tuple nums, str fname, bint check=True):
+        cdef Var p, s
+        cdef Py_ssize_t k, n
+        cdef list leaves, vs, wrapped
+        self.args = list(args)
+        self.nums = nums
+        self.structs, self.vars, self.primals, self.flat = [], [], [], []
+        for i in nums:
+            leaves, struct = flatten(args[i])
+            n = len(leaves)
+            vs, wrapped = [], []
+            for k in range(n):
+                x = leaves[k]
+                p = x._v if isinstance(x, _ArrayBase) else _primal_var(x)
+                shape = p.shape
+                if None in shape:
+                    shape = _shape_of(p)
+                if check and p.dtype.kind not in "fc":
+                    _not_differentiable(fname, i, k, n, p.dtype)
+                s = Var.__new__(Var)
+                s.dtype = p.dtype
+                s.shape = shape
+                self.primals.append(p)
+                vs.append(s)
+                wrapped.append(_wrap(s))
+            self.structs.append(struct)
+            self.vars.append(vs)
+            self.flat.extend(vs)
+            self.args[i] = unflatten(struct, wrapped)
+
+    def bind(self):
+        """Give the symbolic inputs their arguments' values (after differentiating): the data
+        of a realized leaf, else an identity node over the value (`transforms.bind`)."""
+        cdef Var s, p
+        cdef Py_ssize_t k
+        for k in range(len(self.flat)):
+            s = <Var>self.flat[k]
+            p = <Var>self.primals[k]
+            if p.owner is None and p.data is not None:
+                s.data = p.data
+            else:
+                _bind_node(s, p)
+
+    def rebuild(self, list flat, bint single):
+        """Per-argument pytrees of ``flat`` (one entry per fresh variable); the single tree
+        when ``single``, else a tuple of them."""
+        cdef list out = []
+        cdef Py_ssize_t k = 0, n
+        for struct, vs in zip(self.structs, self.vars):
+            n = len(<list>vs)
+            out.append(unflatten(struct, flat[k:k + n]))
+            k += n
+        return out[0] if single else tuple(out)
+
+
+cdef class ForwardIndex:
+    """A traced forward graph cut out with `graph._walk.cut` (leaves, distinct nodes, the
+    structural key the trace cache uses), plus where each differentiated input sits among the
+    leaves: ``key`` is equal for two graphs exactly when they compute the same thing from
+    leaves of the same types with the inputs in the same places."""
+
+    cdef public list inputs, leaves, steps
+    cdef public object key
+
+    def __init__(self, outputs, inputs):
+        cdef Py_ssize_t i, j, n
+        leaves, steps, _refs, key = cut(list(outputs))
+        self.inputs = list(inputs)
+        self.leaves, self.steps = leaves, steps
+        n = len(self.leaves)
+        pos = []
+        for v in self.inputs:
+            j = -1
+            for i in range(n):
+                if self.leaves[i] is v:
+                    j = i
+                    break
+            pos.append(j)
+        self.key = (key, tuple(pos))
+
+    def addresses(self) -> dict:
+        """Where each forward value is found: ``(-1, k)`` input k, ``(-2, i)`` leaf i,
+        ``(s, j)`` output j of step s."""
+        where = {}
+        for i, v in enumerate(self.leaves):
+            where[v] = (-2, i)
+        for s, (ap, _refs, _first) in enumerate(self.steps):
+            for j, o in enumerate(ap.outputs):
+                where[o] = (s, j)
+        for k, v in enumerate(self.inputs):
+            where.setdefault(v, (-1, k))
+        return where
+
+    def dynamic(self) -> bool:
+        """Whether some size is known only from data (a rule may have read it)."""
+        return (any(None in v.shape for v in self.leaves)
+                or any(None in o.shape for ap, _r, _f in self.steps for o in ap.outputs))
+
+    cpdef object fetch(self, tuple where):
+        """The value at an address given by `addresses` (for this graph or one of its key)."""
+        cdef Py_ssize_t s = where[0], j = where[1]
+        if s == -1:
+            return self.inputs[j]
+        if s == -2:
+            return self.leaves[j]
+        return (<Apply>(<tuple>self.steps[s])[0]).outputs[j]
+
+
+def instantiate(Py_ssize_t n_all, list given, list steps, list outs, ForwardIndex index,
+                call_site, bint arrays):
+    """The results of a template (`cache.GradTemplate`: ``n_all`` values, ``given`` forward
+    values and leaves, ``steps``, result numbers ``outs``) rebuilt over the values of
+    ``index`` (same key as the template's), called from ``call_site``: Vars, or Arrays when
+    ``arrays``."""
+    cdef list env = [None] * n_all
+    for k, w, leaf in given:
+        env[k] = index.fetch(w) if leaf is None else leaf
+    build_steps(env, steps, index.steps, call_site)
+    if arrays:
+        return [_wrap(env[k]) for k in outs]
+    return [env[k] for k in outs]
