@@ -24,6 +24,9 @@ cdef dict _const_cache = None
 cdef object _const = None
 cdef tuple _empty = ()
 
+import numpy as _np
+cdef object _np_dtype = _np.dtype
+
 
 def bind(array_cls, list live, dict coerce_globals, realize):
     """Set the Array class, the live pending registry, `coerce`'s globals and `realize`."""
@@ -54,6 +57,23 @@ cdef class ArrayBase:
     def __dealloc__(self):
         if self._v is not None:
             self._v.nref -= 1
+
+    def _value(self):
+        """The array's data (a read-only NumPy array), realizing it first if needed."""
+        cdef Var v = self._v
+        if v.data is None or v.owner is not None:
+            _realize_list([v])
+        return v.data
+
+    def __array__(self, dtype=None, copy=None):
+        """NumPy's conversion protocol: the data (realized), cast to ``dtype`` or copied when
+        asked (``np.asarray(a)`` is the usual way to read a value)."""
+        d = self._value()
+        if dtype is not None and _np_dtype(dtype) != d.dtype:
+            return d.astype(dtype)
+        if copy:
+            return d.copy()
+        return d
 
 
 def write_back(list pending, results, list args):
@@ -217,6 +237,11 @@ cdef bint _only_asked(list live, list asked):
 
 
 def realize(vars):
+    """`_realize_list`: compute every pending variable in ``vars`` (a list of `Var`)."""
+    _realize_list(vars)
+
+
+cdef _realize_list(list vars):
     """Compute every pending variable in ``vars`` in one program and make them leaves
     (`materialize.realize`: the walk and its key, live arrays that share the program, the cached
     program or a new one, the run, write-back, freeing the nodes nothing else holds)."""

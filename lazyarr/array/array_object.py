@@ -81,20 +81,9 @@ class Array(_front.ArrayBase):
         as_device(device)
         return self
 
-    # ---- materialization -----------------------------------------------------------------
-    def _value(self) -> np.ndarray:
-        v = self._v
-        if v.data is None or v.owner is not None:
-            realize([v])
-        return v.data
-
-    def __array__(self, dtype=None, copy=None) -> np.ndarray:
-        d = self._value()
-        if dtype is not None and np.dtype(dtype) != d.dtype:
-            return d.astype(dtype)
-        if copy:
-            return d.copy()
-        return d
+    # ---- materialization ------------------------------------------------------------------
+    # ``_value()`` (the data, realized first if needed) and ``__array__`` are C methods of
+    # `_front.ArrayBase`: ``np.asarray(a)`` runs no Python frame of lazyarr
 
     def __bool__(self) -> bool:
         return bool(self._scalar("bool"))

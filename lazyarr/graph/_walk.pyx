@@ -35,9 +35,13 @@ dictionary; `meets_last_cut` reads those marks.
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.mem cimport PyMem_Calloc, PyMem_Free, PyMem_Malloc, PyMem_Realloc
+from cpython.list cimport PyList_GET_ITEM
+from cpython.object cimport PyObject
 from cpython.ref cimport Py_REFCNT
+from cpython.sequence cimport PySequence_Fast_GET_SIZE, PySequence_Fast_ITEMS
+from cpython.tuple cimport PyTuple_GET_SIZE
 from libc.stdint cimport int64_t, intptr_t, uint64_t
-from libc.string cimport memcmp, memcpy
+from libc.string cimport memcmp, memcpy, memset
 
 from ._ir cimport Apply, Var
 
@@ -48,13 +52,10 @@ cdef int64_t LEAF = -1, INPUT = -2, CONST = -3, OUTS = -4
 
 #: the epoch of the latest walk: a variable with ``_mark == _epoch`` was numbered by it
 cdef Py_ssize_t _epoch = 0
+#: what a released apply's ``inputs`` and ``outputs`` become
+cdef tuple _no_values = ()
 #: dtype -> small code (dtypes equal by value share a code)
 cdef dict _dtype_code = {}
-
-
-cdef struct Words:
-    int64_t* p
-    Py_ssize_t n, cap
 
 
 cdef int _reserve(Words* w, Py_ssize_t extra) except -1:
@@ -106,16 +107,6 @@ cdef int _put_bytes(Words* w, bytes b) except -1:
 
 
 
-cdef struct Sig:
-    Py_ssize_t start, n, k  # a step's words w.p[start:start + n]; its first output's number
-    uint64_t h
-
-
-cdef struct Table:
-    Sig* s
-    Py_ssize_t cap, used  # cap: a power of two; an empty slot has n == 0
-
-
 cdef inline uint64_t _hash_words(const int64_t* p, Py_ssize_t n) noexcept:
     cdef uint64_t h = 1469598103934665603ULL
     cdef Py_ssize_t j
@@ -162,6 +153,45 @@ cdef Py_ssize_t _find_or_add(Table* t, Words* w, Py_ssize_t start, Py_ssize_t k)
     return -1
 
 
+cdef bytes _const_entry(Var v):
+    """The key words of small const leaf ``v`` (remembered in `_const_words`: tag, type and
+    bytes, baked into the program); None for a larger constant, which keys like any leaf."""
+    cdef Words w
+    d = v.data
+    if d.size > SMALL_CONST:
+        return None
+    w.p = <int64_t*>PyMem_Malloc(16 * sizeof(int64_t))
+    if w.p == NULL:
+        raise MemoryError()
+    w.n = 0
+    w.cap = 16
+    try:
+        _put(&w, CONST)
+        _put_type(&w, v)
+        _put_bytes(&w, d.tobytes())
+        b = PyBytes_FromStringAndSize(<char*>w.p, w.n * 8)
+    finally:
+        PyMem_Free(w.p)
+    if len(_const_words) >= CONST_MEMO_MAX:
+        _const_words.clear()
+    _const_words[v] = b
+    return b
+
+
+#: buffers of a freed walk, taken by the next one (a realization walks once: no allocation)
+cdef int64_t* _spare_w = NULL
+cdef Py_ssize_t _spare_wcap = 0
+cdef Sig* _spare_s = NULL
+cdef void** _spare_stack = NULL
+cdef Py_ssize_t _spare_stack_cap = 0
+#: tables and stacks up to this many slots are kept for the next walk
+cdef Py_ssize_t SPARE_MAX = 1024
+#: small const leaf -> its key words (tag, type, bytes) as `bytes`: constants are shared
+#: (`coerce.const`), so most walks meet the same few; cleared when it reaches CONST_MEMO_MAX
+cdef dict _const_words = {}
+cdef Py_ssize_t CONST_MEMO_MAX = 4096
+
+
 cdef class Walk:
     """One walk (`cut`, `cut_key`, `walk`): its leaves, distinct applies (``nodes``, or
     ``steps`` for `cut`), the key's words so far and the marks of its epoch. `extend` walks on
@@ -169,93 +199,154 @@ cdef class Walk:
     the same key as one walk of all of them): materialization adds the live arrays that read
     the cut without walking the cut again."""
 
-    cdef Words w
-    cdef Table sigs
-    cdef Py_ssize_t ep, counter
-    cdef bint full, want_extras
-    cdef readonly list leaves, steps, nodes, outputs, extras
-
     def __cinit__(self):
-        self.w.p = <int64_t*>PyMem_Malloc(256 * sizeof(int64_t))
-        self.sigs.s = <Sig*>PyMem_Calloc(64, sizeof(Sig))
-        if self.w.p == NULL or self.sigs.s == NULL:
-            raise MemoryError()
-        self.w.cap = 256
+        global _spare_w, _spare_s, _spare_stack
+        if _spare_w != NULL:
+            self.w.p, self.w.cap = _spare_w, _spare_wcap
+            self.sigs.s = _spare_s
+            self.stack, self.stack_cap = _spare_stack, _spare_stack_cap
+            _spare_w = NULL
+            _spare_s = NULL
+            _spare_stack = NULL
+        else:
+            self.w.p = <int64_t*>PyMem_Malloc(256 * sizeof(int64_t))
+            self.sigs.s = <Sig*>PyMem_Calloc(64, sizeof(Sig))
+            self.stack = <void**>PyMem_Malloc(64 * sizeof(void*))
+            if self.w.p == NULL or self.sigs.s == NULL or self.stack == NULL:
+                raise MemoryError()
+            self.w.cap = 256
+            self.stack_cap = 64
         self.sigs.cap = 64
 
     def __dealloc__(self):
+        global _spare_w, _spare_wcap, _spare_s, _spare_stack, _spare_stack_cap
+        if _spare_w == NULL and self.sigs.cap <= SPARE_MAX and self.w.cap <= 8 * SPARE_MAX \
+                and self.stack_cap <= SPARE_MAX and self.w.p != NULL and \
+                self.sigs.s != NULL and self.stack != NULL:
+            memset(self.sigs.s, 0, 64 * sizeof(Sig))
+            if self.sigs.cap > 64:  # keep the first 64 slots only (a fresh table's size)
+                self.sigs.s = <Sig*>PyMem_Realloc(self.sigs.s, 64 * sizeof(Sig))
+            _spare_w, _spare_wcap = self.w.p, self.w.cap
+            _spare_s = self.sigs.s
+            _spare_stack, _spare_stack_cap = self.stack, self.stack_cap
+            return
         PyMem_Free(self.w.p)
         PyMem_Free(self.sigs.s)
+        PyMem_Free(self.stack)
+
+    cdef int _stack_reserve(self, Py_ssize_t n) except -1:
+        cdef Py_ssize_t cap = self.stack_cap
+        cdef void** p
+        if n <= cap:
+            return 0
+        while cap < n:
+            cap *= 2
+        p = <void**>PyMem_Realloc(self.stack, cap * sizeof(void*))
+        if p == NULL:
+            raise MemoryError()
+        self.stack = p
+        self.stack_cap = cap
+        return 0
+
+    cdef int _leaf(self, Var v) except -1:
+        """Number leaf ``v`` and add its entry to the key."""
+        cdef Words* w = &self.w
+        cdef bytes b
+        v._mark = self.ep
+        v._num = self.counter
+        self.counter += 1
+        self.leaves.append(v)
+        d = v.data
+        if d is None:
+            _put(w, INPUT)
+            _put_type(w, v)
+        else:
+            b = None
+            if v.const:
+                b = _const_words.get(v)
+                if b is None:
+                    b = _const_entry(v)
+            if b is not None:
+                _reserve(w, PyBytes_GET_SIZE(b) // 8)
+                memcpy(&w.p[w.n], PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b))
+                w.n += PyBytes_GET_SIZE(b) // 8
+            else:
+                _put(w, LEAF)
+                _put_type(w, v)
+        return 0
 
     cdef int _run(self, list outputs) except -1:
-        """Number everything ``outputs`` need that is not numbered yet."""
-        cdef Py_ssize_t ep = self.ep, k, start, n_in, i
-        cdef list stack = []
+        """Number everything ``outputs`` need that is not numbered yet (depth first, an
+        apply after its inputs; the stack holds borrowed references: ``outputs`` holds the
+        graph while the walk runs)."""
+        cdef Py_ssize_t ep = self.ep, k, start, n_in, n_out, i, sp
         cdef list extras = self.extras
         cdef bint want_extras = self.want_extras, ready
         cdef Words* w = &self.w
         cdef Var v, out
         cdef Apply owner
-        cdef object inputs, d
-        for x in outputs:
-            v = <Var?>x
+        cdef object inputs, outs
+        cdef PyObject** items
+        cdef Py_ssize_t n = len(outputs)
+        for i in range(n):
+            v = <Var?>outputs[i]
             if want_extras and v._mark != ep:
                 v._mark = -ep  # asked for: never an extra
-        for i in range(len(outputs) - 1, -1, -1):
-            stack.append(outputs[i])
-        while stack:
-            v = <Var>stack.pop()
+        self._stack_reserve(n)
+        for i in range(n):
+            self.stack[i] = <void*>PyList_GET_ITEM(outputs, n - 1 - i)
+        sp = n
+        while sp:
+            sp -= 1
+            v = <Var>self.stack[sp]
             if v._mark == ep:
                 continue
             if v.owner is None:
-                v._mark = ep
-                v._num = self.counter
-                self.counter += 1
-                self.leaves.append(v)
-                d = v.data
-                if d is None:
-                    _put(w, INPUT)
-                    _put_type(w, v)
-                elif v.const and d.size <= SMALL_CONST:
-                    _put(w, CONST)
-                    _put_type(w, v)
-                    _put_bytes(w, d.tobytes())
-                else:
-                    _put(w, LEAF)
-                    _put_type(w, v)
+                self._leaf(v)
                 continue
             owner = <Apply>v.owner
             inputs = owner.inputs
+            if type(inputs) is not tuple:
+                inputs = owner.inputs = tuple(inputs)
+            n_in = PyTuple_GET_SIZE(inputs)
+            items = PySequence_Fast_ITEMS(inputs)
             ready = True
-            for x in inputs:
-                if (<Var>x)._mark != ep:
+            for i in range(n_in):
+                if (<Var>items[i])._mark != ep:
                     if ready:
-                        stack.append(v)
+                        self._stack_reserve(sp + 1 + n_in)
+                        self.stack[sp] = <void*>v
+                        sp += 1
                         ready = False
-                    stack.append(x)
+                    self.stack[sp] = <void*>items[i]
+                    sp += 1
             if not ready:
                 continue
-            n_in = len(inputs)
             start = w.n
             _reserve(w, 2 + n_in)
             w.p[w.n] = <int64_t><intptr_t><void*>owner.op
             w.p[w.n + 1] = n_in
-            w.n += 2
-            for x in inputs:
-                w.p[w.n] = (<Var>x)._num
-                w.n += 1
+            for i in range(n_in):
+                w.p[w.n + 2 + i] = (<Var>items[i])._num
+            w.n += 2 + n_in
+            outs = owner.outputs
+            if type(outs) is not list and type(outs) is not tuple:
+                outs = owner.outputs = list(outs)
+            n_out = PySequence_Fast_GET_SIZE(outs)
             k = _find_or_add(&self.sigs, w, start, self.counter)
             if k >= 0:  # the same op on the same values: the same outputs
                 w.n = start
             else:
                 k = self.counter
-                self.counter += len(owner.outputs)
+                self.counter += n_out
                 if self.full:
-                    self.steps.append((owner, tuple([(<Var>x)._num for x in inputs]), k))
+                    self.steps.append((owner, tuple([(<Var>items[i])._num
+                                                     for i in range(n_in)]), k))
                 else:
                     self.nodes.append(owner)
-            for x in owner.outputs:
-                out = <Var>x
+            items = PySequence_Fast_ITEMS(outs)
+            for i in range(n_out):
+                out = <Var>items[i]
                 if want_extras and out.nref and out._mark != -ep:
                     extras.append(out)
                 out._mark = ep
@@ -406,67 +497,107 @@ def release_cut(list nodes):
     gradient tape, a caller's local), and so is everything it reaches inside the cut. The
     applies nothing outside reaches have their ``inputs`` and ``outputs`` cleared: reference
     counting frees them and their variables at once."""
-    cdef Py_ssize_t n = len(nodes), i, k
-    cdef Apply a
+    _release(nodes)
+
+
+cdef int _release(list nodes) except -1:
+    """`release_cut` (borrowed references throughout: ``nodes`` holds the applies, which hold
+    their tuples and variables, until the last loop)."""
+    cdef Py_ssize_t n = len(nodes), i, j, k, m, sp
+    cdef PyObject* a
+    cdef PyObject** items
     cdef Var o
-    cdef object lst, tup, x
+    cdef object lst, tup
     cdef bint own
+    cdef char small_keep[64]
+    cdef Py_ssize_t small_stack[64]
+    cdef char* keep = small_keep
+    cdef Py_ssize_t* stack = small_stack
     global _epoch
     if n == 0:
-        return
+        return 0
+    if n > 64:
+        keep = <char*>PyMem_Malloc(n)
+        stack = <Py_ssize_t*>PyMem_Malloc(n * sizeof(Py_ssize_t))
+        if keep == NULL or stack == NULL:
+            PyMem_Free(keep)
+            PyMem_Free(stack)
+            raise MemoryError()
+    memset(keep, 0, n)
     _epoch += 1
     cdef Py_ssize_t ep = _epoch
-    cdef bytearray keep = bytearray(n)
-    cdef list stack = []
-    # members: the pending outputs of the cut's applies, marked with this epoch; _num counts
-    # their references from inside (the producer's outputs list, the readers' inputs tuples)
-    for i in range(n):
-        a = <Apply>nodes[i]
-        lst = a.outputs
-        own = type(lst) is list and Py_REFCNT(lst) == 2  # a's field and `lst`
-        k = 0
-        for x in lst:
-            o = <Var>x
-            if o.owner is a:
-                o._mark = ep
-                o._num = 1 if own else 0
-                k += 1
-        # a's references: the nodes list, `a` and its members' owner fields
-        if Py_REFCNT(a) - 2 - k > 0:
-            keep[i] = 1
-    for i in range(n):
-        a = <Apply>nodes[i]
-        tup = a.inputs
-        if type(tup) is tuple and Py_REFCNT(tup) == 2:  # a's field and `tup`
-            for x in tup:
-                o = <Var>x
-                if o._mark == ep:
-                    o._num += 1
-    # roots: applies and members referenced from outside; then each member's _num becomes
-    # its producer's position, to walk up from the roots (a graph is reached only upwards)
-    for i in range(n):
-        a = <Apply>nodes[i]
-        for x in a.outputs:
-            o = <Var>x
-            if o._mark == ep:
-                # o's references: the internal ones, `x` and `o`
-                if Py_REFCNT(o) - 2 > o._num:
-                    keep[i] = 1
-                o._num = i
-        if keep[i]:
-            keep[i] = 0
-            stack.append(i)
-    while stack:
-        i = stack.pop()
-        if keep[i]:
-            continue
-        keep[i] = 1
-        for x in (<Apply>nodes[i]).inputs:
-            o = <Var>x
-            if o._mark == ep and not keep[o._num]:
-                stack.append(o._num)
-    for i in range(n):
-        if not keep[i]:
-            a = <Apply>nodes[i]
-            a.inputs = ()
-            a.outputs = []
+    try:
+        # members: the pending outputs of the cut's applies, marked with this epoch; _num
+        # counts their references from inside (the producer's outputs list, the readers'
+        # inputs tuples)
+        for i in range(n):
+            a = PyList_GET_ITEM(nodes, i)
+            lst = (<Apply>a).outputs
+            own = (type(lst) is list or type(lst) is tuple) and Py_REFCNT(lst) == 2
+            if type(lst) is not list and type(lst) is not tuple:
+                keep[i] = 1  # an unusual container: leave this apply alone
+                continue
+            m = PySequence_Fast_GET_SIZE(lst)
+            items = PySequence_Fast_ITEMS(lst)
+            k = 0
+            for j in range(m):
+                o = <Var>items[j]
+                if o.owner is <object>a:
+                    o._mark = ep
+                    o._num = 1 if own else 0
+                    k += 1
+            # a's references: the nodes list and its members' owner fields
+            if (<PyObject*>a).ob_refcnt - 1 - k > 0:
+                keep[i] = 1
+        for i in range(n):
+            tup = (<Apply>PyList_GET_ITEM(nodes, i)).inputs
+            if type(tup) is tuple and Py_REFCNT(tup) == 2:  # a's field and `tup`
+                m = PyTuple_GET_SIZE(tup)
+                items = PySequence_Fast_ITEMS(tup)
+                for j in range(m):
+                    o = <Var>items[j]
+                    if o._mark == ep:
+                        o._num += 1
+        o = None  # holds no reference while counts are read
+        # roots: applies and members referenced from outside; then each member's _num becomes
+        # its producer's position, to walk up from the roots (a graph is reached only upwards)
+        sp = 0
+        for i in range(n):
+            lst = (<Apply>PyList_GET_ITEM(nodes, i)).outputs
+            if type(lst) is list or type(lst) is tuple:
+                m = PySequence_Fast_GET_SIZE(lst)
+                items = PySequence_Fast_ITEMS(lst)
+                for j in range(m):
+                    if (<Var>items[j])._mark == ep:
+                        # more references than the internal ones: held from outside
+                        if items[j].ob_refcnt > (<Var>items[j])._num:
+                            keep[i] = 1
+                        (<Var>items[j])._num = i
+            if keep[i]:
+                stack[sp] = i
+                sp += 1
+        o = None
+        while sp:
+            sp -= 1
+            i = stack[sp]
+            tup = (<Apply>PyList_GET_ITEM(nodes, i)).inputs
+            if type(tup) is not tuple:
+                continue
+            m = PyTuple_GET_SIZE(tup)
+            items = PySequence_Fast_ITEMS(tup)
+            for j in range(m):
+                o = <Var>items[j]
+                if o._mark == ep and not keep[o._num]:
+                    keep[o._num] = 1  # kept, and pushed once: the stack needs n slots
+                    stack[sp] = o._num
+                    sp += 1
+        for i in range(n):
+            if not keep[i]:
+                a = PyList_GET_ITEM(nodes, i)
+                (<Apply>a).inputs = _no_values
+                (<Apply>a).outputs = _no_values
+    finally:
+        if keep != small_keep:
+            PyMem_Free(keep)
+            PyMem_Free(stack)
+    return 0

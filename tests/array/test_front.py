@@ -69,3 +69,22 @@ def test_array_objects_keep_python_behaviour():
         type(x)()
     with pytest.raises(AttributeError):
         x.not_an_attribute = 1
+
+
+def test_numpy_conversion_realizes_casts_and_copies():
+    """``__array__`` (C, on ArrayBase): the data, read-only, cast or copied when asked."""
+    xn = np.linspace(-1.0, 1.0, 5, dtype=np.float32)
+    y = xp.exp(xp.asarray(xn)) * 2.0
+    got = np.asarray(y)
+    assert y._v.owner is None and got is y._value()
+    assert got.dtype == np.float32 and not got.flags.writeable
+    np.testing.assert_allclose(got, np.exp(xn) * 2, rtol=1e-6)
+    wide = np.asarray(y, dtype=np.float64)
+    assert wide.dtype == np.float64
+    np.testing.assert_allclose(wide, np.exp(xn.astype(np.float64)) * 2, rtol=1e-6)
+    assert np.asarray(y, dtype="float32") is got
+    c = np.array(y, copy=True)
+    assert c is not got and c.flags.writeable
+    np.testing.assert_array_equal(c, got)
+    with pytest.raises(xp.ConcretizationError):
+        xp.grad(lambda t: xp.sum(t) * float(np.asarray(t)[0]))(xp.asarray(xn))

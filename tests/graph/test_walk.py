@@ -222,3 +222,37 @@ def test_extending_a_walk_gives_the_key_of_one_walk_of_everything():
     assert extras == extras2
     cut_key([loss._v])                        # another walk since: extending is refused
     assert not wk.extend([new_a._v])
+
+
+def test_a_walk_after_a_large_one_keys_as_before():
+    """A walk reuses the buffers of the last one freed: after a graph that grew them (deep
+    stack, large merge table, long key), a small graph keys exactly as it did before."""
+    def small():
+        a = _leaf(np.arange(3.0))
+        return cut_key([as_var(xp.sin(a) * 2.0 + xp.sin(a))])[1]
+
+    before = small()
+    z = _leaf(np.ones(2))
+    for i in range(200):                       # grows the stack, table and key buffers
+        z = z * float(i % 7) + z
+    big = cut_key([as_var(z)])
+    assert len(big[2]) == 400 and len(big[1]) > 8 * 1024
+    assert small() == before
+
+
+def test_small_constants_key_by_value_and_large_ones_by_type():
+    from lazyarr.array.coerce import const
+
+    a = _leaf(np.arange(17.0))
+
+    def k(c):
+        return cut_key([as_var(a * wrap(c))])[1]
+
+    two = const(2.0, np.dtype(np.float64))
+    assert k(two) == k(two) == k(Var.leaf(np.full((), 2.0), const=True))
+    assert k(two) != k(const(3.0, np.dtype(np.float64)))
+    big1 = Var.leaf(np.zeros(17), const=True)
+    big2 = Var.leaf(np.ones(17), const=True)
+    assert k(big1) == k(big2)                  # > 16 elements: an input of the program
+    np.testing.assert_array_equal(np.asarray(a * wrap(big1)), np.zeros(17))
+    np.testing.assert_array_equal(np.asarray(a * wrap(big2)), np.arange(17.0))

@@ -1,0 +1,40 @@
+# cython: language_level=3
+"""C declarations of `_walk`, for the realization hit path (`array/_front.pyx`)."""
+
+from libc.stdint cimport int64_t, uint64_t
+
+from ._ir cimport Var
+
+
+cdef struct Words:
+    int64_t* p
+    Py_ssize_t n, cap
+
+
+cdef struct Sig:
+    Py_ssize_t start, n, k  # a step's words w.p[start:start + n]; its first output's number
+    uint64_t h
+
+
+cdef struct Table:
+    Sig* s
+    Py_ssize_t cap, used  # cap: a power of two; an empty slot has n == 0
+
+
+cdef class Walk:
+    cdef Words w
+    cdef Table sigs
+    cdef void** stack
+    cdef Py_ssize_t stack_cap
+    cdef Py_ssize_t ep, counter
+    cdef bint full, want_extras
+    cdef readonly list leaves, steps, nodes, outputs, extras
+
+    cdef int _stack_reserve(self, Py_ssize_t n) except -1
+    cdef int _leaf(self, Var v) except -1
+    cdef int _run(self, list outputs) except -1
+    cdef bytes _key(self)
+
+
+cdef Walk _start(list outputs, list extras, bint full)
+cdef int _release(list nodes) except -1
