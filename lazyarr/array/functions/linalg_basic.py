@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 import operator
 
+from ...graph.basic import apply_types
 from ...graph.userline import where
-from ..coerce import Array, as_var, build, cast, coerce_pair, wrap
+from ..coerce import Array, as_var, cast, coerce_pair, wrap
 from ..ops.axes import normalize_axis
 from ..ops.elemwise import broadcast_shapes
 from ..ops.linalg import MatMul
@@ -21,7 +22,11 @@ def matmul(x1, x2, /) -> Array:
     v1, v2, dt = coerce_pair(x1, x2)
     if dt.kind == "b":
         raise TypeError(f"matmul() needs numeric arrays, not {dt} ({where()})")
-    return build(_matmul_op, cast(v1, dt), cast(v2, dt))
+    if v1.dtype != dt:
+        v1 = cast(v1, dt)
+    if v2.dtype != dt:
+        v2 = cast(v2, dt)
+    return wrap(apply_types(_matmul_op, (v1, v2), _matmul_op.infer(v1, v2), 1)[0])
 
 
 def matrix_transpose(x, /) -> Array:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ...graph.basic import apply_types
 from ...graph.userline import where
 from .. import dtypes as D
 from ..coerce import Array, as_var, build, cast, wrap
@@ -44,7 +45,7 @@ def _reduce(kind, x, axis, keepdims, dtype_fn, dtype_arg=None):
             if len(_reduce_ops) > 4096:
                 _reduce_ops.clear()
             _reduce_ops[ck] = op
-    return build(op, v)
+    return wrap(apply_types(op, (v,), op.infer(v), 2)[0])
 
 
 def sum(x, /, *, axis=None, dtype=None, keepdims: bool = False) -> Array:  # noqa: A001

@@ -7,39 +7,10 @@ import numpy as np
 from ...graph.basic import Op, Var
 from ...graph.userline import where
 from .. import dtypes as D
+from ._shapes import broadcast_shapes  # the rule itself, in C
 from .scalar_table import TABLE, ScalarFn
 
 __all__ = ["Elemwise", "Cast", "broadcast_shapes", "elementwise_types"]
-
-
-def broadcast_shapes(*shapes: tuple) -> tuple:
-    """The standard's broadcasting of shapes (``None`` is a size unknown until run time)."""
-    if len(shapes) == 2:
-        a, b = shapes
-        if a == b or not b:
-            return a
-        if not a:
-            return b
-    ndim = max(len(s) for s in shapes)
-    out = []
-    for i in range(-ndim, 0):
-        size = 1
-        for s in shapes:
-            if -i > len(s):
-                continue
-            d = s[i]
-            if d == 1 or d == size:
-                continue
-            if size == 1:
-                size = d
-            elif d is None or size is None:
-                size = d if size is None else size
-            else:
-                raise ValueError(
-                    f"shapes {', '.join(str(tuple(s)) for s in shapes)} cannot be broadcast "
-                    f"together ({where()})")
-        out.append(size)
-    return tuple(out)
 
 
 _bool = D.bool_
