@@ -9,6 +9,8 @@ the layout class (which inputs are broadcast scalars), never on sizes:
   float/double output of 4 MiB or more is written with non-temporal stores (x86 AVX, GCC).
 * ``la_strided(ndim, shape, ptrs, strides, nthreads)``: any shapes, byte strides (0 where an
   operand is broadcast, negative for reversed views), ``strides`` is ``nargs x ndim`` row-major.
+  It calls the prelude's shared row driver (``la_strided_rows``), which runs every row through
+  the contiguous loop, staging operands that do not step by one element through buffers.
 
 ``ptrs`` lists the inputs, then the outputs.
 """
@@ -81,13 +83,13 @@ def prelude(have_mvec: bool) -> str:
 #: placeholder ending the names of a kernel template's functions: several kernels share one
 #: translation unit (``ccache.load_kernels``), each under its own names
 SUFFIX = "__LA_K"
-_OWN_NAMES = re.compile(r"\b(la_contig|la_strided|la_span|la_row|la_rrow|la_reduce)\b")
+_OWN_NAMES = re.compile(r"\b(la_contig|la_strided|la_span|la_rrow|la_reduce|la_sizes)\b")
 
 
-#: attribute of the functions whose loops are not hot (dispatch, pointer set-up, an elementwise
-#: row's generic strided loop): ``-O1`` there cuts a kernel's compile time by about a quarter;
-#: the vectorized loops (``la_span``, the streaming blocks, reductions' rows) stay at the command
-#: line's ``-O3``. The command line's floating-point flags (``-ffp-contract=off``, ...) apply.
+#: attribute of the functions whose loops are not hot (the entry points' dispatch; the prelude's
+#: shared drivers use the same, ``LA_COLD``): the vectorized loops (``la_span``, the streaming
+#: blocks, reductions' rows) stay at the command line's ``-O3``. The command line's
+#: floating-point flags (``-ffp-contract=off``, ...) apply.
 COLD = '__attribute__((optimize("O1")))'
 
 
@@ -183,121 +185,56 @@ class Kernel:
             lines += _streaming_loop(outs[0], nt_body)
         lines += [
             "  if (nt <= 1 || n * LA_WORK < LA_PAR_WORK) { la_span(0, n, p); return; }",
-            "  #pragma omp parallel num_threads(nt)",
-            "  {",
-            "    const int64_t nth = omp_get_num_threads(), tid = omp_get_thread_num();",
-            "    const int64_t chunk = ((n + nth - 1) / nth + 15) & ~(int64_t)15;",
-            "    const int64_t lo = tid * chunk, hi = lo + chunk < n ? lo + chunk : n;",
-            "    if (lo < hi) la_span(lo, hi, p);",
-            "  }", "}"]
-        # -- strided entry point
-        nargs = n_in + self.n_out
-        # One row per call of la_row: the serial path never enters the OpenMP runtime (an
-        # ``omp parallel for if(0)`` still costs ~0.9 us per call, more than a small kernel).
+            "  la_contig_threads(n, p, nt, la_span);", "}"]
+        # -- strided entry point: the prelude's shared row driver runs each row through
+        # la_span (operands staged through buffers where they do not step by one element)
+        sizes = ", ".join([str(-np.dtype(dt).itemsize if sc else np.dtype(dt).itemsize)
+                           for dt, sc in zip(comp.in_dtypes, self.scalar_in)]
+                          + [str(np.dtype(dt).itemsize) for dt in comp.out_dtypes])
         lines += [
-            f"static {COLD} __attribute__((noinline)) void la_row(int64_t o, int64_t nd, "
-            "const int64_t *shape, char **p, const int64_t *st) {",
-            "  int64_t inner = shape[nd - 1];",
-            "  {"]
-        lines.append("    " + " ".join(f"char *q{a} = p[{a}];" for a in range(nargs)))
-        lines.append("    int64_t r = o;")
-        lines.append("    for (int64_t d = nd - 2; d >= 0; d--) {")
-        lines.append("      int64_t k = r % shape[d]; r /= shape[d];")
-        lines.append("      " + " ".join(f"q{a} += k * st[{a} * nd + d];" for a in range(nargs)))
-        lines.append("    }")
-        lines.append("    " + " ".join(f"const int64_t t{a} = st[{a} * nd + nd - 1];"
-                                       for a in range(nargs)))
-        lines += _row_through_span(ins, outs, self.scalar_in)
-        loads = [f"const {t} x{i} = *(const {t} *)(q{i} + i * t{i});" for i, t in enumerate(ins)]
-        stores = [f"*({t} *)(q{n_in + j} + i * t{n_in + j}) = v{r};"
-                  for j, (t, r) in enumerate(zip(outs, comp.out_refs))]
-        code = " ".join(loads + self.body + stores)
-        lines.append(f"    for (int64_t i = 0; i < inner; i++) {{ {code} }}")
-        lines += [
-            "  }", "}",
+            f"static const int la_sizes[] = {{{sizes}}};",
             f"{COLD} void la_strided(int64_t nd, const int64_t *shape, char **p, "
             "const int64_t *st, int nt) {",
-            "  int64_t inner = shape[nd - 1], outer = 1;",
-            "  for (int64_t d = 0; d < nd - 1; d++) outer *= shape[d];",
-            "  if (outer == 0 || inner == 0) return;",
-            "  if (nt <= 1 || outer * inner * LA_WORK < LA_PAR_WORK) {",
-            "    for (int64_t o = 0; o < outer; o++) la_row(o, nd, shape, p, st);",
-            "    return;",
-            "  }",
-            "  #pragma omp parallel for num_threads(nt) schedule(static)",
-            "  for (int64_t o = 0; o < outer; o++) la_row(o, nd, shape, p, st);",
+            f"  la_strided_rows(nd, shape, p, st, nt, {n_in}, {n_in + self.n_out}, la_sizes, "
+            "la_span, LA_WORK, LA_PAR_WORK);",
             "}"]
         return _suffixed("\n".join(lines) + "\n")
 
 
-#: elements per block when a row with operands broadcast along it runs through the contiguous
-#: loop (each such operand is spread into a stack buffer of this many elements, once per row)
+#: at most this many elements per block when a reduction's run is staged through stack buffers
+#: (inputs broadcast along it or not stepping by one element); the prelude's elementwise row
+#: driver uses the same bound
 ROW_BLOCK = 256
-#: at most this many array inputs get the row path (each may need a buffer)
-ROW_BLOCK_MAX_IN = 16
+#: bytes of a reduction row's stack buffers (all inputs together)
+STAGE_BYTES = 32768
 
 
-def _unit_or_zero(ins: list[str], names: list[int]) -> str:
-    return " && ".join(f"(t{i} == 0 || t{i} == (int64_t)sizeof({ins[i]}))" for i in names)
-
-
-def _spread(ins: list[str], names: list[int], src: str) -> list[str]:
-    """Stack buffers ``b<i>`` holding input ``i``'s value wherever it is broadcast along the row
-    (stride 0), and ``blk``: the block length (the whole row when nothing is broadcast)."""
-    lines = [f"{ins[i]} b{i}[{ROW_BLOCK}];" for i in names]
-    lines.append(f"const int64_t blk = ({' || '.join(f't{i} == 0' for i in names) or '0'})"
-                 f" ? {ROW_BLOCK} : inner;")
-    lines.append(f"const int64_t fill = inner < {ROW_BLOCK} ? inner : {ROW_BLOCK};")
-    for i in names:
-        lines.append(f"if (t{i} == 0) {{ const {ins[i]} c = *(const {ins[i]} *){src}{i}; "
+def _rrow_blocks(ins: list[str], sizes: list[int], simd: str, code: str) -> list[str]:
+    """``la_rrow``'s run along the last reduced axis: inputs stepping by one element are read in
+    place, a broadcast one (stride 0) from a stack buffer filled once per run, any other is
+    gathered into its buffer block by block (``la_copy``), so the one ``omp simd`` reduction
+    loop (``code``, reading ``a<i>[i]``) serves every layout."""
+    blk = max(1, min(ROW_BLOCK, STAGE_BYTES // max(1, sum(sizes))))
+    unit = [f"t{i} == {sz}" for i, sz in enumerate(sizes)]
+    lines = [f"{t} b{i}[{blk}];" for i, t in enumerate(ins)]
+    lines.append(f"const int64_t blk = ({' && '.join(unit) or '1'}) ? inner : {blk};")
+    lines.append("const int64_t fill = inner < blk ? inner : blk;")
+    for i, t in enumerate(ins):
+        lines.append(f"if (t{i} == 0) {{ const {t} c = *(const {t} *)z{i}; "
                      f"for (int64_t j = 0; j < fill; j++) b{i}[j] = c; }}")
-    return lines
-
-
-def _row_through_span(ins: list[str], outs: list[str], scalar_in: tuple) -> list[str]:
-    """``la_row``'s fast path: when every array input steps by one element or not at all along
-    the row and every output by one element, run the row through ``la_span`` (vectorized) in
-    blocks, broadcast inputs read from stack buffers."""
-    arrays = [i for i in range(len(ins)) if not scalar_in[i]]
-    if len(arrays) > ROW_BLOCK_MAX_IN:
-        return []
-    n_in = len(ins)
-    cond = " && ".join(filter(None, [
-        _unit_or_zero(ins, arrays),
-        " && ".join(f"t{n_in + j} == (int64_t)sizeof({t})" for j, t in enumerate(outs))]))
-    ptrs = [f"pp[{i}] = q{i};" for i in range(n_in) if scalar_in[i]]
-    ptrs += [f"pp[{i}] = t{i} ? q{i} + base * t{i} : (char *)b{i};" for i in arrays]
-    ptrs += [f"pp[{n_in + j}] = q{n_in + j} + base * t{n_in + j};" for j in range(len(outs))]
-    return [f"    if ({cond}) {{",
-            *("      " + x for x in _spread(ins, arrays, "q")),
-            f"      char *pp[{n_in + len(outs)}];",
-            "      for (int64_t base = 0; base < inner; base += blk) {",
-            "        const int64_t len = inner - base < blk ? inner - base : blk;",
-            "        " + " ".join(ptrs),
-            "        la_span(0, len, pp);",
-            "      }",
-            "      return;",
-            "    }"]
-
-
-def _rrow_contiguous(ins: list[str], simd: str, code: str) -> list[str]:
-    """``la_rrow``'s fast path for one run along the reduced axis: inputs stepping by one
-    element or not at all are read as contiguous arrays (broadcast ones from stack buffers),
-    so the ``omp simd`` reduction vectorizes; ``code`` reads ``a<i>[i]``."""
-    names = list(range(len(ins)))
-    if not simd or len(names) > ROW_BLOCK_MAX_IN:
-        return []
-    ptrs = [f"const {t} *a{i} = t{i} ? (const {t} *)(z{i} + base * t{i}) : b{i};"
-            for i, t in enumerate(ins)]
-    return [f"      if ({_unit_or_zero(ins, names) or '1'}) {{",
-            *("        " + x for x in _spread(ins, names, "z")),
-            "        for (int64_t base = 0; base < inner; base += blk) {",
-            "          const int64_t len = inner - base < blk ? inner - base : blk;",
-            "          " + " ".join(ptrs),
-            f"          {simd}",
-            f"          for (int64_t i = 0; i < len; i++) {{ {code} }}",
-            "        }",
-            "      } else {"]
+    ptrs = [f"const {t} *a{i} = t{i} == {sz} ? (const {t} *)(z{i} + base * t{i}) : b{i};"
+            for i, (t, sz) in enumerate(zip(ins, sizes))]
+    gathers = [f"if (t{i} != 0 && t{i} != {sz}) "
+               f"la_copy((char *)b{i}, {sz}, z{i} + base * t{i}, t{i}, len, {sz});"
+               for i, sz in enumerate(sizes)]
+    return [*lines,
+            "for (int64_t base = 0; base < inner; base += blk) {",
+            "  const int64_t len = inner - base < blk ? inner - base : blk;",
+            *("  " + g for g in gathers),
+            "  " + " ".join(ptrs),
+            f"  {simd}",
+            f"  for (int64_t i = 0; i < len; i++) {{ {code} }}",
+            "}"]
 
 
 #: outputs of at least this many bytes are written with streaming stores
@@ -443,12 +380,12 @@ class ReduceKernel:
         fnan = kind in ("max", "min") and val_dt.kind == "f"
         simd = "" if (acc_t == "c128_t" or val_dt.kind == "c") else (
             f"#pragma omp simd reduction({red}:acc)" + (" reduction(|:nan)" if fnan else ""))
-        loads = [f"const {t} x{i} = *(const {t} *)(z{i} + i * t{i});" for i, t in enumerate(ins)]
         r = comp.out_refs[0]
         step = combine.format(a="acc", v="v") + (" nan |= (v != v);" if fnan else "")
         unit = [f"const {t} x{i} = a{i}[i];" for i, t in enumerate(ins)]
-        fast = _rrow_contiguous(
-            ins, simd, " ".join(unit + self.body) + f" const {acc_t} v = ({acc_t})v{r}; {step}")
+        run = _rrow_blocks(
+            ins, [np.dtype(dt).itemsize for dt in comp.in_dtypes], simd,
+            " ".join(unit + self.body) + f" const {acc_t} v = ({acc_t})v{r}; {step}")
         final = "total"
         if kind == "mean" and acc_t == "c128_t":
             # NumPy divides a complex sum by the count as a complex number (count + 0j)
@@ -482,11 +419,7 @@ class ReduceKernel:
             "      " + " ".join(f"const int64_t t{a} = rst[{a} * nr + nr - 1];"
                                 for a in range(n_in)),
             f"      {acc_t} acc = {init}; _Bool nan = 0;",
-            *fast,
-            f"      {simd}",
-            f"      for (int64_t i = 0; i < inner; i++) {{ {' '.join(loads + self.body)} "
-            f"const {acc_t} v = ({acc_t})v{r}; {step} }}",
-            *(["      }"] if fast else []),
+            *("      " + x for x in run),
             f"      anynan |= nan; {combine.format(a='total', v='acc')}",
             "    }",
             "    (void)anynan; (void)count;",
@@ -495,16 +428,7 @@ class ReduceKernel:
             "}",
             f"{COLD} void la_reduce(int64_t nk, const int64_t *kshape, int64_t nr, "
             "const int64_t *rshape, char **p, const int64_t *kst, const int64_t *rst, int nt) {",
-            "  int64_t outer = 1, rest = 1, inner = rshape[nr - 1];",
-            "  for (int64_t d = 0; d < nk; d++) outer *= kshape[d];",
-            "  for (int64_t d = 0; d < nr - 1; d++) rest *= rshape[d];",
-            "  if (nt <= 1 || outer <= 1 || outer * rest * inner * LA_WORK < LA_PAR_WORK) {",
-            "    for (int64_t o = 0; o < outer; o++)",
-            "      la_rrow(o, nk, kshape, nr, rshape, p, kst, rst, rest, inner);",
-            "    return;",
-            "  }",
-            "  #pragma omp parallel for num_threads(nt) schedule(static)",
-            "  for (int64_t o = 0; o < outer; o++)",
-            "    la_rrow(o, nk, kshape, nr, rshape, p, kst, rst, rest, inner);",
+            "  la_reduce_rows(nk, kshape, nr, rshape, p, kst, rst, nt, la_rrow, LA_WORK, "
+            "LA_PAR_WORK);",
             "}"]
         return _suffixed("\n".join(lines) + "\n")

@@ -87,9 +87,10 @@ def test_softmax_rows_match_numpy():
 
 
 def test_cold_strided_rows_keep_the_floating_point_flags():
-    """``la_row``/``la_strided`` are compiled at -O1 (``codegen.COLD``): their generic strided
-    loop (reversed rows, transposed operands) must still round ``a*b + c`` twice, as NumPy
-    does, not contract it into an FMA (one rounding: different last bits)."""
+    """The strided entry (``la_strided`` at -O1, ``codegen.COLD``, and the prelude's row driver)
+    stages reversed rows and transposed operands through buffers for ``la_span``: it must
+    still round ``a*b + c`` twice, as NumPy does, not contract it into an FMA (one rounding:
+    different last bits)."""
     a, b, c = (rng.standard_normal((64, 67)).astype(np.float32) for _ in range(3))
     for name, (x, y, z) in {"reversed": (a[:, ::-1], b[:, ::-1], c[:, ::-1]),
                             "transposed": (a.T, b.T, c.T)}.items():
