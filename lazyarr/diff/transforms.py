@@ -117,8 +117,13 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool 
     ``args[argnums]`` (a tuple of them for a tuple ``argnums``), each leaf with its argument's
     shape and dtype. ``disconnected_inputs``: ``'zero'`` (zeros), ``'warn'`` or ``'raise'``."""
 
+    resolved: dict[int, tuple] = {}  # number of arguments -> _argnums' (valid) answer
+
     def value_and_grad_f(*args, **kwargs):
-        nums, single = _argnums(argnums, len(args), "grad")
+        r = resolved.get(len(args))
+        if r is None:
+            r = resolved[len(args)] = _argnums(argnums, len(args), "grad")
+        nums, single = r
         with deep_graphs():
             a = _Args(args, nums, "grad")
             res = f(*a.args, **kwargs)

@@ -13,6 +13,7 @@ from libc.string cimport memcpy
 import numpy as np
 
 from ..array.array_object import Array
+from ..exec_cpu.fpstate import enter as _fp_enter, leave as _fp_leave
 from ..graph.basic import Var
 
 cnp.import_array()
@@ -78,6 +79,39 @@ def check(list objs, list dtypes, list shapes):
     return data
 
 
+def check_loop(list objs, list dtypes, list shapes, frozenset stacked, Py_ssize_t n):
+    """`check` for ``.loop(n)``: leaves at positions ``stacked`` are stacked arguments, whose
+    shape is ``(m, *shapes[k])`` with ``m >= n``; None when any leaf does not fit."""
+    cdef Py_ssize_t k, nl = len(objs)
+    cdef list data = [None] * nl
+    cdef object x, v, d, dt
+    cdef tuple sh
+    for k in range(nl):
+        x = objs[k]
+        if type(x) is cnp.ndarray:
+            d = x
+        elif type(x) is Array:
+            v = x._v
+            if v.owner is not None:
+                return None
+            d = v.data
+            if type(d) is not cnp.ndarray:
+                return None
+        else:
+            return None
+        dt = d.dtype
+        if dt is not dtypes[k] and dt != dtypes[k]:
+            return None
+        sh = d.shape
+        if k in stacked:
+            if len(sh) == 0 or sh[0] < n or sh[1:] != shapes[k]:
+                return None
+        elif sh != shapes[k]:
+            return None
+        data[k] = d
+    return data
+
+
 def trusted_data(list objs, list shapes):
     """The data of ``objs`` for a ``trust_input`` call: raises TypeError for an object that is
     not a realized Array or NumPy array, ValueError (message: ``(got, expected)``) for a shape
@@ -129,7 +163,7 @@ cdef object _private(object r, dict bufs, list data):
 cdef class Runner:
     """The call state of one `Program`, read from C: its linked program, argument dtypes and
     shapes, donated pairs and buffers, extra inputs and output structure."""
-    cdef object vm, match, flatten_in, unflatten_out, extras
+    cdef object vm, match, flatten_in, unflatten_out, extras, _last
     cdef list dtypes, shapes, types, pairs
     cdef dict bufs
     cdef Py_ssize_t n_out
@@ -252,11 +286,28 @@ cdef class Runner:
         cdef list donated = self._take_donated(data)
         if self.extras is not None:
             data = data + self.extras
-        vm = self.vm
         cdef Py_ssize_t npairs = len(self.pairs)
         cdef list res_j = [self.pairs[q][0] for q in range(npairs)]
         cdef list bufs = [(<tuple>donated[q])[0] for q in range(npairs)]
-        cdef object res = None, r
+        # warnings off once for all steps: each program call then finds them off and skips
+        # its own switch (~0.8 us per call)
+        token = _fp_enter()
+        try:
+            self._steps(n, data, stacks, pos, win, res_j, bufs)
+        finally:
+            _fp_leave(token)
+        res = self._last
+        self._last = None
+        return self._finish(res, donated, objs, data)
+
+    cdef int _steps(self, Py_ssize_t n, list data, list stacks, list pos, list win, list res_j,
+                    list bufs) except -1:
+        """`loop`'s steps; the last call's outputs are left in ``self._last``."""
+        cdef Py_ssize_t ns = len(stacks), npairs = len(bufs), i, s, q
+        cdef cnp.ndarray a
+        cdef object res = None, r, w
+        vm = self.vm
+        self._last = None
         for i in range(n):
             for s in range(ns):
                 w = win[s]
@@ -273,4 +324,5 @@ cdef class Runner:
                 r = res[<Py_ssize_t>res_j[q]]
                 if r is not bufs[q]:
                     _copy_into(<cnp.ndarray>bufs[q], r)
-        return self._finish(res, donated, objs, data)
+        self._last = res
+        return 0

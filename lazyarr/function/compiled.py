@@ -51,6 +51,8 @@ class Compiled:
         self.n_traces = 0
         self._cache: dict = {}
         self._last: Program | None = None
+        #: ``(program, stacked argnums, stacked leaf positions)`` of the last `loop`
+        self._last_loop: tuple | None = None
         functools.update_wrapper(self, fn)
 
     # ---- the checked path -----------------------------------------------------------------
@@ -197,10 +199,19 @@ class Compiled:
                             if i not in self.static_argnums and i not in self.donate_argnums)
         else:
             stacked = _argnums(stacked_argnums, "stacked_argnums")
+        last = self._last_loop
+        if last is not None and last[1] == stacked:  # the last loop's signature, checked in C
+            prog, _, stacked_idx = last
+            objs = prog.match(args)
+            if objs is not None:
+                data = _call.check_loop(objs, prog.dtypes, prog.shapes, stacked_idx[1], n)
+                if data is not None:
+                    return prog.loop(n, data, objs, stacked_idx[0])
         prep = self._prepare(args, stacked)
         if prep is None:
             raise TypeError(f"compile.loop: cannot run steps on traced arguments ({where()})")
         prog, data, objs, stacked_idx = prep
+        self._last_loop = (prog, stacked, (stacked_idx, frozenset(stacked_idx)))
         for p in stacked_idx:
             if data[p].shape[0] < n:
                 raise ValueError(f"compile.loop: a stacked argument has {data[p].shape[0]} "

@@ -323,3 +323,20 @@ def test_consider_constant_blocks_the_derivative_through_an_array():
     y = xp.sin(x) * h
     gl = xp.Lop(y, x, u, consider_constant=[h])
     np.testing.assert_allclose(np.asarray(gl), np.cos([0.5, 1.5]) * np.exp([0.5, 1.5]) * [1, 2])
+
+
+def test_negative_argnums_per_call_arity_and_range_errors_every_call():
+    # argnums are resolved once per number of arguments: -1 is the last argument of each call
+    def f(*args):
+        return xp.sum(args[-1] * args[-1]) + xp.sum(args[0])
+
+    g = xp.grad(f, argnums=-1)
+    a, b = np.arange(3.0), np.array([1.0, -2.0])
+    np.testing.assert_allclose(np.asarray(g(a, b)), 2 * b)
+    np.testing.assert_allclose(np.asarray(g(a, a, b)), 2 * b)
+    np.testing.assert_allclose(np.asarray(g(b)), 2 * b + 1)
+    bad = xp.grad(f, argnums=2)
+    for _ in range(2):
+        with pytest.raises(ValueError, match="argnums 2 is out of range.*test_transforms"):
+            bad(a, b)
+    np.testing.assert_allclose(np.asarray(bad(a, a, b)), 2 * b)

@@ -248,3 +248,33 @@ def test_loop_slices_of_strided_and_one_dimensional_stacks():
     out, last = step.loop(5, xp.asarray(s0.copy()), xs, vs)
     np.testing.assert_allclose(np.asarray(out), ref, rtol=1e-12)
     np.testing.assert_array_equal(np.asarray(last), xs[4])
+
+
+def test_loop_again_with_the_last_loops_signature():
+    """A loop with the last loop's signature skips the signature lookup (checked in C):
+    the state chains across loops as in one long loop, nothing is traced again; another
+    per-step shape or dtype, another Python scalar, a pending argument or too few slices take
+    the full path (a new trace, a realization or the error)."""
+    step = xp.compile(lambda s, x, c: (s * c + x,), donate_argnums=0)
+    xs = RNG.standard_normal((6, 3))
+    s = xp.asarray(RNG.standard_normal(3))
+    ref = np.asarray(s).copy()
+    for k in range(3):
+        (s,) = step.loop(2, s, xs[2 * k:], 0.5)
+        for i in range(2):
+            ref = ref * 0.5 + xs[2 * k + i]
+    np.testing.assert_allclose(np.asarray(s), ref, rtol=1e-12)
+    assert step.n_traces == 1
+    (s,) = step.loop(2, s, xs, 2.0)  # another scalar: traced again
+    ref = (ref * 2.0 + xs[0]) * 2.0 + xs[1]
+    assert step.n_traces == 2
+    (s,) = step.loop(1, s, xs.astype(np.float32), 2.0)  # another dtype: traced again
+    ref = ref * 2.0 + xs[0].astype(np.float32)
+    assert step.n_traces == 3
+    np.testing.assert_allclose(np.asarray(s), ref, rtol=1e-6)
+    pending = xp.asarray(xs) * 1.0  # not realized yet
+    (s,) = step.loop(1, s, pending, 2.0)
+    ref = ref * 2.0 + xs[0]
+    np.testing.assert_allclose(np.asarray(s), ref, rtol=1e-6)
+    with pytest.raises(ValueError, match="slices"):
+        step.loop(7, s, xs, 2.0)
