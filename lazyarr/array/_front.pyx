@@ -79,6 +79,10 @@ cdef class ArrayBase:
 def write_back(list pending, results, list args):
     """Make each variable of ``pending`` a leaf holding its result, locked read-only (a view
     of it where the program handed back one of its input arrays ``args``, a user's array)."""
+    _write_back(pending, results, args)
+
+
+cdef int _write_back(list pending, results, list args) except -1:
     cdef Var v
     cdef Py_ssize_t i
     cdef cnp.ndarray a
@@ -103,6 +107,7 @@ def write_back(list pending, results, list args):
         v.data = r
         v.owner = None
         v.depth = 0
+    return 0
 
 
 def held_pending(list live):
@@ -208,16 +213,85 @@ def binary(op, fn, types, coerce_pair, cast, broadcast_shapes):
 
 # ---- realization: the trace-cache hit path ---------------------------------------------------
 
-from ..graph._walk import walk as _walk
-from ..graph._walk import release_cut as _release_cut
+from cpython.dict cimport PyDict_GetItem
+from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 
-cdef object _cache = None      # materialize.trace_cache (its OrderedDict ``_d`` and counters)
+from collections import OrderedDict
+
+from ..graph._walk cimport Walk, _release, _start
+
 cdef object _prepare = None    # materialize._prepare: the miss path (cut, compile, store)
 cdef object _meet = None       # materialize._meet_live: the live-array search proper
 cdef object _symbolic = None   # materialize._raise_symbolic
+cdef TraceCache _cache = None  # materialize.trace_cache
 
 
-def bind_realize(cache, prepare, meet, raise_symbolic):
+cdef class Entry:
+    """A trace-cache entry: the ``program`` (``program(args) -> results``) and the
+    ``positions`` of the cut's leaves whose data are its arguments (small constants are baked
+    into it)."""
+
+    cdef readonly object program
+    cdef readonly tuple positions
+
+    def __init__(self, program, tuple positions):
+        self.program = program
+        self.positions = positions
+
+
+cdef class TraceCache:
+    """Bounded LRU map from structural keys (`bytes`) to `Entry`, with hit/miss counters."""
+
+    cdef readonly object _d
+    cdef public Py_ssize_t maxsize, hits, misses
+    #: the entry used last (most recently used already: no reordering on a repeated hit)
+    cdef object _last
+
+    def __init__(self, Py_ssize_t maxsize=2048):
+        self.maxsize = maxsize
+        self._d = OrderedDict()
+        self.hits = self.misses = 0
+
+    cdef object _hit(self, object key):
+        """The entry under ``key`` (counted, made most recent), or None (counted as a miss)."""
+        cdef PyObject* e = PyDict_GetItem(self._d, key)
+        if e == NULL:
+            self.misses += 1
+            return None
+        self.hits += 1
+        if <object>e is not self._last:
+            self._d.move_to_end(key)
+            self._last = <object>e
+        return <object>e
+
+    def get(self, key):
+        """The entry under ``key`` or None, counted as a hit or a miss."""
+        return self._hit(key)
+
+    def put(self, key, entry) -> None:
+        """Store ``entry`` under ``key`` as the most recent; the least recent goes past
+        ``maxsize``."""
+        self._d[key] = entry
+        self._last = entry
+        if len(self._d) > self.maxsize:
+            self._d.popitem(last=False)
+
+    def clear(self) -> None:
+        """Drop every program and reset the counters."""
+        self._d.clear()
+        self._last = None
+        self.hits = self.misses = 0
+
+    def __len__(self):
+        return len(self._d)
+
+    def info(self) -> dict:
+        """``hits``, ``misses``, ``size`` and ``maxsize``."""
+        return {"hits": self.hits, "misses": self.misses, "size": len(self._d),
+                "maxsize": self.maxsize}
+
+
+def bind_realize(TraceCache cache, prepare, meet, raise_symbolic):
     """Set `materialize`'s trace cache and the Python parts of `realize` (miss, live search,
     the error of a value asked of a symbolic input)."""
     global _cache, _prepare, _meet, _symbolic
@@ -225,14 +299,18 @@ def bind_realize(cache, prepare, meet, raise_symbolic):
 
 
 cdef bint _only_asked(list live, list asked):
-    """Prune the live registry (`held_pending`); True when what is left is among ``asked``
-    (the user holds nothing else pending: no live-array search)."""
-    live[:] = held_pending(live)
-    if len(live) > len(asked):
-        return False
-    for v in live:
-        if v not in asked:
-            return False
+    """True when every pending variable the live registry holds for a user array is among
+    ``asked`` (no live-array search needed; the registry is not changed)."""
+    cdef Var v
+    cdef Py_ssize_t i, j, n = len(asked)
+    for i in range(PyList_GET_SIZE(live)):
+        v = <Var>PyList_GET_ITEM(live, i)
+        if v.nref and v.owner is not None:
+            for j in range(n):
+                if <object>PyList_GET_ITEM(asked, j) is v:
+                    break
+            else:
+                return False
     return True
 
 
@@ -247,38 +325,43 @@ cdef _realize_list(list vars):
     program or a new one, the run, write-back, freeing the nodes nothing else holds)."""
     cdef list pending = [v for v in vars if (<Var?>v).owner is not None]
     cdef list extras = []
-    cdef list args
-    cdef Py_ssize_t n_asked
+    cdef list args, leaves
+    cdef Py_ssize_t n_asked, n_live = 0, i
+    cdef Walk wk
+    cdef Entry entry
+    cdef tuple pos
+    cdef bint only = True
     if not pending:
         for v in vars:
             if (<Var>v).data is None:
                 _symbolic(v)
         return
-    wk = _walk(pending, extras)
-    nodes = wk.nodes
-    if _live and not _only_asked(_live, pending):
-        more = _meet(nodes, pending, _live)
-        if more:
-            pending += more
-            if not wk.extend(more):
-                extras = []
-                wk = _walk(pending, extras)
-            nodes = wk.nodes
+    wk = _start(pending, extras, False)
+    if _live:
+        only = _only_asked(_live, pending)
+        if only:
+            n_live = len(_live)  # all dead or asked: dropped once the values are written
+        else:
+            _live[:] = held_pending(_live)
+            more = _meet(wk.nodes, pending, _live)
+            if more:
+                pending += more
+                if not wk.extend(more):
+                    extras = []
+                    wk = _start(pending, extras, False)
     n_asked = len(pending)
     if extras:
         pending += extras
-    key = wk.key()
-    leaves = wk.leaves
-    d = _cache._d
-    entry = d.get(key)
+    key = wk._key()
+    entry = _cache._hit(key)
     if entry is None:
-        _cache.misses += 1
         entry = _prepare(pending[:n_asked], key)
-    else:
-        _cache.hits += 1
-        d.move_to_end(key)
     # a symbolic leaf keys differently from a leaf with data, so a hit never lacks data
-    args = [(<Var>leaves[i]).data for i in entry.positions]
+    leaves = wk.leaves
+    pos = entry.positions
+    args = [(<Var>PyList_GET_ITEM(leaves, <Py_ssize_t>pos[i])).data for i in range(len(pos))]
     # results are locked read-only (a view where an op handed back its input, a user's array)
-    write_back(pending, entry.program(args), args)
-    _release_cut(nodes)  # the nodes above the new leaves, freed now, not by a collection
+    _write_back(pending, entry.program(args), args)
+    if n_live:
+        del _live[:n_live]
+    _release(wk.nodes)  # the nodes above the new leaves, freed now, not by a collection

@@ -9,8 +9,6 @@ one hash, one lookup and the run.
 
 from __future__ import annotations
 
-from collections import OrderedDict
-
 import numpy as np
 
 from ..graph import pipeline
@@ -18,7 +16,7 @@ from ..graph._walk import cut, meets_last_cut
 from ..graph.basic import Var
 from ..graph.fgraph import SMALL_CONST, FunctionGraph
 from ..graph.userline import where
-from ._front import bind_realize, held_pending
+from ._front import Entry, TraceCache, bind_realize, held_pending
 from ._front import realize as _realize
 
 #: a pending chain deeper than this is realized as soon as it is built (bounds graph growth)
@@ -40,50 +38,8 @@ class ConcretizationError(TypeError):
     """A concrete value was asked of an array that depends on a traced (symbolic) input."""
 
 
-class TraceCache:
-    """Bounded LRU map from structural keys to prepared programs, with hit/miss counters."""
-
-    def __init__(self, maxsize: int = 2048):
-        self.maxsize = maxsize
-        self._d: OrderedDict = OrderedDict()
-        self.hits = 0
-        self.misses = 0
-
-    def get(self, key):
-        entry = self._d.get(key)
-        if entry is not None:
-            self.hits += 1
-            self._d.move_to_end(key)
-        else:
-            self.misses += 1
-        return entry
-
-    def put(self, key, entry) -> None:
-        self._d[key] = entry
-        if len(self._d) > self.maxsize:
-            self._d.popitem(last=False)
-
-    def clear(self) -> None:
-        self._d.clear()
-        self.hits = self.misses = 0
-
-    def __len__(self) -> int:
-        return len(self._d)
-
-    def info(self) -> dict:
-        return {"hits": self.hits, "misses": self.misses, "size": len(self._d),
-                "maxsize": self.maxsize}
-
-
+#: the trace cache (`_front.TraceCache`: an LRU of 2,048 `_front.Entry` by structural key)
 trace_cache = TraceCache()
-
-
-class _Entry:
-    __slots__ = ("program", "positions")
-
-    def __init__(self, program, positions):
-        self.program = program
-        self.positions = positions
 
 
 def _is_baked(leaf: Var) -> bool:
@@ -91,7 +47,7 @@ def _is_baked(leaf: Var) -> bool:
     return leaf.const and d is not None and d.size <= SMALL_CONST
 
 
-def _prepare(asked: list[Var], key: bytes) -> _Entry:
+def _prepare(asked: list[Var], key: bytes) -> Entry:
     """The program of a trace-cache miss: the full cut of ``asked`` (the same walk as the
     key's, with its steps), compiled and stored under ``key``."""
     extras: list[Var] = []
@@ -106,7 +62,7 @@ def _prepare(asked: list[Var], key: bytes) -> _Entry:
         # computed (an untaken branch can fail); the program returns only what was asked
         out_refs = out_refs[:len(asked)]
     fg = FunctionGraph.from_cut(leaves, steps, out_refs)
-    entry = _Entry(pipeline.compile_fgraph(fg), positions)
+    entry = Entry(pipeline.compile_fgraph(fg), positions)
     trace_cache.put(key, entry)
     return entry
 

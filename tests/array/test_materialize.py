@@ -310,3 +310,33 @@ def test_a_symbolic_input_has_no_value():
         float(xp.sum(b))
     with pytest.raises(TypeError):   # a ConcretizationError is a TypeError
         np.asarray(b)
+
+
+def test_programs_run_with_warnings_off_and_restore_the_callers_state(monkeypatch):
+    """NumPy implementations inside a program raise no warning or error (IEEE results, as the
+    standard asks), and the caller's floating-point state is back after each run."""
+    import warnings
+
+    from lazyarr import exec_cpu
+    from lazyarr.graph import pipeline
+    from lazyarr.rewrites.db import rewrite
+
+    def numpy_kernels(fg):
+        rewrite(fg)
+        return exec_cpu.link(fg, native_kernels=False)
+
+    monkeypatch.setattr(pipeline, "_compiler", numpy_kernels)
+    xp.trace_cache.clear()
+    xn = np.array([0.0, 1.0, -1.0])
+    x = xp.asarray(xn)
+    with np.errstate(all="ignore"):
+        want = np.log(xn) / xn
+    try:
+        with np.errstate(all="raise"), warnings.catch_warnings():
+            warnings.simplefilter("error")
+            for _ in range(2):  # a miss, then a hit
+                got = np.asarray(xp.log(x) / x)
+                assert np.geterr()["divide"] == "raise"
+                np.testing.assert_array_equal(got, want)
+    finally:
+        xp.trace_cache.clear()

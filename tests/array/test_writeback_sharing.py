@@ -84,3 +84,22 @@ def test_holding_many_pending_arrays_is_not_quadratic(monkeypatch):
     held = [x + float(i) for i in range(2000)]
     assert len(calls) <= 12
     assert float(xp.sum(held[-1])) == float(np.sum(np.arange(4.0) + 1999.0))
+
+
+def test_the_live_registry_empties_when_only_the_asked_array_was_held():
+    from lazyarr.array import materialize as M
+
+    xn = np.linspace(-1.0, 1.0, 7)
+    x = xp.asarray(xn)
+    for _ in range(3):
+        out = xp.exp(-x * x / 2) * xp.sin(x) + 0.5 * x * xp.cos(x)
+        assert len(M.live_pending) >= 1
+        got = np.asarray(out)                     # nothing else pending is held
+        assert M.live_pending == []
+        np.testing.assert_allclose(got, np.exp(-xn * xn / 2) * np.sin(xn)
+                                   + 0.5 * xn * np.cos(xn), rtol=1e-12)
+    held = xp.sin(x)                              # held, pending, not asked
+    out = xp.cos(x) * 2.0
+    np.testing.assert_allclose(np.asarray(out), np.cos(xn) * 2.0, rtol=1e-12)
+    assert held._v.owner is not None and M.live_pending[0] is held._v   # kept
+    np.testing.assert_allclose(np.asarray(held), np.sin(xn), rtol=1e-12)
