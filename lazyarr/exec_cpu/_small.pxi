@@ -30,9 +30,60 @@ cdef extern from *:
 
     /* y[0:N] = alpha * sum_k x[k*incx] * W[k*ldw + 0:N] + beta * y (beta == 0: y not read).
        Two column tiles per pass over the rows, four rows per step into eight accumulators. */
+    /* `la_rowmv_f32` for 8 <= N <= 12: columns 0-7 in 256-bit and N-4..N-1 in 128-bit
+       accumulators (a 256-bit last tile would load twice the columns it needs) */
+    static LA_AVX2FMA void la_rowmv12_f32(npy_intp K, npy_intp N, const float *x,
+                                          npy_intp incx, const float *W, npy_intp ldw,
+                                          float alpha, float beta, float *y) {
+        const npy_intp jt = N - 4;
+        __m256 a0 = _mm256_setzero_ps(), b0 = a0, c0 = a0, d0 = a0;
+        __m128 a1 = _mm_setzero_ps(), b1 = a1, c1 = a1, d1 = a1;
+        const float *p = W, *q = x;
+        npy_intp k = 0;
+        for (; k + 4 <= K; k += 4) {
+            __m256 x0 = _mm256_broadcast_ss(q), x1 = _mm256_broadcast_ss(q + incx);
+            __m256 x2 = _mm256_broadcast_ss(q + 2 * incx);
+            __m256 x3 = _mm256_broadcast_ss(q + 3 * incx);
+            a0 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(p), a0);
+            a1 = _mm_fmadd_ps(_mm256_castps256_ps128(x0), _mm_loadu_ps(p + jt), a1);
+            b0 = _mm256_fmadd_ps(x1, _mm256_loadu_ps(p + ldw), b0);
+            b1 = _mm_fmadd_ps(_mm256_castps256_ps128(x1), _mm_loadu_ps(p + ldw + jt), b1);
+            c0 = _mm256_fmadd_ps(x2, _mm256_loadu_ps(p + 2 * ldw), c0);
+            c1 = _mm_fmadd_ps(_mm256_castps256_ps128(x2), _mm_loadu_ps(p + 2 * ldw + jt), c1);
+            d0 = _mm256_fmadd_ps(x3, _mm256_loadu_ps(p + 3 * ldw), d0);
+            d1 = _mm_fmadd_ps(_mm256_castps256_ps128(x3), _mm_loadu_ps(p + 3 * ldw + jt), d1);
+            p += 4 * ldw;
+            q += 4 * incx;
+        }
+        for (; k < K; k++) {
+            __m256 x0 = _mm256_broadcast_ss(q);
+            a0 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(p), a0);
+            a1 = _mm_fmadd_ps(_mm256_castps256_ps128(x0), _mm_loadu_ps(p + jt), a1);
+            p += ldw;
+            q += incx;
+        }
+        a0 = _mm256_add_ps(_mm256_add_ps(a0, b0), _mm256_add_ps(c0, d0));
+        a1 = _mm_add_ps(_mm_add_ps(a1, b1), _mm_add_ps(c1, d1));
+        float acc[12];
+        _mm256_storeu_ps(acc, a0);
+        _mm_storeu_ps(acc + 8, a1);  /* columns jt..N-1; those below 8 are already in acc */
+        for (npy_intp j = 8; j < N; j++) acc[j] = acc[8 + j - jt];
+        if (beta == 0.0f) {
+            for (npy_intp j = 0; j < N; j++) y[j] = alpha * acc[j];
+        } else if (alpha == 1.0f && beta == 1.0f) {
+            for (npy_intp j = 0; j < N; j++) y[j] = y[j] + acc[j];
+        } else {
+            for (npy_intp j = 0; j < N; j++) y[j] = alpha * acc[j] + beta * y[j];
+        }
+    }
+
     static LA_AVX2FMA void la_rowmv_f32(npy_intp K, npy_intp N, const float *x, npy_intp incx,
                                         const float *W, npy_intp ldw, float alpha, float beta,
                                         float *y) {
+        if (N <= 12) {
+            la_rowmv12_f32(K, N, x, incx, W, ldw, alpha, beta, y);
+            return;
+        }
         const npy_intp nt = (N + 7) / 8;
         for (npy_intp t = 0; t < nt; t += 2) {
             const npy_intp j0 = la_tile(t, N), j1 = la_tile(t + 1 < nt ? t + 1 : t, N);
@@ -92,6 +143,23 @@ cdef extern from *:
         const __m256 va = _mm256_set1_ps(alpha);
         const npy_intp nf = N & ~(npy_intp)7;
         const __m256 dt = _mm256_loadu_ps(d + N - 8);
+        if (N <= 12) {  /* a 128-bit last tile: one store less per row than a 256-bit one */
+            const __m256 d0 = _mm256_loadu_ps(d);
+            const __m128 d4 = _mm_loadu_ps(d + N - 4), a4 = _mm_set1_ps(alpha);
+            for (npy_intp i = 0; i < M; i++) {
+                const float *xp = x + i * incx;
+                const __m256 xi = _mm256_broadcast_ss(xp);
+                const __m128 x4 = _mm_broadcast_ss(xp);
+                float *row = W + i * ldw;
+                __m256 v0 = _mm256_loadu_ps(row);
+                __m128 vt = _mm_loadu_ps(row + N - 4);
+                v0 = _mm256_add_ps(v0, _mm256_mul_ps(va, _mm256_mul_ps(xi, d0)));
+                vt = _mm_add_ps(vt, _mm_mul_ps(a4, _mm_mul_ps(x4, d4)));
+                _mm256_storeu_ps(row, v0);
+                _mm_storeu_ps(row + N - 4, vt);
+            }
+            return;
+        }
         if (N <= 16) {  /* the minibatch-1 weight update: d stays in registers */
             const __m256 d0 = _mm256_loadu_ps(d);
             for (npy_intp i = 0; i < M; i++) {
