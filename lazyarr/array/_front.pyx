@@ -10,14 +10,14 @@ errors), so there is one definition of each rule.
 """
 
 cimport numpy as cnp
+from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.object cimport PyObject, PyTypeObject
 
 from ..graph._ir cimport Var, node1
 
 cdef type Array = None
 cdef list _live = None
-#: `coerce`'s globals: ``_prune_at``, ``_prune`` and ``MAX_PENDING_DEPTH`` are read there, so
-#: the policies (and tests that patch them) stay in one place
+#: `coerce`'s globals (``_prune`` is called from there), whose policies stay in one place
 cdef dict _cg = None
 cdef object _realize = None
 cdef dict _const_cache = None
@@ -45,6 +45,12 @@ cdef inline object _float_const(object x, object dt):
 
 
 cnp.import_array()
+
+
+cdef inline bint _inexact(object dt):
+    """Whether NumPy dtype ``dt`` is floating or complex (its kind, read in C)."""
+    cdef char k = (<cnp.dtype>dt).kind
+    return k == b'f' or k == b'c'
 
 
 cdef class ArrayBase:
@@ -124,6 +130,17 @@ def held_pending(list live):
     return out
 
 
+#: `coerce.MAX_PENDING_DEPTH` and `coerce._prune_at`, set by `set_limits` whenever coerce
+#: assigns them (its module type does): `wrap` compares C integers
+cdef Py_ssize_t _max_depth = 512, _prune_at = 1 << 14
+
+
+def set_limits(Py_ssize_t max_pending_depth, Py_ssize_t prune_at):
+    """Set the copies of `coerce`'s ``MAX_PENDING_DEPTH`` and ``_prune_at`` that `wrap` reads."""
+    global _max_depth, _prune_at
+    _max_depth, _prune_at = max_pending_depth, prune_at
+
+
 cpdef object wrap(Var v):
     """The user-facing Array for variable ``v`` (realized now if its pending chain is long)."""
     a = (<PyTypeObject*>Array).tp_new(Array, <PyObject*>_empty, NULL)
@@ -131,9 +148,9 @@ cpdef object wrap(Var v):
     v.nref += 1
     if v.owner is not None:
         _live.append(v)
-        if len(_live) > _cg["_prune_at"]:
+        if PyList_GET_SIZE(_live) > _prune_at:
             _cg["_prune"]()
-        if v.depth > _cg["MAX_PENDING_DEPTH"]:
+        if v.depth > _max_depth:
             _realize([v])
     return a
 
@@ -141,17 +158,23 @@ cpdef object wrap(Var v):
 def unary(op, fn, types, as_var, cast):
     """The elementwise function of one-operand row ``fn`` (op ``op``)."""
     cdef dict cache = {}
+    cdef object last_dt = None, last_r = None  # the last dtype seen and its types
 
     def f(x, /):
+        nonlocal last_dt, last_r
         cdef Var v
         if type(x) is Array:
             v = (<ArrayBase>x)._v
         else:
             v = as_var(x)
         dt = v.dtype
-        r = cache.get(dt)
-        if r is None:
-            r = cache[dt] = types(fn, dt)
+        if dt is last_dt:
+            r = last_r
+        else:
+            r = cache.get(dt)
+            if r is None:
+                r = cache[dt] = types(fn, dt)
+            last_dt, last_r = dt, r
         ct = r[0]
         if ct is not dt and ct != dt:
             v = cast(v, ct)
@@ -164,8 +187,13 @@ def binary(op, fn, types, coerce_pair, cast, broadcast_shapes):
     """The elementwise function of two-operand row ``fn`` (op ``op``), and its reflected
     form for the ``__r*__`` operators."""
     cdef dict cache = {}
+    cdef object last_dt = None, last_r = None  # the last dtype seen and its types
+    # the last Python scalar beside an array (by identity: a literal is one object) and its
+    # constant leaf, for the array's dtype
+    cdef object last_x = None, last_xdt = None, last_c = None
 
     def f(x1, x2, /):
+        nonlocal last_dt, last_r, last_x, last_xdt, last_c
         cdef Var v1, v2
         cdef Py_ssize_t d1, d2
         t1 = type(x1)
@@ -177,20 +205,32 @@ def binary(op, fn, types, coerce_pair, cast, broadcast_shapes):
             if v2.dtype is not dt:
                 v1, v2, dt = coerce_pair(x1, x2)
         elif t1 is Array and (t2 is float or t2 is int) and \
-                (<ArrayBase>x1)._v.dtype.kind in "fc":
+                _inexact((<ArrayBase>x1)._v.dtype):
             v1 = (<ArrayBase>x1)._v
             dt = v1.dtype
-            v2 = _float_const(x2, dt)
+            if x2 is last_x and dt is last_xdt:
+                v2 = <Var>last_c
+            else:
+                v2 = _float_const(x2, dt)
+                last_x, last_xdt, last_c = x2, dt, v2
         elif t2 is Array and (t1 is float or t1 is int) and \
-                (<ArrayBase>x2)._v.dtype.kind in "fc":
+                _inexact((<ArrayBase>x2)._v.dtype):
             v2 = (<ArrayBase>x2)._v
             dt = v2.dtype
-            v1 = _float_const(x1, dt)
+            if x1 is last_x and dt is last_xdt:
+                v1 = <Var>last_c
+            else:
+                v1 = _float_const(x1, dt)
+                last_x, last_xdt, last_c = x1, dt, v1
         else:
             v1, v2, dt = coerce_pair(x1, x2)
-        r = cache.get(dt)
-        if r is None:
-            r = cache[dt] = types(fn, dt)
+        if dt is last_dt:
+            r = last_r
+        else:
+            r = cache.get(dt)
+            if r is None:
+                r = cache[dt] = types(fn, dt)
+            last_dt, last_r = dt, r
         ct = r[0]
         if v1.dtype is not ct and v1.dtype != ct:
             v1 = cast(v1, ct)
@@ -214,7 +254,6 @@ def binary(op, fn, types, coerce_pair, cast, broadcast_shapes):
 # ---- realization: the trace-cache hit path ---------------------------------------------------
 
 from cpython.dict cimport PyDict_GetItem
-from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 
 from collections import OrderedDict
 

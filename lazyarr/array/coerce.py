@@ -3,6 +3,9 @@ variables, and graph variables into user-facing arrays."""
 
 from __future__ import annotations
 
+import sys
+import types
+
 import numpy as np
 
 from ..graph.basic import Apply, Op, Var, apply
@@ -131,14 +134,29 @@ def cast(v: Var, dtype: np.dtype) -> Var:
 
 
 #: ``wrap(v)``: the user-facing Array for variable ``v`` (realized now if its pending chain is
-#: longer than ``MAX_PENDING_DEPTH``); in C (`_front.wrap`), which reads ``_prune_at``,
-#: ``_prune`` and ``MAX_PENDING_DEPTH`` from this module
+#: longer than ``MAX_PENDING_DEPTH``); in C (`_front.wrap`), which calls ``_prune`` and reads
+#: copies of ``_prune_at`` and ``MAX_PENDING_DEPTH`` (`_CoerceModule` keeps them equal)
 wrap = _front.wrap
 
 
 def _prune() -> None:
     global _prune_at
     _prune_at = max(LIVE_PRUNE_AT, 2 * len(prune_live()))
+    _front.set_limits(MAX_PENDING_DEPTH, _prune_at)
+
+
+class _CoerceModule(types.ModuleType):
+    """This module's type: assigning ``MAX_PENDING_DEPTH`` or ``_prune_at`` (the diff engine
+    lifts the first, tests patch both) also sets the copies `_front.wrap` reads in C."""
+
+    def __setattr__(self, name: str, value) -> None:
+        super().__setattr__(name, value)
+        if name in ("MAX_PENDING_DEPTH", "_prune_at"):
+            _front.set_limits(self.MAX_PENDING_DEPTH, self._prune_at)
+
+
+sys.modules[__name__].__class__ = _CoerceModule
+_front.set_limits(MAX_PENDING_DEPTH, _prune_at)
 
 
 def rebind(a, v: Var) -> None:

@@ -12,7 +12,11 @@ cdef class Var:
 
 
 cdef class Apply:
-    cdef public object op, inputs, outputs, site
+    cdef public object op, inputs, outputs
+    #: the site: ``_code`` and ``_lasti`` when found by the frame walk (``site`` is then
+    #: ``(_code, _lasti)``, built when read), else any object in ``_site``
+    cdef object _site, _code
+    cdef int _lasti
 
 
 cpdef object user_site(int skip=*)

@@ -19,17 +19,25 @@ cdef str _PKG_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: filename -> True when it is a lazyarr (or frozen bootstrap) file
 cdef dict _is_lib = {}
 
-#: the globals of `graph.basic`, whose ``track_sites`` says whether nodes record their site
-cdef dict _flags = {"track_sites": True}
+#: `graph.basic.track_sites` (set through `set_track_sites` whenever it is assigned)
+cdef bint _track_sites = True
+#: the code object met last by `_find_site`, and whether it is lazyarr's
+cdef object _last_code = None
+cdef bint _last_is_lib = False
 
 
 def bind_flags(dict flags):
-    """Read ``track_sites`` from ``flags``, the globals of `graph.basic` (which documents it);
-    its ``__file__`` gives the package's directory."""
-    global _flags, _PKG_ROOT
-    _flags = flags
+    """Take the package's directory from ``flags["__file__"]`` (`graph.basic`'s globals)."""
+    global _PKG_ROOT, _last_code
     _PKG_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(flags["__file__"]))) + os.sep
     _is_lib.clear()
+    _last_code = None
+
+
+def set_track_sites(bint on):
+    """Whether new nodes record their user site (`graph.basic.track_sites`, which sets it)."""
+    global _track_sites
+    _track_sites = on
 
 
 cdef extern from "Python.h":
@@ -51,6 +59,43 @@ cdef inline bint _lib_file(object fn):
     return r is True
 
 
+cdef inline bint _lib_code(PyCodeObject* code):
+    """Whether ``code`` is lazyarr's (the answer for the last code object is remembered: the
+    nodes of one user line, or one user function, ask about the same code)."""
+    global _last_code, _last_is_lib
+    if <object>code is _last_code:
+        return _last_is_lib
+    _last_is_lib = _lib_file(<object>code.co_filename)
+    _last_code = <object>code
+    return _last_is_lib
+
+
+cdef int _find_site(Apply node, int skip) except -1:
+    """Record in ``node`` the site `user_site(skip)` would return (its code object and
+    ``f_lasti`` in C fields: no tuple and no int object per node)."""
+    cdef PyFrameObject* f = PyEval_GetFrame()
+    cdef PyFrameObject* back
+    cdef PyCodeObject* code
+    if f == NULL:
+        return 0
+    Py_XINCREF(<PyObject*>f)
+    while f != NULL:
+        if skip <= 0:
+            code = PyFrame_GetCode(f)
+            if not _lib_code(code):
+                node._code = <object>code
+                node._lasti = PyFrame_GetLasti(f)
+                Py_XDECREF(<PyObject*>code)
+                Py_XDECREF(<PyObject*>f)
+                return 0
+            Py_XDECREF(<PyObject*>code)
+        skip -= 1
+        back = PyFrame_GetBack(f)
+        Py_XDECREF(<PyObject*>f)
+        f = back
+    return 0
+
+
 cpdef object user_site(int skip=1):
     """``(code, f_lasti)`` of the innermost frame outside lazyarr, starting ``skip`` frames
     above the Python function that calls this one; None if there is none. Hot paths pass the
@@ -64,7 +109,7 @@ cpdef object user_site(int skip=1):
     while f != NULL:
         if skip <= 0:
             code = PyFrame_GetCode(f)
-            if not _lib_file(<object>code.co_filename):
+            if not _lib_code(code):
                 r = (<object>code, PyFrame_GetLasti(f))
                 Py_XDECREF(<PyObject*>code)
                 Py_XDECREF(<PyObject*>f)
@@ -129,7 +174,20 @@ cdef class Apply:
         self.op = op
         self.inputs = inputs if type(inputs) is tuple else tuple(inputs)
         self.outputs = outputs
-        self.site = site
+        self._site = site
+
+    @property
+    def site(self):
+        """Where the user's code built this node: ``(code object, f_lasti)`` (`user_site`),
+        another object given by the builder, or None."""
+        if self._code is not None:
+            return (self._code, self._lasti)
+        return self._site
+
+    @site.setter
+    def site(self, value):
+        self._code = None
+        self._site = value
 
     def __repr__(self):
         return f"<Apply {self.op!r}>"
@@ -141,12 +199,13 @@ cdef Var node1(object op, tuple inputs, object dtype, object shape, Py_ssize_t d
     cdef Var out = Var.__new__(Var)
     node.op = op
     node.inputs = inputs
-    node.site = user_site(site_skip) if _flags["track_sites"] else None
+    if _track_sites:
+        _find_site(node, site_skip)
     out.dtype = dtype
     out.shape = shape
     out.owner = node
     out.depth = depth
-    node.outputs = [out]
+    node.outputs = (out,)  # a front-end node has one output: a tuple is one allocation
     return out
 
 
@@ -170,7 +229,8 @@ def apply_types(op, tuple inputs, types, int site_skip):
     cdef Apply node = Apply.__new__(Apply)
     node.op = op
     node.inputs = inputs
-    node.site = user_site(site_skip) if _flags["track_sites"] else None
+    if _track_sites:
+        _find_site(node, site_skip)
     return _outputs(node, types, depth)
 
 
@@ -215,7 +275,7 @@ def build_steps(list env, list steps, list fsteps, call_site):
         node = Apply.__new__(Apply)
         node.op = op
         node.inputs = ins
-        node.site = site
+        node._site = site
         outs = _outputs(node, types, depth + 1)
         for i in range(len(outs)):
             env[first + i] = outs[i]

@@ -9,12 +9,14 @@ by identity.
 
 from __future__ import annotations
 
+import sys
+import types
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from ._ir import Apply, Var, apply_typed, apply_types, bind_flags
+from ._ir import Apply, Var, apply_typed, apply_types, bind_flags, set_track_sites
 
 __all__ = ["Op", "Var", "Apply", "OpMeta", "apply", "apply_typed", "intern_count"]
 
@@ -95,6 +97,20 @@ def _short(p: Any) -> str:
 #: set to False to skip recording the user's site on every node (a little faster)
 track_sites = True
 bind_flags(globals())
+
+
+class _BasicModule(types.ModuleType):
+    """This module's type: assigning ``track_sites`` (``basic.track_sites = False``, a test's
+    monkeypatch) also sets the flag the C node builders read (`_ir.set_track_sites`), so they
+    read no dictionary per node."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name == "track_sites":
+            set_track_sites(bool(value))
+
+
+sys.modules[__name__].__class__ = _BasicModule
 
 
 def apply(op: Op, *inputs: Var) -> list[Var]:

@@ -88,3 +88,36 @@ def test_numpy_conversion_realizes_casts_and_copies():
     np.testing.assert_array_equal(c, got)
     with pytest.raises(xp.ConcretizationError):
         xp.grad(lambda t: xp.sum(t) * float(np.asarray(t)[0]))(xp.asarray(xn))
+
+
+def test_scalar_operands_remembered_by_identity_keep_value_sign_and_dtype():
+    """The closures remember their last Python scalar and dtype: a repeat must still give
+    each scalar's own value (the sign of a zero included) in each array's dtype."""
+    x32 = np.array([1.0, -2.0, 3.0], np.float32)
+    x64 = x32.astype(np.float64)
+    a32, a64 = xp.asarray(x32), xp.asarray(x64)
+    for c in (0.0, -0.0, -0.0, 2.5, 2.5, 2, float("nan"), float("inf")):
+        for a, xn in ((a32, x32), (a64, x64), (a32, x32)):
+            with np.errstate(all="ignore"):
+                wants = (xn * c, c - xn, xn / c)
+            for got, want in zip((a * c, c - a, a / c), wants):
+                g = np.asarray(got)
+                assert g.dtype == xn.dtype
+                np.testing.assert_array_equal(g, want)
+                np.testing.assert_array_equal(np.signbit(g), np.signbit(want))
+
+
+def test_the_pending_depth_bound_follows_its_module_attribute(monkeypatch):
+    from lazyarr.array import coerce
+
+    monkeypatch.setattr(coerce, "MAX_PENDING_DEPTH", 8)
+    z = xp.asarray(np.zeros(3))
+    for _ in range(30):
+        z = z + 1.0
+        assert z._v.depth <= 9
+    np.testing.assert_array_equal(np.asarray(z), np.full(3, 30.0))
+    monkeypatch.setattr(coerce, "MAX_PENDING_DEPTH", 1 << 40)
+    for _ in range(30):
+        z = z + 1.0
+    assert z._v.depth == 30                       # lifted: nothing realized on its own
+    np.testing.assert_array_equal(np.asarray(z), np.full(3, 60.0))
