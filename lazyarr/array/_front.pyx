@@ -47,6 +47,16 @@ cdef inline object _float_const(object x, object dt):
 cnp.import_array()
 
 
+cdef inline bint _shared_const(object x):
+    """Whether `coerce.const` shares the constant of Python int or float ``x`` (not a NaN or
+    a zero: those get a leaf each, as the closures' memory must not change the graphs)."""
+    cdef double d
+    if type(x) is float:
+        d = <double>x
+        return d == d and d != 0.0
+    return True
+
+
 cdef inline bint _inexact(object dt):
     """Whether NumPy dtype ``dt`` is floating or complex (its kind, read in C)."""
     cdef char k = (<cnp.dtype>dt).kind
@@ -189,7 +199,7 @@ def binary(op, fn, types, coerce_pair, cast, broadcast_shapes):
     cdef dict cache = {}
     cdef object last_dt = None, last_r = None  # the last dtype seen and its types
     # the last Python scalar beside an array (by identity: a literal is one object) and its
-    # constant leaf, for the array's dtype
+    # shared constant leaf, for the array's dtype
     cdef object last_x = None, last_xdt = None, last_c = None
 
     def f(x1, x2, /):
@@ -212,7 +222,8 @@ def binary(op, fn, types, coerce_pair, cast, broadcast_shapes):
                 v2 = <Var>last_c
             else:
                 v2 = _float_const(x2, dt)
-                last_x, last_xdt, last_c = x2, dt, v2
+                if _shared_const(x2):
+                    last_x, last_xdt, last_c = x2, dt, v2
         elif t2 is Array and (t1 is float or t1 is int) and \
                 _inexact((<ArrayBase>x2)._v.dtype):
             v2 = (<ArrayBase>x2)._v
@@ -221,7 +232,8 @@ def binary(op, fn, types, coerce_pair, cast, broadcast_shapes):
                 v1 = <Var>last_c
             else:
                 v1 = _float_const(x1, dt)
-                last_x, last_xdt, last_c = x1, dt, v1
+                if _shared_const(x1):
+                    last_x, last_xdt, last_c = x1, dt, v1
         else:
             v1, v2, dt = coerce_pair(x1, x2)
         if dt is last_dt:
