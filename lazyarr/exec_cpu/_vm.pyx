@@ -6,8 +6,8 @@ implementation (a Python call); an `ElemThunk` calls a generated C kernel throug
 pointer and a `MatMulThunk` calls BLAS (``scipy.linalg.cython_blas``), both with no Python call.
 Values no later thunk reads are dropped at once; buffers of intermediate values are kept by their
 thunk and reused on the next call. Outputs that escape to the caller are new arrays, except that
-an elementwise thunk takes back the large array it handed out last call once nothing else holds
-it (its reference count says so): a loop that drops each result allocates nothing.
+an elementwise thunk takes back the array it handed out last call once nothing else holds it
+(its reference count says so): a loop that drops each result allocates nothing.
 Graphs with lazy nodes (``cond``) run as a `LazyProgram` (``_lazy.pxi``): thunks only a lazy
 node's untaken input needs never run.
 """
@@ -65,8 +65,9 @@ ctypedef void (*reduce_fn)(int64_t, const int64_t *, int64_t, const int64_t *, c
 cdef int g_threads = 1
 #: above this many elements, kernels run with the GIL released
 cdef int64_t NOGIL_MIN = 1 << 15
-#: outputs of at least this many elements are recycled once the caller has dropped them
-cdef int64_t RECYCLE_MIN = 1 << 14
+#: outputs of at least this many elements are recycled once the caller has dropped them (all
+#: of them: a malloc and free of a tiny array cost ~0.2 us, as much as its kernel)
+cdef int64_t RECYCLE_MIN = 1
 
 
 def set_threads(int n):
@@ -255,6 +256,8 @@ cdef class ElemThunk(Thunk):
                 x = self.bufs[i]
                 if x is not None and _same_shape(<cnp.ndarray>x, nd, shape):
                     b = <cnp.ndarray>x
+            if b is None and not self.reuse[i]:  # the caller's array for it (call_into)
+                b = _target(storage, self.out_slot[i], nd, shape, self.out_type[i])
             if b is None and not self.reuse[i] and not shared and n >= RECYCLE_MIN:
                 # the array handed out last call, if nothing else holds it any more (this
                 # list and x are its only references): no allocation, no page faults
@@ -263,8 +266,6 @@ cdef class ElemThunk(Thunk):
                         and _same_shape(<cnp.ndarray>x, nd, shape)):
                     b = <cnp.ndarray>x
                     cnp.PyArray_ENABLEFLAGS(b, cnp.NPY_ARRAY_WRITEABLE)
-            if b is None and not self.reuse[i]:
-                b = _target(storage, self.out_slot[i], nd, shape, self.out_type[i])
             if b is None:
                 b = cnp.PyArray_EMPTY(nd, shape, self.out_type[i], 0)
                 if self.reuse[i] and not shared:
