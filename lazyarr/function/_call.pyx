@@ -51,29 +51,36 @@ cdef inline object _new_array(object data):
     return a
 
 
+cdef inline object _leaf_data(object x, object dtype):
+    """The NumPy data of leaf ``x`` (a realized Array or a NumPy array) when its dtype is
+    ``dtype``, else None."""
+    cdef object v, d, dt
+    if type(x) is cnp.ndarray:
+        d = x
+    elif type(x) is Array:
+        v = x._v
+        if v.owner is not None:
+            return None
+        d = v.data
+        if type(d) is not cnp.ndarray:
+            return None
+    else:
+        return None
+    dt = d.dtype
+    if dt is not dtype and dt != dtype:
+        return None
+    return d
+
+
 def check(list objs, list dtypes, list shapes):
     """The data of ``objs`` (realized Arrays or NumPy arrays) when they have exactly ``dtypes``
     and ``shapes`` (one per leaf), else None."""
     cdef Py_ssize_t k, n = len(objs)
     cdef list data = [None] * n
-    cdef object x, v, d, dt
+    cdef object d
     for k in range(n):
-        x = objs[k]
-        if type(x) is cnp.ndarray:
-            d = x
-        elif type(x) is Array:
-            v = x._v
-            if v.owner is not None:
-                return None
-            d = v.data
-            if type(d) is not cnp.ndarray:
-                return None
-        else:
-            return None
-        dt = d.dtype
-        if dt is not dtypes[k] and dt != dtypes[k]:
-            return None
-        if d.shape != shapes[k]:
+        d = _leaf_data(objs[k], dtypes[k])
+        if d is None or d.shape != shapes[k]:
             return None
         data[k] = d
     return data
@@ -84,23 +91,11 @@ def check_loop(list objs, list dtypes, list shapes, frozenset stacked, Py_ssize_
     shape is ``(m, *shapes[k])`` with ``m >= n``; None when any leaf does not fit."""
     cdef Py_ssize_t k, nl = len(objs)
     cdef list data = [None] * nl
-    cdef object x, v, d, dt
+    cdef object d
     cdef tuple sh
     for k in range(nl):
-        x = objs[k]
-        if type(x) is cnp.ndarray:
-            d = x
-        elif type(x) is Array:
-            v = x._v
-            if v.owner is not None:
-                return None
-            d = v.data
-            if type(d) is not cnp.ndarray:
-                return None
-        else:
-            return None
-        dt = d.dtype
-        if dt is not dtypes[k] and dt != dtypes[k]:
+        d = _leaf_data(objs[k], dtypes[k])
+        if d is None:
             return None
         sh = d.shape
         if k in stacked:
