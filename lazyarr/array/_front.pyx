@@ -165,26 +165,37 @@ cpdef object wrap(Var v):
     return a
 
 
+cdef class _TypesMemo:
+    """``types(fn, dtype)`` of one elementwise row, remembered per dtype; the last dtype is
+    answered without a dict lookup."""
+    cdef object fn, types, last_dt, last_r
+    cdef dict cache
+
+    def __cinit__(self, fn, types):
+        self.fn, self.types, self.cache = fn, types, {}
+
+    cdef inline object get(self, object dt):
+        if dt is self.last_dt:
+            return self.last_r
+        r = self.cache.get(dt)
+        if r is None:
+            r = self.cache[dt] = self.types(self.fn, dt)
+        self.last_dt, self.last_r = dt, r
+        return r
+
+
 def unary(op, fn, types, as_var, cast):
     """The elementwise function of one-operand row ``fn`` (op ``op``)."""
-    cdef dict cache = {}
-    cdef object last_dt = None, last_r = None  # the last dtype seen and its types
+    cdef _TypesMemo memo = _TypesMemo(fn, types)
 
     def f(x, /):
-        nonlocal last_dt, last_r
         cdef Var v
         if type(x) is Array:
             v = (<ArrayBase>x)._v
         else:
             v = as_var(x)
         dt = v.dtype
-        if dt is last_dt:
-            r = last_r
-        else:
-            r = cache.get(dt)
-            if r is None:
-                r = cache[dt] = types(fn, dt)
-            last_dt, last_r = dt, r
+        r = memo.get(dt)
         ct = r[0]
         if ct is not dt and ct != dt:
             v = cast(v, ct)
@@ -196,14 +207,13 @@ def unary(op, fn, types, as_var, cast):
 def binary(op, fn, types, coerce_pair, cast, broadcast_shapes):
     """The elementwise function of two-operand row ``fn`` (op ``op``), and its reflected
     form for the ``__r*__`` operators."""
-    cdef dict cache = {}
-    cdef object last_dt = None, last_r = None  # the last dtype seen and its types
+    cdef _TypesMemo memo = _TypesMemo(fn, types)
     # the last Python scalar beside an array (by identity: a literal is one object) and its
     # shared constant leaf, for the array's dtype
     cdef object last_x = None, last_xdt = None, last_c = None
 
     def f(x1, x2, /):
-        nonlocal last_dt, last_r, last_x, last_xdt, last_c
+        nonlocal last_x, last_xdt, last_c
         cdef Var v1, v2
         cdef Py_ssize_t d1, d2
         t1 = type(x1)
@@ -236,13 +246,7 @@ def binary(op, fn, types, coerce_pair, cast, broadcast_shapes):
                     last_x, last_xdt, last_c = x1, dt, v1
         else:
             v1, v2, dt = coerce_pair(x1, x2)
-        if dt is last_dt:
-            r = last_r
-        else:
-            r = cache.get(dt)
-            if r is None:
-                r = cache[dt] = types(fn, dt)
-            last_dt, last_r = dt, r
+        r = memo.get(dt)
         ct = r[0]
         if v1.dtype is not ct and v1.dtype != ct:
             v1 = cast(v1, ct)
