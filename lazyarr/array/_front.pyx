@@ -184,6 +184,20 @@ cdef class _TypesMemo:
         return r
 
 
+cdef class _ScalarMemo:
+    """The constant leaf of a Python scalar beside an array of dtype ``dt``; the last scalar
+    (by identity: a literal is one object) that `coerce.const` shares is answered at once."""
+    cdef object last_x, last_dt, last_c
+
+    cdef inline Var get(self, object x, object dt):
+        if x is self.last_x and dt is self.last_dt:
+            return <Var>self.last_c
+        c = _float_const(x, dt)
+        if _shared_const(x):
+            self.last_x, self.last_dt, self.last_c = x, dt, c
+        return <Var>c
+
+
 def unary(op, fn, types, as_var, cast):
     """The elementwise function of one-operand row ``fn`` (op ``op``)."""
     cdef _TypesMemo memo = _TypesMemo(fn, types)
@@ -208,12 +222,9 @@ def binary(op, fn, types, coerce_pair, cast, broadcast_shapes):
     """The elementwise function of two-operand row ``fn`` (op ``op``), and its reflected
     form for the ``__r*__`` operators."""
     cdef _TypesMemo memo = _TypesMemo(fn, types)
-    # the last Python scalar beside an array (by identity: a literal is one object) and its
-    # shared constant leaf, for the array's dtype
-    cdef object last_x = None, last_xdt = None, last_c = None
+    cdef _ScalarMemo scalar = _ScalarMemo()
 
     def f(x1, x2, /):
-        nonlocal last_x, last_xdt, last_c
         cdef Var v1, v2
         cdef Py_ssize_t d1, d2
         t1 = type(x1)
@@ -228,22 +239,12 @@ def binary(op, fn, types, coerce_pair, cast, broadcast_shapes):
                 _inexact((<ArrayBase>x1)._v.dtype):
             v1 = (<ArrayBase>x1)._v
             dt = v1.dtype
-            if x2 is last_x and dt is last_xdt:
-                v2 = <Var>last_c
-            else:
-                v2 = _float_const(x2, dt)
-                if _shared_const(x2):
-                    last_x, last_xdt, last_c = x2, dt, v2
+            v2 = scalar.get(x2, dt)
         elif t2 is Array and (t1 is float or t1 is int) and \
                 _inexact((<ArrayBase>x2)._v.dtype):
             v2 = (<ArrayBase>x2)._v
             dt = v2.dtype
-            if x1 is last_x and dt is last_xdt:
-                v1 = <Var>last_c
-            else:
-                v1 = _float_const(x1, dt)
-                if _shared_const(x1):
-                    last_x, last_xdt, last_c = x1, dt, v1
+            v1 = scalar.get(x1, dt)
         else:
             v1, v2, dt = coerce_pair(x1, x2)
         r = memo.get(dt)
