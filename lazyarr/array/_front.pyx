@@ -270,7 +270,9 @@ def binary(op, fn, types, coerce_pair, cast, broadcast_shapes):
 
 # ---- realization: the trace-cache hit path ---------------------------------------------------
 
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.dict cimport PyDict_GetItem
+from libc.string cimport memcmp
 
 from collections import OrderedDict
 
@@ -280,6 +282,9 @@ cdef object _prepare = None    # materialize._prepare: the miss path (cut, compi
 cdef object _meet = None       # materialize._meet_live: the live-array search proper
 cdef object _symbolic = None   # materialize._raise_symbolic
 cdef TraceCache _cache = None  # materialize.trace_cache
+#: how many recent keys a trace cache compares before a dict lookup (an eager loop's
+#: realizations are a few keys, repeated)
+cdef Py_ssize_t N_RECENT = 4
 
 
 cdef class Entry:
@@ -302,11 +307,53 @@ cdef class TraceCache:
     cdef public Py_ssize_t maxsize, hits, misses
     #: the entry used last (most recently used already: no reordering on a repeated hit)
     cdef object _last
+    #: the keys (`bytes`) and entries of the last few distinct hits or stores, most recent
+    #: first: a realization compares its key words with them (`_recent`) before it makes a
+    #: `bytes` key, hashes it and looks it up
+    cdef list _rkeys, _rentries
 
     def __init__(self, Py_ssize_t maxsize=2048):
         self.maxsize = maxsize
         self._d = OrderedDict()
         self.hits = self.misses = 0
+        self._rkeys, self._rentries = [], []
+
+    cdef object _recent(self, const char* p, Py_ssize_t nbytes):
+        """The entry of a recent key whose bytes are ``p[:nbytes]`` (counted as a hit, made
+        most recent), or None (not counted: the caller looks the key up with `_hit`)."""
+        cdef Py_ssize_t i
+        cdef PyObject* k
+        for i in range(PyList_GET_SIZE(self._rkeys)):
+            k = PyList_GET_ITEM(self._rkeys, i)
+            if PyBytes_GET_SIZE(<object>k) == nbytes and \
+                    memcmp(PyBytes_AS_STRING(<object>k), p, nbytes) == 0:
+                key = <object>k  # a reference of its own: `_remember` takes it out of the list
+                e = <object>PyList_GET_ITEM(self._rentries, i)
+                self.hits += 1
+                if e is not self._last:
+                    self._d.move_to_end(key)
+                    self._last = e
+                if i:
+                    self._remember(key, e)
+                return e
+        return None
+
+    cdef int _remember(self, object key, object entry) except -1:
+        """Put ``key`` and ``entry`` first among the recent ones (at most `N_RECENT`)."""
+        cdef list ks = self._rkeys
+        cdef Py_ssize_t i
+        for i in range(len(ks)):
+            if ks[i] is key:
+                del ks[i]
+                del self._rentries[i]
+                break
+        else:
+            if len(ks) >= N_RECENT:
+                ks.pop()
+                self._rentries.pop()
+        ks.insert(0, key)
+        self._rentries.insert(0, entry)
+        return 0
 
     cdef object _hit(self, object key):
         """The entry under ``key`` (counted, made most recent), or None (counted as a miss)."""
@@ -329,6 +376,7 @@ cdef class TraceCache:
         ``maxsize``."""
         self._d[key] = entry
         self._last = entry
+        del self._rkeys[:], self._rentries[:]  # a replaced or evicted key is not recent
         if len(self._d) > self.maxsize:
             self._d.popitem(last=False)
 
@@ -336,6 +384,7 @@ cdef class TraceCache:
         """Drop every program and reset the counters."""
         self._d.clear()
         self._last = None
+        del self._rkeys[:], self._rentries[:]
         self.hits = self.misses = 0
 
     def __len__(self):
@@ -382,7 +431,7 @@ cdef _realize_list(list vars):
     cdef list pending = [v for v in vars if (<Var?>v).owner is not None]
     cdef list extras = []
     cdef list args, leaves
-    cdef Py_ssize_t n_asked, n_live = 0, i
+    cdef Py_ssize_t n_asked, n_live = 0, i, n0
     cdef Walk wk
     cdef Entry entry
     cdef tuple pos
@@ -408,10 +457,17 @@ cdef _realize_list(list vars):
     n_asked = len(pending)
     if extras:
         pending += extras
-    key = wk._key()
-    entry = _cache._hit(key)
+    n0 = wk._close()
+    entry = _cache._recent(<char*>wk.w.p, wk.w.n * 8)
     if entry is None:
-        entry = _prepare(pending[:n_asked], key)
+        key = PyBytes_FromStringAndSize(<char*>wk.w.p, wk.w.n * 8)
+        wk.w.n = n0
+        entry = _cache._hit(key)
+        if entry is None:
+            entry = _prepare(pending[:n_asked], key)
+        _cache._remember(key, entry)
+    else:
+        wk.w.n = n0
     # a symbolic leaf keys differently from a leaf with data, so a hit never lacks data
     leaves = wk.leaves
     pos = entry.positions

@@ -16,6 +16,7 @@ from ..graph._walk import cut, meets_last_cut
 from ..graph.basic import Var
 from ..graph.fgraph import SMALL_CONST, FunctionGraph
 from ..graph.userline import where
+from ._donate import decode
 from ._front import Entry, TraceCache, bind_realize, held_pending
 from ._front import realize as _realize
 
@@ -47,12 +48,13 @@ def _is_baked(leaf: Var) -> bool:
     return leaf.const and d is not None and d.size <= SMALL_CONST
 
 
-def _prepare(asked: list[Var], key: bytes) -> Entry:
+def _prepare(asked: list[Var], key: bytes, dead: bytes = b"") -> Entry:
     """The program of a trace-cache miss: the full cut of ``asked`` (the same walk as the
-    key's, with its steps), compiled and stored under ``key``."""
+    key's, with its steps), compiled and stored under ``key``. ``dead``: the key's suffix
+    naming the leaves whose buffers the outputs may take (`_donate.dead_leaves`)."""
     extras: list[Var] = []
     leaves, steps, out_refs, key2 = cut(asked, extras)
-    assert key2 == key, "cut and cut_key disagree"
+    assert key2 + dead == key, "cut and cut_key disagree"
     positions = tuple(i for i, leaf in enumerate(leaves) if not _is_baked(leaf))
     for i in positions:
         if leaves[i].data is None:
@@ -62,9 +64,34 @@ def _prepare(asked: list[Var], key: bytes) -> Entry:
         # computed (an untaken branch can fail); the program returns only what was asked
         out_refs = out_refs[:len(asked)]
     fg = FunctionGraph.from_cut(leaves, steps, out_refs)
+    if dead:
+        fg.donate, fg.donate_alias = _donations(fg, [
+            (positions.index(i), [positions.index(j) for j in others])
+            for i, others in decode(dead)])
     entry = Entry(pipeline.compile_fgraph(fg), positions)
     trace_cache.put(key, entry)
     return entry
+
+
+def _donations(fg: FunctionGraph, buffers: list) -> tuple[dict[int, int], dict[int, int]]:
+    """``fg.donate`` and ``fg.donate_alias`` for dead input buffers: ``buffers`` lists
+    ``(input position, [other input positions holding the same array])``. Each buffer goes to
+    an output of its dtype and shape not given one yet, preferably one computed directly from
+    it (``w - lr * g`` rather than ``g``: an update can then run in place); its other inputs
+    are aliases of the donated one."""
+    donate: dict[int, int] = {}
+    alias: dict[int, int] = {}
+    for i, others in buffers:
+        v = fg.inputs[i]
+        own = {v, *(fg.inputs[k] for k in others)}
+        fits = [j for j, o in enumerate(fg.outputs)
+                if j not in donate and o.dtype == v.dtype and o.shape == v.shape]
+        if fits:
+            near = [j for j in fits if fg.outputs[j].owner is not None
+                    and not own.isdisjoint(fg.outputs[j].owner.inputs)]
+            donate[(near or fits)[0]] = i
+            alias.update((k, i) for k in others)
+    return donate, alias
 
 
 def _meet_live(nodes: list, asked: list[Var], live: list[Var]) -> list[Var]:

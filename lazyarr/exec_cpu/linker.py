@@ -144,8 +144,8 @@ def link(fg: FunctionGraph, reference: bool = False, native_kernels: bool = True
                        and cv.shape == ov.shape
                        and None not in cv.shape) or (
                            outs[0] in donor and c not in ins[1:]
-                           and _donated_operand(donor[outs[0]], t, ins[:1], node.inputs[:1],
-                                                ov) == 0)
+                           and _donated_operand(donor[outs[0]], t, ins, node.inputs, ov,
+                                                True) == 0)
             thunks.append(GemmThunk(node.op.perform, ins, outs, free, node,
                                     ov.dtype.num, len(ov.shape) == 1, reuse[0], inplace))
             fresh.update(outs)
@@ -162,8 +162,8 @@ def link(fg: FunctionGraph, reference: bool = False, native_kernels: bool = True
             fn = node.op.perform
             into = getattr(node.op, "perform_into", None)  # writes into its input 0
             if (into is not None and outs[0] in donor and ins[0] not in ins[1:]
-                    and _donated_operand(donor[outs[0]], t, ins[:1], node.inputs[:1],
-                                         node.outputs[0]) == 0):
+                    and _donated_operand(donor[outs[0]], t, ins, node.inputs,
+                                         node.outputs[0], True) == 0):
                 fn = into
             thunks.append(Thunk(fn, ins, outs, free, node))
     out_idx = tuple(index[v] for v in fg.outputs)
@@ -205,12 +205,16 @@ def _gemm_handoffs(order: list, index: dict, frees: list, kernels: list, escape:
 
 def _donors(fg: FunctionGraph, order: list, index: dict, escape: set) -> dict:
     """``fg.donate`` maps output positions to the input positions whose buffers they may take
-    (``lazyarr.compile``'s donated arguments). Returns ``{output slot: (input slot, position of
-    the last node reading the input or a view of it)}`` for the inputs that no output aliases."""
+    (``lazyarr.compile``'s donated arguments; dead leaves of an eager cut); ``fg.donate_alias``
+    maps further input positions to a donated one when they hold the same array. Returns
+    ``{output slot: (slots holding the donated array, position of the last node reading it or
+    a view of it, those slots and the views')}`` for the donated inputs no output aliases."""
     donate = getattr(fg, "donate", None)
     if not donate:
         return {}
-    alias = {i: i for i in donate.values()}  # slot -> the donated input slot it may view
+    same = {i: i for i in donate.values()}  # slot -> the donated input slot: the same array
+    same.update((a, i) for a, i in getattr(fg, "donate_alias", {}).items() if i in same)
+    alias = dict(same)  # ... or a view of it
     last: dict[int, int] = {}
     for t, node in enumerate(order):
         for v in node.inputs:
@@ -225,20 +229,31 @@ def _donors(fg: FunctionGraph, order: list, index: dict, escape: set) -> dict:
     for j, i in donate.items():
         o = index[fg.outputs[j]]
         if i not in escaped and o not in out and o >= len(fg.inputs):
-            out[o] = (i, last.get(i, -1))
+            out[o] = (frozenset(s for s, r in same.items() if r == i), last.get(i, -1),
+                      frozenset(s for s, r in alias.items() if r == i))
     return out
 
 
-def _donated_operand(donor: tuple, t: int, ins: tuple, in_vars, ov) -> int:
-    """Position of the donated input among a node's operands if the node (at ``t``) may write
-    its output there: it is the input's last reader, and the types agree; else -1."""
-    slot, last = donor
+def _donated_operand(donor: tuple, t: int, ins: tuple, in_vars, ov,
+                     exclusive: bool = False) -> int:
+    """Position of the donated array among a node's operands if the node (at ``t``) may write
+    its output there: it is the array's last reader, the types agree, and no other operand
+    reads a view of it (``exclusive``: nor the array itself, for BLAS and scatters); else -1."""
+    same, last, members = donor
     if last > t:
         return -1
+    cand = -1
     for i, (s, iv) in enumerate(zip(ins, in_vars)):
-        if s == slot and iv.dtype == ov.dtype and iv.shape == ov.shape and None not in iv.shape:
-            return i
-    return -1
+        if (s in same and iv.dtype == ov.dtype and iv.shape == ov.shape
+                and None not in iv.shape):
+            cand = i
+            break
+    if cand < 0:
+        return -1
+    for i, s in enumerate(ins):
+        if i != cand and s in members and (exclusive or s not in same):
+            return -1
+    return cand
 
 
 def _always_read(node) -> range | list:
@@ -285,7 +300,7 @@ def _gather(node, t, ins, outs, free, reuse, donor, fresh, escape, viewed, hando
     into its input 0 when that input is donated for its output or is a dead private buffer."""
     x, o, ov = ins[0] if ins else -1, outs[0], node.outputs[0]
     into = bool(ins) and x not in ins[1:] and (
-        (o in donor and _donated_operand(donor[o], t, ins[:1], node.inputs[:1], ov) == 0)
+        (o in donor and _donated_operand(donor[o], t, ins, node.inputs, ov, True) == 0)
         or (x in fresh and x in free and x not in viewed and o not in escape
             and o not in viewed and o not in handoff and node.inputs[0].shape == ov.shape
             and None not in ov.shape))

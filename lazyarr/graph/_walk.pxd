@@ -14,11 +14,14 @@ cdef struct Words:
 cdef struct Sig:
     Py_ssize_t start, n, k  # a step's words w.p[start:start + n]; its first output's number
     uint64_t h
+    Py_ssize_t gen  # the table's generation when this slot was filled
 
 
 cdef struct Table:
     Sig* s
-    Py_ssize_t cap, used  # cap: a power of two; an empty slot has n == 0
+    #: cap: a power of two; a slot is empty unless its ``gen`` is the table's (a reused
+    #: table takes the next generation instead of being cleared)
+    Py_ssize_t cap, used, gen
 
 
 cdef class Walk:
@@ -34,6 +37,7 @@ cdef class Walk:
     cdef int _leaf(self, Var v) except -1
     cdef int _run(self, list outputs) except -1
     cdef bytes _key(self)
+    cdef Py_ssize_t _close(self) except -1
 
 
 cdef Walk _start(list outputs, list extras, bint full)

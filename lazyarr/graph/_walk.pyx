@@ -121,9 +121,9 @@ cdef int _grow(Table* t) except -1:
     if s == NULL:
         raise MemoryError()
     for i in range(t.cap):
-        if t.s[i].n:
+        if t.s[i].gen == t.gen:
             j = t.s[i].h & (cap - 1)
-            while s[j].n:
+            while s[j].gen == t.gen:
                 j = (j + 1) & (cap - 1)
             s[j] = t.s[i]
     PyMem_Free(t.s)
@@ -140,7 +140,7 @@ cdef Py_ssize_t _find_or_add(Table* t, Words* w, Py_ssize_t start, Py_ssize_t k)
     if 2 * (t.used + 1) > t.cap:
         _grow(t)
     i = h & (t.cap - 1)
-    while t.s[i].n:
+    while t.s[i].gen == t.gen:
         if t.s[i].h == h and t.s[i].n == n and \
                 memcmp(&w.p[t.s[i].start], &w.p[start], n * sizeof(int64_t)) == 0:
             return t.s[i].k
@@ -149,6 +149,7 @@ cdef Py_ssize_t _find_or_add(Table* t, Words* w, Py_ssize_t start, Py_ssize_t k)
     t.s[i].n = n
     t.s[i].k = k
     t.s[i].h = h
+    t.s[i].gen = t.gen
     t.used += 1
     return -1
 
@@ -182,6 +183,7 @@ cdef bytes _const_entry(Var v):
 cdef int64_t* _spare_w = NULL
 cdef Py_ssize_t _spare_wcap = 0
 cdef Sig* _spare_s = NULL
+cdef Py_ssize_t _spare_gen = 0
 cdef void** _spare_stack = NULL
 cdef Py_ssize_t _spare_stack_cap = 0
 #: tables and stacks up to this many slots are kept for the next walk
@@ -204,6 +206,7 @@ cdef class Walk:
         if _spare_w != NULL:
             self.w.p, self.w.cap = _spare_w, _spare_wcap
             self.sigs.s = _spare_s
+            self.sigs.gen = _spare_gen + 1  # the slots of older generations are empty
             self.stack, self.stack_cap = _spare_stack, _spare_stack_cap
             _spare_w = NULL
             _spare_s = NULL
@@ -211,6 +214,7 @@ cdef class Walk:
         else:
             self.w.p = <int64_t*>PyMem_Malloc(256 * sizeof(int64_t))
             self.sigs.s = <Sig*>PyMem_Calloc(64, sizeof(Sig))
+            self.sigs.gen = 1
             self.stack = <void**>PyMem_Malloc(64 * sizeof(void*))
             if self.w.p == NULL or self.sigs.s == NULL or self.stack == NULL:
                 raise MemoryError()
@@ -219,15 +223,14 @@ cdef class Walk:
         self.sigs.cap = 64
 
     def __dealloc__(self):
-        global _spare_w, _spare_wcap, _spare_s, _spare_stack, _spare_stack_cap
+        global _spare_w, _spare_wcap, _spare_s, _spare_gen, _spare_stack, _spare_stack_cap
         if _spare_w == NULL and self.sigs.cap <= SPARE_MAX and self.w.cap <= 8 * SPARE_MAX \
                 and self.stack_cap <= SPARE_MAX and self.w.p != NULL and \
                 self.sigs.s != NULL and self.stack != NULL:
-            memset(self.sigs.s, 0, 64 * sizeof(Sig))
             if self.sigs.cap > 64:  # keep the first 64 slots only (a fresh table's size)
                 self.sigs.s = <Sig*>PyMem_Realloc(self.sigs.s, 64 * sizeof(Sig))
             _spare_w, _spare_wcap = self.w.p, self.w.cap
-            _spare_s = self.sigs.s
+            _spare_s, _spare_gen = self.sigs.s, self.sigs.gen
             _spare_stack, _spare_stack_cap = self.stack, self.stack_cap
             return
         PyMem_Free(self.w.p)
@@ -356,6 +359,14 @@ cdef class Walk:
 
     cdef bytes _key(self):
         """The key: the words so far, then the outputs' and extras' numbers."""
+        cdef Py_ssize_t n0 = self._close()
+        key = PyBytes_FromStringAndSize(<char*>self.w.p, self.w.n * 8)
+        self.w.n = n0
+        return key
+
+    cdef Py_ssize_t _close(self) except -1:
+        """Append the outputs' and extras' numbers to the words (``w.p[:w.n]`` is then the
+        key's content); returns the count before, to which the caller resets ``w.n``."""
         cdef Words* w = &self.w
         cdef Py_ssize_t n0 = w.n
         cdef Py_ssize_t n_out = len(self.outputs) + (len(self.extras) if self.want_extras else 0)
@@ -370,9 +381,7 @@ cdef class Walk:
             for x in self.extras:
                 w.p[w.n] = (<Var>x)._num
                 w.n += 1
-        key = PyBytes_FromStringAndSize(<char*>w.p, w.n * 8)
-        w.n = n0
-        return key
+        return n0
 
     def out_refs(self):
         """The value numbers of the outputs, then of the extras."""

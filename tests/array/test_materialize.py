@@ -8,6 +8,7 @@ from __future__ import annotations
 import gc
 import operator
 import weakref
+from collections import OrderedDict
 
 import numpy as np
 import pytest
@@ -287,6 +288,29 @@ def test_global_trace_cache_evicts(monkeypatch):
     float(xp.sum(xp.asarray(np.ones(1)) * 2.0))     # evicted long ago
     info = xp.trace_cache_info()
     assert (info["hits"], info["misses"]) == (1, 11)
+    xp.trace_cache.clear()
+
+
+def test_recently_used_keys_count_and_evict_as_plain_lookups(monkeypatch):
+    """A realization compares its key words with the last few keys before a dict lookup:
+    values, hit/miss counts and the least-recently-used eviction stay those of an LRU map."""
+    monkeypatch.setattr(xp.trace_cache, "maxsize", 5)
+    xp.trace_cache.clear()
+    model: OrderedDict = OrderedDict()
+    hits = misses = 0
+    for n in [1, 2, 1, 3, 4, 5, 1, 6, 2, 7, 1, 1, 3, 2, 6, 5, 4, 7, 7, 1, 2, 8, 2, 1]:
+        x = np.arange(n, dtype=np.float64)
+        assert float(xp.sum(xp.asarray(x) * 2.0)) == float(np.sum(x * 2.0))
+        if n in model:
+            hits += 1
+            model.move_to_end(n)
+        else:
+            misses += 1
+            model[n] = True
+            if len(model) > 5:
+                model.popitem(last=False)
+    info = xp.trace_cache_info()
+    assert (info["hits"], info["misses"], info["size"]) == (hits, misses, len(model))
     xp.trace_cache.clear()
 
 

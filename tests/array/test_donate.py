@@ -1,0 +1,139 @@
+"""Automatic donation in eager realization (`array/_donate.py`): a dead leaf's buffer takes
+the result of the same type; a buffer anything else still holds is never written."""
+
+import weakref
+
+import numpy as np
+import pytest
+
+import lazyarr as xp
+from lazyarr.array import _donate, materialize
+
+
+@pytest.fixture(autouse=True)
+def small_buffers(monkeypatch):
+    """Donate buffers from 1 KiB up, so the tests can use small arrays."""
+    monkeypatch.setattr(_donate, "MIN_BYTES", 1024)
+
+
+def _data(a):
+    return a._v.data
+
+
+def _donating_keys() -> int:
+    return sum(len(k) % 8 != 0 for k in materialize.trace_cache._d)  # keys with a suffix
+
+
+def test_sgd_step_writes_into_the_dead_parameter():
+    rng = np.random.default_rng(0)
+    w0 = rng.standard_normal((40, 30)).astype(np.float32)
+    x = rng.standard_normal((8, 40)).astype(np.float32)
+    w, xa, ref = xp.asarray(w0.copy()), xp.asarray(x), w0.copy()
+    for step in range(4):
+        w = w - 0.1 * (xa.T @ xp.tanh(xa @ w))
+        ref = ref - np.float32(0.1) * (x.T @ np.tanh(x @ ref))
+        np.asarray(w)
+        if step == 0:
+            buf = weakref.ref(_data(w))  # the result of the first step, held by w alone
+        else:
+            assert _data(w) is buf(), "the step should have written into the old buffer"
+    np.testing.assert_allclose(np.asarray(w), ref, rtol=2e-5, atol=2e-5)
+
+
+def test_value_and_grad_loop_matches_numpy():
+    """The argument and its symbolic stand-in share one array: both are leaves of the cut.
+    While the user holds the gradient too, the update is elementwise and its thunk keeps its
+    last output for reuse: that buffer is not dead, and the step writes a new one."""
+    rng = np.random.default_rng(1)
+    w0 = rng.standard_normal((64, 10)).astype(np.float32) * 0.1
+    x = rng.standard_normal((16, 64)).astype(np.float32)
+
+    def loss(w, x):
+        return xp.mean(xp.tanh(x @ w) ** 2)
+
+    vg = xp.value_and_grad(loss)
+    w, xa, ref = xp.asarray(w0.copy()), xp.asarray(x), w0.astype(np.float64)
+    for k in range(5):
+        val, g = vg(w, xa)
+        w = w - 0.5 * g
+        if k % 2:
+            del g  # as a train_step function returning only w and the loss would
+        float(val)
+        t = np.tanh(x @ ref)
+        ref = ref - 0.5 * (x.T @ (2 * t * (1 - t * t))) / t.size
+    buf = weakref.ref(_data(w))
+    val, g = vg(w, xa)
+    w = w - 0.5 * g
+    del g
+    float(val)
+    assert _data(w) is buf()
+    t = np.tanh(x @ ref)
+    ref = ref - 0.5 * (x.T @ (2 * t * (1 - t * t))) / t.size
+    np.testing.assert_allclose(np.asarray(w), ref, rtol=1e-4, atol=1e-5)
+
+
+def test_a_held_old_array_keeps_its_value():
+    w = xp.asarray(np.ones((32, 32), np.float32))
+    w = w * 2.0
+    np.asarray(w)
+    old = w
+    w = w - 1.0
+    np.asarray(w)
+    np.testing.assert_array_equal(np.asarray(old), 2.0)
+    np.testing.assert_array_equal(np.asarray(w), 1.0)
+
+
+def test_a_held_numpy_handle_keeps_its_value():
+    w = xp.asarray(np.ones((32, 32), np.float32)) * 3.0
+    handle = np.asarray(w)
+    w = w + 1.0
+    np.asarray(w)
+    np.testing.assert_array_equal(handle, 3.0)
+    np.testing.assert_array_equal(np.asarray(w), 4.0)
+
+
+def test_a_pending_graph_outside_the_cut_reads_the_old_values():
+    w = xp.asarray(np.full((32, 32), 5.0, np.float32)) * 1.0
+    np.asarray(w)
+    doubled = w * 2.0  # pending; does not meet the next cut
+    w = w - 1.0
+    np.asarray(w)
+    np.testing.assert_array_equal(np.asarray(doubled), 10.0)
+    np.testing.assert_array_equal(np.asarray(w), 4.0)
+
+
+@pytest.mark.parametrize("step", [
+    lambda w: w - 0.5 * w.T,                 # an elementwise node also reads a view of it
+    lambda w: w - 0.01 * (w.T @ w),          # an accumulating product reads it twice more
+    lambda w: w + w,                         # the same array twice
+    lambda w: w * 2.0 - 0.01 * (w @ w),      # an elementwise node and a product
+])
+def test_reads_of_the_donated_buffer_through_other_operands(step):
+    rng = np.random.default_rng(2)
+    w0 = rng.standard_normal((24, 24)).astype(np.float32)
+    before = _donating_keys()
+    w = xp.asarray(w0.copy())  # a leaf whose array nothing else holds once w is rebound
+    w = step(w)
+    np.asarray(w)
+    assert _donating_keys() == before + 1
+    np.testing.assert_allclose(np.asarray(w), step(w0), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("step", [lambda w: w - 0.5 * w.T, lambda w: w - 0.01 * (w.T @ w)])
+def test_compile_donation_with_other_reads_of_the_buffer(step):
+    rng = np.random.default_rng(3)
+    w0 = rng.standard_normal((24, 24)).astype(np.float32)
+    f = xp.compile(step, donate_argnums=0)
+    got = np.asarray(f(xp.asarray(w0.copy())))
+    np.testing.assert_allclose(got, step(w0), rtol=1e-5, atol=1e-5)
+
+
+def test_small_buffers_are_not_donated(monkeypatch):
+    monkeypatch.setattr(_donate, "MIN_BYTES", 1 << 40)
+    before = _donating_keys()
+    w = xp.asarray(np.ones((32, 32), np.float32)) * 2.0
+    np.asarray(w)
+    w = w - 1.0
+    np.asarray(w)
+    assert _donating_keys() == before
+    np.testing.assert_array_equal(np.asarray(w), 1.0)
