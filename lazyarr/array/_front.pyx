@@ -277,6 +277,7 @@ from libc.string cimport memcmp
 from collections import OrderedDict
 
 from ..graph._walk cimport Walk, _release, _start
+from ._donate cimport dead_leaves, donated_args
 
 cdef object _prepare = None    # materialize._prepare: the miss path (cut, compile, store)
 cdef object _meet = None       # materialize._meet_live: the live-array search proper
@@ -424,6 +425,27 @@ def realize(vars):
     _realize_list(vars)
 
 
+cdef int _run_donating(Walk wk, list pending, Py_ssize_t n_asked, bytes dead) except -1:
+    """`_realize_list`'s lookup, run and write-back when leaves of the cut are dead buffers
+    (`_donate`): the key says which, and the program may write its results into them."""
+    cdef Entry entry
+    cdef list leaves = wk.leaves
+    key = wk._key() + dead
+    entry = _cache._hit(key)
+    if entry is None:
+        entry = _prepare(pending[:n_asked], key, dead)
+    pos = entry.positions
+    cdef list args = [(<Var>PyList_GET_ITEM(leaves, <Py_ssize_t>p)).data for p in pos]
+    cdef list given = donated_args(pos, dead)
+    for j in given:
+        cnp.PyArray_ENABLEFLAGS(<cnp.ndarray>args[j], cnp.NPY_ARRAY_WRITEABLE)
+    results = entry.program(args)
+    for j in given:
+        args[j] = None  # a result in a donated buffer is locked as it is, not viewed
+    _write_back(pending, results, args)
+    return 0
+
+
 cdef _realize_list(list vars):
     """Compute every pending variable in ``vars`` in one program and make them leaves
     (`materialize.realize`: the walk and its key, live arrays that share the program, the cached
@@ -457,6 +479,13 @@ cdef _realize_list(list vars):
     n_asked = len(pending)
     if extras:
         pending += extras
+    dead = dead_leaves(wk.leaves, wk.nodes, pending)
+    if dead:
+        _run_donating(wk, pending, n_asked, dead)
+        if n_live:
+            del _live[:n_live]
+        _release(wk.nodes)
+        return
     n0 = wk._close()
     entry = _cache._recent(<char*>wk.w.p, wk.w.n * 8)
     if entry is None:
