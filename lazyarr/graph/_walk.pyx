@@ -439,59 +439,102 @@ def walk(list outputs, list extras=None):
     return _start(outputs, extras, False)
 
 
+#: `meets_last_cut` memoizes a variable's answer in its ``_mark`` as ``_MEMO + 8 * call + answer``
+#: (a range no walk epoch reaches, so a walk's marks are never mistaken for it); a variable of
+#: the latest walk keeps that walk's mark
+cdef Py_ssize_t _MEMO = (<Py_ssize_t>1) << 60
+cdef Py_ssize_t _meet_calls = 0
+cdef enum:
+    MISS = 0      # does not depend on a node of the latest walk
+    MEETS = 1
+    SYMBOLIC = 2  # depends on a symbolic input
+    TAKEN = 3     # meets, and is in the answer already
+    UNKNOWN = 4
+
+
+cdef inline int _state(Var v, Py_ssize_t ep, Py_ssize_t base) noexcept:
+    cdef int s
+    if v.owner is None:  # a leaf (of the walk or not) is not a node of it
+        return SYMBOLIC if v.data is None else MISS
+    if v._mark == ep:
+        return MEETS
+    if base <= v._mark < base + UNKNOWN:
+        s = <int>(v._mark - base)
+        return MEETS if s == TAKEN else s
+    return UNKNOWN
+
+
 def meets_last_cut(list candidates, Py_ssize_t budget):
     """Those of the pending ``candidates`` that depend on a node of the latest walk (whose
     marks are still on its variables), in order; one that is itself a value of that walk is
-    skipped, so is one that depends on a symbolic input. The walks stop after ``budget``
-    visits in all (the candidates not reached yet are left out)."""
-    cdef Py_ssize_t ep = _epoch
-    cdef dict memo = {}  # Var -> 1 meets the cut, 0 does not, -1 depends on a symbolic input
-    cdef list more = [], stack
+    skipped, so is one that depends on a symbolic input, and a repeat. The walks stop after
+    ``budget`` visits in all (the candidates not reached yet are left out)."""
+    global _meet_calls
+    cdef Py_ssize_t ep = _epoch, base, sp, cap = 64, i, n_in
+    cdef list more = []
     cdef Var v, target
-    cdef object node, m
-    cdef int r
-    for x in candidates:
-        target = <Var?>x
-        if target._mark == ep or target in memo:
-            continue
-        stack = [target]
-        while stack:
-            budget -= 1
-            if budget < 0:
-                return more
-            v = <Var>stack[len(stack) - 1]  # (built with wraparound=False)
-            if v in memo:
-                stack.pop()
-                continue
-            node = v.owner
-            if node is None:
-                memo[v] = -1 if v.data is None else 0
-                stack.pop()
-                continue
-            if v._mark == ep:
-                memo[v] = 1
-                stack.pop()
-                continue
-            ready = True
-            for i in (<Apply>node).inputs:
-                if i not in memo:
-                    stack.append(i)
-                    ready = False
-            if not ready:
-                continue
-            stack.pop()
-            r = 0
-            for i in (<Apply>node).inputs:
-                m = memo[i]
-                if m == -1:
-                    r = -1
-                    break
-                if m == 1:
-                    r = 1
-            memo[v] = r
-        if memo[target] == 1:
-            more.append(target)
-    return more
+    cdef object inputs
+    cdef PyObject** items
+    cdef bint ready
+    cdef int r, s
+    _meet_calls += 1
+    base = _MEMO + 8 * _meet_calls
+    # a stack of borrowed pointers: ``candidates`` hold their graphs, which are not changed
+    cdef void** stack = <void**>PyMem_Malloc(cap * sizeof(void*))
+    cdef void** grown
+    if stack == NULL:
+        raise MemoryError()
+    try:
+        for x in candidates:
+            target = <Var?>x
+            if target._mark == ep or target._mark == base + TAKEN:
+                continue  # a value of the walk, or a repeat
+            stack[0] = <void*>target
+            sp = 1
+            while sp:
+                budget -= 1
+                if budget < 0:
+                    return more
+                v = <Var>stack[sp - 1]
+                if _state(v, ep, base) != UNKNOWN:
+                    sp -= 1
+                    continue
+                inputs = (<Apply>v.owner).inputs
+                if type(inputs) is not tuple:
+                    inputs = (<Apply>v.owner).inputs = tuple(inputs)
+                n_in = PyTuple_GET_SIZE(inputs)
+                items = PySequence_Fast_ITEMS(inputs)
+                if sp + n_in > cap:
+                    while sp + n_in > cap:
+                        cap *= 2
+                    grown = <void**>PyMem_Realloc(stack, cap * sizeof(void*))
+                    if grown == NULL:
+                        raise MemoryError()
+                    stack = grown
+                ready = True
+                for i in range(n_in):
+                    if _state(<Var>items[i], ep, base) == UNKNOWN:
+                        stack[sp] = <void*>items[i]
+                        sp += 1
+                        ready = False
+                if not ready:
+                    continue
+                sp -= 1
+                r = MISS
+                for i in range(n_in):
+                    s = _state(<Var>items[i], ep, base)
+                    if s == SYMBOLIC:
+                        r = SYMBOLIC
+                        break
+                    if s == MEETS:
+                        r = MEETS
+                v._mark = base + r
+            if _state(target, ep, base) == MEETS:
+                more.append(target)
+                target._mark = base + TAKEN
+        return more
+    finally:
+        PyMem_Free(stack)
 
 
 def release_cut(list nodes):

@@ -80,6 +80,43 @@ def test_meets_last_cut_finds_readers_of_the_cut_only():
     assert meets_last_cut([as_var(reader)], 0) == []           # budget spent: left pending
 
 
+def _meets_oracle(v, cut_vars, memo):
+    """Recursive definition: "meets" (reads a value of the cut), "miss" or "symbolic"."""
+    if v.owner is None:
+        return "symbolic" if v.data is None else "miss"
+    if v in cut_vars:
+        return "meets"
+    if v not in memo:
+        got = [_meets_oracle(u, cut_vars, memo) for u in v.owner.inputs]
+        memo[v] = ("symbolic" if "symbolic" in got else "meets" if "meets" in got else "miss")
+    return memo[v]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_meets_last_cut_agrees_with_its_recursive_definition(seed):
+    """Random DAGs (shared sub-graphs, chains deeper than the walk's first stack, a symbolic
+    input): the readers of the latest cut are those the recursive definition names, also on
+    a second call over the same graph (answers remembered by one call are not the next's)."""
+    rng = np.random.default_rng(seed)
+    pool = [_leaf(rng.standard_normal(3)) for _ in range(3)]
+    pool.append(wrap(Var.input(np.float64, (3,))))
+    for _ in range(150):
+        i, j = rng.integers(len(pool), size=2)
+        k = int(rng.integers(max(0, len(pool) - 8), len(pool)))  # long chains too
+        pool.append(pool[i] * pool[k] if rng.random() < 0.5 else pool[j] + pool[k])
+    nodes = [x for x in pool[4:]]
+    for _ in range(2):
+        asked = [as_var(nodes[int(t)]) for t in rng.integers(len(nodes), size=3)]
+        asked = [v for v in asked if _meets_oracle(v, set(), {}) != "symbolic"]
+        _leaves, _key, applies = cut_key(asked)
+        cut_vars = {o for ap in applies for o in ap.outputs}
+        candidates = [as_var(x) for x in nodes[::-1]]
+        memo: dict = {}
+        want = [v for v in dict.fromkeys(candidates) if v not in cut_vars
+                and _meets_oracle(v, cut_vars, memo) == "meets"]
+        assert meets_last_cut(candidates, 10**6) == want
+
+
 def test_eager_step_writes_back_readers_and_held_duplicates():
     an = np.linspace(-1.0, 1.0, 6)
     a = _leaf(an)
