@@ -13,7 +13,7 @@ cimport numpy as cnp
 from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.object cimport PyObject, PyTypeObject
 
-from ..graph._ir cimport Var, node1
+from ..graph._ir cimport Apply, Var, node1
 
 cdef type Array = None
 cdef list _live = None
@@ -80,6 +80,30 @@ cdef class ArrayBase:
         if v.data is None or v.owner is not None:
             _realize_list([v])
         return v.data
+
+    cdef object _scalar0(self, str what):
+        """The value of a 0-d array as a NumPy scalar; other shapes go to the Python
+        ``_scalar`` (size check, its error naming the user's line)."""
+        cdef Var v = self._v
+        if v.shape != ():
+            return self._scalar(what)
+        d = v.data
+        if d is None or v.owner is not None:
+            _realize_list([v])
+            d = v.data
+        return d[()]
+
+    def __float__(self):
+        return float(self._scalar0("float"))
+
+    def __int__(self):
+        return int(self._scalar0("int"))
+
+    def __bool__(self):
+        return bool(self._scalar0("bool"))
+
+    def __complex__(self):
+        return complex(self._scalar0("complex"))
 
     def __array__(self, dtype=None, copy=None):
         """NumPy's conversion protocol: the data (realized), cast to ``dtype`` or copied when
@@ -276,11 +300,10 @@ from libc.string cimport memcmp
 
 from collections import OrderedDict
 
-from ..graph._walk cimport Walk, _release, _start
+from ..graph._walk cimport Walk, _meets, _release, _start
 from ._donate cimport dead_leaves, donated_args
 
 cdef object _prepare = None    # materialize._prepare: the miss path (cut, compile, store)
-cdef object _meet = None       # materialize._meet_live: the live-array search proper
 cdef object _symbolic = None   # materialize._raise_symbolic
 cdef TraceCache _cache = None  # materialize.trace_cache
 #: how many recent keys a trace cache compares before a dict lookup (an eager loop's
@@ -397,11 +420,28 @@ cdef class TraceCache:
                 "maxsize": self.maxsize}
 
 
-def bind_realize(TraceCache cache, prepare, meet, raise_symbolic):
-    """Set `materialize`'s trace cache and the Python parts of `realize` (miss, live search,
-    the error of a value asked of a symbolic input)."""
-    global _cache, _prepare, _meet, _symbolic
-    _cache, _prepare, _meet, _symbolic = cache, prepare, meet, raise_symbolic
+def bind_realize(TraceCache cache, prepare, raise_symbolic):
+    """Set `materialize`'s trace cache and the Python parts of `realize` (miss, the error of
+    a value asked of a symbolic input)."""
+    global _cache, _prepare, _symbolic
+    _cache, _prepare, _symbolic = cache, prepare, raise_symbolic
+
+
+cdef list _meet_live(list nodes, list live):
+    """Pending variables held by user arrays (``live``, pruned) that depend on a node of this
+    cut (the applies ``nodes``, the latest walk), without being in it (an SGD step's new
+    parameters when its loss is read): computing them in the same program costs only their own
+    nodes, and makes them leaves, so the next step of an eager loop has the same structure.
+    Variables over symbolic inputs (a trace) are left alone, and so is everything when the
+    cut has a lazy op (an untaken branch must not run). `realize` calls this only when the
+    user holds pending arrays other than those asked."""
+    cdef Py_ssize_t i
+    for i in range(PyList_GET_SIZE(nodes)):
+        if (<Apply>PyList_GET_ITEM(nodes, i)).op.lazy:
+            return []
+    # the walks stop after a budget proportional to the cut: many unrelated pending arrays
+    # must not make every realization slow (those left unvisited simply stay pending)
+    return _meets(live, 2 * PyList_GET_SIZE(nodes) + 512)
 
 
 cdef bint _only_asked(list live, list asked):
@@ -470,7 +510,7 @@ cdef _realize_list(list vars):
             n_live = len(_live)  # all dead or asked: dropped once the values are written
         else:
             _live[:] = held_pending(_live)
-            more = _meet(wk.nodes, pending, _live)
+            more = _meet_live(wk.nodes, _live)
             if more:
                 pending += more
                 if not wk.extend(more):

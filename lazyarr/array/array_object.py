@@ -82,20 +82,9 @@ class Array(_front.ArrayBase):
         return self
 
     # ---- materialization ------------------------------------------------------------------
-    # ``_value()`` (the data, realized first if needed) and ``__array__`` are C methods of
-    # `_front.ArrayBase`: ``np.asarray(a)`` runs no Python frame of lazyarr
-
-    def __bool__(self) -> bool:
-        return bool(self._scalar("bool"))
-
-    def __int__(self) -> int:
-        return int(self._scalar("int"))
-
-    def __float__(self) -> float:
-        return float(self._scalar("float"))
-
-    def __complex__(self) -> complex:
-        return complex(self._scalar("complex"))
+    # ``_value()`` (the data, realized first if needed), ``__array__`` and ``__bool__``,
+    # ``__int__``, ``__float__``, ``__complex__`` are C methods of `_front.ArrayBase`:
+    # ``np.asarray(a)`` and ``float(a)`` of a 0-d array run no Python frame of lazyarr
 
     def __index__(self) -> int:
         if self._v.dtype.kind not in "iu":
@@ -104,6 +93,7 @@ class Array(_front.ArrayBase):
         return int(self._scalar("index"))
 
     def _scalar(self, what: str):
+        """The one value of an array of size 1 (a NumPy scalar); TypeError for another size."""
         if len(self._v.shape) != 0 and self.size != 1:
             raise TypeError(f"{what}() needs a 0-d array, got shape {self.shape} ({where()})")
         return self._value().reshape(())[()]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..graph import pipeline
-from ..graph._walk import cut, meets_last_cut
+from ..graph._walk import cut
 from ..graph.basic import Var
 from ..graph.fgraph import SMALL_CONST, FunctionGraph
 from ..graph.userline import where
@@ -94,22 +94,6 @@ def _donations(fg: FunctionGraph, buffers: list) -> tuple[dict[int, int], dict[i
     return donate, alias
 
 
-def _meet_live(nodes: list, asked: list[Var], live: list[Var]) -> list[Var]:
-    """Pending variables held by user arrays (``live``, pruned) that depend on a node of this
-    cut (the applies ``nodes``, the latest walk), without being in it (an SGD step's new
-    parameters when its loss is read): computing them in the same program costs only their own
-    nodes, and makes them leaves, so the next step of an eager loop has the same structure.
-    Variables over symbolic inputs (a trace) are left alone, and so is everything when the
-    cut has a lazy op (an untaken branch must not run). `realize` calls this only when the
-    user holds pending arrays other than ``asked``."""
-    for node in nodes:
-        if node.op.lazy:
-            return []
-    # the walks stop after a budget proportional to the cut: many unrelated pending arrays
-    # must not make every realization slow (those left unvisited simply stay pending)
-    return meets_last_cut(live, 2 * len(nodes) + 512)
-
-
 def _raise_symbolic(v: Var):
     raise ConcretizationError(
         f"a concrete value was needed for an array that depends on a traced input "
@@ -118,7 +102,7 @@ def _raise_symbolic(v: Var):
         "Python control flow on array values")
 
 
-bind_realize(trace_cache, _prepare, _meet_live, _raise_symbolic)
+bind_realize(trace_cache, _prepare, _raise_symbolic)
 #: compute every pending variable of a list of `Var` in one program and make them leaves
 #: (the hit path is C: `_front.realize`)
 realize = _realize

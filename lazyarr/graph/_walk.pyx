@@ -469,6 +469,11 @@ def meets_last_cut(list candidates, Py_ssize_t budget):
     marks are still on its variables), in order; one that is itself a value of that walk is
     skipped, so is one that depends on a symbolic input, and a repeat. The walks stop after
     ``budget`` visits in all (the candidates not reached yet are left out)."""
+    return _meets(candidates, budget)
+
+
+cdef list _meets(list candidates, Py_ssize_t budget):
+    """`meets_last_cut`."""
     global _meet_calls
     cdef Py_ssize_t ep = _epoch, base, sp, cap = 64, i, n_in
     cdef list more = []

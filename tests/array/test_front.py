@@ -121,3 +121,25 @@ def test_the_pending_depth_bound_follows_its_module_attribute(monkeypatch):
         z = z + 1.0
     assert z._v.depth == 30                       # lifted: nothing realized on its own
     np.testing.assert_array_equal(np.asarray(z), np.full(3, 60.0))
+
+
+@pytest.mark.parametrize("dtype", ["bool", "int8", "uint64", "float32", "float64", "complex64"])
+def test_python_scalar_conversions_match_numpy(dtype):
+    """``float``/``int``/``bool``/``complex`` of a 0-d array (pending or realized) and of a
+    size-1 array give NumPy's answer (or its exception type); another size raises TypeError
+    naming the caller's line."""
+    xn = np.asarray(np.array([3.0]).astype(dtype)[0])
+    for conv in (float, int, bool, complex):
+        try:
+            want = conv(xn[()])
+        except (TypeError, ValueError) as e:
+            with pytest.raises(type(e)):
+                conv(xp.where(xp.asarray(True), xp.asarray(xn), xp.asarray(xn)))
+            continue
+        pending = xp.where(xp.asarray(True), xp.asarray(xn), xp.asarray(np.zeros((), dtype)))
+        assert pending._v.owner is not None
+        assert conv(pending) == want and type(conv(pending)) is type(want)
+        assert conv(pending) == want                       # realized now
+        assert conv(xp.reshape(xp.asarray(xn), (1, 1))) == want
+    with pytest.raises(TypeError, match="test_front.py"):
+        float(xp.asarray(np.ones(2, dtype)))
