@@ -8,6 +8,7 @@ import operator
 from ...graph.basic import apply_types
 from ...graph.userline import where
 from ..coerce import Array, as_var, cast, coerce_pair, wrap
+from ..ops import _calls
 from ..ops.axes import normalize_axis
 from ..ops.elemwise import broadcast_shapes
 from ..ops.linalg import MatMul
@@ -15,10 +16,10 @@ from ..ops.linalg import MatMul
 __all__ = ["matmul", "tensordot", "vecdot", "matrix_transpose"]
 
 _matmul_op = MatMul()
+_calls.bind(Array, wrap, as_var)
 
 
-def matmul(x1, x2, /) -> Array:
-    """Matrix product with NumPy's ``matmul`` semantics (batched, 1-d operands promoted)."""
+def _matmul(x1, x2, /) -> Array:
     v1, v2, dt = coerce_pair(x1, x2)
     if dt.kind == "b":
         raise TypeError(f"matmul() needs numeric arrays, not {dt} ({where()})")
@@ -27,6 +28,15 @@ def matmul(x1, x2, /) -> Array:
     if v2.dtype != dt:
         v2 = cast(v2, dt)
     return wrap(apply_types(_matmul_op, (v1, v2), _matmul_op.infer(v1, v2), 1)[0])
+
+
+# C (`ops/_calls.pyx`): two Arrays of one dtype build the node without a Python frame (the
+# last pair of shapes is remembered); other operands go through `_matmul`
+_calls.set_matmul(_matmul_op, _matmul)
+matmul = _calls.matmul
+matmul.__module__ = __name__
+matmul.__doc__ = ("Matrix product with NumPy's ``matmul`` semantics (batched, 1-d operands "
+                  "promoted).")
 
 
 def matrix_transpose(x, /) -> Array:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from ...graph.basic import apply_types
 from ...graph.userline import where
 from .. import dtypes as D
 from ..coerce import Array, as_var, build, cast, wrap
+from ..ops import _calls
 from ..ops.axes import normalize_axes, normalize_axis
 from ..ops.reduce import Cumulative, Reduce
 
@@ -24,79 +24,89 @@ def _acc_dtype(dt, dtype, fname):
     return dt
 
 
+_calls.bind(Array, wrap, as_var)
 _reduce_ops: dict = {}
 
 
-def _reduce(kind, x, axis, keepdims, dtype_fn, dtype_arg=None):
-    v = as_var(x)
-    try:
-        # axis's type too: 1.0 == True == 1 would find the op cached for axis=1
-        ck = (kind, type(axis), axis, keepdims, dtype_arg, v.dtype, len(v.shape))
-        op = _reduce_ops.get(ck)
-    except TypeError:  # an unhashable axis (a list)
-        ck = op = None
-    if op is None:
-        axes = normalize_axes(axis, len(v.shape), kind)
-        out_dt = dtype_fn(v.dtype)
-        if not axes and not keepdims and out_dt == v.dtype and kind != "mean":
-            return wrap(v)
-        op = Reduce(kind, axes, bool(keepdims), out_dt)
-        if ck is not None:
-            if len(_reduce_ops) > 4096:
-                _reduce_ops.clear()
-            _reduce_ops[ck] = op
-    return wrap(apply_types(op, (v,), op.infer(v), 2)[0])
+def _reduce_rule(kind, dtype_rule):
+    """The Python rule of reduction ``kind`` for `ops._calls.reduction`: ``rule(v, axis,
+    keepdims, dtype)`` is the `Reduce` op over variable ``v`` (None when the result is ``v``
+    itself); ``dtype_rule(input dtype, dtype argument)`` gives the result dtype or raises."""
+
+    def rule(v, axis, keepdims, dtype_arg):
+        try:
+            # axis's type too: 1.0 == True == 1 would find the op cached for axis=1
+            ck = (kind, type(axis), axis, keepdims, dtype_arg, v.dtype, len(v.shape))
+            op = _reduce_ops.get(ck)
+        except TypeError:  # an unhashable axis (a list)
+            ck = op = None
+        if op is None:
+            axes = normalize_axes(axis, len(v.shape), kind)
+            out_dt = dtype_rule(v.dtype, dtype_arg)
+            if not axes and not keepdims and out_dt == v.dtype and kind != "mean":
+                return None
+            op = Reduce(kind, axes, bool(keepdims), out_dt)
+            if ck is not None:
+                if len(_reduce_ops) > 4096:
+                    _reduce_ops.clear()
+                _reduce_ops[ck] = op
+        return op
+
+    return rule
 
 
-def sum(x, /, *, axis=None, dtype=None, keepdims: bool = False) -> Array:  # noqa: A001
-    """Sum over ``axis``; integer inputs accumulate in (u)int64, floats in their own dtype."""
-    return _reduce("sum", x, axis, keepdims, lambda dt: _acc_dtype(dt, dtype, "sum"), dtype)
+def _reduction(kind, dtype_rule, doc):
+    _calls.set_rule(kind, _reduce_rule(kind, dtype_rule))
+    f = getattr(_calls, kind)
+    f.__module__, f.__doc__ = __name__, doc
+    return f
 
 
-def prod(x, /, *, axis=None, dtype=None, keepdims: bool = False) -> Array:
-    """Product over ``axis`` (accumulation dtype as for ``sum``)."""
-    return _reduce("prod", x, axis, keepdims, lambda dt: _acc_dtype(dt, dtype, "prod"), dtype)
+def _accumulating(fname):
+    return lambda dt, dtype: _acc_dtype(dt, dtype, fname)
 
 
 def _float_only(fname):
-    def rule(dt):
+    def rule(dt, _dtype):
         if dt.kind == "b":
             raise TypeError(f"{fname}() needs a numeric array, not {dt} ({where()})")
         return D.float_dtype(dt)
     return rule
 
 
-def mean(x, /, *, axis=None, keepdims: bool = False) -> Array:
-    """Arithmetic mean over ``axis`` (integers are averaged in float64)."""
-    return _reduce("mean", x, axis, keepdims, _float_only("mean"))
-
-
 def _real_only(fname):
-    def rule(dt):
+    def rule(dt, _dtype):
         if dt.kind == "c":
             raise TypeError(f"{fname}() is not defined for complex arrays ({where()})")
         return dt
     return rule
 
 
-def max(x, /, *, axis=None, keepdims: bool = False) -> Array:  # noqa: A001
-    """Maximum over ``axis`` (NaN propagates; an empty reduction is a ValueError)."""
-    return _reduce("max", x, axis, keepdims, _real_only("max"))
+def _boolean(dt, _dtype):
+    return D.bool_
 
 
-def min(x, /, *, axis=None, keepdims: bool = False) -> Array:  # noqa: A001
-    """Minimum over ``axis`` (NaN propagates; an empty reduction is a ValueError)."""
-    return _reduce("min", x, axis, keepdims, _real_only("min"))
-
-
-def all(x, /, *, axis=None, keepdims: bool = False) -> Array:  # noqa: A001
-    """Whether every element along ``axis`` is true (non-zero)."""
-    return _reduce("all", x, axis, keepdims, lambda dt: D.bool_)
-
-
-def any(x, /, *, axis=None, keepdims: bool = False) -> Array:  # noqa: A001
-    """Whether any element along ``axis`` is true (non-zero)."""
-    return _reduce("any", x, axis, keepdims, lambda dt: D.bool_)
+# C closures (`ops/_calls.pyx`): a call with the arguments of the last one builds its node
+# without a Python frame. Signatures as the standard's (``dtype`` for sum and prod only).
+sum = _reduction(  # noqa: A001
+    "sum", _accumulating("sum"),
+    "Sum over ``axis``; integer inputs accumulate in (u)int64, floats in their own dtype.")
+prod = _reduction(
+    "prod", _accumulating("prod"),
+    "Product over ``axis`` (accumulation dtype as for ``sum``).")
+mean = _reduction(
+    "mean", _float_only("mean"),
+    "Arithmetic mean over ``axis`` (integers are averaged in float64).")
+max = _reduction(  # noqa: A001
+    "max", _real_only("max"),
+    "Maximum over ``axis`` (NaN propagates; an empty reduction is a ValueError).")
+min = _reduction(  # noqa: A001
+    "min", _real_only("min"),
+    "Minimum over ``axis`` (NaN propagates; an empty reduction is a ValueError).")
+all = _reduction(  # noqa: A001
+    "all", _boolean, "Whether every element along ``axis`` is true (non-zero).")
+any = _reduction(  # noqa: A001
+    "any", _boolean, "Whether any element along ``axis`` is true (non-zero).")
 
 
 def var(x, /, *, axis=None, correction: float = 0.0, keepdims: bool = False) -> Array:

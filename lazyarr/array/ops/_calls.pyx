@@ -1,0 +1,138 @@
+# cython: language_level=3
+"""The reductions and ``matmul`` of the namespace as C closures, as `array._front` does for
+the elementwise functions: an eager step calls them with the same arguments every time, so
+each closure remembers its last call's op and result type and, when the next call matches
+(same axis, keepdims and dtype argument by identity, same input dtype and shape), builds the
+node at once: no Python frame, so the node's site is the user's frame, found as the
+innermost one. Any other call goes through the Python rule set here (one definition of each
+rule: `functions.statistics`, `functions.linalg_basic`), which raises the errors."""
+
+from ...graph._ir cimport Var, node1
+
+cdef type Array = None
+cdef object _wrap = None
+cdef object _as_var = None
+
+
+def bind(array_cls, wrap, as_var):
+    """Set the Array class, `coerce.wrap` and `coerce.as_var`."""
+    global Array, _wrap, _as_var
+    Array, _wrap, _as_var = array_cls, wrap, as_var
+
+
+cdef inline Var _var(object x):
+    """The variable behind ``x`` (an Array's own, else `coerce.as_var`'s)."""
+    if type(x) is Array:
+        return <Var>x._v
+    return <Var?>_as_var(x)
+
+
+cdef inline Py_ssize_t _deeper(Var a, Var b):
+    return (a.depth if a.depth > b.depth else b.depth) + 1
+
+
+cdef class _ReduceMemo:
+    """One reduction's Python ``rule`` and the last node it built: its arguments (``axis``,
+    ``keepdims``, ``dtype``), input dtype and shape, op and result type."""
+    cdef object rule, axis, keepdims, dtype_arg, in_dt, in_shape, op, out_dt, out_shape
+
+    cdef inline bint hit(self, object axis, object keepdims, object dtype_arg, Var v):
+        if self.op is None or v.dtype is not self.in_dt or dtype_arg is not self.dtype_arg \
+                or keepdims is not self.keepdims:
+            return False
+        if axis is not self.axis and not (type(axis) is int and type(self.axis) is int
+                                          and <object>axis == self.axis):
+            return False
+        return v.shape is self.in_shape or v.shape == self.in_shape
+
+
+cdef object _reduce(_ReduceMemo memo, object x, object axis, object keepdims, object dtype):
+    cdef Var v = _var(x)
+    if memo.hit(axis, keepdims, dtype, v):
+        return _wrap(node1(memo.op, (v,), memo.out_dt, memo.out_shape, v.depth + 1, 0))
+    op = memo.rule(v, axis, keepdims, dtype)
+    if op is None:
+        return _wrap(v)
+    out_dt, out_shape = op.infer(v)[0]
+    memo.op = None  # a failed hit test on a half-written memo is a miss
+    memo.axis, memo.keepdims, memo.dtype_arg = axis, keepdims, dtype
+    memo.in_dt, memo.in_shape = v.dtype, v.shape
+    memo.out_dt, memo.out_shape, memo.op = out_dt, out_shape, op
+    return _wrap(node1(op, (v,), out_dt, out_shape, v.depth + 1, 0))
+
+
+cdef _ReduceMemo _sum = _ReduceMemo(), _prod = _ReduceMemo(), _mean = _ReduceMemo(), \
+    _max = _ReduceMemo(), _min = _ReduceMemo(), _all = _ReduceMemo(), _any = _ReduceMemo()
+cdef dict _memos = {"sum": _sum, "prod": _prod, "mean": _mean, "max": _max, "min": _min,
+                    "all": _all, "any": _any}
+
+
+def set_rule(str name, rule):
+    """Give reduction ``name`` its Python rule: ``rule(v, axis, keepdims, dtype)`` is the
+    `Reduce` op over input variable ``v`` (None: the result is ``v`` itself), or raises."""
+    (<_ReduceMemo>_memos[name]).rule = rule
+
+
+# The namespace's reductions (`functions.statistics` gives them their docstrings and rules).
+def sum(x, /, *, axis=None, dtype=None, keepdims=False):
+    return _reduce(_sum, x, axis, keepdims, dtype)
+
+
+def prod(x, /, *, axis=None, dtype=None, keepdims=False):
+    return _reduce(_prod, x, axis, keepdims, dtype)
+
+
+def mean(x, /, *, axis=None, keepdims=False):
+    return _reduce(_mean, x, axis, keepdims, None)
+
+
+def max(x, /, *, axis=None, keepdims=False):
+    return _reduce(_max, x, axis, keepdims, None)
+
+
+def min(x, /, *, axis=None, keepdims=False):
+    return _reduce(_min, x, axis, keepdims, None)
+
+
+def all(x, /, *, axis=None, keepdims=False):
+    return _reduce(_all, x, axis, keepdims, None)
+
+
+def any(x, /, *, axis=None, keepdims=False):
+    return _reduce(_any, x, axis, keepdims, None)
+
+
+cdef object _mm_op = None, _mm_slow = None, _mm_infer = None
+#: the last product built by `matmul`: its dtype, operand shapes and result shape
+cdef object _mm_dt = None, _mm_s1 = None, _mm_s2 = None, _mm_out = None
+
+
+def set_matmul(op, slow):
+    """Give `matmul` its op (`ops.linalg.MatMul`) and ``slow``, the Python function for
+    operands it does not handle itself."""
+    global _mm_op, _mm_slow, _mm_infer
+    _mm_op, _mm_slow, _mm_infer = op, slow, op.infer
+
+
+def matmul(x1, x2, /):
+    """The namespace's ``matmul``: two Arrays of one numeric dtype build the node here (the
+    result shape of the last pair of shapes remembered); anything else (promotion, casts,
+    other operands) goes to the Python function."""
+    global _mm_dt, _mm_s1, _mm_s2, _mm_out
+    cdef Var v1, v2
+    if type(x1) is not Array or type(x2) is not Array:
+        return _mm_slow(x1, x2)
+    v1 = <Var>x1._v
+    v2 = <Var>x2._v
+    dt = v1.dtype
+    if v2.dtype is not dt:
+        return _mm_slow(x1, x2)
+    s1 = v1.shape
+    s2 = v2.shape
+    if dt is not _mm_dt or not (s1 is _mm_s1 or s1 == _mm_s1) \
+            or not (s2 is _mm_s2 or s2 == _mm_s2):
+        if dt.kind == "b":
+            return _mm_slow(x1, x2)
+        out = _mm_infer(v1, v2)[0][1]
+        _mm_dt, _mm_s1, _mm_s2, _mm_out = dt, s1, s2, out
+    return _wrap(node1(_mm_op, (v1, v2), dt, _mm_out, _deeper(v1, v2), 0))
