@@ -8,7 +8,7 @@ every step, and on a gradient-cache hit nothing in it needs Python but the user'
 are documented in `transforms` and `cache`; this module only runs them.
 """
 
-from ..graph._ir cimport Apply, Var
+from ..graph._ir cimport Apply, Var, user_site
 
 from ..graph._ir import build_steps
 from ..graph._pytree import flatten, unflatten
@@ -153,6 +153,11 @@ def instantiate(Py_ssize_t n_all, list given, list steps, list outs, ForwardInde
     values and leaves, ``steps``, result numbers ``outs``) rebuilt over the values of
     ``index`` (same key as the template's), called from ``call_site``: Vars, or Arrays when
     ``arrays``."""
+    return _instantiate(n_all, given, steps, outs, index, call_site, arrays)
+
+
+cdef list _instantiate(Py_ssize_t n_all, list given, list steps, list outs, ForwardIndex index,
+                       call_site, bint arrays):
     cdef list env = [None] * n_all
     for k, w, leaf in given:
         env[k] = index.fetch(w) if leaf is None else leaf
@@ -160,3 +165,157 @@ def instantiate(Py_ssize_t n_all, list given, list steps, list outs, ForwardInde
     if arrays:
         return [_wrap(env[k]) for k in outs]
     return [env[k] for k in outs]
+
+
+# ---- the pending-depth bound, lifted while differentiating ----------------------------------
+
+cdef dict _coerce = None       # array.coerce's globals: MAX_PENDING_DEPTH, _prune_at
+cdef object _set_limits = None  # array._front.set_limits: the C copies `wrap` reads
+cdef object _deep = 1 << 40
+
+
+def bind_limits(dict coerce_globals, set_limits):
+    """Give this module `array.coerce`'s globals and `array._front.set_limits`."""
+    global _coerce, _set_limits
+    _coerce, _set_limits = coerce_globals, set_limits
+
+
+cdef class DeepGraphs:
+    """``with DeepGraphs():`` (`engine.deep_graphs`) lifts ``coerce.MAX_PENDING_DEPTH`` while
+    differentiating, so that long pending chains are not realized as they are wrapped (that
+    would cut the graph being differentiated), and puts it back on leaving. It does what
+    assigning the attribute does (coerce's module type sets `_front`'s copies), in C."""
+
+    cdef object old
+
+    cdef inline void enter(self) except *:
+        self.old = _coerce["MAX_PENDING_DEPTH"]
+        _coerce["MAX_PENDING_DEPTH"] = _deep
+        _set_limits(_deep, _coerce["_prune_at"])
+
+    cdef inline void leave(self) except *:
+        _coerce["MAX_PENDING_DEPTH"] = self.old
+        _set_limits(self.old, _coerce["_prune_at"])
+
+    def __enter__(self):
+        self.enter()
+
+    def __exit__(self, *exc):
+        self.leave()
+
+
+# ---- the gradient cache's store --------------------------------------------------------------
+
+cdef class TemplateCache:
+    """The gradient cache's LRU map from `ForwardIndex` keys to `cache.GradTemplate`, with
+    its hit/miss counters and on/off switch (`cache` exposes it)."""
+
+    cdef readonly object entries
+    cdef public Py_ssize_t maxsize, hits, misses
+    cdef public bint enabled
+
+    def __init__(self, Py_ssize_t maxsize):
+        from collections import OrderedDict
+        self.entries = OrderedDict()
+        self.maxsize = maxsize
+        self.hits = self.misses = 0
+        self.enabled = True
+
+    cpdef object lookup(self, key):
+        """The template under ``key`` (a hit, made most recent), or None (a miss; None
+        uncounted when the cache is off)."""
+        if not self.enabled:
+            return None
+        tpl = self.entries.get(key)
+        if tpl is None:
+            self.misses += 1
+            return None
+        self.entries.move_to_end(key)
+        self.hits += 1
+        return tpl
+
+    def store(self, key, tpl) -> None:
+        """Keep ``tpl`` under ``key`` (nothing for None or when off); the least recently used
+        goes past ``maxsize``."""
+        if tpl is None or not self.enabled:
+            return
+        self.entries[key] = tpl
+        if len(self.entries) > self.maxsize:
+            self.entries.popitem(last=False)
+
+    def clear(self) -> None:
+        """Drop every template and zero the counters."""
+        self.entries.clear()
+        self.hits = self.misses = 0
+
+
+# ---- value_and_grad's call -------------------------------------------------------------------
+
+
+cdef TemplateCache _templates = None
+cdef type _Array = None            # array.Array
+cdef object _basic = None          # graph.basic (its ``track_sites``)
+cdef object _scalar_output = None  # transforms._scalar_output: the checked Var, or raises
+cdef object _by_rules = None       # transforms._gradients_by_rules: the miss path
+cdef object _disconnected = None   # transforms._check_disconnected: warn or raise
+
+
+def bind_grad(TemplateCache templates, array_cls, basic, scalar_output, by_rules,
+              disconnected):
+    """Give `value_and_grad_call` the template store and its Python helpers."""
+    global _templates, _Array, _basic, _scalar_output, _by_rules, _disconnected
+    _templates, _Array, _basic = templates, array_cls, basic
+    _scalar_output, _by_rules, _disconnected = scalar_output, by_rules, disconnected
+
+
+cdef Var _scalar_var(object out):
+    """The variable of ``f``'s result when it is a real floating 0-d Array, else
+    `transforms._scalar_output`'s (which raises the errors)."""
+    cdef Var v
+    if type(out) is _Array:
+        v = <Var>out._v
+        if v.shape == () and v.dtype.kind == "f":
+            return v
+    return <Var?>_scalar_output(out, "grad")
+
+
+cdef list _gradients(Var ov, Args a, object mode):
+    """The gradient of ``ov`` w.r.t. ``a``'s fresh variables (Arrays), binding them: cloned
+    from a recorded template when the forward graph's key was seen, else by the rules."""
+    cdef ForwardIndex index
+    if not _templates.enabled:
+        return _by_rules(ov, a, mode, None)
+    index = ForwardIndex([ov], a.flat)
+    tpl = _templates.lookup(index.key)
+    if tpl is None:
+        return _by_rules(ov, a, mode, index)
+    a.bind()
+    site = user_site(0) if _basic.track_sites else None
+    grads = _instantiate(tpl.n_all, tpl.given, tpl.steps, tpl.outs, index, site, True)
+    if mode != "zero":
+        _disconnected(grads, a, tpl.flags, mode)
+    return grads
+
+
+def value_and_grad_call(f, tuple args, dict kwargs, tuple nums, bint single, bint has_aux,
+                        mode):
+    """One call of ``value_and_grad(f, argnums, has_aux, mode)`` on ``args`` (``nums``: the
+    resolved argnums, ``single``: an int argnums): ``(value, gradient)`` (see
+    `transforms.value_and_grad`)."""
+    cdef DeepGraphs deep = DeepGraphs()
+    cdef Args a
+    cdef Var ov
+    deep.enter()
+    try:
+        a = Args(args, nums, "grad")
+        res = f(*a.args, **kwargs)
+        if has_aux:
+            out, aux = res
+        else:
+            out = res
+        ov = _scalar_var(out)
+        grads = _gradients(ov, a, mode)
+    finally:
+        deep.leave()
+    out_arr = out if isinstance(out, _Array) else _wrap(ov)
+    return ((out_arr, aux) if has_aux else out_arr), a.rebuild(grads, single)

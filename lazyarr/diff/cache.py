@@ -14,22 +14,20 @@ size). Bounded LRU; `cache_info` gives hits and misses.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Sequence
 
 from ..graph.basic import Var
-from ._fastgrad import ForwardIndex, instantiate
+from ._fastgrad import ForwardIndex, TemplateCache, instantiate
 from .engine import topo_applies
 
 __all__ = ["ForwardIndex", "GradTemplate", "cache_info", "cache_clear", "enabled",
            "set_enabled", "lookup", "store"]
 
-#: most templates kept (least recently used dropped first)
+#: most templates kept (least recently used dropped first; `templates.maxsize` is the bound)
 MAX_ENTRIES = 256
 
-_entries: OrderedDict = OrderedDict()
-_stats = {"hits": 0, "misses": 0}
-_enabled = True
+#: the store (C: `value_and_grad`'s call looks it up without a Python frame)
+templates = TemplateCache(MAX_ENTRIES)
 
 
 class GradTemplate:
@@ -107,45 +105,31 @@ class GradTemplate:
 
 def lookup(key) -> GradTemplate | None:
     """The template stored under ``key`` (counted as a hit), or None (a miss)."""
-    if not _enabled:
-        return None
-    tpl = _entries.get(key)
-    if tpl is None:
-        _stats["misses"] += 1
-        return None
-    _entries.move_to_end(key)
-    _stats["hits"] += 1
-    return tpl
+    return templates.lookup(key)
 
 
 def store(key, tpl: GradTemplate | None) -> None:
     """Keep ``tpl`` under ``key`` (nothing for None), dropping the least recently used."""
-    if tpl is None or not _enabled:
-        return
-    _entries[key] = tpl
-    if len(_entries) > MAX_ENTRIES:
-        _entries.popitem(last=False)
+    templates.store(key, tpl)
 
 
 def enabled() -> bool:
     """Whether transforms use the cache."""
-    return _enabled
+    return templates.enabled
 
 
 def set_enabled(on: bool) -> bool:
     """Turn the cache on or off; returns the previous setting (tests compare both paths)."""
-    global _enabled
-    old, _enabled = _enabled, bool(on)
+    old, templates.enabled = templates.enabled, bool(on)
     return old
 
 
 def cache_info() -> dict:
     """``{'hits', 'misses', 'size', 'max_size'}`` of the gradient cache."""
-    return {**_stats, "size": len(_entries), "max_size": MAX_ENTRIES}
+    return {"hits": templates.hits, "misses": templates.misses,
+            "size": len(templates.entries), "max_size": templates.maxsize}
 
 
 def cache_clear() -> None:
     """Drop every template and zero the counters."""
-    _entries.clear()
-    _stats["hits"] = _stats["misses"] = 0
-
+    templates.clear()

@@ -11,31 +11,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..array import coerce
+from ..array import _front, coerce
 from ..array.coerce import Array, wrap
 from ..graph import basic
 from ..graph.basic import Apply, Var
 from ..graph.userline import format_site
+from . import _fastgrad
 from .registry import jvp_rule, vjp_rule
 from .util import is_differentiable, match
 
 __all__ = ["Tape", "deep_graphs", "topo_applies"]
 
 
-class deep_graphs:  # noqa: N801 (used as a function: ``with deep_graphs():``)
-    """While differentiating, do not realize long pending chains as they are wrapped (see
-    ``MAX_PENDING_DEPTH`` in ``array/materialize.py``): that would cut the graph being
-    differentiated. The bound applies again to the results once this context is left.
-    (A class, not a generator context manager: eager ``value_and_grad`` enters it per step.)"""
-
-    __slots__ = ("old",)
-
-    def __enter__(self) -> None:
-        self.old = coerce.MAX_PENDING_DEPTH
-        coerce.MAX_PENDING_DEPTH = 1 << 40
-
-    def __exit__(self, *exc) -> None:
-        coerce.MAX_PENDING_DEPTH = self.old
+#: ``with deep_graphs():`` while differentiating, long pending chains are not realized as they
+#: are wrapped (see ``MAX_PENDING_DEPTH`` in ``array/materialize.py``): that would cut the graph
+#: being differentiated. The bound applies again to the results once the block is left. C
+#: (`_fastgrad.DeepGraphs`): eager ``value_and_grad`` enters it every step.
+deep_graphs = _fastgrad.DeepGraphs
+_fastgrad.bind_limits(vars(coerce), _front.set_limits)
 
 
 def _call(rule, ap: Apply, arrays: dict[int, Array], cts: list) -> list:

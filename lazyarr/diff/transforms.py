@@ -123,33 +123,15 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool 
         r = resolved.get(len(args))
         if r is None:
             r = resolved[len(args)] = _argnums(argnums, len(args), "grad")
-        nums, single = r
-        with deep_graphs():
-            a = _Args(args, nums, "grad")
-            res = f(*a.args, **kwargs)
-            out, aux = res if has_aux else (res, None)
-            ov = _scalar_output(out, "grad")
-            grads = _gradients(ov, a, disconnected_inputs)
-        out_arr = out if isinstance(out, Array) else wrap(ov)
-        value = (out_arr, aux) if has_aux else out_arr
-        return value, a.rebuild(grads, single)
+        return _value_and_grad_call(f, args, kwargs, r[0], r[1], has_aux, disconnected_inputs)
 
     return value_and_grad_f
 
 
-def _gradients(ov: Var, a: _Args, mode: str) -> list:
+def _gradients_by_rules(ov: Var, a: _Args, mode: str, index: ForwardIndex | None) -> list:
     """The gradient of scalar ``ov`` w.r.t. each of ``a``'s fresh variables, binding them to
-    their arguments. A forward graph whose structure was differentiated before reuses the
-    recorded derivative nodes (`cache`); otherwise the engine runs the rules."""
-    index = ForwardIndex([ov], a.flat) if grad_cache.enabled() else None
-    tpl = grad_cache.lookup(index.key) if index is not None else None
-    if tpl is not None:
-        a.bind()
-        grads = tpl.instantiate(index, user_site(1) if basic.track_sites else None, True)
-        if mode != "zero":
-            for k, (v, reached) in enumerate(zip(a.flat, tpl.flags)):
-                _zeros_if_none(grads[k], v, not reached, mode, f"argument leaf {k}", "grad", 5)
-        return grads
+    their arguments, by running the rules (a gradient-cache miss: recorded under ``index``'s
+    key when given; a hit is cloned in C, `_fastgrad.value_and_grad_call`)."""
     tape = Tape([ov], a.flat)
     a.bind()
     cts = tape.backward([xp.ones((), dtype=ov.dtype)])
@@ -161,6 +143,18 @@ def _gradients(ov: Var, a: _Args, mode: str) -> list:
         grad_cache.store(index.key, GradTemplate.build(index, [g._v for g in grads], reached,
                                                        site))
     return grads
+
+
+def _check_disconnected(grads: list, a: _Args, reached: list, mode: str) -> None:
+    """Warn or raise (``mode``) for each argument leaf that does not reach the output, as the
+    rules' path does (a gradient-cache hit replays the recorded ``reached``)."""
+    for k, (v, r) in enumerate(zip(a.flat, reached)):
+        _zeros_if_none(grads[k], v, not r, mode, f"argument leaf {k}", "grad", 5)
+
+
+_value_and_grad_call = _fastgrad.value_and_grad_call
+_fastgrad.bind_grad(grad_cache.templates, Array, basic, _scalar_output, _gradients_by_rules,
+                    _check_disconnected)
 
 
 def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,

@@ -266,7 +266,7 @@ def test_cloned_nodes_name_this_calls_lines():
 
 
 def test_cache_is_bounded(monkeypatch):
-    monkeypatch.setattr(cache, "MAX_ENTRIES", 3)
+    monkeypatch.setattr(cache.templates, "maxsize", 3)
     gf = xp.grad(lambda v: xp.sum(v * v))
     for n in range(1, 7):
         np.testing.assert_allclose(np.asarray(gf(xp.asarray(np.arange(float(n))))),
