@@ -462,7 +462,7 @@ cdef bint _only_asked(list live, list asked):
 
 def realize(vars):
     """`_realize_list`: compute every pending variable in ``vars`` (a list of `Var`)."""
-    _realize_list(vars)
+    _realize_list(list(vars))
 
 
 cdef int _run_donating(Walk wk, list pending, Py_ssize_t n_asked, bytes dead) except -1:
@@ -489,8 +489,13 @@ cdef int _run_donating(Walk wk, list pending, Py_ssize_t n_asked, bytes dead) ex
 cdef _realize_list(list vars):
     """Compute every pending variable in ``vars`` in one program and make them leaves
     (`materialize.realize`: the walk and its key, live arrays that share the program, the cached
-    program or a new one, the run, write-back, freeing the nodes nothing else holds)."""
-    cdef list pending = [v for v in vars if (<Var?>v).owner is not None]
+    program or a new one, the run, write-back, freeing the nodes nothing else holds). ``vars``
+    is the caller's new list: it may become the list of pending variables, and grow."""
+    cdef list pending = vars
+    for v in vars:
+        if (<Var?>v).owner is None:
+            pending = [v for v in vars if (<Var>v).owner is not None]
+            break
     cdef list extras = []
     cdef list args, leaves
     cdef Py_ssize_t n_asked, n_live = 0, i, n0

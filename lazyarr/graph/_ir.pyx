@@ -9,6 +9,7 @@ error message or a printer needs it. The code object (not the frame) is kept, so
 no local variable stays alive.
 """
 
+cimport cython
 from cpython.ref cimport PyObject, Py_XDECREF, Py_XINCREF
 
 import os
@@ -122,6 +123,7 @@ cpdef object user_site(int skip=1):
     return None
 
 
+@cython.freelist(256)  # freed nodes are reused: an eager step builds and frees dozens
 cdef class Var:
     """A typed value in the graph: an op's output, a realized array, a constant or an input.
 
@@ -164,6 +166,7 @@ cdef class Var:
         return f"<Var{nm} {what} {self.dtype}{list(self.shape)}>"
 
 
+@cython.freelist(256)
 cdef class Apply:
     """One application of an op to input variables, producing output variables.
 

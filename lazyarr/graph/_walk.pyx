@@ -196,7 +196,7 @@ cdef Py_ssize_t CONST_MEMO_MAX = 4096
 
 cdef class Walk:
     """One walk (`cut`, `cut_key`, `walk`): its leaves, distinct applies (``nodes``, or
-    ``steps`` for `cut`), the key's words so far and the marks of its epoch. `extend` walks on
+    ``steps`` for `cut`; the other is None), the key's words so far and the marks of its epoch. `extend` walks on
     from more outputs as if they had been asked with the first ones (the same numbering, so
     the same key as one walk of all of them): materialization adds the live arrays that read
     the cut without walking the cut again."""
@@ -413,8 +413,10 @@ cdef Walk _start(list outputs, list extras, bint full):
     wk.want_extras = extras is not None
     wk.extras = extras
     wk.leaves = []
-    wk.steps = []
-    wk.nodes = []
+    if full:
+        wk.steps = []  # ``nodes`` stays None
+    else:
+        wk.nodes = []  # ``steps`` stays None
     wk.outputs = list(outputs)
     wk._run(outputs)
     return wk
