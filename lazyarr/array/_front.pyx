@@ -12,6 +12,7 @@ errors), so there is one definition of each rule.
 cimport numpy as cnp
 from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.object cimport PyObject, PyTypeObject
+from cpython.tuple cimport PyTuple_GET_SIZE
 
 from ..graph._ir cimport Apply, Var, node1
 
@@ -279,9 +280,15 @@ def binary(op, fn, types, coerce_pair, cast, broadcast_shapes):
             v2 = cast(v2, ct)
         s1 = v1.shape
         s2 = v2.shape
-        if s1 is not s2 and s1 != s2:
-            if s2 != ():
-                s1 = s2 if s1 == () else broadcast_shapes(s1, s2)
+        if s1 is not s2:
+            if type(s1) is not tuple or type(s2) is not tuple:
+                s1 = broadcast_shapes(s1, s2)
+            elif PyTuple_GET_SIZE(s2) == 0:  # a 0-d side is told by its length
+                pass
+            elif PyTuple_GET_SIZE(s1) == 0:
+                s1 = s2
+            elif s1 != s2:
+                s1 = broadcast_shapes(s1, s2)
         d1 = v1.depth
         d2 = v2.depth
         return wrap(node1(op, (v1, v2), r[1], s1, (d1 if d1 > d2 else d2) + 1, 0))

@@ -81,10 +81,19 @@ cdef inline int _put(Words* w, int64_t x) except -1:
     return 0
 
 
+cdef object _last_dtype = None, _last_code = None
+
+
 cdef int _put_type(Words* w, Var v) except -1:
-    code = _dtype_code.get(v.dtype)
-    if code is None:
-        code = _dtype_code[v.dtype] = len(_dtype_code)
+    global _last_dtype, _last_code
+    dt = v.dtype
+    if dt is _last_dtype:  # most leaves of a walk share a dtype: no hash of it
+        code = _last_code
+    else:
+        code = _dtype_code.get(dt)
+        if code is None:
+            code = _dtype_code[dt] = len(_dtype_code)
+        _last_dtype, _last_code = dt, code
     shape = v.shape
     _reserve(w, 2 + len(shape))
     w.p[w.n] = <int64_t>code
