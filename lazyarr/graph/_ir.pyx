@@ -10,7 +10,8 @@ no local variable stays alive.
 """
 
 cimport cython
-from cpython.ref cimport PyObject, Py_XDECREF, Py_XINCREF
+from cpython.ref cimport Py_INCREF, PyObject, Py_XDECREF, Py_XINCREF
+from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 
 import os
 
@@ -260,25 +261,48 @@ def build_steps(list env, list steps, list fsteps, call_site):
     ``(op, in_refs, [(dtype, shape), ...], site, first)`` each) over the values in ``env``
     (a list indexed by value number; each node's outputs are stored from ``first`` on). An
     int ``site`` names the forward step of ``fsteps`` (``(apply, refs, first)`` each) whose
-    site the node takes, -1 the caller's ``call_site``."""
-    cdef Apply node
-    cdef Var v
-    cdef Py_ssize_t depth, first, i
+    site the node takes (its C fields copied: no site tuple), -1 the caller's ``call_site``.
+    A single-output node's ``outputs`` is a 1-tuple, as a front-end node's."""
+    cdef Apply node, fnode
+    cdef Var v, out
+    cdef Py_ssize_t depth, first, i, n
+    cdef tuple refs, ins
     cdef list outs
     for st in steps:
         op, refs, types, site, first = st
-        if type(site) is int:
-            site = (<Apply>fsteps[site][0]).site if site >= 0 else call_site
-        ins = tuple([env[i] for i in refs])
+        n = len(refs)
+        ins = PyTuple_New(n)
         depth = 0
-        for x in ins:
+        for i in range(n):
+            x = env[<Py_ssize_t>refs[i]]
             v = <Var?>x
             if v.depth > depth:
                 depth = v.depth
+            Py_INCREF(x)
+            PyTuple_SET_ITEM(ins, i, x)
         node = Apply.__new__(Apply)
         node.op = op
         node.inputs = ins
-        node._site = site
-        outs = _outputs(node, types, depth + 1)
-        for i in range(len(outs)):
-            env[first + i] = outs[i]
+        if type(site) is int:
+            if site >= 0:
+                fnode = <Apply>(<tuple>fsteps[site])[0]
+                node._code = fnode._code
+                node._lasti = fnode._lasti
+                node._site = fnode._site
+            else:
+                node._site = call_site
+        else:
+            node._site = site
+        if len(<list>types) == 1:
+            dt, sh = (<list>types)[0]
+            out = Var.__new__(Var)
+            out.dtype = dt
+            out.shape = sh
+            out.owner = node
+            out.depth = depth + 1
+            node.outputs = (out,)
+            env[first] = out
+        else:
+            outs = _outputs(node, types, depth + 1)
+            for i in range(len(outs)):
+                env[first + i] = outs[i]
