@@ -307,7 +307,7 @@ from libc.string cimport memcmp
 
 from collections import OrderedDict
 
-from ..graph._walk cimport Walk, _meets, _release, _start
+from ..graph._walk cimport Walk, _meets, _recycle, _release, _start
 from ._donate cimport dead_leaves, donated_args
 
 cdef object _prepare = None    # materialize._prepare: the miss path (cut, compile, store)
@@ -558,3 +558,5 @@ cdef _realize_list(list vars):
     if n_live:
         del _live[:n_live]
     _release(wk.nodes)  # the nodes above the new leaves, freed now, not by a collection
+    leaves = None
+    _recycle(wk)

@@ -43,3 +43,4 @@ cdef class Walk:
 cdef Walk _start(list outputs, list extras, bint full)
 cdef int _release(list nodes) except -1
 cdef list _meets(list candidates, Py_ssize_t budget)
+cdef int _recycle(Walk wk) except -1

@@ -413,22 +413,49 @@ cdef class Walk:
         return True
 
 
+#: a realization's walk, emptied by `_recycle` for the next realization's `_start`
+cdef Walk _free_walk = None
+
+
 cdef Walk _start(list outputs, list extras, bint full):
-    global _epoch
+    global _epoch, _free_walk
     _epoch += 1
-    cdef Walk wk = Walk.__new__(Walk)
+    cdef Walk wk
+    if _free_walk is not None and not full:
+        wk = _free_walk
+        _free_walk = None
+        wk.counter = 0
+        wk.w.n = 0
+        wk.sigs.used = 0
+        wk.sigs.gen += 1  # the table's slots are empty for the new generation
+    else:
+        wk = Walk.__new__(Walk)
+        wk.leaves = []
+        if full:
+            wk.steps = []  # ``nodes`` stays None
+        else:
+            wk.nodes = []  # ``steps`` stays None
     wk.ep = _epoch
     wk.full = full
     wk.want_extras = extras is not None
     wk.extras = extras
-    wk.leaves = []
-    if full:
-        wk.steps = []  # ``nodes`` stays None
-    else:
-        wk.nodes = []  # ``steps`` stays None
     wk.outputs = list(outputs)
     wk._run(outputs)
     return wk
+
+
+cdef int _recycle(Walk wk) except -1:
+    """Keep ``wk`` (a realization's walk of `cut_key` kind, which nothing else holds) for
+    the next `_start`, emptied: no reference to the graph or its data stays in it."""
+    global _free_walk
+    if wk.full or _free_walk is not None or Py_REFCNT(wk) != 1 or \
+            wk.sigs.cap > SPARE_MAX or wk.w.cap > 8 * SPARE_MAX or wk.stack_cap > SPARE_MAX:
+        return 0
+    del wk.leaves[:]
+    del wk.nodes[:]
+    wk.outputs = wk.extras = None
+    _free_walk = wk
+    return 0
 
 
 def cut(list outputs, list extras=None):

@@ -364,3 +364,19 @@ def test_programs_run_with_warnings_off_and_restore_the_callers_state(monkeypatc
                 np.testing.assert_array_equal(got, want)
     finally:
         xp.trace_cache.clear()
+
+
+def test_a_realization_keeps_no_reference_to_its_graph_or_leaves():
+    """The walk kept for the next realization is emptied: once the user drops the arrays,
+    the leaf and the realized variable are freed at once (no collection needed)."""
+    x = xp.asarray(np.linspace(0.0, 1.0, 5))
+    y = xp.sin(x) * 2.0
+    np.testing.assert_allclose(np.asarray(y), np.sin(np.linspace(0.0, 1.0, 5)) * 2.0)
+    refs = [weakref.ref(x._v), weakref.ref(y._v)]
+    M.prune_live()  # the live registry may still list y's variable (other tests' arrays)
+    gc.disable()
+    try:
+        del x, y
+        assert [r() for r in refs] == [None, None]
+    finally:
+        gc.enable()
