@@ -3,7 +3,7 @@
 every step, and on a gradient-cache hit nothing in it needs Python but the user's function.
 
 `Args` gives the differentiated arguments fresh symbolic inputs and binds them afterwards;
-`ForwardIndex` cuts the traced forward graph and keys it; `instantiate` clones a recorded
+`ForwardIndex` walks the traced forward graph and keys it; `instantiate` clones a recorded
 `cache.GradTemplate` onto a forward graph of the same key. The rules for what a transform does
 are documented in `transforms` and `cache`; this module only runs them.
 """
@@ -12,7 +12,7 @@ from ..graph._ir cimport Apply, Var, user_site
 
 from ..graph._ir import build_steps
 from ..graph._pytree import flatten, unflatten
-from ..graph._walk import cut
+from ..graph._walk import walk
 
 # set by `bind` (transforms and the array front end import this module first)
 cdef object _wrap = None           # array._front.wrap
@@ -95,19 +95,20 @@ cdef class Args:
 
 
 cdef class ForwardIndex:
-    """A traced forward graph cut out with `graph._walk.cut` (leaves, distinct nodes, the
-    structural key the trace cache uses), plus where each differentiated input sits among the
-    leaves: ``key`` is equal for two graphs exactly when they compute the same thing from
-    leaves of the same types with the inputs in the same places."""
+    """A traced forward graph walked with `graph._walk.walk` (leaves, distinct nodes in
+    topological order, the structural key the trace cache uses), plus where each
+    differentiated input sits among the leaves: ``key`` is equal for two graphs exactly when
+    they compute the same thing from leaves of the same types with the inputs in the same
+    places."""
 
-    cdef public list inputs, leaves, steps
+    cdef public list inputs, leaves, nodes
     cdef public object key
 
     def __init__(self, outputs, inputs):
         cdef Py_ssize_t i, j, n
-        leaves, steps, _refs, key = cut(list(outputs))
+        wk = walk(list(outputs))
         self.inputs = list(inputs)
-        self.leaves, self.steps = leaves, steps
+        self.leaves, self.nodes = wk.leaves, wk.nodes
         n = len(self.leaves)
         pos = []
         for v in self.inputs:
@@ -117,16 +118,16 @@ cdef class ForwardIndex:
                     j = i
                     break
             pos.append(j)
-        self.key = (key, tuple(pos))
+        self.key = (wk.key(), tuple(pos))
 
     def addresses(self) -> dict:
         """Where each forward value is found: ``(-1, k)`` input k, ``(-2, i)`` leaf i,
-        ``(s, j)`` output j of step s."""
+        ``(s, j)`` output j of node s."""
         where = {}
         for i, v in enumerate(self.leaves):
             where[v] = (-2, i)
-        for s, (ap, _refs, _first) in enumerate(self.steps):
-            for j, o in enumerate(ap.outputs):
+        for s, ap in enumerate(self.nodes):
+            for j, o in enumerate((<Apply>ap).outputs):
                 where[o] = (s, j)
         for k, v in enumerate(self.inputs):
             where.setdefault(v, (-1, k))
@@ -135,7 +136,7 @@ cdef class ForwardIndex:
     def dynamic(self) -> bool:
         """Whether some size is known only from data (a rule may have read it)."""
         return (any(None in v.shape for v in self.leaves)
-                or any(None in o.shape for ap, _r, _f in self.steps for o in ap.outputs))
+                or any(None in o.shape for ap in self.nodes for o in (<Apply>ap).outputs))
 
     cpdef object fetch(self, tuple where):
         """The value at an address given by `addresses` (for this graph or one of its key)."""
@@ -144,7 +145,7 @@ cdef class ForwardIndex:
             return self.inputs[j]
         if s == -2:
             return self.leaves[j]
-        return (<Apply>(<tuple>self.steps[s])[0]).outputs[j]
+        return (<Apply>self.nodes[s]).outputs[j]
 
 
 def instantiate(Py_ssize_t n_all, list given, list steps, list outs, ForwardIndex index,
@@ -161,7 +162,7 @@ cdef list _instantiate(Py_ssize_t n_all, list given, list steps, list outs, Forw
     cdef list env = [None] * n_all
     for k, w, leaf in given:
         env[k] = index.fetch(w) if leaf is None else leaf
-    build_steps(env, steps, index.steps, call_site)
+    build_steps(env, steps, index.nodes, call_site)
     if arrays:
         return [_wrap(env[k]) for k in outs]
     return [env[k] for k in outs]

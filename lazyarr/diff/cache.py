@@ -40,7 +40,7 @@ class GradTemplate:
     def __init__(self, n_all, given, steps, outs, flags):
         self.n_all = n_all    # values in all
         self.given = given    # [(number, address or None, leaf Var or None)]
-        self.steps = steps    # [(op, input numbers, [(dtype, shape)], site or forward step
+        self.steps = steps    # [(op, input numbers, [(dtype, shape)], site or forward node
         #                       whose site to take, first output)]
         self.outs = outs      # value number of each result
         self.flags = flags    # per-call facts to replay (which inputs reach the output)
@@ -56,7 +56,7 @@ class GradTemplate:
         # a rule's node takes the site of the forward node it differentiates: on a clone, take
         # the site of that node in the new graph (the same code may sit on another line)
         site_of: dict = {call_site: -1} if call_site is not None else {}
-        for s, (ap, _r, _f) in enumerate(index.steps):
+        for s, ap in enumerate(index.nodes):
             if ap.site is not None:
                 site_of.setdefault(ap.site, s)
         num: dict[Var, int] = {}

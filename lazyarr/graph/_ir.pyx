@@ -256,12 +256,13 @@ cdef list _outputs(Apply node, object types, Py_ssize_t depth):
     return outs
 
 
-def build_steps(list env, list steps, list fsteps, call_site):
+def build_steps(list env, list steps, list fnodes, call_site):
     """Build the nodes of a recorded derivative template (`diff.cache.GradTemplate.steps`:
     ``(op, in_refs, [(dtype, shape), ...], site, first)`` each) over the values in ``env``
     (a list indexed by value number; each node's outputs are stored from ``first`` on). An
-    int ``site`` names the forward step of ``fsteps`` (``(apply, refs, first)`` each) whose
-    site the node takes (its C fields copied: no site tuple), -1 the caller's ``call_site``.
+    int ``site`` names the forward node of ``fnodes`` (the forward graph's distinct applies,
+    `diff.cache.ForwardIndex.nodes`) whose site the node takes (its C fields copied: no site
+    tuple), -1 the caller's ``call_site``.
     A single-output node's ``outputs`` is a 1-tuple, as a front-end node's."""
     cdef Apply node, fnode
     cdef Var v, out
@@ -285,7 +286,7 @@ def build_steps(list env, list steps, list fsteps, call_site):
         node.inputs = ins
         if type(site) is int:
             if site >= 0:
-                fnode = <Apply>(<tuple>fsteps[site])[0]
+                fnode = <Apply>fnodes[site]
                 node._code = fnode._code
                 node._lasti = fnode._lasti
                 node._site = fnode._site
