@@ -1,0 +1,114 @@
+"""Where the time of one eager training step goes (fig1's "lazyarr eager" row, issue 7).
+
+    python -m bench.eager_parts [--cells 'logreg b1,mlp500 b10'] [--steps N] [--threads N]
+
+Per cell of fig1 (model, minibatch): the microseconds of one SGD step's parts, in the order
+the step runs them: the ``value_and_grad`` call (the forward graph built over fresh inputs,
+the gradient cache's clone of the backward graph), the update list ``[p - LR * g ...]``, and
+``float(loss)`` (the realization: walk, key, trace-cache hit, program run, write-back). The
+forward build alone is timed in a separate loop (its graphs dropped unrealized, with the
+cyclic garbage collector off while it runs: the collection is not building). Each part is
+the best of a few repetitions of ``--steps`` steps (a loaded machine inflates them all; read
+them side by side). Table, JSON (``results/eager_parts.json``) and a PNG bar chart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import time
+
+from . import fig1
+from .report import bar_chart, bench_env, save_json, table
+
+PARTS = ("value_and_grad", "update", "float(loss)")
+
+
+def _loss(xp):
+    """fig1's loss (the same code as its lazyarr rows)."""
+    def loss_fn(ps, x, y):
+        h = x
+        n = len(ps) // 2
+        for i in range(n):
+            z = h @ ps[2 * i] + ps[2 * i + 1]
+            h = xp.tanh(z) if i < n - 1 else z
+        lse = xp.log(xp.sum(xp.exp(h), axis=1, keepdims=True))
+        return xp.mean(xp.sum(y * (lse - h), axis=1))
+    return loss_fn
+
+
+def measure_cell(model: str, batch: int, steps: int, reps: int = 5) -> dict[str, float]:
+    """Microseconds per step of each part (best of ``reps``) for one fig1 cell."""
+    import lazyarr as xp
+
+    loss_fn = _loss(xp)
+    vg = xp.value_and_grad(loss_fn)
+    data = fig1.make_data(batch)
+    ps = [xp.asarray(p) for p in fig1.init_params(fig1.MODELS[model])]
+    xs = [xp.asarray(a) for a in data[0]]
+    ys = [xp.asarray(a) for a in data[1]]
+    lr = fig1.LR
+    best = dict.fromkeys((*PARTS, "forward build alone"), float("inf"))
+    clock = time.perf_counter_ns
+    for rep in range(reps + 1):  # the first repetition warms the caches up
+        t = dict.fromkeys(PARTS, 0)
+        for i in range(steps):
+            x, y = xs[i % fig1.N_DATA], ys[i % fig1.N_DATA]
+            t0 = clock()
+            loss, g = vg(ps, x, y)
+            t1 = clock()
+            new = [p - lr * gp for p, gp in zip(ps, g)]
+            t2 = clock()
+            del g
+            t3 = clock()
+            float(loss)
+            t4 = clock()
+            ps = new
+            t["value_and_grad"] += t1 - t0
+            t["update"] += t2 - t1
+            t["float(loss)"] += t4 - t3
+        gc.collect()
+        gc.disable()  # the dropped graphs are cycles: their collection is not building
+        t0 = clock()
+        for i in range(steps):
+            loss_fn(ps, xs[i % fig1.N_DATA], ys[i % fig1.N_DATA])
+        t["forward build alone"] = clock() - t0
+        gc.enable()
+        gc.collect()
+        if rep:
+            for k, v in t.items():
+                best[k] = min(best[k], v / steps / 1e3)
+    best["step"] = sum(best[k] for k in PARTS)
+    return best
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cells", default="logreg b1,logreg b60,mlp500 b10,mlp500 b60",
+                    help="fig1 cells, e.g. 'logreg b1,mlp500 b10'")
+    ap.add_argument("--steps", type=int, default=1000)
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args(argv)
+    bench_env()
+    fig1.set_threads(args.threads)
+    cells = []
+    for c in args.cells.split(","):
+        model, b = c.strip().split()
+        cells.append((model, int(b.lstrip("b"))))
+    results = {}
+    for model, batch in cells:
+        steps = args.steps if model == "logreg" else max(args.steps // 5, 50)
+        results[f"{model} b{batch}"] = measure_cell(model, batch, steps)
+    cols = [*PARTS, "step", "forward build alone"]
+    rows = [[cell] + [r[k] for k in cols] for cell, r in results.items()]
+    print(table(["cell"] + [f"{k} us" for k in cols], rows,
+                f"One eager SGD step of fig1, by part ({args.threads} thread(s))"))
+    save_json("eager_parts", {"threads": args.threads, "results": results})
+    bar_chart("eager_parts", list(results), {k: [r[k] for r in results.values()]
+                                             for k in (*PARTS, "forward build alone")},
+              "us per step", "Eager SGD step of fig1, by part", log=True)
+    return results
+
+
+if __name__ == "__main__":
+    main()
