@@ -307,7 +307,7 @@ from libc.string cimport memcmp
 
 from collections import OrderedDict
 
-from ..graph._walk cimport Walk, _meets, _recycle, _release, _start
+from ..graph._walk cimport Walk, _empty_list, _meets, _recycle, _release, _start
 from ._donate cimport dead_leaves, donated_args
 
 cdef object _prepare = None    # materialize._prepare: the miss path (cut, compile, store)
@@ -556,7 +556,10 @@ cdef _realize_list(list vars):
     # results are locked read-only (a view where an op handed back its input, a user's array)
     _write_back(pending, entry.program(args), args)
     if n_live:
-        del _live[:n_live]
+        if n_live == PyList_GET_SIZE(_live):
+            _empty_list(_live)  # its item array stays for the next step's arrays
+        else:
+            del _live[:n_live]
     _release(wk.nodes)  # the nodes above the new leaves, freed now, not by a collection
     leaves = None
     _recycle(wk)

@@ -44,3 +44,4 @@ cdef Walk _start(list outputs, list extras, bint full)
 cdef int _release(list nodes) except -1
 cdef list _meets(list candidates, Py_ssize_t budget)
 cdef int _recycle(Walk wk) except -1
+cdef int _empty_list(list l) except -1

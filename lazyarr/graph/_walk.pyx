@@ -35,7 +35,7 @@ dictionary; `meets_last_cut` reads those marks.
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.mem cimport PyMem_Calloc, PyMem_Free, PyMem_Malloc, PyMem_Realloc
-from cpython.list cimport PyList_GET_ITEM
+from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_REFCNT
 from cpython.sequence cimport PySequence_Fast_GET_SIZE, PySequence_Fast_ITEMS
@@ -444,6 +444,29 @@ cdef Walk _start(list outputs, list extras, bint full):
     return wk
 
 
+cdef extern from "Python.h":
+    ctypedef struct PyListObject:
+        PyObject** ob_item
+    void Py_SET_SIZE(object, Py_ssize_t)
+    void Py_DECREF(PyObject*)
+
+
+cdef int _empty_list(list l) except -1:
+    """Empty ``l`` keeping its item array (``del l[:]`` frees it, and the next appends
+    reallocate it). The items are released after the list is empty, from a copy of their
+    pointers, so code their release runs (a weakref callback) sees an empty list."""
+    cdef Py_ssize_t n = PyList_GET_SIZE(l), i
+    cdef PyObject* held[64]
+    if n > 64:
+        del l[:]
+        return 0
+    memcpy(held, (<PyListObject*>l).ob_item, n * sizeof(PyObject*))
+    Py_SET_SIZE(l, 0)
+    for i in range(n):
+        Py_DECREF(held[i])
+    return 0
+
+
 cdef int _recycle(Walk wk) except -1:
     """Keep ``wk`` (a realization's walk of `cut_key` kind, which nothing else holds) for
     the next `_start`, emptied: no reference to the graph or its data stays in it."""
@@ -451,8 +474,8 @@ cdef int _recycle(Walk wk) except -1:
     if wk.full or _free_walk is not None or Py_REFCNT(wk) != 1 or \
             wk.sigs.cap > SPARE_MAX or wk.w.cap > 8 * SPARE_MAX or wk.stack_cap > SPARE_MAX:
         return 0
-    del wk.leaves[:]
-    del wk.nodes[:]
+    _empty_list(wk.leaves)
+    _empty_list(wk.nodes)
     wk.outputs = wk.extras = None
     _free_walk = wk
     return 0

@@ -380,3 +380,17 @@ def test_a_realization_keeps_no_reference_to_its_graph_or_leaves():
         assert [r() for r in refs] == [None, None]
     finally:
         gc.enable()
+
+
+def test_a_leaf_freed_by_a_realization_may_run_another_from_a_weakref_callback():
+    """Releasing a realized cut frees its dead leaves; code that runs then (a weakref callback
+    that realizes another graph) sees consistent registries and gets right values."""
+    got = []
+    x = xp.asarray(np.linspace(0.0, 1.0, 4))
+    ref = weakref.ref(x._v, lambda _r: got.append(float(xp.sum(xp.asarray(np.ones(2)) * 3.0))))
+    y = xp.sin(x) * 2.0
+    del x                              # its Var is held by y's pending graph only
+    np.testing.assert_allclose(np.asarray(y), np.sin(np.linspace(0.0, 1.0, 4)) * 2.0)
+    assert ref() is None and got == [6.0]
+    z = xp.cos(y) + 1.0                # the registries still work afterwards
+    np.testing.assert_allclose(np.asarray(z), np.cos(np.asarray(y)) + 1.0)
