@@ -59,6 +59,7 @@ cdef class LazyProgram:
     def __call__(self, list args):
         cdef list storage = list(self.init_storage)
         cdef Py_ssize_t i
+        _check_count(args, self.n_in)
         for i in range(self.n_in):
             storage[i] = args[i]
         cdef bytearray done = bytearray(len(self.thunks))

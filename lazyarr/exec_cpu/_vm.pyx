@@ -517,6 +517,15 @@ cdef class ReduceThunk(Thunk):
 
 
 include "_blas64.pxi"
+
+
+cdef inline int _check_count(list args, Py_ssize_t n_in) except -1:
+    """A program reads ``args[:n_in]`` without bounds checks: fewer is a ValueError."""
+    if len(args) < n_in:
+        raise ValueError(f"this program takes {n_in} argument arrays, got {len(args)}")
+    return 0
+
+
 include "_small.pxi"
 include "_blas.pxi"
 include "_lazy.pxi"
@@ -541,6 +550,7 @@ cdef class LinearProgram:
     def __call__(self, list args):
         cdef list storage = list(self.init_storage)
         cdef Py_ssize_t i
+        _check_count(args, self.n_in)
         for i in range(self.n_in):
             storage[i] = args[i]
         return self._run(storage)
@@ -553,6 +563,7 @@ cdef class LinearProgram:
         cdef list storage = list(self.init_storage)
         cdef Py_ssize_t i, j
         cdef object x
+        _check_count(args, self.n_in)
         for i in range(self.n_in):
             storage[i] = args[i]
         for i in range(len(targets)):
@@ -592,6 +603,7 @@ cdef class LinearProgram:
         cdef list storage
         cdef double t0
         cdef list acc = [0.0] * k
+        _check_count(args, self.n_in)
         token = _fp_enter()
         try:
             for r in range(repeat):
