@@ -24,24 +24,11 @@ from .report import bar_chart, bench_env, save_json, table
 PARTS = ("value_and_grad", "update", "float(loss)")
 
 
-def _loss(xp):
-    """fig1's loss (the same code as its lazyarr rows)."""
-    def loss_fn(ps, x, y):
-        h = x
-        n = len(ps) // 2
-        for i in range(n):
-            z = h @ ps[2 * i] + ps[2 * i + 1]
-            h = xp.tanh(z) if i < n - 1 else z
-        lse = xp.log(xp.sum(xp.exp(h), axis=1, keepdims=True))
-        return xp.mean(xp.sum(y * (lse - h), axis=1))
-    return loss_fn
-
-
 def measure_cell(model: str, batch: int, steps: int, reps: int = 5) -> dict[str, float]:
     """Microseconds per step of each part (best of ``reps``) for one fig1 cell."""
     import lazyarr as xp
 
-    loss_fn = _loss(xp)
+    loss_fn = fig1.lazyarr_loss(xp)
     vg = xp.value_and_grad(loss_fn)
     data = fig1.make_data(batch)
     ps = [xp.asarray(p) for p in fig1.init_params(fig1.MODELS[model])]

@@ -59,9 +59,9 @@ def make_data(batch: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
 
 # ---- lazyarr -----------------------------------------------------------------------------------
 
-def _lazyarr_fns():
-    import lazyarr as xp
-
+def lazyarr_loss(xp):
+    """The softmax cross-entropy loss ``loss_fn(ps, x, y)`` of an MLP with parameters
+    ``ps = [W1, b1, W2, b2, ...]`` (tanh hidden layers), written with namespace ``xp``."""
     def loss_fn(ps, x, y):
         h = x
         n = len(ps) // 2
@@ -72,8 +72,13 @@ def _lazyarr_fns():
         # the max (a hand-written shift would be differentiated too)
         lse = xp.log(xp.sum(xp.exp(h), axis=1, keepdims=True))
         return xp.mean(xp.sum(y * (lse - h), axis=1))
+    return loss_fn
 
-    vg = xp.value_and_grad(loss_fn)
+
+def _lazyarr_fns():
+    import lazyarr as xp
+
+    vg = xp.value_and_grad(lazyarr_loss(xp))
 
     def train_step(ps, x, y):
         loss, g = vg(ps, x, y)
