@@ -288,12 +288,21 @@ cdef inline void _gemv(int typenum, char tr, int m, int n, char *alpha, char *a,
                        char *x, int incx, char *beta, char *y) noexcept nogil:
     """Column-major ``y = alpha * op(A) @ x + beta * y``, A of m x n, y contiguous."""
     cdef int one = 1
+    cdef _i64 m8 = m, n8 = n, lda8 = lda, incx8 = incx, one8 = 1
     if typenum == cnp.NPY_FLOAT:
-        sgemv(&tr, &m, &n, <float *>alpha, <float *>a, &lda, <float *>x, &incx,
-              <float *>beta, <float *>y, &one)
+        if g_sgemv64 != NULL:  # the library real gemm runs in (`_blas64.pxi`)
+            g_sgemv64(&tr, &m8, &n8, <float *>alpha, <float *>a, &lda8, <float *>x, &incx8,
+                      <float *>beta, <float *>y, &one8)
+        else:
+            sgemv(&tr, &m, &n, <float *>alpha, <float *>a, &lda, <float *>x, &incx,
+                  <float *>beta, <float *>y, &one)
     elif typenum == cnp.NPY_DOUBLE:
-        dgemv(&tr, &m, &n, <double *>alpha, <double *>a, &lda, <double *>x, &incx,
-              <double *>beta, <double *>y, &one)
+        if g_dgemv64 != NULL:
+            g_dgemv64(&tr, &m8, &n8, <double *>alpha, <double *>a, &lda8, <double *>x, &incx8,
+                      <double *>beta, <double *>y, &one8)
+        else:
+            dgemv(&tr, &m, &n, <double *>alpha, <double *>a, &lda, <double *>x, &incx,
+                  <double *>beta, <double *>y, &one)
     elif typenum == cnp.NPY_CFLOAT:
         cgemv(&tr, &m, &n, <float complex *>alpha, <float complex *>a, &lda,
               <float complex *>x, &incx, <float complex *>beta, <float complex *>y, &one)

@@ -16,6 +16,11 @@ ctypedef void (*_sgemm64_t)(char *, char *, _i64 *, _i64 *, _i64 *, float *, flo
                             float *, _i64 *, float *, float *, _i64 *) noexcept nogil
 ctypedef void (*_dgemm64_t)(char *, char *, _i64 *, _i64 *, _i64 *, double *, double *,
                             _i64 *, double *, _i64 *, double *, double *, _i64 *) noexcept nogil
+# gemv(trans, m, n, alpha, a, lda, x, incx, beta, y, incy)
+ctypedef void (*_sgemv64_t)(char *, _i64 *, _i64 *, float *, float *, _i64 *, float *, _i64 *,
+                            float *, float *, _i64 *) noexcept nogil
+ctypedef void (*_dgemv64_t)(char *, _i64 *, _i64 *, double *, double *, _i64 *, double *,
+                            _i64 *, double *, double *, _i64 *) noexcept nogil
 # cblas_sgemm_batch(order, transa[], transb[], m[], n[], k[], alpha[], a[], lda[], b[], ldb[],
 #                   beta[], c[], ldc[], group_count, group_size[]) with 64-bit integers
 ctypedef void (*_sbatch64_t)(int, int *, int *, _i64 *, _i64 *, _i64 *, float *, float **,
@@ -42,6 +47,8 @@ cdef extern from *:
 cdef _sgemm64_t g_sgemm64 = NULL
 cdef _dgemm64_t g_dgemm64 = NULL
 cdef _sbatch64_t g_sbatch64 = NULL
+cdef _sgemv64_t g_sgemv64 = NULL
+cdef _dgemv64_t g_dgemv64 = NULL
 #: split few-row float32 products between threads (`set_gemm_split`)
 cdef bint g_split = True
 #: products split so far (`gemm_split_calls`: tests check the path ran)
@@ -62,10 +69,15 @@ DEF CBLAS_TRANS = 112
 def set_gemm64(size_t sgemm_addr, size_t dgemm_addr):
     """Use these ``sgemm``/``dgemm`` (Fortran interface, 64-bit integers; addresses, 0 for
     SciPy's) for float32/float64 matrix products."""
-    global g_sgemm64, g_dgemm64, g_sbatch64
+    global g_sgemm64, g_dgemm64, g_sbatch64, g_sgemv64, g_dgemv64
     g_sgemm64 = <_sgemm64_t>sgemm_addr
     g_dgemm64 = <_dgemm64_t>dgemm_addr
     g_sbatch64 = <_sbatch64_t>la_sym_beside(<void *>sgemm_addr, b"scipy_cblas_sgemm_batch64_")
+    # gemv from the same library: two OpenBLAS builds in one process each keep a pool of
+    # spinning threads, and alternating between them (a deep MLP at minibatch 1: gemv forward,
+    # gemm updates) made a 2-thread step 5x slower than a 1-thread one on 2 cores
+    g_sgemv64 = <_sgemv64_t>la_sym_beside(<void *>sgemm_addr, b"scipy_sgemv_64_")
+    g_dgemv64 = <_dgemv64_t>la_sym_beside(<void *>dgemm_addr, b"scipy_dgemv_64_")
 
 
 def set_gemm_split(bint on):

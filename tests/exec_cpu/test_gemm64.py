@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from lazyarr.exec_cpu._vm import GemmThunk
 
-from lazyarr.array.ops.linalg import Gemm
+from lazyarr.array.ops.linalg import Gemm, MatMul
 from lazyarr.exec_cpu import link
 from lazyarr.graph import FunctionGraph, Var, apply
 
@@ -46,5 +46,37 @@ def test_numpy_and_scipy_gemm_agree(dt):
             for x, y in ((a, b), (np.asfortranarray(a), np.asfortranarray(b))):
                 got = _run(dt, x, y, c, -2.0, 0.5)
                 np.testing.assert_allclose(got, want, rtol=tol, atol=tol * 10)
+    finally:
+        native.use_numpy_gemm()
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+@pytest.mark.parametrize("layout", ["c", "f", "reversed x"])
+def test_numpy_and_scipy_gemv_agree(dt, layout):
+    """gemv (a row times a matrix, `Gemm` with one row; a matrix times a vector) runs in the
+    same OpenBLAS as gemm (`native.use_numpy_gemm`): both libraries equal NumPy's products."""
+    from lazyarr.exec_cpu import native
+
+    rng = np.random.default_rng(6)
+    a = rng.standard_normal((1, 300)).astype(dt)
+    b = rng.standard_normal((300, 41)).astype(dt)
+    c = rng.standard_normal((1, 41)).astype(dt)
+    m = rng.standard_normal((41, 300)).astype(dt)
+    x = rng.standard_normal(600).astype(dt)[::-2] if layout == "reversed x" else \
+        rng.standard_normal(300).astype(dt)
+    if layout == "f":
+        b, m = np.asfortranarray(b), np.asfortranarray(m)
+    tol = 2e-5 if dt == np.float32 else 1e-12
+    vm, vx = Var.input(dt, m.shape), Var.input(dt, x.shape)
+    mv = link(FunctionGraph([vm, vx], [apply(MatMul(), vm, vx)[0]]))
+    try:
+        for numpy_blas in (False, True):
+            if native.use_numpy_gemm(numpy_blas) != numpy_blas:
+                pytest.skip("NumPy's wheel ships no 64-bit OpenBLAS here")
+            got = _run(dt, a, b, c, -2.0, 0.5)
+            want = 0.5 * c.astype(np.float64) + -2.0 * (a.astype(np.float64) @ b)
+            np.testing.assert_allclose(got, want, rtol=tol, atol=tol * 10)
+            got = mv([m, x])[0]
+            np.testing.assert_allclose(got, m.astype(np.float64) @ x, rtol=tol, atol=tol * 10)
     finally:
         native.use_numpy_gemm()
