@@ -88,8 +88,8 @@ _OWN_NAMES = re.compile(r"\b(la_contig|la_strided|la_span|la_rrow|la_reduce|la_s
 
 #: attribute of the functions whose loops are not hot (the entry points' dispatch; the prelude's
 #: shared drivers use the same, ``LA_COLD``): the vectorized loops (``la_span``, the streaming
-#: blocks, reductions' rows) stay at the command line's ``-O3``. The command line's
-#: floating-point flags (``-ffp-contract=off``, ...) apply.
+#: blocks, reductions' rows) take the command line's ``-O2``. The command line's floating-point
+#: flags (``-ffp-contract=off``, ...) apply.
 COLD = '__attribute__((optimize("O1")))'
 
 
