@@ -488,6 +488,8 @@ cdef class GemmThunk(Thunk):
                          cnp.PyArray_STRIDES(a)[0] // 4, <const float *>cnp.PyArray_DATA(b),
                          <float *>pc, n)
             return 0
+        if k == 1 and _ger(self.typenum, m, n, a, b, palpha, pbeta, pc):
+            return 0
         if m == 1:  # a row times a matrix: gemv reads b in place, gemm would pack it
             px = <char *>cnp.PyArray_DATA(a)
             if _vec_inc(cnp.PyArray_STRIDES(a)[1], isz, k, &px, &incx):
@@ -513,6 +515,33 @@ cdef class GemmThunk(Thunk):
             _gemm_ab(self.typenum, tb, ta, inn, im, ik, palpha, pb, ldb, pa, lda, pbeta, pc,
                      inn)
         return 0
+
+
+cdef bint _ger(int typenum, cnp.npy_intp m, cnp.npy_intp n, cnp.ndarray a, cnp.ndarray b,
+               char *alpha, char *beta, char *pc) noexcept:
+    """A real rank-1 update ``c += alpha * a @ b`` (``a``: m x 1, ``b``: 1 x n, ``c`` C-contiguous
+    m x n already holding c, beta == 1) through NumPy's OpenBLAS ger; False where it does not
+    apply (then gemm runs: with a reduction of 1 it is 2-5x slower)."""
+    cdef cnp.npy_intp isz = cnp.PyArray_ITEMSIZE(a)
+    cdef cnp.npy_intp sa = cnp.PyArray_STRIDES(a)[0], sb = cnp.PyArray_STRIDES(b)[1]
+    if sa <= 0 or sb <= 0 or sa % isz or sb % isz:
+        return False
+    # row-major c (m x n) is column-major c^T (n x m): c^T += alpha * b^T a^T
+    cdef _i64 m8 = n, n8 = m, ib = sb // isz, ia = sa // isz, ld = n
+    global g_ger_calls
+    if typenum == cnp.NPY_FLOAT and g_sger64 != NULL and (<float *>beta)[0] == 1.0:
+        with nogil:
+            g_sger64(&m8, &n8, <float *>alpha, <float *>cnp.PyArray_DATA(b), &ib,
+                     <float *>cnp.PyArray_DATA(a), &ia, <float *>pc, &ld)
+        g_ger_calls += 1
+        return True
+    if typenum == cnp.NPY_DOUBLE and g_dger64 != NULL and (<double *>beta)[0] == 1.0:
+        with nogil:
+            g_dger64(&m8, &n8, <double *>alpha, <double *>cnp.PyArray_DATA(b), &ib,
+                     <double *>cnp.PyArray_DATA(a), &ia, <double *>pc, &ld)
+        g_ger_calls += 1
+        return True
+    return False
 
 
 cdef inline bint _strides_ok(cnp.ndarray a, cnp.npy_intp isz):
