@@ -517,14 +517,21 @@ cdef class GemmThunk(Thunk):
         return 0
 
 
+#: smallest update (elements) ger takes. Between gemm calls, ger made fig1's mlp500 b1 step
+#: 2x slower (its 784x500 update 68 -> 155 us, the next gemv 28 -> 77 us), though alone on an
+#: in-cache matrix it beat gemm (55 vs 72 us); deep1000x3 b1's updates (784x1000, 1000x1000)
+#: went 375/455 -> 280/370 us and the step 2.10 -> 1.88 ms (2 threads)
+DEF GER_MIN = 1 << 19
+
+
 cdef bint _ger(int typenum, cnp.npy_intp m, cnp.npy_intp n, cnp.ndarray a, cnp.ndarray b,
                char *alpha, char *beta, char *pc) noexcept:
     """A real rank-1 update ``c += alpha * a @ b`` (``a``: m x 1, ``b``: 1 x n, ``c`` C-contiguous
     m x n already holding c, beta == 1) through NumPy's OpenBLAS ger; False where it does not
-    apply (then gemm runs: with a reduction of 1 it is 2-5x slower)."""
+    apply (then gemm runs)."""
     cdef cnp.npy_intp isz = cnp.PyArray_ITEMSIZE(a)
     cdef cnp.npy_intp sa = cnp.PyArray_STRIDES(a)[0], sb = cnp.PyArray_STRIDES(b)[1]
-    if sa <= 0 or sb <= 0 or sa % isz or sb % isz:
+    if not g_ger or m * n < GER_MIN or sa <= 0 or sb <= 0 or sa % isz or sb % isz:
         return False
     # row-major c (m x n) is column-major c^T (n x m): c^T += alpha * b^T a^T
     cdef _i64 m8 = n, n8 = m, ib = sb // isz, ia = sa // isz, ld = n

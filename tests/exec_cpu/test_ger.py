@@ -1,5 +1,5 @@
-"""Rank-1 updates ``c + alpha * (a @ b)`` (a: m x 1, b: 1 x n, beta = 1) past the small
-kernels' size run through NumPy's OpenBLAS ger (gemm with a reduction of 1 is 2-5x slower):
+"""Rank-1 updates ``c + alpha * (a @ b)`` (a: m x 1, b: 1 x n, beta = 1) of at least 2^19
+elements run through NumPy's OpenBLAS ger (faster than gemm with a reduction of 1 there):
 values against a float64 NumPy oracle for float32 and float64, transposed-view and strided
 operands, and the path counted."""
 
@@ -29,7 +29,7 @@ def _oracle(c, alpha, a, b):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_large_rank1_update_matches_numpy(dtype):
     rng = np.random.default_rng(7)
-    m, n = 700, 600  # 420,000 elements: past the small float32 kernel's 2^18
+    m, n = 800, 700  # 560,000 elements: past ger's 2^19 minimum
     c = rng.standard_normal((m, n)).astype(dtype)
     c0 = c.copy()
     col = rng.standard_normal((1, m)).astype(dtype).T  # a transposed view, stride 1
@@ -46,11 +46,15 @@ def test_large_rank1_update_matches_numpy(dtype):
     np.testing.assert_array_equal(c, c0)  # an input the program does not own is not written
 
 
-def test_beta_other_than_one_stays_on_gemm():
+@pytest.mark.parametrize("shape, beta", [((800, 700), 0.5), ((784, 500), 1.0)])
+def test_other_updates_stay_on_gemm(shape, beta):
+    """A beta other than 1, and an update below 2^19 elements (fig1's mlp500 784x500), run
+    through gemm: ger's count does not move and the values are NumPy's."""
     rng = np.random.default_rng(8)
-    c, a, b = (rng.standard_normal(s).astype(np.float32) for s in [(600, 500), (600, 1), (1, 500)])
+    m, n = shape
+    c, a, b = (rng.standard_normal(s).astype(np.float32) for s in [(m, n), (m, 1), (1, n)])
     prog = _program(np.float32, [c.shape, (), a.shape, b.shape, ()])
     before = ger_calls()
-    got = prog([c, np.float32(2.0), a, b, np.float32(0.5)])[0]
+    got = prog([c, np.float32(2.0), a, b, np.float32(beta)])[0]
     assert ger_calls() == before
-    np.testing.assert_allclose(got, 0.5 * c + 2.0 * (a @ b), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(got, beta * c + 2.0 * (a @ b), rtol=1e-5, atol=1e-5)
