@@ -8,11 +8,14 @@ every step, and on a gradient-cache hit nothing in it needs Python but the user'
 are documented in `transforms` and `cache`; this module only runs them.
 """
 
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from libc.string cimport memcmp
+
 from ..graph._ir cimport Apply, Var, user_site
 
 from ..graph._ir import build_steps
 from ..graph._pytree import flatten, unflatten
-from ..graph._walk import walk
+from ..graph._walk import release_cut, walk
 
 # set by `bind` (transforms and the array front end import this module first)
 cdef object _wrap = None           # array._front.wrap
@@ -214,6 +217,10 @@ cdef class TemplateCache:
     cdef readonly object entries
     cdef public Py_ssize_t maxsize, hits, misses
     cdef public bint enabled
+    #: the last hit (an eager loop asks for the same key every step): compared word for word
+    #: before the new key's bytes are hashed
+    cdef tuple _last_key
+    cdef object _last_tpl
 
     def __init__(self, Py_ssize_t maxsize):
         from collections import OrderedDict
@@ -221,18 +228,26 @@ cdef class TemplateCache:
         self.maxsize = maxsize
         self.hits = self.misses = 0
         self.enabled = True
+        self._last_key = None
+        self._last_tpl = None
 
     cpdef object lookup(self, key):
         """The template under ``key`` (a hit, made most recent), or None (a miss; None
         uncounted when the cache is off)."""
         if not self.enabled:
             return None
+        cdef tuple last = self._last_key
+        if last is not None and type(key) is tuple and _same_key(<tuple>key, last):
+            self.hits += 1
+            return self._last_tpl
         tpl = self.entries.get(key)
         if tpl is None:
             self.misses += 1
             return None
         self.entries.move_to_end(key)
         self.hits += 1
+        if type(key) is tuple and len(<tuple>key) == 2 and type((<tuple>key)[0]) is bytes:
+            self._last_key, self._last_tpl = key, tpl
         return tpl
 
     def store(self, key, tpl) -> None:
@@ -240,6 +255,7 @@ cdef class TemplateCache:
         goes past ``maxsize``."""
         if tpl is None or not self.enabled:
             return
+        self._last_key = self._last_tpl = None
         self.entries[key] = tpl
         if len(self.entries) > self.maxsize:
             self.entries.popitem(last=False)
@@ -248,6 +264,20 @@ cdef class TemplateCache:
         """Drop every template and zero the counters."""
         self.entries.clear()
         self.hits = self.misses = 0
+        self._last_key = self._last_tpl = None
+
+
+cdef inline bint _same_key(tuple key, tuple last):
+    """``key`` equals ``last`` (a ForwardIndex key: structural bytes, input positions)."""
+    if len(key) != 2:
+        return False
+    k0 = key[0]
+    l0 = last[0]
+    if type(k0) is not bytes or PyBytes_GET_SIZE(k0) != PyBytes_GET_SIZE(l0):
+        return False
+    if memcmp(PyBytes_AS_STRING(k0), PyBytes_AS_STRING(l0), PyBytes_GET_SIZE(k0)) != 0:
+        return False
+    return key[1] == last[1]
 
 
 # ---- value_and_grad's call -------------------------------------------------------------------
@@ -259,14 +289,29 @@ cdef object _basic = None          # graph.basic (its ``track_sites``)
 cdef object _scalar_output = None  # transforms._scalar_output: the checked Var, or raises
 cdef object _by_rules = None       # transforms._gradients_by_rules: the miss path
 cdef object _disconnected = None   # transforms._check_disconnected: warn or raise
+cdef object _record_call = None    # gradcall.GradientCall.record: a template's call op
+cdef object _prune_live = None      # materialize.prune_live: drop variables no array holds
+#: cache hits on realized arguments become one `GradientCall` node (`set_call_nodes`)
+cdef bint _call_nodes = True
+
+
+def set_call_nodes(bint on):
+    """Make eager ``value_and_grad`` hits one `gradcall.GradientCall` node (True) or clone
+    the template's nodes; returns the previous setting (tests compare both)."""
+    global _call_nodes
+    cdef bint was = _call_nodes
+    _call_nodes = on
+    return was
 
 
 def bind_grad(TemplateCache templates, array_cls, basic, scalar_output, by_rules,
-              disconnected):
+              disconnected, record_call, prune_live):
     """Give `value_and_grad_call` the template store and its Python helpers."""
-    global _templates, _Array, _basic, _scalar_output, _by_rules, _disconnected
+    global _templates, _Array, _basic, _scalar_output, _by_rules, _disconnected, _record_call
+    global _prune_live
     _templates, _Array, _basic = templates, array_cls, basic
     _scalar_output, _by_rules, _disconnected = scalar_output, by_rules, disconnected
+    _record_call, _prune_live = record_call, prune_live
 
 
 cdef Var _scalar_var(object out):
@@ -280,22 +325,75 @@ cdef Var _scalar_var(object out):
     return <Var?>_scalar_output(out, "grad")
 
 
-cdef list _gradients(Var ov, Args a, object mode):
-    """The gradient of ``ov`` w.r.t. ``a``'s fresh variables (Arrays), binding them: cloned
-    from a recorded template when the forward graph's key was seen, else by the rules."""
+cdef tuple _gradients(Var ov, Args a, object mode, bint as_call):
+    """``(value, gradients, forward)``: the gradient of ``ov`` w.r.t. ``a``'s fresh variables
+    (Arrays), binding them: cloned from a recorded template when the forward graph's key was
+    seen, else by the rules. ``as_call``: on a hit, the value and gradients may come from one
+    `gradcall.GradientCall` node: ``value`` is then its Array and ``forward`` the traced
+    forward graph's `ForwardIndex` (no longer needed), else both are None."""
     cdef ForwardIndex index
     if not _templates.enabled:
-        return _by_rules(ov, a, mode, None)
+        return None, _by_rules(ov, a, mode, None), None
     index = ForwardIndex([ov], a.flat)
     tpl = _templates.lookup(index.key)
     if tpl is None:
-        return _by_rules(ov, a, mode, index)
+        return None, _by_rules(ov, a, mode, index), None
     a.bind()
     site = user_site(0) if _basic.track_sites else None
+    cdef list outs
+    if as_call:
+        outs = _call_node(ov, a, index, tpl, site)
+        if outs is not None:
+            grads = outs[1:]
+            if mode != "zero":
+                _disconnected(grads, a, tpl.flags, mode)
+            return outs[0], grads, index
     grads = _instantiate(tpl.n_all, tpl.given, tpl.steps, tpl.outs, index, site, True)
     if mode != "zero":
         _disconnected(grads, a, tpl.flags, mode)
-    return grads
+    return None, grads, None
+
+
+cdef bint _same_sites(list nodes, tuple sites):
+    """Each of ``nodes`` was built at the site recorded in ``sites``."""
+    cdef Py_ssize_t i, n = len(nodes)
+    cdef Apply ap
+    if len(sites) != n:
+        return False
+    for i in range(n):
+        ap = <Apply>nodes[i]
+        s = sites[i]
+        if ap._code is not None:
+            if (type(s) is not tuple or (<tuple>s)[0] is not ap._code
+                    or (<tuple>s)[1] != ap._lasti):
+                return False
+        elif ap._site is not s and ap._site != s:
+            return False
+    return True
+
+
+cdef list _call_node(Var ov, Args a, ForwardIndex index, tpl, site):
+    """The value and gradients (Arrays) as the outputs of one `GradientCall` node, or None
+    where a leaf or an argument holds no data (an enclosing trace's symbolic value, a pending
+    argument) or the template has no call op."""
+    cdef Var v
+    for x in a.primals:
+        v = <Var>x
+        if v.owner is not None or v.data is None:
+            return None
+    for x in index.leaves:
+        if (<Var>x).data is None:
+            return None
+    op = tpl.call_op
+    if op is None:
+        op = tpl.call_op = _record_call(index, ov, tpl) or False
+    if op is False or not _same_sites(index.nodes, op.sites):
+        return None
+    cdef list ins = op.call_inputs(index.leaves, a.primals)
+    cdef Py_ssize_t n = len(ins), k
+    cdef list env = ins + [None] * op.nout
+    build_steps(env, [(op, tuple(range(n)), op.types, -1, n)], [], site)
+    return [_wrap(env[k]) for k in range(n, n + op.nout)]
 
 
 def value_and_grad_call(f, tuple args, dict kwargs, tuple nums, bint single, bint has_aux,
@@ -315,8 +413,18 @@ def value_and_grad_call(f, tuple args, dict kwargs, tuple nums, bint single, bin
         else:
             out = res
         ov = _scalar_var(out)
-        grads = _gradients(ov, a, mode)
+        value, grads, forward = _gradients(ov, a, mode, _call_nodes and not has_aux)
     finally:
         deep.leave()
-    out_arr = out if isinstance(out, _Array) else _wrap(ov)
+    if value is not None:
+        # the traced forward graph is garbage now (the call node recomputes it): free it at
+        # once, not at the next collection (its symbolic inputs share the arguments' buffers,
+        # which the step's updates could otherwise not take over)
+        # (`materialize.live_pending` lists the forward's values until pruned)
+        res = out = ov = None
+        _prune_live()
+        release_cut((<ForwardIndex>forward).nodes)
+        out_arr = value
+    else:
+        out_arr = out if isinstance(out, _Array) else _wrap(ov)
     return ((out_arr, aux) if has_aux else out_arr), a.rebuild(grads, single)

@@ -35,7 +35,7 @@ class GradTemplate:
     numbers (forward values by address, leaves the rules made, earlier nodes), so that they
     can be cloned onto another forward graph with the same `ForwardIndex` key."""
 
-    __slots__ = ("n_all", "given", "steps", "outs", "flags")
+    __slots__ = ("n_all", "given", "steps", "outs", "flags", "call_op")
 
     def __init__(self, n_all, given, steps, outs, flags):
         self.n_all = n_all    # values in all
@@ -44,6 +44,9 @@ class GradTemplate:
         #                       whose site to take, first output)]
         self.outs = outs      # value number of each result
         self.flags = flags    # per-call facts to replay (which inputs reach the output)
+        #: the `gradcall.GradientCall` op of this template: None until first asked, False
+        #: when the forward graph's result is not one of its nodes
+        self.call_op = None
 
     @classmethod
     def build(cls, index: ForwardIndex, results: Sequence[Var], flags=None, call_site=None):

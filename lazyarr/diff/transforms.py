@@ -22,6 +22,7 @@ import numpy as np
 
 from ..array._front import ArrayBase
 from ..array.coerce import Array, as_var, leaf_from_numpy, wrap
+from ..array.materialize import prune_live
 from ..array.ops.shape import Reshape
 from ..graph import basic
 from ..graph.basic import Apply, Var
@@ -31,6 +32,7 @@ from . import _fastgrad
 from . import cache as grad_cache
 from .cache import ForwardIndex, GradTemplate
 from .engine import Tape, deep_graphs
+from .gradcall import GradientCall
 from .util import is_differentiable, shape_of, zeros_of
 from .xp import xp
 
@@ -154,7 +156,7 @@ def _check_disconnected(grads: list, a: _Args, reached: list, mode: str) -> None
 
 _value_and_grad_call = _fastgrad.value_and_grad_call
 _fastgrad.bind_grad(grad_cache.templates, Array, basic, _scalar_output, _gradients_by_rules,
-                    _check_disconnected)
+                    _check_disconnected, GradientCall.record, prune_live)
 
 
 def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,

@@ -68,6 +68,9 @@ class Op(metaclass=OpMeta):
     inner_graphs: tuple = ()
     #: True when ``perform`` can return (a view of) an input: executors must not reuse that buffer.
     view: bool = False
+    #: a macro op stands for a graph of ordinary nodes: ``expand(inputs) -> outputs`` (Vars)
+    #: builds it, and `FunctionGraph.from_cut` does so before anything compiles the cut
+    macro: bool = False
 
     def infer(self, *inputs: Var) -> list[tuple[np.dtype, tuple]]:
         """Return ``[(dtype, shape), ...]``, one per output, or raise for invalid inputs."""

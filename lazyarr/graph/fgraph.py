@@ -26,7 +26,7 @@ class FunctionGraph:
     def from_cut(cls, leaves: Sequence[Var], steps: Sequence[tuple], out_refs: Sequence[int]
                  ) -> FunctionGraph:
         """Clone a `cut` into fresh variables. Small constants become baked constants; other
-        leaves become inputs, in the order of ``leaves``.
+        leaves become inputs, in the order of ``leaves``. Macro ops are expanded.
 
         A cut numbers leaves and node outputs in one sequence, in the order the walk met them
         (a leaf may come after a node): the numbers not taken by a step's outputs are the
@@ -50,7 +50,12 @@ class FunctionGraph:
                 values[slot] = v
                 inputs.append(v)
         for node, in_refs, first in steps:
-            new = Apply(node.op, [values[r] for r in in_refs], [], node.site)
+            ins = [values[r] for r in in_refs]
+            if node.op.macro:
+                outs = node.op.expand(ins)
+                values[first:first + len(outs)] = outs
+                continue
+            new = Apply(node.op, ins, [], node.site)
             new.outputs = [Var(o.dtype, o.shape, new, o.index) for o in node.outputs]
             values[first:first + len(new.outputs)] = new.outputs
         return cls(inputs, [values[r] for r in out_refs])

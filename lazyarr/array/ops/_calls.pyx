@@ -1,7 +1,8 @@
 # cython: language_level=3
 """The reductions and ``matmul`` of the namespace as C closures, as `array._front` does for
 the elementwise functions: an eager step calls them with the same arguments every time, so
-each closure remembers its last call's op and result type and, when the next call matches
+each closure remembers its last call's op and result type (a reduction: its last two) and,
+when the next call matches
 (same axis, keepdims and dtype argument by identity, same input dtype and shape), builds the
 node at once: no Python frame, so the node's site is the user's frame, found as the
 innermost one. Any other call goes through the Python rule set here (one definition of each
@@ -32,9 +33,9 @@ cdef inline Py_ssize_t _deeper(Var a, Var b):
 
 
 cdef class _ReduceMemo:
-    """One reduction's Python ``rule`` and the last node it built: its arguments (``axis``,
-    ``keepdims``, ``dtype``), input dtype and shape, op and result type."""
-    cdef object rule, axis, keepdims, dtype_arg, in_dt, in_shape, op, out_dt, out_shape
+    """One node a reduction built: its arguments (``axis``, ``keepdims``, ``dtype``), input
+    dtype and shape, op and result type."""
+    cdef object axis, keepdims, dtype_arg, in_dt, in_shape, op, out_dt, out_shape
 
     cdef inline bint hit(self, object axis, object keepdims, object dtype_arg, Var v):
         if self.op is None or v.dtype is not self.in_dt or dtype_arg is not self.dtype_arg \
@@ -46,11 +47,27 @@ cdef class _ReduceMemo:
         return v.shape is self.in_shape or v.shape == self.in_shape
 
 
-cdef object _reduce(_ReduceMemo memo, object x, object axis, object keepdims, object dtype):
+cdef class _Reduction:
+    """One reduction's Python ``rule`` and the last two distinct nodes it built, the latest
+    first (a loss often takes two different sums per step: one memo would miss both)."""
+    cdef object rule
+    cdef _ReduceMemo last, before
+
+    def __cinit__(self):
+        self.last = _ReduceMemo()
+        self.before = _ReduceMemo()
+
+
+cdef object _reduce(_Reduction r, object x, object axis, object keepdims, object dtype):
     cdef Var v = _var(x)
+    cdef _ReduceMemo memo = r.last
     if memo.hit(axis, keepdims, dtype, v):
         return _wrap(node1(memo.op, (v,), memo.out_dt, memo.out_shape, v.depth + 1, 0))
-    op = memo.rule(v, axis, keepdims, dtype)
+    memo = r.before
+    if memo.hit(axis, keepdims, dtype, v):
+        r.before, r.last = r.last, memo
+        return _wrap(node1(memo.op, (v,), memo.out_dt, memo.out_shape, v.depth + 1, 0))
+    op = r.rule(v, axis, keepdims, dtype)
     if op is None:
         return _wrap(v)
     out_dt, out_shape = op.infer(v)[0]
@@ -58,11 +75,12 @@ cdef object _reduce(_ReduceMemo memo, object x, object axis, object keepdims, ob
     memo.axis, memo.keepdims, memo.dtype_arg = axis, keepdims, dtype
     memo.in_dt, memo.in_shape = v.dtype, v.shape
     memo.out_dt, memo.out_shape, memo.op = out_dt, out_shape, op
+    r.before, r.last = r.last, memo
     return _wrap(node1(op, (v,), out_dt, out_shape, v.depth + 1, 0))
 
 
-cdef _ReduceMemo _sum = _ReduceMemo(), _prod = _ReduceMemo(), _mean = _ReduceMemo(), \
-    _max = _ReduceMemo(), _min = _ReduceMemo(), _all = _ReduceMemo(), _any = _ReduceMemo()
+cdef _Reduction _sum = _Reduction(), _prod = _Reduction(), _mean = _Reduction(), \
+    _max = _Reduction(), _min = _Reduction(), _all = _Reduction(), _any = _Reduction()
 cdef dict _memos = {"sum": _sum, "prod": _prod, "mean": _mean, "max": _max, "min": _min,
                     "all": _all, "any": _any}
 
@@ -70,7 +88,7 @@ cdef dict _memos = {"sum": _sum, "prod": _prod, "mean": _mean, "max": _max, "min
 def set_rule(str name, rule):
     """Give reduction ``name`` its Python rule: ``rule(v, axis, keepdims, dtype)`` is the
     `Reduce` op over input variable ``v`` (None: the result is ``v`` itself), or raises."""
-    (<_ReduceMemo>_memos[name]).rule = rule
+    (<_Reduction>_memos[name]).rule = rule
 
 
 # The namespace's reductions (`functions.statistics` gives them their docstrings and rules).
@@ -105,6 +123,9 @@ def any(x, /, *, axis=None, keepdims=False):
 cdef object _mm_op = None, _mm_slow = None, _mm_infer = None
 #: the last product built by `matmul`: its dtype, operand shapes and result shape
 cdef object _mm_dt = None, _mm_s1 = None, _mm_s2 = None, _mm_out = None
+#: result shapes of recent products by (dtype, shape, shape): an MLP alternates between
+#: layers, so the last pair alone would miss every time
+cdef dict _mm_seen = {}
 
 
 def set_matmul(op, slow):
@@ -133,6 +154,12 @@ def matmul(x1, x2, /):
             or not (s2 is _mm_s2 or s2 == _mm_s2):
         if dt.kind == "b":
             return _mm_slow(x1, x2)
-        out = _mm_infer(v1, v2)[0][1]
+        key = (dt, s1, s2)
+        out = _mm_seen.get(key)
+        if out is None:
+            out = _mm_infer(v1, v2)[0][1]
+            if len(_mm_seen) >= 64:
+                _mm_seen.clear()
+            _mm_seen[key] = out
         _mm_dt, _mm_s1, _mm_s2, _mm_out = dt, s1, s2, out
     return _wrap(node1(_mm_op, (v1, v2), dt, _mm_out, _deeper(v1, v2), 0))

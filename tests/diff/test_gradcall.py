@@ -1,0 +1,196 @@
+"""An eager ``value_and_grad`` hit on realized arguments is one `GradientCall` node
+(`diff/gradcall.py`): the value and gradients equal the cloned graph's bit for bit and NumPy's
+hand-derived ones, the node expands only where it must (realization; its reference
+``perform``), arguments that are symbolic or pending keep the cloned graph, and the traced
+forward graph is freed at once so that a step's update can take over the old weights."""
+
+import gc
+
+import numpy as np
+import pytest
+
+import lazyarr as xp
+from lazyarr.diff import _fastgrad
+from lazyarr.diff.gradcall import GradientCall
+
+
+def _loss(ps, x, y):
+    w1, b1, w2, b2 = ps
+    h = xp.tanh(x @ w1 + b1)
+    z = h @ w2 + b2
+    lse = xp.log(xp.sum(xp.exp(z), axis=1, keepdims=True))
+    return xp.mean(xp.sum(y * (lse - z), axis=1))
+
+
+def _numpy_loss_and_grads(ps, x, y):
+    w1, b1, w2, b2 = ps
+    h = np.tanh(x @ w1 + b1)
+    z = h @ w2 + b2
+    e = np.exp(z - z.max(1, keepdims=True))
+    p = e / e.sum(1, keepdims=True)
+    loss = np.mean(np.sum(y * (np.log(e.sum(1, keepdims=True)) + z.max(1, keepdims=True) - z),
+                          axis=1))
+    dz = (p * y.sum(1, keepdims=True) - y) / x.shape[0]
+    dh = dz @ w2.T * (1 - h ** 2)
+    return loss, [x.T @ dh, dh.sum(0), h.T @ dz, dz.sum(0)]
+
+
+def _data(seed=0, n=5, d=7, k=4, hidden=6):
+    rng = np.random.default_rng(seed)
+    ps = [rng.standard_normal(s) * 0.3 for s in [(d, hidden), (hidden,), (hidden, k), (k,)]]
+    x = rng.standard_normal((n, d))
+    y = np.eye(k)[rng.integers(0, k, n)]
+    return ps, x, y
+
+
+def _train(on, steps=4, lr=0.1):
+    old = _fastgrad.set_call_nodes(on)
+    try:
+        pn, x, y = _data()
+        vg = xp.value_and_grad(_loss)
+        ps = [xp.asarray(p) for p in pn]
+        xa, ya = xp.asarray(x), xp.asarray(y)
+        ops, losses = [], []
+        for _ in range(steps):
+            loss, g = vg(ps, xa, ya)
+            ops.append(type(loss._v.owner.op).__name__)
+            ps = [p - lr * gp for p, gp in zip(ps, g)]
+            losses.append(float(loss))
+        return ops, losses, [np.asarray(p) for p in ps]
+    finally:
+        _fastgrad.set_call_nodes(old)
+
+
+def test_eager_steps_become_one_node_and_equal_the_cloned_graph_and_numpy():
+    ops, losses, ps = _train(True)
+    assert ops[0] != "GradientCall"  # the first call records the template
+    assert ops[1:] == ["GradientCall"] * 3
+    ops_c, losses_c, ps_c = _train(False)
+    assert "GradientCall" not in ops_c
+    assert losses == losses_c
+    for a, b in zip(ps, ps_c):
+        np.testing.assert_array_equal(a, b)
+    pn, x, y = _data()
+    ref = []
+    for _ in range(4):
+        loss, g = _numpy_loss_and_grads(pn, x, y)
+        ref.append(loss)
+        pn = [p - 0.1 * gp for p, gp in zip(pn, g)]
+    np.testing.assert_allclose(losses, ref, rtol=1e-12)
+    for a, b in zip(ps, pn):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+
+
+def test_perform_is_the_reference_of_the_expansion():
+    pn, x, y = _data(1)
+    vg = xp.value_and_grad(_loss)
+    args = ([xp.asarray(p) for p in pn], xp.asarray(x), xp.asarray(y))
+    vg(*args)
+    loss, g = vg(*args)
+    node = loss._v.owner
+    assert isinstance(node.op, GradientCall)
+    got = node.op.perform(*[v.data for v in node.inputs])
+    ref_loss, ref_g = _numpy_loss_and_grads(pn, x, y)
+    np.testing.assert_allclose(got[0], ref_loss, rtol=1e-12)
+    for a, b in zip(got[1:], ref_g):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(float(loss), ref_loss, rtol=1e-12)
+
+
+def test_unused_argument_and_only_the_value_asked():
+    """An argument ``f`` does not read is an extra input (its gradient zeros); realizing the
+    value alone computes it without the gradients' nodes failing or being needed."""
+    def f(a, b):
+        return xp.sum(a ** 2)
+
+    vg = xp.value_and_grad(f, argnums=(0, 1))
+    a, b = xp.asarray(np.arange(3.0)), xp.asarray(np.ones((2, 2)))
+    vg(a, b)
+    val, (ga, gb) = vg(a, b)
+    assert isinstance(val._v.owner.op, GradientCall)
+    assert float(val) == 5.0
+    np.testing.assert_array_equal(np.asarray(ga), [0.0, 2.0, 4.0])
+    np.testing.assert_array_equal(np.asarray(gb), np.zeros((2, 2)))
+
+
+def test_pending_or_symbolic_arguments_keep_the_cloned_graph():
+    vg = xp.value_and_grad(lambda v: xp.sum(xp.sin(v) * v))
+    x = xp.asarray(np.linspace(0.0, 1.0, 5))
+    vg(x)
+    val, g = vg(x + 1.0)  # a pending argument
+    assert not isinstance(val._v.owner.op, GradientCall)
+    xn = np.linspace(0.0, 1.0, 5) + 1.0
+    np.testing.assert_allclose(np.asarray(g), np.sin(xn) + xn * np.cos(xn), rtol=1e-12)
+    # inside compile the arguments are symbolic: the traced program differentiates as before
+    step = xp.compile(lambda v: vg(v)[1])
+    np.testing.assert_allclose(np.asarray(step(x)), np.asarray(vg(x)[1]), rtol=1e-12)
+    # the gradient of a gradient: the inner call sees the outer call's symbolic input
+    hess_diag = xp.grad(lambda v: xp.sum(vg(v)[1]))(x)
+    xn = np.linspace(0.0, 1.0, 5)
+    np.testing.assert_allclose(np.asarray(hess_diag), 2 * np.cos(xn) - xn * np.sin(xn),
+                               rtol=1e-12)
+
+
+def test_forward_graph_is_freed_and_weights_are_updated_in_place(native_pipeline):
+    rng = np.random.default_rng(3)
+    w = xp.asarray(rng.standard_normal((200, 100)))  # 160 kB: worth donating
+    x = xp.asarray(rng.standard_normal((1, 200)))
+    vg = xp.value_and_grad(lambda w, x: xp.sum(xp.tanh(x @ w) ** 2))
+    ptrs = []
+    misses0 = xp.trace_cache_info()["misses"]
+    # a miss (the rules' tape), the first call node, its program with donation, then more
+    for i in range(6):
+        if i == 3:
+            gc.collect()
+            gc.disable()
+        loss, g = vg(w, x)
+        w = w - 0.01 * g  # the old w is now held by the pending graph alone
+        del g
+        float(loss)
+        ptrs.append(np.asarray(w).ctypes.data)
+    try:
+        assert gc.collect() == 0  # nothing was left for the cyclic collector
+    finally:
+        gc.enable()
+    assert len(set(ptrs[2:])) == 1  # each update wrote into the old weights
+    assert xp.trace_cache_info()["misses"] - misses0 == 3
+
+
+@pytest.mark.parametrize("on", [True, False])
+def test_has_aux_is_unchanged(on):
+    old = _fastgrad.set_call_nodes(on)
+    try:
+        vg = xp.value_and_grad(lambda v: (xp.sum(v ** 3), v * 2.0), has_aux=True)
+        x = xp.asarray(np.array([1.0, 2.0]))
+        vg(x)
+        (val, aux), g = vg(x)
+        assert not isinstance(val._v.owner.op, GradientCall)
+        assert float(val) == 9.0
+        np.testing.assert_array_equal(np.asarray(aux), [2.0, 4.0])
+        np.testing.assert_array_equal(np.asarray(g), [3.0, 12.0])
+    finally:
+        _fastgrad.set_call_nodes(old)
+
+
+def test_the_expansion_names_this_calls_lines_or_the_call_clones():
+    """The expanded nodes carry the sites of the call that recorded the op; a call whose
+    forward graph was built on other lines (same structure) clones the template instead."""
+    from lazyarr.graph.userline import site_location
+
+    def f1(x):
+        return xp.sum(xp.exp(x))
+
+    def f2(x):
+        return xp.sum(xp.exp(x))
+
+    x = xp.asarray(np.ones(3))
+    xp.grad(f1)(x)  # records the template
+    g1 = xp.grad(f1)(x)  # records the call op with f1's lines
+    node = g1._v.owner
+    assert isinstance(node.op, GradientCall)
+    lines = {site_location(s)[1] for s in node.op.sites}
+    assert f1.__code__.co_firstlineno + 1 in lines
+    g2 = xp.grad(f2)(x)
+    assert not isinstance(g2._v.owner.op, GradientCall)
+    np.testing.assert_array_equal(np.asarray(g1), np.exp(np.ones(3)))
+    np.testing.assert_array_equal(np.asarray(g2), np.exp(np.ones(3)))
