@@ -248,8 +248,11 @@ def binary(op, fn, types, coerce_pair, cast, broadcast_shapes):
     form for the ``__r*__`` operators."""
     cdef _TypesMemo memo = _TypesMemo(fn, types)
     cdef _ScalarMemo scalar = _ScalarMemo()
+    # the last broadcast of two different shapes (by identity: shapes come from memos)
+    cdef object b1 = None, b2 = None, bout = None
 
     def f(x1, x2, /):
+        nonlocal b1, b2, bout
         cdef Var v1, v2
         cdef Py_ssize_t d1, d2
         t1 = type(x1)
@@ -287,8 +290,12 @@ def binary(op, fn, types, coerce_pair, cast, broadcast_shapes):
                 pass
             elif PyTuple_GET_SIZE(s1) == 0:
                 s1 = s2
+            elif s1 is b1 and s2 is b2:
+                s1 = bout
             elif s1 != s2:
-                s1 = broadcast_shapes(s1, s2)
+                out = broadcast_shapes(s1, s2)  # raises for shapes that do not broadcast
+                b1, b2, bout = s1, s2, out
+                s1 = out
         d1 = v1.depth
         d2 = v2.depth
         return wrap(node1(op, (v1, v2), r[1], s1, (d1 if d1 > d2 else d2) + 1, 0))
