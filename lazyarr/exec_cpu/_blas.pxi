@@ -1,6 +1,8 @@
 # Included by _vm.pyx: matrix products through scipy.linalg.cython_blas (no Python call):
 # gemm for matrix products (batched by a Cython loop), gemv for matrix-vector ones, and the
-# Gemm/Gemv nodes (beta*c + alpha*a@b) with beta accumulating into the output buffer.
+# Gemm/Gemv nodes (beta*c + alpha*a@b) with beta accumulating into the output buffer; large
+# float32 minibatch-1 products and `DotUpdate` nodes through the OpenMP kernels of
+# `exec_cpu/dot_update.py` (function pointers set by `set_row_kernels`).
 #
 # BLAS is column-major; a row-major C = A @ B is computed as C^T = B^T @ A^T. Each operand is
 # passed as stored, with a transpose flag and a leading dimension read from its strides, so
@@ -391,6 +393,53 @@ cdef inline void _fill(char *dst, const char *src, cnp.npy_intp n,
         memcpy(dst + i * isz, src, isz)
 
 
+ctypedef void (*dot_update_fn)(cnp.npy_intp M, cnp.npy_intp N, float *W, cnp.npy_intp ldw,
+                               const float *g, const float *d, float alpha, const float *a,
+                               cnp.npy_intp inca, float *dx, int nthreads,
+                               cnp.npy_intp par) noexcept nogil
+ctypedef void (*rowmv_mt_fn)(cnp.npy_intp K, cnp.npy_intp N, const float *x, cnp.npy_intp incx,
+                             const float *W, cnp.npy_intp ldw, float alpha, float beta,
+                             float *y, int nthreads, cnp.npy_intp par) noexcept nogil
+ctypedef void (*rank1_mt_fn)(cnp.npy_intp M, cnp.npy_intp N, float alpha, const float *a,
+                             cnp.npy_intp inca, const float *d, float *W, cnp.npy_intp ldw,
+                             int nthreads, cnp.npy_intp par) noexcept nogil
+
+#: the OpenMP float32 kernels of minibatch-1 steps (`exec_cpu/dot_update.py`; NULL: none)
+cdef dot_update_fn g_dot_update = NULL
+cdef rowmv_mt_fn g_rowmv_mt = NULL
+cdef rank1_mt_fn g_rank1_mt = NULL
+#: they take 1-row products and rank-1 updates of at least this many elements (`Gemm`)
+cdef cnp.npy_intp g_row_min = 1 << 17
+#: a kernel splits its rows (columns) across the threads from this many elements of W on
+DEF ROW_PAR = 1 << 16
+
+
+def set_row_kernels(size_t dot_update, size_t rowmv, size_t rank1):
+    """Addresses of the OpenMP float32 kernels (`DotUpdate`, a row times a matrix, a rank-1
+    update; 0: none) built by `exec_cpu/dot_update.py`."""
+    global g_dot_update, g_rowmv_mt, g_rank1_mt
+    g_dot_update = <dot_update_fn>dot_update
+    g_rowmv_mt = <rowmv_mt_fn>rowmv
+    g_rank1_mt = <rank1_mt_fn>rank1
+
+
+cdef Py_ssize_t g_row_calls = 0
+
+
+def row_kernel_calls():
+    """How many products the OpenMP row kernels have run (tests count the path)."""
+    return g_row_calls
+
+
+def set_row_min(cnp.npy_intp n):
+    """Smallest 1-row product or rank-1 update (elements) a float32 `Gemm` runs through the
+    OpenMP kernels instead of BLAS (a huge value: never); returns the previous one (A/B)."""
+    global g_row_min
+    cdef cnp.npy_intp was = g_row_min
+    g_row_min = n
+    return was
+
+
 cdef class GemmThunk(Thunk):
     """``Gemm``/``Gemv`` nodes (``beta*c + alpha*(a @ b)``) through BLAS gemm/gemv with beta
     accumulating into the output: ``c``'s own buffer when ``c`` dies here (``inplace``), else a
@@ -411,6 +460,7 @@ cdef class GemmThunk(Thunk):
         self.buf = None
 
     cdef int run(self, list storage, bint shared) except -1:
+        global g_row_calls
         cdef PyObject *xs[5]
         cdef object o
         cdef int j
@@ -488,6 +538,28 @@ cdef class GemmThunk(Thunk):
                          cnp.PyArray_STRIDES(a)[0] // 4, <const float *>cnp.PyArray_DATA(b),
                          <float *>pc, n)
             return 0
+        if (m == 1 and g_rowmv_mt != NULL and self.typenum == cnp.NPY_FLOAT
+                and k * n >= g_row_min and cnp.PyArray_STRIDES(b)[1] == 4
+                and cnp.PyArray_STRIDES(b)[0] % 4 == 0 and cnp.PyArray_STRIDES(a)[1] % 4 == 0):
+            # a row times a large matrix on OpenMP threads, no OpenBLAS pool woken (its
+            # spinning threads took the cores from the OpenMP kernels of the same step)
+            with nogil:
+                g_rowmv_mt(k, n, <const float *>cnp.PyArray_DATA(a),
+                           cnp.PyArray_STRIDES(a)[1] // 4, <const float *>cnp.PyArray_DATA(b),
+                           cnp.PyArray_STRIDES(b)[0] // 4, (<float *>palpha)[0],
+                           0.0 if beta0 else (<float *>pbeta)[0], <float *>pc, g_threads,
+                           ROW_PAR)
+            g_row_calls += 1
+            return 0
+        if (k == 1 and g_rank1_mt != NULL and self.typenum == cnp.NPY_FLOAT
+                and m * n >= g_row_min and (<float *>pbeta)[0] == 1.0
+                and cnp.PyArray_STRIDES(b)[1] == 4 and cnp.PyArray_STRIDES(a)[0] % 4 == 0):
+            with nogil:
+                g_rank1_mt(m, n, (<float *>palpha)[0], <const float *>cnp.PyArray_DATA(a),
+                           cnp.PyArray_STRIDES(a)[0] // 4, <const float *>cnp.PyArray_DATA(b),
+                           <float *>pc, n, g_threads, ROW_PAR)
+            g_row_calls += 1
+            return 0
         if k == 1 and _ger(self.typenum, m, n, a, b, palpha, pbeta, pc):
             return 0
         if m == 1:  # a row times a matrix: gemv reads b in place, gemm would pack it
@@ -553,3 +625,95 @@ cdef bint _ger(int typenum, cnp.npy_intp m, cnp.npy_intp n, cnp.ndarray a, cnp.n
 
 cdef inline bint _strides_ok(cnp.ndarray a, cnp.npy_intp isz):
     return cnp.PyArray_STRIDES(a)[0] % isz == 0 and cnp.PyArray_STRIDES(a)[1] % isz == 0
+
+
+cdef class DotUpdateThunk(Thunk):
+    """`DotUpdate` nodes (``dx = g @ W.T`` and ``W + alpha * (a @ d)`` in one pass over ``W``,
+    rows split across the threads) through `g_dot_update` (``exec_cpu/dot_update.py``):
+    float32, ``W`` with unit column stride, ``d``/``g`` contiguous rows. The update goes into
+    ``W``'s own buffer when ``W`` dies here (``inplace``), else into a (reused) copy of ``W``;
+    other cases, and no kernel (no C compiler), run the NumPy ``perform``."""
+    cdef bint reuse_dx, reuse_w
+    cdef public bint inplace
+    cdef object dxbuf, wbuf
+
+    def __init__(self, fn, tuple ins, tuple outs, tuple free, node, bint reuse_dx,
+                 bint reuse_w, bint inplace):
+        Thunk.__init__(self, fn, ins, outs, free, node)
+        self.reuse_dx = reuse_dx
+        self.reuse_w = reuse_w
+        self.inplace = inplace
+        self.dxbuf = None
+        self.wbuf = None
+
+    cdef int run(self, list storage, bint shared) except -1:
+        cdef PyObject *xs[5]
+        cdef object o
+        cdef int j
+        if g_dot_update == NULL:
+            return Thunk.run(self, storage, shared)
+        for j in range(5):
+            o = storage[<Py_ssize_t>self.ins[j]]
+            if type(o) is not cnp.ndarray or not _plain(<cnp.ndarray>o, cnp.NPY_FLOAT):
+                return Thunk.run(self, storage, shared)
+            xs[j] = <PyObject *>o   # storage keeps it alive
+        cdef cnp.ndarray w = <cnp.ndarray>xs[0], al = <cnp.ndarray>xs[1]
+        cdef cnp.ndarray a = <cnp.ndarray>xs[2], d = <cnp.ndarray>xs[3]
+        cdef cnp.ndarray g = <cnp.ndarray>xs[4]
+        if (cnp.PyArray_NDIM(w) != 2 or cnp.PyArray_NDIM(a) != 2 or cnp.PyArray_NDIM(d) != 2
+                or cnp.PyArray_NDIM(g) != 2 or cnp.PyArray_NDIM(al) != 0):
+            return Thunk.run(self, storage, shared)
+        cdef cnp.npy_intp m = cnp.PyArray_DIMS(w)[0], n = cnp.PyArray_DIMS(w)[1]
+        cdef cnp.npy_intp *sw = cnp.PyArray_STRIDES(w)
+        cdef cnp.npy_intp sa = cnp.PyArray_STRIDES(a)[0]
+        if (m == 0 or n == 0 or cnp.PyArray_DIMS(a)[0] != m or cnp.PyArray_DIMS(d)[1] != n
+                or cnp.PyArray_DIMS(g)[1] != n or (n > 1 and sw[1] != 4) or sw[0] % 4
+                or sa % 4 or (n > 1 and (cnp.PyArray_STRIDES(d)[1] != 4
+                                         or cnp.PyArray_STRIDES(g)[1] != 4))):
+            return Thunk.run(self, storage, shared)
+        cdef cnp.npy_intp shape[2]
+        shape[0] = 1
+        shape[1] = m
+        cdef cnp.ndarray dx
+        if (self.reuse_dx and not shared and self.dxbuf is not None
+                and _same_shape(<cnp.ndarray>self.dxbuf, 2, shape)):
+            dx = <cnp.ndarray>self.dxbuf
+        else:
+            dx = cnp.PyArray_EMPTY(2, shape, cnp.NPY_FLOAT, 0)
+            if self.reuse_dx and not shared:
+                self.dxbuf = dx
+        shape[0] = m
+        shape[1] = n
+        cdef cnp.ndarray out
+        if (self.inplace and not shared and cnp.PyArray_IS_C_CONTIGUOUS(w)
+                and cnp.PyArray_ISWRITEABLE(w)):
+            out = w
+        else:
+            if (self.reuse_w and not shared and self.wbuf is not None
+                    and _same_shape(<cnp.ndarray>self.wbuf, 2, shape)):
+                out = <cnp.ndarray>self.wbuf
+            else:
+                out = cnp.PyArray_EMPTY(2, shape, cnp.NPY_FLOAT, 0)
+                if self.reuse_w and not shared:
+                    self.wbuf = out
+            if cnp.PyArray_IS_C_CONTIGUOUS(w):
+                memcpy(cnp.PyArray_DATA(out), cnp.PyArray_DATA(w), m * n * 4)
+            else:
+                np.copyto(out, w)
+        # out holds W now: the kernel reads each row before it updates it
+        cdef float *pw = <float *>cnp.PyArray_DATA(out)
+        cdef const float *pg = <const float *>cnp.PyArray_DATA(g)
+        cdef const float *pd = <const float *>cnp.PyArray_DATA(d)
+        cdef const float *pa = <const float *>cnp.PyArray_DATA(a)
+        cdef float alpha = (<float *>cnp.PyArray_DATA(al))[0]
+        cdef float *pdx = <float *>cnp.PyArray_DATA(dx)
+        if m * n >= NOGIL_MIN:
+            with nogil:
+                g_dot_update(m, n, pw, n, pg, pd, alpha, pa, sa // 4, pdx, g_threads, ROW_PAR)
+        else:
+            g_dot_update(m, n, pw, n, pg, pd, alpha, pa, sa // 4, pdx, 1, ROW_PAR)
+        storage[<Py_ssize_t>self.outs[0]] = dx
+        storage[<Py_ssize_t>self.outs[1]] = out
+        global g_row_calls
+        g_row_calls += 1
+        return 0

@@ -17,8 +17,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..graph.fgraph import FunctionGraph
-from . import native
+from ..rewrites.dot_update import DotUpdate
+from . import dot_update, native
 from ._vm import (
+    DotUpdateThunk,
     ElemThunk,
     GemmThunk,
     LazyProgram,
@@ -82,6 +84,8 @@ def link(fg: FunctionGraph, reference: bool = False, native_kernels: bool = True
 
     donor = _donors(fg, order, index, escape)
 
+    if native_kernels:
+        dot_update.install()
     kernels = [(native.elementwise_kernel(node) or native.reduce_kernel(node))
                if native_kernels and not node.op.lazy else None for node in order]
     built = native.build_kernels([k for k in kernels if k is not None]) if native_kernels else []
@@ -148,6 +152,18 @@ def link(fg: FunctionGraph, reference: bool = False, native_kernels: bool = True
                                                 True) == 0)
             thunks.append(GemmThunk(node.op.perform, ins, outs, free, node,
                                     ov.dtype.num, len(ov.shape) == 1, reuse[0], inplace))
+            fresh.update(outs)
+        elif native_kernels and isinstance(node.op, DotUpdate):
+            w, wv, ov = ins[0], node.inputs[0], node.outputs[1]
+            # the update goes into W's buffer on the same terms as a Gemm's into its c
+            inplace = (w in fresh and w in free and w not in viewed and w not in ins[1:]
+                       and outs[1] not in escape and outs[1] not in viewed
+                       and None not in wv.shape) or (
+                           outs[1] in donor and w not in ins[1:]
+                           and _donated_operand(donor[outs[1]], t, ins, node.inputs, ov,
+                                                True) == 0)
+            thunks.append(DotUpdateThunk(node.op.perform, ins, outs, free, node, reuse[0],
+                                         reuse[1], inplace))
             fresh.update(outs)
         elif native_kernels and native.view_dims(node) is not None:
             perm, dims = native.view_dims(node)

@@ -1,17 +1,25 @@
 """Rank-1 updates ``c + alpha * (a @ b)`` (a: m x 1, b: 1 x n, beta = 1) of at least 2^19
 elements run through NumPy's OpenBLAS ger (faster than gemm with a reduction of 1 there):
 values against a float64 NumPy oracle for float32 and float64, transposed-view and strided
-operands, and the path counted."""
+operands, and the path counted. The float32 OpenMP row kernels (which take such updates
+first, `test_row_kernels.py`) are off here."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from lazyarr.exec_cpu._vm import GemmThunk, ger_calls
+from lazyarr.exec_cpu._vm import GemmThunk, ger_calls, set_row_min
 
 from lazyarr.array.ops.linalg import Gemm
 from lazyarr.exec_cpu import link
 from lazyarr.graph import FunctionGraph, Var, apply
+
+
+@pytest.fixture(autouse=True)
+def _blas_only():
+    was = set_row_min(1 << 62)
+    yield
+    set_row_min(was)
 
 
 def _program(dtype, shapes):
