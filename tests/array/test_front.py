@@ -143,3 +143,18 @@ def test_python_scalar_conversions_match_numpy(dtype):
         assert conv(xp.reshape(xp.asarray(xn), (1, 1))) == want
     with pytest.raises(TypeError, match="test_front.py"):
         float(xp.asarray(np.ones(2, dtype)))
+
+
+def test_remembered_broadcast_keeps_shapes_and_errors():
+    """A binary function remembers its last pair of shapes: alternating pairs give NumPy's
+    shapes and values, and a pair that does not broadcast raises every time."""
+    a = np.arange(6.0).reshape(2, 3)
+    b, c = np.arange(3.0), np.arange(2.0).reshape(2, 1)
+    for _ in range(3):
+        r1 = xp.asarray(a) + xp.asarray(b)
+        r2 = xp.asarray(a) + xp.asarray(c)
+        np.testing.assert_array_equal(np.asarray(r1), a + b)
+        np.testing.assert_array_equal(np.asarray(r2), a + c)
+        for _ in range(2):
+            with pytest.raises(ValueError):
+                xp.asarray(a) + xp.asarray(np.ones(4))

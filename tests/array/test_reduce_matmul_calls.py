@@ -157,3 +157,24 @@ def test_matmul_other_operands_and_errors_after_a_memo_hit():
     m = xp.asarray(np.ones((2, 2), dtype=bool))
     with pytest.raises(TypeError):
         m @ m
+
+
+def test_two_alternating_reductions_and_products_equal_numpy():
+    """A loss takes two different sums per step and an MLP one product per layer: the
+    reductions keep two memos and ``matmul`` a table of result shapes; alternating calls
+    still give NumPy's values and shapes, and a bad pair still raises."""
+    e, y = _data((4, 6), np.float64), _data((4, 6), np.float64)
+    x, w1, w2 = _data((4, 5), np.float64), _data((5, 6), np.float64), _data((6, 3), np.float64)
+    for _ in range(3):
+        s1 = xp.sum(xp.asarray(e), axis=1, keepdims=True)
+        s2 = xp.sum(xp.asarray(y), axis=1)
+        s3 = xp.sum(xp.asarray(e), axis=0)
+        np.testing.assert_allclose(np.asarray(s1), e.sum(1, keepdims=True))
+        np.testing.assert_allclose(np.asarray(s2), y.sum(1))
+        np.testing.assert_allclose(np.asarray(s3), e.sum(0))
+        h = xp.asarray(x) @ xp.asarray(w1)
+        z = h @ xp.asarray(w2)
+        assert h.shape == (4, 6) and z.shape == (4, 3)
+        np.testing.assert_allclose(np.asarray(z), x @ w1 @ w2)
+        with pytest.raises(ValueError):
+            xp.asarray(x) @ xp.asarray(w2)
