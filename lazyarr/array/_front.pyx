@@ -165,6 +165,29 @@ def held_pending(list live):
     return out
 
 
+def live_count():
+    """How many variables `materialize.live_pending` lists now (a mark for `drop_unheld`)."""
+    return PyList_GET_SIZE(_live)
+
+
+def drop_unheld(Py_ssize_t mark):
+    """Drop from `materialize.live_pending` the variables listed after ``mark`` that no user
+    array holds (a traced function's intermediates, once it returned), keeping the others in
+    order; the whole list is pruned if it is shorter than ``mark`` (pruned meanwhile)."""
+    cdef Py_ssize_t n = PyList_GET_SIZE(_live), i
+    cdef Var v
+    if n < mark:
+        _live[:] = held_pending(_live)
+        return
+    cdef list keep = []
+    for i in range(mark, n):
+        v = <Var>PyList_GET_ITEM(_live, i)
+        if v.nref and v.owner is not None:
+            keep.append(v)
+    del _live[mark:]
+    _live.extend(keep)
+
+
 #: `coerce.MAX_PENDING_DEPTH` and `coerce._prune_at`, set by `set_limits` whenever coerce
 #: assigns them (its module type does): `wrap` compares C integers
 cdef Py_ssize_t _max_depth = 512, _prune_at = 1 << 14

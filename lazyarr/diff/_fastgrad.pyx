@@ -290,7 +290,8 @@ cdef object _scalar_output = None  # transforms._scalar_output: the checked Var,
 cdef object _by_rules = None       # transforms._gradients_by_rules: the miss path
 cdef object _disconnected = None   # transforms._check_disconnected: warn or raise
 cdef object _record_call = None    # gradcall.GradientCall.record: a template's call op
-cdef object _prune_live = None      # materialize.prune_live: drop variables no array holds
+cdef object _live_count = None      # array._front.live_count: a mark in live_pending
+cdef object _drop_unheld = None     # array._front.drop_unheld: drop the unheld past a mark
 #: cache hits on realized arguments become one `GradientCall` node (`set_call_nodes`)
 cdef bint _call_nodes = True
 
@@ -305,13 +306,13 @@ def set_call_nodes(bint on):
 
 
 def bind_grad(TemplateCache templates, array_cls, basic, scalar_output, by_rules,
-              disconnected, record_call, prune_live):
+              disconnected, record_call, live_count, drop_unheld):
     """Give `value_and_grad_call` the template store and its Python helpers."""
     global _templates, _Array, _basic, _scalar_output, _by_rules, _disconnected, _record_call
-    global _prune_live
+    global _live_count, _drop_unheld
     _templates, _Array, _basic = templates, array_cls, basic
     _scalar_output, _by_rules, _disconnected = scalar_output, by_rules, disconnected
-    _record_call, _prune_live = record_call, prune_live
+    _record_call, _live_count, _drop_unheld = record_call, live_count, drop_unheld
 
 
 cdef Var _scalar_var(object out):
@@ -404,6 +405,7 @@ def value_and_grad_call(f, tuple args, dict kwargs, tuple nums, bint single, bin
     cdef DeepGraphs deep = DeepGraphs()
     cdef Args a
     cdef Var ov
+    cdef Py_ssize_t mark = _live_count()
     deep.enter()
     try:
         a = Args(args, nums, "grad")
@@ -422,7 +424,7 @@ def value_and_grad_call(f, tuple args, dict kwargs, tuple nums, bint single, bin
         # which the step's updates could otherwise not take over)
         # (`materialize.live_pending` lists the forward's values until pruned)
         res = out = ov = None
-        _prune_live()
+        _drop_unheld(mark)
         release_cut((<ForwardIndex>forward).nodes)
         out_arr = value
     else:

@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from ..array import _front
 from ..array._front import ArrayBase
 from ..array.coerce import Array, as_var, leaf_from_numpy, wrap
-from ..array.materialize import prune_live
 from ..array.ops.shape import Reshape
 from ..graph import basic
 from ..graph.basic import Apply, Var
@@ -156,7 +156,8 @@ def _check_disconnected(grads: list, a: _Args, reached: list, mode: str) -> None
 
 _value_and_grad_call = _fastgrad.value_and_grad_call
 _fastgrad.bind_grad(grad_cache.templates, Array, basic, _scalar_output, _gradients_by_rules,
-                    _check_disconnected, GradientCall.record, prune_live)
+                    _check_disconnected, GradientCall.record, _front.live_count,
+                    _front.drop_unheld)
 
 
 def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,

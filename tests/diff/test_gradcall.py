@@ -194,3 +194,26 @@ def test_the_expansion_names_this_calls_lines_or_the_call_clones():
     assert not isinstance(g2._v.owner.op, GradientCall)
     np.testing.assert_array_equal(np.asarray(g1), np.exp(np.ones(3)))
     np.testing.assert_array_equal(np.asarray(g2), np.exp(np.ones(3)))
+
+
+def test_an_intermediate_kept_by_f_stays_usable():
+    """``f`` may keep one of its own intermediates (a debugging list): it is still listed
+    as live, not freed with the rest of the traced forward graph, and realizes to its value."""
+    kept = []
+
+    def f(v):
+        h = xp.sin(v) * 2.0
+        kept.append(h)
+        return xp.sum(h ** 2)
+
+    vg = xp.value_and_grad(f)
+    x = xp.asarray(np.linspace(0.0, 1.0, 4))
+    for _ in range(3):
+        val, g = vg(x)
+        assert isinstance(val._v.owner.op, GradientCall) or len(kept) == 1
+        float(val)
+    xn = np.linspace(0.0, 1.0, 4)
+    assert len(kept) == 3
+    for h in kept:
+        np.testing.assert_allclose(np.asarray(h), 2.0 * np.sin(xn), rtol=1e-15)
+    np.testing.assert_allclose(np.asarray(g), 8.0 * np.sin(xn) * np.cos(xn), rtol=1e-12)
