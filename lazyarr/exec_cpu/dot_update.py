@@ -206,15 +206,17 @@ static void la_mv_cols(la_int lo, la_int hi, la_int K, const float *x, la_int in
    blocks of rows (each streams its own part of W) into partial sums, then add them up by
    columns; serial below `par` elements of W, or when the sums would not fit in L1 */
 #define LA_PART_MAX 2048
+#define LA_MAX_PARTS 8
 void la_rowmv_mt_f32(la_int K, la_int N, const float *x, la_int incx, const float *W,
                      la_int ldw, float alpha, float beta, float *y, int nthreads, la_int par) {
+    if (nthreads > LA_MAX_PARTS) nthreads = LA_MAX_PARTS;
     if (nthreads <= 1 || K * N < par || N < 16 || K < 16 || N > LA_PART_MAX) {
         la_mv_cols(0, N, K, x, incx, W, ldw, alpha, beta, y);
         return;
     }
     const la_int n8 = N & ~(la_int)7;
-    float part[2][LA_PART_MAX];
-    #pragma omp parallel num_threads(2)
+    float part[LA_MAX_PARTS][LA_PART_MAX];  /* 64 KiB of the caller's stack */
+    #pragma omp parallel num_threads(nthreads)
     {
         const la_int nt = omp_get_num_threads(), t = omp_get_thread_num();
         const la_int lo = K * t / nt, hi = K * (t + 1) / nt;
@@ -227,16 +229,12 @@ void la_rowmv_mt_f32(la_int K, la_int N, const float *x, la_int incx, const floa
         }
         #pragma omp barrier
         const la_int c0 = N * t / nt, c1 = N * (t + 1) / nt;
-        if (nt == 1) {
-            for (la_int j = 0; j < N; j++) part[1][j] = 0.0f;
-        }
-        if (beta == 0.0f) {
-            for (la_int j = c0; j < c1; j++) y[j] = alpha * (part[0][j] + part[1][j]);
-        } else if (alpha == 1.0f && beta == 1.0f) {
-            for (la_int j = c0; j < c1; j++) y[j] = y[j] + (part[0][j] + part[1][j]);
-        } else {
-            for (la_int j = c0; j < c1; j++)
-                y[j] = alpha * (part[0][j] + part[1][j]) + beta * y[j];
+        for (la_int j = c0; j < c1; j++) {
+            float sum = part[0][j];
+            for (la_int p = 1; p < nt; p++) sum += part[p][j];
+            if (beta == 0.0f) y[j] = alpha * sum;
+            else if (alpha == 1.0f && beta == 1.0f) y[j] = y[j] + sum;
+            else y[j] = alpha * sum + beta * y[j];
         }
     }
 }

@@ -20,6 +20,7 @@ index, and bounded searches.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from ..array.ops.composite import Composite, FusedReduce
@@ -37,6 +38,9 @@ MAX_OPERANDS = 96
 #: nodes a convexity search may visit before it gives up (and the node is not fused)
 SEARCH_LIMIT = 64
 REDUCE_KINDS = frozenset({"sum", "prod", "mean", "max", "min", "all", "any"})
+#: groups of at most this many elements recompute smaller-shape nodes of any function: fig1's
+#: logreg b1 softmax, (1, 10), reads ``log`` and ``1/sum`` of (1, 1) values, each a thunk
+TINY_GROUP = 16
 #: functions cheap enough to recompute per element of a larger group (no transcendental,
 #: no division): a smaller-shape node read only inside a group joins it if it is one of these
 RECOMPUTE = frozenset({
@@ -69,10 +73,13 @@ def _fusable(node: Apply, shape: tuple) -> bool:
 
 def _recomputable(node: Apply, shape: tuple) -> bool:
     """A cheap elementwise node of a smaller shape that broadcasts to ``shape``: inside a group
-    of that shape it is recomputed per output element (cheaper than a pass of its own)."""
+    of that shape it is recomputed per output element (cheaper than a pass of its own). In a
+    group of at most `TINY_GROUP` elements any function is (a few recomputed ``log`` or
+    divisions cost less than a thunk)."""
     op = node.op
     if isinstance(op, Elemwise):
-        if op.fn.name not in RECOMPUTE:
+        if op.fn.name not in RECOMPUTE and not (
+                None not in shape and math.prod(shape) <= TINY_GROUP):
             return False
     elif not isinstance(op, Cast):
         return False

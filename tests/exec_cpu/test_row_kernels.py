@@ -19,7 +19,7 @@ from lazyarr.rewrites.dot_update import DotUpdate
 TOL = 2e-5
 
 
-@pytest.fixture(params=[1, 2])
+@pytest.fixture(params=[1, 2, 3])
 def threads(request):
     was = get_num_threads()
     set_num_threads(request.param)
