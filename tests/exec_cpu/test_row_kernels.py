@@ -2,16 +2,19 @@
 and a rank-1 `Gemm` update of at least 2^17 elements, and the `DotUpdate` node (``g @ W.T`` and
 ``W + alpha * (a @ d)`` in one pass). Values against a float64 NumPy oracle on 1 and 2 threads,
 odd sizes (column and row tails), strided operands, every alpha/beta case of the row product,
-in place into a donated ``W`` and not into a caller's one; the path counted."""
+in place into a donated ``W`` and not into a caller's one; the path counted; without the
+kernels (no C compiler) BLAS and ``perform`` give the same values."""
 
 from __future__ import annotations
 
+import ctypes
+
 import numpy as np
 import pytest
-from lazyarr.exec_cpu._vm import DotUpdateThunk, GemmThunk, row_kernel_calls
+from lazyarr.exec_cpu._vm import DotUpdateThunk, GemmThunk, row_kernel_calls, set_row_kernels
 
 from lazyarr.array.ops.linalg import Gemm
-from lazyarr.exec_cpu import link
+from lazyarr.exec_cpu import ccache, dot_update, link
 from lazyarr.exec_cpu.threads import get_num_threads, set_num_threads
 from lazyarr.graph import FunctionGraph, Var, apply
 from lazyarr.rewrites.dot_update import DotUpdate
@@ -122,3 +125,32 @@ def test_dot_update_reference_perform_matches_unfused():
     dx, upd = DotUpdate().perform(w, alpha, a, d, g)
     np.testing.assert_array_equal(dx, g @ w.T)
     np.testing.assert_array_equal(upd, Gemm().perform(w, alpha, a, d, np.float32(1.0)))
+
+
+def test_without_the_kernels_blas_and_perform_run():
+    """No kernels (no C compiler): the row product and the update go to BLAS, `DotUpdate` to
+    its NumPy ``perform``; same values, the path count does not move."""
+    if not dot_update.install():
+        pytest.skip("no C compiler")
+    lib = ccache.load(dot_update.SOURCE)
+    addrs = [ctypes.cast(getattr(lib, n), ctypes.c_void_p).value for n in dot_update._NAMES]
+    rng = np.random.default_rng(2)
+    w = rng.standard_normal((600, 300)).astype(np.float32)
+    a = rng.standard_normal((600, 1)).astype(np.float32)
+    d, g = (rng.standard_normal((1, 300)).astype(np.float32) for _ in range(2))
+    x = rng.standard_normal((1, 600)).astype(np.float32)
+    one, lr = np.asarray(1.0, np.float32), np.asarray(-0.01, np.float32)
+    row = _gemm_program([(300,), (), (1, 600), (600, 300), ()])
+    both = _dot_update_program(600, 300, donate=False)
+    set_row_kernels(0, 0, 0)
+    try:
+        before = row_kernel_calls()
+        y = row([d[0], one, x, w, one])[0]
+        dx, upd = both([w, lr, a, d, g])
+        assert row_kernel_calls() == before
+    finally:
+        set_row_kernels(*addrs)
+    w64, a64, d64, g64, x64 = _f64(w, a, d, g, x)
+    np.testing.assert_allclose(y, d64[0] + x64 @ w64, rtol=TOL, atol=TOL * 30)
+    np.testing.assert_allclose(dx, g64 @ w64.T, rtol=TOL, atol=TOL * 20)
+    np.testing.assert_array_equal(upd, w + lr * (a @ d))
