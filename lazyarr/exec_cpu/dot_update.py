@@ -18,6 +18,7 @@ __all__ = ["SOURCE", "install"]
 
 SOURCE = r"""
 #include <stddef.h>
+#include <stdlib.h>
 #include <omp.h>
 typedef ptrdiff_t la_int;
 
@@ -215,12 +216,16 @@ void la_rowmv_mt_f32(la_int K, la_int N, const float *x, la_int incx, const floa
         return;
     }
     const la_int n8 = N & ~(la_int)7;
-    float part[LA_MAX_PARTS][LA_PART_MAX];  /* 64 KiB of the caller's stack */
+    float *part = malloc((size_t)nthreads * N * sizeof(float));
+    if (part == NULL) {
+        la_mv_cols(0, N, K, x, incx, W, ldw, alpha, beta, y);
+        return;
+    }
     #pragma omp parallel num_threads(nthreads)
     {
         const la_int nt = omp_get_num_threads(), t = omp_get_thread_num();
         const la_int lo = K * t / nt, hi = K * (t + 1) / nt;
-        float *acc = part[t];
+        float *acc = part + t * N;
         la_cols(hi - lo, n8, x + lo * incx, incx, W + lo * ldw, ldw, acc);
         for (la_int j = n8; j < N; j++) {
             float s = 0.0f;
@@ -230,13 +235,14 @@ void la_rowmv_mt_f32(la_int K, la_int N, const float *x, la_int incx, const floa
         #pragma omp barrier
         const la_int c0 = N * t / nt, c1 = N * (t + 1) / nt;
         for (la_int j = c0; j < c1; j++) {
-            float sum = part[0][j];
-            for (la_int p = 1; p < nt; p++) sum += part[p][j];
+            float sum = part[j];
+            for (la_int p = 1; p < nt; p++) sum += part[p * N + j];
             if (beta == 0.0f) y[j] = alpha * sum;
             else if (alpha == 1.0f && beta == 1.0f) y[j] = y[j] + sum;
             else y[j] = alpha * sum + beta * y[j];
         }
     }
+    free(part);
 }
 
 /* W (M x N) += alpha * (a (M) outer d (N)), rows split across the threads */
