@@ -631,8 +631,9 @@ cdef class DotUpdateThunk(Thunk):
     """`DotUpdate` nodes (``dx = g @ W.T`` and ``W + alpha * (a @ d)`` in one pass over ``W``,
     rows split across the threads) through `g_dot_update` (``exec_cpu/dot_update.py``):
     float32, ``W`` with unit column stride, ``d``/``g`` contiguous rows. The update goes into
-    ``W``'s own buffer when ``W`` dies here (``inplace``), else into a (reused) copy of ``W``;
-    other cases, and no kernel (no C compiler), run the NumPy ``perform``."""
+    ``W``'s own buffer when ``W`` dies here (``inplace``), else into a (reused) copy of ``W``.
+    Without the kernel (no C compiler) BLAS runs gemv, then ger or gemm, into the same buffer;
+    other dtypes and layouts run the NumPy ``perform``."""
     cdef bint reuse_dx, reuse_w
     cdef public bint inplace
     cdef object dxbuf, wbuf
@@ -650,8 +651,6 @@ cdef class DotUpdateThunk(Thunk):
         cdef PyObject *xs[5]
         cdef object o
         cdef int j
-        if g_dot_update == NULL:
-            return Thunk.run(self, storage, shared)
         for j in range(5):
             o = storage[<Py_ssize_t>self.ins[j]]
             if type(o) is not cnp.ndarray or not _plain(<cnp.ndarray>o, cnp.NPY_FLOAT):
@@ -669,7 +668,8 @@ cdef class DotUpdateThunk(Thunk):
         if (m == 0 or n == 0 or cnp.PyArray_DIMS(a)[0] != m or cnp.PyArray_DIMS(d)[1] != n
                 or cnp.PyArray_DIMS(g)[1] != n or (n > 1 and sw[1] != 4) or sw[0] % 4
                 or sa % 4 or (n > 1 and (cnp.PyArray_STRIDES(d)[1] != 4
-                                         or cnp.PyArray_STRIDES(g)[1] != 4))):
+                                         or cnp.PyArray_STRIDES(g)[1] != 4))
+                or (g_dot_update == NULL and sa < 4)):  # BLAS wants a positive increment
             return Thunk.run(self, storage, shared)
         cdef cnp.npy_intp shape[2]
         shape[0] = 1
@@ -707,13 +707,24 @@ cdef class DotUpdateThunk(Thunk):
         cdef const float *pa = <const float *>cnp.PyArray_DATA(a)
         cdef float alpha = (<float *>cnp.PyArray_DATA(al))[0]
         cdef float *pdx = <float *>cnp.PyArray_DATA(dx)
+        storage[<Py_ssize_t>self.outs[0]] = dx
+        storage[<Py_ssize_t>self.outs[1]] = out
+        if g_dot_update == NULL:  # no kernel (no C compiler): gemv, then ger or gemm, in place
+            _matvec_p(cnp.NPY_FLOAT, out, True, <char *>pg, 1, _one(cnp.NPY_FLOAT),
+                      _zero(cnp.NPY_FLOAT), <char *>pdx)
+            if not _ger(cnp.NPY_FLOAT, m, n, a, d, <char *>&alpha, _one(cnp.NPY_FLOAT),
+                        <char *>pw):
+                # column-major out^T (n x m) += alpha * d^T (n x 1) @ a^T (1 x m)
+                with nogil:
+                    _gemm_ab(cnp.NPY_FLOAT, b'N', b'N', <int>n, <int>m, 1, <char *>&alpha,
+                             <char *>pd, <int>n, <char *>pa, <int>(sa // 4),
+                             _one(cnp.NPY_FLOAT), <char *>pw, <int>n)
+            return 0
         if m * n >= NOGIL_MIN:
             with nogil:
                 g_dot_update(m, n, pw, n, pg, pd, alpha, pa, sa // 4, pdx, g_threads, ROW_PAR)
         else:
             g_dot_update(m, n, pw, n, pg, pd, alpha, pa, sa // 4, pdx, 1, ROW_PAR)
-        storage[<Py_ssize_t>self.outs[0]] = dx
-        storage[<Py_ssize_t>self.outs[1]] = out
         global g_row_calls
         g_row_calls += 1
         return 0

@@ -3,7 +3,7 @@ and a rank-1 `Gemm` update of at least 2^17 elements, and the `DotUpdate` node (
 ``W + alpha * (a @ d)`` in one pass). Values against a float64 NumPy oracle on 1 and 2 threads,
 odd sizes (column and row tails), strided operands, every alpha/beta case of the row product,
 in place into a donated ``W`` and not into a caller's one; the path counted; without the
-kernels (no C compiler) BLAS and ``perform`` give the same values."""
+kernels (no C compiler) BLAS gives the same values."""
 
 from __future__ import annotations
 
@@ -127,30 +127,33 @@ def test_dot_update_reference_perform_matches_unfused():
     np.testing.assert_array_equal(upd, Gemm().perform(w, alpha, a, d, np.float32(1.0)))
 
 
-def test_without_the_kernels_blas_and_perform_run():
-    """No kernels (no C compiler): the row product and the update go to BLAS, `DotUpdate` to
-    its NumPy ``perform``; same values, the path count does not move."""
+@pytest.mark.parametrize("m, n", [(600, 300), (800, 700)])  # gemm; ger (>= 2^19 elements)
+def test_without_the_kernels_blas_runs(m, n):
+    """No kernels (no C compiler): the row product goes to BLAS gemv, `DotUpdate` to BLAS gemv
+    then gemm, still into the donated W; same values, the path count does not move."""
     if not dot_update.install():
         pytest.skip("no C compiler")
     lib = ccache.load(dot_update.SOURCE)
     addrs = [ctypes.cast(getattr(lib, n), ctypes.c_void_p).value for n in dot_update._NAMES]
     rng = np.random.default_rng(2)
-    w = rng.standard_normal((600, 300)).astype(np.float32)
-    a = rng.standard_normal((600, 1)).astype(np.float32)
-    d, g = (rng.standard_normal((1, 300)).astype(np.float32) for _ in range(2))
-    x = rng.standard_normal((1, 600)).astype(np.float32)
+    w = rng.standard_normal((m, n)).astype(np.float32)
+    a = rng.standard_normal((m, 1)).astype(np.float32)
+    d, g = (rng.standard_normal((1, n)).astype(np.float32) for _ in range(2))
+    x = rng.standard_normal((1, m)).astype(np.float32)
     one, lr = np.asarray(1.0, np.float32), np.asarray(-0.01, np.float32)
-    row = _gemm_program([(300,), (), (1, 600), (600, 300), ()])
-    both = _dot_update_program(600, 300, donate=False)
+    row = _gemm_program([(n,), (), (1, m), (m, n), ()])
+    both = _dot_update_program(m, n, donate=True)
+    mine = w.copy()
     set_row_kernels(0, 0, 0)
     try:
         before = row_kernel_calls()
         y = row([d[0], one, x, w, one])[0]
-        dx, upd = both([w, lr, a, d, g])
+        dx, upd = both([mine, lr, a, d, g])
         assert row_kernel_calls() == before
     finally:
         set_row_kernels(*addrs)
     w64, a64, d64, g64, x64 = _f64(w, a, d, g, x)
     np.testing.assert_allclose(y, d64[0] + x64 @ w64, rtol=TOL, atol=TOL * 30)
     np.testing.assert_allclose(dx, g64 @ w64.T, rtol=TOL, atol=TOL * 20)
-    np.testing.assert_array_equal(upd, w + lr * (a @ d))
+    np.testing.assert_allclose(upd, w64 - 0.01 * (a64 @ d64), rtol=TOL, atol=TOL)
+    assert np.shares_memory(upd, mine)
