@@ -431,6 +431,12 @@ def row_kernel_calls():
     return g_row_calls
 
 
+def row_min():
+    """The smallest float32 1-row product or rank-1 update (elements) the OpenMP row kernels
+    take (`set_row_min`)."""
+    return g_row_min
+
+
 def set_row_min(cnp.npy_intp n):
     """Smallest 1-row product or rank-1 update (elements) a float32 `Gemm` runs through the
     OpenMP kernels instead of BLAS (a huge value: never); returns the previous one (A/B)."""

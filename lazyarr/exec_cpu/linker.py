@@ -30,6 +30,7 @@ from ._vm import (
     ReduceThunk,
     Thunk,
     ViewThunk,
+    row_min,
 )
 from .gather import gather_thunk, slice_thunk
 from .reference_vm import ReferenceProgram
@@ -84,8 +85,8 @@ def link(fg: FunctionGraph, reference: bool = False, native_kernels: bool = True
 
     donor = _donors(fg, order, index, escape)
 
-    if native_kernels:
-        dot_update.install()
+    if native_kernels and any(_wants_row_kernels(node) for node in order):
+        dot_update.install()  # compiled on first need: ~0.7 s of compiler on a cold cache
     kernels = [(native.elementwise_kernel(node) or native.reduce_kernel(node))
                if native_kernels and not node.op.lazy else None for node in order]
     built = native.build_kernels([k for k in kernels if k is not None]) if native_kernels else []
@@ -187,6 +188,23 @@ def link(fg: FunctionGraph, reference: bool = False, native_kernels: bool = True
         main_pos = tuple(t for t, node in enumerate(order) if node in main)
         return LazyProgram(thunks, init, main_pos, out_idx, len(fg.inputs))
     return LinearProgram(thunks, init, out_idx, len(fg.inputs))
+
+
+def _wants_row_kernels(node) -> bool:
+    """``node`` may run one of `dot_update`'s OpenMP kernels: a `DotUpdate`, or a float32
+    `Gemm` of one row or a reduction of one over at least `row_min` elements (a size known
+    only at run time counts)."""
+    if isinstance(node.op, DotUpdate):
+        return True
+    if not native.is_blas_gemm(node) or node.outputs[0].dtype != np.float32:
+        return False
+    a, b = node.inputs[2].shape, node.inputs[3].shape
+    if len(a) != 2 or len(b) != 2:  # a Gemv
+        return False
+    if None in a or None in b:
+        return True
+    m, k, n = a[0], a[1], b[1]
+    return (m == 1 and k * n >= row_min()) or (k == 1 and m * n >= row_min())
 
 
 def _as_array(data):

@@ -8,6 +8,9 @@ kernels (no C compiler) BLAS gives the same values."""
 from __future__ import annotations
 
 import ctypes
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -157,3 +160,32 @@ def test_without_the_kernels_blas_runs(m, n):
     np.testing.assert_allclose(dx, g64 @ w64.T, rtol=TOL, atol=TOL * 20)
     np.testing.assert_allclose(upd, w64 - 0.01 * (a64 @ d64), rtol=TOL, atol=TOL)
     assert np.shares_memory(upd, mine)
+
+
+_BUILD_ON_NEED = """
+import numpy as np
+from lazyarr.array.ops.linalg import Gemm
+from lazyarr.exec_cpu import dot_update, link
+from lazyarr.graph import FunctionGraph, Var, apply
+
+def program(shapes):
+    vs = [Var.input(np.float32, s) for s in shapes]
+    out, = apply(Gemm(), *vs)
+    return link(FunctionGraph(vs, [out]))
+
+program([(60, 500), (), (60, 784), (784, 500), ()])  # minibatch 60: no row kernel
+print("after b60", "ok" in dot_update._state)
+program([(1, 500), (), (1, 784), (784, 500), ()])  # one row of 392,000 elements
+print("after b1", "ok" in dot_update._state)
+"""
+
+
+def test_kernels_are_built_only_when_a_program_needs_them(tmp_path):
+    """Their source costs ~0.7 s of compiler on a cold cache: a program without a 1-row
+    product, rank-1 update or DotUpdate (fig1's minibatch-60 step, whose cold compile has a
+    0.5 s target) must not build them."""
+    env = dict(os.environ, LAZYARR_CACHE_DIR=str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", _BUILD_ON_NEED], env=env, capture_output=True,
+                         text=True, timeout=300, check=True).stdout.split("\n")
+    assert out[0] == "after b60 False"
+    assert out[1] == f"after b1 {ccache.available()}"
