@@ -288,7 +288,7 @@ def reduce_size_one(node, g):
     v = x
     if v.dtype != op.dtype:
         v = build(Cast(op.dtype), v, site=node.site)[0]
-    if op.kind in ("sum", "mean") and v.dtype.kind in "fc":
+    if op.kind in ("sum", "mean") and v.dtype.kind in "fc" and not _never_negative_zero(x):
         # a sum starts from +0.0: the sum of [-0.0] is +0.0, i.e. x + 0.0
         v = build(E("add"), v, const_like(0, v), site=node.site)[0]
     if v.shape != out.shape:
@@ -296,6 +296,34 @@ def reduce_size_one(node, g):
             return None
         v = build(Reshape(out.shape), v, site=node.site)[0]
     return [v]
+
+
+def _never_negative_zero(x: Var) -> bool:
+    """``x`` is a sum or a mean: it starts from +0.0, so it is never -0.0 (``x + 0.0`` is x)."""
+    o = x.owner
+    return o is not None and isinstance(o.op, Reduce) and o.op.kind in ("sum", "mean")
+
+
+@register_rewrite("reshape_of_reduce", PHASE, tags=("algebraic",), op_classes=[Reshape])
+def reshape_of_reduce(node, g):
+    """A reshape that only drops the size-1 axes a reduction kept (``mean(sum(x, axis=1))``
+    of one row: the sum's ``(1,)`` reshaped to ``()``) is the reduction over those axes too,
+    one node instead of two: a size-1 axis reduces to its element (a sum's +0.0 start is
+    already there)."""
+    r = node.inputs[0]
+    o = r.owner
+    if o is None or not isinstance(o.op, Reduce) or o.op.keepdims or g.nclients(r) != 1:
+        return None
+    op, x = o.op, o.inputs[0]
+    if op.kind not in ("sum", "mean", "prod", "max", "min", "all", "any") or None in x.shape:
+        return None
+    kept = [a for a in range(len(x.shape)) if a not in op.axes]
+    ones = [a for a in kept if x.shape[a] == 1]
+    target = node.op.shape
+    if not ones or tuple(x.shape[a] for a in kept if a not in ones) != tuple(target):
+        return None
+    merged = Reduce(op.kind, tuple(sorted(op.axes + tuple(ones))), False, op.dtype)
+    return build(merged, x, site=o.site)
 
 
 # -- fast-math only --------------------------------------------------------------------------

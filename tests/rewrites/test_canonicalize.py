@@ -136,6 +136,26 @@ def test_reduce_over_size_one_axes():
     check_rewrite(xp.mean(z, axis=1), fires="!reduce_size_one")  # (-inf+0j)/1 is -inf+nanj
 
 
+def test_a_sum_of_a_sum_needs_no_plus_zero():
+    """A sum or mean is never -0.0 (it starts from +0.0): reducing its size-1 axes needs no
+    ``+ 0.0``, and a reshape that drops them joins the first reduction: ``mean(sum(x, 1))``
+    of one row is one reduction. Bit for bit with signed zeros, NaN and infinities."""
+    row = xp.asarray(np.array([[-0.0, -0.0, -0.0]]))
+    for x in (row, xp.asarray(SPECIAL[None, :3]), xp.asarray(SPECIAL[None, 4:6])):
+        fg = check_rewrite(xp.mean(xp.sum(x, axis=1)), fires="reshape_of_reduce")
+        assert ops(fg) == ["Sum{axes=(0, 1)}"]
+    m = xp.asarray(np.array([[-0.0, 3.0], [2.0, -1.0]]))
+    fg = check_rewrite(xp.max(xp.sum(m[:1], axis=1)), fires="reshape_of_reduce")
+    assert ops(fg)[1:] == ["Sum{axes=(0, 1)}"]
+    # a max may be -0.0: its size-1 sum keeps the + 0.0
+    fg = check_rewrite(xp.sum(xp.max(xp.asarray(np.array([[-0.0]])), axis=1, keepdims=True),
+                              axis=1), fires="reduce_size_one")
+    assert "add" in ops(fg)
+    # two readers of the inner sum: merging would compute it twice
+    s = xp.sum(xp.asarray(np.array([[1.5, -2.0]])), axis=1)
+    check_rewrite(xp.reshape(s, ()), s, fires="!reshape_of_reduce")
+
+
 def test_constant_folding_small_results_only():
     x = special()
     small = xp.exp(xp.full((8,), 2.0))  # Alloc and exp of constants: folded
