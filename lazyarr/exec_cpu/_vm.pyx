@@ -370,10 +370,16 @@ cdef int _strided(strided_fn fs, PyObject **arrs, char **ptrs, int nargs, int nd
     return 0
 
 
+include "_colsum.pxi"
+
+
 cdef class ReduceThunk(Thunk):
-    """A reduction (with a fused elementwise prologue) computed by a generated kernel."""
+    """A reduction (with a fused elementwise prologue) computed by a generated kernel; a
+    float sum or mean over leading axes (``cols``: 1 sum, 2 mean) through `_colsum` where the
+    input is C-contiguous."""
     cdef reduce_fn fr
     cdef int nin
+    cdef public int cols
     cdef Py_ssize_t in_slot[MAXARGS]
     cdef int in_type[MAXARGS]
     cdef bint red_axis[MAXDIM]
@@ -383,8 +389,9 @@ cdef class ReduceThunk(Thunk):
     cdef public object lib
 
     def __init__(self, fn, tuple ins, tuple outs, tuple free, node, size_t fr, tuple in_types,
-                 int out_type, tuple axes, bint keepdims, bint reuse, lib):
+                 int out_type, tuple axes, bint keepdims, bint reuse, lib, int cols=0):
         Thunk.__init__(self, fn, ins, outs, free, node)
+        self.cols = cols if len(ins) == 1 else 0
         if len(ins) + 1 > MAXARGS:
             raise ValueError("too many operands for a native kernel")
         self.fr = <reduce_fn>fr
@@ -458,6 +465,8 @@ cdef class ReduceThunk(Thunk):
                 self.buf = b
         storage[<Py_ssize_t>self.outs[0]] = b
         if total == 0:
+            return 0
+        if self.cols and _colsum(self.cols, <cnp.ndarray>arrs[0], b, total):
             return 0
         for i in range(nin):
             ptrs[i] = <char *>cnp.PyArray_DATA(<cnp.ndarray>arrs[i])

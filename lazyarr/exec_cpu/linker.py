@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..array.ops.reduce import Reduce
 from ..graph.fgraph import FunctionGraph
 from ..rewrites.dot_update import DotUpdate
 from . import dot_update, native
@@ -111,7 +112,7 @@ def link(fg: FunctionGraph, reference: bool = False, native_kernels: bool = True
             thunks.append(ReduceThunk(
                 node.op.perform, ins, outs, free, node, b[1],
                 tuple(v.dtype.num for v in node.inputs), node.outputs[0].dtype.num,
-                tuple(red.axes), bool(red.keepdims), reuse[0], b[0]))
+                tuple(red.axes), bool(red.keepdims), reuse[0], b[0], _column_sum(node)))
             fresh.update(outs)
         elif b is not None:
             lib, fc, fs = b
@@ -205,6 +206,21 @@ def _wants_row_kernels(node) -> bool:
         return True
     m, k, n = a[0], a[1], b[1]
     return (m == 1 and k * n >= row_min()) or (k == 1 and m * n >= row_min())
+
+
+def _column_sum(node) -> int:
+    """1 (sum) or 2 (mean) for a plain float32/float64 `Reduce` over leading axes that keeps
+    its input's dtype (``x.sum(0)``: `ReduceThunk` sums rows into per-column accumulators
+    where the input is C-contiguous), else 0."""
+    op = node.op
+    if type(op) is not Reduce or op.kind not in ("sum", "mean"):
+        return 0
+    x = node.inputs[0]
+    if x.dtype not in (np.float32, np.float64) or op.dtype != x.dtype:
+        return 0
+    if op.axes != tuple(range(len(op.axes))) or len(op.axes) >= len(x.shape):
+        return 0
+    return 1 if op.kind == "sum" else 2
 
 
 def _as_array(data):

@@ -123,3 +123,39 @@ def test_complex_mean_of_non_finite_values_matches_numpy(dtname):
             want = np.mean(x.astype(np.complex128), axis=axes).astype(dt)
             got = prog([x])[0]
         np.testing.assert_array_equal(got, want)
+
+
+def test_leading_axis_sums_take_the_column_path():
+    """A float sum or mean over leading axes (``x.sum(0)``: bias gradients) adds whole rows
+    into per-column accumulators (`ReduceThunk.cols`, `_colsum.pxi`); values against a float64
+    NumPy oracle for several column blocks, an empty reduction, keepdims, and inputs the
+    path does not take (a non-contiguous one, other axes, integers, a fused prologue), which
+    the generated kernels reduce."""
+    def program(red, shape, dt):
+        v = Var.input(dt, shape)
+        out, = apply(red, v)
+        prog = link(FunctionGraph([v], [out]))
+        assert isinstance(prog.thunks[0], ReduceThunk)
+        return prog
+
+    f32, f64 = np.dtype(np.float32), np.dtype(np.float64)
+    rng = np.random.default_rng(11)
+    cases = [("sum", (0,), (10, 1000), f32, False, 1), ("mean", (0, 1), (3, 4, 2500), f64,
+             True, 2), ("sum", (0,), (0, 600), f32, False, 1), ("mean", (0,), (60, 500), f32,
+             False, 2), ("sum", (1,), (60, 500), f32, False, 0), ("sum", (0,), (4, 7), f64,
+             False, 1)]
+    for kind, axes, shape, dt, keep, cols in cases:
+        x = rng.standard_normal(shape).astype(dt)
+        prog = program(Reduce(kind, axes, keep, dt), shape, dt)
+        assert prog.thunks[0].cols == cols
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ref = getattr(np, kind)(x.astype(np.float64), axis=axes, keepdims=keep)
+        for arg in (x, np.asfortranarray(x)):  # the column path, then the kernel's
+            got = prog([arg])[0]
+            assert got.shape == ref.shape and got.dtype == dt
+            np.testing.assert_allclose(got, ref, rtol=1e-6, atol=1e-5, equal_nan=True)
+    xi = rng.integers(0, 9, (6, 50)).astype(np.int32)
+    prog = program(Reduce("sum", (0,), False, np.dtype(np.int64)), xi.shape, xi.dtype)
+    assert prog.thunks[0].cols == 0
+    np.testing.assert_array_equal(prog([xi])[0], xi.sum(0))
