@@ -13,6 +13,8 @@ import lazyarr as xp
 from lazyarr.diff import _fastgrad
 from lazyarr.diff.gradcall import GradientCall
 
+from ..mlp_reference import mlp_loss_and_grads
+
 
 def _loss(ps, x, y):
     w1, b1, w2, b2 = ps
@@ -20,19 +22,6 @@ def _loss(ps, x, y):
     z = h @ w2 + b2
     lse = xp.log(xp.sum(xp.exp(z), axis=1, keepdims=True))
     return xp.mean(xp.sum(y * (lse - z), axis=1))
-
-
-def _numpy_loss_and_grads(ps, x, y):
-    w1, b1, w2, b2 = ps
-    h = np.tanh(x @ w1 + b1)
-    z = h @ w2 + b2
-    e = np.exp(z - z.max(1, keepdims=True))
-    p = e / e.sum(1, keepdims=True)
-    loss = np.mean(np.sum(y * (np.log(e.sum(1, keepdims=True)) + z.max(1, keepdims=True) - z),
-                          axis=1))
-    dz = (p * y.sum(1, keepdims=True) - y) / x.shape[0]
-    dh = dz @ w2.T * (1 - h ** 2)
-    return loss, [x.T @ dh, dh.sum(0), h.T @ dz, dz.sum(0)]
 
 
 def _data(seed=0, n=5, d=7, k=4, hidden=6):
@@ -73,7 +62,7 @@ def test_eager_steps_become_one_node_and_equal_the_cloned_graph_and_numpy():
     pn, x, y = _data()
     ref = []
     for _ in range(4):
-        loss, g = _numpy_loss_and_grads(pn, x, y)
+        loss, g = mlp_loss_and_grads(pn, x, y)
         ref.append(loss)
         pn = [p - 0.1 * gp for p, gp in zip(pn, g)]
     np.testing.assert_allclose(losses, ref, rtol=1e-12)
@@ -90,7 +79,7 @@ def test_perform_is_the_reference_of_the_expansion():
     node = loss._v.owner
     assert isinstance(node.op, GradientCall)
     got = node.op.perform(*[v.data for v in node.inputs])
-    ref_loss, ref_g = _numpy_loss_and_grads(pn, x, y)
+    ref_loss, ref_g = mlp_loss_and_grads(pn, x, y)
     np.testing.assert_allclose(got[0], ref_loss, rtol=1e-12)
     for a, b in zip(got[1:], ref_g):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
