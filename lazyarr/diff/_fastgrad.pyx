@@ -419,10 +419,10 @@ def value_and_grad_call(f, tuple args, dict kwargs, tuple nums, bint single, bin
     finally:
         deep.leave()
     if value is not None:
-        # the traced forward graph is garbage now (the call node recomputes it): free it at
-        # once, not at the next collection (its symbolic inputs share the arguments' buffers,
-        # which the step's updates could otherwise not take over)
-        # (`materialize.live_pending` lists the forward's values until pruned)
+        # the traced forward graph is garbage now (the call node recomputes it): unlist its
+        # values from `materialize.live_pending` and free it at once, not at the next
+        # collection (its symbolic inputs share the arguments' buffers, which the step's
+        # updates could otherwise not take over)
         res = out = ov = None
         _drop_unheld(mark)
         release_cut((<ForwardIndex>forward).nodes)

@@ -67,7 +67,7 @@ class GradientCall(Op):
         if value.owner is None or ref is None:
             return None
         op = cls(next(_serial))
-        op.sites = tuple(ap.site for ap in index.nodes)
+        op.sites = tuple(site for _op, _refs, _types, site, _first in steps)
         op.n_leaves = len(index.leaves)
         op.steps = steps
         op.value_ref = ref

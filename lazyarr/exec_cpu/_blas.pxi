@@ -609,7 +609,7 @@ cdef bint _ger(int typenum, cnp.npy_intp m, cnp.npy_intp n, cnp.ndarray a, cnp.n
     apply (then gemm runs)."""
     cdef cnp.npy_intp isz = cnp.PyArray_ITEMSIZE(a)
     cdef cnp.npy_intp sa = cnp.PyArray_STRIDES(a)[0], sb = cnp.PyArray_STRIDES(b)[1]
-    if not g_ger or m * n < GER_MIN or sa <= 0 or sb <= 0 or sa % isz or sb % isz:
+    if m * n < GER_MIN or sa <= 0 or sb <= 0 or sa % isz or sb % isz:
         return False
     # row-major c (m x n) is column-major c^T (n x m): c^T += alpha * b^T a^T
     cdef _i64 m8 = n, n8 = m, ib = sb // isz, ia = sa // isz, ld = n

@@ -58,8 +58,6 @@ cdef _sger64_t g_sger64 = NULL
 cdef _dger64_t g_dger64 = NULL
 #: rank-1 updates run through ger so far (`ger_calls`: tests check the path ran)
 cdef _i64 g_ger_calls = 0
-#: rank-1 updates may run through ger (`set_ger`)
-cdef bint g_ger = True
 #: split few-row float32 products between threads (`set_gemm_split`)
 cdef bint g_split = True
 #: products split so far (`gemm_split_calls`: tests check the path ran)
@@ -102,15 +100,6 @@ def set_gemm_split(bint on):
     global g_split
     cdef bint was = g_split
     g_split = on
-    return was
-
-
-def set_ger(bint on):
-    """Run real rank-1 updates through ger (True) or gemm; returns the previous setting
-    (tests and A/B timings)."""
-    global g_ger
-    cdef bint was = g_ger
-    g_ger = on
     return was
 
 
