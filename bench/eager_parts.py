@@ -5,7 +5,9 @@
 Per cell of fig1 (model, minibatch): the microseconds of one SGD step's parts, in the order
 the step runs them: the ``value_and_grad`` call (the forward graph built over fresh inputs,
 the gradient cache's clone of the backward graph), the update list ``[p - LR * g ...]``, and
-``float(loss)`` (the realization: walk, key, trace-cache hit, program run, write-back). The
+``float(loss)`` (the realization: walk, key, trace-cache hit, program run, write-back). As in
+fig1's loop, the old parameters are dropped before the loss is read, so the run may write the
+new ones into their buffers (kept alive, each step would allocate fresh ones). The
 forward build alone is timed in a separate loop (its graphs dropped unrealized, with the
 cyclic garbage collector off while it runs: the collection is not building). Each part is
 the best of a few repetitions of ``--steps`` steps (a loaded machine inflates them all; read
@@ -44,13 +46,12 @@ def measure_cell(model: str, batch: int, steps: int, reps: int = 5) -> dict[str,
             t0 = clock()
             loss, g = vg(ps, x, y)
             t1 = clock()
-            new = [p - lr * gp for p, gp in zip(ps, g)]
+            ps = [p - lr * gp for p, gp in zip(ps, g)]
             t2 = clock()
-            del g
+            del g  # the old parameters are dead now, as in fig1's loop: the run may donate them
             t3 = clock()
             float(loss)
             t4 = clock()
-            ps = new
             t["value_and_grad"] += t1 - t0
             t["update"] += t2 - t1
             t["float(loss)"] += t4 - t3
