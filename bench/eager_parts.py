@@ -4,7 +4,8 @@
 
 Per cell of fig1 (model, minibatch): the microseconds of one SGD step's parts, in the order
 the step runs them: the ``value_and_grad`` call (the forward graph built over fresh inputs,
-the gradient cache's clone of the backward graph), the update list ``[p - LR * g ...]``, and
+then the gradient cache's hit: one `GradientCall` node for the value and gradients), the
+update list ``[p - LR * g ...]``, and
 ``float(loss)`` (the realization: walk, key, trace-cache hit, program run, write-back). As in
 fig1's loop, the old parameters are dropped before the loss is read, so the run may write the
 new ones into their buffers (kept alive, each step would allocate fresh ones). The
