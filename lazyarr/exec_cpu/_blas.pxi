@@ -403,32 +403,51 @@ ctypedef void (*rowmv_mt_fn)(cnp.npy_intp K, cnp.npy_intp N, const float *x, cnp
 ctypedef void (*rank1_mt_fn)(cnp.npy_intp M, cnp.npy_intp N, float alpha, const float *a,
                              cnp.npy_intp inca, const float *d, float *W, cnp.npy_intp ldw,
                              int nthreads, cnp.npy_intp par) noexcept nogil
+ctypedef int (*rank1_rowmv_fn)(cnp.npy_intp K, cnp.npy_intp N, float alpha, const float *a,
+                               cnp.npy_intp inca, const float *d, float *W, cnp.npy_intp ldw,
+                               const float *xn, cnp.npy_intp incx, float *P, int nthreads,
+                               cnp.npy_intp par) noexcept nogil
+ctypedef void (*rowmv_finish_fn)(cnp.npy_intp N, float alpha, float beta, const float *P,
+                                 float *y) noexcept nogil
 
 #: the OpenMP float32 kernels of minibatch-1 steps (`exec_cpu/dot_update.py`; NULL: none)
 cdef dot_update_fn g_dot_update = NULL
 cdef rowmv_mt_fn g_rowmv_mt = NULL
 cdef rank1_mt_fn g_rank1_mt = NULL
+cdef rank1_rowmv_fn g_rank1_rowmv = NULL
+cdef rowmv_finish_fn g_rowmv_finish = NULL
 #: they take 1-row products and rank-1 updates of at least this many elements (`Gemm`)
 cdef cnp.npy_intp g_row_min = 1 << 17
 #: a kernel splits its rows (columns) across the threads from this many elements of W on
 DEF ROW_PAR = 1 << 16
 
 
-def set_row_kernels(size_t dot_update, size_t rowmv, size_t rank1):
+def set_row_kernels(size_t dot_update, size_t rowmv, size_t rank1, size_t rank1_rowmv=0,
+                    size_t rowmv_finish=0):
     """Addresses of the OpenMP float32 kernels (`DotUpdate`, a row times a matrix, a rank-1
-    update; 0: none) built by `exec_cpu/dot_update.py`."""
-    global g_dot_update, g_rowmv_mt, g_rank1_mt
+    update, a rank-1 update with the next step's row product, that product's scaling; 0: none)
+    built by `exec_cpu/dot_update.py`."""
+    global g_dot_update, g_rowmv_mt, g_rank1_mt, g_rank1_rowmv, g_rowmv_finish
     g_dot_update = <dot_update_fn>dot_update
     g_rowmv_mt = <rowmv_mt_fn>rowmv
     g_rank1_mt = <rank1_mt_fn>rank1
+    g_rank1_rowmv = <rank1_rowmv_fn>rank1_rowmv
+    g_rowmv_finish = <rowmv_finish_fn>rowmv_finish
 
 
 cdef Py_ssize_t g_row_calls = 0
+cdef Py_ssize_t g_ahead_calls = 0
 
 
 def row_kernel_calls():
     """How many products the OpenMP row kernels have run (tests count the path)."""
     return g_row_calls
+
+
+def ahead_calls():
+    """How many row products a rank-1 update computed ahead for the next loop step and that
+    step then used (tests count the path)."""
+    return g_ahead_calls
 
 
 def row_min():
@@ -446,15 +465,31 @@ def set_row_min(cnp.npy_intp n):
     return was
 
 
+cdef class Deferred  # _defer.pxi
+
+
 cdef class GemmThunk(Thunk):
     """``Gemm``/``Gemv`` nodes (``beta*c + alpha*(a @ b)``) through BLAS gemm/gemv with beta
     accumulating into the output: ``c``'s own buffer when ``c`` dies here (``inplace``), else a
     (reused) buffer ``c`` is copied into. ``beta == 0`` with a non-finite ``c`` (IEEE wants NaN
     where BLAS would ignore ``c``) and empty operands run the NumPy ``perform``."""
     cdef int typenum
-    cdef bint vec, reuse
+    cdef public bint vec
+    cdef bint reuse
     cdef public bint inplace
     cdef object buf
+    # a loop's look-ahead (`feed`): on a rank-1 update, the product thunk it computes the next
+    # step's row for and where that row's data lies; on that product, the sums and what they
+    # were computed from (checked before use)
+    cdef GemmThunk fed
+    cdef const char *next_a
+    cdef cnp.npy_intp next_inc
+    cdef object ahead
+    cdef bint ahead_ready
+    cdef Deferred defer
+    cdef const char *ahead_a
+    cdef const char *ahead_w
+    cdef cnp.npy_intp ahead_inc, ahead_k
 
     def __init__(self, fn, tuple ins, tuple outs, tuple free, node, int typenum, bint vec,
                  bint reuse, bint inplace):
@@ -464,12 +499,40 @@ cdef class GemmThunk(Thunk):
         self.reuse = reuse
         self.inplace = inplace
         self.buf = None
+        self.fed = None
+        self.next_a = NULL
+        self.ahead = None
+        self.ahead_ready = False
+        self.defer = None
+
+    def feed(self, GemmThunk product):
+        """Let this rank-1 update of ``W`` also compute ``x @ W`` (the updated ``W``) for
+        ``product``'s next run, ``x`` the row `set_next` names (a loop whose next step starts
+        with that product); None: stop. The product takes the sums only where they were
+        computed from the very ``x`` and ``W`` buffers it is given, and as it would have."""
+        self.next_a = NULL
+        if self.fed is not None:
+            self.fed.ahead = None
+            self.fed.ahead_ready = False
+        self.fed = product
+        if product is not None:
+            product.ahead_ready = False
+
+    def set_next(self, size_t addr, cnp.npy_intp inc):
+        """The next step's row: float32 data at ``addr``, ``inc`` elements apart (0: none)."""
+        self.next_a = <const char *>addr
+        self.next_inc = inc
 
     cdef int run(self, list storage, bint shared) except -1:
-        global g_row_calls
+        global g_row_calls, g_ahead_calls
         cdef PyObject *xs[5]
         cdef object o
         cdef int j
+        cdef bint ready = self.ahead_ready and not shared
+        if not shared:
+            self.ahead_ready = False
+            if self.defer is not None and self.defer.take(self, storage):
+                return 0
         for j in range(5):
             o = storage[<Py_ssize_t>self.ins[j]]
             if type(o) is not cnp.ndarray or not _plain(<cnp.ndarray>o, self.typenum):
@@ -530,12 +593,25 @@ cdef class GemmThunk(Thunk):
         cdef cnp.npy_intp isz = cnp.PyArray_ITEMSIZE(a)
         cdef char *px
         cdef int incx
-        if (m == 1 and _small_rowmv(self.typenum, k, n, b)
-                and cnp.PyArray_STRIDES(a)[1] % 4 == 0):  # a row times a narrow matrix
-            la_rowmv_f32(k, n, <const float *>cnp.PyArray_DATA(a),
-                         cnp.PyArray_STRIDES(a)[1] // 4, <const float *>cnp.PyArray_DATA(b),
-                         cnp.PyArray_STRIDES(b)[0] // 4, (<float *>palpha)[0],
-                         0.0 if beta0 else (<float *>pbeta)[0], <float *>pc)
+        cdef cnp.npy_intp r
+        if ((m == 1 or (m <= g_small_rows and k >= 8)) and _small_rowmv(self.typenum, k, n, b)
+                and cnp.PyArray_STRIDES(a)[1] % 4 == 0 and cnp.PyArray_STRIDES(a)[0] % 4 == 0):
+            # a row, or a few rows one by one, times a narrow matrix (in L1)
+            for r in range(m):
+                la_rowmv_f32(k, n, <const float *>(cnp.PyArray_BYTES(a)
+                                                   + r * cnp.PyArray_STRIDES(a)[0]),
+                             cnp.PyArray_STRIDES(a)[1] // 4,
+                             <const float *>cnp.PyArray_DATA(b),
+                             cnp.PyArray_STRIDES(b)[0] // 4, (<float *>palpha)[0],
+                             0.0 if beta0 else (<float *>pbeta)[0], <float *>pc + r * n)
+            return 0
+        if (k == 1 and self.next_a != NULL and not shared and self.typenum == cnp.NPY_FLOAT
+                and m * n >= g_row_min and (<float *>pbeta)[0] == 1.0
+                and cnp.PyArray_STRIDES(b)[1] == 4 and cnp.PyArray_STRIDES(a)[0] % 4 == 0
+                and g_rank1_rowmv != NULL and g_rowmv_finish != NULL
+                and self._ahead(m, n, a, b, palpha, pc)):
+            # a loop's rank-1 update that also computes the next step's row product (`feed`)
+            g_row_calls += 1
             return 0
         if (k == 1 and _small_rank1(self.typenum, m, n, b) and (<float *>pbeta)[0] == 1.0
                 and cnp.PyArray_STRIDES(a)[0] % 4 == 0):
@@ -549,6 +625,17 @@ cdef class GemmThunk(Thunk):
                 and cnp.PyArray_STRIDES(b)[0] % 4 == 0 and cnp.PyArray_STRIDES(a)[1] % 4 == 0):
             # a row times a large matrix on OpenMP threads, no OpenBLAS pool woken (its
             # spinning threads took the cores from the OpenMP kernels of the same step)
+            if (ready and self.ahead_a == cnp.PyArray_DATA(a)
+                    and self.ahead_w == cnp.PyArray_DATA(b) and self.ahead_k == k
+                    and self.ahead_inc == cnp.PyArray_STRIDES(a)[1] // 4
+                    and cnp.PyArray_STRIDES(b)[0] == 4 * n
+                    and cnp.PyArray_DIMS(<cnp.ndarray>self.ahead)[0] == n):
+                # the last step's update computed this product already
+                g_rowmv_finish(n, (<float *>palpha)[0], 0.0 if beta0 else (<float *>pbeta)[0],
+                               <const float *>cnp.PyArray_DATA(<cnp.ndarray>self.ahead),
+                               <float *>pc)
+                g_ahead_calls += 1
+                return 0
             with nogil:
                 g_rowmv_mt(k, n, <const float *>cnp.PyArray_DATA(a),
                            cnp.PyArray_STRIDES(a)[1] // 4, <const float *>cnp.PyArray_DATA(b),
@@ -593,6 +680,34 @@ cdef class GemmThunk(Thunk):
             _gemm_ab(self.typenum, tb, ta, inn, im, ik, palpha, pb, ldb, pa, lda, pbeta, pc,
                      inn)
         return 0
+
+
+    cdef bint _ahead(self, cnp.npy_intp m, cnp.npy_intp n, cnp.ndarray a, cnp.ndarray b,
+                     char *palpha, char *pc) except -1:
+        """The rank-1 update ``pc (m x n) += alpha * a @ b`` and the fed product's next row
+        times the result, in one pass (`feed`); False where the kernel declines (nothing
+        done)."""
+        cdef GemmThunk f = self.fed
+        if f.ahead is None or cnp.PyArray_DIMS(<cnp.ndarray>f.ahead)[0] != n:
+            f.ahead = cnp.PyArray_EMPTY(1, &n, cnp.NPY_FLOAT, 0)
+        cdef float *pp = <float *>cnp.PyArray_DATA(<cnp.ndarray>f.ahead)
+        cdef const float *pa = <const float *>cnp.PyArray_DATA(a)
+        cdef const float *pb = <const float *>cnp.PyArray_DATA(b)
+        cdef const float *px = <const float *>self.next_a
+        cdef cnp.npy_intp inca = cnp.PyArray_STRIDES(a)[0] // 4, incx = self.next_inc
+        cdef float alpha = (<float *>palpha)[0]
+        cdef int done
+        with nogil:
+            done = g_rank1_rowmv(m, n, alpha, pa, inca, pb, <float *>pc, n, px, incx, pp,
+                                 g_threads, ROW_PAR)
+        if not done:
+            return False
+        f.ahead_ready = True
+        f.ahead_a = self.next_a
+        f.ahead_w = pc
+        f.ahead_inc = incx
+        f.ahead_k = m
+        return True
 
 
 #: smallest update (elements) ger takes. Between gemm calls, ger made fig1's mlp500 b1 step

@@ -218,6 +218,19 @@ def small_kernels_available():
     return la_small_ok() != 0
 
 
+#: products of up to this many rows times a narrow matrix go row by row through `la_rowmv_f32`
+cdef cnp.npy_intp g_small_rows = 16
+
+
+def set_small_rows(cnp.npy_intp n):
+    """Most rows of a product that runs row by row through the narrow-matrix kernel (1: only
+    single rows); returns the previous value (tests, A/B)."""
+    global g_small_rows
+    cdef cnp.npy_intp was = g_small_rows
+    g_small_rows = n if n > 0 else 1
+    return was
+
+
 def set_small_kernels(bint on):
     """Use (True, where the CPU has AVX2 and FMA) or bypass the float32 kernels for 1-row
     products and rank-1 updates; returns whether they were in use (tests and A/B timings)."""

@@ -537,6 +537,7 @@ cdef inline int _check_count(list args, Py_ssize_t n_in) except -1:
 
 include "_small.pxi"
 include "_blas.pxi"
+include "_defer.pxi"
 include "_lazy.pxi"
 include "_gather.pxi"
 

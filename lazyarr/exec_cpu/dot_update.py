@@ -128,10 +128,9 @@ static void la_rows_upd(la_int lo, la_int hi, la_int N, float *W, la_int ldw, co
     }
 }
 
-/* acc[0:n] = sum_k x[k*incx] * W[k*ldw + 0:n] (n a multiple of 8), four rows per pass */
-static void la_cols(la_int K, la_int n, const float *x, la_int incx, const float *W,
-                    la_int ldw, float *acc) {
-    for (la_int j = 0; j < n; j += 8) _mm256_storeu_ps(acc + j, _mm256_setzero_ps());
+/* acc[0:n] += sum_k x[k*incx] * W[k*ldw + 0:n] (n a multiple of 8), four rows per pass */
+static void la_cols_acc(la_int K, la_int n, const float *x, la_int incx, const float *W,
+                        la_int ldw, float *acc) {
     la_int k = 0;
     for (; k + 4 <= K; k += 4) {
         const __m256 x0 = _mm256_set1_ps(x[k * incx]), x1 = _mm256_set1_ps(x[(k + 1) * incx]);
@@ -165,9 +164,8 @@ static void la_rows_upd(la_int lo, la_int hi, la_int N, float *W, la_int ldw, co
     }
 }
 
-static void la_cols(la_int K, la_int n, const float *x, la_int incx, const float *W,
-                    la_int ldw, float *acc) {
-    for (la_int j = 0; j < n; j++) acc[j] = 0.0f;
+static void la_cols_acc(la_int K, la_int n, const float *x, la_int incx, const float *W,
+                        la_int ldw, float *acc) {
     for (la_int k = 0; k < K; k++) {
         const float xk = x[k * incx];
         const float *p = W + k * ldw;
@@ -176,6 +174,13 @@ static void la_cols(la_int K, la_int n, const float *x, la_int incx, const float
     }
 }
 #endif
+
+/* acc[0:n] = sum_k x[k*incx] * W[k*ldw + 0:n] (n a multiple of 8) */
+static void la_cols(la_int K, la_int n, const float *x, la_int incx, const float *W,
+                    la_int ldw, float *acc) {
+    for (la_int j = 0; j < n; j++) acc[j] = 0.0f;
+    la_cols_acc(K, n, x, incx, W, ldw, acc);
+}
 
 /* columns [lo, hi) of y = alpha * (x @ W) + beta * y (beta == 0: y not read), in chunks of
    LA_CHUNK columns whose sums stay in L1 */
@@ -207,6 +212,10 @@ static void la_mv_cols(la_int lo, la_int hi, la_int K, const float *x, la_int in
    blocks of rows (each streams its own part of W) into partial sums, then add them up by
    columns; serial below `par` elements of W, or when the sums would not fit in L1 */
 #define LA_PART_MAX 2048
+#define LA_ROWMV_STORE(yj, sum) \
+    do { if (beta == 0.0f) (yj) = alpha * (sum); \
+         else if (alpha == 1.0f && beta == 1.0f) (yj) = (yj) + (sum); \
+         else (yj) = alpha * (sum) + beta * (yj); } while (0)
 #define LA_MAX_PARTS 8
 void la_rowmv_mt_f32(la_int K, la_int N, const float *x, la_int incx, const float *W,
                      la_int ldw, float alpha, float beta, float *y, int nthreads, la_int par) {
@@ -237,12 +246,57 @@ void la_rowmv_mt_f32(la_int K, la_int N, const float *x, la_int incx, const floa
         for (la_int j = c0; j < c1; j++) {
             float sum = part[j];
             for (la_int p = 1; p < nt; p++) sum += part[p * N + j];
-            if (beta == 0.0f) y[j] = alpha * sum;
-            else if (alpha == 1.0f && beta == 1.0f) y[j] = y[j] + sum;
-            else y[j] = alpha * sum + beta * y[j];
+            LA_ROWMV_STORE(y[j], sum);
         }
     }
     free(part);
+}
+
+/* y (N) = alpha * P + beta * y, P the sums `la_rank1_rowmv_mt_f32` left: the values
+   `la_rowmv_mt_f32` gives for the same product, bit for bit */
+void la_rowmv_finish_f32(la_int N, float alpha, float beta, const float *P, float *y) {
+    for (la_int j = 0; j < N; j++) LA_ROWMV_STORE(y[j], P[j]);
+}
+
+#define LA_AHEAD_ROWS 8
+/* W (K x N) += alpha * (a (K) outer d (N)), then P (N) = xn (K) @ W (the updated W) in the
+   same pass: each block of LA_AHEAD_ROWS rows is updated, then summed while in L1. The sums
+   are `la_rowmv_mt_f32`'s (same rows per thread, same order), which reads W a second time.
+   Returns 0, touching nothing, where that kernel would not split the rows across threads */
+int la_rank1_rowmv_mt_f32(la_int K, la_int N, float alpha, const float *a, la_int inca,
+                          const float *d, float *W, la_int ldw, const float *xn, la_int incx,
+                          float *P, int nthreads, la_int par) {
+    if (nthreads > LA_MAX_PARTS) nthreads = LA_MAX_PARTS;
+    if (nthreads <= 1 || K * N < par || N < 16 || K < 16 || N > LA_PART_MAX) return 0;
+    const la_int n8 = N & ~(la_int)7;
+    float *part = malloc((size_t)nthreads * N * sizeof(float));
+    if (part == NULL) return 0;
+    #pragma omp parallel num_threads(nthreads)
+    {
+        const la_int nt = omp_get_num_threads(), t = omp_get_thread_num();
+        const la_int lo = K * t / nt, hi = K * (t + 1) / nt;
+        float *acc = part + t * N;
+        for (la_int j = 0; j < N; j++) acc[j] = 0.0f;
+        for (la_int k = lo; k < hi; k += LA_AHEAD_ROWS) {
+            const la_int kb = hi - k < LA_AHEAD_ROWS ? hi : k + LA_AHEAD_ROWS;
+            la_rows_upd(k, kb, N, W, ldw, d, alpha, a, inca);
+            la_cols_acc(kb - k, n8, xn + k * incx, incx, W + k * ldw, ldw, acc);
+            for (la_int j = n8; j < N; j++) {
+                float s = acc[j];
+                for (la_int q = k; q < kb; q++) s += xn[q * incx] * W[q * ldw + j];
+                acc[j] = s;
+            }
+        }
+        #pragma omp barrier
+        const la_int c0 = N * t / nt, c1 = N * (t + 1) / nt;
+        for (la_int j = c0; j < c1; j++) {
+            float sum = part[j];
+            for (la_int p = 1; p < nt; p++) sum += part[p * N + j];
+            P[j] = sum;
+        }
+    }
+    free(part);
+    return 1;
 }
 
 /* W (M x N) += alpha * (a (M) outer d (N)), rows split across the threads */
@@ -282,7 +336,8 @@ void la_dot_update_f32(la_int M, la_int N, float *W, la_int ldw, const float *g,
 _state: dict = {}
 
 
-_NAMES = ("la_dot_update_f32", "la_rowmv_mt_f32", "la_rank1_mt_f32")
+_NAMES = ("la_dot_update_f32", "la_rowmv_mt_f32", "la_rank1_mt_f32", "la_rank1_rowmv_mt_f32",
+          "la_rowmv_finish_f32")
 
 
 def install() -> bool:

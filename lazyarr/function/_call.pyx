@@ -13,6 +13,7 @@ from libc.string cimport memcpy
 import numpy as np
 
 from ..array.array_object import Array
+from ..exec_cpu import ahead as _ahead
 from ..exec_cpu.fpstate import enter as _fp_enter, leave as _fp_leave
 from ..graph.basic import Var
 
@@ -257,11 +258,12 @@ cdef class Runner:
             raise TrustedArgsError("structure", None) from None
         return self.run(data, objs)
 
-    def loop(self, Py_ssize_t n, list data, list objs, list stacked):
+    def loop(self, Py_ssize_t n, list data, list objs, list stacked, bint exact=False):
         """``n`` calls with no Python code between them: call ``i`` reads slice ``i`` of the
         stacked arguments (``stacked``: their positions in ``data``, each holding an array with
         at least ``n`` slices along axis 0); each donated argument takes the output it is
-        matched with. Returns the outputs of the last call."""
+        matched with. Returns the outputs of the last call. ``exact``: no deferred weight
+        updates (`exec_cpu.ahead`), each step's values those of a call, bit for bit."""
         cdef Py_ssize_t ns = len(stacked), i, s, q
         cdef list stacks = [data[stacked[s]] for s in range(ns)]
         cdef list pos = list(stacked)
@@ -284,26 +286,64 @@ cdef class Runner:
         cdef Py_ssize_t npairs = len(self.pairs)
         cdef list res_j = [self.pairs[q][0] for q in range(npairs)]
         cdef list bufs = [(<tuple>donated[q])[0] for q in range(npairs)]
+        # carried weights read less often (`exec_cpu/ahead`): updates deferred over blocks of
+        # steps, or (exact) computing the next step's row product
+        cdef list feeds = [], defers = []
+        if n > 1:
+            for u, f, s in _ahead.feeds(self.vm, self.pairs, {
+                    pos[s]: s for s in range(ns) if win[s] is not None}):
+                rows = None if exact else _ahead.deferrable_rows(stacks[s])
+                if (rows is not None and _ahead.exclusive(self.vm, u, f)
+                        and _ahead.worth_deferring(self.vm, u, f)):
+                    defers.append(_ahead.Deferred(f, u, rows, stacks[s].shape[1], n))
+                elif _ahead.row_window(win[s]) and _ahead.large(f):
+                    feeds.append((u, f, s))
+        for u, f, s in feeds:
+            u.feed(f)
+        for d in defers:
+            d.attach()
         # warnings off once for all steps: each program call then finds them off and skips
         # its own switch (~0.8 us per call)
         token = _fp_enter()
         try:
-            self._steps(n, data, stacks, pos, win, res_j, bufs)
+            self._steps(n, data, stacks, pos, win, res_j, bufs, feeds, defers)
         finally:
-            _fp_leave(token)
+            try:
+                for d in defers:
+                    d.detach()
+            finally:
+                _fp_leave(token)
+                for u, f, s in feeds:
+                    u.feed(None)
         res = self._last
         self._last = None
         return self._finish(res, donated, objs, data)
 
     cdef int _steps(self, Py_ssize_t n, list data, list stacks, list pos, list win, list res_j,
-                    list bufs) except -1:
-        """`loop`'s steps; the last call's outputs are left in ``self._last``."""
-        cdef Py_ssize_t ns = len(stacks), npairs = len(bufs), i, s, q
+                    list bufs, list feeds, list defers) except -1:
+        """`loop`'s steps; the last call's outputs are left in ``self._last``. ``feeds``:
+        ``(update, product, s)`` of `exec_cpu.ahead.feeds`, told each step where the next
+        step's row of stacked argument ``s`` lies; ``defers``: `Deferred` told each step's
+        index."""
+        cdef Py_ssize_t ns = len(stacks), npairs = len(bufs), nf = len(feeds), i, s, q
+        cdef Py_ssize_t nd = len(defers)
         cdef cnp.ndarray a
         cdef object res = None, r, w
+        cdef tuple fd
         vm = self.vm
         self._last = None
         for i in range(n):
+            for q in range(nf):
+                fd = <tuple>feeds[q]
+                if i + 1 < n:
+                    a = <cnp.ndarray>stacks[<Py_ssize_t>fd[2]]
+                    w = win[<Py_ssize_t>fd[2]]
+                    fd[0].set_next(<size_t>(cnp.PyArray_BYTES(a) + (i + 1) * cnp.PyArray_STRIDE(a, 0)),
+                                   cnp.PyArray_STRIDE(<cnp.ndarray>w, 1) // 4)
+                else:
+                    fd[0].set_next(0, 0)
+            for q in range(nd):
+                defers[q].at(i)
             for s in range(ns):
                 w = win[s]
                 if w is None:

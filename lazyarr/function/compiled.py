@@ -184,13 +184,20 @@ class Compiled:
             raise TypeError(f"compile (trust_input): the arguments are not realized arrays "
                             f"in the structure of the previous call ({where()})") from None
 
-    def loop(self, n: int, *args, stacked_argnums: int | Sequence[int] | None = None):
+    def loop(self, n: int, *args, stacked_argnums: int | Sequence[int] | None = None,
+             exact: bool = False):
         """Run ``n`` steps without returning to the caller (Theano's ``fn(n_calls=n)``).
 
         Step ``i`` reads slice ``i`` (along axis 0) of each stacked argument (``stacked_argnums``;
         default: every argument neither static nor donated); each donated argument takes the
         output it is matched with (same dtype and shape, in order), so the state carries from
         step to step; other arguments stay the same. Returns the outputs of the last step.
+
+        A donated float32 matrix ``W`` that a step reads only as ``x @ W`` and updates only as
+        ``W += alpha * x.T @ d`` (``x`` the step's few rows of a stacked argument: an SGD step's
+        first layer) is updated once per block of steps, each step's product corrected for the
+        updates still pending: the same values up to rounding, with ``W`` read far less often.
+        ``exact=True`` turns that off: every step then computes exactly as a call does.
         """
         if not isinstance(n, int) or n < 1:
             raise ValueError(f"compile.loop: n must be a positive int, got {n!r} ({where()})")
@@ -206,7 +213,7 @@ class Compiled:
             if objs is not None:
                 data = _call.check_loop(objs, prog.dtypes, prog.shapes, stacked_idx[1], n)
                 if data is not None:
-                    return prog.loop(n, data, objs, stacked_idx[0])
+                    return prog.loop(n, data, objs, stacked_idx[0], exact)
         prep = self._prepare(args, stacked)
         if prep is None:
             raise TypeError(f"compile.loop: cannot run steps on traced arguments ({where()})")
@@ -216,7 +223,7 @@ class Compiled:
             if data[p].shape[0] < n:
                 raise ValueError(f"compile.loop: a stacked argument has {data[p].shape[0]} "
                                  f"slices, {n} steps need {n} ({where()})")
-        return prog.loop(n, data, objs, stacked_idx)
+        return prog.loop(n, data, objs, stacked_idx, exact)
 
     def program(self, *args) -> Program:
         """The `Program` (traced and linked if needed) for arguments like ``args``; its

@@ -69,9 +69,10 @@ class Program:
         back); returns the output pytree of Arrays."""
         return self.runner.run(data, objs)
 
-    def loop(self, n: int, data: list, objs: list, stacked: Sequence[int]) -> Any:
+    def loop(self, n: int, data: list, objs: list, stacked: Sequence[int],
+             exact: bool = False) -> Any:
         """``n`` calls with no Python code between them: call ``i`` reads slice ``i`` of the
         stacked arguments (positions ``stacked`` of ``data`` hold the stacked arrays), donated
         arguments take the outputs they are matched with. Returns the outputs of the last
-        call."""
-        return self.runner.loop(n, data, objs, list(stacked))
+        call. ``exact``: no deferred weight updates (``exec_cpu/ahead.py``)."""
+        return self.runner.loop(n, data, objs, list(stacked), exact)

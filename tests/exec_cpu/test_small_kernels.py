@@ -1,7 +1,8 @@
-"""The AVX2/FMA float32 kernels of `Gemm` at minibatch 1 (`_small.pxi`): a row times a matrix
-of 8-64 columns (``x @ W + b``) and the rank-1 update ``W + alpha * (x.T @ d)``. Values
-against NumPy (the rank-1 update bit for bit, as NumPy rounds it), column counts at and between
-the tile sizes, strided operands, and the BLAS path they replace."""
+"""The AVX2/FMA float32 kernels of `Gemm` at minibatch 1 (`_small.pxi`): a row (or up to 16
+rows, one at a time) times a matrix of 8-64 columns (``x @ W + b``) and the rank-1 update
+``W + alpha * (x.T @ d)``. Values against NumPy (the rank-1 update bit for bit, as NumPy
+rounds it), column counts at and between the tile sizes, strided operands, and the BLAS path
+they replace."""
 
 from __future__ import annotations
 
@@ -62,6 +63,25 @@ def test_row_times_matrix(n):
             assert small.shape == (1, n)
             np.testing.assert_allclose(small, ref, rtol=1e-5, atol=1e-4 * np.sqrt(k))
             np.testing.assert_allclose(small, blas, rtol=1e-5, atol=1e-4 * np.sqrt(k))
+
+
+@pytest.mark.parametrize("n", [8, 10, 13, 33, 64])
+@pytest.mark.parametrize("m", [2, 10, 16, 17])
+def test_few_rows_times_matrix(m, n):
+    """Up to 16 rows go row by row through the same kernel (17 through BLAS): a full
+    accumulator, a bias row, a scalar one with beta 0; rows of ``x`` strided both ways."""
+    rng = np.random.default_rng(10 * m + n)
+    k = 500
+    for alpha, beta, c_shape in ((1.0, 1.0, (m, n)), (-2.5, 0.5, (n,)), (0.5, 0.0, ())):
+        x = rng.standard_normal((2 * m, 2 * k)).astype(F32)[::2, ::2]
+        w = rng.standard_normal((k, n + 3)).astype(F32)[:, :n]
+        c = rng.standard_normal(c_shape).astype(F32) if c_shape else _s(7.0)
+        prog = _program([c.shape, (), x.shape, w.shape, ()])
+        small, blas = _both(prog, [c, _s(alpha), x, w, _s(beta)])
+        ref = beta * c.astype(np.float64) + alpha * (x.astype(np.float64) @ w.astype(np.float64))
+        assert small.shape == (m, n)
+        np.testing.assert_allclose(small, ref, rtol=1e-5, atol=1e-4 * np.sqrt(k))
+        np.testing.assert_allclose(small, blas, rtol=1e-5, atol=1e-4 * np.sqrt(k))
 
 
 @pytest.mark.parametrize("n", COLS)
