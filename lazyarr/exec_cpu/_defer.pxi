@@ -1,7 +1,7 @@
 # Deferred weight updates across a loop's steps (`Deferred`, planned by `exec_cpu/ahead.py`).
 
 #: a block of deferred steps reads this many rows of the stacked argument at once
-cdef Py_ssize_t g_defer_rows = 32
+cdef Py_ssize_t g_defer_rows = 64
 
 
 cdef Py_ssize_t g_deferred_blocks = 0
@@ -10,6 +10,11 @@ cdef Py_ssize_t g_deferred_blocks = 0
 def deferred_blocks():
     """How many blocks of deferred updates have been applied (tests count the path)."""
     return g_deferred_blocks
+
+
+def defer_rows():
+    """Rows of the stacked argument per block of deferred steps (`set_defer_rows`)."""
+    return g_defer_rows
 
 
 def set_defer_rows(Py_ssize_t n):
@@ -28,8 +33,10 @@ cdef class Deferred:
     block of ``R`` steps are applied together, one rank-``R*m`` gemm, and the block's products
     come from one gemm at its start: step ``q`` of the block takes
     ``x_q @ W_0 + (x_q @ X_<q.T) @ (alpha * D_<q)``, the product with the updated ``W`` (equal
-    up to rounding). Any step that does not fit applies the pending updates first and runs
-    as a plain call."""
+    up to rounding). The block's Gram matrix ``X @ X.T`` is one more gemm at its start, so a
+    step's correction is one small product (at one row per step the row kernel: OpenBLAS
+    costs ~10 us a call at these sizes). Any step that does not fit applies the pending updates
+    first and runs as a plain call."""
     cdef GemmThunk product, update
     cdef cnp.ndarray rows, pblock, dp, tmp, gram
     cdef object w
@@ -132,7 +139,8 @@ cdef class Deferred:
 
     cdef bint _product(self, list storage, cnp.ndarray c, cnp.ndarray al, cnp.ndarray a,
                        cnp.ndarray w, cnp.ndarray be) except -1:
-        cdef Py_ssize_t m = self.m, K = self.K, N, q, rr, jj
+        cdef Py_ssize_t m = self.m, K = self.K, N, q, rr, jj, bm
+        cdef char *xb
         if (cnp.PyArray_NDIM(w) != 2 or cnp.PyArray_DIMS(w)[0] != K
                 or not cnp.PyArray_IS_C_CONTIGUOUS(w) or not cnp.PyArray_ISWRITEABLE(w)
                 or not self._row_of_step(a, False) or cnp.PyArray_NDIM(al) != 0
@@ -164,28 +172,33 @@ cdef class Deferred:
                 self.dp = cnp.PyArray_EMPTY(2, shp, cnp.NPY_FLOAT, 0)
                 shp[0] = m
                 self.tmp = cnp.PyArray_EMPTY(2, shp, cnp.NPY_FLOAT, 0)
+                shp[0] = self.R * m
                 shp[1] = self.R * m
                 self.gram = cnp.PyArray_EMPTY(2, shp, cnp.NPY_FLOAT, 0)
+            bm = self.nb * m
+            xb = cnp.PyArray_BYTES(self.rows) + self.b * m * K * 4
             with nogil:
-                _gemm_ab(cnp.NPY_FLOAT, b'N', b'N', <int>N, <int>(self.nb * m), <int>K,
-                         _one(cnp.NPY_FLOAT), cnp.PyArray_BYTES(w), <int>N,
-                         cnp.PyArray_BYTES(self.rows) + self.b * m * K * 4, <int>K,
+                _gemm_ab(cnp.NPY_FLOAT, b'N', b'N', <int>N, <int>bm, <int>K,
+                         _one(cnp.NPY_FLOAT), cnp.PyArray_BYTES(w), <int>N, xb, <int>K,
                          _zero(cnp.NPY_FLOAT), cnp.PyArray_BYTES(self.pblock), <int>N)
+                # the block's Gram matrix X @ X.T (bm x bm, row stride R * m)
+                _gemm_ab(cnp.NPY_FLOAT, b'T', b'N', <int>bm, <int>bm, <int>K,
+                         _one(cnp.NPY_FLOAT), xb, <int>K, xb, <int>K, _zero(cnp.NPY_FLOAT),
+                         cnp.PyArray_BYTES(self.gram), <int>(self.R * m))
         q = self.i - self.b
         cdef float *tp = <float *>cnp.PyArray_DATA(self.tmp)
         memcpy(tp, cnp.PyArray_BYTES(self.pblock) + q * m * N * 4, m * N * 4)
-        cdef char *xq = cnp.PyArray_BYTES(self.rows) + self.i * m * K * 4
+        cdef Py_ssize_t ldg = self.R * m
+        cdef const float *gq = <const float *>cnp.PyArray_DATA(self.gram) + q * m * ldg
+        cdef const float *dpp = <const float *>cnp.PyArray_DATA(self.dp)
         if q > 0:  # the pending updates' share: (x_q @ X_<q.T) @ (alpha * D_<q)
-            with nogil:
-                _gemm_ab(cnp.NPY_FLOAT, b'T', b'N', <int>(q * m), <int>m, <int>K,
-                         _one(cnp.NPY_FLOAT),
-                         cnp.PyArray_BYTES(self.rows) + self.b * m * K * 4, <int>K, xq,
-                         <int>K, _zero(cnp.NPY_FLOAT), cnp.PyArray_BYTES(self.gram),
-                         <int>(q * m))
-                _gemm_ab(cnp.NPY_FLOAT, b'N', b'N', <int>N, <int>m, <int>(q * m),
-                         _one(cnp.NPY_FLOAT), cnp.PyArray_BYTES(self.dp), <int>N,
-                         cnp.PyArray_BYTES(self.gram), <int>(q * m), _one(cnp.NPY_FLOAT),
-                         <char *>tp, <int>N)
+            if m == 1 and g_small and N >= 8:
+                la_rowmv_f32(q, N, gq, 1, dpp, N, 1.0, 1.0, tp)
+            else:
+                with nogil:
+                    _gemm_ab(cnp.NPY_FLOAT, b'N', b'N', <int>N, <int>m, <int>(q * m),
+                             _one(cnp.NPY_FLOAT), <char *>dpp, <int>N, <char *>gq,
+                             <int>ldg, _one(cnp.NPY_FLOAT), <char *>tp, <int>N)
         shp[0] = m
         shp[1] = N
         cdef cnp.ndarray out = _target(storage, <Py_ssize_t>self.product.outs[0], 2, shp,

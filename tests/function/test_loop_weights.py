@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 import pytest
-from lazyarr.exec_cpu._vm import ahead_calls, deferred_blocks, set_defer_rows
+from lazyarr.exec_cpu._vm import ahead_calls, defer_rows, deferred_blocks, set_defer_rows
 
 import lazyarr as xp
 from lazyarr.exec_cpu.threads import get_num_threads, set_num_threads
@@ -85,15 +85,16 @@ def two_threads():
     set_num_threads(was)
 
 
-@pytest.mark.parametrize("m, n", [(1, 45), (3, 7), (10, 4)])
+@pytest.mark.parametrize("m, n", [(1, 70), (3, 25), (10, 8)])
 def test_deferred_loop_equals_calls(m, n):
-    """Blocks of 32 // m steps, the last one short; every parameter and the last loss as N
+    """Blocks of 64 // m steps, the last one short; every parameter and the last loss as N
     calls give them up to rounding, and as float64 NumPy."""
+    assert defer_rows() == 64
     ps0 = _params()
     xs, ys = _data(n, m)
     before = deferred_blocks()
     got, loss = _loop(ps0, xs, ys)
-    assert deferred_blocks() - before == math.ceil(n / (32 // m))
+    assert deferred_blocks() - before == math.ceil(n / (64 // m)) == 2
     want, want_loss = _calls(ps0, xs, ys)
     ref, ref_loss = _oracle(ps0, xs, ys)
     assert loss == pytest.approx(want_loss, rel=1e-5)
