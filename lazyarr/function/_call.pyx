@@ -159,7 +159,8 @@ cdef object _private(object r, dict bufs, list data):
 cdef class Runner:
     """The call state of one `Program`, read from C: its linked program, argument dtypes and
     shapes, donated pairs and buffers, extra inputs and output structure."""
-    cdef object vm, match, flatten_in, unflatten_out, extras, _last
+    cdef object vm, match, flatten_in, unflatten_out, extras, _last, _carried_key
+    cdef list _carried
     cdef list dtypes, shapes, types, pairs
     cdef dict bufs
     cdef Py_ssize_t n_out
@@ -290,13 +291,11 @@ cdef class Runner:
         # steps, or (exact) computing the next step's row product
         cdef list feeds = [], defers = []
         if n > 1:
-            for u, f, s in _ahead.feeds(self.vm, self.pairs, {
-                    pos[s]: s for s in range(ns) if win[s] is not None}):
-                rows = None if exact else _ahead.deferrable_rows(stacks[s])
-                if (rows is not None and _ahead.exclusive(self.vm, u, f)
-                        and _ahead.worth_deferring(self.vm, u, f)):
+            for u, f, s, deferrable in self._carried_weights(pos, win):
+                rows = None if exact or not deferrable else _ahead.deferrable_rows(stacks[s])
+                if rows is not None:
                     defers.append(_ahead.Deferred(f, u, rows, stacks[s].shape[1], n))
-                elif _ahead.row_window(win[s]) and _ahead.large(f):
+                elif _ahead.row_window(win[s]):
                     feeds.append((u, f, s))
         for u, f, s in feeds:
             u.feed(f)
@@ -318,6 +317,21 @@ cdef class Runner:
         res = self._last
         self._last = None
         return self._finish(res, donated, objs, data)
+
+    cdef list _carried_weights(self, list pos, list win):
+        """``(update, product, s, deferrable)`` of the program's large carried weights whose
+        product reads stacked argument ``s`` (`exec_cpu.ahead`), for these stacked positions
+        and windows; planned once per layout (fig1's loops are 32 steps a call)."""
+        key = (tuple(pos), tuple([w is not None for w in win]))
+        if key != self._carried_key:
+            self._carried = [
+                (u, f, s, _ahead.exclusive(self.vm, u, f)
+                 and _ahead.worth_deferring(self.vm, u, f))
+                for u, f, s in _ahead.feeds(self.vm, self.pairs, {
+                    pos[s]: s for s in range(len(pos)) if win[s] is not None})
+                if _ahead.large(f)]
+            self._carried_key = key
+        return self._carried
 
     cdef int _steps(self, Py_ssize_t n, list data, list stacks, list pos, list win, list res_j,
                     list bufs, list feeds, list defers) except -1:
