@@ -1,7 +1,7 @@
 # Deferred weight updates across a loop's steps (`Deferred`, planned by `exec_cpu/ahead.py`).
 
 #: a block of deferred steps reads this many rows of the stacked argument at once
-cdef Py_ssize_t g_defer_rows = 64
+cdef Py_ssize_t g_defer_rows = 48
 
 
 cdef Py_ssize_t g_deferred_blocks = 0
@@ -139,7 +139,7 @@ cdef class Deferred:
 
     cdef bint _product(self, list storage, cnp.ndarray c, cnp.ndarray al, cnp.ndarray a,
                        cnp.ndarray w, cnp.ndarray be) except -1:
-        cdef Py_ssize_t m = self.m, K = self.K, N, q, rr, jj, bm
+        cdef Py_ssize_t m = self.m, K = self.K, N, q, rr, jj, bm, left, blocks
         cdef char *xb
         if (cnp.PyArray_NDIM(w) != 2 or cnp.PyArray_DIMS(w)[0] != K
                 or not cnp.PyArray_IS_C_CONTIGUOUS(w) or not cnp.PyArray_ISWRITEABLE(w)
@@ -162,7 +162,11 @@ cdef class Deferred:
         cdef cnp.npy_intp shp[2]
         if self.b < 0:  # a new block: its products with W as it is now
             self.b = self.i
-            self.nb = min(self.R, self.n - self.i)
+            # the steps left in blocks of at most R, as even as can be (fig1's 32-step loops
+            # at R = 6: 6, 6, 5, 5, 5, 5 rather than five of 6 and one of 2)
+            left = self.n - self.i
+            blocks = (left + self.R - 1) // self.R
+            self.nb = (left + blocks - 1) // blocks
             self.w = w
             if self.N != N or self.pblock is None:
                 self.N = N
