@@ -9,8 +9,8 @@ the layout class (which inputs are broadcast scalars), never on sizes:
   float/double output of 4 MiB or more is written with non-temporal stores (x86 AVX, GCC).
 * ``la_strided(ndim, shape, ptrs, strides, nthreads)``: any shapes, byte strides (0 where an
   operand is broadcast, negative for reversed views), ``strides`` is ``nargs x ndim`` row-major.
-  It calls the prelude's shared row driver (``la_strided_rows``), which runs every row through
-  the contiguous loop, staging operands that do not step by one element through buffers.
+  It calls the shared row driver ``la_strided_rows`` (``drivers.h``), which runs every row
+  through the contiguous loop, staging operands that do not step by one element through buffers.
 
 ``ptrs`` lists the inputs, then the outputs.
 """
@@ -49,6 +49,7 @@ _MVEC_2 = ["pow", "atan2", "hypot"]
 _COMPLEX_C = {"abs": "LA_ABS({0})", "divide": "LA_CDIV({0}, {1})",
               "reciprocal": "LA_CRECIP({0})"}
 _PRELUDE = (Path(__file__).with_name("prelude.h")).read_text()
+_DRIVERS = (Path(__file__).with_name("drivers.h")).read_text()
 
 
 def c_type(dt: np.dtype) -> str:
@@ -75,9 +76,13 @@ def mvec_decls(have_mvec: bool) -> str:
     return "\n".join(out)
 
 
-def prelude(have_mvec: bool) -> str:
-    """The C prelude every kernel source starts with (types, ``LA_*`` helpers)."""
-    return _PRELUDE.replace("LA_MVEC_DECLS", mvec_decls(have_mvec))
+def prelude(have_mvec: bool, shared_drivers: bool) -> str:
+    """The C prelude every kernel source starts with (types, ``LA_*`` helpers, the drivers'
+    interface). ``shared_drivers``: the kernels call the package's drivers through the table
+    ``la_set_drivers`` receives (``_drivers.pyx``); else each bundle compiles its own copy."""
+    drivers = _DRIVERS if shared_drivers else "#define LA_DRIVERS_IMPL 1\n" + _DRIVERS
+    return _PRELUDE.replace("LA_MVEC_DECLS", mvec_decls(have_mvec)).replace("LA_DRIVERS",
+                                                                          drivers)
 
 
 #: placeholder ending the names of a kernel template's functions: several kernels share one
@@ -86,10 +91,10 @@ SUFFIX = "__LA_K"
 _OWN_NAMES = re.compile(r"\b(la_contig|la_strided|la_span|la_rrow|la_reduce|la_sizes)\b")
 
 
-#: attribute of the functions whose loops are not hot (the entry points' dispatch; the prelude's
-#: shared drivers use the same, ``LA_COLD``): the vectorized loops (``la_span``, the streaming
-#: blocks, reductions' rows) take the command line's ``-O2``. The command line's floating-point
-#: flags (``-ffp-contract=off``, ...) apply.
+#: attribute of the functions whose loops are not hot (the entry points' dispatch; a bundle's
+#: own copy of the drivers uses the same, ``drivers.h``): the vectorized loops (``la_span``,
+#: the streaming blocks, reductions' rows) take the command line's ``-O2``. The command line's
+#: floating-point flags (``-ffp-contract=off``, ...) apply.
 COLD = '__attribute__((optimize("O1")))'
 
 
@@ -104,8 +109,9 @@ def _work_defines(cost: int) -> list[str]:
 
 
 def standalone(template: str, have_mvec: bool) -> str:
-    """A kernel template as one translation unit of its own, with its plain symbol names."""
-    return prelude(have_mvec) + "\n" + template.replace(SUFFIX, "")
+    """A kernel template as one translation unit of its own, with its plain symbol names and
+    its own copy of the drivers (runnable as loaded)."""
+    return prelude(have_mvec, False) + "\n" + template.replace(SUFFIX, "")
 
 
 def c_literal(value, dt: np.dtype) -> str:
@@ -186,7 +192,7 @@ class Kernel:
         lines += [
             "  if (nt <= 1 || n * LA_WORK < LA_PAR_WORK) { la_span(0, n, p); return; }",
             "  la_contig_threads(n, p, nt, la_span);", "}"]
-        # -- strided entry point: the prelude's shared row driver runs each row through
+        # -- strided entry point: the shared row driver (drivers.h) runs each row through
         # la_span (operands staged through buffers where they do not step by one element)
         sizes = ", ".join([str(-np.dtype(dt).itemsize if sc else np.dtype(dt).itemsize)
                            for dt, sc in zip(comp.in_dtypes, self.scalar_in)]

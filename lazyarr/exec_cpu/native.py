@@ -30,6 +30,21 @@ __all__ = ["Kernel", "ReduceKernel", "elementwise_kernel", "reduce_kernel", "is_
 
 BLAS_TYPES = {np.dtype(t).num for t in ("float32", "float64", "complex64", "complex128")}
 _failed: set = set()
+_drivers: dict = {}  # "table": the address of the package's drivers' table, or None
+
+
+def shared_drivers() -> int | None:
+    """The address of the table of the package's kernel drivers (``_drivers.pyx``), or None
+    where that module was not built (no OpenMP at build time): then each kernel bundle compiles
+    its own copy (``drivers.h``)."""
+    if "table" not in _drivers:
+        try:
+            from . import _drivers as mod
+        except ImportError:
+            _drivers["table"] = None
+        else:
+            _drivers["table"] = mod.table_address()
+    return _drivers["table"]
 
 
 def use_numpy_gemm(enable: bool = True) -> bool:
@@ -133,10 +148,15 @@ def build_kernels(kernels: list[Kernel]) -> list:
     ``(lib, address per symbol)`` per kernel, or None where the build failed."""
     if not kernels or not ccache.available():
         return [None] * len(kernels)
-    prelude = codegen.prelude(ccache.have_mvec())
+    table = shared_drivers()
+    prelude = codegen.prelude(ccache.have_mvec(), table is not None)
     templates = [k.template() for k in kernels]
     todo = [t for t in dict.fromkeys(templates) if t not in _failed]
     loaded = dict(zip(todo, ccache.load_kernels(prelude, todo, codegen.SUFFIX)))
+    if table is not None:  # each bundle, before any of its kernels runs (a cheap call)
+        for lib in {id(got[0]): got[0] for got in loaded.values()
+                    if got is not None and not isinstance(got, Exception)}.values():
+            lib.la_set_drivers(ctypes.c_void_p(table))
     out = []
     for kernel, t in zip(kernels, templates):
         got = loaded.get(t)
