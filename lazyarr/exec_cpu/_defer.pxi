@@ -65,6 +65,7 @@ cdef class Deferred:
         return g_defer_rows // m if 0 < m <= g_defer_rows else 1
 
     def attach(self):
+        """Take the two thunks over for the loop's steps (until `detach`)."""
         self.product.defer = self
         self.update.defer = self
 
