@@ -14,6 +14,7 @@ import numpy as np
 
 from ..array.array_object import Array
 from ..exec_cpu import ahead as _ahead
+from ..exec_cpu import fpstate as _fpstate
 from ..exec_cpu.fpstate import enter as _fp_enter, leave as _fp_leave
 from ..graph.basic import Var
 
@@ -161,6 +162,7 @@ cdef class Runner:
     shapes, donated pairs and buffers, extra inputs and output structure."""
     cdef object vm, match, flatten_in, unflatten_out, extras, _last, _carried_key
     cdef list _carried
+    cdef int _any_carried  # -1: not known yet
     cdef list dtypes, shapes, types, pairs
     cdef dict bufs
     cdef Py_ssize_t n_out
@@ -177,6 +179,7 @@ cdef class Runner:
         self.pairs = list(prog.donated_pairs)
         self.bufs = prog.bufs
         self.n_out = prog.n_out
+        self._any_carried = -1
 
     def set_match(self, match):
         """Use ``match(args) -> array leaves or None`` for `call`."""
@@ -290,7 +293,7 @@ cdef class Runner:
         # carried weights read less often (`exec_cpu/ahead`): updates deferred over blocks of
         # steps, or (exact) computing the next step's row product
         cdef list feeds = [], defers = []
-        if n > 1:
+        if n > 1 and self._maybe_carried():
             for u, f, s, deferrable in self._carried_weights(pos, win):
                 rows = None if exact or not deferrable else _ahead.deferrable_rows(stacks[s])
                 if rows is not None:
@@ -303,7 +306,8 @@ cdef class Runner:
             d.attach()
         # warnings off once for all steps: each program call then finds them off and skips
         # its own switch (~0.8 us per call)
-        token = _fp_enter()
+        cv = _fpstate._cv  # NumPy's error-state variable, set from C (~0.5 us less a call)
+        token = _fp_enter() if cv is None else cv.set(_fpstate._IGNORE)
         try:
             self._steps(n, data, stacks, pos, win, res_j, bufs, feeds, defers)
         finally:
@@ -311,12 +315,25 @@ cdef class Runner:
                 for d in defers:
                     d.detach()
             finally:
-                _fp_leave(token)
+                if cv is None:
+                    _fp_leave(token)
+                else:
+                    cv.reset(token)
                 for u, f, s in feeds:
                     u.feed(None)
         res = self._last
         self._last = None
         return self._finish(res, donated, objs, data)
+
+    cdef bint _maybe_carried(self):
+        """Whether the program has a large carried weight whose product reads an input at
+        all (else no loop of it plans anything: logreg's 784 x 10 W)."""
+        if self._any_carried < 0:
+            vm = self.vm
+            n_in = getattr(vm, "n_in", 0)
+            self._any_carried = any(_ahead.large(f) for u, f, s in _ahead.feeds(
+                vm, self.pairs, {p: 0 for p in range(n_in)}))
+        return self._any_carried > 0
 
     cdef list _carried_weights(self, list pos, list win):
         """``(update, product, s, deferrable)`` of the program's large carried weights whose

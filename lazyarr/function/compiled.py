@@ -53,6 +53,8 @@ class Compiled:
         self._last: Program | None = None
         #: ``(program, stacked argnums, stacked leaf positions)`` of the last `loop`
         self._last_loop: tuple | None = None
+        #: number of arguments -> `loop`'s default stacked argnums (neither static nor donated)
+        self._default_stacked: dict[int, tuple] = {}
         functools.update_wrapper(self, fn)
 
     # ---- the checked path -----------------------------------------------------------------
@@ -202,8 +204,11 @@ class Compiled:
         if not isinstance(n, int) or n < 1:
             raise ValueError(f"compile.loop: n must be a positive int, got {n!r} ({where()})")
         if stacked_argnums is None:
-            stacked = tuple(i for i in range(len(args))
-                            if i not in self.static_argnums and i not in self.donate_argnums)
+            stacked = self._default_stacked.get(len(args))
+            if stacked is None:
+                stacked = self._default_stacked[len(args)] = tuple(
+                    i for i in range(len(args))
+                    if i not in self.static_argnums and i not in self.donate_argnums)
         else:
             stacked = _argnums(stacked_argnums, "stacked_argnums")
         last = self._last_loop
