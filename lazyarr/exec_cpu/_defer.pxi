@@ -38,7 +38,7 @@ cdef class Deferred:
     costs ~10 us a call at these sizes). Any step that does not fit applies the pending updates
     first and runs as a plain call."""
     cdef GemmThunk product, update
-    cdef cnp.ndarray rows, pblock, dp, tmp, gram
+    cdef cnp.ndarray rows, pblock, dp, gram
     cdef object w
     cdef Py_ssize_t m, K, N, R, n, i, b, nb, r
 
@@ -175,8 +175,6 @@ cdef class Deferred:
                 shp[1] = N
                 self.pblock = cnp.PyArray_EMPTY(2, shp, cnp.NPY_FLOAT, 0)
                 self.dp = cnp.PyArray_EMPTY(2, shp, cnp.NPY_FLOAT, 0)
-                shp[0] = m
-                self.tmp = cnp.PyArray_EMPTY(2, shp, cnp.NPY_FLOAT, 0)
                 shp[0] = self.R * m
                 shp[1] = self.R * m
                 self.gram = cnp.PyArray_EMPTY(2, shp, cnp.NPY_FLOAT, 0)
@@ -191,35 +189,44 @@ cdef class Deferred:
                          _one(cnp.NPY_FLOAT), xb, <int>K, xb, <int>K, _zero(cnp.NPY_FLOAT),
                          cnp.PyArray_BYTES(self.gram), <int>(self.R * m))
         q = self.i - self.b
-        cdef float *tp = <float *>cnp.PyArray_DATA(self.tmp)
-        memcpy(tp, cnp.PyArray_BYTES(self.pblock) + q * m * N * 4, m * N * 4)
-        cdef Py_ssize_t ldg = self.R * m
-        cdef const float *gq = <const float *>cnp.PyArray_DATA(self.gram) + q * m * ldg
-        cdef const float *dpp = <const float *>cnp.PyArray_DATA(self.dp)
-        if q > 0:  # the pending updates' share: (x_q @ X_<q.T) @ (alpha * D_<q)
-            if m == 1 and g_small and N >= 8:
-                la_rowmv_f32(q, N, gq, 1, dpp, N, 1.0, 1.0, tp)
-            else:
-                with nogil:
-                    _gemm_ab(cnp.NPY_FLOAT, b'N', b'N', <int>N, <int>m, <int>(q * m),
-                             _one(cnp.NPY_FLOAT), <char *>dpp, <int>N, <char *>gq,
-                             <int>ldg, _one(cnp.NPY_FLOAT), <char *>tp, <int>N)
         shp[0] = m
         shp[1] = N
         cdef cnp.ndarray out = _target(storage, <Py_ssize_t>self.product.outs[0], 2, shp,
                                        cnp.NPY_FLOAT)
         if out is None:
             out = cnp.PyArray_EMPTY(2, shp, cnp.NPY_FLOAT, 0)
+        # out = alpha * (x_q @ W_0) + beta * c, row by row (c: full, a row, or one value)
         cdef float *po = <float *>cnp.PyArray_DATA(out)
+        cdef const float *pb = <const float *>cnp.PyArray_DATA(self.pblock) + q * m * N
         cdef const float *pc = <const float *>cnp.PyArray_DATA(c)
-        cdef Py_ssize_t cstep = 0 if csize == 1 else (N if csize == m * N else 0)
-        cdef Py_ssize_t ccol = 0 if csize == 1 else 1
+        cdef const float *crow
+        cdef float c0 = pc[0]
         for rr in range(m):
-            for jj in range(N):
-                if beta == 0:
-                    po[rr * N + jj] = alpha * tp[rr * N + jj]
+            if beta == 0:
+                for jj in range(N):
+                    po[rr * N + jj] = alpha * pb[rr * N + jj]
+            elif csize == 1:
+                for jj in range(N):
+                    po[rr * N + jj] = alpha * pb[rr * N + jj] + beta * c0
+            else:
+                crow = pc + (rr * N if csize == m * N else 0)
+                if alpha == 1 and beta == 1:
+                    for jj in range(N):
+                        po[rr * N + jj] = pb[rr * N + jj] + crow[jj]
                 else:
-                    po[rr * N + jj] = alpha * tp[rr * N + jj] + beta * pc[rr * cstep + jj * ccol]
+                    for jj in range(N):
+                        po[rr * N + jj] = alpha * pb[rr * N + jj] + beta * crow[jj]
+        cdef Py_ssize_t ldg = self.R * m
+        cdef const float *gq = <const float *>cnp.PyArray_DATA(self.gram) + q * m * ldg
+        cdef const float *dpp = <const float *>cnp.PyArray_DATA(self.dp)
+        if q > 0:  # + alpha * the pending updates' share, (x_q @ X_<q.T) @ (alpha_u * D_<q)
+            if m == 1 and g_small and N >= 8:
+                la_rowmv_f32(q, N, gq, 1, dpp, N, alpha, 1.0, po)
+            else:
+                with nogil:
+                    _gemm_ab(cnp.NPY_FLOAT, b'N', b'N', <int>N, <int>m, <int>(q * m),
+                             <char *>&alpha, <char *>dpp, <int>N, <char *>gq, <int>ldg,
+                             _one(cnp.NPY_FLOAT), <char *>po, <int>N)
         storage[<Py_ssize_t>self.product.outs[0]] = out
         return True
 
