@@ -211,6 +211,24 @@ static void la_mv_cols(la_int lo, la_int hi, la_int K, const float *x, la_int in
 /* y (N) = alpha * (x (K) @ W (K x N, row stride ldw)) + beta * y. Threads take contiguous
    blocks of rows (each streams its own part of W) into partial sums, then add them up by
    columns; serial below `par` elements of W, or when the sums would not fit in L1 */
+/* acc[n8:N] += sum over rows k0..k1-1 of x[k*incx] * W[k*ldw + n8:N] (the columns past the
+   last full 8), each column summed in row order */
+static void la_tail_acc(la_int k0, la_int k1, la_int n8, la_int N, const float *x, la_int incx,
+                        const float *W, la_int ldw, float *acc) {
+    for (la_int j = n8; j < N; j++) {
+        float s = acc[j];
+        for (la_int k = k0; k < k1; k++) s += x[k * incx] * W[k * ldw + j];
+        acc[j] = s;
+    }
+}
+
+/* column j summed over the nt threads' partial sums (rows N apart), in thread order */
+static inline float la_part_sum(const float *part, la_int N, la_int nt, la_int j) {
+    float sum = part[j];
+    for (la_int p = 1; p < nt; p++) sum += part[p * N + j];
+    return sum;
+}
+
 #define LA_PART_MAX 2048
 #define LA_ROWMV_STORE(yj, sum) \
     do { if (beta == 0.0f) (yj) = alpha * (sum); \
@@ -236,18 +254,11 @@ void la_rowmv_mt_f32(la_int K, la_int N, const float *x, la_int incx, const floa
         const la_int lo = K * t / nt, hi = K * (t + 1) / nt;
         float *acc = part + t * N;
         la_cols(hi - lo, n8, x + lo * incx, incx, W + lo * ldw, ldw, acc);
-        for (la_int j = n8; j < N; j++) {
-            float s = 0.0f;
-            for (la_int k = lo; k < hi; k++) s += x[k * incx] * W[k * ldw + j];
-            acc[j] = s;
-        }
+        for (la_int j = n8; j < N; j++) acc[j] = 0.0f;
+        la_tail_acc(lo, hi, n8, N, x, incx, W, ldw, acc);
         #pragma omp barrier
         const la_int c0 = N * t / nt, c1 = N * (t + 1) / nt;
-        for (la_int j = c0; j < c1; j++) {
-            float sum = part[j];
-            for (la_int p = 1; p < nt; p++) sum += part[p * N + j];
-            LA_ROWMV_STORE(y[j], sum);
-        }
+        for (la_int j = c0; j < c1; j++) LA_ROWMV_STORE(y[j], la_part_sum(part, N, nt, j));
     }
     free(part);
 }
@@ -281,19 +292,11 @@ int la_rank1_rowmv_mt_f32(la_int K, la_int N, float alpha, const float *a, la_in
             const la_int kb = hi - k < LA_AHEAD_ROWS ? hi : k + LA_AHEAD_ROWS;
             la_rows_upd(k, kb, N, W, ldw, d, alpha, a, inca);
             la_cols_acc(kb - k, n8, xn + k * incx, incx, W + k * ldw, ldw, acc);
-            for (la_int j = n8; j < N; j++) {
-                float s = acc[j];
-                for (la_int q = k; q < kb; q++) s += xn[q * incx] * W[q * ldw + j];
-                acc[j] = s;
-            }
+            la_tail_acc(k, kb, n8, N, xn, incx, W, ldw, acc);
         }
         #pragma omp barrier
         const la_int c0 = N * t / nt, c1 = N * (t + 1) / nt;
-        for (la_int j = c0; j < c1; j++) {
-            float sum = part[j];
-            for (la_int p = 1; p < nt; p++) sum += part[p * N + j];
-            P[j] = sum;
-        }
+        for (la_int j = c0; j < c1; j++) P[j] = la_part_sum(part, N, nt, j);
     }
     free(part);
     return 1;
