@@ -369,8 +369,9 @@ cdef class Runner:
                 if i + 1 < n:
                     a = <cnp.ndarray>stacks[<Py_ssize_t>fd[2]]
                     w = win[<Py_ssize_t>fd[2]]
-                    fd[0].set_next(<size_t>(cnp.PyArray_BYTES(a) + (i + 1) * cnp.PyArray_STRIDE(a, 0)),
-                                   cnp.PyArray_STRIDE(<cnp.ndarray>w, 1) // 4)
+                    fd[0].set_next(
+                        <size_t>(cnp.PyArray_BYTES(a) + (i + 1) * cnp.PyArray_STRIDE(a, 0)),
+                        cnp.PyArray_STRIDE(<cnp.ndarray>w, 1) // 4)
                 else:
                     fd[0].set_next(0, 0)
             for q in range(nd):
