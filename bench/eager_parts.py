@@ -12,7 +12,15 @@ new ones into their buffers (kept alive, each step would allocate fresh ones). T
 forward build alone is timed in a separate loop (its graphs dropped unrealized, with the
 cyclic garbage collector off while it runs: the collection is not building). Each part is
 the best of a few repetitions of ``--steps`` steps (a loaded machine inflates them all; read
-them side by side). Table, JSON (``results/eager_parts.json``) and a PNG bar chart.
+them side by side).
+
+Beside them, in the same process: the step's linked program run alone (``Program.vm`` on the
+same arrays: no graph, no cache, no Python above it) and the ``lazyarr.compile`` step
+(fig1's "compile" row). The floor is what an eager step costs if everything of lazyarr's
+above the program were free: the forward build, the update (both the user's own code,
+building graph nodes) and the run. ``compiled / floor`` is then the most that eager ÷
+compiled throughput can reach on this machine (issue 7 asks for 0.7). Table, JSON
+(``results/eager_parts.json``) and a PNG bar chart.
 """
 
 from __future__ import annotations
@@ -68,7 +76,47 @@ def measure_cell(model: str, batch: int, steps: int, reps: int = 5) -> dict[str,
             for k, v in t.items():
                 best[k] = min(best[k], v / steps / 1e3)
     best["step"] = sum(best[k] for k in PARTS)
+    best["program run"], best["compiled step"] = _run_and_compiled(model, batch, steps, reps)
+    best["floor"] = best["forward build alone"] + best["update"] + best["program run"]
+    best["eager / compiled"] = best["compiled step"] / best["step"]
+    best["compiled / floor"] = best["compiled step"] / best["floor"]
     return best
+
+
+def _run_and_compiled(model: str, batch: int, steps: int, reps: int) -> tuple[float, float]:
+    """Microseconds per step (best of ``reps``) of the compiled training step's linked
+    program alone, and of the compiled step as fig1 calls it."""
+    import numpy as np
+
+    import lazyarr as xp
+
+    _, train_step = fig1._lazyarr_fns()
+    step = xp.compile(train_step, donate_argnums=0)
+    data = fig1.make_data(batch)
+    ps = [xp.asarray(p) for p in fig1.init_params(fig1.MODELS[model])]
+    xs = [xp.asarray(a) for a in data[0]]
+    ys = [xp.asarray(a) for a in data[1]]
+    for i in range(3):
+        ps, loss = step(ps, xs[i], ys[i])
+    prog = step.program(ps, xs[0], ys[0])
+    args = ([np.array(p) for p in ps] + [np.asarray(xs[0]), np.asarray(ys[0])]
+            + list(prog.extras_data))
+    vm = prog.vm
+    run = compiled = float("inf")
+    clock = time.perf_counter_ns
+    for rep in range(reps + 1):
+        t0 = clock()
+        for _ in range(steps):
+            vm(args)  # the updates land in args' parameter copies, as a donated call's would
+        t1 = clock()
+        for i in range(steps):
+            ps, loss = step(ps, xs[i % fig1.N_DATA], ys[i % fig1.N_DATA])
+        float(loss)
+        t2 = clock()
+        if rep:
+            run = min(run, (t1 - t0) / steps / 1e3)
+            compiled = min(compiled, (t2 - t1) / steps / 1e3)
+    return run, compiled
 
 
 def main(argv=None) -> dict:
@@ -92,6 +140,14 @@ def main(argv=None) -> dict:
     rows = [[cell] + [r[k] for k in cols] for cell, r in results.items()]
     print(table(["cell"] + [f"{k} us" for k in cols], rows,
                 f"One eager SGD step of fig1, by part ({args.threads} thread(s))"))
+    cols = ["step", "floor", "program run", "compiled step", "eager / compiled",
+            "compiled / floor"]
+    rows = [[cell] + [r[k] for k in cols] for cell, r in results.items()]
+    print()
+    print(table(["cell", "eager step us", "floor us", "program run us", "compiled step us",
+                 "eager / compiled", "compiled / floor"], rows,
+                "The eager step beside its floor (forward build + update + program run) and "
+                "the compiled step"))
     save_json("eager_parts", {"threads": args.threads, "results": results})
     bar_chart("eager_parts", list(results), {k: [r[k] for r in results.values()]
                                              for k in (*PARTS, "forward build alone")},
