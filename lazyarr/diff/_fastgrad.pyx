@@ -390,8 +390,20 @@ cdef list _call_node(Var ov, Args a, ForwardIndex index, tpl, site):
         op = tpl.call_op = _record_call(index, ov, tpl) or False
     if op is False or not _same_sites(index.nodes, op.sites):
         return None
-    cdef list ins = op.call_inputs(index.leaves, a.primals)
-    cdef Py_ssize_t n = len(ins), k
+    # the node's inputs (see `GradientCall.positions`): the leaves, each differentiated one
+    # replaced by its primal, then the primals the forward graph does not read
+    cdef list ins = list(index.leaves)
+    cdef list primals = a.primals
+    cdef tuple positions = op.positions
+    cdef Py_ssize_t n, k, pos
+    for k in range(len(positions)):
+        pos = positions[k]
+        if pos >= 0:
+            ins[pos] = primals[k]
+    for k in range(len(positions)):
+        if <Py_ssize_t>positions[k] < 0:
+            ins.append(primals[k])
+    n = len(ins)
     cdef list env = ins + [None] * op.nout
     build_steps(env, [(op, tuple(range(n)), op.types, -1, n)], [], site)
     return [_wrap(env[k]) for k in range(n, n + op.nout)]

@@ -42,7 +42,10 @@ class GradientCall(Op):
         self.steps: list = []       # the forward nodes, `build_steps` format
         self.sites: tuple = ()      # their user sites (a call built elsewhere clones)
         self.value_ref = 0           # value number of ``f``'s result
-        self.positions: tuple = ()   # per differentiated input: its leaf position, or -1
+        #: per differentiated input: its leaf position, or -1. The node's inputs are the
+        #: leaves, each differentiated one replaced by its primal, then the primals the forward
+        #: graph does not read (built in C: `_fastgrad._call_node`)
+        self.positions: tuple = ()
         self.tpl = None              # the `cache.GradTemplate`
         self.types: list = []        # (dtype, shape) of each output
         self.nout = 1
@@ -77,19 +80,6 @@ class GradientCall(Op):
         op.types = [(value.dtype, value.shape)] + [(g.dtype, g.shape) for g in grads]
         op.nout = len(op.types)
         return op
-
-    def call_inputs(self, leaves: Sequence[Var], primals: Sequence[Var]) -> list[Var]:
-        """The node's inputs for a forward graph with leaves ``leaves`` whose differentiated
-        inputs stand for ``primals``: the leaves, each differentiated one replaced by its
-        primal, then the primals the forward graph does not read."""
-        ins = list(leaves)
-        extra = []
-        for k, pos in enumerate(self.positions):
-            if pos >= 0:
-                ins[pos] = primals[k]
-            else:
-                extra.append(primals[k])
-        return ins + extra
 
     def infer(self, *inputs: Var) -> list[tuple[np.dtype, tuple]]:
         return list(self.types)
