@@ -1,12 +1,14 @@
-"""Derivative rules of the fused ops (``array/ops/composite.py``), derived from their steps:
-the composite is expanded back into `Elemwise`/`Cast` nodes over the same inputs, and the
-engine differentiates that small graph (so each step uses its row's partials)."""
+"""Derivative rules of the fused ops (``array/ops/composite.py``, ``array/ops/rowprog.py``),
+derived from their steps: the composite is expanded back into `Elemwise`/`Cast` nodes over the
+same inputs, a row program into its member nodes, and the engine differentiates that small
+graph (so each step uses its own rule)."""
 
 from __future__ import annotations
 
-from ..array.coerce import Array, as_var, build, cast, const, wrap
+from ..array.coerce import Array, as_var, build, build_many, cast, const, wrap
 from ..array.ops.composite import Composite, FusedReduce
 from ..array.ops.elemwise import Elemwise, broadcast_shapes
+from ..array.ops.rowprog import RowProgram
 from .engine import Tape
 from .registry import register_jvp, register_vjp
 from .util import apply_op
@@ -63,3 +65,21 @@ def _fused_reduce_vjp(op, inputs, outputs, cts):
 @register_jvp(FusedReduce)
 def _fused_reduce_jvp(op, inputs, outputs, tangents):
     return _expanded_jvp(_fused(op, inputs), inputs, tangents)
+
+
+def _members(op: RowProgram, inputs) -> list[Array]:
+    """The outputs of row program ``op`` on ``inputs``, as its member nodes."""
+    vals = list(inputs)
+    for mop, refs, _types in op.members:
+        vals.extend(build_many(mop, *[as_var(vals[k]) for k in refs]))
+    return [vals[r] for r in op.out_refs]
+
+
+@register_vjp(RowProgram)
+def _row_program_vjp(op, inputs, outputs, cts):
+    return _expanded_vjp(_members(op, inputs), inputs, cts)
+
+
+@register_jvp(RowProgram)
+def _row_program_jvp(op, inputs, outputs, tangents):
+    return _expanded_jvp(_members(op, inputs), inputs, tangents)

@@ -542,6 +542,100 @@ include "_lazy.pxi"
 include "_gather.pxi"
 
 
+ctypedef void (*row_fn)(int64_t, int64_t, char **, const int64_t *, char *) noexcept nogil
+
+
+cdef class RowThunk(Thunk):
+    """A `RowProgram` node (``rewrites/rowfusion.py``) through its generated kernel
+    (``rowgen``): inputs of the node's static shapes whose rows step by one element, outputs
+    C-contiguous; anything else runs the NumPy ``perform``."""
+    cdef row_fn fr
+    cdef int nin, nout
+    cdef int64_t rows, cols
+    cdef Py_ssize_t slot[MAXARGS]
+    cdef int typ[MAXARGS]
+    cdef int nd[MAXARGS]
+    cdef cnp.npy_intp dims[MAXARGS * 2]
+    cdef bint reuse[MAXARGS]
+    cdef list bufs
+    cdef object scratch
+    cdef cnp.npy_intp scratch_bytes
+    cdef public object lib
+
+    def __init__(self, fn, tuple ins, tuple outs, tuple free, node, size_t fr, tuple types,
+                 tuple shapes, tuple reuse, int64_t rows, int64_t cols, int n_tmp, lib):
+        Thunk.__init__(self, fn, ins, outs, free, node)
+        if len(ins) + len(outs) > MAXARGS or any(len(sh) > 2 for sh in shapes):
+            raise ValueError("too many operands for a native row program")
+        self.fr = <row_fn>fr
+        self.nin = len(ins)
+        self.nout = len(outs)
+        self.rows, self.cols = rows, cols
+        cdef int i, d
+        for i, s in enumerate(ins + outs):
+            self.slot[i] = s
+            self.typ[i] = types[i]
+            self.nd[i] = len(shapes[i])
+            for d in range(len(shapes[i])):
+                self.dims[2 * i + d] = shapes[i][d]
+        for i in range(self.nout):
+            self.reuse[i] = reuse[i]
+        self.bufs = [None] * self.nout
+        self.scratch = None
+        self.scratch_bytes = max(n_tmp, 1) * cols * 8
+        self.lib = lib
+
+    cdef int run(self, list storage, bint shared) except -1:
+        cdef char *ptrs[MAXARGS]
+        cdef int64_t rs[MAXARGS]
+        cdef int i, d, k
+        cdef object x
+        cdef cnp.ndarray a
+        cdef cnp.npy_intp *dm
+        cdef cnp.npy_intp *st
+        for i in range(self.nin):
+            x = storage[self.slot[i]]
+            if type(x) is not cnp.ndarray:
+                return Thunk.run(self, storage, shared)
+            a = <cnp.ndarray>x
+            if not _plain(a, self.typ[i]) or cnp.PyArray_NDIM(a) != self.nd[i]:
+                return Thunk.run(self, storage, shared)
+            dm = cnp.PyArray_DIMS(a)
+            st = cnp.PyArray_STRIDES(a)
+            for d in range(self.nd[i]):
+                if dm[d] != self.dims[2 * i + d]:
+                    return Thunk.run(self, storage, shared)
+            k = self.nd[i]
+            if k and dm[k - 1] > 1 and st[k - 1] != cnp.PyArray_ITEMSIZE(a):
+                return Thunk.run(self, storage, shared)
+            rs[i] = st[0] if (k and dm[0] == self.rows and self.rows > 1) else 0
+            ptrs[i] = <char *>cnp.PyArray_DATA(a)
+        cdef cnp.ndarray b
+        for i in range(self.nout):
+            k = self.nin + i
+            b = None
+            if self.reuse[i] and not shared:
+                x = self.bufs[i]
+                if x is not None:
+                    b = <cnp.ndarray>x
+            if b is None:
+                b = cnp.PyArray_EMPTY(self.nd[k], &self.dims[2 * k], self.typ[k], 0)
+                if self.reuse[i] and not shared:
+                    self.bufs[i] = b
+            storage[self.slot[k]] = b
+            rs[k] = (cnp.PyArray_STRIDES(b)[0] if (self.nd[k] and self.dims[2 * k] == self.rows
+                                                   and self.rows > 1) else 0)
+            ptrs[k] = <char *>cnp.PyArray_DATA(b)
+        if shared or self.scratch is None:
+            x = np.empty(self.scratch_bytes, dtype=np.uint8)
+            if not shared:
+                self.scratch = x
+        else:
+            x = self.scratch
+        self.fr(self.rows, self.cols, ptrs, rs, <char *>cnp.PyArray_DATA(<cnp.ndarray>x))
+        return 0
+
+
 cdef class LinearProgram:
     """``program(args) -> outputs``: runs its thunks in order over a storage list."""
     cdef public list thunks

@@ -88,7 +88,8 @@ def prelude(have_mvec: bool, shared_drivers: bool) -> str:
 #: placeholder ending the names of a kernel template's functions: several kernels share one
 #: translation unit (``ccache.load_kernels``), each under its own names
 SUFFIX = "__LA_K"
-_OWN_NAMES = re.compile(r"\b(la_contig|la_strided|la_span|la_rrow|la_reduce|la_sizes)\b")
+_OWN_NAMES = re.compile(
+    r"\b(la_contig|la_strided|la_span|la_rrow|la_reduce|la_sizes|la_rowprog)\b")
 
 
 #: attribute of the functions whose loops are not hot (the entry points' dispatch; a bundle's

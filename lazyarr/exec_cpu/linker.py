@@ -29,6 +29,7 @@ from ._vm import (
     LinearProgram,
     MatMulThunk,
     ReduceThunk,
+    RowThunk,
     Thunk,
     ViewThunk,
     row_min,
@@ -88,7 +89,8 @@ def link(fg: FunctionGraph, reference: bool = False, native_kernels: bool = True
 
     if native_kernels and any(_wants_row_kernels(node) for node in order):
         dot_update.install()  # compiled on first need: ~0.7 s of compiler on a cold cache
-    kernels = [(native.elementwise_kernel(node) or native.reduce_kernel(node))
+    kernels = [(native.elementwise_kernel(node) or native.reduce_kernel(node)
+                or native.row_kernel(node))
                if native_kernels and not node.op.lazy else None for node in order]
     built = native.build_kernels([k for k in kernels if k is not None]) if native_kernels else []
     built_iter = iter(built)
@@ -107,6 +109,12 @@ def link(fg: FunctionGraph, reference: bool = False, native_kernels: bool = True
         if node.op.lazy:
             thunks.append(LazyThunk(node.op.perform_lazy, ins, outs, free, node,
                                     _deferred(node, order, main)))
+        elif b is not None and isinstance(k, native.RowKernel):
+            vs = (*node.inputs, *node.outputs)
+            thunks.append(RowThunk(
+                node.op.perform, ins, outs, free, node, b[1], tuple(v.dtype.num for v in vs),
+                tuple(v.shape for v in vs), reuse, k.rows, k.cols, k.n_tmp, b[0]))
+            fresh.update(outs)
         elif b is not None and isinstance(k, native.ReduceKernel):
             red = node.op.reduce if hasattr(node.op, "reduce") else node.op
             thunks.append(ReduceThunk(

@@ -1,9 +1,9 @@
 """Choosing and building native thunks for the nodes of a program.
 
-Elementwise nodes (`Composite`, and single `Elemwise`/`Cast` nodes as one-step composites) get a
-generated C kernel; `MatMul`, `Gemm` and `Gemv` on float32/64 and complex64/128 get BLAS
-(gemm/gemv). Everything else, and everything when no C compiler exists, runs its op's NumPy
-``perform``.
+Elementwise nodes (`Composite`, and single `Elemwise`/`Cast` nodes as one-step composites),
+reductions and row programs (`RowProgram`, ``rowgen``) get a generated C kernel; `MatMul`,
+`Gemm` and `Gemv` on float32/64 and complex64/128 get BLAS (gemm/gemv). Everything else, and
+everything when no C compiler exists, runs its op's NumPy ``perform``.
 """
 
 from __future__ import annotations
@@ -20,13 +20,16 @@ from ..array.ops.composite import Composite, FusedReduce
 from ..array.ops.elemwise import Cast, Elemwise
 from ..array.ops.linalg import Gemm, Gemv, MatMul
 from ..array.ops.reduce import Reduce
+from ..array.ops.rowprog import RowProgram
 from ..array.ops.shape import Reshape, Transpose
 from . import ccache, codegen
 from ._vm import set_gemm64
 from .codegen import Kernel, ReduceKernel, c_type, single_composite
+from .rowgen import RowKernel
 
-__all__ = ["Kernel", "ReduceKernel", "elementwise_kernel", "reduce_kernel", "is_blas_matmul",
-           "is_blas_gemm", "view_dims", "build_kernels", "use_numpy_gemm"]
+__all__ = ["Kernel", "ReduceKernel", "RowKernel", "elementwise_kernel", "reduce_kernel",
+           "row_kernel", "is_blas_matmul", "is_blas_gemm", "view_dims", "build_kernels",
+           "use_numpy_gemm"]
 
 BLAS_TYPES = {np.dtype(t).num for t in ("float32", "float64", "complex64", "complex128")}
 _failed: set = set()
@@ -114,6 +117,21 @@ def reduce_kernel(node) -> ReduceKernel | None:
     if len(node.inputs) + 1 > 96 or not node.inputs or len(node.outputs) != 1:
         return None
     return ReduceKernel(comp, red.kind, red.dtype)
+
+
+def row_kernel(node) -> RowKernel | None:
+    """The kernel of a `RowProgram` node (None where a dtype has no C type)."""
+    if not isinstance(node.op, RowProgram) or len(node.inputs) + len(node.outputs) > 96:
+        return None
+    try:
+        for v in (*node.inputs, *node.outputs):
+            c_type(v.dtype)
+        for _op, _refs, types in node.op.members:
+            for dt, _s in types:
+                c_type(dt)
+    except TypeError:
+        return None
+    return RowKernel(node.op, [(v.dtype, v.shape) for v in node.inputs])
 
 
 def _is_scalar(shape: tuple) -> bool:

@@ -4,7 +4,16 @@
 ``config``/``options`` exclude rewrites or tags and switch fast-math or the debug modes.
 """
 
-from . import blas, canonicalize, dot_update, fusion, sparse_update, stabilize, stabilize_products  # noqa: F401
+from . import (  # noqa: F401
+    blas,
+    canonicalize,
+    dot_update,
+    fusion,
+    rowfusion,
+    sparse_update,
+    stabilize,
+    stabilize_products,
+)
 from .config import config, options  # noqa: F401
 from .db import (  # noqa: F401
     PHASES,

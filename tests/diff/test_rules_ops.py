@@ -12,6 +12,7 @@ from lazyarr.array.ops.composite import Composite, FusedReduce
 from lazyarr.array.ops.creation import Alloc
 from lazyarr.array.ops.linalg import Gemm, Gemv
 from lazyarr.array.ops.reduce import Reduce
+from lazyarr.array.ops.rowprog import RowProgram
 from lazyarr.array.ops.scatter import AddAt
 from lazyarr.diff.util import apply_op
 
@@ -226,6 +227,26 @@ def test_composite_and_fused_reduce():
     check(lambda x, y: apply_op(fused, x, y), [x, y])
     same = Composite((f64, f64), (("multiply", (0, 1), f64, None),), (2,))
     check(lambda x: apply_op(same, x, x), [x])  # one input given twice
+
+
+def test_row_program():
+    """A row program's rules are its members': a row max, the shifted exp and its row sum
+    (two of them returned), against finite differences and the adjoint identity."""
+    from lazyarr.array.coerce import as_var, build_many
+
+    f64 = np.dtype(np.float64)
+    r, c = 3, 4
+    shift = Composite((f64, f64), (("subtract", (0, 1), f64, None), ("exp", (2,), f64, None)),
+                      (3,))
+    prog = RowProgram(1, ((Reduce("max", (1,), True, f64), (0,), ((f64, (r, 1)),)),
+                          (shift, (0, 1), ((f64, (r, c)),)),
+                          (Reduce("sum", (1,), True, f64), (2,), ((f64, (r, 1)),))), (2, 3))
+
+    def f(x):
+        e, s = build_many(prog, as_var(x))
+        return e / s
+
+    check(f, [values(3, (r, c))])
 
 
 def _outs(comp, x, y):
