@@ -119,7 +119,7 @@ def fuse_rows(fg: FunctionGraph, report: Report | None = None) -> int:
         return n
 
     for node in info:
-        r, c, _role, domain = info[node]
+        r, c = info[node][:2]
         for v in node.inputs:
             p = v.owner
             if p is None or p not in info or info[p][2] == "full":
