@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from ..array.ops.composite import Composite, FusedReduce
 from ..array.ops.elemwise import Cast, Elemwise
 from ..array.ops.reduce import Reduce
+from ..array.ops.rowprog import RowProgram
 from ..array.ops.shape import BroadcastTo, Reshape
 from ..graph.basic import Apply, Var
 from ..graph.fgraph import FunctionGraph
@@ -371,8 +372,8 @@ def fuse_reduce_prologue(fg: FunctionGraph, report: Report | None = None) -> int
 
 
 def count_fused(fg: FunctionGraph) -> int:
-    """Number of fused kernels (`Composite` and `FusedReduce` nodes) in ``fg``."""
-    return sum(isinstance(n.op, (Composite, FusedReduce)) for n in fg.toposort())
+    """Number of fused kernels (`Composite`, `FusedReduce` and `RowProgram` nodes) in ``fg``."""
+    return sum(isinstance(n.op, (Composite, FusedReduce, RowProgram)) for n in fg.toposort())
 
 
 register_pass("elemwise_fusion", "specialize", 49, tags=("fusion",))(fuse_elemwise)
