@@ -43,28 +43,8 @@ def _expanded_jvp(outs: list[Array], inputs, tangents):
     return tape.forward(tangents)
 
 
-@register_vjp(Composite)
-def _composite_vjp(op, inputs, outputs, cts):
-    return _expanded_vjp(expand(op, inputs), inputs, cts)
-
-
-@register_jvp(Composite)
-def _composite_jvp(op, inputs, outputs, tangents):
-    return _expanded_jvp(expand(op, inputs), inputs, tangents)
-
-
 def _fused(op: FusedReduce, inputs):
     return [apply_op(op.reduce, expand(op.composite, inputs)[0])]
-
-
-@register_vjp(FusedReduce)
-def _fused_reduce_vjp(op, inputs, outputs, cts):
-    return _expanded_vjp(_fused(op, inputs), inputs, cts)
-
-
-@register_jvp(FusedReduce)
-def _fused_reduce_jvp(op, inputs, outputs, tangents):
-    return _expanded_jvp(_fused(op, inputs), inputs, tangents)
 
 
 def _members(op: RowProgram, inputs) -> list[Array]:
@@ -75,11 +55,19 @@ def _members(op: RowProgram, inputs) -> list[Array]:
     return [vals[r] for r in op.out_refs]
 
 
-@register_vjp(RowProgram)
-def _row_program_vjp(op, inputs, outputs, cts):
-    return _expanded_vjp(_members(op, inputs), inputs, cts)
+def _register_expanded(cls, outputs_of) -> None:
+    """Register ``cls``'s vjp and jvp as those of the small graph ``outputs_of(op, inputs)``
+    builds over the node's inputs."""
+
+    @register_vjp(cls)
+    def _vjp(op, inputs, outputs, cts):
+        return _expanded_vjp(outputs_of(op, inputs), inputs, cts)
+
+    @register_jvp(cls)
+    def _jvp(op, inputs, outputs, tangents):
+        return _expanded_jvp(outputs_of(op, inputs), inputs, tangents)
 
 
-@register_jvp(RowProgram)
-def _row_program_jvp(op, inputs, outputs, tangents):
-    return _expanded_jvp(_members(op, inputs), inputs, tangents)
+_register_expanded(Composite, expand)
+_register_expanded(FusedReduce, _fused)
+_register_expanded(RowProgram, _members)
