@@ -16,7 +16,7 @@ import numpy as np
 
 from ..array.ops.composite import Composite, FusedReduce
 from ..array.ops.reduce import Reduce
-from ..array.ops.rowprog import access
+from ..array.ops.rowprog import access, domain
 from .codegen import (
     _REDUCE,
     _acc_type,
@@ -47,9 +47,9 @@ class RowKernel:
         self.types = op.value_types(in_types)
         self.n_in = op.n_in
         self.rows, self.cols = _problem(op, self.types)
-        #: per value: where it lives ("in", "vec", "col", "full") and its slot
-        self.kind: list[str] = ["in"] * self.n_in
-        self.n_tmp = 0
+        #: rows of intermediates the kernel keeps in ``scratch``: the elementwise members'
+        #: outputs over whole rows that the node does not return
+        self.n_tmp = _scratch_rows(op, self.types)
 
     def source(self, have_mvec: bool) -> str:
         return standalone(self.template(), have_mvec)
@@ -58,7 +58,7 @@ class RowKernel:
         op, types, n_in = self.op, self.types, self.n_in
         rows, cols = self.rows, self.cols
         outs = {r: n_in + k for k, r in enumerate(op.out_refs)}  # value -> operand number
-        kind = list(self.kind)
+        kind = ["in"] * n_in  # per value: "in", "vec" (a row), "col" or "full"
         tmp: dict[int, int] = {}
         head, loop, tail = [], [], []
         for i in range(n_in):
@@ -70,14 +70,12 @@ class RowKernel:
             red = mop.reduce if isinstance(mop, FusedReduce) else (
                 mop if isinstance(mop, Reduce) else None)
             in_dts = [types[k][0] for k in refs]
-            shape = np.broadcast_shapes(*[types[k][1] for k in refs])
-            domain = "vec" if len(shape) == 2 and shape[1] > 1 else (
-                "col" if len(shape) == 2 else "r")
+            dom = _member_domain(types, refs)
             loads = []
             for i, k in enumerate(refs):
                 t = c_type(types[k][0])
-                how = access(types[k][1], domain, rows, cols)
-                loads.append(f"const {t} x{i} = {self._read(k, how, kind, tmp)};")
+                how = access(types[k][1], dom, rows, cols)
+                loads.append(f"const {t} x{i} = {self._read(k, how, kind)};")
             if red is None:  # elementwise
                 comp = _composite(mop, in_dts, [dt for dt, _s in mtypes])
                 body, _ = _body(comp)
@@ -85,7 +83,7 @@ class RowKernel:
                 for j, (r_out, (dt, _s)) in enumerate(zip(comp.out_refs, mtypes)):
                     v = ref + j
                     t = c_type(dt)
-                    if domain == "vec":
+                    if dom == "vec":
                         kind.append("vec")
                         if v in outs:
                             loop.append(f"    {t} *t{v} = ({t} *)(p[{outs[v]}] + r * "
@@ -100,7 +98,7 @@ class RowKernel:
                         loop.append(f"    {t} c{v};")
                         stores.append(f"c{v} = v{r_out};")
                 code = " ".join(loads + body + stores)
-                if domain == "vec":
+                if dom == "vec":
                     loop += ["    #pragma omp simd",
                              f"    for (int64_t j = 0; j < C; j++) {{ {code} }}"]
                 else:
@@ -127,7 +125,7 @@ class RowKernel:
                         + (f" n{v} |= (v != v);" if fnan else ""))
                 code = " ".join(loads + body + [step])
                 row_part = [f"    {acc_t} s{v} = {init}; _Bool n{v} = 0;"]
-                if domain == "vec":
+                if dom == "vec":
                     pragma = f"    #pragma omp simd reduction({omp_red}:s{v})" + (
                         f" reduction(|:n{v})" if fnan else "")
                     row_part += [pragma, f"    for (int64_t j = 0; j < C; j++) {{ {code} }}"]
@@ -135,7 +133,7 @@ class RowKernel:
                 else:
                     row_part.append(f"    {{ {code} }}")
                     count = "1"
-                if domain == "vec" and tuple(red.axes) == (1,):
+                if dom == "vec" and tuple(red.axes) == (1,):
                     # a row's value
                     kind.append("col")
                     final = f"s{v} / (double){count}" if red.kind == "mean" else f"s{v}"
@@ -151,13 +149,12 @@ class RowKernel:
                     loop += row_part + [
                         f"    {combine.format(a=f'g{v}', v=f's{v}')}"
                         + (f" m{v} |= n{v};" if fnan else "")]
-                    total = f"R * {count}" if domain == "vec" else "R"
+                    total = f"R * {count}" if dom == "vec" else "R"
                     final = f"g{v} / (double)({total})" if red.kind == "mean" else f"g{v}"
                     if fnan:
                         final = f"(m{v} ? NAN : {final})"
                     tail.append(f"  *({t} *)p[{outs[v]}] = ({t})({final});")
             ref += len(mtypes)
-        self.n_tmp = len(tmp)
         lines = [
             "void la_rowprog(int64_t R, int64_t C, char **p, const int64_t *rs, "
             "char *scratch) {",
@@ -170,8 +167,8 @@ class RowKernel:
         ]
         return _suffixed("\n".join(lines) + "\n")
 
-    def _read(self, k: int, how: str, kind: list, tmp: dict) -> str:
-        """C expression of value ``k`` read as ``how`` (`rowfusion.access`) at element j."""
+    def _read(self, k: int, how: str, kind: list) -> str:
+        """C expression of value ``k`` read as ``how`` (`rowprog.access`) at element j."""
         if k < self.n_in:
             return {"vec": f"a{k}[j]", "col": f"a{k}[0]", "bvec": f"b{k}[j]",
                     "one": f"b{k}[0]"}[how]
@@ -189,3 +186,19 @@ def _problem(op, types: list) -> tuple[int, int]:
             shape = np.broadcast_shapes(*[types[k][1] for k in refs])
             return shape[0], shape[1]
     raise ValueError("RowProgram without a row reduction")
+
+
+def _member_domain(types: list, refs: tuple) -> str:
+    """The domain (`rowprog.domain`) a member with inputs ``refs`` computes over."""
+    return domain(np.broadcast_shapes(*[types[k][1] for k in refs]))[2]
+
+
+def _scratch_rows(op, types: list) -> int:
+    """How many intermediates `RowKernel.template` keeps in rows of the scratch buffer."""
+    outs = set(op.out_refs)
+    ref, n = op.n_in, 0
+    for mop, refs, mtypes in op.members:
+        if not isinstance(mop, (Reduce, FusedReduce)) and _member_domain(types, refs) == "vec":
+            n += sum(ref + j not in outs for j in range(len(mtypes)))
+        ref += len(mtypes)
+    return n

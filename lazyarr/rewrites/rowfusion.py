@@ -27,7 +27,7 @@ import numpy as np
 from ..array.ops.composite import Composite, FusedReduce
 from ..array.ops.elemwise import Elemwise
 from ..array.ops.reduce import Reduce
-from ..array.ops.rowprog import RowProgram, access
+from ..array.ops.rowprog import RowProgram, access, domain
 from ..graph.basic import Apply, Var
 from ..graph.fgraph import FunctionGraph
 from .db import Report, register_pass
@@ -48,17 +48,6 @@ def _floats(vs) -> bool:
     return all(v.dtype in _FLOATS and None not in v.shape for v in vs)
 
 
-def _domain(shape: tuple) -> tuple[int, int | None, str] | None:
-    """``(R, C or None, domain)`` of a value computed over ``shape``."""
-    if len(shape) == 2 and shape[1] > 1:
-        return shape[0], shape[1], "vec"
-    if len(shape) == 2:
-        return shape[0], None, "col"
-    if len(shape) == 1:
-        return shape[0], None, "r"
-    return None
-
-
 def member(node: Apply) -> tuple[int, int | None, str, str] | None:
     """``(R, C or None, role, domain)`` of a node that may join a row program (role:
     ``"map"``, ``"row"`` (a reduction over the last axis) or ``"full"`` (over all axes)),
@@ -70,14 +59,14 @@ def member(node: Apply) -> tuple[int, int | None, str, str] | None:
         shape = node.outputs[0].shape
         if any(o.shape != shape for o in node.outputs):
             return None
-        d = _domain(shape)
+        d = domain(shape)
         role = "map"
     elif isinstance(op, (Reduce, FusedReduce)):
         red = op.reduce if isinstance(op, FusedReduce) else op
         if red.kind not in ROW_KINDS or red.dtype not in _FLOATS:
             return None
         shape = np.broadcast_shapes(*[v.shape for v in node.inputs])
-        d = _domain(shape)
+        d = domain(shape)
         if d is None:
             return None
         if d[2] == "vec" and tuple(red.axes) == (1,):
@@ -90,10 +79,10 @@ def member(node: Apply) -> tuple[int, int | None, str, str] | None:
         return None
     if d is None:
         return None
-    rows, cols, domain = d
-    if any(access(v.shape, domain, rows, cols) is None for v in node.inputs):
+    rows, cols, dom = d
+    if any(access(v.shape, dom, rows, cols) is None for v in node.inputs):
         return None
-    return rows, cols, role, domain
+    return rows, cols, role, dom
 
 
 def fuse_rows(fg: FunctionGraph, report: Report | None = None) -> int:

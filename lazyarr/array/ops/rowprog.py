@@ -52,6 +52,19 @@ def access(shape: tuple, domain: str, rows: int, cols: int | None) -> str | None
     return "one" if len(shape) <= 1 and _one(shape) else None
 
 
+
+def domain(shape: tuple) -> tuple[int, int | None, str] | None:
+    """``(R, C or None, domain)`` of a member computing over ``shape``: ``"vec"`` (each
+    element of each row of an ``(R, C)`` problem), ``"col"`` (one value per row, ``(R, 1)``)
+    or ``"r"`` (one value per row, ``(R,)``); None for other shapes."""
+    if len(shape) == 2 and shape[1] > 1:
+        return shape[0], shape[1], "vec"
+    if len(shape) == 2:
+        return shape[0], None, "col"
+    if len(shape) == 1:
+        return shape[0], None, "r"
+    return None
+
 class RowProgram(Op):
     """Fused nodes over the rows of an ``(R, C)`` problem (see the module docstring)."""
 
