@@ -13,6 +13,8 @@ from libc.string cimport memcmp
 
 from ..graph._ir cimport Apply, Var, user_site
 
+import numpy as _np
+
 from ..graph._ir import build_steps
 from ..graph._pytree import flatten, unflatten
 from ..graph._walk import release_cut, walk
@@ -24,6 +26,8 @@ cdef object _primal_var = None     # transforms._primal_var: a non-Array leaf's 
 cdef object _bind_node = None      # transforms.bind: binding to a value that is not a leaf
 cdef object _shape_of = None       # util.shape_of: a shape with a size known only from data
 cdef object _not_differentiable = None  # transforms._not_differentiable: raises TypeError
+#: the usual dtypes of a differentiated leaf, accepted by identity before the kind is read
+cdef object _f32 = _np.dtype(_np.float32), _f64 = _np.dtype(_np.float64)
 
 
 def bind(wrap, array_base, primal_var, bind_node, shape_of, not_differentiable):
@@ -31,6 +35,25 @@ def bind(wrap, array_base, primal_var, bind_node, shape_of, not_differentiable):
     global _wrap, _ArrayBase, _primal_var, _bind_node, _shape_of, _not_differentiable
     _wrap, _ArrayBase, _primal_var = wrap, array_base, primal_var
     _bind_node, _shape_of, _not_differentiable = bind_node, shape_of, not_differentiable
+
+
+#: `flatten`'s structure of a list of n leaves, per n (an eager step's parameter list)
+cdef dict _list_structs = {}
+
+
+cdef tuple _list_struct(Py_ssize_t n):
+    s = _list_structs.get(n)
+    if s is None:
+        s = _list_structs[n] = flatten([0] * n)[1]
+    return <tuple>s
+
+
+cdef inline bint _known(tuple shape):
+    """No size of ``shape`` is None (unknown until run)."""
+    for d in shape:
+        if d is None:
+            return False
+    return True
 
 
 cdef class Args:
@@ -41,36 +64,57 @@ cdef class Args:
 
     cdef public list args, structs, vars, primals, flat
     cdef public tuple nums
+    #: the arguments that are lists of Arrays (True): their pytrees are rebuilt as lists
+    cdef list lists
 
     def __init__(self, args, tuple nums, str fname, bint check=True):
+        self._fill(args, nums, fname, check)
+
+    cdef int _fill(self, args, tuple nums, str fname, bint check) except -1:
         cdef Var p, s
         cdef Py_ssize_t k, n
         cdef list leaves, vs, wrapped
+        cdef bint plain
         self.args = list(args)
         self.nums = nums
-        self.structs, self.vars, self.primals, self.flat = [], [], [], []
+        self.structs, self.vars, self.primals, self.flat, self.lists = [], [], [], [], []
         for i in nums:
-            leaves, struct = flatten(args[i])
+            t = args[i]
+            # a list of Arrays (an eager step's parameters) is its own list of leaves
+            plain = type(t) is list
+            if plain:
+                for x in <list>t:
+                    if type(x) is not _Array:
+                        plain = False
+                        break
+            if plain:
+                leaves = <list>t
+                struct = _list_struct(len(leaves))
+            else:
+                leaves, struct = flatten(t)
             n = len(leaves)
             vs, wrapped = [], []
             for k in range(n):
                 x = leaves[k]
                 p = x._v if isinstance(x, _ArrayBase) else _primal_var(x)
                 shape = p.shape
-                if None in shape:
+                if not _known(shape):
                     shape = _shape_of(p)
-                if check and p.dtype.kind not in "fc":
-                    _not_differentiable(fname, i, k, n, p.dtype)
+                dt = p.dtype
+                if check and not (dt is _f32 or dt is _f64) and dt.kind not in "fc":
+                    _not_differentiable(fname, i, k, n, dt)
                 s = Var.__new__(Var)
-                s.dtype = p.dtype
+                s.dtype = dt
                 s.shape = shape
                 self.primals.append(p)
                 vs.append(s)
                 wrapped.append(_wrap(s))
             self.structs.append(struct)
             self.vars.append(vs)
+            self.lists.append(plain)
             self.flat.extend(vs)
-            self.args[i] = unflatten(struct, wrapped)
+            self.args[i] = wrapped if plain else unflatten(struct, wrapped)
+        return 0
 
     def bind(self):
         """Give the symbolic inputs their arguments' values (after differentiating): the data
@@ -88,6 +132,8 @@ cdef class Args:
     def rebuild(self, list flat, bint single):
         """Per-argument pytrees of ``flat`` (one entry per fresh variable); the single tree
         when ``single``, else a tuple of them."""
+        if single and len(self.lists) == 1 and self.lists[0]:
+            return list(flat)
         cdef list out = []
         cdef Py_ssize_t k = 0, n
         for struct, vs in zip(self.structs, self.vars):
@@ -420,7 +466,8 @@ def value_and_grad_call(f, tuple args, dict kwargs, tuple nums, bint single, bin
     cdef Py_ssize_t mark = _live_count()
     deep.enter()
     try:
-        a = Args(args, nums, "grad")
+        a = Args.__new__(Args)
+        a._fill(args, nums, "grad", True)
         res = f(*a.args, **kwargs)
         if has_aux:
             out, aux = res
