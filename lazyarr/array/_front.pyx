@@ -155,11 +155,23 @@ def held_pending(list live):
     """The variables of ``live`` that are pending and held by a user array, without repeats,
     in order (the pruning of `materialize.live_pending`)."""
     cdef list out = []
-    cdef set seen = set()
+    cdef set seen = None
     cdef Var v
+    cdef Py_ssize_t j, n = 0
     for x in live:
         v = <Var>x
-        if v.nref and v.owner is not None and v not in seen:
+        if not v.nref or v.owner is None:
+            continue
+        if seen is None:  # a few: compared with those kept (a set only past 16)
+            for j in range(n):
+                if <object>PyList_GET_ITEM(out, j) is v:
+                    break
+            else:
+                out.append(v)
+                n += 1
+                if n > 16:
+                    seen = set(out)
+        elif v not in seen:
             seen.add(v)
             out.append(v)
     return out
@@ -271,11 +283,12 @@ def binary(op, fn, types, coerce_pair, cast, broadcast_shapes):
     form for the ``__r*__`` operators."""
     cdef _TypesMemo memo = _TypesMemo(fn, types)
     cdef _ScalarMemo scalar = _ScalarMemo()
-    # the last broadcast of two different shapes (by identity: shapes come from memos)
-    cdef object b1 = None, b2 = None, bout = None
+    # the last two broadcasts of two different shapes (a step's ``x @ w1 + b1`` and
+    # ``h @ w2 + b2`` alternate), compared by identity, then by value
+    cdef object b1 = None, b2 = None, bout = None, c1 = None, c2 = None, cout = None
 
     def f(x1, x2, /):
-        nonlocal b1, b2, bout
+        nonlocal b1, b2, bout, c1, c2, cout
         cdef Var v1, v2
         cdef Py_ssize_t d1, d2
         t1 = type(x1)
@@ -313,10 +326,15 @@ def binary(op, fn, types, coerce_pair, cast, broadcast_shapes):
                 pass
             elif PyTuple_GET_SIZE(s1) == 0:
                 s1 = s2
-            elif s1 is b1 and s2 is b2:
+            elif s1 == s2:
+                pass
+            elif (s1 is b1 or s1 == b1) and (s2 is b2 or s2 == b2):
                 s1 = bout
-            elif s1 != s2:
+            elif (s1 is c1 or s1 == c1) and (s2 is c2 or s2 == c2):
+                s1 = cout
+            else:
                 out = broadcast_shapes(s1, s2)  # raises for shapes that do not broadcast
+                c1, c2, cout = b1, b2, bout
                 b1, b2, bout = s1, s2, out
                 s1 = out
         d1 = v1.depth

@@ -450,9 +450,13 @@ cdef list _call_node(Var ov, Args a, ForwardIndex index, tpl, site):
         if <Py_ssize_t>positions[k] < 0:
             ins.append(primals[k])
     n = len(ins)
-    cdef list env = ins + [None] * op.nout
-    build_steps(env, [(op, tuple(range(n)), op.types, -1, n)], [], site)
-    return [_wrap(env[k]) for k in range(n, n + op.nout)]
+    steps = op.call_steps
+    if steps is None or <Py_ssize_t>(<tuple>(<list>steps)[0])[4] != n:
+        steps = op.call_steps = [(op, tuple(range(n)), op.types, -1, n)]
+    cdef Py_ssize_t nout = op.nout
+    cdef list env = ins + [None] * nout
+    build_steps(env, steps, [], site)
+    return [_wrap(env[k]) for k in range(n, n + nout)]
 
 
 def value_and_grad_call(f, tuple args, dict kwargs, tuple nums, bint single, bint has_aux,

@@ -49,6 +49,8 @@ class GradientCall(Op):
         self.tpl = None              # the `cache.GradTemplate`
         self.types: list = []        # (dtype, shape) of each output
         self.nout = 1
+        #: the node's own `build_steps` recipe, made on its first call (`_fastgrad._call_node`)
+        self.call_steps: list | None = None
 
     @classmethod
     def record(cls, index: ForwardIndex, value: Var, tpl) -> GradientCall | None:

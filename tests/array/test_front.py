@@ -158,3 +158,34 @@ def test_remembered_broadcast_keeps_shapes_and_errors():
         for _ in range(2):
             with pytest.raises(ValueError):
                 xp.asarray(a) + xp.asarray(np.ones(4))
+
+
+def test_remembered_broadcasts_compare_shapes_by_value():
+    """Shapes built anew each step (equal tuples, not the same objects) find the last two
+    broadcasts; a pair that equals a remembered one on one side only is broadcast afresh."""
+    pairs = [((1, 5), (5,)), ((1, 3), (3,)), ((4, 1), (3,)), ((1, 3), (2, 1)), ((3,), (1, 3))]
+    for _ in range(3):
+        for s1, s2 in pairs:
+            a = np.ones(tuple(int(d) for d in s1))  # fresh tuples each time
+            b = np.arange(float(np.prod(s2))).reshape(tuple(list(s2)))
+            r = xp.asarray(a) - xp.asarray(b)
+            assert r.shape == np.broadcast_shapes(s1, s2)
+            np.testing.assert_array_equal(np.asarray(r), a - b)
+    with pytest.raises(ValueError):
+        xp.asarray(np.ones((1, 3))) - xp.asarray(np.ones(4))
+
+
+def test_held_pending_keeps_held_pending_variables_once_in_order():
+    """`held_pending` (the live registry's pruning): the pending variables a user array holds,
+    without repeats, in order; for a few (compared one by one) and for many (a set)."""
+    from lazyarr.array import _front
+
+    for n in (3, 40):
+        xs = [xp.asarray(np.full(2, float(i))) + 1.0 for i in range(n)]
+        dropped = xp.asarray(np.ones(2)) * 2.0
+        done = xp.asarray(np.ones(2)) * 3.0
+        np.asarray(done)  # realized: no longer pending
+        vs = [x._v for x in xs]
+        live = vs[:2] + [dropped._v, done._v] + vs + vs[::-1]
+        del dropped
+        assert _front.held_pending(live) == vs
