@@ -59,7 +59,7 @@ cdef bint _wanted(Var leaf, list outputs):
     cdef Var o
     for x in outputs:
         o = <Var>x
-        if o.shape == leaf.shape and o.dtype == leaf.dtype:
+        if o.shape == leaf.shape and (o.dtype is leaf.dtype or o.dtype == leaf.dtype):
             return True
     return False
 
@@ -98,9 +98,10 @@ cpdef bytes dead_leaves(list leaves, list nodes, list outputs):
                 if (<Var>leaves[j]).data is d and not _dead_var(leaves[j], nodes):
                     break
             else:
-                for node in nodes:
-                    if (<Apply>node).op.lazy:  # an untaken branch may read it: no donation
-                        return b""
+                if k == 0:  # the first buffer to donate: the cut is read for lazy ops once
+                    for node in nodes:
+                        if (<Apply>node).op.lazy:  # an untaken branch may read it: no donation
+                            return b""
                 words[k] = <int32_t>i
                 words[k + 1] = <int32_t>(m - 1)
                 k += 2
