@@ -450,12 +450,9 @@ cdef list _call_node(Var ov, Args a, ForwardIndex index, tpl, site):
         if <Py_ssize_t>positions[k] < 0:
             ins.append(primals[k])
     n = len(ins)
-    steps = op.call_steps
-    if steps is None or <Py_ssize_t>(<tuple>(<list>steps)[0])[4] != n:
-        steps = op.call_steps = [(op, tuple(range(n)), op.types, -1, n)]
     cdef Py_ssize_t nout = op.nout
     cdef list env = ins + [None] * nout
-    build_steps(env, steps, [], site)
+    build_steps(env, op.call_steps, [], site)
     return [_wrap(env[k]) for k in range(n, n + nout)]
 
 

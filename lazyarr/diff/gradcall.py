@@ -49,8 +49,8 @@ class GradientCall(Op):
         self.tpl = None              # the `cache.GradTemplate`
         self.types: list = []        # (dtype, shape) of each output
         self.nout = 1
-        #: the node's own `build_steps` recipe, made on its first call (`_fastgrad._call_node`)
-        self.call_steps: list | None = None
+        #: the `build_steps` recipe of one node of this op over its inputs (`_call_node`)
+        self.call_steps: list = []
 
     @classmethod
     def record(cls, index: ForwardIndex, value: Var, tpl) -> GradientCall | None:
@@ -81,6 +81,8 @@ class GradientCall(Op):
         grads = tpl.instantiate(index)
         op.types = [(value.dtype, value.shape)] + [(g.dtype, g.shape) for g in grads]
         op.nout = len(op.types)
+        n_in = op.n_leaves + sum(1 for pos in op.positions if pos < 0)
+        op.call_steps = [(op, tuple(range(n_in)), op.types, -1, n_in)]
         return op
 
     def infer(self, *inputs: Var) -> list[tuple[np.dtype, tuple]]:
