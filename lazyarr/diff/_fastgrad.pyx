@@ -64,8 +64,6 @@ cdef class Args:
 
     cdef public list args, structs, vars, primals, flat
     cdef public tuple nums
-    #: the arguments that are lists of Arrays (True): their pytrees are rebuilt as lists
-    cdef list lists
 
     def __init__(self, args, tuple nums, str fname, bint check=True):
         self._fill(args, nums, fname, check)
@@ -77,7 +75,7 @@ cdef class Args:
         cdef bint plain
         self.args = list(args)
         self.nums = nums
-        self.structs, self.vars, self.primals, self.flat, self.lists = [], [], [], [], []
+        self.structs, self.vars, self.primals, self.flat = [], [], [], []
         for i in nums:
             t = args[i]
             # a list of Arrays (an eager step's parameters) is its own list of leaves
@@ -111,7 +109,6 @@ cdef class Args:
                 wrapped.append(_wrap(s))
             self.structs.append(struct)
             self.vars.append(vs)
-            self.lists.append(plain)
             self.flat.extend(vs)
             self.args[i] = wrapped if plain else unflatten(struct, wrapped)
         return 0
@@ -132,8 +129,9 @@ cdef class Args:
     def rebuild(self, list flat, bint single):
         """Per-argument pytrees of ``flat`` (one entry per fresh variable); the single tree
         when ``single``, else a tuple of them."""
-        if single and len(self.lists) == 1 and self.lists[0]:
-            return list(flat)
+        if single and len(self.structs) == 1 and \
+                self.structs[0] is _list_structs.get(len(flat)):
+            return list(flat)  # a list of Arrays taken as it was (`_fill`)
         cdef list out = []
         cdef Py_ssize_t k = 0, n
         for struct, vs in zip(self.structs, self.vars):
