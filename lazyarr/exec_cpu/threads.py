@@ -3,18 +3,24 @@
 The default is ``OMP_NUM_THREADS`` when set, else every core this process may run on.
 BLAS libraries are limited through threadpoolctl when it is installed.
 
-OpenMP threads sleep between parallel regions (``OMP_WAIT_POLICY=PASSIVE`` unless the user
-set a policy; read when libgomp loads, i.e. with the first kernel): spinning GOMP threads
-take the cores from BLAS's own threads, which run between kernels. On 2 cores, an SGD step
-of the 784-500-10 MLP at minibatch 60 (BLAS + OpenMP kernels) took 3.7 ms on 1 thread and
-49 ms on 2 with spinning threads, 12 ms passive (a loaded machine; NumPy 17.8 ms).
+OpenMP threads spin briefly after a parallel region, then sleep (``GOMP_SPINCOUNT=3000``, set
+at import unless the user set ``GOMP_SPINCOUNT`` or ``OMP_WAIT_POLICY``; libgomp reads it with the
+first kernel). Waking a sleeping thread can cost ~100 us on a virtual machine, once per region
+of a step; spinning without bound took the cores from BLAS's threads. On 2 cores (fig1, A/B in
+one run): the 784-1000-1000-1000-10 SGD step at minibatch 1 took 867 us with the threads
+sleeping at once (``OMP_WAIT_POLICY=PASSIVE``) and 460-474 us spinning 3000 times; the
+784-500-10 step at minibatch 60 took 49 ms spinning without bound (the default 300000) on a
+loaded machine, 12 ms passive.
 """
 
 from __future__ import annotations
 
 import os
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+#: libgomp's spins before a waiting thread sleeps (its default is 300000: milliseconds)
+SPIN_COUNT = "3000"
+if "OMP_WAIT_POLICY" not in os.environ:
+    os.environ.setdefault("GOMP_SPINCOUNT", SPIN_COUNT)
 
 from . import _vm  # noqa: E402
 
