@@ -128,7 +128,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--cells", default="logreg b1,logreg b60,mlp500 b10,mlp500 b60",
                     help="fig1 cells, e.g. 'logreg b1,mlp500 b10'")
     ap.add_argument("--steps", type=int, default=1000)
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=2, help="as fig1 (default 2)")
     args = ap.parse_args(argv)
     bench_env()
     fig1.set_threads(args.threads)
