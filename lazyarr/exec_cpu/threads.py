@@ -8,7 +8,7 @@ at import unless the user set ``GOMP_SPINCOUNT`` or ``OMP_WAIT_POLICY``; libgomp
 first kernel). Waking a sleeping thread can cost ~100 us on a virtual machine, once per region
 of a step; spinning without bound took the cores from BLAS's threads. On 2 cores (fig1, A/B in
 one run): the 784-1000-1000-1000-10 SGD step at minibatch 1 took 867 us with the threads
-sleeping at once (``OMP_WAIT_POLICY=PASSIVE``) and 460-474 us spinning 3000 times; the
+sleeping at once (``OMP_WAIT_POLICY=PASSIVE``) and 449-474 us spinning 3000 times; the
 784-500-10 step at minibatch 60 took 49 ms spinning without bound (the default 300000) on a
 loaded machine, 12 ms passive.
 """
