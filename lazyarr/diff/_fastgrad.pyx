@@ -13,11 +13,15 @@ from libc.string cimport memcmp
 
 from ..graph._ir cimport Apply, Var, user_site
 
+import gc as _gc
+
 import numpy as _np
 
 from ..graph._ir import build_steps
 from ..graph._pytree import flatten, unflatten
 from ..graph._walk import release_cut, walk
+from ..graph.toposort import toposort
+from ..graph.userline import site_location
 
 # set by `bind` (transforms and the array front end import this module first)
 cdef object _wrap = None           # array._front.wrap
@@ -371,32 +375,45 @@ cdef Var _scalar_var(object out):
 
 
 cdef tuple _gradients(Var ov, Args a, object mode, bint as_call):
-    """``(value, gradients, forward)``: the gradient of ``ov`` w.r.t. ``a``'s fresh variables
-    (Arrays), binding them: cloned from a recorded template when the forward graph's key was
-    seen, else by the rules. ``as_call``: on a hit, the value and gradients may come from one
-    `gradcall.GradientCall` node: ``value`` is then its Array and ``forward`` the traced
-    forward graph's `ForwardIndex` (no longer needed), else both are None."""
+    """``(value, gradients, forward, by_rules)``: the gradient of ``ov`` w.r.t. ``a``'s fresh
+    variables (Arrays), binding them: cloned from a recorded template when the forward graph's
+    key was seen, else by the rules (``by_rules`` True). ``as_call``: the value and gradients
+    may come from one `gradcall.GradientCall` node (on a miss too, once the rules recorded the
+    template): ``value`` is then its Array and ``forward`` the nodes of the traced graph (the
+    forward graph, and on a miss the rules' graph over it), no longer needed; else both are
+    None."""
     cdef ForwardIndex index
     if not _templates.enabled:
-        return None, _by_rules(ov, a, mode, None), None
+        return None, _by_rules(ov, a, mode, None), None, True
     index = ForwardIndex([ov], a.flat)
     tpl = _templates.lookup(index.key)
+    cdef list outs
     if tpl is None:
-        return None, _by_rules(ov, a, mode, index), None
+        grads = _by_rules(ov, a, mode, index)  # binds ``a``; records the template
+        tpl = _templates.entries.get(index.key) if as_call else None  # just stored: no hit
+        if tpl is not None:
+            # the first call is the node the next ones are (one program for all, not one
+            # for the rules' graph and one for the node); the rules warned already
+            outs = _call_node(ov, a, index, tpl, user_site(0) if _basic.track_sites else None)
+            if outs is not None:
+                # the forward graph and the rules' graph over it, to free with the former
+                # (every node: `walk` would merge duplicates the rules built)
+                traced = toposort([ov] + [(<object>g)._v for g in grads])
+                return outs[0], outs[1:], traced, True
+        return None, grads, None, True
     a.bind()
     site = user_site(0) if _basic.track_sites else None
-    cdef list outs
     if as_call:
         outs = _call_node(ov, a, index, tpl, site)
         if outs is not None:
             grads = outs[1:]
             if mode != "zero":
                 _disconnected(grads, a, tpl.flags, mode)
-            return outs[0], grads, index
+            return outs[0], grads, index.nodes, False
     grads = _instantiate(tpl.n_all, tpl.given, tpl.steps, tpl.outs, index, site, True)
     if mode != "zero":
         _disconnected(grads, a, tpl.flags, mode)
-    return None, grads, None
+    return None, grads, None, False
 
 
 cdef bint _same_sites(list nodes, tuple sites):
@@ -417,6 +434,12 @@ cdef bint _same_sites(list nodes, tuple sites):
     return True
 
 
+def _same_lines(list nodes, tuple sites) -> bool:
+    """Each of ``nodes`` was built on the file and line of the site recorded in ``sites``."""
+    return len(nodes) == len(sites) and all(
+        site_location((<Apply>ap).site) == site_location(s) for ap, s in zip(nodes, sites))
+
+
 cdef list _call_node(Var ov, Args a, ForwardIndex index, tpl, site):
     """The value and gradients (Arrays) as the outputs of one `GradientCall` node, or None
     where a leaf or an argument holds no data (an enclosing trace's symbolic value, a pending
@@ -432,8 +455,14 @@ cdef list _call_node(Var ov, Args a, ForwardIndex index, tpl, site):
     op = tpl.call_op
     if op is None:
         op = tpl.call_op = _record_call(index, ov, tpl) or False
-    if op is False or not _same_sites(index.nodes, op.sites):
+    if op is False:
         return None
+    if not _same_sites(index.nodes, op.sites):
+        if not _same_lines(index.nodes, op.sites):
+            return None
+        # the same lines, other instructions (CPython reports another offset once it has
+        # specialized an instruction): compare with this call's from now on
+        op.sites = tuple([(<Apply>ap).site for ap in index.nodes])
     # the node's inputs (see `GradientCall.positions`): the leaves, each differentiated one
     # replaced by its primal, then the primals the forward graph does not read
     cdef list ins = list(index.leaves)
@@ -473,7 +502,7 @@ def value_and_grad_call(f, tuple args, dict kwargs, tuple nums, bint single, bin
         else:
             out = res
         ov = _scalar_var(out)
-        value, grads, forward = _gradients(ov, a, mode, _call_nodes and not has_aux)
+        value, grads, forward, by_rules = _gradients(ov, a, mode, _call_nodes and not has_aux)
     finally:
         deep.leave()
     if value is not None:
@@ -483,7 +512,14 @@ def value_and_grad_call(f, tuple args, dict kwargs, tuple nums, bint single, bin
         # updates could otherwise not take over)
         res = out = ov = None
         _drop_unheld(mark)
-        release_cut((<ForwardIndex>forward).nodes)
+        release_cut(<list>forward)
+        forward = None
+        if by_rules:
+            # the rules also built nodes no gradient reads (the cotangents of arguments not
+            # differentiated): cycles over the forward graph, which hold the arguments'
+            # buffers until a collection. Young ones: this call's updates may take them over
+            # (and the first step's program is the later steps', donation included)
+            _gc.collect(1)
         out_arr = value
     else:
         out_arr = out if isinstance(out, _Array) else _wrap(ov)

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..graph._ir import build_steps
+from ..graph._walk import release_cut
 from ..graph.basic import Op, Var
 from ..graph.toposort import toposort
 from ._fastgrad import ForwardIndex, instantiate
@@ -80,6 +81,11 @@ class GradientCall(Op):
         op.tpl = tpl
         grads = tpl.instantiate(index)
         op.types = [(value.dtype, value.shape)] + [(g.dtype, g.shape) for g in grads]
+        # those nodes were built for their types: free them now, not at a collection (they
+        # read the forward graph's inputs, whose buffers this call's updates should take)
+        built = toposort(grads)
+        del grads
+        release_cut(built)
         op.nout = len(op.types)
         n_in = op.n_leaves + sum(1 for pos in op.positions if pos < 0)
         op.call_steps = [(op, tuple(range(n_in)), op.types, -1, n_in)]
