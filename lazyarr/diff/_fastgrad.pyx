@@ -20,7 +20,6 @@ import numpy as _np
 from ..graph._ir import build_steps
 from ..graph._pytree import flatten, unflatten
 from ..graph._walk import release_cut, walk
-from ..graph.toposort import toposort
 from ..graph.userline import site_location
 
 # set by `bind` (transforms and the array front end import this module first)
@@ -379,9 +378,9 @@ cdef tuple _gradients(Var ov, Args a, object mode, bint as_call):
     variables (Arrays), binding them: cloned from a recorded template when the forward graph's
     key was seen, else by the rules (``by_rules`` True). ``as_call``: the value and gradients
     may come from one `gradcall.GradientCall` node (on a miss too, once the rules recorded the
-    template): ``value`` is then its Array and ``forward`` the nodes of the traced graph (the
-    forward graph, and on a miss the rules' graph over it), no longer needed; else both are
-    None."""
+    template): ``value`` is then its Array and ``forward`` the traced forward graph's nodes (no
+    longer needed; on a miss the rules' graph over them is left to `value_and_grad_call`'s
+    collection), else both are None."""
     cdef ForwardIndex index
     if not _templates.enabled:
         return None, _by_rules(ov, a, mode, None), None, True
@@ -396,10 +395,7 @@ cdef tuple _gradients(Var ov, Args a, object mode, bint as_call):
             # for the rules' graph and one for the node); the rules warned already
             outs = _call_node(ov, a, index, tpl, user_site(0) if _basic.track_sites else None)
             if outs is not None:
-                # the forward graph and the rules' graph over it, to free with the former
-                # (every node: `walk` would merge duplicates the rules built)
-                traced = toposort([ov] + [(<object>g)._v for g in grads])
-                return outs[0], outs[1:], traced, True
+                return outs[0], outs[1:], index.nodes, True
         return None, grads, None, True
     a.bind()
     site = user_site(0) if _basic.track_sites else None
@@ -515,10 +511,10 @@ def value_and_grad_call(f, tuple args, dict kwargs, tuple nums, bint single, bin
         release_cut(<list>forward)
         forward = None
         if by_rules:
-            # the rules also built nodes no gradient reads (the cotangents of arguments not
-            # differentiated): cycles over the forward graph, which hold the arguments'
-            # buffers until a collection. Young ones: this call's updates may take them over
-            # (and the first step's program is the later steps', donation included)
+            # the rules' graph over the forward one (with nodes no gradient reads: cotangents
+            # of arguments not differentiated) is young cyclic garbage that holds the
+            # arguments' buffers: collected now, this call's updates may take them over (and
+            # the first step's program is the later steps', donation included)
             _gc.collect(1)
         out_arr = value
     else:
