@@ -140,13 +140,76 @@ cdef inline int _copy_into(cnp.ndarray dst, object src) except -1:
     return 0
 
 
+cdef inline bint _extent(cnp.ndarray a, char **lo, char **hi) noexcept:
+    """The bytes ``a`` spans, ``[lo, hi)``; False for an empty array."""
+    cdef int i
+    cdef cnp.npy_intp d, st
+    cdef char *l = cnp.PyArray_BYTES(a)
+    cdef char *h = l + cnp.PyArray_ITEMSIZE(a)
+    for i in range(cnp.PyArray_NDIM(a)):
+        d = cnp.PyArray_DIM(a, i)
+        if d == 0:
+            return False
+        st = cnp.PyArray_STRIDE(a, i)
+        if st > 0:
+            h += st * (d - 1)
+        else:
+            l += st * (d - 1)
+    lo[0] = l
+    hi[0] = h
+    return True
+
+
+cdef inline bint _overlaps(cnp.ndarray a, cnp.ndarray b) noexcept:
+    """Whether the bytes ``a`` and ``b`` span meet (NumPy's ``may_share_memory``)."""
+    cdef char *al
+    cdef char *ah
+    cdef char *bl
+    cdef char *bh
+    if not _extent(a, &al, &ah) or not _extent(b, &bl, &bh):
+        return False
+    return al < bh and bl < ah
+
+
+cdef list _commit(object res, list res_j, list bufs):
+    """Write each donated result ``res[res_j[q]]`` into its buffer ``bufs[q]`` (unless the
+    program wrote it there in place); returns the results as a list holding the buffers in
+    those places. A result that shares memory with a buffer about to be written (a donated
+    input returned as it is, a view of it, another donated input's buffer) is copied first,
+    so that it keeps the value it had when the program returned."""
+    cdef list out = res if type(res) is list else list(res)
+    cdef Py_ssize_t q, j, npairs = len(bufs)
+    cdef list written = None
+    for q in range(npairs):
+        if out[<Py_ssize_t>res_j[q]] is not bufs[q]:
+            if written is None:
+                written = []
+            written.append(bufs[q])
+    if written is None:
+        return out
+    for j in range(len(out)):
+        r = out[j]
+        if type(r) is cnp.ndarray:
+            for w in written:
+                if _overlaps(<cnp.ndarray>r, <cnp.ndarray>w):
+                    out[j] = r.copy()
+                    break
+    for q in range(npairs):
+        j = <Py_ssize_t>res_j[q]
+        if out[j] is not bufs[q]:
+            _copy_into(<cnp.ndarray>bufs[q], out[j])
+            out[j] = bufs[q]
+    return out
+
+
 cdef object _private(object r, dict bufs, list data):
-    """A result the caller may keep: read-only, never a donated buffer, never the caller's own
-    argument array (a locked view of it instead)."""
+    """A result the caller may keep: read-only, never a donated buffer or a view of one (the
+    next call writes there), never the caller's own argument array (a locked view of it
+    instead)."""
     if not isinstance(r, cnp.ndarray):
         r = np.asarray(r)
     for bv in bufs.values():
-        if r is (<tuple>bv)[0]:
+        if r is (<tuple>bv)[0] or _overlaps(<cnp.ndarray>r, <cnp.ndarray>(<tuple>bv)[0]):
             return r.copy()
     if cnp.PyArray_ISWRITEABLE(<cnp.ndarray>r):
         for a in data:
@@ -163,7 +226,7 @@ cdef class Runner:
     cdef object vm, match, flatten_in, unflatten_out, extras, _last, _carried_key
     cdef list _carried
     cdef int _any_carried  # -1: not known yet
-    cdef list dtypes, shapes, types, pairs
+    cdef list dtypes, shapes, types, pairs, res_j
     cdef dict bufs
     cdef Py_ssize_t n_out
 
@@ -177,6 +240,7 @@ cdef class Runner:
         self.shapes = list(prog.shapes)
         self.types = list(prog.input_types)
         self.pairs = list(prog.donated_pairs)
+        self.res_j = [j for j, p in self.pairs]
         self.bufs = prog.bufs
         self.n_out = prog.n_out
         self._any_carried = -1
@@ -206,20 +270,17 @@ cdef class Runner:
     cdef object _finish(self, res, list donated, list objs, list data):
         """The output pytree of Arrays: donated outputs copied into their buffers (unless
         written there in place) and handed out as the buffers' read-only views."""
-        if type(res) is not list:
-            res = list(res)
         cdef Py_ssize_t n_out = self.n_out, k = 0, j, p
         cdef list outs = [None] * n_out
         cdef tuple bv
-        cdef cnp.ndarray buf
+        if donated:
+            res = _commit(res, self.res_j, [(<tuple>bv)[0] for bv in donated])
+        elif type(res) is not list:
+            res = list(res)
         for j, p in self.pairs:
             bv = <tuple>donated[k]
             k += 1
-            buf = <cnp.ndarray>bv[0]
             view = bv[1]
-            r = res[j]
-            if r is not buf:
-                _copy_into(buf, r)
             res[j] = None
             o = objs[p] if objs is not None else None
             if o is not None and type(o) is not cnp.ndarray and o._v.data is view:
@@ -386,10 +447,6 @@ cdef class Runner:
                                 cnp.PyArray_BYTES(a) + i * cnp.PyArray_STRIDE(a, 0))
                     data[<Py_ssize_t>pos[s]] = w
             res = None  # a thunk may take back an output buffer nobody holds any more
-            res = vm(data)
-            for q in range(npairs):
-                r = res[<Py_ssize_t>res_j[q]]
-                if r is not bufs[q]:
-                    _copy_into(<cnp.ndarray>bufs[q], r)
+            res = _commit(vm(data), res_j, bufs)
         self._last = res
         return 0

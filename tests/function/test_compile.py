@@ -272,3 +272,60 @@ def test_loop_again_with_the_last_loops_signature():
     np.testing.assert_allclose(np.asarray(s), ref, rtol=1e-6)
     with pytest.raises(ValueError, match="slices"):
         step.loop(7, s, xs, 2.0)
+
+
+# ---- donated buffers shared with other results ---------------------------------------------
+
+def test_a_donated_input_returned_beside_its_update_keeps_its_old_value():
+    """An output that is the donated input, or a view of it, is the value before the call:
+    the update written into the input's buffer must not show through it."""
+    p0 = np.arange(4.0)
+    for g, want in [(lambda p: p, p0), (lambda p: p[1], p0[1]),
+                    (lambda p: xp.reshape(p, (2, 2)), p0.reshape(2, 2)),
+                    (lambda p: xp.flip(p), p0[::-1])]:
+        f = xp.compile(lambda p, g=g: (p * 2.0 + 1.0, g(p)), donate_argnums=0)
+        new, old = f(p0)
+        np.testing.assert_array_equal(np.asarray(new), p0 * 2.0 + 1.0)
+        np.testing.assert_array_equal(np.asarray(old), want)
+        new2, old2 = f(new)  # the buffer is taken over and written again: old must not move
+        np.testing.assert_array_equal(np.asarray(old), want)
+        np.testing.assert_array_equal(np.asarray(old2), g(xp.asarray(p0 * 2.0 + 1.0)))
+
+
+def test_donated_inputs_returned_swapped():
+    """Each donated buffer gets the other input's old value, in a call and in a loop."""
+    a0, b0 = np.zeros(3), np.ones(3)
+    f = xp.compile(lambda a, b: (b, a), donate_argnums=(0, 1))
+    x, y = f(a0, b0)
+    np.testing.assert_array_equal(np.asarray(x), b0)
+    np.testing.assert_array_equal(np.asarray(y), a0)
+    g = xp.compile(lambda a, b, s: (b, a + 0.0 * s), donate_argnums=(0, 1))
+    x, y = g.loop(3, a0, b0, np.zeros((3, 3)))
+    np.testing.assert_array_equal(np.asarray(x), b0)
+    np.testing.assert_array_equal(np.asarray(y), a0)
+
+
+def test_heavy_ball_momentum_with_both_states_donated():
+    """``(p, p_prev) -> (p - lr*g + mu*(p - p_prev), p)``: the second output is the first
+    input, whose buffer the first output takes; compiled, looped and NumPy agree."""
+    lr, mu, target = 0.1, 0.9, np.array([1.0, -2.0, 3.0])
+
+    def step(p, p_prev):
+        return p - lr * 2.0 * (p - target) + mu * (p - p_prev), p
+
+    def step_np(p, p_prev):
+        return p - lr * 2.0 * (p - target) + mu * (p - p_prev), p
+
+    want = (np.zeros(3), np.zeros(3))
+    for _ in range(5):
+        want = step_np(*want)
+    f = xp.compile(step, donate_argnums=(0, 1))
+    got = (np.zeros(3), np.zeros(3))
+    for _ in range(5):
+        got = f(*got)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(np.asarray(g), w, rtol=1e-12)
+    h = xp.compile(lambda p, q, s: step(p, q + 0.0 * s), donate_argnums=(0, 1))
+    got = h.loop(5, np.zeros(3), np.zeros(3), np.zeros((5, 3)))
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(np.asarray(g), w, rtol=1e-12)
