@@ -18,12 +18,14 @@ given as the donated input, how many other leaves share the buffer, and their nu
 """
 
 from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.ref cimport Py_REFCNT
 from libc.stdint cimport int32_t
 
 cimport numpy as cnp
 
 from ..graph._ir cimport Apply, Var
+from ..graph._walk cimport _kept
 
 cnp.import_array()
 
@@ -54,6 +56,18 @@ cdef bint _dead_var(object leaf, list nodes):
     return Py_REFCNT(leaf) == _uses(leaf, nodes) + 2
 
 
+cdef bint _read_by_kept(object leaf, list nodes, const char* keep):
+    """Some apply of ``nodes`` that outlives the realization (``keep``, `_walk._kept`: a
+    gradient tape holds it, say) reads ``leaf``."""
+    cdef Py_ssize_t i
+    for i in range(len(nodes)):
+        if keep[i]:
+            for u in (<Apply>nodes[i]).inputs:
+                if u is leaf:
+                    return True
+    return False
+
+
 cdef bint _wanted(Var leaf, list outputs):
     """Some output has ``leaf``'s dtype and shape."""
     cdef Var o
@@ -65,9 +79,20 @@ cdef bint _wanted(Var leaf, list outputs):
 
 
 cpdef bytes dead_leaves(list leaves, list nodes, list outputs):
-    """The dead buffers of a cut worth donating to ``outputs`` (its Vars), as a key suffix
-    (`DEAD_MARK`, then per buffer: donated leaf number, count of other leaves sharing it, their
-    numbers; all int32), or ``b""`` for none."""
+    """The dead buffers of a cut worth donating to ``outputs`` (its Vars, the values the
+    realization writes back), as a key suffix (`DEAD_MARK`, then per buffer: donated leaf
+    number, count of other leaves sharing it, their numbers; all int32), or ``b""`` for none.
+    Renumbers the cut's variables (`_walk._kept`): called once the walk's key is made."""
+    cdef char* keep = NULL
+    try:
+        return _dead_leaves(leaves, nodes, outputs, &keep)
+    finally:
+        PyMem_Free(keep)
+
+
+cdef bytes _dead_leaves(list leaves, list nodes, list outputs, char** keep):
+    """`dead_leaves`; ``keep[0]``: the applies that outlive the realization, found at the
+    first candidate (NULL until then; the caller frees it)."""
     cdef Py_ssize_t i, j, m, k = 0, n = len(leaves)
     cdef Var leaf
     cdef object d
@@ -94,8 +119,16 @@ cpdef bytes dead_leaves(list leaves, list nodes, list outputs):
                 continue
             if not _dead_var(leaf, nodes):
                 continue
+            if keep[0] == NULL:
+                keep[0] = <char*>PyMem_Malloc(len(nodes) + 1)
+                if keep[0] == NULL:
+                    raise MemoryError()
+                _kept(nodes, keep[0], outputs)
+            if _read_by_kept(leaf, nodes, keep[0]):
+                continue
             for j in range(i + 1, n):
-                if (<Var>leaves[j]).data is d and not _dead_var(leaves[j], nodes):
+                if (<Var>leaves[j]).data is d and (not _dead_var(leaves[j], nodes)
+                                                   or _read_by_kept(leaves[j], nodes, keep[0])):
                     break
             else:
                 if k == 0:  # the first buffer to donate: the cut is read for lazy ops once
@@ -143,3 +176,4 @@ cpdef list donated_args(tuple positions, bytes suffix):
                     break
         k += 2 + q[k + 1]
     return out
+

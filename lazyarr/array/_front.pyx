@@ -522,10 +522,11 @@ def realize(vars):
 
 cdef int _run_donating(Walk wk, list pending, Py_ssize_t n_asked, bytes dead) except -1:
     """`_realize_list`'s lookup, run and write-back when leaves of the cut are dead buffers
-    (`_donate`): the key says which, and the program may write its results into them."""
+    (`_donate`): the key (the walk's closed words, then ``dead``) says which, and the program
+    may write its results into them."""
     cdef Entry entry
     cdef list leaves = wk.leaves
-    key = wk._key() + dead
+    key = PyBytes_FromStringAndSize(<char*>wk.w.p, wk.w.n * 8) + dead
     entry = _cache._hit(key)
     if entry is None:
         entry = _prepare(pending[:n_asked], key, dead)
@@ -567,7 +568,7 @@ cdef _realize_list(list vars):
     if _live:
         only = _only_asked(_live, pending)
         if only:
-            n_live = len(_live)  # all dead or asked: dropped once the values are written
+            n_live = len(_live)  # all dead or asked: unlisted before the run
         else:
             _live[:] = held_pending(_live)
             more = _meet_live(wk.nodes, _live)
@@ -579,14 +580,20 @@ cdef _realize_list(list vars):
     n_asked = len(pending)
     if extras:
         pending += extras
+    if n_live:
+        # all dead or asked: unlisted now, so that `dead_leaves` counts only the references
+        # that outlive the realization
+        if n_live == PyList_GET_SIZE(_live):
+            _empty_list(_live)  # its item array stays for the next step's arrays
+        else:
+            del _live[:n_live]
+    n0 = wk._close()  # the key's words, before `dead_leaves` renumbers the cut's variables
     dead = dead_leaves(wk.leaves, wk.nodes, pending)
     if dead:
         _run_donating(wk, pending, n_asked, dead)
-        if n_live:
-            del _live[:n_live]
+        wk.w.n = n0
         _release(wk.nodes)
         return
-    n0 = wk._close()
     entry = _cache._recent(<char*>wk.w.p, wk.w.n * 8)
     if entry is None:
         key = PyBytes_FromStringAndSize(<char*>wk.w.p, wk.w.n * 8)
@@ -603,11 +610,6 @@ cdef _realize_list(list vars):
     args = [(<Var>PyList_GET_ITEM(leaves, <Py_ssize_t>pos[i])).data for i in range(len(pos))]
     # results are locked read-only (a view where an op handed back its input, a user's array)
     _write_back(pending, entry.program(args), args)
-    if n_live:
-        if n_live == PyList_GET_SIZE(_live):
-            _empty_list(_live)  # its item array stays for the next step's arrays
-        else:
-            del _live[:n_live]
     _release(wk.nodes)  # the nodes above the new leaves, freed now, not by a collection
     leaves = None
     _recycle(wk)

@@ -42,6 +42,7 @@ cdef class Walk:
 
 cdef Walk _start(list outputs, list extras, bint full)
 cdef int _release(list nodes) except -1
+cdef int _kept(list nodes, char* keep, list written) except -1
 cdef list _meets(list candidates, Py_ssize_t budget)
 cdef int _recycle(Walk wk) except -1
 cdef int _empty_list(list l) except -1

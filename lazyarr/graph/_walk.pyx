@@ -618,28 +618,26 @@ def release_cut(list nodes):
     _release(nodes)
 
 
-cdef int _release(list nodes) except -1:
-    """`release_cut` (borrowed references throughout: ``nodes`` holds the applies, which hold
-    their tuples and variables, until the last loop)."""
+cdef int _kept(list nodes, char* keep, list written) except -1:
+    """``keep[i]`` (``len(nodes)`` flags): whether apply ``i`` of a cut outlives it, being held
+    from outside or reached from one that is (see `release_cut`; borrowed references
+    throughout: ``nodes`` holds the applies, which hold their tuples and variables).
+    ``written``: pending variables about to become leaves (None: already leaves), whose
+    holders keep no apply: they are not counted as members of the cut."""
     cdef Py_ssize_t n = len(nodes), i, j, k, m, sp
     cdef PyObject* a
     cdef PyObject** items
     cdef Var o
     cdef object lst, tup
     cdef bint own
-    cdef char small_keep[64]
     cdef Py_ssize_t small_stack[64]
-    cdef char* keep = small_keep
     cdef Py_ssize_t* stack = small_stack
     global _epoch
     if n == 0:
         return 0
     if n > 64:
-        keep = <char*>PyMem_Malloc(n)
         stack = <Py_ssize_t*>PyMem_Malloc(n * sizeof(Py_ssize_t))
-        if keep == NULL or stack == NULL:
-            PyMem_Free(keep)
-            PyMem_Free(stack)
+        if stack == NULL:
             raise MemoryError()
     memset(keep, 0, n)
     _epoch += 1
@@ -667,6 +665,11 @@ cdef int _release(list nodes) except -1:
             # a's references: the nodes list and its members' owner fields
             if (<PyObject*>a).ob_refcnt - 1 - k > 0:
                 keep[i] = 1
+        if written is not None:
+            for x in written:
+                if (<Var>x)._mark == ep:
+                    (<Var>x)._mark = 0  # a leaf once written back: its readers reach no apply
+            x = None
         for i in range(n):
             tup = (<Apply>PyList_GET_ITEM(nodes, i)).inputs
             if type(tup) is tuple and Py_REFCNT(tup) == 2:  # a's field and `tup`
@@ -709,6 +712,26 @@ cdef int _release(list nodes) except -1:
                     keep[o._num] = 1  # kept, and pushed once: the stack needs n slots
                     stack[sp] = o._num
                     sp += 1
+    finally:
+        if stack != small_stack:
+            PyMem_Free(stack)
+    return 0
+
+
+cdef int _release(list nodes) except -1:
+    """`release_cut`."""
+    cdef Py_ssize_t n = len(nodes), i
+    cdef PyObject* a
+    cdef char small_keep[64]
+    cdef char* keep = small_keep
+    if n == 0:
+        return 0
+    if n > 64:
+        keep = <char*>PyMem_Malloc(n)
+        if keep == NULL:
+            raise MemoryError()
+    try:
+        _kept(nodes, keep, None)
         for i in range(n):
             if not keep[i]:
                 a = PyList_GET_ITEM(nodes, i)
@@ -717,5 +740,4 @@ cdef int _release(list nodes) except -1:
     finally:
         if keep != small_keep:
             PyMem_Free(keep)
-            PyMem_Free(stack)
     return 0

@@ -102,6 +102,24 @@ def test_a_pending_graph_outside_the_cut_reads_the_old_values():
     np.testing.assert_array_equal(np.asarray(w), 4.0)
 
 
+@pytest.mark.parametrize("make_c, value", [
+    (lambda c0: xp.asarray(c0.copy()), lambda c0: c0),      # a leaf only the node reads
+    (lambda c0: xp.tanh(xp.asarray(c0.copy())), np.tanh),  # a pending node over such a leaf
+], ids=["leaf", "pending"])
+def test_nodes_a_vjp_keeps_hold_their_leaves(make_c, value):
+    """`vjp` keeps the forward nodes for its pullback: realizing the forward value must not
+    write into a buffer those nodes read, though no array or other node holds it."""
+    rng = np.random.default_rng(5)
+    c0 = rng.standard_normal((32, 32))
+    w0 = rng.standard_normal((32, 32))
+    held = [make_c(c0)]
+    out, vjp_fn = xp.vjp(lambda u: u * held[0], xp.asarray(w0))
+    held.clear()  # no array holds c now: only the forward node reads its leaf
+    np.testing.assert_allclose(np.asarray(out), w0 * value(c0))
+    (g,) = vjp_fn(xp.ones((32, 32)))
+    np.testing.assert_allclose(np.asarray(g), value(c0))
+
+
 @pytest.mark.parametrize("step", [
     lambda w: w - 0.5 * w.T,                 # an elementwise node also reads a view of it
     lambda w: w - 0.01 * (w.T @ w),          # an accumulating product reads it twice more
