@@ -23,7 +23,7 @@ from ..diff.engine import deep_graphs
 from ..graph.userline import where
 from . import _call
 from .program import Program
-from .pytree_code import make_matcher
+from .pytree_code import make_matcher, scalar_key
 
 _SCALARS = (bool, int, float, complex)
 _MISS = _call.Runner  # what `Runner.call` returns for arguments of another signature
@@ -92,7 +92,7 @@ class Compiled:
                 elif v.data is None:
                     return None
             elif isinstance(x, _SCALARS) or x is None:
-                scalars.append((k, type(x), x))
+                scalars.append((k, type(x), scalar_key(x)))
                 continue
             elif type(x) is not np.ndarray:
                 x = coerce.wrap(coerce.as_var(x))

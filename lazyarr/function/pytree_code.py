@@ -7,8 +7,42 @@ recursion, no type tests.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
+
+
+def scalar_key(x: Any) -> Any:
+    """``x`` (a Python scalar) as a signature compares it: a float or complex by its bits as
+    far as results can tell (``-0.0`` is not ``0.0``; every NaN is one constant), others as
+    they are."""
+    if type(x) is float:
+        return x.hex()
+    if type(x) is complex:
+        return x.real.hex(), x.imag.hex()
+    return x
+
+
+def _plain(v: float) -> bool:
+    """``==`` compares float ``v`` as `scalar_key` does: not a NaN, not a zero."""
+    return v == v and v != 0.0
+
+
+def _const_test(src: str, x: Any, consts: list) -> str:
+    """A test that ``src`` is the constant ``x`` (its type, then its value as `scalar_key`
+    tells it: plain ``==`` where that says the same)."""
+    consts.append(type(x))
+    test = f"type({src}) is c[{len(consts) - 1}] and "
+    if type(x) is float and not _plain(x):
+        if x != x:
+            return test + f"{src} != {src}"
+        consts.append(math.copysign(1.0, x))
+        return test + f"{src} == 0.0 and copysign(1.0, {src}) == c[{len(consts) - 1}]"
+    if type(x) is complex and not (_plain(x.real) and _plain(x.imag)):
+        consts.append(scalar_key(x))
+        return test + f"key({src}) == c[{len(consts) - 1}]"
+    consts.append(x)
+    return test + f"{src} == c[{len(consts) - 1}]"
 
 
 def _flat_expr(struct: Any, src: str, parts: list[str]) -> None:
@@ -66,9 +100,7 @@ def make_matcher(spec: Any) -> Callable[[Any], list | None]:
         elif kind == "none":
             conds.append(f"{src} is None")
         elif kind == "const":
-            consts.append(type(s[1]))
-            consts.append(s[1])
-            conds.append(f"type({src}) is c[{len(consts) - 2}] and {src} == c[{len(consts) - 1}]")
+            conds.append(_const_test(src, s[1], consts))
         elif kind in ("tuple", "list"):
             conds.append(f"type({src}) is {kind} and len({src}) == {len(s[1])}")
             for i, sub in enumerate(s[1]):
@@ -82,4 +114,4 @@ def make_matcher(spec: Any) -> Callable[[Any], list | None]:
     go(spec, "t")
     test = " and ".join(conds) or "True"
     code = f"lambda t: [{', '.join(parts)}] if {test} else None"
-    return eval(code, {"c": consts})  # noqa: S307 - generated from a structure
+    return eval(code, {"c": consts, "copysign": math.copysign, "key": scalar_key})  # noqa: S307

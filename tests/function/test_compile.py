@@ -329,3 +329,24 @@ def test_heavy_ball_momentum_with_both_states_donated():
     got = h.loop(5, np.zeros(3), np.zeros(3), np.zeros((5, 3)))
     for g, w in zip(got, want):
         np.testing.assert_allclose(np.asarray(g), w, rtol=1e-12)
+
+
+def test_python_float_arguments_key_by_sign_of_zero_and_nan():
+    """Python scalars are constants of the program: -0.0 is not 0.0 (x / -0.0 is -inf), and
+    every NaN is the same constant (one trace, not one per call)."""
+    x = np.ones(3)
+    f = xp.compile(lambda x, s: x / s)
+    with np.errstate(divide="ignore"):
+        for s in (0.0, -0.0, 0.0, 1.0, -0.0):
+            np.testing.assert_array_equal(np.asarray(f(x, s)), x / s)
+        f(np.ones(4), 2.0)  # the dict lookup, not the last program's matcher
+        np.testing.assert_array_equal(np.asarray(f(x, -0.0)), x / -0.0)
+    assert f.n_traces == 4
+    g = xp.compile(lambda x, s: x * s)
+    for _ in range(5):
+        assert np.isnan(np.asarray(g(x, float("nan")))).all()
+    assert g.n_traces == 1
+    h = xp.compile(lambda x, s: x * s)
+    for s in (complex(0.0, 0.0), complex(-0.0, 0.0), complex(0.0, -0.0)):
+        np.testing.assert_array_equal(np.asarray(h(x, s)), x * s)
+        assert [np.signbit(v.real) for v in np.asarray(h(x, s))] == [np.signbit(s.real)] * 3
