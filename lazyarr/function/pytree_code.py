@@ -45,26 +45,34 @@ def _const_test(src: str, x: Any, consts: list) -> str:
     return test + f"{src} == c[{len(consts) - 1}]"
 
 
-def _flat_expr(struct: Any, src: str, parts: list[str]) -> None:
+def _key_ref(key: Any, keys: list) -> str:
+    """Source naming dict key ``key``: ``k[i]``, the generated function's i-th key (any
+    hashable key, not only those whose ``repr`` is a literal)."""
+    keys.append(key)
+    return f"k[{len(keys) - 1}]"
+
+
+def _flat_expr(struct: Any, src: str, parts: list[str], keys: list) -> None:
     kind = struct[0]
     if kind == "leaf":
         parts.append(src)
     elif kind in ("tuple", "list"):
         for i, s in enumerate(struct[1]):
-            _flat_expr(s, f"{src}[{i}]", parts)
+            _flat_expr(s, f"{src}[{i}]", parts, keys)
     elif kind == "dict":
-        for k, s in zip(struct[1], struct[2]):
-            _flat_expr(s, f"{src}[{k!r}]", parts)
+        for key, s in zip(struct[1], struct[2]):
+            _flat_expr(s, f"{src}[{_key_ref(key, keys)}]", parts, keys)
 
 
 def make_flatten(struct: Any) -> Callable[[Any], list]:
     """``flatten(tree) -> leaves`` for trees of exactly ``struct`` (not checked)."""
     parts: list[str] = []
-    _flat_expr(struct, "t", parts)
-    return eval(f"lambda t: [{', '.join(parts)}]")  # noqa: S307 - generated from a structure
+    keys: list = []
+    _flat_expr(struct, "t", parts, keys)
+    return eval(f"lambda t: [{', '.join(parts)}]", {"k": keys})  # noqa: S307 - from a structure
 
 
-def _build_expr(struct: Any, counter: list[int]) -> str:
+def _build_expr(struct: Any, counter: list[int], keys: list) -> str:
     kind = struct[0]
     if kind == "leaf":
         counter[0] += 1
@@ -72,17 +80,18 @@ def _build_expr(struct: Any, counter: list[int]) -> str:
     if kind == "none":
         return "None"
     if kind == "tuple":
-        items = [_build_expr(s, counter) for s in struct[1]]
+        items = [_build_expr(s, counter, keys) for s in struct[1]]
         return f"({', '.join(items)}{',' if len(items) == 1 else ''})"
     if kind == "list":
-        return "[" + ", ".join(_build_expr(s, counter) for s in struct[1]) + "]"
-    return "{" + ", ".join(f"{k!r}: {_build_expr(s, counter)}"
-                           for k, s in zip(struct[1], struct[2])) + "}"
+        return "[" + ", ".join(_build_expr(s, counter, keys) for s in struct[1]) + "]"
+    return "{" + ", ".join(f"{_key_ref(key, keys)}: {_build_expr(s, counter, keys)}"
+                           for key, s in zip(struct[1], struct[2])) + "}"
 
 
 def make_unflatten(struct: Any) -> Callable[[list], Any]:
     """``unflatten(leaves) -> tree`` of structure ``struct``."""
-    return eval(f"lambda l: {_build_expr(struct, [0])}")  # noqa: S307
+    keys: list = []
+    return eval(f"lambda l: {_build_expr(struct, [0], keys)}", {"k": keys})  # noqa: S307
 
 
 def make_matcher(spec: Any) -> Callable[[Any], list | None]:
@@ -92,6 +101,7 @@ def make_matcher(spec: Any) -> Callable[[Any], list | None]:
     conds: list[str] = []
     parts: list[str] = []
     consts: list = []
+    keys: list = []
 
     def go(s: Any, src: str) -> None:
         kind = s[0]
@@ -108,10 +118,11 @@ def make_matcher(spec: Any) -> Callable[[Any], list | None]:
         else:
             consts.append(frozenset(s[1]))
             conds.append(f"type({src}) is dict and {src}.keys() == c[{len(consts) - 1}]")
-            for k, sub in zip(s[1], s[2]):
-                go(sub, f"{src}[{k!r}]")
+            for key, sub in zip(s[1], s[2]):
+                go(sub, f"{src}[{_key_ref(key, keys)}]")
 
     go(spec, "t")
     test = " and ".join(conds) or "True"
     code = f"lambda t: [{', '.join(parts)}] if {test} else None"
-    return eval(code, {"c": consts, "copysign": math.copysign, "key": scalar_key})  # noqa: S307
+    return eval(code, {"c": consts, "k": keys, "copysign": math.copysign,  # noqa: S307
+                       "key": scalar_key})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import enum
+
 import numpy as np
 import pytest
 
@@ -350,3 +352,21 @@ def test_python_float_arguments_key_by_sign_of_zero_and_nan():
     for s in (complex(0.0, 0.0), complex(-0.0, 0.0), complex(0.0, -0.0)):
         np.testing.assert_array_equal(np.asarray(h(x, s)), x * s)
         assert [np.signbit(v.real) for v in np.asarray(h(x, s))] == [np.signbit(s.real)] * 3
+
+
+class _Color(enum.Enum):
+    RED = 1
+
+
+@pytest.mark.parametrize("key", [float("inf"), _Color.RED, np.int64(3), "a'b", (1, "x")],
+                         ids=["inf", "enum", "np.int64", "quote", "tuple"])
+def test_dict_keys_that_are_not_literals(key):
+    """Any hashable dict key, in arguments and in results (the generated flatten, unflatten and
+    matcher must not spell keys as Python source)."""
+    x = np.arange(3.0)
+    f = xp.compile(lambda d: {k: v * 2.0 for k, v in d.items()})
+    for _ in range(2):  # the trace, then the matcher's path
+        out = f({key: x})
+        assert list(out) == [key]
+        np.testing.assert_array_equal(np.asarray(out[key]), x * 2.0)
+
