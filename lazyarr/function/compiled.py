@@ -17,7 +17,7 @@ import numpy as np
 
 from ..array import coerce
 from ..array.array_object import Array
-from ..array.materialize import realize
+from ..array.materialize import ConcretizationError, realize
 from ..control import trace as T
 from ..diff.engine import deep_graphs
 from ..graph.userline import where
@@ -60,7 +60,8 @@ class Compiled:
     # ---- the checked path -----------------------------------------------------------------
     def _prepare(self, args: tuple, stacked: Sequence[int] = ()):
         """``(program, flat data, flat leaves, stacked leaf positions)`` for ``args``; None
-        when an argument is symbolic (``f`` is being traced by an enclosing transform)."""
+        when an argument is symbolic or built from a symbolic value (``f`` is being traced by
+        an enclosing transform)."""
         nargs = len(args)
         for n in (*self.static_argnums, *self.donate_argnums, *stacked):
             if n >= nargs:
@@ -98,7 +99,10 @@ class Compiled:
                 x = coerce.wrap(coerce.as_var(x))
             objs.append(x)
         if pending:
-            realize(pending)
+            try:
+                realize(pending)
+            except ConcretizationError:  # an argument built from an enclosing trace's input
+                return None
         for x in objs:
             d = x if type(x) is np.ndarray else x._v.data
             data.append(d)

@@ -370,3 +370,16 @@ def test_dict_keys_that_are_not_literals(key):
         assert list(out) == [key]
         np.testing.assert_array_equal(np.asarray(out[key]), x * 2.0)
 
+
+
+def test_a_compiled_function_on_a_traced_expression_is_inlined():
+    """Inside grad or compile, an argument built from a traced input is traced too: f runs
+    inline, as it does on a bare traced input."""
+    x = np.arange(3.0)
+    g = xp.compile(lambda a: xp.sum(xp.sin(a)))
+    np.testing.assert_allclose(np.asarray(xp.grad(lambda a: g(a * 2.0))(xp.asarray(x))),
+                               2.0 * np.cos(2.0 * x))
+    outer = xp.compile(lambda a: g(a * 2.0))
+    np.testing.assert_allclose(float(outer(x)), np.sum(np.sin(2.0 * x)))
+
+
