@@ -215,6 +215,10 @@ class Compiled:
                     if i not in self.static_argnums and i not in self.donate_argnums)
         else:
             stacked = _argnums(stacked_argnums, "stacked_argnums")
+            static = [i for i in stacked if i in self.static_argnums]
+            if static:
+                raise ValueError(f"compile.loop: stacked argument {static[0]} is static; a "
+                                 f"stacked argument holds one array slice per step ({where()})")
         last = self._last_loop
         if last is not None and last[1] == stacked:  # the last loop's signature, checked in C
             prog, _, stacked_idx = last

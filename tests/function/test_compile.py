@@ -383,3 +383,8 @@ def test_a_compiled_function_on_a_traced_expression_is_inlined():
     np.testing.assert_allclose(float(outer(x)), np.sum(np.sin(2.0 * x)))
 
 
+
+def test_loop_refuses_a_static_stacked_argument():
+    st = xp.compile(lambda s, x, k: (s * k + x,), donate_argnums=0, static_argnums=2)
+    with pytest.raises(ValueError, match="static"):
+        st.loop(2, np.zeros(3), np.ones((2, 3)), 0.5, stacked_argnums=(1, 2))
