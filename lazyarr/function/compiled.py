@@ -292,13 +292,17 @@ def compile(f: Callable | None = None, *, static_argnums: int | Sequence[int] = 
 
     ``donate_argnums``: arrays of these arguments give their buffers to the outputs matched with
     them (same dtype and shape, in order): parameters updated in place, nothing allocated per
-    step. A donated array must not be used after the call (it may hold the new value).
+    step. A donated array must not be used after the call (it may hold the new value), nor
+    may an expression built from it before the call and not yet realized (it reads the
+    array's buffer when it is); if the call raises, the donated array may be overwritten.
 
     ``trust_input=True`` (or setting ``.trust_input`` later): calls skip flattening checks,
     conversions and the signature lookup and run the program of the previous call; arguments
     must be arrays of that call's structure. A wrong shape raises ValueError; a wrong dtype is
     computed through NumPy's casting rules (the result dtype may differ); any other object
-    raises TypeError from the program. Use ``.loop(n, ...)`` for many steps in one call and
+    raises TypeError from the program. Python scalars and static arguments are not read (the
+    previous call's values are baked into its program), and leaves beyond that call's
+    structure are ignored. Use ``.loop(n, ...)`` for many steps in one call and
     ``.program(...).vm`` for the bare linked program.
     """
     if f is None:

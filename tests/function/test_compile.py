@@ -388,3 +388,17 @@ def test_loop_refuses_a_static_stacked_argument():
     st = xp.compile(lambda s, x, k: (s * k + x,), donate_argnums=0, static_argnums=2)
     with pytest.raises(ValueError, match="static"):
         st.loop(2, np.zeros(3), np.ones((2, 3)), 0.5, stacked_argnums=(1, 2))
+
+
+def test_trust_input_reads_arrays_only():
+    """As documented: a trusted call runs the previous call's program, whose Python scalars
+    and static values are baked in; leaves beyond its structure are not read."""
+    x = np.ones(3)
+    f = xp.compile(lambda x, s: x * s)
+    f(x, 2.0)
+    f.trust_input = True
+    np.testing.assert_array_equal(np.asarray(f(x, 3.0)), x * 2.0)
+    g = xp.compile(lambda xs: xs[0] + xs[1])
+    g([x, x])
+    g.trust_input = True
+    np.testing.assert_array_equal(np.asarray(g([x, x, x * 5.0])), x * 2.0)
