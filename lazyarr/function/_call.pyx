@@ -8,6 +8,7 @@ donated, what a caller may keep) are the ones `Program` documents.
 """
 
 cimport numpy as cnp
+from cpython.ref cimport Py_REFCNT
 from libc.string cimport memcpy
 
 import numpy as np
@@ -220,6 +221,15 @@ cdef object _private(object r, dict bufs, list data):
     return r
 
 
+cdef bint _read_elsewhere(object o):
+    """Whether Array ``o``'s variable has holders besides Arrays: the nodes of unrealized
+    expressions built from it (a NumPy argument has none)."""
+    if not isinstance(o, Array):
+        return False
+    v = o._v
+    return Py_REFCNT(v) - 1 > v.nref  # minus this function's own reference
+
+
 cdef class Runner:
     """The call state of one `Program`, read from C: its linked program, argument dtypes and
     shapes, donated pairs and buffers, extra inputs and output structure."""
@@ -249,16 +259,18 @@ cdef class Runner:
         """Use ``match(args) -> array leaves or None`` for `call`."""
         self.match = match
 
-    cdef list _take_donated(self, list data):
+    cdef list _take_donated(self, list data, list objs):
         """Swap each donated argument in ``data`` for its writable buffer (a copy made on first
-        use); returns the ``(buffer, read-only view)`` pairs in ``pairs`` order."""
+        use, or when an unrealized expression reads the argument's buffer: ``objs``, the
+        argument leaves); returns the ``(buffer, read-only view)`` pairs in ``pairs`` order."""
         cdef list donated = []
         cdef dict bufs = self.bufs
         cdef Py_ssize_t j, p
         for j, p in self.pairs:
             d = data[p]
             bv = bufs.get(j)
-            if bv is None or d is not (<tuple>bv)[1]:
+            if (bv is None or d is not (<tuple>bv)[1]
+                    or (objs is not None and _read_elsewhere(objs[p]))):
                 buf = np.array(d, dtype=self.types[p][0], order="C", copy=True)
                 view = buf.view()
                 view.flags.writeable = False
@@ -295,7 +307,7 @@ cdef class Runner:
     def run(self, list data, list objs):
         """One call on the flat argument data; ``objs``: the argument leaves (to hand donated
         Arrays back) or None. Returns the output pytree of Arrays."""
-        cdef list donated = self._take_donated(data) if self.pairs else []
+        cdef list donated = self._take_donated(data, objs) if self.pairs else []
         if self.extras is not None:
             data = data + self.extras
         return self._finish(self.vm(data), donated, objs, data)
@@ -345,7 +357,7 @@ cdef class Runner:
                     and cnp.PyArray_STRIDE(<cnp.ndarray>x, 0)
                     % cnp.PyArray_ITEMSIZE(<cnp.ndarray>x) == 0):
                 win[s] = (<cnp.ndarray>x)[0, ...]
-        cdef list donated = self._take_donated(data)
+        cdef list donated = self._take_donated(data, objs)
         if self.extras is not None:
             data = data + self.extras
         cdef Py_ssize_t npairs = len(self.pairs)

@@ -292,9 +292,9 @@ def compile(f: Callable | None = None, *, static_argnums: int | Sequence[int] = 
 
     ``donate_argnums``: arrays of these arguments give their buffers to the outputs matched with
     them (same dtype and shape, in order): parameters updated in place, nothing allocated per
-    step. A donated array must not be used after the call (it may hold the new value), nor
-    may an expression built from it before the call and not yet realized (it reads the
-    array's buffer when it is); if the call raises, the donated array may be overwritten.
+    step. A donated array must not be used after the call (it may hold the new value); an
+    expression built from it before the call keeps the old value (the call then takes a fresh
+    buffer). If the call raises, the donated array may have been overwritten.
 
     ``trust_input=True`` (or setting ``.trust_input`` later): calls skip flattening checks,
     conversions and the signature lookup and run the program of the previous call; arguments

@@ -402,3 +402,21 @@ def test_trust_input_reads_arrays_only():
     g([x, x])
     g.trust_input = True
     np.testing.assert_array_equal(np.asarray(g([x, x, x * 5.0])), x * 2.0)
+
+
+def test_an_expression_built_before_a_donating_call_keeps_the_old_value():
+    """An unrealized expression of a donated array reads that array's buffer: the call gives
+    the array a fresh buffer instead of writing the one the expression reads."""
+    f = xp.compile(lambda p: p * 2.0, donate_argnums=0)
+    p = f(np.ones(4))          # p's buffer is the program's own: the next call may take it
+    snap = p * 10.0            # pending, reads p's buffer
+    p2 = f(p)
+    np.testing.assert_array_equal(np.asarray(snap), np.full(4, 20.0))
+    np.testing.assert_array_equal(np.asarray(p2), np.full(4, 4.0))
+    p3 = f(p2)                 # nothing else reads p2: its buffer is taken again
+    np.testing.assert_array_equal(np.asarray(p3), np.full(4, 8.0))
+    assert np.asarray(p3).ctypes.data == np.asarray(p2).ctypes.data
+    for s in (np.asarray(snap), np.asarray(p2)):
+        assert not s.flags.writeable
+    q = f.loop(1, p3)          # the loop's donation checks the same
+    np.testing.assert_array_equal(np.asarray(q), np.full(4, 16.0))
