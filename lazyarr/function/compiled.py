@@ -17,6 +17,7 @@ import numpy as np
 
 from ..array import coerce
 from ..array.array_object import Array
+from ..array.dtypes import ALL_DTYPES
 from ..array.materialize import ConcretizationError, realize
 from ..control import trace as T
 from ..diff.engine import deep_graphs
@@ -26,6 +27,7 @@ from .program import Program
 from .pytree_code import make_matcher, scalar_key
 
 _SCALARS = (bool, int, float, complex)
+_SUPPORTED_DTYPES = frozenset(ALL_DTYPES)
 _MISS = _call.Runner  # what `Runner.call` returns for arguments of another signature
 
 
@@ -95,8 +97,8 @@ class Compiled:
             elif isinstance(x, _SCALARS) or x is None:
                 scalars.append((k, type(x), scalar_key(x)))
                 continue
-            elif type(x) is not np.ndarray:
-                x = coerce.wrap(coerce.as_var(x))
+            elif type(x) is not np.ndarray or x.dtype not in _SUPPORTED_DTYPES:
+                x = coerce.wrap(coerce.as_var(x))  # as eager code converts it
             objs.append(x)
         if pending:
             try:
@@ -288,7 +290,8 @@ def compile(f: Callable | None = None, *, static_argnums: int | Sequence[int] = 
     ``f`` takes and returns pytrees (tuples, lists, dicts, None) of arrays. The signature is the
     pytree structure, every array's dtype and shape, the values of Python scalars, and the
     (hashable) values of the ``static_argnums`` arguments; a new signature traces again
-    (``.n_traces`` counts). Results are realized lazyarr Arrays.
+    (``.n_traces`` counts). Results are realized lazyarr Arrays. NumPy arrays of a dtype lazyarr
+    lacks are converted as eager code converts them (float16 to float32).
 
     ``donate_argnums``: arrays of these arguments give their buffers to the outputs matched with
     them (same dtype and shape, in order): parameters updated in place, nothing allocated per

@@ -420,3 +420,14 @@ def test_an_expression_built_before_a_donating_call_keeps_the_old_value():
         assert not s.flags.writeable
     q = f.loop(1, p3)          # the loop's donation checks the same
     np.testing.assert_array_equal(np.asarray(q), np.full(4, 16.0))
+
+
+def test_numpy_dtypes_lazyarr_does_not_have_convert_as_in_eager_code():
+    f = xp.compile(lambda a: a * 2)
+    h = np.arange(3, dtype=np.float16)
+    for _ in range(2):
+        assert np.asarray(f(h)).dtype == (xp.asarray(h) * 2).dtype == np.float32
+    assert np.asarray(f(h.astype(np.longdouble))).dtype == np.float64
+    with pytest.raises(TypeError, match="not supported"):
+        f(np.arange(3, dtype=">i4"))
+
