@@ -10,6 +10,7 @@ runs the program. Results are realized Arrays (leaves), arranged as ``f`` return
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -57,7 +58,23 @@ class Compiled:
         self._last_loop: tuple | None = None
         #: number of arguments -> `loop`'s default stacked argnums (neither static nor donated)
         self._default_stacked: dict[int, tuple] = {}
+        self._signature: inspect.Signature | None = None  # ``f``'s, read on a keyword call
         functools.update_wrapper(self, fn)
+
+    def _bind(self, args: tuple, kwargs: dict) -> tuple:
+        """``args`` and ``kwargs`` as ``f``'s positional arguments (defaults filled in), which
+        argument numbers and signatures refer to."""
+        if self._signature is None:
+            self._signature = inspect.signature(self.fn)
+        try:
+            bound = self._signature.bind(*args, **kwargs)
+        except TypeError as e:
+            raise TypeError(f"compile: {e} ({where()})") from None
+        bound.apply_defaults()
+        if bound.kwargs:
+            raise TypeError(f"compile: keyword-only parameters of f are not supported "
+                            f"({', '.join(bound.kwargs)}) ({where()})")
+        return bound.args
 
     # ---- the checked path -----------------------------------------------------------------
     def _prepare(self, args: tuple, stacked: Sequence[int] = ()):
@@ -167,7 +184,9 @@ class Compiled:
         return Program(traced, extras, len(arr_pos), donate, in_struct)
 
     # ---- calls ----------------------------------------------------------------------------
-    def __call__(self, *args):
+    def __call__(self, *args, **kwargs):
+        if kwargs:
+            args = self._bind(args, kwargs)
         last = self._last
         if last is not None:
             if self.trust_input:
@@ -290,8 +309,10 @@ def compile(f: Callable | None = None, *, static_argnums: int | Sequence[int] = 
     ``f`` takes and returns pytrees (tuples, lists, dicts, None) of arrays. The signature is the
     pytree structure, every array's dtype and shape, the values of Python scalars, and the
     (hashable) values of the ``static_argnums`` arguments; a new signature traces again
-    (``.n_traces`` counts). Results are realized lazyarr Arrays. NumPy arrays of a dtype lazyarr
-    lacks are converted as eager code converts them (float16 to float32).
+    (``.n_traces`` counts). Results are realized lazyarr Arrays. Keyword arguments are bound to
+    ``f``'s parameters, defaults filled in, and then count as positional ones (argument numbers
+    refer to ``f``'s parameters); keyword-only parameters are not supported. NumPy arrays of a
+    dtype lazyarr lacks are converted as eager code converts them (float16 to float32).
 
     ``donate_argnums``: arrays of these arguments give their buffers to the outputs matched with
     them (same dtype and shape, in order): parameters updated in place, nothing allocated per

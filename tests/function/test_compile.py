@@ -431,3 +431,19 @@ def test_numpy_dtypes_lazyarr_does_not_have_convert_as_in_eager_code():
     with pytest.raises(TypeError, match="not supported"):
         f(np.arange(3, dtype=">i4"))
 
+
+def test_keyword_arguments_bind_to_fs_parameters():
+    """Keywords are bound to ``f``'s parameters (defaults filled in) and key the signature
+    like positional arguments."""
+    x = np.arange(3.0)
+    f = xp.compile(lambda a, b=1.0: a * b)
+    np.testing.assert_array_equal(np.asarray(f(x, b=3.0)), x * 3.0)
+    np.testing.assert_array_equal(np.asarray(f(x)), x)
+    np.testing.assert_array_equal(np.asarray(f(a=x, b=x)), x * x)
+    np.testing.assert_array_equal(np.asarray(f(x, b=3.0)), x * 3.0)
+    assert f.n_traces == 3
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        f(x, c=1.0)
+    g = xp.compile(lambda a, *, k: a + k)
+    with pytest.raises(TypeError, match="keyword-only"):
+        g(x, k=1.0)
