@@ -543,6 +543,9 @@ cdef class GemmThunk(Thunk):
         cdef cnp.ndarray be = <cnp.ndarray>xs[4]
         cdef cnp.npy_intp m = cnp.PyArray_DIMS(a)[0], k = cnp.PyArray_DIMS(a)[1], n
         n = 1 if self.vec else cnp.PyArray_DIMS(b)[1]
+        if cnp.PyArray_DIMS(b)[0] != k:  # sizes known only now (a mask's result)
+            raise ValueError(f"matmul: the inner sizes of the operands differ: "
+                             f"{(<object>a).shape} and {(<object>b).shape}")
         if m == 0 or k == 0 or n == 0:
             return Thunk.run(self, storage, shared)
         cdef char *palpha = <char *>cnp.PyArray_DATA(al)

@@ -230,6 +230,9 @@ cdef class ElemThunk(Thunk):
             for d in range(ndi):
                 s = dims[d]
                 if s != 1:
+                    if shape[nd - ndi + d] != 1 and shape[nd - ndi + d] != s:
+                        # sizes known only now (a mask's result) that do not broadcast
+                        _no_broadcast(arrs, self.nin)
                     shape[nd - ndi + d] = s
         for d in range(nd):
             n *= shape[d]
@@ -285,6 +288,13 @@ cdef class ElemThunk(Thunk):
             else:
                 _strided(self.fs, arrs, ptrs, nargs, nd, shape, n)
         return 0
+
+
+cdef int _no_broadcast(PyObject **arrs, int nin) except -1:
+    """Raise NumPy's error for operands whose shapes do not broadcast."""
+    cdef int i
+    shapes = " ".join([str((<object>arrs[i]).shape) for i in range(nin)])
+    raise ValueError(f"operands could not be broadcast together with shapes {shapes}")
 
 
 cdef inline cnp.ndarray _target(list storage, Py_ssize_t slot, int nd, cnp.npy_intp *shape,

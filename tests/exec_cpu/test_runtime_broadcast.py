@@ -1,0 +1,59 @@
+"""Sizes known only at run time (a boolean mask's result) are checked when the kernels run:
+operands that do not broadcast raise NumPy's error instead of reading past a buffer."""
+
+import numpy as np
+import pytest
+
+import lazyarr as xp
+
+X = np.arange(10.0)
+
+
+def _masked(a, lo, hi):
+    m = np.zeros(10, bool)
+    m[lo:hi] = True
+    return a[xp.asarray(m)]
+
+
+@pytest.mark.parametrize("op", [
+    lambda u, v: u + v,
+    lambda u, v: u * v,
+    lambda u, v: xp.where(u > 0, u, v),
+    lambda u, v: u * 2.0 + xp.exp(v) * 3.0,   # a fused chain
+    lambda u, v: xp.sum(u - v),               # a reduction over the mismatch
+], ids=["add", "mul", "where", "fused", "sum"])
+@pytest.mark.parametrize("sizes", [((0, 3), (8, 10)), ((8, 10), (0, 5))], ids=["3+2", "2+5"])
+def test_mismatched_run_time_sizes_raise(op, sizes):
+    a = xp.asarray(X)
+    for _ in range(2):  # the trace, then the cached program
+        r = op(_masked(a, *sizes[0]), _masked(a, *sizes[1]))
+        with pytest.raises(ValueError, match="broadcast"):
+            np.asarray(r)
+
+
+def test_matching_and_size_one_run_time_sizes_still_broadcast():
+    a = xp.asarray(X)
+    for lo, hi in [(0, 3), (2, 5), (4, 5)]:
+        u, v = _masked(a, lo, hi), _masked(a, 7, 7 + hi - lo)
+        np.testing.assert_array_equal(np.asarray(u + v), X[lo:hi] + X[7:7 + hi - lo])
+    one = _masked(a, 9, 10)  # one element: broadcasts against any size
+    np.testing.assert_array_equal(np.asarray(_masked(a, 0, 4) * one), X[:4] * 9.0)
+
+
+def test_a_large_mismatch_does_not_read_past_the_smaller_buffer():
+    big = np.arange(2_000_000.0)
+    a = xp.asarray(big)
+    m_small = np.zeros(big.size, bool)
+    m_small[:2] = True
+    r = a[xp.asarray(m_small)] + a[xp.asarray(big > 1.0)]
+    with pytest.raises(ValueError, match="broadcast"):
+        np.asarray(r)
+
+
+def test_a_product_with_mismatched_run_time_sizes_raises():
+    a = xp.asarray(X)
+    w = xp.asarray(np.ones((10, 3)))
+    for _ in range(2):
+        with pytest.raises(ValueError, match="inner sizes|mismatch"):
+            np.asarray(_masked(a, 0, 5) @ w)
+    np.testing.assert_array_equal(np.asarray(_masked(a, 0, 10) @ w), X @ np.ones((10, 3)))
