@@ -542,11 +542,13 @@ cdef int _run_donating(Walk wk, list pending, Py_ssize_t n_asked, bytes dead) ex
     return 0
 
 
-cdef _realize_list(list vars):
+cdef _realize_list(list vars, bint share=True):
     """Compute every pending variable in ``vars`` in one program and make them leaves
-    (`materialize.realize`: the walk and its key, live arrays that share the program, the cached
-    program or a new one, the run, write-back, freeing the nodes nothing else holds). ``vars``
-    is the caller's new list: it may become the list of pending variables, and grow."""
+    (`materialize.realize`: the walk and its key, live arrays that share the program (unless
+    not ``share``), the cached program or a new one, the run, write-back, freeing the nodes
+    nothing else holds). ``vars`` is the caller's new list: it may become the list of pending
+    variables, and grow. Where a live array that joined them fails (its op raises), the asked
+    ones are computed alone: the error stays with the array that raises it."""
     cdef list pending = vars
     for v in vars:
         if (<Var?>v).owner is None:
@@ -564,8 +566,9 @@ cdef _realize_list(list vars):
             if (<Var>v).data is None:
                 _symbolic(v)
         return
+    cdef Py_ssize_t n_own = len(pending)
     wk = _start(pending, extras, False)
-    if _live:
+    if _live and share:
         only = _only_asked(_live, pending)
         if only:
             n_live = len(_live)  # all dead or asked: unlisted before the run
@@ -590,26 +593,35 @@ cdef _realize_list(list vars):
     n0 = wk._close()  # the key's words, before `dead_leaves` renumbers the cut's variables
     dead = dead_leaves(wk.leaves, wk.nodes, pending)
     if dead:
+        # no second try: a failed run may have written into the dead buffers already
         _run_donating(wk, pending, n_asked, dead)
         wk.w.n = n0
         _release(wk.nodes)
         return
-    entry = _cache._recent(<char*>wk.w.p, wk.w.n * 8)
-    if entry is None:
-        key = PyBytes_FromStringAndSize(<char*>wk.w.p, wk.w.n * 8)
-        wk.w.n = n0
-        entry = _cache._hit(key)
+    try:
+        entry = _cache._recent(<char*>wk.w.p, wk.w.n * 8)
         if entry is None:
-            entry = _prepare(pending[:n_asked], key)
-        _cache._remember(key, entry)
-    else:
-        wk.w.n = n0
-    # a symbolic leaf keys differently from a leaf with data, so a hit never lacks data
-    leaves = wk.leaves
-    pos = entry.positions
-    args = [(<Var>PyList_GET_ITEM(leaves, <Py_ssize_t>pos[i])).data for i in range(len(pos))]
-    # results are locked read-only (a view where an op handed back its input, a user's array)
-    _write_back(pending, entry.program(args), args)
+            key = PyBytes_FromStringAndSize(<char*>wk.w.p, wk.w.n * 8)
+            wk.w.n = n0
+            entry = _cache._hit(key)
+            if entry is None:
+                entry = _prepare(pending[:n_asked], key)
+            _cache._remember(key, entry)
+        else:
+            wk.w.n = n0
+        # a symbolic leaf keys differently from a leaf with data, so a hit never lacks data
+        leaves = wk.leaves
+        pos = entry.positions
+        args = [(<Var>PyList_GET_ITEM(leaves, <Py_ssize_t>pos[i])).data
+                for i in range(len(pos))]
+        # results are locked read-only (a view where an op handed back its input, a user's
+        # array)
+        _write_back(pending, entry.program(args), args)
+    except Exception:
+        if n_asked == n_own:  # nothing joined: the asked values themselves fail
+            raise
+        _realize_list(pending[:n_own], False)
+        return
     _release(wk.nodes)  # the nodes above the new leaves, freed now, not by a collection
     leaves = None
     _recycle(wk)

@@ -3,6 +3,7 @@ SGD loop that reads only ``float(loss)`` keeps its parameters as leaves and hits
 """
 
 import numpy as np
+import pytest
 
 import lazyarr as xp
 
@@ -112,3 +113,20 @@ def _registry_empties(M):
     np.testing.assert_allclose(np.asarray(out), np.cos(xn) * 2.0, rtol=1e-12)
     assert held._v.owner is not None and M.live_pending[0] is held._v   # kept
     np.testing.assert_allclose(np.asarray(held), np.sin(xn), rtol=1e-12)
+
+
+def test_a_held_array_that_fails_does_not_stop_the_others_sharing_its_graph():
+    """``inv`` of a singular matrix fails when run; reading an array that only shares a
+    subexpression with it computes that array alone (the error stays with ``inv``)."""
+    m = xp.asarray(np.zeros((3, 3)))
+    s = m * 2.0
+    inv = xp.linalg.inv(s)
+    other = s + 1.0
+    for _ in range(2):  # the trace, then the cached programs
+        np.testing.assert_array_equal(np.asarray(other), np.ones((3, 3)))
+        np.testing.assert_array_equal(np.asarray(s), np.zeros((3, 3)))
+        with pytest.raises(np.linalg.LinAlgError):
+            np.asarray(inv)
+        s = m * 2.0
+        inv = xp.linalg.inv(s)
+        other = s + 1.0
