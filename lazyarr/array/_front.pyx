@@ -118,9 +118,45 @@ cdef class ArrayBase:
 
 
 def write_back(list pending, results, list args):
-    """Make each variable of ``pending`` a leaf holding its result, locked read-only (a view
-    of it where the program handed back one of its input arrays ``args``, a user's array)."""
+    """Make each variable of ``pending`` a leaf holding its result, locked read-only (a copy
+    of it where the program handed back one of its writable input arrays ``args``, a user's
+    array, or a view of one: the value must not change when the user writes the array)."""
     _write_back(pending, results, args)
+
+
+cdef inline bint _extent(cnp.ndarray a, char **lo, char **hi) noexcept:
+    """The bytes ``a`` spans, ``[lo, hi)``; False for an empty array."""
+    cdef int i
+    cdef cnp.npy_intp d, st
+    cdef char *l = cnp.PyArray_BYTES(a)
+    cdef char *h = l + cnp.PyArray_ITEMSIZE(a)
+    for i in range(cnp.PyArray_NDIM(a)):
+        d = cnp.PyArray_DIM(a, i)
+        if d == 0:
+            return False
+        st = cnp.PyArray_STRIDE(a, i)
+        if st > 0:
+            h += st * (d - 1)
+        else:
+            l += st * (d - 1)
+    lo[0] = l
+    hi[0] = h
+    return True
+
+
+cdef bint _in_writable_arg(cnp.ndarray r, list args):
+    """Whether ``r`` shares bytes with one of ``args`` that its owner can still write."""
+    cdef char *rl
+    cdef char *rh
+    cdef char *al
+    cdef char *ah
+    if not _extent(r, &rl, &rh):
+        return False
+    for x in args:
+        if (type(x) is cnp.ndarray and cnp.PyArray_ISWRITEABLE(<cnp.ndarray>x)
+                and _extent(<cnp.ndarray>x, &al, &ah) and rl < ah and al < rh):
+            return True
+    return False
 
 
 cdef int _write_back(list pending, results, list args) except -1:
@@ -132,17 +168,15 @@ cdef int _write_back(list pending, results, list args) except -1:
         r = results[i]
         if type(r) is cnp.ndarray:
             a = <cnp.ndarray>r
-            if cnp.PyArray_ISWRITEABLE(a):
-                for x in args:
-                    if x is r:
-                        a = r.view()
-                        break
+            if cnp.PyArray_ISWRITEABLE(a) or cnp.PyArray_BASE(a) != NULL:
+                if _in_writable_arg(a, args):
+                    a = r.copy()
                 cnp.PyArray_CLEARFLAGS(a, cnp.NPY_ARRAY_WRITEABLE)
             r = a
         elif r.flags.writeable:
             for x in args:
                 if x is r:
-                    r = r.view()
+                    r = r.copy()
                     break
             r.flags.writeable = False
         v.data = r

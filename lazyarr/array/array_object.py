@@ -142,10 +142,12 @@ class Array(_front.ArrayBase):
         return (asarray, (self._value(),))
 
     def __copy__(self) -> Array:
-        return self
+        """The array itself (a value), or a copy where it aliases a user's NumPy data."""
+        v = coerce.snapshot(self._v)
+        return self if v is self._v else coerce.wrap(v)
 
     def __deepcopy__(self, memo) -> Array:
-        return self
+        return self.__copy__()
 
 
 coerce.Array = Array

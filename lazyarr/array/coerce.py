@@ -53,6 +53,23 @@ def leaf_from_numpy(x: np.ndarray) -> Var:
     return Var(x.dtype, x.shape, None, 0, x, False)
 
 
+def snapshot(v: Var) -> Var:
+    """``v``, or where it is a leaf over NumPy data its owner can still write (an `asarray`
+    alias of a user's array), a leaf over a read-only copy: the value a copy must keep."""
+    d = v.data
+    if v.owner is None and isinstance(d, np.ndarray) and d.flags.writeable:
+        return leaf_from_numpy(_locked_copy(d))
+    return v
+
+
+def _locked_copy(x: np.ndarray) -> np.ndarray:
+    """A read-only copy of ``x`` (lazyarr's own data: nobody writes it, so nothing copies it
+    again)."""
+    c = x.copy()
+    c.flags.writeable = False
+    return c
+
+
 def _numpy_fallback_dtype(dt: np.dtype) -> np.dtype:
     if dt.kind == "f":  # float16, longdouble
         return D.float32 if dt.itemsize < 4 else D.float64
@@ -69,7 +86,12 @@ def as_var(x, dtype: np.dtype | None = None) -> Var:
         return const(x, dtype or D.python_scalar_default(x))
     if isinstance(x, Array):
         return x._v
-    if isinstance(x, (np.ndarray, np.generic)):
+    if isinstance(x, np.ndarray):
+        x = np.asarray(x)
+        # an operand is read when the expression is written, as NumPy reads it; only
+        # `asarray` aliases a user's array
+        return leaf_from_numpy(_locked_copy(x) if x.flags.writeable else x)
+    if isinstance(x, np.generic):
         return leaf_from_numpy(np.asarray(x))
     if x is None:
         raise TypeError(f"expected an array, got None ({where()})")

@@ -205,17 +205,18 @@ cdef list _commit(object res, list res_j, list bufs):
 
 cdef object _private(object r, dict bufs, list data):
     """A result the caller may keep: read-only, never a donated buffer or a view of one (the
-    next call writes there), never the caller's own argument array (a locked view of it
-    instead)."""
+    next call writes there), never sharing memory with an argument its owner can still write
+    (a copy instead: the value must not follow the caller's writes, as in eager code)."""
     if not isinstance(r, cnp.ndarray):
         r = np.asarray(r)
     for bv in bufs.values():
         if r is (<tuple>bv)[0] or _overlaps(<cnp.ndarray>r, <cnp.ndarray>(<tuple>bv)[0]):
             return r.copy()
-    if cnp.PyArray_ISWRITEABLE(<cnp.ndarray>r):
+    if cnp.PyArray_ISWRITEABLE(<cnp.ndarray>r) or cnp.PyArray_BASE(<cnp.ndarray>r) != NULL:
         for a in data:
-            if r is a:
-                r = r.view()
+            if (type(a) is cnp.ndarray and cnp.PyArray_ISWRITEABLE(<cnp.ndarray>a)
+                    and _overlaps(<cnp.ndarray>r, <cnp.ndarray>a)):
+                r = r.copy()
                 break
         cnp.PyArray_CLEARFLAGS(<cnp.ndarray>r, cnp.NPY_ARRAY_WRITEABLE)
     return r

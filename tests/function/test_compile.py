@@ -447,3 +447,16 @@ def test_keyword_arguments_bind_to_fs_parameters():
     g = xp.compile(lambda a, *, k: a + k)
     with pytest.raises(TypeError, match="keyword-only"):
         g(x, k=1.0)
+
+
+def test_a_result_that_is_an_argument_does_not_follow_the_callers_writes():
+    """As in eager code: the value returned does not change when the caller writes the NumPy
+    array it came from (the argument itself, a view of it, or the input an identity returns)."""
+    for g in (lambda a: a, lambda a: a * 1.0, lambda a: a[1:], lambda a: xp.reshape(a, (2, 2))):
+        f = xp.compile(g)
+        for _ in range(2):
+            user = np.arange(4.0)
+            r = f(user)
+            want = np.asarray(r).copy()
+            user[:] = -5.0
+            np.testing.assert_array_equal(np.asarray(r), want)

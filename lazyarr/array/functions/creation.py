@@ -11,7 +11,7 @@ import numpy as np
 from ...graph.basic import Var
 from ...graph.userline import where
 from .. import dtypes as D
-from ..coerce import Array, as_var, build, cast, const, leaf_from_numpy, wrap
+from ..coerce import Array, as_var, build, cast, const, leaf_from_numpy, snapshot, wrap
 from ..device import as_device
 from ..ops.creation import Alloc, Arange, Eye, Linspace
 from ..ops.shape import Tri
@@ -50,12 +50,10 @@ def asarray(obj, /, *, dtype=None, device=None, copy: bool | None = None) -> Arr
                 raise ValueError(f"asarray(copy=False): converting {obj.dtype} to {dt} needs a "
                                  f"copy ({where()})")
             return wrap(cast(obj._v, dt))
-        if copy and obj._v.owner is None and obj._v.data is not None:
-            # a leaf may alias the user's NumPy data: the copy must not see later writes
-            return wrap(leaf_from_numpy(obj._v.data.copy()))
         # copy=None/False: the array itself, so writes through either name are seen by both
-        # (NumPy's aliasing); copy=True: a new array on the same (immutable) value
-        return wrap(obj._v) if copy else obj
+        # (NumPy's aliasing); copy=True: a new array on the same (immutable) value, or on a
+        # copy where the leaf aliases a user's NumPy data (the copy must not see later writes)
+        return wrap(snapshot(obj._v)) if copy else obj
     if isinstance(obj, _SCALARS):
         d = dt or D.python_scalar_default(obj)
         if isinstance(obj, complex) and d.kind != "c" or isinstance(obj, float) and d.kind in "iub":

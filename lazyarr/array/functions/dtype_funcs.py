@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ...graph.userline import where
 from .. import dtypes as D
-from ..coerce import Array, as_var, cast, wrap
+from ..coerce import Array, as_var, cast, snapshot, wrap
 from ..device import as_device
 from ..dtypes import can_cast, finfo, iinfo, isdtype, result_type
 
@@ -19,6 +19,8 @@ def astype(x, dtype, /, *, copy: bool = True, device=None) -> Array:
     if v.dtype.kind == "c" and dt.kind != "c":
         raise TypeError(f"astype(): casting complex {v.dtype} to {dt} would drop the imaginary "
                         f"part; use real() first ({where()})")
-    if dt == v.dtype and not copy:
-        return x if isinstance(x, Array) else wrap(v)
+    if dt == v.dtype:
+        if not copy:
+            return x if isinstance(x, Array) else wrap(v)
+        return wrap(snapshot(v))
     return wrap(cast(v, dt))

@@ -10,7 +10,7 @@ from ...graph.basic import apply
 from ...graph.userline import where as _where_site
 from .. import _front
 from .. import dtypes as D
-from ..coerce import as_var, cast, coerce_pair, const, is_scalar, wrap
+from ..coerce import as_var, cast, coerce_pair, const, is_scalar, snapshot, wrap
 from ..ops.elemwise import Elemwise, broadcast_shapes, elementwise_types
 from ..ops.scalar_table import TABLE
 
@@ -74,7 +74,7 @@ def clip(x, /, min=None, max=None):  # noqa: A002 - the standard's argument name
     v = as_var(x)
     if v.dtype.kind in "cb":
         raise TypeError(f"clip() needs a real numeric array, not {v.dtype} ({_where_site()})")
-    out = wrap(v)
+    out = wrap(snapshot(v))  # no bounds: the value itself (NumPy's copy of a user's array)
     for bound, f in ((min, _maximum), (max, _minimum)):
         if bound is None:
             continue

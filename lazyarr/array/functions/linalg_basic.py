@@ -7,7 +7,7 @@ import operator
 
 from ...graph.basic import apply_types
 from ...graph.userline import where
-from ..coerce import Array, as_var, cast, coerce_pair, wrap
+from ..coerce import Array, as_var, cast, coerce_pair, snapshot, wrap
 from ..ops import _calls
 from ..ops.axes import normalize_axis
 from ..ops.elemwise import broadcast_shapes
@@ -16,7 +16,7 @@ from ..ops.linalg import MatMul
 __all__ = ["matmul", "tensordot", "vecdot", "matrix_transpose"]
 
 _matmul_op = MatMul()
-_calls.bind(Array, wrap, as_var)
+_calls.bind(Array, wrap, as_var, snapshot)
 
 
 def _matmul(x1, x2, /) -> Array:

@@ -7,7 +7,7 @@ import operator
 
 from ...graph.userline import where
 from .. import dtypes as D
-from ..coerce import Array, as_var, build, cast, wrap
+from ..coerce import Array, as_var, build, cast, snapshot, wrap
 from ..ops.axes import normalize_axes, normalize_axis
 from ..ops.elemwise import broadcast_shapes
 from ..ops.shape import BroadcastTo, Concat, Flip, Repeat, Reshape, Roll, Tile, Transpose
@@ -17,8 +17,11 @@ __all__ = ["broadcast_arrays", "broadcast_to", "concat", "expand_dims", "flip", 
 
 
 def reshape(x, /, shape, *, copy: bool | None = None) -> Array:
-    """``x`` with a new ``shape`` (one entry may be -1); no data is moved until needed."""
+    """``x`` with a new ``shape`` (one entry may be -1); no data is moved until needed.
+    ``copy=True``: a value that later writes to a user's array ``x`` aliases do not change."""
     v = as_var(x)
+    if copy:
+        v = snapshot(v)
     if isinstance(shape, int):
         shape = (shape,)
     shape = tuple(operator.index(s) for s in shape)
@@ -90,8 +93,8 @@ def concat(arrays, /, *, axis: int | None = 0) -> Array:
         raise ValueError(f"concat(): arrays must have the same number of dimensions, got "
                          f"{[v.shape for v in vs]} ({where()})")
     ax = normalize_axis(axis, nd, "concat")
-    if len(vs) == 1:
-        return wrap(vs[0])
+    if len(vs) == 1:  # the value itself (NumPy's copy of a user's array)
+        return wrap(snapshot(vs[0]))
     return build(Concat(ax), *vs)
 
 

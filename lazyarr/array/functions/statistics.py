@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ...graph.userline import where
 from .. import dtypes as D
-from ..coerce import Array, as_var, build, cast, wrap
+from ..coerce import Array, as_var, build, cast, snapshot, wrap
 from ..ops import _calls
 from ..ops.axes import normalize_axes, normalize_axis
 from ..ops.reduce import Cumulative, Reduce
@@ -24,7 +24,7 @@ def _acc_dtype(dt, dtype, fname):
     return dt
 
 
-_calls.bind(Array, wrap, as_var)
+_calls.bind(Array, wrap, as_var, snapshot)
 _reduce_ops: dict = {}
 
 

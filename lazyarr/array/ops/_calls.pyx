@@ -13,12 +13,13 @@ from ...graph._ir cimport Var, node1
 cdef type Array = None
 cdef object _wrap = None
 cdef object _as_var = None
+cdef object _snapshot = None
 
 
-def bind(array_cls, wrap, as_var):
-    """Set the Array class, `coerce.wrap` and `coerce.as_var`."""
-    global Array, _wrap, _as_var
-    Array, _wrap, _as_var = array_cls, wrap, as_var
+def bind(array_cls, wrap, as_var, snapshot):
+    """Set the Array class, `coerce.wrap`, `coerce.as_var` and `coerce.snapshot`."""
+    global Array, _wrap, _as_var, _snapshot
+    Array, _wrap, _as_var, _snapshot = array_cls, wrap, as_var, snapshot
 
 
 cdef inline Var _var(object x):
@@ -68,8 +69,8 @@ cdef object _reduce(_Reduction r, object x, object axis, object keepdims, object
         r.before, r.last = r.last, memo
         return _wrap(node1(memo.op, (v,), memo.out_dt, memo.out_shape, v.depth + 1, 0))
     op = r.rule(v, axis, keepdims, dtype)
-    if op is None:
-        return _wrap(v)
+    if op is None:  # nothing to reduce: the value itself (NumPy's copy of a user's array)
+        return _wrap(_snapshot(v))
     out_dt, out_shape = op.infer(v)[0]
     memo.op = None  # a failed hit test on a half-written memo is a miss
     memo.axis, memo.keepdims, memo.dtype_arg = axis, keepdims, dtype

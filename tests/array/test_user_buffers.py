@@ -1,0 +1,63 @@
+"""NumPy data a user can still write: ``asarray`` aliases it (documented, as NumPy's does), but
+a copy, a computed value and an operand taken into an expression do not change when the user
+writes the array afterwards."""
+
+import copy
+
+import numpy as np
+import pytest
+
+import lazyarr as xp
+
+
+@pytest.mark.parametrize("make", [
+    lambda a: a.copy(),
+    lambda a: xp.astype(a, xp.float64),
+    lambda a: xp.asarray(a, copy=True),
+    lambda a: xp.reshape(a, (2, 2), copy=True),
+    lambda a: copy.copy(a),
+    lambda a: copy.deepcopy(a),
+], ids=["copy", "astype", "asarray-copy", "reshape-copy", "copy.copy", "deepcopy"])
+def test_copies_of_an_aliasing_array_keep_their_value(make):
+    user = np.arange(4.0)
+    c = make(xp.asarray(user))
+    user[:] = -5.0
+    np.testing.assert_array_equal(np.asarray(c).ravel(), np.arange(4.0))
+
+
+@pytest.mark.parametrize("op", [
+    lambda a: a * 1, lambda a: a - 0, lambda a: a / 1, lambda a: +a, lambda a: xp.negative(-a),
+    lambda a: xp.sum(a, axis=()), lambda a: xp.concat([a]), lambda a: xp.clip(a),
+], ids=["mul1", "sub0", "div1", "pos", "negneg", "sum()", "concat", "clip"])
+def test_a_realized_value_does_not_share_the_users_buffer(op):
+    """The rewrites may hand the input back as the result: the value read is then a copy."""
+    user = np.arange(4.0)
+    for _ in range(2):  # the trace, then the cached program
+        user[:] = np.arange(4.0)
+        b = op(xp.asarray(user))
+        got = np.asarray(b)
+        assert not np.shares_memory(got, user)
+        user[:] = -5.0
+        np.testing.assert_array_equal(np.asarray(b), np.arange(4.0))
+
+
+def test_a_numpy_operand_is_read_when_the_expression_is_written():
+    a = xp.asarray(np.zeros(3))
+    n = np.array([1.0, 2.0, 3.0])
+    b = a + n
+    c = xp.zeros(3)
+    c[:] = n
+    d = xp.where(a > 0, a, n)
+    n[:] = 100.0
+    for r in (b, c, d):
+        np.testing.assert_array_equal(np.asarray(r), [1.0, 2.0, 3.0])
+
+
+def test_asarray_still_aliases_and_lazyarr_owned_data_is_not_copied():
+    m = np.array([1.0, 2.0, 3.0])
+    d = xp.asarray(m)
+    m[0] = -1.0
+    assert float(d[0]) == -1.0  # documented: asarray aliases, later writes are seen
+    r = xp.asarray(np.ones(3)) * 2.0
+    data = np.asarray(r)
+    assert np.asarray(r.copy()) is data or np.shares_memory(np.asarray(r.copy()), data)
