@@ -37,12 +37,22 @@ def const(value, dtype: np.dtype) -> Var:
     data = np.asarray(value, dtype=dtype)
     data.flags.writeable = False
     v = Var(dtype, (), None, 0, data, True)
-    # NaN keys would never be found again; -0.0 == 0.0 would find the other zero's sign
-    if value == value and (value or type(value) is int or type(value) is bool):
+    # NaN keys would never be found again; -0.0 == 0.0 would find the other zero's sign (a
+    # complex value, by either part)
+    if type(value) is complex:
+        shared = _plain(value.real) and _plain(value.imag)
+    else:
+        shared = value == value and (value or type(value) is int or type(value) is bool)
+    if shared:
         if len(_const_cache) >= _CONST_CACHE_MAX:
             _const_cache.clear()
         _const_cache[key] = v
     return v
+
+
+def _plain(x: float) -> bool:
+    """``==`` tells float ``x`` from every other float: not a NaN, not a zero."""
+    return x == x and x != 0.0
 
 
 def leaf_from_numpy(x: np.ndarray) -> Var:

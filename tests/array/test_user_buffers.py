@@ -61,3 +61,15 @@ def test_asarray_still_aliases_and_lazyarr_owned_data_is_not_copied():
     r = xp.asarray(np.ones(3)) * 2.0
     data = np.asarray(r)
     assert np.asarray(r.copy()) is data or np.shares_memory(np.asarray(r.copy()), data)
+
+
+def test_complex_scalar_constants_keep_the_sign_of_their_zero_parts():
+    """Constants are shared by value, and complex(1, 0.0) == complex(1, -0.0): such constants
+    are not shared, as float zeros are not."""
+    u = np.zeros(2, np.complex128)
+    u.real = [-0.0, 1.0]
+    u.imag = [-0.0, -0.0]
+    a = xp.asarray(u)
+    for s in (complex(1.0, -0.0), complex(1.0, 0.0), complex(1.0, -0.0)):
+        got = np.asarray(a + s)
+        np.testing.assert_array_equal(np.signbit(got.imag), np.signbit((u + s).imag))
