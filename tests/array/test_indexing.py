@@ -218,3 +218,13 @@ def test_setitem_chain_is_functional():
         expected = np.zeros(4)
         expected[: i + 1] = np.arange(1, i + 2)
         check(s, expected)
+
+
+def test_a_float_slice_bound_is_refused_before_and_after_an_int_one():
+    """The index cache keys bounds by type too: 1.0 == 1 must not find a[1:3]'s op."""
+    a = xp.asarray(np.arange(10.0))
+    with pytest.raises(TypeError):
+        a[1.0:3]
+    np.testing.assert_array_equal(np.asarray(a[1:3]), [1.0, 2.0])
+    with pytest.raises(TypeError):
+        a[1.0:3]

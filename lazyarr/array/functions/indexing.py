@@ -19,8 +19,8 @@ def _cache_key(key):
         key = (key,)
     out = []
     for k in key:
-        if type(k) is slice:
-            out.append((k.start, k.stop, k.step))
+        if type(k) is slice:  # bounds by type too: 1.0 == 1, but a[1.0:3] is refused
+            out.append((k.start, k.stop, k.step, type(k.start), type(k.stop), type(k.step)))
         elif type(k) in _BASIC:
             out.append(k)
         else:

@@ -8,6 +8,8 @@ rules and is computed without touching data; a boolean mask gives a size known o
 
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
 from ...graph.basic import Op, Var
@@ -77,8 +79,12 @@ def parse_key(key, shape: tuple, as_var) -> tuple[tuple, list[Var], tuple]:
             spec.append(("n",))
             out.append(1)
         elif isinstance(k, slice):
-            start, stop, step = (None if s is None else int(s.__index__())
-                                 for s in (k.start, k.stop, k.step))
+            try:
+                start, stop, step = (None if s is None else operator.index(s)
+                                     for s in (k.start, k.stop, k.step))
+            except TypeError:
+                raise TypeError(f"slice indices must be integers or None, got {k} "
+                                f"({where()})") from None
             if step == 0:
                 raise ValueError(f"slice step cannot be zero ({where()})")
             d = shape[dim]
