@@ -354,3 +354,20 @@ def test_vecdot_errors():
         xp.vecdot(xp.asarray(np.ones(3)), xp.asarray(np.ones(2)))
     with pytest.raises(ValueError):
         xp.vecdot(xp.asarray(1.0), xp.asarray(1.0))
+
+
+def test_stack_and_expand_dims_of_a_run_time_sized_array():
+    """A mask's result has a size known only at run time; a new axis beside it is a reshape
+    whose target holds that unknown size."""
+    x = np.arange(10.0)
+    a = xp.asarray(x)
+    for _ in range(2):
+        b = a[xp.asarray(x > 6)]
+        np.testing.assert_array_equal(np.asarray(xp.stack([b, b])), np.stack([x[x > 6]] * 2))
+        np.testing.assert_array_equal(np.asarray(xp.expand_dims(b, axis=0)), x[x > 6][None])
+        np.testing.assert_array_equal(np.asarray(xp.stack([b, b], axis=1)),
+                                      np.stack([x[x > 6]] * 2, axis=1))
+    m = xp.asarray(x > 7)
+    outer = a[m][:, None] * a[m][None, :]  # (None, None)
+    np.testing.assert_array_equal(np.asarray(xp.expand_dims(outer, axis=0)),
+                                  np.outer(x[x > 7], x[x > 7])[None])

@@ -27,7 +27,14 @@ class Reshape(Op):
         return [(x.dtype, self.shape)]
 
     def perform(self, x: np.ndarray) -> np.ndarray:
-        return x.reshape(self.shape)
+        shape = self.shape
+        if None in shape:  # sizes known only now (a mask's result)
+            if shape.count(None) == 1:
+                shape = tuple(-1 if d is None else d for d in shape)
+            elif shape.count(None) == x.ndim and all(d in (1, None) for d in shape):
+                sizes = iter(x.shape)  # new axes beside every axis of x (stack, expand_dims)
+                shape = tuple(next(sizes) if d is None else d for d in shape)
+        return x.reshape(shape)
 
 
 class Transpose(Op):
