@@ -16,7 +16,7 @@ from ..array.coerce import Array, as_var
 from ..graph.basic import Var
 from ..graph.userline import where
 from .engine import Tape
-from .transforms import DisconnectedInputError, _check_like
+from .transforms import DisconnectedInputError, _check_like, check_disconnected_mode
 from .util import is_differentiable, zeros_of
 from .xp import xp
 
@@ -78,6 +78,7 @@ def gradient(cost: Array, wrt: Array | Sequence[Array], *,
     of the shapes and dtypes of ``wrt``. No derivative flows through the arrays of
     ``consider_constant``. ``disconnected_inputs``: ``'zero'``, ``'warn'`` or ``'raise'``
     (DisconnectedInputError, a ValueError) for a ``wrt`` that ``cost`` does not depend on."""
+    check_disconnected_mode(disconnected_inputs, "gradient")
     c = as_var(cost)
     if c.shape != ():
         raise TypeError(f"gradient(): cost must be a scalar (0-d) array, got shape {c.shape} "
@@ -100,6 +101,7 @@ def Lop(y: Array | Sequence[Array], wrt: Array | Sequence[Array],
     """Vector-Jacobian products ``sum_i J_i(wrt)ᵀ u_i`` (Theano's L-operator): ``u`` matches
     ``y`` in structure, shapes and dtypes; the result matches ``wrt``. Options as for
     `gradient`."""
+    check_disconnected_mode(disconnected_inputs, "Lop")
     ys, _ = _as_list(y, "y", "Lop")
     us = [u] if not isinstance(u, (list, tuple)) else list(u)
     if len(us) != len(ys):

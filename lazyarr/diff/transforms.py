@@ -88,6 +88,17 @@ _Args = _fastgrad.Args
 _fastgrad.bind(wrap, ArrayBase, _primal_var, bind, shape_of, _not_differentiable)
 
 
+DISCONNECTED_MODES = ("zero", "warn", "raise")
+
+
+def check_disconnected_mode(mode, fname: str) -> str:
+    """``mode`` if it is a ``disconnected_inputs`` value, else a ValueError naming them."""
+    if mode not in DISCONNECTED_MODES:
+        raise ValueError(f"{fname}(): disconnected_inputs must be one of "
+                         f"{', '.join(map(repr, DISCONNECTED_MODES))}, got {mode!r} ({where()})")
+    return mode
+
+
 def _zeros_if_none(g, v: Var, disconnected: bool, mode: str, label: str, fname: str,
                    stacklevel: int = 4):
     if disconnected:
@@ -119,6 +130,7 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool 
     ``args[argnums]`` (a tuple of them for a tuple ``argnums``), each leaf with its argument's
     shape and dtype. ``disconnected_inputs``: ``'zero'`` (zeros), ``'warn'`` or ``'raise'``."""
 
+    check_disconnected_mode(disconnected_inputs, "value_and_grad")
     resolved: dict[int, tuple] = {}  # number of arguments -> _argnums' (valid) answer
 
     def value_and_grad_f(*args, **kwargs):
@@ -165,6 +177,7 @@ def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
     """The gradient of ``f`` (a real scalar function) w.r.t. ``args[argnums]``, as a function
     of the same arguments (returns ``(gradient, aux)`` with ``has_aux``). See
     `value_and_grad`."""
+    check_disconnected_mode(disconnected_inputs, "grad")
     vg = value_and_grad(f, argnums, has_aux, disconnected_inputs)
 
     def grad_f(*args, **kwargs):

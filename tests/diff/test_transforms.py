@@ -340,3 +340,14 @@ def test_negative_argnums_per_call_arity_and_range_errors_every_call():
         with pytest.raises(ValueError, match="argnums 2 is out of range.*test_transforms"):
             bad(a, b)
     np.testing.assert_allclose(np.asarray(bad(a, a, b)), 2 * b)
+
+
+@pytest.mark.parametrize("call", [
+    lambda m: xp.grad(lambda a: xp.sum(a), disconnected_inputs=m)(xp.asarray(np.ones(2))),
+    lambda m: xp.gradient(xp.sum(xp.asarray(np.ones(2)) * 2.0), xp.asarray(np.ones(2)),
+                          disconnected_inputs=m),
+], ids=["grad", "gradient"])
+def test_an_unknown_disconnected_inputs_mode_is_refused(call):
+    with pytest.raises(ValueError, match="disconnected_inputs"):
+        call("rasie")
+
