@@ -43,6 +43,20 @@ def _check_wrt(wrt: list[Array], fname: str) -> list[Var]:
     return vs
 
 
+def _unique(vs: list[Var]) -> tuple[list[Var], list[int]]:
+    """``vs`` without repeats, and where each entry of ``vs`` is in it (a tape counts an input
+    given twice once)."""
+    first: dict[int, int] = {}
+    uniq: list[Var] = []
+    where_ = []
+    for v in vs:
+        k = first.setdefault(id(v), len(uniq))
+        if k == len(uniq):
+            uniq.append(v)
+        where_.append(k)
+    return uniq, where_
+
+
 def _check_pending(ys: list[Var], wrt: list[Var], fname: str, what: str) -> None:
     ids = {id(v) for v in wrt}
     for v in ys:
@@ -89,9 +103,11 @@ def gradient(cost: Array, wrt: Array | Sequence[Array], *,
     items, single = _as_list(wrt, "wrt", "gradient")
     vs = _check_wrt(items, "gradient")
     _check_pending([c], vs, "gradient", "cost")
-    tape = Tape([c], vs, constants=_constants(consider_constant))
-    gs = _finish(tape.backward([xp.ones((), dtype=c.dtype)]), vs, tape, disconnected_inputs,
+    uniq, pos = _unique(vs)  # a repeated entry gets its full gradient each time (Theano's)
+    tape = Tape([c], uniq, constants=_constants(consider_constant))
+    gs = _finish(tape.backward([xp.ones((), dtype=c.dtype)]), uniq, tape, disconnected_inputs,
                  "gradient")
+    gs = [gs[k] for k in pos]
     return gs[0] if single else gs
 
 
@@ -111,8 +127,10 @@ def Lop(y: Array | Sequence[Array], wrt: Array | Sequence[Array],
     yv = [a._v for a in ys]
     _check_pending(yv, vs, "Lop", "y")
     cts = [_check_like(c, v, f"u[{k}]", "Lop") for k, (c, v) in enumerate(zip(us, yv))]
-    tape = Tape(yv, vs, constants=_constants(consider_constant))
-    gs = _finish(tape.backward(cts), vs, tape, disconnected_inputs, "Lop")
+    uniq, pos = _unique(vs)  # a repeated entry gets its full product each time (Theano's)
+    tape = Tape(yv, uniq, constants=_constants(consider_constant))
+    gs = _finish(tape.backward(cts), uniq, tape, disconnected_inputs, "Lop")
+    gs = [gs[k] for k in pos]
     return gs[0] if single else gs
 
 
@@ -130,6 +148,10 @@ def Rop(y: Array | Sequence[Array], wrt: Array | Sequence[Array],
     yv = [a._v for a in ys]
     _check_pending(yv, vs, "Rop", "y")
     ts = [_check_like(t, w, f"v[{k}]", "Rop") for k, (t, w) in enumerate(zip(ts_in, vs))]
-    outs = Tape(yv, vs).forward(ts)
+    uniq, pos = _unique(vs)  # a repeated entry's vectors add up: sum_j J(wrt_j) v_j
+    summed: list = [None] * len(uniq)
+    for k, t in zip(pos, ts):
+        summed[k] = t if summed[k] is None else summed[k] + t
+    outs = Tape(yv, uniq).forward(summed)
     res = [zeros_of(o) if t is None else t for t, o in zip(outs, yv)]
     return res[0] if single else res

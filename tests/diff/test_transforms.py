@@ -342,6 +342,21 @@ def test_negative_argnums_per_call_arity_and_range_errors_every_call():
     np.testing.assert_allclose(np.asarray(bad(a, a, b)), 2 * b)
 
 
+def test_the_same_array_twice_in_wrt():
+    """Theano's convention: Lop gives every entry of wrt its full gradient; Rop sums
+    J(wrt_j) v_j over the entries, a repeated one included."""
+    v = np.array([0.3, -1.2, 0.8])
+    x = xp.asarray(v)
+    got = xp.Lop(xp.sum(x * x), [x, x], xp.asarray(1.0))
+    for g in got:
+        np.testing.assert_allclose(np.asarray(g), 2 * v)
+    ones = xp.ones(3, dtype=xp.float64)
+    np.testing.assert_allclose(np.asarray(xp.Rop(x * x, [x, x], [ones, ones])), 4 * v)
+    g1, g2 = xp.gradient(xp.sum(x * x), [x, x])
+    np.testing.assert_allclose(np.asarray(g1), 2 * v)
+    np.testing.assert_allclose(np.asarray(g2), 2 * v)
+
+
 @pytest.mark.parametrize("call", [
     lambda m: xp.grad(lambda a: xp.sum(a), disconnected_inputs=m)(xp.asarray(np.ones(2))),
     lambda m: xp.gradient(xp.sum(xp.asarray(np.ones(2)) * 2.0), xp.asarray(np.ones(2)),
