@@ -3,7 +3,8 @@ table (``array/ops/scalar_table.py``): vjp ``g * conj(partial)`` (PyTorch's conv
 complex values: the gradient of a real loss is ``dL/dx + i dL/dy``), jvp ``sum(partial * t)``.
 
 The table cannot express functions that are not holomorphic on complex inputs (``conj``,
-``real``, ``imag``, ``abs``) nor ``where``'s selection; their rules are written out here.
+``real``, ``imag``, ``abs``, ``sign``) nor ``where``'s selection; their rules are written out
+here.
 """
 
 from __future__ import annotations
@@ -16,6 +17,16 @@ from .xp import xp
 
 def _is_complex(a) -> bool:
     return a.dtype.kind == "c"
+
+
+def _sign_map(x, s, t):
+    """The derivative of complex ``sign`` at ``x`` (``s = sign(x)``) applied to ``t``:
+    ``(t - s * Re(conj(s) t)) / |x|``, 0 at 0. The real-linear map is its own adjoint, so it is
+    both the jvp and the vjp."""
+    r = xp.abs(x)
+    zero = r == 0
+    d = (t - s * xp.real(conj(s) * t)) / xp.where(zero, 1.0, r)
+    return xp.where(zero, 0, d)
 
 
 def _partials(op, inputs, out):
@@ -42,6 +53,8 @@ def _elemwise_vjp(op, inputs, outputs, cts):
         return [g * 1j] if _is_complex(x) else [None]
     if name == "abs" and _is_complex(x):
         return [g * xp.sign(x)]
+    if name == "sign" and _is_complex(x):  # z / |z|: not piecewise constant
+        return [_sign_map(x, outputs[0], g)]
     return [None if p is None else scale(g, conj(p))
             for p in _partials(op, inputs, outputs[0])]
 
@@ -62,6 +75,8 @@ def _elemwise_jvp(op, inputs, outputs, tangents):
         return [xp.imag(t) if _is_complex(x) else None]
     if name == "abs" and _is_complex(x):
         return [xp.real(conj(xp.sign(x)) * t)]
+    if name == "sign" and _is_complex(x):
+        return [None if t is None else _sign_map(x, outputs[0], t)]
     ps = _partials(op, inputs, outputs[0])
     return [add_all([None if p is None or t is None else scale(t, p)
                      for p, t in zip(ps, tangents)])]

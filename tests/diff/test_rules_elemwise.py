@@ -138,3 +138,45 @@ def test_second_derivative(name):
 @given(shape=SHAPES, seed=SEEDS, n=st.sampled_from([2.0, 3.0, 0.5]))
 def test_python_scalar_operands(shape, seed, n):
     check(lambda x: 2.0 / (x ** n + 1.0) - 3.0 * x, [values(seed, shape, 0.5, 2.0)])
+
+
+def _fd_complex_grad(f, z, eps=1e-6):
+    """dL/dRe + i dL/dIm of real ``f`` at complex ``z`` by central differences."""
+    out = np.zeros_like(z)
+    for i in range(z.size):
+        for u in (1, 1j):
+            zp, zm = z.copy(), z.copy()
+            zp[i] += eps * u
+            zm[i] -= eps * u
+            out[i] += u * (f(zp) - f(zm)) / (2 * eps)
+    return out
+
+
+def test_complex_sign_is_z_over_its_modulus_in_both_modes():
+    """sign(z) = z / |z| is not piecewise constant for complex z; second derivatives of
+    complex abs go through it."""
+    z = np.array([1.0 + 2.0j, -0.5 + 0.3j])
+    c = np.array([0.7 - 0.2j, 1.1 + 0.4j])
+    got = np.asarray(xp.grad(lambda z: xp.sum(xp.real(xp.sign(z) * xp.asarray(c))))(z))
+    want = _fd_complex_grad(lambda z: np.sum(np.real(z / np.abs(z) * c)), z)
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    t = np.array([0.3 + 0.1j, -0.2 + 0.5j])
+    _, jt = xp.jvp(xp.sign, (z,), (t,))
+    e = 1e-6
+    want_t = ((z + e * t) / np.abs(z + e * t) - (z - e * t) / np.abs(z - e * t)) / (2 * e)
+    np.testing.assert_allclose(np.asarray(jt), want_t, rtol=1e-6)
+    # at 0 the derivative is taken as 0 (no NaN)
+    g0 = np.asarray(xp.grad(lambda z: xp.sum(xp.real(xp.sign(z))))(np.array([0j, 1 + 1j])))
+    assert np.isfinite(g0).all() and g0[0] == 0
+
+
+def test_second_derivative_of_complex_abs():
+    x = np.array([0.3, -1.2, 0.8])
+    tv = np.array([1.0, 0.5, -0.7])
+
+    def h(x):
+        return xp.sum(xp.abs(xp.sin(xp.astype(x, xp.complex128) * (1 + 2j))))
+
+    gr = xp.grad(h)
+    want = (np.asarray(gr(x + 1e-5 * tv)) - np.asarray(gr(x - 1e-5 * tv))) / 2e-5
+    np.testing.assert_allclose(np.asarray(xp.hvp(h, (x,), (tv,))), want, rtol=1e-5)
