@@ -238,9 +238,12 @@ def _is_last(spec: tuple, length: int | None) -> bool:
 
 
 def keep_last(fg: FunctionGraph) -> int:
-    """A stacked output whose only readers take its last step keeps only that step."""
+    """A stacked output whose only readers take its last step keeps only that step (not in a
+    reverse scan: its last row is the step run first)."""
     fired = 0
     for node in _scans(fg):
+        if node.op.reverse:
+            continue
         clients = fg.clients()
         p = _Parts(node)
         nc = len(p.carry)

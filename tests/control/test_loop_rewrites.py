@@ -74,6 +74,21 @@ def test_keep_last_stores_only_the_last_step():
     assert not any(type(n.op).__name__ == "GetItem" for n in fg.toposort())
 
 
+def test_the_last_row_of_a_reverse_scan_is_its_first_step():
+    """ys[-1] of a reverse scan is the row of the last x, computed first: keep_last, which
+    keeps the step run last, must not take it (eager, compiled and under grad)."""
+    def f(w):
+        _, ys = xp.scan(lambda c, x: (c * w + x, c * x * w), xp.asarray(1.0),
+                        xp.asarray([1.0, 2.0, 3.0]), reverse=True)
+        return ys[-1] * 2.0  # row 2, the first step: 2 * (1 * 3 * w)
+
+    w = 0.5
+    assert float(f(xp.asarray(w))) == 6.0 * w
+    assert float(xp.compile(f)(np.float64(w))) == 6.0 * w
+    v, g = xp.value_and_grad(f)(xp.asarray(w))
+    assert (float(v), float(g)) == (6.0 * w, 6.0)
+
+
 def test_unroll_length_one():
     x = xp.asarray(RNG.standard_normal((1, 3)))
     c, ys = xp.scan(lambda c, xt: (c * xt + 1.0, xp.exp(c)), xp.asarray(RNG.standard_normal(3)),
