@@ -157,19 +157,23 @@ def fori_loop(lower, upper, body: Callable, init: Any) -> Any:
     on `scan`, so it has the same gradients.
     """
     site = where()
-    lo = lower if isinstance(lower, int) else coerce.wrap(coerce.as_var(lower))
+
+    def bound(b):  # a lazy bound in int64: the difference of two uint8 or int8 bounds wraps
+        if isinstance(b, int):
+            return b
+        v = coerce.as_var(b)
+        if v.dtype.kind not in "iu":
+            raise TypeError(f"fori_loop: bounds must be integers, got {v.dtype} ({site})")
+        return coerce.wrap(coerce.cast(v, _INT64))
+
+    lo, up = bound(lower), bound(upper)
     if isinstance(lower, int) and isinstance(upper, int):
         n: Any = max(upper - lower, 0)
     else:
         from ..array.functions.elementwise import maximum
 
-        up = upper if isinstance(upper, int) else coerce.wrap(coerce.as_var(upper))
-        diff = up - lo
-        if coerce.as_var(diff).dtype.kind not in "iu":
-            raise TypeError(f"fori_loop: bounds must be integers ({site})")
-        n = maximum(diff, 0)
-    i0 = coerce.wrap(coerce.const(lower, _INT64)) if isinstance(lower, int) else \
-        coerce.wrap(coerce.cast(coerce.as_var(lower), _INT64))
+        n = maximum(up - lo, 0)
+    i0 = coerce.wrap(coerce.const(lower, _INT64)) if isinstance(lower, int) else lo
 
     def step(c, _):
         i, v = c

@@ -250,3 +250,15 @@ def test_per_step_output_whose_size_is_known_only_at_run_time():
     _, ys = xp.scan(lambda c, xt: (c, xt[xt == xt] * 2.0), xp.asarray(0.0), xp.asarray(x))
     assert ys._v.shape == (4, None)
     np.testing.assert_allclose(np.asarray(ys), 2.0 * x)
+
+
+def test_fori_loop_with_small_integer_bounds_counts_in_int64():
+    """up - lo in the bounds' own dtype wraps (uint8 5 -> 2 is 253 steps, int8 -100 -> 100 is
+    -56): the trip count is taken in int64."""
+    body = lambda i, v: v + 1  # noqa: E731
+    for lo, hi, dt in [(5, 2, xp.uint8), (-100, 100, xp.int8), (0, 200, xp.uint8)]:
+        r = xp.fori_loop(xp.asarray(lo, dtype=dt), xp.asarray(hi, dtype=dt), body,
+                         xp.asarray(0))
+        assert int(r) == len(range(lo, hi))
+    with pytest.raises(TypeError, match="integers"):
+        xp.fori_loop(xp.asarray(0.0), 3, body, xp.asarray(0))
