@@ -476,7 +476,7 @@ def pushout_accumulators(fg: FunctionGraph) -> int:
         for k, (kind, where_) in how.items():
             init = wrap(p.carry[k])
             if kind == "sum":
-                total = xsum(stacked[where_], axis=0)
+                total = xsum(stacked[where_], axis=0, dtype=p.carry[k].dtype)  # the loop's dtype
             else:
                 m, q = p.b_carry[k].shape
                 u, v = (wrap(src) if what == "seq" else stacked[src] for what, src in where_)

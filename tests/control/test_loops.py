@@ -262,3 +262,13 @@ def test_fori_loop_with_small_integer_bounds_counts_in_int64():
         assert int(r) == len(range(lo, hi))
     with pytest.raises(TypeError, match="integers"):
         xp.fori_loop(xp.asarray(0.0), 3, body, xp.asarray(0))
+
+
+@pytest.mark.parametrize("dt", [xp.int8, xp.uint8, xp.int32, xp.uint32, xp.float32])
+def test_a_sum_accumulator_of_a_narrow_dtype_keeps_it(dt):
+    """acc = acc + x_t is pushed out of the loop as one sum, taken in the carry's dtype (the
+    loop's own arithmetic, wrapping included)."""
+    x = np.arange(5)
+    acc, _ = xp.scan(lambda c, v: (c + v, None), xp.asarray(1, dtype=dt), xp.asarray(x, dtype=dt))
+    assert acc.dtype == dt
+    assert int(acc) == 11
