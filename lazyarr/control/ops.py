@@ -149,6 +149,11 @@ class Scan(Op):
             for k, o in enumerate(outs[nc:]):
                 if ys[k] is None:
                     ys[k] = np.empty(o.shape if self.ys_last[k] else (n,) + o.shape, o.dtype)
+                elif np.shape(o) != ys[k].shape[0 if self.ys_last[k] else 1:]:
+                    raise ValueError(
+                        f"scan: output {k} of step {t} has shape {np.shape(o)}, another step's "
+                        f"has {ys[k].shape[0 if self.ys_last[k] else 1:]}; every step's outputs "
+                        f"must have one shape to be stacked")
                 if self.ys_last[k]:
                     if step == n - 1:
                         ys[k][...] = o

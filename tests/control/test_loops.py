@@ -272,3 +272,13 @@ def test_a_sum_accumulator_of_a_narrow_dtype_keeps_it(dt):
     acc, _ = xp.scan(lambda c, v: (c + v, None), xp.asarray(1, dtype=dt), xp.asarray(x, dtype=dt))
     assert acc.dtype == dt
     assert int(acc) == 11
+
+
+def test_steps_whose_outputs_differ_in_size_are_refused():
+    """A mask's result per step (3, 1 and 3 elements) cannot be stacked: a ValueError, not a
+    size-1 row broadcast into the stack."""
+    x = np.array([[1.0, 2.0, 3.0], [-1.0, 5.0, -2.0], [7.0, 8.0, 9.0]])
+    for rows in (x, x[[1, 0, 2]]):
+        _, ys = xp.scan(lambda c, r: (c + 1.0, r[r > 0]), xp.asarray(0.0), xp.asarray(rows))
+        with pytest.raises(ValueError, match="one shape"):
+            np.asarray(ys)
