@@ -78,8 +78,12 @@ def _elemwise_jvp(op, inputs, outputs, tangents):
     if name == "sign" and _is_complex(x):
         return [None if t is None else _sign_map(x, outputs[0], t)]
     ps = _partials(op, inputs, outputs[0])
-    return [add_all([None if p is None or t is None else scale(t, p)
-                     for p, t in zip(ps, tangents)])]
+    t = add_all([None if p is None or t is None else scale(t, p)
+                 for p, t in zip(ps, tangents)])
+    shape = outputs[0]._v.shape
+    if t is not None and t._v.shape != shape and None not in shape:
+        t = xp.broadcast_to(t, shape)  # the tangent of an operand the others broadcast
+    return [t]
 
 
 @register_vjp(Cast)

@@ -180,3 +180,13 @@ def test_second_derivative_of_complex_abs():
     gr = xp.grad(h)
     want = (np.asarray(gr(x + 1e-5 * tv)) - np.asarray(gr(x - 1e-5 * tv))) / 2e-5
     np.testing.assert_allclose(np.asarray(xp.hvp(h, (x,), (tv,))), want, rtol=1e-5)
+
+
+def test_jvp_of_an_operand_broadcast_by_the_other():
+    """The tangent of a scalar operand of ``eye(2) + w[0]`` is broadcast to the output."""
+    f = lambda w: xp.sum(xp.eye(2) + w[0] * xp.ones(()))  # noqa: E731
+    _, t = xp.jvp(f, (np.array([0.3, 0.1]),), (np.array([1.0, 0.0]),))
+    assert float(t) == 4.0
+    g = lambda w: xp.sum(xp.eye(2) + w[0])  # noqa: E731
+    _, t = xp.jvp(g, (np.array([0.3, 0.1]),), (np.array([1.0, 0.0]),))
+    assert float(t) == 4.0
