@@ -22,6 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..array.coerce import Array, as_var, wrap
+from ..array.functions.searching import take
 from ..diff.engine import Tape
 from ..diff.registry import register_jvp, register_vjp
 from ..diff.util import is_differentiable
@@ -180,7 +181,7 @@ def _scan_vjp(op: Scan, inputs, outputs, cts):
     for k, g in zip(dk, res[len(dc):]):
         out[1 + nc + len(xs) + k] = g
     for k, g in zip(dx, res[len(dc) + len(dk):]):
-        out[1 + nc + k] = _pad(g, inputs[1 + nc + k])
+        out[1 + nc + k] = _pad(g, inputs[1 + nc + k], n)
     return out
 
 
@@ -245,14 +246,21 @@ def _trim(op: Scan, xs: Sequence[Array]) -> list[Array]:
     return [x if n is None or as_var(x).shape[0] in (None, n) else x[:n] for x in xs]
 
 
-def _pad(g: Array, x: Array) -> Array:
-    """Zero cotangent rows for the part of a sequence longer than the loop."""
+def _pad(g: Array, x: Array, length: Array) -> Array:
+    """Zero cotangent rows for the part of a sequence longer than the loop (``length``: its
+    lazy step count, where ``g``'s rows are known only at run time)."""
     n, m = as_var(g).shape[0], as_var(x).shape[0]
     if n == m:
         return g
-    if n is None or m is None:  # equal at run time, or the reshape fails there
-        return xp.reshape(g, as_var(x).shape) if None not in as_var(x).shape else g
-    return xp.concat([g, xp.zeros((m - n,) + tuple(as_var(x).shape[1:]), dtype=g.dtype)])
+    rest = tuple(as_var(x).shape[1:])
+    if n is None and m is not None:
+        # m rows taken from g's rows and one zero row after them: row i < length is g's
+        gz = xp.concat([g, xp.zeros((1,) + rest, dtype=g.dtype)])
+        rows = xp.arange(m)
+        return take(gz, xp.where(rows < length, rows, length), axis=0)
+    if n is None or m is None:  # both known only at run time: the loop walks the whole of x
+        return g
+    return xp.concat([g, xp.zeros((m - n,) + rest, dtype=g.dtype)])
 
 
 @register_jvp(Scan)

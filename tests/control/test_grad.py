@@ -299,3 +299,20 @@ def test_gradients_of_a_while_inside_a_scan_and_a_scan_inside_a_while():
         np.testing.assert_allclose(np.asarray(grad(f)(xp.asarray(w))), g_fd, rtol=1e-7)
         _, t = jvp(f, (xp.asarray(w),), (xp.asarray(np.array([1.0, 2.0])),))
         assert float(t) == pytest.approx(float(g_fd @ [1.0, 2.0]), rel=1e-7)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_grad_wrt_a_sequence_longer_than_a_lazy_length(reverse):
+    """A lazy length may be shorter than the sequences: the rows past it get zero gradient."""
+    x = np.arange(15.0).reshape(5, 3) / 10
+
+    def f(xs):
+        n = xp.asarray(2) + 1
+        c, _ = xp.scan(lambda c, xt: (c + xt * xt, c), xp.zeros(3), xs, length=n,
+                       reverse=reverse)
+        return xp.sum(c)
+
+    want = np.zeros_like(x)
+    want[:3] = 2 * x[:3]
+    for _ in range(2):
+        np.testing.assert_allclose(np.asarray(xp.grad(f)(xp.asarray(x))), want)
