@@ -304,6 +304,31 @@ def _scan_jvp(op: Scan, inputs, outputs, tangents):
 # ---- while -----------------------------------------------------------------------------------
 
 
+def _recorded_while_jvp(op: While, outputs, be, dc, t_c, t_be) -> list:
+    """Tangents of a recording loop's outputs, its trajectory included: a scan over the
+    recorded carries (the step count is known), each step's tangent the body's jvp of the last
+    one; the stacked tangents each step started from are the trajectory's."""
+    nc = op.n_carry
+    traj = outputs[nc:2 * nc]
+
+    def step(tc, c_t):
+        tan = [None] * (nc + len(be))
+        for k, t in zip(dc, tc):
+            tan[k] = t
+        for k, t in enumerate(t_be):
+            tan[nc + k] = t
+        outs, touts = _jvp(op.body_g, list(c_t) + list(be), tan)
+        return [_or_zeros(touts[k], outs[k]) for k in dc], list(tc)
+
+    init = [_or_zeros(t_c[k], outputs[k]) for k in dc]
+    tc, t_traj = api.scan(step, init, list(traj), length=outputs[2 * nc])
+    res = [None] * len(outputs)
+    for j, k in enumerate(dc):
+        res[k] = tc[j]
+        res[nc + k] = t_traj[j]
+    return res
+
+
 def _split_while(op: While, inputs: list) -> tuple[list, list, list]:
     nc = op.n_carry
     return inputs[:nc], inputs[nc:nc + op.n_ce], inputs[nc + op.n_ce:]
@@ -315,25 +340,34 @@ def _while_vjp(op: While, inputs, outputs, cts):
         raise NotImplementedError("vjp of a while loop that did not record its trajectory")
     carry, ce, be = _split_while(op, inputs)
     nc = op.n_carry
-    if all(c is None for c in cts[:nc]):
+    # cotangents of the final carries, and of the recorded trajectory (a second derivative
+    # reads it: the first one's backward loop walks it)
+    ct_traj = list(cts[nc:2 * nc])
+    if all(c is None for c in list(cts[:nc]) + ct_traj):
         return [None] * len(inputs)
     traj = outputs[nc:2 * nc]
     steps = outputs[2 * nc]
     dc = [k for k in range(nc) if _diff(carry[k])]
     dk = [k for k in range(len(be)) if _diff(be[k])]
+    dt = [k for k in dc if ct_traj[k] is not None]
 
-    def back(state, c_t):
+    def back(state, seq):
         ct_c, acc = state
+        c_t, g_t = seq
         out_ct = [None] * nc
         for k, c in zip(dc, ct_c):
             out_ct[k] = c
         gs = _vjp(op.body_g, list(c_t) + list(be), out_ct)
         new_ct = [_or_zeros(gs[k], carry[k]) for k in dc]
+        for j, k in enumerate(dt):  # the carry this step started from was also recorded
+            i = dc.index(k)
+            new_ct[i] = new_ct[i] + g_t[j]
         new_acc = [a if gs[nc + k] is None else a + gs[nc + k] for a, k in zip(acc, dk)]
         return (new_ct, new_acc), None
 
     init = ([_or_zeros(cts[k], carry[k]) for k in dc], [_zeros(be[k]) for k in dk])
-    (ct_c, ct_k), _ = api.scan(back, init, list(traj), length=steps, reverse=True)
+    (ct_c, ct_k), _ = api.scan(back, init, (list(traj), [ct_traj[k] for k in dt]),
+                               length=steps, reverse=True)
     out = [None] * len(inputs)
     for k, g in zip(dc, ct_c):
         out[k] = g
@@ -350,6 +384,8 @@ def _while_jvp(op: While, inputs, outputs, tangents):
     if all(t is None for t in list(t_c) + list(t_be)):
         return [None] * len(outputs)
     dc = [k for k in range(nc) if _diff(carry[k])]
+    if op.record:
+        return _recorded_while_jvp(op, outputs, be, dc, t_c, t_be)
 
     def cond_fn(state):
         c, _ = state

@@ -316,3 +316,29 @@ def test_grad_wrt_a_sequence_longer_than_a_lazy_length(reverse):
     want[:3] = 2 * x[:3]
     for _ in range(2):
         np.testing.assert_allclose(np.asarray(xp.grad(f)(xp.asarray(x))), want)
+
+
+def test_second_derivatives_through_while_loop():
+    """hvp (forward over reverse) and grad of grad (reverse over reverse) read the recorded
+    trajectory's derivatives: they must match finite differences of the gradient."""
+    def f(w):  # 3 steps of c = sin(c * w) from c = 1
+        c, _ = xp.while_loop(lambda s: s[1] < 3, lambda s: (xp.sin(s[0] * w), s[1] + 1),
+                             (xp.ones(2), xp.asarray(0)))
+        return xp.sum(c ** 2)
+
+    def f_np(w):
+        c = np.ones(2)
+        for _ in range(3):
+            c = np.sin(c * w)
+        return np.sum(c ** 2)
+
+    def fd_grad(w, e=1e-6):
+        return np.array([(f_np(w + e * d) - f_np(w - e * d)) / (2 * e) for d in np.eye(2)])
+
+    w, v = np.array([0.7, -0.4]), np.array([1.0, 0.5])
+    want = (fd_grad(w + 1e-4 * v) - fd_grad(w - 1e-4 * v)) / 2e-4
+    np.testing.assert_allclose(np.asarray(xp.grad(f)(xp.asarray(w))), fd_grad(w), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(xp.hvp(f, (xp.asarray(w),), (xp.asarray(v),))),
+                               want, rtol=1e-5)
+    rr = xp.grad(lambda a: xp.sum(xp.grad(f)(a) * xp.asarray(v)))(xp.asarray(w))
+    np.testing.assert_allclose(np.asarray(rr), want, rtol=1e-5)
