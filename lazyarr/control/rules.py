@@ -93,16 +93,20 @@ def _cond_vjp(op: Cond, inputs, outputs, cts):
     def branch(taken: bool):
         g, mine = _branch(op, ops_, te, fe, taken)
 
-        def fn(args, cvals):
+        def fn(shared, cvals):
+            # a branch's own captured values by closure: the backward cond computes them only
+            # when that branch is taken, as the forward one does (zeros for the others' are
+            # built from their types alone)
+            args = list(shared) + list(te) + list(fe)
             full = [None] * len(outputs)
             for k, c in zip(live, cvals):
                 full[k] = c
             gs = _vjp(g, [args[i] for i in mine], full)
             got = dict(zip(mine, gs))
-            return [_or_zeros(got.get(i), args[i]) for i in want]
+            return [_or_zeros(got.get(i), rest[i]) for i in want]
         return fn
 
-    res = api.cond(pred, branch(True), branch(False), rest, [cts[k] for k in live])
+    res = api.cond(pred, branch(True), branch(False), ops_, [cts[k] for k in live])
     out = [None] * len(inputs)
     for i, r in zip(want, res):
         out[1 + i] = r
@@ -112,22 +116,27 @@ def _cond_vjp(op: Cond, inputs, outputs, cts):
 @register_jvp(Cond)
 def _cond_jvp(op: Cond, inputs, outputs, tangents):
     pred, ops_, te, fe = _split_cond(op, inputs)
-    rest = ops_ + te + fe
+    n_ops = len(ops_)
     live = [k for k, t in enumerate(tangents[1:]) if t is not None]
     if not live:
         return [None] * len(outputs)
+    shared_live = [k for k in live if k < n_ops]
 
     def branch(taken: bool):
         g, mine = _branch(op, ops_, te, fe, taken)
 
-        def fn(args, tvals):
-            tan = dict(zip(live, tvals))
+        def fn(shared, tvals):
+            # a branch's own captured values and their tangents by closure: computed only when
+            # that branch is taken (see `_cond_vjp`)
+            args = list(shared) + list(te) + list(fe)
+            tan = dict(zip(shared_live, tvals))
+            tan.update((i, tangents[1 + i]) for i in mine if i >= n_ops and i in live)
             outs, touts = _jvp(g, [args[i] for i in mine], [tan.get(i) for i in mine])
             return [_or_zeros(t, o) for t, o in zip(touts, outs)]
         return fn
 
-    return list(api.cond(pred, branch(True), branch(False), rest,
-                         [tangents[1 + k] for k in live]))
+    return list(api.cond(pred, branch(True), branch(False), ops_,
+                         [tangents[1 + k] for k in shared_live]))
 
 
 # ---- scan ------------------------------------------------------------------------------------

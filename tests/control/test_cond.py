@@ -117,3 +117,36 @@ def test_branch_mismatch_errors_name_the_user_line():
         xp.cond(True, lambda v: (v, v), lambda v: v, x)
     with pytest.raises(ValueError, match=r"scalar"):
         xp.cond(x > 0, lambda v: v, lambda v: v, x)
+
+
+
+def test_derivatives_of_cond_do_not_compute_the_untaken_branchs_captures():
+    """A value only the untaken branch reads (a singular inverse, not differentiated) is not
+    computed by the forward, and neither by grad, jvp or hvp through the cond. (A captured
+    value that depends on the differentiated input is: its own derivative is taken outside.)"""
+    a = xp.asarray(np.zeros((2, 2)))
+
+    def f(w):
+        inv_a = xp.linalg.inv(a)  # singular; only true_fn reads it
+        return xp.sum(xp.cond(xp.asarray(False), lambda u: u * inv_a[0] * w, lambda u: u * w,
+                              xp.ones(2)))
+
+    w = np.array([0.0, 1.0])
+    assert float(f(xp.asarray(w))) == 1.0
+    for _ in range(2):
+        np.testing.assert_array_equal(np.asarray(xp.grad(f)(xp.asarray(w))), [1.0, 1.0])
+    _, t = xp.jvp(f, (w,), (np.array([1.0, 2.0]),))
+    assert float(t) == 3.0
+    np.testing.assert_array_equal(np.asarray(xp.hvp(f, (w,), (np.ones(2),))), [0.0, 0.0])
+
+
+def test_grad_through_a_cond_in_a_scan_body_skips_the_untaken_capture():
+    m = xp.asarray(np.ones((2, 2)))
+
+    def body(c, x):
+        bad = xp.linalg.inv(m * x)  # singular; only false_fn reads it
+        return xp.cond(c > 0, lambda: c + x, lambda: c + xp.sum(bad)), c
+
+    f = lambda c0: xp.scan(body, c0, xp.asarray([1.0, 2.0]))[0]  # noqa: E731
+    assert float(f(xp.asarray(1.0))) == 4.0
+    assert float(xp.grad(f)(xp.asarray(1.0))) == 1.0
