@@ -177,3 +177,24 @@ def test_exceptions():
         L.linalg.solve(L.eye(3), L.ones(4))
     with pytest.raises(ValueError):
         L.linalg.outer(L.ones((2, 2)), L.ones(2))
+
+
+def test_pinv_and_matrix_rank_with_an_rtol_per_matrix():
+    """An array ``rtol`` broadcasts against the stack of matrices (one value per matrix)."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((3, 4, 4))
+    x[1, :, 3] = x[1, :, 0] * 1e-3  # a small singular value that rtol 0.2 cuts
+    rtol = np.array([0.1, 0.2, 0.3])
+    got = L.linalg.matrix_rank(L.asarray(x), rtol=L.asarray(rtol))
+    want = np.linalg.matrix_rank(x, rtol=rtol)
+    assert got.shape == want.shape == (3,)
+    np.testing.assert_array_equal(np.asarray(got), want)
+    np.testing.assert_allclose(np.asarray(L.linalg.pinv(L.asarray(x), rtol=L.asarray(rtol))),
+                               np.linalg.pinv(x, rtol=rtol), atol=1e-12)
+
+
+def test_vector_norm_ord_zero_without_axes_counts_nonzeros():
+    for x, axis in [(np.asarray(-3.0), None), (np.array([0.0, -3.0]), ())]:
+        np.testing.assert_array_equal(
+            np.asarray(L.linalg.vector_norm(L.asarray(x), axis=axis, ord=0)),
+            np.asarray(S.linalg.vector_norm(S.asarray(x), axis=axis, ord=0)))

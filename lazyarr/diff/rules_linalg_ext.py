@@ -574,10 +574,10 @@ def _vector_norm_weight(p, x: Array, yk: Array) -> Array | None:
     """``d norm / d |x_i|`` (with ``yk`` the norm broadcast to ``x``); None for ``ord=0``
     (a count)."""
     ord_, axes = p["ord"], p["axes"]
-    if not axes or ord_ == 1:  # a 0-d input's "norm" is abs(x), whatever the order
-        return C.ones_like(yk)
     if ord_ == 0:
         return None
+    if not axes or ord_ == 1:  # a 0-d input's "norm" is abs(x), whatever the (nonzero) order
+        return C.ones_like(yk)
     if math.isinf(ord_):  # ties share the derivative equally
         a = E.abs(x)
         top = (S.max if ord_ > 0 else S.min)(a, axis=axes, keepdims=True)

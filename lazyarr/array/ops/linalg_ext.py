@@ -162,8 +162,9 @@ def _np_slogdet(p, x):
 
 def _np_vector_norm(p, x):
     axes = p["axes"]
-    if not axes:  # a 0-d input
-        return np.abs(x).astype(_real(x.dtype))
+    if not axes:  # a 0-d input, or no axes: each element its own vector
+        a = np.abs(x).astype(_real(x.dtype))
+        return (a != 0).astype(a.dtype) if p["ord"] == 0 else a
     return np.linalg.vector_norm(x, axis=axes, keepdims=p["keepdims"], ord=p["ord"])
 
 
@@ -181,12 +182,11 @@ RULES: dict[str, tuple[Callable, Callable]] = {
     "slogdet": (_slogdet, _np_slogdet),
     "eigh": (_eigh, lambda p, x: tuple(np.linalg.eigh(x))),
     "eigvalsh": (_eigvalsh, lambda p, x: np.linalg.eigvalsh(x)),
+    # an array rtol: one value per matrix (NumPy adds the axis it broadcasts along)
     "pinv": (_pinv, lambda p, x, *r: np.linalg.pinv(x, rtol=(
-        (r[0][..., None, None] if r[0].ndim else r[0]) if r else
-        p["rtol"] if p["rtol"] is not None else _default_rtol(x)))),
+        r[0] if r else p["rtol"] if p["rtol"] is not None else _default_rtol(x)))),
     "matrix_rank": (_rank, lambda p, x, *r: np.linalg.matrix_rank(x, **(
-        {"rtol": r[0][..., None] if r[0].ndim else r[0]} if r else
-        {"rtol": p["rtol"]} if p["rtol"] is not None else {}))),
+        {"rtol": r[0]} if r else {"rtol": p["rtol"]} if p["rtol"] is not None else {}))),
     "qr": (_qr, lambda p, x: tuple(np.linalg.qr(x, mode=p["mode"]))),
     "svd": (_svd, lambda p, x: tuple(np.linalg.svd(x, full_matrices=p["full_matrices"]))),
     "svdvals": (_svdvals, lambda p, x: np.linalg.svd(x, compute_uv=False)),
