@@ -286,6 +286,16 @@ def _streaming_loop(t: str, block_body: str) -> list[str]:
     ]
 
 
+def _cast(v: str, src: np.dtype, dst: np.dtype, t: str) -> str:
+    """C for casting ``v`` from ``src`` to ``dst`` (C type ``t``). A float goes to an 8- or
+    16-bit integer through int32, as NumPy's conversion does on x86: the low bits of the
+    32-bit conversion (C leaves out-of-range conversions undefined, and with no trapping math
+    GCC folded float -> int8 -> float into trunc(), which neither wraps nor drops -0.0)."""
+    if src.kind == "f" and dst.kind in "iu" and dst.itemsize < 4:
+        v = f"(int32_t){v}"
+    return f"({t}){v}"
+
+
 def _body(comp: Composite) -> tuple[list[str], int]:
     """Statements computing every step from ``x0..`` into ``v<ref>``; and the work per element."""
     n_in = len(comp.in_dtypes)
@@ -298,7 +308,7 @@ def _body(comp: Composite) -> tuple[list[str], int]:
         if name == "const":
             expr = c_literal(value, dt)
         elif name == "cast":
-            expr = f"({t})v{args[0]}"
+            expr = _cast(f"v{args[0]}", np.dtype(dts[args[0]]), np.dtype(dt), t)
         else:
             row = TABLE[name]
             operand = dts[args[-1]]

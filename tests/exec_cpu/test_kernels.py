@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from lazyarr.exec_cpu._vm import ElemThunk
 
+import lazyarr as xp
 from lazyarr.array.ops.composite import Composite
 from lazyarr.array.ops.elemwise import elementwise_types
 from lazyarr.array.ops.scalar_table import TABLE
@@ -163,3 +164,15 @@ def test_every_function_every_layout(dt, case):
     again = prog([x, y, c, e])  # buffers reused across calls give the same results
     for name, g, r in zip(names, again, ref):
         _check(name, g, r, dt)
+
+
+@pytest.mark.parametrize("it", [xp.int8, xp.uint8, xp.int16, xp.uint16])
+def test_float_to_narrow_int_and_back_in_one_kernel(it):
+    """float -> int8 -> float fused: NumPy's values (the low bits of the 32-bit conversion,
+    +0.0 for -0.5), not trunc()."""
+    x = np.array([-0.5, -0.25, 130.7, -200.2, 1.5, 70000.3] * 4)
+    got = np.asarray(xp.astype(xp.astype(xp.asarray(x), it), xp.float64))
+    with np.errstate(invalid="ignore"):
+        want = x.astype(np.dtype(it)).astype(np.float64)
+    np.testing.assert_array_equal(got, want)
+    assert not np.signbit(got[:2]).any()
