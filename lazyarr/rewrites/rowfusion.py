@@ -160,6 +160,11 @@ def _program(members: list, info: dict, pos: dict, readers: dict, outs: set):
     if not _convex(inside, pos, readers):
         return None
     made = {o for n in members for o in n.outputs}
+    # a value made inside is read per row; one shared by all rows ("bvec": an (R,) result
+    # broadcast along a square problem's columns) exists only as a program input
+    if any(v in made and access(v.shape, info[n][3], rows, cols) == "bvec"
+           for n in members for v in n.inputs):
+        return None
     ref: dict[Var, int] = {}
     ins: list[Var] = []
     for n in members:

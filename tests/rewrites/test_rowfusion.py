@@ -156,3 +156,16 @@ def test_a_path_out_and_back_is_not_fused_into_a_cycle():
     names = [type(t).__name__ for t in prog.vm.thunks]
     assert "MatMulThunk" in names or "GemmThunk" in names
     assert "RowThunk" not in names
+
+
+@pytest.mark.parametrize("n", [2, 4, 8, 64])
+def test_a_row_sum_broadcast_along_the_last_axis_is_not_a_per_row_value(n):
+    """x (n, n) - sum(x, axis=1) (shape (n,)) lines the sums up with the columns, as NumPy
+    does: a row program may not read that intermediate as each row's own value."""
+    def f(ns, x):
+        s = ns.sum(x, axis=1)
+        y = x - s
+        return ns.sum(y * y, axis=1) + ns.max(y, axis=1)
+
+    x = np.arange(n * n, dtype=np.float64).reshape(n, n) / n
+    np.testing.assert_allclose(np.asarray(f(xp, xp.asarray(x))), f(np, x), rtol=1e-12)
