@@ -274,6 +274,23 @@ def _over_sum_of(p: Var, e: Var, depth: int = 4):
     return None
 
 
+def _lines_up(s, x: Var, chain: list) -> bool:
+    """Whether sum node ``s`` reaches the product lined up with ``x``'s rows, so that each
+    element is divided by the sum of its own row: keepdims, the leading axes reduced (NumPy
+    broadcasting aligns the rest on the right), or a reshape right above the quotient that
+    puts the reduced axes back as 1s. (A non-keepdims sum over axis 1 of a square ``x``
+    divides row i by row j's sum: not a softmax, and not shifted.)"""
+    axes = s.op.axes
+    if s.op.keepdims or tuple(sorted(axes)) == tuple(range(len(axes))):
+        return True
+    if not chain:
+        return False
+    top, i = chain[-1]
+    keep = tuple(1 if ax in axes else d for ax, d in enumerate(x.shape))
+    return (type(top.op) is Reshape and top.outputs[0].shape == keep
+            and top.inputs[i].shape == s.outputs[0].shape)
+
+
 def _shifted_sum(s, x: Var, ms: Var, site) -> tuple[Var, Var]:
     """``(exp(x - ms), sum(exp(x - ms)))`` with the axes and keepdims of sum node ``s``."""
     ex = ew("exp", ew("subtract", x, ms, site=site), site=site)
@@ -315,6 +332,8 @@ def softmax_shift(node, g):
             chain, c, s = found
         axes = s.op.axes
         if s.op.dtype != x.dtype or any(x.shape[ax] == 0 for ax in axes):
+            continue
+        if not _lines_up(s, x, chain):
             continue
         sub = x.owner
         if sub is not None and sub.op is E("subtract") and _is_max_of(sub.inputs[1],

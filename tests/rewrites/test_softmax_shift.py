@@ -78,3 +78,22 @@ def test_gradient_through_a_weighted_mean_of_keepdims_logsumexp():
     g = np.asarray(xp.grad(ce)(xp.asarray(X)))
     ref = (_softmax_np(X, 1) * t.sum(1, keepdims=True) - t) / 3
     np.testing.assert_allclose(g, ref, rtol=1e-14, atol=1e-16)
+
+
+def test_not_fired_where_the_sum_broadcasts_along_another_axis():
+    """exp(x) / sum(exp(x), axis=1) without keepdims, for a square x, divides row i by the sum
+    of row j (NumPy broadcasting): not a softmax, and shifting by row maxima changes it."""
+    x = np.arange(25.0).reshape(5, 5)
+    a = xp.asarray(x)
+    for out in (xp.exp(a) / xp.sum(xp.exp(a), axis=1),
+                xp.exp(a) * (1.0 / xp.sum(xp.exp(a), axis=1))):
+        np.testing.assert_allclose(np.asarray(out), np.exp(x) / np.sum(np.exp(x), axis=1),
+                                   rtol=1e-13)
+    a3 = xp.asarray(np.arange(27.0).reshape(3, 3, 3) / 9)
+    got = np.asarray(xp.exp(a3) / xp.sum(xp.exp(a3), axis=1))
+    x3 = np.asarray(a3)
+    np.testing.assert_allclose(got, np.exp(x3) / np.sum(np.exp(x3), axis=1), rtol=1e-13)
+    # the leading axis reduced: the sum lines up with the trailing ones, still a softmax
+    out0 = xp.exp(a) / xp.sum(xp.exp(a), axis=0)
+    assert "softmax_shift" in optimized(out0)[1].names()
+    np.testing.assert_allclose(np.asarray(out0), _softmax_np(x, 0), rtol=1e-13)
