@@ -385,6 +385,21 @@ cdef inline bint _scalar_is_zero(char *p, int typenum) noexcept nogil:
     return (<double *>p)[0] == 0 and (<double *>p)[1] == 0
 
 
+cdef inline bint _plain_alpha(char *p, int typenum) noexcept nogil:
+    """A finite, nonzero ``alpha``: BLAS skips the product for 0 (0 * inf is NaN) and a
+    scaled operand meets an inf as ``inf * 0``, unlike ``alpha * (a @ b)``."""
+    cdef double r, i = 0
+    if typenum == cnp.NPY_FLOAT:
+        r = (<float *>p)[0]
+    elif typenum == cnp.NPY_DOUBLE:
+        r = (<double *>p)[0]
+    elif typenum == cnp.NPY_CFLOAT:
+        r, i = (<float *>p)[0], (<float *>p)[1]
+    else:
+        r, i = (<double *>p)[0], (<double *>p)[1]
+    return (r != 0 or i != 0) and r - r == 0 and i - i == 0
+
+
 cdef inline void _fill(char *dst, const char *src, cnp.npy_intp n,
                        cnp.npy_intp isz) noexcept nogil:
     """``n`` copies of one ``isz``-byte block (an element, or a whole row)."""
@@ -551,7 +566,7 @@ cdef class GemmThunk(Thunk):
         cdef char *palpha = <char *>cnp.PyArray_DATA(al)
         cdef char *pbeta = <char *>cnp.PyArray_DATA(be)
         cdef bint beta0 = _scalar_is_zero(pbeta, self.typenum)
-        if beta0 and not np.isfinite(c).all():
+        if (beta0 and not np.isfinite(c).all()) or not _plain_alpha(palpha, self.typenum):
             return Thunk.run(self, storage, shared)
         cdef cnp.npy_intp oshape[2]
         oshape[0] = m

@@ -7,10 +7,12 @@ from __future__ import annotations
 import tracemalloc
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from lazyarr.exec_cpu._vm import ElemThunk, GemmThunk, MatMulThunk
 
+import lazyarr as xp
 from lazyarr.array.ops.elemwise import Elemwise
 from lazyarr.array.ops.linalg import Gemm, Gemv, MatMul
 from lazyarr.exec_cpu import link
@@ -274,3 +276,26 @@ def test_few_rows_long_reduction_product_matches_numpy():
                         assert got.shape == (m, n) and got.dtype == np.dtype(dt)
                         assert got.flags.c_contiguous
                         np.testing.assert_allclose(got, ref, rtol=_tol(dt), atol=_tol(dt) * k)
+
+
+@pytest.mark.parametrize("alpha", [0.0, np.inf, -np.inf, np.nan])
+def test_a_run_time_alpha_of_zero_or_inf_keeps_the_unfused_semantics(alpha):
+    """alpha * (A @ B) with an inf in A: 0 * inf is NaN (BLAS skips the product for alpha 0),
+    and inf * (a row with zeros) follows the product, not a pre-scaled operand."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((40, 30))
+    a[0, 0] = np.inf
+    b = rng.standard_normal((30, 20))
+    v = rng.standard_normal(30)
+    c = rng.standard_normal((40, 20))
+    r = np.zeros((1, 64))
+    r[0, ::2] = -1.0
+    w = rng.standard_normal((64, 50))
+    al = xp.asarray(alpha)
+    cases = [(al * (xp.asarray(a) @ xp.asarray(b)), alpha * (a @ b)),
+             (xp.asarray(c) + al * (xp.asarray(a) @ xp.asarray(b)), c + alpha * (a @ b)),
+             (al * (xp.asarray(a) @ xp.asarray(v)), alpha * (a @ v)),
+             (al * (xp.asarray(r) @ xp.asarray(w)), alpha * (r @ w))]
+    with np.errstate(invalid="ignore", over="ignore"):
+        for got, want in cases:
+            np.testing.assert_array_equal(np.asarray(got), want)
