@@ -284,3 +284,16 @@ def test_methods_match_functions():
     check(a.mean(), x.mean())
     check(a.std(ddof=1), x.std(ddof=1))
     check(a.max(axis=1, keepdims=True), x.max(axis=1, keepdims=True))
+
+
+def test_var_and_std_with_a_correction_past_n():
+    """N - correction <= 0: NumPy divides by max(N - correction, 0), inf (NaN for 0/0)."""
+    x = np.array([1.0, 2.0, 4.0])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for c in (3, 4, 5.5):
+            np.testing.assert_array_equal(np.asarray(xp.var(xp.asarray(x), correction=c)),
+                                          np.var(x, ddof=c))
+            np.testing.assert_array_equal(np.asarray(xp.std(xp.asarray(x), correction=c)),
+                                          np.std(x, ddof=c))
+        np.testing.assert_array_equal(
+            np.asarray(xp.var(xp.asarray(np.ones(3)), correction=3)), np.var(np.ones(3), ddof=3))

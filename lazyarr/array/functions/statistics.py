@@ -126,7 +126,8 @@ def var(x, /, *, axis=None, correction: float = 0.0, keepdims: bool = False) -> 
     dev = a - mean(a, axis=axes, keepdims=True)
     sq = real(dev * conj(dev)) if v.dtype.kind == "c" else dev * dev
     s = sum(sq, axis=axes, keepdims=keepdims)
-    return s / (n - correction)
+    dof = n - correction
+    return s / (dof if dof > 0 else 0)  # as NumPy: inf (or NaN) past N, never negative
 
 
 def std(x, /, *, axis=None, correction: float = 0.0, keepdims: bool = False) -> Array:
