@@ -15,6 +15,7 @@ from cpython.object cimport PyObject, PyTypeObject
 from cpython.tuple cimport PyTuple_GET_SIZE
 
 from ..graph._ir cimport Apply, Var, node1
+from ._memory cimport overlaps
 
 cdef type Array = None
 cdef list _live = None
@@ -124,37 +125,11 @@ def write_back(list pending, results, list args):
     _write_back(pending, results, args)
 
 
-cdef inline bint _extent(cnp.ndarray a, char **lo, char **hi) noexcept:
-    """The bytes ``a`` spans, ``[lo, hi)``; False for an empty array."""
-    cdef int i
-    cdef cnp.npy_intp d, st
-    cdef char *l = cnp.PyArray_BYTES(a)
-    cdef char *h = l + cnp.PyArray_ITEMSIZE(a)
-    for i in range(cnp.PyArray_NDIM(a)):
-        d = cnp.PyArray_DIM(a, i)
-        if d == 0:
-            return False
-        st = cnp.PyArray_STRIDE(a, i)
-        if st > 0:
-            h += st * (d - 1)
-        else:
-            l += st * (d - 1)
-    lo[0] = l
-    hi[0] = h
-    return True
-
-
 cdef bint _in_writable_arg(cnp.ndarray r, list args):
     """Whether ``r`` shares bytes with one of ``args`` that its owner can still write."""
-    cdef char *rl
-    cdef char *rh
-    cdef char *al
-    cdef char *ah
-    if not _extent(r, &rl, &rh):
-        return False
     for x in args:
         if (type(x) is cnp.ndarray and cnp.PyArray_ISWRITEABLE(<cnp.ndarray>x)
-                and _extent(<cnp.ndarray>x, &al, &ah) and rl < ah and al < rh):
+                and overlaps(r, <cnp.ndarray>x)):
             return True
     return False
 

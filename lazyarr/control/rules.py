@@ -313,6 +313,17 @@ def _scan_jvp(op: Scan, inputs, outputs, tangents):
 # ---- while -----------------------------------------------------------------------------------
 
 
+def _body_tangents(nc: int, be: list, dc: list, tc: list, t_be: list) -> list:
+    """Tangents of a while body's inputs: the differentiated carries' ``tc`` (at ``dc``), then
+    its extras' ``t_be``; None elsewhere."""
+    tan = [None] * (nc + len(be))
+    for k, t in zip(dc, tc):
+        tan[k] = t
+    for k, t in enumerate(t_be):
+        tan[nc + k] = t
+    return tan
+
+
 def _recorded_while_jvp(op: While, outputs, be, dc, t_c, t_be) -> list:
     """Tangents of a recording loop's outputs, its trajectory included: a scan over the
     recorded carries (the step count is known), each step's tangent the body's jvp of the last
@@ -321,12 +332,7 @@ def _recorded_while_jvp(op: While, outputs, be, dc, t_c, t_be) -> list:
     traj = outputs[nc:2 * nc]
 
     def step(tc, c_t):
-        tan = [None] * (nc + len(be))
-        for k, t in zip(dc, tc):
-            tan[k] = t
-        for k, t in enumerate(t_be):
-            tan[nc + k] = t
-        outs, touts = _jvp(op.body_g, list(c_t) + list(be), tan)
+        outs, touts = _jvp(op.body_g, list(c_t) + list(be), _body_tangents(nc, be, dc, tc, t_be))
         return [_or_zeros(touts[k], outs[k]) for k in dc], list(tc)
 
     init = [_or_zeros(t_c[k], outputs[k]) for k in dc]
@@ -402,12 +408,7 @@ def _while_jvp(op: While, inputs, outputs, tangents):
 
     def body_fn(state):
         c, tc = state
-        tan = [None] * (nc + len(be))
-        for k, t in zip(dc, tc):
-            tan[k] = t
-        for k, t in enumerate(t_be):
-            tan[nc + k] = t
-        outs, touts = _jvp(op.body_g, list(c) + list(be), tan)
+        outs, touts = _jvp(op.body_g, list(c) + list(be), _body_tangents(nc, be, dc, tc, t_be))
         return outs, [_or_zeros(touts[k], outs[k]) for k in dc]
 
     _, tc = api.while_loop(cond_fn, body_fn,

@@ -9,6 +9,8 @@ donated, what a caller may keep) are the ones `Program` documents.
 
 cimport numpy as cnp
 from cpython.ref cimport Py_REFCNT
+
+from ..array._memory cimport overlaps
 from libc.string cimport memcpy
 
 import numpy as np
@@ -141,37 +143,6 @@ cdef inline int _copy_into(cnp.ndarray dst, object src) except -1:
     return 0
 
 
-cdef inline bint _extent(cnp.ndarray a, char **lo, char **hi) noexcept:
-    """The bytes ``a`` spans, ``[lo, hi)``; False for an empty array."""
-    cdef int i
-    cdef cnp.npy_intp d, st
-    cdef char *l = cnp.PyArray_BYTES(a)
-    cdef char *h = l + cnp.PyArray_ITEMSIZE(a)
-    for i in range(cnp.PyArray_NDIM(a)):
-        d = cnp.PyArray_DIM(a, i)
-        if d == 0:
-            return False
-        st = cnp.PyArray_STRIDE(a, i)
-        if st > 0:
-            h += st * (d - 1)
-        else:
-            l += st * (d - 1)
-    lo[0] = l
-    hi[0] = h
-    return True
-
-
-cdef inline bint _overlaps(cnp.ndarray a, cnp.ndarray b) noexcept:
-    """Whether the bytes ``a`` and ``b`` span meet (NumPy's ``may_share_memory``)."""
-    cdef char *al
-    cdef char *ah
-    cdef char *bl
-    cdef char *bh
-    if not _extent(a, &al, &ah) or not _extent(b, &bl, &bh):
-        return False
-    return al < bh and bl < ah
-
-
 cdef list _commit(object res, list res_j, list bufs):
     """Write each donated result ``res[res_j[q]]`` into its buffer ``bufs[q]`` (unless the
     program wrote it there in place); returns the results as a list holding the buffers in
@@ -192,7 +163,7 @@ cdef list _commit(object res, list res_j, list bufs):
         r = out[j]
         if type(r) is cnp.ndarray:
             for w in written:
-                if _overlaps(<cnp.ndarray>r, <cnp.ndarray>w):
+                if overlaps(<cnp.ndarray>r, <cnp.ndarray>w):
                     out[j] = r.copy()
                     break
     for q in range(npairs):
@@ -210,12 +181,12 @@ cdef object _private(object r, dict bufs, list data):
     if not isinstance(r, cnp.ndarray):
         r = np.asarray(r)
     for bv in bufs.values():
-        if r is (<tuple>bv)[0] or _overlaps(<cnp.ndarray>r, <cnp.ndarray>(<tuple>bv)[0]):
+        if r is (<tuple>bv)[0] or overlaps(<cnp.ndarray>r, <cnp.ndarray>(<tuple>bv)[0]):
             return r.copy()
     if cnp.PyArray_ISWRITEABLE(<cnp.ndarray>r) or cnp.PyArray_BASE(<cnp.ndarray>r) != NULL:
         for a in data:
             if (type(a) is cnp.ndarray and cnp.PyArray_ISWRITEABLE(<cnp.ndarray>a)
-                    and _overlaps(<cnp.ndarray>r, <cnp.ndarray>a)):
+                    and overlaps(<cnp.ndarray>r, <cnp.ndarray>a)):
                 r = r.copy()
                 break
         cnp.PyArray_CLEARFLAGS(<cnp.ndarray>r, cnp.NPY_ARRAY_WRITEABLE)
