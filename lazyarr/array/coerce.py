@@ -39,7 +39,7 @@ def const(value, dtype: np.dtype) -> Var:
     v = Var(dtype, (), None, 0, data, True)
     # NaN keys would never be found again; -0.0 == 0.0 would find the other zero's sign (a
     # complex value, by either part)
-    if type(value) is complex:
+    if isinstance(value, complex):  # np.complex128 too
         shared = _plain(value.real) and _plain(value.imag)
     else:
         shared = value == value and (value or type(value) is int or type(value) is bool)

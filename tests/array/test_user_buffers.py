@@ -70,6 +70,7 @@ def test_complex_scalar_constants_keep_the_sign_of_their_zero_parts():
     u.real = [-0.0, 1.0]
     u.imag = [-0.0, -0.0]
     a = xp.asarray(u)
-    for s in (complex(1.0, -0.0), complex(1.0, 0.0), complex(1.0, -0.0)):
+    for s in (complex(1.0, -0.0), complex(1.0, 0.0), complex(1.0, -0.0),
+              np.complex128(complex(1.0, 0.0)), np.complex128(complex(1.0, -0.0))):
         got = np.asarray(a + s)
         np.testing.assert_array_equal(np.signbit(got.imag), np.signbit((u + s).imag))
