@@ -263,10 +263,11 @@ def _pad(g: Array, x: Array, length: Array) -> Array:
         return g
     rest = tuple(as_var(x).shape[1:])
     if n is None and m is not None:
-        # m rows taken from g's rows and one zero row after them: row i < length is g's
+        # m rows taken from g's rows and one zero row after them (the last): row i < length
+        # is g's (a negative length, which runs no step, takes none)
         gz = xp.concat([g, xp.zeros((1,) + rest, dtype=g.dtype)])
         rows = xp.arange(m)
-        return take(gz, xp.where(rows < length, rows, length), axis=0)
+        return take(gz, xp.where(rows < length, rows, -1), axis=0)
     if n is None or m is None:  # both known only at run time: the loop walks the whole of x
         return g
     return xp.concat([g, xp.zeros((m - n,) + rest, dtype=g.dtype)])

@@ -81,8 +81,8 @@ def _elemwise_jvp(op, inputs, outputs, tangents):
     t = add_all([None if p is None or t is None else scale(t, p)
                  for p, t in zip(ps, tangents)])
     shape = outputs[0]._v.shape
-    if t is not None and t._v.shape != shape and None not in shape:
-        t = xp.broadcast_to(t, shape)  # the tangent of an operand the others broadcast
+    if t is not None and t._v.shape != shape:  # the tangent of an operand the others broadcast
+        t = xp.broadcast_to(t, shape) if None not in shape else t + xp.zeros_like(outputs[0])
     return [t]
 
 

@@ -342,3 +342,16 @@ def test_second_derivatives_through_while_loop():
                                want, rtol=1e-5)
     rr = xp.grad(lambda a: xp.sum(xp.grad(f)(a) * xp.asarray(v)))(xp.asarray(w))
     np.testing.assert_allclose(np.asarray(rr), want, rtol=1e-5)
+
+
+def test_grad_wrt_a_sequence_with_a_negative_lazy_length():
+    """A negative length runs no step (as the forward clamps it): a zero gradient."""
+    x = np.arange(15.0).reshape(5, 3)
+
+    def f(xs):
+        c, _ = xp.scan(lambda c, xt: (c + xt * xt, c), xp.zeros(3), xs,
+                       length=xp.asarray(0) - 3)
+        return xp.sum(c)
+
+    assert float(f(xp.asarray(x))) == 0.0
+    np.testing.assert_array_equal(np.asarray(xp.grad(f)(xp.asarray(x))), np.zeros_like(x))

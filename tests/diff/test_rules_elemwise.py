@@ -190,3 +190,11 @@ def test_jvp_of_an_operand_broadcast_by_the_other():
     g = lambda w: xp.sum(xp.eye(2) + w[0])  # noqa: E731
     _, t = xp.jvp(g, (np.array([0.3, 0.1]),), (np.array([1.0, 0.0]),))
     assert float(t) == 4.0
+
+
+def test_jvp_of_an_operand_broadcast_against_a_run_time_sized_one():
+    x = np.array([1.0, -2.0, 3.0, 4.0])
+    mask = xp.asarray(x > 0)
+    f = lambda w: xp.sum(xp.asarray(x)[mask] + w[0])  # noqa: E731
+    _, t = xp.jvp(f, (np.array([0.3, 0.1]),), (np.array([1.0, 0.0]),))
+    assert float(t) == 3.0
