@@ -193,6 +193,13 @@ cdef object _private(object r, dict bufs, list data):
     return r
 
 
+cdef bint _viewed(tuple bv):
+    """Whether arrays besides the runner's own read-only view look into buffer ``bv[0]`` (a
+    realized view of a result handed out, such as ``p[1:]``): it must keep its values."""
+    b = bv[0]
+    return Py_REFCNT(b) > 3  # the pair, the view's base and this function's reference
+
+
 cdef bint _read_elsewhere(object o):
     """Whether Array ``o``'s variable has holders besides Arrays: the nodes of unrealized
     expressions built from it (a NumPy argument has none)."""
@@ -233,15 +240,16 @@ cdef class Runner:
 
     cdef list _take_donated(self, list data, list objs):
         """Swap each donated argument in ``data`` for its writable buffer (a copy made on first
-        use, or when an unrealized expression reads the argument's buffer: ``objs``, the
-        argument leaves); returns the ``(buffer, read-only view)`` pairs in ``pairs`` order."""
+        use, or when another array still reads the argument's buffer: a realized view of it,
+        an unrealized expression of ``objs``' leaf); returns the ``(buffer, read-only view)``
+        pairs in ``pairs`` order."""
         cdef list donated = []
         cdef dict bufs = self.bufs
         cdef Py_ssize_t j, p
         for j, p in self.pairs:
             d = data[p]
             bv = bufs.get(j)
-            if (bv is None or d is not (<tuple>bv)[1]
+            if (bv is None or d is not (<tuple>bv)[1] or _viewed(<tuple>bv)
                     or (objs is not None and _read_elsewhere(objs[p]))):
                 buf = np.array(d, dtype=self.types[p][0], order="C", copy=True)
                 view = buf.view()

@@ -59,6 +59,8 @@ class Compiled:
         #: number of arguments -> `loop`'s default stacked argnums (neither static nor donated)
         self._default_stacked: dict[int, tuple] = {}
         self._signature: inspect.Signature | None = None  # ``f``'s, read on a keyword call
+        #: the largest argument number named: a shorter positional call binds f's defaults
+        self._last_argnum = max((*static_argnums, *donate_argnums), default=-1)
         functools.update_wrapper(self, fn)
 
     def _bind(self, args: tuple, kwargs: dict) -> tuple:
@@ -185,7 +187,7 @@ class Compiled:
 
     # ---- calls ----------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
-        if kwargs:
+        if kwargs or len(args) <= self._last_argnum:
             args = self._bind(args, kwargs)
         last = self._last
         if last is not None:
@@ -311,14 +313,16 @@ def compile(f: Callable | None = None, *, static_argnums: int | Sequence[int] = 
     (hashable) values of the ``static_argnums`` arguments; a new signature traces again
     (``.n_traces`` counts). Results are realized lazyarr Arrays. Keyword arguments are bound to
     ``f``'s parameters, defaults filled in, and then count as positional ones (argument numbers
-    refer to ``f``'s parameters); keyword-only parameters are not supported. NumPy arrays of a
+    refer to ``f``'s parameters, and a positional call too short for them gets the defaults);
+    keyword-only parameters are not supported. NumPy arrays of a
     dtype lazyarr lacks are converted as eager code converts them (float16 to float32).
 
     ``donate_argnums``: arrays of these arguments give their buffers to the outputs matched with
     them (same dtype and shape, in order): parameters updated in place, nothing allocated per
-    step. A donated array must not be used after the call (it may hold the new value); an
-    expression built from it before the call keeps the old value (the call then takes a fresh
-    buffer). If the call raises, the donated array may have been overwritten.
+    step. A donated array must not be used after the call (it may hold the new value); other
+    arrays built from it before the call (an expression, realized or not, a view) keep the old
+    value (the call then takes a fresh buffer). If the call raises, the donated array may have
+    been overwritten.
 
     ``trust_input=True`` (or setting ``.trust_input`` later): calls skip flattening checks,
     conversions and the signature lookup and run the program of the previous call; arguments

@@ -16,10 +16,10 @@ def scalar_key(x: Any) -> Any:
     """``x`` (a Python scalar) as a signature compares it: a float or complex by its bits as
     far as results can tell (``-0.0`` is not ``0.0``; every NaN is one constant), others as
     they are."""
-    if type(x) is float:
-        return x.hex()
-    if type(x) is complex:
-        return x.real.hex(), x.imag.hex()
+    if isinstance(x, float):  # np.float64 too
+        return float(x).hex()
+    if isinstance(x, complex):
+        return float(x.real).hex(), float(x.imag).hex()
     return x
 
 
@@ -33,12 +33,12 @@ def _const_test(src: str, x: Any, consts: list) -> str:
     tells it: plain ``==`` where that says the same)."""
     consts.append(type(x))
     test = f"type({src}) is c[{len(consts) - 1}] and "
-    if type(x) is float and not _plain(x):
+    if isinstance(x, float) and not _plain(x):
         if x != x:
             return test + f"{src} != {src}"
         consts.append(math.copysign(1.0, x))
         return test + f"{src} == 0.0 and copysign(1.0, {src}) == c[{len(consts) - 1}]"
-    if type(x) is complex and not (_plain(x.real) and _plain(x.imag)):
+    if isinstance(x, complex) and not (_plain(x.real) and _plain(x.imag)):
         consts.append(scalar_key(x))
         return test + f"key({src}) == c[{len(consts) - 1}]"
     consts.append(x)

@@ -348,6 +348,13 @@ def test_python_float_arguments_key_by_sign_of_zero_and_nan():
     for _ in range(5):
         assert np.isnan(np.asarray(g(x, float("nan")))).all()
     assert g.n_traces == 1
+    k = xp.compile(lambda x, s: x / s)
+    with np.errstate(divide="ignore"):
+        for s in (np.float64(0.0), np.float64(-0.0)):  # NumPy's float64 is a float too
+            np.testing.assert_array_equal(np.asarray(k(x, s)), x / s)
+    for _ in range(3):
+        k(x, np.float64("nan"))
+    assert k.n_traces == 3
     h = xp.compile(lambda x, s: x * s)
     for s in (complex(0.0, 0.0), complex(-0.0, 0.0), complex(0.0, -0.0)):
         np.testing.assert_array_equal(np.asarray(h(x, s)), x * s)
@@ -460,3 +467,25 @@ def test_a_result_that_is_an_argument_does_not_follow_the_callers_writes():
             want = np.asarray(r).copy()
             user[:] = -5.0
             np.testing.assert_array_equal(np.asarray(r), want)
+
+
+def test_a_realized_view_of_a_donated_result_keeps_its_value():
+    f = xp.compile(lambda p: p * 2.0, donate_argnums=0)
+    p = f(np.ones(4))
+    v = p[1:]
+    r = xp.reshape(p, (2, 2))
+    np.asarray(v), np.asarray(r)
+    p2 = f(p)
+    np.testing.assert_array_equal(np.asarray(v), np.full(3, 2.0))
+    np.testing.assert_array_equal(np.asarray(r), np.full((2, 2), 2.0))
+    np.testing.assert_array_equal(np.asarray(p2), np.full(4, 4.0))
+
+
+def test_a_static_argument_with_a_default_may_be_left_out():
+    f = xp.compile(lambda x, k=2.0: x * k, static_argnums=1)
+    x = np.arange(3.0)
+    np.testing.assert_array_equal(np.asarray(f(x)), x * 2.0)
+    np.testing.assert_array_equal(np.asarray(f(x, k=3.0)), x * 3.0)
+    np.testing.assert_array_equal(np.asarray(f(x, 2.0)), x * 2.0)
+    with pytest.raises(TypeError, match="missing"):
+        xp.compile(lambda x, k: x * k, static_argnums=1)(x)
