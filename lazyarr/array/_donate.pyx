@@ -83,16 +83,23 @@ cpdef bytes dead_leaves(list leaves, list nodes, list outputs):
     realization writes back), as a key suffix (`DEAD_MARK`, then per buffer: donated leaf
     number, count of other leaves sharing it, their numbers; all int32), or ``b""`` for none.
     Renumbers the cut's variables (`_walk._kept`): called once the walk's key is made."""
-    cdef char* keep = NULL
+    cdef char small[64]  # an eager step's cut: no allocation
+    cdef char* keep = small
+    if len(nodes) > 64:
+        keep = <char*>PyMem_Malloc(len(nodes))
+        if keep == NULL:
+            raise MemoryError()
+    cdef bint found = False
     try:
-        return _dead_leaves(leaves, nodes, outputs, &keep)
+        return _dead_leaves(leaves, nodes, outputs, keep, &found)
     finally:
-        PyMem_Free(keep)
+        if keep != small:
+            PyMem_Free(keep)
 
 
-cdef bytes _dead_leaves(list leaves, list nodes, list outputs, char** keep):
-    """`dead_leaves`; ``keep[0]``: the applies that outlive the realization, found at the
-    first candidate (NULL until then; the caller frees it)."""
+cdef bytes _dead_leaves(list leaves, list nodes, list outputs, char* keep, bint* found):
+    """`dead_leaves`; ``keep``: room for the flags of the applies that outlive the
+    realization, filled at the first candidate (``found``)."""
     cdef Py_ssize_t i, j, m, k = 0, n = len(leaves)
     cdef Var leaf
     cdef object d
@@ -119,16 +126,14 @@ cdef bytes _dead_leaves(list leaves, list nodes, list outputs, char** keep):
                 continue
             if not _dead_var(leaf, nodes):
                 continue
-            if keep[0] == NULL:
-                keep[0] = <char*>PyMem_Malloc(len(nodes) + 1)
-                if keep[0] == NULL:
-                    raise MemoryError()
-                _kept(nodes, keep[0], outputs)
-            if _read_by_kept(leaf, nodes, keep[0]):
+            if not found[0]:
+                _kept(nodes, keep, outputs)
+                found[0] = True
+            if _read_by_kept(leaf, nodes, keep):
                 continue
             for j in range(i + 1, n):
                 if (<Var>leaves[j]).data is d and (not _dead_var(leaves[j], nodes)
-                                                   or _read_by_kept(leaves[j], nodes, keep[0])):
+                                                   or _read_by_kept(leaves[j], nodes, keep)):
                     break
             else:
                 if k == 0:  # the first buffer to donate: the cut is read for lazy ops once
