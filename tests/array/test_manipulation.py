@@ -371,3 +371,19 @@ def test_stack_and_expand_dims_of_a_run_time_sized_array():
     outer = a[m][:, None] * a[m][None, :]  # (None, None)
     np.testing.assert_array_equal(np.asarray(xp.expand_dims(outer, axis=0)),
                                   np.outer(x[x > 7], x[x > 7])[None])
+
+
+def test_meshgrid_and_broadcast_arrays_of_run_time_sized_arrays():
+    x = np.array([0.5, -1.0, 2.0, 3.0, -4.0])
+    a = xp.asarray(x)
+    m = a[a > 0]
+    mn = x[x > 0]
+    for indexing in ("xy", "ij"):
+        got = xp.meshgrid(m, a[:2], indexing=indexing)
+        for g, w in zip(got, np.meshgrid(mn, x[:2], indexing=indexing)):
+            np.testing.assert_array_equal(np.asarray(g), w)
+    got = xp.broadcast_arrays(m[:, None], a[:3])
+    for g, w in zip(got, np.broadcast_arrays(mn[:, None], x[:3])):
+        np.testing.assert_array_equal(np.asarray(g), w)
+    with pytest.raises(ValueError, match="broadcast"):
+        np.asarray(xp.broadcast_arrays(m, a[:2])[0])  # 3 and 2 elements

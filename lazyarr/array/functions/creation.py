@@ -215,9 +215,13 @@ def meshgrid(*arrays, indexing: str = "xy") -> list[Array]:
     for i, v in enumerate(vs):
         j = (1 - i if i < 2 else i) if indexing == "xy" and len(vs) > 1 else i
         shape = [1] * len(vs)
-        shape[j] = v.shape[0]
-        out.append(broadcast_to(reshape(wrap(v), tuple(shape)), tuple(sizes)))
-    return out
+        shape[j] = -1 if v.shape[0] is None else v.shape[0]
+        out.append(reshape(wrap(v), tuple(shape)))
+    if None in sizes:  # a size known only at run time
+        from .manipulation import broadcast_at_run_time
+
+        return broadcast_at_run_time([as_var(o) for o in out])
+    return [broadcast_to(o, tuple(sizes)) for o in out]
 
 
 def _tri(x, k, lower):

@@ -67,7 +67,23 @@ def broadcast_arrays(*arrays) -> list[Array]:
     """The arrays broadcast against each other."""
     vs = [as_var(a) for a in arrays]
     shape = broadcast_shapes(*[v.shape for v in vs]) if vs else ()
+    if None in shape:
+        return broadcast_at_run_time(vs)
     return [broadcast_to(wrap(v), shape) for v in vs]
+
+
+def broadcast_at_run_time(vs: list) -> list[Array]:
+    """``vs`` broadcast against each other where some size is known only at run time (a
+    mask's result): each one selected under an all-true mask of every array's shape, so the
+    kernels broadcast (and check) the sizes when they run."""
+    from .creation import ones_like
+    from .elementwise import logical_and
+    from .elementwise import where as select
+
+    mask = ones_like(wrap(vs[0]), dtype=D.bool_)
+    for v in vs[1:]:
+        mask = logical_and(mask, ones_like(wrap(v), dtype=D.bool_))
+    return [select(mask, wrap(v), wrap(v)) for v in vs]
 
 
 def _common(vs, fname):
