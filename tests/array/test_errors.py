@@ -152,3 +152,10 @@ def test_run_time_error_of_a_repeat_count():
     with pytest.raises(ValueError) as info:
         np.asarray(r)
     assert any(f"{HERE}, line {line}" in n for n in info.value.__notes__)
+
+
+def test_fftn_with_more_sizes_than_axes_and_tensordot_with_a_repeated_axis_say_so():
+    with pytest.raises(ValueError, match="s has 3 sizes but the array has 2 axes"):
+        xp.fft.fftn(xp.ones((2, 2), dtype=xp.complex64), s=(2, 2, 2))
+    with pytest.raises(ValueError, match="tensordot.*repeated"):
+        xp.tensordot(xp.ones((3, 3)), xp.ones((3, 3)), axes=([0, 0], [0, 1]))

@@ -52,6 +52,9 @@ def _one(name: str, want: str, x, n, axis, norm) -> Array:
 def _many(name: str, want: str, x, s, axes, norm) -> Array:
     v = _input(x, name, want)
     nd = len(v.shape)
+    if axes is None and s is not None and len(s) > nd:
+        raise ValueError(f"fft.{name}(): s has {len(s)} sizes but the array has {nd} axes "
+                         f"({_site()})")
     if axes is None:
         axes = tuple(range(nd)) if s is None else tuple(range(nd - len(s), nd))
     ax = tuple(normalize_axis(a, nd, f"fft.{name}") for a in axes)

@@ -72,6 +72,10 @@ def tensordot(x1, x2, /, *, axes=2) -> Array:
                   for ax, n in zip(axes, (n1, n2)))
         if len(a1) != len(a2):
             raise ValueError(f"tensordot(): axes lists differ in length ({where()})")
+        for a, which in ((a1, "x1"), (a2, "x2")):
+            if len(set(a)) != len(a):
+                raise ValueError(f"tensordot(): an axis of {which} is repeated in axes "
+                                 f"{tuple(axes)} ({where()})")
     s1, s2 = Array.shape.fget(wrap(v1)), Array.shape.fget(wrap(v2))
     for i, j in zip(a1, a2):
         if s1[i] != s2[j]:
