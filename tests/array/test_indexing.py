@@ -197,7 +197,7 @@ def test_setitem_values_and_errors():
     with pytest.raises(ValueError):
         a[0] = xp.asarray(np.ones(2, np.int32))
     with pytest.raises(ValueError):
-        a[:, 0] = xp.asarray(np.ones((1, 2), np.int32))  # more dims than the selection
+        a[:, 0] = xp.asarray(np.ones((2, 2), np.int32))  # more dims than the selection
     with pytest.raises(TypeError):
         a[0] = xp.asarray(np.ones(3))                    # float64 into int32
     with pytest.raises(IndexError):
@@ -228,3 +228,30 @@ def test_a_float_slice_bound_is_refused_before_and_after_an_int_one():
     np.testing.assert_array_equal(np.asarray(a[1:3]), [1.0, 2.0])
     with pytest.raises(TypeError):
         a[1.0:3]
+
+
+def test_an_empty_list_index_selects_nothing():
+    a = np.arange(12.0).reshape(3, 4)
+    x = xp.asarray(a)
+    np.testing.assert_array_equal(np.asarray(x[[]]), a[[]])
+    np.testing.assert_array_equal(np.asarray(x[[], 1:]), a[[], 1:])
+    x[[]] = 7.0
+    np.testing.assert_array_equal(np.asarray(x), a)
+
+
+def test_slice_bounds_beyond_the_c_range_are_clamped():
+    a = np.arange(5.0)
+    x = xp.asarray(a)
+    np.testing.assert_array_equal(np.asarray(x[:10**30]), a[:10**30])
+    np.testing.assert_array_equal(np.asarray(x[2**63::-1]), a[2**63::-1])
+    np.testing.assert_array_equal(np.asarray(x[-10**30:2]), a[-10**30:2])
+
+
+def test_setitem_accepts_a_value_with_leading_size_one_axes():
+    a = np.zeros((4, 2))
+    x = xp.asarray(a.copy())
+    x[1:3] = xp.ones((1, 2))
+    a[1:3] = np.ones((1, 2))
+    x[0] = xp.full((1, 1, 2), 5.0)
+    a[0] = np.full((1, 1, 2), 5.0)
+    np.testing.assert_array_equal(np.asarray(x), a)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ...graph.userline import where
 from .. import dtypes as D
-from ..coerce import Array, as_var, build, cast, const, is_scalar, rebind
+from ..coerce import Array, as_var, build, cast, const, is_scalar, rebind, wrap
 from ..ops.elemwise import broadcast_shapes
 from ..ops.index import GetItem, SetItem, parse_key
 
@@ -78,6 +78,11 @@ def setitem(x: Array, key, value) -> None:
             raise TypeError(f"cannot assign {val.dtype} values into a {v.dtype} array "
                             f"({where()})")
         val = cast(val, v.dtype)
+    extra = len(val.shape) - len(out_shape)
+    if extra > 0 and all(d == 1 for d in val.shape[:extra]):  # leading 1s, as NumPy drops
+        from .manipulation import reshape
+
+        val = as_var(reshape(wrap(val), val.shape[extra:]))
     try:
         b = broadcast_shapes(val.shape, out_shape)
     except ValueError:

@@ -18,6 +18,8 @@ from .elemwise import broadcast_shapes
 
 # spec entries: ("i", int) | ("s", start, stop, step) | ("n",) | ("a",)  (an array input)
 
+_BIG = 1 << 62  # slice bounds are clamped to +-this
+
 
 def _np_key(spec: tuple, arrays) -> tuple:
     it = iter(arrays)
@@ -48,7 +50,7 @@ def parse_key(key, shape: tuple, as_var) -> tuple[tuple, list[Var], tuple]:
         elif isinstance(k, (int, np.integer)):
             items.append(int(k))
         elif hasattr(k, "_v") or isinstance(k, (np.ndarray, list)):
-            v = as_var(k)
+            v = as_var(np.zeros(0, np.int64) if isinstance(k, list) and not k else k)
             if v.dtype.kind not in "iub":
                 raise IndexError(f"arrays used as indices must be of integer or boolean type, "
                                  f"not {v.dtype} ({where()})")
@@ -87,6 +89,10 @@ def parse_key(key, shape: tuple, as_var) -> tuple[tuple, list[Var], tuple]:
                                 f"({where()})") from None
             if step == 0:
                 raise ValueError(f"slice step cannot be zero ({where()})")
+            # a bound past any array's length means the same as 2**62 (the kernels take C
+            # integers; NumPy clamps such bounds)
+            start, stop, step = (None if b is None else max(min(b, _BIG), -_BIG)
+                                 for b in (start, stop, step))
             d = shape[dim]
             spec.append(("s", start, stop, step))
             out.append(None if d is None else len(range(*slice(start, stop, step).indices(d))))
