@@ -273,6 +273,17 @@ def array_ufunc(self, ufunc, method, *inputs, **kwargs):
                 return target(*inputs)
             except (TypeError, ValueError):
                 pass
+    elif method == "at" and inputs and isinstance(inputs[0], Array):
+        # ufunc.at writes into its first argument, read-only or not (NumPy 2.4): into a copy
+        # here, which the array then holds (a functional update, as the in-place operators)
+        from ..graph.basic import Var
+        from .coerce import rebind
+
+        data = np.array(inputs[0]._value())
+        ufunc.at(data, *_materialize(inputs[1:]), **_materialize(kwargs))
+        data.flags.writeable = False
+        rebind(inputs[0], Var.leaf(data))
+        return None
     elif method == "reduce" and ufunc.__name__ in _REDUCE:
         ok = {"axis", "keepdims", "dtype"}
         if set(plain) <= ok and len(inputs) == 1:

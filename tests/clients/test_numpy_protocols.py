@@ -133,3 +133,20 @@ def test_numpy_functions_are_not_matched_to_lazyarr_transforms(name):
 def test_np_gradient_is_numpys_finite_differences():
     data = np.array([1.0, 4.0, 9.0, 16.0])
     assert np.array_equal(np.asarray(np.gradient(xp.asarray(data))), np.gradient(data))
+
+
+def test_ufunc_at_updates_the_array_and_nothing_it_shares_a_buffer_with():
+    """np.add.at writes into its first argument even when it is read-only (NumPy 2.4): on a
+    lazyarr array it is a functional update, as the in-place operators are."""
+    b = xp.arange(6.0) * 1
+    q = b * 1
+    np.asarray(q)
+    np.add.at(b, [0, 0, 2], 1)
+    np.testing.assert_array_equal(np.asarray(b), [2.0, 1, 3, 3, 4, 5])
+    np.testing.assert_array_equal(np.asarray(q), np.arange(6.0))
+    np.testing.assert_array_equal(np.asarray(xp.arange(6.0) * 1), np.arange(6.0))
+    base = xp.arange(6.0) * 1
+    view = base[1:4]
+    np.multiply.at(view, [0], 10.0)
+    np.testing.assert_array_equal(np.asarray(view), [10.0, 2, 3])
+    np.testing.assert_array_equal(np.asarray(base), [0.0, 10, 2, 3, 4, 5])
