@@ -255,3 +255,29 @@ def test_setitem_accepts_a_value_with_leading_size_one_axes():
     x[0] = xp.full((1, 1, 2), 5.0)
     a[0] = np.full((1, 1, 2), 5.0)
     np.testing.assert_array_equal(np.asarray(x), a)
+
+
+def test_a_write_through_a_view_keeps_the_bases_later_writes():
+    """A view written after its base changed writes back only what it wrote: a[2] = 100 made
+    after v = a[1:4] survives v[0] = -1 (NumPy's shared memory gives the same)."""
+    def run(m):
+        a = m.asarray(np.arange(6))
+        v = a[1:4]
+        a[2] = 100
+        v[0] = -1
+        b = m.asarray(np.arange(6))
+        v1, v2 = b[0:3], b[2:5]
+        v1[2] = 9
+        v2[2] = 7
+        c = m.asarray(np.arange(6.0))
+        w = c[::2]
+        c += 10
+        w[1] = 0.5
+        d = m.asarray(np.arange(6.0))
+        u = d[1:5]
+        uu = u[1:3]
+        d[2] = 50.0
+        uu += 1.0
+        return [np.asarray(t).tolist() for t in (a, v, b, c, w, d, u, uu)]
+
+    assert run(xp) == run(np)

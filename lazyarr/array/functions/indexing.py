@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from ...graph.basic import apply
 from ...graph.userline import where
 from .. import dtypes as D
 from ..coerce import Array, as_var, build, cast, const, is_scalar, rebind, wrap
+from ..materialize import live_pending
 from ..ops.elemwise import broadcast_shapes
 from ..ops.index import GetItem, SetItem, parse_key
 
@@ -56,6 +58,22 @@ def _view_of(base: Array, view: Array, spec: tuple) -> Array:
     return view
 
 
+def refresh_view(x: Array) -> None:
+    """Before a write to ``x``, if it is a view: take its region from its base's current value
+    (writes made to the base since the view was taken are in it), so that the write through
+    changes only what this write changes (a view of a view: its base first)."""
+    b = getattr(x, "_base", None)
+    if b is None:
+        return
+    base, spec = b
+    refresh_view(base)
+    v = apply(GetItem(spec, x._v.shape), base._v)[0]
+    x._v.nref -= 1
+    v.nref += 1
+    x._v = v
+    live_pending.append(v)
+
+
 def write_through(view: Array) -> None:
     """After ``view`` was updated (setitem, in-place operator), write its new value into the
     array it views (and so on up the chain), as a NumPy view shares its base's memory.
@@ -67,6 +85,7 @@ def write_through(view: Array) -> None:
 def setitem(x: Array, key, value) -> None:
     """``x[key] = value`` as a functional update: ``x`` now refers to a new node; arrays built
     from its old value keep that value."""
+    refresh_view(x)
     v = x._v
     spec, arrays, out_shape = parse_key(key, v.shape, as_var)
     if is_scalar(value):

@@ -6,7 +6,7 @@ from ...graph.userline import where
 from ..array_object import Array
 from ..coerce import rebind
 from . import elementwise as E
-from .indexing import getitem, setitem
+from .indexing import getitem, refresh_view, setitem
 from .linalg_basic import matmul
 
 _BINARY = {
@@ -30,6 +30,7 @@ def _reflected(fn):
 
 def _inplace(fn):
     def op(self, other):
+        refresh_view(self)  # a view reads its base's current value first
         r = fn(self, other)
         if r._v.shape != self._v.shape:
             raise ValueError(f"in-place operation would change the shape from {self._v.shape} "
