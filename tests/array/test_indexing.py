@@ -281,3 +281,24 @@ def test_a_write_through_a_view_keeps_the_bases_later_writes():
         return [np.asarray(t).tolist() for t in (a, v, b, c, w, d, u, uu)]
 
     assert run(xp) == run(np)
+
+
+def test_integers_among_advanced_indices_count_as_advanced():
+    """NumPy: with an index array present, an integer is an advanced index too; the
+    broadcast axes go first when the advanced indices are not next to each other."""
+    x = np.arange(24.0).reshape(2, 3, 4)
+    b = np.arange(96.0).reshape(2, 4, 4, 3)
+    c = np.arange(32.0).reshape(2, 4, 4)
+    cases = [(x, (0, slice(None), [0, 1])), (x, ([0, 1], slice(None), 0)),
+             (x, (0, [0, 1], 2)), (x, (slice(None), 0, [1, 2])),
+             (b, (None, [0, 1], 0, [1, 2])), (c, ([0, 1], Ellipsis, [1, 2], 0))]
+    for a, key in cases:
+        got = xp.asarray(a)[key]
+        want = a[key]
+        assert got.shape == want.shape, key
+        np.testing.assert_array_equal(np.asarray(got), want)
+    y = xp.asarray(x.copy())
+    y[0, :, [0, 1]] = xp.ones((2, 3))
+    x2 = x.copy()
+    x2[0, :, [0, 1]] = np.ones((2, 3))
+    np.testing.assert_array_equal(np.asarray(y), x2)

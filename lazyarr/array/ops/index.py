@@ -75,6 +75,7 @@ def parse_key(key, shape: tuple, as_var) -> tuple[tuple, list[Var], tuple]:
         items += [slice(None)] * (ndim - consumed)
 
     spec, arrays, out, adv_shapes, adv_pos = [], [], [], [], []
+    int_pos: list[tuple[int, int]] = []  # (spec entry, output position) of each integer
     dim = 0
     for k in items:
         if k is None:
@@ -102,12 +103,13 @@ def parse_key(key, shape: tuple, as_var) -> tuple[tuple, list[Var], tuple]:
             if d is not None and not -d <= k < d:
                 raise IndexError(f"index {k} is out of bounds for axis {dim} with size {d} "
                                  f"({where()})")
+            int_pos.append((len(spec), len(out)))
             spec.append(("i", k))
             dim += 1
         else:  # an index array
+            adv_pos.append((len(spec), len(out)))
             spec.append(("a",))
             arrays.append(k)
-            adv_pos.append(len(out))
             if k.dtype.kind == "b":
                 m = len(k.shape)
                 covered = shape[dim:dim + m]
@@ -122,10 +124,17 @@ def parse_key(key, shape: tuple, as_var) -> tuple[tuple, list[Var], tuple]:
                 adv_shapes.append(k.shape)
                 dim += 1
     if adv_shapes:
+        # NumPy: beside an index array, an integer is an advanced index too; the broadcast
+        # axes stand where the first advanced index is when they are all next to each other
+        # (no slice or new axis between them), else first
         b = broadcast_shapes(*adv_shapes) if len(adv_shapes) > 1 else adv_shapes[0]
-        entries = [j for j, e in enumerate(spec) if e[0] == "a"]
-        contiguous = entries == list(range(entries[0], entries[0] + len(entries)))
-        at = adv_pos[0] if contiguous else 0
+        advanced = sorted(adv_pos + int_pos)
+        entries = [j for j, _ in advanced]
+        first, last = entries[0], entries[-1]
+        # (NumPy also takes an Ellipsis of no axes as a separator; the spec keeps no entry
+        # for it, so the perform's key does not either: such keys stay contiguous here)
+        contiguous = entries == list(range(first, last + 1))
+        at = advanced[0][1] if contiguous else 0
         out[at:at] = list(b)
     return tuple(spec), arrays, tuple(out)
 
