@@ -198,3 +198,14 @@ def test_vector_norm_ord_zero_without_axes_counts_nonzeros():
         np.testing.assert_array_equal(
             np.asarray(L.linalg.vector_norm(L.asarray(x), axis=axis, ord=0)),
             np.asarray(S.linalg.vector_norm(S.asarray(x), axis=axis, ord=0)))
+
+
+def test_finfo_limits_are_python_floats():
+    """The standard's finfo: eps, max, min and smallest_normal are Python floats (NumPy's are
+    np.float32 for float32 and complex64)."""
+    for dt in (L.float32, L.float64, L.complex64, L.complex128):
+        fi = L.finfo(dt)
+        for name in ("eps", "max", "min", "smallest_normal"):
+            assert type(getattr(fi, name)) is float
+            assert getattr(fi, name) == float(getattr(np.finfo(dt), name))
+        assert fi.bits == np.finfo(dt).bits and fi.dtype == np.finfo(dt).dtype

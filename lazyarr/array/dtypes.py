@@ -181,7 +181,25 @@ def finfo(type):  # noqa: A002 - the standard's argument name
     dt = as_dtype(getattr(type, "dtype", type), "type")
     if dt.kind not in "fc":
         raise ValueError(f"finfo needs a floating dtype, got {dt} ({where()})")
-    return np.finfo(dt)
+    return _FInfo(np.finfo(dt))
+
+
+class _FInfo:
+    """The standard's finfo object: ``bits``, ``eps``, ``max``, ``min``, ``smallest_normal``
+    (Python floats, also for float32) and ``dtype``; NumPy's other attributes as NumPy has
+    them."""
+
+    def __init__(self, fi: np.finfo):
+        self._fi = fi
+        self.bits, self.dtype = int(fi.bits), fi.dtype
+        self.eps, self.max, self.min = float(fi.eps), float(fi.max), float(fi.min)
+        self.smallest_normal = float(fi.smallest_normal)
+
+    def __getattr__(self, name):
+        return getattr(self._fi, name)
+
+    def __repr__(self) -> str:
+        return repr(self._fi)
 
 
 def iinfo(type):  # noqa: A002
