@@ -412,7 +412,7 @@ cdef class Runner:
         cdef Py_ssize_t ns = len(stacks), npairs = len(bufs), nf = len(feeds), i, s, q
         cdef Py_ssize_t nd = len(defers)
         cdef cnp.ndarray a
-        cdef object res = None, r, w
+        cdef object res = None, w
         cdef tuple fd
         vm = self.vm
         self._last = None
