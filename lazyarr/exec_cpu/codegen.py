@@ -216,19 +216,28 @@ class Kernel:
 #: (inputs broadcast along it or not stepping by one element); the prelude's elementwise row
 #: driver uses the same bound
 ROW_BLOCK = 256
+#: elements of a reduction's row read in place per block (the block's partial result is then
+#: folded into the row's; 16 KiB of doubles: the fold costs nothing measurable)
+SUM_BLOCK = 2048
 #: bytes of a reduction row's stack buffers (all inputs together)
 STAGE_BYTES = 32768
 
 
-def _rrow_blocks(ins: list[str], sizes: list[int], simd: str, code: str) -> list[str]:
+def _rrow_blocks(ins: list[str], sizes: list[int], simd: str, code: str,
+                 open_block: str, close_block: str) -> list[str]:
     """``la_rrow``'s run along the last reduced axis: inputs stepping by one element are read in
     place, a broadcast one (stride 0) from a stack buffer filled once per run, any other is
     gathered into its buffer block by block (``la_copy``), so the one ``omp simd`` reduction
-    loop (``code``, reading ``a<i>[i]``) serves every layout."""
+    loop (``code``, reading ``a<i>[i]``) serves every layout. Each block (at most
+    `SUM_BLOCK` elements read in place) starts with ``open_block`` and ends with
+    ``close_block``: a sum accumulates a block, then adds it to the row's total, so its
+    rounding error grows with the number of blocks, not of elements (NumPy's pairwise
+    summation is as accurate)."""
     blk = max(1, min(ROW_BLOCK, STAGE_BYTES // max(1, sum(sizes))))
     unit = [f"t{i} == {sz}" for i, sz in enumerate(sizes)]
     lines = [f"{t} b{i}[{blk}];" for i, t in enumerate(ins)]
-    lines.append(f"const int64_t blk = ({' && '.join(unit) or '1'}) ? inner : {blk};")
+    lines.append(f"const int64_t blk = ({' && '.join(unit) or '1'}) ? "
+                 f"(inner < {SUM_BLOCK} ? inner : {SUM_BLOCK}) : {blk};")
     lines.append("const int64_t fill = inner < blk ? inner : blk;")
     for i, t in enumerate(ins):
         lines.append(f"if (t{i} == 0) {{ const {t} c = *(const {t} *)z{i}; "
@@ -243,8 +252,10 @@ def _rrow_blocks(ins: list[str], sizes: list[int], simd: str, code: str) -> list
             "  const int64_t len = inner - base < blk ? inner - base : blk;",
             *("  " + g for g in gathers),
             "  " + " ".join(ptrs),
+            f"  {open_block}",
             f"  {simd}",
             f"  for (int64_t i = 0; i < len; i++) {{ {code} }}",
+            f"  {close_block}",
             "}"]
 
 
@@ -406,7 +417,8 @@ class ReduceKernel:
         unit = [f"const {t} x{i} = a{i}[i];" for i, t in enumerate(ins)]
         run = _rrow_blocks(
             ins, [np.dtype(dt).itemsize for dt in comp.in_dtypes], simd,
-            " ".join(unit + self.body) + f" const {acc_t} v = ({acc_t})v{r}; {step}")
+            " ".join(unit + self.body) + f" const {acc_t} v = ({acc_t})v{r}; {step}",
+            f"{acc_t} acc = {init};", combine.format(a="racc", v="acc"))
         final = "total"
         if kind == "mean" and acc_t == "c128_t":
             # NumPy divides a complex sum by the count as a complex number (count + 0j)
@@ -439,9 +451,9 @@ class ReduceKernel:
             "      }",
             "      " + " ".join(f"const int64_t t{a} = rst[{a} * nr + nr - 1];"
                                 for a in range(n_in)),
-            f"      {acc_t} acc = {init}; _Bool nan = 0;",
+            f"      {acc_t} racc = {init}; _Bool nan = 0;",
             *("      " + x for x in run),
-            f"      anynan |= nan; {combine.format(a='total', v='acc')}",
+            f"      anynan |= nan; {combine.format(a='total', v='racc')}",
             "    }",
             "    (void)anynan; (void)count;",
             f"    *({out_t} *)q{n_in} = ({out_t})({final});",
