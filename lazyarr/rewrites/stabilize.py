@@ -274,21 +274,38 @@ def _over_sum_of(p: Var, e: Var, depth: int = 4):
     return None
 
 
+def _strip_ones(shape: tuple) -> tuple:
+    """``shape`` without its leading 1s (what right-aligned broadcasting ignores)."""
+    k = 0
+    while k < len(shape) and shape[k] == 1:
+        k += 1
+    return shape[k:]
+
+
 def _lines_up(s, x: Var, chain: list) -> bool:
     """Whether sum node ``s`` reaches the product lined up with ``x``'s rows, so that each
-    element is divided by the sum of its own row: keepdims, the leading axes reduced (NumPy
-    broadcasting aligns the rest on the right), or a reshape right above the quotient that
-    puts the reduced axes back as 1s. (A non-keepdims sum over axis 1 of a square ``x``
-    divides row i by row j's sum: not a softmax, and not shifted.)"""
+    element is divided by the sum of its own row. The sum is lined up when it keeps its dims
+    or reduces the leading axes (NumPy broadcasting aligns the rest on the right); a reshape
+    right above an other sum lines it up when it puts the reduced axes back as 1s. Going up
+    ``chain`` (from the sum to the product), broadcasts and products keep a lined-up value
+    lined up, and a reshape does only when it changes no more than leading 1s. (A
+    non-keepdims sum over axis 1 of a square ``x``, or a keepdims ``(n, 1)`` sum reshaped to
+    ``(1, n)``, divides row i by row j's sum: not a softmax, and not shifted.)"""
     axes = s.op.axes
-    if s.op.keepdims or tuple(sorted(axes)) == tuple(range(len(axes))):
-        return True
-    if not chain:
-        return False
-    top, i = chain[-1]
     keep = tuple(1 if ax in axes else d for ax, d in enumerate(x.shape))
-    return (type(top.op) is Reshape and top.outputs[0].shape == keep
-            and top.inputs[i].shape == s.outputs[0].shape)
+    lined = s.op.keepdims or tuple(sorted(axes)) == tuple(range(len(axes)))
+    raw = True  # the sum's own value, not yet through any node of the chain
+    for node, i in reversed(chain):
+        if type(node.op) is Reshape:
+            out = _strip_ones(node.outputs[0].shape)
+            if lined:
+                lined = _strip_ones(node.inputs[i].shape) == out
+            else:
+                lined = raw and out == _strip_ones(keep)
+        elif not lined:
+            return False
+        raw = False
+    return lined
 
 
 def _shifted_sum(s, x: Var, ms: Var, site) -> tuple[Var, Var]:

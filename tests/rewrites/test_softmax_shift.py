@@ -97,3 +97,31 @@ def test_not_fired_where_the_sum_broadcasts_along_another_axis():
     out0 = xp.exp(a) / xp.sum(xp.exp(a), axis=0)
     assert "softmax_shift" in optimized(out0)[1].names()
     np.testing.assert_allclose(np.asarray(out0), _softmax_np(x, 0), rtol=1e-13)
+
+
+def test_not_fired_where_a_reshape_moves_the_sum_onto_other_rows():
+    """A sum lined up with x's rows, then reshaped so that it broadcasts along another axis
+    ((2,) from axis 0 to (2, 1); a keepdims (2, 1) to (1, 2)), divides element (i, j) by
+    another row's sum: shifting each by its own row's max changed finite values."""
+    x = np.array([[0.0, 1.0], [2.0, 3.0]])
+    a = xp.asarray(x)
+    e = np.exp(x)
+    cases = [
+        (xp.exp(a) / xp.reshape(xp.sum(xp.exp(a), axis=0), (2, 1)),
+         e / e.sum(axis=0).reshape(2, 1)),
+        (xp.exp(a) / xp.reshape(xp.sum(xp.exp(a), axis=1, keepdims=True), (1, 2)),
+         e / e.sum(axis=1, keepdims=True).reshape(1, 2)),
+        (xp.exp(a) * xp.reshape(1.0 / xp.sum(xp.exp(a), axis=0), (2, 1)),
+         e * (1.0 / e.sum(axis=0)).reshape(2, 1)),
+    ]
+    for got, want in cases:
+        np.testing.assert_allclose(np.asarray(got), want, rtol=1e-13)
+    # reshapes that keep the rows where they are still give a shifted softmax
+    big = xp.asarray(X)
+    b3 = xp.reshape(big, (1, 3, 3))
+    for out, want in (
+            (xp.exp(big) / xp.reshape(xp.sum(xp.exp(big), axis=1), (3, 1)), _softmax_np(X, 1)),
+            (xp.exp(b3) / xp.reshape(xp.sum(xp.exp(b3), axis=2, keepdims=True), (3, 1)),
+             _softmax_np(X, 1)[None])):
+        assert "softmax_shift" in optimized(out)[1].names()
+        np.testing.assert_allclose(np.asarray(out), want, rtol=1e-14)
