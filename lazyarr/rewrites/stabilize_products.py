@@ -9,7 +9,8 @@ softmax cross-entropy) finite for far-apart logits, where the softmax underflows
 ``(a + b) * p`` with ``p`` positive is distributed when ``a`` or ``b`` divides by ``p``, so the
 cancellation can happen; ``exp(y) / (1 + exp(y))`` among the factors becomes the sigmoid
 ``1 / (1 + exp(-y))`` (the gradient of ``log(sigmoid(x))``). Other factors never cancel
-(``x / x`` is NaN at 0: fast-math only).
+(``x / x`` is NaN at 0: fast-math only). What is left is computed in its written order, and
+a NaN under a cancelled ``exp`` stays NaN (``exp(±inf)`` cancels: the limit).
 """
 
 from __future__ import annotations
@@ -41,7 +42,14 @@ def positive(v: Var, depth: int = 0) -> bool:
         return True
     if op is E("multiply") or op is E("divide") or op is E("add"):
         return positive(o.inputs[0], depth + 1) and positive(o.inputs[1], depth + 1)
-    if type(op) in (BroadcastTo, Reshape) or (type(op) is Reduce and op.kind == "sum"):
+    if type(op) is Reduce and op.kind == "sum":
+        # a sum over an empty axis is exactly 0
+        x = o.inputs[0]
+        axes = range(len(x.shape)) if op.axes is None else op.axes
+        if any(x.shape[ax] in (0, None) for ax in axes):
+            return False
+        return positive(x, depth + 1)
+    if type(op) in (BroadcastTo, Reshape):
         return positive(o.inputs[0], depth + 1)
     return False
 
@@ -89,28 +97,33 @@ def _key(v: Var, depth: int = 0):
     return (o.op, v.index, tuple([_key(i, depth + 1) for i in o.inputs]))
 
 
-def _cancel(factors: list[tuple[Var, int]]) -> list[tuple[Var, int]] | None:
-    """``factors`` with positive ones cancelled in pairs; None if nothing cancels."""
+def _cancel(factors: list[tuple[Var, int]]) -> tuple[list[tuple[Var, int]], list[Var]] | None:
+    """``factors`` with positive ones cancelled in pairs, the others in their order (a
+    reordered product can overflow where the written one does not), and one of each
+    cancelled factor; None if nothing cancels."""
     if all(p > 0 for _, p in factors) or all(p < 0 for _, p in factors):
         return None
-    net: dict = {}
-    count: dict = {}
+    keys = [_key(f) for f, _ in factors]
+    ups: dict = {}
+    downs: dict = {}
     first: dict = {}
-    for f, p in factors:
-        k = _key(f)
-        net[k] = net.get(k, 0) + p
-        count[k] = count.get(k, 0) + 1
+    for k, (f, p) in zip(keys, factors):
+        (ups if p > 0 else downs)[k] = (ups if p > 0 else downs).get(k, 0) + 1
         first.setdefault(k, f)
-    pos = {k for k in net if count[k] > abs(net[k]) and positive(first[k])}
-    if not pos:
+    drop = {k: min(ups[k], downs[k]) for k in ups
+            if k in downs and positive(first[k])}
+    if not drop:
         return None
+    left = {k: [n, n] for k, n in drop.items()}  # still to drop above and below the line
     out: list[tuple[Var, int]] = []
-    for k, n in net.items():
-        if k in pos:
-            out += [(first[k], 1 if n > 0 else -1)] * abs(n)
-        else:
-            out += [(g, q) for g, q in factors if _key(g) == k]
-    return out
+    for k, (f, p) in zip(keys, factors):
+        budget = left.get(k)
+        side = 0 if p > 0 else 1
+        if budget is not None and budget[side] > 0:
+            budget[side] -= 1
+            continue
+        out.append((f, p))
+    return out, [first[k] for k in drop]
 
 
 def _one_plus_exp(h: Var) -> tuple[Var, Var] | None:
@@ -158,14 +171,28 @@ def _sigmoid_pairs(factors: list[tuple[Var, int]], site) -> list[tuple[Var, int]
     return out if changed else None
 
 
-def _rebuild(sign: int, factors: list[tuple[Var, int]], like: Var, site) -> Var | None:
-    num = [f for f, p in factors if p > 0]
-    den = [f for f, p in factors if p < 0]
-    v = num[0] if num else const_like(1, like)
-    for f in num[1:]:
-        v = ew("multiply", v, f, site=site)
-    for f in den:
-        v = ew("divide", v, f, site=site)
+def _rebuild(sign: int, factors: list[tuple[Var, int]], cancelled: list[Var], like: Var,
+             site) -> Var | None:
+    """``sign * prod(factor ** power)`` in the factors' order (starting from the first one
+    above the line), NaN where a cancelled factor was NaN (``exp(nan)``: NumPy's NaN is kept;
+    ``exp(-inf)`` is 0 and cancels, as ``exp`` of a very negative number does). The NaN is
+    one more factor, ``where(isnan(w), nan, 1)``, so a later pass still sees a product to
+    cancel in."""
+    factors = list(factors)
+    have = {_key(f) for f, _p in factors}
+    for f in cancelled:
+        y = arg(f, E("exp"))
+        w = f if y is None else y
+        nan = ew("where", ew("isnan", w, site=site), const_like(np.nan, like),
+                 const_like(1, like), site=site)
+        if _key(nan) not in have:
+            have.add(_key(nan))
+            factors.append((nan, 1))
+    lead = next((i for i, (_f, p) in enumerate(factors) if p > 0), None)
+    v = const_like(1, like) if lead is None else factors[lead][0]
+    for i, (f, p) in enumerate(factors):
+        if i != lead:
+            v = ew("multiply" if p > 0 else "divide", v, f, site=site)
     if sign < 0:
         v = ew("negative", v, site=site)
     if v.shape != like.shape:
@@ -185,14 +212,16 @@ def cancel_exp_factors(node, g):
     ex = expand(out)
     if ex is None:
         return None
-    kept = _cancel(ex[1])
-    paired = _sigmoid_pairs(kept if kept is not None else ex[1], node.site)
+    cut = _cancel(ex[1])
+    paired = _sigmoid_pairs(ex[1] if cut is None else cut[0], node.site)
     if paired is not None:
         paired = [(f, p) for f, p in paired if not (is_const(f, 1) and not f.shape)]
-        kept = _cancel(paired) or paired
-    if kept is None:
+        again = _cancel(paired)
+        cancelled = ([] if cut is None else cut[1]) + ([] if again is None else again[1])
+        cut = (paired if again is None else again[0]), cancelled
+    if cut is None:
         return None
-    new = _rebuild(ex[0], kept, out, node.site)
+    new = _rebuild(ex[0], cut[0], cut[1], out, node.site)
     return None if new is None else [new]
 
 

@@ -82,3 +82,29 @@ def test_sigmoid_cross_entropy_gradient():
     want_v = np.sum(t * np.logaddexp(0, -x) + (1 - t) * np.logaddexp(0, x))
     np.testing.assert_allclose(v, want_v, rtol=1e-14)
     np.testing.assert_allclose(g, want, rtol=1e-12, atol=1e-300)
+
+
+def test_cancelling_keeps_the_order_of_the_other_factors():
+    """a / a * a * exp(y) / exp(y): once exp(y) cancels, the rest is computed in its written
+    order, not all multiplications first (1e200 * 1e200 overflowed, 1e-200**2 underflowed)."""
+    y = xp.asarray([0.0])
+    for big in (1e200, 1e-200):
+        a = xp.asarray([big])
+        out = a / a * a * xp.exp(y) / xp.exp(y)
+        assert "cancel_exp_factors" in optimized(out)[1].names()
+        np.testing.assert_array_equal(np.asarray(out), [big])
+
+
+def test_a_nan_under_a_cancelled_exp_stays_nan():
+    """exp(nan) cancels in exact arithmetic but is NaN in NumPy: the NaN is kept. exp(-inf)
+    (0, the limit of a very negative exponent) and exp(inf) still cancel."""
+    x = xp.asarray([1.0, 2.0, 3.0])
+    y = xp.asarray([np.nan, np.inf, -np.inf])
+    got = np.asarray(x * xp.exp(y) / xp.exp(y))
+    np.testing.assert_array_equal(got, [np.nan, 2.0, 3.0])
+
+
+def test_a_sum_over_an_empty_axis_does_not_cancel():
+    """sum(exp(e), axis=1) over a zero-length axis is exactly 0: s / s is NaN, as in NumPy."""
+    s = xp.sum(xp.exp(xp.asarray(np.zeros((2, 0)))), axis=1)
+    np.testing.assert_array_equal(np.asarray(xp.asarray([1.0, 2.0]) * s / s), [np.nan] * 2)
