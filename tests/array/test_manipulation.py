@@ -63,6 +63,30 @@ def test_reshape_errors_and_int_shape():
         xp.reshape(a, (5,))
 
 
+def test_reshape_copy_false_is_a_view():
+    """copy=False never copies: writes to the result (setitem, in-place operators, views of
+    it) go through to the array it reshapes, as NumPy's view does; copy=True and None give
+    values of their own."""
+    base = np.arange(6.0)
+    b = xp.asarray(base.copy())
+    r = xp.reshape(b, (2, 3), copy=False)
+    r[1, 2] = -1.0
+    r += 1.0
+    v = r[0]
+    v[1] = 42.0
+    want = base.copy()
+    want[5] = -1.0
+    want += 1.0
+    want[1] = 42.0
+    check(b, want)
+    check(r, want.reshape(2, 3))
+    assert xp.reshape(b, (6,), copy=False) is b
+    for copy in (True, None):
+        c = xp.reshape(b, (3, 2), copy=copy)
+        c[0, 0] = 55.0
+        check(b, want)
+
+
 @given(data=st.data())
 def test_permute_dims_and_transposes(data):
     x = _array(data)

@@ -9,6 +9,7 @@ from ..coerce import Array, as_var, build, cast, const, is_scalar, rebind, wrap
 from ..materialize import live_pending
 from ..ops.elemwise import broadcast_shapes
 from ..ops.index import GetItem, SetItem, parse_key
+from ..ops.shape import Reshape
 
 _key_cache: dict = {}
 _BASIC = (int, type(None), type(Ellipsis))
@@ -41,7 +42,7 @@ def getitem(x: Array, key) -> Array:
         except TypeError:  # a slice bound that is not hashable
             ck = hit = None
         if hit is not None:
-            return _view_of(x, build(hit, v), hit.spec)
+            return view_of(x, build(hit, v), hit.spec)
     spec, arrays, out_shape = parse_key(key, v.shape, as_var)
     op = GetItem(spec, out_shape)
     if not arrays and ck is not None:
@@ -49,11 +50,13 @@ def getitem(x: Array, key) -> Array:
             _key_cache.clear()
         _key_cache[ck] = op
     out = build(op, v, *arrays)
-    return _view_of(x, out, spec) if not arrays else out
+    return view_of(x, out, spec) if not arrays else out
 
 
-def _view_of(base: Array, view: Array, spec: tuple) -> Array:
-    """Mark ``view`` (a basic-indexing result) as a view of ``base``: see ``write_through``."""
+def view_of(base: Array, view: Array, spec: tuple | None) -> Array:
+    """Mark ``view`` as a view of ``base``: its basic-indexing result (``spec``, the
+    ``GetItem`` spec) or, with ``spec`` None, its reshape (``reshape(copy=False)``). See
+    ``write_through``."""
     view._base = (base, spec)
     return view
 
@@ -67,7 +70,8 @@ def refresh_view(x: Array) -> None:
         return
     base, spec = b
     refresh_view(base)
-    v = apply(GetItem(spec, x._v.shape), base._v)[0]
+    op = Reshape(x._v.shape) if spec is None else GetItem(spec, x._v.shape)
+    v = apply(op, base._v)[0]
     x._v.nref -= 1
     v.nref += 1
     x._v = v
@@ -79,7 +83,10 @@ def write_through(view: Array) -> None:
     array it views (and so on up the chain), as a NumPy view shares its base's memory.
     Arrays viewing the base that were built before the write keep their old value."""
     base, spec = view._base
-    rebind(base, build(SetItem(spec), base._v, view._v)._v)
+    if spec is None:
+        rebind(base, build(Reshape(base._v.shape), view._v)._v)
+    else:
+        rebind(base, build(SetItem(spec), base._v, view._v)._v)
 
 
 def setitem(x: Array, key, value) -> None:

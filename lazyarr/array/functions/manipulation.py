@@ -18,7 +18,9 @@ __all__ = ["broadcast_arrays", "broadcast_to", "concat", "expand_dims", "flip", 
 
 def reshape(x, /, shape, *, copy: bool | None = None) -> Array:
     """``x`` with a new ``shape`` (one entry may be -1); no data is moved until needed.
-    ``copy=True``: a value that later writes to a user's array ``x`` aliases do not change."""
+    ``copy=True``: a value that later writes to a user's array ``x`` aliases do not change.
+    ``copy=False`` (an Array ``x``): a view, as ``x[...]`` is: writes to the result go
+    through to ``x``."""
     v = as_var(x)
     if copy:
         v = snapshot(v)
@@ -36,6 +38,10 @@ def reshape(x, /, shape, *, copy: bool | None = None) -> Array:
         shape = tuple(total // known if s == -1 else s for s in shape)
     if any(s < 0 for s in shape):
         raise ValueError(f"reshape(): invalid shape {shape} ({where()})")
+    if copy is False and isinstance(x, Array):
+        from .indexing import view_of
+
+        return x if shape == v.shape else view_of(x, build(Reshape(shape), v), None)
     if shape == v.shape:
         return wrap(v)
     return build(Reshape(shape), v)
