@@ -133,22 +133,29 @@ def float_dtype(dt: np.dtype) -> np.dtype:
 
 
 def can_cast(from_, to) -> bool:
-    """The standard's ``can_cast``: can ``from_`` (a dtype or array) be cast to ``to`` by
-    the promotion rules, without changing the kind downwards?"""
+    """The standard's ``can_cast``: whether ``from_`` (a dtype or array) promotes with ``to``
+    to ``to`` by the standard's promotion lattice: bool only to bool, integers only to
+    integers that hold all their values, real and complex floats to floats as wide (kind
+    changes the lattice leaves out are False, as in array_api_strict)."""
     src = getattr(from_, "dtype", from_)
     src, to = as_dtype(src, "from_"), as_dtype(to, "to")
+    family = {"b": 0, "i": 1, "u": 1, "f": 2, "c": 2}
     if src == to:
         return True
-    if src.kind == "b":
+    if family[src.kind] != family[to.kind] or src.kind == "b":
+        return False
+    return np.can_cast(src, to, casting="safe")
+
+
+def casts_safely(from_: np.dtype, to: np.dtype) -> bool:
+    """NumPy's ``safe`` casting (bool and integers also to floats that hold their values):
+    which arrays ``x[key] = value`` converts into ``x``'s dtype."""
+    if from_ == to or from_.kind == "b":
         return True
     if to.kind == "b":
         return False
     order = {"i": 1, "u": 1, "f": 2, "c": 3}
-    if order[src.kind] > order[to.kind]:
-        return False
-    # The standard leaves int -> float open; NumPy allows it where no precision is lost
-    # (int16 -> float32, not int32 -> float32), which agrees with promotion.
-    return np.can_cast(src, to, casting="safe")
+    return order[from_.kind] <= order[to.kind] and np.can_cast(from_, to, casting="safe")
 
 
 def result_type(*arrays_and_dtypes) -> np.dtype:

@@ -244,6 +244,18 @@ def test_from_dlpack():
     check(xp.asarray(np.asarray(xp.asarray([1, 2]))), np.array([1, 2]))
 
 
+def test_from_dlpack_copy_true_of_a_lazyarr_array_is_a_copy():
+    """copy=True always copies: a write to the result leaves the source as it was (it
+    returned the source itself)."""
+    a = xp.asarray([1.0, 2.0])
+    b = xp.from_dlpack(a, copy=True)
+    assert b is not a
+    b[0] = 5.0
+    check(a, [1.0, 2.0])
+    check(b, [5.0, 2.0])
+    assert xp.from_dlpack(a) is a
+
+
 # ---- data type functions --------------------------------------------------------------------
 
 @given(data=st.data())
@@ -268,24 +280,45 @@ def test_astype_copy_false():
     check(b, [1.0, 2.0])
 
 
-def test_can_cast_matches_numpy_safe_casting():
-    """The standard's table for same-kind casts; NumPy's choices where it leaves the kind
-    change open (bool and integers to floats where no precision is lost)."""
+def test_can_cast_follows_the_promotion_lattice():
+    """bool only to bool, integers to integers that hold their values, floats to floats and
+    complex as wide: array_api_strict's answers, also where NumPy's safe casting changes the
+    kind (bool -> int8, int8 -> float32: True in NumPy, False here)."""
     dts = [getattr(xp, n) for n in NAMES]
+    family = {"b": 0, "i": 1, "u": 1, "f": 2, "c": 2}
     for f in dts:
         for t in dts:
-            assert xp.can_cast(f, t) == np.can_cast(f, t, casting="safe"), (f, t)
+            want = f == t or (family[f.kind] == family[t.kind] and f.kind != "b"
+                              and np.can_cast(f, t, casting="safe"))
+            assert xp.can_cast(f, t) == want, (f, t)
+    assert not xp.can_cast(xp.bool, xp.int8)
+    assert not xp.can_cast(xp.int8, xp.float32)
+    assert xp.can_cast(xp.float32, xp.complex64)
+    assert not xp.can_cast(xp.float64, xp.complex64)
+    assert not xp.can_cast(xp.int8, xp.uint16)
     assert xp.can_cast(xp.asarray([1], dtype=xp.int8), xp.int16)
     assert not xp.can_cast(xp.asarray([1], dtype=xp.int16), xp.int8)
-    assert not xp.can_cast(xp.int64, xp.float32)  # result_type(int64, float32) is float64
 
 
 def test_can_cast_agrees_with_promotion():
     dts = [getattr(xp, n) for n in NAMES]
+    family = {"b": 0, "i": 1, "u": 1, "f": 2, "c": 2}
     for f in dts:
         for t in dts:
-            if f.kind != "b":
+            if f.kind != "b" and family[f.kind] == family[t.kind] and not (
+                    {f.kind, t.kind} == {"i", "u"} and f.itemsize == t.itemsize == 8):
                 assert xp.can_cast(f, t) == (xp.result_type(f, t) == t), (f, t)
+
+
+def test_setitem_still_converts_bool_and_integer_arrays_as_numpy():
+    """``x[key] = value`` keeps NumPy's safe casting (the standard leaves it open)."""
+    a = xp.zeros(3)
+    a[:2] = xp.asarray([1, 2], dtype=xp.int16)
+    a[2:] = xp.asarray([True])
+    check(a, [1.0, 2.0, 1.0])
+    with pytest.raises(TypeError):
+        b = xp.zeros(2, dtype=xp.int8)
+        b[:] = xp.asarray([1.5, 2.5])
 
 
 @given(data=st.data())

@@ -192,7 +192,7 @@ def from_dlpack(x, /, *, device=None, copy=None) -> Array:
     """An array from an object that supports DLPack (no copy unless ``copy=True``)."""
     as_device(device)
     if isinstance(x, Array):
-        return x
+        return asarray(x, copy=True) if copy else x
     arr = np.from_dlpack(x) if copy is None else np.from_dlpack(x, copy=copy)
     return wrap(leaf_from_numpy(arr))
 

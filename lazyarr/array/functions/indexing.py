@@ -100,7 +100,7 @@ def setitem(x: Array, key, value) -> None:
     else:
         val = as_var(value)
     if val.dtype != v.dtype:
-        if not D.can_cast(val.dtype, v.dtype) and not is_scalar(value):
+        if not D.casts_safely(val.dtype, v.dtype) and not is_scalar(value):
             raise TypeError(f"cannot assign {val.dtype} values into a {v.dtype} array "
                             f"({where()})")
         val = cast(val, v.dtype)
