@@ -283,7 +283,7 @@ def _match_spec(args: tuple, static_argnums: tuple, leaves) -> Any:
             return ("const", x) if isinstance(x, _SCALARS) else s
         if kind in ("tuple", "list"):
             return (kind, tuple(mark(c) for c in s[1]))
-        if kind == "dict":
+        if kind in ("dict", "ntuple"):
             return (kind, s[1], tuple(mark(c) for c in s[2]))
         return s
 
@@ -298,7 +298,7 @@ def _arrays_only(struct: Any, is_array) -> Any:
         return struct if next(is_array) else ("skip",)
     if kind in ("tuple", "list"):
         return (kind, tuple(_arrays_only(s, is_array) for s in struct[1]))
-    if kind == "dict":
+    if kind in ("dict", "ntuple"):
         return (kind, struct[1], tuple(_arrays_only(s, is_array) for s in struct[2]))
     return struct
 
@@ -308,7 +308,8 @@ def compile(f: Callable | None = None, *, static_argnums: int | Sequence[int] = 
     """Compile ``f`` for reuse: trace it on its first call for each input signature, optimize
     and link once, and run the linked program on later calls.
 
-    ``f`` takes and returns pytrees (tuples, lists, dicts, None) of arrays. The signature is the
+    ``f`` takes and returns pytrees (tuples, namedtuples, lists, dicts, None) of arrays. The
+    signature is the
     pytree structure, every array's dtype and shape, the values of Python scalars, and the
     (hashable) values of the ``static_argnums`` arguments; a new signature traces again
     (``.n_traces`` counts). Results are realized lazyarr Arrays. Keyword arguments are bound to

@@ -59,6 +59,9 @@ def _flat_expr(struct: Any, src: str, parts: list[str], keys: list) -> None:
     elif kind in ("tuple", "list"):
         for i, s in enumerate(struct[1]):
             _flat_expr(s, f"{src}[{i}]", parts, keys)
+    elif kind == "ntuple":
+        for i, s in enumerate(struct[2]):
+            _flat_expr(s, f"{src}[{i}]", parts, keys)
     elif kind == "dict":
         for key, s in zip(struct[1], struct[2]):
             _flat_expr(s, f"{src}[{_key_ref(key, keys)}]", parts, keys)
@@ -84,6 +87,9 @@ def _build_expr(struct: Any, counter: list[int], keys: list) -> str:
         return f"({', '.join(items)}{',' if len(items) == 1 else ''})"
     if kind == "list":
         return "[" + ", ".join(_build_expr(s, counter, keys) for s in struct[1]) + "]"
+    if kind == "ntuple":
+        items = [_build_expr(s, counter, keys) for s in struct[2]]
+        return f"{_key_ref(struct[1], keys)}({', '.join(items)})"
     return "{" + ", ".join(f"{_key_ref(key, keys)}: {_build_expr(s, counter, keys)}"
                            for key, s in zip(struct[1], struct[2])) + "}"
 
@@ -114,6 +120,10 @@ def make_matcher(spec: Any) -> Callable[[Any], list | None]:
         elif kind in ("tuple", "list"):
             conds.append(f"type({src}) is {kind} and len({src}) == {len(s[1])}")
             for i, sub in enumerate(s[1]):
+                go(sub, f"{src}[{i}]")
+        elif kind == "ntuple":
+            conds.append(f"type({src}) is {_key_ref(s[1], keys)}")
+            for i, sub in enumerate(s[2]):
                 go(sub, f"{src}[{i}]")
         else:
             consts.append(frozenset(s[1]))

@@ -12,7 +12,11 @@ cdef object _flat(object t, list leaves):
     tp = type(t)
     if tp is list:
         return ("list", tuple([_flat(x, leaves) for x in <list>t]))
-    if tp is tuple or (isinstance(t, tuple) and not hasattr(t, "_fields")):
+    if tp is tuple:
+        return ("tuple", tuple([_flat(x, leaves) for x in <tuple>t]))
+    if isinstance(t, tuple):
+        if hasattr(tp, "_fields") and hasattr(tp, "_make"):  # a namedtuple: its class too
+            return ("ntuple", tp, tuple([_flat(x, leaves) for x in <tuple>t]))
         return ("tuple", tuple([_flat(x, leaves) for x in <tuple>t]))
     if tp is dict or isinstance(t, dict):
         keys = tuple(sorted(t))
@@ -26,8 +30,8 @@ cdef object _flat(object t, list leaves):
 
 
 def flatten(tree):
-    """Leaves (left to right) and a structure description of a pytree of tuples, lists, dicts
-    (sorted keys) and ``None``; anything else (a namedtuple too) is a leaf."""
+    """Leaves (left to right) and a structure description of a pytree of tuples, namedtuples,
+    lists, dicts (sorted keys) and ``None``; anything else is a leaf."""
     cdef list leaves = []
     return leaves, _flat(tree, leaves)
 
@@ -47,6 +51,8 @@ cdef object _unflat(tuple s, list leaves, Py_ssize_t* pos):
         return tuple([_unflat(<tuple>c, leaves, pos) for c in <tuple>s[1]])
     if kind == "list":
         return [_unflat(<tuple>c, leaves, pos) for c in <tuple>s[1]]
+    if kind == "ntuple":
+        return s[1]._make([_unflat(<tuple>c, leaves, pos) for c in <tuple>s[2]])
     return {k: _unflat(<tuple>c, leaves, pos) for k, c in zip(s[1], s[2])}
 
 

@@ -366,3 +366,26 @@ def test_an_unknown_disconnected_inputs_mode_is_refused(call):
     with pytest.raises(ValueError, match="disconnected_inputs"):
         call("rasie")
 
+
+
+def test_namedtuple_arguments_and_cotangents():
+    """grad, vjp and jacobian take and return namedtuples as pytrees of arrays (fields
+    differentiated), as JAX does."""
+    from collections import namedtuple
+
+    P = namedtuple("P", "a b")
+    a, b = np.array([1.0, 2.0]), np.array([3.0, -1.0])
+
+    def f(p):
+        return xp.sum(p.a * p.a * p.b)
+
+    g = xp.grad(f)(P(xp.asarray(a), xp.asarray(b)))
+    assert type(g) is P
+    np.testing.assert_allclose(np.asarray(g.a), 2 * a * b)
+    np.testing.assert_allclose(np.asarray(g.b), a * a)
+    out, pull = xp.vjp(lambda p: P(p.a * 2.0, p.b * p.a), P(xp.asarray(a), xp.asarray(b)))
+    assert type(out) is P
+    (ct,) = pull(P(xp.ones(2, dtype=xp.float64), xp.ones(2, dtype=xp.float64)))
+    assert type(ct) is P
+    np.testing.assert_allclose(np.asarray(ct.a), 2.0 + b)
+    np.testing.assert_allclose(np.asarray(ct.b), a)

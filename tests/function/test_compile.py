@@ -77,6 +77,34 @@ def test_pytrees_in_and_out():
     np.testing.assert_allclose(np.asarray(out["rest"][0]), b1 * 2.0)
 
 
+def test_namedtuples_in_and_out():
+    """A namedtuple is a pytree node (as in JAX), not a leaf: its fields are traced, the
+    result has its class, a call with the same class hits, a plain tuple or another class
+    traces again; a linalg result namedtuple can be returned."""
+    from collections import namedtuple
+
+    Params = namedtuple("Params", "w b")
+    Other = namedtuple("Other", "w b")
+
+    def f(p, x):
+        return Params(p.w * x, p.b + 1.0), xp.linalg.eigh(p.w[:2, :2] @ p.w[:2, :2].T)
+
+    g = xp.compile(f)
+    w, b, x = RNG.standard_normal((3, 3)), RNG.standard_normal(3), RNG.standard_normal(3)
+    for _ in range(2):
+        out, eig = g(Params(xp.asarray(w), xp.asarray(b)), x)
+        assert type(out) is Params and type(eig).__name__ == "EighResult"
+        np.testing.assert_allclose(np.asarray(out.w), w * x)
+        np.testing.assert_allclose(np.asarray(out.b), b + 1.0)
+        np.testing.assert_allclose(np.asarray(eig.eigenvalues),
+                                   np.linalg.eigvalsh(w[:2, :2] @ w[:2, :2].T))
+    assert g.n_traces == 1
+    with pytest.raises(AttributeError):
+        g((w, b), x)  # a plain tuple has no .w: traced again, and f fails as it would
+    g(Other(w, b), x)
+    assert g.n_traces == 2  # the failed trace is not counted
+
+
 def test_retraces_only_on_a_new_signature():
     def f(x, n, flag):
         return x * n + (1.0 if flag else 0.0)

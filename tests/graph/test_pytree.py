@@ -13,7 +13,9 @@ Pair = namedtuple("Pair", "a b")
 
 
 def _oracle(t, leaves):
-    if isinstance(t, tuple) and not hasattr(t, "_fields"):
+    if isinstance(t, tuple) and hasattr(type(t), "_fields"):
+        return ("ntuple", type(t), tuple(_oracle(x, leaves) for x in t))
+    if isinstance(t, tuple):
         return ("tuple", tuple(_oracle(x, leaves) for x in t))
     if isinstance(t, list):
         return ("list", tuple(_oracle(x, leaves) for x in t))
@@ -44,11 +46,15 @@ def test_flatten_matches_oracle_and_round_trips(tree):
 
 
 def test_namedtuples_and_subclasses():
-    p = Pair(1, 2)
-    leaves, struct = flatten([p, OrderedDict(b=2, a=1), (3,)])
-    assert leaves[0] is p and leaves[1:] == [1, 2, 3]
-    assert struct_str(struct) == "[*, {'a': *, 'b': *}, (*,)]"
-    assert unflatten(struct, leaves) == [p, {"a": 1, "b": 2}, (3,)]
+    """A namedtuple is a node, as in JAX: its fields are leaves (or trees) and unflatten
+    rebuilds its class; an OrderedDict is a dict."""
+    p = Pair(1, [2, None])
+    leaves, struct = flatten([p, OrderedDict(b=4, a=3), (5,)])
+    assert leaves == [1, 2, 3, 4, 5]
+    assert struct_str(struct) == "[Pair(*, [*, None]), {'a': *, 'b': *}, (*,)]"
+    back = unflatten(struct, leaves)
+    assert type(back[0]) is Pair and back == [p, {"a": 3, "b": 4}, (5,)]
+    assert flatten(Pair(1, 2))[1] != flatten((1, 2))[1]
 
 
 def test_too_few_leaves_raises():
