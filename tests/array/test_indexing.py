@@ -168,6 +168,28 @@ def test_setitem_basic(data):
     check(derived, x, x.dtype)
 
 
+def test_augmented_assignment_through_a_mask():
+    """y[m] += v is y[m] = y[m] + v (Python's order): the masked read has a size known only
+    at run time, which the in-place operator refused as a shape change ((None,) to (3,));
+    a v of the wrong length is NumPy's broadcast error when the value is read."""
+    base = np.arange(6.0)
+    mask = np.array([True, False, True, True, False, False])
+    y = xp.asarray(base.copy())
+    y[xp.asarray(mask)] += xp.asarray([1.0, 2.0, 3.0])
+    want = base.copy()
+    want[mask] += [1.0, 2.0, 3.0]
+    check(y, want)
+    z = xp.asarray(base.copy())
+    z[xp.asarray(mask)] *= 2.0
+    want = base.copy()
+    want[mask] *= 2.0
+    check(z, want)
+    bad = xp.asarray(base.copy())
+    bad[xp.asarray(mask)] += xp.asarray([1.0, 2.0])
+    with pytest.raises(ValueError, match="broadcast"):
+        np.asarray(bad)
+
+
 def test_setitem_scalars_masks_and_int_arrays():
     x = np.arange(12.0).reshape(3, 4)
     a = xp.asarray(x)

@@ -28,11 +28,17 @@ def _reflected(fn):
     return op
 
 
+def _same_shape(a: tuple, b: tuple) -> bool:
+    """Shapes equal where both are known (a size known only at run time, after a mask, is
+    checked by the kernel that computes the update)."""
+    return len(a) == len(b) and all(x == y or x is None or y is None for x, y in zip(a, b))
+
+
 def _inplace(fn):
     def op(self, other):
         refresh_view(self)  # a view reads its base's current value first
         r = fn(self, other)
-        if r._v.shape != self._v.shape:
+        if not _same_shape(r._v.shape, self._v.shape):
             raise ValueError(f"in-place operation would change the shape from {self._v.shape} "
                              f"to {r._v.shape} ({where()})")
         if r._v.dtype != self._v.dtype:
