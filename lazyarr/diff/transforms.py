@@ -72,7 +72,11 @@ def _argnums(argnums, nargs: int, fname: str) -> tuple[tuple[int, ...], bool]:
         if not -nargs <= i < nargs:
             raise ValueError(f"{fname}(): argnums {argnums!r} is out of range for {nargs} "
                              f"positional argument(s) ({where()})")
-    return tuple(i % nargs for i in nums), single
+    resolved = tuple(i % nargs for i in nums)
+    if len(set(resolved)) != len(resolved):
+        raise ValueError(f"{fname}(): argnums {argnums!r} names an argument more than once "
+                         f"({where()})")
+    return resolved, single
 
 
 def _not_differentiable(fname: str, i: int, k: int, n: int, dtype) -> None:

@@ -389,3 +389,12 @@ def test_namedtuple_arguments_and_cotangents():
     assert type(ct) is P
     np.testing.assert_allclose(np.asarray(ct.a), 2.0 + b)
     np.testing.assert_allclose(np.asarray(ct.b), a)
+
+
+@pytest.mark.parametrize("transform", [xp.grad, xp.value_and_grad, xp.jacobian, xp.hessian])
+def test_repeated_argnums_are_refused(transform):
+    """argnums=(1, 1) (or 1 and -1) gave zeros for the first copy: it is a ValueError, as JAX
+    refuses it."""
+    x = xp.asarray([1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="more than once"):
+        transform(lambda a, b: xp.sum(a * b * b), argnums=(1, -1))(x, x)
