@@ -319,7 +319,7 @@ def _reverse_blocks(tape: Tape, outs: list[Var], ins: list[Var]) -> list[list]:
             gs = tape.backward(cts) if is_differentiable(o.dtype) else [None] * len(ins)
             for r, g, v in zip(rows, gs, ins):
                 r.append(zeros_of(v) if g is None else g)
-        blocks.append([_assemble(r, shape_of(o), shape_of(v), v.dtype, lead=True)
+        blocks.append([_assemble(r, shape_of(o), shape_of(v), _block_dtype(o, v), lead=True)
                        for r, v in zip(rows, ins)])
     return blocks
 
@@ -333,8 +333,16 @@ def _forward_blocks(tape: Tape, outs: list[Var], ins: list[Var]) -> list[list]:
             touts = tape.forward(ts)
             for j, (t, o) in enumerate(zip(touts, outs)):
                 cols[j][i].append(zeros_of(o) if t is None else t)
-    return [[_assemble(cols[j][i], shape_of(o), shape_of(v), o.dtype, lead=False)
+    return [[_assemble(cols[j][i], shape_of(o), shape_of(v), _block_dtype(o, v), lead=False)
              for i, v in enumerate(ins)] for j, o in enumerate(outs)]
+
+
+def _block_dtype(out: Var, inp: Var) -> np.dtype:
+    """The dtype of the Jacobian block of ``out`` w.r.t. ``inp``: both promoted, whichever
+    mode computed it (reverse mode's rows have the input's dtype, forward mode's columns the
+    output's)."""
+    dts = [dt for dt in (out.dtype, inp.dtype) if is_differentiable(dt)]
+    return np.result_type(*dts) if dts else inp.dtype
 
 
 def _assemble(parts: list, out_shape: tuple, in_shape: tuple, dtype, lead: bool) -> Array:
@@ -342,6 +350,8 @@ def _assemble(parts: list, out_shape: tuple, in_shape: tuple, dtype, lead: bool)
     if not parts:
         return xp.zeros(shape, dtype=dtype)
     stacked = xp.stack([xp.reshape(p, (-1,)) for p in parts], axis=0 if lead else 1)
+    if stacked.dtype != dtype:
+        stacked = xp.astype(stacked, dtype)
     return xp.reshape(stacked, shape)
 
 
