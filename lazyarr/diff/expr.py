@@ -3,8 +3,11 @@
 
 The graph between ``wrt`` and the output must still be pending. Reading any value
 materializes every pending array the user holds, which turns them into leaves (see
-docs/design.md, "Live arrays are written back"): after that the path is gone, and these
-operators raise instead of silently returning zeros. ``lazyarr.grad(f)`` has no such constraint.
+docs/design.md, "Live arrays are written back"): after that the path is gone. A cost that was
+itself read raises; an array read before the cost was built on it is a constant to these
+operators (as Theano's ``consider_constant``): no derivative flows through it, so
+``g = gradient(c, x); print(g); gradient(sum(g), x)`` gives zeros. ``lazyarr.grad(f)`` has
+no such constraint.
 """
 
 from __future__ import annotations
