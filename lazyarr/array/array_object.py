@@ -142,9 +142,9 @@ class Array(_front.ArrayBase):
         return (asarray, (self._value(),))
 
     def __copy__(self) -> Array:
-        """The array itself (a value), or a copy where it aliases a user's NumPy data."""
-        v = coerce.snapshot(self._v)
-        return self if v is self._v else coerce.wrap(v)
+        """A new array of this value: later writes to either (setitem, in-place operators)
+        leave the other as it is; a copy is taken where it aliases a user's NumPy data."""
+        return coerce.wrap(coerce.snapshot(self._v))
 
     def __deepcopy__(self, memo) -> Array:
         return self.__copy__()

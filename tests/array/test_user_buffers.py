@@ -25,6 +25,23 @@ def test_copies_of_an_aliasing_array_keep_their_value(make):
     np.testing.assert_array_equal(np.asarray(c).ravel(), np.arange(4.0))
 
 
+@pytest.mark.parametrize("make", [copy.copy, copy.deepcopy], ids=["copy.copy", "deepcopy"])
+def test_copies_do_not_follow_later_writes_to_the_array(make):
+    """copy.copy/deepcopy returned the array itself, so a write to it (setitem, an in-place
+    operator) showed in the "copy", and a parameter snapshot followed training."""
+    w = xp.ones(3)
+    saved = make(w) if make is copy.copy else make({"w": w})["w"]
+    w -= 0.5
+    w[0] = 5.0
+    np.testing.assert_array_equal(np.asarray(saved), [1.0, 1.0, 1.0])
+    saved[1] = 7.0
+    np.testing.assert_array_equal(np.asarray(w), [5.0, 0.5, 0.5])
+    base = xp.arange(4.0)
+    c = make(base[1:3])  # a copy of a view is not a view
+    c[0] = 9.0
+    np.testing.assert_array_equal(np.asarray(base), np.arange(4.0))
+
+
 @pytest.mark.parametrize("op", [
     lambda a: a * 1, lambda a: a - 0, lambda a: a / 1, lambda a: +a, lambda a: xp.negative(-a),
     lambda a: xp.sum(a, axis=()), lambda a: xp.concat([a]), lambda a: xp.clip(a),
