@@ -243,29 +243,32 @@ def _materialize(obj):
 
 
 def _fallback(call, args, kwargs):
-    """Run NumPy's ``call`` on materialized inputs; lazyarr arrays in ``out=`` are updated."""
+    """Run NumPy's ``call`` on materialized inputs. A lazyarr array in ``out=`` is given to
+    NumPy as a writable copy of its value (so ``where=`` keeps its other elements), which the
+    array then holds; the result is what NumPy returns (the ``out`` array for one output)."""
     out = kwargs.get("out")
     outs = out if isinstance(out, tuple) else (out,)
-    lazy_outs = [o for o in outs if isinstance(o, Array)]
-    if lazy_outs:
-        kwargs = {k: v for k, v in kwargs.items() if k != "out"}
-    result = call(*_materialize(args), **_materialize(kwargs))
-    if not lazy_outs:
-        return result
+    if not any(isinstance(o, Array) for o in outs):
+        return call(*_materialize(args), **_materialize(kwargs))
     from ..graph.basic import Var
     from .coerce import rebind
 
-    res = result if isinstance(result, tuple) else (result,)
-    for o, r in zip(outs, res):
+    bufs = tuple(np.array(np.asarray(o)) if isinstance(o, Array) else o for o in outs)
+    kwargs = dict(kwargs, out=bufs if isinstance(out, tuple) else bufs[0])
+    call(*_materialize(args), **_materialize(kwargs))
+    for o, b in zip(outs, bufs):
         if isinstance(o, Array):
-            rebind(o, Var.leaf(np.asarray(r, dtype=o.dtype).copy()))
-    return out
+            b.flags.writeable = False
+            rebind(o, Var.leaf(b))
+    return outs[0] if len(outs) == 1 else outs
 
 
 def array_ufunc(self, ufunc, method, *inputs, **kwargs):
     """``Array.__array_ufunc__``: NumPy ufuncs on lazyarr arrays stay lazy where lazyarr has
     the function (plain calls; ``reduce`` of add/multiply/maximum/minimum/logical_and/or)."""
-    plain = {k: v for k, v in kwargs.items() if not (k == "out" and v in (None, (None,)))}
+    plain = {k: v for k, v in kwargs.items()
+             if not (k == "out" and (v is None or (type(v) is tuple
+                                                   and all(o is None for o in v))))}
     if method == "__call__" and not plain:
         target = ufunc_target(ufunc)
         if target is not None:

@@ -107,6 +107,35 @@ def test_out_argument_updates_lazy_array():
     np.testing.assert_allclose(np.asarray(out), np.median(A, axis=0))
 
 
+def test_ufunc_out_arguments_as_numpy():
+    """out= with ufuncs, against NumPy on NumPy arrays: the out array is returned (not a
+    1-tuple), where=False keeps out's elements (it got np.empty's), a NumPy out beside a
+    lazyarr operand is written (it raised "truth value ... ambiguous"), and two outputs."""
+    mask = np.array([True, False, True, False])
+    x = np.arange(4.0)
+    want = np.full(4, -1.0)
+    np.negative(x, out=want, where=mask)
+    o = xp.full((4,), -1.0)
+    assert np.negative(xp.asarray(x), out=o, where=mask) is o
+    np.testing.assert_array_equal(np.asarray(o), want)
+    n = np.zeros(3)
+    assert np.add(xp.ones(3), 1.0, out=n) is n
+    np.testing.assert_array_equal(n, [2.0, 2.0, 2.0])
+    n = np.zeros(3)
+    np.add.reduce(xp.ones((2, 3)), axis=0, out=n)
+    np.testing.assert_array_equal(n, [2.0, 2.0, 2.0])
+    lazy = xp.zeros(3)
+    r = np.add(xp.ones(3), 1.0, out=lazy)
+    assert r is lazy
+    np.testing.assert_array_equal(np.asarray(r + 1), [3.0, 3.0, 3.0])
+    assert np.add.reduce(xp.ones((2, 3)), axis=0, out=lazy) is lazy
+    q, rem = xp.zeros(3), xp.zeros(3)
+    got = np.divmod(xp.asarray([5.0, 7.0, 9.0]), 2.0, out=(q, rem))
+    assert got[0] is q and got[1] is rem
+    np.testing.assert_array_equal(np.asarray(q), [2.0, 3.0, 4.0])
+    np.testing.assert_array_equal(np.asarray(rem), [1.0, 1.0, 1.0])
+
+
 def test_supported_list_is_generated_and_current():
     s = supported_functions()
     assert {"sin", "add", "arcsin", "matmul"} <= set(s["ufuncs"])
