@@ -106,6 +106,20 @@ def _where(condition, x=None, y=None, /):
     return _ns().where(condition, x, y)
 
 
+def _unique(ar, return_index=False, return_inverse=False, return_counts=False, axis=None,
+            *, equal_nan=True, sorted=True):  # noqa: A002 - NumPy's name
+    """``np.unique(ar)``: sorted unique values, NaNs as one (``equal_nan``, NumPy's default;
+    the standard's ``unique_values`` keeps every NaN). Other forms run on NumPy."""
+    if return_index or return_inverse or return_counts or axis is not None or not sorted:
+        raise _Unsupported
+    ns = _ns()
+    u = ns.unique_values(ns.asarray(ar))
+    if equal_nan and u.dtype.kind in "fc":
+        nan = ns.isnan(u)
+        u = u[~nan | (ns.cumulative_sum(ns.astype(nan, ns.int64)) == 1)]
+    return u
+
+
 def _fft_complex(name):
     def f(a, n=None, axis=-1, norm=None, out=None):
         ns = _ns()
@@ -123,6 +137,7 @@ _ADAPTERS: dict[tuple[str, str], Callable] = {
     ("numpy", "shape"): _shape, ("numpy", "ndim"): _ndim,
     ("numpy", "transpose"): _transpose, ("numpy", "dot"): _dot,
     ("numpy", "cumsum"): _cumsum, ("numpy", "cumprod"): _cumprod, ("numpy", "where"): _where,
+    ("numpy", "unique"): _unique,
     ("numpy.fft", "fft"): _fft_complex("fft"), ("numpy.fft", "ifft"): _fft_complex("ifft"),
 }
 

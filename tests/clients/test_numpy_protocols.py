@@ -136,6 +136,17 @@ def test_ufunc_out_arguments_as_numpy():
     np.testing.assert_array_equal(np.asarray(rem), [1.0, 1.0, 1.0])
 
 
+@pytest.mark.parametrize("a", [np.array([1.0, np.nan, 3.0, np.nan, 1.0]),
+                               np.array([[2, 1], [2, 5]]), np.array([np.nan, np.nan]),
+                               np.array([1 + 1j, np.nan, complex(np.nan, 1)])])
+def test_np_unique_counts_nan_once_as_numpy(a):
+    """np.unique's default equal_nan=True gives one NaN; it ran the standard's unique_values,
+    which keeps every NaN ([1, nan, nan] for [1, nan, nan])."""
+    got = np.unique(xp.asarray(a))
+    assert isinstance(got, xp.Array)
+    np.testing.assert_array_equal(np.asarray(got), np.unique(a))
+
+
 def test_supported_list_is_generated_and_current():
     s = supported_functions()
     assert {"sin", "add", "arcsin", "matmul"} <= set(s["ufuncs"])
