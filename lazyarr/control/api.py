@@ -177,7 +177,15 @@ def fori_loop(lower, upper, body: Callable, init: Any) -> Any:
 
     def step(c, _):
         i, v = c
-        return (i + 1, body(i, v)), None
+        new = body(i, v)
+        for k, (a, b) in enumerate(zip(T.flatten(v)[0], T.flatten(new)[0])):
+            da, db = coerce.as_var(a).dtype, coerce.as_var(b).dtype
+            if da != db:
+                raise TypeError(
+                    f"fori_loop: body(i, val) changed the dtype of val's leaf {k} from {da} to "
+                    f"{db}; the loop index i is an int64 scalar (cast it, e.g. "
+                    f"xp.astype(i, xp.{da}), or give val that dtype) ({site})")
+        return (i + 1, new), None
 
     (_, out), _ = scan(step, (i0, init), None, length=n)
     return out

@@ -282,3 +282,14 @@ def test_steps_whose_outputs_differ_in_size_are_refused():
         _, ys = xp.scan(lambda c, r: (c + 1.0, r[r > 0]), xp.asarray(0.0), xp.asarray(rows))
         with pytest.raises(ValueError, match="one shape"):
             np.asarray(ys)
+
+
+def test_fori_loop_names_a_state_dtype_changed_by_the_int64_index():
+    """v + i with an int32 state makes it int64 (i is int64): the error was scan's "output 1
+    has dtype int32 in init but int64 in f's new carry"; it now names fori_loop, the leaf of
+    val and the index's dtype. Casting i works."""
+    with pytest.raises(TypeError, match=r"fori_loop: body\(i, val\) changed the dtype of "
+                                        r"val's leaf 0 from int32 to int64"):
+        xp.fori_loop(0, 3, lambda i, v: v + i, xp.asarray(np.int32(0)))
+    out = xp.fori_loop(0, 4, lambda i, v: v + xp.astype(i, xp.int32), xp.asarray(np.int32(1)))
+    assert out.dtype == xp.int32 and int(out) == 7
