@@ -69,9 +69,12 @@ def _to_bool(v):
 
 
 def _length_var(length, where_: str):
-    """``(static length or None, Var)`` for a scan length given as int or (lazy) array."""
+    """``(static length or None, Var)`` for a scan length given as int or (lazy) array. A
+    negative int is a ValueError; a negative value known only at run time runs no step."""
     if isinstance(length, (int, np.integer)) and not isinstance(length, bool):
-        n = max(int(length), 0)
+        n = int(length)
+        if n < 0:
+            raise ValueError(f"scan: length must be >= 0, got {n} ({where_})")
         return n, coerce.const(n, _INT64)
     v = coerce.as_var(length)
     if v.shape != () or v.dtype.kind not in "iu":

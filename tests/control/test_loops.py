@@ -293,3 +293,11 @@ def test_fori_loop_names_a_state_dtype_changed_by_the_int64_index():
         xp.fori_loop(0, 3, lambda i, v: v + i, xp.asarray(np.int32(0)))
     out = xp.fori_loop(0, 4, lambda i, v: v + xp.astype(i, xp.int32), xp.asarray(np.int32(1)))
     assert out.dtype == xp.int32 and int(out) == 7
+
+
+def test_scan_refuses_a_negative_length():
+    """length=-2 ran no step, silently (as range(-2) would); it is a ValueError now."""
+    with pytest.raises(ValueError, match="length must be >= 0, got -2"):
+        xp.scan(lambda c, _: (c + 1.0, None), xp.asarray(0.0), None, length=-2)
+    with pytest.raises(ValueError, match="length must be >= 0"):
+        xp.scan(lambda c, _: (c + 1.0, None), xp.asarray(0.0), None, length=np.int64(-1))
