@@ -358,6 +358,16 @@ def test_binary_operators(sym):
         check(op(s, xp.asarray(a)), op(s, a))        # reflected Python scalar
 
 
+def test_divmod_as_numpy():
+    """divmod(x, y) and divmod(scalar, x): NumPy's (x // y, x % y) (it raised TypeError)."""
+    a, b = np.array([7, -7, 9]), np.array([4, 4, -2])
+    for got, want in ((divmod(xp.asarray(a), xp.asarray(b)), divmod(a, b)),
+                      (divmod(xp.asarray(a), 4), divmod(a, 4)),
+                      (divmod(10.5, xp.asarray([3.0, -4.0])), divmod(10.5, np.array([3.0, -4.0])))):
+        check(got[0], want[0])
+        check(got[1], want[1])
+
+
 @pytest.mark.parametrize("sym", list(INPLACE))
 def test_inplace_operators_are_functional_updates(sym):
     op = INPLACE[sym]

@@ -67,3 +67,16 @@ for _name, _fn in _UNARY.items():
     setattr(Array, f"__{_name}__", _fn)
 Array.__getitem__ = getitem
 Array.__setitem__ = setitem
+
+
+def _divmod(self, other):
+    """``divmod(x, y)``: ``(x // y, x % y)``, as NumPy's ``np.divmod``."""
+    return E.floor_divide(self, other), E.remainder(self, other)
+
+
+def _rdivmod(self, other):
+    return E.floor_divide(other, self), E.remainder(other, self)
+
+
+Array.__divmod__ = _divmod
+Array.__rdivmod__ = _rdivmod
