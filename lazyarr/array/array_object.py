@@ -123,7 +123,13 @@ class Array(_front.ArrayBase):
         return format(str(self), spec)
 
     def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
+        """The value as a DLPack capsule (NumPy's export). A consumer of the DLPack 0.x
+        protocol (no ``max_version``) cannot be told that a value is read-only: it gets a
+        copy unless ``copy=False`` (then NumPy's BufferError)."""
         d = self._value()
+        legacy = max_version is None or tuple(max_version) < (1, 0)
+        if legacy and not d.flags.writeable and copy is not False:
+            d = d.copy()
         kw = {}
         if max_version is not None:
             kw["max_version"] = max_version

@@ -118,6 +118,20 @@ def test_dlpack():
     assert a.device == "cpu" and a.to_device("cpu") is a
 
 
+def test_dlpack_for_a_consumer_of_the_old_protocol():
+    """__dlpack__() without max_version (DLPack 0.x, which cannot mark memory read-only)
+    raised BufferError on every computed value: it exports a copy, and the value is
+    unchanged; copy=False still refuses, as the standard asks."""
+    a = xp.asarray(np.arange(3.0)) * 2
+    cap = a.__dlpack__()
+    assert type(cap).__name__ == "PyCapsule"
+    with pytest.raises(BufferError):
+        a.__dlpack__(copy=False)
+    with pytest.raises(BufferError):
+        a.__dlpack__(max_version=(0, 8), copy=False)
+    check(a, [0.0, 2.0, 4.0])
+
+
 def test_iteration():
     x = np.arange(6).reshape(3, 2)
     a = xp.asarray(x) * 2
