@@ -299,9 +299,14 @@ def reduce_size_one(node, g):
 
 
 def _never_negative_zero(x: Var) -> bool:
-    """``x`` is a sum or a mean: it starts from +0.0, so it is never -0.0 (``x + 0.0`` is x)."""
+    """``x`` is never -0.0, so ``x + 0.0`` is x: a sum or a mean (they start from +0.0), an
+    ``exp``, ``abs`` or ``square`` (of a real x: +0.0 at least)."""
     o = x.owner
-    return o is not None and isinstance(o.op, Reduce) and o.op.kind in ("sum", "mean")
+    if o is None:
+        return False
+    if isinstance(o.op, Reduce):
+        return o.op.kind in ("sum", "mean")
+    return x.dtype.kind == "f" and o.op in (E("exp"), E("abs"), E("square"))
 
 
 @register_rewrite("reshape_of_reduce", PHASE, tags=("algebraic",), op_classes=[Reshape])

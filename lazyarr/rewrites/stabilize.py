@@ -164,9 +164,20 @@ def log1mexp(node, g):
 
 @register_rewrite("log_exp", PHASE, TAGS, op_classes=[E("log")])
 def log_exp(node, g):
-    """``log(exp(x)) -> x`` for real ``x`` (exact, where ``exp`` overflows)."""
-    x = arg(node.inputs[0], E("exp"))
-    return None if x is None or not _float(x) else [x]
+    """``log(exp(x)) -> x`` for real ``x`` (exact, where ``exp`` overflows), also through
+    reshapes and broadcasts between them (a sum over a length-1 axis, as in
+    ``log(sum(exp(x), axis=1))`` for one column, is a reshape by then)."""
+    views = []
+    v = node.inputs[0]
+    while v.owner is not None and type(v.owner.op) in (BroadcastTo, Reshape):
+        views.append(v.owner.op)
+        v = v.owner.inputs[0]
+    x = arg(v, E("exp"))
+    if x is None or not _float(x):
+        return None
+    for op in reversed(views):
+        x = build(op, x, site=node.site)[0]
+    return [x]
 
 
 @register_rewrite("sqrt_square", PHASE, TAGS, op_classes=[E("sqrt")])

@@ -172,6 +172,19 @@ def test_log_exp():
     assert "log_exp" not in fired(lambda a: xp.log(xp.exp(a) + 1e-300), x)
 
 
+def test_logsumexp_over_a_length_one_axis_is_x():
+    """log(sum(exp(x), axis=1)) of one column: the sum of one element became exp(x) + 0.0 (a
+    sum starts from +0.0) reshaped, which neither log_exp nor logsumexp matched, so x = 1000
+    gave inf. exp is never -0.0, so the + 0.0 goes, and log_exp looks through the reshape."""
+    x = np.array([[1000.0], [-5.0], [-1000.0], [np.nan]])
+    for keep in (False, True):
+        plain, fast = both(lambda a, k=keep: xp.log(xp.sum(xp.exp(a), axis=1, keepdims=k)), x)
+        assert np.isinf(plain[0]).all()
+        np.testing.assert_array_equal(fast, x if keep else x[:, 0])
+    _, fast = both(lambda a: xp.log(xp.broadcast_to(xp.exp(a), (2, 4))), x[:, 0])
+    np.testing.assert_array_equal(fast, np.broadcast_to(x[:, 0], (2, 4)))
+
+
 def test_stabilized_graph_stays_small():
     x = xp.asarray(np.ones((4, 5)))
     fg = check_rewrite(xp.log(1 + x), fires="log1p")
