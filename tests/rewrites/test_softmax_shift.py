@@ -125,3 +125,18 @@ def test_not_fired_where_a_reshape_moves_the_sum_onto_other_rows():
              _softmax_np(X, 1)[None])):
         assert "softmax_shift" in optimized(out)[1].names()
         np.testing.assert_allclose(np.asarray(out), want, rtol=1e-14)
+
+
+def test_the_new_axis_idiom_is_a_softmax_too():
+    """e / sum(e, axis=1)[:, None] (NumPy code's spelling of keepdims) was not recognized (the
+    new axis is a GetItem, not a reshape) and gave inf / inf = NaN at x = 1000: full-slice and
+    new-axis indexing is canonicalized to a reshape, so the shift applies."""
+    a = xp.asarray(X)
+    e = xp.exp(a)
+    out = e / xp.sum(e, axis=1)[:, None]
+    names = optimized(out)[1].names()
+    assert "getitem_new_axes" in names and "softmax_shift" in names
+    np.testing.assert_allclose(np.asarray(out), _softmax_np(X, 1), rtol=1e-14)
+    b = xp.asarray(np.arange(12.0).reshape(3, 4))
+    np.testing.assert_array_equal(np.asarray(b[None, :, :, None] * 2),
+                                  np.arange(12.0).reshape(1, 3, 4, 1) * 2)
