@@ -358,6 +358,17 @@ def test_binary_operators(sym):
         check(op(s, xp.asarray(a)), op(s, a))        # reflected Python scalar
 
 
+@pytest.mark.parametrize("dtype, value", [(np.uint8, 300), (np.uint8, -1), (np.int8, -1000),
+                                          (np.uint64, -1), (np.int64, 2**63)])
+def test_comparison_operators_with_an_out_of_range_python_int(dtype, value):
+    """u8 == 300 raised OverflowError; NumPy 2 compares exactly (arithmetic still raises)."""
+    a = np.array([0, 7, 100], dtype=dtype)
+    x = xp.asarray(a)
+    for op in (operator.lt, operator.le, operator.gt, operator.ge, operator.eq, operator.ne):
+        check(op(x, value), op(a, value))
+        check(op(value, x), op(value, a))
+
+
 def test_divmod_as_numpy():
     """divmod(x, y) and divmod(scalar, x): NumPy's (x // y, x % y) (it raised TypeError)."""
     a, b = np.array([7, -7, 9]), np.array([4, 4, -2])

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from ...graph.userline import where
+from .. import dtypes as D
 from ..array_object import Array
 from ..coerce import rebind
 from . import elementwise as E
@@ -49,10 +52,25 @@ def _inplace(fn):
     return op
 
 
+#: ``x OP v`` for a Python int ``v`` above (True) or below (False) every value of x's dtype
+_OUT_OF_RANGE = {"lt": (True, False), "le": (True, False), "gt": (False, True),
+                 "ge": (False, True), "eq": (False, False), "ne": (True, True)}
+
+
 def _compare(fn, name):
+    above, below = _OUT_OF_RANGE[name]
+
     def op(self, other):
         if not isinstance(other, _OK_TYPES) and not hasattr(other, "__array__"):
             return NotImplemented
+        dt = self._v.dtype
+        if type(other) is int and dt.kind in "iu":
+            info = np.iinfo(dt)
+            if not info.min <= other <= info.max:
+                # NumPy 2 compares exactly: u8 == 300 is False everywhere, u8 > -1 True
+                from .creation import full_like
+
+                return full_like(self, above if other > info.max else below, dtype=D.bool_)
         return fn(self, other)
     return op
 
