@@ -299,14 +299,17 @@ def _lines_up(s, x: Var, chain: list) -> bool:
     or reduces the leading axes (NumPy broadcasting aligns the rest on the right); a reshape
     right above an other sum lines it up when it puts the reduced axes back as 1s. Going up
     ``chain`` (from the sum to the product), broadcasts and products keep a lined-up value
-    lined up, and a reshape does only when it changes no more than leading 1s. (A
+    lined up, and a reshape does only when it changes no more than leading 1s; a product
+    that keeps the value's shape (``g / sum * (1/n)`` of a mean) keeps its layout. (A
     non-keepdims sum over axis 1 of a square ``x``, or a keepdims ``(n, 1)`` sum reshaped to
     ``(1, n)``, divides row i by row j's sum: not a softmax, and not shifted.)"""
     axes = s.op.axes
     keep = tuple(1 if ax in axes else d for ax, d in enumerate(x.shape))
     lined = s.op.keepdims or tuple(sorted(axes)) == tuple(range(len(axes)))
-    raw = True  # the sum's own value, not yet through any node of the chain
+    raw = True  # the sum's layout: no node of the chain has moved its elements yet
     for node, i in reversed(chain):
+        if type(node.op) is not Reshape and node.outputs[0].shape == node.inputs[i].shape:
+            continue  # a product by a scalar or a factor of its shape moves nothing
         if type(node.op) is Reshape:
             out = _strip_ones(node.outputs[0].shape)
             if lined:

@@ -140,3 +140,24 @@ def test_the_new_axis_idiom_is_a_softmax_too():
     b = xp.asarray(np.arange(12.0).reshape(3, 4))
     np.testing.assert_array_equal(np.asarray(b[None, :, :, None] * 2),
                                   np.arange(12.0).reshape(1, 3, 4, 1) * 2)
+
+
+def test_gradient_of_a_mean_cross_entropy_is_finite():
+    """The mean's 1/n multiplies the quotient before the reshape that lines it up
+    (broadcast(reshape(c / s * g))): _lines_up refused it, so the gradient of the mean
+    cross-entropy (and of mean(logsumexp)) was NaN for far-apart logits, while the sum's
+    was right. A product that keeps the value's shape moves no element."""
+    x = np.array([[1000.0, 0.0, -1000.0], [3.0, 1.0, 2.0]])
+    y = np.array([0, 2])
+    sm = _softmax_np(x, 1)
+
+    def ce(a):
+        lse = xp.log(xp.sum(xp.exp(a), axis=1))
+        return xp.mean(lse - xp.take_along_axis(a, xp.asarray(y)[:, None], axis=1)[:, 0])
+
+    np.testing.assert_allclose(np.asarray(xp.grad(ce)(xp.asarray(x))),
+                               (sm - np.eye(3)[y]) / 2, rtol=1e-12, atol=1e-15)
+    for f in (lambda a: xp.mean(xp.log(xp.sum(xp.exp(a), axis=1))),
+              lambda a: xp.sum(xp.log(xp.sum(xp.exp(a), axis=1)) * 0.5)):
+        np.testing.assert_allclose(np.asarray(xp.grad(f)(xp.asarray(x))), sm / 2,
+                                   rtol=1e-12, atol=1e-15)
