@@ -31,19 +31,25 @@ def _reflected(fn):
     return op
 
 
-def _same_shape(a: tuple, b: tuple) -> bool:
-    """Shapes equal where both are known (a size known only at run time, after a mask, is
-    checked by the kernel that computes the update)."""
-    return len(a) == len(b) and all(x == y or x is None or y is None for x, y in zip(a, b))
+def _same_shape(r: Array, x: Array) -> bool:
+    """``r`` (an in-place result) has ``x``'s shape; sizes known only at run time (after a
+    mask) are computed to compare (a size-1 ``x`` would broadcast against a longer operand,
+    which NumPy refuses as a non-broadcastable output)."""
+    a, b = r._v.shape, x._v.shape
+    if a == b:
+        return True
+    if len(a) != len(b) or not all(p == q or p is None or q is None for p, q in zip(a, b)):
+        return False
+    return r.shape == x.shape
 
 
 def _inplace(fn):
     def op(self, other):
         refresh_view(self)  # a view reads its base's current value first
         r = fn(self, other)
-        if not _same_shape(r._v.shape, self._v.shape):
-            raise ValueError(f"in-place operation would change the shape from {self._v.shape} "
-                             f"to {r._v.shape} ({where()})")
+        if not _same_shape(r, self):
+            raise ValueError(f"in-place operation would change the shape from {self.shape} "
+                             f"to {r.shape} ({where()})")
         if r._v.dtype != self._v.dtype:
             raise TypeError(f"in-place operation would change the dtype from {self._v.dtype} "
                             f"to {r._v.dtype} ({where()})")
