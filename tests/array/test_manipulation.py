@@ -81,6 +81,11 @@ def test_reshape_copy_false_is_a_view():
     check(b, want)
     check(r, want.reshape(2, 3))
     assert xp.reshape(b, (6,), copy=False) is b
+    # a base whose size is known only at run time (a masked read)
+    masked = xp.asarray(base.copy())[xp.asarray(base > 1)]
+    col = xp.reshape(masked, (-1, 1), copy=False)
+    col += 1.0
+    check(masked, base[base > 1] + 1.0)
     for copy in (True, None):
         c = xp.reshape(b, (3, 2), copy=copy)
         c[0, 0] = 55.0

@@ -147,6 +147,27 @@ def test_np_unique_counts_nan_once_as_numpy(a):
     np.testing.assert_array_equal(np.asarray(got), np.unique(a))
 
 
+def test_ufunc_out_and_at_on_a_view_keep_the_bases_later_writes():
+    """A view given as out= (or to ufunc.at) is written through to its base: it must first
+    read the base's current value, as setitem and the in-place operators do (it wrote its
+    stale elements back over b[0] = 5)."""
+    b = xp.zeros(4)
+    v = b[:2]
+    b[0] = 5.0
+    np.add(v, 1.0, out=v, where=np.array([False, True]))
+    np.testing.assert_array_equal(np.asarray(b), [5.0, 1.0, 0.0, 0.0])
+    b = xp.zeros(4)
+    v = b[:2]
+    b[1] = 5.0
+    np.add.at(v, [0], 1.0)
+    np.testing.assert_array_equal(np.asarray(b), [1.0, 5.0, 0.0, 0.0])
+    b = xp.arange(4.0)
+    r = xp.reshape(b, (2, 2), copy=False)
+    b[0] = 9.0
+    np.multiply(r, 2.0, out=r)
+    np.testing.assert_array_equal(np.asarray(b), [18.0, 2.0, 4.0, 6.0])
+
+
 def test_supported_list_is_generated_and_current():
     s = supported_functions()
     assert {"sin", "add", "arcsin", "matmul"} <= set(s["ufuncs"])

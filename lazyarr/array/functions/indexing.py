@@ -84,7 +84,10 @@ def write_through(view: Array) -> None:
     Arrays viewing the base that were built before the write keep their old value."""
     base, spec = view._base
     if spec is None:
-        rebind(base, build(Reshape(base._v.shape), view._v)._v)
+        # a base whose size is known only at run time (after a mask) is reshaped to its
+        # computed shape
+        shape = base._v.shape if None not in base._v.shape else base.shape
+        rebind(base, build(Reshape(shape), view._v)._v)
     else:
         rebind(base, build(SetItem(spec), base._v, view._v)._v)
 
