@@ -139,10 +139,11 @@ def scan(f: Callable, init: Any, xs: Any = None, length: Any = None, reverse: bo
     arg_struct = ("tuple", (c_struct, x_struct))
     tr = T.trace(f, arg_types, arg_struct, hoist=True, what="scan body")
     o = tr.out_struct
-    if o[0] not in ("tuple", "list") or len(o[1]) != 2:
+    pair = o[2] if o[0] == "ntuple" else o[1] if o[0] in ("tuple", "list") else ()
+    if len(pair) != 2:
         raise TypeError(f"scan: f must return a pair (carry, y), got {T.struct_str(o)} "
                         f"({site})")
-    new_c_struct, y_struct = o[1]
+    new_c_struct, y_struct = pair
     nc = len(carry)
     _check_same("scan", c_struct, _types(carry), new_c_struct, tr.out_types[:nc],
                 "init", "f's new carry")
@@ -186,8 +187,9 @@ def fori_loop(lower, upper, body: Callable, init: Any) -> Any:
             if da != db:
                 raise TypeError(
                     f"fori_loop: body(i, val) changed the dtype of val's leaf {k} from {da} to "
-                    f"{db}; the loop index i is an int64 scalar (cast it, e.g. "
-                    f"xp.astype(i, xp.{da}), or give val that dtype) ({site})")
+                    f"{db}; it must keep val's dtypes (an operand of another dtype promotes "
+                    f"it: the loop index i is an int64 scalar, so cast i or that operand, e.g. "
+                    f"xp.astype(i, xp.{da})) ({site})")
         return (i + 1, new), None
 
     (_, out), _ = scan(step, (i0, init), None, length=n)

@@ -89,7 +89,8 @@ def _build_expr(struct: Any, counter: list[int], keys: list) -> str:
         return "[" + ", ".join(_build_expr(s, counter, keys) for s in struct[1]) + "]"
     if kind == "ntuple":
         items = [_build_expr(s, counter, keys) for s in struct[2]]
-        return f"{_key_ref(struct[1], keys)}({', '.join(items)})"
+        # _make, as `graph.pytree.unflatten`: a subclass may have its own __new__
+        return f"{_key_ref(struct[1], keys)}._make([{', '.join(items)}])"
     return "{" + ", ".join(f"{_key_ref(key, keys)}: {_build_expr(s, counter, keys)}"
                            for key, s in zip(struct[1], struct[2])) + "}"
 

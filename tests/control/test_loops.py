@@ -291,6 +291,8 @@ def test_fori_loop_names_a_state_dtype_changed_by_the_int64_index():
     with pytest.raises(TypeError, match=r"fori_loop: body\(i, val\) changed the dtype of "
                                         r"val's leaf 0 from int32 to int64"):
         xp.fori_loop(0, 3, lambda i, v: v + i, xp.asarray(np.int32(0)))
+    with pytest.raises(TypeError, match="from float32 to float64; it must keep val's dtypes"):
+        xp.fori_loop(0, 3, lambda i, v: v * xp.asarray(2.0), xp.asarray(np.float32(1.0)))
     out = xp.fori_loop(0, 4, lambda i, v: v + xp.astype(i, xp.int32), xp.asarray(np.int32(1)))
     assert out.dtype == xp.int32 and int(out) == 7
 
@@ -301,3 +303,15 @@ def test_scan_refuses_a_negative_length():
         xp.scan(lambda c, _: (c + 1.0, None), xp.asarray(0.0), None, length=-2)
     with pytest.raises(ValueError, match="length must be >= 0"):
         xp.scan(lambda c, _: (c + 1.0, None), xp.asarray(0.0), None, length=np.int64(-1))
+
+
+def test_scan_body_may_return_a_namedtuple_pair():
+    """f may return its (carry, y) pair as a namedtuple of two fields (JAX unpacks any pair);
+    it was refused as "f must return a pair"."""
+    from collections import namedtuple
+
+    Pair = namedtuple("Pair", "carry y")
+    c, ys = xp.scan(lambda c, x: Pair(c + x, c * x), xp.asarray(0.0),
+                    xp.asarray([1.0, 2.0, 3.0]))
+    assert float(c) == 6.0
+    np.testing.assert_array_equal(np.asarray(ys), [0.0, 2.0, 9.0])

@@ -104,6 +104,14 @@ def test_namedtuples_in_and_out():
     g(Other(w, b), x)
     assert g.n_traces == 2  # the failed trace is not counted
 
+    class Wrapped(namedtuple("Wrapped", "w b")):  # its own __new__, as pytree.unflatten allows
+        def __new__(cls, pair):
+            return super().__new__(cls, *pair)
+
+    got = xp.compile(lambda p: p)(Wrapped((w, b)))
+    assert type(got) is Wrapped
+    np.testing.assert_array_equal(np.asarray(got.b), b)
+
 
 def test_retraces_only_on_a_new_signature():
     def f(x, n, flag):
