@@ -338,11 +338,15 @@ def _forward_blocks(tape: Tape, outs: list[Var], ins: list[Var]) -> list[list]:
 
 
 def _block_dtype(out: Var, inp: Var) -> np.dtype:
-    """The dtype of the Jacobian block of ``out`` w.r.t. ``inp``: both promoted, whichever
-    mode computed it (reverse mode's rows have the input's dtype, forward mode's columns the
-    output's)."""
-    dts = [dt for dt in (out.dtype, inp.dtype) if is_differentiable(dt)]
-    return np.result_type(*dts) if dts else inp.dtype
+    """The dtype of the Jacobian block of ``out`` w.r.t. ``inp``, whichever mode computed it:
+    the input's, as a gradient's (JAX's and PyTorch's ``jacobian``; reverse mode's rows are
+    computed in it, forward mode's columns are cast to it), or both promoted where one is
+    complex and the other real."""
+    if not (is_differentiable(out.dtype) and is_differentiable(inp.dtype)):
+        return inp.dtype
+    if (out.dtype.kind == "c") != (inp.dtype.kind == "c"):
+        return np.result_type(out.dtype, inp.dtype)
+    return inp.dtype
 
 
 def _assemble(parts: list, out_shape: tuple, in_shape: tuple, dtype, lead: bool) -> Array:
