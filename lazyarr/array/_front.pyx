@@ -375,6 +375,21 @@ cdef TraceCache _cache = None  # materialize.trace_cache
 cdef Py_ssize_t N_RECENT = 4
 
 
+cdef void _resite(exc, Entry entry, list asked):
+    """Name the lines of the graph that ran (not of the one ``entry`` was built from) in a
+    run-time error's note: the cut is walked again, only on this error path."""
+    if not entry.sites or getattr(exc, "_lazyarr_node", None) is None:
+        return
+    try:
+        from ..exec_cpu.errors import resite
+        from ..graph._walk import cut
+
+        steps = cut(asked, [])[1]
+        resite(exc, entry.sites, [st[0] for st in steps])
+    except Exception:  # naming a line must not replace the error
+        pass
+
+
 cdef class Entry:
     """A trace-cache entry: the ``program`` (``program(args) -> results``) and the
     ``positions`` of the cut's leaves whose data are its arguments (small constants are baked
@@ -382,10 +397,14 @@ cdef class Entry:
 
     cdef readonly object program
     cdef readonly tuple positions
+    #: the user sites of the cut's applies it was built from (cut order): an error while it
+    #: runs for another graph of that structure names that graph's lines (`errors.resite`)
+    cdef readonly tuple sites
 
-    def __init__(self, program, tuple positions):
+    def __init__(self, program, tuple positions, tuple sites=()):
         self.program = program
         self.positions = positions
+        self.sites = sites
 
 
 cdef class TraceCache:
@@ -544,7 +563,11 @@ cdef int _run_donating(Walk wk, list pending, Py_ssize_t n_asked, bytes dead) ex
     cdef list given = donated_args(pos, dead)
     for j in given:
         cnp.PyArray_ENABLEFLAGS(<cnp.ndarray>args[j], cnp.NPY_ARRAY_WRITEABLE)
-    results = entry.program(args)
+    try:
+        results = entry.program(args)
+    except Exception as exc:
+        _resite(exc, entry, pending[:n_asked])
+        raise
     for j in given:
         args[j] = None  # a result in a donated buffer is locked as it is, not viewed
     _write_back(pending, results, args)
@@ -626,8 +649,10 @@ cdef _realize_list(list vars, bint share=True):
         # results are locked read-only (a view where an op handed back its input, a user's
         # array)
         _write_back(pending, entry.program(args), args)
-    except Exception:
+    except Exception as exc:
         if n_asked == n_own:  # nothing joined: the asked values themselves fail
+            if entry is not None:
+                _resite(exc, entry, pending[:n_asked])
             raise
         _realize_list(pending[:n_own], False)
         return

@@ -68,7 +68,8 @@ def _prepare(asked: list[Var], key: bytes, dead: bytes = b"") -> Entry:
         fg.donate, fg.donate_alias = _donations(fg, [
             (positions.index(i), [positions.index(j) for j in others])
             for i, others in decode(dead)])
-    entry = Entry(pipeline.compile_fgraph(fg), positions)
+    entry = Entry(pipeline.compile_fgraph(fg), positions,
+                  tuple(node.site for node, _refs, _first in steps))
     trace_cache.put(key, entry)
     return entry
 

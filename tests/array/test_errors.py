@@ -146,6 +146,33 @@ def test_run_time_error_names_the_op_and_the_building_line():
     np.testing.assert_array_equal(np.asarray(check), [8.0, 0.0])
 
 
+def _inverse_plus_one_a(m):
+    return xp.linalg.inv(m) + 1.0
+
+
+def _inverse_plus_one_b(m):
+    return xp.linalg.inv(m) + 1.0
+
+
+@pytest.mark.parametrize("donate", [False, True])
+def test_run_time_error_names_the_line_of_the_graph_that_ran(donate):
+    """Two functions building the same graph share a cached program; its error named the
+    line of whichever built it first (line of _a for a call of _b)."""
+    line_a = inspect.getsourcelines(_inverse_plus_one_a)[1] + 1
+    line_b = inspect.getsourcelines(_inverse_plus_one_b)[1] + 1
+    for f, line in ((_inverse_plus_one_a, line_a), (_inverse_plus_one_b, line_b),
+                    (_inverse_plus_one_a, line_a)):
+        m = xp.asarray(np.zeros((2, 2)))
+        if donate:
+            m = m * 1.0  # a computed input nobody else holds: its buffer may be donated
+        y = f(m)
+        del m
+        with pytest.raises(np.linalg.LinAlgError) as info:
+            np.asarray(y)
+        notes = info.value.__notes__
+        assert any(f"{HERE}, line {line}" in n for n in notes), (line, notes)
+
+
 def test_run_time_error_of_a_repeat_count():
     line = _next_line()
     r = xp.repeat(_a(3), xp.asarray(np.array([1, -1, 2])))
