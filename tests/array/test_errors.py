@@ -160,11 +160,11 @@ def test_run_time_error_names_the_line_of_the_graph_that_ran(donate):
     line of whichever built it first (line of _a for a call of _b)."""
     line_a = inspect.getsourcelines(_inverse_plus_one_a)[1] + 1
     line_b = inspect.getsourcelines(_inverse_plus_one_b)[1] + 1
+    held = xp.asarray(np.zeros((2, 2)))
     for f, line in ((_inverse_plus_one_a, line_a), (_inverse_plus_one_b, line_b),
                     (_inverse_plus_one_a, line_a)):
-        m = xp.asarray(np.zeros((2, 2)))
-        if donate:
-            m = m * 1.0  # a computed input nobody else holds: its buffer may be donated
+        # a computed input nobody else holds may be donated; else one array for all calls
+        m = xp.asarray(np.zeros((2, 2))) * 1.0 if donate else held
         y = f(m)
         del m
         with pytest.raises(np.linalg.LinAlgError) as info:
