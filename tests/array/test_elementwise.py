@@ -369,6 +369,18 @@ def test_comparison_operators_with_an_out_of_range_python_int(dtype, value):
         check(op(value, x), op(value, a))
 
 
+def test_integer_array_to_a_negative_python_int_is_numpys_value_error():
+    """a ** -1 for an int array gave 0s (C's truncation); NumPy raises ValueError. Float
+    arrays and non-negative powers are unchanged."""
+    a = xp.asarray([1, 2, 3])
+    with pytest.raises(ValueError, match="negative integer powers"):
+        a ** -1
+    with pytest.raises(ValueError, match="negative integer powers"):
+        a **= -2
+    check(a ** 2, np.array([1, 4, 9]))
+    check(xp.asarray([1.0, 2.0]) ** -1, np.array([1.0, 0.5]))
+
+
 def test_divmod_as_numpy():
     """divmod(x, y) and divmod(scalar, x): NumPy's (x // y, x % y) (it raised TypeError)."""
     a, b = np.array([7, -7, 9]), np.array([4, 4, -2])
