@@ -134,7 +134,7 @@ def test_an_error_leaves_the_operands_usable():
 
 def test_run_time_error_names_the_op_and_the_building_line():
     x = xp.asarray(np.arange(5.0))
-    idx = xp.asarray(np.array([0, 7]))  # out of bounds, known only from the data
+    idx = xp.asarray(np.array([0, 3])) * 2  # out of bounds, known only when computed
     line = _next_line()
     y = x[idx] * 2.0
     with pytest.raises(IndexError) as info:
@@ -144,6 +144,26 @@ def test_run_time_error_names_the_op_and_the_building_line():
     # the failed realization leaves the graph intact: a correct one still works
     check = x[xp.asarray(np.array([4, 0]))] * 2.0
     np.testing.assert_array_equal(np.asarray(check), [8.0, 0.0])
+
+
+def test_an_index_array_known_now_is_checked_now():
+    """An integer index array whose values are known when the key is written (a list, a
+    NumPy array, a realized array) raised only when the value was read, with the line in a
+    note; it is NumPy's IndexError at the indexing line. Index arrays that do not broadcast
+    together are an IndexError, as in NumPy (it was ValueError)."""
+    x = xp.asarray(np.arange(5.0))
+    for key in ([0, 7], np.array([0, 7]), xp.asarray(5), np.array([-6])):
+        with pytest.raises(IndexError) as info:
+            line = _next_line()
+            x[key]
+        assert "out of bounds for axis 0 with size 5" in str(info.value)
+        _names_line(info.value, line)
+    y = xp.zeros(3)
+    with pytest.raises(IndexError, match="index 3 is out of bounds"):
+        y[np.array([3])] = 1.0
+    with pytest.raises(IndexError, match="could not be broadcast together"):
+        xp.ones((3, 3))[xp.asarray([0, 1]), xp.asarray([0, 1, 2])]
+    np.testing.assert_array_equal(np.asarray(x[[0, -5, 4]]), [0.0, 0.0, 4.0])
 
 
 def _inverse_plus_one_a(m):

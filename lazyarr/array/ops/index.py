@@ -37,6 +37,20 @@ def _np_key(spec: tuple, arrays) -> tuple:
     return tuple(out)
 
 
+def _check_known_bounds(k: Var, d, dim: int) -> None:
+    """An integer index array whose values are known now (a leaf: a list, a NumPy or a
+    realized array) is checked now, as NumPy checks it: the error names the indexing line
+    (a computed index array is checked when the value is computed)."""
+    data = k.data
+    if d is None or k.owner is not None or data is None or not data.size:
+        return
+    hi, lo = data.max(), data.min()
+    if hi >= d or lo < -d:
+        bad = int(hi) if hi >= d else int(lo)
+        raise IndexError(f"index {bad} is out of bounds for axis {dim} with size {d} "
+                         f"({where()})")
+
+
 def parse_key(key, shape: tuple, as_var) -> tuple[tuple, list[Var], tuple]:
     """``(spec, index_vars, result_shape)`` for indexing an array of ``shape`` by ``key``."""
     if not isinstance(key, tuple):
@@ -121,13 +135,18 @@ def parse_key(key, shape: tuple, as_var) -> tuple[tuple, list[Var], tuple]:
                 adv_shapes.append((0,) if known_empty else (None,))
                 dim += m
             else:
+                _check_known_bounds(k, shape[dim], dim)
                 adv_shapes.append(k.shape)
                 dim += 1
     if adv_shapes:
         # NumPy: beside an index array, an integer is an advanced index too; the broadcast
         # axes stand where the first advanced index is when they are all next to each other
         # (no slice or new axis between them), else first
-        b = broadcast_shapes(*adv_shapes) if len(adv_shapes) > 1 else adv_shapes[0]
+        try:
+            b = broadcast_shapes(*adv_shapes) if len(adv_shapes) > 1 else adv_shapes[0]
+        except ValueError:
+            raise IndexError(f"shape mismatch: indexing arrays could not be broadcast together "
+                             f"with shapes {' '.join(map(str, adv_shapes))} ({where()})") from None
         advanced = sorted(adv_pos + int_pos)
         entries = [j for j, _ in advanced]
         first, last = entries[0], entries[-1]
