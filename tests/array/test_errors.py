@@ -166,6 +166,21 @@ def test_an_index_array_known_now_is_checked_now():
     np.testing.assert_array_equal(np.asarray(x[[0, -5, 4]]), [0.0, 0.0, 4.0])
 
 
+def test_from_dlpack_and_reshape_name_the_bad_argument():
+    """from_dlpack(3) raised AttributeError, reshape(a, (2.0, 6)) a bare TypeError without
+    the function or the line."""
+    with pytest.raises(TypeError) as info:
+        line = _next_line()
+        xp.from_dlpack(3)
+    assert "from_dlpack(): x must support the DLPack protocol" in str(info.value)
+    _names_line(info.value, line)
+    with pytest.raises(TypeError) as info:
+        line = _next_line()
+        xp.reshape(xp.ones(6), (2.0, 3))
+    assert "reshape(): shape must be a tuple of integers" in str(info.value)
+    _names_line(info.value, line)
+
+
 def _inverse_plus_one_a(m):
     return xp.linalg.inv(m) + 1.0
 

@@ -193,6 +193,9 @@ def from_dlpack(x, /, *, device=None, copy=None) -> Array:
     as_device(device)
     if isinstance(x, Array):
         return asarray(x, copy=True) if copy else x
+    if not hasattr(x, "__dlpack__"):
+        raise TypeError(f"from_dlpack(): x must support the DLPack protocol (__dlpack__), "
+                        f"not {type(x).__name__} ({where()})")
     arr = np.from_dlpack(x) if copy is None else np.from_dlpack(x, copy=copy)
     return wrap(leaf_from_numpy(arr))
 

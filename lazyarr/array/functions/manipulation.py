@@ -26,7 +26,11 @@ def reshape(x, /, shape, *, copy: bool | None = None) -> Array:
         v = snapshot(v)
     if isinstance(shape, int):
         shape = (shape,)
-    shape = tuple(operator.index(s) for s in shape)
+    try:
+        shape = tuple(operator.index(s) for s in shape)
+    except TypeError:
+        raise TypeError(f"reshape(): shape must be a tuple of integers, got {shape!r} "
+                        f"({where()})") from None
     if shape.count(-1) > 1:
         raise ValueError(f"reshape(): only one dimension can be -1, got {shape} ({where()})")
     if -1 in shape:
