@@ -181,6 +181,18 @@ def test_from_dlpack_and_reshape_name_the_bad_argument():
     _names_line(info.value, line)
 
 
+@pytest.mark.parametrize("call", [
+    lambda m: xp.tril(m, k="1"), lambda m: xp.triu(m, k=1.9),
+    lambda m: xp.linalg.diagonal(m, offset=1.5), lambda m: xp.linalg.trace(m, offset=1.5),
+    lambda m: xp.eye(2.5), lambda m: xp.eye(2, k=0.7), lambda m: xp.linspace(0, 1, 2.9),
+    lambda m: xp.roll(m, 1.7)])
+def test_integer_arguments_refuse_floats_and_strings(call):
+    """int() truncated them: diagonal(offset=1.5) gave offset 1's values, tril(k="1") parsed
+    the string. A float or a string is a TypeError naming the argument."""
+    with pytest.raises(TypeError, match=r"\(\): \w+ must be an integer, not (float|str)"):
+        call(xp.ones((3, 3)))
+
+
 def _inverse_plus_one_a(m):
     return xp.linalg.inv(m) + 1.0
 

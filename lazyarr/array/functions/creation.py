@@ -13,6 +13,7 @@ from ...graph.userline import where
 from .. import dtypes as D
 from ..coerce import Array, as_var, build, cast, const, leaf_from_numpy, snapshot, wrap
 from ..device import as_device
+from ..ops.axes import int_arg
 from ..ops.creation import Alloc, Arange, Eye, Linspace
 from ..ops.shape import Tri
 
@@ -178,14 +179,15 @@ def linspace(start, stop, /, num, *, dtype=None, device=None, endpoint=True) -> 
     is_c = isinstance(start, complex) or isinstance(stop, complex)
     dt = D.as_dtype(dtype) if dtype is not None else (D.default_complex if is_c else
                                                        D.default_float)
-    return build(Linspace(start, stop, int(num), dt, bool(endpoint)))
+    return build(Linspace(start, stop, int_arg(num, "linspace", "num"), dt, bool(endpoint)))
 
 
 def eye(n_rows, n_cols=None, /, *, k=0, dtype=None, device=None) -> Array:
     """A 2-d array with ones on diagonal ``k`` and zeros elsewhere."""
     as_device(device)
     m = n_rows if n_cols is None else n_cols
-    return build(Eye(int(n_rows), int(m), int(k), D.as_dtype(dtype or D.default_float)))
+    return build(Eye(int_arg(n_rows, "eye", "n_rows"), int_arg(m, "eye", "n_cols"),
+                     int_arg(k, "eye", "k"), D.as_dtype(dtype or D.default_float)))
 
 
 def from_dlpack(x, /, *, device=None, copy=None) -> Array:
@@ -228,7 +230,7 @@ def meshgrid(*arrays, indexing: str = "xy") -> list[Array]:
 
 
 def _tri(x, k, lower):
-    return build(Tri(int(k), lower), as_var(x))
+    return build(Tri(int_arg(k, "tril" if lower else "triu", "k"), lower), as_var(x))
 
 
 def tril(x, /, *, k: int = 0) -> Array:

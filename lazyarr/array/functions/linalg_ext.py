@@ -13,7 +13,7 @@ from typing import NamedTuple
 from ...graph.userline import where as _site
 from .. import dtypes as D
 from ..coerce import Array, as_var, build, build_many, cast, coerce_pair
-from ..ops.axes import normalize_axes
+from ..ops.axes import int_arg, normalize_axes
 from ..ops.linalg_ext import Linalg
 from .linalg_basic import matmul, matrix_transpose, tensordot, vecdot
 
@@ -151,7 +151,8 @@ def matrix_power(x, n: int, /) -> Array:
 
 def diagonal(x, /, *, offset: int = 0) -> Array:
     """Diagonal ``offset`` of the last two axes, shape ``(..., L)``."""
-    return build(Linalg("diagonal", (("offset", int(offset)),)), as_var(x))
+    return build(Linalg("diagonal", (("offset", int_arg(offset, "linalg.diagonal", "offset")),)),
+                 as_var(x))
 
 
 def trace(x, /, *, offset: int = 0, dtype=None) -> Array:
@@ -164,7 +165,8 @@ def trace(x, /, *, offset: int = 0, dtype=None) -> Array:
         dt = D.as_dtype(dtype)
     else:
         dt = {"i": D.int64, "u": D.uint64}.get(v.dtype.kind, v.dtype)
-    return build(Linalg("trace", (("offset", int(offset)), ("dtype", dt))), v)
+    return build(Linalg("trace", (("offset", int_arg(offset, "linalg.trace", "offset")),
+                                  ("dtype", dt))), v)
 
 
 def matrix_norm(x, /, *, keepdims: bool = False, ord="fro") -> Array:  # noqa: A002

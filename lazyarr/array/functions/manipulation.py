@@ -8,7 +8,7 @@ import operator
 from ...graph.userline import where
 from .. import dtypes as D
 from ..coerce import Array, as_var, build, cast, snapshot, wrap
-from ..ops.axes import normalize_axes, normalize_axis
+from ..ops.axes import int_arg, normalize_axes, normalize_axis
 from ..ops.elemwise import broadcast_shapes
 from ..ops.shape import BroadcastTo, Concat, Flip, Repeat, Reshape, Roll, Tile, Transpose
 
@@ -169,7 +169,8 @@ def flip(x, /, *, axis=None) -> Array:
 def roll(x, /, shift, *, axis=None) -> Array:
     """Elements of ``x`` shifted by ``shift`` along ``axis`` (flattened if None), wrapping."""
     v = as_var(x)
-    shifts = tuple(shift) if isinstance(shift, (tuple, list)) else (int(shift),)
+    shifts = tuple(int_arg(s, "roll", "shift") for s in
+                   (shift if isinstance(shift, (tuple, list)) else (shift,)))
     if axis is None:
         if len(shifts) != 1:
             raise ValueError(f"roll(): one shift is needed without an axis ({where()})")

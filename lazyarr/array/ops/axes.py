@@ -7,6 +7,16 @@ from numpy.exceptions import AxisError
 from ...graph.userline import where
 
 
+def int_arg(value, fname: str, name: str) -> int:
+    """An integer argument (a Python or NumPy int, anything with ``__index__``): a float or a
+    string is a TypeError naming it (``int()`` would truncate 1.5 or parse "1")."""
+    try:
+        return int(value.__index__())
+    except (AttributeError, TypeError):
+        raise TypeError(f"{fname}(): {name} must be an integer, not {type(value).__name__} "
+                        f"{value!r} ({where()})") from None
+
+
 def normalize_axis(axis, ndim: int, fname: str) -> int:
     """One axis in ``[-ndim, ndim)`` as a non-negative int (AxisError is a ValueError and an
     IndexError)."""
