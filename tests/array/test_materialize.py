@@ -408,3 +408,23 @@ def test_a_leaf_freed_by_a_realization_may_run_another_from_a_weakref_callback()
     assert ref() is None and got == [6.0]
     z = xp.cos(y) + 1.0                # the registries still work afterwards
     np.testing.assert_allclose(np.asarray(z), np.cos(np.asarray(y)) + 1.0)
+
+
+def test_a_changing_scalar_given_as_a_0d_array_reuses_one_program():
+    """The README's advice for learning-rate schedules: a Python float is baked into the
+    program (a new value, a new program), a 0-d array of the operand's dtype is an argument
+    (one program for every value), and the values are right either way."""
+    from lazyarr.array import materialize
+
+    w0 = np.linspace(0.0, 1.0, 7, dtype=np.float32)
+    g = xp.asarray(np.full(7, 0.5, np.float32))
+    w = xp.asarray(w0)
+    want = w0.copy()
+    misses = materialize.trace_cache.misses
+    for i in range(5):
+        lr = 0.1 / (1 + i)
+        w = w - xp.asarray(lr, dtype=w.dtype) * g
+        want = want - np.float32(lr) * np.float32(0.5)
+        np.testing.assert_allclose(np.asarray(w), want, rtol=1e-6)
+    assert w.dtype == xp.float32
+    assert materialize.trace_cache.misses - misses <= 1  # (0 if an earlier test built it)
