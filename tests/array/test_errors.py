@@ -193,6 +193,15 @@ def test_integer_arguments_refuse_floats_and_strings(call):
         call(xp.ones((3, 3)))
 
 
+@pytest.mark.parametrize("fn", [xp.zeros, xp.ones, xp.empty])
+def test_zeros_ones_empty_name_themselves(fn):
+    """Their shape errors said full(), the function they call."""
+    with pytest.raises(ValueError, match=rf"^{fn.__name__}\(\): negative dimensions"):
+        fn((2, -1))
+    with pytest.raises(TypeError, match=rf"^{fn.__name__}\(\): shape must be"):
+        fn("ab")
+
+
 def _inverse_plus_one_a(m):
     return xp.linalg.inv(m) + 1.0
 

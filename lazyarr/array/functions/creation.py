@@ -103,33 +103,39 @@ def _fill_dtype(fill_value, dtype) -> np.dtype:
 
 def full(shape, fill_value, *, dtype=None, device=None) -> Array:
     """An array of ``shape`` filled with ``fill_value`` (dtype from the value by default)."""
+    return _filled(shape, fill_value, dtype, device, "full")
+
+
+def _filled(shape, fill_value, dtype, device, fname: str) -> Array:
+    """`full`, its errors naming ``fname`` (zeros, ones, empty call it too)."""
     as_device(device)
-    shape = _shape_arg(shape, "full")
+    shape = _shape_arg(shape, fname)
     dt = _fill_dtype(fill_value, dtype)
     if isinstance(fill_value, (Array, np.ndarray)):
         v = cast(as_var(fill_value), dt)
         if v.shape != ():
-            raise ValueError(f"full(): fill_value must be a scalar ({where()})")
+            raise ValueError(f"{fname}(): fill_value must be a scalar ({where()})")
     else:
         if isinstance(fill_value, complex) and dt.kind != "c":
-            raise TypeError(f"full(): cannot fill {dt} with complex {fill_value!r} ({where()})")
+            raise TypeError(f"{fname}(): cannot fill {dt} with complex {fill_value!r} "
+                            f"({where()})")
         v = const(fill_value, dt)
     return build(Alloc(shape), v)
 
 
 def zeros(shape, *, dtype=None, device=None) -> Array:
     """An array of zeros (default dtype float64)."""
-    return full(shape, 0, dtype=dtype or D.default_float, device=device)
+    return _filled(shape, 0, dtype or D.default_float, device, "zeros")
 
 
 def ones(shape, *, dtype=None, device=None) -> Array:
     """An array of ones (default dtype float64)."""
-    return full(shape, 1, dtype=dtype or D.default_float, device=device)
+    return _filled(shape, 1, dtype or D.default_float, device, "ones")
 
 
 def empty(shape, *, dtype=None, device=None) -> Array:
     """An array whose values are unspecified (lazyarr gives zeros)."""
-    return zeros(shape, dtype=dtype, device=device)
+    return _filled(shape, 0, dtype or D.default_float, device, "empty")
 
 
 def _like(x, fill, dtype, device, fname):
