@@ -202,6 +202,17 @@ def test_zeros_ones_empty_name_themselves(fn):
         fn("ab")
 
 
+def test_std_names_itself_and_a_bad_correction():
+    """std's errors said var(), which it calls; correction="x" was a bare "unsupported operand
+    type(s) for -"."""
+    a = xp.ones((2, 3))
+    with pytest.raises(ValueError, match=r"^std\(\): axis 3 is out of bounds"):
+        xp.std(a, axis=3)
+    for fn in (xp.std, xp.var):
+        with pytest.raises(TypeError, match=rf"^{fn.__name__}\(\): correction must be a real"):
+            fn(a, correction="x")
+
+
 def _inverse_plus_one_a(m):
     return xp.linalg.inv(m) + 1.0
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 from ...graph.userline import where
 from .. import dtypes as D
 from ..coerce import Array, as_var, build, cast, snapshot, wrap
@@ -111,13 +113,21 @@ any = _reduction(  # noqa: A001
 
 def var(x, /, *, axis=None, correction: float = 0.0, keepdims: bool = False) -> Array:
     """Variance over ``axis`` with ``correction`` degrees of freedom subtracted from N."""
+    return _var(x, axis, correction, keepdims, "var")
+
+
+def _var(x, axis, correction, keepdims: bool, fname: str) -> Array:
+    """`var`, its errors naming ``fname`` (std calls it too)."""
     from .elementwise import conj, real
 
     v = as_var(x)
     if v.dtype.kind in "b":
-        raise TypeError(f"var() needs a numeric array, not {v.dtype} ({where()})")
+        raise TypeError(f"{fname}() needs a numeric array, not {v.dtype} ({where()})")
+    if not isinstance(correction, numbers.Real):
+        raise TypeError(f"{fname}(): correction must be a real number, not "
+                        f"{type(correction).__name__} ({where()})")
     v = cast(v, D.float_dtype(v.dtype))
-    axes = normalize_axes(axis, len(v.shape), "var")
+    axes = normalize_axes(axis, len(v.shape), fname)
     a = wrap(v)
     shape = Array.shape.fget(a)
     n = 1
@@ -134,7 +144,7 @@ def std(x, /, *, axis=None, correction: float = 0.0, keepdims: bool = False) -> 
     """Standard deviation over ``axis`` (square root of ``var``)."""
     from .elementwise import sqrt
 
-    return sqrt(var(x, axis=axis, correction=correction, keepdims=keepdims))
+    return sqrt(_var(x, axis, correction, keepdims, "std"))
 
 
 def _cumulative(kind, x, axis, dtype, include_initial):
