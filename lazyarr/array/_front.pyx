@@ -292,6 +292,8 @@ def binary(op, fn, types, coerce_pair, cast, broadcast_shapes):
     form for the ``__r*__`` operators."""
     cdef _TypesMemo memo = _TypesMemo(fn, types)
     cdef _ScalarMemo scalar = _ScalarMemo()
+    # an integer array to a negative Python int is NumPy's ValueError (C truncates 2**-1 to 0)
+    cdef bint is_pow = fn.name == "pow"
     # the last two broadcasts of two different shapes (a step's ``x @ w1 + b1`` and
     # ``h @ w2 + b2`` alternate), compared by identity, then by value
     cdef object b1 = None, b2 = None, bout = None, c1 = None, c2 = None, cout = None
@@ -319,6 +321,11 @@ def binary(op, fn, types, coerce_pair, cast, broadcast_shapes):
             dt = v2.dtype
             v1 = scalar.get(x1, dt)
         else:
+            if is_pow and t2 is int and x2 < 0 and isinstance(x1, ArrayBase) and \
+                    (<ArrayBase>x1)._v.dtype.kind in "iu":
+                from ..graph.userline import where
+                raise ValueError(f"integers to negative integer powers are not allowed: "
+                                 f"{(<ArrayBase>x1)._v.dtype} ** {x2} ({where()})")
             v1, v2, dt = coerce_pair(x1, x2)
         r = memo.get(dt)
         ct = r[0]

@@ -377,6 +377,8 @@ def test_integer_array_to_a_negative_python_int_is_numpys_value_error():
         a ** -1
     with pytest.raises(ValueError, match="negative integer powers"):
         a **= -2
+    with pytest.raises(ValueError, match="negative integer powers"):
+        xp.pow(a, -1)
     check(a ** 2, np.array([1, 4, 9]))
     check(xp.asarray([1.0, 2.0]) ** -1, np.array([1.0, 0.5]))
 

@@ -105,15 +105,3 @@ def _rdivmod(self, other):
 Array.__divmod__ = _divmod
 Array.__rdivmod__ = _rdivmod
 
-
-def _int_pow(self, other):
-    """``x ** n``: an integer array to a negative Python int is NumPy's ValueError (the
-    standard leaves it open; C's truncation gave 0 for 2 ** -1)."""
-    if type(other) is int and other < 0 and self._v.dtype.kind in "iu":
-        raise ValueError(f"integers to negative integer powers are not allowed: "
-                         f"{self._v.dtype} ** {other} ({where()})")
-    return E.pow(self, other)
-
-
-Array.__pow__ = _int_pow
-Array.__ipow__ = _inplace(_int_pow)
