@@ -20,7 +20,7 @@ import numpy as _np
 from ..graph._ir import build_steps
 from ..graph._pytree import flatten, unflatten
 from ..graph._walk import release_cut, walk
-from ..graph.userline import site_location
+from ..graph.userline import site_location, where
 
 # set by `bind` (transforms and the array front end import this module first)
 cdef object _wrap = None           # array._front.wrap
@@ -494,6 +494,12 @@ def value_and_grad_call(f, tuple args, dict kwargs, tuple nums, bint single, bin
         a._fill(args, nums, "grad", True)
         res = f(*a.args, **kwargs)
         if has_aux:
+            if not isinstance(res, (tuple, list)):
+                raise TypeError(f"grad(): with has_aux=True, f must return a pair (output, "
+                                f"aux), got {type(res).__name__} ({where()})")
+            if len(res) != 2:
+                raise ValueError(f"grad(): with has_aux=True, f must return a pair (output, "
+                                 f"aux), got {len(res)} values ({where()})")
             out, aux = res
         else:
             out = res

@@ -192,7 +192,8 @@ def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
 
 
 def _check_like(t, v: Var, what: str, fname: str) -> Array | None:
-    """``t`` as an Array matching ``v``'s shape and dtype (ValueError otherwise)."""
+    """``t`` as an Array matching ``v``'s shape (ValueError otherwise) and dtype (TypeError
+    otherwise, as JAX's pullback says)."""
     if t is None:
         return None
     if isinstance(t, (int, float, complex)) and not isinstance(t, bool):
@@ -203,7 +204,7 @@ def _check_like(t, v: Var, what: str, fname: str) -> Array | None:
         raise ValueError(f"{fname}(): {what} has shape {shape_of(tv)}, its primal has shape "
                          f"{shape_of(v)} ({where()})")
     if is_differentiable(v.dtype) and tv.dtype != v.dtype:
-        raise ValueError(f"{fname}(): {what} has dtype {tv.dtype}, its primal has dtype "
+        raise TypeError(f"{fname}(): {what} has dtype {tv.dtype}, its primal has dtype "
                          f"{v.dtype} ({where()})")
     return wrap(tv)
 

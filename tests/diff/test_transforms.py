@@ -167,7 +167,7 @@ def test_errors():
         xp.gradient(xp.sum(xp.asarray([1, 2]) * 1.0), xp.asarray([1, 2]))
     with pytest.raises(ValueError, match=r"tangent leaf 0 has shape \(3,\)"):
         xp.jvp(lambda x: x * 2, (np.ones(4),), (np.ones(3),))
-    with pytest.raises(ValueError, match="dtype float32"):
+    with pytest.raises(TypeError, match="dtype float32"):  # a wrong dtype: JAX's TypeError
         xp.jvp(lambda x: x * 2, (np.ones(4),), (np.ones(4, np.float32),))
     _, vjp_fn = xp.vjp(lambda x: x * 2, np.ones(4))
     with pytest.raises(ValueError, match="cotangent leaf 0 has shape"):
@@ -415,3 +415,14 @@ def test_jacobian_dtype_does_not_depend_on_the_mode():
     assert xp.jacobian(lambda a: xp.astype(a, xp.float32) ** 2)(x64).dtype == xp.float64
     assert xp.jacobian(lambda a: xp.sum(xp.astype(a, xp.float32) ** 2, keepdims=True))(
         x64).dtype == xp.float64
+
+
+def test_has_aux_without_a_pair_and_a_cotangent_of_another_dtype_say_so():
+    """grad(has_aux=True) of an f returning one array raised "iteration over a 0-d array";
+    a cotangent of the wrong dtype was a ValueError (JAX: TypeError)."""
+    x = xp.asarray([1.0, 2.0])
+    with pytest.raises(TypeError, match="has_aux=True, f must return a pair"):
+        xp.grad(lambda a: xp.sum(a), has_aux=True)(x)
+    _, pull = xp.vjp(lambda a: a * 2.0, x)
+    with pytest.raises(TypeError, match="has dtype float32, its primal has dtype float64"):
+        pull(xp.asarray([1.0, 1.0], dtype=xp.float32))
