@@ -38,7 +38,7 @@ from ..array.functions.manipulation import reshape
 from ..array.functions.statistics import sum as xsum
 from ..array.ops.creation import Alloc
 from ..array.ops.elemwise import Elemwise
-from ..array.ops.index import GetItem
+from ..array.ops.index import FULL_SLICE, GetItem
 from ..array.ops.linalg import MatMul
 from ..array.ops.shape import Reshape, Transpose
 from ..graph._walk import cut
@@ -232,7 +232,7 @@ def drop_trajectory(fg: FunctionGraph) -> int:
 def _is_last(spec: tuple, length: int | None) -> bool:
     if not spec or spec[0][0] != "i":
         return False
-    if any(e != ("s", None, None, None) for e in spec[1:]):
+    if any(e != FULL_SLICE for e in spec[1:]):
         return False
     return spec[0][1] == -1 or (length is not None and spec[0][1] == length - 1)
 
@@ -282,7 +282,7 @@ def unroll_length_one(fg: FunctionGraph) -> int:
             continue
         slices = []
         for x, bx in zip(p.xs, p.b_xs):
-            spec = (("i", 0),) + (("s", None, None, None),) * (len(x.shape) - 1)
+            spec = (("i", 0),) + (FULL_SLICE,) * (len(x.shape) - 1)
             slices.append(apply(GetItem(spec, tuple(bx.shape)), x)[0])
         outs = inline(p.op.body, p.carry + slices + p.consts)
         nc = len(p.carry)

@@ -24,6 +24,7 @@ from ..array.functions import manipulation as M
 from ..array.functions import searching as SE
 from ..array.functions import sorting as SO
 from ..array.functions.dtype_funcs import astype
+from ..array.ops.index import FULL_SLICE
 from ..array.ops.scatter import AddAt
 from ..array.ops.search import (
     ArgReduce,
@@ -82,7 +83,6 @@ def sort_jvp(op, inputs, outputs, tangents) -> list:
     return [SE.take_along_axis(t, _perm(op, x), axis=op.axis)]
 
 
-_ALL = ("s", None, None, None)  # a ``:`` entry of an indexing spec
 _ARRAY = ("a",)  # an index-array entry
 
 
@@ -98,7 +98,7 @@ def take_vjp(op, inputs, outputs, cotangents) -> list:
     g = cotangents[0]
     if g is None or not _differentiable(x):
         return [None, None]
-    spec = (_ALL,) * op.axis + (_ARRAY,)
+    spec = (FULL_SLICE,) * op.axis + (_ARRAY,)
     return [_scatter_add(tuple(x.shape), g.dtype, g, spec, idx), None]
 
 

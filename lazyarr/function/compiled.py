@@ -309,8 +309,8 @@ def compile(f: Callable | None = None, *, static_argnums: int | Sequence[int] = 
     and link once, and run the linked program on later calls.
 
     ``f`` takes and returns pytrees (tuples, namedtuples, lists, dicts, None) of arrays. The
-    signature is the
-    pytree structure, every array's dtype and shape, the values of Python scalars, and the
+    signature is the pytree structure, every array's dtype and shape, the values of Python
+    scalars, and the
     (hashable) values of the ``static_argnums`` arguments; a new signature traces again
     (``.n_traces`` counts). Results are realized lazyarr Arrays. Keyword arguments are bound to
     ``f``'s parameters, defaults filled in, and then count as positional ones (argument numbers

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..array.ops.elemwise import Cast
-from ..array.ops.index import GetItem
+from ..array.ops.index import FULL_SLICE, GetItem
 from ..array.ops.reduce import Reduce
 from ..array.ops.shape import BroadcastTo, Reshape, Transpose
 from ..graph.basic import Var
@@ -258,15 +258,12 @@ def reshape_chain(node, g):
     return None
 
 
-_FULL_SLICE = ("s", None, None, None)
-
-
 @register_rewrite("getitem_new_axes", PHASE, tags=("layout",), op_classes=[GetItem])
 def getitem_new_axes(node, g):
     """``x[:, None]`` (full slices and new axes only) is a reshape: the other rewrites (the
     softmax shift's ``sum(e, axis=1)[:, None]``, reshape chains) know reshapes."""
     spec = node.op.spec
-    if len(node.inputs) != 1 or not all(e == _FULL_SLICE or e == ("n",) for e in spec):
+    if len(node.inputs) != 1 or not all(e == FULL_SLICE or e == ("n",) for e in spec):
         return None
     out = node.outputs[0]
     if None in out.shape:

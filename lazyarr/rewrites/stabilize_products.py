@@ -108,7 +108,8 @@ def _cancel(factors: list[tuple[Var, int]]) -> tuple[list[tuple[Var, int]], list
     downs: dict = {}
     first: dict = {}
     for k, (f, p) in zip(keys, factors):
-        (ups if p > 0 else downs)[k] = (ups if p > 0 else downs).get(k, 0) + 1
+        count = ups if p > 0 else downs
+        count[k] = count.get(k, 0) + 1
         first.setdefault(k, f)
     drop = {k: min(ups[k], downs[k]) for k in ups
             if k in downs and positive(first[k])}

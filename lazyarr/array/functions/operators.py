@@ -104,4 +104,3 @@ def _rdivmod(self, other):
 
 Array.__divmod__ = _divmod
 Array.__rdivmod__ = _rdivmod
-

@@ -19,6 +19,8 @@ from .elemwise import broadcast_shapes
 # spec entries: ("i", int) | ("s", start, stop, step) | ("n",) | ("a",)  (an array input)
 
 _BIG = 1 << 62  # slice bounds are clamped to +-this
+#: a ``:`` entry of an indexing spec (a whole axis)
+FULL_SLICE = ("s", None, None, None)
 
 
 def _np_key(spec: tuple, arrays) -> tuple:
