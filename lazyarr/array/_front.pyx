@@ -425,9 +425,12 @@ cdef class TraceCache:
     #: first: a realization compares its key words with them (`_recent`) before it makes a
     #: `bytes` key, hashes it and looks it up
     cdef list _rkeys, _rentries
+    #: programs kept beside the cache (`materialize.ScalarFamilies`), cleared with it
+    cdef public object families
 
     def __init__(self, Py_ssize_t maxsize=2048):
         self.maxsize = maxsize
+        self.families = None
         self._d = OrderedDict()
         self.hits = self.misses = 0
         self._rkeys, self._rentries = [], []
@@ -497,6 +500,8 @@ cdef class TraceCache:
     def clear(self) -> None:
         """Drop every program and reset the counters."""
         self._d.clear()
+        if self.families is not None:
+            self.families.clear()
         self._last = None
         del self._rkeys[:], self._rentries[:]
         self.hits = self.misses = 0
@@ -564,7 +569,7 @@ cdef int _run_donating(Walk wk, list pending, Py_ssize_t n_asked, bytes dead) ex
     key = PyBytes_FromStringAndSize(<char*>wk.w.p, wk.w.n * 8) + dead
     entry = _cache._hit(key)
     if entry is None:
-        entry = _prepare(pending[:n_asked], key, dead)
+        entry = _prepare(pending[:n_asked], key, dead)[0]
     pos = entry.positions
     cdef list args = [(<Var>PyList_GET_ITEM(leaves, <Py_ssize_t>p)).data for p in pos]
     cdef list given = donated_args(pos, dead)
@@ -644,8 +649,11 @@ cdef _realize_list(list vars, bint share=True):
             wk.w.n = n0
             entry = _cache._hit(key)
             if entry is None:
-                entry = _prepare(pending[:n_asked], key)
-            _cache._remember(key, entry)
+                entry, stored = _prepare(pending[:n_asked], key)
+                if stored:  # a recent key is one of the cache's
+                    _cache._remember(key, entry)
+            else:
+                _cache._remember(key, entry)
         else:
             wk.w.n = n0
         # a symbolic leaf keys differently from a leaf with data, so a hit never lacks data

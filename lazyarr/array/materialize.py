@@ -12,9 +12,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..graph import pipeline
-from ..graph._walk import cut
+from ..graph._walk import cut_scalars
 from ..graph.basic import Var
 from ..graph.fgraph import SMALL_CONST, FunctionGraph
+from ..graph.scalar_families import ScalarFamilies, family_key
 from ..graph.userline import where
 from ._donate import decode
 from ._front import Entry, TraceCache, bind_realize, held_pending
@@ -48,14 +49,33 @@ def _is_baked(leaf: Var) -> bool:
     return leaf.const and d is not None and d.size <= SMALL_CONST
 
 
-def _prepare(asked: list[Var], key: bytes, dead: bytes = b"") -> Entry:
-    """The program of a trace-cache miss: the full cut of ``asked`` (the same walk as the
-    key's, with its steps), compiled and stored under ``key``. ``dead``: the key's suffix
-    naming the leaves whose buffers the outputs may take (`_donate.dead_leaves`)."""
+#: programs that differ only in 0-d constants' values (`graph.scalar_families`): the
+#: constants seen changing become arguments of one program (kept as the family's payload, not
+#: stored under each value's key: a schedule would flush the LRU)
+scalar_families = ScalarFamilies()
+trace_cache.families = scalar_families  # cleared with it
+
+
+def _prepare(asked: list[Var], key: bytes, dead: bytes = b"") -> tuple[Entry, bool]:
+    """The program of a trace-cache miss, and whether it was stored under ``key``: the full
+    cut of ``asked`` (the same walk as the key's, with its steps) compiled and stored, or
+    the program of its family (`scalar_families`) whose arguments include the 0-d constants
+    that kept changing (not stored: each value would take an entry). ``dead``: the key's
+    suffix naming the leaves whose buffers the outputs may take (`_donate.dead_leaves`)."""
     extras: list[Var] = []
-    leaves, steps, out_refs, key2 = cut(asked, extras)
+    leaves, steps, out_refs, key2, scalars = cut_scalars(asked, extras)
     assert key2 + dead == key, "cut and cut_key disagree"
-    positions = tuple(i for i, leaf in enumerate(leaves) if not _is_baked(leaf))
+    fam, lift = None, frozenset()
+    if scalars:
+        fkey, values = family_key(key2, scalars)
+        fam, changed = scalar_families.lift(fkey + dead, values)
+        if fam is not None:
+            if not changed and fam.payload is not None:
+                scalar_families.count_hit()
+                return fam.payload, False
+            lift = frozenset(scalars[j][0] for j in fam.varying)
+    positions = tuple(i for i, leaf in enumerate(leaves)
+                      if i in lift or not _is_baked(leaf))
     for i in positions:
         if leaves[i].data is None:
             _raise_symbolic(leaves[i])
@@ -63,15 +83,18 @@ def _prepare(asked: list[Var], key: bytes, dead: bytes = b"") -> Entry:
         # a lazy op (cond) may not need a live array below it: that array must not be
         # computed (an untaken branch can fail); the program returns only what was asked
         out_refs = out_refs[:len(asked)]
-    fg = FunctionGraph.from_cut(leaves, steps, out_refs)
+    fg = FunctionGraph.from_cut(leaves, steps, out_refs, lift)
     if dead:
         fg.donate, fg.donate_alias = _donations(fg, [
             (positions.index(i), [positions.index(j) for j in others])
             for i, others in decode(dead)])
     entry = Entry(pipeline.compile_fgraph(fg), positions,
                   tuple(node.site for node, _refs, _first in steps))
+    if fam is not None:
+        fam.payload = entry
+        return entry, False
     trace_cache.put(key, entry)
-    return entry
+    return entry, True
 
 
 def _donations(fg: FunctionGraph, buffers: list) -> tuple[dict[int, int], dict[int, int]]:

@@ -18,6 +18,7 @@ import gc as _gc
 import numpy as _np
 
 from ..graph._ir import build_steps
+from ..graph.scalar_families import ScalarFamilies, family_key
 from ..graph._pytree import flatten, unflatten
 from ..graph._walk import release_cut, walk
 from ..graph.userline import site_location, where
@@ -151,14 +152,14 @@ cdef class ForwardIndex:
     they compute the same thing from leaves of the same types with the inputs in the same
     places."""
 
-    cdef public list inputs, leaves, nodes
+    cdef public list inputs, leaves, nodes, scalars
     cdef public object key
 
     def __init__(self, outputs, inputs):
         cdef Py_ssize_t i, j, n
-        wk = walk(list(outputs))
+        wk = walk(list(outputs), None, True)
         self.inputs = list(inputs)
-        self.leaves, self.nodes = wk.leaves, wk.nodes
+        self.leaves, self.nodes, self.scalars = wk.leaves, wk.nodes, wk.scalars
         n = len(self.leaves)
         pos = []
         for v in self.inputs:
@@ -373,6 +374,34 @@ cdef Var _scalar_var(object out):
     return <Var?>_scalar_output(out, "grad")
 
 
+#: forward graphs that differ only in 0-d constants' values (`graph.scalar_families`): the
+#: constants seen changing (a Python float of the loss that changes every step) become data
+#: leaves, so one template (and one program) serves every value
+families = ScalarFamilies()
+
+
+cdef ForwardIndex _lifted_index(Var ov, list flat, ForwardIndex index):
+    """After a template miss: the index of the same forward graph with the 0-d constants its
+    family lifts replaced by data leaves of their values (no rule can read a data leaf's
+    value, so the template holds for every value); None while the family bakes them."""
+    fkey, values = family_key(index.key[0], index.scalars)
+    fam, _changed = families.lift((fkey, index.key[1]), values)
+    if fam is None or not fam.varying:
+        return None
+    swap = {}
+    for j in fam.varying:
+        c = <Var>index.leaves[index.scalars[j][0]]
+        # a copy: the shared constant's buffer is no argument a program may write into
+        swap[c] = Var(c.dtype, c.shape, None, 0, c.data.copy(), False, c.name)
+    for ap in index.nodes:
+        ins = (<Apply>ap).inputs
+        for v in ins:
+            if v in swap:
+                (<Apply>ap).inputs = tuple([swap.get(x, x) for x in ins])
+                break
+    return ForwardIndex([ov], flat)
+
+
 cdef tuple _gradients(Var ov, Args a, object mode, bint as_call):
     """``(value, gradients, forward, by_rules)``: the gradient of ``ov`` w.r.t. ``a``'s fresh
     variables (Arrays), binding them: cloned from a recorded template when the forward graph's
@@ -386,6 +415,11 @@ cdef tuple _gradients(Var ov, Args a, object mode, bint as_call):
         return None, _by_rules(ov, a, mode, None), None, True
     index = ForwardIndex([ov], a.flat)
     tpl = _templates.lookup(index.key)
+    if tpl is None and index.scalars:
+        lifted = _lifted_index(ov, a.flat, index)
+        if lifted is not None:
+            index = lifted
+            tpl = _templates.lookup(index.key)
     cdef list outs
     if tpl is None:
         grads = _by_rules(ov, a, mode, index)  # binds ``a``; records the template

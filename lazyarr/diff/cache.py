@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..graph.basic import Var
-from ._fastgrad import ForwardIndex, TemplateCache, instantiate
+from ._fastgrad import ForwardIndex, TemplateCache, families, instantiate
 from .engine import topo_applies
 
 __all__ = ["ForwardIndex", "GradTemplate", "cache_info", "cache_clear", "enabled",
@@ -136,3 +136,4 @@ def cache_info() -> dict:
 def cache_clear() -> None:
     """Drop every template and zero the counters."""
     templates.clear()
+    families.clear()

@@ -32,6 +32,9 @@ cdef class Walk:
     cdef Py_ssize_t ep, counter
     cdef bint full, want_extras
     cdef readonly list leaves, steps, nodes, outputs, extras
+    #: if asked (`cut_scalars`, `walk`): ``(leaf number, first word, word count)`` of each 0-d
+    #: small constant's value in the key's words; else None
+    cdef readonly list scalars
 
     cdef int _stack_reserve(self, Py_ssize_t n) except -1
     cdef int _leaf(self, Var v) except -1
@@ -40,7 +43,7 @@ cdef class Walk:
     cdef Py_ssize_t _close(self) except -1
 
 
-cdef Walk _start(list outputs, list extras, bint full)
+cdef Walk _start(list outputs, list extras, bint full, bint scalars=*)
 cdef int _release(list nodes) except -1
 cdef int _kept(list nodes, char* keep, list written) except -1
 cdef list _meets(list candidates, Py_ssize_t budget)

@@ -279,6 +279,10 @@ cdef class Walk:
                 if b is None:
                     b = _const_entry(v)
             if b is not None:
+                if self.scalars is not None and v.data.ndim == 0:
+                    # the value's words follow CONST, the type code, rank 0 and the byte count
+                    self.scalars.append((len(self.leaves) - 1, w.n + 4,
+                                         PyBytes_GET_SIZE(b) // 8 - 4))
                 _reserve(w, PyBytes_GET_SIZE(b) // 8)
                 memcpy(&w.p[w.n], PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b))
                 w.n += PyBytes_GET_SIZE(b) // 8
@@ -417,7 +421,7 @@ cdef class Walk:
 cdef Walk _free_walk = None
 
 
-cdef Walk _start(list outputs, list extras, bint full):
+cdef Walk _start(list outputs, list extras, bint full, bint scalars=False):
     global _epoch, _free_walk
     _epoch += 1
     cdef Walk wk
@@ -440,6 +444,7 @@ cdef Walk _start(list outputs, list extras, bint full):
     wk.want_extras = extras is not None
     wk.extras = extras
     wk.outputs = list(outputs)
+    wk.scalars = [] if scalars else None
     wk._run(outputs)
     return wk
 
@@ -488,6 +493,14 @@ def cut(list outputs, list extras=None):
     return wk.leaves, wk.steps, wk.out_refs(), wk._key()
 
 
+def cut_scalars(list outputs, list extras=None):
+    """`cut`'s ``(leaves, steps, out_refs, key)`` and ``scalars``: per 0-d small constant
+    leaf (in leaf order), ``(leaf number, first word, word count)`` of its value in the key's
+    words (materialization's miss path finds there the programs that differ only in them)."""
+    cdef Walk wk = _start(outputs, extras, True, True)
+    return wk.leaves, wk.steps, wk.out_refs(), wk._key(), wk.scalars
+
+
 def cut_key(list outputs, list extras=None):
     """``(leaves, key, nodes)``: `cut`'s leaves and key (the same walk, so the same key), and
     the distinct applies in topological order instead of steps."""
@@ -495,9 +508,10 @@ def cut_key(list outputs, list extras=None):
     return wk.leaves, wk._key(), wk.nodes
 
 
-def walk(list outputs, list extras=None):
-    """The `Walk` of `cut_key` (``leaves``, ``nodes``, ``key()``, ``extend(more)``)."""
-    return _start(outputs, extras, False)
+def walk(list outputs, list extras=None, bint scalars=False):
+    """The `Walk` of `cut_key` (``leaves``, ``nodes``, ``key()``, ``extend(more)``), and its
+    ``scalars`` (as `cut_scalars`'s) when asked, else None."""
+    return _start(outputs, extras, False, scalars)
 
 
 #: `meets_last_cut` memoizes a variable's answer in its ``_mark`` as ``_MEMO + 8 * call + answer``

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from .basic import Apply, Var
 from .toposort import toposort
@@ -23,10 +23,11 @@ class FunctionGraph:
         self.outputs = list(outputs)
 
     @classmethod
-    def from_cut(cls, leaves: Sequence[Var], steps: Sequence[tuple], out_refs: Sequence[int]
-                 ) -> FunctionGraph:
-        """Clone a `cut` into fresh variables. Small constants become baked constants; other
-        leaves become inputs, in the order of ``leaves``. Macro ops are expanded.
+    def from_cut(cls, leaves: Sequence[Var], steps: Sequence[tuple], out_refs: Sequence[int],
+                 lift: Collection[int] = ()) -> FunctionGraph:
+        """Clone a `cut` into fresh variables. Small constants become baked constants, except
+        the leaves numbered in ``lift``; other leaves become inputs, in the order of
+        ``leaves``. Macro ops are expanded.
 
         A cut numbers leaves and node outputs in one sequence, in the order the walk met them
         (a leaf may come after a node): the numbers not taken by a step's outputs are the
@@ -41,9 +42,9 @@ class FunctionGraph:
                 taken[first + k] = 1
         inputs: list[Var] = []
         slots = (i for i in range(n) if not taken[i])
-        for leaf, slot in zip(leaves, slots):
+        for i, (leaf, slot) in enumerate(zip(leaves, slots)):
             d = leaf.data
-            if leaf.const and d is not None and d.size <= SMALL_CONST:
+            if leaf.const and d is not None and d.size <= SMALL_CONST and i not in lift:
                 values[slot] = Var(leaf.dtype, leaf.shape, None, 0, d, True, leaf.name)
             else:
                 v = Var(leaf.dtype, leaf.shape, None, 0, None, False, leaf.name)

@@ -8,6 +8,7 @@ import pytest
 
 import lazyarr as xp
 from lazyarr.array import _donate, materialize
+from lazyarr.graph.scalar_families import LIFT_AFTER
 
 
 @pytest.fixture(autouse=True)
@@ -184,3 +185,47 @@ def _cut_parts(outputs):
 
     wk = walk(list(outputs))
     return wk.leaves, wk.nodes, list(outputs)
+
+
+def test_a_learning_rate_schedule_in_python_floats_runs_one_donating_program(monkeypatch):
+    """An MLP's eager SGD loop whose learning rate is a new Python float each step: after
+    `graph.scalar_families.LIFT_AFTER` programs with the rate baked, one program takes it as an
+    argument, still writes the new weights into the dead ones (where the BLAS update with a
+    baked alpha no longer applies) and matches the NumPy oracle."""
+    from tests.mlp_reference import mlp_loss_and_grads
+
+    built = []
+    real = materialize.pipeline.compile_fgraph
+    monkeypatch.setattr(materialize.pipeline, "compile_fgraph",
+                        lambda fg: built.append(fg) or real(fg))
+    rng = np.random.default_rng(3)
+    ps0 = [rng.standard_normal((12, 16)) * 0.3, np.zeros(16),
+           rng.standard_normal((16, 5)) * 0.3, np.zeros(5)]
+    x = rng.standard_normal((6, 12))
+    y = np.eye(5)[rng.integers(0, 5, 6)]
+
+    def loss(ps, x, y):
+        h = xp.tanh(x @ ps[0] + ps[1])
+        z = h @ ps[2] + ps[3]
+        lse = xp.log(xp.sum(xp.exp(z), axis=1, keepdims=True))
+        return xp.mean(xp.sum(y * (lse - z), axis=1))
+
+    vg = xp.value_and_grad(loss)
+    ps, xa, ya = [xp.asarray(p.copy()) for p in ps0], xp.asarray(x), xp.asarray(y)
+    ref = [p.copy() for p in ps0]
+    for step in range(12):
+        lr = 0.5 / (1 + step)
+        val, g = vg(ps, xa, ya)
+        ps = [p - lr * gp for p, gp in zip(ps, g)]
+        del g
+        want, gref = mlp_loss_and_grads(ref, x, y)
+        np.testing.assert_allclose(float(val), want, rtol=1e-12)
+        ref = [p - lr * gp for p, gp in zip(ref, gref)]
+        if step == 8:
+            w1 = weakref.ref(_data(ps[0]))
+        elif step > 8:
+            assert _data(ps[0]) is w1(), "the lifted program should write into the old W1"
+    for p, r in zip(ps, ref):
+        np.testing.assert_allclose(np.asarray(p), r, rtol=1e-12, atol=1e-14)
+    assert len(built) <= LIFT_AFTER + 1  # (+ 1: the first step's may differ)
+    assert len(built[-1].inputs) == len(built[0].inputs) + 1

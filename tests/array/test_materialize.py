@@ -17,6 +17,7 @@ import lazyarr as xp
 from lazyarr.array import materialize as M
 from lazyarr.array.coerce import as_var, build
 from lazyarr.graph import Op, pipeline
+from lazyarr.graph.scalar_families import LIFT_AFTER
 
 from .la_helpers import check
 
@@ -428,3 +429,57 @@ def test_a_changing_scalar_given_as_a_0d_array_reuses_one_program():
         np.testing.assert_allclose(np.asarray(w), want, rtol=1e-6)
     assert w.dtype == xp.float32
     assert materialize.trace_cache.misses - misses <= 1  # (0 if an earlier test built it)
+
+
+def _count_compiles(monkeypatch) -> list:
+    """The graphs compiled from now on (appended as they are)."""
+    built = []
+    real = M.pipeline.compile_fgraph
+    monkeypatch.setattr(M.pipeline, "compile_fgraph",
+                        lambda fg: built.append(fg) or real(fg))
+    return built
+
+
+def test_a_python_float_that_changes_every_step_stops_compiling_new_programs(monkeypatch):
+    """A learning-rate schedule written with Python floats: the first few values are baked
+    into their own programs, then the constant that keeps changing becomes an argument of one
+    program for every later value (the other constants stay baked); the values are NumPy's."""
+    built = _count_compiles(monkeypatch)
+    rng = np.random.default_rng(0)
+    w0 = rng.standard_normal(9)
+    g0 = rng.standard_normal(9)
+    w, g = xp.asarray(w0), xp.asarray(g0)
+    want = w0.copy()
+    for i in range(40):
+        lr = 0.1 / (1 + i)
+        w = (w - lr * g) * 0.999
+        want = (want - lr * g0) * 0.999
+        np.testing.assert_allclose(np.asarray(w), want, rtol=1e-13)
+    assert len(built) == LIFT_AFTER
+    lifted = built[-1]
+    assert len(lifted.inputs) == 3  # w, g and the learning rate; 0.999 stays baked
+
+
+def test_a_lifted_program_is_left_when_another_constant_starts_changing(monkeypatch):
+    """Once a second constant of the same structure varies too, it is lifted as well (one
+    more program), and every value stays right."""
+    built = _count_compiles(monkeypatch)
+    x0 = np.linspace(-1.0, 1.0, 5)
+    x = xp.asarray(x0)
+    for i in range(12):
+        a = 1.0 + i
+        b = 0.5 if i < 6 else 0.5 + i
+        np.testing.assert_allclose(np.asarray(x * a + b), x0 * a + b, rtol=1e-15)
+    assert len(built) == LIFT_AFTER + 1
+    assert len(built[-1].inputs) == 3
+
+
+def test_constants_that_only_alternate_between_few_values_stay_baked(monkeypatch):
+    """Two values taken in turn are two baked programs, each found again in the cache."""
+    built = _count_compiles(monkeypatch)
+    x = xp.asarray(np.arange(4.0))
+    for i in range(10):
+        c = (2.0, 3.0)[i % 2]
+        np.testing.assert_array_equal(np.asarray(x * c), np.arange(4.0) * c)
+    assert len(built) == 2
+    assert all(len(fg.inputs) == 1 for fg in built)

@@ -9,6 +9,7 @@ import pytest
 
 import lazyarr as xp
 from lazyarr.diff import _fastgrad, cache
+from lazyarr.graph.scalar_families import LIFT_AFTER
 from lazyarr.graph.userline import site_location
 
 RNG = np.random.default_rng(7)
@@ -276,3 +277,40 @@ def test_cache_is_bounded(monkeypatch):
         np.testing.assert_allclose(np.asarray(gf(xp.asarray(np.arange(float(n))))),
                                    2 * np.arange(float(n)))
     assert cache.cache_info()["size"] == 3 and cache.cache_info()["misses"] == 6
+
+
+def test_a_python_float_of_the_loss_that_changes_every_call_stops_the_rules():
+    """A regularization weight annealed with Python floats: the first values are baked into
+    templates of their own (the rules run), then the weight becomes a data leaf of one
+    template that every later value reuses (and one program); values and gradients are the
+    hand-derived ones throughout, including a weight equal to the loss's other constant."""
+    x = RNG.standard_normal((6, 4))
+    w0 = RNG.standard_normal(4)
+    xa, w = xp.asarray(x), xp.asarray(w0)
+
+    def loss(w, lam):
+        r = xa @ w
+        return xp.sum(r ** 2.0) / 6 + lam * xp.sum(w * w)
+
+    vg = xp.value_and_grad(loss)
+    for lam in [0.5, 0.25, 0.125, 3.0, 2.0, 1e-3, 0.0, -1.5, 6.0, 2.0]:
+        val, g = vg(w, lam)
+        r = x @ w0
+        np.testing.assert_allclose(float(val), r @ r / 6 + lam * w0 @ w0, rtol=1e-13)
+        np.testing.assert_allclose(np.asarray(g), x.T @ r / 3 + 2 * lam * w0, rtol=1e-12,
+                                   atol=1e-13)
+    # the rules ran for the baked values and the lifted template only; 2.0 may key apart
+    # (it can be the same constant as the exponent), one more template
+    assert len(cache.templates.entries) <= LIFT_AFTER + 1
+    assert cache.cache_info()["hits"] >= 10 - LIFT_AFTER - 2
+
+
+def test_a_lifted_exponent_is_not_read_by_its_rule():
+    """``x ** p`` with ``p`` a new Python float each call: once lifted, the power rule
+    cannot fold p - 1 into the template; the gradient is p x^(p-1) for each p."""
+    x0 = np.linspace(0.5, 2.0, 5)
+    x = xp.asarray(x0)
+    grad = xp.grad(lambda x, p: xp.sum(x ** p))
+    for p in [2.0, 3.0, 2.5, 1.5, 4.0, 0.5, 3.0]:
+        np.testing.assert_allclose(np.asarray(grad(x, p)), p * x0 ** (p - 1), rtol=1e-13)
+    assert len(cache.templates.entries) <= LIFT_AFTER  # 2.0, 3.0 baked, then lifted
