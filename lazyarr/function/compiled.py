@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -28,6 +29,10 @@ from .program import Program
 from .pytree_code import make_matcher, scalar_key
 
 _SCALARS = (bool, int, float, complex)
+
+#: programs a compiled function keeps, one per signature (the least recently used goes
+#: first): a Python scalar that changes every call would otherwise keep one per value
+MAX_SIGNATURES = 64
 _SUPPORTED_DTYPES = frozenset(ALL_DTYPES)
 _MISS = _call.Runner  # what `Runner.call` returns for arguments of another signature
 
@@ -52,7 +57,7 @@ class Compiled:
         self.trust_input = trust_input
         #: how many times ``fn`` was traced (once per new signature)
         self.n_traces = 0
-        self._cache: dict = {}
+        self._cache: OrderedDict = OrderedDict()
         self._last: Program | None = None
         #: ``(program, stacked argnums, stacked leaf positions)`` of the last `loop`
         self._last_loop: tuple | None = None
@@ -152,6 +157,10 @@ class Compiled:
             prog.match = make_matcher(_match_spec(args, self.static_argnums, iter(leaves)))
             prog.runner.set_match(prog.match)
             self._cache[key] = prog
+            if len(self._cache) > MAX_SIGNATURES:
+                self._cache.popitem(last=False)
+        else:
+            self._cache.move_to_end(key)
         self._last = prog
         return prog, data, objs, stacked_idx
 
@@ -310,13 +319,15 @@ def compile(f: Callable | None = None, *, static_argnums: int | Sequence[int] = 
 
     ``f`` takes and returns pytrees (tuples, namedtuples, lists, dicts, None) of arrays. The
     signature is the pytree structure, every array's dtype and shape, the values of Python
-    scalars, and the
-    (hashable) values of the ``static_argnums`` arguments; a new signature traces again
-    (``.n_traces`` counts). Results are realized lazyarr Arrays. Keyword arguments are bound to
-    ``f``'s parameters, defaults filled in, and then count as positional ones (argument numbers
-    refer to ``f``'s parameters, and a positional call too short for them gets the defaults);
-    keyword-only parameters are not supported. NumPy arrays of a
-    dtype lazyarr lacks are converted as eager code converts them (float16 to float32).
+    scalars, and the (hashable) values of the ``static_argnums`` arguments; a new signature
+    traces again (``.n_traces`` counts), so pass a value that changes on every call (a
+    learning rate) as a 0-d array, not a Python scalar. The programs of the last
+    `MAX_SIGNATURES` signatures are kept. Results are realized lazyarr Arrays. Keyword
+    arguments are bound to ``f``'s parameters, defaults filled in, and then count as
+    positional ones (argument numbers refer to ``f``'s parameters, and a positional call too
+    short for them gets the defaults); keyword-only parameters are not supported. NumPy
+    arrays of a dtype lazyarr lacks are converted as eager code converts them (float16 to
+    float32).
 
     ``donate_argnums``: arrays of these arguments give their buffers to the outputs matched with
     them (same dtype and shape, in order): parameters updated in place, nothing allocated per

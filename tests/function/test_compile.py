@@ -141,6 +141,27 @@ def test_retraces_only_on_a_new_signature():
     assert h.n_traces == 2
 
 
+def test_the_signature_cache_keeps_the_most_recent_programs(monkeypatch):
+    """A Python scalar that changes every call traces every call; the programs kept are the
+    `MAX_SIGNATURES` most recently used, and a dropped one traces again."""
+    from lazyarr.function import compiled
+
+    monkeypatch.setattr(compiled, "MAX_SIGNATURES", 4)
+    g = xp.compile(lambda x, lr: x - lr * x)
+    x = np.arange(3.0)
+    for i in range(10):
+        np.testing.assert_allclose(np.asarray(g(x, 0.5 + i)), x - (0.5 + i) * x)
+    assert g.n_traces == 10 and len(g._cache) == 4
+    g(x, 6.5)  # of the last four, made most recent
+    g(x, 10.5)
+    g(x, 11.5)
+    g(x, 12.5)
+    g(x, 6.5)
+    assert g.n_traces == 13
+    g(x, 0.5)  # dropped long ago
+    assert g.n_traces == 14
+
+
 def test_closed_over_arrays_are_captured_and_pending_args_realized():
     w = xp.asarray(RNG.standard_normal((3, 3)))
     g = xp.compile(lambda x: x @ w)
