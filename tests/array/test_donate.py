@@ -180,9 +180,12 @@ def test_a_cut_with_a_lazy_op_donates_nothing():
 
 
 def _cut_parts(outputs):
-    """``(leaves, nodes, outputs)`` of a realization's walk of ``outputs``."""
+    """``(leaves, nodes, outputs)`` of a realization's walk of ``outputs``, after the
+    registry of live pending arrays is pruned as a realization prunes it (an array realized
+    before stays listed until then: a reference that would make its buffer look held)."""
     from lazyarr.graph._walk import walk
 
+    materialize.prune_live()
     wk = walk(list(outputs))
     return wk.leaves, wk.nodes, list(outputs)
 
