@@ -435,15 +435,18 @@ cdef class TraceCache:
         self.hits = self.misses = 0
         self._rkeys, self._rentries = [], []
 
-    cdef object _recent(self, const char* p, Py_ssize_t nbytes):
-        """The entry of a recent key whose bytes are ``p[:nbytes]`` (counted as a hit, made
-        most recent), or None (not counted: the caller looks the key up with `_hit`)."""
-        cdef Py_ssize_t i
+    cdef object _recent(self, const char* p, Py_ssize_t nbytes, bytes tail=b""):
+        """The entry of a recent key whose bytes are ``p[:nbytes]`` then ``tail`` (counted as
+        a hit, made most recent), or None (not counted: the caller looks the key up with
+        `_hit`)."""
+        cdef Py_ssize_t i, nt = PyBytes_GET_SIZE(tail)
         cdef PyObject* k
         for i in range(PyList_GET_SIZE(self._rkeys)):
             k = PyList_GET_ITEM(self._rkeys, i)
-            if PyBytes_GET_SIZE(<object>k) == nbytes and \
-                    memcmp(PyBytes_AS_STRING(<object>k), p, nbytes) == 0:
+            if PyBytes_GET_SIZE(<object>k) == nbytes + nt and \
+                    memcmp(PyBytes_AS_STRING(<object>k), p, nbytes) == 0 and \
+                    memcmp(PyBytes_AS_STRING(<object>k) + nbytes, PyBytes_AS_STRING(tail),
+                           nt) == 0:
                 key = <object>k  # a reference of its own: `_remember` takes it out of the list
                 e = <object>PyList_GET_ITEM(self._rentries, i)
                 self.hits += 1
@@ -566,10 +569,16 @@ cdef int _run_donating(Walk wk, list pending, Py_ssize_t n_asked, bytes dead) ex
     may write its results into them."""
     cdef Entry entry
     cdef list leaves = wk.leaves
-    key = PyBytes_FromStringAndSize(<char*>wk.w.p, wk.w.n * 8) + dead
-    entry = _cache._hit(key)
+    entry = _cache._recent(<char*>wk.w.p, wk.w.n * 8, dead)
     if entry is None:
-        entry = _prepare(pending[:n_asked], key, dead)[0]
+        key = PyBytes_FromStringAndSize(<char*>wk.w.p, wk.w.n * 8) + dead
+        entry = _cache._hit(key)
+        if entry is None:
+            entry, stored = _prepare(pending[:n_asked], key, dead)
+            if stored:  # a recent key is one of the cache's
+                _cache._remember(key, entry)
+        else:
+            _cache._remember(key, entry)
     pos = entry.positions
     cdef list args = [(<Var>PyList_GET_ITEM(leaves, <Py_ssize_t>p)).data for p in pos]
     cdef list given = donated_args(pos, dead)
@@ -621,7 +630,7 @@ cdef _realize_list(list vars, bint share=True):
             more = _meet_live(wk.nodes, _live)
             if more:
                 pending += more
-                if not wk.extend(more):
+                if not wk._extend(more):
                     extras = []
                     wk = _start(pending, extras, False)
     n_asked = len(pending)

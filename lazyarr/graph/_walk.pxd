@@ -39,6 +39,7 @@ cdef class Walk:
     cdef int _stack_reserve(self, Py_ssize_t n) except -1
     cdef int _leaf(self, Var v) except -1
     cdef int _run(self, list outputs) except -1
+    cdef int _extend(self, list more) except -1
     cdef bytes _key(self)
     cdef Py_ssize_t _close(self) except -1
 

@@ -410,11 +410,15 @@ cdef class Walk:
     def extend(self, list more):
         """Walk on from ``more`` (pending variables not numbered yet) as if they had been
         asked after the first outputs; False (nothing done) when another walk ran since."""
+        return bool(self._extend(more))
+
+    cdef int _extend(self, list more) except -1:
+        """`extend` (1 done, 0 not), for C callers."""
         if self.ep != _epoch:
-            return False
+            return 0
         self.outputs = self.outputs + more
         self._run(more)
-        return True
+        return 1
 
 
 #: a realization's walk, emptied by `_recycle` for the next realization's `_start`
