@@ -43,6 +43,7 @@ from .diff.transforms import (  # noqa: F401
     value_and_grad,
     vjp,
 )
+from .exec_cpu.buffers import buffer_info, release_buffers, set_buffer_limit  # noqa: F401
 from .exec_cpu.threads import get_num_threads, set_num_threads  # noqa: F401
 from .function import compile  # noqa: F401,A004
 from .graph import pipeline as _pipeline

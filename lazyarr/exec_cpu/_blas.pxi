@@ -47,6 +47,13 @@ cdef class MatMulThunk(Thunk):
         self.buf = None
         self.tmp = None
 
+    cdef Py_ssize_t kept_bytes(self):
+        return _nbytes1(self.buf) + _nbytes1(self.tmp)
+
+    cdef void drop_kept(self):
+        self.buf = None
+        self.tmp = None
+
     cdef int run(self, list storage, bint shared) except -1:
         cdef object xa = storage[<Py_ssize_t>self.ins[0]]
         cdef object xb = storage[<Py_ssize_t>self.ins[1]]
@@ -520,6 +527,12 @@ cdef class GemmThunk(Thunk):
         self.ahead_ready = False
         self.defer = None
 
+    cdef Py_ssize_t kept_bytes(self):
+        return _nbytes1(self.buf)
+
+    cdef void drop_kept(self):
+        self.buf = None
+
     def feed(self, GemmThunk product):
         """Let this rank-1 update of ``W`` also compute ``x @ W`` (the updated ``W``) for
         ``product``'s next run, ``x`` the row `set_next` names (a loop whose next step starts
@@ -783,6 +796,13 @@ cdef class DotUpdateThunk(Thunk):
         self.reuse_dx = reuse_dx
         self.reuse_w = reuse_w
         self.inplace = inplace
+        self.dxbuf = None
+        self.wbuf = None
+
+    cdef Py_ssize_t kept_bytes(self):
+        return _nbytes1(self.dxbuf) + _nbytes1(self.wbuf)
+
+    cdef void drop_kept(self):
         self.dxbuf = None
         self.wbuf = None
 

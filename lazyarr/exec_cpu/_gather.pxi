@@ -9,6 +9,12 @@ cdef class _OutThunk(Thunk):
     cdef bint reuse
     cdef object buf
 
+    cdef Py_ssize_t kept_bytes(self):
+        return _nbytes1(self.buf)
+
+    cdef void drop_kept(self):
+        self.buf = None
+
     cdef cnp.ndarray _out(self, bint shared, int nd, cnp.npy_intp *shape, int typenum):
         cdef object x = self.buf
         if (self.reuse and not shared and x is not None and _same_shape(<cnp.ndarray>x, nd, shape)

@@ -7,7 +7,9 @@ pointer and a `MatMulThunk` calls BLAS (``scipy.linalg.cython_blas``), both with
 Values no later thunk reads are dropped at once; buffers of intermediate values are kept by their
 thunk and reused on the next call. Outputs that escape to the caller are new arrays, except that
 an elementwise thunk takes back the array it handed out last call once nothing else holds it
-(its reference count says so): a loop that drops each result allocates nothing.
+(its reference count says so): a loop that drops each result allocates nothing. What
+programs keep so is bounded: past `set_keep_budget`'s bytes, the programs run least recently
+let their buffers go (`LinearProgram._kept_now`).
 Graphs with lazy nodes (``cond``) run as a `LazyProgram` (``_lazy.pxi``): thunks only a lazy
 node's untaken input needs never run.
 """
@@ -17,6 +19,8 @@ from libc.stdint cimport int32_t, int64_t
 from libc.string cimport memcpy, memset
 from cpython.ref cimport PyObject, Py_REFCNT
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
+
+from collections import OrderedDict
 
 import numpy as np
 
@@ -80,6 +84,71 @@ def get_threads():
     return g_threads
 
 
+# ---- buffers kept between runs ---------------------------------------------------------------
+
+cdef inline Py_ssize_t _nbytes1(object x):
+    return cnp.PyArray_NBYTES(<cnp.ndarray>x) if type(x) is cnp.ndarray else 0
+
+
+cdef Py_ssize_t _nbytes(list xs):
+    cdef Py_ssize_t n = 0
+    for x in xs:
+        n += _nbytes1(x)
+    return n
+
+
+#: programs keeping fewer bytes than this between runs are not counted (nor slowed down)
+cdef Py_ssize_t KEEP_MIN = 1 << 20
+#: the bytes counted programs may keep between runs; past it, the least recently run let
+#: theirs go
+cdef Py_ssize_t g_keep_budget = 256 << 20
+cdef Py_ssize_t g_kept = 0
+#: the counted programs, least recently run first: ``id(program) -> program`` (a borrowed
+#: reference: a program leaves on deallocation)
+cdef object g_keepers = OrderedDict()
+
+
+def set_keep_budget(Py_ssize_t nbytes):
+    """Let compiled programs keep at most ``nbytes`` of buffers between runs (elementwise
+    outputs to take back, intermediates); returns the previous budget. Programs keeping less
+    than 1 MiB are not counted."""
+    global g_keep_budget
+    cdef Py_ssize_t old = g_keep_budget
+    g_keep_budget = nbytes if nbytes > 0 else 0
+    _evict(None)
+    return old
+
+
+def keep_info() -> dict:
+    """``{'kept': bytes, 'programs': count, 'budget': bytes}`` of the counted programs."""
+    return {"kept": g_kept, "programs": len(g_keepers), "budget": g_keep_budget}
+
+
+def release_kept():
+    """Every counted program lets its kept buffers go now."""
+    cdef Py_ssize_t budget = g_keep_budget
+    set_keep_budget(0)
+    set_keep_budget(budget)
+
+
+cdef int _evict(LinearProgram running) except -1:
+    """Release the least recently run programs' buffers until the budget holds (not those of
+    ``running``, which just ran)."""
+    cdef LinearProgram p
+    while g_kept > g_keep_budget and len(g_keepers):
+        k = next(iter(g_keepers))
+        p = <LinearProgram>(<object><void*><Py_ssize_t>k)
+        if p is running:
+            if len(g_keepers) == 1:
+                break
+            g_keepers.move_to_end(k)
+            continue
+        p._forget()
+        for t in p.thunks:
+            (<Thunk>t).drop_kept()
+    return 0
+
+
 cdef class Thunk:
     """A node run by its op's NumPy ``perform`` (one Python call)."""
     cdef public object fn
@@ -96,6 +165,14 @@ cdef class Thunk:
         self.free = free
         self.node = node
         self.single = len(outs) == 1
+
+    cdef Py_ssize_t kept_bytes(self):
+        """The bytes of the buffers this thunk keeps for its next run."""
+        return 0
+
+    cdef void drop_kept(self):
+        """Let the buffers kept for the next run go (it allocates anew)."""
+        pass
 
     cdef int run(self, list storage, bint shared) except -1:
         cdef tuple ins = self.ins
@@ -195,6 +272,13 @@ cdef class ElemThunk(Thunk):
         self.bufs = [None] * self.nout
         self.handed = [None] * self.nout
         self.lib = lib
+
+    cdef Py_ssize_t kept_bytes(self):
+        return _nbytes(self.bufs) + _nbytes(self.handed)
+
+    cdef void drop_kept(self):
+        self.bufs = [None] * self.nout
+        self.handed = [None] * self.nout
 
     cdef int run(self, list storage, bint shared) except -1:
         cdef PyObject *arrs[MAXARGS]
@@ -418,6 +502,12 @@ cdef class ReduceThunk(Thunk):
         self.buf = None
         self.lib = lib
 
+    cdef Py_ssize_t kept_bytes(self):
+        return _nbytes1(self.buf)
+
+    cdef void drop_kept(self):
+        self.buf = None
+
     cdef int run(self, list storage, bint shared) except -1:
         cdef PyObject *arrs[MAXARGS]
         cdef char *ptrs[MAXARGS]
@@ -595,6 +685,13 @@ cdef class RowThunk(Thunk):
         self.scratch_bytes = max(n_tmp, 1) * cols * 8
         self.lib = lib
 
+    cdef Py_ssize_t kept_bytes(self):
+        return _nbytes(self.bufs) + _nbytes1(self.scratch)
+
+    cdef void drop_kept(self):
+        self.bufs = [None] * self.nout
+        self.scratch = None
+
     cdef int run(self, list storage, bint shared) except -1:
         cdef char *ptrs[MAXARGS]
         cdef int64_t rs[MAXARGS]
@@ -653,6 +750,9 @@ cdef class LinearProgram:
     cdef public tuple out_idx
     cdef public Py_ssize_t n_in
     cdef int running
+    #: the bytes its thunks keep between runs, measured after a run (-1: not since they were
+    #: released); counted against the budget from `KEEP_MIN` up
+    cdef Py_ssize_t kept
 
     def __init__(self, list thunks, list init_storage, tuple out_idx, Py_ssize_t n_in):
         self.thunks = thunks
@@ -660,6 +760,38 @@ cdef class LinearProgram:
         self.out_idx = out_idx
         self.n_in = n_in
         self.running = 0
+        self.kept = -1
+
+    def __dealloc__(self):
+        self._forget()
+
+    cdef int _forget(self) except -1:
+        """Stop counting this program's kept bytes (measured again after its next run)."""
+        global g_kept
+        if self.kept >= KEEP_MIN:
+            g_kept -= self.kept
+            g_keepers.pop(<Py_ssize_t><void*>self, None)
+        self.kept = -1
+        return 0
+
+    cdef int _kept_now(self) except -1:
+        """After a run: count what the thunks keep (the first run since they were released),
+        or mark this program the most recently run."""
+        global g_kept
+        cdef Py_ssize_t n = 0
+        if self.kept >= 0:
+            if self.kept >= KEEP_MIN:
+                g_keepers.move_to_end(<Py_ssize_t><void*>self)
+            return 0
+        for t in self.thunks:
+            n += (<Thunk>t).kept_bytes()
+        self.kept = n
+        if n >= KEEP_MIN:
+            g_kept += n
+            g_keepers[<Py_ssize_t><void*>self] = None
+            if g_kept > g_keep_budget:
+                _evict(self)
+        return 0
 
     def __call__(self, list args):
         cdef list storage = list(self.init_storage)
@@ -707,6 +839,8 @@ cdef class LinearProgram:
             self.running -= 1
             if token is not None:
                 _fp_leave(token)
+        if not shared:
+            self._kept_now()
         return [storage[j] for j in self.out_idx]
 
     def profile(self, list args, int repeat=100):

@@ -1,0 +1,35 @@
+"""The buffers compiled programs keep between runs, and their bound.
+
+A linked program keeps some arrays for its next run: intermediate buffers, and each
+elementwise output it handed out, taken back once the caller has dropped it (no allocation and
+no page faults in a loop). Programs of at least 1 MiB of such buffers count against one budget
+(256 MiB unless set); past it, the programs run least recently let theirs go, and allocate anew
+when they run again. A program alone over the budget keeps its buffers.
+"""
+
+from __future__ import annotations
+
+from . import _vm
+
+
+def set_buffer_limit(nbytes: int) -> int:
+    """Let compiled programs keep at most ``nbytes`` (an int >= 0) of buffers between runs;
+    returns the previous limit. Programs over it let theirs go now, least recently run
+    first."""
+    if isinstance(nbytes, bool) or not isinstance(nbytes, int):
+        raise TypeError(f"set_buffer_limit: nbytes must be an int, got {type(nbytes).__name__}")
+    if nbytes < 0:
+        raise ValueError(f"set_buffer_limit: nbytes must be >= 0, got {nbytes}")
+    return _vm.set_keep_budget(nbytes)
+
+
+def buffer_info() -> dict:
+    """``{'kept': bytes, 'programs': count, 'limit': bytes}``: what the programs counted
+    against the limit keep now."""
+    info = _vm.keep_info()
+    return {"kept": info["kept"], "programs": info["programs"], "limit": info["budget"]}
+
+
+def release_buffers() -> None:
+    """Make every counted program let its kept buffers go now (they allocate anew)."""
+    _vm.release_kept()
