@@ -363,15 +363,15 @@ def bind_grad(TemplateCache templates, array_cls, basic, scalar_output, by_rules
     _record_call, _live_count, _drop_unheld = record_call, live_count, drop_unheld
 
 
-cdef Var _scalar_var(object out):
+cdef Var _scalar_var(object out, str fname):
     """The variable of ``f``'s result when it is a real floating 0-d Array, else
-    `transforms._scalar_output`'s (which raises the errors)."""
+    `transforms._scalar_output`'s (which raises the errors, naming ``fname``)."""
     cdef Var v
     if type(out) is _Array:
         v = <Var>out._v
         if v.shape == () and v.dtype.kind == "f":
             return v
-    return <Var?>_scalar_output(out, "grad")
+    return <Var?>_scalar_output(out, fname)
 
 
 #: forward graphs that differ only in 0-d constants' values (`graph.scalar_families`): the
@@ -514,10 +514,10 @@ cdef list _call_node(Var ov, Args a, ForwardIndex index, tpl, site):
 
 
 def value_and_grad_call(f, tuple args, dict kwargs, tuple nums, bint single, bint has_aux,
-                        mode):
+                        mode, str fname="value_and_grad"):
     """One call of ``value_and_grad(f, argnums, has_aux, mode)`` on ``args`` (``nums``: the
     resolved argnums, ``single``: an int argnums): ``(value, gradient)`` (see
-    `transforms.value_and_grad`)."""
+    `transforms.value_and_grad`); errors name ``fname``, the transform called."""
     cdef DeepGraphs deep = DeepGraphs()
     cdef Args a
     cdef Var ov
@@ -525,19 +525,19 @@ def value_and_grad_call(f, tuple args, dict kwargs, tuple nums, bint single, bin
     deep.enter()
     try:
         a = Args.__new__(Args)
-        a._fill(args, nums, "grad", True)
+        a._fill(args, nums, fname, True)
         res = f(*a.args, **kwargs)
         if has_aux:
             if not isinstance(res, (tuple, list)):
-                raise TypeError(f"grad(): with has_aux=True, f must return a pair (output, "
-                                f"aux), got {type(res).__name__} ({where()})")
+                raise TypeError(f"{fname}(): with has_aux=True, f must return a pair "
+                                f"(output, aux), got {type(res).__name__} ({where()})")
             if len(res) != 2:
-                raise ValueError(f"grad(): with has_aux=True, f must return a pair (output, "
-                                 f"aux), got {len(res)} values ({where()})")
+                raise ValueError(f"{fname}(): with has_aux=True, f must return a pair "
+                                 f"(output, aux), got {len(res)} values ({where()})")
             out, aux = res
         else:
             out = res
-        ov = _scalar_var(out)
+        ov = _scalar_var(out, fname)
         value, grads, forward, by_rules = _gradients(ov, a, mode, _call_nodes and not has_aux)
     finally:
         deep.leave()

@@ -135,13 +135,18 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool 
     shape and dtype. ``disconnected_inputs``: ``'zero'`` (zeros), ``'warn'`` or ``'raise'``."""
 
     check_disconnected_mode(disconnected_inputs, "value_and_grad")
+    return _value_and_grad(f, argnums, has_aux, disconnected_inputs, "value_and_grad")
+
+
+def _value_and_grad(f: Callable, argnums, has_aux: bool, mode: str, fname: str) -> Callable:
+    """`value_and_grad`, its errors naming ``fname`` (the transform the user called)."""
     resolved: dict[int, tuple] = {}  # number of arguments -> _argnums' (valid) answer
 
     def value_and_grad_f(*args, **kwargs):
         r = resolved.get(len(args))
         if r is None:
-            r = resolved[len(args)] = _argnums(argnums, len(args), "grad")
-        return _value_and_grad_call(f, args, kwargs, r[0], r[1], has_aux, disconnected_inputs)
+            r = resolved[len(args)] = _argnums(argnums, len(args), fname)
+        return _value_and_grad_call(f, args, kwargs, r[0], r[1], has_aux, mode, fname)
 
     return value_and_grad_f
 
@@ -182,7 +187,12 @@ def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
     of the same arguments (returns ``(gradient, aux)`` with ``has_aux``). See
     `value_and_grad`."""
     check_disconnected_mode(disconnected_inputs, "grad")
-    vg = value_and_grad(f, argnums, has_aux, disconnected_inputs)
+    return _grad(f, argnums, has_aux, disconnected_inputs, "grad")
+
+
+def _grad(f: Callable, argnums, has_aux: bool, mode: str, fname: str) -> Callable:
+    """`grad`, its errors naming ``fname``."""
+    vg = _value_and_grad(f, argnums, has_aux, mode, fname)
 
     def grad_f(*args, **kwargs):
         value, g = vg(*args, **kwargs)
@@ -285,10 +295,16 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
     more elements than the outputs, reverse mode otherwise. Real functions (for complex values
     the reverse rows are conjugated)."""
 
+    return _jacobian(f, argnums, "jacobian")
+
+
+def _jacobian(f: Callable, argnums, fname: str) -> Callable:
+    """`jacobian`, its errors naming ``fname``."""
+
     def jac_f(*args):
-        nums, single = _argnums(argnums, len(args), "jacobian")
+        nums, single = _argnums(argnums, len(args), fname)
         with deep_graphs():
-            a = _Args(args, nums, "jacobian")
+            a = _Args(args, nums, fname)
             out = f(*a.args)
             out_leaves, out_struct = flatten(out)
             out_vars = [as_var(o) for o in out_leaves]
@@ -363,4 +379,4 @@ def _assemble(parts: list, out_shape: tuple, in_shape: tuple, dtype, lead: bool)
 def hessian(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
     """The Hessian of real scalar ``f``: the Jacobian of its gradient (shape ``T + T`` for an
     input of shape ``T``)."""
-    return jacobian(grad(f, argnums), argnums)
+    return _jacobian(_grad(f, argnums, False, "zero", "hessian"), argnums, "hessian")

@@ -426,3 +426,18 @@ def test_has_aux_without_a_pair_and_a_cotangent_of_another_dtype_say_so():
     _, pull = xp.vjp(lambda a: a * 2.0, x)
     with pytest.raises(TypeError, match="has dtype float32, its primal has dtype float64"):
         pull(xp.asarray([1.0, 1.0], dtype=xp.float32))
+
+
+@pytest.mark.parametrize("name, make, arg", [
+    ("value_and_grad", lambda f: xp.value_and_grad(f), [1, 2]),
+    ("value_and_grad", lambda f: xp.value_and_grad(lambda x: x), [1.0, 2.0]),
+    ("grad", lambda f: xp.grad(f), [1, 2]),
+    ("hessian", lambda f: xp.hessian(f), [1, 2]),
+    ("hessian", lambda f: xp.hessian(lambda x: x), [1.0, 2.0]),
+    ("hessian", lambda f: xp.hessian(f, argnums=2), [1.0, 2.0]),
+])
+def test_errors_name_the_transform_called(name, make, arg):
+    """value_and_grad's and hessian's errors named grad() and jacobian(), which the user
+    did not call."""
+    with pytest.raises((TypeError, ValueError), match=rf"^{name}\(\)"):
+        make(lambda x: xp.sum(x))(xp.asarray(arg))
