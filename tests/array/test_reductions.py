@@ -273,8 +273,18 @@ def test_diff_errors():
         xp.diff(xp.asarray([1.0, 2.0]), n=-1)
     with pytest.raises(ValueError):
         xp.diff(xp.asarray([1.0, 2.0]), axis=1)
-    with pytest.raises(ValueError):  # prepend of the wrong shape
+    with pytest.raises(ValueError, match=r"diff\(\): prepend must .* got shape \(3, 1\)"):
         xp.diff(xp.asarray(np.ones((2, 3))), axis=1, prepend=xp.asarray(np.ones((3, 1))))
+    with pytest.raises(ValueError, match=r"diff\(\): append must .* got shape \(3,\)"):
+        xp.diff(xp.asarray(np.ones((2, 3))), append=xp.asarray(np.ones(3)))
+
+
+@pytest.mark.parametrize("kw", [{"prepend": 0}, {"append": 2.5, "n": 2},
+                                {"axis": 0, "prepend": np.float64(-1.0), "append": 3}])
+def test_diff_takes_scalar_ends_as_numpy_does(kw):
+    """A scalar ``prepend``/``append`` is one slice along the axis (NumPy's extension)."""
+    x = np.arange(12.0).reshape(3, 4) ** 2
+    np.testing.assert_array_equal(np.asarray(xp.diff(xp.asarray(x), **kw)), np.diff(x, **kw))
 
 
 def test_methods_match_functions():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numbers
 
+from ...graph.basic import Var
 from ...graph.userline import where
 from .. import dtypes as D
 from ..coerce import Array, as_var, build, cast, snapshot, wrap
@@ -171,6 +172,23 @@ def cumulative_prod(x, /, *, axis=None, dtype=None, include_initial: bool = Fals
     return _cumulative("prod", x, axis, dtype, include_initial)
 
 
+def _diff_end(p, name: str, v: Var, ax: int) -> Array:
+    """``diff``'s ``prepend`` or ``append`` as an array to join to ``v`` along ``ax``: a
+    scalar or 0-d array is one slice there (as in NumPy); otherwise the other sizes must be
+    ``v``'s."""
+    from .manipulation import broadcast_to
+
+    pv = as_var(p)
+    want = v.shape[:ax] + (1,) + v.shape[ax + 1:]
+    if len(pv.shape) == 0:
+        return broadcast_to(wrap(pv), want)
+    if len(pv.shape) != len(v.shape) or [k for k in range(len(v.shape))
+                                         if k != ax and pv.shape[k] != v.shape[k]]:
+        raise ValueError(f"diff(): {name} must be a scalar or have x's shape {v.shape} except "
+                         f"along axis {ax}, got shape {pv.shape} ({where()})")
+    return wrap(pv)
+
+
 def diff(x, /, *, axis: int = -1, n: int = 1, prepend=None, append=None) -> Array:
     """The ``n``-th discrete difference along ``axis`` (``prepend``/``append`` joined first)."""
     from .elementwise import not_equal, subtract
@@ -185,7 +203,9 @@ def diff(x, /, *, axis: int = -1, n: int = 1, prepend=None, append=None) -> Arra
     a = wrap(v)
     if n == 0:  # as NumPy: x itself, prepend and append ignored
         return a
-    parts = [p for p in (prepend, a, append) if p is not None]
+    parts = [_diff_end(p, name, v, ax) if name else a
+             for name, p in (("prepend", prepend), ("", a), ("append", append))
+             if p is not None]
     if len(parts) > 1:
         a = concat(parts, axis=ax)
     op = not_equal if a.dtype == D.bool_ else subtract
