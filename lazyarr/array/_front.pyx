@@ -491,6 +491,12 @@ cdef class TraceCache:
         """The entry under ``key`` or None, counted as a hit or a miss."""
         return self._hit(key)
 
+    def count_hit_after_miss(self) -> None:
+        """Count the last miss as a hit: a program kept beside the cache served it (a
+        `materialize.scalar_families` program), nothing was compiled."""
+        self.misses -= 1
+        self.hits += 1
+
     def put(self, key, entry) -> None:
         """Store ``entry`` under ``key`` as the most recent; the least recent goes past
         ``maxsize``."""

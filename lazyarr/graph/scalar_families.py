@@ -83,6 +83,19 @@ class ScalarFamilies:
         fam.varying, fam.values, fam.seen, fam.payload = varying, values, [], None
         return fam, True
 
+    def known(self, fkey: Any, values: tuple[bytes, ...]) -> Family | None:
+        """The family of ``fkey`` when its payload serves these values as they are (the
+        constants that differ from its baked ones are all lifted), else None (nothing
+        recorded: `lift` decides)."""
+        fam = self._d.get(fkey)
+        if fam is None or fam.varying is None or fam.payload is None:
+            return None
+        for j, v in enumerate(values):
+            if j not in fam.varying and v != fam.values[j]:
+                return None
+        self._d.move_to_end(fkey)
+        return fam
+
     def count_hit(self) -> None:
         self.hits += 1
 

@@ -450,6 +450,7 @@ def test_a_python_float_that_changes_every_step_stops_compiling_new_programs(mon
     g0 = rng.standard_normal(9)
     w, g = xp.asarray(w0), xp.asarray(g0)
     want = w0.copy()
+    info0 = xp.trace_cache_info()
     for i in range(40):
         lr = 0.1 / (1 + i)
         w = (w - lr * g) * 0.999
@@ -458,6 +459,10 @@ def test_a_python_float_that_changes_every_step_stops_compiling_new_programs(mon
     assert len(built) == LIFT_AFTER
     lifted = built[-1]
     assert len(lifted.inputs) == 3  # w, g and the learning rate; 0.999 stays baked
+    # a step the lifted program serves is a hit: misses count what was compiled
+    info = xp.trace_cache_info()
+    assert info["misses"] - info0["misses"] == LIFT_AFTER
+    assert info["hits"] - info0["hits"] == 40 - LIFT_AFTER
 
 
 def test_a_lifted_program_is_left_when_another_constant_starts_changing(monkeypatch):
