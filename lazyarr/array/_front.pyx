@@ -407,11 +407,14 @@ cdef class Entry:
     #: the user sites of the cut's applies it was built from (cut order): an error while it
     #: runs for another graph of that structure names that graph's lines (`errors.resite`)
     cdef readonly tuple sites
+    #: the cut's ops that are not interned: the key holds their addresses (`Op.interned`)
+    cdef readonly tuple keep
 
-    def __init__(self, program, tuple positions, tuple sites=()):
+    def __init__(self, program, tuple positions, tuple sites=(), tuple keep=()):
         self.program = program
         self.positions = positions
         self.sites = sites
+        self.keep = keep
 
 
 cdef class TraceCache:

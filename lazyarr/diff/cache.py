@@ -35,9 +35,9 @@ class GradTemplate:
     numbers (forward values by address, leaves the rules made, earlier nodes), so that they
     can be cloned onto another forward graph with the same `ForwardIndex` key."""
 
-    __slots__ = ("n_all", "given", "steps", "outs", "flags", "call_op")
+    __slots__ = ("n_all", "given", "steps", "outs", "flags", "call_op", "keep")
 
-    def __init__(self, n_all, given, steps, outs, flags):
+    def __init__(self, n_all, given, steps, outs, flags, keep=()):
         self.n_all = n_all    # values in all
         self.given = given    # [(number, address or None, leaf Var or None)]
         self.steps = steps    # [(op, input numbers, [(dtype, shape)], site or forward node
@@ -47,6 +47,9 @@ class GradTemplate:
         #: the `gradcall.GradientCall` op of this template: None until first asked, False
         #: when the forward graph's result is not one of its nodes
         self.call_op = None
+        #: the ops of the forward graph that are not interned (their addresses are in the
+        #: key this template is stored under: see `Op.interned`)
+        self.keep = keep
 
     @classmethod
     def build(cls, index: ForwardIndex, results: Sequence[Var], flags=None, call_site=None):
@@ -97,7 +100,9 @@ class GradTemplate:
             if k is None:
                 return None
             outs.append(k)
-        return cls(n, given, steps, outs, flags)
+        return cls(n, given, steps, outs, flags,
+                   tuple({id(ap.op): ap.op for ap in index.nodes if not ap.op.interned}
+                         .values()))
 
     def instantiate(self, index: ForwardIndex, call_site=None, arrays: bool = False) -> list:
         """The results, rebuilt over the values of ``index`` (same key as the template's),

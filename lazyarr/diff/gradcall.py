@@ -34,9 +34,11 @@ _serial = itertools.count()
 class GradientCall(Op):
     """``(value, *gradients)`` of a recorded forward graph and its gradient template, over
     the forward graph's leaves (see the module docstring). ``params``: a serial number; the
-    recipe lives on the (interned, never freed) op."""
+    recipe lives on the op (not interned: see `Op.interned`)."""
 
     macro = True
+    #: one op per template: freed with its template and the programs keyed by its address
+    interned = False
 
     def __init__(self, serial: int):
         self.n_leaves = 0

@@ -4,7 +4,7 @@ A `Var` is typed by a NumPy dtype and a shape (a tuple of ints, ``None`` for a s
 before running). A leaf `Var` has no owner; it either holds data (a realized array or a constant)
 or is a symbolic input (``data is None``) of a traced function. Ops are interned: building the
 same op with the same parameters twice returns the same object, so structural keys can hash ops
-by identity.
+by identity (an op marked ``interned = False`` is kept by whatever holds such a key instead).
 """
 
 from __future__ import annotations
@@ -32,6 +32,10 @@ class OpMeta(type):
     """Metaclass that interns op instances by (class, positional parameters)."""
 
     def __call__(cls, *params):
+        if not cls.interned:
+            op = super().__call__(*params)
+            op.params = params
+            return op
         # Python scalars in params compare by value (0.0 == -0.0, 1 == 1.0 == True): ops whose
         # params hold numbers that must stay distinct add their repr to the key.
         key = (cls, params, repr(params)) if cls.exact_params else (cls, params)
@@ -61,6 +65,11 @@ class Op(metaclass=OpMeta):
     """
 
     params: tuple = ()
+    #: False for ops made once per recording (`diff.gradcall.GradientCall`): not interned, so
+    #: freed with the last holder. A structural key holds an op's address, so whatever keeps
+    #: such a key keeps the op too (`materialize` entries' ``keep``, `GradTemplate.keep`):
+    #: no other op can take the address while the key lives
+    interned: bool = True
     nout: int = 1
     #: params hold Python numbers whose sign or type matters (see `OpMeta`)
     exact_params: bool = False

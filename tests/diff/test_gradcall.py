@@ -266,3 +266,44 @@ def test_a_scan_loss_compiles_one_program_per_length():
         del gw, gu
         xp.realize(loss, w, u)
     assert xp.trace_cache_info()["misses"] - misses0 == 2
+
+
+def test_gradient_call_ops_of_evicted_templates_and_programs_are_freed(monkeypatch):
+    """Each new minibatch size records a template and a `GradientCall` op. The op is kept by
+    its template and by the programs keyed with its address, not for ever: past the caches'
+    bounds the old ops are freed (they were interned, one per size for the life of the
+    process). The values stay the oracle's throughout."""
+    import weakref
+
+    from lazyarr.array import materialize
+    from lazyarr.diff import cache
+
+    materialize.trace_cache.clear()  # a lower bound evicts one entry per store, not all
+    cache.cache_clear()
+    monkeypatch.setattr(cache.templates, "maxsize", 3)
+    monkeypatch.setattr(materialize.trace_cache, "maxsize", 5)
+    rng = np.random.default_rng(5)
+    w0 = rng.standard_normal((6, 3))
+
+    def loss(w, x):
+        return xp.mean(xp.tanh(x @ w) ** 2)
+
+    vg = xp.value_and_grad(loss)
+    w = xp.asarray(w0)
+    ops = []
+    for n in range(1, 21):
+        x = rng.standard_normal((n, 6))
+        val, g = vg(w, xp.asarray(x))
+        op = val._v.owner.op  # before the value is read (the node is then freed)
+        assert isinstance(op, GradientCall)
+        ops.append(weakref.ref(op))
+        del op
+        t = np.tanh(x @ w0)
+        np.testing.assert_allclose(float(val), np.mean(t ** 2), rtol=1e-12)
+        np.testing.assert_allclose(np.asarray(g), x.T @ (2 * t * (1 - t * t)) / t.size,
+                                   rtol=1e-10, atol=1e-14)
+        del val, g
+    assert len(ops) == 20
+    gc.collect()
+    alive = sum(r() is not None for r in ops)
+    assert alive <= 3 + 5  # the templates' and the programs' at most
