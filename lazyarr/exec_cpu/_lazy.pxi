@@ -37,10 +37,10 @@ cdef class _Get:
         return self.storage[<Py_ssize_t>self.t.ins[i]]
 
 
-cdef class LazyProgram:
+cdef class LazyProgram(_Keeper):
     """``program(args) -> outputs`` for a graph with lazy nodes: the ``main`` thunks run in
-    order; deferred ones only when a lazy node asks for what they compute."""
-    cdef public list thunks
+    order; deferred ones only when a lazy node asks for what they compute. Its kept buffers
+    are measured after its first run (a branch taken later adds to them uncounted)."""
     cdef public list init_storage
     cdef public tuple main
     cdef public tuple out_idx
@@ -72,6 +72,8 @@ cdef class LazyProgram:
             self.running -= 1
             if token is not None:
                 _fp_leave(token)
+        if not shared:
+            self._kept_now()
         return [storage[j] for j in self.out_idx]
 
     cdef int _run_list(self, tuple positions, list storage, bytearray done,

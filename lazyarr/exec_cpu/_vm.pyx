@@ -131,13 +131,56 @@ def release_kept():
     set_keep_budget(budget)
 
 
-cdef int _evict(LinearProgram running) except -1:
+cdef class _Keeper:
+    """A program's thunks and the bytes they keep between runs, counted against the budget
+    (`LinearProgram`, `LazyProgram`)."""
+    cdef public list thunks
+    #: the bytes its thunks keep between runs, measured after a run (-1: not since they were
+    #: released); counted against the budget from `KEEP_MIN` up
+    cdef Py_ssize_t kept
+
+    def __cinit__(self):
+        self.kept = -1
+
+    def __dealloc__(self):
+        self._forget()
+
+    cdef int _forget(self) except -1:
+        """Stop counting this program's kept bytes (measured again after its next run)."""
+        global g_kept
+        if self.kept >= KEEP_MIN:
+            g_kept -= self.kept
+            g_keepers.pop(<Py_ssize_t><void*>self, None)
+        self.kept = -1
+        return 0
+
+    cdef int _kept_now(self) except -1:
+        """After a run: count what the thunks keep (the first run since they were released),
+        or mark this program the most recently run."""
+        global g_kept
+        cdef Py_ssize_t n = 0
+        if self.kept >= 0:
+            if self.kept >= KEEP_MIN:
+                g_keepers.move_to_end(<Py_ssize_t><void*>self)
+            return 0
+        for t in self.thunks:
+            n += (<Thunk>t).kept_bytes()
+        self.kept = n
+        if n >= KEEP_MIN:
+            g_kept += n
+            g_keepers[<Py_ssize_t><void*>self] = None
+            if g_kept > g_keep_budget:
+                _evict(self)
+        return 0
+
+
+cdef int _evict(_Keeper running) except -1:
     """Release the least recently run programs' buffers until the budget holds (not those of
     ``running``, which just ran)."""
-    cdef LinearProgram p
+    cdef _Keeper p
     while g_kept > g_keep_budget and len(g_keepers):
         k = next(iter(g_keepers))
-        p = <LinearProgram>(<object><void*><Py_ssize_t>k)
+        p = <_Keeper>(<object><void*><Py_ssize_t>k)
         if p is running:
             if len(g_keepers) == 1:
                 break
@@ -743,16 +786,12 @@ cdef class RowThunk(Thunk):
         return 0
 
 
-cdef class LinearProgram:
+cdef class LinearProgram(_Keeper):
     """``program(args) -> outputs``: runs its thunks in order over a storage list."""
-    cdef public list thunks
     cdef public list init_storage
     cdef public tuple out_idx
     cdef public Py_ssize_t n_in
     cdef int running
-    #: the bytes its thunks keep between runs, measured after a run (-1: not since they were
-    #: released); counted against the budget from `KEEP_MIN` up
-    cdef Py_ssize_t kept
 
     def __init__(self, list thunks, list init_storage, tuple out_idx, Py_ssize_t n_in):
         self.thunks = thunks
@@ -760,38 +799,6 @@ cdef class LinearProgram:
         self.out_idx = out_idx
         self.n_in = n_in
         self.running = 0
-        self.kept = -1
-
-    def __dealloc__(self):
-        self._forget()
-
-    cdef int _forget(self) except -1:
-        """Stop counting this program's kept bytes (measured again after its next run)."""
-        global g_kept
-        if self.kept >= KEEP_MIN:
-            g_kept -= self.kept
-            g_keepers.pop(<Py_ssize_t><void*>self, None)
-        self.kept = -1
-        return 0
-
-    cdef int _kept_now(self) except -1:
-        """After a run: count what the thunks keep (the first run since they were released),
-        or mark this program the most recently run."""
-        global g_kept
-        cdef Py_ssize_t n = 0
-        if self.kept >= 0:
-            if self.kept >= KEEP_MIN:
-                g_keepers.move_to_end(<Py_ssize_t><void*>self)
-            return 0
-        for t in self.thunks:
-            n += (<Thunk>t).kept_bytes()
-        self.kept = n
-        if n >= KEEP_MIN:
-            g_kept += n
-            g_keepers[<Py_ssize_t><void*>self] = None
-            if g_kept > g_keep_budget:
-                _evict(self)
-        return 0
 
     def __call__(self, list args):
         cdef list storage = list(self.init_storage)

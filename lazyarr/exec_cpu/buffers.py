@@ -9,18 +9,26 @@ when they run again. A program alone over the budget keeps its buffers.
 
 from __future__ import annotations
 
+import operator
+import sys
+
 from . import _vm
 
 
 def set_buffer_limit(nbytes: int) -> int:
-    """Let compiled programs keep at most ``nbytes`` (an int >= 0) of buffers between runs;
-    returns the previous limit. Programs over it let theirs go now, least recently run
-    first."""
-    if isinstance(nbytes, bool) or not isinstance(nbytes, int):
-        raise TypeError(f"set_buffer_limit: nbytes must be an int, got {type(nbytes).__name__}")
-    if nbytes < 0:
-        raise ValueError(f"set_buffer_limit: nbytes must be >= 0, got {nbytes}")
-    return _vm.set_keep_budget(nbytes)
+    """Let compiled programs keep at most ``nbytes`` (an integer >= 0; larger than memory
+    means no limit) of buffers between runs; returns the previous limit. Programs over it
+    let theirs go now, least recently run first."""
+    if isinstance(nbytes, bool):
+        raise TypeError("set_buffer_limit: nbytes must be an integer, got bool")
+    try:
+        n = operator.index(nbytes)
+    except TypeError:
+        raise TypeError(f"set_buffer_limit: nbytes must be an integer, got "
+                        f"{type(nbytes).__name__}") from None
+    if n < 0:
+        raise ValueError(f"set_buffer_limit: nbytes must be >= 0, got {n}")
+    return _vm.set_keep_budget(min(n, sys.maxsize))
 
 
 def buffer_info() -> dict:

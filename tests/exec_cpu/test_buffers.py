@@ -69,7 +69,32 @@ def test_a_program_alone_over_the_limit_still_takes_its_output_back():
     assert ptrs[1] == ptrs[2]
 
 
-@pytest.mark.parametrize("bad, err", [(-1, ValueError), (1.5, TypeError), (True, TypeError)])
+@pytest.mark.parametrize("bad, err", [(-1, ValueError), (1.5, TypeError), (True, TypeError),
+                                      ("1", TypeError)])
 def test_set_buffer_limit_checks_its_argument(bad, err):
     with pytest.raises(err, match="set_buffer_limit"):
         xp.set_buffer_limit(bad)
+
+
+def test_set_buffer_limit_takes_numpy_and_huge_integers():
+    xp.set_buffer_limit(np.int64(3 * MIB))
+    assert xp.buffer_info()["limit"] == 3 * MIB
+    xp.set_buffer_limit(2 ** 64)  # no limit
+    assert xp.buffer_info()["limit"] >= 2 ** 62
+
+
+def test_programs_with_a_cond_count_against_the_limit_too():
+    """A program with a lazy node (`cond`) beside its big elementwise work keeps buffers as
+    a linear one does, and counts them."""
+    xp.release_buffers()
+    xp.set_buffer_limit(64 * MIB)
+    x0 = np.linspace(0.0, 1.0, 2 * MIB // 8)
+    x, flag = xp.asarray(x0), xp.asarray(True)
+    fs = [(xp.sin, np.sin), (xp.cos, np.cos), (xp.exp, np.exp)]
+    for f, g in fs:
+        r = f(x) * 3.0 + xp.cond(flag, lambda a: a[:1] * 2.0, lambda a: a[:1] * 5.0, x)
+        np.testing.assert_allclose(np.asarray(r), g(x0) * 3.0 + x0[0] * 2.0, rtol=1e-12)
+        del r
+    assert xp.buffer_info()["programs"] >= 3
+    xp.release_buffers()
+    assert xp.buffer_info()["kept"] == 0
