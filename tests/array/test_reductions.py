@@ -279,6 +279,21 @@ def test_diff_errors():
         xp.diff(xp.asarray(np.ones((2, 3))), append=xp.asarray(np.ones(3)))
 
 
+@pytest.mark.parametrize("kw", [{"prepend": 0}, {"axis": 0, "append": -1.0},
+                                {"prepend": np.ones((3, 1)), "append": 7},
+                                {"axis": 0, "prepend": np.zeros((1, 3)), "n": 2}])
+def test_diff_ends_of_an_array_with_sizes_known_only_at_run_time(kw):
+    """Ends beside a size known only when run (a boolean mask's rows): an array end of the
+    right shape is accepted, a scalar end takes x's shape with 1 along the axis."""
+    x0 = np.arange(12.0).reshape(4, 3) ** 2
+    keep = np.array([True, False, True, True])
+    m = xp.asarray(x0)[xp.asarray(keep)]
+    kw = {k: (xp.asarray(v) if isinstance(v, np.ndarray) else v) for k, v in kw.items()}
+    want = np.diff(x0[keep], **{k: (np.asarray(v) if isinstance(v, xp.Array) else v)
+                                for k, v in kw.items()})
+    np.testing.assert_array_equal(np.asarray(xp.diff(m, **kw)), want)
+
+
 @pytest.mark.parametrize("kw", [{"prepend": 0}, {"append": 2.5, "n": 2},
                                 {"axis": 0, "prepend": np.float64(-1.0), "append": 3}])
 def test_diff_takes_scalar_ends_as_numpy_does(kw):

@@ -176,14 +176,21 @@ def _diff_end(p, name: str, v: Var, ax: int) -> Array:
     """``diff``'s ``prepend`` or ``append`` as an array to join to ``v`` along ``ax``: a
     scalar or 0-d array is one slice there (as in NumPy); otherwise the other sizes must be
     ``v``'s."""
+    from .creation import full_like
     from .manipulation import broadcast_to
 
     pv = as_var(p)
-    want = v.shape[:ax] + (1,) + v.shape[ax + 1:]
     if len(pv.shape) == 0:
-        return broadcast_to(wrap(pv), want)
-    if len(pv.shape) != len(v.shape) or [k for k in range(len(v.shape))
-                                         if k != ax and pv.shape[k] != v.shape[k]]:
+        want = v.shape[:ax] + (1,) + v.shape[ax + 1:]
+        if None not in want:
+            return broadcast_to(wrap(pv), want)
+        # a size known only at run time: x's shape with 1 along the axis, as the sum of none
+        # of its slices there has it (even where the axis is empty)
+        one = sum(wrap(v)[(slice(None),) * ax + (slice(0, 0),)], axis=ax, keepdims=True)
+        return full_like(one, wrap(pv), dtype=pv.dtype)
+    if len(pv.shape) != len(v.shape) or [
+            k for k in range(len(v.shape)) if k != ax and pv.shape[k] != v.shape[k]
+            and pv.shape[k] is not None and v.shape[k] is not None]:
         raise ValueError(f"diff(): {name} must be a scalar or have x's shape {v.shape} except "
                          f"along axis {ax}, got shape {pv.shape} ({where()})")
     return wrap(pv)
