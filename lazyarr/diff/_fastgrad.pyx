@@ -68,6 +68,8 @@ cdef class Args:
 
     cdef public list args, structs, vars, primals, flat
     cdef public tuple nums
+    #: the transform called (its errors name it)
+    cdef public str fname
 
     def __init__(self, args, tuple nums, str fname, bint check=True):
         self._fill(args, nums, fname, check)
@@ -79,6 +81,7 @@ cdef class Args:
         cdef bint plain
         self.args = list(args)
         self.nums = nums
+        self.fname = fname
         self.structs, self.vars, self.primals, self.flat = [], [], [], []
         for i in nums:
             t = args[i]

@@ -159,7 +159,7 @@ def _gradients_by_rules(ov: Var, a: _Args, mode: str, index: ForwardIndex | None
     a.bind()
     cts = tape.backward([xp.ones((), dtype=ov.dtype)])
     reached = [tape.reaches(v) for v in a.flat]
-    grads = [_zeros_if_none(g, v, not r, mode, f"argument leaf {k}", "grad", 6)
+    grads = [_zeros_if_none(g, v, not r, mode, f"argument leaf {k}", a.fname, 6)
              for k, (g, v, r) in enumerate(zip(cts, a.flat, reached))]
     if index is not None:
         site = user_site(1) if basic.track_sites else None
@@ -172,7 +172,7 @@ def _check_disconnected(grads: list, a: _Args, reached: list, mode: str) -> None
     """Warn or raise (``mode``) for each argument leaf that does not reach the output, as the
     rules' path does (a gradient-cache hit replays the recorded ``reached``)."""
     for k, (v, r) in enumerate(zip(a.flat, reached)):
-        _zeros_if_none(grads[k], v, not r, mode, f"argument leaf {k}", "grad", 5)
+        _zeros_if_none(grads[k], v, not r, mode, f"argument leaf {k}", a.fname, 5)
 
 
 _value_and_grad_call = _fastgrad.value_and_grad_call

@@ -441,3 +441,16 @@ def test_errors_name_the_transform_called(name, make, arg):
     did not call."""
     with pytest.raises((TypeError, ValueError), match=rf"^{name}\(\)"):
         make(lambda x: xp.sum(x))(xp.asarray(arg))
+
+
+@pytest.mark.parametrize("cached", [False, True])
+def test_an_unreached_input_names_value_and_grad(cached):
+    """The disconnected-input error of value_and_grad named grad(), on the rules' path and on
+    a template hit."""
+    vg = xp.value_and_grad(lambda a, b: xp.sum(a), argnums=(0, 1),
+                           disconnected_inputs="raise")
+    x, y = xp.asarray([1.0, 2.0]), xp.asarray([3.0])
+    if cached:
+        xp.value_and_grad(lambda a, b: xp.sum(a), argnums=(0, 1))(x, y)
+    with pytest.raises(xp.DisconnectedInputError, match=r"^value_and_grad\(\): argument leaf 1"):
+        vg(x, y)
