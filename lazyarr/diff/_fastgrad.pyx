@@ -155,14 +155,14 @@ cdef class ForwardIndex:
     they compute the same thing from leaves of the same types with the inputs in the same
     places."""
 
-    cdef public list inputs, leaves, nodes, scalars
+    cdef public list inputs, leaves, nodes
     cdef public object key
 
     def __init__(self, outputs, inputs):
         cdef Py_ssize_t i, j, n
-        wk = walk(list(outputs), None, True)
+        wk = walk(list(outputs))
         self.inputs = list(inputs)
-        self.leaves, self.nodes, self.scalars = wk.leaves, wk.nodes, wk.scalars
+        self.leaves, self.nodes = wk.leaves, wk.nodes
         n = len(self.leaves)
         pos = []
         for v in self.inputs:
@@ -386,14 +386,19 @@ families = ScalarFamilies()
 cdef ForwardIndex _lifted_index(Var ov, list flat, ForwardIndex index):
     """After a template miss: the index of the same forward graph with the 0-d constants its
     family lifts replaced by data leaves of their values (no rule can read a data leaf's
-    value, so the template holds for every value); None while the family bakes them."""
-    fkey, values = family_key(index.key[0], index.scalars)
+    value, so the template holds for every value); None while the family bakes them (or
+    the graph has no 0-d constant)."""
+    # where the 0-d constants' values sit in the key: a walk that numbers as the index's did
+    scalars = walk([ov], None, True).scalars
+    if not scalars:
+        return None
+    fkey, values = family_key(index.key[0], scalars)
     fam, _changed = families.lift((fkey, index.key[1]), values)
     if fam is None or not fam.varying:
         return None
     swap = {}
     for j in fam.varying:
-        c = <Var>index.leaves[index.scalars[j][0]]
+        c = <Var>index.leaves[scalars[j][0]]
         # a copy: the shared constant's buffer is no argument a program may write into
         swap[c] = Var(c.dtype, c.shape, None, 0, c.data.copy(), False, c.name)
     for ap in index.nodes:
@@ -418,7 +423,7 @@ cdef tuple _gradients(Var ov, Args a, object mode, bint as_call):
         return None, _by_rules(ov, a, mode, None), None, True
     index = ForwardIndex([ov], a.flat)
     tpl = _templates.lookup(index.key)
-    if tpl is None and index.scalars:
+    if tpl is None:
         lifted = _lifted_index(ov, a.flat, index)
         if lifted is not None:
             index = lifted
