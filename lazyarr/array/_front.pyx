@@ -407,7 +407,7 @@ cdef class Entry:
     #: the user sites of the cut's applies it was built from (cut order): an error while it
     #: runs for another graph of that structure names that graph's lines (`errors.resite`)
     cdef readonly tuple sites
-    #: the cut's ops that are not interned: the key holds their addresses (`Op.interned`)
+    #: the cut's ops: the key holds their addresses (`Op.interned`)
     cdef readonly tuple keep
 
     def __init__(self, program, tuple positions, tuple sites=(), tuple keep=()):

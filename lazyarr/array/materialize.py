@@ -103,8 +103,7 @@ def _prepare(asked: list[Var], key: bytes, dead: bytes = b"") -> tuple[Entry, bo
             for i, others in decode(dead)])
     entry = Entry(pipeline.compile_fgraph(fg), positions,
                   tuple(node.site for node, _refs, _first in steps),
-                  tuple({id(node.op): node.op for node, _refs, _first in steps
-                         if not node.op.interned}.values()))
+                  tuple({id(node.op): node.op for node, _refs, _first in steps}.values()))
     if fam is not None:
         fam.payload = entry
         return entry, False

@@ -47,8 +47,8 @@ class GradTemplate:
         #: the `gradcall.GradientCall` op of this template: None until first asked, False
         #: when the forward graph's result is not one of its nodes
         self.call_op = None
-        #: the ops of the forward graph that are not interned (their addresses are in the
-        #: key this template is stored under: see `Op.interned`)
+        #: the ops of the forward graph (their addresses are in the key this template is
+        #: stored under: see `Op.interned`)
         self.keep = keep
 
     @classmethod
@@ -101,8 +101,7 @@ class GradTemplate:
                 return None
             outs.append(k)
         return cls(n, given, steps, outs, flags,
-                   tuple({id(ap.op): ap.op for ap in index.nodes if not ap.op.interned}
-                         .values()))
+                   tuple({id(ap.op): ap.op for ap in index.nodes}.values()))
 
     def instantiate(self, index: ForwardIndex, call_site=None, arrays: bool = False) -> list:
         """The results, rebuilt over the values of ``index`` (same key as the template's),

@@ -10,6 +10,7 @@ no local variable stays alive.
 """
 
 cimport cython
+from cpython.dict cimport PyDict_Next
 from cpython.ref cimport Py_INCREF, PyObject, Py_XDECREF, Py_XINCREF
 from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 
@@ -26,6 +27,25 @@ cdef bint _track_sites = True
 #: the code object met last by `_find_site`, and whether it is lazyarr's
 cdef object _last_code = None
 cdef bint _last_is_lib = False
+
+
+cdef extern from "Python.h":
+    Py_ssize_t _refcnt "Py_REFCNT"(PyObject*)
+
+
+def drop_unheld_values(dict table) -> int:
+    """Remove from ``table`` the entries whose value nothing else references (its reference
+    count is the dict's alone); returns how many were removed."""
+    cdef Py_ssize_t pos = 0
+    cdef PyObject* k
+    cdef PyObject* v
+    cdef list dead = []
+    while PyDict_Next(table, &pos, &k, &v):
+        if _refcnt(v) == 1:
+            dead.append(<object>k)
+    for key in dead:
+        del table[key]
+    return len(dead)
 
 
 def bind_flags(dict flags):

@@ -3,8 +3,9 @@
 A `Var` is typed by a NumPy dtype and a shape (a tuple of ints, ``None`` for a size not known
 before running). A leaf `Var` has no owner; it either holds data (a realized array or a constant)
 or is a symbolic input (``data is None``) of a traced function. Ops are interned: building the
-same op with the same parameters twice returns the same object, so structural keys can hash ops
-by identity (an op marked ``interned = False`` is kept by whatever holds such a key instead).
+same op with the same parameters twice returns the same object while it is held, so structural
+keys can hash ops by identity (whatever keeps a key keeps its ops; an op only the table holds
+leaves it at the next sweep, and one marked ``interned = False`` is never in it).
 """
 
 from __future__ import annotations
@@ -16,15 +17,28 @@ from typing import Any
 
 import numpy as np
 
-from ._ir import Apply, Var, apply_typed, apply_types, bind_flags, set_track_sites
+from ._ir import (
+    Apply,
+    Var,
+    apply_typed,
+    apply_types,
+    bind_flags,
+    drop_unheld_values,
+    set_track_sites,
+)
 
 __all__ = ["Op", "Var", "Apply", "OpMeta", "apply", "apply_typed", "intern_count"]
 
 _interned: dict[tuple, Op] = {}
+#: when the intern table grows past ``_sweep_at``, the ops only it holds are dropped (no
+#: graph, program or template refers to them: every holder of a key with an op's address
+#: holds the op, see `Op.interned`), and the next sweep waits until it has doubled
+SWEEP_MIN = 4096
+_sweep_at = SWEEP_MIN
 
 
 def intern_count() -> int:
-    """Number of distinct ops built so far (interned by class and parameters)."""
+    """Number of ops in the intern table (by class and parameters) now."""
     return len(_interned)
 
 
@@ -48,7 +62,18 @@ class OpMeta(type):
         op = super().__call__(*params)
         op.params = params
         _interned[key] = op
+        if len(_interned) > _sweep_at:
+            _sweep()
         return op
+
+
+def _sweep() -> None:
+    """Drop the interned ops nothing else holds (repeatedly: a dropped op's parameters may
+    hold the last references to others); the next sweep waits for twice what is left."""
+    global _sweep_at
+    while drop_unheld_values(_interned):
+        pass
+    _sweep_at = max(SWEEP_MIN, 2 * len(_interned))
 
 
 class Op(metaclass=OpMeta):
@@ -67,8 +92,9 @@ class Op(metaclass=OpMeta):
     params: tuple = ()
     #: False for ops made once per recording (`diff.gradcall.GradientCall`): not interned, so
     #: freed with the last holder. A structural key holds an op's address, so whatever keeps
-    #: such a key keeps the op too (`materialize` entries' ``keep``, `GradTemplate.keep`):
-    #: no other op can take the address while the key lives
+    #: such a key keeps its ops too (trace-cache entries' ``keep``, `GradTemplate.keep`):
+    #: no other op can take the address while the key lives; interned ops nothing else holds
+    #: leave the table at its next sweep (`_sweep`) for the same reason
     interned: bool = True
     nout: int = 1
     #: params hold Python numbers whose sign or type matters (see `OpMeta`)

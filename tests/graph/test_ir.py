@@ -344,3 +344,27 @@ def test_reference_vm_memoizes_shared_inputs_of_lazy_ops():
     np.testing.assert_allclose(np.asarray(r), np.e + 1.0)
     np.testing.assert_allclose(np.asarray(r2), np.e * 3.0)
     assert Tag.runs == ["shared"]          # computed once, for the branch and for r2
+
+
+def test_ops_nothing_holds_leave_the_intern_table(monkeypatch):
+    """Ops are interned, but one that no graph, program or template holds any more is
+    dropped once the table has doubled: a loop over ever new shapes (each a new `Reshape`,
+    `BroadcastTo`, row program...) no longer grows it for good. An op still held stays the
+    one its parameters give."""
+    from lazyarr.array import materialize
+    from lazyarr.graph import basic
+
+    materialize.trace_cache.clear()
+    monkeypatch.setattr(materialize.trace_cache, "maxsize", 8)
+    monkeypatch.setattr(basic, "SWEEP_MIN", 256)
+    monkeypatch.setattr(basic, "_sweep_at", 256)
+    held = xp.reshape(xp.asarray(np.arange(6.0)), (2, 3))  # pending: holds its Reshape
+    op = held._v.owner.op
+    start = basic.intern_count()
+    for n in range(1, 600):
+        a = xp.asarray(np.arange(float(n)))
+        np.testing.assert_array_equal(np.asarray(xp.reshape(a, (1, n)) * 2.0 + 1.0),
+                                      (np.arange(float(n)) * 2.0 + 1.0).reshape(1, n))
+    assert basic.intern_count() < start + 300  # (no sweep: + 601)
+    assert type(op)((2, 3)) is op
+    np.testing.assert_array_equal(np.asarray(held), np.arange(6.0).reshape(2, 3))
