@@ -98,7 +98,7 @@ cdef Py_ssize_t _nbytes(list xs):
 
 
 #: programs keeping fewer bytes than this between runs are not counted (nor slowed down)
-cdef Py_ssize_t KEEP_MIN = 1 << 20
+cdef Py_ssize_t KEEP_MIN = 1 << 16
 #: the bytes counted programs may keep between runs; past it, the least recently run let
 #: theirs go
 cdef Py_ssize_t g_keep_budget = 256 << 20
@@ -111,7 +111,7 @@ cdef object g_keepers = OrderedDict()
 def set_keep_budget(Py_ssize_t nbytes):
     """Let compiled programs keep at most ``nbytes`` of buffers between runs (elementwise
     outputs to take back, intermediates); returns the previous budget. Programs keeping less
-    than 1 MiB are not counted."""
+    than 64 KiB are not counted."""
     global g_keep_budget
     cdef Py_ssize_t old = g_keep_budget
     g_keep_budget = nbytes if nbytes > 0 else 0

@@ -2,7 +2,7 @@
 
 A linked program keeps some arrays for its next run: intermediate buffers, and each
 elementwise output it handed out, taken back once the caller has dropped it (no allocation and
-no page faults in a loop). Programs of at least 1 MiB of such buffers count against one budget
+no page faults in a loop). Programs of at least 64 KiB of such buffers count against one budget
 (256 MiB unless set); past it, the programs run least recently let theirs go, and allocate anew
 when they run again. A program alone over the budget keeps its buffers.
 """

@@ -98,3 +98,17 @@ def test_programs_with_a_cond_count_against_the_limit_too():
     assert xp.buffer_info()["programs"] >= 3
     xp.release_buffers()
     assert xp.buffer_info()["kept"] == 0
+
+
+def test_programs_of_a_fraction_of_a_mebibyte_count_too():
+    """Many programs each keeping 128 KiB (a loop over new minibatch sizes keeps one per size
+    in the trace cache) are bounded like big ones."""
+    xp.release_buffers()
+    xp.set_buffer_limit(300 * 1024)
+    x0 = np.linspace(0.0, 1.0, 128 * 1024 // 8)
+    x = xp.asarray(x0)
+    for f, g in [(xp.sin, np.sin), (xp.cos, np.cos), (xp.exp, np.exp), (xp.tanh, np.tanh)]:
+        np.testing.assert_allclose(np.asarray(f(x) * 3.0 - 1.0), g(x0) * 3.0 - 1.0, rtol=1e-12,
+                                   atol=1e-14)
+    info = xp.buffer_info()
+    assert 128 * 1024 <= info["kept"] <= 300 * 1024 and info["programs"] == 2
