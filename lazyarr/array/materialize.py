@@ -80,12 +80,8 @@ def _prepare(asked: list[Var], key: bytes, dead: bytes = b"") -> tuple[Entry, bo
     fam, lift = None, frozenset()
     if scalars:
         fkey, values = family_key(key2, scalars)
-        fam, changed = scalar_families.lift(fkey + dead, values)
-        if fam is not None:
-            if not changed and fam.payload is not None:
-                scalar_families.count_hit()
-                trace_cache.count_hit_after_miss()
-                return fam.payload, False
+        fam, _changed = scalar_families.lift(fkey + dead, values)
+        if fam is not None:  # a program of its own (`known` found none to reuse)
             lift = frozenset(scalars[j][0] for j in fam.varying)
     positions = tuple(i for i, leaf in enumerate(leaves)
                       if i in lift or not _is_baked(leaf))

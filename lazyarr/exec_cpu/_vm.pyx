@@ -9,7 +9,7 @@ thunk and reused on the next call. Outputs that escape to the caller are new arr
 an elementwise thunk takes back the array it handed out last call once nothing else holds it
 (its reference count says so): a loop that drops each result allocates nothing. What
 programs keep so is bounded: past `set_keep_budget`'s bytes, the programs run least recently
-let their buffers go (`LinearProgram._kept_now`).
+let their buffers go (`_Keeper._kept_now`).
 Graphs with lazy nodes (``cond``) run as a `LazyProgram` (``_lazy.pxi``): thunks only a lazy
 node's untaken input needs never run.
 """
@@ -103,8 +103,8 @@ cdef Py_ssize_t KEEP_MIN = 1 << 16
 #: theirs go
 cdef Py_ssize_t g_keep_budget = 256 << 20
 cdef Py_ssize_t g_kept = 0
-#: the counted programs, least recently run first: ``id(program) -> program`` (a borrowed
-#: reference: a program leaves on deallocation)
+#: the counted programs, least recently run first, by address (``id(program) -> None``: no
+#: reference, a program leaves on deallocation)
 cdef object g_keepers = OrderedDict()
 
 
