@@ -572,6 +572,19 @@ def realize(vars):
     _realize_list(list(vars))
 
 
+cdef Entry _find(bytes key, list asked, bytes dead):
+    """The entry of ``key`` (words, then the donation suffix ``dead``) when no recent key
+    matched: the cache's, or what `materialize._prepare` builds or finds for ``asked``;
+    remembered as recent when it is the cache's (a scalar family's program is not)."""
+    cdef Entry entry = _cache._hit(key)
+    if entry is None:
+        entry, stored = _prepare(asked, key, dead)
+        if not stored:
+            return entry
+    _cache._remember(key, entry)
+    return entry
+
+
 cdef int _run_donating(Walk wk, list pending, Py_ssize_t n_asked, bytes dead) except -1:
     """`_realize_list`'s lookup, run and write-back when leaves of the cut are dead buffers
     (`_donate`): the key (the walk's closed words, then ``dead``) says which, and the program
@@ -580,14 +593,8 @@ cdef int _run_donating(Walk wk, list pending, Py_ssize_t n_asked, bytes dead) ex
     cdef list leaves = wk.leaves
     entry = _cache._recent(<char*>wk.w.p, wk.w.n * 8, dead)
     if entry is None:
-        key = PyBytes_FromStringAndSize(<char*>wk.w.p, wk.w.n * 8) + dead
-        entry = _cache._hit(key)
-        if entry is None:
-            entry, stored = _prepare(pending[:n_asked], key, dead)
-            if stored:  # a recent key is one of the cache's
-                _cache._remember(key, entry)
-        else:
-            _cache._remember(key, entry)
+        entry = _find(PyBytes_FromStringAndSize(<char*>wk.w.p, wk.w.n * 8) + dead,
+                      pending[:n_asked], dead)
     pos = entry.positions
     cdef list args = [(<Var>PyList_GET_ITEM(leaves, <Py_ssize_t>p)).data for p in pos]
     cdef list given = donated_args(pos, dead)
@@ -665,13 +672,7 @@ cdef _realize_list(list vars, bint share=True):
         if entry is None:
             key = PyBytes_FromStringAndSize(<char*>wk.w.p, wk.w.n * 8)
             wk.w.n = n0
-            entry = _cache._hit(key)
-            if entry is None:
-                entry, stored = _prepare(pending[:n_asked], key)
-                if stored:  # a recent key is one of the cache's
-                    _cache._remember(key, entry)
-            else:
-                _cache._remember(key, entry)
+            entry = _find(key, pending[:n_asked], b"")
         else:
             wk.w.n = n0
         # a symbolic leaf keys differently from a leaf with data, so a hit never lacks data

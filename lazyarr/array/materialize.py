@@ -13,7 +13,7 @@ import numpy as np
 
 from ..graph import pipeline
 from ..graph._walk import cut_scalars, walk
-from ..graph.basic import Var
+from ..graph.basic import Var, key_ops
 from ..graph.fgraph import SMALL_CONST, FunctionGraph
 from ..graph.scalar_families import ScalarFamilies, family_key
 from ..graph.userline import where
@@ -99,7 +99,7 @@ def _prepare(asked: list[Var], key: bytes, dead: bytes = b"") -> tuple[Entry, bo
             for i, others in decode(dead)])
     entry = Entry(pipeline.compile_fgraph(fg), positions,
                   tuple(node.site for node, _refs, _first in steps),
-                  tuple({id(node.op): node.op for node, _refs, _first in steps}.values()))
+                  key_ops(node for node, _refs, _first in steps))
     if fam is not None:
         fam.payload = entry
         return entry, False

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..graph.basic import Var
+from ..graph.basic import Var, key_ops
 from ._fastgrad import ForwardIndex, TemplateCache, families, instantiate
 from .engine import topo_applies
 
@@ -100,8 +100,7 @@ class GradTemplate:
             if k is None:
                 return None
             outs.append(k)
-        return cls(n, given, steps, outs, flags,
-                   tuple({id(ap.op): ap.op for ap in index.nodes}.values()))
+        return cls(n, given, steps, outs, flags, key_ops(index.nodes))
 
     def instantiate(self, index: ForwardIndex, call_site=None, arrays: bool = False) -> list:
         """The results, rebuilt over the values of ``index`` (same key as the template's),

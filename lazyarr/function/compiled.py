@@ -29,12 +29,12 @@ from .program import Program
 from .pytree_code import make_matcher, scalar_key
 
 _SCALARS = (bool, int, float, complex)
+_SUPPORTED_DTYPES = frozenset(ALL_DTYPES)
+_MISS = _call.Runner  # what `Runner.call` returns for arguments of another signature
 
 #: programs a compiled function keeps, one per signature (the least recently used goes
 #: first): a Python scalar that changes every call would otherwise keep one per value
 MAX_SIGNATURES = 64
-_SUPPORTED_DTYPES = frozenset(ALL_DTYPES)
-_MISS = _call.Runner  # what `Runner.call` returns for arguments of another signature
 
 
 def _argnums(nums: int | Sequence[int], what: str) -> tuple[int, ...]:

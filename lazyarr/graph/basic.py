@@ -27,7 +27,8 @@ from ._ir import (
     set_track_sites,
 )
 
-__all__ = ["Op", "Var", "Apply", "OpMeta", "apply", "apply_typed", "intern_count"]
+__all__ = ["Op", "Var", "Apply", "OpMeta", "apply", "apply_typed", "intern_count",
+           "key_ops"]
 
 _interned: dict[tuple, Op] = {}
 #: when the intern table grows past ``_sweep_at``, the ops only it holds are dropped (no
@@ -65,6 +66,12 @@ class OpMeta(type):
         if len(_interned) > _sweep_at:
             _sweep()
         return op
+
+
+def key_ops(applies) -> tuple:
+    """The distinct ops of ``applies``, for a holder of a structural key over them to keep
+    (see `Op.interned`)."""
+    return tuple({id(ap.op): ap.op for ap in applies}.values())
 
 
 def _sweep() -> None:
