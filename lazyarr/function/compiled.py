@@ -218,7 +218,8 @@ class Compiled:
 
             def body(*syms):
                 for k, s in zip(arr_pos, syms):
-                    fixed[k] = s if k not in values else TracedFloat(values[k], s._v, k, log)
+                    fixed[k] = (s if k not in values
+                                else TracedFloat(values[k], s._v, frozenset((k,)), log))
                 dyn = T.unflatten(struct, fixed)
                 full = list(args)
                 for i, a in zip(dyn_pos, dyn):
@@ -483,8 +484,10 @@ def compile(f: Callable | None = None, *, static_argnums: int | Sequence[int] = 
     signatures are kept. A Python float whose value changes from call to call (a learning
     rate) stops being part of the signature once `LIFT_AFTER` distinct values were seen: the
     program then takes it as an input, with the promotion of a Python scalar (``W32 - lr * g``
-    stays float32), and runs for every value. A float that ``f`` reads in Python (``if lr >
-    0``, ``lr * 2``, ``int(lr)``) stays part of the signature. NumPy and ``math`` functions
+    stays float32), and runs for every value; Python arithmetic on it that float64 fixes
+    exactly (``lr * 0.5``, ``1.0 - m``, ``lr / 32``) is traced too. A float that ``f`` reads
+    in Python otherwise (``if lr > 0``, ``lr ** 2``, ``int(lr)``) stays part of the
+    signature. NumPy and ``math`` functions
     read a float unseen, so that trace runs ``f`` twice, with two values, and keeps the
     floats in the signature if the graphs differ (``x * math.exp(lr)``); a Python branch on
     such a read alone (``if np.isnan(lr)``) shows in no graph: pass that argument in

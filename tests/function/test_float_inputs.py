@@ -49,8 +49,12 @@ def _branch(x, s):
     return x * (2.0 if s > 0.5 else 3.0) + s
 
 
-def _python_arithmetic(x, s):
-    return x * (s * 2.0)
+def _python_power(x, s):
+    return x * (s ** 2)
+
+
+def _python_reciprocal(x, s):  # s may be 0 on a later call: Python raises there
+    return x * (1.0 / s)
 
 
 def _int_of(x, s):
@@ -69,15 +73,40 @@ def _numpy_array(x, s):
     return x + np.full(3, s)
 
 
-@pytest.mark.parametrize("fn", [_branch, _python_arithmetic, _int_of, _math_exp,
+@pytest.mark.parametrize("fn", [_branch, _python_power, _python_reciprocal, _int_of, _math_exp,
                                 _numpy_float32, _numpy_array])
 def test_a_float_the_function_reads_stays_a_constant(fn):
-    """Reading the value in Python (a comparison, arithmetic, int()) or through NumPy or
-    math keeps the float a constant keyed by value: every value gives its own result."""
+    """Reading the value in Python (a comparison, ``**``, a division by it, int()) or
+    through NumPy or math keeps the float a constant keyed by value: every value gives its
+    own result."""
     x = np.arange(3.0)
     f = xp.compile(fn)
     for s in (0.25, 1.25, 2.25, 0.75, 3.5, 0.125, 2.25):
         np.testing.assert_allclose(np.asarray(f(x, s)), fn(x, s), rtol=1e-6)
+
+
+@pytest.mark.parametrize("fn", [
+    lambda w, g, lr: w - (lr * 0.5) * g,
+    lambda w, g, lr: w - (0.5 * lr) * g,
+    lambda w, g, m: w * (1.0 - m) + m * g,
+    lambda w, g, lr: w - lr / 32 * g,
+    lambda w, g, lr: w + (-lr) * g + abs(lr),
+    lambda w, g, lr: w + (lr * lr - 2 * lr + 1) * g,
+    lambda w, g, lr: w.astype(xp.float64) * (lr + 1e-3),
+], ids=["mul", "rmul", "rsub", "div", "neg-abs", "poly", "float64"])
+def test_exact_python_arithmetic_on_a_float_input_stays_traced(fn):
+    """``lr * 0.5``, ``1.0 - m``, ``lr / 32``: float64 arithmetic in Python is the same
+    operation in the graph, so the float stays an input, bit for bit as eager code."""
+    w = RNG.standard_normal((5, 4)).astype(np.float32)
+    g = RNG.standard_normal((5, 4)).astype(np.float32)
+    c = xp.compile(fn)
+    for i in range(8):
+        lr = 0.37 * (i - 3.1)
+        got = c(w, g, lr)
+        want = fn(xp.asarray(w), xp.asarray(g), lr)
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+    assert c.n_traces == LIFT_AFTER
 
 
 def test_only_the_floats_that_vary_become_inputs():
