@@ -3,7 +3,10 @@
 Rows, timed interleaved in one process (best of several rounds, 1 thread): NumPy's ``x + 1``;
 lazyarr's bare linked program (``.program(x).vm``), a normal compiled call, a ``trust_input``
 call; PyTensor's compiled function (C VM linker) with ``trust_input`` and its bare ``f.vm()``
-when installed.
+and JAX's jit (result blocked on) when installed. The ``x + s`` rows pass a new Python float
+``s`` on every call (a learning-rate schedule): NumPy, ``lazyarr.compile`` (the float is a
+program input once it has varied) and JAX's jit (a weakly typed traced scalar); the
+counter that makes the floats costs the same in each.
 
     python -m bench.call_overhead [--quick]
 """
@@ -11,6 +14,7 @@ when installed.
 from __future__ import annotations
 
 import argparse
+import itertools
 import time
 from collections.abc import Callable
 
@@ -30,8 +34,35 @@ def _lazyarr_rows(x: np.ndarray) -> dict[str, Callable[[], object]]:
     f(a)
     ft(a)
     vm, data = f.program(a).vm, [x]
+    fs = xp.compile(lambda a, s: a + s)
+    for s in (1.0, 2.0, 3.0):
+        fs(a, s)
+    ns, ls = _floats(), _floats()
     return {"NumPy x + 1": lambda: x + 1, "lazyarr .vm (bare program)": lambda: vm(data),
-            "lazyarr compile call": lambda: f(a), "lazyarr compile, trust_input": lambda: ft(a)}
+            "lazyarr compile call": lambda: f(a), "lazyarr compile, trust_input": lambda: ft(a),
+            "NumPy x + s, new float each call": lambda: x + next(ns),
+            "lazyarr compile x + s, new float each call": lambda: fs(a, next(ls))}
+
+
+def _floats():
+    """An endless stream of distinct Python floats."""
+    return map(float, itertools.count(1))
+
+
+def _jax_rows(x: np.ndarray) -> dict[str, Callable[[], object]]:
+    try:
+        import jax
+    except ImportError:
+        return {}
+    jax.config.update("jax_enable_x64", True)
+    f = jax.jit(lambda a: a + 1)
+    fs = jax.jit(lambda a, s: a + s)
+    a = jax.device_put(x)
+    f(a).block_until_ready()
+    fs(a, 0.5).block_until_ready()
+    js = _floats()
+    return {"JAX jit x + 1": lambda: f(a).block_until_ready(),
+            "JAX jit x + s, new float each call": lambda: fs(a, next(js)).block_until_ready()}
 
 
 def _pytensor_rows(x: np.ndarray) -> dict[str, Callable[[], object]]:
@@ -72,7 +103,7 @@ def main(argv=None) -> dict:
     args = ap.parse_args(argv)
     xp.set_num_threads(1)
     x = np.arange(10, dtype=np.float64)
-    rows = {**_lazyarr_rows(x), **_pytensor_rows(x)}
+    rows = {**_lazyarr_rows(x), **_pytensor_rows(x), **_jax_rows(x)}
     us = measure(rows, 2000 if args.quick else 20000, 3 if args.quick else 7)
     base = us["NumPy x + 1"]
     print(table(["call", "µs per call", "× NumPy x + 1"],
