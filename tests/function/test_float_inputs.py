@@ -224,3 +224,37 @@ def test_a_float_input_returned_as_it_is():
         a, b = f(x, s)
         assert b.dtype == np.float64 and b.shape == ()
         assert float(b) == s
+
+
+def _setitem(x, s):
+    y = x * 1
+    y[0] = s
+    return y
+
+
+@pytest.mark.parametrize("fn", [
+    lambda x, s: xp.full(3, s) + x,
+    lambda x, s: xp.full(3, s, dtype=xp.float32) + x,
+    lambda x, s: xp.where(x > 0, x, s),
+    lambda x, s: xp.clip(x, s, None),
+    _setitem,
+    lambda x, s: x + xp.asarray(s),
+    lambda x, s: x + xp.asarray(s, dtype=xp.float32),
+    lambda x, s: x ** s,
+    lambda x, s: s ** x,
+    lambda x, s: xp.maximum(x, s),
+    lambda x, s: x > s,
+], ids=["full", "full-f32", "where", "clip", "setitem", "asarray", "asarray-f32", "pow",
+        "rpow", "maximum", "greater"])
+def test_functions_that_take_a_python_scalar_keep_a_float_input(fn):
+    """Every function taking a Python scalar takes a float input as one (``asarray(s)`` is
+    the input, not a leaf over its trace-time value), with eager code's results."""
+    x = np.array([1.0, -2.0, 3.0], np.float32)
+    c = xp.compile(fn)
+    for i in range(6):
+        s = 0.3 * i - 0.7
+        with np.errstate(all="ignore"):
+            got, want = c(x, s), fn(xp.asarray(x), s)
+            assert got.dtype == want.dtype
+            np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+    assert c.n_traces == LIFT_AFTER
