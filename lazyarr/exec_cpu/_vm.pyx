@@ -587,8 +587,12 @@ cdef class ReduceThunk(Thunk):
             ndi = cnp.PyArray_NDIM(a)
             dims = cnp.PyArray_DIMS(a)
             for d in range(ndi):
-                if dims[d] != 1:
-                    shape[nd - ndi + d] = dims[d]
+                s = dims[d]
+                if s != 1:
+                    if shape[nd - ndi + d] != 1 and shape[nd - ndi + d] != s:
+                        # sizes known only now (a mask's result) that do not broadcast
+                        _no_broadcast(arrs, nin)
+                    shape[nd - ndi + d] = s
         for d in range(nd):
             if self.red_axis[d]:
                 if self.keepdims:

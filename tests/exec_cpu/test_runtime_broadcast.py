@@ -57,3 +57,24 @@ def test_a_product_with_mismatched_run_time_sizes_raises():
         with pytest.raises(ValueError, match="inner sizes|mismatch"):
             np.asarray(_masked(a, 0, 5) @ w)
     np.testing.assert_array_equal(np.asarray(_masked(a, 0, 10) @ w), X @ np.ones((10, 3)))
+
+
+@pytest.mark.parametrize("op", [
+    lambda u, w: xp.sum(u * w, axis=0),
+    lambda u, w: xp.sum(w * u, axis=0),
+    lambda u, w: xp.mean(u - w, axis=1),
+    lambda u, w: xp.max(u + w, axis=0),
+], ids=["sum-axis0", "sum-axis0-swapped", "mean-axis1", "max-axis0"])
+def test_a_partial_reduction_checks_run_time_sizes(op):
+    """A reduction over part of the axes, whose fused prologue meets a run-time size and a
+    known one: 3 rows against 4 raise (they once read a fourth row past the smaller
+    buffer), 4 against 4 compute."""
+    x = np.arange(12.0).reshape(6, 2) - 5
+    a = xp.asarray(x)
+    w = np.arange(8.0).reshape(4, 2)
+    for _ in range(2):
+        with pytest.raises(ValueError, match="broadcast"):
+            np.asarray(op(a[a[:, 0] > 0], xp.asarray(w)))
+    got = op(a[a[:, 0] > -2], xp.asarray(w))  # 4 rows
+    want = op(xp.asarray(x[x[:, 0] > -2]), xp.asarray(w))
+    np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
