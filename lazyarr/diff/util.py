@@ -19,19 +19,23 @@ def unbroadcast(g: Array, shape: tuple) -> Array:
     """``g`` summed over the axes that broadcasting added or stretched, giving ``shape``
     (the adjoint of broadcasting an array of ``shape`` to ``g.shape``)."""
     gs, shape = as_var(g).shape, tuple(shape)
-    if gs == shape:
+    if _same_sizes(gs, shape):
         return g
-    if len(gs) == len(shape) and all(a is None or b is None or a == b
-                                     for a, b in zip(gs, shape)):
-        return g  # a size known only at run time: the same size on both sides
     lead = len(gs) - len(shape)
     axes = tuple(range(lead)) + tuple(
         lead + i for i, d in enumerate(shape) if d == 1 and gs[lead + i] != 1)
     if axes:
         g = xp.sum(g, axis=axes, keepdims=True)
-    if as_var(g).shape != tuple(shape):
-        g = xp.reshape(g, tuple(shape))
+    if not _same_sizes(as_var(g).shape, shape):
+        g = xp.reshape(g, shape)
     return g
+
+
+def _same_sizes(a: tuple, b: tuple) -> bool:
+    """Shapes ``a`` and ``b`` agree where both sizes are known (None: known only at run
+    time, the same size on both sides)."""
+    return a == b or (len(a) == len(b) and all(x is None or y is None or x == y
+                                                for x, y in zip(a, b)))
 
 
 def match(g: Array, like_dtype: np.dtype, shape: tuple | None = None) -> Array:

@@ -416,3 +416,32 @@ def test_meshgrid_and_broadcast_arrays_of_run_time_sized_arrays():
         np.testing.assert_array_equal(np.asarray(g), w)
     with pytest.raises(ValueError, match="broadcast"):
         np.asarray(xp.broadcast_arrays(m, a[:2])[0])  # 3 and 2 elements
+
+
+def test_vecdot_and_tensordot_of_a_run_time_sized_array():
+    """A contracted axis whose size only the run knows (a mask's result) meets a known one:
+    the sizes are compared when the program runs, and tensordot builds no read of the
+    value (it works inside grad)."""
+    x = np.arange(12.0).reshape(6, 2) - 5
+    y = np.arange(6.0).reshape(3, 2) + 1
+    a = xp.asarray(x)
+    s = a[a[:, 0] > 0]  # 3 rows
+    sn = x[x[:, 0] > 0]
+    np.testing.assert_array_equal(np.asarray(xp.vecdot(s, xp.asarray(y), axis=0)),
+                                  np.sum(sn * y, axis=0))
+    np.testing.assert_array_equal(np.asarray(xp.tensordot(s, xp.asarray(y), axes=([0], [0]))),
+                                  np.tensordot(sn, y, axes=([0], [0])))
+    np.testing.assert_array_equal(np.asarray(xp.tensordot(s, s, axes=([1], [1]))),
+                                  np.tensordot(sn, sn, axes=([1], [1])))
+
+    def f(v):
+        m = v[v[:, 0] > 0]
+        return xp.sum(xp.tensordot(m, m, axes=([0], [0])))
+
+    def f_ref(v):
+        m = v[v[:, 0] > 0]
+        return xp.sum(m.T @ m)
+
+    np.testing.assert_allclose(np.asarray(xp.grad(f)(x)), np.asarray(xp.grad(f_ref)(x)))
+    with pytest.raises(ValueError):
+        np.asarray(xp.vecdot(s, xp.asarray(np.ones((4, 2))), axis=0))  # 3 rows against 4

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import operator
 
-from ...graph.basic import apply_types
+from ...graph.basic import Var, apply_types
 from ...graph.userline import where
 from ..coerce import Array, as_var, cast, coerce_pair, snapshot, wrap
 from ..ops import _calls
@@ -76,13 +76,15 @@ def tensordot(x1, x2, /, *, axes=2) -> Array:
             if len(set(a)) != len(a):
                 raise ValueError(f"tensordot(): an axis of {which} is repeated in axes "
                                  f"{tuple(axes)} ({where()})")
-    s1, s2 = Array.shape.fget(wrap(v1)), Array.shape.fget(wrap(v2))
+    s1, s2 = v1.shape, v2.shape  # a size None is known only at run time (after a mask)
     for i, j in zip(a1, a2):
-        if s1[i] != s2[j]:
+        if s1[i] is not None and s2[j] is not None and s1[i] != s2[j]:
             raise ValueError(f"tensordot(): axis {i} of x1 (size {s1[i]}) does not match axis "
                              f"{j} of x2 (size {s2[j]}) ({where()})")
     free1 = [i for i in range(n1) if i not in a1]
     free2 = [j for j in range(n2) if j not in a2]
+    if None in s1 or None in s2:
+        return _tensordot_broadcast(v1, v2, a1, a2, free1, free2)
     k = math.prod(s1[i] for i in a1)
     m = math.prod(s1[i] for i in free1)
     n = math.prod(s2[j] for j in free2)
@@ -90,6 +92,24 @@ def tensordot(x1, x2, /, *, axes=2) -> Array:
     right = reshape(permute_dims(wrap(v2), tuple(a2 + free2)), (k, n))
     out = matmul(left, right)
     return reshape(out, tuple(s1[i] for i in free1) + tuple(s2[j] for j in free2))
+
+
+def _tensordot_broadcast(v1: Var, v2: Var, a1: list, a2: list, free1: list,
+                         free2: list) -> Array:
+    """`tensordot` of operands with sizes known only at run time, which a reshape to one
+    matrix product cannot name: one broadcast product ``(free1, axes, free2)``, summed over
+    the contracted axes (the product's broadcast compares their sizes when it runs)."""
+    from .manipulation import expand_dims, permute_dims
+    from .statistics import sum as _sum
+
+    left = permute_dims(wrap(v1), tuple(free1 + a1))
+    for _ in free2:
+        left = expand_dims(left, axis=-1)
+    right = permute_dims(wrap(v2), tuple(a2 + free2))
+    for _ in free1:
+        right = expand_dims(right, axis=0)
+    return _sum(left * right, axis=tuple(range(len(free1), len(free1) + len(a1))),
+                dtype=v1.dtype)
 
 
 def vecdot(x1, x2, /, *, axis: int = -1) -> Array:
@@ -105,7 +125,8 @@ def vecdot(x1, x2, /, *, axis: int = -1) -> Array:
         raise ValueError(f"vecdot() needs at least one dimension ({where()})")
     ax = normalize_axis(axis, len(shape), "vecdot")
     nax = ax - len(shape)
-    if -nax > len(v1.shape) or -nax > len(v2.shape) or v1.shape[nax] != v2.shape[nax]:
+    if (-nax > len(v1.shape) or -nax > len(v2.shape)
+            or None not in (v1.shape[nax], v2.shape[nax]) and v1.shape[nax] != v2.shape[nax]):
         raise ValueError(f"vecdot(): the contracted axis differs between shapes {v1.shape} and "
                          f"{v2.shape} ({where()})")
     a = wrap(cast(v1, dt))
