@@ -192,7 +192,11 @@ def cross(x1, x2, /, *, axis: int = -1) -> Array:
     v1, v2, dt = coerce_pair(x1, x2)
     if dt.kind == "b":
         raise TypeError(f"linalg.cross() needs numeric arrays ({_site()})")
-    return build(Linalg("cross", (("axis", int(axis)),)), cast(v1, dt), cast(v2, dt))
+    axis = int_arg(axis, "linalg.cross", "axis")
+    n = max(len(v1.shape), len(v2.shape))
+    if 0 <= axis < n:  # NumPy's positive axis, counted in the broadcast shape
+        axis -= n
+    return build(Linalg("cross", (("axis", axis),)), cast(v1, dt), cast(v2, dt))
 
 
 def outer(x1, x2, /) -> Array:

@@ -8,6 +8,7 @@ from ...graph.userline import where
 from .. import dtypes as D
 from ..array_object import Array
 from ..coerce import rebind
+from ..ops import _calls
 from . import elementwise as E
 from .indexing import getitem, refresh_view, setitem
 from .linalg_basic import matmul
@@ -85,6 +86,9 @@ for _name, _fn in _BINARY.items():
     setattr(Array, f"__{_name}__", _fn)
     setattr(Array, f"__r{_name}__", E.REFLECTED.get(_fn.__name__) or _reflected(_fn))
     setattr(Array, f"__i{_name}__", _inplace(_fn))
+# ``x @ m`` with a matrix lazyarr cannot convert (SciPy sparse) is the matrix's to answer
+Array.__matmul__ = _calls.matmul_operator
+Array.__rmatmul__ = _calls.rmatmul_operator
 for _name, _fn in _COMPARE.items():
     setattr(Array, f"__{_name}__", _compare(_fn, _name))
 for _name, _fn in _UNARY.items():

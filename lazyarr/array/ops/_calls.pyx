@@ -10,6 +10,8 @@ rule: `functions.statistics`, `functions.linalg_basic`), which raises the errors
 
 from ...graph._ir cimport Var, node1
 
+import numpy as _np
+
 cdef type Array = None
 cdef object _wrap = None
 cdef object _as_var = None
@@ -140,6 +142,35 @@ def matmul(x1, x2, /):
     """The namespace's ``matmul``: two Arrays of one numeric dtype build the node here (the
     result shape of the last pair of shapes remembered); anything else (promotion, casts,
     other operands) goes to the Python function."""
+    return _matmul(x1, x2)
+
+
+def matmul_operator(x1, x2, /):
+    """``Array.__matmul__``: `matmul`, or NotImplemented for an operand lazyarr cannot take
+    as an array (a SciPy sparse matrix answers with its own ``__rmatmul__``)."""
+    if type(x2) is not Array and _foreign(x2):
+        return NotImplemented
+    return _matmul(x1, x2)
+
+
+def rmatmul_operator(x1, x2, /):
+    """``Array.__rmatmul__``: ``x2 @ x1``, or NotImplemented as `matmul_operator`."""
+    if type(x2) is not Array and _foreign(x2):
+        return NotImplemented
+    return _matmul(x2, x1)
+
+
+cdef bint _foreign(object x):
+    """Whether ``x`` is no array to lazyarr: not a Python scalar, sequence or NumPy value,
+    and without the array protocols."""
+    if isinstance(x, (bool, int, float, complex, list, tuple, Array, _np.ndarray, _np.generic)):
+        return False
+    t = type(x)
+    return not (hasattr(t, "__array__") or hasattr(t, "__array_interface__")
+                or hasattr(t, "__dlpack__") or hasattr(t, "__buffer__"))
+
+
+cdef object _matmul(x1, x2):
     global _mm_dt, _mm_s1, _mm_s2, _mm_out
     cdef Var v1, v2
     if type(x1) is not Array or type(x2) is not Array:
