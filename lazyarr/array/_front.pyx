@@ -37,6 +37,21 @@ def bind(array_cls, list live, dict coerce_globals, realize):
     _const_cache, _const = coerce_globals["_const_cache"], coerce_globals["const"]
 
 
+#: set while `coerce` converts a list through NumPy: an Array met inside raises `NestedArray`
+#: instead of being read (the list is then stacked: nothing computed, traced values welcome)
+cdef bint _probing = False
+
+
+class NestedArray(Exception):
+    """An Array inside a list NumPy was converting (see `probe_nested`)."""
+
+
+def probe_nested(bint on):
+    """Make ``Array.__array__`` raise `NestedArray` (``on``) or read values again."""
+    global _probing
+    _probing = on
+
+
 cdef inline object _float_const(object x, object dt):
     """The constant leaf of Python float or int ``x`` beside an array of floating or complex
     dtype ``dt`` (the standard's rule: the scalar takes ``dt``)."""
@@ -110,6 +125,8 @@ cdef class ArrayBase:
     def __array__(self, dtype=None, copy=None):
         """NumPy's conversion protocol: the data (realized), cast to ``dtype`` or copied when
         asked (``np.asarray(a)`` is the usual way to read a value)."""
+        if _probing:
+            raise NestedArray
         d = self._value()
         if dtype is not None and _np_dtype(dtype) != d.dtype:
             return d.astype(dtype)

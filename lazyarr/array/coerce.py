@@ -113,7 +113,9 @@ def as_var(x, dtype: np.dtype | None = None) -> Var:
     if x is None:
         raise TypeError(f"expected an array, got None ({where()})")
     try:
-        arr = np.asarray(x)
+        arr = sequence_array(x, None)
+    except _front.NestedArray:
+        return nested_var(x, dtype)
     except Exception as exc:
         raise TypeError(f"cannot convert {type(x).__name__} to an array ({where()})") from exc
     if arr.dtype == object:
@@ -121,6 +123,44 @@ def as_var(x, dtype: np.dtype | None = None) -> Var:
     if arr.dtype.kind == "f" and isinstance(x, (list, tuple)):
         arr = arr.astype(D.default_float, copy=False)
     return leaf_from_numpy(arr)
+
+
+def sequence_array(x, dtype: np.dtype | None) -> np.ndarray:
+    """``np.asarray(x, dtype)``, except that an Array inside a list or tuple ``x`` raises
+    `_front.NestedArray` instead of being read (`nested_var` then stacks the list)."""
+    if type(x) not in (list, tuple):
+        return np.asarray(x, dtype=dtype)
+    _front.probe_nested(True)
+    try:
+        return np.asarray(x, dtype=dtype)
+    finally:
+        _front.probe_nested(False)
+
+
+def nested_var(seq: list | tuple, dtype: np.dtype | None) -> Var:
+    """A (nested) list or tuple holding Arrays as one variable: its items stacked (no value
+    is read), in ``dtype`` or else the dtype NumPy's ``asarray`` gives such values (a Python
+    scalar counts as its default dtype: ``[f32_array, 2.0]`` is float64)."""
+    from .functions.manipulation import stack
+
+    def convert(e):
+        return [convert(x) for x in e] if type(e) in (list, tuple) else as_var(e)
+
+    def leaves(t):
+        for x in t:
+            yield from leaves(x) if type(x) is list else (x,)
+
+    tree = convert(seq)
+    dt = dtype if dtype is not None else np.result_type(*(v.dtype for v in leaves(tree)))
+
+    def join(t):
+        if type(t) is not list:
+            return cast(t, dt)
+        if not t:
+            raise ValueError(f"asarray(): an empty list beside arrays ({where()})")
+        return stack([wrap(join(x)) for x in t])._v
+
+    return join(tree)
 
 
 def is_scalar(x) -> bool:

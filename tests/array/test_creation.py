@@ -44,6 +44,34 @@ def test_asarray_from_python_objects():
         xp.asarray([1, 2], dtype="S2")
 
 
+def test_asarray_of_a_list_holding_arrays_stays_lazy():
+    """``asarray([a, b])`` of lazyarr arrays is their stack, not a read of their values: it
+    works on traced values (inside grad) and pending ones stay pending. The dtype is the
+    one NumPy's asarray gives the values (a Python float beside float32 arrays: float64)."""
+    a = xp.asarray(np.float32(1.5)) * 2
+    b = xp.asarray(np.float32(-1.0))
+    cases = [([a, b], None), ([[a, b], [b, a]], None), ((a, 2.0), None), ([a, 3], None),
+             ([a, b], xp.float64), ([[a], [1]], None)]
+    for obj, dt in cases:
+        got = xp.asarray(obj, dtype=dt)
+        assert got._v.owner is not None  # pending: nothing was computed
+        want = np.asarray([[np.asarray(e) for e in r] if isinstance(r, (list, tuple))
+                           else np.asarray(r) for r in obj], dtype=dt)
+        assert got.dtype == want.dtype and got.shape == want.shape
+        np.testing.assert_array_equal(np.asarray(got), want)
+    with pytest.raises(ValueError):
+        xp.asarray([a, b], copy=False)
+    with pytest.raises(ValueError):
+        xp.asarray([a, xp.asarray(np.ones(2))])  # ragged
+    x = np.array([1.0, 2.0, 3.0])
+    np.testing.assert_allclose(
+        np.asarray(xp.grad(lambda v: xp.sum(xp.asarray([v[0] * 2, v[1]]) ** 2))(x)),
+        [8 * x[0], 2 * x[1], 0])
+    np.testing.assert_allclose(
+        np.asarray(xp.grad(lambda v: xp.sum(xp.linalg.solve(xp.eye(2) * 2, [v[0], v[1]])))(x)),
+        [0.5, 0.5, 0])
+
+
 @given(x=hnp.arrays(st.sampled_from(ALL), hnp.array_shapes(min_dims=0, max_side=3)))
 def test_asarray_roundtrip(x):
     check(xp.asarray(x), x)

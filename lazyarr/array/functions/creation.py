@@ -11,7 +11,19 @@ import numpy as np
 from ...graph.basic import Var
 from ...graph.userline import where
 from .. import dtypes as D
-from ..coerce import Array, as_var, build, cast, const, leaf_from_numpy, snapshot, wrap
+from .._front import NestedArray
+from ..coerce import (
+    Array,
+    as_var,
+    build,
+    cast,
+    const,
+    leaf_from_numpy,
+    nested_var,
+    sequence_array,
+    snapshot,
+    wrap,
+)
 from ..device import as_device
 from ..ops.axes import int_arg
 from ..ops.creation import Alloc, Arange, Eye, Linspace
@@ -79,13 +91,16 @@ def asarray(obj, /, *, dtype=None, device=None, copy: bool | None = None) -> Arr
     if copy is False and not hasattr(obj, "__buffer__") and not isinstance(obj, memoryview):
         raise ValueError(f"asarray(copy=False): a {type(obj).__name__} cannot be used without a "
                          f"copy ({where()})")
-    arr = _from_sequence(obj, dt)
+    try:
+        arr = _from_sequence(obj, dt)
+    except NestedArray:  # a list holding Arrays: stacked, no value is read
+        return wrap(nested_var(obj, dt))
     return wrap(leaf_from_numpy(arr))
 
 
 def _from_sequence(obj, dt):
     try:
-        arr = np.asarray(obj, dtype=dt)
+        arr = sequence_array(obj, dt)
     except (TypeError, ValueError) as exc:
         raise type(exc)(f"asarray(): {exc} ({where()})") from None
     if arr.dtype == object or arr.dtype.kind in "USV":
