@@ -13,7 +13,6 @@ from ..graph.userline import where
 from . import _front
 from . import dtypes as D
 from .materialize import MAX_PENDING_DEPTH, live_pending, prune_live  # noqa: F401 (read by _front.wrap)
-from .traced_float import TracedFloat
 
 _SCALARS = (bool, int, float, complex)
 _const_cache: dict[tuple, Var] = {}
@@ -30,13 +29,7 @@ Array = None  # type: ignore[assignment]
 
 def const(value, dtype: np.dtype) -> Var:
     """A constant leaf holding Python scalar ``value`` as a 0-d array of ``dtype``; small
-    constants are shared, and keyed by value. A `TracedFloat` gives its symbolic input instead
-    (cast to ``dtype``) while its trace lasts."""
-    if type(value) is TracedFloat:
-        v = value.var_for(dtype, cast)
-        if v is not None:
-            return v
-        value = float.__float__(value)
+    constants are shared, and keyed by value."""
     key = (type(value), value, dtype)
     v = _const_cache.get(key)
     if v is not None:

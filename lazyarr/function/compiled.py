@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import math
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -22,14 +21,12 @@ from ..array import coerce
 from ..array.array_object import Array
 from ..array.dtypes import ALL_DTYPES
 from ..array.materialize import ConcretizationError, realize
-from ..array.traced_float import ReadLog, TracedFloat
 from ..control import trace as T
 from ..diff.engine import deep_graphs
-from ..graph.scalar_families import LIFT_AFTER
 from ..graph.userline import where
 from . import _call
 from .program import Program
-from .pytree_code import float_array, make_matcher, scalar_key
+from .pytree_code import make_matcher, scalar_key
 
 _SCALARS = (bool, int, float, complex)
 _SUPPORTED_DTYPES = frozenset(ALL_DTYPES)
@@ -61,8 +58,6 @@ class Compiled:
         #: how many times ``fn`` was traced (once per new signature)
         self.n_traces = 0
         self._cache: OrderedDict = OrderedDict()
-        #: per signature with its Python floats' values left out: which floats are inputs
-        self._families: dict = {}
         self._last: Program | None = None
         #: ``(program, stacked argnums, stacked leaf positions)`` of the last `loop`
         self._last_loop: tuple | None = None
@@ -111,9 +106,10 @@ class Compiled:
         struct = ("tuple", tuple(structs))
         donated = {k for i in self.donate_argnums if i in starts for k in range(*starts[i])}
         stacked_leaves = [k for i in stacked for k in range(*starts[i])]
-        arrays: dict[int, Any] = {}  # leaf position -> its Array or NumPy array
+        data: list = []
+        objs: list = []
+        types: list = []
         scalars: list = []
-        floats: list = []  # Python floats: constants of the program, or inputs (`_FloatFamily`)
         pending = []
         for k, x in enumerate(leaves):
             if isinstance(x, Array):
@@ -122,62 +118,32 @@ class Compiled:
                     pending.append(v)
                 elif v.data is None:
                     return None
-            elif type(x) is float:
-                floats.append((k, scalar_key(x)))
-                continue
-            elif type(x) is TracedFloat:  # an enclosing compile's input: f is inlined
-                return None
             elif isinstance(x, _SCALARS) or x is None:
                 scalars.append((k, type(x), scalar_key(x)))
                 continue
             elif type(x) is not np.ndarray or x.dtype not in _SUPPORTED_DTYPES:
                 x = coerce.wrap(coerce.as_var(x))  # as eager code converts it
-            arrays[k] = x
+            objs.append(x)
         if pending:
             try:
                 realize(pending)
             except ConcretizationError:  # an argument built from an enclosing trace's input
                 return None
-        array_data = {k: x if type(x) is np.ndarray else x._v.data for k, x in arrays.items()}
-        stacked_set = frozenset(stacked_leaves)
-        array_types = {}
-        for k, d in array_data.items():
-            if k in stacked_set:
+        for x in objs:
+            d = x if type(x) is np.ndarray else x._v.data
+            data.append(d)
+        arr_pos = [k for k in range(len(leaves)) if not (isinstance(leaves[k], _SCALARS)
+                                                         or leaves[k] is None)]
+        index_of = {k: n for n, k in enumerate(arr_pos)}
+        stacked_idx = [index_of[k] for k in stacked_leaves if k in index_of]
+        for n, d in enumerate(data):
+            if n in stacked_idx:
                 if d.ndim == 0:
                     raise ValueError(f"compile: a stacked argument must have a leading step "
                                      f"axis, got a 0-d array ({where()})")
-                array_types[k] = (d.dtype, d.shape[1:])
+                types.append((d.dtype, d.shape[1:]))
             else:
-                array_types[k] = (d.dtype, d.shape)
-        inputs: frozenset = frozenset()
-        fam = None
-        if floats:
-            base = (struct, tuple(array_types.values()), tuple(scalars), statics, len(args),
-                    tuple(k for k, _ in floats))
-            fam = self._families.get(base)
-            if fam is None:
-                fam = self._families[base] = _FloatFamily()
-                if len(self._families) > MAX_SIGNATURES:
-                    del self._families[next(iter(self._families))]
-            inputs = fam.inputs(floats)
-            scalars += [(k, float, _INPUT if k in inputs else vk) for k, vk in floats]
-        # the program's inputs in leaf order: the arrays, and the floats it takes as inputs
-        arr_pos = sorted([*arrays, *inputs])
-        data: list = []
-        objs: list = []
-        types: list = []
-        for k in arr_pos:
-            if k in inputs:
-                d = float_array(leaves[k])
-                objs.append(d)
-                types.append((d.dtype, ()))
-            else:
-                d = array_data[k]
-                objs.append(arrays[k])
-                types.append(array_types[k])
-            data.append(d)
-        index_of = {k: n for n, k in enumerate(arr_pos)}
-        stacked_idx = [index_of[k] for k in stacked_leaves if k in arrays]
+                types.append((d.dtype, d.shape))
         try:
             key = (struct, tuple(types), tuple(scalars), statics, len(args))
             hash(key)
@@ -186,15 +152,9 @@ class Compiled:
                             f"{[t.__name__ for _i, t, _v in statics]} ({where()})") from None
         prog = self._cache.get(key)
         if prog is None:
-            try:
-                prog = self._trace(args, dyn_pos, struct, leaves, arr_pos, types,
-                                   [index_of[k] for k in sorted(donated) if k in arrays],
-                                   inputs)
-            except _ValuesRead as e:  # the function reads these floats' values: constants
-                fam.make_static(e.args[0])
-                return self._prepare(args, stacked)
-            prog.match = make_matcher(_match_spec(args, self.static_argnums, iter(leaves),
-                                                  inputs))
+            prog = self._trace(args, dyn_pos, struct, leaves, arr_pos, types,
+                               [index_of[k] for k in sorted(donated) if k in index_of])
+            prog.match = make_matcher(_match_spec(args, self.static_argnums, iter(leaves)))
             prog.runner.set_match(prog.match)
             self._cache[key] = prog
             if len(self._cache) > MAX_SIGNATURES:
@@ -204,66 +164,34 @@ class Compiled:
         self._last = prog
         return prog, data, objs, stacked_idx
 
-    def _trace(self, args, dyn_pos, struct, leaves, arr_pos, types, donate,
-               inputs: frozenset = frozenset()) -> Program:
-        """Trace ``f`` over symbolic inputs for leaves ``arr_pos`` (the floats among them,
-        ``inputs``, as `TracedFloat`) and link the program. Raises `_ValuesRead` with the
-        float positions whose values the function depends on beyond the graph."""
+    def _trace(self, args, dyn_pos, struct, leaves, arr_pos, types, donate) -> Program:
         fn, nargs = self.fn, len(args)
         fixed = list(leaves)
+
+        def body(*syms):
+            for k, s in zip(arr_pos, syms):
+                fixed[k] = s
+            dyn = T.unflatten(struct, fixed)
+            full = list(args)
+            for i, a in zip(dyn_pos, dyn):
+                full[i] = a
+            return fn(*full[:nargs])
+
         flat_struct = ("tuple", tuple(("leaf",) for _ in arr_pos))
-
-        def trace_with(values: dict) -> tuple:
-            log = ReadLog()
-
-            def body(*syms):
-                for k, s in zip(arr_pos, syms):
-                    fixed[k] = (s if k not in values
-                                else TracedFloat(values[k], s._v, frozenset((k,)), log))
-                dyn = T.unflatten(struct, fixed)
-                full = list(args)
-                for i, a in zip(dyn_pos, dyn):
-                    full[i] = a
-                return fn(*full[:nargs])
-
-            try:
-                with deep_graphs():
-                    traced = T.trace(body, types, flat_struct, hoist=True, what="compile")
-            finally:
-                log.closed = True
-            if traced.extras:
-                realize([v for v in traced.extras if v.owner is not None])
-                for v in traced.extras:
-                    if v.data is None:
-                        raise TypeError(f"compile: the function closes over a traced value "
-                                        f"({v}); pass it as an argument instead ({where()})")
-            return traced, log.read
-
-        values = {k: float.__float__(leaves[k]) for k in inputs}
-        if not values:
-            traced, _ = trace_with(values)
-        else:
-            try:
-                traced, read = trace_with(values)
-            except Exception:  # f may fail on a float input (a type test): it is a constant
-                raise _ValuesRead(inputs) from None
-            if read:
-                raise _ValuesRead(frozenset(read))
-            # a value read in C (NumPy, math) and put into the graph: other values must
-            # give the same graph, or the floats are constants after all
-            try:
-                probe, read = trace_with({k: _probe(v) for k, v in values.items()})
-            except Exception:
-                raise _ValuesRead(inputs) from None
-            if read or not _same_function(traced, probe):
-                raise _ValuesRead(inputs)
+        with deep_graphs():
+            traced = T.trace(body, types, flat_struct, hoist=True, what="compile")
         self.n_traces += 1
+        if traced.extras:
+            realize([v for v in traced.extras if v.owner is not None])
+            for v in traced.extras:
+                if v.data is None:
+                    raise TypeError(f"compile: the function closes over a traced value "
+                                    f"({v}); pass it as an argument instead ({where()})")
         extras = [v.data for v in traced.extras]
-        kinds = ("float" if k in inputs else "leaf" if _is_array_leaf(x) else "skip"
-                 for k, x in enumerate(leaves))
-        in_struct = _input_leaves(("tuple", tuple(T.flatten(args[i])[1] if i in dyn_pos
-                                                  else ("skip",) for i in range(nargs))),
-                                  kinds)
+        in_struct = _arrays_only(("tuple", tuple(T.flatten(args[i])[1] if i in dyn_pos
+                                                 else ("skip",) for i in range(nargs))),
+                                 iter(isinstance(x, (Array, np.ndarray)) or not (
+                                     isinstance(x, _SCALARS) or x is None) for x in leaves))
         return Program(traced, extras, len(arr_pos), donate, in_struct)
 
     # ---- calls ----------------------------------------------------------------------------
@@ -354,26 +282,13 @@ class Compiled:
         return f"<lazyarr.compile of {getattr(self.fn, '__qualname__', self.fn)!r}>"
 
 
-def _is_array_leaf(x: Any) -> bool:
-    """Whether argument leaf ``x`` is data (an array or array-like), not a Python scalar or
-    None."""
-    return not (isinstance(x, _SCALARS) or x is None)
-
-
-def _match_spec(args: tuple, static_argnums: tuple, leaves, inputs: frozenset) -> Any:
+def _match_spec(args: tuple, static_argnums: tuple, leaves) -> Any:
     """The structure of ``args`` for `make_matcher`: static arguments and Python scalars are
-    constants, except the floats at leaf positions ``inputs`` (``leaves``: an iterator over
-    the dynamic leaves, in order)."""
-    k = -1
-
+    constants (``leaves``: an iterator over the dynamic leaves, in order)."""
     def mark(s):
-        nonlocal k
         kind = s[0]
         if kind == "leaf":
             x = next(leaves)
-            k += 1
-            if k in inputs:
-                return ("float",)
             return ("const", x) if isinstance(x, _SCALARS) else s
         if kind in ("tuple", "list"):
             return (kind, tuple(mark(c) for c in s[1]))
@@ -385,91 +300,16 @@ def _match_spec(args: tuple, static_argnums: tuple, leaves, inputs: frozenset) -
                            for i, a in enumerate(args)))
 
 
-def _input_leaves(struct: Any, kinds) -> Any:
-    """``struct`` with each leaf marked as ``kinds`` (an iterator, in leaf order) says:
-    ``"leaf"`` (an array), ``"float"`` (a float the program takes) or ``"skip"``."""
+def _arrays_only(struct: Any, is_array) -> Any:
+    """``struct`` with the leaves that are not arrays (Python scalars) marked as skipped."""
     kind = struct[0]
     if kind == "leaf":
-        return (next(kinds),)
+        return struct if next(is_array) else ("skip",)
     if kind in ("tuple", "list"):
-        return (kind, tuple(_input_leaves(s, kinds) for s in struct[1]))
+        return (kind, tuple(_arrays_only(s, is_array) for s in struct[1]))
     if kind in ("dict", "ntuple"):
-        return (kind, struct[1], tuple(_input_leaves(s, kinds) for s in struct[2]))
+        return (kind, struct[1], tuple(_arrays_only(s, is_array) for s in struct[2]))
     return struct
-
-
-class _ValuesRead(Exception):
-    """``args[0]``: the leaf positions of Python floats whose values a traced function read
-    (in Python, or into its graph through code lazyarr cannot see)."""
-
-
-#: a float leaf's key entry when the program takes it as an input
-_INPUT = "input"
-
-
-class _FloatFamily:
-    """The Python float arguments of one signature (all else equal), and which of them the
-    program takes as inputs. As for eager code's constants (`graph.scalar_families`): the
-    floats are constants until `LIFT_AFTER` distinct value tuples were met; then those whose
-    values differed become inputs, and later any other that changes. A float the function
-    reads (``static``) stays a constant, keyed by value."""
-
-    __slots__ = ("seen", "lifted", "kept", "static")
-
-    def __init__(self) -> None:
-        self.seen: list[tuple] = []
-        self.lifted: frozenset | None = None
-        self.kept: dict = {}  # position -> the value a constant float had when lifting began
-        self.static: set[int] = set()
-
-    def inputs(self, floats: list[tuple[int, Any]]) -> frozenset:
-        """The positions among ``floats`` (``(position, scalar_key)``) the program takes."""
-        if self.lifted is None:
-            values = tuple(v for _, v in floats)
-            if values not in self.seen:
-                self.seen.append(values)
-            if len(self.seen) < LIFT_AFTER:
-                return frozenset()
-            self.lifted = frozenset(k for j, (k, _) in enumerate(floats)
-                                    if len({s[j] for s in self.seen}) > 1) - self.static
-            self.kept = {k: v for k, v in floats if k not in self.lifted}
-            self.seen = []
-        changed = [k for k, v in floats if k not in self.lifted and k not in self.static
-                   and self.kept.get(k, v) != v]
-        if changed:
-            self.lifted |= frozenset(changed)
-        return self.lifted
-
-    def make_static(self, positions: frozenset) -> None:
-        """The function reads the floats at ``positions``: constants from now on."""
-        self.static |= positions
-        if self.lifted is not None:
-            self.lifted -= positions
-
-
-def _probe(v: float) -> float:
-    """A value unlike ``v`` for a second trace (differs in float32 too)."""
-    p = v * 1.5 + 0.375 if math.isfinite(v) and abs(v) < 1e300 else 0.375
-    return p if p != v else v + 1.0
-
-
-def _same_function(a: T.Traced, b: T.Traced) -> bool:
-    """Whether traces ``a`` and ``b`` computed the same graph: same structure, constants and
-    captured data (compared by value: a second trace captures new arrays)."""
-    ga, gb = a.graph, b.graph
-    if ga._key[:3] != gb._key[:3] or a.out_struct != b.out_struct:
-        return False
-    pairs = list(zip(ga._captured, gb._captured))
-    if len(a.extras) != len(b.extras):
-        return False
-    pairs += [(x.data, y.data) for x, y in zip(a.extras, b.extras) if x is not y]
-    return all(_same_data(x, y) for x, y in pairs)
-
-
-def _same_data(x: Any, y: Any) -> bool:
-    x, y = np.asarray(x), np.asarray(y)
-    return (x.dtype == y.dtype and x.shape == y.shape
-            and x.tobytes() == y.tobytes())
 
 
 def compile(f: Callable | None = None, *, static_argnums: int | Sequence[int] = (),  # noqa: A001
@@ -480,24 +320,14 @@ def compile(f: Callable | None = None, *, static_argnums: int | Sequence[int] = 
     ``f`` takes and returns pytrees (tuples, namedtuples, lists, dicts, None) of arrays. The
     signature is the pytree structure, every array's dtype and shape, the values of Python
     scalars, and the (hashable) values of the ``static_argnums`` arguments; a new signature
-    traces again (``.n_traces`` counts). The programs of the last `MAX_SIGNATURES`
-    signatures are kept. A Python float whose value changes from call to call (a learning
-    rate) stops being part of the signature once `LIFT_AFTER` distinct values were seen: the
-    program then takes it as an input, with the promotion of a Python scalar (``W32 - lr * g``
-    stays float32), and runs for every value; Python arithmetic on it that float64 fixes
-    exactly (``lr * 0.5``, ``1.0 - m``, ``lr / 32``) is traced too. A float that ``f`` reads
-    in Python otherwise (``if lr > 0``, ``lr ** 2``, ``int(lr)``) stays part of the
-    signature. NumPy and ``math`` functions
-    read a float unseen, so that trace runs ``f`` twice, with two values, and keeps the
-    floats in the signature if the graphs differ (``x * math.exp(lr)``); a Python branch on
-    such a read alone (``if np.isnan(lr)``) shows in no graph: pass that argument in
-    ``static_argnums``. Python ints and bools are always part of the signature.
-
-    Results are realized lazyarr Arrays. Keyword arguments are bound to ``f``'s parameters,
-    defaults filled in, and then count as positional ones (argument numbers refer to ``f``'s
-    parameters, and a positional call too short for them gets the defaults); keyword-only
-    parameters are not supported. NumPy arrays of a dtype lazyarr lacks are converted as
-    eager code converts them (float16 to float32).
+    traces again (``.n_traces`` counts), so pass a value that changes on every call (a
+    learning rate) as a 0-d array, not a Python scalar. The programs of the last
+    `MAX_SIGNATURES` signatures are kept. Results are realized lazyarr Arrays. Keyword
+    arguments are bound to ``f``'s parameters, defaults filled in, and then count as
+    positional ones (argument numbers refer to ``f``'s parameters, and a positional call too
+    short for them gets the defaults); keyword-only parameters are not supported. NumPy
+    arrays of a dtype lazyarr lacks are converted as eager code converts them (float16 to
+    float32).
 
     ``donate_argnums``: arrays of these arguments give their buffers to the outputs matched with
     them (same dtype and shape, in order): parameters updated in place, nothing allocated per
@@ -511,8 +341,7 @@ def compile(f: Callable | None = None, *, static_argnums: int | Sequence[int] = 
     must be arrays of that call's structure. A wrong shape raises ValueError; a wrong dtype is
     computed through NumPy's casting rules (the result dtype may differ); any other object
     raises TypeError from the program. Python scalars and static arguments are not read (the
-    previous call's values are baked into its program), except the floats that program takes
-    as inputs, and leaves beyond that call's
+    previous call's values are baked into its program), and leaves beyond that call's
     structure are ignored. Use ``.loop(n, ...)`` for many steps in one call and
     ``.program(...).vm`` for the bare linked program.
     """

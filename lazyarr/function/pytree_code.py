@@ -11,8 +11,6 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 
 def scalar_key(x: Any) -> Any:
     """``x`` (a Python scalar) as a signature compares it: a float or complex by its bits as
@@ -58,8 +56,6 @@ def _flat_expr(struct: Any, src: str, parts: list[str], keys: list) -> None:
     kind = struct[0]
     if kind == "leaf":
         parts.append(src)
-    elif kind == "float":
-        parts.append(f"a({src})")
     elif kind in ("tuple", "list"):
         for i, s in enumerate(struct[1]):
             _flat_expr(s, f"{src}[{i}]", parts, keys)
@@ -72,19 +68,11 @@ def _flat_expr(struct: Any, src: str, parts: list[str], keys: list) -> None:
 
 
 def make_flatten(struct: Any) -> Callable[[Any], list]:
-    """``flatten(tree) -> leaves`` for trees of exactly ``struct`` (not checked); a
-    ``("float",)`` leaf (a Python float the program takes as an input) is read as a 0-d
-    float64 array."""
+    """``flatten(tree) -> leaves`` for trees of exactly ``struct`` (not checked)."""
     parts: list[str] = []
     keys: list = []
     _flat_expr(struct, "t", parts, keys)
-    return eval(f"lambda t: [{', '.join(parts)}]",  # noqa: S307 - from a structure
-                {"k": keys, "a": float_array})
-
-
-def float_array(x: float) -> np.ndarray:
-    """Python float ``x`` as the 0-d float64 array a program takes."""
-    return np.array(x, dtype=np.float64)
+    return eval(f"lambda t: [{', '.join(parts)}]", {"k": keys})  # noqa: S307 - from a structure
 
 
 def _build_expr(struct: Any, counter: list[int], keys: list) -> str:
@@ -116,8 +104,7 @@ def make_unflatten(struct: Any) -> Callable[[list], Any]:
 def make_matcher(spec: Any) -> Callable[[Any], list | None]:
     """``match(tree) -> array leaves`` or None when ``tree`` does not have the structure and
     constants of ``spec``: a structure as from `control.trace.flatten` whose non-array leaves
-    are ``("const", value)`` (compared by type and value) or ``("float",)`` (any Python
-    float, given as a 0-d float64 array). Array leaves are not checked."""
+    are ``("const", value)`` (compared by type and value). Array leaves are not checked."""
     conds: list[str] = []
     parts: list[str] = []
     consts: list = []
@@ -127,9 +114,6 @@ def make_matcher(spec: Any) -> Callable[[Any], list | None]:
         kind = s[0]
         if kind == "leaf":
             parts.append(src)
-        elif kind == "float":
-            conds.append(f"type({src}) is float")
-            parts.append(f"a({src})")
         elif kind == "none":
             conds.append(f"{src} is None")
         elif kind == "const":
@@ -152,4 +136,4 @@ def make_matcher(spec: Any) -> Callable[[Any], list | None]:
     test = " and ".join(conds) or "True"
     code = f"lambda t: [{', '.join(parts)}] if {test} else None"
     return eval(code, {"c": consts, "k": keys, "copysign": math.copysign,  # noqa: S307
-                       "key": scalar_key, "a": float_array})
+                       "key": scalar_key})

@@ -142,12 +142,12 @@ def test_retraces_only_on_a_new_signature():
 
 
 def test_the_signature_cache_keeps_the_most_recent_programs(monkeypatch):
-    """A static argument that changes every call traces every call; the programs kept are the
+    """A Python scalar that changes every call traces every call; the programs kept are the
     `MAX_SIGNATURES` most recently used, and a dropped one traces again."""
     from lazyarr.function import compiled
 
     monkeypatch.setattr(compiled, "MAX_SIGNATURES", 4)
-    g = xp.compile(lambda x, lr: x - lr * x, static_argnums=1)
+    g = xp.compile(lambda x, lr: x - lr * x)
     x = np.arange(3.0)
     for i in range(10):
         np.testing.assert_allclose(np.asarray(g(x, 0.5 + i)), x - (0.5 + i) * x)

@@ -28,7 +28,6 @@ from ..device import as_device
 from ..ops.axes import int_arg
 from ..ops.creation import Alloc, Arange, Eye, Linspace
 from ..ops.shape import Tri
-from ..traced_float import TracedFloat
 
 __all__ = ["asarray", "arange", "empty", "empty_like", "eye", "from_dlpack", "full",
            "full_like", "linspace", "meshgrid", "ones", "ones_like", "tril", "triu", "zeros",
@@ -72,8 +71,6 @@ def asarray(obj, /, *, dtype=None, device=None, copy: bool | None = None) -> Arr
         d = dt or D.python_scalar_default(obj)
         if isinstance(obj, complex) and d.kind != "c" or isinstance(obj, float) and d.kind in "iub":
             raise TypeError(f"asarray(): cannot represent {obj!r} as {d} ({where()})")
-        if type(obj) is TracedFloat:  # a compiled function's float input, not its value
-            return wrap(const(obj, d))
         return wrap(Var.leaf(np.asarray(obj, dtype=d)))
     if not isinstance(obj, np.ndarray) and hasattr(obj, "__dlpack__") and not hasattr(
             obj, "__array__"):
