@@ -4,9 +4,9 @@ Rows, timed interleaved in one process (best of several rounds, 1 thread): NumPy
 lazyarr's bare linked program (``.program(x).vm``), a normal compiled call, a ``trust_input``
 call; PyTensor's compiled function (C VM linker) with ``trust_input`` and its bare ``f.vm()``
 and JAX's jit (result blocked on) when installed. The ``x + s`` rows pass a new Python float
-``s`` on every call (a learning-rate schedule): NumPy, ``lazyarr.compile`` (the float is a
-program input once it has varied) and JAX's jit (a weakly typed traced scalar); the
-counter that makes the floats costs the same in each.
+``s`` on every call (a learning-rate schedule): NumPy, ``lazyarr.compile`` (from the third
+value the call runs as eager code) and JAX's jit (a weakly typed traced scalar); the counter
+that makes the floats costs the same in each.
 
     python -m bench.call_overhead [--quick]
 """

@@ -33,8 +33,14 @@ _SUPPORTED_DTYPES = frozenset(ALL_DTYPES)
 _MISS = _call.Runner  # what `Runner.call` returns for arguments of another signature
 
 #: programs a compiled function keeps, one per signature (the least recently used goes
-#: first): a Python scalar that changes every call would otherwise keep one per value
+#: first)
 MAX_SIGNATURES = 64
+#: distinct values of a signature's Python scalars that are traced and compiled; a call with
+#: yet another value runs ``f`` as eager code, whose trace cache makes changing scalars
+#: program arguments (as eager code bakes a constant's first values, then lifts it)
+TRACED_VALUES = 2
+#: what `Compiled._prepare` returns for a call to run as eager code
+_EAGER = object()
 
 
 def _argnums(nums: int | Sequence[int], what: str) -> tuple[int, ...]:
@@ -58,6 +64,11 @@ class Compiled:
         #: how many times ``fn`` was traced (once per new signature)
         self.n_traces = 0
         self._cache: OrderedDict = OrderedDict()
+        #: per signature without its Python scalars' values: the value tuples traced
+        self._scalar_values: dict = {}
+        #: ``(matcher, dtypes, shapes)`` of the signature (scalars by type) last run as eager
+        #: code: its calls skip `_prepare`
+        self._eager: tuple | None = None
         self._last: Program | None = None
         #: ``(program, stacked argnums, stacked leaf positions)`` of the last `loop`
         self._last_loop: tuple | None = None
@@ -84,10 +95,11 @@ class Compiled:
         return bound.args
 
     # ---- the checked path -----------------------------------------------------------------
-    def _prepare(self, args: tuple, stacked: Sequence[int] = ()):
+    def _prepare(self, args: tuple, stacked: Sequence[int] = (), eager_ok: bool = False):
         """``(program, flat data, flat leaves, stacked leaf positions)`` for ``args``; None
         when an argument is symbolic or built from a symbolic value (``f`` is being traced by
-        an enclosing transform)."""
+        an enclosing transform); with ``eager_ok``, `_EAGER` when the call should run ``f`` as
+        eager code (`_values_vary`)."""
         nargs = len(args)
         for n in (*self.static_argnums, *self.donate_argnums, *stacked):
             if n >= nargs:
@@ -152,6 +164,10 @@ class Compiled:
                             f"{[t.__name__ for _i, t, _v in statics]} ({where()})") from None
         prog = self._cache.get(key)
         if prog is None:
+            if eager_ok and scalars and self._values_vary(key):
+                spec = _match_spec(args, self.static_argnums, iter(leaves), scalar_types=True)
+                self._eager = (make_matcher(spec), [t[0] for t in types], [t[1] for t in types])
+                return _EAGER
             prog = self._trace(args, dyn_pos, struct, leaves, arr_pos, types,
                                [index_of[k] for k in sorted(donated) if k in index_of])
             prog.match = make_matcher(_match_spec(args, self.static_argnums, iter(leaves)))
@@ -163,6 +179,46 @@ class Compiled:
             self._cache.move_to_end(key)
         self._last = prog
         return prog, data, objs, stacked_idx
+
+    def _values_vary(self, key: tuple) -> bool:
+        """Whether a call of signature ``key`` (a miss) has new values of Python scalars
+        beside `TRACED_VALUES` others already traced for the signature without them: a value
+        that changes from call to call (a learning-rate schedule, a step count)."""
+        struct, types, scalars, statics, nargs = key
+        values = tuple(v for _k, _t, v in scalars)
+        base = (struct, types, tuple((k, t) for k, t, _v in scalars), statics, nargs)
+        seen = self._scalar_values.get(base)
+        if seen is None:
+            seen = self._scalar_values[base] = []
+            if len(self._scalar_values) > MAX_SIGNATURES:
+                del self._scalar_values[next(iter(self._scalar_values))]
+        if values in seen:  # traced before, dropped from the signature cache since
+            return False
+        if len(seen) < TRACED_VALUES:
+            seen.append(values)
+            return False
+        return True
+
+    def _run_eager(self, args: tuple) -> Any:
+        """``f(*args)`` as eager code, its outputs realized together: what a call computes,
+        with the trace cache's programs (which take changing scalars as arguments). As in a
+        trace, ``f`` gets lazyarr Arrays for the arrays among the arguments."""
+        full = list(args)
+        for i, a in enumerate(args):
+            if i not in self.static_argnums:
+                leaves, struct = T.flatten(a)
+                if not all(type(x) is Array or x is None or isinstance(x, _SCALARS)
+                           for x in leaves):
+                    full[i] = T.unflatten(struct, [_as_array(x) for x in leaves])
+        leaves, struct = T.flatten(self.fn(*full))
+        try:
+            outs = [x if type(x) is Array else coerce.wrap(v)
+                    for x, v in zip(leaves, T.to_vars(leaves))]
+        except TypeError as exc:
+            raise TypeError(f"compile: f must return arrays (or pytrees of arrays): "
+                            f"{exc}") from None
+        realize([a._v for a in outs if a._v.owner is not None])
+        return T.unflatten(struct, outs)
 
     def _trace(self, args, dyn_pos, struct, leaves, arr_pos, types, donate) -> Program:
         fn, nargs = self.fn, len(args)
@@ -205,9 +261,16 @@ class Compiled:
             out = last.runner.call(args)  # the signature of the previous call, checked quickly
             if out is not _MISS:
                 return out
-        prep = self._prepare(args)
+        if self._eager is not None:  # the signature last run as eager code, checked quickly
+            match, dtypes, shapes = self._eager
+            objs = match(args)
+            if objs is not None and _call.check(objs, dtypes, shapes) is not None:
+                return self._run_eager(args)
+        prep = self._prepare(args, eager_ok=True)
         if prep is None:
             return self.fn(*args)  # inside an enclosing trace: f is inlined
+        if prep is _EAGER:
+            return self._run_eager(args)
         prog, data, objs, _ = prep
         return prog.run(data, objs)
 
@@ -282,14 +345,28 @@ class Compiled:
         return f"<lazyarr.compile of {getattr(self.fn, '__qualname__', self.fn)!r}>"
 
 
-def _match_spec(args: tuple, static_argnums: tuple, leaves) -> Any:
+def _as_array(x: Any) -> Any:
+    """Argument leaf ``x`` as ``f`` sees it: a lazyarr Array for array data (a NumPy array's
+    leaf aliases it, as `asarray` does; other dtypes convert as eager code converts them),
+    Python scalars and None as they are."""
+    if isinstance(x, (Array, *_SCALARS)) or x is None:
+        return x
+    if type(x) is np.ndarray and x.dtype in _SUPPORTED_DTYPES:
+        return coerce.wrap(coerce.leaf_from_numpy(x))
+    return coerce.wrap(coerce.as_var(x))
+
+
+def _match_spec(args: tuple, static_argnums: tuple, leaves, scalar_types: bool = False) -> Any:
     """The structure of ``args`` for `make_matcher`: static arguments and Python scalars are
-    constants (``leaves``: an iterator over the dynamic leaves, in order)."""
+    constants, or with ``scalar_types`` scalars match any value of their type (``leaves``: an
+    iterator over the dynamic leaves, in order)."""
     def mark(s):
         kind = s[0]
         if kind == "leaf":
             x = next(leaves)
-            return ("const", x) if isinstance(x, _SCALARS) else s
+            if not isinstance(x, _SCALARS):
+                return s
+            return ("type", type(x)) if scalar_types else ("const", x)
         if kind in ("tuple", "list"):
             return (kind, tuple(mark(c) for c in s[1]))
         if kind in ("dict", "ntuple"):
@@ -320,14 +397,18 @@ def compile(f: Callable | None = None, *, static_argnums: int | Sequence[int] = 
     ``f`` takes and returns pytrees (tuples, namedtuples, lists, dicts, None) of arrays. The
     signature is the pytree structure, every array's dtype and shape, the values of Python
     scalars, and the (hashable) values of the ``static_argnums`` arguments; a new signature
-    traces again (``.n_traces`` counts), so pass a value that changes on every call (a
-    learning rate) as a 0-d array, not a Python scalar. The programs of the last
-    `MAX_SIGNATURES` signatures are kept. Results are realized lazyarr Arrays. Keyword
-    arguments are bound to ``f``'s parameters, defaults filled in, and then count as
-    positional ones (argument numbers refer to ``f``'s parameters, and a positional call too
-    short for them gets the defaults); keyword-only parameters are not supported. NumPy
-    arrays of a dtype lazyarr lacks are converted as eager code converts them (float16 to
-    float32).
+    traces again (``.n_traces`` counts). The programs of the last `MAX_SIGNATURES`
+    signatures are kept. Python scalars whose values change from call to call (a learning
+    rate, a step count) are traced for their first `TRACED_VALUES` values only; a call with
+    another value runs ``f`` as eager code (the same results: ``f`` sees the value, and the
+    trace cache gives changing scalars one program), which costs more per call than a
+    compiled program: pass such a value as a 0-d array for the least overhead.
+
+    Results are realized lazyarr Arrays. Keyword arguments are bound to ``f``'s parameters,
+    defaults filled in, and then count as positional ones (argument numbers refer to ``f``'s
+    parameters, and a positional call too short for them gets the defaults); keyword-only
+    parameters are not supported. NumPy arrays of a dtype lazyarr lacks are converted as
+    eager code converts them (float16 to float32).
 
     ``donate_argnums``: arrays of these arguments give their buffers to the outputs matched with
     them (same dtype and shape, in order): parameters updated in place, nothing allocated per

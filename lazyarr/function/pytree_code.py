@@ -104,7 +104,8 @@ def make_unflatten(struct: Any) -> Callable[[list], Any]:
 def make_matcher(spec: Any) -> Callable[[Any], list | None]:
     """``match(tree) -> array leaves`` or None when ``tree`` does not have the structure and
     constants of ``spec``: a structure as from `control.trace.flatten` whose non-array leaves
-    are ``("const", value)`` (compared by type and value). Array leaves are not checked."""
+    are ``("const", value)`` (compared by type and value) or ``("type", t)`` (any value of
+    type ``t``). Array leaves are not checked."""
     conds: list[str] = []
     parts: list[str] = []
     consts: list = []
@@ -118,6 +119,9 @@ def make_matcher(spec: Any) -> Callable[[Any], list | None]:
             conds.append(f"{src} is None")
         elif kind == "const":
             conds.append(_const_test(src, s[1], consts))
+        elif kind == "type":
+            consts.append(s[1])
+            conds.append(f"type({src}) is c[{len(consts) - 1}]")
         elif kind in ("tuple", "list"):
             conds.append(f"type({src}) is {kind} and len({src}) == {len(s[1])}")
             for i, sub in enumerate(s[1]):
