@@ -115,13 +115,16 @@ class Tape:
         connected = {id(v) for v in inputs if is_differentiable(v.dtype)}
         paths, nodes = [], []
         barrier = list(constants) + (self.inputs if stop else [])
+        # a constant that is one output of a node reached through another stays unconnected
+        fixed = {id(v) for v in constants}
         for ap in topo_applies(self.outputs, barrier):
             if any(id(v) in linked for v in ap.inputs):
                 paths.append(ap)
-                linked.update(id(o) for o in ap.outputs)
+                linked.update(id(o) for o in ap.outputs if id(o) not in fixed)
                 if any(id(v) in connected for v in ap.inputs):
                     nodes.append(ap)
-                    connected.update(id(o) for o in ap.outputs if is_differentiable(o.dtype))
+                    connected.update(id(o) for o in ap.outputs
+                                     if is_differentiable(o.dtype) and id(o) not in fixed)
         self.nodes = nodes
         self._connected = connected
         needed = {id(o) for o in self.outputs}
@@ -193,7 +196,7 @@ class Tape:
                         raise _no_rule("jvp", ap)
                     res = _call(rule, ap, arrays, ts)
                     for o, t in zip(ap.outputs, res):
-                        if t is not None and is_differentiable(o.dtype):
+                        if t is not None and id(o) in self._connected:
                             acc(o, t)
                 for o in ap.outputs:  # an input that is also an intermediate: add its seed
                     if id(o) in seeds:

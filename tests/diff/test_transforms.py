@@ -454,3 +454,27 @@ def test_an_unreached_input_names_value_and_grad(cached):
         xp.value_and_grad(lambda a, b: xp.sum(a), argnums=(0, 1))(x, y)
     with pytest.raises(xp.DisconnectedInputError, match=r"^value_and_grad\(\): argument leaf 1"):
         vg(x, y)
+
+
+def test_consider_constant_on_one_output_of_a_node_with_several():
+    """A constant that is one output of a multi-output node (a scan's per-step outputs, one
+    branch result of a cond) blocks its own derivative, not its siblings': the node is
+    reached through them, and its rule gets no cotangent for the constant."""
+    a = np.array([0.5, -1.0, 2.0])
+    b = np.array([[0.1, 0.2, 0.3], [0.4, -0.5, 0.6], [0.7, 0.8, -0.9]])
+    al = xp.asarray(a)
+    p, q = xp.cond(xp.sum(al) > -100, lambda t: (t * 3.0, t * t), lambda t: (t, t), al)
+    np.testing.assert_allclose(
+        np.asarray(xp.gradient(xp.sum(p) + xp.sum(q), al, consider_constant=[p])), 2 * a)
+    np.testing.assert_allclose(
+        np.asarray(xp.gradient(xp.sum(p) + xp.sum(q), al, consider_constant=[q])), [3.0] * 3)
+
+    # scan: c_{k+1} = c_k * x_k + a, ys_k = c_k; with ys constant only the carry's path counts
+    c, ys = xp.scan(lambda c, x: (c * x + al, c), al, xp.asarray(b))
+    got = xp.gradient(xp.sum(ys ** 2) + xp.sum(c), al, consider_constant=[ys])
+    d = np.ones(3)  # d c_k / d a, with c_0 = a
+    for k in range(3):
+        d = d * b[k] + 1
+    np.testing.assert_allclose(np.asarray(got), d, rtol=1e-12)
+    got = xp.Lop([c, ys], al, [xp.ones(3), xp.ones((3, 3))], consider_constant=[ys])
+    np.testing.assert_allclose(np.asarray(got), d, rtol=1e-12)
