@@ -432,7 +432,16 @@ def _zeros(v: Var) -> bool:
     if v.owner is not None and isinstance(v.owner.op, Alloc):
         v = v.owner.inputs[0]
     d = v.data if v.owner is None else None
-    return d is not None and d.size > 0 and not np.any(d) and not np.any(np.signbit(d))
+    return d is not None and d.size > 0 and _plus_zero(np.asarray(d))
+
+
+def _plus_zero(d: np.ndarray) -> bool:
+    """Every value of ``d`` is ``+0`` (both parts of a complex value)."""
+    if d.dtype.kind == "c":
+        return _plus_zero(d.real) and _plus_zero(d.imag)
+    if d.dtype.kind == "f":
+        return not np.any(d) and not np.any(np.signbit(d))
+    return not np.any(d)
 
 
 def pushout_accumulators(fg: FunctionGraph) -> int:

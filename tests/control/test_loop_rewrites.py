@@ -358,3 +358,29 @@ def test_reuse_forward_values_stacks_nothing_bigger_than_a_step():
     fg, _ = _check(R.reuse_forward_values, big, fires=0)
     ok, _ = xp.scan(small, xp.asarray(0.5), hs, reverse=True)
     _check(R.reuse_forward_values, ok, fires=1)
+
+
+def test_accumulators_of_complex_and_integer_terms():
+    """A scan summing complex (or integer) terms from zeros: the pushout's test for a +0 start
+    reads the sign of both parts of a complex zero (np.signbit takes no complex values), and
+    the gradient's backward scan, which sums a closed-over complex array's cotangent, runs."""
+    xs = (np.arange(12.0) + 1j).reshape(4, 3)
+    acc, _ = xp.scan(lambda a, x: (a + x * 2.0, None), xp.zeros(3, dtype=xp.complex128), xs)
+    np.testing.assert_array_equal(np.asarray(acc), (xs * 2).sum(0))
+    ints = np.arange(12).reshape(4, 3)
+    acc, _ = xp.scan(lambda a, x: (a + x, None), xp.zeros(3, dtype=xp.int64), ints)
+    np.testing.assert_array_equal(np.asarray(acc), ints.sum(0))
+    w = xp.asarray(np.array([1.0 + 2.0j, -0.5j, 3.0]))
+
+    def loss(c0):
+        c, _ = xp.scan(lambda c, x: (c * x + w, None), c0, xp.asarray(xs.real * 0.1))
+        return xp.sum(xp.real(c * xp.conj(c)))
+
+    c0 = np.array([0.3, -0.2, 0.1], dtype=np.complex128)
+    g = np.asarray(xp.grad(loss)(c0))
+    eps = 1e-7
+    for i in range(3):  # the real part's derivative, by central differences
+        e = np.zeros(3, complex)
+        e[i] = eps
+        fd = (float(loss(xp.asarray(c0 + e))) - float(loss(xp.asarray(c0 - e)))) / (2 * eps)
+        assert abs(g[i].real - fd) < 1e-6
