@@ -7,7 +7,7 @@ import math
 
 from ..array.ops.reduce import Cumulative, Reduce, reduced_shape
 from .registry import register_jvp, register_vjp
-from .util import apply_op, conj, match
+from .util import apply_op, as_var, conj, match
 from .xp import xp
 
 
@@ -15,11 +15,26 @@ def _keep(g, op, x_shape):
     """Reduced ``g`` with the reduced axes kept (size 1)."""
     if op.keepdims:
         return g
+    if None in x_shape:  # a size known only at run time: new axes, which a reshape cannot name
+        for a in sorted(op.axes):
+            g = xp.expand_dims(g, axis=a)
+        return g
     return xp.reshape(g, reduced_shape(tuple(x_shape), op.axes, True))
 
 
 def _count(op, x_shape) -> int:
     return math.prod(x_shape[a] for a in op.axes)
+
+
+def _spread(g, x, op, shape, mean: bool):
+    """``g`` (kept dims) over ``x``'s shape ``shape``, divided by the reduced count for a
+    mean; where a size is known only at run time, through a product with ones of x's shape
+    (no size is read: inside a trace that would need the value)."""
+    if None not in shape:
+        return xp.broadcast_to(g / _count(op, shape) if mean else g, shape)
+    ones = xp.ones_like(x)
+    out = g * ones
+    return out / xp.sum(ones, axis=op.axes, keepdims=True) if mean else out
 
 
 def _prod_partial(x, axes):
@@ -42,21 +57,19 @@ def _prod_partial(x, axes):
 
 def _extreme_mask(x, out, op):
     """Where ``x`` attains the max/min, as 0/1 in x's dtype, and how many times per slice."""
-    mask = xp.astype(x == _keep(out, op, x.shape), x.dtype)
+    mask = xp.astype(x == _keep(out, op, as_var(x).shape), x.dtype)
     return mask, xp.sum(mask, axis=op.axes, keepdims=True)
 
 
 @register_vjp(Reduce)
 def _reduce_vjp(op, inputs, outputs, cts):
     (x,), (g,) = inputs, cts
-    kind, shape = op.kind, x.shape
+    kind, shape = op.kind, as_var(x).shape  # None: a size known only at run time
     if kind in ("all", "any"):
         return [None]
     g = match(g, x.dtype)
-    if kind == "sum":
-        return [xp.broadcast_to(_keep(g, op, shape), shape)]
-    if kind == "mean":
-        return [xp.broadcast_to(_keep(g, op, shape) / _count(op, shape), shape)]
+    if kind in ("sum", "mean"):
+        return [_spread(_keep(g, op, shape), x, op, shape, kind == "mean")]
     if kind == "prod":
         return [_keep(g, op, shape) * conj(_prod_partial(x, op.axes))]
     mask, cnt = _extreme_mask(x, outputs[0], op)

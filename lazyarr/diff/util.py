@@ -78,8 +78,12 @@ def shape_of(v) -> tuple:
 
 
 def zeros_of(v) -> Array:
-    """Zeros with the dtype and shape of Var or Array ``v``."""
-    return xp.zeros(shape_of(v), dtype=v.dtype)
+    """Zeros with the dtype and shape of Var or Array ``v`` (a size known only at run time
+    stays so: inside a trace, reading it would need the value)."""
+    var = v if isinstance(v, Var) else as_var(v)
+    if None in var.shape:
+        return xp.zeros_like(wrap(var))
+    return xp.zeros(var.shape, dtype=var.dtype)
 
 
 def conj(x):

@@ -435,3 +435,27 @@ def test_constants():
     assert xp.newaxis is None
     x = xp.asarray([1.0, 2.0])
     check(x[xp.newaxis, :, xp.newaxis], np.array([1.0, 2.0])[None, :, None])
+
+
+def test_like_functions_of_an_array_whose_size_only_the_run_knows():
+    """zeros_like / ones_like / full_like / empty_like of a mask's result read no size: they
+    work inside grad and compile, and NaN or inf in the array change nothing."""
+    x = np.array([1.0, np.nan, -2.0, np.inf, 3.0])
+    a = xp.asarray(x)
+    m = a[xp.asarray(x != -2.0)]  # 4 elements, known at run time
+    for fn, want in ((xp.zeros_like, 0.0), (xp.ones_like, 1.0), (xp.empty_like, 0.0),
+                     (lambda t: xp.full_like(t, 2.5), 2.5)):
+        got = fn(m)
+        assert got.dtype == np.float64
+        np.testing.assert_array_equal(np.asarray(got), np.full(4, want))
+    got = xp.full_like(m, 7, dtype=xp.int32)
+    assert got.dtype == np.int32
+    np.testing.assert_array_equal(np.asarray(got), np.full(4, 7))
+    v = np.array([0.5, -1.0, 2.0, 3.0])
+
+    def f(v):
+        p = v[v > 0]
+        return xp.sum(xp.ones_like(p) * p * p + xp.full_like(p, 2.0))
+
+    np.testing.assert_allclose(np.asarray(xp.grad(f)(v)), np.where(v > 0, 2 * v, 0))
+    np.testing.assert_allclose(np.asarray(xp.compile(f)(v)), np.sum(v[v > 0] ** 2 + 2.0))

@@ -355,3 +355,28 @@ def test_grad_wrt_a_sequence_with_a_negative_lazy_length():
 
     assert float(f(xp.asarray(x))) == 0.0
     np.testing.assert_array_equal(np.asarray(xp.grad(f)(xp.asarray(x))), np.zeros_like(x))
+
+
+@pytest.mark.parametrize("reduce", [xp.sum, xp.mean, xp.max,
+                                    lambda ys: ys[-1] * ys[0]],
+                         ids=["sum", "mean", "max", "index"])
+def test_second_order_through_a_scan_of_lazy_length(reduce):
+    """The per-step outputs of a scan whose length only the run knows, reduced: hessian,
+    hvp, grad of grad and a compiled grad build no read of the length (they raised
+    ConcretizationError), and equal the same scan of static length."""
+    xs = np.random.default_rng(3).standard_normal((4, 3))
+    h0 = np.array([0.3, -0.7, 1.1])
+    v = np.array([1.0, -0.5, 0.25])
+
+    def make(lazy):
+        def f(h):
+            n = xp.asarray(np.int64(4)) + 0 if lazy else None
+            _, ys = xp.scan(lambda c, x: (xp.sin(c) + x, c * x), h, xp.asarray(xs), length=n)
+            return xp.sum(reduce(ys))
+        return f
+
+    lazy, static = make(True), make(False)
+    for fn in (lambda f: xp.hessian(f)(h0), lambda f: xp.hvp(f, (h0,), (v,)),
+               lambda f: xp.grad(lambda h: xp.sum(xp.grad(f)(h) * v))(h0),
+               lambda f: xp.compile(xp.grad(f))(h0)):
+        np.testing.assert_allclose(np.asarray(fn(lazy)), np.asarray(fn(static)), rtol=1e-12)

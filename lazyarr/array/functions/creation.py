@@ -155,7 +155,20 @@ def empty(shape, *, dtype=None, device=None) -> Array:
 
 def _like(x, fill, dtype, device, fname):
     v = as_var(x)
-    return full(tuple(Array.shape.fget(wrap(v))), fill, dtype=dtype or v.dtype, device=device)
+    dt = D.as_dtype(dtype) if dtype is not None else v.dtype
+    if None in v.shape:
+        return _filled_over(v, fill, dt, device, fname)
+    return full(v.shape, fill, dtype=dt, device=device)
+
+
+def _filled_over(v: Var, fill, dt, device, fname: str) -> Array:
+    """``fill`` (as ``dt``) over the shape of ``v``, some of whose sizes only the run knows:
+    a `where` with both branches ``fill``, over a mask of v's shape (no value is read, so
+    this works inside a trace; a size read would need the value)."""
+    from .elementwise import isnan, where
+
+    c = _filled((), fill, dt, device, fname)
+    return where(isnan(wrap(v)), c, c)
 
 
 def zeros_like(x, /, *, dtype=None, device=None) -> Array:
@@ -171,9 +184,7 @@ def empty_like(x, /, *, dtype=None, device=None) -> Array:
 
 
 def full_like(x, /, fill_value, *, dtype=None, device=None) -> Array:
-    v = as_var(x)
-    return full(tuple(Array.shape.fget(wrap(v))), fill_value, dtype=dtype or v.dtype,
-                device=device)
+    return _like(x, fill_value, dtype, device, "full_like")
 
 
 def arange(start, /, stop=None, step=1, *, dtype=None, device=None) -> Array:
