@@ -114,6 +114,9 @@ def _scan_length(xv: list, length: Any, site: str) -> tuple[int | None, Any]:
         return n, coerce.const(n, _INT64)
     n, n_var = _length_var(length, site)
     if n is not None and any(k != n for k in known):
+        if not isinstance(length, (int, np.integer)) and all(k > n for k in known):
+            # an array's length walks a prefix, as one known only at run time does
+            return None, n_var
         raise ValueError(f"scan: length={n} but the sequences have length(s) "
                          f"{sorted(known)} ({site})")
     return n, n_var

@@ -42,6 +42,29 @@ def test_length_without_xs_and_lazy_length():
     np.testing.assert_allclose(np.asarray(ys), [1, 2, 4, 8, 16])
 
 
+def test_an_array_length_shorter_than_the_sequences_whether_pending_or_not():
+    """An array length may walk a prefix of the sequences (a Python int must match them):
+    the same whether the array is pending, was read already, or holds data from the
+    start; longer than the sequences is an error at once when both are known."""
+    xs = np.arange(12.0).reshape(6, 2)
+
+    def body(c, x):
+        return c + x, c
+
+    want = xs[:4].sum(0)
+    n = xp.asarray(np.int64(4)) + 0
+    np.testing.assert_array_equal(np.asarray(xp.scan(body, xp.zeros(2), xs, length=n)[0]), want)
+    assert int(n) == 4  # now realized
+    for length in (n, xp.asarray(np.int64(4)), xp.asarray(np.int32(4))):
+        c, ys = xp.scan(body, xp.zeros(2), xs, length=length)
+        np.testing.assert_array_equal(np.asarray(c), want)
+        assert np.asarray(ys).shape == (4, 2)
+    with pytest.raises(ValueError, match="length"):
+        xp.scan(body, xp.zeros(2), xs, length=4)
+    with pytest.raises(ValueError, match="length"):
+        xp.scan(body, xp.zeros(2), xs, length=xp.asarray(np.int64(7)))
+
+
 def test_fori_loop_static_and_lazy_bounds():
     f = xp.fori_loop(1, 6, lambda i, v: v + i * i, xp.asarray(0))
     assert int(f) == sum(i * i for i in range(1, 6))
