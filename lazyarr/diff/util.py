@@ -22,6 +22,9 @@ def unbroadcast(g: Array, shape: tuple) -> Array:
     if _same_sizes(gs, shape):
         return g
     lead = len(gs) - len(shape)
+    if lead and None in gs:  # no reshape can name a run-time size: the added axes go first
+        g = xp.sum(g, axis=tuple(range(lead)))
+        gs, lead = as_var(g).shape, 0
     axes = tuple(range(lead)) + tuple(
         lead + i for i, d in enumerate(shape) if d == 1 and gs[lead + i] != 1)
     if axes:
@@ -31,11 +34,13 @@ def unbroadcast(g: Array, shape: tuple) -> Array:
     return g
 
 
-def _same_sizes(a: tuple, b: tuple) -> bool:
-    """Shapes ``a`` and ``b`` agree where both sizes are known (None: known only at run
-    time, the same size on both sides)."""
-    return a == b or (len(a) == len(b) and all(x is None or y is None or x == y
-                                                for x, y in zip(a, b)))
+def _same_sizes(gs: tuple, shape: tuple) -> bool:
+    """Whether cotangent shape ``gs`` needs no summing to become ``shape`` (None: a size known
+    only at run time). A run-time size against a known one is that size (kernels check it),
+    except against 1, which broadcasting may have stretched: that axis is summed (a sum of
+    one element changes nothing)."""
+    return gs == shape or (len(gs) == len(shape) and all(
+        a == b or b is None or (a is None and b != 1) for a, b in zip(gs, shape)))
 
 
 def match(g: Array, like_dtype: np.dtype, shape: tuple | None = None) -> Array:

@@ -478,3 +478,30 @@ def test_consider_constant_on_one_output_of_a_node_with_several():
     np.testing.assert_allclose(np.asarray(got), d, rtol=1e-12)
     got = xp.Lop([c, ys], al, [xp.ones(3), xp.ones((3, 3))], consider_constant=[ys])
     np.testing.assert_allclose(np.asarray(got), d, rtol=1e-12)
+
+
+def test_gradients_of_size_one_operands_broadcast_against_run_time_rows():
+    """A (1, n) operand broadcast against rows a mask keeps (a size known only at run time),
+    then reduced: its cotangent is summed over the rows (None against 1 is not the same
+    size), and operands with added leading axes are summed over them without a reshape."""
+    x = np.array([[0.5, -1.0, 2.0], [1.5, 0.3, -0.7], [2.5, 1.1, 0.4], [-3.0, 0.2, 0.9]])
+    b = np.array([[0.1, -0.2, 0.3]])
+    rows = x[x[:, 0] > 0]
+
+    def m(v):
+        return v[v[:, 0] > 0]
+
+    g = xp.grad(lambda bb: xp.sum((m(xp.asarray(x)) + bb) ** 2))(b)
+    np.testing.assert_allclose(np.asarray(g), 2 * (rows + b).sum(0, keepdims=True))
+    g = xp.grad(lambda bb: xp.sum((m(xp.asarray(x)) + bb) ** 2))(b[0])
+    np.testing.assert_allclose(np.asarray(g), 2 * (rows + b[0]).sum(0))
+    g = xp.grad(lambda v: xp.sum((m(v) - xp.mean(m(v), axis=0, keepdims=True)) ** 2))(x)
+    centered = rows - rows.mean(0)
+    want = np.zeros_like(x)
+    want[x[:, 0] > 0] = 2 * centered  # the mean's own term sums to zero
+    np.testing.assert_allclose(np.asarray(g), want, atol=1e-12)
+    y = np.arange(9.0).reshape(3, 1, 3)
+    g = xp.grad(lambda v: xp.sum(m(v) * xp.asarray(y)))(x)  # m: (None, 3) -> (3, None, 3)
+    want = np.zeros_like(x)
+    want[x[:, 0] > 0] = y.sum(0)
+    np.testing.assert_allclose(np.asarray(g), want)
