@@ -26,7 +26,7 @@ from ..diff.engine import deep_graphs
 from ..graph.userline import where
 from . import _call
 from .program import Program
-from .pytree_code import make_matcher, scalar_key
+from .pytree_code import make_flatten, make_matcher, scalar_key
 
 _SCALARS = (bool, int, float, complex)
 _SUPPORTED_DTYPES = frozenset(ALL_DTYPES)
@@ -41,6 +41,9 @@ MAX_SIGNATURES = 64
 TRACED_VALUES = 2
 #: what `Compiled._prepare` returns for a call to run as eager code
 _EAGER = object()
+#: value tuples run as eager code remembered per signature: one met again is traced (a
+#: schedule's plateau)
+EAGER_MEMORY = 16
 
 
 def _argnums(nums: int | Sequence[int], what: str) -> tuple[int, ...]:
@@ -66,8 +69,8 @@ class Compiled:
         self._cache: OrderedDict = OrderedDict()
         #: per signature without its Python scalars' values: the value tuples traced
         self._scalar_values: dict = {}
-        #: ``(matcher, dtypes, shapes)`` of the signature (scalars by type) last run as eager
-        #: code: its calls skip `_prepare`
+        #: ``(matcher, scalars_of, dtypes, shapes, _ScalarValues)`` of the signature (scalars
+        #: by type) last run as eager code: its calls with new values skip `_prepare`
         self._eager: tuple | None = None
         self._last: Program | None = None
         #: ``(program, stacked argnums, stacked leaf positions)`` of the last `loop`
@@ -166,10 +169,14 @@ class Compiled:
         if prog is None:
             if eager_ok and scalars and self._values_vary(key):
                 spec = _match_spec(args, self.static_argnums, iter(leaves), scalar_types=True)
-                self._eager = (make_matcher(spec), [t[0] for t in types], [t[1] for t in types])
+                self._eager = (make_matcher(spec), make_flatten(_scalars_only(spec)),
+                               [t[0] for t in types], [t[1] for t in types],
+                               self._scalar_state(key))
                 return _EAGER
             prog = self._trace(args, dyn_pos, struct, leaves, arr_pos, types,
                                [index_of[k] for k in sorted(donated) if k in index_of])
+            if scalars:
+                self._scalar_state(key).traced.add(tuple(v for _k, _t, v in scalars))
             prog.match = make_matcher(_match_spec(args, self.static_argnums, iter(leaves)))
             prog.runner.set_match(prog.match)
             self._cache[key] = prog
@@ -181,23 +188,26 @@ class Compiled:
         return prog, data, objs, stacked_idx
 
     def _values_vary(self, key: tuple) -> bool:
-        """Whether a call of signature ``key`` (a miss) has new values of Python scalars
-        beside `TRACED_VALUES` others already traced for the signature without them: a value
-        that changes from call to call (a learning-rate schedule, a step count)."""
+        """Whether a call of signature ``key`` (a miss) should run as eager code: its Python
+        scalars' values are neither among those traced for the signature without them
+        (`TRACED_VALUES` at first) nor a value that recurs (run as eager code once before: a
+        schedule's plateau, traced now); values that change on every call (a learning-rate
+        schedule, a step count) run as eager code."""
+        state = self._scalar_state(key)
+        values = tuple(v for _k, _t, v in key[2])
+        if values in state.traced or len(state.traced) < TRACED_VALUES:
+            return False
+        return state.eager_once(values)
+
+    def _scalar_state(self, key: tuple) -> _ScalarValues:
         struct, types, scalars, statics, nargs = key
-        values = tuple(v for _k, _t, v in scalars)
         base = (struct, types, tuple((k, t) for k, t, _v in scalars), statics, nargs)
-        seen = self._scalar_values.get(base)
-        if seen is None:
-            seen = self._scalar_values[base] = []
+        state = self._scalar_values.get(base)
+        if state is None:
+            state = self._scalar_values[base] = _ScalarValues()
             if len(self._scalar_values) > MAX_SIGNATURES:
                 del self._scalar_values[next(iter(self._scalar_values))]
-        if values in seen:  # traced before, dropped from the signature cache since
-            return False
-        if len(seen) < TRACED_VALUES:
-            seen.append(values)
-            return False
-        return True
+        return state
 
     def _run_eager(self, args: tuple) -> Any:
         """``f(*args)`` as eager code, its outputs realized together: what a call computes,
@@ -210,15 +220,17 @@ class Compiled:
                 if not all(type(x) is Array or x is None or isinstance(x, _SCALARS)
                            for x in leaves):
                     full[i] = T.unflatten(struct, [_as_array(x) for x in leaves])
+        self._last = None  # no program ran: a trusted call next takes the checked path
         leaves, struct = T.flatten(self.fn(*full))
         try:
-            outs = [x if type(x) is Array else coerce.wrap(v)
-                    for x, v in zip(leaves, T.to_vars(leaves))]
+            vs = T.to_vars(leaves)
         except TypeError as exc:
             raise TypeError(f"compile: f must return arrays (or pytrees of arrays): "
                             f"{exc}") from None
-        realize([a._v for a in outs if a._v.owner is not None])
-        return T.unflatten(struct, outs)
+        realize([v for v in vs if v.owner is not None])
+        # new Arrays, never an argument itself nor a view of a caller's writable data, as a
+        # program's results are
+        return T.unflatten(struct, [coerce.wrap(coerce.snapshot(v)) for v in vs])
 
     def _trace(self, args, dyn_pos, struct, leaves, arr_pos, types, donate) -> Program:
         fn, nargs = self.fn, len(args)
@@ -262,10 +274,13 @@ class Compiled:
             if out is not _MISS:
                 return out
         if self._eager is not None:  # the signature last run as eager code, checked quickly
-            match, dtypes, shapes = self._eager
+            match, scalars_of, dtypes, shapes, state = self._eager
             objs = match(args)
             if objs is not None and _call.check(objs, dtypes, shapes) is not None:
-                return self._run_eager(args)
+                values = tuple(scalar_key(x) for x in scalars_of(args))
+                if values not in state.traced and values not in state.eager:  # a new value
+                    state.eager_once(values)
+                    return self._run_eager(args)
         prep = self._prepare(args, eager_ok=True)
         if prep is None:
             return self.fn(*args)  # inside an enclosing trace: f is inlined
@@ -345,6 +360,41 @@ class Compiled:
         return f"<lazyarr.compile of {getattr(self.fn, '__qualname__', self.fn)!r}>"
 
 
+class _ScalarValues:
+    """The Python scalars' value tuples of one signature (their values left out): those
+    ``traced`` (compiled programs), and those run once as eager code (the last
+    `EAGER_MEMORY`): one met again is traced."""
+
+    __slots__ = ("traced", "eager")
+
+    def __init__(self) -> None:
+        self.traced: set = set()
+        self.eager: OrderedDict = OrderedDict()
+
+    def eager_once(self, values: tuple) -> bool:
+        """Whether a call with ``values`` (not traced) runs as eager code: yes the first
+        time; a value met again is for a trace (False)."""
+        if self.eager.pop(values, None) is not None:
+            return False
+        self.eager[values] = True
+        if len(self.eager) > EAGER_MEMORY:
+            self.eager.popitem(last=False)
+        return True
+
+
+def _scalars_only(spec: Any) -> Any:
+    """A `make_flatten` structure of a matcher ``spec`` that takes its ``("type", t)`` leaves
+    (the Python scalars) and skips the rest."""
+    kind = spec[0]
+    if kind == "type":
+        return ("leaf",)
+    if kind in ("tuple", "list"):
+        return (kind, tuple(_scalars_only(c) for c in spec[1]))
+    if kind in ("dict", "ntuple"):
+        return (kind, spec[1], tuple(_scalars_only(c) for c in spec[2]))
+    return ("skip",)
+
+
 def _as_array(x: Any) -> Any:
     """Argument leaf ``x`` as ``f`` sees it: a lazyarr Array for array data (a NumPy array's
     leaf aliases it, as `asarray` does; other dtypes convert as eager code converts them),
@@ -399,10 +449,11 @@ def compile(f: Callable | None = None, *, static_argnums: int | Sequence[int] = 
     scalars, and the (hashable) values of the ``static_argnums`` arguments; a new signature
     traces again (``.n_traces`` counts). The programs of the last `MAX_SIGNATURES`
     signatures are kept. Python scalars whose values change from call to call (a learning
-    rate, a step count) are traced for their first `TRACED_VALUES` values only; a call with
+    rate, a step count) are traced for their first `TRACED_VALUES` values; a call with
     another value runs ``f`` as eager code (the same results: ``f`` sees the value, and the
-    trace cache gives changing scalars one program), which costs more per call than a
-    compiled program: pass such a value as a 0-d array for the least overhead.
+    trace cache gives changing scalars one program), and a value met again is traced (a
+    schedule's plateau). Eager code costs more per call than a compiled program: pass a
+    value that changes on every call as a 0-d array for the least overhead.
 
     Results are realized lazyarr Arrays. Keyword arguments are bound to ``f``'s parameters,
     defaults filled in, and then count as positional ones (argument numbers refer to ``f``'s

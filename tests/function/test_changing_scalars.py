@@ -158,3 +158,67 @@ def test_numpy_arguments_are_lazyarr_arrays_to_f_in_eager_calls_too():
         np.testing.assert_array_equal(np.asarray(a), x.T * s)
         assert b.dtype == np.float32
         np.testing.assert_array_equal(np.asarray(b), h.astype(np.float32) * np.float32(s))
+
+
+def test_eager_calls_hand_out_new_arrays():
+    """An argument returned as it is: a new Array (writing into it leaves the caller's
+    alone), never a view of a caller's NumPy array (later writes to it change nothing)."""
+    f = xp.compile(lambda x, a, s: (x, a * s))
+    for s in (1.0, 2.0, 3.0, 4.0):
+        x = np.arange(3.0)
+        a = xp.asarray(np.ones(3))
+        out, _ = f(x, a, s)
+        x[0] = 100.0
+        assert float(out[0]) == 0.0
+        g = xp.compile(lambda a, s: a)
+        for t in (1.0, 2.0, 3.0):
+            r = g(a, t)
+            assert r is not a
+            r[0] = 5.0
+            assert float(a[0]) == 1.0
+
+
+def test_values_that_recur_are_traced_and_traced_values_stay_compiled():
+    """A step-decay schedule: each plateau's value is traced when it recurs, so later calls
+    run compiled programs; a value traced before still runs its program after calls with
+    new values ran as eager code."""
+    w = np.ones(3)
+    f = xp.compile(lambda w, lr: w * lr)
+    for lr in [0.1] * 3 + [0.01] * 3 + [0.001] * 5 + [0.0001] * 5:
+        np.testing.assert_array_equal(np.asarray(f(w, lr)), w * lr)
+    assert f.n_traces == 4
+    for i in range(5):
+        f(w, 1.0 + i)  # new every time: eager code
+    assert f.n_traces == 4
+    f(w, 0.1)
+    assert f.n_traces == 4 and f._last is not None  # its compiled program ran
+
+
+def test_a_trusted_call_after_an_eager_one_checks_its_arguments():
+    """The previous call ran no program: a trusted call takes the checked path, with the
+    value it is given."""
+    x = np.arange(3.0)
+    f = xp.compile(lambda x, s: x * s)
+    for s in (1.0, 2.0, 3.0):
+        f(x, s)
+    f.trust_input = True
+    np.testing.assert_array_equal(np.asarray(f(x, 7.0)), x * 7.0)
+
+
+def test_a_failed_trace_is_not_a_traced_value():
+    calls = []
+
+    def f(x, s):
+        calls.append(s)
+        if len(calls) <= 2:
+            raise RuntimeError("not yet")
+        return x * s
+
+    g = xp.compile(f)
+    x = np.arange(3.0)
+    for s in (1.0, 2.0):
+        with pytest.raises(RuntimeError):
+            g(x, s)
+    for s in (3.0, 4.0):
+        np.testing.assert_array_equal(np.asarray(g(x, s)), x * s)
+    assert g.n_traces == 2  # 3.0 and 4.0: the failed ones do not count
