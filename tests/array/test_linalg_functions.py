@@ -1,6 +1,9 @@
 """Linear-algebra functions beyond what the conformance suite asks: NumPy's leniencies and
 the operators' protocol with other libraries' matrices."""
 
+import array
+import collections
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -37,3 +40,8 @@ def test_matmul_defers_to_an_operand_it_cannot_convert():
         xp.matmul(xp.asarray(b), s)  # the function itself still refuses it
     with pytest.raises(TypeError):
         xp.asarray(b) @ object()
+    m = xp.asarray(np.eye(3))  # buffers and sequences are still arrays to @
+    for other in (memoryview(np.arange(3.0)), array.array("d", [1.0, 2.0, 3.0]), range(3),
+                  collections.deque([1.0, 2.0, 3.0]), [1.0, 2.0, 3.0]):
+        np.testing.assert_array_equal(np.asarray(m @ other), np.asarray(other, dtype=float))
+        np.testing.assert_array_equal(np.asarray(other @ m), np.asarray(other, dtype=float))
