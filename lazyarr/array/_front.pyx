@@ -12,6 +12,7 @@ errors), so there is one definition of each rule.
 cimport numpy as cnp
 from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.object cimport PyObject, PyTypeObject
+from cpython.pythread cimport PyThread_get_thread_ident
 from cpython.tuple cimport PyTuple_GET_SIZE
 
 from ..graph._ir cimport Apply, Var, node1
@@ -37,19 +38,23 @@ def bind(array_cls, list live, dict coerce_globals, realize):
     _const_cache, _const = coerce_globals["_const_cache"], coerce_globals["const"]
 
 
-#: set while `coerce` converts a list through NumPy: an Array met inside raises `NestedArray`
-#: instead of being read (the list is then stacked: nothing computed, traced values welcome)
-cdef bint _probing = False
+#: the thread whose `coerce` converts a list through NumPy now (0: none): an Array met
+#: inside raises `NestedArray` there instead of being read (the list is then stacked:
+#: nothing computed, traced values welcome); other threads read values as ever
+cdef unsigned long _probing = 0
 
 
 class NestedArray(Exception):
     """An Array inside a list NumPy was converting (see `probe_nested`)."""
 
 
-def probe_nested(bint on):
-    """Make ``Array.__array__`` raise `NestedArray` (``on``) or read values again."""
+def probe_nested(unsigned long owner):
+    """Make ``Array.__array__`` raise `NestedArray` in thread ``owner`` (0: in none);
+    returns the previous owner, to restore (a conversion inside a conversion)."""
     global _probing
-    _probing = on
+    prev = _probing
+    _probing = owner
+    return prev
 
 
 cdef inline object _float_const(object x, object dt):
@@ -125,7 +130,7 @@ cdef class ArrayBase:
     def __array__(self, dtype=None, copy=None):
         """NumPy's conversion protocol: the data (realized), cast to ``dtype`` or copied when
         asked (``np.asarray(a)`` is the usual way to read a value)."""
-        if _probing:
+        if _probing and _probing == PyThread_get_thread_ident():
             raise NestedArray
         d = self._value()
         if dtype is not None and _np_dtype(dtype) != d.dtype:

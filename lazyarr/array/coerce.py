@@ -4,6 +4,7 @@ variables, and graph variables into user-facing arrays."""
 from __future__ import annotations
 
 import sys
+import threading
 import types
 
 import numpy as np
@@ -123,11 +124,11 @@ def sequence_array(x, dtype: np.dtype | None) -> np.ndarray:
     `_front.NestedArray` instead of being read (`nested_var` then stacks the list)."""
     if type(x) not in (list, tuple):
         return np.asarray(x, dtype=dtype)
-    _front.probe_nested(True)
+    prev = _front.probe_nested(threading.get_ident())
     try:
         return np.asarray(x, dtype=dtype)
     finally:
-        _front.probe_nested(False)
+        _front.probe_nested(prev)
 
 
 def nested_var(seq: list | tuple, dtype: np.dtype | None) -> Var:

@@ -459,3 +459,49 @@ def test_like_functions_of_an_array_whose_size_only_the_run_knows():
 
     np.testing.assert_allclose(np.asarray(xp.grad(f)(v)), np.where(v > 0, 2 * v, 0))
     np.testing.assert_allclose(np.asarray(xp.compile(f)(v)), np.sum(v[v > 0] ** 2 + 2.0))
+
+
+def test_list_conversion_reads_no_value_in_its_own_thread_only():
+    """While one thread converts a list (Arrays in it are stacked, not read), other threads
+    read values as ever, and a conversion inside the conversion (an element's own
+    ``__array__``) leaves the outer one probing."""
+    import threading
+
+    done = threading.Event()
+    errors = []
+    realized = xp.asarray(np.arange(3.0)) * 2
+    np.asarray(realized)
+
+    class Slow:
+        def __array__(self, dtype=None, copy=None):
+            for _ in range(200):
+                np.asarray(realized)  # this thread, inside the probe: a realized value
+            return np.ones(3)
+
+    def reader():
+        while not done.is_set():
+            try:
+                np.asarray(realized)
+            except Exception as exc:  # NestedArray leaking from the other thread
+                errors.append(exc)
+                return
+
+    t = threading.Thread(target=reader)
+    t.start()
+    try:
+        for _ in range(20):
+            np.testing.assert_array_equal(np.asarray(xp.asarray([Slow(), [1.0, 2.0, 3.0]])),
+                                          [[1, 1, 1], [1, 2, 3]])
+    finally:
+        done.set()
+        t.join()
+    assert not errors
+
+    a = xp.asarray(np.float64(1.5)) * 2  # pending
+
+    class Inner:
+        def __array__(self, dtype=None, copy=None):
+            return np.asarray(xp.asarray([a, a]))  # a conversion inside the conversion
+
+    got = xp.asarray([[a, a], Inner()])
+    np.testing.assert_array_equal(np.asarray(got), [[3.0, 3.0], [3.0, 3.0]])
