@@ -445,3 +445,26 @@ def test_vecdot_and_tensordot_of_a_run_time_sized_array():
     np.testing.assert_allclose(np.asarray(xp.grad(f)(x)), np.asarray(xp.grad(f_ref)(x)))
     with pytest.raises(ValueError):
         np.asarray(xp.vecdot(s, xp.asarray(np.ones((4, 2))), axis=0))  # 3 rows against 4
+
+
+def test_contractions_of_a_run_time_size_against_one_raise():
+    """A contracted size only the run knows against a known 1 (or 1 row against 3): NumPy
+    raises, and so do vecdot and tensordot (they once broadcast the 1 and summed)."""
+    x = np.arange(12.0).reshape(6, 2) - 5
+    a = xp.asarray(x)
+    s = a[a[:, 0] > 0]  # 3 rows at run time
+    one = a[a[:, 0] > 4]  # 1 row at run time
+    with pytest.raises(ValueError):
+        np.asarray(xp.vecdot(s, xp.asarray(np.ones((1, 2))), axis=0))
+    with pytest.raises(ValueError):
+        np.asarray(xp.vecdot(one, xp.asarray(np.ones((3, 2))), axis=0))
+    with pytest.raises(ValueError):
+        np.asarray(xp.tensordot(s, xp.asarray(np.ones((1, 2))), axes=([0], [0])))
+    np.testing.assert_array_equal(  # equal sizes: the values
+        np.asarray(xp.vecdot(one, xp.asarray(np.full((1, 2), 2.0)), axis=0)),
+        np.sum(x[x[:, 0] > 4] * 2.0, axis=0))
+    big = xp.asarray(np.arange(2000.0).reshape(1000, 2))
+    rows = big[big[:, 0] >= 0]  # (None, 2): a matmul, no (1000, 2, n) temporary
+    w = np.arange(6.0).reshape(2, 3)
+    np.testing.assert_allclose(np.asarray(xp.tensordot(rows, xp.asarray(w), axes=1)),
+                               np.arange(2000.0).reshape(1000, 2) @ w)

@@ -97,15 +97,25 @@ def tensordot(x1, x2, /, *, axes=2) -> Array:
 def _tensordot_broadcast(v1: Var, v2: Var, a1: list, a2: list, free1: list,
                          free2: list) -> Array:
     """`tensordot` of operands with sizes known only at run time, which a reshape to one
-    matrix product cannot name: one broadcast product ``(free1, axes, free2)``, summed over
-    the contracted axes (the product's broadcast compares their sizes when it runs)."""
+    matrix product cannot name (a reshape would read them). One contracted axis and at most
+    one free axis of ``x2``: one (batched) `matmul`, which compares the contracted sizes when
+    it runs. Otherwise one broadcast product ``(free1, axes, free2)`` summed over the
+    contracted axes, refused where a run-time size meets a 1 there (broadcasting would
+    stretch the 1 where NumPy raises)."""
     from .manipulation import expand_dims, permute_dims
     from .statistics import sum as _sum
 
     left = permute_dims(wrap(v1), tuple(free1 + a1))
+    right = permute_dims(wrap(v2), tuple(a2 + free2))
+    if len(a1) == 1 and len(free2) <= 1:
+        return matmul(left, right)
+    for i, j in zip(a1, a2):
+        if 1 in (v1.shape[i], v2.shape[j]) and None in (v1.shape[i], v2.shape[j]):
+            raise ValueError(f"tensordot(): axis {i} of x1 (size {v1.shape[i]}) and axis {j} "
+                             f"of x2 (size {v2.shape[j]}): a size known only at run time "
+                             f"against 1 is not contracted here ({where()})")
     for _ in free2:
         left = expand_dims(left, axis=-1)
-    right = permute_dims(wrap(v2), tuple(a2 + free2))
     for _ in free1:
         right = expand_dims(right, axis=0)
     return _sum(left * right, axis=tuple(range(len(free1), len(free1) + len(a1))),
@@ -132,6 +142,15 @@ def vecdot(x1, x2, /, *, axis: int = -1) -> Array:
     a = wrap(cast(v1, dt))
     if dt.kind == "c":
         a = conj(a)
-    return _sum(multiply(a, wrap(cast(v2, dt))), axis=ax, dtype=dt)  # keeps int8 int8
+    b = wrap(cast(v2, dt))
+    if None in (v1.shape[nax], v2.shape[nax]):
+        # a run-time size: a batched (1, K) @ (K, 1) product compares the contracted sizes
+        # when it runs (a product with broadcasting would stretch a size of 1)
+        from .manipulation import expand_dims, moveaxis
+
+        a = expand_dims(moveaxis(a, nax, -1), axis=-2)
+        b = expand_dims(moveaxis(b, nax, -1), axis=-1)
+        return matmul(a, b)[..., 0, 0]
+    return _sum(multiply(a, b), axis=ax, dtype=dt)  # keeps int8 int8
 
 
