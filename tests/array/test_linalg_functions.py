@@ -25,6 +25,12 @@ def test_cross_takes_a_positive_axis_as_numpy_does():
     for axis in (2, 3, -4):
         with pytest.raises(ValueError):
             xp.linalg.cross(c, c, axis=axis)
+    # operands of different ndim: NumPy counts a positive axis in each of them
+    u, v = np.arange(9.0).reshape(3, 3), np.arange(27.0).reshape(3, 3, 3) % 5
+    np.testing.assert_array_equal(np.asarray(xp.linalg.cross(u, v, axis=0)),
+                                  np.linalg.cross(u, v, axis=0))
+    with pytest.raises(ValueError):
+        xp.linalg.cross(np.ones((4, 3)), np.ones(3), axis=1)  # axis 1 of a 1-d operand
 
 
 def test_matmul_defers_to_an_operand_it_cannot_convert():

@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 from ...graph.userline import where as _site
 from .. import dtypes as D
-from ..coerce import Array, as_var, build, build_many, cast, coerce_pair
+from ..coerce import Array, as_var, build, build_many, cast, coerce_pair, wrap
 from ..ops.axes import int_arg, normalize_axes
 from ..ops.linalg_ext import Linalg
 from .linalg_basic import matmul, matrix_transpose, tensordot, vecdot
@@ -193,9 +193,13 @@ def cross(x1, x2, /, *, axis: int = -1) -> Array:
     if dt.kind == "b":
         raise TypeError(f"linalg.cross() needs numeric arrays ({_site()})")
     axis = int_arg(axis, "linalg.cross", "axis")
-    n = max(len(v1.shape), len(v2.shape))
-    if 0 <= axis < n:  # NumPy's positive axis, counted in the broadcast shape
-        axis -= n
+    if axis >= 0:  # NumPy's positive axis: counted in each operand, and in the result
+        from .manipulation import moveaxis
+
+        a = moveaxis(wrap(cast(v1, dt)), axis, -1)
+        b = moveaxis(wrap(cast(v2, dt)), axis, -1)
+        r = build(Linalg("cross", (("axis", -1),)), as_var(a), as_var(b))
+        return moveaxis(r, -1, axis)
     return build(Linalg("cross", (("axis", axis),)), cast(v1, dt), cast(v2, dt))
 
 
