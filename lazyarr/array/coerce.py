@@ -137,19 +137,26 @@ def nested_var(seq: list | tuple, dtype: np.dtype | None) -> Var:
     scalar counts as its default dtype: ``[f32_array, 2.0]`` is float64)."""
     from .functions.manipulation import stack
 
-    def convert(e):
-        return [convert(x) for x in e] if type(e) in (list, tuple) else as_var(e)
+    def convert(e):  # Python scalars stay values: NumPy's dtype for them is their own
+        if type(e) in (list, tuple):
+            return [convert(x) for x in e]
+        return e if isinstance(e, _SCALARS) else as_var(e)
 
     def leaves(t):
         for x in t:
             yield from leaves(x) if type(x) is list else (x,)
 
     tree = convert(seq)
-    dt = dtype if dtype is not None else np.result_type(*(v.dtype for v in leaves(tree)))
+    if dtype is None:
+        dts = [x.dtype if isinstance(x, Var) else np.asarray(x).dtype for x in leaves(tree)]
+        dtype = np.result_type(*dts)
+        if dtype not in D._SUPPORTED:  # a Python int past uint64
+            raise TypeError(f"asarray(): cannot make an array of {dtype} values ({where()})")
+    dt = dtype
 
     def join(t):
         if type(t) is not list:
-            return cast(t, dt)
+            return cast(t, dt) if isinstance(t, Var) else const(t, dt)
         if not t:
             raise ValueError(f"asarray(): an empty list beside arrays ({where()})")
         return stack([wrap(join(x)) for x in t])._v

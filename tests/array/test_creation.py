@@ -59,6 +59,10 @@ def test_asarray_of_a_list_holding_arrays_stays_lazy():
                            else np.asarray(r) for r in obj], dtype=dt)
         assert got.dtype == want.dtype and got.shape == want.shape
         np.testing.assert_array_equal(np.asarray(got), want)
+    big = xp.asarray(np.int64(1)) + 1  # beside a Python int past int64: NumPy's float64
+    got = xp.asarray([big, 2 ** 63])
+    assert got.dtype == np.float64
+    np.testing.assert_array_equal(np.asarray(got), [2.0, 2.0 ** 63])
     with pytest.raises(ValueError):
         xp.asarray([a, b], copy=False)
     with pytest.raises(ValueError):
