@@ -133,8 +133,9 @@ def sequence_array(x, dtype: np.dtype | None) -> np.ndarray:
 
 def nested_var(seq: list | tuple, dtype: np.dtype | None) -> Var:
     """A (nested) list or tuple holding Arrays as one variable: its items stacked (no value
-    is read), in ``dtype`` or else the dtype NumPy's ``asarray`` gives such values (a Python
-    scalar counts as its default dtype: ``[f32_array, 2.0]`` is float64)."""
+    is read), in ``dtype`` or else the dtype NumPy's ``asarray`` gives such values (Python
+    scalars as NumPy types them: ``[f32_array, 2.0]`` is float64, ``[i64_array, 2**63]``
+    float64)."""
     from .functions.manipulation import stack
 
     def convert(e):  # Python scalars stay values: NumPy's dtype for them is their own
