@@ -322,3 +322,32 @@ def test_var_and_std_with_a_correction_past_n():
                                           np.std(x, ddof=c))
         np.testing.assert_array_equal(
             np.asarray(xp.var(xp.asarray(np.ones(3)), correction=3)), np.var(np.ones(3), ddof=3))
+
+
+def test_var_and_std_of_rows_only_the_run_counts():
+    """var/std over an axis whose size a mask decides read no size: the count is a sum of
+    ones, so they work inside grad and compile; values and gradients as NumPy's."""
+    x = np.array([[0.5, -1.0, 2.0], [1.5, 0.3, -0.7], [2.5, 1.1, 0.4], [-3.0, 0.2, 0.9]])
+    keep = x[:, 0] > 0
+    rows = x[keep]
+
+    def m(v):
+        return v[v[:, 0] > 0]
+
+    for axis, corr in ((0, 0.0), (0, 1.0), (1, 0.0), (None, 1.5)):
+        np.testing.assert_allclose(np.asarray(xp.var(m(xp.asarray(x)), axis=axis,
+                                                     correction=corr)),
+                                   np.var(rows, axis=axis, ddof=corr), rtol=1e-12)
+        np.testing.assert_allclose(np.asarray(xp.std(m(xp.asarray(x)), axis=axis,
+                                                     correction=corr)),
+                                   np.std(rows, axis=axis, ddof=corr), rtol=1e-12)
+    np.testing.assert_allclose(float(xp.compile(lambda v: xp.sum(xp.var(m(v), axis=0)))(x)),
+                               np.var(rows, axis=0).sum(), rtol=1e-12)
+    g = np.asarray(xp.grad(lambda v: xp.sum(xp.var(m(v), axis=0, correction=1.0)))(x))
+    want = np.zeros_like(x)
+    want[keep] = 2 * (rows - rows.mean(0)) / (len(rows) - 1)
+    np.testing.assert_allclose(g, want, atol=1e-12)
+    too_few = xp.var(xp.asarray(x)[xp.asarray(x[:, 0] > 2)], axis=0, correction=1.0)
+    with np.errstate(all="ignore"):  # one row, one degree of freedom taken: NaN as NumPy
+        np.testing.assert_array_equal(np.asarray(too_few),
+                                      np.var(x[x[:, 0] > 2], axis=0, ddof=1))

@@ -130,13 +130,20 @@ def _var(x, axis, correction, keepdims: bool, fname: str) -> Array:
     v = cast(v, D.float_dtype(v.dtype))
     axes = normalize_axes(axis, len(v.shape), fname)
     a = wrap(v)
-    shape = Array.shape.fget(a)
-    n = 1
-    for ax in axes:
-        n *= shape[ax]
     dev = a - mean(a, axis=axes, keepdims=True)
     sq = real(dev * conj(dev)) if v.dtype.kind == "c" else dev * dev
     s = sum(sq, axis=axes, keepdims=keepdims)
+    if None in [v.shape[ax] for ax in axes]:
+        # a count only the run knows: a sum of ones (reading the size would need the value)
+        from .creation import ones_like
+        from .elementwise import where as _where
+
+        dof = sum(ones_like(real(a) if v.dtype.kind == "c" else a), axis=axes,
+                  keepdims=keepdims) - correction
+        return s / _where(dof > 0, dof, 0.0)
+    n = 1
+    for ax in axes:
+        n *= v.shape[ax]
     dof = n - correction
     return s / (dof if dof > 0 else 0)  # as NumPy: inf (or NaN) past N, never negative
 
