@@ -85,10 +85,7 @@ def shape_of(v) -> tuple:
 def zeros_of(v) -> Array:
     """Zeros with the dtype and shape of Var or Array ``v`` (a size known only at run time
     stays so: inside a trace, reading it would need the value)."""
-    var = v if isinstance(v, Var) else as_var(v)
-    if None in var.shape:
-        return xp.zeros_like(wrap(var))
-    return xp.zeros(var.shape, dtype=var.dtype)
+    return xp.zeros_like(wrap(v) if isinstance(v, Var) else v)
 
 
 def conj(x):

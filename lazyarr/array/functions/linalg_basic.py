@@ -84,7 +84,7 @@ def tensordot(x1, x2, /, *, axes=2) -> Array:
     free1 = [i for i in range(n1) if i not in a1]
     free2 = [j for j in range(n2) if j not in a2]
     if None in s1 or None in s2:
-        return _tensordot_broadcast(v1, v2, a1, a2, free1, free2)
+        return _tensordot_run_time(v1, v2, a1, a2, free1, free2)
     k = math.prod(s1[i] for i in a1)
     m = math.prod(s1[i] for i in free1)
     n = math.prod(s2[j] for j in free2)
@@ -94,7 +94,7 @@ def tensordot(x1, x2, /, *, axes=2) -> Array:
     return reshape(out, tuple(s1[i] for i in free1) + tuple(s2[j] for j in free2))
 
 
-def _tensordot_broadcast(v1: Var, v2: Var, a1: list, a2: list, free1: list,
+def _tensordot_run_time(v1: Var, v2: Var, a1: list, a2: list, free1: list,
                          free2: list) -> Array:
     """`tensordot` of operands with sizes known only at run time, which a reshape to one
     matrix product cannot name (a reshape would read them). One contracted axis and at most
