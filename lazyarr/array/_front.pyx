@@ -309,9 +309,28 @@ def unary(op, fn, types, as_var, cast):
     return f
 
 
-def binary(op, fn, types, coerce_pair, cast, broadcast_shapes):
-    """The elementwise function of two-operand row ``fn`` (op ``op``), and its reflected
-    form for the ``__r*__`` operators."""
+cpdef bint defers_to(object x, str op):
+    """Whether an operator of an Array with ``x`` should return NotImplemented: ``x`` is no
+    array to lazyarr (`coerce.as_var` refuses it; Python scalars, sequences and NumPy values
+    are arrays) but its type has operator ``op`` (say a SciPy sparse matrix's
+    ``__rmul__``), so ``x`` answers ``x * y`` itself, as it does beside a NumPy array."""
+    if isinstance(x, (ArrayBase, bool, int, float, complex, list, tuple, _np.ndarray,
+                      _np.generic)):
+        return False
+    if not hasattr(type(x), op):
+        return False
+    try:
+        _cg["as_var"](x)
+    except TypeError:
+        return True
+    return False
+
+
+def binary(op, fn, types, coerce_pair, cast, broadcast_shapes, str dunder=None):
+    """The elementwise function of two-operand row ``fn`` (op ``op``), and the operators
+    ``__{dunder}__`` and ``__r{dunder}__`` of the array object (None without ``dunder``):
+    the same function, except that they return NotImplemented for an operand that answers
+    them itself (`defers_to`)."""
     cdef _TypesMemo memo = _TypesMemo(fn, types)
     cdef _ScalarMemo scalar = _ScalarMemo()
     # an integer array to a negative Python int is NumPy's ValueError (C truncates 2**-1 to 0)
@@ -320,69 +339,85 @@ def binary(op, fn, types, coerce_pair, cast, broadcast_shapes):
     # ``h @ w2 + b2`` alternate), compared by identity, then by value
     cdef object b1 = None, b2 = None, bout = None, c1 = None, c2 = None, cout = None
 
-    def f(x1, x2, /):
-        nonlocal b1, b2, bout, c1, c2, cout
-        cdef Var v1, v2
-        cdef Py_ssize_t d1, d2
-        t1 = type(x1)
-        t2 = type(x2)
-        if t1 is Array and t2 is Array:
-            v1 = (<ArrayBase>x1)._v
-            v2 = (<ArrayBase>x2)._v
-            dt = v1.dtype
-            if v2.dtype is not dt:
-                v1, v2, dt = coerce_pair(x1, x2)
-        elif t1 is Array and (t2 is float or t2 is int) and \
-                _inexact((<ArrayBase>x1)._v.dtype):
-            v1 = (<ArrayBase>x1)._v
-            dt = v1.dtype
-            v2 = scalar.get(x2, dt)
-        elif t2 is Array and (t1 is float or t1 is int) and \
-                _inexact((<ArrayBase>x2)._v.dtype):
-            v2 = (<ArrayBase>x2)._v
-            dt = v2.dtype
-            v1 = scalar.get(x1, dt)
-        else:
-            if is_pow and t2 is int and x2 < 0 and isinstance(x1, ArrayBase) and \
-                    (<ArrayBase>x1)._v.dtype.kind in "iu":
-                from ..graph.userline import where
-                raise ValueError(f"integers to negative integer powers are not allowed: "
-                                 f"{(<ArrayBase>x1)._v.dtype} ** {x2} ({where()})")
-            v1, v2, dt = coerce_pair(x1, x2)
-        r = memo.get(dt)
-        ct = r[0]
-        if v1.dtype is not ct and v1.dtype != ct:
-            v1 = cast(v1, ct)
-        if v2.dtype is not ct and v2.dtype != ct:
-            v2 = cast(v2, ct)
-        s1 = v1.shape
-        s2 = v2.shape
-        if s1 is not s2:
-            if type(s1) is not tuple or type(s2) is not tuple:
-                s1 = broadcast_shapes(s1, s2)
-            elif PyTuple_GET_SIZE(s2) == 0:  # a 0-d side is told by its length
-                pass
-            elif PyTuple_GET_SIZE(s1) == 0:
-                s1 = s2
-            elif s1 == s2:
-                pass
-            elif (s1 is b1 or s1 == b1) and (s2 is b2 or s2 == b2):
-                s1 = bout
-            elif (s1 is c1 or s1 == c1) and (s2 is c2 or s2 == c2):
-                s1 = cout
+    def build(str other_op):
+        # ``other_op``: None for the namespace function, else the operator the non-Array
+        # operand is asked for when lazyarr cannot take it (see `defers_to`)
+        def f(x1, x2, /):
+            nonlocal b1, b2, bout, c1, c2, cout
+            cdef Var v1, v2
+            cdef Py_ssize_t d1, d2
+            t1 = type(x1)
+            t2 = type(x2)
+            if t1 is Array and t2 is Array:
+                v1 = (<ArrayBase>x1)._v
+                v2 = (<ArrayBase>x2)._v
+                dt = v1.dtype
+                if v2.dtype is not dt:
+                    v1, v2, dt = coerce_pair(x1, x2)
+            elif t1 is Array and (t2 is float or t2 is int) and \
+                    _inexact((<ArrayBase>x1)._v.dtype):
+                v1 = (<ArrayBase>x1)._v
+                dt = v1.dtype
+                v2 = scalar.get(x2, dt)
+            elif t2 is Array and (t1 is float or t1 is int) and \
+                    _inexact((<ArrayBase>x2)._v.dtype):
+                v2 = (<ArrayBase>x2)._v
+                dt = v2.dtype
+                v1 = scalar.get(x1, dt)
             else:
-                out = broadcast_shapes(s1, s2)  # raises for shapes that do not broadcast
-                c1, c2, cout = b1, b2, bout
-                b1, b2, bout = s1, s2, out
-                s1 = out
-        d1 = v1.depth
-        d2 = v2.depth
-        return wrap(node1(op, (v1, v2), r[1], s1, (d1 if d1 > d2 else d2) + 1, 0))
+                if is_pow and t2 is int and x2 < 0 and isinstance(x1, ArrayBase) and \
+                        (<ArrayBase>x1)._v.dtype.kind in "iu":
+                    from ..graph.userline import where
+                    raise ValueError(f"integers to negative integer powers are not allowed: "
+                                     f"{(<ArrayBase>x1)._v.dtype} ** {x2} ({where()})")
+                try:
+                    v1, v2, dt = coerce_pair(x1, x2)
+                except TypeError:
+                    if other_op is not None and \
+                            defers_to(x1 if isinstance(x2, ArrayBase) else x2, other_op):
+                        return NotImplemented
+                    raise
+            r = memo.get(dt)
+            ct = r[0]
+            if v1.dtype is not ct and v1.dtype != ct:
+                v1 = cast(v1, ct)
+            if v2.dtype is not ct and v2.dtype != ct:
+                v2 = cast(v2, ct)
+            s1 = v1.shape
+            s2 = v2.shape
+            if s1 is not s2:
+                if type(s1) is not tuple or type(s2) is not tuple:
+                    s1 = broadcast_shapes(s1, s2)
+                elif PyTuple_GET_SIZE(s2) == 0:  # a 0-d side is told by its length
+                    pass
+                elif PyTuple_GET_SIZE(s1) == 0:
+                    s1 = s2
+                elif s1 == s2:
+                    pass
+                elif (s1 is b1 or s1 == b1) and (s2 is b2 or s2 == b2):
+                    s1 = bout
+                elif (s1 is c1 or s1 == c1) and (s2 is c2 or s2 == c2):
+                    s1 = cout
+                else:
+                    out = broadcast_shapes(s1, s2)  # raises for shapes that do not broadcast
+                    c1, c2, cout = b1, b2, bout
+                    b1, b2, bout = s1, s2, out
+                    s1 = out
+            d1 = v1.depth
+            d2 = v2.depth
+            return wrap(node1(op, (v1, v2), r[1], s1, (d1 if d1 > d2 else d2) + 1, 0))
+
+        return f
+
+    if dunder is None:
+        return build(None), None, None
+    operator = build(f"__r{dunder}__")
+    swapped = build(f"__{dunder}__")
 
     def reflected(x1, x2, /):
-        return f(x2, x1)
+        return swapped(x2, x1)
 
-    return f, reflected
+    return build(None), operator, reflected
 
 
 # ---- realization: the trace-cache hit path ---------------------------------------------------

@@ -476,3 +476,43 @@ def test_signed_zero_scalars_keep_their_sign():
     check(a / -0.0, [-np.inf, np.inf])
     check(xp.copysign(a, 0.0), [1.0, 2.0])
     check(xp.signbit(xp.asarray(np.zeros(2, np.float32)) * -0.0), [True, True])
+
+
+class _Answers:
+    """An operand lazyarr cannot take as an array, with every reflected operator of its own
+    (as a SciPy sparse matrix has ``__rmul__``)."""
+
+    def _answer(name):  # noqa: N805  (builds the methods below)
+        return lambda self, other: (name, type(other).__name__)
+
+    for _op in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "and", "or", "xor",
+                "lshift", "rshift", "matmul"):
+        locals()[f"__r{_op}__"] = _answer(f"r{_op}")
+        locals()[f"__{_op}__"] = _answer(_op)
+    del _op
+
+
+@pytest.mark.parametrize("name", ["add", "sub", "mul", "truediv", "floordiv", "mod", "pow",
+                                  "and", "or", "xor", "lshift", "rshift", "matmul"])
+def test_operators_defer_to_an_operand_that_answers_them(name):
+    """``x OP y`` with a ``y`` lazyarr cannot convert but whose type has ``__rOP__`` returns
+    NotImplemented, so Python asks ``y`` (NumPy arrays do the same); ``y OP x`` likewise
+    reaches ``y.__OP__``; the namespace function still refuses ``y``."""
+    x = xp.asarray(np.arange(1, 5, dtype=np.int64))
+    y = _Answers()
+    fn = getattr(operator, {"and": "and_", "or": "or_"}.get(name, name))
+    assert fn(x, y) == (f"r{name}", "Array")
+    assert fn(y, x) == (name, "Array")
+    with pytest.raises(TypeError):
+        fn(x, object())
+
+
+def test_multiply_by_a_sparse_matrix_is_the_matrix_s():
+    """``x * csr`` is SciPy's elementwise product (its ``__rmul__``), as with NumPy."""
+    sp = pytest.importorskip("scipy.sparse")
+    m = sp.csr_array(np.array([[0.0, 2.0], [3.0, 0.0]]))
+    d = np.array([[1.0, 2.0], [3.0, 4.0]])
+    got = xp.asarray(d) * m
+    np.testing.assert_array_equal(got.toarray(), (d * m).toarray())
+    with pytest.raises(TypeError):
+        xp.multiply(xp.asarray(d), m)

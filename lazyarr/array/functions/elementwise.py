@@ -17,8 +17,15 @@ from ..ops.scalar_table import TABLE
 __all__ = sorted(TABLE) + ["clip"]
 
 
-#: name -> the reflected form of a two-operand function (``__radd__`` is ``add(other, self)``)
-REFLECTED: dict = {}
+#: the array object's operator names of the two-operand functions that have one
+_DUNDER = {
+    "add": "add", "subtract": "sub", "multiply": "mul", "divide": "truediv",
+    "floor_divide": "floordiv", "remainder": "mod", "pow": "pow", "bitwise_and": "and",
+    "bitwise_or": "or", "bitwise_xor": "xor", "bitwise_left_shift": "lshift",
+    "bitwise_right_shift": "rshift",
+}
+#: name -> the operators ``(__add__, __radd__)`` of a two-operand function that has them
+OPERATORS: dict = {}
 
 
 def _unary(fn):
@@ -26,9 +33,11 @@ def _unary(fn):
 
 
 def _binary(fn):
-    f, reflected = _front.binary(Elemwise(fn.name), fn, elementwise_types, coerce_pair, cast,
-                                 broadcast_shapes)
-    REFLECTED[fn.name] = reflected
+    dunder = _DUNDER.get(fn.name)
+    f, operator, reflected = _front.binary(Elemwise(fn.name), fn, elementwise_types,
+                                           coerce_pair, cast, broadcast_shapes, dunder)
+    if dunder is not None:
+        OPERATORS[fn.name] = operator, reflected
     return f
 
 

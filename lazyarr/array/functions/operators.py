@@ -19,17 +19,15 @@ _BINARY = {
     "and": E.bitwise_and, "or": E.bitwise_or, "xor": E.bitwise_xor,
     "lshift": E.bitwise_left_shift, "rshift": E.bitwise_right_shift,
 }
+#: the operators, which leave an operand lazyarr cannot take (a SciPy sparse matrix) to
+#: answer them itself: ``x * m`` is ``m.__rmul__(x)``, as beside a NumPy array
+_OPERATORS = {name: E.OPERATORS[fn.__name__] for name, fn in _BINARY.items() if fn is not matmul}
+_OPERATORS["matmul"] = _calls.matmul_operator, _calls.rmatmul_operator
 _COMPARE = {"lt": E.less, "le": E.less_equal, "gt": E.greater, "ge": E.greater_equal,
             "eq": E.equal, "ne": E.not_equal}
 _UNARY = {"neg": E.negative, "pos": E.positive, "abs": E.abs, "invert": E.bitwise_invert}
 
 _OK_TYPES = (Array, bool, int, float, complex)
-
-
-def _reflected(fn):
-    def op(self, other):
-        return fn(other, self)
-    return op
 
 
 def _same_shape(r: Array, x: Array) -> bool:
@@ -83,12 +81,9 @@ def _compare(fn, name):
 
 
 for _name, _fn in _BINARY.items():
-    setattr(Array, f"__{_name}__", _fn)
-    setattr(Array, f"__r{_name}__", E.REFLECTED.get(_fn.__name__) or _reflected(_fn))
+    setattr(Array, f"__{_name}__", _OPERATORS[_name][0])
+    setattr(Array, f"__r{_name}__", _OPERATORS[_name][1])
     setattr(Array, f"__i{_name}__", _inplace(_fn))
-# ``x @ m`` with a matrix lazyarr cannot convert (SciPy sparse) is the matrix's to answer
-Array.__matmul__ = _calls.matmul_operator
-Array.__rmatmul__ = _calls.rmatmul_operator
 for _name, _fn in _COMPARE.items():
     setattr(Array, f"__{_name}__", _compare(_fn, _name))
 for _name, _fn in _UNARY.items():

@@ -12,6 +12,8 @@ from ...graph._ir cimport Var, node1
 
 import numpy as _np
 
+from .._front import defers_to
+
 cdef type Array = None
 cdef object _wrap = None
 cdef object _as_var = None
@@ -148,30 +150,16 @@ def matmul(x1, x2, /):
 def matmul_operator(x1, x2, /):
     """``Array.__matmul__``: `matmul`, or NotImplemented for an operand lazyarr cannot take
     as an array that answers ``@`` itself (a SciPy sparse matrix's ``__rmatmul__``)."""
-    if type(x2) is not Array and _foreign(x2, "__rmatmul__"):
+    if type(x2) is not Array and defers_to(x2, "__rmatmul__"):
         return NotImplemented
     return _matmul(x1, x2)
 
 
 def rmatmul_operator(x1, x2, /):
     """``Array.__rmatmul__``: ``x2 @ x1``, or NotImplemented as `matmul_operator`."""
-    if type(x2) is not Array and _foreign(x2, "__matmul__"):
+    if type(x2) is not Array and defers_to(x2, "__matmul__"):
         return NotImplemented
     return _matmul(x2, x1)
-
-
-cdef bint _foreign(object x, str reflected):
-    """Whether ``x`` is no array to lazyarr (`coerce.as_var` refuses it: lists, buffers and
-    NumPy values are arrays) but has its own ``reflected`` operator."""
-    if isinstance(x, (bool, int, float, complex, list, tuple, _np.ndarray, _np.generic)):
-        return False
-    if not hasattr(type(x), reflected):
-        return False
-    try:
-        _as_var(x)
-    except TypeError:
-        return True
-    return False
 
 
 cdef object _matmul(x1, x2):
