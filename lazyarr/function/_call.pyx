@@ -200,6 +200,17 @@ cdef bint _viewed(tuple bv):
     return Py_REFCNT(b) > 3  # the pair, the view's base and this function's reference
 
 
+cdef bint _view_held(object d, object o):
+    """Whether the runner's read-only view ``d`` (a donated argument's data) has holders
+    besides the buffer pair, the call's data list, the caller's local and the donated Array
+    ``o``'s variable: a NumPy handle (``np.asarray(w)``), a realized identity view of the Array
+    (``w[:]``, a same-shape reshape), or another argument of this call (``f(w, w)``)."""
+    cdef Py_ssize_t mine = 3
+    if o is not None and isinstance(o, Array) and o._v.data is d:
+        mine += 1
+    return Py_REFCNT(d) > mine
+
+
 cdef bint _read_elsewhere(object o):
     """Whether Array ``o``'s variable has holders besides Arrays: the nodes of unrealized
     expressions built from it (a NumPy argument has none)."""
@@ -240,8 +251,9 @@ cdef class Runner:
 
     cdef list _take_donated(self, list data, list objs):
         """Swap each donated argument in ``data`` for its writable buffer (a copy made on first
-        use, or when another array still reads the argument's buffer: a realized view of it,
-        an unrealized expression of ``objs``' leaf); returns the ``(buffer, read-only view)``
+        use, or when another array still reads the argument's buffer: a realized view of it, a
+        NumPy handle, another argument of this call, an unrealized expression of ``objs``'
+        leaf); returns the ``(buffer, read-only view)``
         pairs in ``pairs`` order."""
         cdef list donated = []
         cdef dict bufs = self.bufs
@@ -249,8 +261,9 @@ cdef class Runner:
         for j, p in self.pairs:
             d = data[p]
             bv = bufs.get(j)
+            o = objs[p] if objs is not None else None
             if (bv is None or d is not (<tuple>bv)[1] or _viewed(<tuple>bv)
-                    or (objs is not None and _read_elsewhere(objs[p]))):
+                    or _view_held(d, o) or _read_elsewhere(o)):
                 buf = np.array(d, dtype=self.types[p][0], order="C", copy=True)
                 view = buf.view()
                 view.flags.writeable = False

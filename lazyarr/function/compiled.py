@@ -329,6 +329,11 @@ class Compiled:
             if static:
                 raise ValueError(f"compile.loop: stacked argument {static[0]} is static; a "
                                  f"stacked argument holds one array slice per step ({where()})")
+            donated = [i for i in stacked if i in self.donate_argnums]
+            if donated:
+                raise ValueError(f"compile.loop: stacked argument {donated[0]} is donated; a "
+                                 f"donated argument carries the state from step to step, a "
+                                 f"stacked one holds one array slice per step ({where()})")
         last = self._last_loop
         if last is not None and last[1] == stacked:  # the last loop's signature, checked in C
             prog, _, stacked_idx = last

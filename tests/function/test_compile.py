@@ -547,3 +547,64 @@ def test_a_static_argument_with_a_default_may_be_left_out():
     np.testing.assert_array_equal(np.asarray(f(x, 2.0)), x * 2.0)
     with pytest.raises(TypeError, match="missing"):
         xp.compile(lambda x, k: x * k, static_argnums=1)(x)
+
+
+def test_a_donated_array_passed_again_as_another_argument_is_read_before_the_write():
+    """``f(w, w)`` with only the first donated: the second argument reads w's old value, so
+    the call takes a fresh buffer (found writing the update while reading it: a flip, an
+    in-place gemm, a sum of the new value)."""
+    cases = [
+        (lambda w, g: w - xp.flip(g), np.arange(64.0), lambda w, g: w - g[::-1]),
+        (lambda w, a: w - 0.1 * (a.T @ a), np.eye(8) + np.arange(64.0).reshape(8, 8) / 64,
+         lambda w, a: w - 0.1 * (a.T @ a)),
+        (lambda w, g: (w + 1.0, xp.sum(g)), np.arange(8.0),
+         lambda w, g: (w + 1.0, np.sum(g))),
+    ]
+    for fn, w0, ref in cases:
+        for trusted in (False, True):
+            f = xp.compile(fn, donate_argnums=0)
+            first = f(w0, np.zeros_like(w0))
+            w = first[0] if isinstance(first, tuple) else first
+            w = f(w, np.zeros_like(w0))           # w is the program's own buffer now
+            w = w[0] if isinstance(w, tuple) else w
+            old = np.array(w)
+            f.trust_input = trusted
+            got = f(w, w)
+            want = ref(old, old)
+            for g_, r_ in zip(got if isinstance(got, tuple) else (got,),
+                              want if isinstance(want, tuple) else (want,)):
+                np.testing.assert_allclose(np.asarray(g_), r_, rtol=1e-12)
+    f = xp.compile(lambda w, d: w - xp.flip(d["g"]), donate_argnums=0)
+    w = f(f(np.arange(6.0), {"g": np.zeros(6)}), {"g": np.zeros(6)})
+    old = np.array(w)
+    np.testing.assert_array_equal(np.asarray(f(w, {"g": w})), old - old[::-1])
+
+
+def test_a_numpy_handle_or_realized_identity_view_of_a_donated_result_keeps_its_value():
+    """``np.asarray(w)``, a realized ``w[:]``, ``reshape(w, w.shape)``: handles that share
+    w's read-only view object keep the value they had (the call takes a fresh buffer)."""
+    step = xp.compile(lambda w: w + 1.0, donate_argnums=0)
+    w = step(step(np.zeros(3)))                 # [2, 2, 2], the program's own buffer
+    v = w[:]
+    r = xp.reshape(w, w.shape)
+    np.asarray(v), np.asarray(r)
+    h = np.asarray(w)
+    w2 = step(w)
+    for a in (v, r, h):
+        np.testing.assert_array_equal(np.asarray(a), np.full(3, 2.0))
+    np.testing.assert_array_equal(np.asarray(w2), np.full(3, 3.0))
+    hist = []
+    for _ in range(3):                          # a training loop keeping its history
+        w2 = step(w2)
+        hist.append(np.asarray(w2))
+    np.testing.assert_array_equal(np.array(hist)[:, 0], [4.0, 5.0, 6.0])
+
+
+def test_loop_refuses_a_donated_stacked_argument():
+    """A donated argument carries the state; a stacked one is read a slice a step: both at
+    once is refused (it wrote the step's result into the caller's stack)."""
+    f = xp.compile(lambda w, x: w + x, donate_argnums=0)
+    wn = np.zeros((3, 4))
+    with pytest.raises(ValueError, match="donated"):
+        f.loop(3, wn, np.ones((3, 4)), stacked_argnums=(0, 1))
+    np.testing.assert_array_equal(wn, 0.0)
