@@ -91,10 +91,11 @@ class Compiled:
             bound = self._signature.bind(*args, **kwargs)
         except TypeError as e:
             raise TypeError(f"compile: {e} ({where()})") from None
+        if bound.kwargs:  # passed to keyword-only parameters or ``**kwargs`` (f's own
+            # defaults of keyword-only parameters are left to f)
+            raise TypeError(f"compile: arguments to keyword-only parameters or **kwargs of f "
+                            f"are not supported ({', '.join(bound.kwargs)}) ({where()})")
         bound.apply_defaults()
-        if bound.kwargs:
-            raise TypeError(f"compile: keyword-only parameters of f are not supported "
-                            f"({', '.join(bound.kwargs)}) ({where()})")
         return bound.args
 
     # ---- the checked path -----------------------------------------------------------------
@@ -212,14 +213,14 @@ class Compiled:
     def _run_eager(self, args: tuple) -> Any:
         """``f(*args)`` as eager code, its outputs realized together: what a call computes,
         with the trace cache's programs (which take changing scalars as arguments). As in a
-        trace, ``f`` gets lazyarr Arrays for the arrays among the arguments."""
+        trace, ``f`` gets lazyarr Arrays for the arrays among the arguments, in containers and
+        Arrays of its own: its writes into them (``x[0] = v``, ``d[k] = v``) do not reach the
+        caller's, as they do not in a traced call."""
         full = list(args)
         for i, a in enumerate(args):
             if i not in self.static_argnums:
                 leaves, struct = T.flatten(a)
-                if not all(type(x) is Array or x is None or isinstance(x, _SCALARS)
-                           for x in leaves):
-                    full[i] = T.unflatten(struct, [_as_array(x) for x in leaves])
+                full[i] = T.unflatten(struct, [_fresh_array(x) for x in leaves])
         self._last = None  # no program ran: a trusted call next takes the checked path
         leaves, struct = T.flatten(self.fn(*full))
         try:
@@ -411,6 +412,14 @@ def _as_array(x: Any) -> Any:
     return coerce.wrap(coerce.as_var(x))
 
 
+def _fresh_array(x: Any) -> Any:
+    """`_as_array`, and a new Array over the variable of an Array ``x`` (an in-place operator
+    or ``__setitem__`` on it rebinds that Array alone)."""
+    if type(x) is Array:
+        return coerce.wrap(x._v)
+    return _as_array(x)
+
+
 def _match_spec(args: tuple, static_argnums: tuple, leaves, scalar_types: bool = False) -> Any:
     """The structure of ``args`` for `make_matcher`: static arguments and Python scalars are
     constants, or with ``scalar_types`` scalars match any value of their type (``leaves``: an
@@ -462,8 +471,12 @@ def compile(f: Callable | None = None, *, static_argnums: int | Sequence[int] = 
 
     Results are realized lazyarr Arrays. Keyword arguments are bound to ``f``'s parameters,
     defaults filled in, and then count as positional ones (argument numbers refer to ``f``'s
-    parameters, and a positional call too short for them gets the defaults); keyword-only
-    parameters are not supported. NumPy arrays of a dtype lazyarr lacks are converted as
+    parameters, and a positional call too short for them gets the defaults); arguments to
+    keyword-only parameters or ``**kwargs`` are not supported (their defaults are ``f``'s).
+    ``f`` should be a function of its arguments: its side effects (writes into its arguments
+    or to outer state, reads of mutable state beside them) happen when it is traced or runs
+    as eager code, never when a program runs, and its writes into argument Arrays and
+    containers never reach the caller's. NumPy arrays of a dtype lazyarr lacks are converted as
     eager code converts them (float16 to float32).
 
     ``donate_argnums``: arrays of these arguments give their buffers to the outputs matched with

@@ -222,3 +222,23 @@ def test_a_failed_trace_is_not_a_traced_value():
     for s in (3.0, 4.0):
         np.testing.assert_array_equal(np.asarray(g(x, s)), x * s)
     assert g.n_traces == 2  # 3.0 and 4.0: the failed ones do not count
+
+
+def test_writes_into_arguments_reach_the_caller_on_no_call():
+    """``f`` writing into its argument Array or dict: traced calls never changed the
+    caller's; an eager call (a new scalar value) did, so the caller's state depended on
+    which values had been traced."""
+    def f(x, d, s):
+        x[0] = -1.0
+        d["new"] = x
+        return x * s + d["a"]
+
+    c = xp.compile(f)
+    for s in (1.0, 2.0, 3.0, 4.0):
+        x = xp.asarray(np.arange(3.0)) * 1.0
+        d = {"a": xp.ones(3)}
+        r = c(x, d, s)
+        np.testing.assert_array_equal(np.asarray(r), np.array([-1.0, 1.0, 2.0]) * s + 1.0)
+        np.testing.assert_array_equal(np.asarray(x), np.arange(3.0))
+        assert sorted(d) == ["a"]
+    assert c.n_traces == TRACED_VALUES

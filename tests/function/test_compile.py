@@ -514,6 +514,23 @@ def test_keyword_arguments_bind_to_fs_parameters():
         g(x, k=1.0)
 
 
+def test_a_keyword_only_parameter_left_to_its_default():
+    """``f(x, n=2, *, k=1)`` called without k: f's default, whatever else is passed (k was
+    refused when never passed, once n had been given or made static)."""
+    def f(x, n=2.0, *, k=1.0):
+        return x * n + k
+
+    x = np.arange(3.0)
+    for c in (xp.compile(f), xp.compile(f, static_argnums=1)):
+        np.testing.assert_array_equal(np.asarray(c(x)), x * 2.0 + 1.0)
+        np.testing.assert_array_equal(np.asarray(c(x, n=3.0)), x * 3.0 + 1.0)
+        with pytest.raises(TypeError, match="keyword-only parameters or"):
+            c(x, k=5.0)
+    h = xp.compile(lambda x, **kw: x)
+    with pytest.raises(TypeError, match=r"\*\*kwargs"):
+        h(x, z=1.0)
+
+
 def test_a_result_that_is_an_argument_does_not_follow_the_callers_writes():
     """As in eager code: the value returned does not change when the caller writes the NumPy
     array it came from (the argument itself, a view of it, or the input an identity returns)."""
