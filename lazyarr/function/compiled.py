@@ -26,7 +26,7 @@ from ..diff.engine import deep_graphs
 from ..graph.userline import where
 from . import _call
 from .program import Program
-from .pytree_code import make_flatten, make_matcher, scalar_key
+from .pytree_code import make_flatten, make_matcher, value_key
 
 _SCALARS = (bool, int, float, complex)
 _SUPPORTED_DTYPES = frozenset(ALL_DTYPES)
@@ -109,7 +109,7 @@ class Compiled:
             if n >= nargs:
                 raise TypeError(f"compile: argument number {n} given, but the call passes "
                                 f"{nargs} arguments ({where()})")
-        statics = tuple((i, type(args[i]), args[i]) for i in self.static_argnums)
+        statics = tuple((i, type(args[i]), value_key(args[i])) for i in self.static_argnums)
         dyn_pos = [i for i in range(nargs) if i not in self.static_argnums]
         leaves: list = []
         structs = []
@@ -135,7 +135,7 @@ class Compiled:
                 elif v.data is None:
                     return None
             elif isinstance(x, _SCALARS) or x is None:
-                scalars.append((k, type(x), scalar_key(x)))
+                scalars.append((k, type(x), value_key(x)))
                 continue
             elif type(x) is not np.ndarray or x.dtype not in _SUPPORTED_DTYPES:
                 x = coerce.wrap(coerce.as_var(x))  # as eager code converts it
@@ -278,7 +278,7 @@ class Compiled:
             match, scalars_of, dtypes, shapes, state = self._eager
             objs = match(args)
             if objs is not None and _call.check(objs, dtypes, shapes) is not None:
-                values = tuple(scalar_key(x) for x in scalars_of(args))
+                values = tuple(value_key(x) for x in scalars_of(args))
                 if values not in state.traced and values not in state.eager:  # a new value
                     state.eager_once(values)
                     return self._run_eager(args)

@@ -12,24 +12,27 @@ from collections.abc import Callable
 from typing import Any
 
 
-def scalar_key(x: Any) -> Any:
-    """``x`` (a Python scalar) as a signature compares it: a float or complex by its bits as
-    far as results can tell (``-0.0`` is not ``0.0``; every NaN is one constant), others as
-    they are."""
+def value_key(x: Any) -> Any:
+    """``x`` (a Python scalar or a static argument's value) as a signature compares it: a
+    float or complex by its bits as far as results can tell (``-0.0`` is not ``0.0``; every
+    NaN is one constant), a tuple by its items' types and keys (``(1,)`` is not ``(1.0,)``),
+    others as they are."""
     if isinstance(x, float):  # np.float64 too
         return float(x).hex()
     if isinstance(x, complex):
         return float(x.real).hex(), float(x.imag).hex()
+    if isinstance(x, tuple):
+        return type(x), tuple((type(e), value_key(e)) for e in x)
     return x
 
 
 def _plain(v: float) -> bool:
-    """``==`` compares float ``v`` as `scalar_key` does: not a NaN, not a zero."""
+    """``==`` compares float ``v`` as `value_key` does: not a NaN, not a zero."""
     return v == v and v != 0.0
 
 
 def _const_test(src: str, x: Any, consts: list) -> str:
-    """A test that ``src`` is the constant ``x`` (its type, then its value as `scalar_key`
+    """A test that ``src`` is the constant ``x`` (its type, then its value as `value_key`
     tells it: plain ``==`` where that says the same)."""
     consts.append(type(x))
     test = f"type({src}) is c[{len(consts) - 1}] and "
@@ -38,8 +41,9 @@ def _const_test(src: str, x: Any, consts: list) -> str:
             return test + f"{src} != {src}"
         consts.append(math.copysign(1.0, x))
         return test + f"{src} == 0.0 and copysign(1.0, {src}) == c[{len(consts) - 1}]"
-    if isinstance(x, complex) and not (_plain(x.real) and _plain(x.imag)):
-        consts.append(scalar_key(x))
+    if (isinstance(x, complex) and not (_plain(x.real) and _plain(x.imag))
+            or isinstance(x, tuple)):
+        consts.append(value_key(x))
         return test + f"key({src}) == c[{len(consts) - 1}]"
     consts.append(x)
     return test + f"{src} == c[{len(consts) - 1}]"
@@ -140,4 +144,4 @@ def make_matcher(spec: Any) -> Callable[[Any], list | None]:
     test = " and ".join(conds) or "True"
     code = f"lambda t: [{', '.join(parts)}] if {test} else None"
     return eval(code, {"c": consts, "k": keys, "copysign": math.copysign,  # noqa: S307
-                       "key": scalar_key})
+                       "key": value_key})

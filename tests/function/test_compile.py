@@ -625,3 +625,20 @@ def test_loop_refuses_a_donated_stacked_argument():
     with pytest.raises(ValueError, match="donated"):
         f.loop(3, wn, np.ones((3, 4)), stacked_argnums=(0, 1))
     np.testing.assert_array_equal(wn, 0.0)
+
+
+def test_static_values_equal_but_different_trace_apart():
+    """Static ``0.0`` and ``-0.0``, ``(1,)``, ``(1.0,)`` and ``(True,)`` compare equal but
+    give different results: each has its own program (they shared the first one's)."""
+    x = np.ones(2)
+    c = xp.compile(lambda x, s: x / s, static_argnums=1)
+    for s in (0.0, -0.0, 0.0, -0.0):
+        with np.errstate(divide="ignore"):
+            np.testing.assert_array_equal(np.asarray(c(x, s)), x / s)
+    assert c.n_traces == 2
+    d = xp.compile(lambda x, s: xp.full((2,), s[0]), static_argnums=1)
+    for s in ((1,), (1.0,), (True,), (1,), ((0.0,),)[0], (-0.0,)):
+        got = np.asarray(d(x, s))
+        assert got.dtype == np.full(2, s[0]).dtype
+        np.testing.assert_array_equal(np.signbit(got), np.signbit(np.full(2, s[0])))
+    assert d.n_traces == 5
