@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import types
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -264,6 +265,12 @@ class Compiled:
         return Program(traced, extras, len(arr_pos), donate, in_struct)
 
     # ---- calls ----------------------------------------------------------------------------
+    def __get__(self, obj: Any, objtype: type | None = None):
+        """As a method (``@compile(static_argnums=0)`` in a class body): bound to ``obj``,
+        which ``f`` takes as its first argument (argument numbers count it; static, it keys
+        the signature by ``==`` and its hash, as any static value)."""
+        return self if obj is None else types.MethodType(self, obj)
+
     def __call__(self, *args, **kwargs):
         if kwargs or len(args) <= self._last_argnum:
             args = self._bind(args, kwargs)
@@ -316,8 +323,9 @@ class Compiled:
         updates still pending: the same values up to rounding, with ``W`` read far less often.
         ``exact=True`` turns that off: every step then computes exactly as a call does.
         """
-        if not isinstance(n, int) or n < 1:
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             raise ValueError(f"compile.loop: n must be a positive int, got {n!r} ({where()})")
+        n = int(n)
         if stacked_argnums is None:
             stacked = self._default_stacked.get(len(args))
             if stacked is None:

@@ -8,6 +8,15 @@ cdef tuple _LEAF = ("leaf",)
 cdef tuple _NONE = ("none",)
 
 
+cdef tuple _sorted_keys(object d):
+    """The keys of dict ``d`` in order: sorted, or where they do not compare (``1`` and
+    ``"a"``), sorted by their type's name and then ``repr`` (ties in insertion order)."""
+    try:
+        return tuple(sorted(d))
+    except TypeError:
+        return tuple(sorted(d, key=lambda k: (type(k).__qualname__, repr(k))))
+
+
 cdef object _flat(object t, list leaves):
     tp = type(t)
     if tp is list:
@@ -19,7 +28,7 @@ cdef object _flat(object t, list leaves):
             return ("ntuple", tp, tuple([_flat(x, leaves) for x in <tuple>t]))
         return ("tuple", tuple([_flat(x, leaves) for x in <tuple>t]))
     if tp is dict or isinstance(t, dict):
-        keys = tuple(sorted(t))
+        keys = _sorted_keys(t)
         return ("dict", keys, tuple([_flat(t[k], leaves) for k in keys]))
     if isinstance(t, list):
         return ("list", tuple([_flat(x, leaves) for x in t]))
@@ -31,7 +40,7 @@ cdef object _flat(object t, list leaves):
 
 def flatten(tree):
     """Leaves (left to right) and a structure description of a pytree of tuples, namedtuples,
-    lists, dicts (sorted keys) and ``None``; anything else is a leaf."""
+    lists, dicts (sorted keys: by type name and ``repr`` where they do not compare) and ``None``; anything else is a leaf."""
     cdef list leaves = []
     return leaves, _flat(tree, leaves)
 

@@ -642,3 +642,32 @@ def test_static_values_equal_but_different_trace_apart():
         assert got.dtype == np.full(2, s[0]).dtype
         np.testing.assert_array_equal(np.signbit(got), np.signbit(np.full(2, s[0])))
     assert d.n_traces == 5
+
+
+def test_a_compiled_method_takes_its_instance():
+    """``@compile(static_argnums=0)`` in a class body binds like a function (the instance
+    was dropped); an instance is a static value (one trace each)."""
+    class Scaled:
+        def __init__(self, k):
+            self.k = k
+
+        @xp.compile(static_argnums=0)
+        def apply(self, x):
+            return x * self.k
+
+    x = np.arange(3.0)
+    a, b = Scaled(2.0), Scaled(5.0)
+    for _ in range(2):
+        np.testing.assert_array_equal(np.asarray(a.apply(x)), x * 2.0)
+        np.testing.assert_array_equal(np.asarray(b.apply(x)), x * 5.0)
+    assert Scaled.apply.n_traces == 2
+    np.testing.assert_array_equal(np.asarray(Scaled.apply(a, x)), x * 2.0)
+
+
+def test_loop_step_counts_of_numpy_integer_type():
+    """``n`` may be any integer (``np.int64(2)`` was refused); a bool is not a count."""
+    f = xp.compile(lambda w, x: w + x, donate_argnums=0)
+    got = f.loop(np.int64(2), np.zeros(2), np.ones((2, 2)))
+    np.testing.assert_array_equal(np.asarray(got), np.full(2, 2.0))
+    with pytest.raises(ValueError, match="positive int"):
+        f.loop(True, np.zeros(2), np.ones((2, 2)))

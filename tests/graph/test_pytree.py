@@ -61,3 +61,12 @@ def test_too_few_leaves_raises():
     _, struct = flatten([1, 2])
     with pytest.raises(IndexError):
         unflatten(struct, [1])
+
+
+def test_dict_keys_that_do_not_compare():
+    """``{1: a, "a": b}``: sorted by type name and repr (sorting them raised a bare
+    TypeError from grad and compile); the order does not depend on insertion."""
+    leaves, struct = flatten({1: "x", "a": "y", (2,): "z"})
+    leaves2, struct2 = flatten({(2,): "z", "a": "y", 1: "x"})
+    assert struct == struct2 and leaves == leaves2 == ["x", "y", "z"]
+    assert unflatten(struct, leaves) == {1: "x", "a": "y", (2,): "z"}
