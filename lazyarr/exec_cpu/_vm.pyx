@@ -521,13 +521,17 @@ cdef class ReduceThunk(Thunk):
     cdef int in_type[MAXARGS]
     cdef bint red_axis[MAXDIM]
     cdef int out_type
-    cdef bint keepdims, reuse
+    cdef bint keepdims, reuse, no_identity
     cdef object buf
     cdef public object lib
 
     def __init__(self, fn, tuple ins, tuple outs, tuple free, node, size_t fr, tuple in_types,
-                 int out_type, tuple axes, bint keepdims, bint reuse, lib, int cols=0):
+                 int out_type, tuple axes, bint keepdims, bint reuse, lib, int cols=0,
+                 bint no_identity=False):
+        """``no_identity``: a max or min, whose empty reduced axis (a size the run tells)
+        raises NumPy's error (the reference ``perform`` runs)."""
         Thunk.__init__(self, fn, ins, outs, free, node)
+        self.no_identity = no_identity
         self.cols = cols if len(ins) == 1 else 0
         if len(ins) + 1 > MAXARGS:
             raise ValueError("too many operands for a native kernel")
@@ -593,6 +597,10 @@ cdef class ReduceThunk(Thunk):
                         # sizes known only now (a mask's result) that do not broadcast
                         _no_broadcast(arrs, nin)
                     shape[nd - ndi + d] = s
+        if self.no_identity:
+            for d in range(nd):
+                if self.red_axis[d] and shape[d] == 0:
+                    return Thunk.run(self, storage, shared)
         for d in range(nd):
             if self.red_axis[d]:
                 if self.keepdims:

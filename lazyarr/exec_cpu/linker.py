@@ -120,7 +120,8 @@ def link(fg: FunctionGraph, reference: bool = False, native_kernels: bool = True
             thunks.append(ReduceThunk(
                 node.op.perform, ins, outs, free, node, b[1],
                 tuple(v.dtype.num for v in node.inputs), node.outputs[0].dtype.num,
-                tuple(red.axes), bool(red.keepdims), reuse[0], b[0], _column_sum(node)))
+                tuple(red.axes), bool(red.keepdims), reuse[0], b[0], _column_sum(node),
+                red.kind in ("max", "min")))
             fresh.update(outs)
         elif b is not None:
             lib, fc, fs = b

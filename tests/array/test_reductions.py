@@ -170,6 +170,23 @@ def test_empty_reductions():
             fn(a, axis=0)
 
 
+def test_max_of_an_axis_the_run_finds_empty_raises_as_numpy():
+    """A mask's result, empty only when it runs: max and min raise NumPy's ValueError on
+    every path (the native kernel returned its start value, -inf, inf or INT64_MIN, while
+    the reference VM raised), with or without a fused prologue, compiled too."""
+    x = xp.asarray([1.0, 2.0, 3.0])
+    m = xp.reshape(xp.arange(6.0), (2, 3))
+    cases = [lambda: xp.max(x[x > 10]), lambda: xp.min(x[x > 10] * 2.0),
+             lambda: xp.max(xp.asarray([1, 2, 3])[x > 10]),
+             lambda: xp.max(xp.exp(m[:, x > 10] - 1.0), axis=-1),
+             lambda: xp.compile(lambda v: xp.min(v[v > 10]))(x)]
+    for case in cases:
+        with pytest.raises(ValueError, match="no identity"):
+            np.asarray(case())
+    check(xp.max(m[:, x > 10], axis=0), np.zeros((0,)))  # a non-empty axis reduced
+    check(xp.max(x[x > 1.5] * 2.0), 6.0)
+
+
 def test_zero_dim_reductions():
     for x in (np.float32(2.5), np.int8(-3), np.bool_(True), np.complex64(1 + 2j)):
         arr = np.asarray(x)
