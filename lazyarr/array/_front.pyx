@@ -466,12 +466,17 @@ cdef class Entry:
     cdef readonly tuple sites
     #: the cut's ops: the key holds their addresses (`Op.interned`)
     cdef readonly tuple keep
+    #: the program writes results into dead input buffers (`_donate`): a failed run may have
+    #: overwritten them, so it is not run again
+    cdef readonly bint donates
 
-    def __init__(self, program, tuple positions, tuple sites=(), tuple keep=()):
+    def __init__(self, program, tuple positions, tuple sites=(), tuple keep=(),
+                 bint donates=False):
         self.program = program
         self.positions = positions
         self.sites = sites
         self.keep = keep
+        self.donates = donates
 
 
 cdef class TraceCache:
@@ -642,10 +647,13 @@ cdef Entry _find(bytes key, list asked, bytes dead):
     return entry
 
 
-cdef int _run_donating(Walk wk, list pending, Py_ssize_t n_asked, bytes dead) except -1:
+cdef int _run_donating(Walk wk, list pending, Py_ssize_t n_asked, Py_ssize_t n_own,
+                       bytes dead) except -1:
     """`_realize_list`'s lookup, run and write-back when leaves of the cut are dead buffers
     (`_donate`): the key (the walk's closed words, then ``dead``) says which, and the program
-    may write its results into them."""
+    may write its results into them (unless it may raise: `materialize._may_raise`). Returns
+    1 when the run failed with live arrays joined and wrote no dead buffer: the asked ones
+    are then to be computed alone."""
     cdef Entry entry
     cdef list leaves = wk.leaves
     entry = _cache._recent(<char*>wk.w.p, wk.w.n * 8, dead)
@@ -654,13 +662,18 @@ cdef int _run_donating(Walk wk, list pending, Py_ssize_t n_asked, bytes dead) ex
                       pending[:n_asked], dead)
     pos = entry.positions
     cdef list args = [(<Var>PyList_GET_ITEM(leaves, <Py_ssize_t>p)).data for p in pos]
-    cdef list given = donated_args(pos, dead)
+    cdef list given = donated_args(pos, dead) if entry.donates else []
     for j in given:
         cnp.PyArray_ENABLEFLAGS(<cnp.ndarray>args[j], cnp.NPY_ARRAY_WRITEABLE)
     try:
         results = entry.program(args)
-    except Exception as exc:
-        _resite(exc, entry, pending[:n_asked])
+    except BaseException as exc:
+        for j in given:  # locked again, whatever the run wrote
+            cnp.PyArray_CLEARFLAGS(<cnp.ndarray>args[j], cnp.NPY_ARRAY_WRITEABLE)
+        if isinstance(exc, Exception):
+            if n_asked != n_own and not entry.donates:
+                return 1
+            _resite(exc, entry, pending[:n_asked])
         raise
     for j in given:
         args[j] = None  # a result in a donated buffer is locked as it is, not viewed
@@ -719,8 +732,11 @@ cdef _realize_list(list vars, bint share=True):
     n0 = wk._close()  # the key's words, before `dead_leaves` renumbers the cut's variables
     dead = dead_leaves(wk.leaves, wk.nodes, pending)
     if dead:
-        # no second try: a failed run may have written into the dead buffers already
-        _run_donating(wk, pending, n_asked, dead)
+        # a program that may raise takes no dead buffer: only it is run again when it fails
+        if _run_donating(wk, pending, n_asked, n_own, dead):
+            wk.w.n = n0
+            _realize_list(pending[:n_own], False)
+            return
         wk.w.n = n0
         _release(wk.nodes)
         return

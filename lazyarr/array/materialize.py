@@ -93,18 +93,33 @@ def _prepare(asked: list[Var], key: bytes, dead: bytes = b"") -> tuple[Entry, bo
         # computed (an untaken branch can fail); the program returns only what was asked
         out_refs = out_refs[:len(asked)]
     fg = FunctionGraph.from_cut(leaves, steps, out_refs, lift)
-    if dead:
+    if dead and not _may_raise(fg):
         fg.donate, fg.donate_alias = _donations(fg, [
             (positions.index(i), [positions.index(j) for j in others])
             for i, others in decode(dead)])
-    entry = Entry(pipeline.compile_fgraph(fg), positions,
-                  tuple(node.site for node, _refs, _first in steps),
-                  key_ops(node for node, _refs, _first in steps))
+    program = pipeline.compile_fgraph(fg)
+    entry = Entry(program, positions, tuple(node.site for node, _refs, _first in steps),
+                  key_ops(node for node, _refs, _first in steps),
+                  bool(getattr(fg, "donate", None)))
     if fam is not None:
         fam.payload = entry
         return entry, False
     trace_cache.put(key, entry)
     return entry, True
+
+
+def _may_raise(fg: FunctionGraph) -> bool:
+    """Whether running ``fg`` may raise for some input values: an op not marked
+    `Op.raises_on_values` False (a linear solve, a gather, a loop), or a size known only at
+    run time (kernels check it). Such a program takes no dead buffers: a run failing after
+    writing one would leave the pending arrays reading an overwritten leaf."""
+    for node in fg.toposort():
+        if node.op.raises_on_values:
+            return True
+        for v in node.outputs:
+            if None in v.shape:
+                return True
+    return False
 
 
 def _donations(fg: FunctionGraph, buffers: list) -> tuple[dict[int, int], dict[int, int]]:

@@ -110,6 +110,11 @@ class Op(metaclass=OpMeta):
     inner_graphs: tuple = ()
     #: True when ``perform`` can return (a view of) an input: executors must not reuse that buffer.
     view: bool = False
+    #: False for ops whose ``perform`` and kernels raise for no values of inputs of the
+    #: node's dtypes and (known) shapes: an eager run may then write results into dead input
+    #: buffers (`array._donate`), as a run that failed after such a write would leave pending
+    #: arrays reading an overwritten leaf
+    raises_on_values: bool = True
     #: a macro op stands for a graph of ordinary nodes: ``expand(inputs) -> outputs`` (Vars)
     #: builds it, and `FunctionGraph.from_cut` does so before anything compiles the cut
     macro: bool = False

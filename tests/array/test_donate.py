@@ -232,3 +232,38 @@ def test_a_learning_rate_schedule_in_python_floats_runs_one_donating_program(mon
         np.testing.assert_allclose(np.asarray(p), r, rtol=1e-12, atol=1e-14)
     assert len(built) <= LIFT_AFTER + 1  # (+ 1: the first step's may differ)
     assert len(built[-1].inputs) == len(built[0].inputs) + 1
+
+
+def test_a_failing_run_leaves_the_pending_values_intact():
+    """``inv`` of a singular matrix fails after ``w * 2`` could have taken w's dead buffer:
+    a program that may raise takes none, so ``w`` still computes 2, not 4 (each retry
+    doubled it); a live array that fails no longer fails the one asked."""
+    def fresh():
+        w = xp.asarray(np.ones((32, 32))) * 1.0
+        np.asarray(w)
+        return w * 2.0                       # the old w is dead
+
+    w = fresh()
+    bad = xp.linalg.inv(w[:2, :2] * 0.0)    # singular: raises while running
+    with pytest.raises(np.linalg.LinAlgError):
+        np.asarray(bad)
+    del bad
+    np.testing.assert_array_equal(np.asarray(w), np.full((32, 32), 2.0))
+
+    w = fresh()
+    bad = xp.linalg.inv(w[:2, :2] * 0.0)    # live, never asked for
+    for _ in range(2):
+        np.testing.assert_array_equal(np.asarray(w), np.full((32, 32), 2.0))
+    with pytest.raises(np.linalg.LinAlgError):
+        np.asarray(bad)
+
+
+def test_an_out_of_bounds_gather_fails_without_writing_dead_buffers():
+    w = xp.asarray(np.ones((32, 32))) * 1.0
+    np.asarray(w)
+    idx = xp.asarray(np.array([0, 40])) * 1   # pending: its bounds are known only at run time
+    w = w * 3.0
+    g = xp.take(w, idx, axis=0)
+    with pytest.raises(IndexError):
+        np.asarray(g)
+    np.testing.assert_array_equal(np.asarray(w), np.full((32, 32), 3.0))

@@ -30,6 +30,8 @@ from .scalar_table import TABLE
 class Composite(Op):
     """Several elementwise steps fused into one node (one pass over the data)."""
 
+    raises_on_values = False
+
     exact_params = True  # const steps: 0.0 and -0.0 are different programs
 
     def __init__(self, in_dtypes: tuple, steps: tuple, out_refs: tuple):
@@ -77,6 +79,8 @@ class Composite(Op):
 
 class FusedReduce(Op):
     """``reduce(composite(*inputs))``: a single-output composite reduced in the same pass."""
+
+    raises_on_values = False
 
     def __init__(self, composite: Composite, reduce: Reduce):
         if composite.nout != 1:

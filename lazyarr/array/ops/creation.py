@@ -10,6 +10,8 @@ from ...graph.basic import Op, Var
 class Alloc(Op):
     """An array of ``shape`` filled with its 0-d input (cast to the input's dtype)."""
 
+    raises_on_values = False
+
     def __init__(self, shape: tuple):
         self.shape = shape
 
@@ -22,6 +24,8 @@ class Alloc(Op):
 
 class Arange(Op):
     """``arange(start, stop, step)`` of ``dtype`` with ``n`` elements (known when built)."""
+
+    raises_on_values = False
 
     exact_params = True  # arange(-0.0, ...) starts at -0.0
 
@@ -37,6 +41,7 @@ class Arange(Op):
 
 
 class Linspace(Op):
+    raises_on_values = False
     exact_params = True  # linspace(-0.0, ...) is not linspace(0.0, ...)
 
     def __init__(self, start, stop, num: int, dtype: np.dtype, endpoint: bool):
@@ -52,6 +57,7 @@ class Linspace(Op):
 
 
 class Eye(Op):
+    raises_on_values = False
     def __init__(self, n: int, m: int, k: int, dtype: np.dtype):
         self.n, self.m, self.k, self.dtype = n, m, k, dtype
 

@@ -92,6 +92,8 @@ class Elemwise(Op):
 
     Operands arrive already promoted to one compute dtype (``where``'s condition is bool)."""
 
+    raises_on_values = False
+
     def __init__(self, name: str):
         self.fn = TABLE[name]
 
@@ -115,6 +117,8 @@ class Elemwise(Op):
 
 class Cast(Op):
     """Elementwise conversion to ``dtype`` (the standard's ``astype``)."""
+
+    raises_on_values = False
 
     def __init__(self, dtype: np.dtype):
         self.dtype = dtype

@@ -31,6 +31,8 @@ class FFT(Op):
     """``fft.<name>`` over ``axes`` (normalized, non-negative) with output ``sizes`` (None per
     axis: the input size, or the rule of ``irfft``/``hfft``) and ``norm``."""
 
+    raises_on_values = False
+
     def __init__(self, name: str, sizes: tuple, axes: tuple, norm: str):
         self.name, self.sizes, self.axes, self.norm = name, sizes, axes, norm
         self.kind, self.last = _KIND[name]
@@ -70,6 +72,8 @@ class FFT(Op):
 class FFTFreq(Op):
     """Sample frequencies ``fftfreq(n, d)`` (``real``: ``rfftfreq``) of ``dtype``."""
 
+    raises_on_values = False
+
     def __init__(self, n: int, d: float, real: bool, dtype: np.dtype):
         self.n, self.d, self.real, self.dtype = n, d, real, dtype
 
@@ -83,6 +87,8 @@ class FFTFreq(Op):
 
 class FFTShift(Op):
     """Zero frequency moved to the centre over ``axes`` (``inverse`` undoes it)."""
+
+    raises_on_values = False
 
     view = False
 

@@ -166,6 +166,7 @@ class GetItem(Op):
     def __init__(self, spec: tuple, out_shape: tuple):
         self.spec, self.out_shape = spec, out_shape
         self.view = not any(e[0] == "a" for e in spec)
+        self.raises_on_values = not self.view  # an index array may be out of bounds
 
     def infer(self, x: Var, *arrays: Var):
         return [(x.dtype, self.out_shape)]

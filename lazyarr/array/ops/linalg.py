@@ -12,6 +12,8 @@ from ._shapes import matmul_shape  # the rule itself, in C
 class MatMul(Op):
     """``a @ b`` for operands of one dtype (NumPy's ``matmul`` semantics)."""
 
+    raises_on_values = False
+
     def infer(self, a: Var, b: Var):
         return [(a.dtype, matmul_shape(a.shape, b.shape))]
 
@@ -70,6 +72,8 @@ class Gemm(Op):
     code. Semantics are those of the unfused expression (IEEE: ``0*NaN`` is NaN), so a BLAS
     thunk may pass ``beta = 0`` to BLAS only where that cannot differ (finite ``c``)."""
 
+    raises_on_values = False
+
     def infer(self, c: Var, alpha: Var, a: Var, b: Var, beta: Var):
         dt = a.dtype
         if len(a.shape) != 2 or len(b.shape) != 2 or b.dtype != dt:
@@ -87,6 +91,8 @@ class Gemv(Op):
     (k,) 1-d float/complex of one dtype; ``alpha``/``beta`` 0-d of that dtype; ``y`` of that
     dtype and a shape broadcastable to (m,). Output (m,). Same semantics and origin as `Gemm`.
     """
+
+    raises_on_values = False
 
     def infer(self, y: Var, alpha: Var, a: Var, x: Var, beta: Var):
         dt = a.dtype

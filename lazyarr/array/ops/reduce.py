@@ -15,6 +15,8 @@ _NP = {"sum": np.sum, "prod": np.prod, "mean": np.mean, "max": np.max, "min": np
 class Reduce(Op):
     """``kind`` (sum, prod, mean, max, min, all, any) over sorted ``axes``, result ``dtype``."""
 
+    raises_on_values = False
+
     def __init__(self, kind: str, axes: tuple, keepdims: bool, dtype: np.dtype):
         self.kind, self.axes, self.keepdims, self.dtype = kind, axes, keepdims, dtype
         self.np_fn = _NP[kind]
@@ -41,6 +43,8 @@ class Reduce(Op):
 class Cumulative(Op):
     """Cumulative ``kind`` (sum or prod) along ``axis``; ``include_initial`` prepends the
     identity."""
+
+    raises_on_values = False
 
     def __init__(self, kind: str, axis: int, include_initial: bool, dtype: np.dtype):
         self.kind, self.axis, self.include_initial, self.dtype = kind, axis, include_initial, dtype

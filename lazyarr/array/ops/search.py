@@ -54,6 +54,8 @@ class Nonzero(Op):
 class CountNonzero(Op):
     """Number of non-zero elements over sorted ``axes``; int64 result."""
 
+    raises_on_values = False
+
     def __init__(self, axes: tuple, keepdims: bool):
         self.axes, self.keepdims = axes, keepdims
 

@@ -15,6 +15,7 @@ from .elemwise import broadcast_shapes
 class Reshape(Op):
     """View (or copy) of the input with ``shape`` (sizes already resolved, no -1)."""
 
+    raises_on_values = False
     view = True
 
     def __init__(self, shape: tuple):
@@ -40,6 +41,7 @@ class Reshape(Op):
 class Transpose(Op):
     """Axes permuted by ``perm``."""
 
+    raises_on_values = False
     view = True
 
     def __init__(self, perm: tuple):
@@ -55,6 +57,7 @@ class Transpose(Op):
 class BroadcastTo(Op):
     """The input broadcast to ``shape`` (a read-only view)."""
 
+    raises_on_values = False
     view = True
 
     def __init__(self, shape: tuple):
@@ -72,6 +75,8 @@ class BroadcastTo(Op):
 
 class Concat(Op):
     """Inputs (same dtype and rank) joined along ``axis``."""
+
+    raises_on_values = False
 
     def __init__(self, axis: int):
         self.axis = axis
@@ -94,6 +99,7 @@ class Concat(Op):
 
 
 class Flip(Op):
+    raises_on_values = False
     view = True
 
     def __init__(self, axes: tuple):
@@ -108,6 +114,8 @@ class Flip(Op):
 
 class Roll(Op):
     """Elements shifted by ``shifts`` along ``axes`` (axes None: the flattened array)."""
+
+    raises_on_values = False
 
     def __init__(self, shifts: tuple, axes: tuple | None):
         self.shifts, self.axes = shifts, axes
@@ -146,6 +154,7 @@ class Repeat(Op):
 
 
 class Tile(Op):
+    raises_on_values = False
     def __init__(self, reps: tuple):
         self.reps = reps
 
@@ -161,6 +170,8 @@ class Tile(Op):
 
 class Tri(Op):
     """Lower (``tril``) or upper (``triu``) triangle of the last two axes, offset ``k``."""
+
+    raises_on_values = False
 
     def __init__(self, k: int, lower: bool):
         self.k, self.lower = k, lower

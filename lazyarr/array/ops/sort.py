@@ -21,6 +21,8 @@ def _argsort(x: np.ndarray, axis: int, descending: bool, stable: bool) -> np.nda
 class Sort(Op):
     """``x`` sorted along ``axis``."""
 
+    raises_on_values = False
+
     def __init__(self, axis: int, descending: bool, stable: bool):
         self.axis, self.descending, self.stable = axis, descending, stable
 
@@ -36,6 +38,8 @@ class Sort(Op):
 
 class ArgSort(Op):
     """Indices (int64) that sort ``x`` along ``axis``."""
+
+    raises_on_values = False
 
     def __init__(self, axis: int, descending: bool, stable: bool):
         self.axis, self.descending, self.stable = axis, descending, stable
