@@ -151,9 +151,10 @@ cdef class Args:
 cdef class ForwardIndex:
     """A traced forward graph walked with `graph._walk.walk` (leaves, distinct nodes in
     topological order, the structural key the trace cache uses), plus where each
-    differentiated input sits among the leaves: ``key`` is equal for two graphs exactly when
-    they compute the same thing from leaves of the same types with the inputs in the same
-    places."""
+    differentiated input sits among the leaves and the types of those it does not read:
+    ``key`` is equal for two graphs exactly when they compute the same thing from leaves of
+    the same types with the inputs in the same places, and their unread inputs have the same
+    types (their gradients are zeros of those)."""
 
     cdef public list inputs, leaves, nodes
     cdef public object key
@@ -165,6 +166,7 @@ cdef class ForwardIndex:
         self.leaves, self.nodes = wk.leaves, wk.nodes
         n = len(self.leaves)
         pos = []
+        absent = []  # the types of inputs the graph does not read: their zeros take them
         for v in self.inputs:
             j = -1
             for i in range(n):
@@ -172,7 +174,9 @@ cdef class ForwardIndex:
                     j = i
                     break
             pos.append(j)
-        self.key = (wk.key(), tuple(pos))
+            if j < 0:
+                absent.append(((<Var>v).dtype, (<Var>v).shape))
+        self.key = (wk.key(), tuple(pos), tuple(absent))
 
     def addresses(self) -> dict:
         """Where each forward value is found: ``(-1, k)`` input k, ``(-2, i)`` leaf i,
@@ -319,8 +323,9 @@ cdef class TemplateCache:
 
 
 cdef inline bint _same_key(tuple key, tuple last):
-    """``key`` equals ``last`` (a ForwardIndex key: structural bytes, input positions)."""
-    if len(key) != 2:
+    """``key`` equals ``last`` (a ForwardIndex key: structural bytes, input positions, types
+    of the inputs not read)."""
+    if len(key) != 3:
         return False
     k0 = key[0]
     l0 = last[0]
@@ -328,7 +333,7 @@ cdef inline bint _same_key(tuple key, tuple last):
         return False
     if memcmp(PyBytes_AS_STRING(k0), PyBytes_AS_STRING(l0), PyBytes_GET_SIZE(k0)) != 0:
         return False
-    return key[1] == last[1]
+    return key[1] == last[1] and key[2] == last[2]
 
 
 # ---- value_and_grad's call -------------------------------------------------------------------
@@ -393,7 +398,7 @@ cdef ForwardIndex _lifted_index(Var ov, list flat, ForwardIndex index):
     if not scalars:
         return None
     fkey, values = family_key(index.key[0], scalars)
-    fam, _changed = families.lift((fkey, index.key[1]), values)
+    fam, _changed = families.lift((fkey, *index.key[1:]), values)
     if fam is None or not fam.varying:
         return None
     swap = {}

@@ -314,3 +314,24 @@ def test_a_lifted_exponent_is_not_read_by_its_rule():
     for p in [2.0, 3.0, 2.5, 1.5, 4.0, 0.5, 3.0]:
         np.testing.assert_allclose(np.asarray(grad(x, p)), p * x0 ** (p - 1), rtol=1e-13)
     assert len(cache.templates.entries) <= LIFT_AFTER  # 2.0, 3.0 baked, then lifted
+
+
+def test_an_input_the_function_does_not_read_gets_zeros_of_its_own_type():
+    """The template of ``sum(x * 2)`` was reused for a ``y`` of another shape or dtype (y is
+    no leaf of the forward graph, so the key did not see it): its zeros kept the first
+    call's type, here and through value_and_grad, pytrees and hessian."""
+    g = xp.grad(lambda x, y: xp.sum(x * 2.0), argnums=(0, 1))
+    for y in (xp.ones((3, 1)), xp.ones((), dtype=xp.float32), xp.ones(7)):
+        gx, gy = g(xp.ones(4), y)
+        np.testing.assert_array_equal(np.asarray(gx), np.full(4, 2.0))
+        assert gy.shape == y.shape and gy.dtype == y.dtype
+        np.testing.assert_array_equal(np.asarray(gy), np.zeros(y.shape))
+    vg = xp.value_and_grad(lambda p: xp.sum(p["w"] * 2.0))
+    for s in ((3,), (5, 5)):
+        _v, gr = vg({"w": xp.ones(2), "b": xp.ones(s)})
+        assert gr["b"].shape == s
+    h = xp.hessian(lambda x, y: xp.sum(x ** 3), argnums=(0, 1))
+    for n in (3, 4):
+        hs = h(xp.ones(2), xp.ones(n))
+        assert [[hs[i][j].shape for j in range(2)] for i in range(2)] == \
+            [[(2, 2), (2, n)], [(n, 2), (n, n)]]
