@@ -301,9 +301,12 @@ def _cast(v: str, src: np.dtype, dst: np.dtype, t: str) -> str:
     """C for casting ``v`` from ``src`` to ``dst`` (C type ``t``). A float goes to an 8- or
     16-bit integer through int32, as NumPy's conversion does on x86: the low bits of the
     32-bit conversion (C leaves out-of-range conversions undefined, and with no trapping math
-    GCC folded float -> int8 -> float into trunc(), which neither wraps nor drops -0.0)."""
+    GCC folded float -> int8 -> float into trunc(), which neither wraps nor drops -0.0).
+    complex128 -> complex64 goes through the prelude's ``la_c128_to_c64``."""
     if src.kind == "f" and dst.kind in "iu" and dst.itemsize < 4:
         v = f"(int32_t){v}"
+    if src == np.complex128 and dst == np.complex64:
+        return f"la_c128_to_c64({v})"
     return f"({t}){v}"
 
 

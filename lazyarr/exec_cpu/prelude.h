@@ -13,6 +13,22 @@ LA_MVEC_DECLS
 typedef float _Complex c64_t;
 typedef double _Complex c128_t;
 
+/* complex128 -> complex64, each part rounded to float. GCC 12 drops a plain `(c64_t)v`
+ * followed by a widening in the scalar remainder of an `omp simd` loop (the values kept
+ * their double bits and never overflowed); the empty asm makes the float parts real. */
+#if defined(__x86_64__) || defined(__i386__)
+#define LA_KEEP_FLOATS(r, m) __asm__("" : "+x"(r), "+x"(m))
+#elif defined(__aarch64__)
+#define LA_KEEP_FLOATS(r, m) __asm__("" : "+w"(r), "+w"(m))
+#else
+#define LA_KEEP_FLOATS(r, m) do { volatile float la_r_ = (r), la_m_ = (m); (r) = la_r_; (m) = la_m_; } while (0)
+#endif
+static inline c64_t la_c128_to_c64(c128_t v) {
+    float r = (float)__real__ v, m = (float)__imag__ v;
+    LA_KEEP_FLOATS(r, m);
+    return __builtin_complex(r, m);
+}
+
 #define LA_IDIV(T, U)                                                              \
 static inline T la_floordiv_##T(T a, T b) {                                        \
     if (b == 0) return 0;                                                          \
