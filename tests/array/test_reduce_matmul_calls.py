@@ -178,3 +178,17 @@ def test_two_alternating_reductions_and_products_equal_numpy():
         np.testing.assert_allclose(np.asarray(z), x @ w1 @ w2)
         with pytest.raises(ValueError):
             xp.asarray(x) @ xp.asarray(w2)
+
+
+@pytest.mark.parametrize("fn", [xp.sum, xp.prod, xp.mean, xp.max, xp.min, xp.all, xp.any])
+def test_an_axis_object_changed_between_calls_is_read_again(fn):
+    """The memo compared ``axis`` by identity: a list or 0-d NumPy axis written between two
+    calls gave the first call's reduction."""
+    x = np.arange(1.0, 13.0).reshape(3, 4)
+    a = xp.asarray(x)
+    npfn = {xp.sum: np.sum, xp.prod: np.prod, xp.mean: np.mean, xp.max: np.max,
+            xp.min: np.min, xp.all: np.all, xp.any: np.any}[fn]
+    for ax in ([0], np.array(0)):
+        fn(a, axis=ax)
+        ax[0 if isinstance(ax, list) else ...] = 1
+        np.testing.assert_array_equal(np.asarray(fn(a, axis=ax)), npfn(x, axis=1))

@@ -63,6 +63,18 @@ cdef class _Reduction:
         self.before = _ReduceMemo()
 
 
+cdef inline bint _immutable_axis(object axis):
+    """``axis`` is None, an int or a tuple of ints: a memo may compare it by identity."""
+    if axis is None or type(axis) is int:
+        return True
+    if type(axis) is not tuple:
+        return False
+    for a in <tuple>axis:
+        if type(a) is not int:
+            return False
+    return True
+
+
 cdef object _reduce(_Reduction r, object x, object axis, object keepdims, object dtype):
     cdef Var v = _var(x)
     cdef _ReduceMemo memo = r.last
@@ -77,6 +89,8 @@ cdef object _reduce(_Reduction r, object x, object axis, object keepdims, object
         return _wrap(_snapshot(v))
     out_dt, out_shape = op.infer(v)[0]
     memo.op = None  # a failed hit test on a half-written memo is a miss
+    if not _immutable_axis(axis):  # a list or array axis may change before the next call
+        return _wrap(node1(op, (v,), out_dt, out_shape, v.depth + 1, 0))
     memo.axis, memo.keepdims, memo.dtype_arg = axis, keepdims, dtype
     memo.in_dt, memo.in_shape = v.dtype, v.shape
     memo.out_dt, memo.out_shape, memo.op = out_dt, out_shape, op
