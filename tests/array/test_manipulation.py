@@ -283,6 +283,32 @@ def test_repeat_tile_errors():
         xp.tile(xp.asarray([1, 2]), (-1,))
 
 
+def test_errors_of_known_repeat_counts_and_gather_indices_raise_where_built():
+    """As ``x[idx]`` does: repeats of the wrong shape or with a negative count, and ``take``
+    / ``take_along_axis`` indices out of bounds, when their values are known (a list, a
+    NumPy or realized array), raise at the call (they raised when the value was read)."""
+    a = xp.ones((2, 3))
+    with pytest.raises(ValueError, match="do not broadcast"):
+        xp.repeat(a, xp.asarray([1, 2]), axis=1)
+    with pytest.raises(ValueError, match="do not broadcast"):
+        xp.repeat(a, xp.asarray([[1, 2, 1]]), axis=1)
+    with pytest.raises(ValueError, match="non-negative"):
+        xp.repeat(a, xp.asarray([1, -2, 1]), axis=1)
+    with pytest.raises(IndexError, match="out of bounds"):
+        xp.take(a, xp.asarray([5]), axis=1)
+    with pytest.raises(IndexError, match="out of bounds"):
+        xp.take(a, [-4], axis=1)
+    with pytest.raises(IndexError, match="out of bounds"):
+        xp.take_along_axis(a, xp.asarray([[5]]), axis=1)
+    x = np.arange(6.0).reshape(2, 3)
+    for reps, axis in (([2], 1), (2, 1), ([1, 2, 1, 1, 1, 1], None), ([0, 1, 2], 1)):
+        np.testing.assert_array_equal(np.asarray(xp.repeat(xp.asarray(x), xp.asarray(reps),
+                                                           axis=axis)),
+                                      np.repeat(x, reps, axis=axis))
+    np.testing.assert_array_equal(np.asarray(xp.take(xp.asarray(x), [-3, 2], axis=1)),
+                                  np.take(x, [-3, 2], axis=1))
+
+
 # ---- products -----------------------------------------------------------------------------
 
 def _mm_shapes(data):

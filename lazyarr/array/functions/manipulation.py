@@ -216,6 +216,14 @@ def repeat(x, repeats, /, *, axis: int | None = None) -> Array:
     r = as_var(repeats)
     if r.dtype.kind not in "iu":
         raise TypeError(f"repeat(): repeats must be integers, not {r.dtype} ({where()})")
+    n = math.prod(v.shape) if ax is None and None not in v.shape else (
+        None if ax is None else v.shape[ax])
+    if len(r.shape) > 1 or (len(r.shape) == 1 and None not in (n, r.shape[0])
+                            and r.shape[0] not in (1, n)):
+        raise ValueError(f"repeat(): repeats of shape {r.shape} do not broadcast to the "
+                         f"{n} elements repeated ({where()})")
+    if r.owner is None and r.data is not None and r.data.size and r.data.min() < 0:
+        raise ValueError(f"repeat(): repeats must be non-negative ({where()})")
     return build(Repeat(None, ax), v, r)
 
 

@@ -7,6 +7,7 @@ from ...graph.userline import where as _site
 from .. import dtypes as D
 from ..coerce import Array, as_var, build, build_many, cast, coerce_pair, const, is_scalar
 from ..ops.axes import normalize_axes, normalize_axis
+from ..ops.index import check_known_bounds
 from ..ops.search import ArgReduce, CountNonzero, IsIn, Nonzero, SearchSorted, Take, TakeAlongAxis
 
 __all__ = ["argmax", "argmin", "count_nonzero", "isin", "nonzero", "searchsorted", "take",
@@ -97,6 +98,7 @@ def take(x, indices, /, *, axis: int | None = None) -> Array:
     if len(v.shape) == 0:
         raise ValueError(f"take(): x must have at least one dimension ({_site()})")
     ax = normalize_axis(axis, len(v.shape), "take")
+    check_known_bounds(iv, v.shape[ax], ax)
     return build(Take(ax), v, iv)
 
 
@@ -109,6 +111,7 @@ def take_along_axis(x, indices, /, *, axis: int = -1) -> Array:
         raise ValueError(f"take_along_axis(): x and indices must have the same number of "
                          f"dimensions, got {v.shape} and {iv.shape} ({_site()})")
     ax = normalize_axis(axis, len(v.shape), "take_along_axis")
+    check_known_bounds(iv, v.shape[ax], ax)
     return build(TakeAlongAxis(ax), v, iv)
 
 

@@ -39,7 +39,7 @@ def _np_key(spec: tuple, arrays) -> tuple:
     return tuple(out)
 
 
-def _check_known_bounds(k: Var, d, dim: int) -> None:
+def check_known_bounds(k: Var, d, dim: int) -> None:
     """An integer index array whose values are known now (a leaf: a list, a NumPy or a
     realized array) is checked now, as NumPy checks it: the error names the indexing line
     (a computed index array is checked when the value is computed)."""
@@ -137,7 +137,7 @@ def parse_key(key, shape: tuple, as_var) -> tuple[tuple, list[Var], tuple]:
                 adv_shapes.append((0,) if known_empty else (None,))
                 dim += m
             else:
-                _check_known_bounds(k, shape[dim], dim)
+                check_known_bounds(k, shape[dim], dim)
                 adv_shapes.append(k.shape)
                 dim += 1
     if adv_shapes:
