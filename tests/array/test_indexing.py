@@ -327,3 +327,28 @@ def test_integers_among_advanced_indices_count_as_advanced():
     x2 = x.copy()
     x2[0, :, [0, 1]] = np.ones((2, 3))
     np.testing.assert_array_equal(np.asarray(y), x2)
+
+
+def test_an_ellipsis_of_no_axes_separates_advanced_indices():
+    """NumPy puts the broadcast axes first when an Ellipsis stands between advanced indices,
+    even one that covers no axis (lazyarr kept them in place: shape (3, 2), not (2, 3));
+    reads, writes and the gradient agree."""
+    x = np.arange(60.0).reshape(3, 4, 5)
+    i, j = np.array([0, 1]), np.array([1, 2])
+    for key in [(slice(None), i, ..., j), (i, ..., j), (slice(None), i, ..., 2),
+                (slice(None), 1, ..., j), (0, ..., 1, j), (..., i, j), (i, j, ...),
+                (0, ..., 1, 2)]:
+        got = xp.asarray(x)[key]
+        assert got.shape == x[key].shape, key
+        np.testing.assert_array_equal(np.asarray(got), x[key])
+    key = (slice(None), i, ..., j)
+    w = np.arange(6.0).reshape(2, 3)
+    g = xp.grad(lambda a: xp.sum(a[key] * xp.asarray(w)))(xp.asarray(x))
+    want = np.zeros_like(x)
+    np.add.at(want, key, w)
+    np.testing.assert_array_equal(np.asarray(g), want)
+    y = xp.asarray(x.copy())
+    y[key] = -w
+    x2 = x.copy()
+    x2[key] = -w
+    np.testing.assert_array_equal(np.asarray(y), x2)

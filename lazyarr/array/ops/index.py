@@ -34,6 +34,8 @@ def _np_key(spec: tuple, arrays) -> tuple:
             out.append(e[1])
         elif t == "n":
             out.append(None)
+        elif t == "e":
+            out.append(Ellipsis)
         else:
             out.append(next(it))
     return tuple(out)
@@ -51,6 +53,11 @@ def check_known_bounds(k: Var, d, dim: int) -> None:
         bad = int(hi) if hi >= d else int(lo)
         raise IndexError(f"index {bad} is out of bounds for axis {dim} with size {d} "
                          f"({where()})")
+
+
+def _advanced(items: list) -> bool:
+    """Some item is an advanced index (an index array, or an integer beside one)."""
+    return any(isinstance(k, (Var, int)) for k in items)
 
 
 def parse_key(key, shape: tuple, as_var) -> tuple[tuple, list[Var], tuple]:
@@ -86,7 +93,11 @@ def parse_key(key, shape: tuple, as_var) -> tuple[tuple, list[Var], tuple]:
                          f"{consumed} were indexed ({where()})")
     if n_ell:
         i = next(j for j, k in enumerate(items) if k is Ellipsis)
-        items[i:i + 1] = [slice(None)] * (ndim - consumed)
+        # an Ellipsis of no axes still separates advanced indices (NumPy then puts their
+        # broadcast axes first): kept as a spec entry of its own where it does
+        keep = (ndim == consumed and any(isinstance(k, Var) for k in items)
+                and _advanced(items[:i]) and _advanced(items[i + 1:]))
+        items[i:i + 1] = [Ellipsis] if keep else [slice(None)] * (ndim - consumed)
     else:
         items += [slice(None)] * (ndim - consumed)
 
@@ -97,6 +108,8 @@ def parse_key(key, shape: tuple, as_var) -> tuple[tuple, list[Var], tuple]:
         if k is None:
             spec.append(("n",))
             out.append(1)
+        elif k is Ellipsis:
+            spec.append(("e",))
         elif isinstance(k, slice):
             try:
                 start, stop, step = (None if s is None else operator.index(s)
@@ -152,8 +165,6 @@ def parse_key(key, shape: tuple, as_var) -> tuple[tuple, list[Var], tuple]:
         advanced = sorted(adv_pos + int_pos)
         entries = [j for j, _ in advanced]
         first, last = entries[0], entries[-1]
-        # (NumPy also takes an Ellipsis of no axes as a separator; the spec keeps no entry
-        # for it, so the perform's key does not either: such keys stay contiguous here)
         contiguous = entries == list(range(first, last + 1))
         at = advanced[0][1] if contiguous else 0
         out[at:at] = list(b)
