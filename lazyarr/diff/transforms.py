@@ -115,6 +115,11 @@ def _zeros_if_none(g, v: Var, disconnected: bool, mode: str, label: str, fname: 
 
 
 def _scalar_output(out, fname: str) -> Var:
+    if isinstance(out, (tuple, list, dict)):
+        hint = ("; with has_aux=True, f returns (value, aux)"
+                if isinstance(out, tuple) and len(out) == 2 else "")
+        raise TypeError(f"{fname}(): the function must return a scalar (0-d) array, got a "
+                        f"{type(out).__name__} of {len(out)}{hint} ({where()})")
     v = as_var(out)
     if v.shape != ():
         raise TypeError(f"{fname}(): the function must return a scalar (0-d) array, got shape "

@@ -161,6 +161,11 @@ def test_disconnected_inputs_zero_or_raise():
 def test_errors():
     with pytest.raises(TypeError, match=r"shape \(4, 3\).*test_transforms.py"):
         xp.grad(lambda W: xp.tanh(W))(W0)
+    # a (loss, aux) pair without has_aux is named as such (it was stacked: a stack() error)
+    with pytest.raises(TypeError, match=r"got a tuple of 2; with has_aux=True"):
+        xp.grad(lambda W: (xp.sum(W), W))(W0)
+    with pytest.raises(TypeError, match=r"got a tuple of 2; with has_aux=True"):
+        xp.value_and_grad(lambda W: (xp.sum(W), xp.sum(W)))(W0)
     with pytest.raises(TypeError, match="integer or boolean"):
         xp.grad(lambda i: xp.sum(i * 1.0))(np.arange(3))
     with pytest.raises(TypeError, match="integer or boolean"):
