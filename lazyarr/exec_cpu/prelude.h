@@ -107,8 +107,14 @@ static inline T la_csign_##T(T z) {  /* the standard's z / |z|, 0 at 0 */      \
     return la_cdiv_##T(z, __builtin_complex(h, (R)0));                            \
 }                                                                                  \
 static inline T la_cexpm1_##T(T z) {                                               \
+    /* the standard's special cases: -1 + 0 cis(y) at x = -inf, +inf + NaN j at x = +inf    \
+     * with y not finite, a zero y kept (+inf + 0j, NaN + 0j) */                     \
     R x = creal##F(z), y = cimag##F(z), a = sin##F(y / 2);                         \
-    return __builtin_complex(expm1##F(x) * cos##F(y) - 2 * a * a, exp##F(x) * sin##F(y)); \
+    if (isinf(x) && x < 0)                                                         \
+        return __builtin_complex((R)-1, isfinite(y) ? (R)0 * sin##F(y) : (R)0);    \
+    if (isinf(x) && !isfinite(y)) return __builtin_complex(x, y - y);              \
+    return __builtin_complex(expm1##F(x) * cos##F(y) - 2 * a * a,                  \
+                             y == 0 ? y : exp##F(x) * sin##F(y));                  \
 }                                                                                  \
 static inline T la_clog1p_##T(T z) {                                               \
     R x = creal##F(z) + 1, y = cimag##F(z);                                        \

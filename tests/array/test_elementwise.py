@@ -516,3 +516,28 @@ def test_multiply_by_a_sparse_matrix_is_the_matrix_s():
     np.testing.assert_array_equal(got.toarray(), (d * m).toarray())
     with pytest.raises(TypeError):
         xp.multiply(xp.asarray(d), m)
+
+
+@pytest.mark.parametrize("dt", [np.complex64, np.complex128])
+def test_complex_expm1_special_cases_of_the_standard(dt):
+    """expm1(+inf+0j) is +inf+0j (it was inf+nanj, as NumPy's), expm1(-inf+bj) is exactly
+    -1 + 0 cis(b) (it was -0.9999999999999998), +inf with a non-finite b gives +inf+NaN j;
+    the kernel and the reference agree (LAZYARR_MODE=debug compares them)."""
+    from lazyarr.array.ops.scalar_table import TABLE
+
+    inf, nan = np.inf, np.nan
+    z = np.array([complex(inf, 0.0), complex(-inf, 1.0), complex(-inf, -1.0),
+                  complex(-inf, inf), complex(-inf, nan), complex(inf, inf), complex(inf, nan),
+                  complex(nan, 0.0), complex(0.0, 0.0), complex(1.0, 2.0)], dtype=dt)
+    want_re = [inf, -1, -1, -1, -1, inf, inf, nan, 0.0, np.expm1(dt(1 + 2j)).real]
+    want_im = [0.0, 0.0, -0.0, None, None, nan, nan, 0.0, 0.0, np.expm1(dt(1 + 2j)).imag]
+    for got in (np.asarray(xp.expm1(xp.asarray(z))), TABLE["expm1"].np_fn(z)):
+        assert got.dtype == dt
+        np.testing.assert_allclose(got.real, want_re, rtol=1e-6)
+        for g, w in zip(got.imag, want_im):
+            if w is None:
+                assert g == 0
+            elif np.isnan(w):
+                assert np.isnan(g)
+            else:
+                assert g == w and np.signbit(g) == np.signbit(w)
