@@ -149,6 +149,27 @@ def test_broadcast_errors():
         xp.broadcast_arrays(xp.asarray(np.ones(3)), xp.asarray(np.ones(2)))
 
 
+def test_broadcast_to_a_size_known_only_at_run_time():
+    """A mask's size may meet any target size (1 or equal at run time, as NumPy checks when
+    it runs); known sizes are still checked at once."""
+    x = np.array([1.0, -2.0, 3.0])
+    a = xp.asarray(x)
+    check(xp.broadcast_to(a[a > 2], (4, 1)), np.broadcast_to(x[x > 2], (4, 1)))
+    check(xp.broadcast_to(a[a > 2], (2, 3)), np.broadcast_to(x[x > 2], (2, 3)))
+    check(xp.broadcast_to(a[a > 0], (3, 2)), np.broadcast_to(x[x > 0], (3, 2)))
+    m = xp.reshape(a, (3, 1))[xp.asarray([True, False, True])]  # (None, 1)
+    check(xp.broadcast_to(m, (2, 2, 4)), np.broadcast_to(x[[0, 2], None], (2, 2, 4)))
+    with pytest.raises(ValueError):
+        np.asarray(xp.broadcast_to(a[a > 0], (4, 3)))  # 2 elements at run time
+    with pytest.raises(ValueError):
+        np.asarray(xp.broadcast_to(m, (4, 3)))
+    rows = xp.ones((2, 3))[xp.asarray([True, False])]  # (None, 3)
+    with pytest.raises(ValueError, match="cannot broadcast"):
+        xp.broadcast_to(rows, (2, 4))
+    with pytest.raises(ValueError, match="cannot broadcast"):
+        xp.broadcast_to(rows, (3,))
+
+
 # ---- joining and splitting ------------------------------------------------------------------
 
 @given(data=st.data())

@@ -9,7 +9,6 @@ import numpy as np
 
 from ...graph.basic import Op, Var
 from ...graph.userline import where
-from .elemwise import broadcast_shapes
 
 
 class Reshape(Op):
@@ -55,7 +54,9 @@ class Transpose(Op):
 
 
 class BroadcastTo(Op):
-    """The input broadcast to ``shape`` (a read-only view)."""
+    """The input broadcast to ``shape`` (a read-only view). A size of the input known only at
+    run time (None) may meet any size of ``shape``: it must be 1 or that size, which
+    ``perform`` checks when it runs, as kernels do."""
 
     raises_on_values = False
     view = True
@@ -64,7 +65,10 @@ class BroadcastTo(Op):
         self.shape = shape
 
     def infer(self, x: Var):
-        if len(x.shape) > len(self.shape) or broadcast_shapes(x.shape, self.shape) != self.shape:
+        xs, shape = x.shape, self.shape
+        lead = len(shape) - len(xs)
+        if lead < 0 or not all(d == 1 or d == t or d is None
+                               for d, t in zip(xs, shape[lead:])):
             raise ValueError(f"cannot broadcast an array of shape {x.shape} to shape "
                              f"{self.shape} ({where()})")
         return [(x.dtype, self.shape)]
