@@ -71,6 +71,9 @@ def sort_vjp(op, inputs, outputs, cotangents) -> list:
     x, g = inputs[0], cotangents[0]
     if g is None or not _differentiable(x):
         return [None]
+    if None in x._v.shape:  # a size known only at run time, which zeros of x's shape would
+        # read (inside a trace it has no value): gather through the inverse permutation
+        return [SE.take_along_axis(g, SO.argsort(_perm(op, x), axis=op.axis), axis=op.axis)]
     return [_scatter_along(g, _perm(op, x), op.axis, tuple(x.shape))]
 
 

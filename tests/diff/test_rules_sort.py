@@ -62,3 +62,26 @@ def test_unique_values_are_the_mean_of_their_elements(kind):
     u = rng.standard_normal(3)
     np.testing.assert_allclose(g[0], (u / counts)[inv.reshape(x.shape)])
     check_rule(fn, np.array([0.5, -1.0, 2.0]))  # distinct values: a sort, checked by FD
+
+
+def test_sort_and_expand_dims_of_run_time_sizes_under_compile():
+    """The vjps of ``sort`` and of a reshape read no size known only at run time (inside
+    `compile` it has no value): the gradient compiles and matches the eager one."""
+    x = np.array([[0.5, -1.0, 2.0], [1.5, 0.3, -0.7], [-2.5, 1.1, 0.4]])
+    w = np.arange(6.0).reshape(2, 3)
+
+    def f(v):
+        m = v[v[:, 0] > 0]  # two rows at run time
+        s = xp.sort(m, axis=1) * xp.arange(3.0) + xp.sort(m, axis=0) * xp.asarray(w)
+        return xp.sum(s + xp.expand_dims(m, axis=0) ** 2)
+
+    want = np.zeros_like(x)
+    rows = x[x[:, 0] > 0]
+    for i, r in zip(np.flatnonzero(x[:, 0] > 0), rows):
+        want[i, np.argsort(r)] += np.arange(3.0)
+    order = np.argsort(rows, axis=0)
+    for j in range(3):
+        want[np.flatnonzero(x[:, 0] > 0)[order[:, j]], j] += w[:, j]
+    want[x[:, 0] > 0] += 2 * rows
+    for g in (xp.grad(f), xp.compile(xp.grad(f))):
+        np.testing.assert_allclose(np.asarray(g(xp.asarray(x))), want)

@@ -21,7 +21,8 @@ class Reshape(Op):
         self.shape = shape
 
     def infer(self, x: Var):
-        if None not in x.shape and math.prod(x.shape) != math.prod(self.shape):
+        if (None not in x.shape and None not in self.shape
+                and math.prod(x.shape) != math.prod(self.shape)):
             raise ValueError(f"cannot reshape an array of shape {x.shape} into shape "
                              f"{self.shape} ({where()})")
         return [(x.dtype, self.shape)]
