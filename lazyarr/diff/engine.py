@@ -142,7 +142,7 @@ class Tape:
         ct: dict[int, Array] = {}
 
         def acc(v: Var, g: Array) -> None:
-            g = match(g, v.dtype, v.shape)
+            g = match(g, v.dtype, v.shape, v)  # v: run-time sizes that broadcasting stretched
             prev = ct.get(id(v))
             ct[id(v)] = g if prev is None else prev + g
 

@@ -5,7 +5,18 @@ from __future__ import annotations
 
 import math
 
-from ..array.ops.shape import BroadcastTo, Concat, Flip, Repeat, Reshape, Roll, Tile, Transpose, Tri
+from ..array.ops.shape import (
+    BroadcastTo,
+    Concat,
+    Flip,
+    Repeat,
+    Reshape,
+    Roll,
+    SumLike,
+    Tile,
+    Transpose,
+    Tri,
+)
 from .registry import register_jvp, register_vjp
 from .util import apply_op, zeros_of
 from .xp import xp
@@ -100,3 +111,14 @@ def _tile_vjp(op, inputs, outputs, cts):
     inter = tuple(v for r, d in zip(reps, shape) for v in (r, d))
     g = xp.sum(xp.reshape(g, inter), axis=tuple(range(0, 2 * nd, 2)))
     return [xp.reshape(g, x.shape)]
+
+
+@register_vjp(SumLike)
+def _sum_like_vjp(op, inputs, outputs, cts):
+    g, like = inputs
+    return [cts[0] * xp.ones_like(g), None]  # spread back over g's (run-time) shape
+
+
+@register_jvp(SumLike)
+def _sum_like_jvp(op, inputs, outputs, tangents):
+    return [None if tangents[0] is None else apply_op(op, tangents[0], inputs[1])]

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..array.coerce import Array, as_var, wrap
+from ..array.coerce import Array, as_var, build, wrap
+from ..array.ops.shape import SumLike
 from ..graph.basic import Var
 from .xp import xp
 
@@ -15,39 +16,52 @@ def is_differentiable(dtype: np.dtype) -> bool:
     return dtype.kind in "fc"
 
 
-def unbroadcast(g: Array, shape: tuple) -> Array:
+def unbroadcast(g: Array, shape: tuple, like=None) -> Array:
     """``g`` summed over the axes that broadcasting added or stretched, giving ``shape``
-    (the adjoint of broadcasting an array of ``shape`` to ``g.shape``)."""
+    (the adjoint of broadcasting an array of ``shape`` to ``g.shape``). ``like`` (a Var or
+    Array of that shape, optional) is read for the sizes of ``shape`` known only at run time:
+    where such a size meets a size of ``g`` other than 1, `SumLike` sums that axis if the size
+    turns out to be 1. Without ``like`` such an axis is taken to be ``g``'s size."""
     gs, shape = as_var(g).shape, tuple(shape)
-    if _same_sizes(gs, shape):
+    if _same_sizes(gs, shape, like is not None):
         return g
     lead = len(gs) - len(shape)
-    if lead and None in gs:  # no reshape can name a run-time size: the added axes go first
+    run = () if like is None else tuple(
+        i for i, d in enumerate(shape) if d is None and gs[lead + i] != 1)
+    if lead and (None in gs or None in shape):  # no reshape names a run-time size:
+        # the added axes go first
         g = xp.sum(g, axis=tuple(range(lead)))
         gs, lead = as_var(g).shape, 0
     axes = tuple(range(lead)) + tuple(
         lead + i for i, d in enumerate(shape) if d == 1 and gs[lead + i] != 1)
     if axes:
         g = xp.sum(g, axis=axes, keepdims=True)
-    if not _same_sizes(as_var(g).shape, shape):
+    if run:
+        g = build(SumLike(run), as_var(g), like if isinstance(like, Var) else as_var(like))
+    if not _same_sizes(as_var(g).shape, shape, False):
         g = xp.reshape(g, shape)
     return g
 
 
-def _same_sizes(gs: tuple, shape: tuple) -> bool:
+def _same_sizes(gs: tuple, shape: tuple, runtime: bool) -> bool:
     """Whether cotangent shape ``gs`` needs no summing to become ``shape`` (None: a size known
-    only at run time). A run-time size against a known one is that size (kernels check it),
-    except against 1, which broadcasting may have stretched: that axis is summed (a sum of
-    one element changes nothing)."""
-    return gs == shape or (len(gs) == len(shape) and all(
-        a == b or b is None or (a is None and b != 1) for a, b in zip(gs, shape)))
+    only at run time). A run-time size of ``gs`` against a known one is that size (kernels
+    check it), except against 1, which broadcasting may have stretched: that axis is summed
+    (a sum of one element changes nothing). A run-time size of ``shape`` may be 1 where ``gs``
+    has another size, known or not: with ``runtime`` that axis needs summing at run time,
+    else it is taken to be ``gs``'s size."""
+    if gs == shape and not (runtime and None in gs):
+        return True
+    return len(gs) == len(shape) and all(
+        (a == 1 or not runtime) if b is None else (a == b or (a is None and b != 1))
+        for a, b in zip(gs, shape))
 
 
-def match(g: Array, like_dtype: np.dtype, shape: tuple | None = None) -> Array:
+def match(g: Array, like_dtype: np.dtype, shape: tuple | None = None, like=None) -> Array:
     """``g`` converted to ``like_dtype`` (the real part when a complex cotangent reaches a real
-    value) and, when ``shape`` is given, reduced to it."""
+    value) and, when ``shape`` is given, reduced to it (``like``: see `unbroadcast`)."""
     if shape is not None:
-        g = unbroadcast(g, shape)
+        g = unbroadcast(g, shape, like)
     dt = as_var(g).dtype
     if dt != like_dtype:
         if dt.kind == "c" and like_dtype.kind != "c":

@@ -510,3 +510,104 @@ def test_gradients_of_size_one_operands_broadcast_against_run_time_rows():
     want = np.zeros_like(x)
     want[x[:, 0] > 0] = y.sum(0)
     np.testing.assert_allclose(np.asarray(g), want)
+
+
+def _fd_grad(f, x, eps=1e-6):
+    """Central finite differences of ``f(np, x)`` (NumPy, float64): the oracle."""
+    g = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        d = np.zeros_like(x)
+        d[i] = eps
+        g[i] = (f(np, x + d) - f(np, x - d)) / (2 * eps)
+    return g
+
+
+# f(ns, x) with ns = numpy or lazyarr; a mask keeps one element (a size known only at run time,
+# 1 when it runs) that is broadcast against a known size, or against another run-time size
+_RUN_TIME_ONES = {
+    "mul": lambda ns, x: ns.sum(x[x > 2] * x),
+    "mul_const": lambda ns, x: ns.sum(x[x > 2] * ns.asarray([1.0, 2.0, 3.0])),
+    "maximum": lambda ns, x: ns.sum(ns.maximum(x[x > 2], x * 0.5)),
+    "where": lambda ns, x: ns.sum(ns.where(x > 0, x[x > 2], x) ** 2),
+    "clip": lambda ns, x: ns.sum(ns.clip(x, x[x > 2] - 4.5, None) ** 2),
+    "sort": lambda ns, x: ns.sum(ns.sort(x[x > 2]) * x ** 2),
+    "take": lambda ns, x: ns.sum(ns.take(x, ns.nonzero(x > 2)[0]) * x),
+    "two_masks": lambda ns, x: ns.sum((x[x > 2.5] + x[x > 0]) ** 2),
+    "two_masks_mul": lambda ns, x: ns.sum((x[x > 0] * x[x > 2.5]) ** 2),
+    "added_axis": lambda ns, x: ns.sum(x[x > 2] * ns.ones((2, 3)) * x),
+    "broadcast_to": lambda ns, x: ns.sum(ns.broadcast_to(x[x > 2], (4, 3))
+                                         * ns.reshape(ns.arange(12.0), (4, 3))),
+    "broadcast_to_1": lambda ns, x: ns.sum(ns.broadcast_to(x[x > 2], (4, 1))
+                                           * ns.arange(4.0)[:, None]),
+}
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
+@pytest.mark.parametrize("name", list(_RUN_TIME_ONES))
+def test_a_run_time_size_of_one_broadcast_against_a_known_size_sums_its_cotangent(
+        name, compiled):
+    """Broadcasting stretched a size known only at run time that turned out to be 1: the
+    cotangent is summed over that axis (`SumLike`), as for a known 1."""
+    f = _RUN_TIME_ONES[name]
+    x = np.array([1.0, -2.0, 3.0])
+    g = xp.grad(lambda v: f(xp, v))
+    if compiled:
+        g = xp.compile(g)
+    np.testing.assert_allclose(np.asarray(g(xp.asarray(x))), _fd_grad(f, x), atol=1e-6)
+
+
+def test_run_time_sizes_of_one_in_rows_and_tensordot_and_higher_order():
+    x = np.array([[0.5, -1.0, 2.0], [1.5, 0.3, -0.7], [-2.5, 1.1, 0.4]])
+
+    def rows(ns, v):  # (None, 3) rows, 1 at run time, against (3, 3)
+        return ns.sum((v[v[:, 0] > 1] * v) ** 2)
+
+    def cols(ns, v):  # (None, 1) against (None, 3): 1 against 2 rows at run time
+        return ns.sum((v[v[:, 0] > 1][:, :1] * v[v[:, 0] > 0]) ** 2)
+
+    def tdot(ns, v):  # contracted run-time sizes: a broadcast product
+        m = v[v[:, 0] > 0]
+        return ns.sum(ns.tensordot(m, m * m, axes=([0, 1], [0, 1])) * v)
+
+    def sort_rows(ns, v):  # sorted along the known axis, then along the run-time one
+        m = v[v[:, 0] > 0]
+        return ns.sum(ns.sort(m, axis=1) * ns.arange(3.0) + ns.sort(m, axis=0) ** 2)
+
+    for f in (rows, cols, tdot, sort_rows):
+        want = _fd_grad(f, x)
+        g = xp.grad(lambda v, f=f: f(xp, v))
+        np.testing.assert_allclose(np.asarray(g(xp.asarray(x))), want, atol=1e-6)
+        np.testing.assert_allclose(np.asarray(xp.compile(g)(xp.asarray(x))), want, atol=1e-6)
+    # second order and forward over reverse through the summed cotangent
+    v = np.array([1.0, -2.0, 3.0])
+
+    def f(ns, x):
+        return ns.sum(x[x > 2] * x ** 2)
+
+    a = v[2]  # f = a * sum(x**2): grad 2 a x + e2 sum(x**2)
+    hess = 2 * a * np.eye(3)
+    hess[2] += 2 * v
+    hess[:, 2] += 2 * v
+    t = np.array([1.0, 0.5, -1.0])
+    np.testing.assert_allclose(np.asarray(xp.hvp(lambda x: f(xp, x), (v,), (t,))), hess @ t)
+    gg = xp.grad(lambda x: xp.sum(xp.grad(lambda y: f(xp, y))(x) ** 2))(xp.asarray(v))
+    grad = 2 * a * v + np.array([0, 0, 1.0]) * np.sum(v ** 2)
+    np.testing.assert_allclose(np.asarray(gg), 2 * hess @ grad)
+
+
+def test_unique_values_broadcast_against_a_known_size():
+    """``unique_values`` of equal elements is one value (its derivative the mean of them):
+    its cotangent is summed over the three products before it is shared."""
+    x = xp.asarray([2.0, 2.0, 2.0])
+    g = xp.grad(lambda x: xp.sum(xp.unique_values(x) * xp.ones(3)))(x)
+    np.testing.assert_allclose(np.asarray(g), [1.0, 1.0, 1.0])
+    g = xp.grad(lambda x: xp.sum(xp.unique_values(x) * xp.asarray([1.0, 2.0, 3.0])))(x)
+    np.testing.assert_allclose(np.asarray(g), [2.0, 2.0, 2.0])
+    # float32 and complex cotangents keep their dtype
+    g = xp.grad(lambda x: xp.sum(x[x > 2] * x))(xp.asarray([1.0, -2.0, 3.0], dtype=xp.float32))
+    assert g.dtype == xp.float32
+    np.testing.assert_allclose(np.asarray(g), [3.0, 3.0, 5.0])
+    z = xp.asarray([1 + 1j, -2 + 0j, 3 - 1j])
+    (gz,) = xp.vjp(lambda z: z[xp.real(z) > 2] * z, z)[1](xp.ones(3, dtype=xp.complex128))
+    np.testing.assert_allclose(np.asarray(gz), [3 + 1j, 3 + 1j, 5 + 1j])  # conj(3-1j) + sum(conj z)
+

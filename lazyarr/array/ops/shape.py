@@ -78,6 +78,38 @@ class BroadcastTo(Op):
         return np.broadcast_to(x, self.shape)
 
 
+class SumLike(Op):
+    """``g`` summed (sizes kept) over those of ``axes`` where ``like`` has size 1 at run time:
+    the adjoint of broadcasting an array of ``like``'s shape to ``g``'s, for axes whose size
+    in ``like`` is known only at run time (``None``: 1, which broadcasting stretched, or
+    ``g``'s). ``like`` is read for its shape only; ``g`` and ``like`` have the same rank."""
+
+    view = True
+
+    def __init__(self, axes: tuple):
+        self.axes = axes
+
+    def infer(self, g: Var, like: Var):
+        gs, ls = g.shape, like.shape
+        if len(gs) != len(ls):
+            raise ValueError(f"SumLike: ranks differ: {gs} and {ls} ({where()})")
+        return [(g.dtype, tuple(b if i in self.axes else a
+                                for i, (a, b) in enumerate(zip(gs, ls))))]
+
+    def perform(self, g: np.ndarray, like: np.ndarray) -> np.ndarray:
+        gs, ls = g.shape, like.shape
+        axes = tuple(a for a in self.axes if ls[a] == 1 and gs[a] != 1)
+        if axes:
+            g = np.sum(g, axis=axes, keepdims=True, dtype=g.dtype)
+        if any(g.shape[a] != ls[a] for a in self.axes):
+            raise ValueError(f"operands could not be broadcast together with shapes {ls} "
+                             f"{gs}")
+        return g
+
+    def __repr__(self) -> str:
+        return f"SumLike{{axes={self.axes}}}"
+
+
 class Concat(Op):
     """Inputs (same dtype and rank) joined along ``axis``."""
 
