@@ -206,18 +206,27 @@ def _grad(f: Callable, argnums, has_aux: bool, mode: str, fname: str) -> Callabl
     return grad_f
 
 
+def _shapes_may_match(a: tuple, b: tuple) -> bool:
+    """Whether shapes ``a`` and ``b`` have the same rank and agree where both sizes are
+    known (None: a size known only at run time, which is not read: that would realize the
+    pending graph, cutting the path being differentiated, or need a traced value)."""
+    return a == b or (len(a) == len(b) and all(
+        x == y or x is None or y is None for x, y in zip(a, b)))
+
+
 def _check_like(t, v: Var, what: str, fname: str) -> Array | None:
-    """``t`` as an Array matching ``v``'s shape (ValueError otherwise) and dtype (TypeError
-    otherwise, as JAX's pullback says)."""
+    """``t`` as an Array matching ``v``'s shape (ValueError otherwise; a size known only at
+    run time is checked where the sweep's kernels meet it) and dtype (TypeError otherwise, as
+    JAX's pullback says)."""
     if t is None:
         return None
     if isinstance(t, (int, float, complex)) and not isinstance(t, bool):
         tv = as_var(xp.asarray(t, dtype=v.dtype))
     else:
         tv = as_var(t)
-    if shape_of(tv) != shape_of(v):
-        raise ValueError(f"{fname}(): {what} has shape {shape_of(tv)}, its primal has shape "
-                         f"{shape_of(v)} ({where()})")
+    if not _shapes_may_match(tv.shape, v.shape):
+        raise ValueError(f"{fname}(): {what} has shape {tv.shape}, its primal has shape "
+                         f"{v.shape} ({where()})")
     if is_differentiable(v.dtype) and tv.dtype != v.dtype:
         raise TypeError(f"{fname}(): {what} has dtype {tv.dtype}, its primal has dtype "
                          f"{v.dtype} ({where()})")

@@ -611,3 +611,31 @@ def test_unique_values_broadcast_against_a_known_size():
     (gz,) = xp.vjp(lambda z: z[xp.real(z) > 2] * z, z)[1](xp.ones(3, dtype=xp.complex128))
     np.testing.assert_allclose(np.asarray(gz), [3 + 1j, 3 + 1j, 5 + 1j])  # conj(3-1j) + sum(conj z)
 
+
+def test_lop_rop_and_vjp_with_run_time_sizes_read_no_size():
+    """A ``y`` or ``wrt`` with a size known only at run time: its (co)tangent's shape is
+    checked where both sizes are known; reading the run-time size would realize the pending
+    graph (cutting the path from ``wrt``: zeros) or, inside `compile`, need a traced value."""
+    x = xp.asarray([1.0, -2.0, 3.0]) * 1.0  # pending
+    np.testing.assert_allclose(np.asarray(xp.Lop(x[x > 0] * 2.0, x, xp.asarray([1.0, 1.0]))),
+                               [2.0, 0.0, 2.0])
+    x = xp.asarray([1.0, -2.0, 3.0]) * 1.0
+    z = x[x > 0]
+    np.testing.assert_allclose(float(xp.Rop(xp.sum(z ** 2), z, xp.asarray([1.0, 1.0]))), 8.0)
+    x = xp.asarray([1.0, -2.0, 3.0]) * 1.0
+    y = x[x > 0] ** 3
+    np.testing.assert_allclose(np.asarray(xp.Rop(y, x, xp.asarray([1.0, 1.0, 0.5]))),
+                               [3.0, 13.5])
+    X = xp.asarray([1.0, -2.0, 3.0])
+
+    def pullback(x):
+        return xp.vjp(lambda y: y[y > 0] ** 2, x)[1](xp.ones_like(x[x > 0]))[0]
+
+    np.testing.assert_allclose(np.asarray(pullback(X)), [2.0, 0.0, 6.0])
+    np.testing.assert_allclose(np.asarray(xp.compile(pullback)(X)), [2.0, 0.0, 6.0])
+    # known sizes are still compared at once; a wrong run-time size fails when it runs
+    x = xp.asarray([1.0, -2.0, 3.0]) * 1.0
+    with pytest.raises(ValueError, match=r"u\[0\] has shape \(2, 1\)"):
+        xp.Lop(x[x > 0], x, xp.ones((2, 1)))
+    with pytest.raises(ValueError):
+        np.asarray(xp.Lop(x[x > 0] * 2.0, x, xp.ones(3)))
