@@ -541,3 +541,18 @@ def test_complex_expm1_special_cases_of_the_standard(dt):
                 assert np.isnan(g)
             else:
                 assert g == w and np.signbit(g) == np.signbit(w)
+
+
+def test_integer_to_a_negative_power_agrees_between_kernel_and_reference():
+    """1 for 1, +-1 for -1, 0 otherwise (1 / a**|b| truncated: the standard leaves it open);
+    the reference raised NumPy's ValueError where the kernel gave these, so debug mode and
+    arrays of more than 16 dimensions (the reference path) failed."""
+    from lazyarr.array.ops.scalar_table import TABLE
+
+    a = np.array([2, 1, -1, -1, 0, 3, -2], dtype=np.int8)
+    b = np.array([-1, -3, -3, -2, -1, 2, 3], dtype=np.int8)
+    want = np.array([0, 1, -1, 1, 0, 9, -8], dtype=np.int8)
+    np.testing.assert_array_equal(np.asarray(xp.asarray(a) ** xp.asarray(b)), want)
+    np.testing.assert_array_equal(TABLE["pow"].np_fn(a, b), want)
+    deep = xp.reshape(xp.asarray(a), (1,) * 16 + (7,)) ** xp.asarray(b)
+    np.testing.assert_array_equal(np.asarray(deep).ravel(), want)
