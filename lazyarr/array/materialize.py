@@ -113,6 +113,9 @@ def _may_raise(fg: FunctionGraph) -> bool:
     `Op.raises_on_values` False (a linear solve, a gather, a loop), or a size known only at
     run time (kernels check it). Such a program takes no dead buffers: a run failing after
     writing one would leave the pending arrays reading an overwritten leaf."""
+    for v in fg.inputs:  # a realized mask's result keeps its run-time size
+        if None in v.shape:
+            return True
     for node in fg.toposort():
         if node.op.raises_on_values:
             return True

@@ -212,12 +212,13 @@ cdef bint _view_held(object d, object o):
 
 
 cdef bint _read_elsewhere(object o):
-    """Whether Array ``o``'s variable has holders besides Arrays: the nodes of unrealized
-    expressions built from it (a NumPy argument has none)."""
+    """Whether Array ``o``'s variable has holders besides ``o``: the nodes of unrealized
+    expressions built from it, or other Arrays over it (``reshape(w, w.shape)``,
+    ``astype(w, w.dtype)`` return one) (a NumPy argument has none)."""
     if not isinstance(o, Array):
         return False
     v = o._v
-    return Py_REFCNT(v) - 1 > v.nref  # minus this function's own reference
+    return v.nref > 1 or Py_REFCNT(v) - 1 > v.nref  # minus this function's own reference
 
 
 cdef class Runner:

@@ -267,3 +267,22 @@ def test_an_out_of_bounds_gather_fails_without_writing_dead_buffers():
     with pytest.raises(IndexError):
         np.asarray(g)
     np.testing.assert_array_equal(np.asarray(w), np.full((32, 32), 3.0))
+
+
+def test_a_failing_run_reading_a_realized_run_time_size_writes_no_dead_buffer():
+    """A realized mask's result keeps its run-time size: an elementwise product or matmul
+    of it checks that size when it runs, and may raise (it wrote w * 2 into the dead buffer
+    first: w read 8, then 16, 32)."""
+    x = xp.asarray(np.arange(10.0))
+    m = x[x > 4]
+    np.asarray(m)                            # 5 elements, shape (None,) in the IR
+    for bad_of in (lambda m, w: m @ w[:3], lambda m, w: m + w[:3]):
+        w = xp.asarray(np.full(4096, 2.0)) * 1.0
+        np.asarray(w)
+        w = w * 2.0                          # the old w is dead
+        bad = bad_of(m, w)
+        for _ in range(2):
+            np.testing.assert_array_equal(np.asarray(w), np.full(4096, 4.0))
+        with pytest.raises(ValueError):
+            np.asarray(bad)
+        np.testing.assert_array_equal(np.asarray(w), np.full(4096, 4.0))
