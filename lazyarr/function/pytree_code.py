@@ -11,15 +11,17 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 
 def value_key(x: Any) -> Any:
     """``x`` (a Python scalar or a static argument's value) as a signature compares it: a
     float or complex by its bits as far as results can tell (``-0.0`` is not ``0.0``; every
     NaN is one constant), a tuple by its items' types and keys (``(1,)`` is not ``(1.0,)``),
     others as they are."""
-    if isinstance(x, float):  # np.float64 too
+    if isinstance(x, (float, np.floating)):  # every NumPy float type too
         return float(x).hex()
-    if isinstance(x, complex):
+    if isinstance(x, (complex, np.complexfloating)):
         return float(x.real).hex(), float(x.imag).hex()
     if isinstance(x, tuple):
         return type(x), tuple((type(e), value_key(e)) for e in x)
@@ -36,13 +38,17 @@ def _const_test(src: str, x: Any, consts: list) -> str:
     tells it: plain ``==`` where that says the same)."""
     consts.append(type(x))
     test = f"type({src}) is c[{len(consts) - 1}] and "
-    if isinstance(x, float) and not _plain(x):
+    if type(x) is tuple:  # item by item: no call (a static shape is tested on every call)
+        return test + " and ".join([f"len({src}) == {len(x)}"] + [
+            _const_test(f"{src}[{i}]", e, consts) for i, e in enumerate(x)])
+    if isinstance(x, (float, np.floating)) and not _plain(x):
         if x != x:
             return test + f"{src} != {src}"
         consts.append(math.copysign(1.0, x))
         return test + f"{src} == 0.0 and copysign(1.0, {src}) == c[{len(consts) - 1}]"
-    if (isinstance(x, complex) and not (_plain(x.real) and _plain(x.imag))
-            or isinstance(x, tuple)):
+    if (isinstance(x, (complex, np.complexfloating)) and not (_plain(x.real)
+                                                              and _plain(x.imag))
+            or isinstance(x, tuple)):  # a namedtuple, say
         consts.append(value_key(x))
         return test + f"key({src}) == c[{len(consts) - 1}]"
     consts.append(x)

@@ -643,6 +643,17 @@ def test_static_values_equal_but_different_trace_apart():
         assert got.dtype == np.full(2, s[0]).dtype
         np.testing.assert_array_equal(np.signbit(got), np.signbit(np.full(2, s[0])))
     assert d.n_traces == 5
+    e = xp.compile(lambda x, s: x / s[0][0], static_argnums=1)  # in nested tuples
+    for s in (((np.float32(0.0), 1),), ((np.float32(-0.0), 1),), ((0.0, 1),), ((-0.0, 1),),
+              ((-0.0, 1),)):
+        with np.errstate(divide="ignore"):
+            np.testing.assert_array_equal(np.asarray(e(x, s)), x / s[0][0])
+    assert e.n_traces == 4
+    f = xp.compile(lambda x, s: x / s, static_argnums=1)
+    for s in (np.float32(0.0), np.float32(-0.0), np.float16(-0.0), np.complex64(-0.0)):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            np.testing.assert_array_equal(np.asarray(f(x, s)), x / s)
+    assert f.n_traces == 4
 
 
 def test_a_compiled_method_takes_its_instance():
