@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import types
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -269,7 +268,7 @@ class Compiled:
         """As a method (``@compile(static_argnums=0)`` in a class body): bound to ``obj``,
         which ``f`` takes as its first argument (argument numbers count it; static, it keys
         the signature by ``==`` and its hash, as any static value)."""
-        return self if obj is None else types.MethodType(self, obj)
+        return self if obj is None else _Bound(self, obj)
 
     def __call__(self, *args, **kwargs):
         if kwargs or len(args) <= self._last_argnum:
@@ -459,6 +458,31 @@ def _arrays_only(struct: Any, is_array) -> Any:
     if kind in ("dict", "ntuple"):
         return (kind, struct[1], tuple(_arrays_only(s, is_array) for s in struct[2]))
     return struct
+
+
+class _Bound:
+    """A compiled method bound to its instance: calls and ``loop`` pass the instance first
+    (argument numbers count it); other attributes (``trust_input``, ``n_traces``) are the
+    compiled function's."""
+
+    __slots__ = ("_compiled", "_obj")
+
+    def __init__(self, compiled: Compiled, obj: Any):
+        object.__setattr__(self, "_compiled", compiled)
+        object.__setattr__(self, "_obj", obj)
+
+    def __call__(self, *args, **kwargs):
+        return self._compiled(self._obj, *args, **kwargs)
+
+    def loop(self, n: int, *args, **kwargs):
+        """`Compiled.loop` with the instance as the first argument."""
+        return self._compiled.loop(n, self._obj, *args, **kwargs)
+
+    def __getattr__(self, name: str):
+        return getattr(self._compiled, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._compiled, name, value)
 
 
 def compile(f: Callable | None = None, *, static_argnums: int | Sequence[int] = (),  # noqa: A001

@@ -675,6 +675,19 @@ def test_a_compiled_method_takes_its_instance():
     assert Scaled.apply.n_traces == 2
     np.testing.assert_array_equal(np.asarray(Scaled.apply(a, x)), x * 2.0)
 
+    class Sgd:
+        lr = 0.5
+
+        @xp.compile(static_argnums=0, donate_argnums=1)
+        def step(self, w, g):
+            return w - self.lr * g
+
+    opt = Sgd()
+    got = opt.step.loop(3, np.zeros(2), np.ones((3, 2)))  # loop passes the instance too
+    np.testing.assert_array_equal(np.asarray(got), np.full(2, -1.5))
+    opt.step.trust_input = True                          # attributes are the function's
+    assert Sgd.step.trust_input
+
 
 def test_loop_step_counts_of_numpy_integer_type():
     """``n`` may be any integer (``np.int64(2)`` was refused); a bool is not a count."""
