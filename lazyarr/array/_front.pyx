@@ -312,10 +312,10 @@ def unary(op, fn, types, as_var, cast):
 cpdef bint defers_to(object x, str op):
     """Whether an operator of an Array with ``x`` should return NotImplemented: ``x`` is no
     array to lazyarr (`coerce.as_var` refuses it; Python scalars, sequences and NumPy values
-    are arrays) but its type has operator ``op`` (say a SciPy sparse matrix's
+    are arrays, strings never answer for it) but its type has operator ``op`` (say a SciPy sparse matrix's
     ``__rmul__``), so ``x`` answers ``x * y`` itself, as it does beside a NumPy array."""
-    if isinstance(x, (ArrayBase, bool, int, float, complex, list, tuple, _np.ndarray,
-                      _np.generic)):
+    if isinstance(x, (ArrayBase, bool, int, float, complex, str, bytes, list, tuple,
+                      _np.ndarray, _np.generic)):
         return False
     if not hasattr(type(x), op):
         return False

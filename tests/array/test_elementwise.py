@@ -505,6 +505,12 @@ def test_operators_defer_to_an_operand_that_answers_them(name):
     assert fn(y, x) == (name, "Array")
     with pytest.raises(TypeError):
         fn(x, object())
+    inplace = getattr(operator, "i" + name)
+    z = x
+    assert inplace(z, y) == (f"r{name}", "Array")  # x OP= y: Python asks y too
+    if name != "matmul":
+        with pytest.raises(TypeError, match="not supported"):  # a str is no operand
+            fn(x, "a")
 
 
 def test_multiply_by_a_sparse_matrix_is_the_matrix_s():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...graph.userline import where
+from .. import _front
 from .. import dtypes as D
 from ..array_object import Array
 from ..coerce import rebind
@@ -42,8 +43,12 @@ def _same_shape(r: Array, x: Array) -> bool:
     return r.shape == x.shape
 
 
-def _inplace(fn):
+def _inplace(fn, name):
+    reflected = f"__r{name}__"
+
     def op(self, other):
+        if type(other) is not Array and _front.defers_to(other, reflected):
+            return NotImplemented  # Python then asks ``self OP other``, which defers too
         refresh_view(self)  # a view reads its base's current value first
         r = fn(self, other)
         if not _same_shape(r, self):
@@ -83,7 +88,7 @@ def _compare(fn, name):
 for _name, _fn in _BINARY.items():
     setattr(Array, f"__{_name}__", _OPERATORS[_name][0])
     setattr(Array, f"__r{_name}__", _OPERATORS[_name][1])
-    setattr(Array, f"__i{_name}__", _inplace(_fn))
+    setattr(Array, f"__i{_name}__", _inplace(_fn, _name))
 for _name, _fn in _COMPARE.items():
     setattr(Array, f"__{_name}__", _compare(_fn, _name))
 for _name, _fn in _UNARY.items():
