@@ -140,7 +140,7 @@ def scan(f: Callable, init: Any, xs: Any = None, length: Any = None, reverse: bo
     static, n_var = _scan_length(xv, length, site)
     arg_types = _types(carry) + [(v.dtype, v.shape[1:]) for v in xv]
     arg_struct = ("tuple", (c_struct, x_struct))
-    tr = T.trace(f, arg_types, arg_struct, hoist=True, what="scan body")
+    tr = T.trace(f, arg_types, arg_struct, hoist="safe", what="scan body")
     o = tr.out_struct
     pair = o[2] if o[0] == "ntuple" else o[1] if o[0] in ("tuple", "list") else ()
     if len(pair) != 2:
@@ -211,14 +211,14 @@ def while_loop(cond_fn: Callable, body_fn: Callable, init: Any) -> Any:
     carry = T.to_vars(leaves)
     types = _types(carry)
     arg_struct = ("tuple", (struct,))
-    ct = T.trace(cond_fn, types, arg_struct, hoist=True, what="cond_fn")
+    ct = T.trace(cond_fn, types, arg_struct, hoist="safe", what="cond_fn")
     if len(ct.out_types) != 1 or ct.out_types[0][1] != ():
         raise TypeError(f"while_loop: cond_fn must return one scalar, got "
                         f"{T.struct_str(ct.out_struct)} of {ct.out_types} ({site})")
     cg = ct
     if ct.out_types[0][0] != D.bool_:
-        cg = T.trace(lambda *a: cond_fn(*a) != 0, types, arg_struct, hoist=True, what="cond_fn")
-    bt = T.trace(body_fn, types, arg_struct, hoist=True, what="body_fn")
+        cg = T.trace(lambda *a: cond_fn(*a) != 0, types, arg_struct, hoist="safe", what="cond_fn")
+    bt = T.trace(body_fn, types, arg_struct, hoist="safe", what="body_fn")
     _check_same("while_loop", struct, types, bt.out_struct, bt.out_types, "init",
                 "body_fn's result")
     op = While(cg.graph, bt.graph, len(carry), len(cg.extras), len(bt.extras), True)

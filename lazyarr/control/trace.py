@@ -3,10 +3,12 @@
 A body is called once on Arrays over fresh symbolic inputs. Whatever the outputs reach that is
 not one of those inputs (an outer array the body closes over, a NumPy array, a symbolic input of
 an enclosing trace) becomes an explicit extra input of the node: the returned ``extras`` are the
-outer variables to feed there, in order. With ``hoist=True`` (loops) every sub-graph that does
-not depend on the body's inputs is lifted whole, so loop-invariant work runs once, before the
-loop; with ``hoist=False`` (``cond`` branches) only leaves are lifted and computation stays
-inside the branch, so an untaken branch computes nothing.
+outer variables to feed there, in order. With ``hoist="safe"`` (loops) every sub-graph that
+does not depend on the body's inputs and cannot raise is lifted whole, so loop-invariant work
+runs once, before the loop (work that may raise stays in the body: a loop of no step runs
+none of it); ``hoist=True`` (compile) lifts raising work too; with ``hoist=False`` (``cond``
+branches) only leaves are lifted and computation stays inside the branch, so an untaken
+branch computes nothing.
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ def symbolic(dtype: np.dtype, shape: tuple, name: str | None = None):
 
 
 def trace(fn: Callable, arg_types: Sequence[tuple[np.dtype, tuple]], arg_struct: Any,
-          hoist: bool, what: str) -> Traced:
+          hoist: bool | str, what: str) -> Traced:
     """Call ``fn`` on symbolic Arrays of ``arg_types`` (arranged as ``arg_struct``, whose top is
     the tuple of positional arguments) and close the result into an `InnerGraph`."""
     ins = [Var.input(dt, sh, f"{what}_in{i}") for i, (dt, sh) in enumerate(arg_types)]
@@ -87,6 +89,34 @@ def _fill(v: Var) -> bool:
 
 def _small_const(v: Var) -> bool:
     return v.owner is None and v.const and v.data is not None and v.data.size <= SMALL_CONST
+
+
+def may_raise(outs: Sequence[Var]) -> dict:
+    """For every variable reachable from ``outs``: may computing it raise for some values
+    (an op whose `Op.raises_on_values` is not False on the way, or a size known only at run
+    time, which kernels check)?"""
+    memo: dict = {}
+    stack = list(outs)
+    while stack:
+        v = stack[-1]
+        if v in memo:
+            stack.pop()
+            continue
+        node = v.owner
+        if node is None:
+            memo[v] = False
+            stack.pop()
+            continue
+        todo = [i for i in node.inputs if i not in memo]
+        if todo:
+            stack.extend(todo)
+            continue
+        stack.pop()
+        r = (node.op.raises_on_values or any(memo[i] for i in node.inputs)
+             or any(None in o.shape for o in node.outputs))
+        for o in node.outputs:
+            memo[o] = r
+    return memo
 
 
 def _depends(outs: Sequence[Var], ins: set) -> dict:
@@ -122,16 +152,22 @@ def _cell_full(cell) -> bool:
     return True
 
 
-def close(ins: Sequence[Var], outs: Sequence[Var], hoist: bool, outer: set = frozenset(),
+def close(ins: Sequence[Var], outs: Sequence[Var], hoist: bool | str,
+          outer: set = frozenset(),
           keep_fills: bool = False) -> tuple[list[Var], list[Var], list[Var]]:
     """Clone the graph from ``ins`` to ``outs``, replacing what must come from outside by new
     symbolic inputs. Returns ``(new outputs, outer variables, their symbolic stand-ins)``.
 
-    ``outer``: variables known to exist outside the traced function (its closure): lifted
-    whole even without ``hoist`` (computed once outside, and differentiable as themselves).
-    ``keep_fills``: fills of constants stay in the graph instead of being lifted."""
+    ``hoist``: True lifts every sub-graph that does not depend on ``ins``; ``"safe"`` only
+    those that cannot raise (`may_raise`): a loop that runs no step, or a ``cond`` branch
+    not taken inside it, must not fail on work lifted out of it (``inv`` of a singular
+    matrix), so such work stays where it is read. ``outer``: variables known to exist
+    outside the traced function (its closure): lifted whole even without ``hoist`` (computed
+    once outside, and differentiable as themselves). ``keep_fills``: fills of constants stay
+    in the graph instead of being lifted."""
     inset = set(ins)
     dep = _depends(outs, inset)
+    risky = may_raise(outs) if hoist == "safe" else {}
     memo: dict = {v: v for v in ins}
     extras: list[Var] = []
     lifted: list[Var] = []
@@ -154,7 +190,8 @@ def close(ins: Sequence[Var], outs: Sequence[Var], hoist: bool, outer: set = fro
             stack.pop()
             memo[v] = v if _small_const(v) else lift(v)
             continue
-        if (hoist or v in outer) and not dep[v] and not (keep_fills and _fill(v)):
+        if ((v in outer or hoist and not risky.get(v)) and not dep[v]
+                and not (keep_fills and _fill(v))):
             stack.pop()
             lift(v)
             continue

@@ -251,7 +251,15 @@ class Compiled:
             traced = T.trace(body, types, flat_struct, hoist=True, what="compile")
         self.n_traces += 1
         if traced.extras:
-            realize([v for v in traced.extras if v.owner is not None])
+            try:  # work that reads no argument runs once, now
+                realize([v for v in traced.extras if v.owner is not None])
+            except Exception:
+                # some of it raised, and may be read only where a cond's branch is not
+                # taken: traced again, work that may raise stays in the program (and raises
+                # there when a call needs it, as eager code does)
+                with deep_graphs():
+                    traced = T.trace(body, types, flat_struct, hoist="safe", what="compile")
+                realize([v for v in traced.extras if v.owner is not None])
             for v in traced.extras:
                 if v.data is None:
                     raise TypeError(f"compile: the function closes over a traced value "

@@ -338,3 +338,28 @@ def test_scan_body_may_return_a_namedtuple_pair():
                     xp.asarray([1.0, 2.0, 3.0]))
     assert float(c) == 6.0
     np.testing.assert_array_equal(np.asarray(ys), [0.0, 2.0, 9.0])
+
+
+def test_work_that_may_raise_is_not_lifted_out_of_a_loop_that_does_not_need_it():
+    """``inv`` of a singular matrix inside a loop body that runs no step, or read only by a
+    branch never taken, raised: the body's loop-invariant work was lifted before the loop
+    and ran whatever the loop did. Work that may raise now stays in the body; work that
+    cannot raise is still lifted."""
+    s = xp.asarray([[1.0, 2.0], [2.0, 4.0]])  # singular
+    z = xp.zeros((2, 2))
+    np.testing.assert_array_equal(
+        np.asarray(xp.scan(lambda c, _: (c + xp.linalg.inv(s), None), z, None, length=0)[0]), 0)
+    np.testing.assert_array_equal(
+        np.asarray(xp.fori_loop(5, 3, lambda i, c: c + xp.linalg.inv(s), z)), 0)
+    _, w = xp.while_loop(lambda c: c[0] < 0, lambda c: (c[0] + 1, c[1] + xp.linalg.inv(s)),
+                         (xp.asarray(0), z))
+    np.testing.assert_array_equal(np.asarray(w), 0)
+
+    def body(c, x):
+        big = xp.linalg.inv(s)
+        return xp.cond(x > 100, lambda a: a + big[0, 0], lambda a: a, c), None
+
+    assert float(xp.scan(body, xp.asarray(0.0), xp.arange(6.0))[0]) == 0.0
+    a = xp.asarray([[2.0, 0.0], [0.0, 4.0]])  # an invertible one still computes
+    got = xp.scan(lambda c, x: (c + xp.linalg.inv(a) * x, None), z, xp.arange(3.0))[0]
+    np.testing.assert_allclose(np.asarray(got), np.linalg.inv(np.asarray(a)) * 3.0)

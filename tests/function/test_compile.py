@@ -696,3 +696,20 @@ def test_loop_step_counts_of_numpy_integer_type():
     np.testing.assert_array_equal(np.asarray(got), np.full(2, 2.0))
     with pytest.raises(ValueError, match="positive int"):
         f.loop(True, np.zeros(2), np.ones((2, 2)))
+
+
+def test_work_lifted_out_of_f_that_raises_is_left_to_the_call_that_needs_it():
+    """``big = inv(s)`` read only by a cond branch: eager code computes it only when the
+    branch is taken; compile computed it when tracing and raised for every call. It is
+    traced again with such work left in the program, which raises only when it is needed."""
+    s = xp.asarray([[1.0, 2.0], [2.0, 4.0]])  # singular
+
+    def f(x, p):
+        big = xp.linalg.inv(s)
+        return xp.cond(p, lambda a: a + big, lambda a: a, x)
+
+    c = xp.compile(f)
+    np.testing.assert_array_equal(np.asarray(c(xp.ones((2, 2)), xp.asarray(False))), 1.0)
+    with pytest.raises(np.linalg.LinAlgError):
+        c(xp.ones((2, 2)), xp.asarray(True))
+    np.testing.assert_array_equal(np.asarray(c(xp.ones((2, 2)), xp.asarray(False))), 1.0)
