@@ -105,3 +105,17 @@ def test_dtype_errors():
         L.fft.fft(L.ones(4, dtype=L.float64))
     with pytest.raises(TypeError):
         L.fft.rfft(L.ones(4, dtype=L.complex128))
+
+
+def test_lengths_of_any_integer_type():
+    """``n`` may be a NumPy integer (it was refused, NumPy takes it); a float or a bool is a
+    TypeError, zero a ValueError."""
+    x = np.arange(6.0) + 0j
+    got = L.fft.fft(L.asarray(x), n=np.int64(4))
+    np.testing.assert_allclose(np.asarray(got), np.fft.fft(x, n=4))
+    np.testing.assert_allclose(np.asarray(L.fft.rfftfreq(np.int32(5))), np.fft.rfftfreq(5))
+    for bad, exc in ((4.0, TypeError), (True, TypeError), (0, ValueError)):
+        with pytest.raises(exc):
+            L.fft.fft(L.asarray(x), n=bad)
+        with pytest.raises(exc):
+            L.fft.fftfreq(bad)

@@ -3,6 +3,8 @@ inverses, real and Hermitian variants, sample frequencies and shifts."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from ...graph.userline import where as _site
 from .. import dtypes as D
 from ..coerce import Array, as_var, build
@@ -35,12 +37,22 @@ def _norm(norm, name):
     return norm
 
 
+def _positive_int(n, name):
+    """``n`` as a Python int: any integer (a NumPy one too) that is positive; TypeError for
+    a non-integer (a float, a bool), ValueError for zero or less."""
+    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)):
+        raise TypeError(f"fft.{name}(): n must be an int, not {type(n).__name__} "
+                        f"({_site()})")
+    n = int(n)
+    if n < 1:
+        raise ValueError(f"fft.{name}(): n must be a positive int, not {n!r} ({_site()})")
+    return n
+
+
 def _size(n, name):
     if n is None or n == -1:
         return None
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"fft.{name}(): n must be a positive int, not {n!r} ({_site()})")
-    return n
+    return _positive_int(n, name)
 
 
 def _one(name: str, want: str, x, n, axis, norm) -> Array:
@@ -124,8 +136,7 @@ def ihfft(x, /, *, n=None, axis=-1, norm="backward") -> Array:
 def _freq(n, d, dtype, device, real) -> Array:
     as_device(device)
     name = "rfftfreq" if real else "fftfreq"
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"fft.{name}(): n must be a positive int, not {n!r} ({_site()})")
+    n = _positive_int(n, name)
     dt = D.default_float if dtype is None else D.as_dtype(dtype)
     if dt.kind != "f":
         raise ValueError(f"fft.{name}(): dtype must be a real floating dtype ({_site()})")
