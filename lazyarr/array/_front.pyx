@@ -116,9 +116,13 @@ cdef class ArrayBase:
         return d[()]
 
     def __float__(self):
+        if self._v.dtype.kind == "c":
+            return self._scalar("float")  # raises: the standard's TypeError
         return float(self._scalar0("float"))
 
     def __int__(self):
+        if self._v.dtype.kind == "c":
+            return self._scalar("int")
         return int(self._scalar0("int"))
 
     def __bool__(self):
@@ -134,6 +138,9 @@ cdef class ArrayBase:
             raise NestedArray
         d = self._value()
         if dtype is not None and _np_dtype(dtype) != d.dtype:
+            if copy is False:  # NumPy's protocol: no copy, or ValueError
+                raise ValueError(f"Unable to avoid copy while converting {d.dtype} to "
+                                 f"{_np_dtype(dtype)} (__array__ with copy=False)")
             return d.astype(dtype)
         if copy:
             return d.copy()

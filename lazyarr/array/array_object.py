@@ -93,8 +93,13 @@ class Array(_front.ArrayBase):
         return int(self._scalar("index"))
 
     def _scalar(self, what: str):
-        """The one value of an array of size 1 (a NumPy scalar); TypeError for another size."""
-        if len(self._v.shape) != 0 and self.size != 1:
+        """The value of a 0-d array (a NumPy scalar; for ``bool`` any array of size 1, as
+        NumPy allows); TypeError for other shapes, and for ``int``/``float`` of a complex
+        array (the standard's rule: no silent loss of the imaginary part)."""
+        if what in ("int", "float") and self._v.dtype.kind == "c":
+            raise TypeError(f"{what}() of a complex array; take its real part first "
+                            f"({where()})")
+        if len(self._v.shape) != 0 and (what != "bool" or self.size != 1):
             raise TypeError(f"{what}() needs a 0-d array, got shape {self.shape} ({where()})")
         return self._value().reshape(())[()]
 
