@@ -71,7 +71,7 @@ def asarray(obj, /, *, dtype=None, device=None, copy: bool | None = None) -> Arr
         d = dt or D.python_scalar_default(obj)
         if isinstance(obj, complex) and d.kind != "c" or isinstance(obj, float) and d.kind in "iub":
             raise TypeError(f"asarray(): cannot represent {obj!r} as {d} ({where()})")
-        return wrap(Var.leaf(np.asarray(obj, dtype=d)))
+        return wrap(Var.leaf(_own(np.asarray(obj, dtype=d))))
     if not isinstance(obj, np.ndarray) and hasattr(obj, "__dlpack__") and not hasattr(
             obj, "__array__"):
         obj = np.from_dlpack(obj)
@@ -81,9 +81,9 @@ def asarray(obj, /, *, dtype=None, device=None, copy: bool | None = None) -> Arr
             if copy is False:
                 raise ValueError(f"asarray(copy=False): converting {arr.dtype} to {dt} needs a "
                                  f"copy ({where()})")
-            arr = arr.astype(dt)
+            arr = _own(arr.astype(dt))
         elif copy:
-            arr = arr.copy()
+            arr = _own(arr.copy())
         return wrap(leaf_from_numpy(arr))
     if copy is False and not hasattr(obj, "__buffer__") and not isinstance(obj, memoryview):
         raise ValueError(f"asarray(copy=False): a {type(obj).__name__} cannot be used without a "
@@ -92,7 +92,16 @@ def asarray(obj, /, *, dtype=None, device=None, copy: bool | None = None) -> Arr
         arr = _from_sequence(obj, dt)
     except NestedArray:  # a list holding Arrays: stacked, no value is read
         return wrap(nested_var(obj, dt))
+    if isinstance(obj, (list, tuple, range)):  # data NumPy made for us (a buffer's is not)
+        arr = _own(arr)
     return wrap(leaf_from_numpy(arr))
+
+
+def _own(arr: np.ndarray) -> np.ndarray:
+    """``arr``, data lazyarr made and alone holds, locked read-only as all of lazyarr's own
+    data are (a NumPy handle of the result must not write what pending arrays read)."""
+    arr.flags.writeable = False
+    return arr
 
 
 def _from_sequence(obj, dt):
