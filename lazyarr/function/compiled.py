@@ -82,6 +82,11 @@ class Compiled:
         self._last_argnum = max((*static_argnums, *donate_argnums), default=-1)
         functools.update_wrapper(self, fn)
 
+    def __reduce__(self):
+        """Pickled (and deep-copied) as ``f`` and the options: programs are built again."""
+        return (Compiled, (self.fn, self.static_argnums, self.donate_argnums,
+                           self.trust_input))
+
     def _bind(self, args: tuple, kwargs: dict) -> tuple:
         """``args`` and ``kwargs`` as ``f``'s positional arguments (defaults filled in), which
         argument numbers and signatures refer to."""

@@ -713,3 +713,21 @@ def test_work_lifted_out_of_f_that_raises_is_left_to_the_call_that_needs_it():
     with pytest.raises(np.linalg.LinAlgError):
         c(xp.ones((2, 2)), xp.asarray(True))
     np.testing.assert_array_equal(np.asarray(c(xp.ones((2, 2)), xp.asarray(False))), 1.0)
+
+
+def _doubled(u):
+    return u * 2.0
+
+
+def test_a_compiled_function_pickles_and_copies_as_f_and_its_options():
+    """Before and after a call alike (a call's programs made pickling fail, deepcopy always
+    did); the copy traces again."""
+    import copy
+    import pickle
+
+    f = xp.compile(_doubled, donate_argnums=0)
+    for _ in range(2):
+        for g in (pickle.loads(pickle.dumps(f)), copy.deepcopy(f)):
+            assert g.donate_argnums == (0,) and g.n_traces == 0
+            np.testing.assert_array_equal(np.asarray(g(np.arange(3.0))), [0.0, 2.0, 4.0])
+        f(np.arange(3.0))
