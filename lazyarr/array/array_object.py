@@ -60,7 +60,9 @@ class Array(_front.ArrayBase):
 
     @property
     def T(self) -> Array:
-        """The transpose (axes reversed)."""
+        """The transpose: axes reversed, for any number of them as NumPy's ``ndarray.T``
+        (the standard asks for a 2-d array and says other ranks should raise; code written
+        for NumPy reverses the axes of 1-d and 3-d arrays with ``.T``: lazyarr keeps that)."""
         from .functions.manipulation import permute_dims
 
         return permute_dims(self, tuple(range(self.ndim - 1, -1, -1)))
