@@ -16,9 +16,9 @@ from __future__ import annotations
 import numpy as np
 
 from . import exec_cpu
+from .exec_cpu.errors import annotate
 from .graph.basic import Apply
 from .graph.fgraph import FunctionGraph
-from .graph.userline import format_site
 from .rewrites.config import RewriteConfig, config
 from .rewrites.db import clone_fgraph, rewrite
 from .rewrites.debugmode import check_against_reference, first_nonfinite
@@ -87,11 +87,14 @@ class NanGuardProgram:
                     values[o] = np.asarray(val)
                 k = first_nonfinite(rs)
                 if k is not None:
-                    raise FloatingPointError(_nan_message(node, k))
+                    exc = FloatingPointError(_nan_message(node, k))
+                    annotate(exc, node)  # the note names the user's line (`errors.resite`)
+                    raise exc
         return [values[v] if v in values else v.data for v in self.fg.outputs]
 
 
 def _nan_message(node: Apply, k: int) -> str:
+    """The error's text; its note (`errors.annotate`) names the line that built the node,
+    the line of the graph that ran where a cached program was built for another one."""
     out = f" output {k}" if len(node.outputs) > 1 else ""
-    return (f"NaN guard: {node.op!r}{out} produced a NaN or an infinity; the node was built "
-            f"at {format_site(node.site)}")
+    return f"NaN guard: {node.op!r}{out} produced a NaN or an infinity"
