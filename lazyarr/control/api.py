@@ -185,7 +185,12 @@ def fori_loop(lower, upper, body: Callable, init: Any) -> Any:
     def step(c, _):
         i, v = c
         new = body(i, v)
-        for k, (a, b) in enumerate(zip(T.flatten(v)[0], T.flatten(new)[0])):
+        (old_leaves, old_struct), (new_leaves, new_struct) = T.flatten(v), T.flatten(new)
+        if new_struct != old_struct:
+            raise TypeError(f"fori_loop: body(i, val) must return val's structure "
+                            f"{T.struct_str(old_struct)}, got {T.struct_str(new_struct)} "
+                            f"({site})")
+        for k, (a, b) in enumerate(zip(old_leaves, new_leaves)):
             da, db = coerce.as_var(a).dtype, coerce.as_var(b).dtype
             if da != db:
                 raise TypeError(

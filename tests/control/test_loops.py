@@ -363,3 +363,14 @@ def test_work_that_may_raise_is_not_lifted_out_of_a_loop_that_does_not_need_it()
     a = xp.asarray([[2.0, 0.0], [0.0, 4.0]])  # an invertible one still computes
     got = xp.scan(lambda c, x: (c + xp.linalg.inv(a) * x, None), z, xp.arange(3.0))[0]
     np.testing.assert_allclose(np.asarray(got), np.linalg.inv(np.asarray(a)) * 3.0)
+
+
+def test_fori_loop_names_its_own_structure_error():
+    """A body returning another structure than val's was reported as scan's, with the
+    hidden (i, val) carry: "scan: init returns (*, *) but f's new carry returns ..."."""
+    x = xp.ones(2)
+    with pytest.raises(TypeError, match=r"fori_loop: body\(i, val\) must return val's "
+                                        r"structure \*, got \(\*, \*\)"):
+        xp.fori_loop(0, 3, lambda i, v: (v, v), x)
+    with pytest.raises(TypeError, match="fori_loop"):
+        xp.fori_loop(0, 3, lambda i, v: {"a": v["a"], "b": v["a"]}, {"a": x})
