@@ -93,8 +93,12 @@ cdef class ArrayBase:
     cdef object __weakref__
 
     def __dealloc__(self):
-        if self._v is not None:
-            self._v.nref -= 1
+        global _dropped
+        cdef Var v = self._v
+        if v is not None:
+            v.nref -= 1
+            if v.nref == 0 and v.owner is not None:
+                _dropped += 1
 
     def _value(self):
         """The array's data (a read-only NumPy array), realizing it first if needed."""
@@ -241,6 +245,12 @@ def drop_unheld(Py_ssize_t mark):
 #: `coerce.MAX_PENDING_DEPTH` and `coerce._prune_at`, set by `set_limits` whenever coerce
 #: assigns them (its module type does): `wrap` compares C integers
 cdef Py_ssize_t _max_depth = 512, _prune_at = 1 << 14
+#: pending variables whose last Array was freed since the live registry was last pruned;
+#: past `DROPPED_PRUNE_AT`, `wrap` prunes it: a graph built and dropped unread (and its
+#: input buffers) is then left to the collector at once, not after thousands of others
+cdef Py_ssize_t _dropped = 0
+DROPPED_PRUNE_AT = 64
+cdef Py_ssize_t _dropped_at = DROPPED_PRUNE_AT
 
 
 def set_limits(Py_ssize_t max_pending_depth, Py_ssize_t prune_at):
@@ -251,6 +261,7 @@ def set_limits(Py_ssize_t max_pending_depth, Py_ssize_t prune_at):
 
 cpdef object wrap(Var v):
     """The user-facing Array for variable ``v`` (realized now if its pending chain is long)."""
+    global _dropped
     a = (<PyTypeObject*>Array).tp_new(Array, <PyObject*>_empty, NULL)
     (<ArrayBase>a)._v = v
     v.nref += 1
@@ -258,6 +269,9 @@ cpdef object wrap(Var v):
         _live.append(v)
         if PyList_GET_SIZE(_live) > _prune_at:
             _cg["_prune"]()
+        elif _dropped > _dropped_at:
+            _dropped = 0
+            _cg["release_dropped"]()
         if v.depth > _max_depth:
             _realize([v])
     return a

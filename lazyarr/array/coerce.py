@@ -13,7 +13,12 @@ from ..graph.basic import Apply, Op, Var, apply
 from ..graph.userline import where
 from . import _front
 from . import dtypes as D
-from .materialize import MAX_PENDING_DEPTH, live_pending, prune_live  # noqa: F401 (read by _front.wrap)
+from .materialize import (  # noqa: F401 (read by _front.wrap)
+    MAX_PENDING_DEPTH,
+    live_pending,
+    prune_live,
+    release_dropped,
+)
 
 _SCALARS = (bool, int, float, complex)
 _const_cache: dict[tuple, Var] = {}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..graph import pipeline
-from ..graph._walk import cut_scalars, walk
+from ..graph._walk import cut_scalars, release_cut, walk
 from ..graph.basic import Var, key_ops
 from ..graph.fgraph import SMALL_CONST, FunctionGraph
 from ..graph.scalar_families import ScalarFamilies, family_key
@@ -34,6 +34,21 @@ def prune_live() -> list[Var]:
     rest (in order)."""
     live_pending[:] = held_pending(live_pending)
     return live_pending
+
+
+def release_dropped() -> None:
+    """Unlist the pending variables no user array holds any more (`_front.wrap` calls this
+    every `_front.DROPPED_PRUNE_AT` of them) and free their graphs at once where nothing
+    else holds them (`release_cut`: a pending Var and its Apply refer to each other, so a
+    graph built and dropped unread, and the input buffers it reads, waited for a
+    collection). Other entries stay as they are."""
+    dropped = [v for v in live_pending if not v.nref and v.owner is not None]
+    if not dropped:
+        return
+    live_pending[:] = [v for v in live_pending if v.nref or v.owner is None]
+    nodes = list(walk(dropped).nodes)
+    del dropped  # no reference of ours may count as a holder
+    release_cut(nodes)
 
 
 class ConcretizationError(TypeError):

@@ -488,3 +488,30 @@ def test_constants_that_only_alternate_between_few_values_stay_baked(monkeypatch
         np.testing.assert_array_equal(np.asarray(x * c), np.arange(4.0) * c)
     assert len(built) == 2
     assert all(len(fg.inputs) == 1 for fg in built)
+
+
+def test_graphs_dropped_unread_free_their_inputs_without_a_collection():
+    """``xp.asarray(big) * 2 + 1`` built and dropped every step, never read: the live
+    registry kept every such graph (and its input buffer) until a realization or 16 Ki of
+    them, and then the collector had to find the Var/Apply cycles. Now a few dozen drops
+    prune the registry, and the graphs nothing else holds are freed by reference counts."""
+    from lazyarr.array import _front
+
+    inputs = []
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        for i in range(400):
+            big = np.full(1000, float(i))
+            inputs.append(weakref.ref(big))
+            _ = xp.asarray(big) * 2.0 + 1.0
+            del _, big
+        alive = sum(r() is not None for r in inputs)
+    finally:
+        if was:
+            gc.enable()
+    assert alive <= 2 * _front.DROPPED_PRUNE_AT, alive
+    kept = xp.asarray(np.ones(3)) * 2.0   # a graph still held survives the pruning
+    for i in range(300):
+        _ = xp.asarray(np.ones(3)) * float(i)
+    np.testing.assert_array_equal(np.asarray(kept), np.full(3, 2.0))
