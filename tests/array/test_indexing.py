@@ -352,3 +352,15 @@ def test_an_ellipsis_of_no_axes_separates_advanced_indices():
     x2 = x.copy()
     x2[key] = -w
     np.testing.assert_array_equal(np.asarray(y), x2)
+    assert "..." in repr(xp.asarray(x)[key]._v.owner.op)  # the op's repr reads the entry
+
+    def f(a):  # a write at such a key, differentiated (rewrites print the op they change)
+        a = a * 1.0
+        a[key] = 0.0
+        return xp.sum(a * 2.0)
+
+    want = np.full_like(x, 2.0)
+    want[key] = 0.0
+    np.testing.assert_array_equal(np.asarray(xp.grad(f)(xp.asarray(x))), want)
+    with pytest.raises(IndexError, match="out of bounds"):
+        np.asarray(xp.asarray(x)[:, i, ..., xp.asarray(j) * 5])

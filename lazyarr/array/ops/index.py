@@ -233,6 +233,8 @@ def _spec_str(spec: tuple) -> str:
             parts.append("None")
         elif e[0] == "a":
             parts.append("<array>")
+        elif e[0] == "e":
+            parts.append("...")
         else:
             parts.append(":".join("" if s is None else str(s) for s in e[1:3]) +
                          ("" if e[3] is None else f":{e[3]}"))
