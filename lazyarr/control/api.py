@@ -140,7 +140,10 @@ def scan(f: Callable, init: Any, xs: Any = None, length: Any = None, reverse: bo
     static, n_var = _scan_length(xv, length, site)
     arg_types = _types(carry) + [(v.dtype, v.shape[1:]) for v in xv]
     arg_struct = ("tuple", (c_struct, x_struct))
-    tr = T.trace(f, arg_types, arg_struct, hoist="safe", what="scan body")
+    # a loop known to run a step computes its invariants anyway: those that may raise are
+    # lifted too, unless only a cond reads them
+    hoist = "steps" if static is not None and static >= 1 else "safe"
+    tr = T.trace(f, arg_types, arg_struct, hoist=hoist, what="scan body")
     o = tr.out_struct
     pair = o[2] if o[0] == "ntuple" else o[1] if o[0] in ("tuple", "list") else ()
     if len(pair) != 2:

@@ -300,7 +300,9 @@ def hoist_invariants(fg: FunctionGraph) -> int:
     for node in _scans(fg):
         p = _Parts(node)
         variant = p.b_carry + p.b_xs
-        new_outs, extras, lifted = close(variant, p.new_carry + p.ys, hoist="safe")
+        n = p.op.length
+        new_outs, extras, lifted = close(variant, p.new_carry + p.ys,
+                                         hoist="steps" if n is not None and n >= 1 else "safe")
         computed = [e for e in extras if e.owner is not None]
         if not computed:
             continue

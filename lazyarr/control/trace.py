@@ -6,7 +6,8 @@ an enclosing trace) becomes an explicit extra input of the node: the returned ``
 outer variables to feed there, in order. With ``hoist="safe"`` (loops) every sub-graph that
 does not depend on the body's inputs and cannot raise is lifted whole, so loop-invariant work
 runs once, before the loop (work that may raise stays in the body: a loop of no step runs
-none of it); ``hoist=True`` (compile) lifts raising work too; with ``hoist=False`` (``cond``
+none of it); ``"steps"`` (a loop known to run a step) lifts such work too unless only a
+``cond`` reads it; ``hoist=True`` (compile) lifts raising work too; with ``hoist=False`` (``cond``
 branches) only leaves are lifted and computation stays inside the branch, so an untaken
 branch computes nothing.
 """
@@ -119,6 +120,24 @@ def may_raise(outs: Sequence[Var]) -> dict:
     return memo
 
 
+def _read_lazily(outs: Sequence[Var]) -> dict:
+    """For every variable an apply reachable from ``outs`` reads: do only lazy ops (``cond``,
+    which may not ask for it) read it?"""
+    only: dict = {}
+    seen: set = set()
+    stack = list(outs)
+    while stack:
+        v = stack.pop()
+        node = v.owner
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        for i in node.inputs:
+            only[i] = only.get(i, True) and node.op.lazy
+            stack.append(i)
+    return only
+
+
 def _depends(outs: Sequence[Var], ins: set) -> dict:
     """For every variable reachable from ``outs``: does it depend on one of ``ins``?"""
     return fold(outs, ins.__contains__, any)
@@ -159,15 +178,18 @@ def close(ins: Sequence[Var], outs: Sequence[Var], hoist: bool | str,
     symbolic inputs. Returns ``(new outputs, outer variables, their symbolic stand-ins)``.
 
     ``hoist``: True lifts every sub-graph that does not depend on ``ins``; ``"safe"`` only
-    those that cannot raise (`may_raise`): a loop that runs no step, or a ``cond`` branch
+    those that cannot raise (`may_raise`): a loop that may run no step, or a ``cond`` branch
     not taken inside it, must not fail on work lifted out of it (``inv`` of a singular
-    matrix), so such work stays where it is read. ``outer``: variables known to exist
+    matrix), so such work stays where it is read; ``"steps"`` (a loop known to run a step)
+    also lifts work that may raise where an op other than a lazy one (``cond``) reads it,
+    which every step then computes anyway. ``outer``: variables known to exist
     outside the traced function (its closure): lifted whole even without ``hoist`` (computed
     once outside, and differentiable as themselves). ``keep_fills``: fills of constants stay
     in the graph instead of being lifted."""
     inset = set(ins)
     dep = _depends(outs, inset)
-    risky = may_raise(outs) if hoist == "safe" else {}
+    risky = may_raise(outs) if hoist in ("safe", "steps") else {}
+    lazy_read = _read_lazily(outs) if hoist == "steps" else {}
     memo: dict = {v: v for v in ins}
     extras: list[Var] = []
     lifted: list[Var] = []
@@ -190,7 +212,8 @@ def close(ins: Sequence[Var], outs: Sequence[Var], hoist: bool | str,
             stack.pop()
             memo[v] = v if _small_const(v) else lift(v)
             continue
-        if ((v in outer or hoist and not risky.get(v)) and not dep[v]
+        liftable = not risky.get(v) or hoist == "steps" and not lazy_read.get(v, True)
+        if ((v in outer or hoist and liftable) and not dep[v]
                 and not (keep_fills and _fill(v))):
             stack.pop()
             lift(v)
