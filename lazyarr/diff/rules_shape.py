@@ -33,9 +33,9 @@ for _cls in (Reshape, Transpose, BroadcastTo, Flip, Roll, Repeat, Tile, Tri):
 @register_vjp(Reshape)
 def _reshape_vjp(op, inputs, outputs, cts):
     shape = inputs[0]._v.shape
-    if None in shape:  # a size known only at run time: the op names it, reading no value
-        return [apply_op(Reshape(shape), cts[0])]
-    return [xp.reshape(cts[0], shape)]
+    if shape.count(None) == 1:  # a size known only at run time: the op names it (its
+        return [apply_op(Reshape(shape), cts[0])]  # perform fills it in), reading no value
+    return [xp.reshape(cts[0], inputs[0].shape)]  # several: read (eagerly only)
 
 
 @register_vjp(Transpose)

@@ -209,9 +209,10 @@ def _grad(f: Callable, argnums, has_aux: bool, mode: str, fname: str) -> Callabl
 def _shapes_may_match(a: tuple, b: tuple) -> bool:
     """Whether shapes ``a`` and ``b`` have the same rank and agree where both sizes are
     known (None: a size known only at run time, which is not read: that would realize the
-    pending graph, cutting the path being differentiated, or need a traced value)."""
+    pending graph, cutting the path being differentiated, or need a traced value). A 1
+    against a run-time size does not match: the sweep's kernels would broadcast it."""
     return a == b or (len(a) == len(b) and all(
-        x == y or x is None or y is None for x, y in zip(a, b)))
+        x == y or (x is None) != (y is None) and 1 not in (x, y) for x, y in zip(a, b)))
 
 
 def _check_like(t, v: Var, what: str, fname: str) -> Array | None:
@@ -225,8 +226,11 @@ def _check_like(t, v: Var, what: str, fname: str) -> Array | None:
     else:
         tv = as_var(t)
     if not _shapes_may_match(tv.shape, v.shape):
+        hint = ("; None is a size known only when it runs, which a size 1 here would "
+                "broadcast to: give the primal's shape (ones_like(primal), say)"
+                if None in tv.shape + v.shape else "")
         raise ValueError(f"{fname}(): {what} has shape {tv.shape}, its primal has shape "
-                         f"{v.shape} ({where()})")
+                         f"{v.shape}{hint} ({where()})")
     if is_differentiable(v.dtype) and tv.dtype != v.dtype:
         raise TypeError(f"{fname}(): {what} has dtype {tv.dtype}, its primal has dtype "
                          f"{v.dtype} ({where()})")

@@ -639,3 +639,30 @@ def test_lop_rop_and_vjp_with_run_time_sizes_read_no_size():
         xp.Lop(x[x > 0], x, xp.ones((2, 1)))
     with pytest.raises(ValueError):
         np.asarray(xp.Lop(x[x > 0] * 2.0, x, xp.ones(3)))
+
+
+def test_a_size_one_cotangent_against_a_run_time_size_is_refused():
+    """It was taken and broadcast by the sweep's kernels: Lop gave [2, 0, 2, 2] for a
+    cotangent [1.] of 3 selected values, vjp a gradient of shape (1, 4) for a (4,) primal.
+    The shapes cannot be compared without reading the size: refused, as before 79606a6."""
+    x = xp.asarray([1.0, -2.0, 3.0, 0.5]) * 1.0
+    z = x[x > 0]
+    with pytest.raises(ValueError, match="known only when it runs"):
+        xp.Lop(z * 2.0, x, xp.asarray([1.0]))
+    with pytest.raises(ValueError, match="known only when it runs"):
+        xp.Rop(z * 2.0, z, xp.asarray([1.0]))
+    pull = xp.vjp(lambda a: a[a > 0] * 2.0, xp.asarray([1.0, -2.0, 3.0, 0.5]))[1]
+    with pytest.raises(ValueError, match="known only when it runs"):
+        pull(xp.asarray([1.0]))
+
+
+def test_reshape_gradient_with_two_run_time_sizes():
+    """4f86b57 made the reshape vjp build Reshape((None, None)), which perform cannot fill:
+    two run-time sizes are read again (eagerly), as before."""
+    a = xp.asarray([1.0, -2.0, 3.0, 0.5])
+
+    def f(a):
+        o = xp.expand_dims(a[a > 0], axis=1) * xp.expand_dims(a[a > 1], axis=0)
+        return xp.sum(xp.expand_dims(o, axis=0) ** 2)
+
+    np.testing.assert_allclose(np.asarray(xp.grad(f)(a)), [18.0, 0.0, 115.5, 9.0])
