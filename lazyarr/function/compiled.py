@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import sys
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -83,7 +84,14 @@ class Compiled:
         functools.update_wrapper(self, fn)
 
     def __reduce__(self):
-        """Pickled (and deep-copied) as ``f`` and the options: programs are built again."""
+        """Pickled (and deep-copied) as ``f`` and the options: programs are built again. A
+        module-level ``@compile`` function, whose name is this object, by that name."""
+        module = sys.modules.get(getattr(self, "__module__", None) or "")
+        obj = module
+        for part in getattr(self, "__qualname__", "<locals>").split("."):
+            obj = getattr(obj, part, None)
+        if obj is self:
+            return self.__qualname__
         return (Compiled, (self.fn, self.static_argnums, self.donate_argnums,
                            self.trust_input))
 
@@ -490,6 +498,10 @@ class _Bound:
     def loop(self, n: int, *args, **kwargs):
         """`Compiled.loop` with the instance as the first argument."""
         return self._compiled.loop(n, self._obj, *args, **kwargs)
+
+    def program(self, *args, **kwargs):
+        """`Compiled.program` with the instance as the first argument."""
+        return self._compiled.program(self._obj, *args, **kwargs)
 
     def __getattr__(self, name: str):
         return getattr(self._compiled, name)

@@ -52,7 +52,11 @@ def _const_test(src: str, x: Any, consts: list) -> str:
         consts.append(value_key(x))
         return test + f"key({src}) == c[{len(consts) - 1}]"
     consts.append(x)
-    return test + f"{src} == c[{len(consts) - 1}]"
+    if isinstance(x, (bool, int, float, complex, str, bytes, np.generic)) or x is None:
+        return test + f"{src} == c[{len(consts) - 1}]"
+    # another object: itself first, as tuple equality does (its == may raise or return
+    # an array, a tensor's say)
+    return test + f"({src} is c[{len(consts) - 1}] or {src} == c[{len(consts) - 1}])"
 
 
 def _key_ref(key: Any, keys: list) -> str:

@@ -649,6 +649,19 @@ def test_static_values_equal_but_different_trace_apart():
         with np.errstate(divide="ignore"):
             np.testing.assert_array_equal(np.asarray(e(x, s)), x / s[0][0])
     assert e.n_traces == 4
+    # an object whose == raises (or returns an array) matches itself, as tuple equality's
+    # identity check lets it
+    class NoEq:
+        def __eq__(self, other):
+            raise RuntimeError("no ==")
+
+        __hash__ = object.__hash__
+
+    ne = NoEq()
+    g = xp.compile(lambda x, s: x * 2.0, static_argnums=1)
+    for _ in range(2):
+        np.testing.assert_array_equal(np.asarray(g(x, (ne,))), x * 2.0)
+    assert g.n_traces == 1
     f = xp.compile(lambda x, s: x / s, static_argnums=1)
     for s in (np.float32(0.0), np.float32(-0.0), np.float16(-0.0), np.complex64(-0.0)):
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -687,6 +700,9 @@ def test_a_compiled_method_takes_its_instance():
     np.testing.assert_array_equal(np.asarray(got), np.full(2, -1.5))
     opt.step.trust_input = True                          # attributes are the function's
     assert Sgd.step.trust_input
+    opt.step.trust_input = False
+    prog = opt.step.program(np.zeros(2), np.ones(2))     # program() passes the instance too
+    assert prog is not None
 
 
 def test_loop_step_counts_of_numpy_integer_type():
@@ -719,6 +735,11 @@ def _doubled(u):
     return u * 2.0
 
 
+@xp.compile
+def _tripled(u):
+    return u * 3.0
+
+
 def test_a_compiled_function_pickles_and_copies_as_f_and_its_options():
     """Before and after a call alike (a call's programs made pickling fail, deepcopy always
     did); the copy traces again."""
@@ -731,3 +752,6 @@ def test_a_compiled_function_pickles_and_copies_as_f_and_its_options():
             assert g.donate_argnums == (0,) and g.n_traces == 0
             np.testing.assert_array_equal(np.asarray(g(np.arange(3.0))), [0.0, 2.0, 4.0])
         f(np.arange(3.0))
+    # a module-level @compile function is found by its name (its fn's name is this object)
+    assert pickle.loads(pickle.dumps(_tripled)) is _tripled
+    np.testing.assert_array_equal(np.asarray(_tripled(np.ones(2))), [3.0, 3.0])

@@ -3,6 +3,8 @@ inverses, real and Hermitian variants, sample frequencies and shifts."""
 
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
 from ...graph.userline import where as _site
@@ -40,17 +42,22 @@ def _norm(norm, name):
 def _positive_int(n, name):
     """``n`` as a Python int: any integer (a NumPy one too) that is positive; TypeError for
     a non-integer (a float, a bool), ValueError for zero or less."""
-    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)):
+    try:
+        if isinstance(n, (bool, np.bool_)):
+            raise TypeError
+        n = operator.index(n)  # an int, a NumPy integer or 0-d integer array
+    except TypeError:
         raise TypeError(f"fft.{name}(): n must be an int, not {type(n).__name__} "
-                        f"({_site()})")
-    n = int(n)
+                        f"({_site()})") from None
     if n < 1:
         raise ValueError(f"fft.{name}(): n must be a positive int, not {n!r} ({_site()})")
     return n
 
 
-def _size(n, name):
-    if n is None or n == -1:
+def _size(n, name, in_s: bool = False):
+    """A transform length: None for the input's own, also -1 for an entry of ``s`` (the
+    standard's "as the input" there)."""
+    if n is None or in_s and type(n) is int and n == -1:
         return None
     return _positive_int(n, name)
 
@@ -77,7 +84,7 @@ def _many(name: str, want: str, x, s, axes, norm) -> Array:
     else:
         if len(s) != len(ax):
             raise ValueError(f"fft.{name}(): s and axes differ in length ({_site()})")
-        sizes = tuple(_size(n, name) for n in s)
+        sizes = tuple(_size(n, name, in_s=True) for n in s)
     return build(FFT(name, sizes, ax, _norm(norm, name)), v)
 
 
