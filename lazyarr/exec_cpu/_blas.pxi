@@ -19,12 +19,13 @@ DEF FEW_ROWS = 32
 cdef inline bint _blas_layout(cnp.npy_intp sr, cnp.npy_intp sc, cnp.npy_intp r,
                               cnp.npy_intp c, char *trans, int *ld):
     """Element strides (sr, sc) of a logical r x c matrix: how BLAS reads its transpose
-    (column-major c x r). False if BLAS cannot read it in place."""
-    if (sc == 1 or c == 1) and (sr >= c or r == 1) and sr >= 0:
+    (column-major c x r). False if BLAS cannot read it in place. The stride of an axis of
+    size 1 is never read, whatever its sign (a flipped 1 x 1 matrix has strides -1, -1)."""
+    if (sc == 1 or c == 1) and (sr >= c or r == 1):
         trans[0] = b'N'
         ld[0] = <int>(sr if (r > 1 and sr >= 1) else (c if c > 1 else 1))
         return True
-    if (sr == 1 or r == 1) and (sc >= r or c == 1) and sc >= 0:
+    if (sr == 1 or r == 1) and (sc >= r or c == 1):
         trans[0] = b'T'
         ld[0] = <int>(sc if (c > 1 and sc >= 1) else (r if r > 1 else 1))
         return True
@@ -93,10 +94,12 @@ cdef class MatMulThunk(Thunk):
         cdef char ta, tb
         cdef int lda, ldb
         if not (_blas_layout(sam, sak, m, k, &ta, &lda) and _blas_layout(sbk, sbn, k, n, &tb, &ldb)):
+            # a fresh C-ordered copy (ascontiguousarray returns an array NumPy calls
+            # contiguous as it is, whatever the strides of its size-1 axes)
             if not _blas_layout(sam, sak, m, k, &ta, &lda):
-                a = np.ascontiguousarray(a)
+                a = np.array(a, order="C", copy=True)
             if not _blas_layout(sbk, sbn, k, n, &tb, &ldb):
-                b = np.ascontiguousarray(b)
+                b = np.array(b, order="C", copy=True)
         return self._run2(storage, a, b, shared)
 
     cdef int _run2(self, list storage, cnp.ndarray a, cnp.ndarray b, bint shared) except -1:

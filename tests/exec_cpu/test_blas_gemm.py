@@ -299,3 +299,20 @@ def test_a_run_time_alpha_of_zero_or_inf_keeps_the_unfused_semantics(alpha):
     with np.errstate(invalid="ignore", over="ignore"):
         for got, want in cases:
             np.testing.assert_array_equal(np.asarray(got), want)
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64, np.complex64, np.complex128])
+def test_a_flipped_one_by_one_operand(dt):
+    """A 1 x 1 operand with negative strides: the layout check refused it (the stride of a
+    size-1 axis is never read), NumPy's ascontiguousarray returned it uncopied (contiguous
+    to NumPy), and gemm was called with an unset layout: BLAS printed "parameter number 1
+    had an illegal value" and the product was uninitialized memory."""
+    a = np.array([[1.0], [3.0]], dtype=dt)
+    c = np.array([[2.0]], dtype=dt)
+    got = xp.asarray(a) @ xp.flip(xp.asarray(c) * 1)
+    np.testing.assert_array_equal(np.asarray(got), a @ c)
+    got = xp.asarray(a) @ xp.asarray(c[::-1, ::-1])
+    np.testing.assert_array_equal(np.asarray(got), a @ c)
+    batched = xp.ones((2, 3, 1), dtype=dt) @ xp.flip(xp.full((2, 1, 1), 2.0, dtype=dt) * 1,
+                                                     axis=(1, 2))
+    np.testing.assert_array_equal(np.asarray(batched), np.full((2, 3, 1), 2.0, dtype=dt))
