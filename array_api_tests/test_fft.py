@@ -116,8 +116,9 @@ def test_lengths_of_any_integer_type():
     np.testing.assert_allclose(np.asarray(L.fft.rfftfreq(np.int32(5))), np.fft.rfftfreq(5))
     got = L.fft.fft(L.asarray(x), n=np.array(4))  # a 0-d integer array, as NumPy takes
     np.testing.assert_allclose(np.asarray(got), np.fft.fft(x, n=4))
-    s = L.fft.fftn(L.asarray(x.reshape(2, 3)), s=(-1, 4))  # -1 in s: the input's size
-    np.testing.assert_allclose(np.asarray(s), np.fft.fftn(x.reshape(2, 3), s=(2, 4)))
+    for minus_one in (-1, np.int64(-1)):  # -1 in s: the input's size
+        s = L.fft.fftn(L.asarray(x.reshape(2, 3)), s=(minus_one, 4))
+        np.testing.assert_allclose(np.asarray(s), np.fft.fftn(x.reshape(2, 3), s=(2, 4)))
     for bad, exc in ((4.0, TypeError), (True, TypeError), (0, ValueError), (-1, ValueError),
                      (-1.0, TypeError)):
         with pytest.raises(exc):

@@ -141,7 +141,7 @@ def scan(f: Callable, init: Any, xs: Any = None, length: Any = None, reverse: bo
     arg_types = _types(carry) + [(v.dtype, v.shape[1:]) for v in xv]
     arg_struct = ("tuple", (c_struct, x_struct))
     # a loop known to run a step computes its invariants anyway: those that may raise are
-    # lifted too, unless only a cond reads them
+    # lifted too, unless only a cond branch needs them
     hoist = "steps" if static is not None and static >= 1 else "safe"
     tr = T.trace(f, arg_types, arg_struct, hoist=hoist, what="scan body")
     o = tr.out_struct

@@ -6,10 +6,10 @@ an enclosing trace) becomes an explicit extra input of the node: the returned ``
 outer variables to feed there, in order. With ``hoist="safe"`` (loops) every sub-graph that
 does not depend on the body's inputs and cannot raise is lifted whole, so loop-invariant work
 runs once, before the loop (work that may raise stays in the body: a loop of no step runs
-none of it); ``"steps"`` (a loop known to run a step) lifts such work too unless only a
-``cond`` reads it; ``hoist=True`` (compile) lifts raising work too; with ``hoist=False`` (``cond``
-branches) only leaves are lifted and computation stays inside the branch, so an untaken
-branch computes nothing.
+none of it); ``"steps"`` (a loop known to run a step) lifts such work too where every step
+computes it anyway (not only under a ``cond``); ``hoist=True`` (compile) lifts raising work
+too; with ``hoist=False`` (``cond`` branches) only leaves are lifted and computation stays
+inside the branch, so an untaken branch computes nothing.
 """
 
 from __future__ import annotations
@@ -120,22 +120,21 @@ def may_raise(outs: Sequence[Var]) -> dict:
     return memo
 
 
-def _read_lazily(outs: Sequence[Var]) -> dict:
-    """For every variable an apply reachable from ``outs`` reads: do only lazy ops (``cond``,
-    which may not ask for it) read it?"""
-    only: dict = {}
-    seen: set = set()
+def _needed_every_run(outs: Sequence[Var]) -> set:
+    """The variables computing ``outs`` always computes: those reached from them without
+    passing through a lazy op's inputs other than its first (a ``cond`` asks for its
+    predicate, then only for the taken branch's inputs)."""
+    needed: set = set()
     stack = list(outs)
     while stack:
         v = stack.pop()
-        node = v.owner
-        if node is None or node in seen:
+        if v in needed:
             continue
-        seen.add(node)
-        for i in node.inputs:
-            only[i] = only.get(i, True) and node.op.lazy
-            stack.append(i)
-    return only
+        needed.add(v)
+        node = v.owner
+        if node is not None:
+            stack.extend(node.inputs[:1] if node.op.lazy else node.inputs)
+    return needed
 
 
 def _depends(outs: Sequence[Var], ins: set) -> dict:
@@ -181,15 +180,15 @@ def close(ins: Sequence[Var], outs: Sequence[Var], hoist: bool | str,
     those that cannot raise (`may_raise`): a loop that may run no step, or a ``cond`` branch
     not taken inside it, must not fail on work lifted out of it (``inv`` of a singular
     matrix), so such work stays where it is read; ``"steps"`` (a loop known to run a step)
-    also lifts work that may raise where an op other than a lazy one (``cond``) reads it,
-    which every step then computes anyway. ``outer``: variables known to exist
+    also lifts work that may raise where every step computes it anyway (not only under a
+    lazy op: a ``cond``'s branch, `_needed_every_run`). ``outer``: variables known to exist
     outside the traced function (its closure): lifted whole even without ``hoist`` (computed
     once outside, and differentiable as themselves). ``keep_fills``: fills of constants stay
     in the graph instead of being lifted."""
     inset = set(ins)
     dep = _depends(outs, inset)
     risky = may_raise(outs) if hoist in ("safe", "steps") else {}
-    lazy_read = _read_lazily(outs) if hoist == "steps" else {}
+    always = _needed_every_run(outs) if hoist == "steps" else set()
     memo: dict = {v: v for v in ins}
     extras: list[Var] = []
     lifted: list[Var] = []
@@ -212,7 +211,7 @@ def close(ins: Sequence[Var], outs: Sequence[Var], hoist: bool | str,
             stack.pop()
             memo[v] = v if _small_const(v) else lift(v)
             continue
-        liftable = not risky.get(v) or hoist == "steps" and not lazy_read.get(v, True)
+        liftable = not risky.get(v) or hoist == "steps" and v in always
         if ((v in outer or hoist and liftable) and not dep[v]
                 and not (keep_fills and _fill(v))):
             stack.pop()

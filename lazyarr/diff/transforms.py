@@ -226,8 +226,9 @@ def _check_like(t, v: Var, what: str, fname: str) -> Array | None:
     else:
         tv = as_var(t)
     if not _shapes_may_match(tv.shape, v.shape):
-        hint = ("; None is a size known only when it runs, which a size 1 here would "
-                "broadcast to: give the primal's shape (ones_like(primal), say)"
+        hint = ("; None is a size known only when it runs, which cannot be compared with a "
+                "size 1 without reading it (the kernels would broadcast the 1): give the "
+                "primal's shape (ones_like(primal), say)"
                 if None in tv.shape + v.shape else "")
         raise ValueError(f"{fname}(): {what} has shape {tv.shape}, its primal has shape "
                          f"{v.shape}{hint} ({where()})")

@@ -398,3 +398,17 @@ def test_a_loop_known_to_run_lifts_its_invariant_work_that_may_raise():
     for _ in range(5):
         want = want @ np.linalg.inv(np.eye(4) * 2.0) + 1.0
     np.testing.assert_allclose(np.asarray(out), want)
+
+
+def test_invariant_work_needed_only_by_a_cond_branch_through_other_ops_stays():
+    """``inv(a) * 2`` read only by a branch never taken: bfa656e looked at inv's direct
+    reader (``* 2``, not a cond) and lifted it out of the scan, which then raised."""
+    a = xp.zeros((2, 2))  # singular
+
+    for needed in (lambda: xp.linalg.inv(a) * 2.0, lambda: xp.sum(xp.linalg.inv(a), axis=0)):
+        def body(h, x, needed=needed):
+            n = needed()
+            return xp.cond(xp.sum(h) > 100.0, lambda: h + xp.sum(n), lambda: h + x), None
+
+        out, _ = xp.scan(body, xp.zeros(2), xp.ones((3, 2)))
+        np.testing.assert_array_equal(np.asarray(out), [3.0, 3.0])

@@ -54,10 +54,18 @@ def _positive_int(n, name):
     return n
 
 
+def _index(n):
+    """``n`` as an int if it is an integer of any type, else None."""
+    try:
+        return operator.index(n)
+    except TypeError:
+        return None
+
+
 def _size(n, name, in_s: bool = False):
     """A transform length: None for the input's own, also -1 for an entry of ``s`` (the
     standard's "as the input" there)."""
-    if n is None or in_s and type(n) is int and n == -1:
+    if n is None or in_s and not isinstance(n, (bool, np.bool_)) and _index(n) == -1:
         return None
     return _positive_int(n, name)
 
