@@ -504,7 +504,12 @@ class _Bound:
         return self._compiled.program(self._obj, *args, **kwargs)
 
     def __getattr__(self, name: str):
+        if name in _Bound.__slots__:  # not set yet (a copy being made): no recursion
+            raise AttributeError(name)
         return getattr(self._compiled, name)
+
+    def __reduce__(self):
+        return (_Bound, (self._compiled, self._obj))
 
     def __setattr__(self, name: str, value: Any) -> None:
         setattr(self._compiled, name, value)

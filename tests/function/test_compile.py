@@ -703,6 +703,10 @@ def test_a_compiled_method_takes_its_instance():
     opt.step.trust_input = False
     prog = opt.step.program(np.zeros(2), np.ones(2))     # program() passes the instance too
     assert prog is not None
+    import copy
+
+    bound = copy.deepcopy(a.apply)  # a copy of the bound form (recursed in __getattr__)
+    np.testing.assert_array_equal(np.asarray(bound(x)), x * 2.0)
 
 
 def test_loop_step_counts_of_numpy_integer_type():
