@@ -10,7 +10,8 @@ update list ``[p - LR * g ...]``, and
 fig1's loop, the old parameters are dropped before the loss is read, so the run may write the
 new ones into their buffers (kept alive, each step would allocate fresh ones). The
 forward build alone is timed in a separate loop (its graphs dropped unrealized, with the
-cyclic garbage collector off while it runs: the collection is not building). Each part is
+cyclic garbage collector and lazyarr's freeing of dropped graphs off while it runs:
+freeing is not building). Each part is
 the best of a few repetitions of ``--steps`` steps (a loaded machine inflates them all; read
 them side by side).
 
@@ -38,6 +39,8 @@ PARTS = ("value_and_grad", "update", "float(loss)")
 def measure_cell(model: str, batch: int, steps: int, reps: int = 5) -> dict[str, float]:
     """Microseconds per step of each part (best of ``reps``) for one fig1 cell."""
     import lazyarr as xp
+    from lazyarr.array import _front
+    from lazyarr.array.materialize import release_dropped
 
     loss_fn = fig1.lazyarr_loss(xp)
     vg = xp.value_and_grad(loss_fn)
@@ -65,11 +68,14 @@ def measure_cell(model: str, batch: int, steps: int, reps: int = 5) -> dict[str,
             t["update"] += t2 - t1
             t["float(loss)"] += t4 - t3
         gc.collect()
-        gc.disable()  # the dropped graphs are cycles: their collection is not building
+        gc.disable()  # the dropped graphs are cycles: their collection is not building,
+        every = _front.set_dropped_prune_at(1 << 40)  # nor is lazyarr's freeing of them
         t0 = clock()
         for i in range(steps):
             loss_fn(ps, xs[i % fig1.N_DATA], ys[i % fig1.N_DATA])
         t["forward build alone"] = clock() - t0
+        _front.set_dropped_prune_at(every)
+        release_dropped()  # now, not inside the next repetition's timed steps
         gc.enable()
         gc.collect()
         if rep:

@@ -253,6 +253,16 @@ DROPPED_PRUNE_AT = 64
 cdef Py_ssize_t _dropped_at = DROPPED_PRUNE_AT
 
 
+def set_dropped_prune_at(Py_ssize_t n):
+    """Free dropped graphs every ``n`` dropped pending arrays (`DROPPED_PRUNE_AT` by
+    default); returns the previous value (a benchmark timing graph building alone turns
+    it off, as it turns the collector off)."""
+    global _dropped_at
+    prev = _dropped_at
+    _dropped_at = n
+    return prev
+
+
 def set_limits(Py_ssize_t max_pending_depth, Py_ssize_t prune_at):
     """Set the copies of `coerce`'s ``MAX_PENDING_DEPTH`` and ``_prune_at`` that `wrap` reads."""
     global _max_depth, _prune_at

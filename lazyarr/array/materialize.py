@@ -9,6 +9,8 @@ one hash, one lookup and the run.
 
 from __future__ import annotations
 
+from sys import getrefcount
+
 import numpy as np
 
 from ..graph import pipeline
@@ -42,13 +44,23 @@ def release_dropped() -> None:
     else holds them (`release_cut`: a pending Var and its Apply refer to each other, so a
     graph built and dropped unread, and the input buffers it reads, waited for a
     collection). Other entries stay as they are."""
-    dropped = [v for v in live_pending if not v.nref and v.owner is not None]
+    dropped = {id(v): v for v in live_pending if not v.nref and v.owner is not None}
     if not dropped:
         return
     live_pending[:] = [v for v in live_pending if v.nref or v.owner is None]
-    nodes = list(walk(dropped).nodes)
-    del dropped  # no reference of ours may count as a holder
-    release_cut(nodes)
+    # only those nothing reads (no node of a graph still held): the others are freed with
+    # their readers (an eager step's intermediates, read by its loss, cost no walk)
+    roots = [v for v in dropped.values() if getrefcount(v) <= _UNREAD_REFS]
+    del dropped
+    if roots:
+        nodes = list(walk(roots).nodes)
+        del roots  # no reference of ours may count as a holder
+        release_cut(nodes)
+
+
+#: references to a pending Var nothing reads, in `release_dropped`'s test: its Apply's
+#: outputs, the dict of dropped Vars, the comprehension's variable, getrefcount's argument
+_UNREAD_REFS = 4
 
 
 class ConcretizationError(TypeError):
