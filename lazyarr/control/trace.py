@@ -96,28 +96,12 @@ def may_raise(outs: Sequence[Var]) -> dict:
     """For every variable reachable from ``outs``: may computing it raise for some values
     (an op whose `Op.raises_on_values` is not False on the way, or a size known only at run
     time, which kernels check)?"""
-    memo: dict = {}
-    stack = list(outs)
-    while stack:
-        v = stack[-1]
-        if v in memo:
-            stack.pop()
-            continue
-        node = v.owner
-        if node is None:
-            memo[v] = False
-            stack.pop()
-            continue
-        todo = [i for i in node.inputs if i not in memo]
-        if todo:
-            stack.extend(todo)
-            continue
-        stack.pop()
-        r = (node.op.raises_on_values or any(memo[i] for i in node.inputs)
-             or any(None in o.shape for o in node.outputs))
-        for o in node.outputs:
-            memo[o] = r
-    return memo
+    return fold(outs, lambda v: False, _raises, with_node=True)
+
+
+def _raises(values: list, node) -> bool:
+    return (node.op.raises_on_values or any(values)
+            or any(None in o.shape for o in node.outputs))
 
 
 def _needed_every_run(outs: Sequence[Var]) -> set:

@@ -11,10 +11,11 @@ T = TypeVar("T")
 
 
 def fold(outputs: Sequence[Var], leaf: Callable[[Var], T],
-         combine: Callable[[list[T]], T]) -> dict[Var, T]:
+         combine: Callable[..., T], with_node: bool = False) -> dict[Var, T]:
     """For every variable reachable from ``outputs``: ``leaf(v)`` for a leaf, and for the
-    outputs of an apply (all the same) ``combine`` of its inputs' values, in input order.
-    An iterative post-order walk: deep graphs do not recurse."""
+    outputs of an apply (all the same) ``combine`` of its inputs' values, in input order
+    (``combine(values, apply)`` with ``with_node``). An iterative post-order walk: deep
+    graphs do not recurse."""
     memo: dict[Var, T] = {}
     stack = list(outputs)
     while stack:
@@ -32,7 +33,8 @@ def fold(outputs: Sequence[Var], leaf: Callable[[Var], T],
             stack.extend(todo)
             continue
         stack.pop()
-        r = combine([memo[i] for i in node.inputs])
+        values = [memo[i] for i in node.inputs]
+        r = combine(values, node) if with_node else combine(values)
         for o in node.outputs:
             memo[o] = r
     return memo
