@@ -245,9 +245,9 @@ def drop_unheld(Py_ssize_t mark):
 #: `coerce.MAX_PENDING_DEPTH` and `coerce._prune_at`, set by `set_limits` whenever coerce
 #: assigns them (its module type does): `wrap` compares C integers
 cdef Py_ssize_t _max_depth = 512, _prune_at = 1 << 14
-#: pending variables whose last Array was freed since the live registry was last pruned;
-#: past `DROPPED_PRUNE_AT`, `wrap` prunes it: a graph built and dropped unread (and its
-#: input buffers) is then left to the collector at once, not after thousands of others
+#: pending variables whose last Array was freed since `materialize.release_dropped` last
+#: ran; past `DROPPED_PRUNE_AT`, `wrap` runs it: a graph built and dropped unread (and its
+#: input buffers) is freed by reference counts then, not after 16 Ki arrays and a collection
 cdef Py_ssize_t _dropped = 0
 DROPPED_PRUNE_AT = 64
 cdef Py_ssize_t _dropped_at = DROPPED_PRUNE_AT
@@ -343,8 +343,8 @@ def unary(op, fn, types, as_var, cast):
 cpdef bint defers_to(object x, str op):
     """Whether an operator of an Array with ``x`` should return NotImplemented: ``x`` is no
     array to lazyarr (`coerce.as_var` refuses it; Python scalars, sequences and NumPy values
-    are arrays, strings never answer for it) but its type has operator ``op`` (say a SciPy sparse matrix's
-    ``__rmul__``), so ``x`` answers ``x * y`` itself, as it does beside a NumPy array."""
+    are arrays, a string never answers for one) but its type has operator ``op`` (a SciPy
+    sparse matrix's ``__rmul__``), so ``x`` answers ``x * y`` itself, as beside NumPy."""
     if isinstance(x, (ArrayBase, bool, int, float, complex, str, bytes, list, tuple,
                       _np.ndarray, _np.generic)):
         return False

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..graph import pipeline
 from ..graph._walk import cut_scalars, release_cut, walk
-from ..graph.basic import Var, key_ops
+from ..graph.basic import Var, key_ops, may_raise_at
 from ..graph.fgraph import SMALL_CONST, FunctionGraph
 from ..graph.scalar_families import ScalarFamilies, family_key
 from ..graph.userline import where
@@ -140,16 +140,8 @@ def _may_raise(fg: FunctionGraph) -> bool:
     `Op.raises_on_values` False (a linear solve, a gather, a loop), or a size known only at
     run time (kernels check it). Such a program takes no dead buffers: a run failing after
     writing one would leave the pending arrays reading an overwritten leaf."""
-    for v in fg.inputs:  # a realized mask's result keeps its run-time size
-        if None in v.shape:
-            return True
-    for node in fg.toposort():
-        if node.op.raises_on_values:
-            return True
-        for v in node.outputs:
-            if None in v.shape:
-                return True
-    return False
+    return (any(None in v.shape for v in fg.inputs)  # a realized mask's result keeps its
+            or any(may_raise_at(node) for node in fg.toposort()))  # run-time size
 
 
 def _donations(fg: FunctionGraph, buffers: list) -> tuple[dict[int, int], dict[int, int]]:

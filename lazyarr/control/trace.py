@@ -21,7 +21,7 @@ import numpy as np
 
 from ..array import coerce
 from ..array.ops.creation import Alloc
-from ..graph.basic import Var
+from ..graph.basic import Var, may_raise_at
 from ..graph.clone import copy_apply
 from ..graph.fgraph import SMALL_CONST
 from ..graph.fold import fold
@@ -100,8 +100,7 @@ def may_raise(outs: Sequence[Var]) -> dict:
 
 
 def _raises(values: list, node) -> bool:
-    return (node.op.raises_on_values or any(values)
-            or any(None in o.shape for o in node.outputs))
+    return any(values) or may_raise_at(node)
 
 
 def _needed_every_run(outs: Sequence[Var]) -> set:

@@ -139,6 +139,12 @@ class Op(metaclass=OpMeta):
         return (type(self), self.params)
 
 
+def may_raise_at(node) -> bool:
+    """Whether running apply ``node`` may raise for some input values: its op's
+    `Op.raises_on_values`, or an output size known only at run time (kernels check it)."""
+    return node.op.raises_on_values or any(None in o.shape for o in node.outputs)
+
+
 def _short(p: Any) -> str:
     s = repr(p)
     return s if len(s) <= 40 else s[:37] + "..."
