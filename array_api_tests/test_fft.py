@@ -119,6 +119,8 @@ def test_lengths_of_any_integer_type():
     for minus_one in (-1, np.int64(-1)):  # -1 in s: the input's size
         s = L.fft.fftn(L.asarray(x.reshape(2, 3)), s=(minus_one, 4))
         np.testing.assert_allclose(np.asarray(s), np.fft.fftn(x.reshape(2, 3), s=(2, 4)))
+    with pytest.raises(ValueError, match="an entry of s"):
+        L.fft.fftn(L.asarray(x.reshape(2, 3)), s=(-2, 4))
     for bad, exc in ((4.0, TypeError), (True, TypeError), (0, ValueError), (-1, ValueError),
                      (-1.0, TypeError)):
         with pytest.raises(exc):

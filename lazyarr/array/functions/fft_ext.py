@@ -39,7 +39,7 @@ def _norm(norm, name):
     return norm
 
 
-def _positive_int(n, name):
+def _positive_int(n, name, what: str = "n"):
     """``n`` as a Python int: any integer (a NumPy one too) that is positive; TypeError for
     a non-integer (a float, a bool), ValueError for zero or less."""
     try:
@@ -47,10 +47,11 @@ def _positive_int(n, name):
             raise TypeError
         n = operator.index(n)  # an int, a NumPy integer or 0-d integer array
     except TypeError:
-        raise TypeError(f"fft.{name}(): n must be an int, not {type(n).__name__} "
+        raise TypeError(f"fft.{name}(): {what} must be an int, not {type(n).__name__} "
                         f"({_site()})") from None
     if n < 1:
-        raise ValueError(f"fft.{name}(): n must be a positive int, not {n!r} ({_site()})")
+        raise ValueError(f"fft.{name}(): {what} must be a positive int, not {n!r} "
+                         f"({_site()})")
     return n
 
 
@@ -67,7 +68,7 @@ def _size(n, name, in_s: bool = False):
     standard's "as the input" there)."""
     if n is None or in_s and not isinstance(n, (bool, np.bool_)) and _index(n) == -1:
         return None
-    return _positive_int(n, name)
+    return _positive_int(n, name, "an entry of s" if in_s else "n")
 
 
 def _one(name: str, want: str, x, n, axis, norm) -> Array:
