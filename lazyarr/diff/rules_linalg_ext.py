@@ -583,7 +583,8 @@ def _vector_norm_weight(p, x: Array, yk: Array) -> Array | None:
         top = (S.max if ord_ > 0 else S.min)(a, axis=axes, keepdims=True)
         hit = C.ones_like(yk) * E.equal(a, top)
         return hit / S.sum(hit, axis=axes, keepdims=True)
-    return (E.abs(x) / _nonzero(yk)) ** (ord_ - 1)
+    # a zero norm has derivative 0 (a negative or fractional order would give 0 ** <0: inf)
+    return E.where(yk == 0, 0.0, (E.abs(x) / _nonzero(yk)) ** (ord_ - 1))
 
 
 @_rule(_VJP, "vector_norm")

@@ -199,6 +199,21 @@ def test_vector_norm(dtype, ord_, shape, keepdims, all_axes, seed):
         assert g == [None]
 
 
+def test_a_zero_norm_of_negative_or_fractional_order_has_derivative_zero():
+    """(sum |x|^-1)^-1 is 0 while an element is 0, whatever the others: its gradient was
+    [1, nan, 0.25] and the jvp along e0 nan (0 ** (ord - 1) is inf there); as the docs say
+    of a zero norm, the derivative is 0 (JAX: 0 off the zero element)."""
+    x = xp.asarray([1.0, 0.0, 2.0])
+    for ord_ in (-1, -2.5):
+        g = xp.grad(lambda v, o=ord_: xp.linalg.vector_norm(v, ord=o))(x)
+        np.testing.assert_array_equal(np.asarray(g), 0.0)
+        _, t = xp.jvp(lambda v, o=ord_: xp.linalg.vector_norm(v, ord=o), [x],
+                      [xp.asarray([1.0, 0.0, 0.0])])
+        assert float(t) == 0.0
+    g = xp.grad(lambda v: xp.linalg.vector_norm(v, ord=0.5))(xp.zeros(3))
+    np.testing.assert_array_equal(np.asarray(g), 0.0)
+
+
 def test_vector_norm_inf_shares_ties():
     g = check_rule(lambda x: xp.linalg.vector_norm(x, ord=np.inf), np.array([3.0, -3.0, 1.0]),
                    fd=False)

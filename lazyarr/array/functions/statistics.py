@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 
 from ...graph.basic import Var
@@ -140,12 +141,13 @@ def _var(x, axis, correction, keepdims: bool, fname: str) -> Array:
 
         dof = sum(ones_like(real(a) if v.dtype.kind == "c" else a), axis=axes,
                   keepdims=keepdims) - correction
-        return s / _where(dof > 0, dof, 0.0)
+        return _where(dof > 0, s / _where(dof > 0, dof, 1.0), math.nan)
     n = 1
     for ax in axes:
         n *= v.shape[ax]
     dof = n - correction
-    return s / (dof if dof > 0 else 0)  # as NumPy: inf (or NaN) past N, never negative
+    # the standard: NaN where N - correction <= 0 (NumPy gives inf for a nonzero sum)
+    return s / dof if dof > 0 else s * math.nan
 
 
 def std(x, /, *, axis=None, correction: float = 0.0, keepdims: bool = False) -> Array:
