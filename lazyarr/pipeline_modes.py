@@ -21,7 +21,7 @@ from .graph.basic import Apply
 from .graph.fgraph import FunctionGraph
 from .rewrites.config import RewriteConfig, config
 from .rewrites.db import clone_fgraph, rewrite
-from .rewrites.debugmode import check_against_reference, first_nonfinite
+from .rewrites.debugmode import check_against_reference, first_nonfinite, least_precise
 
 
 def compile_program(fg: FunctionGraph):
@@ -42,6 +42,8 @@ class DebugProgram:
         # no dead input buffers taken: a mismatch raised after the optimized run wrote one
         # would leave the pending arrays reading it overwritten
         fg.donate, fg.donate_alias = {}, {}
+        self.floor = least_precise(v.dtype for node in fg.toposort()
+                                   for v in (*node.inputs, *node.outputs))
         self.reference = exec_cpu.link(clone_fgraph(fg), reference=True)
         self.report = rewrite(fg)
         self.optimized = exec_cpu.link(fg)
@@ -49,7 +51,7 @@ class DebugProgram:
     def __call__(self, args):
         ref = self.reference(args)
         out = self.optimized(args)
-        check_against_reference(out, ref, self.report)
+        check_against_reference(out, ref, self.report, self.floor)
         return out
 
 

@@ -38,8 +38,10 @@ def _stabilized(report: Report) -> bool:
 
 
 def check_against_reference(optimized: Sequence[np.ndarray], reference: Sequence[np.ndarray],
-                            report: Report) -> None:
-    """Raise `RewriteMismatchError` if an output differs beyond its dtype's tolerance."""
+                            report: Report, floor: np.dtype | None = None) -> None:
+    """Raise `RewriteMismatchError` if an output differs beyond its dtype's tolerance, or
+    ``floor``'s where that is looser (the least precise floating dtype the graph computes
+    in: a float64 output of float32 work carries float32 rounding)."""
     for k, (a, b) in enumerate(zip(optimized, reference)):
         a, b = np.asarray(a), np.asarray(b)
         problem = None
@@ -48,7 +50,7 @@ def check_against_reference(optimized: Sequence[np.ndarray], reference: Sequence
         elif a.shape != b.shape:
             problem = f"shape {a.shape} instead of {b.shape}"
         else:
-            bad = _mismatch(a, b)
+            bad = _mismatch(a, b, floor)
             if bad.any() and _stabilized(report):
                 bad &= ~(~_finite(b) & _finite(a))  # the reference overflowed; we did not
             if bad.any():
@@ -61,14 +63,22 @@ def check_against_reference(optimized: Sequence[np.ndarray], reference: Sequence
                                        f"fired: {fired}")
 
 
+def least_precise(dtypes) -> np.dtype | None:
+    """The floating or complex dtype of ``dtypes`` with the loosest `tolerance`, or None."""
+    found = [np.dtype(d) for d in dtypes if np.dtype(d).kind in "fc"]
+    return max(found, key=lambda d: tolerance(d)[0], default=None)
+
+
 def _finite(a: np.ndarray) -> np.ndarray:
     return np.isfinite(a) if a.dtype.kind in "fc" else np.ones(a.shape, bool)
 
 
-def _mismatch(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def _mismatch(a: np.ndarray, b: np.ndarray, floor: np.dtype | None = None) -> np.ndarray:
     if a.dtype.kind not in "fc":
         return a != b
     rtol, atol = tolerance(a.dtype)
+    if floor is not None:
+        rtol, atol = (max(t, f) for t, f in zip((rtol, atol), tolerance(floor)))
     with np.errstate(all="ignore"):
         close = np.isclose(a, b, rtol=rtol, atol=atol, equal_nan=True)
         # zeros of a different sign are an IEEE difference the standard's tests look at

@@ -118,3 +118,22 @@ def test_nan_guard_names_the_line_of_the_graph_that_ran():
             np.asarray(bad)
     line = [i for i, s in enumerate(open(__file__), 1) if "# the line named" in s][0]
     assert any(f"line {line}" in n for n in info.value.__notes__), info.value.__notes__
+
+
+def test_a_float64_output_of_float32_work_is_held_to_float32_tolerance():
+    """grad of sum(x, dtype=float32) ** 2 for a float64 x: the optimized value is the
+    float64 of twice a float32 sum, the reference accumulated in float32 another way; both
+    are float32-accurate, and debug mode judged them at float64's tolerance (a false
+    RewriteMismatchError). The least precise dtype the graph computes in sets the floor."""
+    x = np.random.default_rng(0).standard_normal((4, 3))
+    with options(mode="debug"):
+        g = xp.grad(lambda t: xp.sum(xp.sum(t, dtype=xp.float32) ** 2))(xp.asarray(x))
+        got = np.asarray(g)
+    np.testing.assert_allclose(got, np.full((4, 3), 2 * np.float32(x.sum())), rtol=1e-5)
+    r = Report()
+    f32 = np.array([1.0, 2.0], np.float32)
+    with pytest.raises(RewriteMismatchError):  # without a floor float64 stays strict
+        check_against_reference([f32.astype(np.float64) * (1 + 1e-6)],
+                                [f32.astype(np.float64)], r)
+    check_against_reference([f32.astype(np.float64) * (1 + 1e-6)], [f32.astype(np.float64)], r,
+                            np.dtype(np.float32))
