@@ -32,7 +32,6 @@ class DotUpdate(Op):
     Made by `fuse_dot_update` only; never by user code."""
 
     raises_on_values = False
-
     nout = 2
 
     def infer(self, w: Var, alpha: Var, a: Var, d: Var, g: Var):

@@ -31,7 +31,6 @@ class Composite(Op):
     """Several elementwise steps fused into one node (one pass over the data)."""
 
     raises_on_values = False
-
     exact_params = True  # const steps: 0.0 and -0.0 are different programs
 
     def __init__(self, in_dtypes: tuple, steps: tuple, out_refs: tuple):

@@ -26,7 +26,6 @@ class Arange(Op):
     """``arange(start, stop, step)`` of ``dtype`` with ``n`` elements (known when built)."""
 
     raises_on_values = False
-
     exact_params = True  # arange(-0.0, ...) starts at -0.0
 
     def __init__(self, start, stop, step, dtype: np.dtype, n: int):
@@ -58,6 +57,7 @@ class Linspace(Op):
 
 class Eye(Op):
     raises_on_values = False
+
     def __init__(self, n: int, m: int, k: int, dtype: np.dtype):
         self.n, self.m, self.k, self.dtype = n, m, k, dtype
 

@@ -89,7 +89,6 @@ class FFTShift(Op):
     """Zero frequency moved to the centre over ``axes`` (``inverse`` undoes it)."""
 
     raises_on_values = False
-
     view = False
 
     def __init__(self, axes: tuple, inverse: bool):

@@ -69,7 +69,6 @@ class RowProgram(Op):
     """Fused nodes over the rows of an ``(R, C)`` problem (see the module docstring)."""
 
     raises_on_values = False
-
     exact_params = True  # member ops hold constants (0.0 and -0.0 differ)
 
     def __init__(self, n_in: int, members: tuple, out_refs: tuple):

@@ -192,6 +192,7 @@ class Repeat(Op):
 
 class Tile(Op):
     raises_on_values = False
+
     def __init__(self, reps: tuple):
         self.reps = reps
 
