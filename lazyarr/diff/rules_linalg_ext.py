@@ -4,6 +4,8 @@ Formulas: cholesky (Murray 2016, triangular solves as ``solve``), eigh with the 
 ``1/(w_j - w_i)`` and a skew-Hermitian projection (PyTorch's ``linalg_eig_backward``), svd for
 ``full_matrices=False`` (the jvp of JAX, the vjp its exact adjoint, complex phase term included),
 reduced QR (``gA = (gQ + Q copyltu(M)) R^-H``), pinv (Golub and Pereyra, constant rank).
+det's derivative is the transposed adjugate (an op of its own, defined at singular matrices);
+the adjugate's derivative goes through the SVD, ``adj(U S Vh) = det(U) det(Vh) Vh^H adj(S) U^H``.
 Hermitian inputs (cholesky, eigh, eigvalsh) read only one triangle, so their rules treat the
 perturbation as Hermitian: the jvp symmetrizes the tangent and the vjp returns a Hermitian
 cotangent. Repeated eigenvalues or singular values, and rank changes of ``pinv``, have no
@@ -107,13 +109,46 @@ def _dlogdet(x: Array, t: Array) -> Array:
 
 @_rule(_VJP, "det")
 def _det_vjp(p, inputs, outputs, cts):
-    coef = cts[0] * conj(outputs[0])
-    return [coef[..., None, None] * mH(LA.inv(inputs[0]))]
+    return [cts[0][..., None, None] * mH(LA.adjugate(inputs[0]))]
 
 
 @_rule(_JVP, "det")
 def _det_jvp(p, inputs, outputs, ts):
-    return [outputs[0] * _dlogdet(inputs[0], ts[0])]
+    return [S.sum(mT(LA.adjugate(inputs[0])) * ts[0], axis=(-2, -1))]
+
+
+def _adjugate_svd(x: Array):
+    """``(u, s, vh, phase)``: the SVD ``x = u diag(s) vh`` and ``det(u) det(vh)`` (shape
+    ``(...)``), so that ``adj(x) = phase vh^H adj(diag(s)) u^H``."""
+    u, s, vh = LA.svd(x)
+    return u, s, vh, LA.det(u) * LA.det(vh)
+
+
+def _diag_adjugate_tangent(s: Array, f: Array) -> Array:
+    """The tangent of ``adj(diag(s))`` along ``f`` (both ``(..., M, M)``, ``s`` real
+    ``(..., M)``): ``-P_ij f_ij`` off the diagonal, ``sum_{k != i} P_ik f_kk`` on it, with
+    ``P_ij = prod_{k not in (i, j)} s_k``. Self-adjoint in ``f``; built without dividing by
+    ``s`` (singular matrices), as an ``(..., M, M, M)`` product."""
+    n = s.shape[-1]
+    eye = _real_eye(n, s)
+    left_out = (eye[:, None, :] + eye[None, :, :]) > 0  # k in (i, j)
+    pair = S.prod(E.where(left_out, 1.0, s[..., None, None, :]), axis=-1) * (1.0 - eye)
+    diag = S.sum(LA.diagonal(f)[..., None, :] * pair, axis=-1)
+    return _diag_embed(diag, s) - pair * f
+
+
+@_rule(_VJP, "adjugate")
+def _adjugate_vjp(p, inputs, outputs, cts):
+    u, s, vh, phase = _adjugate_svd(inputs[0])
+    h = conj(phase)[..., None, None] * (vh @ cts[0] @ u)
+    return [u @ _diag_adjugate_tangent(s, h) @ vh]
+
+
+@_rule(_JVP, "adjugate")
+def _adjugate_jvp(p, inputs, outputs, ts):
+    u, s, vh, phase = _adjugate_svd(inputs[0])
+    f = mH(u) @ ts[0] @ mH(vh)
+    return [phase[..., None, None] * (mH(vh) @ _diag_adjugate_tangent(s, f) @ mH(u))]
 
 
 @_rule(_VJP, "slogdet")

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 import lazyarr as xp
 from lazyarr.array.coerce import wrap
+from lazyarr.array.functions.linalg_ext import adjugate
 from lazyarr.diff.registry import vjp_rule
 
 from .test_rules_ext import CPLX, FEW, batches, check_rule, herm, rand, seeds
@@ -72,6 +73,85 @@ def test_inv_det_slogdet(dtype, batch, n, seed):
     check_rule(xp.linalg.inv, a, seed=seed)
     check_rule(xp.linalg.det, a, seed=seed)
     check_rule(xp.linalg.slogdet, a, seed=seed)
+
+
+def _adjugate_by_cofactors(a):
+    """``adj(a)[..., j, i] = (-1)^(i+j) det(a without row i and column j)``, matrix by matrix."""
+    a = np.asarray(a)
+    n = a.shape[-1]
+    out = np.empty_like(a)
+    for idx in np.ndindex(a.shape[:-2]):
+        for i in range(n):
+            for j in range(n):
+                minor = np.delete(np.delete(a[idx], i, axis=0), j, axis=1)
+                out[idx + (j, i)] = (-1) ** (i + j) * (np.linalg.det(minor) if n > 1 else 1)
+    return out
+
+
+def _rank(rng, shape, dtype, rank):
+    """Matrices of ``shape`` (square) and rank ``rank``: products of (n, r) and (r, n) draws."""
+    n = shape[-1]
+    return rand(rng, shape[:-1] + (rank,), dtype) @ rand(rng, shape[:-2] + (rank, n), dtype)
+
+
+@pytest.mark.parametrize("dtype", CPLX)
+@pytest.mark.parametrize("deficiency", [1, 2, 3])
+@FEW
+@given(batch=batches, n=st.integers(1, 4), seed=seeds)
+def test_det_derivative_at_singular_matrices(dtype, deficiency, batch, n, seed):
+    """The derivative of det is the transposed adjugate everywhere, singular matrices included
+    (0 for rank n-2 or less); it used to invert the matrix and raise LinAlgError."""
+    rng = np.random.default_rng(seed)
+    a = _rank(rng, batch + (n, n), dtype, max(n - deficiency, 0))
+    t, u = rand(rng, a.shape, dtype), rand(rng, batch, dtype)
+    adj_t = np.swapaxes(_adjugate_by_cofactors(a), -1, -2)
+    _, jv = xp.jvp(xp.linalg.det, (xp.asarray(a),), (xp.asarray(t),))
+    np.testing.assert_allclose(np.asarray(jv), np.sum(adj_t * t, axis=(-2, -1)), atol=1e-12)
+    _, back = xp.vjp(xp.linalg.det, xp.asarray(a))
+    np.testing.assert_allclose(np.asarray(back(xp.asarray(u))[0]),
+                               np.asarray(u)[..., None, None] * np.conj(adj_t), atol=1e-12)
+    check_rule(xp.linalg.det, a, seed=seed)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex64])
+def test_det_gradient_of_a_singular_matrix(dtype):
+    a = np.array([[[1.0, 2.0], [2.0, 4.0]], [[0.0, 0.0], [0.0, 0.0]]], dtype=dtype)
+    g = xp.grad(lambda x: xp.sum(xp.real(xp.linalg.det(x))))(xp.asarray(a))
+    expect = np.array([[[4.0, -2.0], [-2.0, 1.0]], [[0.0, 0.0], [0.0, 0.0]]])
+    assert np.asarray(g).dtype == dtype
+    np.testing.assert_allclose(np.asarray(g), expect, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", CPLX)
+@pytest.mark.parametrize("deficiency", [0, 1, 2])
+@FEW
+@given(batch=batches, n=st.integers(1, 4), seed=seeds)
+def test_adjugate(dtype, deficiency, batch, n, seed):
+    """The adjugate (det's derivative, so second derivatives of det go through its rules):
+    its value against cofactors, its rules against finite differences and each other."""
+    rng = np.random.default_rng(seed)
+    a = _rank(rng, batch + (n, n), dtype, max(n - deficiency, 0))
+    if deficiency == 0:
+        a = a + n * np.eye(n)
+    np.testing.assert_allclose(np.asarray(adjugate(xp.asarray(a))),
+                               _adjugate_by_cofactors(a), atol=1e-12)
+    check_rule(adjugate, a, seed=seed)
+
+
+@pytest.mark.parametrize("n, rank", [(2, 0), (2, 1), (2, 2), (3, 0), (3, 1), (3, 2), (3, 3)])
+def test_hessian_of_det(n, rank):
+    """Against central differences of the cofactor adjugate (a polynomial of degree n - 1:
+    the differences are exact up to rounding), at invertible and singular matrices."""
+    rng = np.random.default_rng(10 * n + rank)
+    a = _rank(rng, (n, n), np.float64, rank)
+    hess = np.asarray(xp.hessian(xp.linalg.det)(xp.asarray(a)))
+    expect = np.empty((n, n, n, n))
+    for k, l in np.ndindex(n, n):
+        e = np.zeros((n, n))
+        e[k, l] = 1e-3
+        diff = _adjugate_by_cofactors(a + e) - _adjugate_by_cofactors(a - e)
+        expect[:, :, k, l] = diff.T / 2e-3
+    np.testing.assert_allclose(hess, expect, atol=1e-9)
 
 
 @FEW

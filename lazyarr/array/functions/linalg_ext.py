@@ -71,6 +71,13 @@ def det(x, /) -> Array:
     return _one("det", x)
 
 
+def adjugate(x, /) -> Array:
+    """Adjugates of square ``(..., M, M)`` matrices (``adj(x) @ x = det(x) I``), defined at
+    singular ones: the derivative of `det` (``d det(x) / dx = adj(x)^T``). Not in the
+    standard's namespace."""
+    return _one("adjugate", x)
+
+
 def slogdet(x, /) -> SlogdetResult:
     """Sign (x's dtype) and natural log of the absolute value (real dtype) of determinants."""
     return SlogdetResult(*build_many(Linalg("slogdet"), _float(x, "slogdet")))

@@ -155,6 +155,50 @@ def _default_rtol(x: np.ndarray) -> float:
     return max(x.shape[-2:]) * np.finfo(x.dtype).eps
 
 
+def _adjugate_by_lu_ok(x: np.ndarray, inv: np.ndarray) -> np.ndarray:
+    """Mask ``(...)`` of the matrices of ``x`` whose ``inv`` is accurate enough to give the
+    adjugate (``cond_1(x) < 1 / sqrt(eps)``)."""
+    with np.errstate(all="ignore"):
+        cond = (np.linalg.matrix_norm(x, ord=1) * np.linalg.matrix_norm(inv, ord=1))
+    return np.isfinite(cond) & (cond < np.finfo(x.dtype).eps ** -0.5)
+
+
+def _products_but_one(s: np.ndarray) -> np.ndarray:
+    """``out[..., i] = prod_{j != i} s[..., j]``, without dividing (``s`` may hold zeros)."""
+    n = s.shape[-1]
+    return np.prod(np.where(np.eye(n, dtype=bool), 1, s[..., None, :]), axis=-1)
+
+
+def _adjugate_by_svd(x: np.ndarray) -> np.ndarray:
+    """``adj(x) = det(U) det(Vh) Vh^H diag(prod_{j != i} s_j) U^H`` for ``x = U diag(s) Vh``
+    (``adj(XY) = adj(Y) adj(X)``, ``adj(Q) = det(Q) Q^H`` for unitary ``Q``): singular ``x``
+    included."""
+    u, s, vh = np.linalg.svd(x)
+    phase = np.linalg.det(u) * np.linalg.det(vh)
+    left = np.conj(np.swapaxes(vh, -1, -2)) * _products_but_one(s)[..., None, :]
+    return phase[..., None, None] * (left @ np.conj(np.swapaxes(u, -1, -2)))
+
+
+def _np_adjugate(p, x: np.ndarray) -> np.ndarray:
+    """Adjugates (``adj(x) x = det(x) I``) of ``(..., M, M)`` matrices: ``det(x) * inv(x)`` for
+    the well-conditioned ones (LU), through the SVD for the others (singular ones too)."""
+    n = x.shape[-1]
+    if x.size == 0:
+        return x.copy()
+    flat = x.reshape(-1, n, n)
+    out = np.empty_like(flat)
+    try:
+        inv = np.linalg.inv(flat)
+        fast = _adjugate_by_lu_ok(flat, inv)
+    except np.linalg.LinAlgError:  # an exactly singular matrix in the stack
+        inv, fast = None, np.zeros(len(flat), dtype=bool)
+    if fast.any():
+        out[fast] = np.linalg.det(flat[fast])[:, None, None] * inv[fast]
+    if not fast.all():
+        out[~fast] = _adjugate_by_svd(flat[~fast])
+    return out.reshape(x.shape)
+
+
 def _np_slogdet(p, x):
     r = np.linalg.slogdet(x)
     return r.sign, r.logabsdet
@@ -179,6 +223,7 @@ RULES: dict[str, tuple[Callable, Callable]] = {
     "matrix_power": (_square_same, lambda p, x: (
         x.copy() if p["n"] == 1 else np.linalg.matrix_power(x, p["n"]))),  # n=1: no alias
     "det": (_det, lambda p, x: np.linalg.det(x)),
+    "adjugate": (_square_same, _np_adjugate),  # det's derivative (not in the namespace)
     "slogdet": (_slogdet, _np_slogdet),
     "eigh": (_eigh, lambda p, x: tuple(np.linalg.eigh(x))),
     "eigvalsh": (_eigvalsh, lambda p, x: np.linalg.eigvalsh(x)),
