@@ -154,6 +154,23 @@ def test_hessian_of_det(n, rank):
     np.testing.assert_allclose(hess, expect, atol=1e-9)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex128])
+def test_singular_matrices_follow_numpy(dtype):
+    """At singular matrices slogdet is (0, -inf) as in NumPy, and inv raises NumPy's
+    LinAlgError; so does the derivative of slogdet (log|det| has none there: JAX gives
+    inf/NaN)."""
+    a = np.array([[[1.0, 2.0], [2.0, 4.0]], [[2.0, 0.0], [0.0, 1.0]]], dtype=dtype)
+    sign, logabs = xp.linalg.slogdet(xp.asarray(a))
+    expect = np.linalg.slogdet(a)
+    np.testing.assert_array_equal(np.asarray(sign), expect.sign)
+    np.testing.assert_array_equal(np.asarray(logabs), expect.logabsdet)
+    with pytest.raises(np.linalg.LinAlgError):
+        np.asarray(xp.linalg.inv(xp.asarray(a)))
+    with pytest.raises(np.linalg.LinAlgError):
+        np.asarray(xp.grad(lambda x: xp.sum(xp.linalg.slogdet(x)[1]))(xp.asarray(a)))
+    np.testing.assert_allclose(np.asarray(xp.linalg.inv(xp.asarray(a[1]))), np.linalg.inv(a[1]))
+
+
 @FEW
 @given(batch=batches, n=st.integers(1, 4), k=st.integers(1, 3), seed=seeds)
 def test_solve_matrix_and_vector(batch, n, k, seed):
@@ -219,6 +236,37 @@ def test_svd_svdvals_pinv(dtype, batch, m, n, seed):
     check_rule(xp.linalg.pinv, a, seed=seed)
     if m == n:
         check_rule(xp.linalg.svd, a, seed=seed, align=_align_svd)
+
+
+def _low_rank(rng, shape, dtype, svals):
+    """A matrix of ``shape`` with singular values ``svals`` (the rest 0)."""
+    m, n = shape[-2:]
+    k = len(svals)
+    u, _ = np.linalg.qr(rand(rng, shape[:-2] + (m, m), dtype))
+    v, _ = np.linalg.qr(rand(rng, shape[:-2] + (n, n), dtype))
+    return (u[..., :k] * np.asarray(svals)) @ np.conj(np.swapaxes(v[..., :k], -1, -2))
+
+
+@pytest.mark.parametrize("dtype", CPLX)
+@FEW
+@given(batch=batches, m=st.integers(2, 4), n=st.integers(2, 4), tiny=st.sampled_from([0, 1e-10]),
+       seed=seeds)
+def test_pinv_of_rank_deficient_matrices(dtype, batch, m, n, tiny, seed):
+    """Singular values under the cut-off are dropped from the value, and the derivative is
+    that of the truncated pseudo-inverse (JAX's convention, Golub-Pereyra with the truncated
+    pinv): finite differences of NumPy's pinv with the same rtol. With the default rtol an
+    exactly rank-deficient matrix gets the same tangent (the differences need a rtol that
+    keeps the O(h) singular values of the perturbed matrix truncated)."""
+    rng = np.random.default_rng(seed)
+    k = min(m, n)
+    a = _low_rank(rng, batch + (m, n), dtype, [3.0, 2.0, 1.0][:k - 1] + [tiny])
+    check_rule(lambda x: xp.linalg.pinv(x, rtol=0.1), a, seed=seed)
+    if tiny == 0:
+        t = rand(rng, a.shape, dtype)
+        _, jv = xp.jvp(xp.linalg.pinv, (xp.asarray(a),), (xp.asarray(t),))
+        h = 1e-6
+        num = (np.linalg.pinv(a + h * t, rtol=0.1) - np.linalg.pinv(a - h * t, rtol=0.1)) / (2 * h)
+        np.testing.assert_allclose(np.asarray(jv), num, atol=1e-6)
 
 
 def test_pinv_rtol_array_gets_no_cotangent():
