@@ -679,3 +679,36 @@ def _outer_jvp(p, inputs, outputs, ts):
     da, db = ts
     out = None if da is None else LA.outer(da, b)
     return [add(out, None if db is None else LA.outer(a, db))]
+
+
+def _tensordot_parts(p, x: Array, y: Array):
+    a1, a2 = (list(a) for a in p["axes"])
+    free1 = [i for i in range(x.ndim) if i not in a1]
+    free2 = [j for j in range(y.ndim) if j not in a2]
+    return a1, a2, free1, free2
+
+
+def _moved_back(r: Array, axes: list) -> Array:
+    """``r`` whose axis ``k`` is axis ``axes[k]`` of an operand, in that operand's order."""
+    return M.permute_dims(r, tuple(axes.index(i) for i in range(len(axes))))
+
+
+@_rule(_VJP, "tensordot")
+def _tensordot_vjp(p, inputs, outputs, cts):
+    x, y = inputs
+    g = cts[0]
+    a1, a2, free1, free2 = _tensordot_parts(p, x, y)
+    g_free2 = list(range(len(free1), g.ndim))
+    gx = LA.tensordot(g, conj(y), axes=(g_free2, free2))  # (free1, y's a2 axes in order)
+    gy = LA.tensordot(conj(x), g, axes=(free1, list(range(len(free1)))))
+    return [_moved_back(gx, free1 + [a1[a2.index(j)] for j in sorted(a2)]),
+            _moved_back(gy, [a2[a1.index(i)] for i in sorted(a1)] + free2)]
+
+
+@_rule(_JVP, "tensordot")
+def _tensordot_jvp(p, inputs, outputs, ts):
+    x, y = inputs
+    dx, dy = ts
+    axes = tuple(list(a) for a in p["axes"])
+    out = None if dx is None else LA.tensordot(dx, y, axes=axes)
+    return [add(out, None if dy is None else LA.tensordot(x, dy, axes=axes))]

@@ -494,6 +494,66 @@ def test_vecdot_and_tensordot_of_a_run_time_sized_array():
         np.asarray(xp.vecdot(s, xp.asarray(np.ones((4, 2))), axis=0))  # 3 rows against 4
 
 
+def _stacked(ns, m):
+    """``(2, K)`` rows ``m`` and ``2 m`` of a 1-d ``m`` (K known only at run time in lazyarr)."""
+    return ns.stack([m, 2 * m])
+
+
+#: name -> (tensordot of a masked x (K positive elements) and y, y's shape)
+_SEVERAL_RUN_TIME_AXES = {
+    "known sizes": (lambda ns, x, y: ns.tensordot(_stacked(ns, x[x > 0]), y,
+                                                  axes=([0, 1], [0, 1])), (2, 3)),
+    "known 1": (lambda ns, x, y: ns.tensordot(_stacked(ns, x[x > 0]), y,
+                                              axes=([0, 1], [0, 1])), (2, 1)),
+    "both run time": (lambda ns, x, y: ns.tensordot(_stacked(ns, x[x > 0]), _stacked(ns, y),
+                                                    axes=([1, 0], [1, 0])), (3,)),
+    "outer": (lambda ns, x, y: ns.tensordot(x[x > 0][:, None] * x[x > 0], y, axes=2), (3, 3)),
+    "free axes": (lambda ns, x, y: ns.tensordot(ns.stack([_stacked(ns, x[x > 0])] * 3), y,
+                                                axes=([0, 2], [1, 0])), (3, 3, 2)),
+    "free run time": (lambda ns, x, y: ns.tensordot(x[x > 0][:, None] * x[x > 0][None, :],
+                                                    ns.stack([y, y]), axes=([1], [1])),
+                      (3, 4)),
+}
+
+
+@pytest.mark.parametrize("positive", [1, 3])
+@pytest.mark.parametrize("name", sorted(_SEVERAL_RUN_TIME_AXES))
+def test_tensordot_of_several_run_time_sized_axes(name, positive):
+    """Several contracted axes, sizes known only at run time (K = 1 or 3 elements of a mask):
+    NumPy's values, or its ValueError where the sizes differ (a run-time 1 was once
+    stretched by broadcasting and summed, and a known 1 refused even against a 1)."""
+    f, y_shape = _SEVERAL_RUN_TIME_AXES[name]
+    x = np.array([-1.0, 2.0, -3.0, 0.5, 4.0])
+    if positive == 1:
+        x = np.where(x > 3, x, -np.abs(x))
+    y = np.arange(1.0, 1.0 + math.prod(y_shape)).reshape(y_shape)
+    try:
+        want = f(np, x, y)
+    except ValueError:
+        with pytest.raises(ValueError):
+            np.asarray(f(xp, xp.asarray(x), xp.asarray(y)))
+        return
+    np.testing.assert_allclose(np.asarray(f(xp, xp.asarray(x), xp.asarray(y))), want)
+    weights = np.arange(np.size(want), dtype=np.float64).reshape(np.shape(want)) - 2
+
+    def loss(ns, x, y):
+        return ns.sum(f(ns, x, y) * weights)
+
+    gx, gy = xp.grad(lambda a, b: loss(xp, a, b), argnums=(0, 1))(xp.asarray(x), xp.asarray(y))
+    np.testing.assert_allclose(np.asarray(gx), _fd(lambda v: loss(np, v, y), x), atol=1e-6)
+    np.testing.assert_allclose(np.asarray(gy), _fd(lambda v: loss(np, x, v), y), atol=1e-6)
+
+
+def _fd(f, x, h=1e-6):
+    """Central differences of scalar ``f`` at ``x`` (float64)."""
+    out = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        e = np.zeros_like(x)
+        e[i] = h
+        out[i] = (f(x + e) - f(x - e)) / (2 * h)
+    return out
+
+
 def test_contractions_of_a_run_time_size_against_one_raise():
     """A contracted size only the run knows against a known 1 (or 1 row against 3): NumPy
     raises, and so do vecdot and tensordot (they once broadcast the 1 and summed)."""

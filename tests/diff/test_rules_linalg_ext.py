@@ -10,8 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import lazyarr as xp
-from lazyarr.array.coerce import wrap
+from lazyarr.array.coerce import as_var, build, wrap
 from lazyarr.array.functions.linalg_ext import adjugate
+from lazyarr.array.ops.linalg_ext import Linalg
 from lazyarr.diff.registry import vjp_rule
 
 from .test_rules_ext import CPLX, FEW, batches, check_rule, herm, rand, seeds
@@ -359,6 +360,22 @@ def test_cross_outer(dtype, shapes, seed):
     a, b = (rand(rng, s, dtype) for s in shapes)
     check_rule(xp.linalg.cross, a, b, seed=seed)
     check_rule(xp.linalg.outer, a.reshape(-1)[:3], rand(rng, (4,), dtype), seed=seed)
+
+
+@pytest.mark.parametrize("dtype", CPLX)
+@pytest.mark.parametrize("shapes, axes", [
+    (((2, 3, 4), (4, 3, 5)), ((1, 2), (1, 0))),
+    (((3, 2), (2, 3)), ((0, 1), (1, 0))),
+    (((2, 3), (4,)), ((), ())),
+    (((4, 2, 3), (3, 2)), ((2, 1), (0, 1))),
+])
+def test_tensordot_op(dtype, shapes, axes):
+    """The ``Linalg("tensordot")`` node that ``tensordot`` builds for run-time sizes, built
+    here with known ones."""
+    rng = np.random.default_rng(len(shapes[0]))
+    a, b = (rand(rng, s, dtype) for s in shapes)
+    check_rule(lambda x, y: build(Linalg("tensordot", (("axes", axes),)), as_var(x), as_var(y)),
+               a, b)
 
 
 def test_integer_inputs_get_no_cotangent():

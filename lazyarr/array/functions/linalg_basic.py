@@ -7,11 +7,12 @@ import operator
 
 from ...graph.basic import Var, apply_types
 from ...graph.userline import where
-from ..coerce import Array, as_var, cast, coerce_pair, snapshot, wrap
+from ..coerce import Array, as_var, build, cast, coerce_pair, snapshot, wrap
 from ..ops import _calls
 from ..ops.axes import normalize_axis
 from ..ops.elemwise import broadcast_shapes
 from ..ops.linalg import MatMul
+from ..ops.linalg_ext import Linalg
 
 __all__ = ["matmul", "tensordot", "vecdot", "matrix_transpose"]
 
@@ -95,31 +96,19 @@ def tensordot(x1, x2, /, *, axes=2) -> Array:
 
 
 def _tensordot_run_time(v1: Var, v2: Var, a1: list, a2: list, free1: list,
-                         free2: list) -> Array:
+                        free2: list) -> Array:
     """`tensordot` of operands with sizes known only at run time, which a reshape to one
     matrix product cannot name (a reshape would read them). One contracted axis and at most
     one free axis of ``x2``: one (batched) `matmul`, which compares the contracted sizes when
-    it runs. Otherwise one broadcast product ``(free1, axes, free2)`` summed over the
-    contracted axes, refused where a run-time size meets a 1 there (broadcasting would
-    stretch the 1 where NumPy raises)."""
-    from .manipulation import expand_dims, permute_dims
-    from .statistics import sum as _sum
+    it runs. Otherwise the ``Linalg("tensordot")`` op (NumPy's ``tensordot``, which compares
+    them too: a product with broadcasting would stretch a size of 1 where NumPy raises)."""
+    from .manipulation import permute_dims
 
-    left = permute_dims(wrap(v1), tuple(free1 + a1))
-    right = permute_dims(wrap(v2), tuple(a2 + free2))
     if len(a1) == 1 and len(free2) <= 1:
+        left = permute_dims(wrap(v1), tuple(free1 + a1))
+        right = permute_dims(wrap(v2), tuple(a2 + free2))
         return matmul(left, right)
-    for i, j in zip(a1, a2):
-        if 1 in (v1.shape[i], v2.shape[j]) and None in (v1.shape[i], v2.shape[j]):
-            raise ValueError(f"tensordot(): axis {i} of x1 (size {v1.shape[i]}) and axis {j} "
-                             f"of x2 (size {v2.shape[j]}): a size known only at run time "
-                             f"against 1 is not contracted here ({where()})")
-    for _ in free2:
-        left = expand_dims(left, axis=-1)
-    for _ in free1:
-        right = expand_dims(right, axis=0)
-    return _sum(left * right, axis=tuple(range(len(free1), len(free1) + len(a1))),
-                dtype=v1.dtype)
+    return build(Linalg("tensordot", (("axes", (tuple(a1), tuple(a2))),)), v1, v2)
 
 
 def vecdot(x1, x2, /, *, axis: int = -1) -> Array:

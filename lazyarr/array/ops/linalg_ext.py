@@ -2,8 +2,8 @@
 rule and NumPy reference come from a row of ``RULES`` (decompositions have several outputs).
 
 Inputs reach these ops already converted to a floating dtype (the namespace functions cast),
-except ``matrix_power``, ``diagonal``, ``trace``, ``cross`` and ``outer``, which are defined for
-every numeric dtype.
+except ``matrix_power``, ``diagonal``, ``trace``, ``cross``, ``outer`` and ``tensordot``, which
+are defined for every numeric dtype.
 """
 
 from __future__ import annotations
@@ -150,6 +150,13 @@ def _outer(p, a, b):
     return [(a.dtype, (a.shape[0], b.shape[0]))]
 
 
+def _tensordot(p, a, b):
+    a1, a2 = p["axes"]
+    free1 = tuple(d for i, d in enumerate(a.shape) if i not in a1)
+    free2 = tuple(d for j, d in enumerate(b.shape) if j not in a2)
+    return [(a.dtype, free1 + free2)]
+
+
 def _default_rtol(x: np.ndarray) -> float:
     """The standard's default cut-off: ``max(M, N) * eps`` of the dtype."""
     return max(x.shape[-2:]) * np.finfo(x.dtype).eps
@@ -243,6 +250,8 @@ RULES: dict[str, tuple[Callable, Callable]] = {
     "vector_norm": (_vector_norm, _np_vector_norm),
     "cross": (_cross, lambda p, a, b: np.linalg.cross(a, b, axis=p["axis"])),
     "outer": (_outer, lambda p, a, b: np.linalg.outer(a, b)),
+    # the tensordot of operands with sizes known only at run time (`linalg_basic.tensordot`)
+    "tensordot": (_tensordot, lambda p, a, b: np.tensordot(a, b, axes=p["axes"])),
 }
 
 
