@@ -556,6 +556,29 @@ def test_a_run_time_size_of_one_broadcast_against_a_known_size_sums_its_cotangen
     np.testing.assert_allclose(np.asarray(g(xp.asarray(x))), _fd_grad(f, x), atol=1e-6)
 
 
+# f(ns, x) as above; the mask keeps 3 of 4 elements (a size known only at run time), and the
+# backward rule of the op applied to them needs that size: it must not read it (inside
+# `compile` it has no value)
+_RUN_TIME_SIZES = {
+    "reshape": lambda ns, x: ns.sum(ns.reshape(x[x > 0], (-1, 1)) ** 2
+                                    * ns.asarray([[1.0, 2.0]])),
+}
+
+
+@pytest.mark.parametrize("name", list(_RUN_TIME_SIZES))
+def test_gradients_through_run_time_sizes_compile(name):
+    """The gradient of ``f`` compiles, and eager and compiled gradients both match finite
+    differences."""
+    f = _RUN_TIME_SIZES[name]
+    x = np.array([0.5, -1.5, 2.0, 3.0])
+    want = _fd_grad(f, x)
+    g = xp.grad(lambda v: f(xp, v))
+    eager = np.asarray(g(xp.asarray(x)))
+    compiled = np.asarray(xp.compile(g)(xp.asarray(x)))
+    np.testing.assert_allclose(eager, want, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(compiled, eager, rtol=1e-12, atol=1e-12)
+
+
 def test_run_time_sizes_of_one_in_rows_and_tensordot_and_higher_order():
     x = np.array([[0.5, -1.0, 2.0], [1.5, 0.3, -0.7], [-2.5, 1.1, 0.4]])
 

@@ -33,15 +33,10 @@ def reshape(x, /, shape, *, copy: bool | None = None) -> Array:
                         f"({where()})") from None
     if shape.count(-1) > 1:
         raise ValueError(f"reshape(): only one dimension can be -1, got {shape} ({where()})")
-    if -1 in shape:
-        known = math.prod(s for s in shape if s != -1)
-        total = math.prod(Array.shape.fget(wrap(v))) if None in v.shape else math.prod(v.shape)
-        if known == 0 or total % known:
-            raise ValueError(f"cannot reshape an array of shape {v.shape} into shape {shape} "
-                             f"({where()})")
-        shape = tuple(total // known if s == -1 else s for s in shape)
-    if any(s < 0 for s in shape):
+    if any(s < -1 for s in shape):
         raise ValueError(f"reshape(): invalid shape {shape} ({where()})")
+    if -1 in shape:
+        shape = _resolve_minus_one(v.shape, shape)
     if copy is False and isinstance(x, Array):
         from .indexing import view_of
 
@@ -49,6 +44,20 @@ def reshape(x, /, shape, *, copy: bool | None = None) -> Array:
     if shape == v.shape:
         return wrap(v)
     return build(Reshape(shape), v)
+
+
+def _resolve_minus_one(x_shape: tuple, shape: tuple) -> tuple:
+    """``shape`` with its -1 replaced by the size the other sizes leave of ``x_shape``'s; by
+    None (the Reshape op fills it in when it runs) where ``x_shape`` holds a size known only
+    at run time: reading it would need the value, which inside a trace has none."""
+    known = math.prod(s for s in shape if s != -1)
+    if None in x_shape and known:
+        return tuple(None if s == -1 else s for s in shape)
+    total = math.prod(x_shape) if None not in x_shape else 0
+    if known == 0 or total % known:
+        raise ValueError(f"cannot reshape an array of shape {x_shape} into shape {shape} "
+                         f"({where()})")
+    return tuple(total // known if s == -1 else s for s in shape)
 
 
 def permute_dims(x, /, axes: tuple[int, ...]) -> Array:
