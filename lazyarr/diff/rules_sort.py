@@ -23,6 +23,7 @@ from ..array.functions import elementwise as E
 from ..array.functions import manipulation as M
 from ..array.functions import searching as SE
 from ..array.functions import sorting as SO
+from ..array.functions import statistics as S
 from ..array.functions.dtype_funcs import astype
 from ..array.ops.index import FULL_SLICE
 from ..array.ops.scatter import AddAt
@@ -39,7 +40,7 @@ from ..array.ops.sets import FIELDS, Unique
 from ..array.ops.sort import ArgSort, Sort
 from .registry import register_jvp, register_vjp
 from .rules_ext import sum_to
-from .util import apply_op
+from .util import apply_op, arange_along
 
 
 def _no_vjp(op, inputs, outputs, cotangents) -> list:
@@ -74,7 +75,7 @@ def sort_vjp(op, inputs, outputs, cotangents) -> list:
     if None in x._v.shape:  # a size known only at run time, which zeros of x's shape would
         # read (inside a trace it has no value): gather through the inverse permutation
         return [SE.take_along_axis(g, SO.argsort(_perm(op, x), axis=op.axis), axis=op.axis)]
-    return [_scatter_along(g, _perm(op, x), op.axis, tuple(x.shape))]
+    return [_scatter_along(g, _perm(op, x), op.axis, x)]
 
 
 @register_jvp(Sort)
@@ -89,9 +90,9 @@ def sort_jvp(op, inputs, outputs, tangents) -> list:
 _ARRAY = ("a",)  # an index-array entry
 
 
-def _scatter_add(shape: tuple, dtype, g: Array, spec: tuple, *arrays: Array) -> Array:
-    """Zeros of ``shape`` with ``g`` added at ``[spec]`` (``np.add.at``)."""
-    return apply_op(AddAt(spec), C.zeros(shape, dtype=dtype), g, *arrays)
+def _scatter_add(zeros: Array, g: Array, spec: tuple, *arrays: Array) -> Array:
+    """``zeros`` with ``g`` added at ``[spec]`` (``np.add.at``)."""
+    return apply_op(AddAt(spec), zeros, g, *arrays)
 
 
 @register_vjp(Take)
@@ -102,7 +103,7 @@ def take_vjp(op, inputs, outputs, cotangents) -> list:
     if g is None or not _differentiable(x):
         return [None, None]
     spec = (FULL_SLICE,) * op.axis + (_ARRAY,)
-    return [_scatter_add(tuple(x.shape), g.dtype, g, spec, idx), None]
+    return [_scatter_add(C.zeros_like(x, dtype=g.dtype), g, spec, idx), None]
 
 
 @register_jvp(Take)
@@ -112,14 +113,27 @@ def take_jvp(op, inputs, outputs, tangents) -> list:
     return [None if t is None else SE.take(t, inputs[1], axis=op.axis)]
 
 
-def _scatter_along(g: Array, idx: Array, ax: int, x_shape: tuple) -> Array:
+def _scatter_along(g: Array, idx: Array, ax: int, x: Array) -> Array:
     """The adjoint of ``take_along_axis(x, idx, axis=ax)``: ``g`` scatter-added along ``ax``
-    into ``x`` broadcast to ``g``'s other axes, then summed back to ``x_shape``."""
-    nd = len(x_shape)
-    shape = tuple(x_shape[ax] if d == ax else g.shape[d] for d in range(nd))
-    arrays = [idx if d == ax else M.reshape(C.arange(shape[d]), tuple(
-        shape[d] if e == d else 1 for e in range(nd))) for d in range(nd)]
-    return sum_to(_scatter_add(shape, g.dtype, g, (_ARRAY,) * nd, *arrays), x_shape)
+    into ``x`` broadcast to ``g``'s other axes, then summed back to ``x``'s shape (sizes
+    known only at run time are not read)."""
+    nd, x_shape = x.ndim, x._v.shape
+    arrays = [idx if d == ax else M.reshape(arange_along(g, d), tuple(
+        -1 if e == d else 1 for e in range(nd))) for d in range(nd)]
+    added = _scatter_add(_zeros_along(g, ax, x), g, (_ARRAY,) * nd, *arrays)
+    return sum_to(added, x_shape, x)
+
+
+def _zeros_along(g: Array, ax: int, x: Array) -> Array:
+    """Zeros of ``g``'s dtype with ``x``'s size along ``ax`` and ``g``'s on the other axes."""
+    gs, xs = g._v.shape, x._v.shape
+    shape = tuple(xs[ax] if d == ax else gs[d] for d in range(len(xs)))
+    if None not in shape:
+        return C.zeros(shape, dtype=g.dtype)
+    if len(xs) == 1:
+        return C.zeros_like(x, dtype=g.dtype)
+    return C.zeros_like(x, dtype=g.dtype) + C.zeros_like(S.sum(g, axis=ax, keepdims=True),
+                                                          dtype=g.dtype)
 
 
 @register_vjp(TakeAlongAxis)
@@ -129,7 +143,7 @@ def take_along_axis_vjp(op, inputs, outputs, cotangents) -> list:
     g = cotangents[0]
     if g is None or not _differentiable(x):
         return [None, None]
-    return [_scatter_along(g, idx, op.axis, tuple(x.shape)), None]
+    return [_scatter_along(g, idx, op.axis, x), None]
 
 
 @register_jvp(TakeAlongAxis)

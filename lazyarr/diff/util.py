@@ -102,6 +102,18 @@ def zeros_of(v) -> Array:
     return xp.zeros_like(wrap(v) if isinstance(v, Var) else v)
 
 
+def arange_along(x, axis: int) -> Array:
+    """``arange(n)`` (int64, shape ``(n,)``) for the size ``n`` of Array ``x`` along ``axis``;
+    where that size is known only at run time, counted from ``x`` when it runs (a cumulative
+    sum of ones), reading no value."""
+    shape = as_var(x).shape
+    if shape[axis] is not None:
+        return xp.arange(shape[axis], dtype=xp.int64)
+    others = tuple(d for d in range(len(shape)) if d != axis % len(shape))
+    line = xp.sum(x, axis=others) if others else x
+    return xp.cumulative_sum(xp.ones_like(line, dtype=xp.int64)) - 1
+
+
 def conj(x):
     """Complex conjugate of an Array or Python number (real values unchanged)."""
     if isinstance(x, (int, float)):

@@ -85,3 +85,37 @@ def test_sort_and_expand_dims_of_run_time_sizes_under_compile():
     want[x[:, 0] > 0] += 2 * rows
     for g in (xp.grad(f), xp.compile(xp.grad(f))):
         np.testing.assert_allclose(np.asarray(g(xp.asarray(x))), want)
+
+
+def test_second_derivative_of_sort_and_gathers_along_run_time_sizes_under_compile():
+    """The vjp of ``take_along_axis`` (which the second derivative of ``sort`` meets) and of
+    ``take`` scatter into zeros of x's shape, with positions along x's other axes: where
+    x's sizes are known only at run time they are not read, eagerly or under `compile`."""
+    x = np.array([1.0, -2.0, 3.0, 0.5])
+    w = np.array([1.0, 2.0, 3.0])
+
+    def h(a):  # grad of sum(sort(b)**3 * w) is 3 b**2 w[rank(b)]
+        g = xp.grad(lambda b: xp.sum(xp.sort(b[b > 0]) ** 3 * xp.asarray(w)))(a)
+        return xp.sum(g ** 2)
+
+    pos = x > 0
+    rank = np.argsort(np.argsort(x[pos]))
+    want = np.zeros_like(x)
+    want[pos] = 36 * x[pos] ** 3 * w[rank] ** 2
+    for dh in (xp.grad(h), xp.compile(xp.grad(h))):
+        np.testing.assert_allclose(np.asarray(dh(xp.asarray(x))), want)
+    v = np.array([[0.5, -1.0, 2.0], [1.5, 0.3, -0.7], [-2.5, 1.1, 0.4], [0.2, 0.9, 1.3]])
+    idx = np.array([[2, 0, 1], [0, 0, 2]])
+    wv = np.arange(6.0).reshape(2, 3)
+
+    def f(v):  # rows kept at run time, gathered along them and along the known axis
+        m = v[v[:, 0] > 0]
+        return (xp.sum(xp.take_along_axis(m, xp.asarray(idx), axis=0) ** 2 * xp.asarray(wv))
+                + xp.sum(xp.take_along_axis(m, xp.asarray([[2, 2]]), axis=1) ** 3))
+
+    rows = np.flatnonzero(v[:, 0] > 0)
+    want = np.zeros_like(v)
+    np.add.at(want, (rows[idx], np.arange(3)), 2 * v[rows[idx], np.arange(3)] * wv)
+    want[rows, 2] += 2 * 3 * v[rows, 2] ** 2
+    for g in (xp.grad(f), xp.compile(xp.grad(f))):
+        np.testing.assert_allclose(np.asarray(g(xp.asarray(v))), want)

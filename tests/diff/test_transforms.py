@@ -559,9 +559,13 @@ def test_a_run_time_size_of_one_broadcast_against_a_known_size_sums_its_cotangen
 # f(ns, x) as above; the mask keeps 3 of 4 elements (a size known only at run time), and the
 # backward rule of the op applied to them needs that size: it must not read it (inside
 # `compile` it has no value)
+_W3 = np.array([1.0, -2.0, 0.5])
 _RUN_TIME_SIZES = {
     "reshape": lambda ns, x: ns.sum(ns.reshape(x[x > 0], (-1, 1)) ** 2
                                     * ns.asarray([[1.0, 2.0]])),
+    "take": lambda ns, x: ns.sum(ns.take(x[x > 0], ns.asarray([2, 0, 2])) ** 2 * _W3),
+    "take_along_axis": lambda ns, x: ns.sum(
+        ns.take_along_axis(x[x > 0], ns.asarray([2, 0, 2]), axis=0) ** 2 * _W3),
 }
 
 
