@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+from ..array.functions.searching import take
 from ..array.ops.shape import (
     BroadcastTo,
     Concat,
@@ -18,7 +19,7 @@ from ..array.ops.shape import (
     Tri,
 )
 from .registry import register_jvp, register_vjp
-from .util import apply_op, zeros_of
+from .util import apply_op, arange_along, zeros_of
 from .xp import xp
 
 
@@ -67,11 +68,16 @@ def _tri_vjp(op, inputs, outputs, cts):
 @register_vjp(Concat)
 def _concat_vjp(op, inputs, outputs, cts):
     g, ax = cts[0], op.axis
-    out, start = [], 0
-    for x in inputs:
-        n = x.shape[ax]
-        out.append(g[(slice(None),) * ax + (slice(start, start + n),)])
-        start += n
+    out, start = [], 0  # an int until an input with a size known only at run time, then an
+    for x in inputs:  # int64 Array counted when it runs: those parts are gathered
+        n = x._v.shape[ax]
+        if isinstance(start, int) and n is not None:
+            out.append(g[(slice(None),) * ax + (slice(start, start + n),)])
+            start += n
+            continue
+        positions = start + arange_along(x, ax)
+        out.append(take(g, positions, axis=ax))
+        start = start + (n if n is not None else xp.sum(xp.ones_like(positions)))
     return out
 
 

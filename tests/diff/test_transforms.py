@@ -566,6 +566,13 @@ _RUN_TIME_SIZES = {
     "take": lambda ns, x: ns.sum(ns.take(x[x > 0], ns.asarray([2, 0, 2])) ** 2 * _W3),
     "take_along_axis": lambda ns, x: ns.sum(
         ns.take_along_axis(x[x > 0], ns.asarray([2, 0, 2]), axis=0) ** 2 * _W3),
+    "concat": lambda ns, x: ns.sum(ns.concat([x[x > 0], x, x[x > 1]]) ** 2
+                                   * ns.arange(1.0, 10.0)),
+    "concat_rows": lambda ns, x: ns.sum(ns.concat([x[:, None] * _W3, x[x > 0][:, None] * _W3])
+                                        ** 2 * ns.reshape(ns.arange(21.0), (7, 3))),
+    "stack": lambda ns, x: ns.sum(ns.stack([x[x > 0], x[x > 0] ** 2]) * _W3),
+    "stack_axis_1": lambda ns, x: ns.sum(ns.stack([x[x > 0], x[x > 0] ** 2], axis=1)
+                                         * ns.asarray([1.0, -3.0])),
 }
 
 
