@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+from ..array.coerce import Array
 from ..array.functions.searching import take
 from ..array.ops.shape import (
     BroadcastTo,
@@ -19,7 +20,7 @@ from ..array.ops.shape import (
     Tri,
 )
 from .registry import register_jvp, register_vjp
-from .util import apply_op, arange_along, zeros_of
+from .util import apply_op, arange_along, reshape_shape, reshape_to, zeros_of
 from .xp import xp
 
 
@@ -33,10 +34,7 @@ for _cls in (Reshape, Transpose, BroadcastTo, Flip, Roll, Repeat, Tile, Tri):
 
 @register_vjp(Reshape)
 def _reshape_vjp(op, inputs, outputs, cts):
-    shape = inputs[0]._v.shape
-    if shape.count(None) == 1:  # a size known only at run time: the op names it (its
-        return [apply_op(Reshape(shape), cts[0])]  # perform fills it in), reading no value
-    return [xp.reshape(cts[0], inputs[0].shape)]  # several: read (eagerly only)
+    return [reshape_to(cts[0], reshape_shape(inputs[0]))]
 
 
 @register_vjp(Transpose)
@@ -90,33 +88,42 @@ def _concat_jvp(op, inputs, outputs, tangents):
 @register_vjp(Repeat)
 def _repeat_vjp(op, inputs, outputs, cts):
     x, g = inputs[0], cts[0]
+    xs = reshape_shape(x)
     if op.repeats is not None:  # each element repeated r times along axis
         r = op.repeats
-        ax, s = (0, (math.prod(x.shape),)) if op.axis is None else (op.axis, x.shape)
-        g = xp.sum(xp.reshape(g, s[:ax] + (s[ax], r) + s[ax + 1:]), axis=ax + 1)
-        return [xp.reshape(g, x.shape)]
+        flat = (None if None in xs else math.prod(xs),)
+        ax, s = (0, flat) if op.axis is None else (op.axis, xs)
+        g = xp.sum(reshape_to(g, s[:ax] + (s[ax], r) + s[ax + 1:]), axis=ax + 1)
+        return [reshape_to(g, xs)]
     # per-element counts: sums over segments, from a cumulative sum of g
-    rep = inputs[1]
     flat = op.axis is None
     ax = 0 if flat else op.axis
-    n = math.prod(x.shape) if flat else x.shape[ax]
-    rep = xp.broadcast_to(xp.astype(rep, xp.int64), (n,))
+    rep = _counts_along(xp.astype(inputs[1], xp.int64), xp.reshape(x, (-1,)) if flat else x, ax)
     ends = xp.cumulative_sum(rep)
     cs = xp.cumulative_sum(g, axis=ax, include_initial=True)
     lead = (slice(None),) * ax
     seg = cs[lead + (ends,)] - cs[lead + (ends - rep,)]
-    return [xp.reshape(seg, x.shape) if flat else seg, None]
+    return [reshape_to(seg, xs) if flat else seg, None]
+
+
+def _counts_along(rep: Array, x: Array, ax: int) -> Array:
+    """Per-element repeat counts ``rep`` (one, or one per element) broadcast to ``x``'s size
+    along ``ax`` (read from ``x`` when it runs where it is known only then)."""
+    n = x._v.shape[ax]
+    if n is not None:
+        return xp.broadcast_to(rep, (n,))
+    return rep + xp.zeros_like(arange_along(x, ax))
 
 
 @register_vjp(Tile)
 def _tile_vjp(op, inputs, outputs, cts):
     x, g = inputs[0], cts[0]
-    nd = max(len(op.reps), x.ndim)
-    shape = (1,) * (nd - x.ndim) + tuple(x.shape)
-    reps = (1,) * (nd - len(op.reps)) + tuple(op.reps)
-    inter = tuple(v for r, d in zip(reps, shape) for v in (r, d))
-    g = xp.sum(xp.reshape(g, inter), axis=tuple(range(0, 2 * nd, 2)))
-    return [xp.reshape(g, x.shape)]
+    xs = reshape_shape(x)
+    lead = max(len(op.reps) - len(xs), 0)  # axes of g that x lacks: repetitions only
+    reps = (1,) * (len(xs) - len(op.reps)) + tuple(op.reps)
+    split = reps[:lead] + tuple(v for r, d in zip(reps[lead:], xs) for v in (r, d))
+    summed = tuple(range(lead)) + tuple(range(lead, lead + 2 * len(xs), 2))
+    return [xp.sum(reshape_to(g, split), axis=summed)]
 
 
 @register_vjp(SumLike)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..array.coerce import Array, as_var, build, wrap
-from ..array.ops.shape import SumLike
+from ..array.ops.shape import Reshape, SumLike
 from ..graph.basic import Var
 from .xp import xp
 
@@ -94,6 +94,21 @@ def shape_of(v) -> tuple:
     """The shape of Var or Array ``v`` as ints (a size known only from data is computed)."""
     var = v if isinstance(v, Var) else as_var(v)
     return tuple(wrap(var).shape) if None in var.shape else var.shape
+
+
+def reshape_shape(v) -> tuple:
+    """The shape of Var or Array ``v`` to name in a `Reshape`: one size known only at run time
+    stays None (`Reshape.perform` fills it in, so no value is read); several are read (eagerly
+    only: inside a trace that needs the value)."""
+    shape = (v if isinstance(v, Var) else as_var(v)).shape
+    return shape if shape.count(None) <= 1 else shape_of(v)
+
+
+def reshape_to(g: Array, shape: tuple) -> Array:
+    """``g`` reshaped to ``shape``, which may name one size known only at run time (None)."""
+    if as_var(g).shape == shape:
+        return g
+    return build(Reshape(shape), as_var(g)) if None in shape else xp.reshape(g, shape)
 
 
 def zeros_of(v) -> Array:

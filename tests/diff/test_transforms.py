@@ -573,6 +573,15 @@ _RUN_TIME_SIZES = {
     "stack": lambda ns, x: ns.sum(ns.stack([x[x > 0], x[x > 0] ** 2]) * _W3),
     "stack_axis_1": lambda ns, x: ns.sum(ns.stack([x[x > 0], x[x > 0] ** 2], axis=1)
                                          * ns.asarray([1.0, -3.0])),
+    "tile": lambda ns, x: ns.sum(ns.tile(x[x > 0], (2,)) ** 2 * ns.arange(6.0)),
+    "tile_2d": lambda ns, x: ns.sum(ns.tile(x[x > 0], (2, 2)) ** 2 * ns.arange(6.0)),
+    "repeat": lambda ns, x: ns.sum(ns.repeat(x[x > 0], 2) ** 2 * ns.arange(6.0)),
+    "repeat_counts": lambda ns, x: ns.sum(ns.repeat(x[x > 0], ns.asarray([1, 2, 0])) ** 2
+                                          * ns.arange(3.0)),
+    "tile_rows": lambda ns, x: ns.sum(ns.tile(x[x > 0][:, None] * _W3, (2, 2, 1)) ** 2
+                                      * ns.reshape(ns.arange(12.0), (2, 6, 1))),
+    "repeat_rows": lambda ns, x: ns.sum(ns.repeat(x[x > 0][:, None] * _W3, 2, axis=0) ** 2
+                                        * ns.arange(6.0)[:, None]),
 }
 
 
