@@ -7,7 +7,7 @@ import math
 
 from ..array.ops.reduce import Cumulative, Reduce, reduced_shape
 from .registry import register_jvp, register_vjp
-from .util import apply_op, as_var, conj, match
+from .util import apply_op, as_var, conj, match, reshape_shape, reshape_to
 from .xp import xp
 
 
@@ -39,20 +39,28 @@ def _spread(g, x, op, shape, mean: bool):
 
 def _prod_partial(x, axes):
     """d prod(x over axes) / dx: the product of the other elements (no division, so exact at
-    zeros), from exclusive cumulative products from both ends."""
+    zeros); several axes are moved last and flattened into one."""
+    if len(axes) == 1:
+        return _others_product(x, axes[0])
     nd = x.ndim
     rest = [a for a in range(nd) if a not in axes]
     perm = tuple(rest + list(axes))
     xt = xp.permute_dims(x, perm)
-    shp = xt.shape
-    lead = shp[:len(rest)]
-    flat = xp.reshape(xt, lead + (math.prod(shp[len(rest):]),))
-    left = xp.cumulative_prod(flat, axis=-1, include_initial=True)[..., :-1]
-    rflat = xp.flip(flat, axis=-1)
-    right = xp.flip(xp.cumulative_prod(rflat, axis=-1, include_initial=True)[..., :-1], axis=-1)
-    p = xp.reshape(left * right, shp)
+    shp = reshape_shape(xt)
+    lead, tail = shp[:len(rest)], shp[len(rest):]
+    flat = reshape_to(xt, lead + (None if None in tail else math.prod(tail),))
+    p = reshape_to(_others_product(flat, len(rest)), shp)
     inv = tuple(sorted(range(nd), key=lambda i: perm[i]))
     return xp.permute_dims(p, inv)
+
+
+def _others_product(x, ax: int):
+    """The product of the other elements along axis ``ax`` of ``x``, from exclusive cumulative
+    products from both ends."""
+    left = _along(xp.cumulative_prod(x, axis=ax, include_initial=True), ax, slice(None, -1))
+    right = xp.flip(xp.cumulative_prod(xp.flip(x, axis=ax), axis=ax, include_initial=True),
+                    axis=ax)
+    return left * _along(right, ax, slice(1, None))
 
 
 def _extreme_mask(x, out, op):

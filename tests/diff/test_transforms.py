@@ -582,6 +582,9 @@ _RUN_TIME_SIZES = {
                                       * ns.reshape(ns.arange(12.0), (2, 6, 1))),
     "repeat_rows": lambda ns, x: ns.sum(ns.repeat(x[x > 0][:, None] * _W3, 2, axis=0) ** 2
                                         * ns.arange(6.0)[:, None]),
+    "prod": lambda ns, x: ns.prod(x[x > 0]),
+    "prod_axis": lambda ns, x: ns.sum(ns.prod(ns.reshape(x[x > 0], (-1, 1)) * _W3, axis=0)),
+    "prod_all_axes": lambda ns, x: ns.prod(ns.reshape(x[x > 0], (-1, 1)) * _W3),
 }
 
 
