@@ -7,7 +7,7 @@ from __future__ import annotations
 from ..array.ops.linalg import Gemm, Gemv, MatMul
 from ..array.ops.shape import Transpose
 from .registry import register_jvp, register_vjp
-from .util import add_all, apply_op, conj
+from .util import add_all, apply_op, conj, reshape_shape, reshape_to
 from .xp import xp
 
 
@@ -37,11 +37,11 @@ def matmul_vjp(a, b, g):
     ga = xp.matmul(g2, _mH(b2))
     gb = xp.matmul(_mH(a2), g2)
     if a1:
-        ga = xp.reshape(xp.sum(ga, axis=tuple(range(ga.ndim - 2))) if ga.ndim > 2 else ga,
-                        a.shape)
+        ga = reshape_to(xp.sum(ga, axis=tuple(range(ga.ndim - 2))) if ga.ndim > 2 else ga,
+                        reshape_shape(a))
     if b1:
-        gb = xp.reshape(xp.sum(gb, axis=tuple(range(gb.ndim - 2))) if gb.ndim > 2 else gb,
-                        b.shape)
+        gb = reshape_to(xp.sum(gb, axis=tuple(range(gb.ndim - 2))) if gb.ndim > 2 else gb,
+                        reshape_shape(b))
     return ga, gb
 
 

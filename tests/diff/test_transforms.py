@@ -559,6 +559,7 @@ def test_a_run_time_size_of_one_broadcast_against_a_known_size_sums_its_cotangen
 # f(ns, x) as above; the mask keeps 3 of 4 elements (a size known only at run time), and the
 # backward rule of the op applied to them needs that size: it must not read it (inside
 # `compile` it has no value)
+_A3 = np.array([[2.0, 1.0, 0.0], [1.0, 3.0, 1.0], [0.0, 1.0, 4.0]])
 _W3 = np.array([1.0, -2.0, 0.5])
 _RUN_TIME_SIZES = {
     "reshape": lambda ns, x: ns.sum(ns.reshape(x[x > 0], (-1, 1)) ** 2
@@ -585,6 +586,11 @@ _RUN_TIME_SIZES = {
     "prod": lambda ns, x: ns.prod(x[x > 0]),
     "prod_axis": lambda ns, x: ns.sum(ns.prod(ns.reshape(x[x > 0], (-1, 1)) * _W3, axis=0)),
     "prod_all_axes": lambda ns, x: ns.prod(ns.reshape(x[x > 0], (-1, 1)) * _W3),
+    "matmul": lambda ns, x: x[x > 0] @ (x[x > 0] * _W3),
+    "matmul_matrix": lambda ns, x: ns.sum((_A3 @ x[x > 0]) ** 2),
+    "matmul_batched": lambda ns, x: ns.sum((ns.stack([_A3, 2 * _A3]) @ x[x > 0]) ** 2),
+    "matmul_rows": lambda ns, x: ns.sum((x[x > 0] @ (x[x > 0][:, None] * _A3)) * _W3),
+    "vecdot": lambda ns, x: ns.vecdot(x[x > 0], x[x > 0] * _W3),
 }
 
 
