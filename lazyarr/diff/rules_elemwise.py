@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ..array.ops.elemwise import Cast, Elemwise
 from .registry import register_jvp, register_vjp
-from .util import add_all, conj, is_differentiable, scale
+from .util import add_all, broadcast_like, conj, is_differentiable, scale
 from .xp import xp
 
 
@@ -80,10 +80,8 @@ def _elemwise_jvp(op, inputs, outputs, tangents):
     ps = _partials(op, inputs, outputs[0])
     t = add_all([None if p is None or t is None else scale(t, p)
                  for p, t in zip(ps, tangents)])
-    shape = outputs[0]._v.shape
-    if t is not None and t._v.shape != shape:  # the tangent of an operand the others broadcast
-        t = xp.broadcast_to(t, shape) if None not in shape else t + xp.zeros_like(outputs[0])
-    return [t]
+    # the tangent of an operand the others broadcast
+    return [None if t is None else broadcast_like(t, outputs[0])]
 
 
 @register_vjp(Cast)

@@ -25,7 +25,8 @@ from ..array.functions import searching as SE
 from ..array.functions import statistics as S
 from ..array.ops.linalg_ext import Linalg
 from .registry import register_jvp, register_vjp
-from .rules_ext import add, as_dtype_of, conj, expand_axes, mH, mT, real_part, sum_to
+from .rules_ext import add, as_dtype_of, conj, expand_axes, mH, mT, real_part
+from .util import broadcast_like, sum_to_like
 
 _VJP: dict = {}
 _JVP: dict = {}
@@ -183,7 +184,7 @@ def _solve_vjp(p, inputs, outputs, cts):
     else:
         gb = LA.solve(mH(a), g)
         ga = -(gb @ mH(x))
-    return [sum_to(ga, a.shape), sum_to(gb, b.shape)]
+    return [sum_to_like(ga, a), sum_to_like(gb, b)]
 
 
 @_rule(_JVP, "solve")
@@ -198,7 +199,7 @@ def _solve_jvp(p, inputs, outputs, ts):
         dx = LA.solve(a, rhs[..., None])[..., 0]
     else:
         dx = LA.solve(a, rhs)
-    return [M.broadcast_to(dx, x.shape)]
+    return [broadcast_like(dx, x)]
 
 
 # -- Hermitian decompositions -----------------------------------------------------------------
@@ -652,8 +653,8 @@ def _vector_norm_jvp(p, inputs, outputs, ts):
 def _cross_vjp(p, inputs, outputs, cts):
     a, b = inputs
     g, ax = cts[0], p["axis"]
-    return [sum_to(LA.cross(conj(b), g, axis=ax), a.shape),
-            sum_to(LA.cross(g, conj(a), axis=ax), b.shape)]
+    return [sum_to_like(LA.cross(conj(b), g, axis=ax), a),
+            sum_to_like(LA.cross(g, conj(a), axis=ax), b)]
 
 
 @_rule(_JVP, "cross")
@@ -663,7 +664,7 @@ def _cross_jvp(p, inputs, outputs, ts):
     ax = p["axis"]
     out = None if da is None else LA.cross(da, b, axis=ax)
     out = add(out, None if db is None else LA.cross(a, db, axis=ax))
-    return [M.broadcast_to(out, outputs[0].shape)]
+    return [broadcast_like(out, outputs[0])]
 
 
 @_rule(_VJP, "outer")

@@ -57,6 +57,21 @@ def _same_sizes(gs: tuple, shape: tuple, runtime: bool) -> bool:
         for a, b in zip(gs, shape))
 
 
+def sum_to_like(g: Array, x) -> Array:
+    """``g`` summed to the shape of Array ``x`` (`unbroadcast` with ``x`` as its reference:
+    sizes known only at run time are not read)."""
+    return unbroadcast(g, as_var(x).shape, x)
+
+
+def broadcast_like(t: Array, out) -> Array:
+    """Tangent ``t`` broadcast to the shape of Array ``out``; where ``out`` has a size known
+    only at run time, by adding zeros like ``out`` (no size is read)."""
+    shape = as_var(out).shape
+    if as_var(t).shape == shape:
+        return t
+    return xp.broadcast_to(t, shape) if None not in shape else t + xp.zeros_like(out)
+
+
 def match(g: Array, like_dtype: np.dtype, shape: tuple | None = None, like=None) -> Array:
     """``g`` converted to ``like_dtype`` (the real part when a complex cotangent reaches a real
     value) and, when ``shape`` is given, reduced to it (``like``: see `unbroadcast`)."""

@@ -590,6 +590,11 @@ _RUN_TIME_SIZES = {
     "matmul_matrix": lambda ns, x: ns.sum((_A3 @ x[x > 0]) ** 2),
     "matmul_batched": lambda ns, x: ns.sum((ns.stack([_A3, 2 * _A3]) @ x[x > 0]) ** 2),
     "matmul_rows": lambda ns, x: ns.sum((x[x > 0] @ (x[x > 0][:, None] * _A3)) * _W3),
+    "solve": lambda ns, x: ns.sum(ns.linalg.solve(ns.asarray(_A3), x[x > 0]) * _W3),
+    "cross": lambda ns, x: ns.sum(ns.linalg.cross(x[x > 0], ns.asarray(_W3)) ** 2 * _W3),
+    "solve_batched": lambda ns, x: ns.sum(ns.linalg.solve(
+        x[x > 0][:, None, None] * _A3 + ns.eye(3), ns.asarray(_W3)) * _W3),
+    "cross_both": lambda ns, x: ns.sum(ns.linalg.cross(x[x > 0], x[x > 0] ** 2) * _W3),
     "vecdot": lambda ns, x: ns.vecdot(x[x > 0], x[x > 0] * _W3),
 }
 
@@ -607,6 +612,42 @@ def test_gradients_through_run_time_sizes_compile(name):
     np.testing.assert_allclose(eager, want, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(compiled, eager, rtol=1e-12, atol=1e-12)
 
+
+@pytest.mark.parametrize("name", ["cross_both", "solve_batched"])
+def test_jvp_of_solve_and_cross_with_run_time_sizes_compile(name):
+    """Their outputs' sizes are known only at run time too: the jvps broadcast the tangent to
+    the output's shape without reading it."""
+    f = _RUN_TIME_SIZES[name]
+    x = np.array([0.5, -1.5, 2.0, 3.0])
+    t = np.array([1.0, 2.0, -3.0, 0.5])
+    eps = 1e-6
+    want = (f(np, x + eps * t) - f(np, x - eps * t)) / (2 * eps)
+
+    def jvp(a, u):
+        return xp.jvp(lambda v: f(xp, v), (a,), (u,))[1]
+
+    for run in (jvp, xp.compile(jvp)):
+        np.testing.assert_allclose(float(run(xp.asarray(x), xp.asarray(t))), want, rtol=1e-6)
+
+
+def test_hvp_of_solve_and_cross_of_a_run_time_size_compile():
+    """hvp runs their vjps (the sums back to the inputs' shapes) and jvps on a masked
+    operand; NumPy hand derivation: solve is linear in b, the cross term quadratic."""
+    x = np.array([0.5, -1.5, 2.0, 3.0])
+    t = np.array([1.0, 2.0, -3.0, 0.5])
+    pos = x > 0
+    c = np.stack([np.cross(e, _W3) for e in np.eye(3)], axis=1)  # cross(m, w) = c @ m
+    hess = 2 * c.T @ (_W3[:, None] * c)  # of sum(cross(m, w)**2 * w) in m
+    want = np.zeros(4)
+    want[pos] = hess @ t[pos]
+    cases = [(_RUN_TIME_SIZES["solve"], np.zeros(4)), (_RUN_TIME_SIZES["cross"], want)]
+    for f, hvp in cases:
+        def run(a, u, f=f):
+            return xp.hvp(lambda v: f(xp, v), (a,), (u,))
+
+        for h in (run, xp.compile(run)):
+            np.testing.assert_allclose(np.asarray(h(xp.asarray(x), xp.asarray(t))), hvp,
+                                       atol=1e-12)
 
 def test_run_time_sizes_of_one_in_rows_and_tensordot_and_higher_order():
     x = np.array([[0.5, -1.0, 2.0], [1.5, 0.3, -0.7], [-2.5, 1.1, 0.4]])
