@@ -7,7 +7,7 @@ import math
 
 from ..array.ops.reduce import Cumulative, Reduce, reduced_shape
 from .registry import register_jvp, register_vjp
-from .util import apply_op, as_var, conj, match, reshape_shape, reshape_to
+from .util import apply_op, arange_along, as_var, conj, match, reshape_shape, reshape_to
 from .xp import xp
 
 
@@ -110,8 +110,8 @@ def _cumprod_matrix(x, ax):
     cumulated axis moved last: the exact partials of a cumulative product, zeros included
     (O(n^2) memory in the length of the axis)."""
     xm = xp.moveaxis(x, ax, -1)
-    n = xm.shape[-1]
-    eye = xp.eye(n, dtype=xp.float64) == 1
+    i = arange_along(xm, -1)
+    eye = i[:, None] == i[None, :]
     rep = xp.where(eye, xp.ones((), dtype=x.dtype), xp.expand_dims(xm, axis=-2))
     return xp.triu(xp.cumulative_prod(rep, axis=-1))
 

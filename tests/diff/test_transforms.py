@@ -586,6 +586,7 @@ _RUN_TIME_SIZES = {
     "prod": lambda ns, x: ns.prod(x[x > 0]),
     "prod_axis": lambda ns, x: ns.sum(ns.prod(ns.reshape(x[x > 0], (-1, 1)) * _W3, axis=0)),
     "prod_all_axes": lambda ns, x: ns.prod(ns.reshape(x[x > 0], (-1, 1)) * _W3),
+    "cumulative_prod": lambda ns, x: ns.sum(ns.cumulative_prod(x[x > 0]) * _W3),
     "matmul": lambda ns, x: x[x > 0] @ (x[x > 0] * _W3),
     "matmul_matrix": lambda ns, x: ns.sum((_A3 @ x[x > 0]) ** 2),
     "matmul_batched": lambda ns, x: ns.sum((ns.stack([_A3, 2 * _A3]) @ x[x > 0]) ** 2),
