@@ -28,7 +28,7 @@ cdef object _wrap = None           # array._front.wrap
 cdef type _ArrayBase = None        # array._front.ArrayBase
 cdef object _primal_var = None     # transforms._primal_var: a non-Array leaf's variable
 cdef object _bind_node = None      # transforms.bind: binding to a value that is not a leaf
-cdef object _shape_of = None       # util.shape_of: a shape with a size known only from data
+cdef object _shape_of = None       # util.input_shape: a symbolic input's shape (None: run time)
 cdef object _not_differentiable = None  # transforms._not_differentiable: raises TypeError
 #: the usual dtypes of a differentiated leaf, accepted by identity before the kind is read
 cdef object _f32 = _np.dtype(_np.float32), _f64 = _np.dtype(_np.float64)

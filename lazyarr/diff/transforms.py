@@ -33,7 +33,7 @@ from . import cache as grad_cache
 from .cache import ForwardIndex, GradTemplate
 from .engine import Tape, deep_graphs
 from .gradcall import GradientCall
-from .util import is_differentiable, shape_of, zeros_of
+from .util import input_shape, is_differentiable, shape_of, zeros_of
 from .xp import xp
 
 __all__ = ["grad", "value_and_grad", "vjp", "jvp", "hvp", "jacobian", "hessian",
@@ -89,7 +89,7 @@ def _not_differentiable(fname: str, i: int, k: int, n: int, dtype) -> None:
 #: The positional arguments of ``f`` with the differentiated ones replaced by fresh variables
 #: (pytrees flattened); C (`_fastgrad.Args`), calling the helpers above off the common path.
 _Args = _fastgrad.Args
-_fastgrad.bind(wrap, ArrayBase, _primal_var, bind, shape_of, _not_differentiable)
+_fastgrad.bind(wrap, ArrayBase, _primal_var, bind, input_shape, _not_differentiable)
 
 
 DISCONNECTED_MODES = ("zero", "warn", "raise")

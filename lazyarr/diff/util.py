@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..array.coerce import Array, as_var, build, wrap
+from ..array.materialize import ConcretizationError
 from ..array.ops.shape import Reshape, SumLike
 from ..graph.basic import Var
 from .xp import xp
@@ -109,6 +110,16 @@ def shape_of(v) -> tuple:
     """The shape of Var or Array ``v`` as ints (a size known only from data is computed)."""
     var = v if isinstance(v, Var) else as_var(v)
     return tuple(wrap(var).shape) if None in var.shape else var.shape
+
+
+def input_shape(v: Var) -> tuple:
+    """The shape of a transform's symbolic input standing for Var ``v``: a size known only at
+    run time is read where ``v`` can be computed, and stays None where that needs a traced
+    value (``v`` depends on an enclosing transform's or `compile`'s input)."""
+    try:
+        return shape_of(v)
+    except ConcretizationError:
+        return v.shape
 
 
 def reshape_shape(v) -> tuple:

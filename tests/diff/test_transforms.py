@@ -650,6 +650,39 @@ def test_hvp_of_solve_and_cross_of_a_run_time_size_compile():
             np.testing.assert_allclose(np.asarray(h(xp.asarray(x), xp.asarray(t))), hvp,
                                        atol=1e-12)
 
+def test_grad_with_respect_to_an_argument_of_run_time_size_inside_grad_and_compile():
+    """An inner `grad`'s argument is a mask's result of the outer argument: its symbolic input
+    keeps the size None (reading it would need the outer traced value), eagerly and under
+    `compile`; the outer gradients match NumPy hand derivations and finite differences."""
+    x = np.array([1.0, -2.0, 3.0, 4.0])
+    w = np.array([1.0, 2.0, 3.0])
+    pos = x > 0
+    rank = np.argsort(np.argsort(x[pos]))
+
+    def inner(a):  # 3 b**2 w[rank(b)], the gradient of sum(sort(b)**3 * w), at b = a[a > 0]
+        return xp.grad(lambda b: xp.sum(xp.sort(b) ** 3 * xp.asarray(w)))(a[a > 0])
+
+    def h(a):
+        return xp.sum(inner(a) ** 2)
+
+    def k(ns, a):  # sum of the gradient of prod(b): the products leaving one element out
+        m = a[a > 0]
+        if ns is np:
+            return sum(np.prod(np.delete(m, i)) for i in range(m.size))
+        return xp.sum(xp.grad(xp.prod)(m))
+
+    want_h = np.zeros_like(x)
+    want_h[pos] = 36 * x[pos] ** 3 * w[rank] ** 2
+    np.testing.assert_allclose(np.asarray(xp.compile(inner)(xp.asarray(x))),
+                               3 * x[pos] ** 2 * w[rank])
+    grad_k = xp.grad(lambda a: k(xp, a))
+    for compiled in (False, True):
+        run_h, run_k = (xp.compile(xp.grad(h)), xp.compile(grad_k)) if compiled else (
+            xp.grad(h), grad_k)
+        np.testing.assert_allclose(np.asarray(run_h(xp.asarray(x))), want_h)
+        np.testing.assert_allclose(np.asarray(run_k(xp.asarray(x))), _fd_grad(k, x), atol=1e-6)
+
+
 def test_run_time_sizes_of_one_in_rows_and_tensordot_and_higher_order():
     x = np.array([[0.5, -1.0, 2.0], [1.5, 0.3, -0.7], [-2.5, 1.1, 0.4]])
 
