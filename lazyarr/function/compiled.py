@@ -32,6 +32,8 @@ from .pytree_code import make_flatten, make_matcher, value_key
 _SCALARS = (bool, int, float, complex)
 _SUPPORTED_DTYPES = frozenset(ALL_DTYPES)
 _MISS = _call.Runner  # what `Runner.call` returns for arguments of another signature
+#: stands for a ``**kwargs`` entry (not one of ``f``'s parameters) in `Compiled._bind`
+_VAR_KEYWORD = inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD)
 
 #: programs a compiled function keeps, one per signature (the least recently used goes
 #: first)
@@ -104,10 +106,13 @@ class Compiled:
             bound = self._signature.bind(*args, **kwargs)
         except TypeError as e:
             raise TypeError(f"compile: {e} ({where()})") from None
-        if bound.kwargs:  # passed to keyword-only parameters or ``**kwargs`` (f's own
-            # defaults of keyword-only parameters are left to f)
+        # ``bound.kwargs`` also holds the parameters after one left to its default
+        refused = [name for name in bound.kwargs
+                   if self._signature.parameters.get(name, _VAR_KEYWORD).kind
+                   is not inspect.Parameter.POSITIONAL_OR_KEYWORD]
+        if refused:  # f's own defaults of keyword-only parameters are left to f
             raise TypeError(f"compile: arguments to keyword-only parameters or **kwargs of f "
-                            f"are not supported ({', '.join(bound.kwargs)}) ({where()})")
+                            f"are not supported ({', '.join(refused)}) ({where()})")
         bound.apply_defaults()
         return bound.args
 

@@ -514,6 +514,19 @@ def test_keyword_arguments_bind_to_fs_parameters():
         g(x, k=1.0)
 
 
+def test_a_keyword_argument_may_skip_a_defaulted_parameter():
+    """``f(x, c=1.0)`` with ``b`` left to its default binds ``c`` by position (it is no
+    keyword-only parameter), dynamic or static."""
+    def f(a, b=2.0, c=0.0):
+        return a * b + c
+
+    x = np.arange(3.0)
+    for c in (xp.compile(f), xp.compile(f, static_argnums=2)):
+        np.testing.assert_array_equal(np.asarray(c(x, c=1.0)), x * 2.0 + 1.0)
+        np.testing.assert_array_equal(np.asarray(c(x, c=1.0, b=3.0)), x * 3.0 + 1.0)
+        np.testing.assert_array_equal(np.asarray(c(a=x, c=-1.0)), x * 2.0 - 1.0)
+
+
 def test_a_keyword_only_parameter_left_to_its_default():
     """``f(x, n=2, *, k=1)`` called without k: f's default, whatever else is passed (k was
     refused when never passed, once n had been given or made static)."""
