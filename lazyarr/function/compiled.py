@@ -116,6 +116,13 @@ class Compiled:
         bound.apply_defaults()
         return bound.args
 
+    def _arguments(self, args: tuple, kwargs: dict) -> tuple:
+        """``f``'s positional arguments for a call with ``args`` and ``kwargs``: bound by
+        `_bind` when keywords are given or the call is too short for the argument numbers."""
+        if kwargs or len(args) <= self._last_argnum:
+            return self._bind(args, kwargs)
+        return args
+
     # ---- the checked path -----------------------------------------------------------------
     def _prepare(self, args: tuple, stacked: Sequence[int] = (), eager_ok: bool = False):
         """``(program, flat data, flat leaves, stacked leaf positions)`` for ``args``; None
@@ -297,7 +304,7 @@ class Compiled:
         return self if obj is None else _Bound(self, obj)
 
     def __call__(self, *args, **kwargs):
-        if kwargs or len(args) <= self._last_argnum:
+        if kwargs or len(args) <= self._last_argnum:  # `_arguments`, inlined (the hot path)
             args = self._bind(args, kwargs)
         last = self._last
         if last is not None:
@@ -334,8 +341,11 @@ class Compiled:
                             f"in the structure of the previous call ({where()})") from None
 
     def loop(self, n: int, *args, stacked_argnums: int | Sequence[int] | None = None,
-             exact: bool = False):
+             exact: bool = False, **kwargs):
         """Run ``n`` steps without returning to the caller (Theano's ``fn(n_calls=n)``).
+
+        ``args`` and ``kwargs`` are ``f``'s, bound as a call binds them (a parameter named
+        ``stacked_argnums`` or ``exact`` is passed positionally).
 
         Step ``i`` reads slice ``i`` (along axis 0) of each stacked argument (``stacked_argnums``;
         default: every argument neither static nor donated); each donated argument takes the
@@ -351,6 +361,7 @@ class Compiled:
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             raise ValueError(f"compile.loop: n must be a positive int, got {n!r} ({where()})")
         n = int(n)
+        args = self._arguments(args, kwargs)
         if stacked_argnums is None:
             stacked = self._default_stacked.get(len(args))
             if stacked is None:
@@ -387,10 +398,11 @@ class Compiled:
                                  f"slices, {n} steps need {n} ({where()})")
         return prog.loop(n, data, objs, stacked_idx, exact)
 
-    def program(self, *args) -> Program:
-        """The `Program` (traced and linked if needed) for arguments like ``args``; its
-        ``vm(list of NumPy arrays) -> list of NumPy arrays`` is the bare linked program."""
-        prep = self._prepare(args)
+    def program(self, *args, **kwargs) -> Program:
+        """The `Program` (traced and linked if needed) for arguments like ``args`` and
+        ``kwargs`` (bound as a call binds them); its ``vm(list of NumPy arrays) -> list of
+        NumPy arrays`` is the bare linked program."""
+        prep = self._prepare(self._arguments(args, kwargs))
         if prep is None:
             raise TypeError(f"compile.program: arguments are traced values ({where()})")
         return prep[0]
@@ -487,9 +499,9 @@ def _arrays_only(struct: Any, is_array) -> Any:
 
 
 class _Bound:
-    """A compiled method bound to its instance: calls and ``loop`` pass the instance first
-    (argument numbers count it); other attributes (``trust_input``, ``n_traces``) are the
-    compiled function's."""
+    """A compiled method bound to its instance: calls, ``loop`` and ``program`` pass the
+    instance first (argument numbers count it); other attributes (``trust_input``,
+    ``n_traces``) are the compiled function's."""
 
     __slots__ = ("_compiled", "_obj")
 

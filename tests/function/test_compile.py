@@ -722,6 +722,32 @@ def test_a_compiled_method_takes_its_instance():
     np.testing.assert_array_equal(np.asarray(bound(x)), x * 2.0)
 
 
+def test_loop_and_program_bind_keywords_and_defaults_as_calls_do():
+    """``.loop`` and ``.program`` take ``f``'s arguments as a call does: keywords bound,
+    a static argument left out gets its default (also through a compiled method)."""
+    def f(x, k=2.0):
+        return x * k
+
+    c = xp.compile(f, static_argnums=1)
+    x = np.arange(3.0)
+    xs = np.stack([x, x + 1.0])
+    np.testing.assert_array_equal(np.asarray(c.loop(2, xs)), (x + 1.0) * 2.0)
+    np.testing.assert_array_equal(np.asarray(c.loop(2, xs, k=3.0)), (x + 1.0) * 3.0)
+    for prog, k in ((c.program(x), 2.0), (c.program(x, k=3.0), 3.0)):
+        np.testing.assert_array_equal(prog.vm([x] + list(prog.extras_data))[0], x * k)
+
+    class Scaled:
+        @xp.compile(static_argnums=(0, 2))
+        def apply(self, x, k=2.0):
+            return x * k
+
+    s = Scaled()
+    np.testing.assert_array_equal(np.asarray(s.apply.loop(2, xs, k=5.0)), (x + 1.0) * 5.0)
+    prog = s.apply.program(x, k=5.0)
+    np.testing.assert_array_equal(prog.vm([x] + list(prog.extras_data))[0], x * 5.0)
+    np.testing.assert_array_equal(np.asarray(s.apply.loop(2, xs)), (x + 1.0) * 2.0)
+
+
 def test_loop_step_counts_of_numpy_integer_type():
     """``n`` may be any integer (``np.int64(2)`` was refused); a bool is not a count."""
     f = xp.compile(lambda w, x: w + x, donate_argnums=0)
