@@ -32,8 +32,6 @@ from .pytree_code import make_flatten, make_matcher, value_key
 _SCALARS = (bool, int, float, complex)
 _SUPPORTED_DTYPES = frozenset(ALL_DTYPES)
 _MISS = _call.Runner  # what `Runner.call` returns for arguments of another signature
-#: stands for a ``**kwargs`` entry (not one of ``f``'s parameters) in `Compiled._bind`
-_VAR_KEYWORD = inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD)
 
 #: programs a compiled function keeps, one per signature (the least recently used goes
 #: first)
@@ -81,6 +79,8 @@ class Compiled:
         #: number of arguments -> `loop`'s default stacked argnums (neither static nor donated)
         self._default_stacked: dict[int, tuple] = {}
         self._signature: inspect.Signature | None = None  # ``f``'s, read on a keyword call
+        #: argument number of each of ``f``'s positional-or-keyword parameters, by name
+        self._position: dict[str, int] = {}
         #: the largest argument number named: a shorter positional call binds f's defaults
         self._last_argnum = max((*static_argnums, *donate_argnums), default=-1)
         functools.update_wrapper(self, fn)
@@ -98,23 +98,28 @@ class Compiled:
                            self.trust_input))
 
     def _bind(self, args: tuple, kwargs: dict) -> tuple:
-        """``args`` and ``kwargs`` as ``f``'s positional arguments (defaults filled in), which
-        argument numbers and signatures refer to."""
+        """``args`` and ``kwargs`` as ``f``'s positional arguments, which argument numbers and
+        signatures refer to: up to the last parameter given or argument number named, those
+        left out before it filled with their defaults (the arguments a positional call with
+        the same values passes)."""
         if self._signature is None:
             self._signature = inspect.signature(self.fn)
+            self._position = {name: i for i, (name, p)
+                              in enumerate(self._signature.parameters.items())
+                              if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD}
         try:
             bound = self._signature.bind(*args, **kwargs)
         except TypeError as e:
             raise TypeError(f"compile: {e} ({where()})") from None
         # ``bound.kwargs`` also holds the parameters after one left to its default
-        refused = [name for name in bound.kwargs
-                   if self._signature.parameters.get(name, _VAR_KEYWORD).kind
-                   is not inspect.Parameter.POSITIONAL_OR_KEYWORD]
+        refused = [name for name in bound.kwargs if name not in self._position]
         if refused:  # f's own defaults of keyword-only parameters are left to f
             raise TypeError(f"compile: arguments to keyword-only parameters or **kwargs of f "
                             f"are not supported ({', '.join(refused)}) ({where()})")
         bound.apply_defaults()
-        return bound.args
+        n = max(len(args), self._last_argnum + 1,
+                *(self._position[name] + 1 for name in kwargs if name in self._position))
+        return bound.args[:n]
 
     def _arguments(self, args: tuple, kwargs: dict) -> tuple:
         """``f``'s positional arguments for a call with ``args`` and ``kwargs``: bound by
@@ -548,10 +553,12 @@ def compile(f: Callable | None = None, *, static_argnums: int | Sequence[int] = 
     schedule's plateau). Eager code costs more per call than a compiled program: pass a
     value that changes on every call as a 0-d array for the least overhead.
 
-    Results are realized lazyarr Arrays. Keyword arguments are bound to ``f``'s parameters,
-    defaults filled in, and then count as positional ones (argument numbers refer to ``f``'s
-    parameters, and a positional call too short for them gets the defaults); arguments to
-    keyword-only parameters or ``**kwargs`` are not supported (their defaults are ``f``'s).
+    Results are realized lazyarr Arrays. Keyword arguments are bound to ``f``'s parameters
+    and then count as positional ones, the parameters left out before them getting their
+    defaults: the same arguments passed by position or by keyword are one signature.
+    Argument numbers refer to ``f``'s parameters, and a call too short for them gets the
+    defaults. Arguments to keyword-only parameters or ``**kwargs`` are not supported (their
+    defaults are ``f``'s).
     ``f`` should be a function of its arguments: its side effects (writes into its arguments
     or to outer state, reads of mutable state beside them) happen when it is traced or runs
     as eager code, never when a program runs, and its writes into argument Arrays and

@@ -527,6 +527,27 @@ def test_a_keyword_argument_may_skip_a_defaulted_parameter():
         np.testing.assert_array_equal(np.asarray(c(a=x, c=-1.0)), x * 2.0 - 1.0)
 
 
+def test_a_call_spelled_positionally_or_by_keyword_traces_once():
+    """The same arguments passed by position or by keyword are one signature (a keyword
+    call binds only up to the last parameter given, or the last argument number)."""
+    def f(a, b=2.0, c=None):
+        return a * b if c is None else a * b + c
+
+    x = np.arange(3.0)
+    cs = xp.compile(f, static_argnums=1)
+    for call in (lambda: cs(x, b=4.0), lambda: cs(x, 4.0), lambda: cs(a=x, b=4.0)):
+        np.testing.assert_array_equal(np.asarray(call()), x * 4.0)
+    for call in (lambda: cs(x), lambda: cs(x, 2.0)):
+        np.testing.assert_array_equal(np.asarray(call()), x * 2.0)
+    assert cs.n_traces == 2
+    cd = xp.compile(f)
+    for call in (lambda: cd(x, 3.0), lambda: cd(x, b=3.0), lambda: cd(b=3.0, a=x)):
+        np.testing.assert_array_equal(np.asarray(call()), x * 3.0)
+    for call in (lambda: cd(x, c=x), lambda: cd(x, 2.0, x), lambda: cd(a=x, c=x)):
+        np.testing.assert_array_equal(np.asarray(call()), x * 2.0 + x)
+    assert cd.n_traces == 2
+
+
 def test_a_keyword_only_parameter_left_to_its_default():
     """``f(x, n=2, *, k=1)`` called without k: f's default, whatever else is passed (k was
     refused when never passed, once n had been given or made static)."""
