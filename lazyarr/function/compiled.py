@@ -405,8 +405,9 @@ class Compiled:
 
     def program(self, *args, **kwargs) -> Program:
         """The `Program` (traced and linked if needed) for arguments like ``args`` and
-        ``kwargs`` (bound as a call binds them); its ``vm(list of NumPy arrays) -> list of
-        NumPy arrays`` is the bare linked program."""
+        ``kwargs`` (bound as a call binds them); its ``vm`` is the bare linked program: it
+        takes the argument arrays followed by ``extras_data``, and writes donated outputs
+        into the arrays passed (see `Program`)."""
         prep = self._prepare(self._arguments(args, kwargs))
         if prep is None:
             raise TypeError(f"compile.program: arguments are traced values ({where()})")
@@ -579,7 +580,8 @@ def compile(f: Callable | None = None, *, static_argnums: int | Sequence[int] = 
     raises TypeError from the program. Python scalars and static arguments are not read (the
     previous call's values are baked into its program), and leaves beyond that call's
     structure are ignored. Use ``.loop(n, ...)`` for many steps in one call and
-    ``.program(...).vm`` for the bare linked program.
+    ``.program(...).vm`` for the bare linked program (no checks; it takes ``extras_data``
+    after the arguments and writes into donated arrays: see `Program`).
     """
     if f is None:
         return functools.partial(compile, static_argnums=static_argnums,

@@ -22,8 +22,14 @@ from .pytree_code import make_flatten, make_unflatten
 class Program:
     """The linked program of one signature.
 
-    ``vm(args) -> outputs`` is the bare linked program (NumPy arrays in ``input_types`` order,
-    NumPy arrays out): the least overhead there is, with no checks and no donation.
+    ``vm(arrays) -> list of NumPy arrays`` is the bare linked program, the least overhead
+    there is. ``arrays``: the NumPy arrays of the argument leaves, which must have exactly
+    the dtypes and shapes of ``input_types`` (not checked), followed by ``extras_data``
+    (what ``f`` closes over and its work that reads no argument, computed once when
+    traced). The outputs are the flat leaves of ``out_struct``, not copied: one may be
+    an input array itself or a view of one. Donation is not undone: an output matched with a
+    donated input (``donate``: output position -> input position) may be written into the
+    array passed there (a call copies a caller's array first; ``vm`` does not).
     """
 
     def __init__(self, traced, extras_data: list[np.ndarray], n_args: int,

@@ -769,6 +769,24 @@ def test_loop_and_program_bind_keywords_and_defaults_as_calls_do():
     np.testing.assert_array_equal(np.asarray(s.apply.loop(2, xs)), (x + 1.0) * 2.0)
 
 
+def test_a_bare_program_takes_its_extras_and_writes_into_a_donated_array():
+    """``program(...).vm``, as documented: the argument arrays then ``extras_data`` (a
+    closed-over array, work on it done once), and a donated input's buffer takes its
+    output (the array passed, not a copy)."""
+    w = np.arange(3.0)
+    prog = xp.compile(lambda x: x * w + xp.sum(xp.asarray(w) ** 2)).program(np.ones(3))
+    x = np.array([1.0, -2.0, 0.5])
+    assert len(prog.input_types) == 1 and len(prog.extras_data) >= 1
+    np.testing.assert_array_equal(prog.vm([x] + list(prog.extras_data))[0], x * w + 5.0)
+    step = xp.compile(lambda p, g: p - 0.5 * g, donate_argnums=0).program(np.ones(3),
+                                                                          np.ones(3))
+    p, g = np.ones(3), np.arange(3.0)
+    out = step.vm([p, g] + list(step.extras_data))[0]
+    np.testing.assert_array_equal(out, 1.0 - 0.5 * g)
+    assert step.donate == {0: 0} and np.shares_memory(out, p)
+    np.testing.assert_array_equal(p, 1.0 - 0.5 * g)
+
+
 def test_loop_step_counts_of_numpy_integer_type():
     """``n`` may be any integer (``np.int64(2)`` was refused); a bool is not a count."""
     f = xp.compile(lambda w, x: w + x, donate_argnums=0)
