@@ -311,8 +311,9 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
     """A function returning the Jacobian of ``f``: for an output of shape ``S`` and an input
     of shape ``T`` an array of shape ``S + T``; pytrees of outputs map to pytrees of these
     (with a tuple per output for a tuple ``argnums``). Forward mode when the inputs have no
-    more elements than the outputs, reverse mode otherwise. Real functions (for complex values
-    the reverse rows are conjugated)."""
+    more elements than the outputs, reverse mode otherwise. For a real input both modes give
+    the same block, complex outputs included; for a complex input reverse mode's rows are
+    conjugated (PyTorch's convention, ``Jᴴ``)."""
 
     return _jacobian(f, argnums, "jacobian")
 
@@ -350,14 +351,36 @@ def _reverse_blocks(tape: Tape, outs: list[Var], ins: list[Var]) -> list[list]:
     for j, o in enumerate(outs):
         rows: list[list] = [[] for _ in ins]
         for k in range(math.prod(shape_of(o))):
-            cts = [None] * len(outs)
-            cts[j] = _basis(shape_of(o), o.dtype, k)
-            gs = tape.backward(cts) if is_differentiable(o.dtype) else [None] * len(ins)
-            for r, g, v in zip(rows, gs, ins):
-                r.append(zeros_of(v) if g is None else g)
+            for r, g in zip(rows, _reverse_row(tape, outs, ins, j, k)):
+                r.append(g)
         blocks.append([_assemble(r, shape_of(o), shape_of(v), _block_dtype(o, v), lead=True)
                        for r, v in zip(rows, ins)])
     return blocks
+
+
+def _reverse_row(tape: Tape, outs: list[Var], ins: list[Var], j: int, k: int) -> list:
+    """Row ``k`` (flat) of output ``j``'s Jacobian w.r.t. each input, shaped like the input.
+    A real input's cotangent is the real part of ``Jᴴ u``, so for a complex output it is
+    ``Re J`` for ``u = e_k`` and ``Im J`` for ``u = i·e_k``: a second sweep gives the
+    imaginary part, so the row equals forward mode's. A complex input keeps ``Jᴴ e_k``."""
+    o = outs[j]
+    if not is_differentiable(o.dtype):
+        return [zeros_of(v) for v in ins]
+    e = _basis(shape_of(o), o.dtype, k)
+    row = _sweep(tape, len(outs), j, e, ins)
+    if o.dtype.kind != "c" or not any(v.dtype.kind == "f" for v in ins):
+        return row
+    imag = _sweep(tape, len(outs), j, e * 1j, ins)
+    return [xp.astype(g, o.dtype) + 1j * gi if v.dtype.kind == "f" else g
+            for g, gi, v in zip(row, imag, ins)]
+
+
+def _sweep(tape: Tape, n_outs: int, j: int, ct: Array, ins: list[Var]) -> list:
+    """``Jᴴ u`` for each input (zeros where it is not reached), ``u`` being ``ct`` on output
+    ``j`` and nothing on the others."""
+    cts = [None] * n_outs
+    cts[j] = ct
+    return [zeros_of(v) if g is None else g for g, v in zip(tape.backward(cts), ins)]
 
 
 def _forward_blocks(tape: Tape, outs: list[Var], ins: list[Var]) -> list[list]:

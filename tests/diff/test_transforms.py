@@ -793,3 +793,43 @@ def test_reshape_gradient_with_two_run_time_sizes():
         return xp.sum(xp.expand_dims(o, axis=0) ** 2)
 
     np.testing.assert_allclose(np.asarray(xp.grad(f)(a)), [18.0, 0.0, 115.5, 9.0])
+
+
+def _jax_jacfwd(f, x):
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    return np.asarray(jax.jacfwd(f, holomorphic=np.iscomplexobj(x))(x))
+
+
+def test_jacobian_of_a_complex_output_of_a_real_input_does_not_depend_on_the_mode():
+    """Reverse mode (more inputs than outputs) fed only real basis cotangents, and a real
+    input's cotangent keeps the real part of Jᴴu: the Jacobian of a real->complex function
+    lost its imaginary part (1+2j came out as 1). A second sweep with cotangent i·e_k gives
+    it; complex inputs keep the documented conjugated rows."""
+    import jax.numpy as jnp
+    x = np.array([3.0, 4.0, -0.5])
+    c = np.array([1 + 2j, -0.5 + 0.25j, 2 - 1j])
+
+    def f(np_, a):
+        z = np_.astype(a, np_.complex128) if np_ is xp else a.astype(np_.complex128)
+        return z * c + np_.sin(z) * z
+
+    want = _jax_jacfwd(lambda a: f(jnp, a), x)
+    fwd = np.asarray(xp.jacobian(lambda a: f(xp, a))(xp.asarray(x)))
+    rev = np.asarray(xp.jacobian(lambda a: f(xp, a)[:2])(xp.asarray(x)))
+    np.testing.assert_allclose(fwd, want, rtol=1e-12)
+    np.testing.assert_allclose(rev, want[:2], rtol=1e-12)
+    # a real input beside a complex one: the real one's rows are J, the complex one's Jᴴ
+    w0 = 2 - 1j
+    ja, jw = xp.jacobian(lambda a, w: xp.reshape(xp.sum(xp.astype(a, xp.complex128) * w * w),
+                                                 (1,)), argnums=(0, 1))(
+        xp.asarray(x), xp.asarray(np.full(3, w0)))
+    np.testing.assert_allclose(np.asarray(ja), [np.full(3, w0 ** 2)], rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(jw), [np.conj(2 * x * w0)], rtol=1e-12)
+    # complex -> complex and complex -> real reverse rows keep PyTorch's convention
+    zz = np.array([1 + 1j, 2 - 1j, 0.5j])
+    hol = np.asarray(xp.jacobian(lambda w: (w * w * c)[:1])(xp.asarray(zz)))
+    np.testing.assert_allclose(hol, np.conj(_jax_jacfwd(lambda w: w * w * c, zz))[:1],
+                               rtol=1e-12)
+    cr = np.asarray(xp.jacobian(lambda w: xp.real(w * xp.conj(w))[:1])(xp.asarray(zz)))
+    np.testing.assert_allclose(cr, [[2 * zz[0], 0, 0]], rtol=1e-12)
