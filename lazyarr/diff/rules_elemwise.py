@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ..array.ops.elemwise import Cast, Elemwise
 from .registry import register_jvp, register_vjp
-from .util import add_all, broadcast_like, conj, is_differentiable, scale
+from .util import add_all, broadcast_like, conj, is_differentiable, scale, sum_to_like
 from .xp import xp
 
 
@@ -55,8 +55,26 @@ def _elemwise_vjp(op, inputs, outputs, cts):
         return [g * xp.sign(x)]
     if name == "sign" and _is_complex(x):  # z / |z|: not piecewise constant
         return [_sign_map(x, outputs[0], g)]
-    return [None if p is None else scale(g, conj(p))
-            for p in _partials(op, inputs, outputs[0])]
+    cts = [None if p is None else scale(g, conj(p))
+           for p in _partials(op, inputs, outputs[0])]
+    if name == "divide" and _stretched(inputs[1], outputs[0]):
+        cts[1] = _stretched_denominator_ct(inputs[1], outputs[0], g)
+    return cts
+
+
+def _stretched(y, out) -> bool:
+    """Whether broadcasting stretched ``y`` to ``out``'s shape (all sizes known)."""
+    ys, shape = y.shape, out.shape
+    return ys != shape and None not in ys and None not in shape
+
+
+def _stretched_denominator_ct(y, out, g):
+    """The cotangent of the denominator ``y`` of ``out = x / y`` where broadcasting stretched
+    ``y``: ``-sum(g * conj(out)) / conj(y)`` summed to ``y``'s shape before dividing (``y`` is
+    constant along the summed axes). Dividing inside the sum would hide the ``1 / sum(exp(z))``
+    of a softmax's gradient from the stabilize rewrites (``softmax_shift``), and costs a
+    division per element."""
+    return -sum_to_like(g * conj(out), y) / conj(y)
 
 
 @register_jvp(Elemwise)

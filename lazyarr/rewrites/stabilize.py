@@ -263,15 +263,20 @@ def _shift(x: Var, axes: tuple, site) -> Var:
 
 def _over_sum_of(p: Var, e: Var, depth: int = 4):
     """A path from ``p`` through views and products to a factor ``divide(c, sum(e, axes))``:
-    ``([(node, input position), ...] from ``p`` down, c, the sum node)``; else None."""
+    ``([(node, input position), ...] from ``p`` down, c, the sum node)``; else None. Where
+    views of the sum are the denominator (``c / reshape(sum(e))``), the path goes on through
+    the quotient and them to the sum, and ``c`` is None."""
     o = p.owner
     if o is None or depth == 0:
         return None
     if o.op is E("divide"):
-        s = o.inputs[1].owner
-        if s is not None and type(s.op) is Reduce and s.op.kind == "sum" and s.inputs[0] is e:
-            return [], o.inputs[0], s
-        return None
+        views, s = [], o.inputs[1].owner
+        while s is not None and type(s.op) in (BroadcastTo, Reshape) and len(views) < 2:
+            views.append((s, 0))
+            s = s.inputs[0].owner
+        if s is None or type(s.op) is not Reduce or s.op.kind != "sum" or s.inputs[0] is not e:
+            return None
+        return ([], o.inputs[0], s) if not views else ([(o, 1)] + views, None, s)
     if type(o.op) in (BroadcastTo, Reshape):
         positions = (0,)
     elif o.op is E("multiply"):
@@ -322,6 +327,20 @@ def _lines_up(s, x: Var, chain: list) -> bool:
     return lined
 
 
+def _can_shift(s, x: Var, chain: list) -> bool:
+    """Whether `softmax_shift` may shift ``exp(x)`` over sum node ``s``, reached by ``chain``
+    (`_over_sum_of`): a sum of ``exp(x)`` in its dtype over non-empty axes, lined up with
+    ``x``'s rows, ``x`` not already shifted by its max."""
+    axes = s.op.axes
+    if s.op.dtype != x.dtype or any(x.shape[ax] == 0 for ax in axes):
+        return False
+    if not _lines_up(s, x, chain):
+        return False
+    sub = x.owner
+    return not (sub is not None and sub.op is E("subtract") and
+                _is_max_of(sub.inputs[1], sub.inputs[0], axes))
+
+
 def _shifted_sum(s, x: Var, ms: Var, site) -> tuple[Var, Var]:
     """``(exp(x - ms), sum(exp(x - ms)))`` with the axes and keepdims of sum node ``s``."""
     ex = ew("exp", ew("subtract", x, ms, site=site), site=site)
@@ -361,16 +380,9 @@ def softmax_shift(node, g):
             if found is None:
                 continue
             chain, c, s = found
-        axes = s.op.axes
-        if s.op.dtype != x.dtype or any(x.shape[ax] == 0 for ax in axes):
+        if not _can_shift(s, x, chain):
             continue
-        if not _lines_up(s, x, chain):
-            continue
-        sub = x.owner
-        if sub is not None and sub.op is E("subtract") and _is_max_of(sub.inputs[1],
-                                                                      sub.inputs[0], axes):
-            continue  # already shifted
-        ms = _shift(x, axes, site)
+        ms = _shift(x, s.op.axes, site)
         ex, tot = _shifted_sum(s, x, ms, site)
         q = tot if c is None else ew("divide", c, tot, site=site)
         for n, i in reversed(chain):  # the path rebuilt over the shifted sum
@@ -378,4 +390,36 @@ def softmax_shift(node, g):
             ins[i] = q
             q = build(n.op, *ins, site=site)[0]
         return [ew("divide" if node.op is E("divide") else "multiply", ex, q, site=site)]
+    return None
+
+
+def _each_term_over_sum_of(p: Var, e: Var, x: Var, depth: int = 3) -> bool:
+    """Whether each term of ``p`` (a sum or difference, nested up to ``depth``) has a factor
+    ``c / sum(e)`` that `softmax_shift` can shift (``e`` is ``exp(x)``)."""
+    o = p.owner
+    if o is not None and depth and (o.op is E("add") or o.op is E("subtract")):
+        return all(_each_term_over_sum_of(t, e, x, depth - 1) for t in o.inputs)
+    found = _over_sum_of(p, e)
+    return found is not None and _can_shift(found[2], x, found[0])
+
+
+@register_rewrite("distribute_softmax_terms", PHASE, TAGS, op_classes=[E("multiply")])
+def distribute_softmax_terms(node, g):
+    """``exp(x) * (a + b) -> exp(x) * a + exp(x) * b`` (also ``-``) where each of ``a`` and
+    ``b`` has a factor ``c / sum(exp(x))``: a softmax's gradient adds its cotangents through
+    the numerator and through the sum before the product with ``exp(x)``. `softmax_shift` then
+    shifts each term (were one left unshifted, ``exp(x)`` would overflow in it)."""
+    out = node.outputs[0]
+    if not _float(out):
+        return None
+    for e, p in (node.inputs, node.inputs[::-1]):
+        x = arg(e, E("exp"))
+        o = p.owner
+        if x is None or e.shape != out.shape or x.dtype != out.dtype or None in x.shape or \
+                o is None or (o.op is not E("add") and o.op is not E("subtract")):
+            continue
+        if all(_each_term_over_sum_of(t, e, x) for t in o.inputs):
+            site = node.site
+            a, b = (ew("multiply", e, t, site=site) for t in o.inputs)
+            return [ew(o.op.fn.name, a, b, site=site)]
     return None

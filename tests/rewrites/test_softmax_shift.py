@@ -5,6 +5,7 @@ shifted by the max, so they stay finite where ``exp`` overflows, and share one m
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import lazyarr as xp
 from lazyarr.rewrites import options
@@ -161,3 +162,62 @@ def test_gradient_of_a_mean_cross_entropy_is_finite():
               lambda a: xp.sum(xp.log(xp.sum(xp.exp(a), axis=1)) * 0.5)):
         np.testing.assert_allclose(np.asarray(xp.grad(f)(xp.asarray(x))), sm / 2,
                                    rtol=1e-12, atol=1e-15)
+
+
+def _naive_softmax(a, axis, keepdims):
+    e = xp.exp(a)
+    s = xp.sum(e, axis=axis, keepdims=keepdims)
+    return e / (s if keepdims or a.ndim == 1 else xp.expand_dims(s, axis=axis))
+
+
+@pytest.mark.parametrize("dt, tol", [(np.float64, 1e-12), (np.float32, 2e-5)])
+@pytest.mark.parametrize("shape, keepdims", [((3,), False), ((3, 3), True), ((3, 3), False)])
+@pytest.mark.parametrize("compiled", [False, True])
+def test_gradients_of_naive_softmax_forms_are_finite(dt, tol, shape, keepdims, compiled):
+    """The forward value of exp(z) / sum(exp(z)) was shifted, but its gradient was NaN: the
+    quotient's vjp w.r.t. the sum divided by the sum of the unshifted exp elementwise and then
+    summed (sum(g * -(e/s) / s)), so no rewrite saw exp(z) * (c / sum(exp(z))). The vjp of a
+    broadcast denominator now sums before it divides, which softmax_shift shifts. Oracle:
+    NumPy's max-shifted softmax; gradients p * (w - sum(p * w)) and softmax - y."""
+    z = np.array([[1000.0, 999.0, 998.0], [-1000.0, -1001.0, -1003.0], [0.5, 1.0, -2.0]])
+    z = z[0] if len(shape) == 1 else z
+    z = z.astype(dt)
+    w = np.array([0.3, 1.0, -2.0], dtype=dt)
+    y = np.eye(3, dtype=dt)[[1, 0, 2]][: z.shape[0]] if z.ndim == 2 else np.eye(3, dtype=dt)[1]
+
+    def weighted(a):
+        return xp.sum(xp.asarray(w) * _naive_softmax(a, -1, keepdims))
+
+    def cross_entropy(a):
+        return -xp.sum(xp.asarray(y) * xp.log(_naive_softmax(a, -1, keepdims)))
+
+    z64 = z.astype(np.float64)
+    p = _softmax_np(z64, -1)
+    m = z64.max(-1, keepdims=True)
+    log_p = z64 - m - np.log(np.exp(z64 - m).sum(-1, keepdims=True))
+    want = {weighted: (np.sum(w * p), p * (w - np.sum(p * w, axis=-1, keepdims=True))),
+            cross_entropy: (-np.sum(y * log_p), p * np.sum(y, axis=-1, keepdims=True) - y)}
+    for f, (ref_v, ref_g) in want.items():
+        vg = xp.value_and_grad(f)
+        v, g = (xp.compile(vg) if compiled else vg)(xp.asarray(z))
+        assert np.asarray(g).dtype == dt
+        np.testing.assert_allclose(np.asarray(g), ref_g, rtol=tol, atol=tol)
+        np.testing.assert_allclose(float(v), ref_v, rtol=tol, atol=tol)
+
+
+def test_terms_of_a_shifted_softmax_gradient_are_not_distributed():
+    """distribute_softmax_terms splits exp(x) * (a + b) only where softmax_shift will shift
+    each term: not for a hand-shifted softmax, nor for the fig1 loss (whose gradient adds
+    after the product)."""
+    def shifted(a):
+        e = xp.exp(a - xp.max(a, axis=1, keepdims=True))
+        return xp.sum(xp.asarray(X) * (e / xp.sum(e, axis=1, keepdims=True)))
+
+    def fig1(a):
+        lse = xp.log(xp.sum(xp.exp(a), axis=1, keepdims=True))
+        return xp.mean(xp.sum(xp.asarray(np.eye(3)) * (lse - a), axis=1))
+
+    for f in (shifted, fig1):
+        v, g = xp.value_and_grad(f)(xp.asarray(X))
+        assert "distribute_softmax_terms" not in optimized(v, g)[1].names()
+        assert np.isfinite(np.asarray(g)).all()
