@@ -276,7 +276,8 @@ cpdef object wrap(Var v):
     (<ArrayBase>a)._v = v
     v.nref += 1
     if v.owner is not None:
-        _live.append(v)
+        if v.nref == 1:  # listed while any Array holds it: a pending operand wrapped again
+            _live.append(v)  # (stack, a reshape to its own shape) is not listed twice
         if PyList_GET_SIZE(_live) > _prune_at:
             _cg["_prune"]()
         elif _dropped > _dropped_at:

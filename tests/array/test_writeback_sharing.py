@@ -130,3 +130,24 @@ def test_a_held_array_that_fails_does_not_stop_the_others_sharing_its_graph():
         s = m * 2.0
         inv = xp.linalg.inv(s)
         other = s + 1.0
+
+
+def test_a_pending_array_is_listed_once_however_often_it_is_wrapped_again():
+    """Functions that wrap a pending operand again (``stack`` expands each one, ``reshape`` to
+    its own shape returns it) list its variable once: the registry every realization and every
+    freeing of dropped graphs walks stays the size of what user arrays hold."""
+    from lazyarr.array import materialize as M
+
+    saved = M.live_pending[:]
+    del M.live_pending[:]
+    try:
+        h = xp.asarray(np.arange(6.0).reshape(2, 3)) + 1.0
+        for _ in range(300):
+            xp.stack([h, h])
+            xp.reshape(h, (2, 3))
+        assert sum(v is h._v for v in M.live_pending) == 1
+        assert len(M.live_pending) <= 200     # the dropped ones, freed every 64
+        np.testing.assert_array_equal(np.asarray(xp.stack([h, h])),
+                                      np.stack([np.arange(6.0).reshape(2, 3) + 1.0] * 2))
+    finally:
+        M.live_pending[:0] = saved
