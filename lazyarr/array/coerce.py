@@ -3,6 +3,7 @@ variables, and graph variables into user-facing arrays."""
 
 from __future__ import annotations
 
+import math
 import sys
 import threading
 import types
@@ -37,6 +38,8 @@ def const(value, dtype: np.dtype) -> Var:
     """A constant leaf holding Python scalar ``value`` as a 0-d array of ``dtype``; small
     constants are shared, and keyed by value."""
     key = (type(value), value, dtype)
+    if type(value) is float and not value:  # 0.0 and -0.0 are equal keys: told by the sign
+        key = ("zero", math.copysign(1.0, value), dtype)
     v = _const_cache.get(key)
     if v is not None:
         return v
@@ -48,7 +51,7 @@ def const(value, dtype: np.dtype) -> Var:
     if isinstance(value, complex):  # np.complex128 too
         shared = _plain(value.real) and _plain(value.imag)
     else:
-        shared = value == value and (value or type(value) is int or type(value) is bool)
+        shared = value == value and (value or type(value) in (int, bool, float))
     if shared:
         if len(_const_cache) >= _CONST_CACHE_MAX:
             _const_cache.clear()

@@ -91,3 +91,23 @@ def test_complex_scalar_constants_keep_the_sign_of_their_zero_parts():
               np.complex128(complex(1.0, 0.0)), np.complex128(complex(1.0, -0.0))):
         got = np.asarray(a + s)
         np.testing.assert_array_equal(np.signbit(got.imag), np.signbit((u + s).imag))
+
+
+def test_float_zero_constants_are_shared_by_sign():
+    """0.0 and -0.0 are equal keys: a zero constant is shared with zeros of its own sign only
+    (``where(m, x, 0.0)`` and ``maximum(x, 0.0)`` make no new leaf per call)."""
+    from lazyarr.array.coerce import const
+
+    f64 = np.dtype(np.float64)
+    assert const(0.0, f64) is const(0.0, f64)
+    assert const(-0.0, f64) is const(-0.0, f64)
+    assert const(0.0, f64) is not const(-0.0, f64)
+    assert const(1.0, f64) is not const(0.0, f64) and float(const(1.0, f64).data) == 1.0
+    assert float(const(-1.0, f64).data) == -1.0
+    x = np.array([-1.0, 2.0, -3.0])
+    a = xp.asarray(x)
+    for z in (0.0, -0.0, 0.0, -0.0):
+        for got, want in ((xp.where(a > 0, a, z), np.where(x > 0, x, z)),
+                          (xp.maximum(a, z), np.maximum(x, z)), (a * 0.0 + z, x * 0.0 + z)):
+            np.testing.assert_array_equal(np.signbit(np.asarray(got)), np.signbit(want))
+            np.testing.assert_array_equal(np.asarray(got), want)

@@ -6,7 +6,7 @@ compute dtype and builds one `Elemwise` node; ``clip`` is built from ``maximum``
 
 from __future__ import annotations
 
-from ...graph.basic import apply
+from ...graph.basic import apply_typed
 from ...graph.userline import where as _where_site
 from .. import _front
 from .. import dtypes as D
@@ -57,7 +57,9 @@ def where(condition, x1, x2, /):
     else:
         v1, v2, dt = coerce_pair(x1, x2)
     v1, v2 = cast(v1, dt), cast(v2, dt)
-    return wrap(apply(_where_op, c, v1, v2)[0])
+    shape = broadcast_shapes(c.shape, v1.shape, v2.shape)
+    depth = max(c.depth, v1.depth, v2.depth) + 1
+    return wrap(apply_typed(_where_op, (c, v1, v2), dt, shape, depth, 1))  # `where`'s rule
 
 
 def _make(fn):
