@@ -288,6 +288,13 @@ cpdef object wrap(Var v):
     return a
 
 
+def shape_node(op, Var v, tuple shape):
+    """The Array of a new node of ``op`` over ``v`` alone, of ``v``'s dtype and ``shape`` (a
+    shape op whose output shape the Python caller computed with the op's rule): the C node
+    builder, the user's site looked for above that caller."""
+    return wrap(node1(op, (v,), v.dtype, shape, v.depth + 1, 1))
+
+
 cdef class _TypesMemo:
     """``types(fn, dtype)`` of one elementwise row, remembered per dtype; the last dtype is
     answered without a dict lookup."""

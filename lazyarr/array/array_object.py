@@ -8,6 +8,7 @@ to a new node, and arrays built from its old value keep that value.
 
 from __future__ import annotations
 
+import math
 import sys
 
 import numpy as np
@@ -17,6 +18,12 @@ from ..graph.userline import where
 from . import _front, coerce
 from .device import CPU, as_device
 from .materialize import live_pending, realize
+
+
+def _manipulation():
+    """The shape functions' module (it imports this one; found without an import statement:
+    ``x.T`` is on the hot path of eager code)."""
+    return sys.modules["lazyarr.array.functions.manipulation"]
 
 
 class Array(_front.ArrayBase):
@@ -56,23 +63,19 @@ class Array(_front.ArrayBase):
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
+        return math.prod(self.shape)
 
     @property
     def T(self) -> Array:
         """The transpose: axes reversed, for any number of them as NumPy's ``ndarray.T``
         (the standard asks for a 2-d array and says other ranks should raise; code written
         for NumPy reverses the axes of 1-d and 3-d arrays with ``.T``: lazyarr keeps that)."""
-        from .functions.manipulation import permute_dims
-
-        return permute_dims(self, tuple(range(self.ndim - 1, -1, -1)))
+        return _manipulation().reverse_axes(self)
 
     @property
     def mT(self) -> Array:
         """Transpose of the last two axes (a stack of matrices)."""
-        from .functions.linalg_basic import matrix_transpose
-
-        return matrix_transpose(self)
+        return _manipulation().swap_last_axes(self)
 
     def __array_namespace__(self, *, api_version: str | None = None):
         if api_version not in (None, "2021.12", "2022.12", "2023.12", "2024.12"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ...graph.basic import apply
 from ...graph.userline import where
 from .. import dtypes as D
+from .._front import shape_node
 from ..coerce import Array, as_var, build, cast, const, is_scalar, rebind, wrap
 from ..materialize import live_pending
 from ..ops.elemwise import broadcast_shapes
@@ -19,6 +20,8 @@ def _cache_key(key):
     """A hashable stand-in for a key made only of ints, slices, None and Ellipsis (slices are
     unhashable before Python 3.12); None for keys with arrays."""
     if type(key) is not tuple:
+        if type(key) is int:
+            return (key,)
         key = (key,)
     out = []
     for k in key:
@@ -42,15 +45,16 @@ def getitem(x: Array, key) -> Array:
         except TypeError:  # a slice bound that is not hashable
             ck = hit = None
         if hit is not None:
-            return view_of(x, build(hit, v), hit.spec)
+            return view_of(x, shape_node(hit, v, hit.out_shape), hit.spec)
     spec, arrays, out_shape = parse_key(key, v.shape, as_var)
     op = GetItem(spec, out_shape)
-    if not arrays and ck is not None:
+    if arrays:
+        return build(op, v, *arrays)
+    if ck is not None:
         if len(_key_cache) > 4096:
             _key_cache.clear()
         _key_cache[ck] = op
-    out = build(op, v, *arrays)
-    return view_of(x, out, spec) if not arrays else out
+    return view_of(x, shape_node(op, v, out_shape), spec)
 
 
 def view_of(base: Array, view: Array, spec: tuple | None) -> Array:

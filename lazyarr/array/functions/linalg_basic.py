@@ -13,6 +13,7 @@ from ..ops.axes import normalize_axis
 from ..ops.elemwise import broadcast_shapes
 from ..ops.linalg import MatMul
 from ..ops.linalg_ext import Linalg
+from .manipulation import swap_last_axes
 
 __all__ = ["matmul", "tensordot", "vecdot", "matrix_transpose"]
 
@@ -42,14 +43,7 @@ matmul.__doc__ = ("Matrix product with NumPy's ``matmul`` semantics (batched, 1-
 
 def matrix_transpose(x, /) -> Array:
     """Transpose of the last two axes of ``x`` (at least 2-d)."""
-    from .manipulation import permute_dims
-
-    v = as_var(x)
-    n = len(v.shape)
-    if n < 2:
-        raise ValueError(f"matrix_transpose() needs at least 2 dimensions, got shape {v.shape} "
-                         f"({where()})")
-    return permute_dims(wrap(v), tuple(range(n - 2)) + (n - 1, n - 2))
+    return swap_last_axes(x)
 
 
 def tensordot(x1, x2, /, *, axes=2) -> Array:

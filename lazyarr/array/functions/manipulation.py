@@ -7,6 +7,7 @@ import operator
 
 from ...graph.userline import where
 from .. import dtypes as D
+from .._front import shape_node
 from ..coerce import Array, as_var, build, cast, snapshot, wrap
 from ..ops.axes import int_arg, normalize_axes, normalize_axis
 from ..ops.elemwise import broadcast_shapes
@@ -64,13 +65,46 @@ def permute_dims(x, /, axes: tuple[int, ...]) -> Array:
     """``x`` with its axes reordered: output axis i is input axis ``axes[i]``."""
     v = as_var(x)
     n = len(v.shape)
-    perm = tuple(normalize_axis(a, n, "permute_dims") for a in axes)
+    perm = tuple([normalize_axis(a, n, "permute_dims") for a in axes])
     if sorted(perm) != list(range(n)):
         raise ValueError(f"permute_dims(): axes {tuple(axes)} are not a permutation of "
                          f"{n} axes ({where()})")
     if perm == tuple(range(n)):
         return wrap(v)
-    return build(Transpose(perm), v)
+    s = v.shape
+    return shape_node(Transpose(perm), v, tuple([s[p] for p in perm]))
+
+
+#: per number of axes, the transposes of ``x.T`` (all axes reversed) and ``x.mT`` (the last two
+#: swapped), made once: attribute access is the hot path of eager code
+_reversing: dict[int, Transpose] = {}
+_swapping_last_two: dict[int, Transpose] = {}
+
+
+def reverse_axes(x) -> Array:
+    """``x.T``: ``x`` with all its axes in reverse order (no change below 2 axes)."""
+    v = as_var(x)
+    n = len(v.shape)
+    if n < 2:
+        return wrap(v)
+    op = _reversing.get(n)
+    if op is None:
+        op = _reversing[n] = Transpose(tuple(range(n - 1, -1, -1)))
+    return shape_node(op, v, v.shape[::-1])
+
+
+def swap_last_axes(x) -> Array:
+    """``x.mT``: ``x`` (at least 2-d) with its last two axes swapped."""
+    v = as_var(x)
+    s = v.shape
+    n = len(s)
+    if n < 2:
+        raise ValueError(f"matrix_transpose() needs at least 2 dimensions, got shape {s} "
+                         f"({where()})")
+    op = _swapping_last_two.get(n)
+    if op is None:
+        op = _swapping_last_two[n] = Transpose(tuple(range(n - 2)) + (n - 1, n - 2))
+    return shape_node(op, v, s[:-2] + (s[-1], s[-2]))
 
 
 def broadcast_to(x, /, shape: tuple[int, ...]) -> Array:
@@ -150,7 +184,7 @@ def expand_dims(x, /, axis: int = 0) -> Array:
     v = as_var(x)
     ax = normalize_axis(axis, len(v.shape) + 1, "expand_dims")
     shape = v.shape[:ax] + (1,) + v.shape[ax:]
-    return build(Reshape(shape), v)
+    return shape_node(Reshape(shape), v, shape)
 
 
 def squeeze(x, /, axis) -> Array:
@@ -160,10 +194,10 @@ def squeeze(x, /, axis) -> Array:
     for a in axes:
         if v.shape[a] != 1:
             raise ValueError(f"squeeze(): axis {a} has size {v.shape[a]}, not 1 ({where()})")
-    shape = tuple(d for i, d in enumerate(v.shape) if i not in axes)
+    shape = tuple([d for i, d in enumerate(v.shape) if i not in axes])
     if shape == v.shape:
         return wrap(v)
-    return build(Reshape(shape), v)
+    return shape_node(Reshape(shape), v, shape)
 
 
 def flip(x, /, *, axis=None) -> Array:
