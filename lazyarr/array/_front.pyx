@@ -465,6 +465,7 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes
 from cpython.dict cimport PyDict_GetItem
 from libc.string cimport memcmp
 
+import threading
 from collections import OrderedDict
 
 from ..graph._walk cimport Walk, _empty_list, _meets, _recycle, _release, _start
@@ -720,7 +721,25 @@ cdef int _run_donating(Walk wk, list pending, Py_ssize_t n_asked, Py_ssize_t n_o
     return 0
 
 
+#: realizations run one at a time: a trace-cache miss walks its cut twice (the key, then the
+#: program, with Python and compilation between), and another thread's realization would make
+#: leaves of part of it meanwhile; kernels release the GIL, so a waiting thread runs no
+#: Python. Re-entrant: a failed shared realization computes the asked values again.
+cdef object _lock = threading.RLock()
+cdef object _lock_acquire = _lock.acquire
+cdef object _lock_release = _lock.release
+
+
 cdef _realize_list(list vars, bint share=True):
+    """`_realize_locked` under the realization lock."""
+    _lock_acquire()
+    try:
+        _realize_locked(vars, share)
+    finally:
+        _lock_release()
+
+
+cdef _realize_locked(list vars, bint share=True):
     """Compute every pending variable in ``vars`` in one program and make them leaves
     (`materialize.realize`: the walk and its key, live arrays that share the program (unless
     not ``share``), the cached program or a new one, the run, write-back, freeing the nodes
@@ -774,7 +793,7 @@ cdef _realize_list(list vars, bint share=True):
         # a program that may raise takes no dead buffer: only it is run again when it fails
         if _run_donating(wk, pending, n_asked, n_own, dead):
             wk.w.n = n0
-            _realize_list(pending[:n_own], False)
+            _realize_locked(pending[:n_own], False)
             return
         wk.w.n = n0
         _release(wk.nodes)
@@ -800,7 +819,7 @@ cdef _realize_list(list vars, bint share=True):
             if entry is not None:
                 _resite(exc, entry, pending[:n_asked])
             raise
-        _realize_list(pending[:n_own], False)
+        _realize_locked(pending[:n_own], False)
         return
     _release(wk.nodes)  # the nodes above the new leaves, freed now, not by a collection
     leaves = None

@@ -515,3 +515,41 @@ def test_graphs_dropped_unread_free_their_inputs_without_a_collection():
     for i in range(300):
         _ = xp.asarray(np.ones(3)) * float(i)
     np.testing.assert_array_equal(np.asarray(kept), np.full(3, 2.0))
+
+
+def test_a_realization_waits_for_another_threads_realization():
+    """Realizations are serialized: while one thread's trace-cache miss builds the program of
+    ``q`` (its cut walked twice, for the key and for the program), another thread that reads
+    ``p``, under ``q``, waits; it would otherwise make ``p`` a leaf between the two walks, and
+    the program built would not be the key's."""
+    import threading
+
+    base = np.linspace(0.1, 1.0, 8)
+    p = xp.sin(xp.asarray(base)) * 3.0 + 1.0
+    q = xp.concat([p[:3], p[3:]]) * 2.0
+    other_started, other_done = threading.Event(), threading.Event()
+    results = {}
+
+    def read_p():
+        other_started.set()
+        results["p"] = np.asarray(p)
+        other_done.set()
+
+    prepare = M._prepare
+
+    def interleaved(*args, **kwargs):
+        if not other_started.is_set():  # this thread's miss: the other one reads p now
+            threading.Thread(target=read_p).start()
+            other_started.wait(5)
+            other_done.wait(0.3)  # without the lock, the other thread finishes here
+        return prepare(*args, **kwargs)
+
+    M.bind_realize(M.trace_cache, interleaved, M._raise_symbolic)
+    try:
+        xp.trace_cache.clear()
+        got_q = np.asarray(q)
+    finally:
+        M.bind_realize(M.trace_cache, prepare, M._raise_symbolic)
+    assert other_done.wait(5)
+    np.testing.assert_allclose(got_q, (np.sin(base) * 3.0 + 1.0) * 2.0, rtol=1e-12)
+    np.testing.assert_allclose(results["p"], np.sin(base) * 3.0 + 1.0, rtol=1e-12)
