@@ -49,7 +49,7 @@ from ..graph.fold import fold
 from ..graph.inner import InnerGraph
 from ..rewrites.db import register_pass
 from .ops import Scan, While
-from .trace import close
+from .trace import close, needed_every_run
 
 # ---- helpers ---------------------------------------------------------------------------------
 
@@ -666,6 +666,10 @@ def _reuse(fg: FunctionGraph, f: _Parts, b: _Parts) -> bool:
             todo += [x for x in v.owner.inputs if region.get(x)]
         elif v not in frontier:
             frontier.append(v)
+    # stack no value b computes only under a cond branch (f would compute it every step: an
+    # inverse that only an untaken branch reads may raise)
+    always = needed_every_run(b.op.body.outputs)
+    frontier = [v for v in frontier if v in always]
     # stack no value bigger than one step's sequence or carry values (an outer product per
     # step would cost T times its size in memory)
     step_size = max((math.prod(v.shape) for v in b.b_xs + b.b_carry if None not in v.shape),

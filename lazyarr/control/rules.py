@@ -1,6 +1,10 @@
 """Derivative rules of the control-flow ops, registered with ``lazyarr.diff``.
 
 * `Cond`: a `cond` over the branches' vjps (jvps): only the taken branch's derivative runs.
+  The cotangents of values only one branch reads are `Gated` by that branch (a `CondGate`):
+  the engine applies the vjps that read values computed only under a branch (``inv(M)`` that
+  only the branch reads) under a `cond` on the same predicate, so that the backward, as the
+  forward, computes them only when the branch runs.
 * `Scan`, reverse mode: backpropagation through time. The forward scan is re-applied with the
   carries it steps from stacked as extra outputs (the loop rewrite ``merge_scans`` folds it into
   the original scan, so the forward pass runs once); then a scan in the opposite direction
@@ -23,7 +27,7 @@ import numpy as np
 
 from ..array.coerce import Array, as_var, wrap
 from ..array.functions.searching import take
-from ..diff.engine import Tape
+from ..diff.engine import Gated, Tape
 from ..diff.registry import register_jvp, register_vjp
 from ..diff.util import is_differentiable
 from ..diff.xp import xp
@@ -33,6 +37,7 @@ from ..graph.inner import InnerGraph
 from . import api
 from .loop_rewrites import inline
 from .ops import Cond, Scan, While
+from .trace import needed_every_run
 
 
 def _diff(a) -> bool:
@@ -107,10 +112,107 @@ def _cond_vjp(op: Cond, inputs, outputs, cts):
         return fn
 
     res = api.cond(pred, branch(True), branch(False), ops_, [cts[k] for k in live])
+    gates = {True: CondGate(pred, True), False: CondGate(pred, False)}
     out = [None] * len(inputs)
     for i, r in zip(want, res):
-        out[1 + i] = r
+        own = i >= len(ops_)  # a branch's own value: its cotangent is zero under the other
+        out[1 + i] = Gated(r, gates[i < len(ops_) + len(te)]) if own else r
     return out
+
+
+class CondGate:
+    """The branch of a ``cond`` on ``pred`` (an Array) taken when ``pred`` is ``taken``: the
+    gate of cotangents that are zero unless that branch runs (see `Gated`)."""
+
+    __slots__ = ("pred", "taken")
+
+    def __init__(self, pred: Array, taken: bool) -> None:
+        self.pred, self.taken = pred, taken
+
+    def __eq__(self, other) -> bool:
+        return (isinstance(other, CondGate) and other.pred._v is self.pred._v
+                and other.taken == self.taken)
+
+    def __hash__(self) -> int:
+        return hash((id(self.pred._v), self.taken))
+
+    def pull(self, ap, call, cts: list, outputs, memo: dict) -> list:
+        """``call(cts)``, a vjp rule of node ``ap`` applied to cotangents under this gate; if
+        it reads a value the forward pass of ``outputs`` computes only under some branch, it
+        is applied under a ``cond`` on ``pred`` instead (zeros when the branch does not run),
+        which reads that value only when the branch runs."""
+        res = call(cts)
+        flat = [r.ct if isinstance(r, Gated) else r for r in res]
+        if not _reads_deferred(flat, cts, outputs, memo):
+            return res
+        return self._under(ap, call, cts, res, flat)
+
+    def _under(self, ap, call, cts: list, res: list, flat: list) -> list:
+        """``call(cts)`` (``res``, Arrays ``flat``) built again under a ``cond`` on ``pred``."""
+        want = [i for i, r in enumerate(flat) if r is not None]
+        likes = [as_var(flat[i]) for i in want]
+        if not want or any(None in v.shape for v in likes):
+            return res  # the zeros of the branch not run need static shapes
+        live = [k for k, c in enumerate(cts) if c is not None]
+        primals = tuple(wrap(v) for v in list(ap.inputs) + list(ap.outputs))
+
+        # ``primals`` (a default: tracing lifts what the function closes over whole, so the
+        # node's values are computed outside the branch, and only when it runs)
+        def run(cvals, primals=primals):
+            full = [None] * len(cts)
+            for k, c in zip(live, cvals):
+                full[k] = c
+            res = call(full)
+            return [res[i].ct if isinstance(res[i], Gated) else res[i] for i in want]
+
+        def zeros(cvals):
+            return [xp.zeros(v.shape, dtype=v.dtype) for v in likes]
+
+        outs = api.cond(self.pred, run if self.taken else zeros, zeros if self.taken else run,
+                        [cts[k] for k in live])
+        full = [None] * len(flat)
+        for i, o in zip(want, outs):
+            full[i] = o
+        return full
+
+
+def _reads_deferred(results: list, cts: list, outputs, memo: dict) -> bool:
+    """Whether computing ``results`` (Arrays or None, built from cotangents ``cts``) reads a
+    value that the forward graph of ``outputs`` (Vars) computes only under a ``cond`` branch
+    (a leaf computes nothing). ``memo`` keeps that graph's values so (those it always
+    computes, and the others)."""
+    if "always" not in memo:
+        memo["always"] = always = needed_every_run(outputs)
+        memo["deferred"] = {v for v in _reachable(outputs)
+                            if v.owner is not None and v not in always}
+    always, deferred = memo["always"], memo["deferred"]
+    seen = {as_var(c) for c in cts if c is not None}
+    stack = [as_var(r) for r in results if r is not None]
+    while stack:
+        v = stack.pop()
+        if v in seen or v in always:
+            continue
+        if v in deferred:
+            return True
+        seen.add(v)
+        node = v.owner
+        if node is not None:
+            stack.extend(node.inputs[:1 + node.op.n_ops] if isinstance(node.op, Cond)
+                         else node.inputs)
+    return False
+
+
+def _reachable(outputs) -> set:
+    """The variables ``outputs`` depend on (themselves included)."""
+    found: set = set()
+    stack = list(outputs)
+    while stack:
+        v = stack.pop()
+        if v not in found:
+            found.add(v)
+            if v.owner is not None:
+                stack.extend(v.owner.inputs)
+    return found
 
 
 @register_jvp(Cond)

@@ -103,7 +103,7 @@ def _raises(values: list, node) -> bool:
     return any(values) or may_raise_at(node)
 
 
-def _needed_every_run(outs: Sequence[Var]) -> set:
+def needed_every_run(outs: Sequence[Var]) -> set:
     """The variables computing ``outs`` always computes: those reached from them without
     passing through a lazy op's inputs other than its first (a ``cond`` asks for its
     predicate, then only for the taken branch's inputs)."""
@@ -164,14 +164,14 @@ def close(ins: Sequence[Var], outs: Sequence[Var], hoist: bool | str,
     not taken inside it, must not fail on work lifted out of it (``inv`` of a singular
     matrix), so such work stays where it is read; ``"steps"`` (a loop known to run a step)
     also lifts work that may raise where every step computes it anyway (not only under a
-    lazy op: a ``cond``'s branch, `_needed_every_run`). ``outer``: variables known to exist
+    lazy op: a ``cond``'s branch, `needed_every_run`). ``outer``: variables known to exist
     outside the traced function (its closure): lifted whole even without ``hoist`` (computed
     once outside, and differentiable as themselves). ``keep_fills``: fills of constants stay
     in the graph instead of being lifted."""
     inset = set(ins)
     dep = _depends(outs, inset)
     risky = may_raise(outs) if hoist in ("safe", "steps") else {}
-    always = _needed_every_run(outs) if hoist == "steps" else set()
+    always = needed_every_run(outs) if hoist == "steps" else set()
     memo: dict = {v: v for v in ins}
     extras: list[Var] = []
     lifted: list[Var] = []

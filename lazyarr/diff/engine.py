@@ -20,7 +20,7 @@ from . import _fastgrad
 from .registry import jvp_rule, vjp_rule
 from .util import is_differentiable, match
 
-__all__ = ["Tape", "deep_graphs", "topo_applies"]
+__all__ = ["Gated", "Tape", "deep_graphs", "topo_applies"]
 
 
 #: ``with deep_graphs():`` while differentiating, long pending chains are not realized as they
@@ -92,6 +92,34 @@ def topo_applies(outputs: Sequence[Var], stop: Sequence[Var] = ()) -> list[Apply
     return order
 
 
+class Gated:
+    """A rule's cotangent ``ct`` that is zero unless one branch of a lazy op runs (a ``cond``'s
+    cotangent of a value only one branch reads). ``gate`` names that branch (equal gates: the
+    same one) and, as the vjp rules are linear in the cotangents, applies a rule under it:
+    ``gate.pull(ap, call, cts, tape_outputs, memo)`` is ``call(cts)``, built so that the
+    values only that branch computes are computed only when it runs (``memo``: one per sweep).
+    Sums of cotangents under equal gates stay gated; the engine pulls every node whose
+    cotangents are all under one gate through it."""
+
+    __slots__ = ("ct", "gate")
+
+    def __init__(self, ct: Array, gate) -> None:
+        self.ct, self.gate = ct, gate
+
+
+def _common_gate(gates: dict, outputs: Sequence[Var], cts: list):
+    """The gate all of ``outputs``' cotangents ``cts`` (None: zero) are under (None: some
+    are not)."""
+    gate = None
+    for o, c in zip(outputs, cts):
+        if c is not None:
+            g = gates.get(id(o))
+            if g is None or gate is not None and g != gate:
+                return None
+            gate = g
+    return gate
+
+
 def _no_rule(kind: str, ap: Apply) -> NotImplementedError:
     return NotImplementedError(f"no {kind} rule is registered for op {ap.op!r} (built at "
                                f"{format_site(ap.site)})")
@@ -140,13 +168,17 @@ class Tape:
     def backward(self, cotangents: Sequence[Array | None]) -> list[Array | None]:
         """Cotangents of the inputs (None: zero or not connected) given one per output."""
         ct: dict[int, Array] = {}
+        gates: dict[int, object] = {}  # per Var with a cotangent: its gate (None: ungated)
 
-        def acc(v: Var, g: Array) -> None:
+        def acc(v: Var, g: Array, gate=None) -> None:
             g = match(g, v.dtype, v.shape, v)  # v: run-time sizes that broadcasting stretched
             prev = ct.get(id(v))
             ct[id(v)] = g if prev is None else prev + g
+            if gate is not None or gates:
+                gates[id(v)] = gate if prev is None or gates.get(id(v)) == gate else None
 
         arrays: dict[int, Array] = {}
+        memo: dict = {}
         with deep_graphs():
             for out, g in zip(self.outputs, cotangents):
                 if g is not None and id(out) in self._connected and is_differentiable(out.dtype):
@@ -159,10 +191,18 @@ class Tape:
                 rule = vjp_rule(type(ap.op))
                 if rule is None:
                     raise _no_rule("vjp", ap)
-                res = _call(rule, ap, arrays, gs)
+                gate = _common_gate(gates, ap.outputs, gs) if gates else None
+                if gate is None:
+                    res = _call(rule, ap, arrays, gs)
+                else:
+                    res = gate.pull(ap, lambda cts, rule=rule, ap=ap: _call(rule, ap, arrays, cts),
+                                    gs, self.outputs, memo)
                 for v, g in zip(ap.inputs, res):
+                    g_gate = gate
+                    if isinstance(g, Gated):
+                        g, g_gate = g.ct, g.gate
                     if g is not None and id(v) in self._connected and is_differentiable(v.dtype):
-                        acc(v, g)
+                        acc(v, g, g_gate)
             seen: set[int] = set()
             out = []
             for v in self.inputs:  # an input given twice gets its cotangent once

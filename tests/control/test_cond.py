@@ -122,8 +122,8 @@ def test_branch_mismatch_errors_name_the_user_line():
 
 def test_derivatives_of_cond_do_not_compute_the_untaken_branchs_captures():
     """A value only the untaken branch reads (a singular inverse, not differentiated) is not
-    computed by the forward, and neither by grad, jvp or hvp through the cond. (A captured
-    value that depends on the differentiated input is: its own derivative is taken outside.)"""
+    computed by the forward, and neither by grad, jvp or hvp through the cond (for one that
+    depends on the differentiated input, see the tests below)."""
     a = xp.asarray(np.zeros((2, 2)))
 
     def f(w):
@@ -150,3 +150,54 @@ def test_grad_through_a_cond_in_a_scan_body_skips_the_untaken_capture():
     f = lambda c0: xp.scan(body, c0, xp.asarray([1.0, 2.0]))[0]  # noqa: E731
     assert float(f(xp.asarray(1.0))) == 4.0
     assert float(xp.grad(f)(xp.asarray(1.0))) == 1.0
+
+
+def _inv_under_untaken_branch(m, x):
+    b = xp.linalg.inv(m)  # read only inside the untaken branch
+    return xp.cond(x > 100, lambda c: c * b[0, 0], lambda c: c * 2, x)
+
+
+def test_reverse_derivatives_skip_a_differentiated_capture_only_the_untaken_branch_reads():
+    """The cotangent of a capture only the untaken branch reads is zero; its producer's vjp
+    (which reads the singular inverse) must not run either, as the forward does not."""
+    m, x = xp.asarray(np.zeros((2, 2))), xp.asarray(1.0)
+    assert float(_inv_under_untaken_branch(m, x)) == 2.0
+    for _ in range(2):  # the second call clones the first one's derivative graph
+        gm, gx = xp.grad(_inv_under_untaken_branch, argnums=(0, 1))(m, x)
+        np.testing.assert_array_equal(np.asarray(gm), np.zeros((2, 2)))
+        assert float(gx) == 2.0
+    _, pull = xp.vjp(lambda m_: _inv_under_untaken_branch(m_, x), m)
+    np.testing.assert_array_equal(np.asarray(pull(xp.asarray(1.0))[0]), np.zeros((2, 2)))
+    jac = xp.jacobian(lambda m_: _inv_under_untaken_branch(m_, x))(m)
+    np.testing.assert_array_equal(np.asarray(jac), np.zeros((2, 2)))
+
+
+def test_grad_skips_a_gather_with_a_bad_index_only_the_untaken_branch_reads():
+    a = xp.asarray(np.array([1.0, 2.0, 3.0]))
+    idx = xp.asarray(np.array([1])) + 7  # pending, out of range
+
+    def f(a_, p):
+        b = xp.take(a_, idx)
+        return xp.cond(p, lambda: xp.sum(b * b), lambda: xp.sum(a_ * a_))
+
+    assert float(f(a, xp.asarray(False))) == 14.0
+    np.testing.assert_array_equal(np.asarray(xp.grad(f)(a, xp.asarray(False))), [2, 4, 6])
+    with pytest.raises(IndexError):
+        np.asarray(xp.grad(f)(a, xp.asarray(True)))
+
+
+def test_grad_in_a_scan_body_skips_a_differentiated_capture_of_the_untaken_branch():
+    def f(m, c0):
+        def body(c, x):
+            b = xp.linalg.inv(m * x)  # singular; only the untaken true_fn reads it
+            return xp.cond(c > 100, lambda: c + xp.sum(b), lambda: c * x), c
+        return xp.scan(body, c0, xp.asarray([1.0, 2.0]))[0]
+
+    m, c0 = xp.asarray(np.ones((2, 2))), xp.asarray(1.5)
+    assert float(f(m, c0)) == 3.0
+    _, t = xp.jvp(lambda m_: f(m_, c0), (m,), (xp.asarray(np.ones((2, 2))),))
+    assert float(t) == 0.0
+    for g in (xp.grad(f, argnums=(0, 1)), xp.compile(xp.grad(f, argnums=(0, 1)))):
+        gm, gc = g(m, c0)
+        np.testing.assert_array_equal(np.asarray(gm), np.zeros((2, 2)))
+        assert float(gc) == 2.0
