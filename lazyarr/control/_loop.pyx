@@ -13,11 +13,17 @@ window still held as a carry is replaced rather than moved.
 """
 
 cimport numpy as cnp
+from cpython.exc cimport PyErr_CheckSignals
 from libc.string cimport memcpy
 
 import numpy as np
 
 cnp.import_array()
+
+cdef enum:
+    # Steps between checks for a pending signal (Ctrl-C), a power of two: a compiled body
+    # never returns to the interpreter, which is otherwise what runs Python's signal handlers.
+    SIGNAL_CHECK_STEPS = 1024
 
 cdef extern from *:
     """
@@ -113,6 +119,8 @@ def run_scan(object prog, list carry, list xs, list consts, list ys, tuple last,
     for k in range(nk):
         args[nc + nx + k] = consts[k]
     for step in range(n):
+        if (step & (SIGNAL_CHECK_STEPS - 1)) == SIGNAL_CHECK_STEPS - 1:
+            PyErr_CheckSignals()
         t = n - 1 - step if reverse else step
         for k in range(nc):
             args[k] = cur[k]
@@ -219,4 +227,6 @@ def run_while(object cond_prog, object body_prog, list carry, list cond_extras,
             cargs[k] = outs[k]
             bargs[k] = outs[k]
         steps += 1
+        if (steps & (SIGNAL_CHECK_STEPS - 1)) == 0:
+            PyErr_CheckSignals()
     return cur, traj, steps

@@ -1,5 +1,11 @@
 """scan, fori_loop and while_loop against NumPy references."""
 
+import os
+import signal
+import subprocess
+import sys
+import time
+
 import numpy as np
 import pytest
 
@@ -178,6 +184,39 @@ def test_while_loop_newton_to_tolerance():
 def test_while_loop_zero_steps():
     r = xp.while_loop(lambda v: v > 10.0, lambda v: v * 0.5, xp.asarray(3.0))
     assert float(r) == 3.0
+
+
+_ENDLESS_LOOPS = {
+    "while_loop": """
+import lazyarr as xp
+lim = xp.asarray(3)
+int(xp.while_loop(lambda v: v < lim, lambda v: v + 1, xp.asarray(0)))  # compiles outside the wait
+print("looping", flush=True)
+int(xp.while_loop(lambda v: v >= 0, lambda v: v + 1, xp.asarray(0)))
+""",
+    "scan": """
+import lazyarr as xp
+c, _ = xp.scan(lambda c, _: (xp.sin(c) + 1.0, None), xp.asarray(0.0), length=10**15)
+print("looping", flush=True)
+float(c)
+""",
+}
+
+
+@pytest.mark.parametrize("loop", sorted(_ENDLESS_LOOPS))
+def test_ctrl_c_interrupts_an_endless_loop(loop):
+    p = subprocess.Popen([sys.executable, "-c", _ENDLESS_LOOPS[loop]], env=dict(os.environ),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().strip() == "looping"
+        time.sleep(0.5)  # well inside the loop
+        p.send_signal(signal.SIGINT)
+        sent = time.monotonic()
+        _, err = p.communicate(timeout=2.0)
+    finally:
+        p.kill()
+    assert time.monotonic() - sent < 1.0
+    assert "KeyboardInterrupt" in err
 
 
 def test_captured_outer_values_and_nesting():
