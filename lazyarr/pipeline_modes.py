@@ -2,7 +2,8 @@
 
 * ``fast`` (default): ``rewrite(fg)`` then ``exec_cpu.link(fg)``.
 * ``debug``: the optimized program and the unoptimized graph on the reference VM both run on
-  every call; a difference beyond the dtype's tolerance raises `RewriteMismatchError` naming
+  every call; a difference beyond the dtype's tolerance (or of the sign of a zero, but for
+  one computed from a sum or a matrix product) raises `RewriteMismatchError` naming
   the rewrites that fired (Theano's DebugMode).
 * ``nan_guard``: canonicalize and stabilize only (nodes stay the user's own), run node by
   node; the first node producing a NaN or an infinity raises FloatingPointError naming the op
@@ -21,7 +22,12 @@ from .graph.basic import Apply
 from .graph.fgraph import FunctionGraph
 from .rewrites.config import RewriteConfig, config
 from .rewrites.db import clone_fgraph, rewrite
-from .rewrites.debugmode import check_against_reference, first_nonfinite, least_precise
+from .rewrites.debugmode import (
+    check_against_reference,
+    first_nonfinite,
+    least_precise,
+    unsigned_zero_outputs,
+)
 
 
 def compile_program(fg: FunctionGraph):
@@ -44,6 +50,7 @@ class DebugProgram:
         fg.donate, fg.donate_alias = {}, {}
         self.floor = least_precise(v.dtype for node in fg.toposort()
                                    for v in (*node.inputs, *node.outputs))
+        self.unsigned_zeros = unsigned_zero_outputs(fg)
         self.reference = exec_cpu.link(clone_fgraph(fg), reference=True)
         self.report = rewrite(fg)
         self.optimized = exec_cpu.link(fg)
@@ -51,7 +58,7 @@ class DebugProgram:
     def __call__(self, args):
         ref = self.reference(args)
         out = self.optimized(args)
-        check_against_reference(out, ref, self.report, self.floor)
+        check_against_reference(out, ref, self.report, self.floor, self.unsigned_zeros)
         return out
 
 

@@ -4,6 +4,8 @@
   within a tolerance set by the dtype; a mismatch raises `RewriteMismatchError` naming the
   rewrites that fired. Where the reference is not finite and the optimized value is, and a
   stabilize rewrite fired, the optimized program is the more accurate one: that is accepted.
+  Zeros of different signs differ, except in outputs computed from a sum or a matrix product
+  (`unsigned_zero_outputs`), whose sign of zero the standard leaves open.
 * `first_nonfinite`: which of some arrays holds a NaN or an infinity.
 """
 
@@ -13,6 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..graph.fgraph import FunctionGraph
 from .db import Report, registered
 
 #: (rtol, atol) per floating dtype kind and size; integers and bools compare exactly
@@ -38,10 +41,15 @@ def _stabilized(report: Report) -> bool:
 
 
 def check_against_reference(optimized: Sequence[np.ndarray], reference: Sequence[np.ndarray],
-                            report: Report, floor: np.dtype | None = None) -> None:
+                            report: Report, floor: np.dtype | None = None,
+                            unsigned_zeros: Sequence[bool] | None = None) -> None:
     """Raise `RewriteMismatchError` if an output differs beyond its dtype's tolerance, or
     ``floor``'s where that is looser (the least precise floating dtype the graph computes
-    in: a float64 output of float32 work carries float32 rounding)."""
+    in: a float64 output of float32 work carries float32 rounding). Zeros of different
+    signs differ, except in the outputs where ``unsigned_zeros`` (one bool per output) is
+    True."""
+    if unsigned_zeros is None:
+        unsigned_zeros = [False] * len(reference)
     for k, (a, b) in enumerate(zip(optimized, reference)):
         a, b = np.asarray(a), np.asarray(b)
         problem = None
@@ -50,7 +58,7 @@ def check_against_reference(optimized: Sequence[np.ndarray], reference: Sequence
         elif a.shape != b.shape:
             problem = f"shape {a.shape} instead of {b.shape}"
         else:
-            bad = _mismatch(a, b, floor)
+            bad = _mismatch(a, b, floor, signed_zeros=not unsigned_zeros[k])
             if bad.any() and _stabilized(report):
                 bad &= ~(~_finite(b) & _finite(a))  # the reference overflowed; we did not
             if bad.any():
@@ -73,7 +81,18 @@ def _finite(a: np.ndarray) -> np.ndarray:
     return np.isfinite(a) if a.dtype.kind in "fc" else np.ones(a.shape, bool)
 
 
-def _mismatch(a: np.ndarray, b: np.ndarray, floor: np.dtype | None = None) -> np.ndarray:
+def unsigned_zero_outputs(fg: FunctionGraph) -> list[bool]:
+    """Per output of ``fg``: True where the sign of its zeros is not specified, as it is
+    computed from the output of an op that leaves it open (`Op.zero_sign_unspecified`)."""
+    unsigned = set()
+    for node in fg.toposort():
+        if node.op.zero_sign_unspecified or any(v in unsigned for v in node.inputs):
+            unsigned.update(node.outputs)
+    return [v in unsigned for v in fg.outputs]
+
+
+def _mismatch(a: np.ndarray, b: np.ndarray, floor: np.dtype | None = None,
+              signed_zeros: bool = True) -> np.ndarray:
     if a.dtype.kind not in "fc":
         return a != b
     rtol, atol = tolerance(a.dtype)
@@ -83,7 +102,7 @@ def _mismatch(a: np.ndarray, b: np.ndarray, floor: np.dtype | None = None) -> np
         close = np.isclose(a, b, rtol=rtol, atol=atol, equal_nan=True)
         # zeros of a different sign are an IEEE difference the standard's tests look at
         same_zero = (a == 0) & (b == 0)
-        if a.dtype.kind == "f":
+        if signed_zeros and a.dtype.kind == "f":
             close &= ~same_zero | (np.signbit(a) == np.signbit(b))
     return ~close
 

@@ -137,3 +137,24 @@ def test_a_float64_output_of_float32_work_is_held_to_float32_tolerance():
                                 [f32.astype(np.float64)], r)
     check_against_reference([f32.astype(np.float64) * (1 + 1e-6)], [f32.astype(np.float64)], r,
                             np.dtype(np.float32))
+
+
+def test_the_sign_of_a_zero_from_a_product_or_sum_is_not_a_mismatch():
+    """The standard leaves the sign of a zero from matmul and sums unspecified: exact IEEE
+    arithmetic gives ``1*-0.5 + 0*-1 = -0.0`` where NumPy's BLAS gives +0.0 (a false
+    RewriteMismatchError naming gemv_product). Elementwise ops keep the sign checked."""
+    A, c = np.array([[1.0, 0.0], [0.0, 0.0]]), np.array([-0.5, -1.0])
+    with options(mode="debug"):
+        got = np.asarray(xp.asarray(A) @ xp.asarray(c))
+        got_neg = np.asarray(-(xp.asarray(A) @ xp.asarray(c)) * 2.0)
+        got_sum = np.asarray(xp.sum(xp.asarray(A) * xp.asarray(c), axis=1))
+    np.testing.assert_array_equal(got, A @ c)  # equal: +0.0 == -0.0
+    np.testing.assert_array_equal(got_neg, -(A @ c) * 2.0)
+    np.testing.assert_array_equal(got_sum, (A * c).sum(1))
+    r = Report()
+    zero, neg_zero = [np.array([0.0])], [np.array([-0.0])]
+    check_against_reference(zero, neg_zero, r, unsigned_zeros=[True])
+    with pytest.raises(RewriteMismatchError, match="differ"):
+        check_against_reference(zero, neg_zero, r, unsigned_zeros=[False])
+    with pytest.raises(RewriteMismatchError, match="differ"):  # only zeros are relaxed
+        check_against_reference([np.array([1.0])], neg_zero, r, unsigned_zeros=[True])

@@ -13,6 +13,7 @@ class MatMul(Op):
     """``a @ b`` for operands of one dtype (NumPy's ``matmul`` semantics)."""
 
     raises_on_values = False
+    zero_sign_unspecified = True
 
     def infer(self, a: Var, b: Var):
         return [(a.dtype, matmul_shape(a.shape, b.shape))]
@@ -73,6 +74,7 @@ class Gemm(Op):
     thunk may pass ``beta = 0`` to BLAS only where that cannot differ (finite ``c``)."""
 
     raises_on_values = False
+    zero_sign_unspecified = True
 
     def infer(self, c: Var, alpha: Var, a: Var, b: Var, beta: Var):
         dt = a.dtype
@@ -93,6 +95,7 @@ class Gemv(Op):
     """
 
     raises_on_values = False
+    zero_sign_unspecified = True
 
     def infer(self, y: Var, alpha: Var, a: Var, x: Var, beta: Var):
         dt = a.dtype

@@ -21,6 +21,10 @@ class Reduce(Op):
         self.kind, self.axes, self.keepdims, self.dtype = kind, axes, keepdims, dtype
         self.np_fn = _NP[kind]
 
+    @property
+    def zero_sign_unspecified(self) -> bool:
+        return self.kind in ("sum", "mean")
+
     def infer(self, x: Var):
         if self.kind in ("max", "min") and any(x.shape[a] == 0 for a in self.axes):
             raise ValueError(f"{self.kind}() of an empty array has no identity ({where()})")
@@ -48,6 +52,10 @@ class Cumulative(Op):
 
     def __init__(self, kind: str, axis: int, include_initial: bool, dtype: np.dtype):
         self.kind, self.axis, self.include_initial, self.dtype = kind, axis, include_initial, dtype
+
+    @property
+    def zero_sign_unspecified(self) -> bool:
+        return self.kind == "sum"
 
     def infer(self, x: Var):
         shape = list(x.shape)

@@ -85,6 +85,7 @@ class SumLike(Op):
     ``g``'s). ``like`` is read for its shape only; ``g`` and ``like`` have the same rank."""
 
     view = True
+    zero_sign_unspecified = True
 
     def __init__(self, axes: tuple):
         self.axes = axes
