@@ -330,6 +330,22 @@ def test_errors_of_known_repeat_counts_and_gather_indices_raise_where_built():
                                   np.take(x, [-3, 2], axis=1))
 
 
+
+@pytest.mark.parametrize("dtype", ["int8", "int16", "int32", "int64", "uint8", "uint16",
+                                   "uint32", "uint64"])
+def test_searchsorted_takes_a_sorter_of_any_integer_dtype(dtype):
+    """The standard allows any integer dtype for ``sorter``; NumPy refuses uint64 ones (a
+    build that succeeded, then "could not parse sorter argument" when read)."""
+    x1, x2 = np.array([3.0, 1.0, 2.0, 2.0]), np.array([[2.5, 0.0], [2.0, 9.0]])
+    order = np.argsort(x1, kind="stable")
+    for side in ("left", "right"):
+        got = xp.searchsorted(xp.asarray(x1), xp.asarray(x2), side=side,
+                              sorter=xp.asarray(order.astype(dtype)))
+        assert got.dtype == xp.int64
+        np.testing.assert_array_equal(np.asarray(got), np.searchsorted(
+            x1, x2, side=side, sorter=order.astype(np.int64)))
+
+
 # ---- products -----------------------------------------------------------------------------
 
 def _mm_shapes(data):

@@ -54,7 +54,8 @@ def count_nonzero(x, /, *, axis=None, keepdims: bool = False) -> Array:
 
 def searchsorted(x1, x2, /, *, side: str = "left", sorter=None) -> Array:
     """Indices (int64, shape of ``x2``) where ``x2``'s elements would be inserted into the
-    sorted 1-d ``x1`` (sorted by ``sorter`` if given) to keep it sorted."""
+    sorted 1-d ``x1`` (sorted by ``sorter``, indices of any integer dtype, if given) to keep
+    it sorted."""
     if side not in ("left", "right"):
         raise ValueError(f"searchsorted(): side must be 'left' or 'right', not {side!r} "
                          f"({_site()})")
@@ -71,7 +72,7 @@ def searchsorted(x1, x2, /, *, side: str = "left", sorter=None) -> Array:
         if s.dtype.kind not in "iu" or s.shape != v1.shape:
             raise ValueError(f"searchsorted(): sorter must be integer indices of x1's shape "
                              f"({_site()})")
-        ins.append(s)
+        ins.append(cast(s, D.default_index))  # NumPy takes no uint64 sorter
     return build(SearchSorted(side), *ins)
 
 
