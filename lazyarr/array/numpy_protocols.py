@@ -16,6 +16,7 @@ writes that list to ``docs/numpy_support.md``.
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -120,6 +121,48 @@ def _unique(ar, return_index=False, return_inverse=False, return_counts=False, a
     return u
 
 
+def _clip(*args, **kwargs):
+    """``np.clip``: the standard's clip of ``a`` cast to NumPy's result type of ``a`` and the
+    bounds (float64 for an int8 ``a`` and float bounds; the standard keeps ``a``'s dtype)."""
+    ns = _ns()
+    pos, kw = _translate(np.clip, ns.clip, args, kwargs)
+    x = ns.asarray(pos[0])
+    bounds = [b.dtype if isinstance(b, Array) else b for b in kw.values() if b is not None]
+    dt = np.result_type(x.dtype, *bounds)
+    return ns.clip(x if dt == x.dtype else ns.astype(x, dt), **kw)
+
+
+def _spread(name):
+    """``np.var`` / ``np.std``: NumPy divides by ``max(N - ddof, 0)``, so a nonzero sum of
+    squares over ``N <= ddof`` elements is inf (the standard's var gives NaN there)."""
+    def f(*args, **kwargs):
+        from .ops.axes import normalize_axes
+
+        ns = _ns()
+        pos, kw = _translate(getattr(np, name), ns.var, args, kwargs)
+        x = ns.asarray(pos[0])
+        sizes = [x.shape[ax] for ax in normalize_axes(kw.get("axis"), x.ndim, name)]
+        if None in sizes:
+            raise _Unsupported  # N known only at run time: NumPy's own
+        n = math.prod(sizes)
+        if n - kw.get("correction", 0) > 0:
+            v = ns.var(x, **kw)
+        else:
+            v = ns.var(x, **dict(kw, correction=0)) * n / 0.0  # IEEE: inf, or NaN for 0
+        return ns.sqrt(v) if name == "std" else v
+    return f
+
+
+def _as_tuple(name):
+    """``np.meshgrid`` / ``np.broadcast_arrays``: the tuple NumPy 2 returns (the standard's
+    functions return lists)."""
+    def f(*args, **kwargs):
+        target = getattr(_ns(), name)
+        pos, kw = _translate(getattr(np, name), target, args, kwargs)
+        return tuple(target(*pos, **kw))
+    return f
+
+
 def _fft_complex(name):
     def f(a, n=None, axis=-1, norm=None, out=None):
         ns = _ns()
@@ -137,7 +180,10 @@ _ADAPTERS: dict[tuple[str, str], Callable] = {
     ("numpy", "shape"): _shape, ("numpy", "ndim"): _ndim,
     ("numpy", "transpose"): _transpose, ("numpy", "dot"): _dot,
     ("numpy", "cumsum"): _cumsum, ("numpy", "cumprod"): _cumprod, ("numpy", "where"): _where,
-    ("numpy", "unique"): _unique,
+    ("numpy", "unique"): _unique, ("numpy", "clip"): _clip,
+    ("numpy", "var"): _spread("var"), ("numpy", "std"): _spread("std"),
+    ("numpy", "meshgrid"): _as_tuple("meshgrid"),
+    ("numpy", "broadcast_arrays"): _as_tuple("broadcast_arrays"),
     ("numpy.fft", "fft"): _fft_complex("fft"), ("numpy.fft", "ifft"): _fft_complex("ifft"),
 }
 

@@ -211,3 +211,50 @@ def test_ufunc_at_updates_the_array_and_nothing_it_shares_a_buffer_with():
     np.multiply.at(view, [0], 10.0)
     np.testing.assert_array_equal(np.asarray(view), [10.0, 2, 3])
     np.testing.assert_array_equal(np.asarray(base), [0.0, 10, 2, 3, 4, 5])
+
+
+@pytest.mark.parametrize("x,lo,hi", [
+    (np.array([0, 1, 3], np.int8), 0.5, 2.5),  # float bounds: float64
+    (np.array([0, 1, 3], np.int8), None, 2.5),
+    (np.array([0, 1, 3], np.int8), 1, 2),  # int bounds keep int8
+    (np.array([0, 1, 3], np.int8), np.int16(1), 2),  # a NumPy scalar promotes
+    (np.array([0.0, 1.0, 3.0], np.float32), 0.5, 2.5),  # weak scalars keep float32
+    (np.array([0, 1, 3], np.int8), np.array([1, 1, 1], np.int16), xp.asarray(np.int32(2))),
+])
+def test_np_clip_promotes_as_numpy(x, lo, hi):
+    """np.clip on a lazyarr array gives NumPy's dtype (the result type of x and the bounds);
+    the standard's clip, which it ran, keeps x's dtype (int8 [0 1 2] for float bounds)."""
+    got = np.clip(xp.asarray(x), lo, hi)
+    want = np.clip(x, *(np.asarray(b) if isinstance(b, xp.Array) else b for b in (lo, hi)))
+    assert isinstance(got, xp.Array)
+    assert got.dtype == want.dtype
+    np.testing.assert_array_equal(np.asarray(got), want)
+    if x.dtype == np.int8:  # the standard's clip keeps x's dtype
+        assert xp.clip(xp.asarray(x), lo, hi).dtype == xp.int8
+
+
+@pytest.mark.parametrize("fname", ["std", "var"])
+@pytest.mark.parametrize("ddof", [0, 1, 2, 3, 5, 2.5])
+@pytest.mark.parametrize("data", [[1.0, 2.0, 4.0], [2.0, 2.0, 2.0], [[1.0, 2.0, 4.0]]])
+def test_np_std_and_var_divide_by_n_minus_ddof_clamped_at_zero(fname, ddof, data):
+    """NumPy divides by max(N - ddof, 0): inf for a nonzero sum of squares (the standard's
+    var gives NaN wherever N - correction <= 0)."""
+    a = np.array(data)
+    with np.errstate(all="ignore"):
+        want = getattr(np, fname)(a, ddof=ddof, axis=-1)
+    got = getattr(np, fname)(xp.asarray(a), ddof=ddof, axis=-1)
+    assert isinstance(got, xp.Array)
+    np.testing.assert_allclose(np.asarray(got), want, rtol=1e-14)
+
+
+def test_np_meshgrid_and_broadcast_arrays_return_tuples_as_numpy():
+    """NumPy 2 returns tuples; the standard's meshgrid and broadcast_arrays return lists."""
+    a, b = np.arange(3.0), np.arange(2.0)
+    for f, args in ((np.meshgrid, (a, b)), (np.broadcast_arrays, (a, b[:, None]))):
+        got = f(*map(xp.asarray, args))
+        want = f(*args)
+        assert type(got) is tuple and type(want) is tuple
+        assert all(isinstance(g, xp.Array) for g in got)
+        for g, w in zip(got, want):
+            np.testing.assert_array_equal(np.asarray(g), w)
+    assert type(xp.meshgrid(xp.asarray(a), xp.asarray(b))) is list
