@@ -312,8 +312,50 @@ def test_clip_float_bounds_on_integers_and_errors():
     check(xp.clip(xp.asarray(np.array([np.nan, 1.0, 5.0])), 0.0, 2.0), [np.nan, 1.0, 2.0])
     with pytest.raises(TypeError):
         xp.clip(xp.asarray([1j]), 0, 1)
-    with pytest.raises(ValueError):  # a bound may not broadcast x to a bigger shape
-        xp.clip(xp.asarray([1.0, 2.0]), xp.asarray(np.zeros((3, 2))))
+    with pytest.raises(ValueError):  # bounds must broadcast with x
+        xp.clip(xp.asarray([1.0, 2.0]), xp.asarray(np.zeros(3)))
+
+
+def test_clip_result_has_the_broadcast_shape_of_x_and_the_bounds():
+    """The standard's bounds need only broadcast with x (array_api_strict and NumPy give the
+    broadcast shape, x's dtype); a bound that broadcast x to a bigger shape was refused."""
+    strict = pytest.importorskip("array_api_strict")
+    x, lo, hi = np.array([0.5, 2.0]), np.zeros((2, 1)), np.array([[1.0], [0.25]])
+    for h in (1.0, hi):
+        got = xp.clip(xp.asarray(x), xp.asarray(lo), h if isinstance(h, float) else xp.asarray(h))
+        want = strict.clip(strict.asarray(x), strict.asarray(lo),
+                           h if isinstance(h, float) else strict.asarray(h))
+        assert got.shape == (2, 2)
+        check(got, np.asarray(want), np.float64)
+    x8, lo8 = np.array([1, 5], np.int8), np.array([[0], [2]], np.int8)
+    check(xp.clip(xp.asarray(x8), xp.asarray(lo8)), np.clip(x8, lo8, None), np.int8)
+
+
+_WIDE = [  # (x dtype, min, max): bounds outside x's dtype's range, as arrays or scalars
+    (np.int8, np.array(-300, np.int16), np.array(300, np.int16)),
+    (np.int8, np.array([-300, 0, 2, 50], np.int16), np.array([300, 1, 200, 40], np.int16)),
+    (np.int8, np.array(0, np.uint8), np.array(200, np.uint8)),
+    (np.uint8, np.array(-5, np.int8), np.array(100, np.int8)),
+    (np.uint8, -5, 300),
+    (np.int8, -300, 300),
+    (np.int16, np.array([-1e6, 0.5, -1e6, 0.5]), np.array([1e6, 2.5, 1e6, 2.5])),
+    (np.int8, -300.5, 300.5),
+]
+
+
+@pytest.mark.parametrize("dt,lo,hi", _WIDE)
+def test_clip_bounds_outside_the_dtype_range_saturate(dt, lo, hi):
+    """A bound beyond x's dtype's range acts as that range's end: an int16 bound of -300 on
+    int8 x was cast to int8 (-44, wrapped). The values are NumPy's clip, computed in the
+    promoted dtype, which lies in x's range here."""
+    x = np.array([0, 1, 3, 100], dt)
+    got = xp.clip(xp.asarray(x), *(xp.asarray(b) if isinstance(b, np.ndarray) else b
+                                   for b in (lo, hi)))
+    with np.errstate(all="ignore"):
+        want = np.clip(x.astype(np.float64), np.float64(lo), np.float64(hi))
+    info = np.iinfo(dt)
+    assert want.min() >= info.min and want.max() <= info.max
+    check(got, np.trunc(want).astype(dt), dt)
 
 
 # ---- operators ------------------------------------------------------------------------------

@@ -217,6 +217,8 @@ def test_ufunc_at_updates_the_array_and_nothing_it_shares_a_buffer_with():
     (np.array([0, 1, 3], np.int8), 0.5, 2.5),  # float bounds: float64
     (np.array([0, 1, 3], np.int8), None, 2.5),
     (np.array([0, 1, 3], np.int8), 1, 2),  # int bounds keep int8
+    (np.array([0, 1, 3], np.int8), -300, 300),  # ... outside its range too
+    (np.array([0, 1, 3], np.uint8), -1, 2),
     (np.array([0, 1, 3], np.int8), np.int16(1), 2),  # a NumPy scalar promotes
     (np.array([0.0, 1.0, 3.0], np.float32), 0.5, 2.5),  # weak scalars keep float32
     (np.array([0, 1, 3], np.int8), np.array([1, 1, 1], np.int16), xp.asarray(np.int32(2))),

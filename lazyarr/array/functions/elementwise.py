@@ -6,6 +6,8 @@ compute dtype and builds one `Elemwise` node; ``clip`` is built from ``maximum``
 
 from __future__ import annotations
 
+import numpy as np
+
 from ...graph.basic import apply_typed
 from ...graph.userline import where as _where_site
 from .. import _front
@@ -80,26 +82,48 @@ _minimum = globals()["minimum"]
 
 
 def clip(x, /, min=None, max=None):  # noqa: A002 - the standard's argument names
-    """``x`` limited to ``[min, max]`` (either may be None, a scalar or an array); the result
-    keeps ``x``'s dtype and shape."""
+    """``x`` limited to ``[min, max]``: either bound may be None, a scalar or an array that
+    broadcasts with ``x``. Result: ``x``'s dtype, the broadcast shape of ``x`` and the bounds.
+    A bound beyond the range of an integer ``x``'s dtype acts as that range's end; a float
+    bound of an integer ``x`` is compared in float64."""
     v = as_var(x)
     if v.dtype.kind in "cb":
         raise TypeError(f"clip() needs a real numeric array, not {v.dtype} ({_where_site()})")
     out = wrap(snapshot(v))  # no bounds: the value itself (NumPy's copy of a user's array)
     for bound, f in ((min, _maximum), (max, _minimum)):
-        if bound is None:
-            continue
-        if is_scalar(bound):
-            if v.dtype.kind in "iu" and isinstance(bound, float):
-                bound_v = const(bound, D.default_float)
-                as_float = wrap(cast(as_var(out), D.default_float))
-                out = wrap(cast(as_var(f(as_float, wrap(bound_v))), v.dtype))
-                continue
-            bound_v = const(bound, D.scalar_dtype(bound, v.dtype))
-        else:
-            bound_v = cast(as_var(bound), v.dtype)
-        out = f(out, wrap(bound_v))
-    if out._v.shape != v.shape:
-        raise ValueError(f"clip(): bounds broadcast x from {v.shape} to {out._v.shape}; they "
-                         f"must broadcast to x's shape ({_where_site()})")
+        if bound is not None:
+            out = _bounded(out, bound, f, v.dtype)
     return out
+
+
+def _bounded(out, bound, f, dt: np.dtype):
+    """``f(out, bound)`` (``maximum`` or ``minimum``) of dtype ``dt``, ``out``'s: for an
+    integer ``dt`` the bound is first clamped into ``dt``'s range, so converting it cannot
+    wrap around (an int16 -300 was int8 -44)."""
+    if dt.kind not in "iu":
+        b = const(bound, D.scalar_dtype(bound, dt)) if is_scalar(bound) else as_var(bound)
+        return f(out, wrap(cast(b, dt)))
+    info = np.iinfo(dt)
+    if isinstance(bound, (int, float)) and not isinstance(bound, bool):
+        bound = min(max(bound, info.min), info.max)
+        if isinstance(bound, int):
+            return f(out, wrap(const(bound, dt)))
+    b = const(bound, D.scalar_dtype(bound, dt)) if is_scalar(bound) else as_var(bound)
+    if b.dtype.kind == "f":
+        b = _clamped(cast(b, D.default_float), float(info.min), float(info.max))
+        return wrap(cast(as_var(f(wrap(cast(as_var(out), D.default_float)), wrap(b))), dt))
+    if b.dtype.kind in "iu":
+        bi = np.iinfo(b.dtype)
+        b = _clamped(b, max(info.min, bi.min), min(info.max, bi.max))
+    return f(out, wrap(cast(b, dt)))
+
+
+def _clamped(b, lo, hi):
+    """Variable ``b`` limited to ``[lo, hi]`` (numbers representable in its dtype); no node
+    for a limit its dtype cannot pass."""
+    lim = np.iinfo(b.dtype) if b.dtype.kind in "iu" else np.finfo(b.dtype)
+    if lo > lim.min:
+        b = as_var(_maximum(wrap(b), wrap(const(lo, b.dtype))))
+    if hi < lim.max:
+        b = as_var(_minimum(wrap(b), wrap(const(hi, b.dtype))))
+    return b
