@@ -17,7 +17,8 @@ Each rewrite edits ``fg`` in place and returns how many times it fired:
 * `pushout_accumulators`: a carry that only sums a per-step term (``acc = acc + x_t``, as the
   gradients of loop constants do) becomes a stacked output summed after the loop; an outer
   product term ``u_t v_tᵀ`` becomes one matrix product ``Uᵀ V`` after the loop (a sum
-  starting from zeros is that alone, so ``W - lr * Uᵀ V`` can become one ``Gemm``);
+  starting from zeros is that alone, so ``W - lr * Uᵀ V`` can become one ``Gemm``), where the
+  stacked terms fit `PUSHOUT_MAX_BYTES`;
 * `keep_last`: a stacked output read only at its last step keeps only that step;
 * `prune`: outputs nobody reads, carries nothing needs and inputs nothing reads are dropped;
 * `drop_trajectory`: a while loop whose trajectory nobody reads (no gradient) stops recording.
@@ -446,6 +447,22 @@ def _plus_zero(d: np.ndarray) -> bool:
     return not np.any(d)
 
 
+#: most bytes the per-step values a pushed-out accumulator stacks may take (``n`` steps of its
+#: term, or of an outer product's two vectors): past it the loop keeps its running sum (a
+#: counter ``c + 1`` over 10**8 steps would stack 800 MB)
+PUSHOUT_MAX_BYTES = 64 << 20
+
+
+def _stack_fits(n: int, term: Var) -> bool:
+    """Stacking what pushing out ``term``'s sum needs over ``n`` steps stays within
+    `PUSHOUT_MAX_BYTES`."""
+    parts = _outer_factors(term) or (term,)
+    if any(None in v.shape for v in parts):
+        return True  # a run-time size: the loop stacks such values anyway
+    size = sum(math.prod(v.shape) * v.dtype.itemsize for v in parts)
+    return n * size <= PUSHOUT_MAX_BYTES
+
+
 def pushout_accumulators(fg: FunctionGraph) -> int:
     """Sum per-step terms after the loop instead of carrying the running sum."""
     fired = 0
@@ -455,7 +472,8 @@ def pushout_accumulators(fg: FunctionGraph) -> int:
         if n is None:
             continue
         clients = FunctionGraph(p.op.body.inputs, p.op.body.outputs).clients()
-        acc = _accumulated(p, clients)
+        acc = {k: term for k, term in _accumulated(p, clients).items()
+               if _stack_fits(n, term)}
         if not acc:
             continue
         keep = [k for k in range(len(p.carry)) if k not in acc]

@@ -384,3 +384,18 @@ def test_accumulators_of_complex_and_integer_terms():
         e[i] = eps
         fd = (float(loss(xp.asarray(c0 + e))) - float(loss(xp.asarray(c0 - e)))) / (2 * eps)
         assert abs(g[i].real - fd) < 1e-6
+
+
+def test_pushout_keeps_a_running_sum_whose_stack_would_be_too_big(monkeypatch):
+    """A counter over many steps (``c + 1``) is not turned into a stacked output summed after
+    the loop: n steps of its term would take n times its memory (10**8 steps: 800 MB)."""
+    monkeypatch.setattr(R, "PUSHOUT_MAX_BYTES", 1024)
+    x = xp.asarray(RNG.standard_normal((6, 2)))
+    (count, total), _ = xp.scan(lambda c, xt: ((c[0] + 1, c[1] + xt), None),
+                                (xp.asarray(0), xp.zeros(2)), x, length=6)
+    long_count, _ = xp.scan(lambda c, _: (c + 1, None), xp.asarray(0), length=500)
+    fg, _ = _check(R.pushout_accumulators, count, total, long_count)
+    short, long_ = sorted(_scans(fg), key=lambda n: n.op.length)
+    assert short.op.n_carry == 0  # 6 steps of small terms: both sums after the loop
+    assert long_.op.n_carry == 1  # 500 int64 terms (4,000 bytes) would pass 1,024: carried
+    assert int(long_count) == 500 and int(count) == 6
