@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import operator
 
+from ...graph.basic import apply_typed
 from ...graph.userline import where
 from .. import dtypes as D
 from .._front import shape_node
@@ -176,7 +177,13 @@ def stack(arrays, /, *, axis: int = 0) -> Array:
         raise ValueError(f"stack(): all arrays must have the same shape, got "
                          f"{[v.shape for v in vs]} ({where()})")
     ax = normalize_axis(axis, len(vs[0].shape) + 1, "stack")
-    return concat([expand_dims(wrap(v), axis=ax) for v in vs], axis=ax)
+    s = vs[0].shape
+    shape = s[:ax] + (1,) + s[ax:]
+    if len(vs) == 1:
+        return shape_node(Reshape(shape), vs[0], shape)
+    op = Reshape(shape)  # each operand with the new axis, as expand_dims builds it
+    return build(Concat(ax), *_common([apply_typed(op, (v,), v.dtype, shape, v.depth + 1, 1)
+                                       for v in vs], "stack"))
 
 
 def expand_dims(x, /, axis: int = 0) -> Array:
