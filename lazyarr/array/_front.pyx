@@ -465,6 +465,7 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes
 from cpython.dict cimport PyDict_GetItem
 from libc.string cimport memcmp
 
+import os as _os
 import threading
 from collections import OrderedDict
 
@@ -725,18 +726,48 @@ cdef int _run_donating(Walk wk, list pending, Py_ssize_t n_asked, Py_ssize_t n_o
 #: program, with Python and compilation between), and another thread's realization would make
 #: leaves of part of it meanwhile; kernels release the GIL, so a waiting thread runs no
 #: Python. Re-entrant: a failed shared realization computes the asked values again.
-cdef object _lock = threading.RLock()
-cdef object _lock_acquire = _lock.acquire
-cdef object _lock_release = _lock.release
+cdef object _lock = None, _lock_acquire = None, _lock_release = None
+
+
+def _new_lock():
+    """A new realization lock: at import, and in the child of a ``fork()`` (the parent's may
+    be held by one of its threads, which the child does not have)."""
+    global _lock, _lock_acquire, _lock_release
+    _lock = threading.RLock()
+    _lock_acquire, _lock_release = _lock.acquire, _lock.release
+
+
+_new_lock()
+_os.register_at_fork(after_in_child=_new_lock)
 
 
 cdef _realize_list(list vars, bint share=True):
-    """`_realize_locked` under the realization lock."""
+    """`_realize_locked` under the realization lock; if it fails, the held variables of
+    ``vars`` still pending are listed again (`_relist_held`)."""
     _lock_acquire()
     try:
         _realize_locked(vars, share)
+    except BaseException:
+        _relist_held(vars)
+        raise
     finally:
         _lock_release()
+
+
+cdef int _relist_held(list vars) except -1:
+    """List again in the live registry the variables of ``vars`` that a user array holds and
+    that are still pending: a realization that was asked for all the held ones empties the
+    registry before its run, and `wrap` lists a variable only when its first Array is made."""
+    cdef Var v
+    for x in vars:
+        v = <Var>x
+        if v.nref and v.owner is not None:
+            for y in _live:
+                if y is v:
+                    break
+            else:
+                _live.append(v)
+    return 0
 
 
 cdef _realize_locked(list vars, bint share=True):

@@ -553,3 +553,57 @@ def test_a_realization_waits_for_another_threads_realization():
     assert other_done.wait(5)
     np.testing.assert_allclose(got_q, (np.sin(base) * 3.0 + 1.0) * 2.0, rtol=1e-12)
     np.testing.assert_allclose(results["p"], np.sin(base) * 3.0 + 1.0, rtol=1e-12)
+
+
+def test_a_forked_child_realizes_while_a_thread_of_the_parent_was_realizing(tmp_path):
+    """The realization lock held by a thread at ``fork()`` is not held in the child (which has
+    no such thread): its first realization does not wait forever."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "fork_child.py"
+    script.write_text(
+        "import os, threading, numpy as np, lazyarr as xp\n"
+        "from lazyarr.array import materialize as M\n"
+        "inside, done = threading.Event(), threading.Event()\n"
+        "prepare = M._prepare\n"
+        "def slow(*a, **k):\n"
+        "    inside.set(); done.wait(10); return prepare(*a, **k)\n"
+        "M.bind_realize(M.trace_cache, slow, M._raise_symbolic)\n"
+        "p = xp.sin(xp.asarray(np.arange(3.0))) * 7.0\n"
+        "t = threading.Thread(target=lambda: np.asarray(p)); t.start(); inside.wait(10)\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    M.bind_realize(M.trace_cache, prepare, M._raise_symbolic)\n"
+        "    import signal; signal.alarm(20)\n"
+        "    print('child', float(xp.sum(xp.asarray(np.arange(4.0)) + 1.0)), flush=True)\n"
+        "    os._exit(0)\n"
+        "done.set(); t.join()\n"
+        "_, status = os.waitpid(pid, 0)\n"
+        "print('status', status)\n")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         timeout=60)
+    assert "child 10.0" in out.stdout, out.stdout + out.stderr
+    assert "status 0" in out.stdout, out.stdout + out.stderr
+
+
+def test_held_arrays_of_a_failed_realization_stay_listed():
+    """When every held pending array is among those asked, the registry is emptied before the
+    run; if the run fails, the held ones still pending are listed again (a later realization
+    whose program they meet computes them with it)."""
+    from lazyarr.rewrites.config import config
+
+    x = xp.asarray(np.array([1000.0, 2.0]))
+    t = xp.exp(x)
+    h = t + 1.0
+    mode = config.mode
+    config.mode = "nan_guard"
+    try:
+        with pytest.raises(FloatingPointError):
+            xp.realize(t, h)
+    finally:
+        config.mode = mode
+    assert h._v.owner is not None
+    assert sum(v is h._v for v in M.live_pending) == 1
+    assert sum(v is t._v for v in M.live_pending) == 1
+    np.testing.assert_allclose(np.asarray(h)[1], np.exp(2.0) + 1.0)
