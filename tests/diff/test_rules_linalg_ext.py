@@ -123,6 +123,17 @@ def test_det_gradient_of_a_singular_matrix(dtype):
     np.testing.assert_allclose(np.asarray(g), expect, atol=1e-6)
 
 
+def test_det_gradient_of_a_batch_with_a_non_finite_matrix():
+    """A matrix with a NaN or an inf has a NaN gradient; the others of its batch keep theirs
+    (the SVD path would raise on it for the whole batch)."""
+    b = np.stack([np.eye(2), np.full((2, 2), np.nan), [[np.inf, 1.0], [1.0, 1.0]],
+                  [[1.0, 2.0], [2.0, 4.0]]])
+    g = np.asarray(xp.grad(lambda a: xp.sum(xp.linalg.det(a)))(xp.asarray(b)))
+    np.testing.assert_allclose(g[0], np.eye(2))
+    assert np.isnan(g[1]).all() and np.isnan(g[2]).all()
+    np.testing.assert_allclose(g[3], [[4.0, -2.0], [-2.0, 1.0]], atol=1e-12)
+
+
 @pytest.mark.parametrize("dtype", CPLX)
 @pytest.mark.parametrize("deficiency", [0, 1, 2])
 @FEW

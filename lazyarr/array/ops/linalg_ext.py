@@ -188,12 +188,17 @@ def _adjugate_by_svd(x: np.ndarray) -> np.ndarray:
 
 def _np_adjugate(p, x: np.ndarray) -> np.ndarray:
     """Adjugates (``adj(x) x = det(x) I``) of ``(..., M, M)`` matrices: ``det(x) * inv(x)`` for
-    the well-conditioned ones (LU), through the SVD for the others (singular ones too)."""
+    the well-conditioned ones (LU), through the SVD for the others (singular ones too); NaN
+    for a matrix holding a NaN or an infinity (the SVD would fail for the whole stack)."""
     n = x.shape[-1]
     if x.size == 0:
         return x.copy()
     flat = x.reshape(-1, n, n)
-    out = np.empty_like(flat)
+    out = np.full_like(flat, np.nan)
+    finite = np.isfinite(flat).all(axis=(-2, -1))
+    if not finite.all():
+        out[finite] = _np_adjugate(p, flat[finite])
+        return out.reshape(x.shape)
     try:
         inv = np.linalg.inv(flat)
         fast = _adjugate_by_lu_ok(flat, inv)
