@@ -604,3 +604,21 @@ def test_integer_to_a_negative_power_agrees_between_kernel_and_reference():
     np.testing.assert_array_equal(TABLE["pow"].np_fn(a, b), want)
     deep = xp.reshape(xp.asarray(a), (1,) * 16 + (7,)) ** xp.asarray(b)
     np.testing.assert_array_equal(np.asarray(deep).ravel(), want)
+
+
+def test_clip_of_large_integers_by_float_bounds_keeps_the_elements_kept():
+    """An int64 or uint64 element kept by a float bound comes back unchanged: comparing in
+    float64 then converting every element back turned 2**63 - 1 into -2**63 (the float rounds
+    to 2**63) and 2**53 + 1 into 2**53."""
+    big = np.array([2**62, 2**63 - 1, -(2**63)], np.int64)
+    a = xp.asarray(big)
+    check(xp.clip(a, xp.asarray(2.5)), np.array([2**62, 2**63 - 1, 2], np.int64), np.int64)
+    check(xp.clip(a, xp.asarray(np.float32(0))), np.array([2**62, 2**63 - 1, 0], np.int64),
+          np.int64)
+    check(xp.clip(xp.asarray(np.array([2**53 + 1], np.int64)), None, xp.asarray(1e300)),
+          np.array([2**53 + 1], np.int64), np.int64)
+    check(xp.clip(a, xp.asarray(1e19)), np.full(3, 2**63 - 1, np.int64), np.int64)
+    check(xp.clip(a, None, -1e19), np.full(3, -(2**63), np.int64), np.int64)
+    u = xp.asarray(np.array([0, 2**64 - 1], np.uint64))
+    check(xp.clip(u, 3.7, 5.2), np.array([3, 5], np.uint64), np.uint64)
+    check(xp.clip(u, -1.0, 1e30), np.array([0, 2**64 - 1], np.uint64), np.uint64)

@@ -79,13 +79,15 @@ for _name, _fn in TABLE.items():
 
 _maximum = globals()["maximum"]
 _minimum = globals()["minimum"]
+_trunc = globals()["trunc"]
 
 
 def clip(x, /, min=None, max=None):  # noqa: A002 - the standard's argument names
     """``x`` limited to ``[min, max]``: either bound may be None, a scalar or an array that
     broadcasts with ``x``. Result: ``x``'s dtype, the broadcast shape of ``x`` and the bounds.
     A bound beyond the range of an integer ``x``'s dtype acts as that range's end; a float
-    bound of an integer ``x`` is compared in float64."""
+    bound of an integer ``x`` is compared in float64 and, where it clips, truncated (NumPy's
+    float clip cast back); the elements it keeps are returned exactly."""
     v = as_var(x)
     if v.dtype.kind in "cb":
         raise TypeError(f"clip() needs a real numeric array, not {v.dtype} ({_where_site()})")
@@ -110,12 +112,27 @@ def _bounded(out, bound, f, dt: np.dtype):
             return f(out, wrap(const(bound, dt)))
     b = const(bound, D.scalar_dtype(bound, dt)) if is_scalar(bound) else as_var(bound)
     if b.dtype.kind == "f":
-        b = _clamped(cast(b, D.default_float), float(info.min), float(info.max))
-        return wrap(cast(as_var(f(wrap(cast(as_var(out), D.default_float)), wrap(b))), dt))
+        return _float_bound(out, b, f is _maximum, dt)
     if b.dtype.kind in "iu":
         bi = np.iinfo(b.dtype)
         b = _clamped(b, max(info.min, bi.min), min(info.max, bi.max))
     return f(out, wrap(cast(b, dt)))
+
+
+def _float_bound(out, b, lower: bool, dt: np.dtype):
+    """Integer ``out`` (dtype ``dt``) limited by float bound ``b`` (a lower one if ``lower``),
+    as NumPy's clip in float64 cast back to ``dt`` gives it (the bound truncated; a bound past
+    ``dt``'s range acts as its end), without converting the elements kept: compared in
+    float64 (rounding is monotonic, so an element below the bound compares below it), the
+    kept ones are ``out`` itself (an int64 near 2**63 does not round to 2**63 and wrap)."""
+    info = np.iinfo(dt)
+    top = float(info.max)  # the range's end rounded: 2**63 for int64, above every int64
+    bf = wrap(cast(b, D.default_float))
+    xf = wrap(cast(as_var(out), D.default_float))
+    past = xf < bf if lower else xf > bf
+    below_top = float(np.nextafter(top, 0.0))  # converts to dt exactly
+    bi = wrap(cast(_clamped(as_var(_trunc(bf)), float(info.min), below_top), dt))
+    return where(past, where(bf >= top, info.max, bi), out)
 
 
 def _clamped(b, lo, hi):
