@@ -181,7 +181,8 @@ def test_constant_folding_skips_errors():
 
 def test_merge_equal_constants_and_nodes():
     x = special()
-    y = x * -0.0 + x * -0.0  # two distinct -0.0 constants (not cached): merged
+    m0 = np.float64(-0.0)  # a NumPy scalar's constant is not shared: two distinct -0.0
+    y = x * m0 + x * np.float64(-0.0)  # constants (equal bytes): merged
     fg = check_rewrite(y, fires="merge")
     assert ops(fg).count("multiply") == 1
     z = x * -0.0 + x * 0.0  # different bytes: not merged
