@@ -13,6 +13,7 @@ from hypothesis.extra import numpy as hnp
 
 import lazyarr as xp
 
+from ..finite_differences import central_differences as _fd
 from .la_helpers import ALL, COMPLEX, FLOATS, INTS, NUMERIC, arrays, check
 
 shapes = hnp.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=4)
@@ -558,16 +559,6 @@ def test_tensordot_of_several_run_time_sized_axes(name, positive):
     gx, gy = xp.grad(lambda a, b: loss(xp, a, b), argnums=(0, 1))(xp.asarray(x), xp.asarray(y))
     np.testing.assert_allclose(np.asarray(gx), _fd(lambda v: loss(np, v, y), x), atol=1e-6)
     np.testing.assert_allclose(np.asarray(gy), _fd(lambda v: loss(np, x, v), y), atol=1e-6)
-
-
-def _fd(f, x, h=1e-6):
-    """Central differences of scalar ``f`` at ``x`` (float64)."""
-    out = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        e = np.zeros_like(x)
-        e[i] = h
-        out[i] = (f(x + e) - f(x - e)) / (2 * h)
-    return out
 
 
 def test_contractions_of_a_run_time_size_against_one_raise():

@@ -8,17 +8,8 @@ import lazyarr as xp
 from lazyarr.control import ops as control_ops
 from lazyarr.diff import Lop, Rop, grad, jvp
 
+from ..finite_differences import central_differences as _fd
 from .test_loops import _bptt_np, _elman_params, _loss_np, elman_xp
-
-
-def _fd(f, x, eps=1e-6):
-    """Central finite differences of scalar ``f`` at NumPy array ``x``."""
-    g = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        e = np.zeros_like(x)
-        e[i] = eps
-        g[i] = (f(x + e) - f(x - e)) / (2 * eps)
-    return g
 
 
 def test_elman_bptt_by_grad_matches_hand_derived_and_finite_differences():
