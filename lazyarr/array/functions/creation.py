@@ -11,7 +11,7 @@ import numpy as np
 from ...graph.basic import Var
 from ...graph.userline import where
 from .. import dtypes as D
-from .._front import NestedArray
+from .._front import NestedArray, shape_node
 from ..coerce import (
     Array,
     as_var,
@@ -144,7 +144,7 @@ def _filled(shape, fill_value, dtype, device, fname: str) -> Array:
             raise TypeError(f"{fname}(): cannot fill {dt} with complex {fill_value!r} "
                             f"({where()})")
         v = const(fill_value, dt)
-    return build(Alloc(shape), v)
+    return shape_node(Alloc(shape), v, shape)  # Alloc's rule: the fill's dtype, ``shape``
 
 
 def zeros(shape, *, dtype=None, device=None) -> Array:
