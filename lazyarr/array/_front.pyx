@@ -13,6 +13,7 @@ cimport numpy as cnp
 from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.object cimport PyObject, PyTypeObject
 from cpython.pythread cimport PyThread_get_thread_ident
+from cpython.ref cimport Py_REFCNT
 from cpython.tuple cimport PyTuple_GET_SIZE
 
 from ..graph._ir cimport Apply, Var, node1
@@ -746,12 +747,32 @@ cdef _realize_list(list vars, bint share=True):
     ``vars`` still pending are listed again (`_relist_held`)."""
     _lock_acquire()
     try:
+        _free_unread_dropped()
         _realize_locked(vars, share)
     except BaseException:
         _relist_held(vars)
         raise
     finally:
         _lock_release()
+
+
+cdef int _free_unread_dropped() except -1:
+    """Free now (`materialize.release_dropped`) the graphs of the pending variables listed
+    that no Array holds and nothing reads (the list and their Apply alone refer to them):
+    built and dropped unread. The realization drops such entries from the registry, which
+    that freeing works from; their graphs, and the inputs they hold, then waited for the
+    collector. Nothing is called when there is none (an eager step's dropped intermediates
+    are read by its loss)."""
+    global _dropped
+    for x in _live:  # references: the list's, the Apply's outputs', this loop's
+        if not (<Var>x).nref and (<Var>x).owner is not None and Py_REFCNT(x) <= 3:
+            break
+    else:
+        return 0
+    x = None
+    _dropped = 0
+    _cg["release_dropped"]()
+    return 0
 
 
 cdef int _relist_held(list vars) except -1:
