@@ -490,6 +490,24 @@ def test_constants_that_only_alternate_between_few_values_stay_baked(monkeypatch
     assert all(len(fg.inputs) == 1 for fg in built)
 
 
+def _inputs_alive_after(n: int, step) -> int:
+    """How many of ``n`` fresh 1,000-element inputs, each given to ``step`` (which drops all
+    it builds), are still alive afterwards, with the cyclic collector off throughout."""
+    inputs = []
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        for i in range(n):
+            big = np.full(1000, float(i))
+            inputs.append(weakref.ref(big))
+            step(big)
+            del big
+        return sum(r() is not None for r in inputs)
+    finally:
+        if was:
+            gc.enable()
+
+
 def test_graphs_dropped_unread_free_their_inputs_without_a_collection():
     """``xp.asarray(big) * 2 + 1`` built and dropped every step, never read: the live
     registry kept every such graph (and its input buffer) until a realization or 16 Ki of
@@ -497,19 +515,10 @@ def test_graphs_dropped_unread_free_their_inputs_without_a_collection():
     prune the registry, and the graphs nothing else holds are freed by reference counts."""
     from lazyarr.array import _front
 
-    inputs = []
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        for i in range(400):
-            big = np.full(1000, float(i))
-            inputs.append(weakref.ref(big))
-            _ = xp.asarray(big) * 2.0 + 1.0
-            del _, big
-        alive = sum(r() is not None for r in inputs)
-    finally:
-        if was:
-            gc.enable()
+    def step(big):
+        _ = xp.asarray(big) * 2.0 + 1.0
+
+    alive = _inputs_alive_after(400, step)
     assert alive <= 2 * _front.DROPPED_PRUNE_AT, alive
     kept = xp.asarray(np.ones(3)) * 2.0   # a graph still held survives the pruning
     for i in range(300):
@@ -523,20 +532,13 @@ def test_a_realization_frees_the_graphs_dropped_unread_before_it():
     so the input waited for the collector (a tester saw +2 GB of RSS with 50 MB a step). It
     is freed by reference counts now, at the realization."""
     s = xp.asarray(np.arange(10.0))
-    inputs = []
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        for i in range(20):
-            big = np.full(1000, float(i))
-            inputs.append(weakref.ref(big))
-            b = xp.asarray(big) + 1.0
-            del b, big
-            assert float(xp.sum(s)) == 45.0
-        alive = sum(r() is not None for r in inputs)
-    finally:
-        if was:
-            gc.enable()
+
+    def step(big):
+        b = xp.asarray(big) + 1.0
+        del b
+        assert float(xp.sum(s)) == 45.0
+
+    alive = _inputs_alive_after(20, step)
     assert alive == 0, alive
     kept = xp.asarray(np.ones(3)) * 2.0   # a graph still held is not freed by it
     assert float(xp.sum(s)) == 45.0
