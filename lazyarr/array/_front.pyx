@@ -727,15 +727,16 @@ cdef int _run_donating(Walk wk, list pending, Py_ssize_t n_asked, Py_ssize_t n_o
 #: program, with Python and compilation between), and another thread's realization would make
 #: leaves of part of it meanwhile; kernels release the GIL, so a waiting thread runs no
 #: Python. Re-entrant: a failed shared realization computes the asked values again.
-cdef object _lock = None, _lock_acquire = None, _lock_release = None
+cdef object _lock_acquire = None, _lock_release = None
 
 
 def _new_lock():
-    """A new realization lock: at import, and in the child of a ``fork()`` (the parent's may
-    be held by one of its threads, which the child does not have)."""
-    global _lock, _lock_acquire, _lock_release
-    _lock = threading.RLock()
-    _lock_acquire, _lock_release = _lock.acquire, _lock.release
+    """A new realization lock (its bound acquire and release): at import, and in the child
+    of a ``fork()`` (the parent's may be held by one of its threads, which the child does
+    not have)."""
+    global _lock_acquire, _lock_release
+    lock = threading.RLock()
+    _lock_acquire, _lock_release = lock.acquire, lock.release
 
 
 _new_lock()

@@ -106,10 +106,8 @@ def _bounded(out, bound, f, dt: np.dtype):
         b = const(bound, D.scalar_dtype(bound, dt)) if is_scalar(bound) else as_var(bound)
         return f(out, wrap(cast(b, dt)))
     info = np.iinfo(dt)
-    if isinstance(bound, (int, float)) and not isinstance(bound, bool):
-        bound = min(max(bound, info.min), info.max)
-        if isinstance(bound, int):
-            return f(out, wrap(const(bound, dt)))
+    if isinstance(bound, int) and not isinstance(bound, bool):
+        return f(out, wrap(const(min(max(bound, info.min), info.max), dt)))
     b = const(bound, D.scalar_dtype(bound, dt)) if is_scalar(bound) else as_var(bound)
     if b.dtype.kind == "f":
         return _float_bound(out, b, f is _maximum, dt)
