@@ -3,14 +3,17 @@
 The default is ``OMP_NUM_THREADS`` when set, else every core this process may run on.
 BLAS libraries are limited through threadpoolctl when it is installed.
 
-OpenMP threads spin briefly after a parallel region, then sleep (``GOMP_SPINCOUNT=3000``, set
-at import unless the user set ``GOMP_SPINCOUNT`` or ``OMP_WAIT_POLICY``; libgomp reads it with the
-first kernel). Waking a sleeping thread can cost ~100 us on a virtual machine, once per region
-of a step; spinning without bound took the cores from BLAS's threads. On 2 cores (fig1, A/B in
-one run): the 784-1000-1000-1000-10 SGD step at minibatch 1 took 867 us with the threads
-sleeping at once (``OMP_WAIT_POLICY=PASSIVE``) and 449-474 us spinning 3000 times; the
-784-500-10 step at minibatch 60 took 49 ms spinning without bound (the default 300000) on a
-loaded machine, 12 ms passive.
+OpenMP threads spin for a while after a parallel region, then sleep (``GOMP_SPINCOUNT=30000``,
+a few hundred microseconds here; set at import unless the user set ``GOMP_SPINCOUNT`` or
+``OMP_WAIT_POLICY``; libgomp reads it with the first kernel). Waking a sleeping thread can cost
+~100 us on a virtual machine, once per region of a step; spinning without bound took the cores
+from BLAS's threads. On 2 cores (fig1, A/B in one run): the 784-1000-1000-1000-10 SGD step at
+minibatch 1 took 867 us with the threads sleeping at once (``OMP_WAIT_POLICY=PASSIVE``) and
+449-474 us spinning 3000 times; the 784-500-10 step at minibatch 60 took 49 ms spinning without
+bound (the default 300000) on a loaded machine, 12 ms passive. 3000 spins last ~30 us: an eager
+step's Python between two programs is longer (784-500-10 at minibatch 1: ~40 us), so each step
+woke the threads again. Its program alone, after a busy wait of 40 / 80 / 160 us: 68 / 87 /
+92 us at 3000 spins (52 us back to back); 43 / 44 / 46 us at 30000 (40 us).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from __future__ import annotations
 import os
 
 #: libgomp's spins before a waiting thread sleeps (its default is 300000: milliseconds)
-SPIN_COUNT = "3000"
+SPIN_COUNT = "30000"
 if "OMP_WAIT_POLICY" not in os.environ:
     os.environ.setdefault("GOMP_SPINCOUNT", SPIN_COUNT)
 

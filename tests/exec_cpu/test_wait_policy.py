@@ -13,7 +13,7 @@ CODE = ("import os, lazyarr; "
 
 
 @pytest.mark.parametrize("user,expected", [
-    ({}, "None 3000"),
+    ({}, "None 30000"),
     ({"OMP_WAIT_POLICY": "PASSIVE"}, "PASSIVE None"),
     ({"OMP_WAIT_POLICY": "ACTIVE"}, "ACTIVE None"),
     ({"GOMP_SPINCOUNT": "50"}, "None 50"),
