@@ -469,7 +469,7 @@ def pushout_accumulators(fg: FunctionGraph) -> int:
     for node in _scans(fg):
         p = _Parts(node)
         n = p.op.length
-        if n is None:
+        if not n:  # a run-time length, or no steps: the carries are their starts, -0.0 kept
             continue
         clients = FunctionGraph(p.op.body.inputs, p.op.body.outputs).clients()
         acc = {k: term for k, term in _accumulated(p, clients).items()

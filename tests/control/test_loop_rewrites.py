@@ -399,3 +399,15 @@ def test_pushout_keeps_a_running_sum_whose_stack_would_be_too_big(monkeypatch):
     assert short.op.n_carry == 0  # 6 steps of small terms: both sums after the loop
     assert long_.op.n_carry == 1  # 500 int64 terms (4,000 bytes) would pass 1,024: carried
     assert int(long_count) == 500 and int(count) == 6
+
+
+def test_a_scan_of_no_steps_keeps_its_running_sum_start_exactly():
+    """With no steps a running sum is its start, -0.0 included: pushed out it would be
+    ``start + sum(empty)``, and -0.0 + 0.0 is +0.0."""
+    start = np.array([-0.0, 1.5, -0.0])
+    total, _ = xp.scan(lambda c, xt: (c + xt, None), xp.asarray(start),
+                       xp.asarray(np.zeros((0, 3))))
+    assert _scans(_fgraph(total)[0])[0].op.length == 0
+    got = np.asarray(total)
+    np.testing.assert_array_equal(got, start)
+    np.testing.assert_array_equal(np.signbit(got), np.signbit(start))
