@@ -90,6 +90,47 @@ def test_cond_pytrees_and_nesting():
     np.testing.assert_allclose(np.asarray(r["v"]), [10.0, -10.0])
 
 
+def test_nested_cond_skips_an_outer_value_only_the_untaken_inner_branch_reads():
+    """A value computed outside both conds that only the inner untaken branch reads is not
+    computed: the inner branch's program takes all its inputs at once, so the value's node
+    moves into the branch that reads it (`cond_rewrites`), eager and compiled."""
+    def f(x, p, q):
+        only_inner_true = boom(x * 2.0)
+        out = xp.cond(p, lambda: xp.cond(q, lambda: only_inner_true, lambda: x + 1.0),
+                      lambda: x)
+        return out
+
+    x = np.array([1.0, -2.0])
+    before = runs["boom"]
+    for run in (f, xp.compile(f)):
+        got = run(xp.asarray(x), xp.asarray(True), xp.asarray(False))
+        np.testing.assert_allclose(np.asarray(got), x + 1.0)
+        got = run(xp.asarray(x), xp.asarray(False), xp.asarray(True))
+        np.testing.assert_allclose(np.asarray(got), x)
+    assert runs["boom"] == before
+
+
+def test_a_value_only_one_branch_reads_moves_into_that_branch():
+    from lazyarr.graph._walk import cut
+
+    from lazyarr.control.cond_rewrites import sink_into_branches
+    from lazyarr.graph.fgraph import FunctionGraph
+
+    x = xp.asarray(np.array([0.5, 2.0]))
+    shared = xp.exp(x)
+    only_true = xp.log(shared) * 3.0
+    r = xp.cond(xp.sum(x) > 0, lambda: only_true + shared, lambda: shared - 1.0)
+    leaves, steps, refs, _ = cut([r._v])
+    fg = FunctionGraph.from_cut(leaves, steps, refs)
+    assert sink_into_branches(fg) == 2  # the product, then the log; exp stays: both read it
+    (node,) = [n for n in fg.toposort() if isinstance(n.op, control_ops.Cond)]
+    assert node.op.n_te == 1 and node.op.n_fe == 1  # each branch reads exp(x) alone
+    outside = [str(getattr(n.op, "fn", "")) for n in fg.toposort()]
+    assert "exp" in outside and "log" not in outside and "multiply" not in outside
+    xn = np.array([0.5, 2.0])
+    np.testing.assert_allclose(np.asarray(r), np.log(np.exp(xn)) * 3.0 + np.exp(xn))
+
+
 def test_cond_inside_scan_picks_per_step():
     x = np.array([1.0, -2.0, 3.0, -4.0])
 
