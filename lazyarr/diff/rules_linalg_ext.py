@@ -546,6 +546,12 @@ def _nonzero(y: Array) -> Array:
     return E.where(y == 0, 1.0, y)
 
 
+def _over_norm(num: Array, y: Array) -> Array:
+    """``num / y`` for a norm ``y`` (broadcast against ``num``), 0 where ``y`` is 0: a zero norm
+    has derivative 0, also where ``x`` is not zero but its squares underflowed."""
+    return E.where(y == 0, 0.0, num / _nonzero(y))
+
+
 def _abs_tangent(x: Array, t: Array) -> Array:
     """The tangent of ``abs(x)``: ``Re(conj(sign(x)) * t)``."""
     return real_part(conj(E.sign(x)) * t)
@@ -580,7 +586,7 @@ def _matrix_norm_vjp(p, inputs, outputs, cts):
     gk = g if keep else g[..., None, None]
     ord_ = p["ord"]
     if ord_ == "fro":
-        return [gk * x / _nonzero(y if keep else y[..., None, None])]
+        return [_over_norm(gk * x, y if keep else y[..., None, None])]
     if ord_ == "nuc":
         u, _, vh = LA.svd(x, full_matrices=False)
         return [gk * (u @ vh)]
@@ -596,7 +602,7 @@ def _matrix_norm_jvp(p, inputs, outputs, ts):
     keep = p["keepdims"]
     ord_ = p["ord"]
     if ord_ == "fro":
-        return [S.sum(real_part(conj(x) * t), axis=(-2, -1), keepdims=keep) / _nonzero(y)]
+        return [_over_norm(S.sum(real_part(conj(x) * t), axis=(-2, -1), keepdims=keep), y)]
     if ord_ == "nuc":
         u, _, vh = LA.svd(x, full_matrices=False)
         return [S.sum(real_part(conj(u) * (t @ mH(vh))), axis=(-2, -1), keepdims=keep)]
@@ -629,7 +635,7 @@ def _vector_norm_vjp(p, inputs, outputs, cts):
     keep, axes = p["keepdims"], p["axes"]
     yk, gk = (y, g) if keep else (expand_axes(y, axes), expand_axes(g, axes))
     if p["ord"] == 2:
-        return [gk * x / _nonzero(yk)]
+        return [_over_norm(gk * x, yk)]
     w = _vector_norm_weight(p, x, yk)
     return [None if w is None else gk * w * E.sign(x)]
 
@@ -639,7 +645,7 @@ def _vector_norm_jvp(p, inputs, outputs, ts):
     x, y, t = inputs[0], outputs[0], ts[0]
     keep, axes = p["keepdims"], p["axes"]
     if p["ord"] == 2:
-        return [S.sum(real_part(conj(x) * t), axis=axes, keepdims=keep) / _nonzero(y)]
+        return [_over_norm(S.sum(real_part(conj(x) * t), axis=axes, keepdims=keep), y)]
     yk = y if keep else expand_axes(y, axes)
     w = _vector_norm_weight(p, x, yk)
     if w is None:

@@ -449,6 +449,21 @@ def test_norm_of_zeros_has_zero_derivative(build):
     np.testing.assert_array_equal(g[0], np.zeros((2, 3)))
 
 
+@pytest.mark.parametrize("build", [
+    lambda x: xp.linalg.vector_norm(x), lambda x: xp.linalg.vector_norm(x, axis=-1),
+    lambda x: xp.linalg.matrix_norm(x),
+])
+def test_a_norm_that_underflows_to_zero_has_zero_derivative(build):
+    """The squares of 1e-200 underflow: the norm is 0.0 (as NumPy's), so its derivative is the
+    zero norm's 0, in reverse and forward mode, not ``x`` divided by the stand-in 1."""
+    x = np.array([[1e-200, 3e-200, 0.0], [2e-200, 0.0, 0.0]])
+    assert not np.any(np.asarray(build(xp.asarray(x))))
+    g = xp.grad(lambda a: xp.sum(build(a)))(xp.asarray(x))
+    np.testing.assert_array_equal(np.asarray(g), np.zeros_like(x))
+    _, t = xp.jvp(build, (xp.asarray(x),), (xp.asarray(np.ones_like(x)),))
+    np.testing.assert_array_equal(np.asarray(t), np.zeros(np.asarray(t).shape))
+
+
 def test_eigh_jvp_on_native_kernels(native_pipeline):
     """On the installed pipeline (generated kernels, in-place buffer reuse): an in-place kernel
     once overwrote the buffer that linalg.diagonal's result still viewed (all -0 eigenvalue
