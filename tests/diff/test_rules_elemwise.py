@@ -198,3 +198,18 @@ def test_jvp_of_an_operand_broadcast_against_a_run_time_sized_one():
     f = lambda w: xp.sum(xp.asarray(x)[mask] + w[0])  # noqa: E731
     _, t = xp.jvp(f, (np.array([0.3, 0.1]),), (np.array([1.0, 0.0]),))
     assert float(t) == 3.0
+
+
+def test_logaddexp_derivatives_at_infinite_arguments():
+    """d/da logaddexp(a, b) is sigmoid(a - b): 1 where a is +inf and b finite, 0 for b; the
+    formula exp(a - out) gave exp(inf - inf), NaN. Equal arguments share it equally."""
+    a = np.array([np.inf, 1.0, -np.inf, -np.inf, np.inf, 2.0])
+    b = np.array([0.5, np.inf, 0.5, -np.inf, np.inf, 3.0])
+    ga, gb = xp.grad(lambda a, b: xp.sum(xp.logaddexp(a, b)), argnums=(0, 1))(
+        xp.asarray(a), xp.asarray(b))
+    s = 1 / (1 + np.exp(b[-1] - a[-1]))
+    np.testing.assert_allclose(np.asarray(ga), [1.0, 0.0, 0.0, 0.5, 0.5, s], rtol=1e-15)
+    np.testing.assert_allclose(np.asarray(gb), [0.0, 1.0, 1.0, 0.5, 0.5, 1 - s], rtol=1e-15)
+    _, t = xp.jvp(lambda a: xp.logaddexp(a, xp.asarray(b)), (xp.asarray(a),),
+                  (xp.asarray(np.ones_like(a)),))
+    np.testing.assert_allclose(np.asarray(t), np.asarray(ga), rtol=1e-15)

@@ -98,7 +98,11 @@ def _where(c, a, b):
 
 
 def _logaddexp_partials(ns, x, y, out):
-    return ns.exp(x - out), ns.exp(y - out)
+    # sigmoid(x - y) and sigmoid(y - x): exp(x - out) is exp(inf - inf), NaN, at x = +inf;
+    # equal arguments share the derivative equally (at +-inf too)
+    same = x == y
+    return (ns.where(same, 0.5, 1.0 / (1.0 + ns.exp(y - x))),
+            ns.where(same, 0.5, 1.0 / (1.0 + ns.exp(x - y))))
 
 
 def _pow_partials(ns, x, y, out):
