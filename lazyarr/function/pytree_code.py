@@ -38,7 +38,7 @@ def _const_test(src: str, x: Any, consts: list) -> str:
     tells it: plain ``==`` where that says the same)."""
     consts.append(type(x))
     test = f"type({src}) is c[{len(consts) - 1}] and "
-    if type(x) is tuple:  # item by item: no call (a static shape is tested on every call)
+    if isinstance(x, tuple):  # item by item (a namedtuple too): no call for a static shape
         return test + " and ".join([f"len({src}) == {len(x)}"] + [
             _const_test(f"{src}[{i}]", e, consts) for i, e in enumerate(x)])
     if isinstance(x, (float, np.floating)) and not _plain(x):
@@ -46,17 +46,26 @@ def _const_test(src: str, x: Any, consts: list) -> str:
             return test + f"{src} != {src}"
         consts.append(math.copysign(1.0, x))
         return test + f"{src} == 0.0 and copysign(1.0, {src}) == c[{len(consts) - 1}]"
-    if (isinstance(x, (complex, np.complexfloating)) and not (_plain(x.real)
-                                                              and _plain(x.imag))
-            or isinstance(x, tuple)):  # a namedtuple, say
+    if isinstance(x, (complex, np.complexfloating)) and not (_plain(x.real)
+                                                             and _plain(x.imag)):
         consts.append(value_key(x))
         return test + f"key({src}) == c[{len(consts) - 1}]"
     consts.append(x)
     if isinstance(x, (bool, int, float, complex, str, bytes, np.generic)) or x is None:
         return test + f"{src} == c[{len(consts) - 1}]"
-    # another object: itself first, as tuple equality does (its == may raise or return
-    # an array, a tensor's say)
-    return test + f"({src} is c[{len(consts) - 1}] or {src} == c[{len(consts) - 1}])"
+    # another object: itself first, as tuple equality does, then its == (which may raise
+    # or return an array, a tensor's say)
+    return test + f"({src} is c[{len(consts) - 1}] or equal({src}, c[{len(consts) - 1}]))"
+
+
+def static_equal(a: Any, b: Any) -> bool:
+    """Whether static value ``a`` equals ``b``: ``a == b`` is a plain True (a bool or NumPy
+    bool); an elementwise answer (an array's, a tensor's) or an error means not equal."""
+    try:
+        eq = a == b
+    except Exception:
+        return False
+    return type(eq) in (bool, np.bool_) and bool(eq)
 
 
 def _key_ref(key: Any, keys: list) -> str:
@@ -154,4 +163,4 @@ def make_matcher(spec: Any) -> Callable[[Any], list | None]:
     test = " and ".join(conds) or "True"
     code = f"lambda t: [{', '.join(parts)}] if {test} else None"
     return eval(code, {"c": consts, "k": keys, "copysign": math.copysign,  # noqa: S307
-                       "key": value_key})
+                       "key": value_key, "equal": static_equal})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import enum
 
 import numpy as np
@@ -701,6 +702,53 @@ def test_static_values_equal_but_different_trace_apart():
         with np.errstate(divide="ignore", invalid="ignore"):
             np.testing.assert_array_equal(np.asarray(f(x, s)), x / s)
     assert f.n_traces == 4
+
+
+_Holder = collections.namedtuple("_Holder", "value")
+
+
+class _ArrayEq:
+    """A static value whose ``==`` answers elementwise, as a tensor's does."""
+
+    def __init__(self, scale: float):
+        self.scale = scale
+
+    def __eq__(self, other):
+        return np.array([True, False])
+
+    __hash__ = object.__hash__
+
+
+class _RaisingEq(_ArrayEq):
+    def __eq__(self, other):
+        raise RuntimeError("no ==")
+
+    __hash__ = object.__hash__
+
+
+@pytest.mark.parametrize("cls", [_ArrayEq, _RaisingEq], ids=["array-eq", "raising-eq"])
+def test_a_static_whose_eq_is_not_a_bool_is_another_signature(cls):
+    """A static value whose ``==`` returns an array (or raises) is a new signature when it is
+    another object: the call traces again instead of raising in the previous call's matcher."""
+    x = np.array([1.0, 2.0])
+    f = xp.compile(lambda x, s: x * s.scale, static_argnums=1)
+    first = cls(2.0)
+    for s in (first, cls(7.0), first, (first,)[0]):
+        np.testing.assert_array_equal(np.asarray(f(x, s)), x * s.scale)
+    assert f.n_traces == 2
+    g = xp.compile(lambda x, s: x * s[0].scale, static_argnums=1)  # in tuples, namedtuples
+    for s in ((first,), (cls(3.0),), _Holder(first), _Holder(cls(5.0)), _Holder(first)):
+        np.testing.assert_array_equal(np.asarray(g(x, s)), x * s[0].scale)
+    assert g.n_traces == 4
+
+
+def test_a_static_torch_tensor_retraces_on_a_new_tensor():
+    torch = pytest.importorskip("torch")
+    f = xp.compile(lambda x, t: x * float(t.sum()), static_argnums=1)
+    x = np.array([1.0, 2.0])
+    for t in (torch.tensor([1.0, 2.0]), torch.tensor([3.0, 4.0])):
+        np.testing.assert_array_equal(np.asarray(f(x, t)), x * float(t.sum()))
+    assert f.n_traces == 2
 
 
 def test_a_compiled_method_takes_its_instance():
