@@ -191,7 +191,8 @@ class Compiled:
             else:
                 types.append((d.dtype, d.shape))
         try:
-            key = (struct, tuple(types), tuple(scalars), statics, len(args))
+            key = ((struct, _dict_keys(struct)), tuple(types), tuple(scalars), statics,
+                   len(args))
             hash(key)
         except TypeError:
             raise TypeError(f"compile: static arguments must be hashable, got "
@@ -199,7 +200,7 @@ class Compiled:
         prog = self._cache.get(key)
         if prog is None:
             if eager_ok and scalars and self._values_vary(key):
-                spec = _match_spec(args, self.static_argnums, iter(leaves), scalar_types=True)
+                spec = _match_spec(args, self.static_argnums, scalar_types=True)
                 self._eager = (make_matcher(spec), make_flatten(_scalars_only(spec)),
                                [t[0] for t in types], [t[1] for t in types],
                                self._scalar_state(key))
@@ -208,7 +209,7 @@ class Compiled:
                                [index_of[k] for k in sorted(donated) if k in index_of])
             if scalars:
                 self._scalar_state(key).traced.add(tuple(v for _k, _t, v in scalars))
-            prog.match = make_matcher(_match_spec(args, self.static_argnums, iter(leaves)))
+            prog.match = make_matcher(_match_spec(args, self.static_argnums))
             prog.runner.set_match(prog.match)
             self._cache[key] = prog
             if len(self._cache) > MAX_SIGNATURES:
@@ -471,25 +472,40 @@ def _fresh_array(x: Any) -> Any:
     return _as_array(x)
 
 
-def _match_spec(args: tuple, static_argnums: tuple, leaves, scalar_types: bool = False) -> Any:
+def _match_spec(args: tuple, static_argnums: tuple, scalar_types: bool = False) -> Any:
     """The structure of ``args`` for `make_matcher`: static arguments and Python scalars are
-    constants, or with ``scalar_types`` scalars match any value of their type (``leaves``: an
-    iterator over the dynamic leaves, in order)."""
-    def mark(s):
+    constants, or with ``scalar_types`` scalars match any value of their type; dicts carry
+    their keys in the order given."""
+    def mark(s, x):
         kind = s[0]
         if kind == "leaf":
-            x = next(leaves)
             if not isinstance(x, _SCALARS):
                 return s
             return ("type", type(x)) if scalar_types else ("const", x)
         if kind in ("tuple", "list"):
-            return (kind, tuple(mark(c) for c in s[1]))
-        if kind in ("dict", "ntuple"):
-            return (kind, s[1], tuple(mark(c) for c in s[2]))
+            return (kind, tuple(mark(c, y) for c, y in zip(s[1], x)))
+        if kind == "ntuple":
+            return (kind, s[1], tuple(mark(c, y) for c, y in zip(s[2], x)))
+        if kind == "dict":
+            return (kind, s[1], tuple(mark(c, x[k]) for k, c in zip(s[1], s[2])), tuple(x))
         return s
 
-    return ("tuple", tuple(("const", a) if i in static_argnums else mark(T.flatten(a)[1])
+    return ("tuple", tuple(("const", a) if i in static_argnums else mark(T.flatten(a)[1], a)
                            for i, a in enumerate(args)))
+
+
+def _dict_keys(struct: Any) -> tuple:
+    """The keys of the dicts in pytree ``struct`` by type and `value_key` (a structure
+    compares them by ``==``: ``1``, ``True`` and ``1.0`` are one key there)."""
+    kind = struct[0]
+    if kind in ("tuple", "list"):
+        return tuple(k for s in struct[1] for k in _dict_keys(s))
+    if kind == "ntuple":
+        return tuple(k for s in struct[2] for k in _dict_keys(s))
+    if kind == "dict":
+        return (tuple((type(k), value_key(k)) for k in struct[1]),
+                *(k for s in struct[2] for k in _dict_keys(s)))
+    return ()
 
 
 def _arrays_only(struct: Any, is_array) -> Any:

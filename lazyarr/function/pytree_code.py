@@ -128,11 +128,15 @@ def make_matcher(spec: Any) -> Callable[[Any], list | None]:
     """``match(tree) -> array leaves`` or None when ``tree`` does not have the structure and
     constants of ``spec``: a structure as from `control.trace.flatten` whose non-array leaves
     are ``("const", value)`` (compared by type and value) or ``("type", t)`` (any value of
-    type ``t``). Array leaves are not checked."""
+    type ``t``), and whose dicts are ``("dict", keys, children, keys as given)``: a dict
+    matches with its keys in that order, each of its type and value (``1``, ``True`` and
+    ``1.0`` are equal keys that ``f`` tells apart; keys that do not sort keep their order).
+    Array leaves are not checked."""
     conds: list[str] = []
     parts: list[str] = []
     consts: list = []
     keys: list = []
+    n_dicts = [0]
 
     def go(s: Any, src: str) -> None:
         kind = s[0]
@@ -154,8 +158,10 @@ def make_matcher(spec: Any) -> Callable[[Any], list | None]:
             for i, sub in enumerate(s[2]):
                 go(sub, f"{src}[{i}]")
         else:
-            consts.append(frozenset(s[1]))
-            conds.append(f"type({src}) is dict and {src}.keys() == c[{len(consts) - 1}]")
+            given = f"d{n_dicts[0]}"  # the dict's keys in order, bound in the test
+            n_dicts[0] += 1
+            conds.append(f"type({src}) is dict and len({given} := tuple({src})) == {len(s[3])}")
+            conds.extend(_const_test(f"{given}[{i}]", key, consts) for i, key in enumerate(s[3]))
             for key, sub in zip(s[1], s[2]):
                 go(sub, f"{src}[{_key_ref(key, keys)}]")
 

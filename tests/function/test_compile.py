@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import enum
+import math
 
 import numpy as np
 import pytest
@@ -436,6 +437,37 @@ def test_dict_keys_that_are_not_literals(key):
         assert list(out) == [key]
         np.testing.assert_array_equal(np.asarray(out[key]), x * 2.0)
 
+
+
+def test_dict_keys_equal_but_of_other_types_are_other_signatures():
+    """``{1: x}``, ``{True: x}``, ``{1.0: x}`` (and ``0.0`` vs ``-0.0``, ``(1,)`` vs ``(True,)``)
+    have equal keys that ``f`` tells apart: each call gets what eager ``f`` returns."""
+    x = np.array([1.0, 2.0])
+
+    def tagged(d):
+        return [v * (10.0 if isinstance(k, bool) else 1.0) * (3.0 if isinstance(k, float) else 1.0)
+                * (5.0 if math.copysign(1.0, k[0] if isinstance(k, tuple) else k) < 0 else 1.0)
+                for k, v in d.items()]
+
+    f = xp.compile(tagged)
+    for key in (1, True, 1.0, 1, 0.0, -0.0, (1,), (True,), (-0.0,), True):
+        want = tagged({key: x})
+        np.testing.assert_array_equal(np.asarray(f({key: x})[0]), want[0])
+    assert f.n_traces == 8
+    g = xp.compile(lambda d: {k: v * 2.0 for k, v in d.items()})
+    for key in (1, True, 1, 1.0):
+        (got,) = g({key: x})
+        assert type(got) is type(key)
+
+
+def test_dict_keys_that_do_not_sort_keep_their_order():
+    """Keys no order sorts (frozensets) are kept in the order given: a dict of the same keys in
+    another order is another signature, ``f`` iterating it as a trace of that call would."""
+    x, y = np.array([1.0]), np.array([2.0])
+    a, b = frozenset({1}), frozenset({2})
+    f = xp.compile(lambda d: xp.concat([v for v in d.values()]))
+    for d in ({a: x, b: y}, {b: y, a: x}, {a: x, b: y}):
+        np.testing.assert_array_equal(np.asarray(f(d)), np.concatenate(list(d.values())))
 
 
 def test_a_compiled_function_on_a_traced_expression_is_inlined():
