@@ -16,6 +16,7 @@ from libc.string cimport memcpy
 import numpy as np
 
 from ..array.array_object import Array
+from ..array.materialize import ConcretizationError, realize
 from ..exec_cpu import ahead as _ahead
 from ..exec_cpu import fpstate as _fpstate
 from ..exec_cpu.fpstate import enter as _fp_enter, leave as _fp_leave
@@ -34,7 +35,7 @@ cdef extern from *:
 
 class TrustedArgsError(Exception):
     """Arguments of a ``trust_input`` call that the program cannot take: ``args[0]`` is
-    ``"structure"`` (not realized arrays in the previous call's structure) or ``"shape"``
+    ``"structure"`` (not arrays in the previous call's structure) or ``"shape"``
     (``args[1]``: ``(shape given, shape taken)``)."""
 
 
@@ -112,16 +113,24 @@ def check_loop(list objs, list dtypes, list shapes, frozenset stacked, Py_ssize_
     return data
 
 
-def trusted_data(list objs, list shapes):
+def trusted_data(list objs, list shapes, list pending):
     """The data of ``objs`` for a ``trust_input`` call: raises TypeError for an object that is
-    not a realized Array or NumPy array, ValueError (message: ``(got, expected)``) for a shape
-    other than ``shapes``."""
+    not an Array or NumPy array, ValueError (message: ``(got, expected)``) for a shape other
+    than ``shapes``. The variables of Arrays not computed yet go to ``pending`` (then the
+    data is not complete: compute them and call again)."""
     cdef Py_ssize_t k, n = len(objs)
     cdef list data = [None] * n
-    cdef object x, d
+    cdef object x, d, v
     for k in range(n):
         x = objs[k]
-        d = x if type(x) is cnp.ndarray else x._v.data
+        if type(x) is cnp.ndarray:
+            d = x
+        else:
+            v = x._v
+            d = v.data
+            if d is None and v.owner is not None:
+                pending.append(v)
+                continue
         if type(d) is not cnp.ndarray:
             raise TypeError("not a realized array")
         if d.shape != shapes[k]:
@@ -320,14 +329,33 @@ cdef class Runner:
     def call_trusted(self, tuple args):
         """`run` on ``args`` assumed to have this program's structure; arguments that are not
         raise `TrustedArgsError` (errors of the program itself pass through)."""
+        cdef list pending = []
+        objs = self._trusted_leaves(args)
+        data = self._trusted_data(objs, pending)
+        if pending:  # Arrays not computed yet: computed together, as a checked call does
+            try:
+                realize(pending)
+            except ConcretizationError:  # built from an enclosing trace's input
+                raise TrustedArgsError("structure", None) from None
+            pending = []
+            data = self._trusted_data(objs, pending)
+        return self.run(data, objs)
+
+    cdef object _trusted_leaves(self, tuple args):
+        """The array leaves of ``args`` in the previous call's structure."""
         try:
-            objs = self.flatten_in(args)
-            data = trusted_data(objs, self.shapes)
-        except ValueError as e:
-            raise TrustedArgsError("shape", e.args[0]) from None
+            return self.flatten_in(args)
         except (AttributeError, IndexError, KeyError, TypeError):
             raise TrustedArgsError("structure", None) from None
-        return self.run(data, objs)
+
+    cdef list _trusted_data(self, list objs, list pending):
+        """`trusted_data` with its errors as `TrustedArgsError`."""
+        try:
+            return trusted_data(objs, self.shapes, pending)
+        except ValueError as e:
+            raise TrustedArgsError("shape", e.args[0]) from None
+        except (AttributeError, TypeError):
+            raise TrustedArgsError("structure", None) from None
 
     def loop(self, Py_ssize_t n, list data, list objs, list stacked, bint exact=False):
         """``n`` calls with no Python code between them: call ``i`` reads slice ``i`` of the

@@ -343,8 +343,8 @@ class Compiled:
                 got, want = e.args[1]
                 raise ValueError(f"compile (trust_input): an argument has shape {got}, "
                                  f"the compiled program takes {want} ({where()})") from None
-            raise TypeError(f"compile (trust_input): the arguments are not realized arrays "
-                            f"in the structure of the previous call ({where()})") from None
+            raise TypeError(f"compile (trust_input): the arguments are not arrays in the "
+                            f"structure of the previous call ({where()})") from None
 
     def loop(self, n: int, *args, stacked_argnums: int | Sequence[int] | None = None,
              exact: bool = False, **kwargs):
@@ -591,7 +591,8 @@ def compile(f: Callable | None = None, *, static_argnums: int | Sequence[int] = 
 
     ``trust_input=True`` (or setting ``.trust_input`` later): calls skip flattening checks,
     conversions and the signature lookup and run the program of the previous call; arguments
-    must be arrays of that call's structure. A wrong shape raises ValueError; a wrong dtype is
+    must be arrays (NumPy arrays or Arrays; those not computed yet are computed first) of that
+    call's structure. A wrong shape raises ValueError; a wrong dtype is
     computed through NumPy's casting rules (the result dtype may differ); any other object
     raises TypeError from the program. Python scalars and static arguments are not read (the
     previous call's values are baked into its program), and leaves beyond that call's

@@ -223,6 +223,26 @@ def test_trust_input_runs_the_previous_program_and_wrong_input_is_reported():
     assert g.n_traces == 1
 
 
+def test_trust_input_computes_pending_arrays_first():
+    """Arrays not computed yet (``ones(3)``, ``a + 1``) are arrays of the call's structure: a
+    trusted call computes them and runs; a wrong shape is still a ValueError."""
+    f = xp.compile(lambda a, b: a * 2.0 + b, trust_input=True)
+    a = np.arange(3.0)
+    f(xp.asarray(a), np.ones(3))
+    np.testing.assert_array_equal(np.asarray(f(xp.ones(3), np.ones(3))), np.full(3, 3.0))
+    np.testing.assert_array_equal(np.asarray(f(xp.asarray(a) + 1.0, xp.asarray(a) * 3.0)),
+                                  (a + 1.0) * 2.0 + a * 3.0)
+    with pytest.raises(ValueError, match="shape"):
+        f(xp.ones(4), np.ones(3))
+    assert f.n_traces == 1
+    g = xp.compile(lambda w: w - 1.0, donate_argnums=0, trust_input=True)
+    w = g(xp.asarray(a))
+    before = xp.asarray(a) * 10.0
+    np.testing.assert_array_equal(np.asarray(g(w + 1.0)), a - 1.0)
+    np.testing.assert_array_equal(np.asarray(w), a - 1.0)  # read, not written
+    np.testing.assert_array_equal(np.asarray(g(before)), a * 10.0 - 1.0)
+
+
 def test_n_step_loop_equals_n_python_calls():
     ps = _mlp_params()
     xs = RNG.standard_normal((5, 4, 6)).astype(np.float32)
