@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import operator
 import sys
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -48,11 +49,26 @@ EAGER_MEMORY = 16
 
 
 def _argnums(nums: int | Sequence[int], what: str) -> tuple[int, ...]:
-    t = (nums,) if isinstance(nums, int) else tuple(nums)
-    for n in t:
-        if not isinstance(n, int) or isinstance(n, bool) or n < 0:
-            raise TypeError(f"compile: {what} must be non-negative ints, got {nums!r} ({where()})")
+    """Argument numbers ``nums`` (one integer or a sequence of them: anything
+    `operator.index` takes but bools, NumPy's integers too) as a tuple of ints."""
+    one = _index(nums)
+    try:
+        t = (one,) if one is not None else tuple(_index(n) for n in nums)
+    except TypeError:  # not iterable
+        t = (None,)
+    if any(n is None or n < 0 for n in t):
+        raise TypeError(f"compile: {what} must be non-negative ints, got {nums!r} ({where()})")
     return t
+
+
+def _index(n: Any) -> int | None:
+    """Integer ``n`` as an int (`operator.index`), None for a bool or a non-integer."""
+    if isinstance(n, (bool, np.bool_)):
+        return None
+    try:
+        return operator.index(n)
+    except TypeError:
+        return None
 
 
 class Compiled:

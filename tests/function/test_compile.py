@@ -270,6 +270,24 @@ def test_inside_an_enclosing_trace_f_is_inlined():
     np.testing.assert_allclose(np.asarray(grad), np.cos(x) * x + np.sin(x), rtol=1e-12)
 
 
+def test_argument_numbers_of_numpy_integer_type():
+    """``static_argnums``/``donate_argnums``/``stacked_argnums`` take any integer
+    (``operator.index``), one or a sequence, as ``.loop(n)`` does; bools are refused."""
+    x = np.arange(3.0)
+    f = xp.compile(lambda a, s: a * s, static_argnums=np.int64(1))
+    np.testing.assert_array_equal(np.asarray(f(x, 2.0)), x * 2.0)
+    assert f.static_argnums == (1,) and type(f.static_argnums[0]) is int
+    g = xp.compile(lambda w, d: w - d, donate_argnums=[np.int32(0)])
+    np.testing.assert_array_equal(np.asarray(g(x, x)), np.zeros(3))
+    assert g.donate_argnums == (0,)
+    h = xp.compile(lambda a, b: a + b)
+    np.testing.assert_array_equal(
+        np.asarray(h.loop(2, np.ones((2, 3)), x, stacked_argnums=np.uint8(0))), x + 1.0)
+    for bad in (True, [np.bool_(True)], 1.0, "1"):
+        with pytest.raises(TypeError, match="static_argnums"):
+            xp.compile(lambda a: a, static_argnums=bad)
+
+
 def test_bad_arguments():
     with pytest.raises(TypeError, match="callable"):
         xp.compile(3)
