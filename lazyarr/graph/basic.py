@@ -116,7 +116,8 @@ class Op(metaclass=OpMeta):
     #: arrays reading an overwritten leaf
     raises_on_values: bool = True
     #: the sign of a zero output is not specified (a sum's: the order of its additions and
-    #: the BLAS decide it); debug mode does not compare it downstream of such an op
+    #: the BLAS decide it; a max's: which of equal zeros it keeps); debug mode does not
+    #: compare it downstream of such an op
     zero_sign_unspecified: bool = False
     #: a macro op stands for a graph of ordinary nodes: ``expand(inputs) -> outputs`` (Vars)
     #: builds it, and `FunctionGraph.from_cut` does so before anything compiles the cut

@@ -4,8 +4,9 @@
   within a tolerance set by the dtype; a mismatch raises `RewriteMismatchError` naming the
   rewrites that fired. Where the reference is not finite and the optimized value is, and a
   stabilize rewrite fired, the optimized program is the more accurate one: that is accepted.
-  Zeros of different signs differ, except in outputs computed from a sum or a matrix product
-  (`unsigned_zero_outputs`), whose sign of zero the standard leaves open.
+  Zeros of different signs differ, except in outputs computed from a sum, a max or min
+  reduction or a matrix product (`unsigned_zero_outputs`), whose sign of zero the standard
+  leaves open (elementwise maximum/minimum keep NumPy's choice, the second operand).
 * `first_nonfinite`: which of some arrays holds a NaN or an infinity.
 """
 

@@ -158,3 +158,21 @@ def test_the_sign_of_a_zero_from_a_product_or_sum_is_not_a_mismatch():
         check_against_reference(zero, neg_zero, r, unsigned_zeros=[False])
     with pytest.raises(RewriteMismatchError, match="differ"):  # only zeros are relaxed
         check_against_reference([np.array([1.0])], neg_zero, r, unsigned_zeros=[True])
+
+
+@pytest.mark.parametrize("reduce", ["max", "min"])
+def test_the_sign_of_a_zero_from_max_or_min_is_not_a_mismatch(reduce):
+    """Which of equal zeros ``max``/``min`` return the standard leaves open: the native
+    kernels keep the first, NumPy's reference the last (a false RewriteMismatchError with no
+    rewrite fired). Elementwise maximum/minimum agree with NumPy (the second operand) and keep
+    their signs checked."""
+    x = np.array([[-0.0, 0.0], [0.0, -0.0]])
+    fn, np_fn = getattr(xp, reduce), getattr(np, reduce)
+    with options(mode="debug"):
+        got = [np.asarray(fn(xp.asarray(x[0]))), np.asarray(fn(xp.asarray(x[1]))),
+               np.asarray(fn(xp.asarray(x), axis=0)), np.asarray(-fn(xp.asarray(x), axis=1))]
+        both = np.asarray(getattr(xp, reduce + "imum")(xp.asarray(x[0]), xp.asarray(x[1])))
+    for g, want in zip(got, [np_fn(x[0]), np_fn(x[1]), np_fn(x, axis=0), -np_fn(x, axis=1)]):
+        np.testing.assert_array_equal(g, want)  # equal: +0.0 == -0.0
+    np.testing.assert_array_equal(np.signbit(both),
+                                  np.signbit(getattr(np, reduce + "imum")(x[0], x[1])))

@@ -23,7 +23,9 @@ class Reduce(Op):
 
     @property
     def zero_sign_unspecified(self) -> bool:
-        return self.kind in ("sum", "mean")
+        # a sum's: its order of additions; max/min's: which of equal zeros is kept (the
+        # native kernels keep the first, NumPy the last)
+        return self.kind in ("sum", "mean", "max", "min")
 
     def infer(self, x: Var):
         if self.kind in ("max", "min") and any(x.shape[a] == 0 for a in self.axes):
