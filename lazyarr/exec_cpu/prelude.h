@@ -29,6 +29,20 @@ static inline c64_t la_c128_to_c64(c128_t v) {
     return __builtin_complex(r, m);
 }
 
+/* float -> int32/int64 with x86's values (NumPy's): the truncated value in range, INT_MIN for
+ * NaN, +-inf and out of range (C leaves those undefined). Without trapping math GCC folds
+ * (F)(int)x into trunc(x), whose -0.0 no integer has: |x| < 1 gives 0 explicitly, so the
+ * folded and the plain conversion agree. Narrower integers take the low bits of int32. */
+#define LA_F2I(NAME, F, T, T_MIN, LIMIT, FABS)                                         \
+static inline T NAME(F x) {                                                        \
+    const F a = FABS(x);                                                           \
+    return a < 1 ? 0 : a < (LIMIT) ? (T)x : (T_MIN);                               \
+}
+LA_F2I(la_f2i32_float, float, int32_t, INT32_MIN, 0x1p31f, __builtin_fabsf)
+LA_F2I(la_f2i32_double, double, int32_t, INT32_MIN, 0x1p31, __builtin_fabs)
+LA_F2I(la_f2i64_float, float, int64_t, INT64_MIN, 0x1p63f, __builtin_fabsf)
+LA_F2I(la_f2i64_double, double, int64_t, INT64_MIN, 0x1p63, __builtin_fabs)
+
 #define LA_IDIV(T, U)                                                              \
 static inline T la_floordiv_##T(T a, T b) {                                        \
     if (b == 0) return 0;                                                          \
