@@ -298,14 +298,14 @@ def _streaming_loop(t: str, block_body: str) -> list[str]:
 
 
 def _cast(v: str, src: np.dtype, dst: np.dtype, t: str) -> str:
-    """C for casting ``v`` from ``src`` to ``dst`` (C type ``t``). A float goes to int32 and
-    int64 through the prelude's ``la_f2i32_<F>``/``la_f2i64_<F>`` (x86's values out of range,
-    and no trunc() once GCC folds a float -> int -> float round trip), to an 8- or 16-bit
-    integer through int32, as NumPy's conversion does on x86. complex128 -> complex64 goes
-    through the prelude's ``la_c128_to_c64``."""
-    if src.kind == "f" and dst.kind == "i" and dst.itemsize == 8:
-        return f"la_f2i64_{c_type(src)}({v})"
-    if src.kind == "f" and dst.kind in "iu" and dst.itemsize <= 4 and dst != np.uint32:
+    """C for casting ``v`` from ``src`` to ``dst`` (C type ``t``). A float goes to a 4- or
+    8-byte integer through the prelude's ``la_f2<i|u><bits>_<F>`` (NumPy's values on x86 out of
+    range, and no trunc() once GCC folds a float -> int -> float round trip), to an 8- or
+    16-bit integer through int32, as NumPy's conversion does on x86. complex128 -> complex64
+    goes through the prelude's ``la_c128_to_c64``."""
+    if src.kind == "f" and dst.kind in "iu" and dst.itemsize >= 4:
+        return f"la_f2{dst.kind}{dst.itemsize * 8}_{c_type(src)}({v})"
+    if src.kind == "f" and dst.kind in "iu":
         v = f"la_f2i32_{c_type(src)}({v})"
     if src == np.complex128 and dst == np.complex64:
         return f"la_c128_to_c64({v})"

@@ -42,6 +42,16 @@ LA_F2I(la_f2i32_float, float, int32_t, INT32_MIN, 0x1p31f, __builtin_fabsf)
 LA_F2I(la_f2i32_double, double, int32_t, INT32_MIN, 0x1p31, __builtin_fabs)
 LA_F2I(la_f2i64_float, float, int64_t, INT64_MIN, 0x1p63f, __builtin_fabsf)
 LA_F2I(la_f2i64_double, double, int64_t, INT64_MIN, 0x1p63, __builtin_fabs)
+/* float -> uint32/uint64 as NumPy's scalar conversion on x86: uint32 takes the low bits of
+ * the int64 conversion; uint64 converts [2**63, 2**64) as unsigned, 0 from 2**64 up (and
+ * +inf), the int64 conversion's bits below (negatives wrap, NaN and -inf give 2**63). */
+#define LA_F2U(F, TWO63, TWO64)                                                    \
+static inline uint32_t la_f2u32_##F(F x) { return (uint32_t)la_f2i64_##F(x); }    \
+static inline uint64_t la_f2u64_##F(F x) {                                         \
+    return x >= (TWO63) ? (x < (TWO64) ? (uint64_t)x : 0) : (uint64_t)la_f2i64_##F(x); \
+}
+LA_F2U(float, 0x1p63f, 0x1p64f)
+LA_F2U(double, 0x1p63, 0x1p64)
 
 #define LA_IDIV(T, U)                                                              \
 static inline T la_floordiv_##T(T a, T b) {                                        \

@@ -21,6 +21,7 @@ from lazyarr.array.ops.elemwise import elementwise_types
 from lazyarr.array.ops.scalar_table import TABLE
 from lazyarr.exec_cpu import link
 from lazyarr.graph import FunctionGraph, Var, apply
+from lazyarr.rewrites.config import options
 
 DTYPES = [np.dtype(t) for t in ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16",
                                 "uint32", "uint64", "float32", "float64", "complex64",
@@ -190,16 +191,35 @@ def _numpy_cast_each(x, it):
         return np.concatenate([x[i:i + 1].astype(it) for i in range(x.size)])
 
 
-@pytest.mark.parametrize("ft", [xp.float32, xp.float64])
-@pytest.mark.parametrize("it", [xp.int32, xp.int64])
-def test_float_to_wide_int_and_back_in_one_kernel(ft, it):
-    """float -> int32/int64 -> float fused: NumPy's values (+0.0 for -0.7, INT_MIN for NaN,
-    inf and out of range), not trunc() (GCC folds the round trip without trapping math)."""
+@pytest.mark.parametrize(("ft", "back"), [(xp.float32, xp.float32), (xp.float64, xp.float64),
+                                          (xp.float64, xp.float32)])
+@pytest.mark.parametrize("it", [xp.int32, xp.int64, xp.uint32, xp.uint64])
+def test_float_to_wide_int_and_back_in_one_kernel(ft, it, back):
+    """float -> int32/int64/uint32/uint64 -> float fused: NumPy's values (+0.0 for -0.7, the
+    lone cast's value for NaN, inf and out of range), not trunc() (GCC folds the round trip
+    without trapping math)."""
     x = np.array(WIDE_CAST_VALUES * 4, np.dtype(ft))
-    got = np.asarray(xp.astype(xp.astype(xp.asarray(x), it), ft))
-    want = _numpy_cast_each(x, np.dtype(it)).astype(np.dtype(ft))
+    got = np.asarray(xp.astype(xp.astype(xp.asarray(x), it), back))
+    want = _numpy_cast_each(x, np.dtype(it)).astype(np.dtype(back))
     np.testing.assert_array_equal(got, want)
     assert not np.signbit(got[want == 0]).any()
+
+
+@pytest.mark.parametrize("ft", [xp.float32, xp.float64])
+@pytest.mark.parametrize("it", [xp.int8, xp.uint8, xp.int16, xp.uint16, xp.int32, xp.uint32,
+                                xp.int64, xp.uint64])
+def test_float_to_int_cast_agrees_with_numpy_out_of_range(ft, it):
+    """The lone kernel's float -> integer values equal NumPy's scalar conversion (constant
+    folding's, the reference VM's) for negatives, NaN, +-inf and out of range: uint64 wraps
+    negatives and gives 0 at 2**64 and beyond (a plain C cast gave 2**64 - 1 with AVX-512)."""
+    x = np.array(WIDE_CAST_VALUES * 4, np.dtype(ft))
+    with options(mode="debug"):  # the reference VM gives the same values
+        got = np.asarray(xp.astype(xp.asarray(x), it))
+    np.testing.assert_array_equal(got, _numpy_cast_each(x, np.dtype(it)))
+    for v in WIDE_CAST_VALUES:
+        folded = xp.astype(xp.full((), v, dtype=ft), it)
+        assert int(np.asarray(folded)) == int(_numpy_cast_each(np.array([v], np.dtype(ft)),
+                                                               np.dtype(it))[0])
 
 
 @pytest.mark.parametrize("n", [1, 3, 8, 1001])

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...graph.basic import Op, Var
-from .elemwise import broadcast_shapes
+from .elemwise import broadcast_shapes, cast_values
 from .reduce import Reduce
 from .scalar_table import TABLE
 
@@ -57,7 +57,7 @@ class Composite(Op):
             if name == "const":
                 vals.append(np.asarray(value, dtype=dt))
             elif name == "cast":
-                vals.append(np.asarray(vals[args[0]]).astype(dt))
+                vals.append(cast_values(np.asarray(vals[args[0]]), dt))
             else:
                 r = np.asarray(TABLE[name].np_fn(*[vals[a] for a in args]))
                 vals.append(r if r.dtype == dt else r.astype(dt))

@@ -115,6 +115,16 @@ class Elemwise(Op):
         return self.fn.name
 
 
+def cast_values(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``x.astype(dtype)``; float -> uint32 through int64, NumPy's scalar conversion on x86
+    (its vector loop gives other values out of range in some lanes, so the reference would
+    depend on an element's position; the kernels take the int64 conversion's low bits too)."""
+    if x.dtype.kind == "f" and dtype == np.uint32:
+        with np.errstate(invalid="ignore"):
+            return x.astype(np.int64).astype(dtype)
+    return x.astype(dtype)
+
+
 class Cast(Op):
     """Elementwise conversion to ``dtype`` (the standard's ``astype``)."""
 
@@ -127,7 +137,7 @@ class Cast(Op):
         return [(self.dtype, x.shape)]
 
     def perform(self, x: np.ndarray) -> np.ndarray:
-        return x.astype(self.dtype)
+        return cast_values(x, self.dtype)
 
     def __repr__(self) -> str:
         return f"Cast{{{self.dtype}}}"
