@@ -297,8 +297,8 @@ def reduce_size_one(node, g):
         return None
     if any(x.shape[a] != 1 for a in op.axes):
         return None
-    if op.kind == "mean" and op.dtype.kind == "c":
-        return None  # NumPy divides by 1+0j: an infinite part makes the other one NaN
+    if op.kind in ("mean", "prod") and op.dtype.kind == "c":
+        return None  # 1+0j divides (mean) or multiplies (prod) it: -0.0 and inf parts change
     out = node.outputs[0]
     v = x
     if v.dtype != op.dtype:

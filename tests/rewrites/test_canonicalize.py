@@ -134,6 +134,11 @@ def test_reduce_over_size_one_axes():
     z = xp.asarray(np.array([[complex(-np.inf, 0.0)], [complex(1.0, -0.0)]]))
     check_rewrite(xp.sum(z, axis=1), fires="reduce_size_one")
     check_rewrite(xp.mean(z, axis=1), fires="!reduce_size_one")  # (-inf+0j)/1 is -inf+nanj
+    # (1+0j) * z is not z: 1-0j becomes 1+0j, inf+0j becomes inf+nanj (NumPy's product)
+    zp = np.array([[complex(1.0, -0.0)], [complex(np.inf, 0.0)]])
+    check_rewrite(xp.prod(xp.asarray(zp), axis=1), fires="!reduce_size_one")
+    got, want = np.asarray(xp.prod(xp.asarray(zp), axis=1))[0], np.prod(zp, axis=1)[0]
+    assert got == want and np.signbit(got.imag) == np.signbit(want.imag)
 
 
 def test_a_sum_of_a_sum_needs_no_plus_zero():
