@@ -54,6 +54,15 @@ def positive(v: Var, depth: int = 0) -> bool:
     return False
 
 
+def _involves_exp(v: Var, depth: int = 0) -> bool:
+    """``v`` is computed from an ``exp``: a plain constant (``x * 3 / 3``) rounds, so it
+    cancels under fast-math only."""
+    o = v.owner
+    if o is None or depth > MAX_DEPTH:
+        return False
+    return o.op is E("exp") or any(_involves_exp(i, depth + 1) for i in o.inputs)
+
+
 def expand(v: Var, depth: int = 0) -> tuple[int, list[tuple[Var, int]]] | None:
     """``(sign, [(factor, +1 or -1), ...])`` with ``v = sign * prod(factor ** power)``; None
     past the size limits."""
@@ -112,7 +121,7 @@ def _cancel(factors: list[tuple[Var, int]]) -> tuple[list[tuple[Var, int]], list
         count[k] = count.get(k, 0) + 1
         first.setdefault(k, f)
     drop = {k: min(ups[k], downs[k]) for k in ups
-            if k in downs and positive(first[k])}
+            if k in downs and positive(first[k]) and _involves_exp(first[k])}
     if not drop:
         return None
     left = {k: [n, n] for k, n in drop.items()}  # still to drop above and below the line

@@ -64,6 +64,17 @@ def test_other_factors_do_not_cancel():
     assert "distribute_exp_factor" not in optimized((y + 1.0) * xp.exp(x))[1].names()
 
 
+def test_constant_factors_do_not_cancel():
+    """``x * 3 / 3`` overflows and ``x / 3 * 3`` underflows in IEEE arithmetic: only
+    exp-derived factors cancel (``x * y / y -> x`` is fast-math only)."""
+    big = np.array([1e308, 2.0])
+    tiny = np.array([5e-324, 2.0])
+    for x, f in ((big, lambda a: a * 3.0 / 3.0), (tiny, lambda a: a / 3.0 * 3.0),
+                 (big, lambda a: a * 0.1 / 0.1)):
+        assert "cancel_exp_factors" not in optimized(f(xp.asarray(x)))[1].names()
+        np.testing.assert_array_equal(np.asarray(f(xp.asarray(x))), f(x))
+
+
 def test_sigmoid_cross_entropy_gradient():
     x = np.array([-1000.0, -30.0, 0.0, 30.0, 1000.0])
     t = np.array([1.0, 0.0, 1.0, 0.0, 1.0])
