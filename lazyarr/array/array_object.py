@@ -13,6 +13,7 @@ import sys
 
 import numpy as np
 
+from ..graph import pipeline
 from ..graph.basic import Var
 from ..graph.userline import where
 from . import _front, coerce
@@ -133,12 +134,17 @@ class Array(_front.ArrayBase):
         return format(str(self), spec)
 
     def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
-        """The value as a DLPack capsule (NumPy's export). A consumer of the DLPack 0.x
-        protocol (no ``max_version``) cannot be told that a value is read-only: it gets a
-        copy unless ``copy=False`` (then NumPy's BufferError)."""
+        """The value as a DLPack capsule (NumPy's export), marked read-only. Data lazyarr
+        shares between arrays (a program's constant result: every ``zeros((2, 2))`` holds
+        one buffer; a shared scalar constant; a view of another array's buffer) is exported
+        as a private copy unless ``copy=False``; an array's own computed buffer is exported
+        without a copy, and a consumer that ignores the read-only flag (torch) and writes
+        into it changes this array, as with NumPy. A consumer of the DLPack 0.x protocol
+        (no ``max_version``) cannot be told that a value is read-only: it gets a copy unless
+        ``copy=False`` (then NumPy's BufferError)."""
         d = self._value()
         legacy = max_version is None or tuple(max_version) < (1, 0)
-        if legacy and not d.flags.writeable and copy is not False:
+        if copy is not False and ((legacy and not d.flags.writeable) or self._shared(d)):
             d = d.copy()
         kw = {}
         if max_version is not None:
@@ -148,6 +154,10 @@ class Array(_front.ArrayBase):
         if copy is not None:
             kw["copy"] = copy
         return d.__dlpack__(stream=stream, **kw)
+
+    def _shared(self, d: np.ndarray) -> bool:
+        """Whether other arrays may read the buffer of ``d`` (this array's value)."""
+        return self._v.const or d.base is not None or pipeline.hands_out(d)
 
     def __dlpack_device__(self) -> tuple[int, int]:
         return (1, 0)  # kDLCPU

@@ -133,6 +133,33 @@ def test_dlpack_for_a_consumer_of_the_old_protocol():
     check(a, [0.0, 2.0, 4.0])
 
 
+def test_a_write_through_dlpack_leaves_other_arrays_alone():
+    """torch ignores the read-only flag of a versioned DLPack capsule. A write into the
+    export of zeros((2, 2)) changed every later zeros((2, 2)): its value is a folded constant
+    that the program hands out on every call. Data lazyarr shares (a program's constant, a
+    shared scalar constant, a view of another array's buffer) is exported as a private copy."""
+    torch = pytest.importorskip("torch")
+    makers = [lambda: xp.zeros((2, 2)), lambda: xp.ones(3, dtype=xp.float32),
+              lambda: xp.eye(2), lambda: xp.zeros(()),
+              lambda: xp.reshape(base, (2, 2)), lambda: base[1:]]
+    base = xp.asarray(np.arange(4.0)) * 2
+    for make in makers:
+        expected = np.asarray(make()).copy()
+        t = torch.from_dlpack(make())
+        t[(0,) * t.ndim] = 42.0
+        check(make(), expected)
+        check(xp.asarray(np.arange(4.0)) * 2, np.arange(4.0) * 2)
+    check(base, np.arange(4.0) * 2)
+
+
+def test_dlpack_exports_a_computed_result_without_a_copy():
+    """An array's own computed buffer is exported as it is (read-only flagged)."""
+    torch = pytest.importorskip("torch")
+    a = xp.asarray(np.arange(3.0)) * 2
+    t = torch.from_dlpack(a)
+    assert np.shares_memory(t.numpy(), np.asarray(a))
+
+
 def test_iteration():
     x = np.arange(6).reshape(3, 2)
     a = xp.asarray(x) * 2
