@@ -253,3 +253,15 @@ def test_fftn_with_more_sizes_than_axes_and_tensordot_with_a_repeated_axis_say_s
         xp.fft.fftn(xp.ones((2, 2), dtype=xp.complex64), s=(2, 2, 2))
     with pytest.raises(ValueError, match="tensordot.*repeated"):
         xp.tensordot(xp.ones((3, 3)), xp.ones((3, 3)), axes=([0, 0], [0, 1]))
+
+
+@pytest.mark.parametrize("args, name", [((-1,), "n_rows"), ((3, -2), "n_cols")])
+def test_eye_refuses_a_negative_size_at_the_call(args, name):
+    """eye(-1) built a node of shape (-1, -1); the ValueError only came when it was read.
+    NumPy's eye raises ValueError at once."""
+    with pytest.raises(ValueError):
+        np.eye(*args)
+    line = inspect.currentframe().f_lineno + 2
+    with pytest.raises(ValueError, match=rf"^eye\(\): {name} must not be negative, got -") as info:
+        xp.eye(*args)
+    _names_line(info.value, line)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...graph.basic import Op, Var
+from ...graph.userline import where
 
 
 class Alloc(Op):
@@ -56,12 +57,17 @@ class Linspace(Op):
 
 
 class Eye(Op):
-    raises_on_values = False
+    """An ``(n, m)`` array of ``dtype`` with ones on diagonal ``k``."""
+
+    raises_on_values = False  # the sizes are checked when the node is built
 
     def __init__(self, n: int, m: int, k: int, dtype: np.dtype):
         self.n, self.m, self.k, self.dtype = n, m, k, dtype
 
     def infer(self):
+        for name, size in (("n_rows", self.n), ("n_cols", self.m)):
+            if size < 0:
+                raise ValueError(f"eye(): {name} must not be negative, got {size} ({where()})")
         return [(self.dtype, (self.n, self.m))]
 
     def perform(self) -> np.ndarray:
