@@ -265,3 +265,28 @@ def test_eye_refuses_a_negative_size_at_the_call(args, name):
     with pytest.raises(ValueError, match=rf"^eye\(\): {name} must not be negative, got -") as info:
         xp.eye(*args)
     _names_line(info.value, line)
+
+
+@pytest.mark.parametrize("args", [(0, 1e30), (0.0, float("inf")), (0, float("nan")),
+                                  (0, 2**62)])
+def test_arange_too_large_or_of_no_length_raises_at_the_call(args):
+    """arange(0, 1e30) built a node with 1e30 elements (inf and NaN ends: an OverflowError
+    or a ValueError without the user's line); NumPy raises ValueError at once."""
+    with pytest.raises(ValueError):
+        np.arange(*args)
+    line = inspect.currentframe().f_lineno + 2
+    with pytest.raises(ValueError, match=r"^arange\(\): ") as info:
+        xp.arange(*args)
+    _names_line(info.value, line)
+
+
+@pytest.mark.parametrize("fn", ["fftfreq", "rfftfreq"])
+def test_fftfreq_of_a_zero_spacing_raises_at_the_call(fn):
+    """fftfreq(4, d=0) built and raised ZeroDivisionError when read; NumPy raises it at
+    once."""
+    with pytest.raises(ZeroDivisionError):
+        getattr(np.fft, fn)(4, d=0)
+    line = inspect.currentframe().f_lineno + 2
+    with pytest.raises(ZeroDivisionError, match=rf"^fft\.{fn}\(\): d must not be zero") as info:
+        getattr(xp.fft, fn)(4, d=0)
+    _names_line(info.value, line)

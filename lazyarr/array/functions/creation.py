@@ -208,8 +208,25 @@ def arange(start, /, stop=None, step=1, *, dtype=None, device=None) -> Array:
             raise TypeError(f"arange(): {name} must be a real number, not {val!r} ({where()})")
     all_int = all(isinstance(v, int) for v in (start, stop, step))
     dt = D.as_dtype(dtype) if dtype is not None else (D.default_int if all_int else D.default_float)
-    n = len(range(start, stop, step)) if all_int else max(0, math.ceil((stop - start) / step))
-    return build(Arange(start, stop, step, dt, n))
+    return build(Arange(start, stop, step, dt, _arange_length(start, stop, step, all_int, dt)))
+
+
+def _arange_length(start, stop, step, all_int: bool, dt: np.dtype) -> int:
+    """The number of elements of ``arange(start, stop, step)``; ValueError for a NaN or
+    infinite span, or one of more bytes of ``dt`` than an array can hold (NumPy's limit)."""
+    if all_int:
+        span = -((start - stop) // step)  # ceil((stop - start) / step), exact
+    else:
+        span = (stop - start) / step
+        if not math.isfinite(span):
+            raise ValueError(f"arange(): cannot compute the length of [{start}, {stop}) in "
+                             f"steps of {step} ({where()})")
+        span = math.ceil(span)
+    n = max(0, span)
+    if n * dt.itemsize > np.iinfo(np.intp).max:
+        raise ValueError(f"arange(): {n} elements exceed the maximum size of an array "
+                         f"({where()})")
+    return n
 
 
 def linspace(start, stop, /, num, *, dtype=None, device=None, endpoint=True) -> Array:

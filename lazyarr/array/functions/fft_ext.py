@@ -156,7 +156,10 @@ def _freq(n, d, dtype, device, real) -> Array:
     dt = D.default_float if dtype is None else D.as_dtype(dtype)
     if dt.kind != "f":
         raise ValueError(f"fft.{name}(): dtype must be a real floating dtype ({_site()})")
-    return build(FFTFreq(n, float(d), real, dt))
+    d = float(d)
+    if d == 0:  # NumPy's error: a division by the spacing
+        raise ZeroDivisionError(f"fft.{name}(): d must not be zero ({_site()})")
+    return build(FFTFreq(n, d, real, dt))
 
 
 def fftfreq(n: int, /, *, d: float = 1.0, dtype=None, device=None) -> Array:
