@@ -44,6 +44,16 @@ def test_asarray_from_python_objects():
         xp.asarray([1, 2], dtype="S2")
 
 
+def test_asarray_of_a_python_int_above_int64_is_uint64():
+    """asarray(2**63) raised OverflowError while asarray([2**63]) gave uint64; NumPy and
+    array_api_strict give uint64 for both."""
+    for obj in (2**63, 2**64 - 1, [2**63], [2**63, 2**64 - 1]):
+        a = xp.asarray(obj)
+        assert a.dtype == xp.uint64
+        check(a, np.asarray(obj))
+    check(xp.asarray(-(2**63)), np.asarray(-(2**63)))
+
+
 def test_asarray_of_a_list_holding_arrays_stays_lazy():
     """``asarray([a, b])`` of lazyarr arrays is their stack, not a read of their values: it
     works on traced values (inside grad) and pending ones stay pending. The dtype is the

@@ -290,3 +290,17 @@ def test_fftfreq_of_a_zero_spacing_raises_at_the_call(fn):
     with pytest.raises(ZeroDivisionError, match=rf"^fft\.{fn}\(\): d must not be zero") as info:
         getattr(xp.fft, fn)(4, d=0)
     _names_line(info.value, line)
+
+
+@pytest.mark.parametrize("obj", [2**64, -(2**63) - 1, [1, 2**64], [[-(2**63) - 1]]])
+def test_asarray_of_a_python_int_no_integer_dtype_holds_is_an_overflow_error(obj):
+    """Beyond uint64 (or below int64) the scalar raised NumPy's "too large to convert to C
+    long" without the user's line and a list said "cannot make a numeric array from list"
+    (NumPy makes an object array, which no array API namespace has). Both are an
+    OverflowError naming the value and the line, as Python and NumPy with a dtype raise."""
+    with pytest.raises(OverflowError):
+        np.asarray(obj, dtype=np.int64)
+    line = inspect.currentframe().f_lineno + 2
+    with pytest.raises(OverflowError, match=r"^asarray\(\): the Python int -?\d{19,20} ") as info:
+        xp.asarray(obj)
+    _names_line(info.value, line)

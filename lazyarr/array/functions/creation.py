@@ -68,7 +68,7 @@ def asarray(obj, /, *, dtype=None, device=None, copy: bool | None = None) -> Arr
         # copy where the leaf aliases a user's NumPy data (the copy must not see later writes)
         return wrap(snapshot(obj._v)) if copy else obj
     if isinstance(obj, _SCALARS):
-        d = dt or D.python_scalar_default(obj)
+        d = dt or _scalar_dtype(obj)
         if isinstance(obj, complex) and d.kind != "c" or isinstance(obj, float) and d.kind in "iub":
             raise TypeError(f"asarray(): cannot represent {obj!r} as {d} ({where()})")
         return wrap(Var.leaf(_own(np.asarray(obj, dtype=d))))
@@ -97,6 +97,23 @@ def asarray(obj, /, *, dtype=None, device=None, copy: bool | None = None) -> Arr
     return wrap(leaf_from_numpy(arr))
 
 
+def _scalar_dtype(x) -> np.dtype:
+    """The dtype of ``asarray(x)`` for a Python scalar: NumPy's, uint64 for an int above
+    int64; OverflowError for an int that no integer dtype holds."""
+    if type(x) is int and not -(2**63) <= x < 2**63:
+        _check_int_range((x,))
+        return D.uint64
+    return D.python_scalar_default(x)
+
+
+def _check_int_range(values) -> None:
+    """OverflowError for the first Python int of ``values`` outside [-2**63, 2**64)."""
+    for x in values:
+        if type(x) is int and not -(2**63) <= x < 2**64:
+            raise OverflowError(f"asarray(): the Python int {x} is out of the range of every "
+                                f"integer dtype (int64, uint64) ({where()})")
+
+
 def _own(arr: np.ndarray) -> np.ndarray:
     """``arr``, data lazyarr made and alone holds, locked read-only as all of lazyarr's own
     data are (a NumPy handle of the result must not write what pending arrays read)."""
@@ -109,6 +126,8 @@ def _from_sequence(obj, dt):
         arr = sequence_array(obj, dt)
     except (TypeError, ValueError) as exc:
         raise type(exc)(f"asarray(): {exc} ({where()})") from None
+    if arr.dtype == object:
+        _check_int_range(arr.flat)
     if arr.dtype == object or arr.dtype.kind in "USV":
         raise TypeError(f"asarray(): cannot make a numeric array from {type(obj).__name__} "
                         f"({where()})")
