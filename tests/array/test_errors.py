@@ -304,3 +304,13 @@ def test_asarray_of_a_python_int_no_integer_dtype_holds_is_an_overflow_error(obj
     with pytest.raises(OverflowError, match=r"^asarray\(\): the Python int -?\d{19,20} ") as info:
         xp.asarray(obj)
     _names_line(info.value, line)
+
+
+def test_trace_of_a_vector_names_trace():
+    """linalg.trace of a 1-d array said "linalg.diagonal() needs at least 2 dimensions"."""
+    with pytest.raises(ValueError):
+        np.linalg.trace(np.ones(3))
+    line = inspect.currentframe().f_lineno + 2
+    with pytest.raises(ValueError, match=r"^linalg\.trace\(\) needs at least 2 dim") as info:
+        xp.linalg.trace(xp.ones(3))
+    _names_line(info.value, line)

@@ -103,8 +103,8 @@ def _solve(p, a, b):
     return [(a.dtype, broadcast_shapes(sa[:-2], sb[:-2]) + sb[-2:])]
 
 
-def _diagonal(p, x):
-    s = _matrix(x, "diagonal")
+def _diagonal(p, x, name: str = "diagonal"):
+    s = _matrix(x, name)
     m, n, k = s[-2], s[-1], p["offset"]
     if m is None or n is None:
         size = None
@@ -114,7 +114,7 @@ def _diagonal(p, x):
 
 
 def _trace(p, x):
-    return [(p["dtype"], _diagonal(p, x)[0][1][:-1])]
+    return [(p["dtype"], _diagonal(p, x, "trace")[0][1][:-1])]
 
 
 def _matrix_norm(p, x):
