@@ -43,7 +43,7 @@ def const(value, dtype: np.dtype) -> Var:
     v = _const_cache.get(key)
     if v is not None:
         return v
-    data = np.asarray(value, dtype=dtype)
+    data = scalar_data(value, dtype)
     data.flags.writeable = False
     v = Var(dtype, (), None, 0, data, True)
     # NaN keys would never be found again; -0.0 == 0.0 would find the other zero's sign (a
@@ -57,6 +57,17 @@ def const(value, dtype: np.dtype) -> Var:
             _const_cache.clear()
         _const_cache[key] = v
     return v
+
+
+def scalar_data(value, dtype: np.dtype) -> np.ndarray:
+    """Python scalar ``value`` as a 0-d array of ``dtype``: OverflowError for an int out of
+    the dtype's range, TypeError for a complex value of a real dtype, naming the user's line."""
+    try:
+        return np.asarray(value, dtype=dtype)
+    except OverflowError as exc:
+        raise OverflowError(f"{exc} ({where()})") from None
+    except TypeError:
+        raise TypeError(f"cannot represent {value!r} as {dtype} ({where()})") from None
 
 
 def _plain(x: float) -> bool:

@@ -96,6 +96,14 @@ CASES = {
     "arange_step": (ValueError, lambda: xp.arange(0, 3, 0)),
     "isdtype_kind": (ValueError, lambda: xp.isdtype(xp.int8, "integer")),
     "finfo_int": (ValueError, lambda: xp.finfo(xp.int8)),
+    "asarray_int_overflow": (OverflowError, lambda: xp.asarray(300, dtype=xp.int8)),
+    "asarray_uint_negative": (OverflowError, lambda: xp.asarray(-1, dtype=xp.uint8)),
+    "asarray_list_overflow": (OverflowError, lambda: xp.asarray([300], dtype=xp.int8)),
+    "full_int_overflow": (OverflowError, lambda: xp.full(2, 300, dtype=xp.int8)),
+    "full_like_int_overflow": (OverflowError,
+                               lambda: xp.full_like(xp.asarray([1], dtype=xp.int8), 300)),
+    "setitem_complex_into_float": (
+        TypeError, lambda: operator.setitem(xp.ones(3, dtype=xp.float32), 0, 1j)),
 }
 
 

@@ -20,6 +20,7 @@ from ..coerce import (
     const,
     leaf_from_numpy,
     nested_var,
+    scalar_data,
     sequence_array,
     snapshot,
     wrap,
@@ -71,7 +72,7 @@ def asarray(obj, /, *, dtype=None, device=None, copy: bool | None = None) -> Arr
         d = dt or _scalar_dtype(obj)
         if isinstance(obj, complex) and d.kind != "c" or isinstance(obj, float) and d.kind in "iub":
             raise TypeError(f"asarray(): cannot represent {obj!r} as {d} ({where()})")
-        return wrap(Var.leaf(_own(np.asarray(obj, dtype=d))))
+        return wrap(Var.leaf(_own(scalar_data(obj, d))))
     if not isinstance(obj, np.ndarray) and hasattr(obj, "__dlpack__") and not hasattr(
             obj, "__array__"):
         obj = np.from_dlpack(obj)
@@ -124,7 +125,7 @@ def _own(arr: np.ndarray) -> np.ndarray:
 def _from_sequence(obj, dt):
     try:
         arr = sequence_array(obj, dt)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise type(exc)(f"asarray(): {exc} ({where()})") from None
     if arr.dtype == object:
         _check_int_range(arr.flat)
