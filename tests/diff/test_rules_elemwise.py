@@ -213,3 +213,17 @@ def test_logaddexp_derivatives_at_infinite_arguments():
     _, t = xp.jvp(lambda a: xp.logaddexp(a, xp.asarray(b)), (xp.asarray(a),),
                   (xp.asarray(np.ones_like(a)),))
     np.testing.assert_allclose(np.asarray(t), np.asarray(ga), rtol=1e-15)
+
+
+def test_logaddexp_second_derivative_at_equal_arguments():
+    """d2/da2 logaddexp(a, b) = s(1 - s) with s = sigmoid(a - b): 0.25 at a == b too (softplus
+    written as logaddexp(x, 0) at x = 0), checked against central differences of the first."""
+    a = np.array([1.0, 2.0000001, 0.0, -3.0])
+    b = np.array([1.0, 2.0, 0.0, 0.5])
+
+    def first(x):
+        return xp.grad(lambda u: xp.sum(xp.logaddexp(u, xp.asarray(b))))(x)
+
+    second = xp.grad(lambda u: xp.sum(first(u)))(xp.asarray(a))
+    s = 1 / (1 + np.exp(b - a))
+    np.testing.assert_allclose(np.asarray(second), s * (1 - s), rtol=1e-12)

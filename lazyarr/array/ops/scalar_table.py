@@ -99,10 +99,10 @@ def _where(c, a, b):
 
 def _logaddexp_partials(ns, x, y, out):
     # sigmoid(x - y) and sigmoid(y - x): exp(x - out) is exp(inf - inf), NaN, at x = +inf;
-    # equal arguments share the derivative equally (at +-inf too)
-    same = x == y
-    return (ns.where(same, 0.5, 1.0 / (1.0 + ns.exp(y - x))),
-            ns.where(same, 0.5, 1.0 / (1.0 + ns.exp(x - y))))
+    # equal infinite arguments share the derivative equally (the difference is taken as 0
+    # only there, so second derivatives at finite ties still see x - y)
+    d = ns.where((x == y) & ns.isinf(x), 0.0, x - y)
+    return 1.0 / (1.0 + ns.exp(-d)), 1.0 / (1.0 + ns.exp(d))
 
 
 def _pow_partials(ns, x, y, out):
