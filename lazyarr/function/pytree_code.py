@@ -68,6 +68,16 @@ def static_equal(a: Any, b: Any) -> bool:
     return type(eq) in (bool, np.bool_) and bool(eq)
 
 
+def _position(key: Any, given: tuple) -> int:
+    """Where dict key ``key`` (of a structure, in sorted order) is among the keys as
+    ``given``: the same object, else the key of the same type and value."""
+    for i, k in enumerate(given):
+        if k is key:
+            return i
+    return next(i for i, k in enumerate(given)
+                if type(k) is type(key) and value_key(k) == value_key(key))
+
+
 def _key_ref(key: Any, keys: list) -> str:
     """Source naming dict key ``key``: ``k[i]``, the generated function's i-th key (any
     hashable key, not only those whose ``repr`` is a literal)."""
@@ -162,8 +172,8 @@ def make_matcher(spec: Any) -> Callable[[Any], list | None]:
             n_dicts[0] += 1
             conds.append(f"type({src}) is dict and len({given} := tuple({src})) == {len(s[3])}")
             conds.extend(_const_test(f"{given}[{i}]", key, consts) for i, key in enumerate(s[3]))
-            for key, sub in zip(s[1], s[2]):
-                go(sub, f"{src}[{_key_ref(key, keys)}]")
+            for key, sub in zip(s[1], s[2]):  # read through the call's own key (a NaN
+                go(sub, f"{src}[{given}[{_position(key, s[3])}]]")  # finds only itself)
 
     go(spec, "t")
     test = " and ".join(conds) or "True"

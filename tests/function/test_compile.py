@@ -955,3 +955,15 @@ def test_a_compiled_function_pickles_and_copies_as_f_and_its_options():
     # a module-level @compile function is found by its name (its fn's name is this object)
     assert pickle.loads(pickle.dumps(_tripled)) is _tripled
     np.testing.assert_array_equal(np.asarray(_tripled(np.ones(2))), [3.0, 3.0])
+
+
+def test_a_nan_dict_key_matches_the_previous_call():
+    """A NaN key is found in a dict only by identity: the matcher reads each value through the
+    call's own key (a second call with a new NaN key raised KeyError)."""
+    x = np.array([1.0, 2.0])
+    f = xp.compile(lambda d: [v * 2.0 for v in d.values()])
+    for _ in range(3):
+        (got,) = f({float("nan"): xp.asarray(x)})
+        np.testing.assert_array_equal(np.asarray(got), x * 2.0)
+    (got,) = f({(float("nan"), 1): xp.asarray(x)})
+    np.testing.assert_array_equal(np.asarray(got), x * 2.0)
