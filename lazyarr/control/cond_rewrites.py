@@ -26,45 +26,45 @@ def _baked(v: Var) -> bool:
     return v.owner is None and v.const and v.data is not None and v.data.size <= 16
 
 
-def _only_reader(node: Apply, positions: range, ap: Apply, clients: dict) -> bool:
-    """Every output of ``ap`` is read only by ``node``, at ``positions``."""
-    for o in ap.outputs:
-        for reader, pos in clients.get(o, ()):
-            if reader is not node or pos not in positions:
-                return False
-    return True
+def _exclusive(node: Apply, positions: range, order: list, clients: dict) -> list[Apply]:
+    """The nodes (in topological ``order``) whose outputs are read only at ``positions`` of
+    cond ``node`` or by other such nodes: what the branch alone needs."""
+    moved: set = set()
+    for ap in reversed(order):  # every reader is decided before the node it reads
+        if ap is node:
+            continue
+        readers = [(r, pos) for o in ap.outputs for r, pos in clients.get(o, ())]
+        if readers and all(r in moved if r is not node else pos in positions
+                           for r, pos in readers):
+            moved.add(ap)
+    return [ap for ap in order if ap in moved]
 
 
-def _movable(node: Apply, taken: bool, clients: dict) -> Apply | None:
-    """A node whose outputs only branch ``taken`` of cond ``node`` reads, or None."""
-    positions = node.op.branch_inputs(taken)
-    for i in positions:
-        ap = node.inputs[i].owner
-        if ap is not None and _only_reader(node, positions, ap, clients):
-            return ap
-    return None
-
-
-def _sink(fg: FunctionGraph, node: Apply, taken: bool, ap: Apply) -> None:
-    """Replace cond ``node`` by one whose branch ``taken`` computes ``ap`` itself."""
+def _sink(fg: FunctionGraph, node: Apply, taken: bool, moved: list[Apply]) -> None:
+    """Replace cond ``node`` by one whose branch ``taken`` computes the nodes ``moved``."""
     op: Cond = node.op
     g = op.true_g if taken else op.false_g
     positions = op.branch_inputs(taken)
     outer = list(node.inputs[1:1 + op.n_ops]) + [node.inputs[i] for i in positions]
+    produced = {o for ap in moved for o in ap.outputs}
     inner_of: dict[Var, Var] = {}
     for o, i in zip(outer, g.inputs):
         inner_of.setdefault(o, i)
-    extras = [(o, i) for o, i in zip(outer[op.n_ops:], g.inputs[op.n_ops:]) if o.owner is not ap]
-    for x in ap.inputs:  # the moved node's inputs: the branch's own, small constants, or
-        if x in inner_of:  # new extras
-            continue
-        if _baked(x):
-            inner_of[x] = x
-        else:
-            inner_of[x] = Var(x.dtype, x.shape, name=x.name)
-            extras.append((x, inner_of[x]))
-    moved = clone(ap.outputs, {x: inner_of[x] for x in ap.inputs})
-    body = clone(g.outputs, {inner_of[o]: m for o, m in zip(ap.outputs, moved)})
+    own = list(zip(outer[op.n_ops:], g.inputs[op.n_ops:]))
+    extras = [(o, i) for o, i in own if o not in produced]
+    read = [(o, i) for o, i in own if o in produced]  # every position: a value read twice too
+    replace: dict[Var, Var] = {}
+    for ap in moved:  # the moved nodes' other inputs: the branch's own, small constants, or
+        for x in ap.inputs:  # new extras
+            if x in produced or x in replace:
+                continue
+            if x in inner_of or _baked(x):
+                replace[x] = inner_of.get(x, x)
+            else:
+                replace[x] = inner_of[x] = Var(x.dtype, x.shape, name=x.name)
+                extras.append((x, replace[x]))
+    values = clone([o for o, _ in read], replace)
+    body = clone(g.outputs, {i: v for (_, i), v in zip(read, values)})
     new_g = InnerGraph(list(g.inputs[:op.n_ops]) + [i for _, i in extras], body)
     n_new = len(extras)
     if taken:
@@ -79,21 +79,27 @@ def _sink(fg: FunctionGraph, node: Apply, taken: bool, ap: Apply) -> None:
 
 
 def sink_into_branches(fg: FunctionGraph) -> int:
-    """Move into a cond's branch every node that only that branch reads; returns the moves."""
-    moves = 0
+    """Move into a cond's branch every node that only that branch reads (directly or through
+    other such nodes); returns the nodes moved. One sweep moves, per cond and branch, all
+    its nodes at once; a sweep judges with the readers found before it (a node another
+    cond's move reads now stays: the next sweep sees it)."""
+    total = 0
     while True:
+        order = fg.toposort()
         clients = fg.clients()
-        for node in fg.toposort():
+        moves = 0
+        for node in order:
             if not isinstance(node.op, Cond):
                 continue
-            found = next(((t, ap) for t in (True, False)
-                          if (ap := _movable(node, t, clients)) is not None), None)
-            if found is not None:
-                _sink(fg, node, *found)
-                moves += 1
-                break
-        else:
-            return moves
+            for taken in (True, False):
+                moved = _exclusive(node, node.op.branch_inputs(taken), order, clients)
+                if moved:
+                    _sink(fg, node, taken, moved)
+                    moves += len(moved)
+                    break  # ``node`` is replaced: its other branch waits for the next sweep
+        if not moves:
+            return total
+        total += moves
 
 
 @register_pass("sink_into_branches", "canonicalize", 10.5, tags=("cond",))

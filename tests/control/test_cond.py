@@ -131,6 +131,40 @@ def test_a_value_only_one_branch_reads_moves_into_that_branch():
     np.testing.assert_allclose(np.asarray(r), np.log(np.exp(xn)) * 3.0 + np.exp(xn))
 
 
+def test_a_branch_reading_one_moved_value_at_two_inputs():
+    """Two equal expressions a branch closes over merge into one value read at two inputs:
+    both take the moved node (one of them was left dangling: ValueError)."""
+    def f(x, p):
+        a, b = xp.exp(x), xp.exp(x)
+        return xp.cond(p, lambda: a + b * 2.0, lambda: x)
+
+    x = np.array([0.5, 2.0])
+    for run in (f, xp.compile(f)):
+        np.testing.assert_allclose(np.asarray(run(xp.asarray(x), xp.asarray(True))),
+                                   3 * np.exp(x), rtol=1e-15)
+        np.testing.assert_allclose(np.asarray(run(xp.asarray(x), xp.asarray(False))), x)
+
+
+def test_a_long_chain_only_a_branch_reads_moves_whole():
+    from lazyarr.control.cond_rewrites import sink_into_branches
+    from lazyarr.graph._walk import cut
+    from lazyarr.graph.fgraph import FunctionGraph
+
+    x = xp.asarray(np.array([0.1, 0.2]))
+    y = x
+    for _ in range(200):
+        y = xp.tanh(y * 1.5)
+    r = xp.cond(xp.sum(x) > 0, lambda: y, lambda: x)
+    leaves, steps, refs, _ = cut([r._v])
+    fg = FunctionGraph.from_cut(leaves, steps, refs)
+    assert sink_into_branches(fg) == 400
+    assert [type(n.op).__name__ for n in fg.toposort()].count("Elemwise") == 1  # the > test
+    expect = np.array([0.1, 0.2])
+    for _ in range(200):
+        expect = np.tanh(expect * 1.5)
+    np.testing.assert_allclose(np.asarray(r), expect, rtol=1e-12)
+
+
 def test_cond_inside_scan_picks_per_step():
     x = np.array([1.0, -2.0, 3.0, -4.0])
 
