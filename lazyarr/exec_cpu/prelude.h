@@ -119,7 +119,14 @@ static inline T la_logaddexp_##T(T x, T y) {                                    
     if (t <= 0) return y + log1p##F(exp##F(t));                                    \
     return t;                                                                      \
 }                                                                                  \
-static inline T la_sign_##T(T a) { return a > 0 ? 1 : (a < 0 ? -1 : (a == 0 ? 0 : a)); }
+static inline T la_sign_##T(T a) { return a > 0 ? 1 : (a < 0 ? -1 : (a == 0 ? 0 : a)); }  \
+/* C's pow. GCC 12 vectorizes pow(a, 0.5) with a literal 0.5 into sqrt, which gives -0 at -0 \
+ * and NaN at -inf where pow gives +0 and +inf: the select (branch-free, folded away for    \
+ * any other literal exponent) puts those back. */                                          \
+static inline T la_fpow_##T(T a, T b) {                                            \
+    T r = pow##F(a, b);                                                            \
+    return (b == (T)0.5 && (a == 0 || a == -(T)INFINITY)) ? fabs##F(a) : r;        \
+}
 
 LA_FDIV(float, f)
 LA_FDIV(double, )
@@ -202,7 +209,8 @@ static inline double la_mind(double a, double b) { return (a < b || a != a) ? a 
     double: la_floordiv_double)((a), (b))
 #define LA_REMAINDER(a, b) _Generic((a), LA_INTS(la_rem_, ), float: la_rem_float, \
     double: la_rem_double)((a), (b))
-#define LA_POW(a, b) _Generic((a), LA_INTS(la_pow_, ), float: powf, double: pow, \
+#define LA_POW(a, b) _Generic((a), LA_INTS(la_pow_, ), float: la_fpow_float, \
+    double: la_fpow_double, \
     c64_t: la_cpow_c64_t, c128_t: la_cpow_c128_t)((a), (b))
 #define LA_LOGADDEXP(a, b) _Generic((a), float: la_logaddexp_float, \
     double: la_logaddexp_double)((a), (b))

@@ -622,3 +622,32 @@ def test_clip_of_large_integers_by_float_bounds_keeps_the_elements_kept():
     u = xp.asarray(np.array([0, 2**64 - 1], np.uint64))
     check(xp.clip(u, 3.7, 5.2), np.array([3, 5], np.uint64), np.uint64)
     check(xp.clip(u, -1.0, 1e30), np.array([0, 2**64 - 1], np.uint64), np.uint64)
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+def test_square_root_power_at_minus_zero_and_minus_infinity(dt):
+    """``x ** 0.5`` is +inf at -inf and +0 at -0 (the standard, as C's pow) on every path: one
+    call, fused with another op (the kernel's vectorized sqrt gave NaN and -0 except in the
+    scalar tail), compiled, folded from constants, and the reference (NumPy's power by a scalar
+    0.5 is a sqrt too)."""
+    from lazyarr.array.ops.scalar_table import TABLE
+
+    x = np.array([-np.inf, -0.0, 4.0, -np.inf, -0.0, -1.0, 0.0, -np.inf, -0.0], dtype=dt)
+    want = np.array([np.inf, 0.0, 2.0, np.inf, 0.0, np.nan, 0.0, np.inf, 0.0], dtype=dt)
+    z = np.full_like(x, -0.0)
+    ax, az = xp.asarray(x), xp.asarray(z)
+    got = {
+        "call": ax ** 0.5,
+        "pow": xp.pow(ax, 0.5),
+        "fused": (ax + az) ** 0.5,
+        "compiled": xp.compile(lambda a, b: (a + b) ** 0.5)(ax, az),
+        "reference": TABLE["pow"].np_fn(x, np.asarray(0.5, dt)),
+    }
+    for path, g in got.items():
+        g = np.asarray(g)
+        np.testing.assert_array_equal(g, want, err_msg=path)
+        zero = want == 0
+        np.testing.assert_array_equal(np.signbit(g[zero]), False, err_msg=path)
+    for v, w in ((-np.inf, np.inf), (-0.0, 0.0)):  # folded: every input is a constant
+        g = np.asarray(xp.full(x.shape, v, dtype=dt) ** 0.5 + 0.0)
+        np.testing.assert_array_equal(g, np.full(x.shape, w, dt), err_msg=f"folded {v}")

@@ -235,3 +235,47 @@ def test_complex128_to_complex64_and_back_in_one_kernel(n):
     diff = np.asarray(xp.astype(xp.asarray(z), xp.complex64) - xp.asarray(z))
     with np.errstate(over="ignore", invalid="ignore"):
         np.testing.assert_array_equal(diff, z.astype(np.complex64) - z)
+
+
+def _c_pow(dt: np.dtype):
+    """C99's pow/powf from the system libm (its special cases are the array API's), per element."""
+    import ctypes
+    import ctypes.util
+
+    libm = ctypes.CDLL(ctypes.util.find_library("m"))
+    f = libm.pow if dt == np.float64 else libm.powf
+    ct = ctypes.c_double if dt == np.float64 else ctypes.c_float
+    f.restype, f.argtypes = ct, [ct, ct]
+    return lambda xs, p: np.array([f(float(v), p) for v in xs], dt)
+
+
+POW_BASES = [-np.inf, -0.0, 0.0, np.inf, np.nan, -2.0, -1.0, -0.5, 1e-30, 0.25, 1.0, 3.0, 7.5,
+             1e30]
+CONST_EXPONENTS = [0.5, -0.5, 2.0, 3.0, -1.0, -2.0, 1 / 3, 1.5, 0.25, 2.5, -1.5]
+
+
+def _assert_pow_matches(got, want, err_msg):
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want), err_msg=err_msg)
+    exact = ~np.isfinite(want) | (want == 0)
+    np.testing.assert_array_equal(got[exact], want[exact], err_msg=err_msg)
+    np.testing.assert_array_equal(np.signbit(got[exact]), np.signbit(want[exact]), err_msg=err_msg)
+    ok = ~exact
+    np.testing.assert_allclose(got[ok], want[ok], rtol=4 * np.finfo(got.dtype).eps, err_msg=err_msg)
+
+
+@pytest.mark.parametrize("dt", [np.dtype(np.float32), np.dtype(np.float64)], ids=str)
+def test_pow_by_a_constant_exponent_keeps_the_special_cases(dt):
+    """A fused ``x ** c`` has ``c`` as a C literal: GCC 12 vectorized pow(x, 0.5) into sqrt,
+    which gives -0 at -0 and NaN at -inf (C and the standard: +0, +inf) in the vector part
+    only. Every element, vector part or scalar tail, and the reference agree with C's pow."""
+    x = np.array(POW_BASES * 3, dt)  # 42 elements: vector body and scalar tail
+    c_pow = _c_pow(dt)
+    for p in CONST_EXPONENTS:
+        comp = Composite((dt,), (("const", (), dt, p), ("pow", (0, 1), dt, None)), (2,))
+        xin = Var.input(dt, x.shape)
+        prog = link(FunctionGraph([xin], apply(comp, xin)))
+        want = c_pow(x, p)
+        with np.errstate(all="ignore"):
+            ref = comp.evaluate([x])[0]
+        _assert_pow_matches(prog([x])[0], want, f"kernel, x ** {p}")
+        _assert_pow_matches(ref, want, f"reference, x ** {p}")

@@ -81,7 +81,12 @@ def _power(a, b):
         odd = (b & 1) == 1
         r = np.where(neg, np.where(a == 1, 1, np.where(a == -1, np.where(odd, -1, 1), 0)), r)
         return np.asarray(r, dtype=np.result_type(a, b))
-    return np.power(a, b)
+    r = np.power(a, b)
+    if r.dtype.kind == "f":
+        # NumPy takes a ** 0.5 as sqrt(a): -0 at -0 and NaN at -inf, where the standard (and
+        # C's pow) give +0 and +inf, that is |a|
+        r = np.where((b == 0.5) & ((a == 0) | np.isneginf(a)), np.abs(a), r)
+    return r
 
 
 def _conj(x):
