@@ -651,3 +651,28 @@ def test_square_root_power_at_minus_zero_and_minus_infinity(dt):
     for v, w in ((-np.inf, np.inf), (-0.0, 0.0)):  # folded: every input is a constant
         g = np.asarray(xp.full(x.shape, v, dtype=dt) ** 0.5 + 0.0)
         np.testing.assert_array_equal(g, np.full(x.shape, w, dt), err_msg=f"folded {v}")
+
+
+@pytest.mark.parametrize("dt", [np.complex64, np.complex128])
+def test_complex_square_is_the_textbook_product_at_overflow_and_infinity(dt):
+    """square(z) is z * z computed as the standard writes the product, (a*a - b*b) + (2ab) j,
+    each part with the real special cases: at -max + inf j the real part is inf - inf = NaN.
+    The kernel gave that; the reference was NumPy's square (-inf there, its product fused), so
+    debug mode and the kernel disagreed."""
+    from lazyarr.array.ops.scalar_table import TABLE
+
+    big, inf = np.finfo(np.dtype(dt).char.lower()).max, np.inf
+    parts = [(-big, inf), (-big, -inf), (-big, -big), (big, big), (inf, inf), (inf, 0.0),
+             (np.nan, 1.0), (1.0, 2.0), (-0.0, 0.0), (3.0, -0.5), (1e30, 1e-30)]
+    z = np.array([complex(a, b) for a, b in parts] * 3, dtype=dt)
+    a, b = z.real, z.imag
+    with np.errstate(all="ignore"):
+        want_re, want_im = a * a - b * b, a * b + a * b
+        ref = TABLE["square"].np_fn(z)
+    az, minus_zero = xp.asarray(z), xp.asarray(np.full_like(z, complex(-0.0, -0.0)))
+    paths = {"call": xp.square(az), "fused": xp.square(az + minus_zero), "reference": ref}
+    for path, got in paths.items():
+        got = np.asarray(got)
+        assert got.dtype == dt, path
+        np.testing.assert_array_equal(got.real, want_re, err_msg=path)
+        np.testing.assert_array_equal(got.imag, want_im, err_msg=path)
