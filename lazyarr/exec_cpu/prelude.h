@@ -132,10 +132,14 @@ LA_FDIV(float, f)
 LA_FDIV(double, )
 
 #define LA_CPLX(T, R, F)                                                           \
-static inline T la_csign_##T(T z) {  /* the standard's z / |z|, 0 at 0 */      \
+static inline T la_csign_##T(T z) {  /* the standard's z / |z|, 0 + 0j at 0 */ \
+    /* scaled by the larger part first: |z| of a huge z overflows, 1 / |z| of a tiny one */ \
     R re = creal##F(z), im = cimag##F(z);                                          \
-    R h = (re == 0 && im == 0) ? (R)1 : hypot##F(re, im);                          \
-    return la_cdiv_##T(z, __builtin_complex(h, (R)0));                            \
+    R m = fabs##F(re) > fabs##F(im) ? fabs##F(re) : fabs##F(im);                   \
+    if (re == 0 && im == 0) return __builtin_complex((R)0, (R)0);                  \
+    re /= m; im /= m;                                                              \
+    R h = hypot##F(re, im);                                                        \
+    return __builtin_complex(re / h, im / h);                                      \
 }                                                                                  \
 static inline T la_cexpm1_##T(T z) {                                               \
     /* the standard's special cases: -1 + 0 cis(y) at x = -inf, +inf + NaN j at x = +inf    \

@@ -676,3 +676,27 @@ def test_complex_square_is_the_textbook_product_at_overflow_and_infinity(dt):
         assert got.dtype == dt, path
         np.testing.assert_array_equal(got.real, want_re, err_msg=path)
         np.testing.assert_array_equal(got.imag, want_im, err_msg=path)
+
+
+@pytest.mark.parametrize("dt", [np.complex64, np.complex128])
+def test_complex_sign_of_subnormal_and_huge_values(dt):
+    """sign(z) = z / |z| for every finite nonzero z: dividing by hypot overflowed (1 / a
+    subnormal |z| is inf) or |z| itself overflowed (1.7e308 + 1.7e308j gave 0), in the kernel
+    and in the reference (NumPy's division), so both are checked against the quotient taken
+    in a wider float; 0 gives 0 + 0j and a NaN part NaN + NaN j (the standard)."""
+    from lazyarr.array.ops.scalar_table import TABLE
+
+    tiny, big = np.finfo(np.dtype(dt).char.lower()).smallest_subnormal, np.finfo(dt).max
+    z = np.array([complex(-tiny, 0), complex(3 * tiny, 4 * tiny), complex(big, big),
+                  complex(-big, big / 2), complex(0.0, -tiny), complex(3.0, -4.0),
+                  complex(1e-30, 2e-31), complex(-0.0, -0.0), complex(np.nan, 1.0),
+                  complex(np.nan, 0.0)] * 2, dt)
+    wide = z.astype(np.clongdouble) if dt == np.complex128 else z.astype(np.complex128)
+    with np.errstate(all="ignore"):
+        want = (wide / np.abs(wide)).astype(dt)
+    want[z == 0] = 0
+    for path, got in (("call", xp.sign(xp.asarray(z))), ("reference", TABLE["sign"].np_fn(z))):
+        got = np.asarray(got)
+        np.testing.assert_allclose(got, want, rtol=4 * np.finfo(dt).eps, err_msg=path)
+        zero = z == 0
+        assert not np.signbit(got[zero].real).any() and not np.signbit(got[zero].imag).any()

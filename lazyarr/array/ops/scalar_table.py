@@ -40,12 +40,20 @@ def _round(x):
 
 
 def _sign(x):
-    # The standard's complex sign is x/|x| (0 at 0), so an infinite part gives NaN
-    # (inf/inf); NumPy's complex sign returns finite values there instead.
-    if x.dtype.kind == "c":
-        with np.errstate(invalid="ignore"):
-            return x / np.abs(np.where(x != 0, x, np.ones((), x.dtype)))
-    return np.sign(x)
+    # The standard's complex sign is x/|x| (0 + 0j at 0), so an infinite part gives NaN
+    # (inf/inf); NumPy's complex sign returns finite values there instead. The parts are
+    # scaled by the larger one first (the kernels' la_csign): |x| of a huge x overflows,
+    # and NumPy divides by a real through its reciprocal, inf for a subnormal |x|.
+    if x.dtype.kind != "c":
+        return np.sign(x)
+    zero = x == 0
+    m = np.maximum(np.abs(x.real), np.abs(x.imag))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        a, b = x.real / m, x.imag / m
+        h = np.hypot(a, b)
+        out = np.empty_like(x)
+        out.real, out.imag = a / h, b / h
+    return np.where(zero, np.zeros((), x.dtype), out)
 
 
 def _expm1(x):
