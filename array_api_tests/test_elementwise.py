@@ -134,6 +134,17 @@ def _sign_standard(z, got):
             assert np.signbit(g) == np.signbit(part), (z, got)
 
 
+def _log1p_standard(z, got):
+    """log1p to within a few ulps (NumPy's complex log1p is log(1 + z): no digit left of the
+    real part of a small z), against mpmath."""
+    mpmath = pytest.importorskip("mpmath")
+    with mpmath.workdps(40):
+        want = complex(mpmath.log1p(mpmath.mpc(complex(z))))
+    rtol = 4 * np.finfo(got.real.dtype).eps
+    np.testing.assert_allclose(got.real, want.real, rtol=rtol, atol=0, err_msg=str(z))
+    np.testing.assert_allclose(got.imag, want.imag, rtol=rtol, atol=0, err_msg=str(z))
+
+
 def _tiny_or_huge(z):
     m = max(abs(z.real), abs(z.imag))
     return m < 4 * np.finfo(z.real.dtype).tiny or m > np.finfo(z.real.dtype).max / 4
@@ -144,6 +155,7 @@ STANDARD_OVER_NUMPY = {
                          or z.imag == 0), _expm1_standard),
     "sign": (lambda z: np.isfinite(z) and (z.real == 0 or z.imag == 0 or _tiny_or_huge(z)),
              _sign_standard),
+    "log1p": (lambda z: abs(z.real) < 0.5 and abs(z.imag) < 0.5, _log1p_standard),
 }
 
 

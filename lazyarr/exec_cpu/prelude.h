@@ -152,8 +152,12 @@ static inline T la_cexpm1_##T(T z) {                                            
                              y == 0 ? y : exp##F(x) * sin##F(y));                  \
 }                                                                                  \
 static inline T la_clog1p_##T(T z) {                                               \
-    R x = creal##F(z) + 1, y = cimag##F(z);                                        \
-    return __builtin_complex(log##F(hypot##F(x, y)), atan2##F(y, x));              \
+    /* log|1 + z| as log1p(|1 + z|^2 - 1) / 2 for |z| < 1/2: log(hypot(1 + x, y)) \
+     * rounds 1 + x and loses every digit of a small z */                          \
+    R x = creal##F(z), y = cimag##F(z);                                            \
+    R re = fabs##F(x) < (R)0.5 && fabs##F(y) < (R)0.5                              \
+        ? (R)0.5 * log1p##F(x * (2 + x) + y * y) : log##F(hypot##F(x + 1, y));     \
+    return __builtin_complex(re, atan2##F(y, x + 1));                              \
 }                                                                                  \
 static inline T la_cround_##T(T z) {                                               \
     return __builtin_complex(nearbyint##F(creal##F(z)), nearbyint##F(cimag##F(z)));\

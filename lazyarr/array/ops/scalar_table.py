@@ -79,6 +79,20 @@ def _expm1(x):
     return out
 
 
+def _log1p(x):
+    # NumPy's complex log1p is log(hypot(1 + x, y)) + atan2(y, 1 + x) j, no digit left of
+    # a small z's real part; the kernels' la_clog1p takes log1p(|1 + z|^2 - 1) / 2 there.
+    if x.dtype.kind != "c":
+        return np.log1p(x)
+    a, b = x.real, x.imag
+    small = (np.abs(a) < 0.5) & (np.abs(b) < 0.5)
+    with np.errstate(all="ignore"):
+        re = np.where(small, 0.5 * np.log1p(a * (2 + a) + b * b), np.log(np.hypot(a + 1, b)))
+        out = np.empty_like(x)
+        out.real, out.imag = re, np.arctan2(b, a + 1)
+    return out
+
+
 def _power(a, b):
     # An integer to a negative integer power: 1 for 1, +-1 for -1, else 0 (the kernels' C
     # rule: 1 / a**|b| truncated); NumPy raises ValueError, so the reference would fail
@@ -189,7 +203,7 @@ _ROWS = [
     ScalarFn("exp", 1, "float", np.exp, "exp({0})", lambda ns, x, o: (o,)),
     ScalarFn("expm1", 1, "float", _expm1, "LA_EXPM1({0})", lambda ns, x, o: (o + 1,)),
     ScalarFn("log", 1, "float", np.log, "log({0})", lambda ns, x, o: (1 / x,)),
-    ScalarFn("log1p", 1, "float", np.log1p, "LA_LOG1P({0})", lambda ns, x, o: (1 / (1 + x),)),
+    ScalarFn("log1p", 1, "float", _log1p, "LA_LOG1P({0})", lambda ns, x, o: (1 / (1 + x),)),
     ScalarFn("log2", 1, "float", np.log2, "LA_LOG2({0})",
              lambda ns, x, o: (1 / (x * float(np.log(2))),)),
     ScalarFn("log10", 1, "float", np.log10, "LA_LOG10({0})",
