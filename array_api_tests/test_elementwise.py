@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 
 import array_api_strict as S
+import mpmath
 import numpy as np
 import pytest
 from _support import (
@@ -137,7 +138,6 @@ def _sign_standard(z, got):
 def _log1p_standard(z, got):
     """log1p to within a few ulps (NumPy's complex log1p is log(1 + z): no digit left of the
     real part of a small z), against mpmath."""
-    mpmath = pytest.importorskip("mpmath")
     with mpmath.workdps(40):
         want = complex(mpmath.log1p(mpmath.mpc(complex(z))))
     rtol = 4 * np.finfo(got.real.dtype).eps

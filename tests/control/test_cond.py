@@ -146,8 +146,9 @@ def test_a_branch_reading_one_moved_value_at_two_inputs():
 
 
 def test_a_long_chain_only_a_branch_reads_moves_whole():
-    from lazyarr.control.cond_rewrites import sink_into_branches
     from lazyarr.graph._walk import cut
+
+    from lazyarr.control.cond_rewrites import sink_into_branches
     from lazyarr.graph.fgraph import FunctionGraph
 
     x = xp.asarray(np.array([0.1, 0.2]))
