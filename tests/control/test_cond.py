@@ -248,6 +248,25 @@ def test_reverse_derivatives_skip_a_differentiated_capture_only_the_untaken_bran
     np.testing.assert_array_equal(np.asarray(jac), np.zeros((2, 2)))
 
 
+def test_grad_of_nested_conds_skips_a_capture_only_the_untaken_inner_branch_reads():
+    """The outer branch runs, the inner one not: the capture's cotangent is gated by the outer
+    predicate only, but it is all zeros, so the singular inverse's vjp must not run (it
+    raised LinAlgError), eagerly and compiled."""
+    def f(m, p, q):
+        inv = xp.linalg.inv(m)
+        out = xp.cond(p, lambda: xp.cond(q, lambda: inv, lambda: m * 2.0), lambda: m)
+        return xp.sum(out)
+
+    m, yes, no = xp.asarray(np.zeros((2, 2))), xp.asarray(True), xp.asarray(False)
+    for g in (xp.grad(f), xp.compile(xp.grad(f))):
+        np.testing.assert_array_equal(np.asarray(g(m, yes, no)), np.full((2, 2), 2.0))
+        np.testing.assert_array_equal(np.asarray(g(m, no, yes)), np.ones((2, 2)))
+    a = xp.asarray(np.array([[2.0, 1.0], [1.0, 3.0]]))
+    inv_t = np.linalg.inv(np.asarray(a)).T
+    np.testing.assert_allclose(np.asarray(xp.grad(f)(a, yes, yes)),
+                               -inv_t @ np.ones((2, 2)) @ inv_t, rtol=1e-12)
+
+
 def test_grad_skips_a_gather_with_a_bad_index_only_the_untaken_branch_reads():
     a = xp.asarray(np.array([1.0, 2.0, 3.0]))
     idx = xp.asarray(np.array([1])) + 7  # pending, out of range
