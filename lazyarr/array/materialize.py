@@ -53,7 +53,7 @@ def release_dropped() -> None:
     roots = [v for v in dropped.values() if getrefcount(v) <= _UNREAD_REFS]
     del dropped
     if roots:
-        nodes = list(walk(roots).nodes)
+        nodes = unread_nodes(roots)
         del roots  # no reference of ours may count as a holder
         release_cut(nodes)
 
@@ -61,6 +61,33 @@ def release_dropped() -> None:
 #: references to a pending Var nothing reads, in `release_dropped`'s test: its Apply's
 #: outputs, the dict of dropped Vars, the comprehension's variable, getrefcount's argument
 _UNREAD_REFS = 4
+#: references to an input Var besides its readers' ``inputs`` tuples, in `unread_nodes`: its
+#: Apply's outputs, the loop's variable, getrefcount's argument
+_INPUT_REFS = 3
+
+
+def unread_nodes(roots: list[Var]) -> list:
+    """The applies of the graph above ``roots`` (pending Vars nothing reads) that only it
+    reads: an input is walked into once every reader it has is one of the graph's applies and
+    no user array holds it. The rest (a long pending chain a user's array extends, read here
+    and by its next step) is not walked: each release would walk it again."""
+    nodes: list = []
+    seen: set = set()
+    readings: dict = {}
+    stack = [v.owner for v in roots]
+    while stack:
+        ap = stack.pop()
+        if id(ap) in seen:
+            continue
+        seen.add(id(ap))
+        nodes.append(ap)
+        for x in ap.inputs:
+            if x.owner is None or x.nref:
+                continue
+            k = readings[id(x)] = readings.get(id(x), 0) + 1
+            if k == getrefcount(x) - _INPUT_REFS:
+                stack.append(x.owner)
+    return nodes
 
 
 class ConcretizationError(TypeError):

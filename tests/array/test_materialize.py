@@ -572,6 +572,29 @@ def test_a_realization_frees_the_graphs_dropped_unread_before_it():
     np.testing.assert_array_equal(np.asarray(kept), np.full(3, 2.0))
 
 
+def test_freeing_a_dropped_graph_walks_only_what_it_alone_reads():
+    """A value dropped unread every step reads the step's new parameter, a pending chain the
+    user's array extends: freeing it walked that whole chain each time (quadratic in the
+    chain's depth: an eager loop that never read a value ran 6-14x slower than one reading
+    every step). Only the applies the dropped graph alone reads are walked; a diamond among
+    them is walked too, so its input is freed at once."""
+    from lazyarr.array.materialize import prune_live, unread_nodes
+
+    w = xp.asarray(np.ones(3))
+    for _ in range(50):
+        w = w * 0.5 + 1.0           # a chain of 100 applies the user's array extends
+    dropped = xp.exp(w) * 2.0       # reads the chain's end, then is dropped unread
+    prune_live()                    # as `release_dropped` does first: unlists exp(w)
+    nodes = unread_nodes([dropped._v])
+    assert len(nodes) == 2          # exp and the product, not the chain below them
+    a = xp.asarray(np.ones(3)) + 1.0
+    diamond = (a * 2.0) + (a * 3.0)
+    del a
+    prune_live()
+    assert len(unread_nodes([diamond._v])) == 4  # the sum, both products and a's addition
+    np.testing.assert_allclose(np.asarray(w), np.full(3, 2.0 - 2.0 ** -50), rtol=1e-15)
+
+
 def test_a_realization_waits_for_another_threads_realization():
     """Realizations are serialized: while one thread's trace-cache miss builds the program of
     ``q`` (its cut walked twice, for the key and for the program), another thread that reads
