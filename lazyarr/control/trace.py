@@ -21,6 +21,7 @@ import numpy as np
 
 from ..array import coerce
 from ..array.ops.creation import Alloc
+from ..diff.engine import deep_graphs
 from ..graph.basic import Var, may_raise_at
 from ..graph.clone import copy_apply
 from ..graph.fgraph import SMALL_CONST
@@ -62,10 +63,13 @@ def symbolic(dtype: np.dtype, shape: tuple, name: str | None = None):
 def trace(fn: Callable, arg_types: Sequence[tuple[np.dtype, tuple]], arg_struct: Any,
           hoist: bool | str, what: str) -> Traced:
     """Call ``fn`` on symbolic Arrays of ``arg_types`` (arranged as ``arg_struct``, whose top is
-    the tuple of positional arguments) and close the result into an `InnerGraph`."""
+    the tuple of positional arguments) and close the result into an `InnerGraph`. The
+    pending-depth bound is lifted while ``fn`` runs: realizing a long chain of its body would
+    need the value of a symbolic input."""
     ins = [Var.input(dt, sh, f"{what}_in{i}") for i, (dt, sh) in enumerate(arg_types)]
-    args = unflatten(arg_struct, [coerce.wrap(v) for v in ins])
-    out = fn(*args)
+    with deep_graphs():
+        args = unflatten(arg_struct, [coerce.wrap(v) for v in ins])
+        out = fn(*args)
     out_leaves, out_struct = flatten(out)
     try:
         outs = to_vars(out_leaves)

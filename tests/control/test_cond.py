@@ -296,3 +296,21 @@ def test_grad_in_a_scan_body_skips_a_differentiated_capture_of_the_untaken_branc
         gm, gc = g(m, c0)
         np.testing.assert_array_equal(np.asarray(gm), np.zeros((2, 2)))
         assert float(gc) == 2.0
+
+
+def test_branches_deeper_than_the_pending_depth_bound(monkeypatch):
+    """A branch whose chain is deeper than ``MAX_PENDING_DEPTH`` is traced whole (realizing
+    it under the bound would need the value of the branch's traced input)."""
+    def chain(x):
+        for _ in range(40):
+            x = xp.sin(x) * 1.01
+        return x
+
+    monkeypatch.setattr(coerce, "MAX_PENDING_DEPTH", 8)
+    x0 = np.array([0.3, -1.2, 2.0])
+    want = x0
+    for _ in range(40):
+        want = np.sin(want) * 1.01
+    for flag, expect in ((True, want), (False, x0)):
+        r = xp.cond(xp.asarray(flag), chain, lambda w: w, xp.asarray(x0))
+        np.testing.assert_allclose(np.asarray(r), expect, rtol=1e-13)

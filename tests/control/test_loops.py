@@ -451,3 +451,39 @@ def test_invariant_work_needed_only_by_a_cond_branch_through_other_ops_stays():
 
         out, _ = xp.scan(body, xp.zeros(2), xp.ones((3, 2)))
         np.testing.assert_array_equal(np.asarray(out), [3.0, 3.0])
+
+
+def _deep_chain(x, n=40):
+    """``n`` steps of ``sin(x) * 1.01`` (a pending chain deeper than a bound of 8)."""
+    for _ in range(n):
+        x = xp.sin(x) * 1.01
+    return x
+
+
+def _deep_chain_np(x, n=40):
+    for _ in range(n):
+        x = np.sin(x) * 1.01
+    return x
+
+
+def test_loop_bodies_deeper_than_the_pending_depth_bound(monkeypatch):
+    """A body whose chain is deeper than ``MAX_PENDING_DEPTH`` is traced whole: realizing it
+    under the bound would need the value of a traced input (ConcretizationError)."""
+    from lazyarr.array import coerce
+
+    monkeypatch.setattr(coerce, "MAX_PENDING_DEPTH", 8)
+    x0 = np.array([0.3, -1.2, 2.0])
+    c, ys = xp.scan(lambda c, x: (_deep_chain(c) + x, _deep_chain(c)), xp.asarray(x0),
+                    xp.ones(2))
+    want_y0 = _deep_chain_np(x0)
+    want_c1 = want_y0 + 1.0
+    np.testing.assert_allclose(np.asarray(ys), [want_y0, _deep_chain_np(want_c1)], rtol=1e-13)
+    np.testing.assert_allclose(np.asarray(c), _deep_chain_np(want_c1) + 1.0, rtol=1e-13)
+    k, w = xp.while_loop(lambda s: s[0] < 2, lambda s: (s[0] + 1, _deep_chain(s[1])),
+                         (xp.asarray(0), xp.asarray(x0)))
+    assert int(k) == 2
+    np.testing.assert_allclose(np.asarray(w), _deep_chain_np(_deep_chain_np(x0)), rtol=1e-13)
+    z = xp.asarray(np.zeros(3))
+    for _ in range(30):  # the bound is back once the bodies are traced
+        z = z + 1.0
+        assert z._v.depth <= 9
