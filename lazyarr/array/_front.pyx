@@ -270,6 +270,34 @@ def set_limits(Py_ssize_t max_pending_depth, Py_ssize_t prune_at):
     _max_depth, _prune_at = max_pending_depth, prune_at
 
 
+cdef extern from *:
+    """
+    /* how many `deep_graphs` blocks this thread is inside: while any, its chains may pass
+       the pending-depth bound (another thread's transform leaves this one's bound alone) */
+    static _Thread_local Py_ssize_t la_lifted_depth = 0;
+    """
+    Py_ssize_t la_lifted_depth
+
+
+def lift_depth_bound():
+    """Lift the pending-depth bound in this thread (`diff.engine.deep_graphs` entering;
+    nests: the bound is back once each lift was matched by `restore_depth_bound`)."""
+    global la_lifted_depth
+    la_lifted_depth += 1
+
+
+def restore_depth_bound():
+    """Undo this thread's latest `lift_depth_bound` (`deep_graphs` leaving)."""
+    global la_lifted_depth
+    if la_lifted_depth > 0:
+        la_lifted_depth -= 1
+
+
+def depth_bound_lifted():
+    """Whether this thread is inside `deep_graphs` (its chains are not realized on their own)."""
+    return la_lifted_depth > 0
+
+
 cpdef object wrap(Var v):
     """The user-facing Array for variable ``v`` (realized now if its pending chain is long)."""
     global _dropped
@@ -284,7 +312,7 @@ cpdef object wrap(Var v):
         elif _dropped > _dropped_at:
             _dropped = 0
             _cg["release_dropped"]()
-        if v.depth > _max_depth:
+        if v.depth > _max_depth and not la_lifted_depth:  # (the thread-local read only past it)
             _realize([v])
     return a
 

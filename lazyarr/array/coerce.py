@@ -246,8 +246,9 @@ def _prune() -> None:
 
 
 class _CoerceModule(types.ModuleType):
-    """This module's type: assigning ``MAX_PENDING_DEPTH`` or ``_prune_at`` (the diff engine
-    lifts the first, tests patch both) also sets the copies `_front.wrap` reads in C."""
+    """This module's type: assigning ``MAX_PENDING_DEPTH`` or ``_prune_at`` (tests patch
+    both; `diff.engine.deep_graphs` lifts the bound per thread instead) also sets the copies
+    `_front.wrap` reads in C."""
 
     def __setattr__(self, name: str, value) -> None:
         super().__setattr__(name, value)

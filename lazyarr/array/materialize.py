@@ -23,7 +23,8 @@ from ._donate import decode
 from ._front import Entry, TraceCache, bind_realize, held_pending
 from ._front import realize as _realize
 
-#: a pending chain deeper than this is realized as soon as it is built (bounds graph growth)
+#: a pending chain deeper than this is realized as soon as it is built (bounds graph growth);
+#: not in a thread inside `diff.engine.deep_graphs` (a transform or a trace)
 MAX_PENDING_DEPTH = 512
 
 #: pending variables user arrays were made on (appended by `coerce.wrap`; pruned here): a

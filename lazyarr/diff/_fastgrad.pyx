@@ -228,33 +228,27 @@ cdef list _instantiate(Py_ssize_t n_all, list given, list steps, list outs, Forw
 
 # ---- the pending-depth bound, lifted while differentiating ----------------------------------
 
-cdef dict _coerce = None       # array.coerce's globals: MAX_PENDING_DEPTH, _prune_at
-cdef object _set_limits = None  # array._front.set_limits: the C copies `wrap` reads
-cdef object _deep = 1 << 40
+cdef object _lift = None     # array._front.lift_depth_bound
+cdef object _restore = None  # array._front.restore_depth_bound
 
 
-def bind_limits(dict coerce_globals, set_limits):
-    """Give this module `array.coerce`'s globals and `array._front.set_limits`."""
-    global _coerce, _set_limits
-    _coerce, _set_limits = coerce_globals, set_limits
+def bind_limits(lift, restore):
+    """Give this module `array._front.lift_depth_bound` and `restore_depth_bound`."""
+    global _lift, _restore
+    _lift, _restore = lift, restore
 
 
 cdef class DeepGraphs:
-    """``with DeepGraphs():`` (`engine.deep_graphs`) lifts ``coerce.MAX_PENDING_DEPTH`` while
-    differentiating, so that long pending chains are not realized as they are wrapped (that
-    would cut the graph being differentiated), and puts it back on leaving. It does what
-    assigning the attribute does (coerce's module type sets `_front`'s copies), in C."""
-
-    cdef object old
+    """``with DeepGraphs():`` (`engine.deep_graphs`) lifts the pending-depth bound in this
+    thread while differentiating or tracing, so that long pending chains are not realized as
+    they are wrapped (that would cut the graph being differentiated, or need a traced value),
+    and puts it back on leaving. Other threads keep theirs (`_front`'s per-thread count)."""
 
     cdef inline void enter(self) except *:
-        self.old = _coerce["MAX_PENDING_DEPTH"]
-        _coerce["MAX_PENDING_DEPTH"] = _deep
-        _set_limits(_deep, _coerce["_prune_at"])
+        _lift()
 
     cdef inline void leave(self) except *:
-        _coerce["MAX_PENDING_DEPTH"] = self.old
-        _set_limits(self.old, _coerce["_prune_at"])
+        _restore()
 
     def __enter__(self):
         self.enter()

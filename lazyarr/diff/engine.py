@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..array import _front, coerce
+from ..array import _front
 from ..array.coerce import Array, wrap
 from ..graph import basic
 from ..graph.basic import Apply, Var
@@ -25,10 +25,11 @@ __all__ = ["Gated", "Tape", "deep_graphs", "topo_applies"]
 
 #: ``with deep_graphs():`` while differentiating, long pending chains are not realized as they
 #: are wrapped (see ``MAX_PENDING_DEPTH`` in ``array/materialize.py``): that would cut the graph
-#: being differentiated. The bound applies again to the results once the block is left. C
-#: (`_fastgrad.DeepGraphs`): eager ``value_and_grad`` enters it every step.
+#: being differentiated. The bound applies again to the results once the block is left. It is
+#: lifted in the calling thread only (`_front.lift_depth_bound`). C (`_fastgrad.DeepGraphs`):
+#: eager ``value_and_grad`` enters it every step.
 deep_graphs = _fastgrad.DeepGraphs
-_fastgrad.bind_limits(vars(coerce), _front.set_limits)
+_fastgrad.bind_limits(_front.lift_depth_bound, _front.restore_depth_bound)
 
 
 def _call(rule, ap: Apply, arrays: dict[int, Array], cts: list) -> list:

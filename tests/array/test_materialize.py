@@ -365,6 +365,107 @@ def test_a_long_pending_chain_is_realized_on_its_own():
     check(y, np.full(2, 1500.0))
 
 
+def _bounded_chain(n=30):
+    """``n`` pending additions to zeros, asserting each stays under a bound of 8."""
+    z = xp.asarray(np.zeros(3))
+    for _ in range(n):
+        z = z + 1.0
+        assert z._v.depth <= 9
+    return z
+
+
+def _in_thread(target):
+    """Run ``target`` in a new thread; the returned ``join`` re-raises its error."""
+    import threading
+
+    errors = []
+
+    def run():
+        try:
+            target()
+        except BaseException as exc:  # noqa: BLE001 (re-raised in the caller's thread)
+            errors.append(exc)
+
+    t = threading.Thread(target=run)
+    t.start()
+
+    def join():
+        t.join(30)
+        assert not t.is_alive()
+        if errors:
+            raise errors[0]
+
+    return join
+
+
+def test_another_threads_transform_does_not_lift_this_threads_bound(monkeypatch):
+    """The pending-depth bound is lifted per thread: while another thread is inside ``grad``,
+    this thread's chains are still realized past the bound (else they grew without bound)."""
+    import threading
+
+    from lazyarr.array import coerce
+
+    monkeypatch.setattr(coerce, "MAX_PENDING_DEPTH", 8)
+    inside, release = threading.Event(), threading.Event()
+    got = {}
+
+    def f(w):
+        for _ in range(30):
+            w = xp.sin(w) * 1.01
+        inside.set()
+        assert release.wait(10)
+        return xp.sum(w)
+
+    x0 = np.array([0.2, -0.7, 1.1])
+    join = _in_thread(lambda: got.setdefault("g", np.asarray(xp.grad(f)(xp.asarray(x0)))))
+    try:
+        assert inside.wait(10)
+        np.testing.assert_array_equal(np.asarray(_bounded_chain()), np.full(3, 30.0))
+    finally:
+        release.set()
+        join()
+    w, d = x0, np.ones(3)
+    for _ in range(30):
+        w, d = np.sin(w) * 1.01, d * np.cos(w) * 1.01
+    np.testing.assert_allclose(got["g"], d, rtol=1e-12)
+
+
+def test_transforms_interleaved_between_threads_keep_each_threads_bound(monkeypatch):
+    """This thread enters ``deep_graphs``, another enters, this one leaves: the other stays
+    lifted (a chain inside it is not realized) and, once it left too, both are bounded."""
+    import threading
+
+    from lazyarr.array import coerce
+    from lazyarr.diff.engine import deep_graphs
+
+    monkeypatch.setattr(coerce, "MAX_PENDING_DEPTH", 8)
+    other_in, this_out = threading.Event(), threading.Event()
+    got = {}
+
+    def other():
+        with deep_graphs():
+            other_in.set()
+            assert this_out.wait(10)
+            z = xp.asarray(np.zeros(3))
+            for _ in range(30):
+                z = z + 1.0
+            got["depth"], got["value"] = z._v.depth, np.asarray(z)
+        got["after"] = np.asarray(_bounded_chain())
+
+    with deep_graphs():
+        join = _in_thread(other)
+        assert other_in.wait(10)
+    try:
+        np.testing.assert_array_equal(np.asarray(_bounded_chain()), np.full(3, 30.0))
+    finally:
+        this_out.set()
+        join()
+    assert got["depth"] == 30  # nothing realized on its own inside the other's transform
+    np.testing.assert_array_equal(got["value"], np.full(3, 30.0))
+    np.testing.assert_array_equal(got["after"], np.full(3, 30.0))
+    np.testing.assert_array_equal(np.asarray(_bounded_chain()), np.full(3, 30.0))
+
+
 def test_a_symbolic_input_has_no_value():
     from lazyarr.array.coerce import wrap
     from lazyarr.graph import Var
