@@ -130,9 +130,8 @@ def _static(n: Var) -> int | None:
 
 
 def _replace_all(fg: FunctionGraph, olds: Sequence[Var], news: Sequence[Var | None]) -> None:
-    for o, n in zip(olds, news):
-        if n is not None and o is not n:
-            fg.replace(o, n)
+    """Readers of each of ``olds`` read its new variable (``None``: keep it), in one walk."""
+    fg.replace_all([(o, n) for o, n in zip(olds, news) if n is not None])
 
 
 # ---- rewrites --------------------------------------------------------------------------------
@@ -147,22 +146,23 @@ def _share_duplicate_ys(fg: FunctionGraph, node: Apply) -> bool:
         return False
     refs = cut(p.ys)[2]  # equal refs: the same value after common sub-expressions merge
     first: dict = {}
-    moved = False
+    repeats = []
     for k, (ref, last) in enumerate(zip(refs, p.op.ys_last)):
         j = first.setdefault((ref, last), k)
         if j != k:
-            fg.replace(node.outputs[nc + k], node.outputs[nc + j])
-            moved = True
-    return moved
+            repeats.append((node.outputs[nc + k], node.outputs[nc + j]))
+    fg.replace_all(repeats)
+    return bool(repeats)
 
 
 def prune(fg: FunctionGraph) -> int:
     """Drop scan outputs nobody reads (or that repeat another), carries no kept output needs,
     unread inputs."""
     fired = 0
+    clients = None  # computed again only after the graph changed
     for node in _scans(fg):
-        _share_duplicate_ys(fg, node)
-        clients = fg.clients()
+        if _share_duplicate_ys(fg, node) or clients is None:
+            clients = fg.clients()
         p = _Parts(node)
         nc = len(p.carry)
         read = [bool(clients.get(o)) for o in node.outputs]
@@ -208,6 +208,7 @@ def prune(fg: FunctionGraph) -> int:
         it = iter(outs)
         news = [next(it) if m else None for m in live_c + live_y]
         _replace_all(fg, node.outputs, news)
+        clients = None
         fired += 1
     return fired
 
@@ -242,10 +243,12 @@ def keep_last(fg: FunctionGraph) -> int:
     """A stacked output whose only readers take its last step keeps only that step (not in a
     reverse scan: its last row is the step run first)."""
     fired = 0
+    clients = None  # computed again only after the graph changed
     for node in _scans(fg):
         if node.op.reverse:
             continue
-        clients = fg.clients()
+        if clients is None:
+            clients = fg.clients()
         p = _Parts(node)
         nc = len(p.carry)
         length = p.op.length
@@ -263,11 +266,11 @@ def keep_last(fg: FunctionGraph) -> int:
             continue
         outs = _build(node, p.n, p.carry, p.xs, p.consts, p.b_carry, p.b_xs, p.b_consts,
                       p.new_carry, p.ys, flags)
-        for k, rs in readers.items():
-            for r in rs:
-                fg.replace(r.outputs[0], outs[nc + k])
-        _replace_all(fg, node.outputs, [o if k - nc not in readers else None
-                                        for k, o in enumerate(outs)])
+        pairs = [(r.outputs[0], outs[nc + k]) for k, rs in readers.items() for r in rs]
+        pairs += [(o, n) for k, (o, n) in enumerate(zip(node.outputs, outs))
+                  if k - nc not in readers]
+        fg.replace_all(pairs)
+        clients = None
         fired += 1
     return fired
 
@@ -520,48 +523,61 @@ def pushout_accumulators(fg: FunctionGraph) -> int:
     return fired
 
 
-def _depends_on(v: Var, targets: set) -> bool:
-    seen = set()
-    stack = [v]
-    while stack:
-        x = stack.pop()
-        if x in targets:
-            return True
-        if x in seen or x.owner is None:
-            continue
-        seen.add(x)
-        stack.extend(x.owner.inputs)
-    return False
+def _length_key(p: _Parts) -> tuple:
+    """Equal for two scans exactly when `_same_length` holds for them."""
+    n = _static(p.n)
+    return ("static", n) if n is not None else ("var", p.n)
 
 
 def _same_length(a: _Parts, b: _Parts) -> bool:
-    if a.n is b.n:
-        return True
-    sa, sb = _static(a.n), _static(b.n)
-    return sa is not None and sa == sb
+    return _length_key(a) == _length_key(b)
+
+
+def _scans_and_upstream(fg: FunctionGraph) -> tuple[list[Apply], list[int]]:
+    """The scans in topological order, and per scan a bitset of the scans (by position) its
+    inputs depend on: one sweep over the graph."""
+    scans: list[Apply] = []
+    upstream: list[int] = []
+    mask: dict[Var, int] = {}  # per variable, the scans it depends on
+    for node in fg.toposort():
+        m = _union([mask.get(v, 0) for v in node.inputs])
+        if isinstance(node.op, Scan):
+            upstream.append(m)
+            m |= 1 << len(scans)
+            scans.append(node)
+        for o in node.outputs:
+            mask[o] = m
+    return scans, upstream
+
+
+def _first_mergeable_pair(fg: FunctionGraph) -> tuple[_Parts, _Parts] | None:
+    """The first scans ``a``, ``b`` in topological order (by ``a``, then ``b``) of the same
+    length and direction where ``b`` does not depend on ``a``."""
+    scans, upstream = _scans_and_upstream(fg)
+    parts = [_Parts(node) for node in scans]
+    alike: dict = {}
+    for k, p in enumerate(parts):
+        alike.setdefault((p.op.reverse, _length_key(p)), []).append(k)
+    best = None
+    for group in alike.values():
+        for pos, i in enumerate(group):
+            if best is not None and i > best[0]:
+                break
+            j = next((j for j in group[pos + 1:] if not upstream[j] >> i & 1), None)
+            if j is not None:
+                best = min(best or (i, j), (i, j))
+                break
+    return None if best is None else (parts[best[0]], parts[best[1]])
 
 
 def merge_scans(fg: FunctionGraph) -> int:
-    """Merge two independent scans of the same length and direction into one."""
+    """Merge two independent scans of the same length and direction into one, until no two
+    can merge."""
     fired = 0
-    while True:
-        scans = _scans(fg)
-        pair = None
-        for i, na in enumerate(scans):
-            for nb in scans[i + 1:]:
-                a, b = _Parts(na), _Parts(nb)
-                if a.op.reverse != b.op.reverse or not _same_length(a, b):
-                    continue
-                if any(_depends_on(v, set(na.outputs)) for v in nb.inputs):
-                    continue
-                pair = a, b
-                break
-            if pair:
-                break
-        if pair is None:
-            return fired
+    while (pair := _first_mergeable_pair(fg)) is not None:
         _merge(fg, *pair)
         fired += 1
+    return fired
 
 
 def _merge(fg: FunctionGraph, a: _Parts, b: _Parts) -> None:
@@ -612,8 +628,8 @@ def _merge(fg: FunctionGraph, a: _Parts, b: _Parts) -> None:
     new_b = [outs[cand[j]] if j in cand else outs[pos_b[j]] for j in range(ncb)]
     nya = len(a.ys)
     new_b += outs[nc + nya:]
-    _replace_all(fg, a.node.outputs, outs[:nca] + outs[nc:nc + nya])
-    _replace_all(fg, b.node.outputs, new_b)
+    _replace_all(fg, [*a.node.outputs, *b.node.outputs],
+                 outs[:nca] + outs[nc:nc + nya] + new_b)
 
 
 def _forward_values(b: _Parts, f: _Parts) -> dict:
@@ -641,14 +657,18 @@ def reuse_forward_values(fg: FunctionGraph) -> int:
     recomputes per-step values of ``f`` with a matrix product (``h_(t-1) @ W`` to get at the
     activation's input) reads them stacked by ``f`` instead (JAX's residuals)."""
     fired = 0
-    for bn in _scans(fg):
-        for fn_ in _scans(fg):
+    scans = _scans(fg)
+    current = scans  # the scans of the graph as it is now
+    for bn in scans:
+        read = set(bn.inputs)
+        for fn_ in current:
             if fn_ is bn or fn_.op.reverse == bn.op.reverse:
                 continue
-            f, b = _Parts(fn_), _Parts(bn)
-            if not _same_length(f, b) or not any(o in bn.inputs for o in fn_.outputs):
+            if not any(o in read for o in fn_.outputs):
                 continue
-            if _reuse(fg, f, b):
+            f, b = _Parts(fn_), _Parts(bn)
+            if _same_length(f, b) and _reuse(fg, f, b):
+                current = _scans(fg)
                 fired += 1
                 break
     return fired

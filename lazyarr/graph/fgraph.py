@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 from .basic import Apply, Var
 from .toposort import toposort
@@ -77,12 +77,38 @@ class FunctionGraph:
 
     def replace(self, old: Var, new: Var) -> None:
         """Make every reader of ``old`` read ``new`` instead (types must agree)."""
-        if old.dtype != new.dtype or (len(old.shape) != len(new.shape)):
-            raise TypeError(f"replace: {old} and {new} have different types")
+        self.replace_all([(old, new)])
+
+    def replace_all(self, pairs: Iterable[tuple[Var, Var]]) -> None:
+        """`replace` each ``(old, new)`` in turn, in one walk of the graph as it stands (the
+        replacements' own graphs are not edited: a replacement may read what it replaces)."""
+        final = _composed(pairs)
+        if not final:
+            return
         for node in self.toposort():
-            if any(v is old for v in node.inputs):
-                node.inputs = tuple(new if v is old else v for v in node.inputs)
-        self.outputs = [new if v is old else v for v in self.outputs]
+            if any(v in final for v in node.inputs):
+                node.inputs = tuple(final.get(v, v) for v in node.inputs)
+        self.outputs = [final.get(v, v) for v in self.outputs]
 
     def __repr__(self) -> str:
         return f"<FunctionGraph {len(self.inputs)} inputs, {len(self.toposort())} nodes>"
+
+
+def _composed(pairs: Iterable[tuple[Var, Var]]) -> dict[Var, Var]:
+    """``{old: new}`` where a reader of ``old`` ends up after replacing ``pairs`` one after
+    another (a later pair moves on what an earlier one moved onto its ``old``)."""
+    final: dict[Var, Var] = {}
+    moved_onto: dict[Var, list[Var]] = {}  # a replacement -> the olds now read as it
+    for old, new in pairs:
+        if old.dtype != new.dtype or len(old.shape) != len(new.shape):
+            raise TypeError(f"replace: {old} and {new} have different types")
+        if old is new:
+            continue
+        moved = moved_onto.pop(old, [])
+        for v in moved:
+            final[v] = new
+        if old not in final:
+            final[old] = new
+            moved.append(old)
+        moved_onto.setdefault(new, []).extend(moved)
+    return final

@@ -11,9 +11,11 @@ from lazyarr.array.ops.shape import Transpose
 from lazyarr.control import loop_rewrites as R
 from lazyarr.control.ops import Scan
 from lazyarr.exec_cpu import link
+from lazyarr.graph import fgraph as fgraph_module
 from lazyarr.graph.basic import Var, apply
 from lazyarr.graph.fgraph import FunctionGraph
 from lazyarr.graph.inner import InnerGraph
+from lazyarr.graph.toposort import toposort
 
 RNG = np.random.default_rng(7)
 
@@ -166,6 +168,45 @@ def test_merge_keeps_carries_that_only_start_equal():
     fg, _ = _check(R.merge_scans, a, b)
     (node,) = _scans(fg)
     assert node.op.n_carry == 2
+
+
+def _tanh_rnn_states(w, x):
+    return xp.scan(lambda h, xt: (xp.tanh(h @ w + xt),) * 2, xp.zeros(3), x)[1]
+
+
+def _np_tanh_rnn_states(w, x):
+    h, hs = np.zeros(3), []
+    for xt in x:
+        h = np.tanh(h @ w + xt)
+        hs.append(h)
+    return np.array(hs)
+
+
+def test_many_scans_merge_with_a_walk_per_merge(monkeypatch):
+    # chains of two scans, the second reading the first's states: the first scans of all
+    # chains merge into one, the second ones into another
+    chains = 6
+    x = RNG.standard_normal((6, 3))
+    ws = [[RNG.standard_normal((3, 3)) * 0.3 for _ in range(2)] for _ in range(chains)]
+    outs = []
+    for w1, w2 in ws:
+        hs = _tanh_rnn_states(xp.asarray(w1), xp.asarray(x))
+        outs.append(xp.sum(_tanh_rnn_states(xp.asarray(w2), hs)))
+    fg, args = _fgraph(xp.stack(outs))
+    walks = []
+
+    def counted_toposort(outputs):
+        walks.append(1)
+        return toposort(outputs)
+
+    monkeypatch.setattr(fgraph_module, "toposort", counted_toposort)
+    merges = R.merge_scans(fg)
+    # one walk to choose each merge and one to make it, one to find nothing left to merge
+    # (not a walk per pair of scans, nor per replaced output)
+    assert len(walks) <= 2 * merges + 1
+    assert merges == 2 * chains - 2 and len(_scans(fg)) == 2
+    expected = [_np_tanh_rnn_states(w2, _np_tanh_rnn_states(w1, x)).sum() for w1, w2 in ws]
+    np.testing.assert_allclose(link(fg)(args)[0], expected, rtol=1e-12)
 
 
 def test_dependent_scans_are_not_merged():

@@ -17,6 +17,7 @@ from lazyarr.array.ops.elemwise import Elemwise
 from lazyarr.array.ops.shape import Reshape
 from lazyarr.exec_cpu.reference_vm import ReferenceProgram
 from lazyarr.graph import FunctionGraph, Op, Var, apply, cut, debugprint, toposort
+from lazyarr.graph import fgraph as fgraph_module
 from lazyarr.graph.inner import InnerGraph
 from lazyarr.graph.userline import site_location
 
@@ -165,6 +166,32 @@ def test_replace_and_clients():
     np.testing.assert_allclose(ReferenceProgram(fg)(args)[0], np.exp(x) * 3)
     with pytest.raises(TypeError):
         fg.replace(new, Var.input(np.float32, (3,)))
+
+
+def test_replace_all_is_replacing_in_turn_in_one_walk(monkeypatch):
+    x = np.array([1.0, 4.0, 9.0])
+    r = xp.sqrt(_leaf(x)) * 2.0 + xp.exp(_leaf(x))
+    fg, args = _clone(r)
+    sqrt_node = next(n for n in fg.toposort() if repr(n.op) == "sqrt")
+    exp_node = next(n for n in fg.toposort() if repr(n.op) == "exp")
+    s, e = sqrt_node.outputs[0], exp_node.outputs[0]
+    (neg,) = apply(Elemwise("negative"), exp_node.inputs[0])
+    (log,) = apply(Elemwise("log1p"), exp_node.inputs[0])
+    walks = []
+
+    def counted_toposort(outputs):
+        walks.append(1)
+        return toposort(outputs)
+
+    monkeypatch.setattr(fgraph_module, "toposort", counted_toposort)
+    # sqrt's readers move to exp, then exp's (sqrt's former ones too) to log1p, then neg's
+    # (none: the pair comes after log1p took them) nowhere
+    fg.replace_all([(s, e), (e, log), (e, neg)])
+    assert len(walks) == 1
+    assert s not in fg.clients() and e not in fg.clients()
+    np.testing.assert_allclose(ReferenceProgram(fg)(args)[0], np.log1p(x) * 3.0)
+    with pytest.raises(TypeError):
+        fg.replace_all([(log, Var.input(np.float32, (3,)))])
 
 
 def test_toposort_puts_every_node_after_its_inputs():
