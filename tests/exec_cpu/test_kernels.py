@@ -19,7 +19,8 @@ import lazyarr as xp
 from lazyarr.array.ops.composite import Composite
 from lazyarr.array.ops.elemwise import elementwise_types
 from lazyarr.array.ops.scalar_table import TABLE
-from lazyarr.exec_cpu import link
+from lazyarr.exec_cpu import codegen, link
+from lazyarr.exec_cpu.codegen import Kernel
 from lazyarr.graph import FunctionGraph, Var, apply
 from lazyarr.rewrites.config import options
 
@@ -279,3 +280,34 @@ def test_pow_by_a_constant_exponent_keeps_the_special_cases(dt):
             ref = comp.evaluate([x])[0]
         _assert_pow_matches(prog([x])[0], want, f"kernel, x ** {p}")
         _assert_pow_matches(ref, want, f"reference, x ** {p}")
+
+
+def _affine_chain(n: int) -> Composite:
+    """``x * 1.0001 + 0.5`` applied ``n`` times, as one float64 composite."""
+    f8 = np.dtype(np.float64)
+    steps = [("const", (), f8, 1.0001), ("const", (), f8, 0.5)]
+    last = 0
+    for _ in range(n):
+        steps.append(("multiply", (last, 1), f8, None))
+        steps.append(("add", (len(steps), 2), f8, None))
+        last = len(steps)
+    return Composite((f8,), tuple(steps), (last,))
+
+
+def test_a_long_expression_compiles_without_the_quadratic_compiler_passes():
+    # GCC's points-to analysis and graph-colouring register allocator took time growing as
+    # the square of the expression's length; the functions holding a long one's loop opt out
+    long_src = Kernel(_affine_chain(codegen.LONG_BODY), (False,)).source(True)
+    span, contig = (next(line for line in long_src.splitlines() if f"void {name}(" in line)
+                    for name in ("la_span", "la_contig"))
+    assert "no-tree-pta" in span and "ira-algorithm=priority" in contig
+    assert "no-tree-pta" not in Kernel(_affine_chain(8), (False,)).source(True)
+
+    def chain(w):
+        for _ in range(codegen.LONG_BODY):
+            w = w * 1.0001 + 0.5
+        return w
+
+    x = np.linspace(-3.0, 3.0, 7)
+    got = np.asarray(xp.compile(chain)(xp.asarray(x)))
+    np.testing.assert_array_equal(got, chain(x))  # exact: no contraction into fused multiply-adds
