@@ -267,12 +267,8 @@ def test_fftn_with_more_sizes_than_axes_and_tensordot_with_a_repeated_axis_say_s
 def test_eye_refuses_a_negative_size_at_the_call(args, name):
     """eye(-1) built a node of shape (-1, -1); the ValueError only came when it was read.
     NumPy's eye raises ValueError at once."""
-    with pytest.raises(ValueError):
-        np.eye(*args)
-    line = inspect.currentframe().f_lineno + 2
-    with pytest.raises(ValueError, match=rf"^eye\(\): {name} must not be negative, got -") as info:
-        xp.eye(*args)
-    _names_line(info.value, line)
+    _raises_as_numpy_does(ValueError, rf"^eye\(\): {name} must not be negative, got -",
+                          np.eye, xp.eye, args)
 
 
 @pytest.mark.parametrize("args", [(0, 1e30), (0.0, float("inf")), (0, float("nan")),
@@ -280,11 +276,17 @@ def test_eye_refuses_a_negative_size_at_the_call(args, name):
 def test_arange_too_large_or_of_no_length_raises_at_the_call(args):
     """arange(0, 1e30) built a node with 1e30 elements (inf and NaN ends: an OverflowError
     or a ValueError without the user's line); NumPy raises ValueError at once."""
-    with pytest.raises(ValueError):
-        np.arange(*args)
+    _raises_as_numpy_does(ValueError, r"^arange\(\): ", np.arange, xp.arange, args)
+
+
+def _raises_as_numpy_does(exc: type, match: str, np_fn, xp_fn, args: tuple) -> None:
+    """``np_fn(*args)`` raises ``exc``, and so does ``xp_fn(*args)``, at the call, with a
+    message matching ``match`` that names the line of that call."""
+    with pytest.raises(exc):
+        np_fn(*args)
     line = inspect.currentframe().f_lineno + 2
-    with pytest.raises(ValueError, match=r"^arange\(\): ") as info:
-        xp.arange(*args)
+    with pytest.raises(exc, match=match) as info:
+        xp_fn(*args)
     _names_line(info.value, line)
 
 
