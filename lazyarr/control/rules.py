@@ -139,8 +139,8 @@ class CondGate:
     def pull(self, ap, call, cts: list, outputs, memo: dict) -> list:
         """``call(cts)``, a vjp rule of node ``ap`` applied to cotangents under this gate; if
         it reads a value the forward pass of ``outputs`` computes only under some branch, it
-        is applied under a ``cond`` instead (zeros when the branch does not run or every
-        cotangent is zero: `_runs`), which reads that value only when the branch runs."""
+        is applied under a ``cond`` on ``pred`` instead (zeros when the branch does not run),
+        which reads that value only when the branch runs."""
         res = call(cts)
         flat = [r.ct if isinstance(r, Gated) else r for r in res]
         if not _reads_deferred(flat, cts, outputs, memo):
@@ -168,23 +168,12 @@ class CondGate:
         def zeros(cvals):
             return [xp.zeros(v.shape, dtype=v.dtype) for v in likes]
 
-        given = [cts[k] for k in live]
-        outs = api.cond(_runs(self.pred, self.taken, given), run, zeros, given)
+        outs = api.cond(self.pred, run if self.taken else zeros, zeros if self.taken else run,
+                        [cts[k] for k in live])
         full = [None] * len(flat)
         for i, o in zip(want, outs):
             full[i] = o
         return full
-
-
-def _runs(pred: Array, taken: bool, cts: list) -> Array:
-    """Whether a vjp gated by the branch of ``pred`` taken when ``pred`` is ``taken`` runs:
-    the branch runs and some of its cotangents ``cts`` is not zero. The cotangents of a value
-    that only an inner branch not taken reads are zeros: gated by the outer branch alone,
-    the vjp would read what that inner branch computes (a vjp gives zeros for zeros)."""
-    nonzero = xp.any(cts[0] != 0)
-    for c in cts[1:]:
-        nonzero = xp.logical_or(nonzero, xp.any(c != 0))
-    return xp.logical_and(pred if taken else xp.logical_not(pred), nonzero)
 
 
 def _reads_deferred(results: list, cts: list, outputs, memo: dict) -> bool:
