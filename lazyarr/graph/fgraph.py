@@ -80,8 +80,10 @@ class FunctionGraph:
         self.replace_all([(old, new)])
 
     def replace_all(self, pairs: Iterable[tuple[Var, Var]]) -> None:
-        """`replace` each ``(old, new)`` in turn, in one walk of the graph as it stands (the
-        replacements' own graphs are not edited: a replacement may read what it replaces)."""
+        """Make every reader of each ``old`` read its ``new``, in one walk of the graph as it
+        stands: chains (``a -> b``, ``b -> c``) compose as replacing in turn would, but the
+        replacements' own graphs are not edited (a replacement may read what it replaces,
+        or the ``old`` of a later pair, and keeps reading it)."""
         final = _composed(pairs)
         if not final:
             return
