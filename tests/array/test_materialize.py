@@ -137,12 +137,21 @@ def test_a_write_through_dlpack_leaves_other_arrays_alone():
     """torch ignores the read-only flag of a versioned DLPack capsule. A write into the
     export of zeros((2, 2)) changed every later zeros((2, 2)): its value is a folded constant
     that the program hands out on every call. Data lazyarr shares (a program's constant, a
-    shared scalar constant, a view of another array's buffer) is exported as a private copy."""
-    torch = pytest.importorskip("torch")
+    shared scalar constant, a view of another array's buffer) is exported as a private copy:
+    no export shares memory with what another array reads (NumPy's import tells), and where
+    torch is installed a write through its import changes nothing else."""
+    base = xp.asarray(np.arange(4.0)) * 2
     makers = [lambda: xp.zeros((2, 2)), lambda: xp.ones(3, dtype=xp.float32),
               lambda: xp.eye(2), lambda: xp.zeros(()),
               lambda: xp.reshape(base, (2, 2)), lambda: base[1:]]
-    base = xp.asarray(np.arange(4.0)) * 2
+    for make in makers:
+        exported = np.from_dlpack(make())
+        assert not np.shares_memory(exported, np.asarray(make()))
+        assert not np.shares_memory(exported, np.asarray(base))
+    try:
+        import torch
+    except ImportError:
+        return
     for make in makers:
         expected = np.asarray(make()).copy()
         t = torch.from_dlpack(make())
@@ -154,10 +163,9 @@ def test_a_write_through_dlpack_leaves_other_arrays_alone():
 
 def test_dlpack_exports_a_computed_result_without_a_copy():
     """An array's own computed buffer is exported as it is (read-only flagged)."""
-    torch = pytest.importorskip("torch")
     a = xp.asarray(np.arange(3.0)) * 2
-    t = torch.from_dlpack(a)
-    assert np.shares_memory(t.numpy(), np.asarray(a))
+    exported = np.from_dlpack(a)
+    assert np.shares_memory(exported, np.asarray(a)) and not exported.flags.writeable
 
 
 def test_iteration():
