@@ -73,9 +73,7 @@ def _sink(fg: FunctionGraph, node: Apply, taken: bool, moved: list[Apply]) -> No
     else:
         new_op = Cond(op.true_g, new_g, op.n_ops, op.n_te, n_new)
         rest = list(node.inputs[1 + op.n_ops:1 + op.n_ops + op.n_te]) + [o for o, _ in extras]
-    outs = apply(new_op, *node.inputs[:1 + op.n_ops], *rest)
-    for old, new in zip(node.outputs, outs):
-        fg.replace(old, new)
+    fg.replace_all(zip(node.outputs, apply(new_op, *node.inputs[:1 + op.n_ops], *rest)))
 
 
 def sink_into_branches(fg: FunctionGraph) -> int:

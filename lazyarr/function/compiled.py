@@ -24,7 +24,6 @@ from ..array.array_object import Array
 from ..array.dtypes import ALL_DTYPES
 from ..array.materialize import ConcretizationError, realize
 from ..control import trace as T
-from ..diff.engine import deep_graphs
 from ..graph.userline import where
 from . import _call
 from .program import Program
@@ -294,8 +293,7 @@ class Compiled:
             return fn(*full[:nargs])
 
         flat_struct = ("tuple", tuple(("leaf",) for _ in arr_pos))
-        with deep_graphs():
-            traced = T.trace(body, types, flat_struct, hoist=True, what="compile")
+        traced = T.trace(body, types, flat_struct, hoist=True, what="compile")
         self.n_traces += 1
         if traced.extras:
             try:  # work that reads no argument runs once, now
@@ -304,8 +302,7 @@ class Compiled:
                 # some of it raised, and may be read only where a cond's branch is not
                 # taken: traced again, work that may raise stays in the program (and raises
                 # there when a call needs it, as eager code does)
-                with deep_graphs():
-                    traced = T.trace(body, types, flat_struct, hoist="safe", what="compile")
+                traced = T.trace(body, types, flat_struct, hoist="safe", what="compile")
                 realize([v for v in traced.extras if v.owner is not None])
             for v in traced.extras:
                 if v.data is None:
