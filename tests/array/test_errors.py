@@ -104,6 +104,7 @@ CASES = {
                                lambda: xp.full_like(xp.asarray([1], dtype=xp.int8), 300)),
     "setitem_complex_into_float": (
         TypeError, lambda: operator.setitem(xp.ones(3, dtype=xp.float32), 0, 1j)),
+    "asarray_scalar_copy_false": (ValueError, lambda: xp.asarray(1.0, copy=False)),
 }
 
 

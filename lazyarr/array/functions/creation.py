@@ -69,6 +69,9 @@ def asarray(obj, /, *, dtype=None, device=None, copy: bool | None = None) -> Arr
         # copy where the leaf aliases a user's NumPy data (the copy must not see later writes)
         return wrap(snapshot(obj._v)) if copy else obj
     if isinstance(obj, _SCALARS):
+        if copy is False:
+            raise ValueError(f"asarray(copy=False): a Python {type(obj).__name__} needs a copy "
+                             f"into a new buffer ({where()})")
         d = dt or _scalar_dtype(obj)
         if isinstance(obj, complex) and d.kind != "c" or isinstance(obj, float) and d.kind in "iub":
             raise TypeError(f"asarray(): cannot represent {obj!r} as {d} ({where()})")
