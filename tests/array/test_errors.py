@@ -325,3 +325,12 @@ def test_trace_of_a_vector_names_trace():
     with pytest.raises(ValueError, match=r"^linalg\.trace\(\) needs at least 2 dim") as info:
         xp.linalg.trace(xp.ones(3))
     _names_line(info.value, line)
+
+
+@pytest.mark.parametrize("fn", ["fftshift", "ifftshift"])
+def test_fftshift_axis_errors_name_the_function_called(fn):
+    """ifftshift's repeated or out-of-range axis was reported as fftshift()'s."""
+    x = xp.arange(5.0)
+    for axes in [(0, -1), (1,)]:
+        with pytest.raises((ValueError, IndexError), match=rf"^{fn}\(\)"):
+            getattr(xp.fft, fn)(x, axes=axes)

@@ -174,7 +174,7 @@ def rfftfreq(n: int, /, *, d: float = 1.0, dtype=None, device=None) -> Array:
 
 def _shift(x, axes, inverse) -> Array:
     v = as_var(x)
-    ax = normalize_axes(axes, len(v.shape), "fftshift")
+    ax = normalize_axes(axes, len(v.shape), "ifftshift" if inverse else "fftshift")
     if isinstance(axes, (tuple, list)):  # keep the user's order (it does not matter here)
         ax = tuple(ax)
     return build(FFTShift(ax, inverse), v)
