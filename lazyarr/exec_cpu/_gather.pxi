@@ -1,6 +1,6 @@
 # Gathers and scatters by integer indices without a Python call (included by _vm.pyx):
-# `Take`, `TakeAlongAxis`, `AddAt` with one row index or two point indices, and `Alloc`; and
-# basic-index views (`GetItem` by integers, slices and new axes).
+# `Take`, `TakeAlongAxis`, `AddAt` with one row index or two point indices, `Alloc` and
+# `Concat`; and basic-index views (`GetItem` by integers, slices and new axes).
 # Each checks its operands (C-contiguous, int64 indices in bounds, the expected dtypes and
 # shapes) and otherwise runs the op's ``perform``, which raises the op's own errors.
 
@@ -290,6 +290,81 @@ cdef extern from *:
     """
     object la_strided_view(cnp.ndarray x, int nd, cnp.npy_intp *dims, cnp.npy_intp *strides,
                            char *data)
+
+
+cdef extern from "numpy/arrayobject.h":
+    int PyArray_CopyInto(cnp.ndarray dst, cnp.ndarray src) except -1
+
+
+cdef class ConcatThunk(_OutThunk):
+    """``concat(xs, axis)`` of arrays of one dtype and rank: per C-contiguous input one
+    ``memcpy`` per index before ``axis``; any other layout is copied into its region of the
+    output through NumPy's C API. Other dtypes or mismatched shapes run ``perform`` (which
+    raises NumPy's error)."""
+    cdef int axis
+
+    def __init__(self, fn, tuple ins, tuple outs, tuple free, node, int axis, bint reuse):
+        Thunk.__init__(self, fn, ins, outs, free, node)
+        self.axis, self.reuse, self.buf = axis, reuse, None
+
+    cdef int run(self, list storage, bint shared) except -1:
+        cdef tuple ins = self.ins
+        cdef Py_ssize_t k, n = len(ins)
+        cdef object fo = storage[<Py_ssize_t>ins[0]]
+        if type(fo) is not cnp.ndarray or cnp.PyArray_NDIM(<cnp.ndarray>fo) > MAXDIM:
+            return Thunk.run(self, storage, shared)
+        cdef cnp.ndarray first = <cnp.ndarray>fo, x
+        cdef int nd = cnp.PyArray_NDIM(first), typ = cnp.PyArray_TYPE(first), d
+        cdef int ax = self.axis
+        cdef cnp.npy_intp dims[MAXDIM]
+        cdef cnp.npy_intp *xd
+        if ax >= nd:
+            return Thunk.run(self, storage, shared)
+        for d in range(nd):
+            dims[d] = cnp.PyArray_DIMS(first)[d]
+        dims[ax] = 0
+        for k in range(n):
+            xo = storage[<Py_ssize_t>ins[k]]
+            if (type(xo) is not cnp.ndarray or cnp.PyArray_TYPE(<cnp.ndarray>xo) != typ
+                    or cnp.PyArray_NDIM(<cnp.ndarray>xo) != nd):
+                return Thunk.run(self, storage, shared)
+            xd = cnp.PyArray_DIMS(<cnp.ndarray>xo)
+            for d in range(nd):
+                if d != ax and xd[d] != dims[d]:
+                    return Thunk.run(self, storage, shared)
+            dims[ax] += xd[ax]
+        cdef cnp.ndarray out = self._out(shared, nd, dims, typ)
+        cdef cnp.npy_intp outer = 1, inner = cnp.PyArray_ITEMSIZE(out), row, part, o
+        for d in range(ax):
+            outer *= dims[d]
+        for d in range(ax + 1, nd):
+            inner *= dims[d]
+        row = dims[ax] * inner  # bytes of one index before the axis, in the output
+        cdef char *dst = cnp.PyArray_BYTES(out)
+        cdef char *src
+        cdef cnp.npy_intp off = 0
+        cdef cnp.npy_intp sub[MAXDIM]
+        for k in range(n):
+            x = <cnp.ndarray>storage[<Py_ssize_t>ins[k]]
+            part = cnp.PyArray_DIMS(x)[ax] * inner
+            if part == 0:
+                continue
+            if _c_array(x):
+                src = cnp.PyArray_BYTES(x)
+                if outer == 1:
+                    memcpy(dst + off, src, part)
+                else:
+                    for o in range(outer):
+                        memcpy(dst + o * row + off, src + o * part, part)
+            else:
+                for d in range(nd):
+                    sub[d] = dims[d]
+                sub[ax] = cnp.PyArray_DIMS(x)[ax]
+                PyArray_CopyInto(la_strided_view(out, nd, sub, cnp.PyArray_STRIDES(out),
+                                                 dst + off), x)
+            off += part
+        storage[<Py_ssize_t>self.outs[0]] = out
+        return 0
 
 
 # spec kinds of a basic index (`GetItem` entries "i", "s", "n")

@@ -2,9 +2,10 @@
 with which thunk.
 
 `Take`, `TakeAlongAxis`, `AddAt` with one index array (rows: an embedding's gradient or SGD
-update) or two (points: the gradient of ``take_along_axis``) and `Alloc` of a static shape get
-thunks with no Python call; at run time each checks its operands and falls back to ``perform``
-for anything else (other dtypes or layouts, out-of-bounds indices: ``perform`` raises).
+update) or two (points: the gradient of ``take_along_axis``), `Alloc` of a static shape and
+`Concat` get thunks with no Python call; at run time each checks its operands and falls back
+to ``perform`` for anything else (other dtypes or layouts, out-of-bounds indices: ``perform``
+raises).
 A `GetItem` by integers, slices and new axes only (a view) is made through the NumPy C API
 (`slice_thunk`).
 """
@@ -15,7 +16,16 @@ from ..array.ops.creation import Alloc
 from ..array.ops.index import GetItem
 from ..array.ops.scatter import AddAt
 from ..array.ops.search import Take, TakeAlongAxis
-from ._vm import AddAtThunk, AllocThunk, SliceThunk, TakeAlongAxisThunk, TakeThunk, Thunk
+from ..array.ops.shape import Concat
+from ._vm import (
+    AddAtThunk,
+    AllocThunk,
+    ConcatThunk,
+    SliceThunk,
+    TakeAlongAxisThunk,
+    TakeThunk,
+    Thunk,
+)
 
 
 def addat_mode(node) -> int:
@@ -47,6 +57,8 @@ def gather_thunk(node, ins: tuple, outs: tuple, free: tuple, reuse: bool,
                           reuse and not into, into)
     if t is Alloc and all(isinstance(d, int) and d >= 0 for d in op.shape):
         return AllocThunk(fn, ins, outs, free, node, tuple(op.shape), reuse)
+    if t is Concat and node.outputs[0].dtype.kind in "biufc":
+        return ConcatThunk(fn, ins, outs, free, node, op.axis, reuse)
     return None
 
 

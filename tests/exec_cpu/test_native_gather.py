@@ -1,4 +1,5 @@
-"""Native gather/scatter thunks (`Take`, `TakeAlongAxis`, `AddAt`, `Alloc`: ``_gather.pxi``)
+"""Native gather/scatter thunks (`Take`, `TakeAlongAxis`, `AddAt`, `Alloc`, `Concat`:
+``_gather.pxi``)
 agree with NumPy, write into their input only when the linker allows it, and fall back to the
 op's ``perform`` (and its errors) for anything else."""
 
@@ -6,11 +7,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from lazyarr.exec_cpu._vm import AddAtThunk, AllocThunk, TakeAlongAxisThunk, TakeThunk
+from lazyarr.exec_cpu._vm import AddAtThunk, AllocThunk, ConcatThunk, TakeAlongAxisThunk, TakeThunk
 
 from lazyarr.array.ops.creation import Alloc
+from lazyarr.array.ops.elemwise import Elemwise
 from lazyarr.array.ops.scatter import AddAt
 from lazyarr.array.ops.search import Take, TakeAlongAxis
+from lazyarr.array.ops.shape import Concat
 from lazyarr.exec_cpu import link
 from lazyarr.graph import FunctionGraph, Var, apply
 
@@ -138,3 +141,40 @@ def test_alloc_fills_like_numpy(value):
         assert got.dtype == ref.dtype
         np.testing.assert_array_equal(got, ref)
         assert np.array_equal(np.signbit(got), np.signbit(ref))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64, np.complex128, np.bool_])
+@pytest.mark.parametrize("shapes,axis", [([(2,), (3,), (1,)], 0), ([(2, 3), (4, 3)], 0),
+                                         ([(3, 2), (3, 0), (3, 5)], 1),
+                                         ([(2, 1, 3), (2, 4, 3)], 1), ([(2, 3, 1), (2, 3, 2)], 2)])
+def test_concat_matches_numpy(dtype, shapes, axis):
+    xs = [(RNG.standard_normal(s) * 10).astype(dtype) for s in shapes]
+    prog = _program(Concat(axis), *xs)
+    assert isinstance(prog.thunks[0], ConcatThunk)
+    np.testing.assert_array_equal(prog(xs)[0], np.concatenate(xs, axis))
+    # strided and Fortran-ordered inputs are copied into their regions, not memcpy'd
+    odd = [np.asfortranarray(x) if x.ndim > 1 else x for x in xs]
+    odd[0] = (np.repeat(xs[0], 2, axis=-1)[..., ::2] if xs[0].ndim else xs[0])
+    np.testing.assert_array_equal(prog(odd)[0], np.concatenate(xs, axis))
+
+
+def test_concat_of_other_shapes_or_dtypes_falls_back_to_numpy():
+    a, b = np.ones((2, 3)), np.zeros((4, 3))
+    prog = _program(Concat(0), a, b)
+    with pytest.raises(ValueError):  # NumPy's own error, from perform
+        prog([a, np.zeros((4, 2))])
+    got = prog([a, b.astype(np.float32)])[0]  # a mixed call runs perform, which promotes
+    np.testing.assert_array_equal(got, np.concatenate([a, b]))
+
+
+def test_concat_keeps_its_buffer_between_calls_only_when_private():
+    """A concat read by a later node keeps its output buffer; the next call's values are its
+    own (nothing of the previous call's survives in the result)."""
+    a, b = Var.input(np.dtype(np.float64), (2, 3)), Var.input(np.dtype(np.float64), (1, 3))
+    c, = apply(Concat(0), a, b)
+    out, = apply(Elemwise("negative"), c)
+    prog = link(FunctionGraph([a, b], [out]))
+    assert any(isinstance(t, ConcatThunk) for t in prog.thunks)
+    for _ in range(3):
+        xa, xb = RNG.standard_normal((2, 3)), RNG.standard_normal((1, 3))
+        np.testing.assert_array_equal(prog([xa, xb])[0], -np.concatenate([xa, xb]))
