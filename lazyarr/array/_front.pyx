@@ -31,6 +31,8 @@ cdef tuple _empty = ()
 import numpy as _np
 cdef object _np_dtype = _np.dtype
 
+from ..graph.pipeline import note_shared as _note_shared
+
 
 def bind(array_cls, list live, dict coerce_globals, realize):
     """Set the Array class, the live pending registry, `coerce`'s globals and `realize`."""
@@ -155,8 +157,23 @@ cdef class ArrayBase:
 def write_back(list pending, results, list args):
     """Make each variable of ``pending`` a leaf holding its result, locked read-only (a copy
     of it where the program handed back one of its writable input arrays ``args``, a user's
-    array, or a view of one: the value must not change when the user writes the array)."""
+    array, or a view of one: the value must not change when the user writes the array). A
+    result that is one of ``args`` (lazyarr's own read-only data) or an earlier result is
+    noted as shared (`pipeline.note_shared`): two arrays hold that buffer."""
     _write_back(pending, results, args)
+
+
+cdef bint _held_twice(object r, list args, results, Py_ssize_t i):
+    """Whether the read-only result ``r`` (``results[i]``) is one of ``args`` or of the
+    results before it."""
+    cdef Py_ssize_t j
+    for x in args:
+        if x is r:
+            return True
+    for j in range(i):
+        if results[j] is r:
+            return True
+    return False
 
 
 cdef bint _in_writable_arg(cnp.ndarray r, list args):
@@ -181,6 +198,8 @@ cdef int _write_back(list pending, results, list args) except -1:
                 if _in_writable_arg(a, args):
                     a = r.copy()
                 cnp.PyArray_CLEARFLAGS(a, cnp.NPY_ARRAY_WRITEABLE)
+            elif _held_twice(r, args, results, i):
+                _note_shared(r)
             r = a
         elif r.flags.writeable:
             for x in args:

@@ -157,7 +157,7 @@ class Array(_front.ArrayBase):
 
     def _shared(self, d: np.ndarray) -> bool:
         """Whether other arrays may read the buffer of ``d`` (this array's value)."""
-        return self._v.const or d.base is not None or pipeline.hands_out(d)
+        return self._v.const or d.base is not None or pipeline.shared(d)
 
     def __dlpack_device__(self) -> tuple[int, int]:
         return (1, 0)  # kDLCPU

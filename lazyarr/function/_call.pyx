@@ -21,6 +21,7 @@ from ..exec_cpu import ahead as _ahead
 from ..exec_cpu import fpstate as _fpstate
 from ..exec_cpu.fpstate import enter as _fp_enter, leave as _fp_leave
 from ..graph.basic import Var
+from ..graph.pipeline import note_shared as _note_shared
 
 cnp.import_array()
 
@@ -183,10 +184,13 @@ cdef list _commit(object res, list res_j, list bufs):
     return out
 
 
-cdef object _private(object r, dict bufs, list data):
-    """A result the caller may keep: read-only, never a donated buffer or a view of one (the
-    next call writes there), never sharing memory with an argument its owner can still write
-    (a copy instead: the value must not follow the caller's writes, as in eager code)."""
+cdef object _private(object r, dict bufs, list data, list res, Py_ssize_t j):
+    """A result the caller may keep (``res[j]``): read-only, never a donated buffer or a view
+    of one (the next call writes there), never sharing memory with an argument its owner can
+    still write (a copy instead: the value must not follow the caller's writes, as in eager
+    code). One that is an argument's read-only data or an earlier result is noted as shared
+    (`pipeline.note_shared`), so that DLPack exports it as a copy."""
+    cdef Py_ssize_t k
     if not isinstance(r, cnp.ndarray):
         r = np.asarray(r)
     for bv in bufs.values():
@@ -199,6 +203,15 @@ cdef object _private(object r, dict bufs, list data):
                 r = r.copy()
                 break
         cnp.PyArray_CLEARFLAGS(<cnp.ndarray>r, cnp.NPY_ARRAY_WRITEABLE)
+        return r
+    for a in data:
+        if a is r:
+            _note_shared(r)
+            return r
+    for k in range(j):
+        if res[k] is r:
+            _note_shared(r)
+            break
     return r
 
 
@@ -304,7 +317,7 @@ cdef class Runner:
                 outs[j] = _new_array(view)
         for j in range(n_out):
             if outs[j] is None:
-                outs[j] = _new_array(_private(res[j], self.bufs, data))
+                outs[j] = _new_array(_private(res[j], self.bufs, data, res, j))
         return self.unflatten_out(outs)
 
     def run(self, list data, list objs):

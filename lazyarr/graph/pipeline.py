@@ -13,9 +13,10 @@ from collections.abc import Callable
 from .fgraph import FunctionGraph
 
 _compiler: Callable | None = None
-#: the data of constants that programs return as results, by id: the same array on every
-#: call, so the value of every array a run of the program made (weak: dropped with the program)
-_handed_out: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+#: data that several arrays may hold, by id (weak: dropped with its last holder): constants
+#: that programs return as results (the same array on every call, so the value of every array
+#: a run of the program made) and results that are another array's buffer (`note_shared`)
+_shared: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 
 
 def set_compiler(fn: Callable[[FunctionGraph], Callable]) -> None:
@@ -36,13 +37,19 @@ def _note_constant_outputs(fg: FunctionGraph) -> None:
     inputs = set(fg.inputs)
     for v in fg.outputs:
         if v.owner is None and v not in inputs and v.data is not None:
-            try:
-                _handed_out[id(v.data)] = v.data
-            except TypeError:  # a NumPy scalar: immutable, nothing to protect
-                pass
+            note_shared(v.data)
 
 
-def hands_out(data) -> bool:
-    """Whether ``data`` is a constant some program returns as a result (shared by the
-    arrays of all its runs)."""
-    return _handed_out.get(id(data)) is data
+def note_shared(data) -> None:
+    """Remember that arrays besides the one it is written into may hold ``data``: a program's
+    constant result, or a result the program handed back from its inputs (an identity
+    rewrite's ``x + 0`` is ``x``'s buffer) or returned twice."""
+    try:
+        _shared[id(data)] = data
+    except TypeError:  # a NumPy scalar: immutable, nothing to protect
+        pass
+
+
+def shared(data) -> bool:
+    """Whether ``data`` was noted by `note_shared` (other arrays may hold it)."""
+    return _shared.get(id(data)) is data

@@ -161,6 +161,45 @@ def test_a_write_through_dlpack_leaves_other_arrays_alone():
     check(base, np.arange(4.0) * 2)
 
 
+def test_a_write_through_dlpack_leaves_an_array_sharing_the_buffer_alone():
+    """``x + 0`` on an integer array is rewritten to ``x``: its result was ``x``'s own buffer,
+    exported without a copy, so a write through torch's import of ``y`` changed ``x``
+    (``[0, 3, 6]`` became ``[99, 3, 6]``). So did ``x``'s export once ``y`` held its buffer,
+    and a compiled ``a + 0`` or two equal results of one program. Every array whose buffer
+    another live array holds is exported as a copy."""
+
+    def realized(x):
+        np.asarray(x)
+        return x
+
+    def pairs():
+        """``(x, y, their value)``"""
+        x = realized(xp.asarray(np.arange(5)) * 3)  # realized before, then handed back
+        yield x, x + 0, np.arange(5) * 3
+        x = xp.asarray(np.arange(5)) * 3  # both realized by one program
+        yield x, x + 0, np.arange(5) * 3
+        x = realized(xp.asarray(np.arange(5)) * 3)
+        yield x, xp.compile(lambda a: a + 0)(x), np.arange(5) * 3
+        yield *xp.compile(lambda a: (a * 2, a * 2 + 0))(x), np.arange(5) * 6
+
+    for x, y, value in pairs():
+        for a, b in ((y, x), (x, y)):
+            exported = np.from_dlpack(a)
+            assert not np.shares_memory(exported, np.asarray(b))
+            np.testing.assert_array_equal(exported, value)
+            assert not np.shares_memory(np.from_dlpack(a, copy=True), np.asarray(b))
+            assert not np.from_dlpack(a, copy=False).flags.writeable  # asked for: no copy
+    try:
+        import torch
+    except ImportError:
+        return
+    for x, y, value in pairs():
+        for a in (y, x):
+            torch.from_dlpack(a)[0] = 99
+        check(x, value)
+        check(y, value)
+
+
 def test_dlpack_exports_a_computed_result_without_a_copy():
     """An array's own computed buffer is exported as it is (read-only flagged)."""
     a = xp.asarray(np.arange(3.0)) * 2
