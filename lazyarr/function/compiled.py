@@ -154,7 +154,13 @@ class Compiled:
             if n >= nargs:
                 raise TypeError(f"compile: argument number {n} given, but the call passes "
                                 f"{nargs} arguments ({where()})")
-        statics = tuple((i, type(args[i]), value_key(args[i])) for i in self.static_argnums)
+        try:  # a static object's key takes its hash now (`pytree_code.StaticKey`)
+            statics = tuple((i, type(args[i]), value_key(args[i]))
+                            for i in self.static_argnums)
+        except TypeError:
+            raise TypeError(f"compile: static arguments must be hashable, got "
+                            f"{[type(args[i]).__name__ for i in self.static_argnums]} "
+                            f"({where()})") from None
         dyn_pos = [i for i in range(nargs) if i not in self.static_argnums]
         leaves: list = []
         structs = []
@@ -220,11 +226,12 @@ class Compiled:
                                [t[0] for t in types], [t[1] for t in types],
                                self._scalar_state(key))
                 return _EAGER
+            match = make_matcher(_match_spec(args, self.static_argnums))  # before f runs
             prog = self._trace(args, dyn_pos, struct, leaves, arr_pos, types,
                                [index_of[k] for k in sorted(donated) if k in index_of])
             if scalars:
                 self._scalar_state(key).traced.add(tuple(v for _k, _t, v in scalars))
-            prog.match = make_matcher(_match_spec(args, self.static_argnums))
+            prog.match = match
             prog.runner.set_match(prog.match)
             self._cache[key] = prog
             if len(self._cache) > MAX_SIGNATURES:
@@ -582,6 +589,13 @@ def compile(f: Callable | None = None, *, static_argnums: int | Sequence[int] = 
     trace cache gives changing scalars one program), and a value met again is traced (a
     schedule's plateau). Eager code costs more per call than a compiled program: pass a
     value that changes on every call as a 0-d array for the least overhead.
+
+    Static values should be immutable, as in JAX. A static object is keyed by its hash and
+    ``==`` at call time, against the hash it had and the object it was when traced: on every
+    path (calls, ``.loop``, ``.program``), an object mutated in place after its trace is a
+    new signature if its hash changed (traced again, or a program kept for that hash), and
+    the same signature, with the program traced before the change, if its hash did not (an
+    object hashed by identity).
 
     Results are realized lazyarr Arrays. Keyword arguments are bound to ``f``'s parameters
     and then count as positional ones, the parameters left out before them getting their

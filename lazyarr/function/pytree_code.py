@@ -13,19 +13,56 @@ from typing import Any
 
 import numpy as np
 
+#: values compared by ``==`` alone (immutable)
+_PLAIN = (bool, int, float, complex, str, bytes, np.generic, type(None))
+
 
 def value_key(x: Any) -> Any:
     """``x`` (a Python scalar or a static argument's value) as a signature compares it: a
     float or complex by its bits as far as results can tell (``-0.0`` is not ``0.0``; every
     NaN is one constant), a tuple by its items' types and keys (``(1,)`` is not ``(1.0,)``),
-    others as they are."""
+    another object as a `StaticKey`, plain values as they are."""
     if isinstance(x, (float, np.floating)):  # every NumPy float type too
         return float(x).hex()
     if isinstance(x, (complex, np.complexfloating)):
         return float(x.real).hex(), float(x.imag).hex()
     if isinstance(x, tuple):
         return type(x), tuple((type(e), value_key(e)) for e in x)
-    return x
+    if isinstance(x, _PLAIN):
+        return x
+    return StaticKey(x)
+
+
+class StaticKey:
+    """An object in a signature (a static argument, or an object inside one): its hash as
+    it was when the signature was made, and the object. A value at call time matches when its
+    hash now is that hash and it is the object or ``==`` to it (`static_equal`): the rule of
+    a dictionary lookup by the value's hash at call time, which the signature cache does, and
+    of the matchers of the previous call and loop, which call `matches`. So an object mutated
+    in place after its trace, whose hash follows its contents, is a new signature on every
+    path; one whose hash stays (identity) is the same signature on every path."""
+
+    __slots__ = ("value", "hash")
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+        self.hash = hash(value)  # TypeError for an unhashable value
+
+    def __hash__(self) -> int:
+        return self.hash
+
+    def __eq__(self, other: Any) -> bool:
+        return (type(other) is StaticKey and other.hash == self.hash
+                and (other.value is self.value or static_equal(other.value, self.value)))
+
+    def matches(self, x: Any) -> bool:
+        """Whether value ``x`` at call time is this key's value (see the class)."""
+        try:
+            if hash(x) != self.hash:
+                return False
+        except Exception:  # unhashable now: not this signature (the lookup says why)
+            return False
+        return x is self.value or static_equal(x, self.value)
 
 
 def _plain(v: float) -> bool:
@@ -50,12 +87,12 @@ def _const_test(src: str, x: Any, consts: list) -> str:
                                                              and _plain(x.imag)):
         consts.append(value_key(x))
         return test + f"key({src}) == c[{len(consts) - 1}]"
-    consts.append(x)
-    if isinstance(x, (bool, int, float, complex, str, bytes, np.generic)) or x is None:
+    if isinstance(x, _PLAIN):
+        consts.append(x)
         return test + f"{src} == c[{len(consts) - 1}]"
-    # another object: itself first, as tuple equality does, then its == (which may raise
-    # or return an array, a tensor's say)
-    return test + f"({src} is c[{len(consts) - 1}] or equal({src}, c[{len(consts) - 1}]))"
+    # another object: by its hash and ==, as the signature cache compares it
+    consts.append(x if type(x) is StaticKey else StaticKey(x))
+    return test + f"c[{len(consts) - 1}].matches({src})"
 
 
 def static_equal(a: Any, b: Any) -> bool:
@@ -179,4 +216,4 @@ def make_matcher(spec: Any) -> Callable[[Any], list | None]:
     test = " and ".join(conds) or "True"
     code = f"lambda t: [{', '.join(parts)}] if {test} else None"
     return eval(code, {"c": consts, "k": keys, "copysign": math.copysign,  # noqa: S307
-                       "key": value_key, "equal": static_equal})
+                       "key": value_key})

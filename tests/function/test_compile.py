@@ -812,6 +812,52 @@ def test_a_static_whose_eq_is_not_a_bool_is_another_signature(cls):
     assert g.n_traces == 4
 
 
+class _Config:
+    """A mutable static value: ``==`` and the hash follow its ``scale``."""
+
+    def __init__(self, scale: float):
+        self.scale = scale
+
+    def __eq__(self, other):
+        return type(other) is _Config and other.scale == self.scale
+
+    def __hash__(self):
+        return hash(self.scale)
+
+
+def test_a_mutated_static_is_keyed_by_its_hash_and_eq_at_call_time_on_every_path():
+    """A static value mutated in place after its trace: a call with the previous call's
+    signature reused its program (``x * 2`` after ``scale = 3``) while ``.loop`` and
+    ``.program`` looked it up by its new hash and traced again (``x * 3``); the next loop then
+    reused that one after ``scale = 4``. Every path now compares the hash and ``==`` the value
+    has at call time with those it had when traced: the result is ``x * scale`` each time."""
+    x = np.array([1.0, 2.0])
+    xs = np.stack([x, x])
+    f = xp.compile(lambda x, s: x * s.scale, static_argnums=1)
+    cfg = _Config(2.0)
+    calls = [lambda: f(x, cfg), lambda: f.loop(2, xs, cfg),
+             lambda: f.program(x, cfg).run([x], None)]
+    for scale, traces in ((2.0, 1), (3.0, 2), (4.0, 3), (3.0, 3)):
+        cfg.scale = scale
+        for call in calls * 2:
+            np.testing.assert_array_equal(np.asarray(call()), x * scale)
+        assert f.n_traces == traces
+    # a static whose hash and == stay the same when it is mutated (an object's identity):
+    # the same signature on every path
+    box = _Box()
+    box.scale = 2.0
+    g = xp.compile(lambda x, s: x * s.scale, static_argnums=1)
+    g(x, box)
+    box.scale = 3.0
+    for call in (lambda: g(x, box), lambda: g.loop(2, xs, box), lambda: g(x, box)):
+        np.testing.assert_array_equal(np.asarray(call()), x * 2.0)
+    assert g.n_traces == 1
+
+
+class _Box:
+    """A mutable static value keyed by its identity."""
+
+
 def test_a_static_torch_tensor_retraces_on_a_new_tensor():
     torch = pytest.importorskip("torch")
     f = xp.compile(lambda x, t: x * float(t.sum()), static_argnums=1)
