@@ -438,11 +438,20 @@ class ReduceKernel:
             f"#pragma omp simd reduction({red}:acc)" + (" reduction(|:nan)" if fnan else ""))
         r = comp.out_refs[0]
         step = combine.format(a="acc", v="v") + (" nan |= (v != v);" if fnan else "")
+        open_block, close_block = f"{acc_t} acc = {init};", combine.format(a="racc", v="acc")
+        row_total = combine.format(a="total", v="racc")
+        if kind == "prod" and acc_t == "c128_t":
+            # NumPy's order: ((1 * x0) * x1) * ..., one running product. 1 + 0j is no
+            # identity of complex multiplication with an infinite part ((1 + 0j) * (nan +
+            # infj) is nan + nanj), so blocks and rows are not multiplied into it each
+            # from a 1 of their own.
+            step = "total *= v;"
+            open_block = close_block = row_total = ""
         unit = [f"const {t} x{i} = a{i}[i];" for i, t in enumerate(ins)]
         run = _rrow_blocks(
             ins, [np.dtype(dt).itemsize for dt in comp.in_dtypes], simd,
             " ".join(unit + self.body) + f" const {acc_t} v = ({acc_t})v{r}; {step}",
-            f"{acc_t} acc = {init};", combine.format(a="racc", v="acc"))
+            open_block, close_block)
         final = "total"
         if kind == "mean" and acc_t == "c128_t":
             # NumPy divides a complex sum by the count as a complex number (count + 0j)
@@ -478,7 +487,7 @@ class ReduceKernel:
                                 for a in range(n_in)),
             f"      {acc_t} racc = {init}; _Bool nan = 0;",
             *("      " + x for x in run),
-            f"      anynan |= nan; {combine.format(a='total', v='racc')}",
+            f"      anynan |= nan; {row_total}",
             "    }",
             "    (void)anynan; (void)count;",
             f"    *({out_t} *)q{n_in} = ({out_t})({final});",

@@ -125,6 +125,45 @@ def test_complex_mean_of_non_finite_values_matches_numpy(dtname):
         np.testing.assert_array_equal(got, want)
 
 
+def _same_parts(got, want):
+    """Equal part by part: both NaN, or the same value with the same sign (of a zero too)."""
+    for g, w in ((got.real, want.real), (got.imag, want.imag)):
+        nan = np.isnan(w)
+        assert np.array_equal(np.isnan(g), nan)
+        assert np.array_equal(g[~nan], w[~nan])
+        assert np.array_equal(np.signbit(g[~nan]), np.signbit(w[~nan]))
+
+
+@pytest.mark.parametrize("dtname", ["complex64", "complex128"])
+def test_complex_prod_of_special_values_matches_numpy(dtname):
+    """NumPy's complex ``prod`` is ``((1 + 0j) * x0) * x1 * ...``, one running product of
+    textbook multiplications. The kernel multiplied its block and row products into totals
+    that started at 1 + 0j each, which is no identity where a part is infinite: the product
+    of ``[inf + 0j]`` (NumPy: inf + nanj, ``(1 + 0j) * (inf + 0j)``) came out nan + nanj, and
+    416 of 4,802 pairs of values with parts in (inf, -inf, nan, 0, -0, 1, 2) differed from
+    NumPy. Every pair and triple of values with parts in (inf, -inf, nan, 0, -0, 1), each as a
+    row (reduced along it, and along a column of the transpose), and a long row (more than
+    one block); the reference (NumPy's ``prod``) agrees too."""
+    dt = np.dtype(dtname)
+    parts = [np.inf, -np.inf, np.nan, 0.0, -0.0, 1.0]
+    values = np.array([complex(a, b) for a in parts for b in parts], dt)
+    long = np.ones((2, 5000), dt)
+    long[:, 4000] = [complex(0, 1), complex(-0.0, -0.0)]
+    long[:, 4999] = complex(np.inf, 0)
+    tables = [np.array(np.meshgrid(*[values] * n, indexing="ij")).reshape(n, -1).T.copy()
+              for n in (1, 2, 3)] + [long]
+    for x in tables:
+        for axis, arg in ((1, x), (0, x.T)):
+            v = Var.input(dt, arg.shape)
+            out, = apply(Reduce("prod", (axis,), False, dt), v)
+            prog = link(FunctionGraph([v], [out]))
+            assert isinstance(prog.thunks[0], ReduceThunk)
+            with np.errstate(all="ignore"):
+                want = np.prod(x, axis=1)
+                _same_parts(prog([arg])[0], want)
+                _same_parts(out.owner.op.perform(arg), want)
+
+
 def test_leading_axis_sums_take_the_column_path():
     """A float sum or mean over leading axes (``x.sum(0)``: bias gradients) adds whole rows
     into per-column accumulators (`ReduceThunk.cols`, `_colsum.pxi`); values against a float64
