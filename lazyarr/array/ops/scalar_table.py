@@ -103,12 +103,12 @@ def _power(a, b):
         odd = (b & 1) == 1
         r = np.where(neg, np.where(a == 1, 1, np.where(a == -1, np.where(odd, -1, 1), 0)), r)
         return np.asarray(r, dtype=np.result_type(a, b))
-    r = np.power(a, b)
-    if r.dtype.kind == "f":
+    if a.dtype.kind == "f" and np.result_type(a, b).kind == "f":
         # NumPy takes a ** 0.5 as sqrt(a): -0 at -0 and NaN at -inf, where the standard (and
-        # C's pow) give +0 and +inf, that is |a|
-        r = np.where((b == 0.5) & ((a == 0) | np.isneginf(a)), np.abs(a), r)
-    return r
+        # C's pow) give +0 and +inf, that is |a| ** 0.5; raised from |a| there, so NumPy
+        # warns of no invalid value that the result does not hold (-1 ** 0.5 still does)
+        a = np.where((b == 0.5) & ((a == 0) | np.isneginf(a)), np.abs(a), a)
+    return np.power(a, b)
 
 
 def _square(x):
