@@ -139,7 +139,8 @@ def c_literal(value, dt: np.dtype) -> str:
     """An exact C literal of ``value`` converted to ``dt``."""
     dt = np.dtype(dt)
     t = c_type(dt)
-    v = np.asarray(value).astype(dt).item()
+    a = np.asarray(value).astype(dt)
+    v = a.item()
     if dt.kind == "b":
         return "1" if v else "0"
     if dt.kind in "iu":
@@ -147,17 +148,23 @@ def c_literal(value, dt: np.dtype) -> str:
             return "((int64_t)(-9223372036854775807LL - 1))"
         return f"(({t}){v}{'ULL' if dt.kind == 'u' else 'LL'})"
     if dt.kind == "f":
-        return f"(({t}){_float_lit(v)})"
+        return f"(({t}){_float_lit(a)})"
     r = "float" if dt.itemsize == 8 else "double"
-    return f"__builtin_complex(({r}){_float_lit(v.real)}, ({r}){_float_lit(v.imag)})"
+    return f"__builtin_complex(({r}){_float_lit(a.real)}, ({r}){_float_lit(a.imag)})"
 
 
-def _float_lit(x: float) -> str:
+def _float_lit(a: np.ndarray) -> str:
+    """A C expression of type ``float`` or ``double`` (as ``a``, a 0-d float32 or float64)
+    equal to ``a``; a NaN by its bits (sign and payload, which ``NAN`` would drop)."""
+    x = float(a)
     if math.isnan(x):
-        return "NAN"
+        if a.dtype.itemsize == 4:
+            return f"((union {{ uint32_t u; float f; }}){{ .u = {int(a.view(np.uint32)):#x}U }}).f"
+        return (f"((union {{ uint64_t u; double f; }})"
+                f"{{ .u = {int(a.view(np.uint64)):#x}ULL }}).f")
     if math.isinf(x):
         return "INFINITY" if x > 0 else "(-INFINITY)"
-    return float(x).hex()
+    return x.hex()
 
 
 class Kernel:

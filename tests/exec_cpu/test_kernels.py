@@ -282,6 +282,52 @@ def test_pow_by_a_constant_exponent_keeps_the_special_cases(dt):
         _assert_pow_matches(ref, want, f"reference, x ** {p}")
 
 
+def _nan_bits(dt: np.dtype, sign: int, payload: int) -> np.ndarray:
+    """A 0-d quiet NaN of real dtype ``dt`` with the given sign bit and payload bits."""
+    bits, uint, man = {4: (32, np.uint32, 23), 8: (64, np.uint64, 52)}[dt.itemsize]
+    word = (sign << (bits - 1)) | (((1 << (bits - 1 - man)) - 1) << man) | (1 << (man - 1))
+    return np.array(word | payload, uint).view(dt)
+
+
+@pytest.mark.parametrize("dt", [np.dtype(t) for t in ("float32", "float64", "complex64",
+                                                      "complex128")], ids=str)
+def test_a_nan_constant_keeps_its_sign_and_payload_in_the_kernel(dt):
+    """A fused constant is a C literal; every NaN was written ``NAN``, so a -NaN constant came
+    out +NaN: ``copysign(x * 2, -nan) + 1`` gave [3, 5, 7] where NumPy (and the reference)
+    gives [-1, -3, -5], and debug mode raised. The literal now has the constant's exact bits
+    (sign and payload) in its own dtype; the kernel's output, the reference's and NumPy's
+    agree bit for bit."""
+    part = np.dtype(dt.char.lower()) if dt.kind == "c" else dt
+    uint = np.uint32 if part.itemsize == 4 else np.uint64
+    nans = [_nan_bits(part, s, p)[()] for s in (0, 1) for p in (0, 5)]
+    x = np.array([1.0, -2.0, 0.0, 3.0], dt)
+    for c in nans:
+        value = complex(c, nans[-1 - nans.index(c)]) if dt.kind == "c" else float(c)
+        steps = [("const", (), dt, value)]
+        if dt.kind == "f":
+            steps.append(("copysign", (0, 1), dt, None))
+        comp = Composite((dt,), tuple(steps), (1, len(steps)))
+        xin = Var.input(dt, x.shape)
+        prog = link(FunctionGraph([xin], apply(comp, xin)))
+        assert isinstance(prog.thunks[0], ElemThunk)
+        got = prog([x])
+        ref = comp.evaluate([x])
+        want = [np.full(x.shape, np.asarray(value).astype(dt))]
+        if dt.kind == "f":
+            want.append(np.copysign(x, dt.type(value)))
+        for g, r, w in zip(got, ref, want):
+            np.testing.assert_array_equal(g.view(uint), w.view(uint))
+            np.testing.assert_array_equal(r.view(uint), w.view(uint))
+    if dt.kind == "f":  # through the namespace: a Python float beside an array is a constant
+        ax = xp.asarray(np.array([1.0, -2.0, 3.0], dt))
+        got = np.asarray(xp.copysign(ax * 2.0, -float("nan")) + 1.0)
+        np.testing.assert_array_equal(got, np.array([-1.0, -3.0, -5.0], dt))
+        c = float(nans[-1])
+        got = np.asarray(xp.where(ax > 0, ax * 2.0, c))
+        want = np.where(np.asarray(ax) > 0, np.asarray(ax) * 2, np.asarray(c).astype(dt))
+        np.testing.assert_array_equal(got.view(uint), want.view(uint))
+
+
 def _affine_chain(n: int) -> Composite:
     """``x * 1.0001 + 0.5`` applied ``n`` times, as one float64 composite."""
     f8 = np.dtype(np.float64)
