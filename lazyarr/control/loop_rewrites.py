@@ -550,86 +550,103 @@ def _scans_and_upstream(fg: FunctionGraph) -> tuple[list[Apply], list[int]]:
     return scans, upstream
 
 
-def _first_mergeable_pair(fg: FunctionGraph) -> tuple[_Parts, _Parts] | None:
-    """The first scans ``a``, ``b`` in topological order (by ``a``, then ``b``) of the same
-    length and direction where ``b`` does not depend on ``a``."""
-    scans, upstream = _scans_and_upstream(fg)
-    parts = [_Parts(node) for node in scans]
-    alike: dict = {}
-    for k, p in enumerate(parts):
-        alike.setdefault((p.op.reverse, _length_key(p)), []).append(k)
-    best = None
-    for group in alike.values():
-        for pos, i in enumerate(group):
-            if best is not None and i > best[0]:
-                break
-            j = next((j for j in group[pos + 1:] if not upstream[j] >> i & 1), None)
-            if j is not None:
-                best = min(best or (i, j), (i, j))
-                break
-    return None if best is None else (parts[best[0]], parts[best[1]])
-
-
 def merge_scans(fg: FunctionGraph) -> int:
-    """Merge two independent scans of the same length and direction into one, until no two
-    can merge."""
-    fired = 0
-    while (pair := _first_mergeable_pair(fg)) is not None:
-        _merge(fg, *pair)
-        fired += 1
-    return fired
+    """Merge independent scans of the same length and direction into one: in topological
+    order, each scan joins the first earlier group of its kind that it does not depend on
+    (through any scan, merged ones included). One sweep of the graph picks the groups (the
+    dependencies between scans are kept up to date as groups grow); each group is then
+    built at once, as merging its scans in turn would build it."""
+    with fg.tracked():
+        scans, upstream = _scans_and_upstream(fg)
+        groups: list[list[int]] = []  # the scans (by position) of each group, in order
+        members: list[int] = []  # per group, a bitset of its scans
+        kinds: dict = {}  # (direction, length) -> the groups of that kind
+        for j, node in enumerate(scans):
+            alike = kinds.setdefault((node.op.reverse, _length_key(_Parts(node))), [])
+            g = next((g for g in alike if not upstream[j] & members[g]), None)
+            if g is None:
+                alike.append(len(groups))
+                groups.append([j])
+                members.append(1 << j)
+                continue
+            # what depends on either side now depends on both and on all they depend on
+            joined = members[g] | 1 << j
+            deps = joined | _union([upstream[k] for k in groups[g]]) | upstream[j]
+            groups[g].append(j)
+            members[g] = joined
+            for k, up in enumerate(upstream):
+                if up & joined:
+                    upstream[k] = up | deps
+        fired = 0
+        for group in groups:
+            if len(group) > 1:
+                _merge(fg, [_Parts(scans[k]) for k in group])
+                fired += len(group) - 1
+        return fired
 
 
-def _merge(fg: FunctionGraph, a: _Parts, b: _Parts) -> None:
-    # outer inputs, shared where the same variable feeds both scans
-    xs, b_xs = [], []
+def _merge(fg: FunctionGraph, parts: list[_Parts]) -> None:
+    """Replace ``parts`` (independent scans of one length and direction) by one scan: as
+    merging the first with the second, the result with the third, and so on, would."""
+    # outer inputs, shared where the same variable feeds several scans
+    xs, b_xs, consts, b_consts = [], [], [], []
     xs_in: dict = {}
-    for outer, inner in list(zip(a.xs, a.b_xs)) + list(zip(b.xs, b.b_xs)):
-        if outer not in xs_in:
-            xs.append(outer)
-            xs_in[outer] = _fresh(inner)
-            b_xs.append(xs_in[outer])
-    consts, b_consts = [], []
     k_in: dict = {}
-    for outer, inner in list(zip(a.consts, a.b_consts)) + list(zip(b.consts, b.b_consts)):
-        if outer not in k_in:
-            consts.append(outer)
-            k_in[outer] = _fresh(inner)
-            b_consts.append(k_in[outer])
-    ca = [_fresh(v) for v in a.b_carry]
-    cb_own = [_fresh(v) for v in b.b_carry]
-    # carries of b that start from the same value as one of a's: assume they are the same
-    # state, keep the assumption only where both updates come out identical (co-induction)
-    cand = {}
-    for j, init in enumerate(b.carry):
-        for k, ia in enumerate(a.carry):
-            if ia is init and a.b_carry[k].dtype == b.b_carry[j].dtype:
-                cand[j] = k
+    for p in parts:
+        for outer, inner in zip(p.xs, p.b_xs):
+            if outer not in xs_in:
+                xs.append(outer)
+                xs_in[outer] = _fresh(inner)
+                b_xs.append(xs_in[outer])
+        for outer, inner in zip(p.consts, p.b_consts):
+            if outer not in k_in:
+                consts.append(outer)
+                k_in[outer] = _fresh(inner)
+                b_consts.append(k_in[outer])
+    carry, b_carry, new_carry, ys, ys_last = [], [], [], [], []
+    news: list[list[Var]] = []  # per scan, the positions of its outputs in the merged one
+    for p in parts:
+        own = [_fresh(v) for v in p.b_carry]
+        # carries that start from the same value as an earlier one: assume they are the same
+        # state, keep the assumption only where both updates come out identical
+        # (co-induction)
+        cand = {}
+        for j, init in enumerate(p.carry):
+            for k, ia in enumerate(carry):
+                if ia is init and b_carry[k].dtype == p.b_carry[j].dtype:
+                    cand[j] = k
+                    break
+        while True:
+            cb = [b_carry[cand[j]] if j in cand else own[j] for j in range(len(p.carry))]
+            out = inline(p.op.body, cb + [xs_in[x] for x in p.xs] + [k_in[c] for c in p.consts])
+            if not cand:
                 break
-    while True:
-        cb = [ca[cand[j]] if j in cand else cb_own[j] for j in range(len(b.carry))]
-        out_a = inline(a.op.body, ca + [xs_in[x] for x in a.xs] + [k_in[c] for c in a.consts])
-        out_b = inline(b.op.body, cb + [xs_in[x] for x in b.xs] + [k_in[c] for c in b.consts])
-        _leaves, _steps, refs, _key = cut(out_a + out_b)
-        na = len(out_a)
-        bad = [j for j, k in cand.items() if refs[k] != refs[na + j]]
-        if not bad:
-            break
-        for j in bad:
-            del cand[j]
-    nca, ncb = len(a.carry), len(b.carry)
-    own_b = [j for j in range(ncb) if j not in cand]
-    outs = _build(a.node, a.n, a.carry + [b.carry[j] for j in own_b], xs, consts,
-                  ca + [cb_own[j] for j in own_b], b_xs, b_consts,
-                  out_a[:nca] + [out_b[j] for j in own_b], out_a[nca:] + out_b[ncb:],
-                  tuple(a.op.ys_last) + tuple(b.op.ys_last))
-    nc = nca + len(own_b)
-    pos_b = {j: nca + i for i, j in enumerate(own_b)}
-    new_b = [outs[cand[j]] if j in cand else outs[pos_b[j]] for j in range(ncb)]
-    nya = len(a.ys)
-    new_b += outs[nc + nya:]
-    _replace_all(fg, [*a.node.outputs, *b.node.outputs],
-                 outs[:nca] + outs[nc:nc + nya] + new_b)
+            refs = cut([new_carry[k] for k in cand.values()] + [out[j] for j in cand])[2]
+            bad = [j for i, j in enumerate(cand) if refs[i] != refs[len(cand) + i]]
+            if not bad:
+                break
+            for j in bad:
+                del cand[j]
+        pos = []
+        for j in range(len(p.carry)):
+            if j in cand:
+                pos.append(("c", cand[j]))
+            else:
+                pos.append(("c", len(carry)))
+                carry.append(p.carry[j])
+                b_carry.append(own[j])
+                new_carry.append(out[j])
+        for y in out[len(p.carry):]:
+            pos.append(("y", len(ys)))
+            ys.append(y)
+        ys_last += p.op.ys_last
+        news.append(pos)
+    first = parts[0]
+    outs = _build(first.node, first.n, carry, xs, consts, b_carry, b_xs, b_consts, new_carry,
+                  ys, ys_last)
+    nc = len(carry)
+    _replace_all(fg, [o for p in parts for o in p.node.outputs],
+                 [outs[k if kind == "c" else nc + k] for pos in news for kind, k in pos])
 
 
 def _forward_values(b: _Parts, f: _Parts) -> dict:
@@ -657,28 +674,32 @@ def reuse_forward_values(fg: FunctionGraph) -> int:
     recomputes per-step values of ``f`` with a matrix product (``h_(t-1) @ W`` to get at the
     activation's input) reads them stacked by ``f`` instead (JAX's residuals)."""
     fired = 0
-    scans = _scans(fg)
-    current = scans  # the scans of the graph as it is now
-    for bn in scans:
-        read = set(bn.inputs)
-        for fn_ in current:
-            if fn_ is bn or fn_.op.reverse == bn.op.reverse:
-                continue
-            if not any(o in read for o in fn_.outputs):
-                continue
-            f, b = _Parts(fn_), _Parts(bn)
-            if _same_length(f, b) and _reuse(fg, f, b):
-                current = _scans(fg)
-                fired += 1
-                break
+    with fg.tracked():
+        scans = _scans(fg)
+        current = scans  # the scans of the graph as it is now (a rebuilt one in its place)
+        for bn in scans:
+            read = set(bn.inputs)
+            for fn_ in current:
+                if fn_ is bn or fn_.op.reverse == bn.op.reverse:
+                    continue
+                if not any(o in read for o in fn_.outputs):
+                    continue
+                f, b = _Parts(fn_), _Parts(bn)
+                if _same_length(f, b) and (new := _reuse(fg, f, b)) is not None:
+                    now = {fn_: new[0], bn: new[1]}
+                    current = [now.get(n, n) for n in current]
+                    fired += 1
+                    break
     return fired
 
 
-def _reuse(fg: FunctionGraph, f: _Parts, b: _Parts) -> bool:
+def _reuse(fg: FunctionGraph, f: _Parts, b: _Parts) -> tuple[Apply, Apply] | None:
+    """Make ``b`` read what it recomputes of ``f`` from ``f``; returns the two new scans
+    (``None``: nothing to reuse)."""
     known = _forward_values(b, f)
     varying = {v for v in known if v not in b.b_consts}
     if not varying:
-        return False
+        return None
     body = FunctionGraph(b.op.body.inputs, b.op.body.outputs)
     region: dict = {}  # var of b's body -> True when computable from f's per-step values
     costly = False
@@ -691,7 +712,7 @@ def _reuse(fg: FunctionGraph, f: _Parts, b: _Parts) -> bool:
         if ok and reads_step and not isinstance(m.op, (Elemwise, Reshape, Transpose)):
             costly = True
     if not costly:
-        return False
+        return None
     clients = body.clients()
     outs = set(b.op.body.outputs)
     frontier = [v for v, r in region.items() if r and (v in outs or any(
@@ -714,7 +735,7 @@ def _reuse(fg: FunctionGraph, f: _Parts, b: _Parts) -> bool:
                     default=0)
     if not frontier or any(None in v.shape or math.prod(v.shape) > step_size
                            for v in frontier):
-        return False
+        return None
     in_f = clone(frontier, known)
     nc_f, ny_f = len(f.carry), len(f.ys)
     f_outs = _build(f.node, f.n, f.carry, f.xs, f.consts, f.b_carry, f.b_xs, f.b_consts,
@@ -729,7 +750,7 @@ def _reuse(fg: FunctionGraph, f: _Parts, b: _Parts) -> bool:
                    b.op.ys_last)
     _replace_all(fg, f.node.outputs, f_outs[:nc_f + ny_f])
     _replace_all(fg, b.node.outputs, new_b)
-    return True
+    return f_outs[0].owner, new_b[0].owner
 
 
 #: the rewrites in the order `optimize_loops` tries them
@@ -739,16 +760,19 @@ LOOP_REWRITES = (unroll_length_one, hoist_invariants, reuse_forward_values, sequ
 
 
 def optimize_loops(fg: FunctionGraph, max_rounds: int = 8) -> dict[str, int]:
-    """Run every loop rewrite until none fires; returns how often each fired."""
+    """Run every loop rewrite until none fires; returns how often each fired. The graph's
+    reader lists are kept meanwhile (`FunctionGraph.tracked`): a firing replaces in what it
+    touches, not in a walk of the whole graph."""
     counts = {f.__name__: 0 for f in LOOP_REWRITES}
-    for _ in range(max_rounds):
-        total = 0
-        for f in LOOP_REWRITES:
-            k = f(fg)
-            counts[f.__name__] += k
-            total += k
-        if not total:
-            break
+    with fg.tracked():
+        for _ in range(max_rounds):
+            total = 0
+            for f in LOOP_REWRITES:
+                k = f(fg)
+                counts[f.__name__] += k
+                total += k
+            if not total:
+                break
     return counts
 
 

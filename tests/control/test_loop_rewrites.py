@@ -182,7 +182,7 @@ def _np_tanh_rnn_states(w, x):
     return np.array(hs)
 
 
-def test_many_scans_merge_with_a_walk_per_merge(monkeypatch):
+def test_many_scans_merge_in_one_walk(monkeypatch):
     # chains of two scans, the second reading the first's states: the first scans of all
     # chains merge into one, the second ones into another
     chains = 6
@@ -201,12 +201,58 @@ def test_many_scans_merge_with_a_walk_per_merge(monkeypatch):
 
     monkeypatch.setattr(fgraph_module, "toposort", counted_toposort)
     merges = R.merge_scans(fg)
-    # one walk to choose each merge and one to make it, one to find nothing left to merge
-    # (not a walk per pair of scans, nor per replaced output)
-    assert len(walks) <= 2 * merges + 1
+    # one walk for the reader lists, one to choose every merge (not a walk per merge, per
+    # pair of scans, nor per replaced output)
+    assert len(walks) == 2
     assert merges == 2 * chains - 2 and len(_scans(fg)) == 2
     expected = [_np_tanh_rnn_states(w2, _np_tanh_rnn_states(w1, x)).sum() for w1, w2 in ws]
     np.testing.assert_allclose(link(fg)(args)[0], expected, rtol=1e-12)
+
+
+def test_three_scans_merge_and_share_the_carries_they_all_repeat():
+    x = xp.asarray(RNG.standard_normal((6, 2)))
+    h0 = xp.asarray(RNG.standard_normal(2))
+    h1, ys1 = xp.scan(lambda h, xt: (xp.sin(h) + xt, h * 2.0), h0, x)
+    h2, ys2 = xp.scan(lambda h, xt: (h * xt, xp.cos(h)), h0, x)  # starts equal only
+    h3, ys3 = xp.scan(lambda h, xt: (xp.sin(h) + xt, h - 1.0), h0, x)  # repeats the first
+    fg, _ = _check(R.merge_scans, h1, ys1, h2, ys2, h3, ys3, fires=2)
+    (node,) = _scans(fg)
+    assert node.op.n_carry == 2 and len(node.op.body.outputs) == 5
+
+
+def test_loop_rewrites_walk_the_graph_as_often_for_more_layers(monkeypatch):
+    # the gradient of a stacked RNN: every layer's forward scans merge, each backward scan
+    # reuses its forward values, accumulators are pushed out; each firing replaces in
+    # what it touches, so the walks of the whole graph do not grow with the layers
+    x = RNG.standard_normal((5, 3))
+    walks = []
+
+    def counted_toposort(outputs):
+        walks.append(outputs is fg.outputs)  # not the walks of a scan's body
+        return toposort(outputs)
+
+    counts = []
+    for layers in (2, 4):
+        ws = [RNG.standard_normal((3, 3)) * 0.3 for _ in range(layers)]
+
+        def loss(*ws):
+            hs = xp.asarray(x)
+            for w in ws:
+                hs = _tanh_rnn_states(w, hs)
+            return xp.sum(hs * hs)
+
+        grads = xp.grad(loss, argnums=tuple(range(layers)))(*map(xp.asarray, ws))
+        fg, args = _fgraph(*grads)
+        expected = link(fg, reference=True)(args)
+        walks.clear()
+        with monkeypatch.context() as m:
+            m.setattr(fgraph_module, "toposort", counted_toposort)
+            fired = R.optimize_loops(fg)
+        assert fired["merge_scans"] == 2 * layers and fired["reuse_forward_values"] == layers
+        counts.append(sum(walks))
+        for g, e in zip(link(fg)(args), expected):
+            np.testing.assert_allclose(g, e, rtol=1e-12, atol=1e-12)
+    assert counts[1] == counts[0]
 
 
 def test_dependent_scans_are_not_merged():

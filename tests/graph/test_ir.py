@@ -405,3 +405,41 @@ def test_ops_nothing_holds_leave_the_intern_table(monkeypatch):
     assert basic.intern_count() < start + 300  # (held: + 601; 8 cached programs hold ~100)
     assert type(op)((2, 3)) is op
     np.testing.assert_array_equal(np.asarray(held), np.arange(6.0).reshape(2, 3))
+
+
+def _reads(fg):
+    return {v: sorted((id(n), i) for n, i in cl) for v, cl in fg.clients().items()}
+
+
+def test_tracked_replacements_touch_only_readers(monkeypatch):
+    x = np.array([1.0, 4.0, 9.0])
+    a = _leaf(x)
+    r = xp.sqrt(a) * 2.0 + xp.exp(xp.sin(a))
+    fg, args = _clone(r)
+    nodes = {repr(n.op): n for n in fg.toposort()}
+    s, e = nodes["sqrt"].outputs[0], nodes["exp"].outputs[0]
+    walks = []
+
+    def counted_toposort(outputs):
+        walks.append(1)
+        return toposort(outputs)
+
+    monkeypatch.setattr(fgraph_module, "toposort", counted_toposort)
+    with fg.tracked():
+        assert len(walks) == 1  # building the reader lists
+        (neg,) = apply(Elemwise("negative"), s)  # a replacement reading what it replaces
+        fg.replace_all([(s, neg)])
+        (cos,) = apply(Elemwise("cos"), nodes["sin"].inputs[0])
+        fg.replace_all([(e, cos)])  # exp and sin lose their last reader
+        fg.replace(fg.outputs[0], cos)  # the whole product is dropped too
+        assert len(walks) == 1
+        kept = _reads(fg)
+    walks.clear()
+    assert kept == _reads(fg)  # the lists kept equal those of a walk of the result
+    assert not any(repr(n.op) in ("exp", "sin", "sqrt") for n in fg.toposort())
+    np.testing.assert_allclose(ReferenceProgram(fg)(args)[0], np.cos(x))
+    with fg.tracked():
+        (n2,) = apply(Elemwise("negative"), cos)
+        fg.replace_all([(cos, n2)])
+        assert _reads(fg) == _reads(FunctionGraph(fg.inputs, fg.outputs))
+    np.testing.assert_allclose(ReferenceProgram(fg)(args)[0], -np.cos(x))
