@@ -22,6 +22,7 @@ from .codegen import (
     _acc_type,
     _body,
     _extreme,
+    _long_body_options,
     _suffixed,
     c_type,
     single_composite,
@@ -61,6 +62,7 @@ class RowKernel:
         kind = ["in"] * n_in  # per value: "in", "vec" (a row), "col" or "full"
         tmp: dict[int, int] = {}
         head, loop, tail = [], [], []
+        statements: list[str] = []  # the members' expressions, all in the one row loop
         for i in range(n_in):
             t = c_type(types[i][0])
             head.append(f"  const {t} *b{i} = (const {t} *)p[{i}];")
@@ -79,6 +81,7 @@ class RowKernel:
             if red is None:  # elementwise
                 comp = _composite(mop, in_dts, [dt for dt, _s in mtypes])
                 body, _ = _body(comp)
+                statements += body
                 stores = []
                 for j, (r_out, (dt, _s)) in enumerate(zip(comp.out_refs, mtypes)):
                     v = ref + j
@@ -111,6 +114,7 @@ class RowKernel:
                 comp = (mop.composite if isinstance(mop, FusedReduce)
                         else Composite((in_dts[0],), (), (0,)))
                 body, _ = _body(comp)
+                statements += body
                 dt = mtypes[0][0]
                 val_dt = np.dtype(comp.out_dtypes[0])
                 acc_t = _acc_type(red.kind, val_dt, np.dtype(dt))
@@ -156,8 +160,8 @@ class RowKernel:
                     tail.append(f"  *({t} *)p[{outs[v]}] = ({t})({final});")
             ref += len(mtypes)
         lines = [
-            "void la_rowprog(int64_t R, int64_t C, char **p, const int64_t *rs, "
-            "char *scratch) {",
+            f"{_long_body_options(statements)}void la_rowprog(int64_t R, int64_t C, char **p, "
+            "const int64_t *rs, char *scratch) {",
             *head,
             "  for (int64_t r = 0; r < R; r++) {",
             *loop,

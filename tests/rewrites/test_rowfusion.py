@@ -10,6 +10,7 @@ import pytest
 from lazyarr.exec_cpu._vm import RowThunk
 
 import lazyarr as xp
+from lazyarr.exec_cpu import codegen, native
 from lazyarr.rewrites import options
 from lazyarr.rewrites.rowfusion import MAX_ELEMS
 
@@ -169,3 +170,29 @@ def test_a_row_sum_broadcast_along_the_last_axis_is_not_a_per_row_value(n):
 
     x = np.arange(n * n, dtype=np.float64).reshape(n, n) / n
     np.testing.assert_allclose(np.asarray(f(xp, xp.asarray(x))), f(np, x), rtol=1e-12)
+
+
+def _affine_rows(z):
+    for _ in range(codegen.LONG_BODY):
+        z = z * 1.0001 + 0.5
+    return z - xp.max(z, axis=1, keepdims=True)
+
+
+def test_a_long_row_program_compiles_without_the_quadratic_compiler_passes():
+    # as an elementwise kernel's long loop (codegen.LONG_BODY): GCC's points-to analysis and
+    # graph-colouring register allocator take time growing as the square of the row loop's
+    # statements
+    z = np.random.default_rng(5).standard_normal((8, 32))
+    want, prog = _run(_affine_rows, z)
+    (node,) = [t.node for t in prog.vm.thunks if isinstance(t, RowThunk)]
+    src = native.row_kernel(node).source(True)
+    (head,) = [line for line in src.splitlines() if "void la_rowprog(" in line]
+    assert "no-tree-pta" in head and "ira-algorithm=priority" in head
+    short = _run(_chain, z, np.zeros(32), np.asarray(1.0))[1]
+    (node,) = [t.node for t in short.vm.thunks if isinstance(t, RowThunk)]
+    assert "no-tree-pta" not in native.row_kernel(node).source(True)
+    z_np = z
+    for _ in range(codegen.LONG_BODY):
+        z_np = z_np * 1.0001 + 0.5
+    # exact: no contraction into fused multiply-adds
+    np.testing.assert_array_equal(want[0], z_np - z_np.max(axis=1, keepdims=True))
