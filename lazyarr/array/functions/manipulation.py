@@ -147,9 +147,41 @@ def _common(vs, fname):
     return [cast(v, dt) for v in vs]
 
 
+def _joined_shape(vs: list, ax: int) -> tuple | None:
+    """The shape of ``vs`` (one dtype and rank, static sizes) joined along axis ``ax``, or
+    None where they differ elsewhere, in dtype or rank, or a size is known only at run time
+    (`Concat.infer`'s general path then decides, or raises)."""
+    first = vs[0]
+    s, dt, nd = first.shape, first.dtype, len(first.shape)
+    if not 0 <= ax < nd:
+        return None
+    size = 0
+    for v in vs:
+        t = v.shape
+        if len(t) != nd or v.dtype != dt or None in t or t[:ax] != s[:ax] \
+                or t[ax + 1:] != s[ax + 1:]:
+            return None
+        size += t[ax]
+    return s[:ax] + (size,) + s[ax + 1:]
+
+
+def _join(vs: list, ax: int, shape: tuple) -> Array:
+    """The `Concat` node of ``vs`` along ``ax`` whose ``shape`` `_joined_shape` gave."""
+    depth = 0
+    for v in vs:
+        if v.depth > depth:
+            depth = v.depth
+    return wrap(apply_typed(Concat(ax), tuple(vs), vs[0].dtype, shape, depth + 1, 1))
+
+
 def concat(arrays, /, *, axis: int | None = 0) -> Array:
     """Arrays joined along an existing ``axis`` (None: flattened first)."""
-    vs = [as_var(a) for a in arrays]
+    vs = [a._v if type(a) is Array else as_var(a) for a in arrays]
+    if len(vs) > 1 and type(axis) is int:  # the common case: no promotion, static sizes
+        nd = len(vs[0].shape)
+        shape = _joined_shape(vs, axis + nd if axis < 0 else axis)
+        if shape is not None:
+            return _join(vs, axis + nd if axis < 0 else axis, shape)
     if not vs:
         raise ValueError(f"concat() needs at least one array ({where()})")
     vs = _common(vs, "concat")
@@ -170,20 +202,23 @@ def concat(arrays, /, *, axis: int | None = 0) -> Array:
 
 def stack(arrays, /, *, axis: int = 0) -> Array:
     """Arrays of one shape joined along a new ``axis``."""
-    vs = [as_var(a) for a in arrays]
+    vs = [a._v if type(a) is Array else as_var(a) for a in arrays]
     if not vs:
         raise ValueError(f"stack() needs at least one array ({where()})")
-    if any(v.shape != vs[0].shape for v in vs):
-        raise ValueError(f"stack(): all arrays must have the same shape, got "
-                         f"{[v.shape for v in vs]} ({where()})")
-    ax = normalize_axis(axis, len(vs[0].shape) + 1, "stack")
     s = vs[0].shape
+    for v in vs:
+        if v.shape != s:
+            raise ValueError(f"stack(): all arrays must have the same shape, got "
+                             f"{[v.shape for v in vs]} ({where()})")
+    ax = normalize_axis(axis, len(s) + 1, "stack")
     shape = s[:ax] + (1,) + s[ax:]
     if len(vs) == 1:
         return shape_node(Reshape(shape), vs[0], shape)
     op = Reshape(shape)  # each operand with the new axis, as expand_dims builds it
-    return build(Concat(ax), *_common([apply_typed(op, (v,), v.dtype, shape, v.depth + 1, 1)
-                                       for v in vs], "stack"))
+    parts = _common([apply_typed(op, (v,), v.dtype, shape, v.depth + 1, 1) for v in vs],
+                    "stack")
+    joined = _joined_shape(parts, ax)
+    return build(Concat(ax), *parts) if joined is None else _join(parts, ax, joined)
 
 
 def expand_dims(x, /, axis: int = 0) -> Array:
