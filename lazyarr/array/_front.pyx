@@ -330,7 +330,7 @@ cpdef object wrap(Var v):
             _cg["_prune"]()
         elif _dropped > _dropped_at:
             _dropped = 0
-            _cg["release_dropped"]()
+            _release_dropped()
         if v.depth > _max_depth and not la_lifted_depth:  # (the thread-local read only past it)
             _realize([v])
     return a
@@ -805,7 +805,7 @@ cdef _realize_list(list vars, bint share=True):
 
 
 cdef int _free_unread_dropped() except -1:
-    """Free now (`materialize.release_dropped`) the graphs of the pending variables listed
+    """Free now (`release_dropped`) the graphs of the pending variables listed
     that no Array holds and nothing reads (the list and their Apply alone refer to them):
     built and dropped unread. The realization drops such entries from the registry, which
     that freeing works from; their graphs, and the inputs they hold, then waited for the
@@ -819,8 +819,82 @@ cdef int _free_unread_dropped() except -1:
         return 0
     x = None
     _dropped = 0
-    _cg["release_dropped"]()
+    _release_dropped()
     return 0
+
+
+def release_dropped():
+    """Unlist the pending variables no user array holds any more (`wrap` calls this every
+    `DROPPED_PRUNE_AT` of them) and free their graphs at once where nothing else holds them
+    (`graph._walk.release_cut`: a pending Var and its Apply refer to each other, so a graph
+    built and dropped unread, and the input buffers it reads, waited for a collection).
+    Other entries stay as they are."""
+    _release_dropped()
+
+
+cdef int _release_dropped() except -1:
+    cdef list live = _live, keep = [], roots = []
+    cdef dict dropped = {}
+    cdef Py_ssize_t i
+    for i in range(PyList_GET_SIZE(live)):
+        x = <object>PyList_GET_ITEM(live, i)
+        if (<Var>x).nref or (<Var>x).owner is None:
+            keep.append(x)
+        else:
+            dropped[id(x)] = x  # (listed twice: once)
+    x = None
+    if not dropped:
+        return 0
+    live[:] = keep
+    keep = None
+    # only those nothing reads (no node of a graph still held): the others are freed with
+    # their readers (an eager step's intermediates, read by its loss, cost no walk)
+    for x in dropped.values():  # references: the dict's, the Apply's outputs', this loop's
+        if Py_REFCNT(x) <= 3:
+            roots.append(x)
+    x = None
+    dropped = None
+    if roots:
+        nodes = _unread_nodes(roots)
+        roots = None  # no reference of ours may count as a holder
+        _release(nodes)
+    return 0
+
+
+def unread_nodes(list roots):
+    """The applies of the graph above ``roots`` (pending Vars nothing reads) that only it
+    reads: an input is walked into once every reader it has is one of the graph's applies and
+    no user array holds it. The rest (a long pending chain a user's array extends, read here
+    and by its next step) is not walked: each release would walk it again."""
+    return _unread_nodes(roots)
+
+
+cdef list _unread_nodes(list roots):
+    cdef list nodes = [], stack = []
+    cdef set seen = set()
+    cdef dict readings = {}
+    cdef Py_ssize_t k
+    for v in roots:
+        stack.append((<Var>v).owner)
+    v = None
+    while stack:
+        ap = stack.pop()
+        if id(ap) in seen:
+            continue
+        seen.add(id(ap))
+        nodes.append(ap)
+        for x in (<Apply>ap).inputs:
+            if (<Var>x).owner is None or (<Var>x).nref:
+                continue
+            k = readings.get(id(x), 0) + 1
+            readings[id(x)] = k
+            # references besides its readers' ``inputs`` tuples: its Apply's outputs', and
+            # this loop's
+            if k == Py_REFCNT(x) - 2:
+                stack.append((<Var>x).owner)
+        x = None
+        ap = None
+    return nodes
 
 
 cdef int _relist_held(list vars) except -1:

@@ -18,7 +18,6 @@ from .materialize import (  # noqa: F401 (read by _front.wrap)
     MAX_PENDING_DEPTH,
     live_pending,
     prune_live,
-    release_dropped,
 )
 
 _SCALARS = (bool, int, float, complex)

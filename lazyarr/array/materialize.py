@@ -9,18 +9,23 @@ one hash, one lookup and the run.
 
 from __future__ import annotations
 
-from sys import getrefcount
-
 import numpy as np
 
 from ..graph import pipeline
-from ..graph._walk import cut_scalars, release_cut, walk
+from ..graph._walk import cut_scalars, walk
 from ..graph.basic import Var, key_ops, may_raise_at
 from ..graph.fgraph import SMALL_CONST, FunctionGraph
 from ..graph.scalar_families import ScalarFamilies, family_key
 from ..graph.userline import where
 from ._donate import decode
-from ._front import Entry, TraceCache, bind_realize, held_pending
+from ._front import (  # noqa: F401 (release_dropped, unread_nodes: this module's API)
+    Entry,
+    TraceCache,
+    bind_realize,
+    held_pending,
+    release_dropped,
+    unread_nodes,
+)
 from ._front import realize as _realize
 
 #: a pending chain deeper than this is realized as soon as it is built (bounds graph growth);
@@ -37,58 +42,6 @@ def prune_live() -> list[Var]:
     rest (in order)."""
     live_pending[:] = held_pending(live_pending)
     return live_pending
-
-
-def release_dropped() -> None:
-    """Unlist the pending variables no user array holds any more (`_front.wrap` calls this
-    every `_front.DROPPED_PRUNE_AT` of them) and free their graphs at once where nothing
-    else holds them (`release_cut`: a pending Var and its Apply refer to each other, so a
-    graph built and dropped unread, and the input buffers it reads, waited for a
-    collection). Other entries stay as they are."""
-    dropped = {id(v): v for v in live_pending if not v.nref and v.owner is not None}
-    if not dropped:
-        return
-    live_pending[:] = [v for v in live_pending if v.nref or v.owner is None]
-    # only those nothing reads (no node of a graph still held): the others are freed with
-    # their readers (an eager step's intermediates, read by its loss, cost no walk)
-    roots = [v for v in dropped.values() if getrefcount(v) <= _UNREAD_REFS]
-    del dropped
-    if roots:
-        nodes = unread_nodes(roots)
-        del roots  # no reference of ours may count as a holder
-        release_cut(nodes)
-
-
-#: references to a pending Var nothing reads, in `release_dropped`'s test: its Apply's
-#: outputs, the dict of dropped Vars, the comprehension's variable, getrefcount's argument
-_UNREAD_REFS = 4
-#: references to an input Var besides its readers' ``inputs`` tuples, in `unread_nodes`: its
-#: Apply's outputs, the loop's variable, getrefcount's argument
-_INPUT_REFS = 3
-
-
-def unread_nodes(roots: list[Var]) -> list:
-    """The applies of the graph above ``roots`` (pending Vars nothing reads) that only it
-    reads: an input is walked into once every reader it has is one of the graph's applies and
-    no user array holds it. The rest (a long pending chain a user's array extends, read here
-    and by its next step) is not walked: each release would walk it again."""
-    nodes: list = []
-    seen: set = set()
-    readings: dict = {}
-    stack = [v.owner for v in roots]
-    while stack:
-        ap = stack.pop()
-        if id(ap) in seen:
-            continue
-        seen.add(id(ap))
-        nodes.append(ap)
-        for x in ap.inputs:
-            if x.owner is None or x.nref:
-                continue
-            k = readings[id(x)] = readings.get(id(x), 0) + 1
-            if k == getrefcount(x) - _INPUT_REFS:
-                stack.append(x.owner)
-    return nodes
 
 
 class ConcretizationError(TypeError):
