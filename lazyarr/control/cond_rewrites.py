@@ -8,6 +8,12 @@ raised where the taken path never reads it). `sink_into_branches` moves the node
 value into the branch that reads it; compiling that branch then runs the same rewrite on its
 own graph, which moves the node on into the inner branch. A node moves only when the branch
 is its only reader: no work is added to any path.
+
+A value that several conds on the same predicate read in the same branch (reverse mode: the
+forward cond, its backward cond, and the vjps of values only that branch reads, applied under
+a cond on the same predicate) has no single reader to move into. `merge_conds` first makes
+such conds one (each branch computes both conds' branches, the second on the first's
+outputs), as Theano merges ``ifelse`` nodes of one condition; then the value moves in.
 """
 
 from __future__ import annotations
@@ -100,9 +106,109 @@ def sink_into_branches(fg: FunctionGraph) -> int:
         total += moves
 
 
+def _branch_parts(node: Apply, taken: bool) -> tuple[InnerGraph, list[Var]]:
+    """The graph of branch ``taken`` of cond ``node`` and the outer variables its inputs
+    take."""
+    op: Cond = node.op
+    g = op.true_g if taken else op.false_g
+    outer = list(node.inputs[1:1 + op.n_ops]) + [node.inputs[i] for i in op.branch_inputs(taken)]
+    return g, outer
+
+
+def _reaches(starts: list[Var], targets: set) -> bool:
+    """Whether a variable of ``targets`` is among ``starts`` or above them."""
+    seen: set = set()
+    stack = list(starts)
+    while stack:
+        v = stack.pop()
+        if v in seen:
+            continue
+        if v in targets:
+            return True
+        seen.add(v)
+        if v.owner is not None:
+            stack.extend(v.owner.inputs)
+    return False
+
+
+def _mergeable(first: Apply, second: Apply) -> bool:
+    """Whether cond ``second`` reads ``first``'s outputs, if at all, only directly (else the
+    merged node would read a value computed from its own outputs)."""
+    outs = set(first.outputs)
+    return not _reaches([v for v in second.inputs[1:] if v not in outs], outs)
+
+
+def _merge(fg: FunctionGraph, first: Apply, second: Apply) -> None:
+    """Replace conds ``first`` and ``second`` (on one predicate, ``second`` after) by one
+    whose branches compute both, ``second``'s on ``first``'s outputs; every outer value is
+    an extra input of the branches that read it."""
+    produced = {o: k for k, o in enumerate(first.outputs)}
+    graphs, extras = [], []
+    for taken in (True, False):
+        g1, outer1 = _branch_parts(first, taken)
+        g2, outer2 = _branch_parts(second, taken)
+        inner_of: dict[Var, Var] = {}
+        for v in outer1 + [v for v in outer2 if v not in produced]:
+            if v not in inner_of:
+                inner_of[v] = Var.input(v.dtype, v.shape, v.name)
+        outs1 = clone(g1.outputs, {i: inner_of[v] for i, v in zip(g1.inputs, outer1)})
+        args2 = [outs1[produced[v]] if v in produced else inner_of[v] for v in outer2]
+        outs2 = clone(g2.outputs, dict(zip(g2.inputs, args2)))
+        graphs.append(InnerGraph(list(inner_of.values()), outs1 + outs2))
+        extras.append(list(inner_of))
+    op = Cond(graphs[0], graphs[1], 0, len(extras[0]), len(extras[1]))
+    new = apply(op, first.inputs[0], *extras[0], *extras[1])
+    fg.replace_all(zip(list(first.outputs) + list(second.outputs), new))
+
+
+def _run_always(outputs: list[Var]) -> set:
+    """The variables computing ``outputs`` always computes: reached without passing through
+    a branch's own inputs (a cond computes its predicate and operands, then the taken
+    branch's extras)."""
+    found: set = set()
+    stack = list(outputs)
+    while stack:
+        v = stack.pop()
+        if v in found:
+            continue
+        found.add(v)
+        node = v.owner
+        if node is not None:
+            op = node.op
+            stack.extend(node.inputs[:1 + op.n_ops] if isinstance(op, Cond)
+                         else node.inputs[:1] if op.lazy else node.inputs)
+    return found
+
+
+def merge_conds(fg: FunctionGraph) -> int:
+    """Merge conds on the same predicate variable that every run computes (merging one that
+    runs only in some branch of another would run it always), where neither reads the
+    other's outputs through other nodes; returns the merges made."""
+    total = 0
+    while True:
+        always = _run_always(fg.outputs)
+        groups: dict[Var, list[Apply]] = {}
+        for node in fg.toposort():
+            if isinstance(node.op, Cond) and any(o in always for o in node.outputs):
+                groups.setdefault(node.inputs[0], []).append(node)
+        pair = next(((a, b) for nodes in groups.values() for i, a in enumerate(nodes)
+                     for b in nodes[i + 1:] if _mergeable(a, b)), None)
+        if pair is None:
+            return total
+        _merge(fg, *pair)
+        total += 1
+
+
 @register_pass("sink_into_branches", "canonicalize", 10.5, tags=("cond",))
 def _cond_pass(fg: FunctionGraph, report) -> None:
     """`sink_into_branches` as a pass (after the loop rewrites, which hoist a loop's invariant
-    work out of its body first), each move recorded in the report."""
-    for _ in range(sink_into_branches(fg)):
-        report.record("sink_into_branches", "Cond")
+    work out of its body first), each move recorded in the report; conds on one predicate
+    are merged (`merge_conds`) and what only the merged branch reads moves in."""
+    while True:
+        for _ in range(sink_into_branches(fg)):
+            report.record("sink_into_branches", "Cond")
+        merged = merge_conds(fg)
+        for _ in range(merged):
+            report.record("merge_conds", "Cond")
+        if not merged:
+            return

@@ -1,10 +1,12 @@
 """Derivative rules of the control-flow ops, registered with ``lazyarr.diff``.
 
 * `Cond`: a `cond` over the branches' vjps (jvps): only the taken branch's derivative runs.
-  The cotangents of values only one branch reads are `Gated` by that branch (a `CondGate`):
-  the engine applies the vjps that read values computed only under a branch (``inv(M)`` that
-  only the branch reads) under a `cond` on the same predicate, so that the backward, as the
-  forward, computes them only when the branch runs.
+  The cotangents of values only one branch reads are `Gated` by that branch (a `CondGate`),
+  and, for a value that an inner ``cond`` of the branch reads in one of its branches only, by
+  that inner branch within it (the inner predicate computed from the outer values): the
+  engine applies the vjps that read values computed only under a branch (``inv(M)`` that
+  only the branch reads) under ``cond``s on the same predicates, so that the backward, as the
+  forward, computes them only when the branches run.
 * `Scan`, reverse mode: backpropagation through time. The forward scan is re-applied with the
   carries it steps from stacked as extra outputs (the loop rewrite ``merge_scans`` folds it into
   the original scan, so the forward pass runs once); then a scan in the opposite direction
@@ -53,10 +55,11 @@ def _or_zeros(g, like) -> Array:
     return _zeros(like) if g is None else g
 
 
-def _vjp(g: InnerGraph, args: Sequence[Array], cts: Sequence) -> list:
-    """Cotangents of ``g``'s inputs (None: zero) for ``g`` applied to ``args``."""
+def _vjp(g: InnerGraph, args: Sequence[Array], cts: Sequence, keep_gates: bool = False) -> list:
+    """Cotangents of ``g``'s inputs (None: zero) for ``g`` applied to ``args`` (`Gated` where
+    they have a gate, with ``keep_gates``)."""
     vs = [as_var(a) for a in args]
-    return Tape(inline(g, vs), vs, stop=True).backward(list(cts))
+    return Tape(inline(g, vs), vs, stop=True).backward(list(cts), keep_gates)
 
 
 def _jvp(g: InnerGraph, args: Sequence[Array], tangents: Sequence) -> tuple[list, list]:
@@ -94,6 +97,8 @@ def _cond_vjp(op: Cond, inputs, outputs, cts):
     want = [k for k, a in enumerate(rest) if _diff(a)]
     if not want:
         return [None] * len(inputs)
+    inner: dict = {}  # (branch, position) -> the gate of its cotangent inside that branch
+    outer_preds: dict = {}
 
     def branch(taken: bool):
         g, mine = _branch(op, ops_, te, fe, taken)
@@ -106,41 +111,87 @@ def _cond_vjp(op: Cond, inputs, outputs, cts):
             full = [None] * len(outputs)
             for k, c in zip(live, cvals):
                 full[k] = c
-            gs = _vjp(g, [args[i] for i in mine], full)
-            got = dict(zip(mine, gs))
+            sub = [args[i] for i in mine]
+            gs = _vjp(g, sub, full, keep_gates=True)
+            outside = {as_var(a): as_var(rest[i]) for i, a in zip(mine, sub)}
+            traced = {as_var(a) for a in list(shared) + list(cvals)}
+            got = {}
+            for i, r in zip(mine, gs):
+                if isinstance(r, Gated):
+                    if i >= len(ops_):  # an operand's cotangent stays ungated
+                        inner[taken, i] = r.gate.outside(outside, traced, outer_preds)
+                    r = r.ct
+                got[i] = r
             return [_or_zeros(got.get(i), rest[i]) for i in want]
         return fn
 
     res = api.cond(pred, branch(True), branch(False), ops_, [cts[k] for k in live])
-    gates = {True: CondGate(pred, True), False: CondGate(pred, False)}
+    gates = {True: CondGate(((pred, True),)), False: CondGate(((pred, False),))}
     out = [None] * len(inputs)
     for i, r in zip(want, res):
         own = i >= len(ops_)  # a branch's own value: its cotangent is zero under the other
-        out[1 + i] = Gated(r, gates[i < len(ops_) + len(te)]) if own else r
+        taken = i < len(ops_) + len(te)
+        out[1 + i] = Gated(r, gates[taken].then(inner.get((taken, i)))) if own else r
     return out
 
 
 class CondGate:
-    """The branch of a ``cond`` on ``pred`` (an Array) taken when ``pred`` is ``taken``: the
-    gate of cotangents that are zero unless that branch runs (see `Gated`)."""
+    """The path of nested ``cond`` branches ``conds`` (``((pred, taken), ...)``, outermost
+    first; ``pred`` an Array whose value is ``taken`` on the path): the gate of cotangents
+    that are zero unless every branch of the path runs (see `Gated`). A predicate is a value
+    of the graph being differentiated, computed wherever the branches around it run."""
 
-    __slots__ = ("pred", "taken")
+    __slots__ = ("conds",)
 
-    def __init__(self, pred: Array, taken: bool) -> None:
-        self.pred, self.taken = pred, taken
+    def __init__(self, conds: tuple) -> None:
+        self.conds = tuple(conds)
+
+    def _key(self) -> tuple:
+        return tuple((id(p._v), t) for p, t in self.conds)
 
     def __eq__(self, other) -> bool:
-        return (isinstance(other, CondGate) and other.pred._v is self.pred._v
-                and other.taken == self.taken)
+        return isinstance(other, CondGate) and other._key() == self._key()
 
     def __hash__(self) -> int:
-        return hash((id(self.pred._v), self.taken))
+        return hash(self._key())
+
+    def then(self, inner: CondGate | None) -> CondGate:
+        """The path of ``inner`` within this one's last branch."""
+        return self if inner is None else CondGate(self.conds + inner.conds)
+
+    def join(self, other: CondGate) -> CondGate | None:
+        """The gate of a sum of cotangents under this gate and ``other``: their common
+        outer branches (None: none)."""
+        n = 0
+        for (p, t), (q, u) in zip(self.conds, other.conds):
+            if p._v is not q._v or t != u:
+                break
+            n += 1
+        if n == len(self.conds):
+            return self
+        return CondGate(self.conds[:n]) if n else None
+
+    def outside(self, outside: dict, traced: set, memo: dict) -> CondGate | None:
+        """This gate, found inside a traced ``cond`` branch, in the variables of the graph
+        around it: each predicate computed from the branch's inputs ``outside`` maps (inner
+        Var -> outer Var) is computed from the outer ones (``memo``: inner Var -> outer
+        Array). The path stops before a predicate that reads another variable of the trace
+        (in ``traced``): a shorter path still gates the cotangent."""
+        conds = []
+        for p, taken in self.conds:
+            v = as_var(p)
+            if v not in memo:
+                memo[v] = _computed_outside(v, outside, traced)
+            if memo[v] is None:
+                break
+            conds.append((memo[v], taken))
+        return CondGate(conds) if conds else None
 
     def pull(self, ap, call, cts: list, outputs, memo: dict) -> list:
         """``call(cts)``, a vjp rule of node ``ap`` applied to cotangents under this gate; if
         it reads a value the forward pass of ``outputs`` computes only under some branch, it
-        is applied under a ``cond`` on ``pred`` instead (zeros when the branch does not run),
-        which reads that value only when the branch runs."""
+        is applied under nested ``cond``s on the path's predicates instead (zeros where the
+        path is not taken), which read that value only when the whole path runs."""
         res = call(cts)
         flat = [r.ct if isinstance(r, Gated) else r for r in res]
         if not _reads_deferred(flat, cts, outputs, memo):
@@ -148,17 +199,19 @@ class CondGate:
         return self._under(ap, call, cts, res, flat)
 
     def _under(self, ap, call, cts: list, res: list, flat: list) -> list:
-        """``call(cts)`` (``res``, Arrays ``flat``) built again under a ``cond`` on ``pred``."""
+        """``call(cts)`` (``res``, Arrays ``flat``) built again under this path's ``cond``s."""
         want = [i for i, r in enumerate(flat) if r is not None]
         likes = [as_var(flat[i]) for i in want]
         if not want or any(None in v.shape for v in likes):
             return res  # the zeros of the branch not run need static shapes
         live = [k for k, c in enumerate(cts) if c is not None]
-        primals = tuple(wrap(v) for v in list(ap.inputs) + list(ap.outputs))
+        # captured by every level's functions (defaults: tracing lifts what a function closes
+        # over whole, so the node's values and the inner predicates are computed outside each
+        # branch, and only when it runs)
+        keep = (tuple(wrap(v) for v in list(ap.inputs) + list(ap.outputs)),
+                tuple(p for p, _ in self.conds))
 
-        # ``primals`` (a default: tracing lifts what the function closes over whole, so the
-        # node's values are computed outside the branch, and only when it runs)
-        def run(cvals, primals=primals):
+        def run(cvals, keep=keep):
             full = [None] * len(cts)
             for k, c in zip(live, cvals):
                 full[k] = c
@@ -168,12 +221,37 @@ class CondGate:
         def zeros(cvals):
             return [xp.zeros(v.shape, dtype=v.dtype) for v in likes]
 
-        outs = api.cond(self.pred, run if self.taken else zeros, zeros if self.taken else run,
-                        [cts[k] for k in live])
+        def level(n: int, cvals, keep=keep):
+            if n == len(self.conds):
+                return run(cvals)
+            pred, taken = self.conds[n]
+
+            def inside(cv, keep=keep):
+                return level(n + 1, cv)
+            return api.cond(pred, inside if taken else zeros, zeros if taken else inside, cvals)
+
+        outs = level(0, [cts[k] for k in live])
         full = [None] * len(flat)
-        for i, o in zip(want, outs):
-            full[i] = o
+        for i, o in zip(want, outs):  # a gate of the rule's own stays, within this one
+            full[i] = Gated(o, res[i].gate) if isinstance(res[i], Gated) else o
         return full
+
+
+def _computed_outside(v: Var, outside: dict, traced: set) -> Array | None:
+    """``v``, a variable of a trace computed from the variables ``outside`` maps, computed
+    from what they map to instead (None: it reads another variable of the trace, in
+    ``traced``)."""
+    stack, seen = [v], set()
+    while stack:
+        u = stack.pop()
+        if u in seen or u in outside:
+            continue
+        seen.add(u)
+        if u in traced:
+            return None
+        if u.owner is not None:
+            stack.extend(u.owner.inputs)
+    return wrap(clone([v], outside)[0])
 
 
 def _reads_deferred(results: list, cts: list, outputs, memo: dict) -> bool:
@@ -197,9 +275,8 @@ def _reads_deferred(results: list, cts: list, outputs, memo: dict) -> bool:
         seen.add(v)
         node = v.owner
         if node is not None:
-            stack.extend(node.inputs[:1 + node.op.n_ops] if isinstance(node.op, Cond)
-                         else node.inputs)
-    return False
+            stack.extend(node.inputs)  # a cond's branches too: one on another predicate
+    return False                           # runs them outside the gate's path
 
 
 def _reachable(outputs) -> set:

@@ -94,13 +94,16 @@ def topo_applies(outputs: Sequence[Var], stop: Sequence[Var] = ()) -> list[Apply
 
 
 class Gated:
-    """A rule's cotangent ``ct`` that is zero unless one branch of a lazy op runs (a ``cond``'s
+    """A rule's cotangent ``ct`` that is zero unless some branch of a lazy op runs (a ``cond``'s
     cotangent of a value only one branch reads). ``gate`` names that branch (equal gates: the
     same one) and, as the vjp rules are linear in the cotangents, applies a rule under it:
     ``gate.pull(ap, call, cts, tape_outputs, memo)`` is ``call(cts)``, built so that the
     values only that branch computes are computed only when it runs (``memo``: one per sweep).
-    Sums of cotangents under equal gates stay gated; the engine pulls every node whose
-    cotangents are all under one gate through it."""
+    Gates compose: ``gate.then(inner)`` is ``inner``'s branch within ``gate``'s (a rule pulled
+    under ``gate`` that returns a cotangent gated by ``inner``), and ``a.join(b)`` the gate a
+    sum of cotangents under ``a`` and ``b`` is under (None: none). The engine keeps joined
+    gates on sums and pulls every node whose cotangents all have a gate through their join.
+    Gates come from the graph's structure, never from cotangent values."""
 
     __slots__ = ("ct", "gate")
 
@@ -108,16 +111,21 @@ class Gated:
         self.ct, self.gate = ct, gate
 
 
+def _join(a, b):
+    return None if a is None or b is None else a.join(b)
+
+
 def _common_gate(gates: dict, outputs: Sequence[Var], cts: list):
     """The gate all of ``outputs``' cotangents ``cts`` (None: zero) are under (None: some
     are not)."""
-    gate = None
+    gate = first = None
     for o, c in zip(outputs, cts):
         if c is not None:
             g = gates.get(id(o))
-            if g is None or gate is not None and g != gate:
+            gate = g if first is None else _join(gate, g)
+            first = True
+            if gate is None:
                 return None
-            gate = g
     return gate
 
 
@@ -166,8 +174,10 @@ class Tape:
         """Whether some output depends on input ``v``."""
         return id(v) in self._needed
 
-    def backward(self, cotangents: Sequence[Array | None]) -> list[Array | None]:
-        """Cotangents of the inputs (None: zero or not connected) given one per output."""
+    def backward(self, cotangents: Sequence[Array | None],
+                 keep_gates: bool = False) -> list[Array | Gated | None]:
+        """Cotangents of the inputs (None: zero or not connected) given one per output; with
+        ``keep_gates``, one under a gate is returned `Gated` by it."""
         ct: dict[int, Array] = {}
         gates: dict[int, object] = {}  # per Var with a cotangent: its gate (None: ungated)
 
@@ -176,7 +186,7 @@ class Tape:
             prev = ct.get(id(v))
             ct[id(v)] = g if prev is None else prev + g
             if gate is not None or gates:
-                gates[id(v)] = gate if prev is None or gates.get(id(v)) == gate else None
+                gates[id(v)] = gate if prev is None else _join(gates.get(id(v)), gate)
 
         arrays: dict[int, Array] = {}
         memo: dict = {}
@@ -200,14 +210,16 @@ class Tape:
                                     gs, self.outputs, memo)
                 for v, g in zip(ap.inputs, res):
                     g_gate = gate
-                    if isinstance(g, Gated):
-                        g, g_gate = g.ct, g.gate
+                    if isinstance(g, Gated):  # within the gate the node was pulled under
+                        g, g_gate = g.ct, g.gate if gate is None else gate.then(g.gate)
                     if g is not None and id(v) in self._connected and is_differentiable(v.dtype):
                         acc(v, g, g_gate)
             seen: set[int] = set()
             out = []
             for v in self.inputs:  # an input given twice gets its cotangent once
-                out.append(None if id(v) in seen else ct.get(id(v)))
+                g = None if id(v) in seen else ct.get(id(v))
+                gate = gates.get(id(v)) if keep_gates and g is not None else None
+                out.append(g if gate is None else Gated(g, gate))
                 seen.add(id(v))
             return out
 

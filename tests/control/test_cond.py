@@ -6,6 +6,7 @@ import pytest
 import lazyarr as xp
 from lazyarr.array import coerce
 from lazyarr.control import ops as control_ops
+from lazyarr.diff.registry import register_jvp, register_vjp
 from lazyarr.graph.basic import Op
 
 runs = {"boom": 0, "costly": 0}
@@ -277,6 +278,134 @@ def test_grad_in_a_scan_body_skips_a_differentiated_capture_of_the_untaken_branc
         gm, gc = g(m, c0)
         np.testing.assert_array_equal(np.asarray(gm), np.zeros((2, 2)))
         assert float(gc) == 2.0
+
+
+class CountedExp(Op):
+    """``exp`` that counts its runs; its vjp reads its output, so running the vjp runs it."""
+
+    def infer(self, x):
+        return [(x.dtype, x.shape)]
+
+    def perform(self, x):
+        runs["exp"] += 1
+        return np.exp(x)
+
+
+@register_vjp(CountedExp)
+def _counted_exp_vjp(op, inputs, outputs, cts):
+    return [cts[0] * outputs[0]]
+
+
+@register_jvp(CountedExp)
+def _counted_exp_jvp(op, inputs, outputs, tangents):
+    return [tangents[0] * outputs[0]]
+
+
+def counted_exp(a):
+    return coerce.build(CountedExp(), a._v)
+
+
+runs["exp"] = 0
+SINGULAR = np.ones((2, 2))
+
+
+def _nested(x, p, q, m, how):
+    """``sum(cond(p, cond(q', a @ e, 3x), x * x))`` where ``a = inv(m * x[0])`` (raises for a
+    singular ``m``) and ``e = exp(x)`` (counted) are read only by the inner true branch. The
+    inner predicate ``q'`` is ``q`` closed over, passed as an operand, or computed inside the
+    outer branch."""
+    a = xp.linalg.inv(m * x[0])
+    e = counted_exp(x)
+
+    def outer_true(w=None):
+        inner = {"closed over": q, "operand": w,
+                 "computed": xp.logical_and(q, xp.sum(x) < 100.0)}[how]
+        return xp.cond(inner, lambda: a @ e, lambda: x * 3.0)
+
+    if how == "operand":
+        return xp.sum(xp.cond(p, outer_true, lambda w: x * x, q))
+    return xp.sum(xp.cond(p, outer_true, lambda: x * x))
+
+
+def _hvp(f, x, *rest):
+    """Forward over reverse: ``H v`` of ``f`` in its first argument."""
+    return xp.hvp(lambda y: f(y, *rest), (x,), (xp.asarray([1.0, -1.0]),))
+
+
+@pytest.mark.parametrize("how", ["closed over", "operand", "computed"])
+def test_reverse_mode_of_nested_conds_skips_what_only_the_untaken_inner_branch_reads(how):
+    """A vjp that reads a value only the untaken inner branch of nested conds reads (the vjp
+    of ``inv`` reads the inverse; that of a costly op its output) does not run, as the
+    forward does not compute the value: the cotangent's gate is both branches, eager and
+    compiled, and in forward-over-reverse second derivatives. Where both branches are
+    taken it runs."""
+    x = xp.asarray(np.array([1.0, 3.0]))
+    yes, no = xp.asarray(True), xp.asarray(False)
+    m = xp.asarray(SINGULAR)
+    f = lambda x_, p, q: _nested(x_, p, q, m, how)  # noqa: E731
+    before = runs["exp"]
+    assert float(f(x, yes, no)) == 12.0
+    for g in (xp.grad(f), xp.compile(xp.grad(f))):
+        np.testing.assert_array_equal(np.asarray(g(x, yes, no)), [3.0, 3.0])
+        np.testing.assert_array_equal(np.asarray(g(x, no, yes)), [2.0, 6.0])
+    np.testing.assert_array_equal(np.asarray(_hvp(f, x, yes, no)), [0.0, 0.0])
+    assert runs["exp"] == before
+    with pytest.raises(np.linalg.LinAlgError):
+        np.asarray(xp.grad(f)(x, yes, yes))
+    m_ok = np.array([[2.0, 0.5], [0.3, 1.5]])
+    h = lambda x_: _nested(x_, yes, yes, xp.asarray(m_ok), how)  # noqa: E731
+    x0 = np.array([1.0, 3.0])
+    want = [(float(h(xp.asarray(x0 + d))) - float(h(xp.asarray(x0 - d)))) / 2e-6
+            for d in np.eye(2) * 1e-6]
+    np.testing.assert_allclose(np.asarray(xp.grad(h)(xp.asarray(x0))), want, rtol=1e-6)
+
+
+def test_reverse_mode_of_a_cond_read_only_under_another_skips_its_untaken_captures():
+    """``y = cond(q, a @ e, 3x)`` read only by the taken branch of ``cond(p, ...)``: with p
+    False the forward computes neither ``y`` nor ``a``, and the vjps reading them do not run
+    when q is True (the gate of their cotangents is p's branch, then q's)."""
+    x = xp.asarray(np.array([1.0, 3.0]))
+    m = xp.asarray(SINGULAR)
+
+    def f(x_, p, q):
+        a = xp.linalg.inv(m * x_[0])
+        y = xp.cond(q, lambda: a @ counted_exp(x_), lambda: x_ * 3.0)
+        return xp.sum(xp.cond(p, lambda: y, lambda: x_ * x_))
+
+    before = runs["exp"]
+    args = (x, xp.asarray(False), xp.asarray(True))
+    assert float(f(*args)) == 10.0
+    for g in (xp.grad(f), xp.compile(xp.grad(f))):
+        np.testing.assert_array_equal(np.asarray(g(*args)), [2.0, 6.0])
+    assert runs["exp"] == before
+
+
+@pytest.mark.parametrize("loop", ["scan", "fori_loop"])
+def test_reverse_mode_of_nested_conds_in_a_loop_body_skips_the_untaken_inner_captures(loop):
+    """The same inside a loop body: the body's vjp runs neither the singular inverse nor the
+    counted exp that only the untaken inner branch reads."""
+    m = xp.asarray(SINGULAR)
+
+    def body(c, p, q):
+        a = xp.linalg.inv(m * c[0])
+        e = counted_exp(c)
+        return xp.cond(p, lambda: xp.cond(q, lambda: a @ e, lambda: c * 3.0), lambda: c * c)
+
+    def f(x_, p, q):
+        if loop == "scan":
+            return xp.sum(xp.scan(lambda c, t: (body(c, p, q) * t, t), x_,
+                                  xp.asarray([1.0, 2.0]))[0])
+        return xp.sum(xp.fori_loop(0, 2, lambda i, c: body(c, p, q), x_))
+
+    x = xp.asarray(np.array([1.0, 3.0]))
+    yes, no = xp.asarray(True), xp.asarray(False)
+    factor = 18.0 if loop == "scan" else 9.0
+    before = runs["exp"]
+    assert float(f(x, yes, no)) == factor * 4.0
+    for g in (xp.grad(f), xp.compile(xp.grad(f))):
+        np.testing.assert_array_equal(np.asarray(g(x, yes, no)), [factor, factor])
+    np.testing.assert_array_equal(np.asarray(_hvp(f, x, yes, no)), [0.0, 0.0])
+    assert runs["exp"] == before
 
 
 def test_branches_deeper_than_the_pending_depth_bound(monkeypatch):

@@ -197,6 +197,45 @@ def test_cond_gradient_through_captures_read_by_one_branch_matches_jax(x0):
         np.testing.assert_allclose(np.asarray(g), w, rtol=1e-10)
 
 
+def _nested_loss(np_, cond, m, x, p, q):
+    """Nested conds whose inner true branch alone reads an inverse and an exp of ``x``."""
+    a = np_.linalg.inv(m * x[0])
+    e = np_.exp(x)
+    inner = cond(p, lambda: cond(q, lambda: a @ e, lambda: x * 3.0), lambda: x * x)
+    return np_.sum(inner) + np_.sum(cond(q, lambda: a[0] * x, lambda: e))
+
+
+@pytest.mark.parametrize("p", [True, False])
+@pytest.mark.parametrize("q", [True, False])
+def test_nested_cond_gradients_match_finite_differences_and_jax(p, q):
+    """Gradients through nested conds, whose reverse mode gates cotangents by both branches,
+    are finite differences' (and JAX's, when it is installed) on every path."""
+    m0 = np.array([[2.0, 0.5], [0.3, 1.5]])
+    x0 = np.array([0.7, -1.2])
+
+    def loss_xp(m, x):
+        return _nested_loss(xp, xp.cond, m, x, xp.asarray(p), xp.asarray(q))
+
+    got = [np.asarray(g) for g in grad(loss_xp, argnums=(0, 1))(xp.asarray(m0), xp.asarray(x0))]
+    fd_m = _fd(lambda mm: float(loss_xp(xp.asarray(mm), xp.asarray(x0))), m0)
+    fd_x = _fd(lambda xx: float(loss_xp(xp.asarray(m0), xp.asarray(xx))), x0)
+    np.testing.assert_allclose(got[0], fd_m, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(got[1], fd_x, rtol=1e-6, atol=1e-9)
+    try:
+        import jax
+    except ImportError:
+        return
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+
+    def loss_jax(m, x):
+        return _nested_loss(jnp, lambda c, t, f: jax.lax.cond(c, t, f), m, x, p, q)
+
+    want = jax.grad(loss_jax, argnums=(0, 1))(m0, x0)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, np.asarray(w), rtol=1e-12, atol=1e-15)
+
+
 def test_gauss_newton_product_runs_the_loop_in_two_passes():
     x, h0, Wx, Wh, b = _elman_params(T=6, I=4, H=5)
     v = np.random.default_rng(5).standard_normal(Wh.shape)
