@@ -364,3 +364,20 @@ def test_an_ellipsis_of_no_axes_separates_advanced_indices():
     np.testing.assert_array_equal(np.asarray(xp.grad(f)(xp.asarray(x))), want)
     with pytest.raises(IndexError, match="out of bounds"):
         np.asarray(xp.asarray(x)[:, i, ..., xp.asarray(j) * 5])
+
+
+def test_an_index_array_is_bounds_checked_at_every_use_even_when_its_user_changes_it():
+    """The bounds of read-only index data are remembered between uses; a user's own NumPy
+    buffer (aliased by asarray) is checked again each time, so a write to it is seen."""
+    x = xp.asarray(np.arange(5.0))
+    owned = np.array([0, 4])
+    idx = xp.asarray(owned)              # aliases the user's writable buffer
+    check(x[idx], [0.0, 4.0])
+    owned[1] = 5
+    with pytest.raises(IndexError, match="index 5 is out of bounds"):
+        x[idx]
+    fixed = xp.asarray([1, -6])          # lazyarr's own (read-only) data: remembered
+    for _ in range(2):
+        with pytest.raises(IndexError, match="index -6 is out of bounds"):
+            x[fixed]
+    check(xp.asarray(np.arange(12.0).reshape(6, 2))[xp.asarray([5, 0])], [[10.0, 11.0], [0.0, 1.0]])

@@ -9,7 +9,7 @@ from .._front import shape_node
 from ..coerce import Array, as_var, build, cast, const, is_scalar, rebind, wrap
 from ..materialize import live_pending
 from ..ops.elemwise import broadcast_shapes
-from ..ops.index import GetItem, SetItem, parse_key
+from ..ops.index import GetItem, SetItem, check_known_bounds, parse_key
 from ..ops.shape import Reshape
 
 _key_cache: dict = {}
@@ -46,6 +46,11 @@ def getitem(x: Array, key) -> Array:
             ck = hit = None
         if hit is not None:
             return view_of(x, shape_node(hit, v, hit.out_shape), hit.spec)
+    if type(key) is Array and key._v.dtype.kind in "iu" and v.shape:
+        # x[idx], one integer index array: the spec and shape parse_key gives it
+        k = key._v
+        check_known_bounds(k, v.shape[0], 0)
+        return build(GetItem(_gather_spec(len(v.shape)), k.shape + v.shape[1:]), v, k)
     spec, arrays, out_shape = parse_key(key, v.shape, as_var)
     op = GetItem(spec, out_shape)
     if arrays:
@@ -55,6 +60,15 @@ def getitem(x: Array, key) -> Array:
             _key_cache.clear()
         _key_cache[ck] = op
     return view_of(x, shape_node(op, v, out_shape), spec)
+
+
+def _gather_spec(ndim: int, _specs: dict = {}) -> tuple:  # noqa: B006 (a cache)
+    """The `GetItem` spec of ``x[idx]`` for ``x`` of ``ndim`` axes: the index array, then
+    every other axis whole."""
+    spec = _specs.get(ndim)
+    if spec is None:
+        spec = _specs[ndim] = (("a",),) + (("s", None, None, None),) * (ndim - 1)
+    return spec
 
 
 def view_of(base: Array, view: Array, spec: tuple | None) -> Array:

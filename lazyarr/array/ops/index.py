@@ -41,6 +41,11 @@ def _np_key(spec: tuple, arrays) -> tuple:
     return tuple(out)
 
 
+#: the largest and smallest value of read-only index data checked before, by id (an eager
+#: loop indexes with the same index array every step: two reductions each time otherwise)
+_bounds_seen: dict[int, tuple] = {}
+
+
 def check_known_bounds(k: Var, d, dim: int) -> None:
     """An integer index array whose values are known now (a leaf: a list, a NumPy or a
     realized array) is checked now, as NumPy checks it: the error names the indexing line
@@ -48,7 +53,15 @@ def check_known_bounds(k: Var, d, dim: int) -> None:
     data = k.data
     if d is None or k.owner is not None or data is None or not data.size:
         return
-    hi, lo = data.max(), data.min()
+    seen = _bounds_seen.get(id(data))
+    if seen is not None and seen[0] is data:
+        hi, lo = seen[1], seen[2]
+    else:
+        hi, lo = data.max(), data.min()
+        if not data.flags.writeable:  # a user's own buffer may change before the next use
+            if len(_bounds_seen) >= 256:
+                _bounds_seen.clear()
+            _bounds_seen[id(data)] = (data, hi, lo)
     if hi >= d or lo < -d:
         bad = int(hi) if hi >= d else int(lo)
         raise IndexError(f"index {bad} is out of bounds for axis {dim} with size {d} "
