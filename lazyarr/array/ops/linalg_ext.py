@@ -269,12 +269,20 @@ class Linalg(Op):
         self.p["name"] = name
         self.rule, self.ref = RULES[name]
         self.nout = {"slogdet": 2, "eigh": 2, "qr": 2, "svd": 3}.get(name, 1)
+        #: the output dtypes by the inputs' dtypes and ranks (`perform` on small matrices
+        #: in a loop ran the rule each call: as long as NumPy's own 2 x 2 solve)
+        self._types: dict[tuple, list] = {}
 
     def infer(self, *inputs: Var):
         return self.rule(self.p, *inputs)
 
     def perform(self, *inputs: np.ndarray):
-        types = [t[0] for t in self.rule(self.p, *_Shapes.of(inputs))]
+        key = tuple((a.dtype, a.ndim) for a in inputs)
+        types = self._types.get(key)
+        if types is None:
+            types = [t[0] for t in self.rule(self.p, *_Shapes.of(inputs))]
+            if len(self._types) < 64:
+                self._types[key] = types
         r = self.ref(self.p, *inputs)
         if self.nout == 1:
             return np.asarray(r).astype(types[0], copy=False)
