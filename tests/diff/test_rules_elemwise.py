@@ -89,6 +89,69 @@ def test_clip_through_maximum_minimum():
     check(lambda x: xp.clip(x, -1.0, 1.0) * x, [x])
 
 
+@pytest.mark.parametrize("name", ["maximum", "minimum"])
+def test_maximum_minimum_split_the_derivative_at_ties(name):
+    """At x == y each operand takes half (PyTorch's and JAX's choice: the mean of the one-
+    sided derivatives), in both modes; away from ties the larger (smaller) operand takes all;
+    a NaN operand sends it to y, as before (x >= y and x <= y are false there)."""
+    f = getattr(xp, name)
+    x = np.array([1.0, 2.0, 0.0, -3.0, np.nan, 1.0])
+    y = np.array([1.0, 1.0, 0.0, 1.0, 1.0, np.nan])
+    win = x > y if name == "maximum" else x < y
+    want_x = np.where(x == y, 0.5, np.where(win, 1.0, 0.0))
+    gx, gy = xp.grad(lambda a, b: xp.sum(f(a, b)), argnums=(0, 1))(xp.asarray(x),
+                                                                  xp.asarray(y))
+    np.testing.assert_array_equal(np.asarray(gx), want_x)
+    np.testing.assert_array_equal(np.asarray(gy), 1.0 - want_x)
+    tx, ty = np.array([1.0, 2.0, 4.0, 8.0, 16.0, 32.0]), np.array([3.0, 5.0, 7.0, 9.0, 11.0, 13.0])
+    _, t = xp.jvp(f, (xp.asarray(x), xp.asarray(y)), (xp.asarray(tx), xp.asarray(ty)))
+    np.testing.assert_array_equal(np.asarray(t), want_x * tx + (1.0 - want_x) * ty)
+    # a Python scalar bound: d/dx sum(maximum(x, 1)) at [1, 2] is [0.5, 1]
+    g = xp.grad(lambda a: xp.sum(f(a, 1.0)))(xp.asarray([1.0, 2.0, 0.0]))
+    np.testing.assert_array_equal(np.asarray(g), [0.5, 1.0, 0.0] if name == "maximum"
+                                  else [0.5, 0.0, 1.0])
+
+
+def test_maximum_second_derivatives_at_and_away_from_ties():
+    """Hessian of sum(maximum(x, c) ** 2 + maximum(x, y) * x): by hand, d2/dx2 of m(x, c)^2
+    is 2 p^2 (p the partial: 1, 0 or 1/2 at a tie) and of m(x, y) * x is 2 p; the mixed
+    block d2/dx dy is (1 - p) for each element."""
+    c = 1.0
+    x = np.array([1.0, 2.0, 0.5])
+    y = np.array([1.0, 3.0, 0.0])
+
+    def f(v):
+        a, b = v[:3], v[3:]
+        return xp.sum(xp.maximum(a, c) ** 2 + xp.maximum(a, b) * a)
+
+    h = np.asarray(xp.hessian(f)(xp.asarray(np.concatenate([x, y]))))
+    pc = np.where(x == c, 0.5, np.where(x > c, 1.0, 0.0))
+    py = np.where(x == y, 0.5, np.where(x > y, 1.0, 0.0))
+    want = np.zeros((6, 6))
+    want[:3, :3] = np.diag(2 * pc ** 2 + 2 * py)
+    want[:3, 3:] = want[3:, :3] = np.diag(1 - py)
+    np.testing.assert_array_equal(h, want)
+    v = np.arange(1.0, 7.0)
+    hv = xp.hvp(f, (xp.asarray(np.concatenate([x, y])),), (xp.asarray(v),))
+    np.testing.assert_allclose(np.asarray(hv), want @ v, rtol=1e-15)
+
+
+def test_clip_derivative_is_one_at_its_bounds():
+    """clip keeps torch.clamp's derivative: x takes all of it at a bound (and NaN sends it
+    on to the bound, as maximum/minimum do); a bound takes it only where x is past it."""
+    x = np.array([1.0, 2.0, 1.5, 0.0, 3.0, np.nan])
+    g = xp.grad(lambda a: xp.sum(xp.clip(a, 1.0, 2.0)))(xp.asarray(x))
+    np.testing.assert_array_equal(np.asarray(g), [1.0, 1.0, 1.0, 0.0, 0.0, 0.0])
+    lo, hi = np.ones(6), np.full(6, 2.0)
+    gx, glo, ghi = xp.grad(lambda a, b, c: xp.sum(xp.clip(a, b, c)), argnums=(0, 1, 2))(
+        xp.asarray(x), xp.asarray(lo), xp.asarray(hi))
+    np.testing.assert_array_equal(np.asarray(gx), [1.0, 1.0, 1.0, 0.0, 0.0, 0.0])
+    np.testing.assert_array_equal(np.asarray(glo), [0.0, 0.0, 0.0, 1.0, 0.0, 0.0])
+    np.testing.assert_array_equal(np.asarray(ghi), [0.0, 0.0, 0.0, 0.0, 1.0, 1.0])
+    _, t = xp.jvp(lambda a: xp.clip(a, 1.0, 2.0), (xp.asarray(x),), (xp.asarray(np.ones(6)),))
+    np.testing.assert_array_equal(np.asarray(t), [1.0, 1.0, 1.0, 0.0, 0.0, 0.0])
+
+
 COMPLEX = ["exp", "sin", "cos", "tanh", "log", "sqrt", "square", "reciprocal", "conj",
            "real", "imag", "abs", "negative"]
 

@@ -80,6 +80,8 @@ for _name, _fn in TABLE.items():
 _maximum = globals()["maximum"]
 _minimum = globals()["minimum"]
 _trunc = globals()["trunc"]
+_greater_equal = globals()["greater_equal"]
+_less_equal = globals()["less_equal"]
 
 
 def clip(x, /, min=None, max=None):  # noqa: A002 - the standard's argument names
@@ -104,7 +106,11 @@ def _bounded(out, bound, f, dt: np.dtype):
     wrap around (an int16 -300 was int8 -44)."""
     if dt.kind not in "iu":
         b = const(bound, D.scalar_dtype(bound, dt)) if is_scalar(bound) else as_var(bound)
-        return f(out, wrap(cast(b, dt)))
+        b = wrap(cast(b, dt))
+        # the same values as f(out, b), but `out` takes the whole derivative at the bound
+        # (torch.clamp's), where maximum/minimum alone would split it with the bound
+        kept = _greater_equal(out, b) if f is _maximum else _less_equal(out, b)
+        return where(kept, out, f(out, b))
     info = np.iinfo(dt)
     if isinstance(bound, int) and not isinstance(bound, bool):
         return f(out, wrap(const(min(max(bound, info.min), info.max), dt)))

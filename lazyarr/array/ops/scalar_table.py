@@ -145,6 +145,13 @@ def _logaddexp_partials(ns, x, y, out):
     return 1.0 / (1.0 + ns.exp(-d)), 1.0 / (1.0 + ns.exp(d))
 
 
+def _extremum_partials(ns, wins, tie):
+    # maximum/minimum: the operand that wins takes the derivative, a tie splits it evenly
+    # (PyTorch's and JAX's convention); a NaN operand (neither wins nor ties) gives it to y
+    px = ns.where(wins, 1.0, ns.where(tie, 0.5, 0.0))
+    return px, 1.0 - px
+
+
 def _pow_partials(ns, x, y, out):
     # d/dx x**y = y*x**(y-1); d/dy = log(x)*x**y, taken as 0 where x == 0 (JAX's convention)
     dx = ns.where(y == 0, 0.0 * x, y * x ** (y - 1))
@@ -176,9 +183,9 @@ _ROWS = [
              _logaddexp_partials),
     ScalarFn("nextafter", 2, "realfloat", np.nextafter, "nextafter({0}, {1})"),
     ScalarFn("maximum", 2, "real", np.maximum, "LA_MAX({0}, {1})",
-             lambda ns, x, y, o: (ns.where(x >= y, 1.0, 0.0), ns.where(x >= y, 0.0, 1.0))),
+             lambda ns, x, y, o: _extremum_partials(ns, x > y, x == y)),
     ScalarFn("minimum", 2, "real", np.minimum, "LA_MIN({0}, {1})",
-             lambda ns, x, y, o: (ns.where(x <= y, 1.0, 0.0), ns.where(x <= y, 0.0, 1.0))),
+             lambda ns, x, y, o: _extremum_partials(ns, x < y, x == y)),
     ScalarFn("equal", 2, "cmp", np.equal, "({0} == {1})"),
     ScalarFn("not_equal", 2, "cmp", np.not_equal, "({0} != {1})"),
     ScalarFn("less", 2, "order", np.less, "({0} < {1})"),
