@@ -263,6 +263,32 @@ def test_jvp_of_an_operand_broadcast_against_a_run_time_sized_one():
     assert float(t) == 3.0
 
 
+def test_hypot_derivative_at_zero_is_zero_as_vector_norms():
+    """hypot(x, y) = vector_norm([x, y]): at (0, 0) both partials are 0, the subgradient
+    vector_norm takes (not 0/0); elsewhere x/h and y/h, second derivatives included."""
+    x = np.array([0.0, -0.0, 3.0, 0.0, -1e-200])
+    y = np.array([0.0, 0.0, 4.0, -2.0, 0.0])
+    h = np.hypot(x, y)
+    gx, gy = xp.grad(lambda a, b: xp.sum(xp.hypot(a, b)), argnums=(0, 1))(xp.asarray(x),
+                                                                          xp.asarray(y))
+    want_x = np.array([0.0, 0.0, 0.6, 0.0, -1.0])
+    want_y = np.array([0.0, 0.0, 0.8, -1.0, 0.0])
+    np.testing.assert_array_equal(np.asarray(gx), want_x)
+    np.testing.assert_array_equal(np.asarray(gy), want_y)
+    np.testing.assert_array_equal(np.asarray(gx[:2]), np.asarray(
+        xp.grad(lambda v: xp.linalg.vector_norm(v))(xp.asarray(np.zeros(2)))))
+    tx, ty = np.array([1.0, 2.0, 3.0, 4.0, 5.0]), np.array([6.0, 7.0, 8.0, 9.0, 10.0])
+    _, t = xp.jvp(xp.hypot, (xp.asarray(x), xp.asarray(y)), (xp.asarray(tx), xp.asarray(ty)))
+    np.testing.assert_array_equal(np.asarray(t), want_x * tx + want_y * ty)
+    # second derivatives stay finite at 0 (d2h/dx2 = y^2/h^3 elsewhere)
+    hxx = xp.grad(lambda a: xp.sum(xp.grad(lambda u: xp.sum(xp.hypot(u, xp.asarray(y))))(a)))(
+        xp.asarray(x))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        want = np.where(h == 0, 0.0, y ** 2 / h ** 3)
+    np.testing.assert_allclose(np.asarray(hxx)[[0, 1, 2, 3]], want[[0, 1, 2, 3]], rtol=1e-15)
+    check(xp.hypot, [values(3, (4,), 0.5, 2, True), values(4, (4,), 0.5, 2, True)])
+
+
 def test_logaddexp_derivatives_at_infinite_arguments():
     """d/da logaddexp(a, b) is sigmoid(a - b): 1 where a is +inf and b finite, 0 for b; the
     formula exp(a - out) gave exp(inf - inf), NaN. Equal arguments share it equally."""

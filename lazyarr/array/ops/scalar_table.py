@@ -152,6 +152,14 @@ def _extremum_partials(ns, wins, tie):
     return px, 1.0 - px
 
 
+def _hypot_partials(ns, x, y, out):
+    # x/h and y/h; 0 at h == 0 (both operands 0), the subgradient vector_norm's rule takes,
+    # not 0/0, and with a denominator of 1 there so second derivatives are 0 too, not NaN
+    zero = out == 0
+    h = ns.where(zero, 1.0, out)
+    return ns.where(zero, 0.0, x / h), ns.where(zero, 0.0, y / h)
+
+
 def _pow_partials(ns, x, y, out):
     # d/dx x**y = y*x**(y-1); d/dy = log(x)*x**y, taken as 0 where x == 0 (JAX's convention)
     dx = ns.where(y == 0, 0.0 * x, y * x ** (y - 1))
@@ -175,7 +183,7 @@ _ROWS = [
     ScalarFn("atan2", 2, "realfloat", np.arctan2, "atan2({0}, {1})",
              lambda ns, x, y, o: (y / (x * x + y * y), -x / (x * x + y * y))),
     ScalarFn("hypot", 2, "realfloat", np.hypot, "hypot({0}, {1})",
-             lambda ns, x, y, o: (x / o, y / o)),
+             _hypot_partials),
     ScalarFn("copysign", 2, "realfloat", np.copysign, "copysign({0}, {1})",
              lambda ns, x, y, o: (ns.where(ns.signbit(x) == ns.signbit(y), 1.0, -1.0) + 0 * x,
                                   0)),
