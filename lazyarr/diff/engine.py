@@ -54,6 +54,22 @@ def _call(rule, ap: Apply, arrays: dict[int, Array], cts: list) -> list:
     return res
 
 
+def _at_site(site, build, *args) -> Array:
+    """``build(*args)`` with its new nodes given ``site`` (as `_call` gives a rule's): the
+    engine's own nodes for a node's (co)tangent, the reduction to an input's shape (a size
+    checked when it runs) and the sum with earlier ones, name that node's line, not the
+    transform's caller's."""
+    tracking = basic.track_sites
+    basic.track_sites = False
+    try:
+        res = build(*args)
+    finally:
+        basic.track_sites = tracking
+    if tracking:
+        _stamp((res,), site)
+    return res
+
+
 def _stamp(results, site) -> None:
     """Give ``site`` to the nodes just built for ``results`` (those without a site yet)."""
     if site is None:
@@ -181,10 +197,13 @@ class Tape:
         ct: dict[int, Array] = {}
         gates: dict[int, object] = {}  # per Var with a cotangent: its gate (None: ungated)
 
-        def acc(v: Var, g: Array, gate=None) -> None:
+        def add(g: Array, v: Var, prev: Array | None) -> Array:
             g = match(g, v.dtype, v.shape, v)  # v: run-time sizes that broadcasting stretched
+            return g if prev is None else prev + g
+
+        def acc(v: Var, g: Array, gate=None, site=None) -> None:
             prev = ct.get(id(v))
-            ct[id(v)] = g if prev is None else prev + g
+            ct[id(v)] = add(g, v, prev) if site is None else _at_site(site, add, g, v, prev)
             if gate is not None or gates:
                 gates[id(v)] = gate if prev is None else _join(gates.get(id(v)), gate)
 
@@ -213,7 +232,7 @@ class Tape:
                     if isinstance(g, Gated):  # within the gate the node was pulled under
                         g, g_gate = g.ct, g.gate if gate is None else gate.then(g.gate)
                     if g is not None and id(v) in self._connected and is_differentiable(v.dtype):
-                        acc(v, g, g_gate)
+                        acc(v, g, g_gate, ap.site)
             seen: set[int] = set()
             out = []
             for v in self.inputs:  # an input given twice gets its cotangent once
@@ -227,10 +246,13 @@ class Tape:
         """Tangents of the outputs (None: zero) given one per input."""
         tan: dict[int, Array] = {}
 
-        def acc(v: Var, t: Array) -> None:
+        def add(v: Var, t: Array) -> Array:
             t = match(t, v.dtype, v.shape)
             prev = tan.get(id(v))
-            tan[id(v)] = t if prev is None else prev + t
+            return t if prev is None else prev + t
+
+        def acc(v: Var, t: Array, site=None) -> None:
+            tan[id(v)] = add(v, t) if site is None else _at_site(site, add, v, t)
 
         arrays: dict[int, Array] = {}
         with deep_graphs():
@@ -250,7 +272,7 @@ class Tape:
                     res = _call(rule, ap, arrays, ts)
                     for o, t in zip(ap.outputs, res):
                         if t is not None and id(o) in self._connected:
-                            acc(o, t)
+                            acc(o, t, ap.site)
                 for o in ap.outputs:  # an input that is also an intermediate: add its seed
                     if id(o) in seeds:
                         acc(o, seeds[id(o)][1])

@@ -1,6 +1,9 @@
 """Sizes known only at run time (a boolean mask's result) are checked when the kernels run:
 operands that do not broadcast raise NumPy's error instead of reading past a buffer."""
 
+import inspect
+import os
+
 import numpy as np
 import pytest
 
@@ -78,3 +81,48 @@ def test_a_partial_reduction_checks_run_time_sizes(op):
     got = op(a[a[:, 0] > -2], xp.asarray(w))  # 4 rows
     want = op(xp.asarray(x[x[:, 0] > -2]), xp.asarray(w))
     np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+
+
+def _masked_product_loss(x):
+    m = x[x > 2]
+    p = m * x  # 7 elements against the 3 the mask keeps
+    return xp.sum(p)
+
+
+def _one_line_loss(x):
+    return xp.sum(x[x > 2] * x)
+
+
+def _line_of(fn, text: str) -> str:
+    src, first = inspect.getsourcelines(fn)
+    (k,) = [i for i, s in enumerate(src) if text in s]
+    return f"{os.path.abspath(__file__)}, line {first + k}"
+
+
+def _raises_naming(thunk, where: str) -> None:
+    with pytest.raises(ValueError, match="broadcast") as info:
+        np.asarray(thunk())
+    notes = getattr(info.value, "__notes__", [])
+    assert any(f"built at {where}" in n for n in notes), (where, notes)
+
+
+@pytest.mark.parametrize("mode", ["eager", "compiled"])
+def test_a_run_time_broadcast_error_names_the_user_line(mode):
+    """The note of a size mismatch found while running names the line that built the node:
+    in a gradient, the line of the forward product whose cotangent could not be reduced to
+    the masked operand (its reduction was built by the engine and named the grad call's
+    line); without grad, the line of the product (fused with its sum: a fused node names its
+    last member's line)."""
+    x = np.array([1.0, -2.0, 3.0, 1.0, 0.5, 3.0, 3.0])
+    product = _line_of(_masked_product_loss, "p = m * x")
+    one_line = _line_of(_one_line_loss, "xp.sum(x[x > 2] * x)")
+
+    def run(f):
+        return xp.compile(f) if mode == "compiled" else f
+
+    for _ in range(2):  # the rules (or trace), then the cached template and program
+        _raises_naming(lambda: run(xp.grad(_masked_product_loss))(x), product)
+        _raises_naming(lambda: run(xp.grad(_one_line_loss))(x), one_line)
+        _raises_naming(lambda: run(lambda x: xp.vjp(_masked_product_loss, x)[1](1.0))(x),
+                       product)
+        _raises_naming(lambda: run(_one_line_loss)(xp.asarray(x)), one_line)
