@@ -19,18 +19,24 @@ _PLAIN = (bool, int, float, complex, str, bytes, np.generic, type(None))
 
 def value_key(x: Any) -> Any:
     """``x`` (a Python scalar or a static argument's value) as a signature compares it: a
-    float or complex by its bits as far as results can tell (``-0.0`` is not ``0.0``; every
-    NaN is one constant), a tuple by its items' types and keys (``(1,)`` is not ``(1.0,)``),
+    float or complex by its bits as far as results can tell (``-0.0`` is not ``0.0``, nor
+    ``-nan`` ``nan``: copysign reads a NaN's sign; NaNs of one sign are one constant, their
+    payloads not told apart), a tuple by its items' types and keys (``(1,)`` is not ``(1.0,)``),
     another object as a `StaticKey`, plain values as they are."""
     if isinstance(x, (float, np.floating)):  # every NumPy float type too
-        return float(x).hex()
+        return _float_key(float(x))
     if isinstance(x, (complex, np.complexfloating)):
-        return float(x.real).hex(), float(x.imag).hex()
+        return _float_key(float(x.real)), _float_key(float(x.imag))
     if isinstance(x, tuple):
         return type(x), tuple((type(e), value_key(e)) for e in x)
     if isinstance(x, _PLAIN):
         return x
     return StaticKey(x)
+
+
+def _float_key(v: float) -> str:
+    # float.hex() is "nan" for a NaN of either sign
+    return v.hex() if v == v else ("-nan" if math.copysign(1.0, v) < 0 else "nan")
 
 
 class StaticKey:
@@ -79,10 +85,9 @@ def _const_test(src: str, x: Any, consts: list) -> str:
         return test + " and ".join([f"len({src}) == {len(x)}"] + [
             _const_test(f"{src}[{i}]", e, consts) for i, e in enumerate(x)])
     if isinstance(x, (float, np.floating)) and not _plain(x):
-        if x != x:
-            return test + f"{src} != {src}"
         consts.append(math.copysign(1.0, x))
-        return test + f"{src} == 0.0 and copysign(1.0, {src}) == c[{len(consts) - 1}]"
+        value = f"{src} != {src}" if x != x else f"{src} == 0.0"  # a NaN or a zero, by sign
+        return test + f"{value} and copysign(1.0, {src}) == c[{len(consts) - 1}]"
     if isinstance(x, (complex, np.complexfloating)) and not (_plain(x.real)
                                                              and _plain(x.imag)):
         consts.append(value_key(x))

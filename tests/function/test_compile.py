@@ -459,6 +459,35 @@ def test_python_float_arguments_key_by_sign_of_zero_and_nan():
         assert [np.signbit(v.real) for v in np.asarray(h(x, s))] == [np.signbit(s.real)] * 3
 
 
+def test_a_nan_argument_keys_by_its_sign():
+    """-NaN is not NaN to copysign: the two are two constants (a -NaN call ran the program
+    traced for +NaN, [1, 2] for [-1, -2]), while NaNs of one sign stay one trace."""
+    x = np.array([1.0, -2.0])
+    nan = float("nan")
+    f = xp.compile(lambda x, s: xp.copysign(x, s))
+    for s in (nan, -nan, nan, -nan, np.float64(-nan), 1.0, -nan, 2.0, nan, -nan, 3.0, -nan):
+        np.testing.assert_array_equal(np.asarray(f(x, s)), np.copysign(x, s))
+    # +NaN and -NaN, and -NaN as np.float64 (another type); 1.0, 2.0, 3.0 ran as eager code
+    assert f.n_traces == 3
+    g = xp.compile(lambda x, s: xp.copysign(x, s))
+    for s in (-nan, nan, -nan):  # the previous call's matcher, then the signature lookup
+        np.testing.assert_array_equal(np.asarray(g(x, s)), np.copysign(x, s))
+    assert g.n_traces == 2
+    h = xp.compile(lambda x, s: xp.copysign(x, xp.real(xp.asarray(s))))
+    for s in (complex(nan, 1.0), complex(-nan, 1.0), complex(nan, 1.0)):
+        np.testing.assert_array_equal(np.asarray(h(x, s)), np.copysign(x, s.real))
+
+
+def test_eager_copysign_by_nans_of_either_sign():
+    """The trace cache keys a NaN constant by its bytes: -NaN and NaN alternating in an eager
+    loop (baked, then lifted once other values came) give copysign's signs."""
+    x = xp.asarray(np.array([1.0, -2.0]))
+    nan = float("nan")
+    for s in (nan, -nan, nan, -nan, 0.5, -0.5, 0.25, -nan, nan, -nan):
+        np.testing.assert_array_equal(np.asarray(xp.copysign(x, s)),
+                                      np.copysign([1.0, -2.0], s))
+
+
 class _Color(enum.Enum):
     RED = 1
 
