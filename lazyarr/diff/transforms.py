@@ -218,10 +218,13 @@ def _shapes_may_match(a: tuple, b: tuple) -> bool:
 def _check_like(t, v: Var, what: str, fname: str) -> Array | None:
     """``t`` as an Array matching ``v``'s shape (ValueError otherwise; a size known only at
     run time is checked where the sweep's kernels meet it) and dtype (TypeError otherwise, as
-    JAX's pullback says)."""
+    JAX's pullback says). An integer or boolean ``v`` carries no derivative: its (co)tangent
+    has its own dtype (``zeros_like``; taken as zero, its values not read), where JAX asks
+    for float0; a Python int is one of its dtype."""
     if t is None:
         return None
-    if isinstance(t, (int, float, complex)) and not isinstance(t, bool):
+    if isinstance(t, (int, float, complex)) and not isinstance(t, bool) and (
+            is_differentiable(v.dtype) or isinstance(t, int)):
         tv = as_var(xp.asarray(t, dtype=v.dtype))
     else:
         tv = as_var(t)
@@ -232,9 +235,12 @@ def _check_like(t, v: Var, what: str, fname: str) -> Array | None:
                 if None in tv.shape + v.shape else "")
         raise ValueError(f"{fname}(): {what} has shape {tv.shape}, its primal has shape "
                          f"{v.shape}{hint} ({where()})")
-    if is_differentiable(v.dtype) and tv.dtype != v.dtype:
+    if tv.dtype != v.dtype:
+        why = ("" if is_differentiable(v.dtype) else
+               ", which carries no derivative: give an array of its dtype "
+               "(zeros_like(primal))")
         raise TypeError(f"{fname}(): {what} has dtype {tv.dtype}, its primal has dtype "
-                         f"{v.dtype} ({where()})")
+                         f"{v.dtype}{why} ({where()})")
     return wrap(tv)
 
 
@@ -273,8 +279,11 @@ def vjp(f: Callable, *primals, has_aux: bool = False) -> tuple:
 
 
 def jvp(f: Callable, primals: Sequence, tangents: Sequence, has_aux: bool = False) -> tuple:
-    """``(f(*primals), J·tangents)`` by forward mode; ``tangents`` has the structure, shapes
-    and dtypes of ``primals`` (ValueError otherwise)."""
+    """``(f(*primals), J·tangents)`` by forward mode; ``tangents`` has the structure and
+    shapes of ``primals`` (ValueError otherwise) and their dtypes (TypeError otherwise). An
+    integer or boolean primal carries no derivative (``vjp`` gives it None): its tangent is
+    an array of the primal's dtype, ``zeros_like(primal)``, taken as zero (its values are
+    not read); a float tangent for it is a TypeError."""
     primals, tangents = tuple(primals), tuple(tangents)
     if len(primals) != len(tangents):
         raise ValueError(f"jvp(): {len(primals)} primals but {len(tangents)} tangents "

@@ -181,6 +181,39 @@ def test_errors():
         xp.Rop(xp.asarray(np.ones(3)) * 2, xp.asarray(np.ones(3)), np.ones(2))
 
 
+def test_an_integer_primal_takes_no_tangent_of_another_dtype():
+    """An integer or boolean primal carries no derivative (vjp gives it None): its tangent is
+    an array of its own dtype (zeros_like(primal)), taken as zero; a float tangent, which
+    jvp checked only for float primals (and took as zero), is a TypeError saying so. The
+    same for vjp's cotangent of an integer output."""
+    i = np.arange(3)
+    with pytest.raises(TypeError, match=r"tangent leaf 0 has dtype float64, its primal has "
+                                        r"dtype int64, which carries no derivative"):
+        xp.jvp(lambda x: x * 1.5, (i,), (np.ones(3),))
+    with pytest.raises(TypeError, match="tangent leaf 1 has dtype int64, its primal has dtype "
+                                        "bool"):
+        xp.jvp(lambda x, b: x * b, (np.ones(3), np.array([True, False, True])),
+               (np.ones(3), np.zeros(3, np.int64)))
+    with pytest.raises(TypeError, match="tangent leaf 0 has dtype float64"):
+        xp.jvp(lambda x: x * 1.5, (np.array(2),), (0.0,))
+    _, tan = xp.jvp(lambda x: x * 1.5, (np.array(2),), (0,))  # a Python int: its dtype
+    assert float(tan) == 0.0
+    for t in (np.zeros(3, np.int64), xp.zeros_like(xp.asarray(i))):
+        out, tan = xp.jvp(lambda x: x * 1.5, (i,), (t,))
+        np.testing.assert_array_equal(np.asarray(out), i * 1.5)
+        np.testing.assert_array_equal(np.asarray(tan), np.zeros(3))
+    x = np.array([0.5, 2.0, -1.0])  # a float primal's tangent still flows beside it
+    _, tan = xp.jvp(lambda x, k: x * k, (x, i), (np.ones(3), np.zeros_like(i)))
+    np.testing.assert_array_equal(np.asarray(tan), i.astype(float))
+    _, pull = xp.vjp(lambda a: (a * 2.0, xp.astype(a, xp.int32)), xp.asarray(x))
+    with pytest.raises(TypeError, match="cotangent leaf 1 has dtype float64, its primal has "
+                                        "dtype int32, which carries no derivative"):
+        pull((np.ones(3), np.ones(3)))
+    (g,) = pull((np.ones(3), np.zeros(3, np.int32)))
+    np.testing.assert_array_equal(np.asarray(g), np.full(3, 2.0))
+    assert xp.vjp(lambda a: a * 1.5, i)[1](np.ones(3)) == (None,)
+
+
 def test_integer_and_comparison_outputs_give_zero_cotangents():
     def f(x):
         k = xp.astype(x > 0, xp.float64)  # piecewise constant
