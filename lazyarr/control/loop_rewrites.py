@@ -28,8 +28,9 @@ Each rewrite edits ``fg`` in place and returns how many times it fired:
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -42,6 +43,7 @@ from ..array.ops.elemwise import Elemwise
 from ..array.ops.index import FULL_SLICE, GetItem
 from ..array.ops.linalg import MatMul
 from ..array.ops.shape import Reshape, Transpose
+from ..diff.engine import deep_graphs
 from ..graph._walk import cut
 from ..graph.basic import Apply, Var, apply
 from ..graph.clone import clone
@@ -354,6 +356,19 @@ def sequence_matmul(fg: FunctionGraph) -> int:
     return fired
 
 
+def _never_realizing(rewrite: Callable) -> Callable:
+    """``rewrite`` run with the pending-depth bound lifted (`deep_graphs`): it builds nodes
+    through front-end functions (`wrap`, sums, ``@``) on symbolic values, and wrapping a
+    value deeper than the bound would realize its chain (a ConcretizationError in the
+    gradient of a 320-layer stacked RNN); a rewrite never realizes."""
+    @functools.wraps(rewrite)
+    def run(fg: FunctionGraph, *args, **kwargs):
+        with deep_graphs():
+            return rewrite(fg, *args, **kwargs)
+    return run
+
+
+@_never_realizing
 def constant_matvec(fg: FunctionGraph) -> int:
     """Per-step ``v @ W`` (``v`` a vector, ``W`` a loop-constant matrix) becomes ``Wᵀ @ v``
     with ``Wᵀ`` a view made once before the loop: BLAS reads it as stored, and the step runs
@@ -466,6 +481,7 @@ def _stack_fits(n: int, term: Var) -> bool:
     return n * size <= PUSHOUT_MAX_BYTES
 
 
+@_never_realizing
 def pushout_accumulators(fg: FunctionGraph) -> int:
     """Sum per-step terms after the loop instead of carrying the running sum."""
     fired = 0
@@ -759,6 +775,7 @@ LOOP_REWRITES = (unroll_length_one, hoist_invariants, reuse_forward_values, sequ
                  drop_trajectory)
 
 
+@_never_realizing
 def optimize_loops(fg: FunctionGraph, max_rounds: int = 8) -> dict[str, int]:
     """Run every loop rewrite until none fires; returns how often each fired. The graph's
     reader lists are kept meanwhile (`FunctionGraph.tracked`): a firing replaces in what it

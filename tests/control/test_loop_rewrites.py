@@ -255,6 +255,43 @@ def test_loop_rewrites_walk_the_graph_as_often_for_more_layers(monkeypatch):
     assert counts[1] == counts[0]
 
 
+def test_loop_rewrites_of_a_graph_deeper_than_the_pending_bound(monkeypatch):
+    """The gradient of a stacked RNN whose variables lie deeper than the pending-depth bound
+    (320 layers against 512 before; 12 against 8 here): the rewrites build their nodes on
+    symbolic values, which wrapping past the bound tried to realize (ConcretizationError
+    while compiling). Oracle: the same loss in NumPy, by central differences, for the first
+    and last layers' weights, eager and compiled."""
+    monkeypatch.setattr(coerce, "MAX_PENDING_DEPTH", 8)
+    x = RNG.standard_normal((4, 3))
+    layers = 12
+    ws = [RNG.standard_normal((3, 3)) * 0.3 for _ in range(layers)]
+
+    def loss(*ws):
+        hs = xp.asarray(x)
+        for w in ws:
+            hs = _tanh_rnn_states(w, hs)
+        return xp.sum(hs * hs)
+
+    def np_loss(ws):
+        hs = x
+        for w in ws:
+            hs = _np_tanh_rnn_states(w, hs)
+        return np.sum(hs * hs)
+
+    for f in (loss, xp.compile(loss)):
+        grads = xp.grad(f, argnums=tuple(range(layers)))(*map(xp.asarray, ws))
+        got = [np.asarray(g) for g in grads]
+        for k in (0, layers - 1):
+            want = np.zeros((3, 3))
+            for i, j in np.ndindex(3, 3):
+                e = np.zeros((3, 3))
+                e[i, j] = 1e-6
+                up = [w + e if n == k else w for n, w in enumerate(ws)]
+                down = [w - e if n == k else w for n, w in enumerate(ws)]
+                want[i, j] = (np_loss(up) - np_loss(down)) / 2e-6
+            np.testing.assert_allclose(got[k], want, rtol=1e-6, atol=1e-9)
+
+
 def test_dependent_scans_are_not_merged():
     x = xp.asarray(RNG.standard_normal((5, 2)))
     a, ys = xp.scan(lambda h, xt: (h + xt, h), xp.zeros(2), x)
