@@ -6,7 +6,8 @@ read only inside the group, recomputed per element) into one `Composite` node. G
 grow from a consumer towards its producers. A node read outside its group stays computed once
 and becomes one more output of the composite (never duplicated); a node joins only if no path
 leaves the group and comes back (checked both ways, over the nodes between the group's
-topological bounds), and a group never exceeds `MAX_OPERANDS` inputs + outputs. Size-1
+topological bounds), and a group never exceeds `MAX_OPERANDS` inputs + outputs nor
+`MAX_MEMBERS` nodes. Size-1
 constants become ``"const"`` steps. Shapes with a size unknown until run time are not fused (a
 size that turns out to be 1 would broadcast differently from what the group assumes).
 
@@ -32,10 +33,14 @@ from ..graph.basic import Apply, Var
 from ..graph.fgraph import FunctionGraph
 from .db import Report, register_pass
 
-__all__ = ["MAX_OPERANDS", "fuse_elemwise", "fuse_reduce_prologue", "count_fused"]
+__all__ = ["MAX_MEMBERS", "MAX_OPERANDS", "fuse_elemwise", "fuse_reduce_prologue", "count_fused"]
 
 #: inputs + outputs of one fused kernel: the native VM's ``MAXARGS`` (``exec_cpu/_vm.pyx``)
 MAX_OPERANDS = 96
+#: nodes of one fused kernel: GCC's RTL combiner is quadratic in a long block (a 470-node
+#: composite of an unrolled 40-step particle update took 17 s to compile), and a kernel
+#: this long is compute-bound, so the intermediate between two halves costs little
+MAX_MEMBERS = 128
 #: nodes a convexity search may visit before it gives up (and the node is not fused)
 SEARCH_LIMIT = 64
 REDUCE_KINDS = frozenset({"sum", "prod", "mean", "max", "min", "all", "any"})
@@ -173,7 +178,8 @@ class _Group:
             return False  # a view is free only when nothing else needs it materialized
         new_reads = sum(1 for v in node.inputs
                         if v not in self.reads and (v.owner is None or v.owner not in members))
-        if self.operands() + new_reads + (1 if outside else 0) > MAX_OPERANDS:
+        if (self.operands() + new_reads + (1 if outside else 0) > MAX_OPERANDS
+                or len(members) >= MAX_MEMBERS):
             return False
         # a path leaving the node and coming back to a member ends at a member after it;
         # one leaving a member and coming back to the node starts at a member before it

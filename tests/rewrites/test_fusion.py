@@ -15,7 +15,12 @@ from lazyarr.exec_cpu.linker import link
 from lazyarr.graph.basic import Var, apply
 from lazyarr.graph.fgraph import SMALL_CONST, FunctionGraph
 from lazyarr.rewrites import fusion
-from lazyarr.rewrites.fusion import MAX_OPERANDS, fuse_elemwise, fuse_reduce_prologue
+from lazyarr.rewrites.fusion import (
+    MAX_MEMBERS,
+    MAX_OPERANDS,
+    fuse_elemwise,
+    fuse_reduce_prologue,
+)
 
 rng = np.random.default_rng(0)
 
@@ -114,6 +119,21 @@ def test_operand_limit():
     assert fuse_elemwise(fg) >= 2
     for node in fg.toposort():
         assert len(node.inputs) + len(node.outputs) <= MAX_OPERANDS
+    check_same(fg, [out], args)
+
+
+def test_member_limit():
+    """A chain longer than `MAX_MEMBERS` is split into kernels of at most that many nodes
+    (GCC's compile time grows quadratically with one kernel's length)."""
+    x, y = arr(4, 3), arr(3)
+    out = x
+    for _ in range(MAX_MEMBERS + 40):
+        out = xp.where(out > 0.5, out * 0.9 - y, out + 0.1)
+    fg, args = graph_of(out)
+    assert fuse_elemwise(fg) >= 2
+    comps = [n for n in fg.toposort() if isinstance(n.op, Composite)]
+    assert len(comps) >= 2
+    assert all(len(n.op.steps) <= 4 * MAX_MEMBERS for n in comps)
     check_same(fg, [out], args)
 
 
