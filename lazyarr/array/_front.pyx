@@ -264,7 +264,7 @@ def drop_unheld(Py_ssize_t mark):
 
 #: `coerce.MAX_PENDING_DEPTH` and `coerce._prune_at`, set by `set_limits` whenever coerce
 #: assigns them (its module type does): `wrap` compares C integers
-cdef Py_ssize_t _max_depth = 512, _prune_at = 1 << 14
+cdef Py_ssize_t _max_depth = 128, _prune_at = 1 << 14
 #: pending variables whose last Array was freed since `materialize.release_dropped` last
 #: ran; past `DROPPED_PRUNE_AT`, `wrap` runs it: a graph built and dropped unread (and its
 #: input buffers) is freed by reference counts then, not after 16 Ki arrays and a collection

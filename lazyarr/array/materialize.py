@@ -30,7 +30,7 @@ from ._front import realize as _realize
 
 #: a pending chain deeper than this is realized as soon as it is built (bounds graph growth);
 #: not in a thread inside `diff.engine.deep_graphs` (a transform or a trace)
-MAX_PENDING_DEPTH = 512
+MAX_PENDING_DEPTH = 128
 
 #: pending variables user arrays were made on (appended by `coerce.wrap`; pruned here): a
 #: realization also computes those of them whose graph meets its program (see `_sharing`)
