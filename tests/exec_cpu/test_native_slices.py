@@ -90,3 +90,34 @@ def test_view_is_never_a_buffer_written_in_place():
     for _ in range(2):
         np.testing.assert_allclose(prog([a])[0], 2 * np.exp(keep[1:, 0]), rtol=1e-15)
         np.testing.assert_array_equal(a, keep)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.int32, np.bool_])
+@pytest.mark.parametrize("axes", [(0,), (1,), (0, 1)])
+def test_flip_is_numpys_negative_stride_view(dtype, axes):
+    from lazyarr.array.ops.shape import Flip
+
+    for how, x in _layouts((4, 5), dtype):
+        v = Var.input(x.dtype, x.shape)
+        out, = apply(Flip(axes), v)
+        prog = link(FunctionGraph([v], [out]))
+        assert isinstance(prog.thunks[0], SliceThunk)
+        got, ref = prog([x])[0], np.flip(x, axes)
+        np.testing.assert_array_equal(got, ref)
+        assert got.strides == ref.strides and np.shares_memory(got, x), how
+        assert got.flags.writeable == x.flags.writeable, how
+
+
+def test_flip_in_a_loop_body_runs_natively():
+    import lazyarr as xp
+
+    x = np.random.default_rng(0).standard_normal(8)
+    f = xp.compile(lambda c: xp.fori_loop(0, 5, lambda i, c: xp.flip(c) * 0.5, c))
+    f(x)  # the body's program is linked by the first run
+    body = [type(u).__name__ for t in f.program(x).vm.thunks
+            for p in getattr(t.node.op, "_programs", {}).values() for u in p.thunks]
+    assert body and "Thunk" not in body and "SliceThunk" in body
+    ref = x.copy()
+    for _ in range(5):
+        ref = ref[::-1] * 0.5
+    np.testing.assert_array_equal(np.asarray(f(x)), ref)
