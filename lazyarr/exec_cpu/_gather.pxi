@@ -446,3 +446,43 @@ cdef class SliceThunk(Thunk):
             d += 1
         storage[<Py_ssize_t>self.outs[0]] = la_strided_view(x, od, dims, strides, data)
         return 0
+
+
+cdef class BroadcastThunk(Thunk):
+    """``broadcast_to(x, shape)``: a read-only view with stride 0 on every stretched or new
+    axis, made through the NumPy C API, no Python call. A size of ``x`` that is neither 1 nor
+    the target's runs ``perform``, which raises."""
+    cdef int nd
+    cdef cnp.npy_intp shape[MAXDIM]
+
+    def __init__(self, fn, tuple ins, tuple outs, tuple free, node, tuple shape):
+        Thunk.__init__(self, fn, ins, outs, free, node)
+        if len(shape) > MAXDIM:
+            raise ValueError("too many dimensions for a native view")
+        self.nd = len(shape)
+        cdef int j
+        for j in range(self.nd):
+            self.shape[j] = shape[j]
+
+    cdef int run(self, list storage, bint shared) except -1:
+        cdef object xo = storage[<Py_ssize_t>self.ins[0]]
+        if type(xo) is not cnp.ndarray or cnp.PyArray_NDIM(<cnp.ndarray>xo) > self.nd:
+            return Thunk.run(self, storage, shared)
+        cdef cnp.ndarray x = <cnp.ndarray>xo
+        cdef int xn = cnp.PyArray_NDIM(x), lead = self.nd - xn, j
+        cdef cnp.npy_intp *xd = cnp.PyArray_DIMS(x)
+        cdef cnp.npy_intp *xs = cnp.PyArray_STRIDES(x)
+        cdef cnp.npy_intp strides[MAXDIM]
+        for j in range(self.nd):
+            if j < lead:
+                strides[j] = 0
+            elif xd[j - lead] == self.shape[j]:
+                strides[j] = 0 if self.shape[j] == 1 else xs[j - lead]
+            elif xd[j - lead] == 1:
+                strides[j] = 0
+            else:
+                return Thunk.run(self, storage, shared)
+        v = la_strided_view(x, self.nd, self.shape, strides, cnp.PyArray_BYTES(x))
+        cnp.PyArray_CLEARFLAGS(<cnp.ndarray>v, cnp.NPY_ARRAY_WRITEABLE)
+        storage[<Py_ssize_t>self.outs[0]] = v
+        return 0

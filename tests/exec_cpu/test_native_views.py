@@ -159,3 +159,49 @@ def test_elementwise_operands_of_equal_size_and_lower_rank(sa, sb):
     bt = np.asarray(rng.standard_normal(sb[::-1])).T  # a transposed (non-C-contiguous) operand
     if bt.ndim == 2 and not bt.flags.c_contiguous:
         np.testing.assert_allclose(prog([a, bt])[0], a / bt - bt, rtol=1e-14)
+
+
+@pytest.mark.parametrize("src,dst", [((8,), (3, 8)), ((1,), (8,)), ((4, 1), (2, 4, 5)),
+                                     ((1, 5), (4, 5)), ((), (2, 3)), ((2, 3), (2, 3))])
+def test_broadcast_to_is_numpys_zero_stride_view(src, dst):
+    from lazyarr.exec_cpu._vm import BroadcastThunk
+
+    from lazyarr.array.ops.shape import BroadcastTo
+
+    for how, x in _layouts(src):
+        prog = _program(BroadcastTo(dst), x)
+        assert isinstance(prog.thunks[0], BroadcastThunk)
+        got, ref = prog([x])[0], np.broadcast_to(x, dst)
+        np.testing.assert_array_equal(got, ref)
+        assert got.shape == ref.shape and got.strides == ref.strides, how
+        assert not got.flags.writeable, how
+        if x.size:
+            assert np.shares_memory(got, x), how
+
+
+def test_broadcast_to_of_a_run_time_size_checks_it():
+    from lazyarr.array.ops.shape import BroadcastTo
+
+    v = Var.input(np.dtype(np.float64), (None,))
+    out, = apply(BroadcastTo((3, 4)), v)
+    prog = link(FunctionGraph([v], [out]))
+    np.testing.assert_array_equal(prog([np.ones(1)])[0], np.ones((3, 4)))
+    np.testing.assert_array_equal(prog([np.arange(4.0)])[0], np.tile(np.arange(4.0), (3, 1)))
+    with pytest.raises(ValueError):
+        prog([np.ones(2)])
+
+
+def test_broadcast_to_in_a_loop_body_runs_natively():
+    import lazyarr as xp
+
+    x = np.random.default_rng(0).standard_normal(8)
+    body = lambda i, c: xp.sum(xp.broadcast_to(c, (3, 8)), axis=0) * 0.3  # noqa: E731
+    f = xp.compile(lambda c: xp.fori_loop(0, 4, body, c))
+    f(x)  # the body's program is linked by the first run
+    kinds = [type(u).__name__ for t in f.program(x).vm.thunks
+             for p in getattr(t.node.op, "_programs", {}).values() for u in p.thunks]
+    assert kinds and "Thunk" not in kinds and "BroadcastThunk" in kinds
+    ref = x.copy()
+    for _ in range(4):
+        ref = np.sum(np.broadcast_to(ref, (3, 8)), axis=0) * 0.3
+    np.testing.assert_allclose(np.asarray(f(x)), ref, rtol=1e-15)
