@@ -9,6 +9,7 @@ from . import (  # noqa: F401
     canonicalize,
     dot_update,
     fusion,
+    lower,
     rowfusion,
     sparse_update,
     stabilize,

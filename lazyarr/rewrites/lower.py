@@ -1,0 +1,69 @@
+"""Specialize: structural ops lowered to ops that run natively.
+
+Some structural ops have NumPy ``perform``s only: inside a compiled loop body each costs a
+Python call per step (3-6 us on small arrays, against 0.3-0.5 us for the equivalent native
+nodes). Where the shapes are static they become nodes the native VM runs without Python: a
+`Roll` is a `Concat` of two basic slices per axis, moving the same data: NumPy's values bit
+for bit. Gradients are taken before rewriting and keep the ops' own rules.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..array.ops.index import FULL_SLICE, GetItem
+from ..array.ops.shape import Concat, Reshape, Roll
+from ..graph.basic import Var
+from .db import build, register_rewrite
+
+PHASE = "specialize"
+#: a roll along several axes is lowered (one concat, one pass and one buffer per axis) up to
+#: this many elements; above, NumPy's one-pass ``roll`` costs less than the extra passes
+#: (a (512, 512) roll by (1, -3): 0.21 ms through NumPy, 1.6 ms as two concats)
+ROLL_MULTI_MAX = 1 << 16
+
+
+def _static(shape: tuple) -> bool:
+    return None not in shape
+
+
+def _slice(x: Var, axis: int, lo: int | None, hi: int | None, step: int | None = None,
+           site=None) -> Var:
+    """``x[..., lo:hi:step, ...]`` on ``axis`` (a basic-index view)."""
+    n = len(x.shape)
+    spec = tuple(("s", lo, hi, step) if a == axis else FULL_SLICE for a in range(n))
+    size = len(range(*slice(lo, hi, step).indices(x.shape[axis])))
+    shape = x.shape[:axis] + (size,) + x.shape[axis + 1:]
+    return build(GetItem(spec, shape), x, site=site)[0]
+
+
+@register_rewrite("roll_to_concat", PHASE, tags=("lower",), op_classes=[Roll])
+def roll_to_concat(node, g):
+    """``roll(x, s, axis)`` -> ``concat([x[..., n-s:], x[..., :n-s]], axis)`` per axis (the
+    flattened array for ``axis=None``, as NumPy rolls it)."""
+    x = node.inputs[0]
+    op, site = node.op, node.site
+    if not _static(x.shape):
+        return None
+    if op.axes is None:
+        if len(x.shape) == 1:
+            return [_roll_axes(x, {0: op.shifts[0]}, site)]
+        flat = build(Reshape((math.prod(x.shape),)), x, site=site)[0]
+        return build(Reshape(x.shape), _roll_axes(flat, {0: op.shifts[0]}, site), site=site)
+    shifts: dict[int, int] = {}
+    for s, a in zip(op.shifts, op.axes):  # a repeated axis rolls by the sum, as in NumPy
+        shifts[a] = shifts.get(a, 0) + s
+    if sum(1 for a, s in shifts.items() if x.shape[a] and s % x.shape[a]) > 1 \
+            and math.prod(x.shape) > ROLL_MULTI_MAX:
+        return None
+    return [_roll_axes(x, shifts, site)]
+
+
+def _roll_axes(x: Var, shifts: dict, site) -> Var:
+    for a, s in shifts.items():
+        n = x.shape[a]
+        s = s % n if n else 0
+        if s:
+            x = build(Concat(a), _slice(x, a, n - s, None, site=site),
+                      _slice(x, a, None, n - s, site=site), site=site)[0]
+    return x

@@ -1,0 +1,100 @@
+"""Lowering of structural ops (`rewrites/lower.py`): they become nodes that run natively (no
+Python ``Thunk``, in a compiled program or a loop body) and keep NumPy's values."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import lazyarr as xp
+
+
+def _kinds(f, *args) -> list[str]:
+    """``op:thunk`` of the program of ``f`` on ``args`` and of its loop bodies."""
+    f(*args)  # a loop body's program is linked by the first run
+    out = []
+    for t in f.program(*args).vm.thunks:
+        out.append(f"{type(t.node.op).__name__}:{type(t).__name__}")
+        for p in getattr(t.node.op, "_programs", {}).values():
+            out += [f"{type(u.node.op).__name__}:{type(u).__name__}" for u in p.thunks]
+    return out
+
+
+def _native(kinds: list[str]) -> bool:
+    return all(not k.endswith(":Thunk") for k in kinds if not k.startswith("Scan:"))
+
+
+def _layouts(shape, dtype):
+    rng = np.random.default_rng(sum(shape) + 7)
+    x = (rng.standard_normal(shape) * 5).astype(dtype)
+    if x.dtype.kind == "f":
+        x.flat[::3] = -0.0
+        x.flat[1::7] = np.nan
+    out = [x]
+    if len(shape) >= 2:
+        out.append(np.ascontiguousarray(np.swapaxes(x, -1, -2)).swapaxes(-1, -2))
+    return out
+
+
+def _same(got, want):
+    got = np.asarray(got)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_array_equal(got, want)
+    if got.dtype.kind == "f":
+        np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
+
+
+@pytest.mark.parametrize("shape,shift,axis", [
+    ((8,), 1, None), ((8,), -3, 0), ((8,), 11, None), ((8,), 8, 0), ((3, 5), 2, None),
+    ((3, 5), (1, -2), (0, 1)), ((3, 5), (1, 2), (1, 1)), ((2, 3, 4), 1, -1), ((0, 4), 1, 0),
+    ((4, 0), 3, None)])
+@pytest.mark.parametrize("dtype", [np.float64, np.int32, np.bool_])
+def test_roll_is_a_concat_of_slices(shape, shift, axis, dtype):
+    for x in _layouts(shape, dtype):
+        f = xp.compile(lambda c: xp.roll(c, shift, axis=axis))
+        kinds = _kinds(f, x)
+        assert _native(kinds) and "Roll:Thunk" not in kinds, kinds
+        _same(f(x), np.roll(x, shift, axis=axis))
+
+
+def test_large_roll_along_several_axes_stays_one_numpy_pass():
+    from lazyarr.rewrites.lower import ROLL_MULTI_MAX
+
+    x = np.arange(ROLL_MULTI_MAX + 300, dtype=np.float64).reshape(-1, 4)
+    f = xp.compile(lambda c: xp.roll(c, (1, -3), axis=(0, 1)))
+    assert "Roll:Thunk" in _kinds(f, x)
+    _same(f(x), np.roll(x, (1, -3), axis=(0, 1)))
+    f = xp.compile(lambda c: xp.roll(c, 5, axis=0))  # one axis: one concat, still lowered
+    assert "Roll:Thunk" not in _kinds(f, x)
+    _same(f(x), np.roll(x, 5, axis=0))
+
+
+@pytest.mark.parametrize("body,ref,shape", [
+    (lambda c: xp.roll(c, 1) * 0.9, lambda c: np.roll(c, 1) * 0.9, (8,))])
+def test_loop_bodies_run_natively(body, ref, shape):
+    x = np.random.default_rng(1).standard_normal(shape)
+    f = xp.compile(lambda c: xp.fori_loop(0, 6, lambda i, c: body(c), c))
+    kinds = _kinds(f, x)
+    assert _native(kinds), kinds
+    want = x.copy()
+    for _ in range(6):
+        want = ref(want)
+    np.testing.assert_allclose(np.asarray(f(x)), want, rtol=1e-13)
+
+
+def test_gradients_through_lowered_ops_match_finite_differences():
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((4, 4))
+    w = rng.standard_normal((4, 4))
+
+    def loss(c):
+        return xp.sum(xp.roll(c, (1, 2), axis=(0, 1)) * w) + xp.sum(xp.roll(c * c, -1) * w)
+
+    g = np.asarray(xp.compile(xp.grad(loss))(x))
+    eps = 1e-6
+    num = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        d = np.zeros_like(x)
+        d[i] = eps
+        num[i] = (float(loss(xp.asarray(x + d))) - float(loss(xp.asarray(x - d)))) / (2 * eps)
+    np.testing.assert_allclose(g, num, rtol=1e-6, atol=1e-7)
