@@ -3,18 +3,23 @@
 Some structural ops have NumPy ``perform``s only: inside a compiled loop body each costs a
 Python call per step (3-6 us on small arrays, against 0.3-0.5 us for the equivalent native
 nodes). Where the shapes are static they become nodes the native VM runs without Python: a
-`Roll` is a `Concat` of two basic slices per axis, moving the same data: NumPy's values bit
-for bit. Gradients are taken before rewriting and keep the ops' own rules.
+`Roll` is a `Concat` of two basic slices per axis, a `Tri` (``tril``/``triu``) a ``where``
+of an index mask (which fusion joins to its neighbours). Both move data only: NumPy's values
+bit for bit. Gradients are taken before rewriting and keep the ops' own rules.
 """
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from ..array.ops.index import FULL_SLICE, GetItem
-from ..array.ops.shape import Concat, Reshape, Roll
+from ..array.ops.shape import Concat, Reshape, Roll, Tri
 from ..graph.basic import Var
+from .canonicalize import FOLD_MAX_SIZE
 from .db import build, register_rewrite
+from .patterns import const_like, ew
 
 PHASE = "specialize"
 #: a roll along several axes is lowered (one concat, one pass and one buffer per axis) up to
@@ -67,3 +72,30 @@ def _roll_axes(x: Var, shifts: dict, site) -> Var:
             x = build(Concat(a), _slice(x, a, n - s, None, site=site),
                       _slice(x, a, None, n - s, site=site), site=site)[0]
     return x
+
+
+@register_rewrite("tri_to_where", PHASE, tags=("lower",), op_classes=[Tri])
+def tri_to_where(node, g):
+    """``tril(x, k)`` -> ``where(j <= i + k, x, 0)`` and ``triu(x, k)`` -> ``where(j >= i + k,
+    x, 0)``: the mask a bool constant up to `FOLD_MAX_SIZE` elements (a contiguous operand of
+    the fused kernel), else a comparison of index constants of shapes ``(n, 1)`` and
+    ``(m,)`` (broadcast, computed in the kernel)."""
+    x = node.inputs[0]
+    if not _static(x.shape[-2:]):
+        return None
+    n, m = x.shape[-2:]
+    k = min(max(node.op.k, -n), m)  # beyond these every row keeps all or nothing
+    if n * m <= FOLD_MAX_SIZE:  # the mask constant folding would make: read contiguously
+        mask = np.tri(n, m, k, dtype=bool) if node.op.lower else ~np.tri(n, m, k - 1, dtype=bool)
+        mask = _const(mask)
+    else:  # an (n, 1) and an (m,) index constant rather than n * m bytes
+        rows = np.arange(k, n + k, dtype=np.int64).reshape(n, 1)
+        cols = np.arange(m, dtype=np.int64)
+        mask = ew("less_equal" if node.op.lower else "greater_equal", _const(cols),
+                  _const(rows), site=node.site)
+    return [ew("where", mask, x, const_like(0, x), site=node.site)]
+
+
+def _const(data: np.ndarray) -> Var:
+    data.flags.writeable = False
+    return Var(data.dtype, data.shape, None, 0, data, True)

@@ -57,6 +57,18 @@ def test_roll_is_a_concat_of_slices(shape, shift, axis, dtype):
         _same(f(x), np.roll(x, shift, axis=axis))
 
 
+@pytest.mark.parametrize("shape", [(4, 4), (3, 5), (5, 3), (2, 3, 4), (1, 1), (40, 30)])
+@pytest.mark.parametrize("k", [0, 1, -1, 2, -3, 7, -9, 35, -45])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int64, np.bool_])
+def test_tril_triu_are_a_where_of_an_index_mask(shape, k, dtype):
+    for x in _layouts(shape, dtype):
+        for fn, ref in ((xp.tril, np.tril), (xp.triu, np.triu)):
+            f = xp.compile(lambda c, fn=fn: fn(c, k=k))
+            kinds = _kinds(f, x)
+            assert _native(kinds) and "Tri:Thunk" not in kinds, kinds
+            _same(f(x), ref(x, k))
+
+
 def test_large_roll_along_several_axes_stays_one_numpy_pass():
     from lazyarr.rewrites.lower import ROLL_MULTI_MAX
 
@@ -70,7 +82,8 @@ def test_large_roll_along_several_axes_stays_one_numpy_pass():
 
 
 @pytest.mark.parametrize("body,ref,shape", [
-    (lambda c: xp.roll(c, 1) * 0.9, lambda c: np.roll(c, 1) * 0.9, (8,))])
+    (lambda c: xp.roll(c, 1) * 0.9, lambda c: np.roll(c, 1) * 0.9, (8,)),
+    (lambda c: xp.tril(c) * 0.9, lambda c: np.tril(c) * 0.9, (16, 16))])
 def test_loop_bodies_run_natively(body, ref, shape):
     x = np.random.default_rng(1).standard_normal(shape)
     f = xp.compile(lambda c: xp.fori_loop(0, 6, lambda i, c: body(c), c))
@@ -88,7 +101,8 @@ def test_gradients_through_lowered_ops_match_finite_differences():
     w = rng.standard_normal((4, 4))
 
     def loss(c):
-        return xp.sum(xp.roll(c, (1, 2), axis=(0, 1)) * w) + xp.sum(xp.roll(c * c, -1) * w)
+        y = xp.tril(c, k=-1) + xp.triu(c * c, k=1) + xp.roll(c, (1, 2), axis=(0, 1))
+        return xp.sum(y * w) + xp.sum(xp.roll(c * c, -1) * w)
 
     g = np.asarray(xp.compile(xp.grad(loss))(x))
     eps = 1e-6
