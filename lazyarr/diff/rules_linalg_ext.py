@@ -24,6 +24,7 @@ from ..array.functions import manipulation as M
 from ..array.functions import searching as SE
 from ..array.functions import statistics as S
 from ..array.ops.linalg_ext import Linalg
+from ..array.ops.shape import Diagonal
 from .registry import register_jvp, register_vjp
 from .rules_ext import add, as_dtype_of, conj, expand_axes, mH, mT, real_part
 from .util import broadcast_like, sum_to_like
@@ -523,6 +524,16 @@ def _diagonal_vjp(p, inputs, outputs, cts):
 @_rule(_JVP, "diagonal")
 def _diagonal_jvp(p, inputs, outputs, ts):
     return [LA.diagonal(ts[0], offset=p["offset"])]
+
+
+@register_vjp(Diagonal)
+def _diagonal_view_vjp(op, inputs, outputs, cts):  # the view that lowering makes of it
+    return [_embed_diagonal(cts[0], inputs[0], op.offset)]
+
+
+@register_jvp(Diagonal)
+def _diagonal_view_jvp(op, inputs, outputs, ts):
+    return [LA.diagonal(ts[0], offset=op.offset)]
 
 
 @_rule(_VJP, "trace")

@@ -486,3 +486,43 @@ cdef class BroadcastThunk(Thunk):
         cnp.PyArray_CLEARFLAGS(<cnp.ndarray>v, cnp.NPY_ARRAY_WRITEABLE)
         storage[<Py_ssize_t>self.outs[0]] = v
         return 0
+
+
+cdef class DiagonalThunk(Thunk):
+    """``np.diagonal(x, offset, -2, -1)``: a read-only view whose last axis steps by the sum
+    of the last two strides, made through the NumPy C API, no Python call."""
+    cdef Py_ssize_t offset
+
+    def __init__(self, fn, tuple ins, tuple outs, tuple free, node, Py_ssize_t offset):
+        Thunk.__init__(self, fn, ins, outs, free, node)
+        self.offset = offset
+
+    cdef int run(self, list storage, bint shared) except -1:
+        cdef object xo = storage[<Py_ssize_t>self.ins[0]]
+        if (type(xo) is not cnp.ndarray or cnp.PyArray_NDIM(<cnp.ndarray>xo) < 2
+                or cnp.PyArray_NDIM(<cnp.ndarray>xo) > MAXDIM):
+            return Thunk.run(self, storage, shared)
+        cdef cnp.ndarray x = <cnp.ndarray>xo
+        cdef int nd = cnp.PyArray_NDIM(x), j
+        cdef cnp.npy_intp *xd = cnp.PyArray_DIMS(x)
+        cdef cnp.npy_intp *xs = cnp.PyArray_STRIDES(x)
+        cdef cnp.npy_intp dims[MAXDIM]
+        cdef cnp.npy_intp strides[MAXDIM]
+        cdef cnp.npy_intp n = xd[nd - 2], m = xd[nd - 1], k = self.offset, size
+        cdef char *data = cnp.PyArray_BYTES(x)
+        for j in range(nd - 2):
+            dims[j], strides[j] = xd[j], xs[j]
+        if k >= 0:
+            size = min(n, m - k)
+        else:
+            size = min(n + k, m)
+        if size > 0:
+            data += (k * xs[nd - 1]) if k >= 0 else (-k * xs[nd - 2])
+        else:
+            size = 0
+        dims[nd - 2] = size
+        strides[nd - 2] = xs[nd - 2] + xs[nd - 1]
+        v = la_strided_view(x, nd - 1, dims, strides, data)
+        cnp.PyArray_CLEARFLAGS(<cnp.ndarray>v, cnp.NPY_ARRAY_WRITEABLE)
+        storage[<Py_ssize_t>self.outs[0]] = v
+        return 0

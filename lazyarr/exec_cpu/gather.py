@@ -8,7 +8,8 @@ to ``perform`` for anything else (other dtypes or layouts, out-of-bounds indices
 raises).
 A `GetItem` by integers, slices and new axes only (a view) is made through the NumPy C API
 (`slice_thunk`), and so is a `Flip` (the slice ``::-1`` on each flipped axis) and a
-`BroadcastTo` of a static shape (stride 0 on the stretched axes, read-only as NumPy's).
+`BroadcastTo` of a static shape (stride 0 on the stretched axes, read-only as NumPy's), and
+a `Diagonal` (its last axis stepping by the sum of the input's last two strides).
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ from ..array.ops.creation import Alloc
 from ..array.ops.index import GetItem
 from ..array.ops.scatter import AddAt
 from ..array.ops.search import Take, TakeAlongAxis
-from ..array.ops.shape import BroadcastTo, Concat, Flip
+from ..array.ops.shape import BroadcastTo, Concat, Diagonal, Flip
 from ._vm import (
     AddAtThunk,
     AllocThunk,
     BroadcastThunk,
     ConcatThunk,
+    DiagonalThunk,
     SliceThunk,
     TakeAlongAxisThunk,
     TakeThunk,
@@ -66,12 +68,14 @@ def gather_thunk(node, ins: tuple, outs: tuple, free: tuple, reuse: bool,
 
 def slice_thunk(node, ins: tuple, outs: tuple, free: tuple) -> Thunk | None:
     """The native view thunk of a basic-index `GetItem` (integers, slices, new axes) or of a
-    `Flip` or `BroadcastTo`, else None. Its output is a view of its input: never a buffer to
-    write in place."""
+    `Flip`, `BroadcastTo` or `Diagonal`, else None. Its output is a view of its input: never a
+    buffer to write in place."""
     op = node.op
     if (type(op) is BroadcastTo and len(ins) == 1 and len(op.shape) <= 16
             and all(isinstance(d, int) and d >= 0 for d in op.shape)):
         return BroadcastThunk(op.perform, ins, outs, free, node, tuple(op.shape))
+    if type(op) is Diagonal and len(ins) == 1:
+        return DiagonalThunk(op.perform, ins, outs, free, node, op.offset)
     if type(op) is Flip and len(ins) == 1 and 0 < len(node.inputs[0].shape) <= 16:
         spec = tuple(("s", None, None, -1 if a in op.axes else None)
                      for a in range(len(node.inputs[0].shape)))

@@ -310,6 +310,15 @@ def test_diagonal_trace(dtype, batch, m, n, off, seed):
     check_rule(lambda x: xp.linalg.trace(x, offset=off), a, seed=seed)
 
 
+@pytest.mark.parametrize("dtype", CPLX)
+@pytest.mark.parametrize("shape,off", [((3, 4), 0), ((2, 3, 4), 1), ((4, 3), -2), ((2, 2), 3)])
+def test_diagonal_view_op(dtype, shape, off):
+    from lazyarr.array.ops.shape import Diagonal
+
+    a = rand(np.random.default_rng(len(shape) + off), shape, dtype)
+    check_rule(lambda x: build(Diagonal(off), as_var(x)), a)
+
+
 def test_trace_with_wider_dtype():
     a = np.arange(6.0, dtype=np.float32).reshape(2, 3)
     g = check_rule(lambda x: xp.linalg.trace(x, dtype=xp.float64), a, fd=False)

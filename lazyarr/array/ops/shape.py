@@ -1,5 +1,5 @@
 """Shape and layout ops: reshape, transpose, broadcast, concatenate, flip, roll, repeat, tile,
-and triangular masks."""
+triangular masks and diagonal views."""
 
 from __future__ import annotations
 
@@ -223,3 +223,28 @@ class Tri(Op):
 
     def perform(self, x: np.ndarray) -> np.ndarray:
         return np.tril(x, self.k) if self.lower else np.triu(x, self.k)
+
+
+class Diagonal(Op):
+    """Diagonal ``offset`` of the last two axes, shape ``(..., L)``: a read-only view (NumPy's
+    ``np.diagonal``). Made by the lowering of ``linalg.diagonal``/``trace`` (which keep the
+    `Linalg` op, and its derivative rules, in the graphs that are differentiated)."""
+
+    raises_on_values = False
+    view = True
+
+    def __init__(self, offset: int):
+        self.offset = offset
+
+    def infer(self, x: Var):
+        s = x.shape
+        if len(s) < 2:
+            raise ValueError(f"diagonal() needs at least 2 dimensions, got shape {s} "
+                             f"({where()})")
+        n, m, k = s[-2], s[-1], self.offset
+        size = None if n is None or m is None else max(0, min(n, m - k) if k >= 0
+                                                        else min(n + k, m))
+        return [(x.dtype, s[:-2] + (size,))]
+
+    def perform(self, x: np.ndarray) -> np.ndarray:
+        return np.diagonal(x, self.offset, -2, -1)
