@@ -15,6 +15,7 @@ from cpython.object cimport PyObject, PyTypeObject
 from cpython.pythread cimport PyThread_get_thread_ident
 from cpython.ref cimport Py_REFCNT
 from cpython.tuple cimport PyTuple_GET_SIZE
+from cpython.weakref cimport PyWeakref_NewRef
 
 from ..graph._ir cimport Apply, Var, node1
 from ._memory cimport overlaps
@@ -93,6 +94,10 @@ cdef class ArrayBase:
     gives back when the array is freed (in C: no Python ``__del__`` call per array)."""
 
     cdef public Var _v
+    #: a view's ``(base Array, region)`` (`functions.indexing.view_of`), else None
+    cdef public object _base
+    #: the views of this array (a `Views`; `functions.indexing.follow_base`), or None
+    cdef public object _views
     cdef object __weakref__
 
     def __dealloc__(self):
@@ -334,6 +339,38 @@ cpdef object wrap(Var v):
         if v.depth > _max_depth and not la_lifted_depth:  # (the thread-local read only past it)
             _realize([v])
     return a
+
+
+cdef class Views:
+    """An array's weak references to its views (``refs``); past ``limit`` of them, the dead
+    ones are dropped (views read and dropped in a loop cost no memory)."""
+    cdef public list refs
+    cdef Py_ssize_t limit
+
+
+cpdef object view_of(ArrayBase base, ArrayBase view, object spec):
+    """Mark ``view`` as a view of ``base`` with region ``spec`` (`functions.indexing.view_of`)."""
+    cdef Views vs
+    view._base = (base, spec)
+    if base._views is None:
+        vs = Views.__new__(Views)
+        vs.refs = [PyWeakref_NewRef(view, None)]
+        vs.limit = 8
+        base._views = vs
+        return view
+    vs = <Views>base._views
+    vs.refs.append(PyWeakref_NewRef(view, None))
+    if PyList_GET_SIZE(vs.refs) > vs.limit:
+        vs.refs = [r for r in vs.refs if r() is not None]
+        vs.limit = 2 * PyList_GET_SIZE(vs.refs) + 8
+    return view
+
+
+def view_node(op, ArrayBase base, tuple shape, object spec):
+    """`shape_node` over ``base``'s variable, marked as a view of ``base`` with region
+    ``spec`` (basic indexing)."""
+    cdef Var v = base._v
+    return view_of(base, wrap(node1(op, (v,), v.dtype, shape, v.depth + 1, 1)), spec)
 
 
 def shape_node(op, Var v, tuple shape):

@@ -3,7 +3,9 @@
 Operators and attributes follow the array API standard's array object. Building an Array never
 computes; reading a value (``np.asarray``, ``float``, ``bool``, ``repr``, iteration, ``__dlpack__``)
 materializes it. ``__setitem__`` and in-place operators are functional updates: the Array points
-to a new node, and arrays built from its old value keep that value.
+to a new node, and arrays built from its old value keep that value. Views (basic indexing,
+``reshape(copy=False)``) share their base's value as NumPy views share memory: a write to either
+is seen by the other and by the base's other views (`functions.indexing.view_of`).
 """
 
 from __future__ import annotations
@@ -30,10 +32,9 @@ def _manipulation():
 class Array(_front.ArrayBase):
     """A lazy n-dimensional array (array API standard 2024.12 array object)."""
 
-    #: ``_v`` (the variable) lives in the C base. ``_base``: for a basic-indexing view, ``(base
-    #: Array, index spec)``; writes to the view (setitem, in-place operators) are written
-    #: through to the base, as NumPy views do
-    __slots__ = ("_base",)
+    #: ``_v`` (the variable), ``_base`` and ``_views`` live in the C base: a view's base and
+    #: region, and an array's live views (see `functions.indexing.view_of`)
+    __slots__ = ()
     __hash__ = None  # type: ignore[assignment]
     __array_priority__ = 1000.0
 

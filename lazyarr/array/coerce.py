@@ -259,14 +259,20 @@ sys.modules[__name__].__class__ = _CoerceModule
 _front.set_limits(MAX_PENDING_DEPTH, _prune_at)
 
 
-def rebind(a, v: Var) -> None:
-    """Point Array ``a`` at variable ``v`` (functional updates: setitem, in-place operators)."""
+def rebind(a, v: Var, writer=None) -> None:
+    """Point Array ``a`` at variable ``v`` (functional updates: setitem, in-place operators),
+    as a write into NumPy memory: ``a``'s live views follow (but ``writer``, the view whose
+    write this is), and if ``a`` is a view its base is written."""
     a._v.nref -= 1
     v.nref += 1
     a._v = v
     if v.owner is not None:
         live_pending.append(v)
-    if getattr(a, "_base", None) is not None:  # a view: write through to its base
+    if a._views is not None:
+        from .functions.indexing import follow_base
+
+        follow_base(a, writer)
+    if a._base is not None:
         from .functions.indexing import write_through
 
         write_through(a)

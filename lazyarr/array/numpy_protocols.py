@@ -313,11 +313,6 @@ def _fallback(call, args, kwargs):
         return call(*_materialize(args), **_materialize(kwargs))
     from ..graph.basic import Var
     from .coerce import rebind
-    from .functions.indexing import refresh_view
-
-    for o in outs:
-        if isinstance(o, Array):
-            refresh_view(o)  # a view reads its base's current value first
     bufs = tuple(np.array(np.asarray(o)) if isinstance(o, Array) else o for o in outs)
     kwargs = dict(kwargs, out=bufs if isinstance(out, tuple) else bufs[0])
     call(*_materialize(args), **_materialize(kwargs))
@@ -346,9 +341,6 @@ def array_ufunc(self, ufunc, method, *inputs, **kwargs):
         # here, which the array then holds (a functional update, as the in-place operators)
         from ..graph.basic import Var
         from .coerce import rebind
-        from .functions.indexing import refresh_view
-
-        refresh_view(inputs[0])
         data = np.array(inputs[0]._value())
         ufunc.at(data, *_materialize(inputs[1:]), **_materialize(kwargs))
         data.flags.writeable = False

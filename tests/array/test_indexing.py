@@ -159,12 +159,14 @@ def test_setitem_basic(data):
     value = data.draw(arrays(x.dtype, vshape, finite=True, small=True), label="value")
     a = xp.asarray(x)
     before = a          # the same object: sees the update
-    derived = a[...]    # built from the old value: keeps it
+    view = a[...]       # a view (as NumPy's): sees it too
+    derived = xp.asarray(a, copy=True)  # built from the old value: keeps it
     a[key] = xp.asarray(value)
     expected = x.copy()
     expected[key] = value
     check(a, expected, x.dtype)
     assert before is a
+    check(view, expected, x.dtype)
     check(derived, x, x.dtype)
 
 
@@ -238,11 +240,15 @@ def test_setitem_chain_is_functional():
     snapshots = []
     for i in range(4):
         a[i] = float(i + 1)
-        snapshots.append(a[...])
+        snapshots.append(a * 1.0)
+    views = [a[...], a[:2]]  # views (a[...] is one in NumPy too) follow later writes
+    a[0] = -1.0
     for i, s in enumerate(snapshots):
         expected = np.zeros(4)
         expected[: i + 1] = np.arange(1, i + 2)
         check(s, expected)
+    check(views[0], np.array([-1.0, 2.0, 3.0, 4.0]))
+    check(views[1], np.array([-1.0, 2.0]))
 
 
 def test_a_float_slice_bound_is_refused_before_and_after_an_int_one():

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from ...graph.basic import apply
+from ...graph.basic import Var, apply
 from ...graph.userline import where
 from .. import dtypes as D
-from .._front import shape_node
+from .._front import view_node
+from .._front import view_of as _front_view_of
 from ..coerce import Array, as_var, build, cast, const, is_scalar, rebind, wrap
 from ..materialize import live_pending
 from ..ops.elemwise import broadcast_shapes
@@ -35,7 +36,9 @@ def _cache_key(key):
 
 
 def getitem(x: Array, key) -> Array:
-    """``x[key]``: basic slicing, integer arrays and boolean masks (NumPy semantics)."""
+    """``x[key]``: basic slicing, integer arrays and boolean masks (NumPy semantics). A basic
+    index (integers, slices, None, Ellipsis) gives a view of ``x`` (`view_of`), the others a
+    new array."""
     v = x._v
     ck = _cache_key(key)
     if ck is not None:
@@ -45,7 +48,7 @@ def getitem(x: Array, key) -> Array:
         except TypeError:  # a slice bound that is not hashable
             ck = hit = None
         if hit is not None:
-            return view_of(x, shape_node(hit, v, hit.out_shape), hit.spec)
+            return view_node(hit, x, hit.out_shape, hit.spec)
     if type(key) is Array and key._v.dtype.kind in "iu" and v.shape:
         # x[idx], one integer index array: the spec and shape parse_key gives it
         k = key._v
@@ -59,7 +62,7 @@ def getitem(x: Array, key) -> Array:
         if len(_key_cache) > 4096:
             _key_cache.clear()
         _key_cache[ck] = op
-    return view_of(x, shape_node(op, v, out_shape), spec)
+    return view_node(op, x, out_shape, spec)
 
 
 def _gather_spec(ndim: int, _specs: dict = {}) -> tuple:  # noqa: B006 (a cache)
@@ -73,47 +76,68 @@ def _gather_spec(ndim: int, _specs: dict = {}) -> tuple:  # noqa: B006 (a cache)
 
 def view_of(base: Array, view: Array, spec: tuple | None) -> Array:
     """Mark ``view`` as a view of ``base``: its basic-indexing result (``spec``, the
-    ``GetItem`` spec) or, with ``spec`` None, its reshape (``reshape(copy=False)``). See
-    ``write_through``."""
-    view._base = (base, spec)
-    return view
+    ``GetItem`` spec) or, with ``spec`` None, its reshape (``reshape(copy=False)``).
+
+    As a NumPy view shares its base's memory: a write to the base (``rebind``: setitem, an
+    in-place operator, a write through another of its views) re-points the view at its region
+    of the base's new value (`follow_base`), and a write to the view is written into the base
+    (`write_through`). The base holds its views weakly (`_front.Views`): a view the user
+    dropped is freed and costs nothing. ``_front.view_of`` does it."""
+    return _front_view_of(base, view, spec)
 
 
-def refresh_view(x: Array) -> None:
-    """Before a write to ``x``, if it is a view: take its region from its base's current value
-    (writes made to the base since the view was taken are in it), so that the write through
-    changes only what this write changes (a view of a view: its base first)."""
-    b = getattr(x, "_base", None)
-    if b is None:
-        return
-    base, spec = b
-    refresh_view(base)
-    op = Reshape(x._v.shape) if spec is None else GetItem(spec, x._v.shape)
-    v = apply(op, base._v)[0]
-    x._v.nref -= 1
-    v.nref += 1
-    x._v = v
-    live_pending.append(v)
+def _region(base: Var, spec: tuple | None, shape: tuple) -> Var:
+    """A view's region (of ``shape``) of its base's value ``base``."""
+    op = Reshape(shape) if spec is None else GetItem(spec, shape)
+    return apply(op, base)[0]
+
+
+def follow_base(base: Array, writer: Array | None = None) -> None:
+    """After ``base`` was rebound to a new value: point each of its live views but ``writer``
+    (the view whose write made the new value, which holds its region already) at its region of
+    that value, a lazy node that copies nothing; and their views in turn."""
+    views = base._views.refs
+    live = []
+    bv = base._v
+    for r in views:
+        view = r()
+        if view is None:
+            continue
+        live.append(r)
+        if view is writer:
+            continue
+        old = view._v
+        v = _region(bv, view._base[1], old.shape)
+        old.nref -= 1
+        v.nref += 1
+        view._v = v
+        live_pending.append(v)
+        if view._views is not None:
+            follow_base(view)
+    if not live:
+        base._views = None
+    elif len(live) < len(views):
+        base._views.refs = live
 
 
 def write_through(view: Array) -> None:
     """After ``view`` was updated (setitem, in-place operator), write its new value into the
-    array it views (and so on up the chain), as a NumPy view shares its base's memory.
-    Arrays viewing the base that were built before the write keep their old value."""
+    array it views (and so on up the chain), as a NumPy view shares its base's memory; the
+    base's other views then follow it (`follow_base`)."""
     base, spec = view._base
     if spec is None:
         # a base whose size is known only at run time (after a mask) is reshaped to its
         # computed shape
         shape = base._v.shape if None not in base._v.shape else base.shape
-        rebind(base, build(Reshape(shape), view._v)._v)
+        rebind(base, build(Reshape(shape), view._v)._v, view)
     else:
-        rebind(base, build(SetItem(spec), base._v, view._v)._v)
+        rebind(base, build(SetItem(spec), base._v, view._v)._v, view)
 
 
 def setitem(x: Array, key, value) -> None:
     """``x[key] = value`` as a functional update: ``x`` now refers to a new node; arrays built
-    from its old value keep that value."""
-    refresh_view(x)
+    from its old value keep that value, ``x``'s views follow it and, if ``x`` is a view, its
+    base is written (`coerce.rebind`)."""
     v = x._v
     spec, arrays, out_shape = parse_key(key, v.shape, as_var)
     if is_scalar(value):

@@ -22,7 +22,8 @@ def reshape(x, /, shape, *, copy: bool | None = None) -> Array:
     """``x`` with a new ``shape`` (one entry may be -1); no data is moved until needed.
     ``copy=True``: a value that later writes to a user's array ``x`` aliases do not change.
     ``copy=False`` (an Array ``x``): a view, as ``x[...]`` is: writes to the result go
-    through to ``x``."""
+    through to ``x``, and it sees ``x``'s later writes. The default makes a new value, as
+    ``copy=True`` does (the standard leaves it open; NumPy views contiguous data)."""
     v = as_var(x)
     if copy:
         v = snapshot(v)

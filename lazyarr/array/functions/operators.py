@@ -11,7 +11,7 @@ from ..array_object import Array
 from ..coerce import rebind
 from ..ops import _calls
 from . import elementwise as E
-from .indexing import getitem, refresh_view, setitem
+from .indexing import getitem, setitem
 from .linalg_basic import matmul
 
 _BINARY = {
@@ -49,7 +49,6 @@ def _inplace(fn, name):
     def op(self, other):
         if type(other) is not Array and _front.defers_to(other, reflected):
             return NotImplemented  # Python then asks ``self OP other``, which defers too
-        refresh_view(self)  # a view reads its base's current value first
         r = fn(self, other)
         if not _same_shape(r, self):
             raise ValueError(f"in-place operation would change the shape from {self.shape} "
