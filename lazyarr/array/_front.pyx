@@ -366,6 +366,23 @@ cpdef object view_of(ArrayBase base, ArrayBase view, object spec):
     return view
 
 
+cpdef object live_views(ArrayBase base):
+    """``base``'s live views (a list), its dead references dropped; None, and ``base._views``
+    None, when no view is left."""
+    cdef Views vs = <Views>base._views
+    cdef list views = [], refs = []
+    for r in vs.refs:
+        view = r()
+        if view is not None:
+            views.append(view)
+            refs.append(r)
+    if not refs:
+        base._views = None
+        return None
+    vs.refs = refs
+    return views
+
+
 def view_node(op, ArrayBase base, tuple shape, object spec):
     """`shape_node` over ``base``'s variable, marked as a view of ``base`` with region
     ``spec`` (basic indexing)."""

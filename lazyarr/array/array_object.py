@@ -4,8 +4,9 @@ Operators and attributes follow the array API standard's array object. Building 
 computes; reading a value (``np.asarray``, ``float``, ``bool``, ``repr``, iteration, ``__dlpack__``)
 materializes it. ``__setitem__`` and in-place operators are functional updates: the Array points
 to a new node, and arrays built from its old value keep that value. Views (basic indexing,
-``reshape(copy=False)``) share their base's value as NumPy views share memory: a write to either
-is seen by the other and by the base's other views (`functions.indexing.view_of`).
+``reshape(copy=False)``, ``.T``, ``.mT``, ``permute_dims``) share their base's value as NumPy
+views share memory: a write to either is seen by the other and by the base's other views
+(`functions.indexing.view_of`).
 """
 
 from __future__ import annotations
@@ -71,12 +72,13 @@ class Array(_front.ArrayBase):
     def T(self) -> Array:
         """The transpose: axes reversed, for any number of them as NumPy's ``ndarray.T``
         (the standard asks for a 2-d array and says other ranks should raise; code written
-        for NumPy reverses the axes of 1-d and 3-d arrays with ``.T``: lazyarr keeps that)."""
+        for NumPy reverses the axes of 1-d and 3-d arrays with ``.T``: lazyarr keeps that).
+        A view, as NumPy's: ``t = a.T; t += 1`` changes ``a``."""
         return _manipulation().reverse_axes(self)
 
     @property
     def mT(self) -> Array:
-        """Transpose of the last two axes (a stack of matrices)."""
+        """Transpose of the last two axes (a stack of matrices); a view, as ``T`` is."""
         return _manipulation().swap_last_axes(self)
 
     def __array_namespace__(self, *, api_version: str | None = None):

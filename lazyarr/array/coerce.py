@@ -269,13 +269,11 @@ def rebind(a, v: Var, writer=None) -> None:
     if v.owner is not None:
         live_pending.append(v)
     if a._views is not None:
-        from .functions.indexing import follow_base
-
-        follow_base(a, writer)
+        views = _front.live_views(a)
+        if views is not None:
+            sys.modules["lazyarr.array.functions.indexing"].follow_base(a, views, writer)
     if a._base is not None:
-        from .functions.indexing import write_through
-
-        write_through(a)
+        sys.modules["lazyarr.array.functions.indexing"].write_through(a)
 
 
 def build(op: Op, *inputs: Var):

@@ -163,3 +163,32 @@ def test_views_written_inside_a_compiled_function_match_numpy():
         want = body(np, x)
         assert _vals(*got) == _vals(*want)
     assert f.n_traces == 1
+
+
+def test_transposes_are_views():
+    """``.T``, ``.mT`` and ``permute_dims`` view their argument, as NumPy's do: t = a.T;
+    t += 10 changes a (it did not), and they follow a's later writes."""
+    def run(m):
+        a = m.asarray(np.arange(6.0).reshape(2, 3))
+        t, mt, p = a.T, a.mT, m.permute_dims(a, (1, 0))
+        t += 10.0
+        out = _vals(a, mt, p)
+        a[0, 1] = -1.0
+        out += _vals(t, mt, p)
+        mt[2, 1] = 7.0
+        row = t[1]
+        row *= 2.0
+        out += _vals(a, t, p, row)
+        b = m.asarray(np.arange(24.0).reshape(2, 3, 4))
+        pb, tb = m.permute_dims(b, (2, 0, 1)), b.T
+        pb[1] *= 2.0
+        tb[0, 0, 0] = 100.0
+        b -= 1.0
+        x1 = m.asarray(np.arange(3.0))
+        t1 = x1.T
+        t1 += 1.0
+        same = m.permute_dims(b, (0, 1, 2))
+        same[0, 0, 0] = -50.0
+        return out + _vals(b, pb, tb, x1, t1, same)
+
+    assert run(xp) == run(np)

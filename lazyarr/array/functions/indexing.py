@@ -5,13 +5,13 @@ from __future__ import annotations
 from ...graph.basic import Var, apply
 from ...graph.userline import where
 from .. import dtypes as D
-from .._front import view_node
+from .._front import live_views, view_node
 from .._front import view_of as _front_view_of
 from ..coerce import Array, as_var, build, cast, const, is_scalar, rebind, wrap
 from ..materialize import live_pending
 from ..ops.elemwise import broadcast_shapes
 from ..ops.index import GetItem, SetItem, check_known_bounds, parse_key
-from ..ops.shape import Reshape
+from ..ops.shape import Reshape, Transpose
 
 _key_cache: dict = {}
 _BASIC = (int, type(None), type(Ellipsis))
@@ -76,7 +76,8 @@ def _gather_spec(ndim: int, _specs: dict = {}) -> tuple:  # noqa: B006 (a cache)
 
 def view_of(base: Array, view: Array, spec: tuple | None) -> Array:
     """Mark ``view`` as a view of ``base``: its basic-indexing result (``spec``, the
-    ``GetItem`` spec) or, with ``spec`` None, its reshape (``reshape(copy=False)``).
+    ``GetItem`` spec), its transpose (``spec`` the `Transpose` op: ``.T``, ``.mT``,
+    ``permute_dims``) or, with ``spec`` None, its reshape (``reshape(copy=False)``).
 
     As a NumPy view shares its base's memory: a write to the base (``rebind``: setitem, an
     in-place operator, a write through another of its views) re-points the view at its region
@@ -86,24 +87,23 @@ def view_of(base: Array, view: Array, spec: tuple | None) -> Array:
     return _front_view_of(base, view, spec)
 
 
-def _region(base: Var, spec: tuple | None, shape: tuple) -> Var:
+def _region(base: Var, spec, shape: tuple) -> Var:
     """A view's region (of ``shape``) of its base's value ``base``."""
-    op = Reshape(shape) if spec is None else GetItem(spec, shape)
+    if spec is None:
+        op = Reshape(shape)
+    elif type(spec) is Transpose:
+        op = spec
+    else:
+        op = GetItem(spec, shape)
     return apply(op, base)[0]
 
 
-def follow_base(base: Array, writer: Array | None = None) -> None:
-    """After ``base`` was rebound to a new value: point each of its live views but ``writer``
-    (the view whose write made the new value, which holds its region already) at its region of
-    that value, a lazy node that copies nothing; and their views in turn."""
-    views = base._views.refs
-    live = []
+def follow_base(base: Array, views: list, writer: Array | None = None) -> None:
+    """After ``base`` was rebound to a new value: point each of its live ``views`` but
+    ``writer`` (the view whose write made the new value, which holds its region already) at
+    its region of that value, a lazy node that copies nothing; and their views in turn."""
     bv = base._v
-    for r in views:
-        view = r()
-        if view is None:
-            continue
-        live.append(r)
+    for view in views:
         if view is writer:
             continue
         old = view._v
@@ -113,11 +113,9 @@ def follow_base(base: Array, writer: Array | None = None) -> None:
         view._v = v
         live_pending.append(v)
         if view._views is not None:
-            follow_base(view)
-    if not live:
-        base._views = None
-    elif len(live) < len(views):
-        base._views.refs = live
+            more = live_views(view)
+            if more is not None:
+                follow_base(view, more)
 
 
 def write_through(view: Array) -> None:
@@ -130,6 +128,11 @@ def write_through(view: Array) -> None:
         # computed shape
         shape = base._v.shape if None not in base._v.shape else base.shape
         rebind(base, build(Reshape(shape), view._v)._v, view)
+    elif type(spec) is Transpose:
+        inverse = [0] * len(spec.perm)
+        for i, p in enumerate(spec.perm):
+            inverse[p] = i
+        rebind(base, build(Transpose(tuple(inverse)), view._v)._v, view)
     else:
         rebind(base, build(SetItem(spec), base._v, view._v)._v, view)
 

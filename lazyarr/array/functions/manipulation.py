@@ -8,7 +8,7 @@ import operator
 from ...graph.basic import apply_typed
 from ...graph.userline import where
 from .. import dtypes as D
-from .._front import shape_node
+from .._front import shape_node, view_node, view_of
 from ..coerce import Array, as_var, build, cast, snapshot, wrap
 from ..ops.axes import int_arg, normalize_axes, normalize_axis
 from ..ops.elemwise import broadcast_shapes
@@ -41,8 +41,6 @@ def reshape(x, /, shape, *, copy: bool | None = None) -> Array:
     if -1 in shape:
         shape = _resolve_minus_one(v.shape, shape)
     if copy is False and isinstance(x, Array):
-        from .indexing import view_of
-
         return x if shape == v.shape else view_of(x, build(Reshape(shape), v), None)
     if shape == v.shape:
         return wrap(v)
@@ -64,7 +62,8 @@ def _resolve_minus_one(x_shape: tuple, shape: tuple) -> tuple:
 
 
 def permute_dims(x, /, axes: tuple[int, ...]) -> Array:
-    """``x`` with its axes reordered: output axis i is input axis ``axes[i]``."""
+    """``x`` with its axes reordered: output axis i is input axis ``axes[i]``. A view of an
+    Array ``x``, as NumPy's: writes to it reach ``x``, and it sees ``x``'s later writes."""
     v = as_var(x)
     n = len(v.shape)
     perm = tuple([normalize_axis(a, n, "permute_dims") for a in axes])
@@ -72,9 +71,25 @@ def permute_dims(x, /, axes: tuple[int, ...]) -> Array:
         raise ValueError(f"permute_dims(): axes {tuple(axes)} are not a permutation of "
                          f"{n} axes ({where()})")
     if perm == tuple(range(n)):
-        return wrap(v)
+        return _whole_view(x, v)
     s = v.shape
-    return shape_node(Transpose(perm), v, tuple([s[p] for p in perm]))
+    return _transposed(x, v, Transpose(perm), tuple([s[p] for p in perm]))
+
+
+def _transposed(x, v, op: Transpose, shape: tuple) -> Array:
+    """``op`` over ``v`` (``x``'s variable): a view of ``x`` if it is an Array, as NumPy's
+    transposes are (writes to it reach ``x``, and it sees ``x``'s later writes)."""
+    if type(x) is Array:
+        return view_node(op, x, shape, op)
+    return shape_node(op, v, shape)
+
+
+def _whole_view(x, v) -> Array:
+    """``x`` itself as a new array: a view of it if it is an Array (its region is the whole
+    of ``x``, as ``reshape(copy=False)``'s)."""
+    if type(x) is Array:
+        return view_of(x, wrap(v), None)
+    return wrap(v)
 
 
 #: per number of axes, the transposes of ``x.T`` (all axes reversed) and ``x.mT`` (the last two
@@ -88,10 +103,12 @@ def reverse_axes(x) -> Array:
     v = as_var(x)
     n = len(v.shape)
     if n < 2:
-        return wrap(v)
+        return _whole_view(x, v)
     op = _reversing.get(n)
     if op is None:
         op = _reversing[n] = Transpose(tuple(range(n - 1, -1, -1)))
+    if type(x) is Array:  # a view (`_transposed`), inline: ``x.T`` is on the hot path
+        return view_node(op, x, v.shape[::-1], op)
     return shape_node(op, v, v.shape[::-1])
 
 
@@ -106,7 +123,7 @@ def swap_last_axes(x) -> Array:
     op = _swapping_last_two.get(n)
     if op is None:
         op = _swapping_last_two[n] = Transpose(tuple(range(n - 2)) + (n - 1, n - 2))
-    return shape_node(op, v, s[:-2] + (s[-1], s[-2]))
+    return _transposed(x, v, op, s[:-2] + (s[-1], s[-2]))
 
 
 def broadcast_to(x, /, shape: tuple[int, ...]) -> Array:
