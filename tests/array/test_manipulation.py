@@ -582,3 +582,53 @@ def test_contractions_of_a_run_time_size_against_one_raise():
     w = np.arange(6.0).reshape(2, 3)
     np.testing.assert_allclose(np.asarray(xp.tensordot(rows, xp.asarray(w), axes=1)),
                                np.arange(2000.0).reshape(1000, 2) @ w)
+
+
+# ---- sorting and unique ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("descending", [False, True])
+@pytest.mark.parametrize("dtype", [np.int64, np.int8, np.uint16, np.bool_, np.float64, np.float32])
+def test_sort_values_match_a_stable_numpy_sort(dtype, descending, monkeypatch):
+    """A values-only sort of integers or bools cannot show stability, so it takes NumPy's
+    default (~10x faster) kind; floats stay stable: -0.0 and +0.0 keep their order."""
+    rng = np.random.default_rng(3)
+    if np.dtype(dtype).kind == "f":
+        x = rng.choice(np.array([-0.0, 0.0, 1.5, -2.0], dtype), (40, 30))
+    else:
+        x = rng.integers(0, 2 if dtype is np.bool_ else 50, (40, 30)).astype(dtype)
+    kinds = []
+    real = np.sort
+    monkeypatch.setattr(np, "sort", lambda a, axis=-1, kind=None, **k: (
+        kinds.append(kind), real(a, axis=axis, kind=kind, **k))[1])
+    for axis in (0, 1):
+        got = np.asarray(xp.sort(xp.asarray(x), axis=axis, descending=descending))
+        if descending:
+            want = np.flip(real(np.flip(x, axis), axis=axis, kind="stable"), axis)
+        else:
+            want = real(x, axis=axis, kind="stable")
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
+    assert kinds and set(kinds) == {"stable" if np.dtype(dtype).kind == "f" else None}
+
+
+@pytest.mark.parametrize("kind", ["values", "counts", "inverse", "all"])
+def test_unique_computes_only_the_outputs_it_returns(kind, monkeypatch):
+    """unique_values asked np.unique for first indices, inverse indices and counts and
+    dropped them (37 ms against 0.7 ms on 512x512); each flavour now asks for its own."""
+    x = np.array([[3.0, np.nan, 1.0], [3.0, 2.0, np.nan]])
+    calls = []
+    real = np.unique
+    monkeypatch.setattr(np, "unique", lambda *a, **k: (calls.append(k), real(*a, **k))[1])
+    got = getattr(xp, f"unique_{kind}")(xp.asarray(x))
+    got = [np.asarray(g) for g in (got if isinstance(got, tuple) else (got,))]
+    vals, idx, inv, cnt = real(x.reshape(-1), return_index=True, return_inverse=True,
+                               return_counts=True, equal_nan=False)
+    want = {"values": [vals], "counts": [vals, cnt], "inverse": [vals, inv.reshape(x.shape)],
+            "all": [vals, idx, inv.reshape(x.shape), cnt]}[kind]
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
+    asked = {f for f in ("return_index", "return_inverse", "return_counts") if calls[-1].get(f)}
+    assert asked == {"values": set(), "counts": {"return_counts"},
+                     "inverse": {"return_inverse"}, "all": {"return_index", "return_inverse",
+                                                            "return_counts"}}[kind]

@@ -42,11 +42,13 @@ class Unique(Op):
 
     def perform(self, x: np.ndarray):
         fields = FIELDS[self.kind]
-        flat = x.reshape(-1)
-        vals, idx, inv, cnt = np.unique(flat, return_index=True, return_inverse=True,
-                                        return_counts=True, equal_nan=False)
-        got = {"values": vals, "indices": idx.astype(_INDEX, copy=False),
-               "inverse_indices": inv.reshape(x.shape).astype(_INDEX, copy=False),
-               "counts": cnt.astype(_INDEX, copy=False)}
-        r = tuple(got[f] for f in fields)
-        return r if len(r) > 1 else r[0]
+        got = np.unique(x.reshape(-1), return_index="indices" in fields,
+                        return_inverse="inverse_indices" in fields,
+                        return_counts="counts" in fields, equal_nan=False)
+        if len(fields) == 1:
+            return got
+        r = [got[0]]
+        for f, a in zip(fields[1:], got[1:]):
+            r.append((a.reshape(x.shape) if f == "inverse_indices" else a)
+                     .astype(_INDEX, copy=False))
+        return tuple(r)
