@@ -9,6 +9,7 @@ from . import (  # noqa: F401
     canonicalize,
     dot_update,
     fusion,
+    linalg_lower,
     lower,
     rowfusion,
     sparse_update,
