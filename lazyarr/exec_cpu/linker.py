@@ -7,9 +7,9 @@ nodes that a lazy node's inputs alone need are deferred and run only if it asks 
 
 Memory: a node whose output does not escape keeps its buffer and reuses it on the next call; an
 elementwise node writes in place into an input that dies there when that input is a buffer an
-earlier native node of this program made (never a caller's array or a constant), or, when
-``fg.donate`` matches the output with a donated input (``lazyarr.compile``), into that input at
-its last reader.
+earlier native node (or an update: `SetItem`, `AddAt`) of this program made (never a caller's
+array or a constant), or, when ``fg.donate`` matches the output with a donated input
+(``lazyarr.compile``), into that input at its last reader; so does an update, into its input 0.
 """
 
 from __future__ import annotations
@@ -95,6 +95,9 @@ def link(fg: FunctionGraph, reference: bool = False, native_kernels: bool = True
     built = native.build_kernels([k for k in kernels if k is not None]) if native_kernels else []
     built_iter = iter(built)
     fresh: set[int] = set()  # slots holding buffers made by native nodes of this program
+    # buffers no thunk keeps for its next run, which updates pass along: -1 for a copy made
+    # this call, else the donated output slot whose buffer it is
+    owned: dict[int, int] = {}
     # a returned Gemm/Gemv result may still accumulate into its dead accumulator c when c's
     # producer hands c out each call instead of keeping it
     handoff = _gemm_handoffs(order, index, frees, kernels, escape, viewed, native_kernels)
@@ -182,16 +185,20 @@ def link(fg: FunctionGraph, reference: bool = False, native_kernels: bool = True
         elif native_kernels and (sl := slice_thunk(node, ins, outs, free)) is not None:
             thunks.append(sl)
         elif native_kernels and (g := _gather(node, t, ins, outs, free, reuse[0], donor,
-                                              fresh, escape, viewed, handoff)) is not None:
+                                              fresh, escape, viewed, handoff,
+                                              owned)) is not None:
             thunks.append(g)
             fresh.update(outs)
         else:
             fn = node.op.perform
             into = getattr(node.op, "perform_into", None)  # writes into its input 0
-            if (into is not None and outs[0] in donor and ins[0] not in ins[1:]
-                    and _donated_operand(donor[outs[0]], t, ins, node.inputs,
-                                         node.outputs[0], True) == 0):
-                fn = into
+            if into is not None:  # perform returns a new buffer, perform_into input 0's
+                if _writes_into(node, t, ins, outs, free, donor, fresh, escape, viewed,
+                                handoff, owned):
+                    fn = into
+                else:
+                    owned[outs[0]] = -1
+                fresh.update(outs)
             thunks.append(Thunk(fn, ins, outs, free, node))
     out_idx = tuple(index[v] for v in fg.outputs)
     if has_lazy:
@@ -354,13 +361,41 @@ def _deferred(node, order: list, main: set) -> tuple:
     return tuple(subs)
 
 
-def _gather(node, t, ins, outs, free, reuse, donor, fresh, escape, viewed, handoff):
+def _writes_into(node, t, ins, outs, free, donor, fresh, escape, viewed, handoff,
+                 owned) -> bool:
+    """Whether ``node`` (an `AddAt` or `SetItem`) may write into its input 0 ``x`` (and notes
+    in ``owned`` what its output's buffer then is). No other operand may be ``x``, and ``x``
+    must be one of:
+
+    * the donated array matched with the output, last read here (no operand a view of it);
+    * a donated array last read here, where the output is neither returned nor viewed (a chain
+      of updates carries the buffer on to the matched output, or it dies);
+    * a dead buffer this program made that nothing views. Where a thunk keeps that buffer for
+      its next run, the output must be as private: not returned, not viewed; a copy made this
+      call may go on anywhere, a donated buffer only to its matched output."""
+    if not ins or ins[0] in ins[1:]:
+        return False
+    x, o, ov = ins[0], outs[0], node.outputs[0]
+    if o in donor and _donated_operand(donor[o], t, ins, node.inputs, ov, True) == 0:
+        owned[o] = o
+        return True
+    private = o not in escape and o not in viewed and o not in handoff
+    if private:
+        for key, d in donor.items():
+            if x in d[0] and _donated_operand(d, t, ins, node.inputs, ov, True) == 0:
+                owned[o] = key
+                return True
+    if (x in fresh and x in free and x not in viewed and node.inputs[0].shape == ov.shape
+            and None not in ov.shape and (private or owned.get(x, -2) in (-1, o))):
+        if x in owned:
+            owned[o] = owned[x]
+        return True
+    return False
+
+
+def _gather(node, t, ins, outs, free, reuse, donor, fresh, escape, viewed, handoff, owned):
     """The native gather/scatter thunk of ``node`` (`gather.py`) or None; an `AddAt` writes
-    into its input 0 when that input is donated for its output or is a dead private buffer."""
-    x, o, ov = ins[0] if ins else -1, outs[0], node.outputs[0]
-    into = bool(ins) and x not in ins[1:] and (
-        (o in donor and _donated_operand(donor[o], t, ins, node.inputs, ov, True) == 0)
-        or (x in fresh and x in free and x not in viewed and o not in escape
-            and o not in viewed and o not in handoff and node.inputs[0].shape == ov.shape
-            and None not in ov.shape))
+    into its input 0 where `_writes_into` allows."""
+    into = hasattr(node.op, "perform_into") and _writes_into(
+        node, t, ins, outs, free, donor, fresh, escape, viewed, handoff, owned)
     return gather_thunk(node, ins, outs, free, reuse, into)

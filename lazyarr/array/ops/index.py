@@ -205,12 +205,18 @@ class GetItem(Op):
 class UpdateAt:
     """Mixin of the ops returning a copy of ``x`` updated at a key (`SetItem`, `AddAt`):
     inputs ``x, value, *index arrays`` (the spec of `GetItem`); output like ``x``. An op says
-    how ``value`` goes in (``write``). Not an `Op` itself, so it is no op of its own."""
+    how ``value`` goes in (``write``). Not an `Op` itself, so it is no op of its own.
+
+    ``perform`` always returns a new buffer; ``perform_into`` writes into ``x`` itself, which
+    the linker calls where ``x`` is a buffer nothing else reads (donated, or dead and made by
+    the program)."""
 
     spec: tuple
 
     def __init__(self, spec: tuple):
         self.spec = spec
+        # basic keys and value shapes are checked when built; index arrays only when run
+        self.raises_on_values = any(e[0] == "a" for e in spec)
 
     def infer(self, x: Var, value: Var, *arrays: Var):
         return [(x.dtype, x.shape)]
@@ -224,6 +230,13 @@ class UpdateAt:
         y = x.copy()
         self.write(y, _np_key(self.spec, arrays), value)
         return y
+
+    def perform_into(self, x: np.ndarray, value: np.ndarray, *arrays: np.ndarray) -> np.ndarray:
+        """`perform` writing into ``x`` itself (into a copy if ``x`` is read-only)."""
+        if not x.flags.writeable:
+            return self.perform(x, value, *arrays)
+        self.write(x, _np_key(self.spec, arrays), value)
+        return x
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}{{{_spec_str(self.spec)}}}"

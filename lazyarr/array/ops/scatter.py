@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...graph.basic import Op
-from .index import UpdateAt, _np_key
+from .index import UpdateAt
 
 
 class AddAt(UpdateAt, Op):
@@ -16,9 +16,3 @@ class AddAt(UpdateAt, Op):
     @staticmethod
     def write(y: np.ndarray, key: tuple, value: np.ndarray) -> None:
         np.add.at(y, key, value)
-
-    def perform_into(self, x: np.ndarray, value: np.ndarray, *arrays: np.ndarray) -> np.ndarray:
-        """`perform` writing into ``x`` itself (a buffer its owner gives up: the linker calls
-        it for a donated ``x`` at its last reader)."""
-        np.add.at(x, _np_key(self.spec, arrays), value)
-        return x
