@@ -10,6 +10,12 @@ window; anything else is copied there (``memcpy`` when both sides are contiguous
 never outlives its step: a carry that is a sequence window is copied, a stacked output's two
 windows alternate (the carry read at step ``t + 1`` is the row written at step ``t``) and a
 window still held as a carry is replaced rather than moved.
+
+A body may also come compiled with its carries donated (``dprog``: the linker may write a new
+carry into the old one's buffer). It runs on the steps whose donated carries are all buffers
+the loop alone holds: arrays owning their memory that only the loop's lists reference (made by
+the previous step, not the caller's initial value, a constant, a window or a buffer a thunk
+keeps, and not returned twice).
 """
 
 cimport numpy as cnp
@@ -49,6 +55,7 @@ cdef extern from *:
     """
     void la_set_data(cnp.ndarray a, char *p)
     object la_row_view(cnp.ndarray a)
+    Py_ssize_t Py_REFCNT(object o)
 
 
 cdef inline int _put(cnp.ndarray dst, Py_ssize_t t, object value) except -1:
@@ -77,6 +84,12 @@ cdef inline bint _movable(cnp.ndarray a):
             and cnp.PyArray_STRIDE(a, 0) % cnp.PyArray_ITEMSIZE(a) == 0)
 
 
+cdef inline bint _owned(object o, Py_ssize_t refs):
+    """``o`` is a writable C-contiguous array owning its memory, referenced ``refs`` times."""
+    return (type(o) is cnp.ndarray and cnp.PyArray_BASE(<cnp.ndarray>o) == NULL
+            and cnp.PyArray_ISCARRAY(<cnp.ndarray>o) and Py_REFCNT(o) == refs)
+
+
 cdef inline bint _held(object w, list cur):
     cdef object c
     for c in cur:
@@ -86,13 +99,15 @@ cdef inline bint _held(object w, list cur):
 
 
 def run_scan(object prog, list carry, list xs, list consts, list ys, tuple last,
-             Py_ssize_t n, bint reverse):
+             Py_ssize_t n, bint reverse, object dprog=None, tuple donated=()):
     """Run ``n`` steps of ``carry, y = prog(carry + x_t + consts)``.
 
     ``ys``: preallocated arrays, stacked ``(n, ...)`` or, where ``last[k]``, one step's shape
-    (only the last step is kept). Returns the final carry (a new list)."""
+    (only the last step is kept). ``dprog``: the body with carries ``donated`` donated, run
+    where the loop alone holds them. Returns the final carry (a new list)."""
     cdef Py_ssize_t nc = len(carry), nx = len(xs), nk = len(consts), ny = len(ys)
     cdef Py_ssize_t step, t, k
+    cdef bint own = False  # step 0 reads the caller's initial values
     cdef list args = [None] * (nc + nx + nk)
     cdef list cur = list(carry)
     cdef list outs
@@ -101,6 +116,9 @@ def run_scan(object prog, list carry, list xs, list consts, list ys, tuple last,
     if n <= 0:
         return cur
     into = getattr(prog, "call_into", None)
+    dinto = getattr(dprog, "call_into", None)
+    if (dinto is None) != (into is None):
+        dprog = None
     # sequence windows (None: sliced per step)
     cdef list xwin = [None] * nx
     for k in range(nx):
@@ -133,7 +151,7 @@ def run_scan(object prog, list carry, list xs, list consts, list ys, tuple last,
                 la_set_data(<cnp.ndarray>w, cnp.PyArray_BYTES(a) + t * cnp.PyArray_STRIDE(a, 0))
                 args[nc + k] = w
         if into is None:
-            outs = prog(args)
+            outs = dprog(args) if own else prog(args)
         else:
             for k in range(ny):
                 w = ywin[2 * k + (step & 1)]
@@ -145,12 +163,21 @@ def run_scan(object prog, list carry, list xs, list consts, list ys, tuple last,
                     ywin[2 * k + (step & 1)] = w
                 la_set_data(<cnp.ndarray>w, cnp.PyArray_BYTES(a) + t * cnp.PyArray_STRIDE(a, 0))
                 targets[nc + k] = w
-            outs = into(args, targets)
+            outs = dinto(args, targets) if own else into(args, targets)
         for k in range(nc):
             o = outs[k]
             if nx and _held(o, xwin):  # the body handed back its sequence input
                 o = np.array(o)
             cur[k] = o
+        if dprog is not None:
+            # references: ``cur``, ``o`` while checked, ``outs`` (unless replaced above) and
+            # ``args`` where the step wrote into its carry
+            own = True
+            for k in donated:
+                o = cur[k]
+                if not _owned(o, 2 + (outs[k] is o) + (args[k] is o)):
+                    own = False
+                    break
         for k in range(ny):
             o = outs[nc + k]
             if last[k]:
@@ -166,11 +193,13 @@ def run_scan(object prog, list carry, list xs, list consts, list ys, tuple last,
 
 
 def run_scan_static(object prog, tuple args, Py_ssize_t n, Py_ssize_t nc, Py_ssize_t nx,
-                    list y_types, tuple last, bint reverse, bint single):
+                    list y_types, tuple last, bint reverse, bint single, object dprog=None,
+                    tuple donated=()):
     """`Scan.perform` once every stacked output's shape is static: ``args`` are the node's
     inputs after the length (``*carry, *xs, *consts``); ``y_types`` per y ``(typenum, step
-    shape, dtype)``. Checks the sequences' lengths, allocates the outputs and runs `run_scan`.
-    Returns the node's outputs (one array when ``single``)."""
+    shape, dtype)``. Checks the sequences' lengths, allocates the outputs and runs `run_scan`
+    (``dprog``, ``donated``: see there). Returns the node's outputs (one array when
+    ``single``)."""
     cdef Py_ssize_t k, d, ny = len(y_types)
     cdef cnp.npy_intp dims[32]
     cdef tuple sh
@@ -196,7 +225,7 @@ def run_scan_static(object prog, tuple args, Py_ssize_t n, Py_ssize_t nc, Py_ssi
             d += 1
         ys[k] = cnp.PyArray_EMPTY(<int>d, dims, <int>(<tuple>y_types[k])[0], 0)
     cdef list cur = run_scan(prog, list(args[:nc]), list(args[nc:nc + nx]),
-                             list(args[nc + nx:]), ys, last, n, reverse)
+                             list(args[nc + nx:]), ys, last, n, reverse, dprog, donated)
     for k in range(nc):
         if type(cur[k]) is not cnp.ndarray:
             cur[k] = np.asarray(cur[k])

@@ -4,7 +4,9 @@ Each holds its bodies as `InnerGraph` parameters, so nodes intern and key struct
 other op. A body is compiled once per op (``graph.pipeline.compile_fgraph``: rewrites and the
 native linker) and the program is kept on the op; the loop (``_loop.run_scan``, in C) then
 calls it once per step, writing each step's stacked outputs into arrays allocated once before
-the loop.
+the loop. A scan also compiles the body with its carries donated, and runs that program on
+the steps whose carries are buffers the loop alone holds (made by the previous step), so an
+update of a carry (``c[i] = v``) writes into it instead of copying it.
 """
 
 from __future__ import annotations
@@ -23,13 +25,36 @@ counters = {"cond_true": 0, "cond_false": 0, "scan_runs": 0, "scan_steps": 0,
             "while_runs": 0, "while_steps": 0}
 
 
-def program(op: Op, g: InnerGraph) -> Callable:
-    """The compiled program of inner graph ``g`` held by ``op`` (compiled on first use)."""
+def program(op: Op, g: InnerGraph, donate: tuple = ()) -> Callable:
+    """The compiled program of inner graph ``g`` held by ``op`` (compiled on first use);
+    ``donate``: input positions whose buffers output ``k`` may take for input ``k`` (see
+    `donated_carries`)."""
     progs = op.__dict__.setdefault("_programs", {})
-    p = progs.get(id(g))
+    key = (id(g), donate) if donate else id(g)
+    p = progs.get(key)
     if p is None:
-        p = progs[id(g)] = pipeline.compile_fgraph(g.fgraph())
+        fg = g.fgraph()
+        if donate:
+            fg.donate = {k: k for k in donate}
+        p = progs[key] = pipeline.compile_fgraph(fg)
     return p
+
+
+def donated_carries(g: InnerGraph, n_carry: int) -> tuple:
+    """The carries of body ``g`` that a loop may let the body write into: arrays (not 0-d
+    counters) of a static shape whose new value is an update of one (``c[i] = v``), where
+    writing in place saves a copy of the whole carry. None where no carry is: the body is
+    then compiled once only."""
+    def updated(k: int) -> bool:
+        o, i = g.outputs[k], g.inputs[k]
+        return (o is not i and o.owner is not None and hasattr(o.owner.op, "perform_into")
+                and o.dtype == i.dtype and o.shape == i.shape and i.shape != ()
+                and None not in i.shape)
+
+    return tuple(k for k in range(n_carry) if updated(k)) and tuple(
+        k for k in range(n_carry) if g.outputs[k] is not g.inputs[k]
+        and g.outputs[k].dtype == g.inputs[k].dtype and g.outputs[k].shape == g.inputs[k].shape
+        and g.inputs[k].shape != () and None not in g.inputs[k].shape)
 
 
 def _types(g: InnerGraph) -> list[tuple[np.dtype, tuple]]:
@@ -111,8 +136,12 @@ class Scan(Op):
         if static:  # the hot path: every output's shape is known, the loop is in C
             counters["scan_runs"] += 1
             counters["scan_steps"] += n
+            donate = self.__dict__.get("_donate_")
+            if donate is None:
+                donate = self.__dict__["_donate_"] = donated_carries(self.body, nc)
+            dprog = program(self, self.body, donate) if donate and n > 1 else None
             return run_scan_static(program(self, self.body), args, n, nc, nx, y_types,
-                                   self.ys_last, self.reverse, self.nout == 1)
+                                   self.ys_last, self.reverse, self.nout == 1, dprog, donate)
         for x in args[nc:nc + nx]:
             if x.shape[0] < n:
                 raise ValueError(f"scan: a sequence of length {x.shape[0]} is shorter than "
