@@ -9,7 +9,6 @@ from . import (  # noqa: F401
     canonicalize,
     dot_update,
     fusion,
-    linalg_lower,
     lower,
     rowfusion,
     sparse_update,
