@@ -24,6 +24,7 @@ from ..graph.fgraph import FunctionGraph
 from ..graph.inner import InnerGraph
 from ..rewrites.db import register_pass
 from .ops import Cond
+from .trace import needed_every_run
 
 
 def _baked(v: Var) -> bool:
@@ -161,32 +162,13 @@ def _merge(fg: FunctionGraph, first: Apply, second: Apply) -> None:
     fg.replace_all(zip(list(first.outputs) + list(second.outputs), new))
 
 
-def _run_always(outputs: list[Var]) -> set:
-    """The variables computing ``outputs`` always computes: reached without passing through
-    a branch's own inputs (a cond computes its predicate and operands, then the taken
-    branch's extras)."""
-    found: set = set()
-    stack = list(outputs)
-    while stack:
-        v = stack.pop()
-        if v in found:
-            continue
-        found.add(v)
-        node = v.owner
-        if node is not None:
-            op = node.op
-            stack.extend(node.inputs[:1 + op.n_ops] if isinstance(op, Cond)
-                         else node.inputs[:1] if op.lazy else node.inputs)
-    return found
-
-
 def merge_conds(fg: FunctionGraph) -> int:
     """Merge conds on the same predicate variable that every run computes (merging one that
     runs only in some branch of another would run it always), where neither reads the
     other's outputs through other nodes; returns the merges made."""
     total = 0
     while True:
-        always = _run_always(fg.outputs)
+        always = needed_every_run(fg.outputs, operands=True)
         groups: dict[Var, list[Apply]] = {}
         for node in fg.toposort():
             if isinstance(node.op, Cond) and any(o in always for o in node.outputs):

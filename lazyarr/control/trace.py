@@ -107,10 +107,11 @@ def _raises(values: list, node) -> bool:
     return any(values) or may_raise_at(node)
 
 
-def needed_every_run(outs: Sequence[Var]) -> set:
+def needed_every_run(outs: Sequence[Var], operands: bool = False) -> set:
     """The variables computing ``outs`` always computes: those reached from them without
     passing through a lazy op's inputs other than its first (a ``cond`` asks for its
-    predicate, then only for the taken branch's inputs)."""
+    predicate, then only for the taken branch's inputs). ``operands``: a ``cond``'s operands
+    count too (both branches take them: the cond computes them whichever runs)."""
     needed: set = set()
     stack = list(outs)
     while stack:
@@ -120,7 +121,11 @@ def needed_every_run(outs: Sequence[Var]) -> set:
         needed.add(v)
         node = v.owner
         if node is not None:
-            stack.extend(node.inputs[:1] if node.op.lazy else node.inputs)
+            op = node.op
+            if not op.lazy:
+                stack.extend(node.inputs)
+            else:  # a cond's operands follow its predicate (`Cond.n_ops`)
+                stack.extend(node.inputs[:1 + (getattr(op, "n_ops", 0) if operands else 0)])
     return needed
 
 
