@@ -220,6 +220,16 @@ def test_three_scans_merge_and_share_the_carries_they_all_repeat():
     assert node.op.n_carry == 2 and len(node.op.body.outputs) == 5
 
 
+def _stacked_rnn_loss(x):
+    """``loss(*ws)``: the summed squared states of tanh RNN layers stacked over ``x``."""
+    def loss(*ws):
+        hs = xp.asarray(x)
+        for w in ws:
+            hs = _tanh_rnn_states(w, hs)
+        return xp.sum(hs * hs)
+    return loss
+
+
 def test_loop_rewrites_walk_the_graph_as_often_for_more_layers(monkeypatch):
     # the gradient of a stacked RNN: every layer's forward scans merge, each backward scan
     # reuses its forward values, accumulators are pushed out; each firing replaces in
@@ -234,13 +244,7 @@ def test_loop_rewrites_walk_the_graph_as_often_for_more_layers(monkeypatch):
     counts = []
     for layers in (2, 4):
         ws = [RNG.standard_normal((3, 3)) * 0.3 for _ in range(layers)]
-
-        def loss(*ws):
-            hs = xp.asarray(x)
-            for w in ws:
-                hs = _tanh_rnn_states(w, hs)
-            return xp.sum(hs * hs)
-
+        loss = _stacked_rnn_loss(x)
         grads = xp.grad(loss, argnums=tuple(range(layers)))(*map(xp.asarray, ws))
         fg, args = _fgraph(*grads)
         expected = link(fg, reference=True)(args)
@@ -265,12 +269,7 @@ def test_loop_rewrites_of_a_graph_deeper_than_the_pending_bound(monkeypatch):
     x = RNG.standard_normal((4, 3))
     layers = 12
     ws = [RNG.standard_normal((3, 3)) * 0.3 for _ in range(layers)]
-
-    def loss(*ws):
-        hs = xp.asarray(x)
-        for w in ws:
-            hs = _tanh_rnn_states(w, hs)
-        return xp.sum(hs * hs)
+    loss = _stacked_rnn_loss(x)
 
     def np_loss(ws):
         hs = x
