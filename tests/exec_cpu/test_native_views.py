@@ -193,13 +193,12 @@ def test_broadcast_to_of_a_run_time_size_checks_it():
 
 def test_broadcast_to_in_a_loop_body_runs_natively():
     import lazyarr as xp
+    from tests.program_kinds import thunk_kinds
 
     x = np.random.default_rng(0).standard_normal(8)
     body = lambda i, c: xp.sum(xp.broadcast_to(c, (3, 8)), axis=0) * 0.3  # noqa: E731
     f = xp.compile(lambda c: xp.fori_loop(0, 4, body, c))
-    f(x)  # the body's program is linked by the first run
-    kinds = [type(u).__name__ for t in f.program(x).vm.thunks
-             for p in getattr(t.node.op, "_programs", {}).values() for u in p.thunks]
+    kinds = [k.split(":")[1] for k in thunk_kinds(f, x)[1]]
     assert kinds and "Thunk" not in kinds and "BroadcastThunk" in kinds
     ref = x.copy()
     for _ in range(4):

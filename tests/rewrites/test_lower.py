@@ -8,17 +8,13 @@ import numpy as np
 import pytest
 
 import lazyarr as xp
+from tests.program_kinds import thunk_kinds
 
 
 def _kinds(f, *args) -> list[str]:
     """``op:thunk`` of the program of ``f`` on ``args`` and of its loop bodies."""
-    f(*args)  # a loop body's program is linked by the first run
-    out = []
-    for t in f.program(*args).vm.thunks:
-        out.append(f"{type(t.node.op).__name__}:{type(t).__name__}")
-        for p in getattr(t.node.op, "_programs", {}).values():
-            out += [f"{type(u.node.op).__name__}:{type(u).__name__}" for u in p.thunks]
-    return out
+    program, bodies = thunk_kinds(f, *args)
+    return program + bodies
 
 
 def _native(kinds: list[str]) -> bool:
