@@ -192,3 +192,67 @@ def test_transposes_are_views():
         return out + _vals(b, pb, tb, x1, t1, same)
 
     assert run(xp) == run(np)
+
+
+def test_basic_slices_of_a_realized_array_build_no_program_per_offset():
+    """Minibatches sliced from a realized dataset (``X[i:i + B]``, ``X[i]``) are NumPy views
+    of its buffer: realizing one runs no program, and a step reading them reuses one program
+    whatever the offset (each offset was its own trace-cache key: every step of an epoch
+    missed the cache)."""
+    data = np.arange(60.0).reshape(20, 3)
+    X = xp.asarray(data)
+    before = xp.trace_cache_info()["misses"]
+    for i in range(0, 20, 4):
+        np.testing.assert_array_equal(np.asarray(X[i:i + 4]), data[i:i + 4])
+        np.testing.assert_array_equal(np.asarray(X[i, ::2]), data[i, ::2])
+        assert float(X[i, 1]) == data[i, 1]
+    assert xp.trace_cache_info()["misses"] == before
+    w = xp.asarray(np.ones(3))
+    sums = [float(xp.sum(X[i:i + 4] @ w)) for i in range(0, 20, 4)]
+    assert sums == [float(np.sum(data[i:i + 4] @ np.ones(3))) for i in range(0, 20, 4)]
+    assert xp.trace_cache_info()["misses"] - before <= 1
+
+
+def test_an_eager_training_loop_over_slices_hits_the_trace_cache():
+    """value_and_grad over minibatch slices of realized arrays: one program for the epoch."""
+    rng = np.random.default_rng(0)
+    X, Y = rng.standard_normal((40, 5)), rng.standard_normal(40)
+    vg = xp.value_and_grad(lambda w, x, y: xp.mean((x @ w - y) ** 2))
+    w, wn = xp.zeros(5), np.zeros(5)
+    Xl, Yl = xp.asarray(X), xp.asarray(Y)
+    for i in range(0, 40, 8):
+        before = xp.trace_cache_info()["misses"]
+        loss, g = vg(w, Xl[i:i + 8], Yl[i:i + 8])
+        w = w - 0.1 * g
+        x, y = X[i:i + 8], Y[i:i + 8]
+        r = x @ wn - y
+        np.testing.assert_allclose(float(loss), np.mean(r ** 2), rtol=1e-13)
+        wn = wn - 0.1 * (2 * x.T @ r / 8)
+        if i >= 16:  # the first steps may differ in donation; then one program serves
+            assert xp.trace_cache_info()["misses"] == before
+    np.testing.assert_allclose(np.asarray(w), wn, rtol=1e-13)
+
+
+def test_a_slice_of_a_realized_array_follows_writes_and_is_differentiable_through_its_base():
+    a = xp.asarray(np.arange(6.0))
+    v = a[2:5]
+    kept = v * 1.0
+    a[3] = -1.0
+    assert np.asarray(v).tolist() == [2.0, -1.0, 4.0]
+    assert np.asarray(kept).tolist() == [2.0, 3.0, 4.0]
+    v[0] = 7.0
+    assert np.asarray(a).tolist() == [0.0, 1.0, 7.0, -1.0, 4.0, 5.0]
+    g = xp.grad(lambda t: xp.sum(t[1:4] ** 2))(xp.asarray(np.arange(5.0)))
+    assert np.asarray(g).tolist() == [0.0, 2.0, 4.0, 6.0, 0.0]
+
+
+def test_compiled_calls_on_slices_of_a_realized_array_add_no_programs():
+    X = xp.asarray(np.arange(48.0).reshape(12, 4))
+    f = xp.compile(lambda x: xp.sum(x * 2.0, axis=0))
+    f(X[0:3])
+    before = xp.trace_cache_info()["misses"]
+    for i in range(0, 12, 3):
+        np.testing.assert_array_equal(np.asarray(f(X[i:i + 3])),
+                                      np.sum(np.arange(48.0).reshape(12, 4)[i:i + 3] * 2, 0))
+    assert xp.trace_cache_info()["misses"] == before
+    assert f.n_traces == 1

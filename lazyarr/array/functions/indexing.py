@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from ...graph.basic import Var, apply
 from ...graph.userline import where
 from .. import dtypes as D
@@ -48,6 +50,8 @@ def getitem(x: Array, key) -> Array:
         except TypeError:  # a slice bound that is not hashable
             ck = hit = None
         if hit is not None:
+            if v.owner is None and type(v.data) is np.ndarray:
+                return _data_view(hit, x, v.data)
             return view_node(hit, x, hit.out_shape, hit.spec)
     if type(key) is Array and key._v.dtype.kind in "iu" and v.shape:
         # x[idx], one integer index array: the spec and shape parse_key gives it
@@ -62,7 +66,20 @@ def getitem(x: Array, key) -> Array:
         if len(_key_cache) > 4096:
             _key_cache.clear()
         _key_cache[ck] = op
+    if v.owner is None and type(v.data) is np.ndarray:
+        return _data_view(op, x, v.data)
     return view_node(op, x, out_shape, spec)
+
+
+def _data_view(op: GetItem, x: Array, data: np.ndarray) -> Array:
+    """``x[key]`` (``op``) of a realized ``x`` holding ``data``: NumPy's view of ``data`` as a
+    realized array, marked as a view of ``x``. A node would carry the key's bounds into every
+    trace-cache key that reads it: minibatches sliced at each offset of a dataset would each
+    build their own program. The buffer is shared: a write to ``x`` is a new value (its
+    region is followed, `follow_base`), and the view's reference to ``data`` keeps the
+    programs from writing into it (`_donate`)."""
+    return _front_view_of(x, wrap(Var(x._v.dtype, op.out_shape, None, 0, op.perform(data))),
+                          op.spec)
 
 
 def _gather_spec(ndim: int, _specs: dict = {}) -> tuple:  # noqa: B006 (a cache)
