@@ -383,11 +383,13 @@ cpdef object live_views(ArrayBase base):
     return views
 
 
-def view_node(op, ArrayBase base, tuple shape, object spec):
-    """`shape_node` over ``base``'s variable, marked as a view of ``base`` with region
-    ``spec`` (basic indexing)."""
+def view_node(op, ArrayBase base, tuple shape, object spec, tuple extra=None):
+    """`shape_node` over ``base``'s variable (then the leaves ``extra``: the integers of
+    ``op``'s key given as 0-d inputs), marked as a view of ``base`` with region ``spec``
+    (basic indexing)."""
     cdef Var v = base._v
-    return view_of(base, wrap(node1(op, (v,), v.dtype, shape, v.depth + 1, 1)), spec)
+    ins = (v,) if extra is None else (v,) + extra
+    return view_of(base, wrap(node1(op, ins, v.dtype, shape, v.depth + 1, 1)), spec)
 
 
 def shape_node(op, Var v, tuple shape):

@@ -40,7 +40,7 @@ from ..array.functions.manipulation import reshape
 from ..array.functions.statistics import sum as xsum
 from ..array.ops.creation import Alloc
 from ..array.ops.elemwise import Elemwise
-from ..array.ops.index import FULL_SLICE, GetItem
+from ..array.ops.index import FULL_SLICE, GetItem, fixed_spec
 from ..array.ops.linalg import MatMul
 from ..array.ops.shape import Reshape, Transpose
 from ..diff.engine import deep_graphs
@@ -233,7 +233,19 @@ def drop_trajectory(fg: FunctionGraph) -> int:
     return fired
 
 
-def _is_last(spec: tuple, length: int | None) -> bool:
+def _fixed(reader: Apply) -> tuple | None:
+    """The spec of ``reader`` (a `GetItem`) with its constant integers fixed, or None where
+    an index is given at run time."""
+    spec = reader.op.spec
+    if len(reader.inputs) > 1:
+        fixed = fixed_spec(spec, reader.inputs[1:])
+        if fixed is None or fixed[1]:
+            return None
+        spec = fixed[0]
+    return spec
+
+
+def _is_last(spec: tuple | None, length: int | None) -> bool:
     if not spec or spec[0][0] != "i":
         return False
     if any(e != FULL_SLICE for e in spec[1:]):
@@ -260,8 +272,8 @@ def keep_last(fg: FunctionGraph) -> int:
             cl = clients.get(y, [])
             if flags[k] or not cl:
                 continue
-            if all(isinstance(r, Apply) and isinstance(r.op, GetItem) and len(r.inputs) == 1
-                   and _is_last(r.op.spec, length) for r, _ in cl):
+            if all(isinstance(r, Apply) and isinstance(r.op, GetItem)
+                   and _is_last(_fixed(r), length) for r, _ in cl):
                 flags[k] = True
                 readers[k] = [r for r, _ in cl]
         if not readers:

@@ -3,19 +3,47 @@
 
 from __future__ import annotations
 
-from ..array.ops.index import GetItem, SetItem, _np_key
+from ..array.coerce import as_var, wrap
+from ..array.ops.index import GetItem, SetItem, _np_key, parse_key
 from ..array.ops.scatter import AddAt
+from ..graph.basic import Var
 from .registry import register_jvp, register_vjp
 from .util import apply_op, zeros_of
 from .xp import xp
 
 
-def _key(spec, arrays):
-    return _np_key(spec, arrays)
+def _select(spec: tuple, x_shape: tuple, g, arrays):
+    """``g[key]`` for the key of ``spec`` over an array of ``x_shape`` (the selection an
+    update writes), with the same index inputs: integers and slice starts given as inputs
+    (`ops.index.dynamic_key`) stay inputs."""
+    if not any(e[0] in "dt" for e in spec):
+        return g[_np_key(spec, arrays)]
+    it = iter(arrays)
+    fixed = []  # a key of the same shape, to find the selection's shape
+    for e in spec:
+        if e[0] == "d":
+            next(it)
+            fixed.append(0)
+        elif e[0] == "t":
+            next(it)
+            fixed.append(slice(0, e[1]))
+        elif e[0] == "a":
+            a = next(it)
+            fixed.append(wrap(a) if isinstance(a, Var) else a)
+        else:
+            fixed.extend(_np_key((e,), ()))
+    shape = parse_key(tuple(fixed), x_shape, as_var)[2]
+    return apply_op(GetItem(spec, shape), g, *arrays)
 
 
-def _has_int_arrays(spec, arrays) -> bool:  # noqa: ARG001
-    return any(a.dtype.kind in "iu" for a in arrays)
+def _has_int_arrays(spec, arrays) -> bool:
+    """Some index array of ``spec`` (an ``("a",)`` entry; a ``("d",)`` one is an integer)
+    holds integers: it may repeat an index."""
+    it = iter(arrays)
+    for e in spec:
+        if e[0] in "ad" and next(it).dtype.kind in "iu" and e[0] == "a":
+            return True
+    return False
 
 
 @register_vjp(GetItem)
@@ -35,8 +63,7 @@ def _getitem_jvp(op, inputs, outputs, tangents):
 def _setitem_vjp(op, inputs, outputs, cts):
     arrays, g = inputs[2:], cts[0]
     gx = apply_op(op, g, xp.zeros((), dtype=g.dtype), *arrays)
-    key = _key(op.spec, arrays)
-    gv = g[key]
+    gv = _select(op.spec, inputs[0].shape, g, arrays)
     if _has_int_arrays(op.spec, arrays):  # a repeated index: only the last write is seen
         gv = xp.where(_last_writes(op, inputs[0], gv, arrays), gv, 0)
     return [gx, gv] + [None] * len(arrays)
@@ -47,7 +74,7 @@ def _last_writes(op, x, sel, arrays):
     n = sel.size
     ids = xp.reshape(xp.arange(n, dtype=xp.int64), sel.shape)
     written = apply_op(op, xp.full(x.shape, -1, dtype=xp.int64), ids, *arrays)
-    return written[_key(op.spec, arrays)] == ids
+    return _select(op.spec, x.shape, written, arrays) == ids
 
 
 @register_jvp(SetItem)
@@ -64,7 +91,7 @@ def _setitem_jvp(op, inputs, outputs, tangents):
 @register_vjp(AddAt)
 def _addat_vjp(op, inputs, outputs, cts):
     arrays, g = inputs[2:], cts[0]
-    return [g, g[_key(op.spec, arrays)]] + [None] * len(arrays)
+    return [g, _select(op.spec, inputs[0].shape, g, arrays)] + [None] * len(arrays)
 
 
 @register_jvp(AddAt)

@@ -15,8 +15,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..array.ops.elemwise import Cast
-from ..array.ops.index import FULL_SLICE, GetItem
+from ..array.ops.index import DYNAMIC_INT, FULL_SLICE, GetItem, SetItem, UpdateAt, fixed_spec
 from ..array.ops.reduce import Reduce
+from ..array.ops.scatter import AddAt
 from ..array.ops.shape import BroadcastTo, Reshape, Transpose
 from ..graph.basic import Var
 from .db import build, register_rewrite
@@ -270,6 +271,27 @@ def getitem_new_axes(node, g):
         return None
     x = node.inputs[0]
     return [x] if x.shape == out.shape else build(Reshape(out.shape), x, site=node.site)
+
+
+@register_rewrite("fixed_ints", PHASE, tags=("layout", "fast_compile"),
+                  op_classes=[GetItem, SetItem, AddAt])
+def fixed_ints(node, g):
+    """An integer index given as a constant 0-d input (``("d",)``, `ops.index.dynamic_ints`:
+    a program built for one value of it) is that integer again, ``("i", k)``: native views
+    and in-place writes know fixed keys."""
+    op = node.op
+    spec = op.spec
+    if DYNAMIC_INT not in spec:
+        return None
+    first = 2 if isinstance(op, UpdateAt) else 1
+    fixed = fixed_spec(spec, node.inputs[first:])
+    if fixed is None:
+        return None
+    new_spec, rest = fixed
+    inputs = [*node.inputs[:first], *rest]
+    new_op = (GetItem(tuple(new_spec), op.out_shape) if type(op) is GetItem
+              else type(op)(tuple(new_spec)))
+    return build(new_op, *inputs, site=node.site)
 
 
 @register_rewrite("broadcast_chain", PHASE, tags=("layout",), op_classes=[BroadcastTo])

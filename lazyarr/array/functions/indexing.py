@@ -12,7 +12,7 @@ from .._front import view_of as _front_view_of
 from ..coerce import Array, as_var, build, cast, const, is_scalar, rebind, wrap
 from ..materialize import live_pending
 from ..ops.elemwise import broadcast_shapes
-from ..ops.index import GetItem, SetItem, check_known_bounds, parse_key
+from ..ops.index import GetItem, SetItem, check_known_bounds, dynamic_key, parse_key
 from ..ops.shape import Reshape, Transpose
 
 _key_cache: dict = {}
@@ -50,36 +50,42 @@ def getitem(x: Array, key) -> Array:
         except TypeError:  # a slice bound that is not hashable
             ck = hit = None
         if hit is not None:
-            if v.owner is None and type(v.data) is np.ndarray:
-                return _data_view(hit, x, v.data)
-            return view_node(hit, x, hit.out_shape, hit.spec)
+            return _view(hit, x)
     if type(key) is Array and key._v.dtype.kind in "iu" and v.shape:
         # x[idx], one integer index array: the spec and shape parse_key gives it
         k = key._v
         check_known_bounds(k, v.shape[0], 0)
         return build(GetItem(_gather_spec(len(v.shape)), k.shape + v.shape[1:]), v, k)
     spec, arrays, out_shape = parse_key(key, v.shape, as_var)
-    op = GetItem(spec, out_shape)
     if arrays:
-        return build(op, v, *arrays)
+        spec, arrays = dynamic_key(spec, arrays, v.shape, _int_const)
+        return build(GetItem(spec, out_shape), v, *arrays)
+    op = GetItem(spec, out_shape)
     if ck is not None:
         if len(_key_cache) > 4096:
             _key_cache.clear()
         _key_cache[ck] = op
-    if v.owner is None and type(v.data) is np.ndarray:
-        return _data_view(op, x, v.data)
-    return view_node(op, x, out_shape, spec)
+    return _view(op, x)
 
 
-def _data_view(op: GetItem, x: Array, data: np.ndarray) -> Array:
-    """``x[key]`` (``op``) of a realized ``x`` holding ``data``: NumPy's view of ``data`` as a
-    realized array, marked as a view of ``x``. A node would carry the key's bounds into every
-    trace-cache key that reads it: minibatches sliced at each offset of a dataset would each
-    build their own program. The buffer is shared: a write to ``x`` is a new value (its
-    region is followed, `follow_base`), and the view's reference to ``data`` keeps the
-    programs from writing into it (`_donate`)."""
-    return _front_view_of(x, wrap(Var(x._v.dtype, op.out_shape, None, 0, op.perform(data))),
-                          op.spec)
+#: per basic-index `GetItem` (with integers or slice starts): its twin taking them as 0-d
+#: inputs, and those
+_dynamic_twins: dict = {}
+
+
+def _view(op: GetItem, x: Array) -> Array:
+    """``x[key]`` (``op``, a basic index) as a view node of ``x``. Its integers and slice
+    starts are 0-d inputs (`dynamic_key`: ``x[t]`` or ``X[i:i + B]`` at a changing offset
+    is one program), unless ``x``'s shape is known only at run time; its `_base` keeps the
+    fixed key (`follow_base`, `write_through`)."""
+    twin = _dynamic_twins.get(op)
+    if twin is None:
+        spec, ints = dynamic_key(op.spec, [], x._v.shape, _int_const)
+        twin = (GetItem(spec, op.out_shape), tuple(ints)) if ints else (op, None)
+        if len(_dynamic_twins) > 4096:
+            _dynamic_twins.clear()
+        _dynamic_twins[op] = twin
+    return view_node(twin[0], x, op.out_shape, op.spec, twin[1])
 
 
 def _gather_spec(ndim: int, _specs: dict = {}) -> tuple:  # noqa: B006 (a cache)
@@ -110,8 +116,11 @@ def _region(base: Var, spec, shape: tuple) -> Var:
         op = Reshape(shape)
     elif type(spec) is Transpose:
         op = spec
-    else:
+    elif None in base.shape:
         op = GetItem(spec, shape)
+    else:
+        dspec, ints = dynamic_key(spec, [], base.shape, _int_const)
+        return apply(GetItem(dspec, shape), base, *ints)[0]
     return apply(op, base)[0]
 
 
@@ -151,7 +160,9 @@ def write_through(view: Array) -> None:
             inverse[p] = i
         rebind(base, build(Transpose(tuple(inverse)), view._v)._v, view)
     else:
-        rebind(base, build(SetItem(spec), base._v, view._v)._v, view)
+        bv, arrays = base._v, []
+        spec, arrays = dynamic_key(spec, arrays, bv.shape, _int_const)
+        rebind(base, build(SetItem(spec), bv, view._v, *arrays)._v, view)
 
 
 def setitem(x: Array, key, value) -> None:
@@ -181,4 +192,23 @@ def setitem(x: Array, key, value) -> None:
     if b is None or len(val.shape) > len(out_shape) or (None not in out_shape and b != out_shape):
         raise ValueError(f"cannot assign a value of shape {val.shape} to an index selecting "
                          f"shape {out_shape} ({where()})")
+    spec, arrays = dynamic_key(spec, arrays, v.shape, _int_const)
     rebind(x, build(SetItem(spec), v, val, *arrays)._v)
+
+
+#: read-only 0-d int64 arrays by value, the data of `_int_const`'s leaves
+_int_data: dict[int, np.ndarray] = {}
+
+
+def _int_const(k: int) -> Var:
+    """A constant leaf of int64 value ``k`` (`dynamic_key`). A leaf of its own, not the
+    shared constant of ``k`` (`coerce.const`): two indices of a key with equal values would
+    be one leaf, and the cut's structure would change with the values."""
+    d = _int_data.get(k)
+    if d is None:
+        d = np.array(k, D.int64)
+        d.flags.writeable = False
+        if len(_int_data) > 4096:
+            _int_data.clear()
+        _int_data[k] = d
+    return Var(D.int64, (), None, 0, d, True)

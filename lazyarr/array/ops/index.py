@@ -17,6 +17,11 @@ from ...graph.userline import where
 from .elemwise import broadcast_shapes
 
 # spec entries: ("i", int) | ("s", start, stop, step) | ("n",) | ("a",)  (an array input)
+# | ("d",) | ("t", count, step)  (an integer, a slice's start, given as a 0-d input:
+#   `dynamic_key`)
+
+#: the spec entry of an integer given as a 0-d input (`dynamic_key`)
+DYNAMIC_INT = ("d",)
 
 _BIG = 1 << 62  # slice bounds are clamped to +-this
 #: a ``:`` entry of an indexing spec (a whole axis)
@@ -36,9 +41,82 @@ def _np_key(spec: tuple, arrays) -> tuple:
             out.append(None)
         elif t == "e":
             out.append(Ellipsis)
+        elif t == "d":  # a NumPy 0-d array is an integer here (an array would be advanced)
+            out.append(int(next(it)))
+        elif t == "t":
+            out.append(slice(*_fixed_slice(int(next(it)), e[1], e[2])[1:]))
         else:
             out.append(next(it))
     return tuple(out)
+
+
+def dynamic_key(spec: tuple, arrays: list, shape: tuple, const) -> tuple[tuple, list]:
+    """``spec`` (over an array of ``shape``) with its integers and slice starts given as
+    inputs: ``("i", k)`` becomes ``("d",)`` and a slice with a start ``("t", count, step)``,
+    each with a 0-d int64 constant ``const(k)`` (the start normalized, `slice.indices`) among
+    the inputs in spec order, the index ``arrays`` kept between them. An index or an offset
+    that changes from call to call (``traj[t] = x``, ``X[i:i + B]`` in a loop) is then a
+    constant's value, which the trace cache lifts to a run-time argument once it has changed
+    (`graph.scalar_families`), instead of a new op in every key; a program built for one
+    value has it folded back (`fixed_spec`, `rewrites.canonicalize.fixed_ints`). Bounds were
+    checked by `parse_key`, so the op never raises; a shape known only at run time or an
+    Ellipsis among advanced indices keeps the key fixed."""
+    if None in shape or not any(e[0] == "i" or (e[0] == "s" and e[1] is not None)
+                                for e in spec):
+        return spec, arrays
+    it = iter(arrays)
+    new_spec, inputs, dim = [], [], 0
+    for e in spec:
+        t = e[0]
+        if t == "e":
+            return spec, arrays
+        if t == "i":
+            new_spec.append(DYNAMIC_INT)
+            inputs.append(const(e[1]))
+            dim += 1
+        elif t == "s":
+            start, stop, step = slice(e[1], e[2], e[3]).indices(shape[dim])
+            count = len(range(start, stop, step))
+            if e[1] is None or not count:
+                new_spec.append(e)
+            else:
+                new_spec.append(("t", count, step))
+                inputs.append(const(start))
+            dim += 1
+        elif t == "a":
+            a = next(it)
+            inputs.append(a)
+            new_spec.append(e)
+            dim += len(a.shape) if a.dtype.kind == "b" else 1
+        else:
+            new_spec.append(e)
+    return tuple(new_spec), inputs
+
+
+def fixed_spec(spec: tuple, inputs) -> tuple[tuple, list] | None:
+    """``spec`` with each ``("d",)`` integer and ``("t", ...)`` slice whose input (of the
+    node's index ``inputs``, in spec order) is a baked constant written as a fixed entry, and
+    the index inputs left; None when none could be fixed."""
+    new_spec, rest, folded = [], [], False
+    it = iter(inputs)
+    for e in spec:
+        if e[0] in "adt":
+            v = next(it)
+            if e[0] != "a" and v.owner is None and v.const and v.data is not None:
+                new_spec.append(("i", int(v.data)) if e[0] == "d"
+                                else _fixed_slice(int(v.data), e[1], e[2]))
+                folded = True
+                continue
+            rest.append(v)
+        new_spec.append(e)
+    return (tuple(new_spec), rest) if folded else None
+
+
+def _fixed_slice(start: int, count: int, step: int) -> tuple:
+    """The ``("s", ...)`` entry of ``count`` elements from ``start`` by ``step`` (a start
+    normalized by `slice.indices`)."""
+    stop = start + count * step
+    return ("s", start, None if stop < 0 else stop, step)
 
 
 #: the largest and smallest value of read-only index data checked before, by id (an eager
@@ -259,6 +337,10 @@ def _spec_str(spec: tuple) -> str:
             parts.append("None")
         elif e[0] == "a":
             parts.append("<array>")
+        elif e[0] == "d":
+            parts.append("<int>")
+        elif e[0] == "t":
+            parts.append(f"<start>+{e[1]}" + ("" if e[2] == 1 else f":{e[2]}"))
         elif e[0] == "e":
             parts.append("...")
         else:
