@@ -519,3 +519,21 @@ def test_list_conversion_reads_no_value_in_its_own_thread_only():
 
     got = xp.asarray([[a, a], Inner()])
     np.testing.assert_array_equal(np.asarray(got), [[3.0, 3.0], [3.0, 3.0]])
+
+
+def test_integer_ranges_at_a_changing_start_share_one_program():
+    """``arange(i, i + L)`` (a sliding window's positions) read each step: the start is a
+    constant added to ``arange(L)``, lifted once it changes (it was an op parameter: a new
+    program every step, 598 us a step)."""
+    x = xp.asarray(np.arange(100.0) ** 2)
+    xs = np.arange(100.0) ** 2
+    for k, i in enumerate(range(0, 80, 3)):
+        if k == 4:  # three values baked, the fourth lifted: then one program each
+            before = xp.trace_cache_info()["misses"]
+        assert float(xp.sum(x[xp.arange(i, i + 8)])) == xs[i:i + 8].sum()
+        got = np.asarray(xp.arange(i, i + 9, 2, dtype=xp.int32))
+        assert got.dtype == np.int32
+        np.testing.assert_array_equal(got, np.arange(i, i + 9, 2, dtype=np.int32))
+        np.testing.assert_array_equal(np.asarray(xp.arange(-i, -i - 9, -3)),
+                                      np.arange(-i, -i - 9, -3))
+    assert xp.trace_cache_info()["misses"] == before

@@ -231,7 +231,18 @@ def arange(start, /, stop=None, step=1, *, dtype=None, device=None) -> Array:
             raise TypeError(f"arange(): {name} must be a real number, not {val!r} ({where()})")
     all_int = all(isinstance(v, int) for v in (start, stop, step))
     dt = D.as_dtype(dtype) if dtype is not None else (D.default_int if all_int else D.default_float)
-    return build(Arange(start, stop, step, dt, _arange_length(start, stop, step, all_int, dt)))
+    n = _arange_length(start, stop, step, all_int, dt)
+    if all_int and start and n and dt.kind == "i" and _fits(start, dt) and _fits(
+            start + (n - 1) * step, dt):
+        # start + arange(0, ...), the start a constant: a window's positions at a changing
+        # start (``arange(i, i + L)``) are one program once it has changed, not an op each
+        return build(Arange(0, n * step, step, dt, n)) + start
+    return build(Arange(start, stop, step, dt, n))
+
+
+def _fits(v: int, dt: np.dtype) -> bool:
+    info = np.iinfo(dt)
+    return info.min <= v <= info.max
 
 
 def _arange_length(start, stop, step, all_int: bool, dt: np.dtype) -> int:
