@@ -184,7 +184,7 @@ cdef bytes _const_entry(Var v):
         PyMem_Free(w.p)
     if len(_const_words) >= CONST_MEMO_MAX:
         _const_words.clear()
-    _const_words[v] = b
+    _const_words[id(d)] = (d, b)
     return b
 
 
@@ -197,8 +197,10 @@ cdef void** _spare_stack = NULL
 cdef Py_ssize_t _spare_stack_cap = 0
 #: tables and stacks up to this many slots are kept for the next walk
 cdef Py_ssize_t SPARE_MAX = 1024
-#: small const leaf -> its key words (tag, type, bytes) as `bytes`: constants are shared
-#: (`coerce.const`), so most walks meet the same few; cleared when it reaches CONST_MEMO_MAX
+#: a small const leaf's data, by address -> ``(data, key words)`` (tag, type, bytes, as
+#: `bytes`): constants share their data (`coerce.const`; the leaves of index constants,
+#: `indexing._int_const`, are fresh), so most walks meet the same few; cleared when it
+#: reaches CONST_MEMO_MAX
 cdef dict _const_words = {}
 cdef Py_ssize_t CONST_MEMO_MAX = 4096
 
@@ -275,8 +277,10 @@ cdef class Walk:
         else:
             b = None
             if v.const:
-                b = _const_words.get(v)
-                if b is None:
+                e = _const_words.get(id(d))
+                if e is not None and (<tuple>e)[0] is d:
+                    b = (<tuple>e)[1]
+                else:
                     b = _const_entry(v)
             if b is not None:
                 if self.scalars is not None and v.data.ndim == 0:
