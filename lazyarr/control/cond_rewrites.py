@@ -181,7 +181,7 @@ def merge_conds(fg: FunctionGraph) -> int:
         total += 1
 
 
-@register_pass("sink_into_branches", "canonicalize", 10.5, tags=("cond",))
+@register_pass("sink_into_branches", "canonicalize", 10.5, tags=("cond",), needs=(Cond,))
 def _cond_pass(fg: FunctionGraph, report) -> None:
     """`sink_into_branches` as a pass (after the loop rewrites, which hoist a loop's invariant
     work out of its body first), each move recorded in the report; conds on one predicate

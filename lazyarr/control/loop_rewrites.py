@@ -805,7 +805,7 @@ def optimize_loops(fg: FunctionGraph, max_rounds: int = 8) -> dict[str, int]:
     return counts
 
 
-@register_pass("loop_rewrites", "canonicalize", 10.0, tags=("loops",))
+@register_pass("loop_rewrites", "canonicalize", 10.0, tags=("loops",), needs=(Scan, While))
 def _loop_pass(fg: FunctionGraph, report) -> None:
     """The loop rewrites as one pass of the rewrite database (after canonicalization's node
     rewrites, before fusion), each firing recorded in the report."""

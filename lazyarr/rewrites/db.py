@@ -8,7 +8,10 @@ Two kinds of entries:
   ``register_rewrite(name, phase, tags, op_classes=...)`` registers it; ``op_classes`` lists op
   classes or interned op instances (``Elemwise("log")``) it looks at (``None``: every node).
 * a **whole-graph pass** ``fn(fg, report) -> None`` edits the `FunctionGraph` as it likes
-  (fusion, in-place marks); ``register_pass(name, phase, position, tags)``.
+  (fusion, in-place marks); ``register_pass(name, phase, position, tags, needs=...)``.
+  ``needs`` lists op classes without which the pass changes nothing: where the node rewrites
+  just ran (so the graph's op classes are known at no cost) and none is present, the pass is
+  skipped (a small graph's program skips the loop, cond and fusion passes' walks).
 
 Phases run in the order canonicalize -> stabilize -> specialize. Within a phase, entries run by
 position: the phase's node rewrites together at `NODE_REWRITES_POSITION` (0), to a fixed point
@@ -55,11 +58,17 @@ class GraphPass:
     position: float
     tags: frozenset
     fn: Callable
+    needs: tuple | None = None  # op classes without which the pass changes nothing
 
 
 _rewrites: dict[str, NodeRewrite] = {}
 _passes: dict[str, GraphPass] = {}
-_dispatch_cache: dict[tuple, list[NodeRewrite]] = {}
+#: ``(exclude, fast_math)`` -> the enabled entries of each phase (`_plan`); cleared on
+#: (un)registration
+_plans: dict[tuple, list] = {}
+#: skip a pass whose ``needs`` no node of the graph has (False: run every pass, which gives
+#: the same programs; tests compare the two)
+skip_by_op_classes = True
 
 
 def _check(name: str, phase: str) -> None:
@@ -77,18 +86,23 @@ def register_rewrite(name: str, phase: str, tags: Iterable[str] = (),
     def deco(fn: Callable) -> Callable:
         _rewrites[name] = NodeRewrite(name, phase, frozenset(tags) | {phase}, fn,
                                       None if op_classes is None else tuple(op_classes))
-        _dispatch_cache.clear()
+        _plans.clear()
         return fn
     return deco
 
 
-def register_pass(name: str, phase: str, position: float, tags: Iterable[str] = ()) -> Callable:
+def register_pass(name: str, phase: str, position: float, tags: Iterable[str] = (),
+                  needs: Iterable[type] | None = None) -> Callable:
     """Decorator: register whole-graph pass ``fn(fg, report)`` at ``position`` in ``phase``
-    (node rewrites run at position 0; PyTensor puts fusion at 49, in-place at 49.5)."""
+    (node rewrites run at position 0; PyTensor puts fusion at 49, in-place at 49.5).
+    ``needs``: op classes such that the pass changes nothing in a graph with no node whose
+    op is an instance of one of them (it may then be skipped); None: any graph."""
     _check(name, phase)
 
     def deco(fn: Callable) -> Callable:
-        _passes[name] = GraphPass(name, phase, float(position), frozenset(tags) | {phase}, fn)
+        _passes[name] = GraphPass(name, phase, float(position), frozenset(tags) | {phase}, fn,
+                                  None if needs is None else tuple(needs))
+        _plans.clear()
         return fn
     return deco
 
@@ -97,7 +111,7 @@ def unregister(name: str) -> None:
     """Remove a rewrite or pass (tests that register a deliberately wrong one)."""
     _rewrites.pop(name, None)
     _passes.pop(name, None)
-    _dispatch_cache.clear()
+    _plans.clear()
 
 
 def registered() -> dict[str, tuple[str, frozenset]]:
@@ -112,6 +126,58 @@ def _enabled(entry, cfg: RewriteConfig) -> bool:
     if "all" in ex or entry.name in ex or not entry.tags.isdisjoint(ex):
         return False
     return cfg.fast_math or "fast_math" not in entry.tags
+
+
+class _Dispatch:
+    """The node rewrites of one phase, indexed by the op classes and interned ops they look
+    at; `for_op` lists those that apply to an op in registration order."""
+
+    def __init__(self, rewrites: list[NodeRewrite]):
+        self.rewrites = rewrites
+        self.by_key: dict = {}
+        for r in rewrites:
+            for k in (r.op_classes if r.op_classes is not None else (object,)):
+                self.by_key.setdefault(k, []).append(r)
+        #: op classes of the interned op instances some rewrite names
+        self.instance_types = {type(k) for k in self.by_key if not isinstance(k, type)}
+        #: per op class: the rewrites naming it or a base class, and whether an op of it
+        #: may be one of the interned instances (same class, a base or a subclass)
+        self.by_type: dict[type, tuple[list[NodeRewrite], bool]] = {}
+
+    def for_op(self, op: Op) -> list[NodeRewrite]:
+        """The rewrites naming ``op`` itself, then those naming its classes (by MRO)."""
+        t = type(op)
+        hit = self.by_type.get(t)
+        if hit is None:
+            todo: list[NodeRewrite] = []
+            for cls in t.__mro__:
+                todo += self.by_key.get(cls, ())
+            interned = any(issubclass(t, u) or issubclass(u, t) for u in self.instance_types)
+            hit = self.by_type[t] = (todo, interned)
+        if hit[1]:
+            own = self.by_key.get(op)
+            if own:
+                return own + hit[0]
+        return hit[0]
+
+
+def _plan(cfg: RewriteConfig) -> list[tuple[str, list]]:
+    """Per phase, its enabled entries by position: `GraphPass` objects and the `_Dispatch` of
+    its node rewrites (cached per configuration until a rewrite or pass is (un)registered)."""
+    key = (cfg.exclude, cfg.fast_math)
+    plan = _plans.get(key)
+    if plan is None:
+        plan = []
+        for phase in PHASES:
+            entries: list[tuple[float, object]] = [
+                (p.position, p) for p in _passes.values() if p.phase == phase and _enabled(p, cfg)]
+            node_rw = [r for r in _rewrites.values() if r.phase == phase and _enabled(r, cfg)]
+            if node_rw:
+                entries.append((NODE_REWRITES_POSITION, _Dispatch(node_rw)))
+            entries.sort(key=lambda e: e[0])
+            plan.append((phase, [e for _pos, e in entries]))
+        _plans[key] = plan
+    return plan
 
 
 def build(op: Op, *inputs: Var, site=None) -> list[Var]:
@@ -275,13 +341,14 @@ class GraphEditor:
         self.report.record(name, repr(node.op))
         self._prune(node)
 
-    def run(self, rewrites: list[NodeRewrite]) -> None:
+    def op_classes(self) -> set[type]:
+        """The classes of the live nodes' ops."""
+        return {type(node.op) for node in self.alive}
+
+    def run(self, rewrites: list[NodeRewrite] | _Dispatch) -> None:
         """Apply ``rewrites`` until none fires anywhere (bounded: see `MAX_VISITS_PER_NODE`)."""
-        by_key: dict = {}
-        for r in rewrites:
-            for k in (r.op_classes if r.op_classes is not None else (object,)):
-                by_key.setdefault(k, []).append(r)
-        cache: dict[Op, list[NodeRewrite]] = {}
+        dispatch = rewrites if isinstance(rewrites, _Dispatch) else _Dispatch(rewrites)
+        for_op = dispatch.for_op
         budget = MAX_VISITS_PER_NODE * (len(self.alive) + 16)
         queue, queued, alive = self.queue, self.queued, self.alive
         while queue:
@@ -295,14 +362,7 @@ class GraphEditor:
                 queue.clear()
                 queued.clear()
                 break
-            op = node.op
-            todo = cache.get(op)
-            if todo is None:
-                todo = list(by_key.get(op, ()))
-                for cls in type(op).__mro__:
-                    todo += by_key.get(cls, ())
-                cache[op] = todo
-            for r in todo:
+            for r in for_op(node.op):
                 try:
                     new = r.fn(node, self)
                 except Exception as exc:  # a broken rewrite must not break the program
@@ -335,25 +395,47 @@ def rewrite(fg: FunctionGraph, cfg: RewriteConfig | None = None) -> Report:
         return report
     editor: GraphEditor | None = GraphEditor(fg, report, cfg)
     report.nodes_before = len(editor.alive)
-    for phase in PHASES:
+    # an editor whose live nodes are the graph's (None once a pass has run); the op classes
+    # of those nodes once asked for (None again after node rewrites ran); the number of
+    # firings when the editor was made (none since: it is as a new one would be)
+    current: GraphEditor | None = editor
+    present: set[type] | None = None
+    fired_at = 0
+    for phase, entries in _plan(cfg):
         t0 = time.perf_counter()
-        entries: list[tuple[float, object]] = [(p.position, p) for p in _passes.values()
-                                               if p.phase == phase and _enabled(p, cfg)]
-        node_rw = [r for r in _rewrites.values() if r.phase == phase and _enabled(r, cfg)]
-        if node_rw:
-            entries.append((NODE_REWRITES_POSITION, node_rw))
-        entries.sort(key=lambda e: e[0])
-        for _pos, entry in entries:
+        for entry in entries:
             if isinstance(entry, GraphPass):
-                editor = None  # a pass may edit the graph freely: rebuild the index after it
+                if entry.needs is not None and current is not None and skip_by_op_classes:
+                    if present is None:
+                        present = current.op_classes()
+                    if not _any_subclass(present, entry.needs):
+                        # as after a pass that changed nothing: the next node rewrites start
+                        # from a new editor (its visiting order is the graph's topological
+                        # one, its scratch space empty)
+                        editor = None
+                        continue
+                editor = current = present = None  # a pass may edit the graph freely
                 entry.fn(fg, report)
             else:
                 if editor is None:
-                    editor = GraphEditor(fg, report, cfg)
+                    if current is not None and len(report.fired) == fired_at:
+                        current.memo = {}  # nothing changed since it was made: reuse it
+                    else:
+                        current = GraphEditor(fg, report, cfg)
+                        fired_at = len(report.fired)
+                    editor = current
                 editor.run(entry)
+                present = None
         report.seconds[phase] = time.perf_counter() - t0
-    report.nodes_after = len(editor.alive) if editor is not None else count_nodes(fg)
+    report.nodes_after = len(current.alive) if current is not None else count_nodes(fg)
     return report
+
+
+def _any_subclass(classes: set[type], bases: tuple) -> bool:
+    for t in classes:
+        if issubclass(t, bases):
+            return True
+    return False
 
 
 def clone_fgraph(fg: FunctionGraph) -> FunctionGraph:

@@ -136,4 +136,5 @@ def fuse_dot_update(fg: FunctionGraph, report: Report) -> None:
         report.record("dot_update", "MatMul+Gemm")
 
 
-register_pass("dot_update", "specialize", 48, tags=("blas",))(fuse_dot_update)
+register_pass("dot_update", "specialize", 48, tags=("blas",), needs=(Gemm,))(
+    fuse_dot_update)

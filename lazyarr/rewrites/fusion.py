@@ -382,5 +382,7 @@ def count_fused(fg: FunctionGraph) -> int:
     return sum(isinstance(n.op, (Composite, FusedReduce, RowProgram)) for n in fg.toposort())
 
 
-register_pass("elemwise_fusion", "specialize", 49, tags=("fusion",))(fuse_elemwise)
-register_pass("reduce_fusion", "specialize", 49.25, tags=("fusion",))(fuse_reduce_prologue)
+register_pass("elemwise_fusion", "specialize", 49, tags=("fusion",), needs=(Elemwise, Cast))(
+    fuse_elemwise)
+register_pass("reduce_fusion", "specialize", 49.25, tags=("fusion",), needs=(Reduce,))(
+    fuse_reduce_prologue)

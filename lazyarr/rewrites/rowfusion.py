@@ -213,4 +213,5 @@ def _convex(inside: set, pos: dict, readers: dict) -> bool:
     return True
 
 
-register_pass("row_fusion", "specialize", 49.4, tags=("fusion",))(fuse_rows)
+register_pass("row_fusion", "specialize", 49.4, tags=("fusion",), needs=(Reduce, FusedReduce))(
+    fuse_rows)

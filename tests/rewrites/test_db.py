@@ -154,3 +154,98 @@ def test_a_rewrite_that_raises_is_skipped_with_a_warning():
         assert [repr(n.op) for n in fg.toposort()] == ["sin"]
     finally:
         unregister("test_raises")
+
+
+# -- passes skipped where the graph lacks the ops they need ------------------------------------
+def _structure(fg: FunctionGraph) -> list:
+    """The graph as values: per node (topological order) its op and where each input comes
+    from (an input's position, a constant's bytes, a node's output), then the outputs'."""
+    ref: dict = {v: ("input", i) for i, v in enumerate(fg.inputs)}
+
+    def where(v):
+        if v in ref:
+            return ref[v]
+        d = np.asarray(v.data)
+        return ("const", d.dtype.str, d.shape, d.tobytes())
+
+    out = []
+    for t, node in enumerate(fg.toposort()):
+        out.append((type(node.op).__name__, repr(node.op), tuple(where(v) for v in node.inputs)))
+        ref.update(((o, (t, k)) for k, o in enumerate(node.outputs)))
+    return out + [tuple(where(v) for v in fg.outputs)]
+
+
+def _corpus() -> list[list]:
+    """Graphs (their output arrays) with and without the ops each pass needs: random
+    elementwise/reduction/index/cast/product graphs, updates, an MLP step at minibatch 1 (a
+    rank-1 update: `dot_update`) and 8 (row fusion), a cond and a scan."""
+    from .test_fuzz import _Builder
+
+    rng = np.random.default_rng(7)
+    graphs = [_Builder(rng).build() for _ in range(40)]
+    x = xp.asarray(np.zeros(50))
+    x[3] = 1.0
+    graphs.append([x[3], x])
+    for batch in (1, 8):
+        w1 = xp.asarray(rng.standard_normal((6, 5)).astype(np.float32))
+        w2 = xp.asarray(rng.standard_normal((5, 3)).astype(np.float32))
+        a = xp.asarray(rng.standard_normal((batch, 6)).astype(np.float32))
+        t = xp.asarray(np.eye(3, dtype=np.float32)[rng.integers(0, 3, batch)])
+
+        def loss(w1, w2, a=a, t=t):
+            z = xp.tanh(a @ w1) @ w2
+            return xp.mean(xp.sum(t * (xp.log(xp.sum(xp.exp(z), axis=1, keepdims=True)) - z),
+                                  axis=1))
+        g1, g2 = xp.grad(loss, argnums=(0, 1))(w1, w2)
+        graphs.append([w1 - 0.1 * g1, w2 - 0.1 * g2])
+    v = xp.asarray(rng.standard_normal(4))
+    graphs.append([xp.cond(xp.sum(v) > 0, lambda u: xp.exp(u) * 2.0, lambda u: -u, v) + 1.0])
+    graphs.append(list(xp.scan(lambda c, e: (c * e + 1.0, c), xp.asarray(1.0), v)))
+    return graphs
+
+
+def test_passes_skipped_for_missing_ops_change_nothing(monkeypatch):
+    """Skipping a pass whose ``needs`` the graph lacks gives the program running every pass
+    would: the same rewrites fire, in the same order, on the same graph."""
+    from lazyarr.rewrites import db
+
+    from .rw_helpers import graph_of
+
+    skipped = ran = 0
+    needs = {p.name: p.needs for p in db._passes.values() if p.needs is not None}
+    assert {"loop_rewrites", "sink_into_branches", "dot_update", "elemwise_fusion",
+            "reduce_fusion", "row_fusion"} <= set(needs)
+    with np.errstate(all="ignore"):
+        for outs in _corpus():
+            fg, _ = graph_of(*outs)
+            before = {type(n.op) for n in fg.toposort()}
+            report = rewrite(fg)
+            monkeypatch.setattr(db, "skip_by_op_classes", False)
+            every, _ = graph_of(*outs)
+            want = rewrite(every)
+            monkeypatch.setattr(db, "skip_by_op_classes", True)
+            assert report.fired == want.fired
+            assert _structure(fg) == _structure(every)
+            assert report.nodes_before == want.nodes_before
+            assert report.nodes_after == want.nodes_after == len(fg.toposort())
+            absent = [n for n, cls in needs.items()
+                      if not any(issubclass(t, cls) for t in before)]
+            skipped += len(absent)
+            ran += len(needs) - len(absent)
+    assert skipped > 40 and ran > 40  # both cases are covered
+
+
+def test_a_pass_runs_only_where_its_ops_are():
+    calls = []
+
+    @register_pass("test_needs_log", "stabilize", 5.0, needs=(Elemwise,))
+    def needs_log(fg, report):
+        calls.append([repr(n.op) for n in fg.toposort()])
+
+    try:
+        rewrite(_chain(2))  # --x: canonicalize leaves no node
+        assert calls == []
+        rewrite(_chain(1, "log"))
+        assert calls == [["log"]]
+    finally:
+        unregister("test_needs_log")
