@@ -53,6 +53,33 @@ def test_ops_are_interned_by_class_and_parameters():
     assert (a + 1.0)._v.owner.op is (a + 1.0)._v.owner.op
 
 
+def test_ops_with_exact_params_are_interned_apart_where_a_number_differs():
+    """Params equal by value but not by sign or type (0.0 and -0.0; 1, 1.0 and True) make
+    different ops where the op says its numbers matter (`Op.exact_params`), at any depth."""
+    from lazyarr.array.ops.composite import Composite
+    from lazyarr.array.ops.creation import Arange
+
+    f = np.dtype(np.float64)
+
+    def scaled(c):  # x * c, c a constant step of the composite
+        return Composite((f,), (("const", (), f, c), ("multiply", (0, 1), f, None)), (2,))
+
+    assert scaled(0.0) is scaled(0.0) and scaled(-0.0) is scaled(-0.0)
+    assert scaled(0.0) is not scaled(-0.0)
+    assert len({id(scaled(1)), id(scaled(1.0)), id(scaled(True))}) == 3
+    assert Arange(0, 3, 1, f, 3) is Arange(0, 3, 1, f, 3)
+    assert Arange(-0.0, 3, 1, f, 3) is not Arange(0.0, 3, 1, f, 3)
+    assert Arange(1, 3, 1, f, 2) is not Arange(True, 3, 1, f, 2)
+    # fused programs built one after the other keep their constants' signs (NumPy's results)
+    xn, yn = np.array([-1.0, 2.0, -3.0]), np.array([0.5, 0.25, 2.0])
+    x, y = xp.asarray(xn), xp.asarray(yn)
+    for c in (0.0, -0.0, 0.0):
+        got = np.asarray((x + y) * c)
+        want = (xn + yn) * c
+        np.testing.assert_array_equal(got, want)
+        assert (np.signbit(got) == np.signbit(want)).all(), c
+
+
 def test_apply_builds_typed_outputs_without_computing():
     x = Var.input(np.float32, (2, None), name="x")
     y = Var.input(np.float32, (1, 5))
