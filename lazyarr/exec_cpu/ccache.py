@@ -201,6 +201,21 @@ def reset() -> None:
         _state.pop(k, None)
 
 
+#: `kernel_key` of ``prelude + template`` by ``(prelude, template, flags, compiler, cpu)``
+#: (`load_kernels`: a program linked again hashes none of its kernels' sources)
+_keys: dict[tuple, str] = {}
+
+
+def _bundle_key(prelude: str, template: str) -> str:
+    memo = (prelude, template, " ".join(FLAGS + _libs()), _compiler_id(), _cpu_id())
+    key = _keys.get(memo)
+    if key is None:
+        if len(_keys) >= 1024:  # as `native.KERNEL_MEMO_MAX`: templates are kB each
+            _keys.clear()
+        key = _keys[memo] = kernel_key(prelude + template)
+    return key
+
+
 def kernel_key(source: str) -> str:
     h = hashlib.sha256(FORMAT)
     for part in (source.encode(), " ".join(FLAGS + _libs()).encode(), _compiler_id(),
@@ -260,7 +275,7 @@ def load_kernels(prelude: str, templates: list[str], suffix: str) -> list:
     per template, ``(library, name suffix)`` (the functions are ``<name><name suffix>``) or the
     `CompileError`/`OSError` that kept it from building (a failed bundle is retried kernel by
     kernel, so one bad kernel does not fail the others)."""
-    keys = [kernel_key(prelude + t) for t in templates]
+    keys = [_bundle_key(prelude, t) for t in templates]
     found: dict[str, object] = {}
     for key in dict.fromkeys(keys):
         lib = _loaded.get(key)

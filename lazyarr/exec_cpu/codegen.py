@@ -17,6 +17,7 @@ the layout class (which inputs are broadcast scalars), never on sizes:
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from pathlib import Path
@@ -80,6 +81,7 @@ def mvec_decls(have_mvec: bool) -> str:
     return "\n".join(out)
 
 
+@functools.cache
 def prelude(have_mvec: bool, shared_drivers: bool) -> str:
     """The C prelude every kernel source starts with (types, ``LA_*`` helpers, the drivers'
     interface). ``shared_drivers``: the kernels call the package's drivers through the table
@@ -167,7 +169,21 @@ def _float_lit(a: np.ndarray) -> str:
     return x.hex()
 
 
-class Kernel:
+class KernelSource:
+    """A kernel's C code: ``template()`` makes it, `cached_template` makes it once (a kernel
+    is not changed once made, and `native` reuses kernels across programs)."""
+
+    def template(self) -> str:
+        raise NotImplementedError
+
+    def cached_template(self) -> str:
+        t = self.__dict__.get("_template")
+        if t is None:
+            t = self._template = self.template()
+        return t
+
+
+class Kernel(KernelSource):
     """Source of one elementwise kernel and what the VM needs to call it."""
 
     symbols = ("la_contig", "la_strided")
@@ -410,7 +426,7 @@ def _extreme(kind: str, dt: np.dtype) -> str:
     return c_literal(info.min if kind == "max" else info.max, dt)
 
 
-class ReduceKernel:
+class ReduceKernel(KernelSource):
     """A reduction of a single-output composite's value (``FusedReduce``; a plain ``Reduce`` is
     the composite with no steps) over some axes, the prologue computed in the same pass.
 

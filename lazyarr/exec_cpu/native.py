@@ -33,6 +33,34 @@ __all__ = ["Kernel", "ReduceKernel", "RowKernel", "elementwise_kernel", "reduce_
 
 BLAS_TYPES = {np.dtype(t).num for t in ("float32", "float64", "complex64", "complex128")}
 _failed: set = set()
+#: kernels by what defines them (their composite or op, and the parameters their code
+#: depends on): linking a program again (a trace-cache miss of a known node) generates no
+#: code; cleared when it reaches `KERNEL_MEMO_MAX` entries (it keeps their ops alive)
+_kernels: dict[tuple, object] = {}
+KERNEL_MEMO_MAX = 1024
+
+
+_NONE = object()
+
+
+def _memo_kernel(key: tuple, make):
+    """``make()``'s kernel or None, made once per ``key`` (see `_kernels`)."""
+    k = _kernels.get(key)
+    if k is None:
+        if len(_kernels) >= KERNEL_MEMO_MAX:
+            _kernels.clear()
+        k = make()
+        _kernels[key] = _NONE if k is None else k
+    return None if k is _NONE else k
+
+
+def _have_c_types(dtypes) -> bool:
+    try:
+        for dt in dtypes:
+            c_type(dt)
+    except TypeError:
+        return False
+    return True
 _drivers: dict = {}  # "table": the address of the package's drivers' table, or None
 
 
@@ -83,11 +111,6 @@ def elementwise_kernel(node) -> Kernel | None:
         comp = single_composite(op, tuple(v.dtype for v in node.inputs), node.outputs[0].dtype)
     else:
         return None
-    try:
-        for dt in (*comp.in_dtypes, *comp.out_dtypes, *(s[2] for s in comp.steps)):
-            c_type(dt)
-    except TypeError:
-        return None
     if len(node.inputs) + len(node.outputs) > 96 or len(node.inputs) == 0:
         return None
     scalar = tuple(_is_scalar(v.shape) and not _is_scalar(node.outputs[0].shape)
@@ -95,7 +118,10 @@ def elementwise_kernel(node) -> Kernel | None:
     out = node.outputs[0]
     small = (len(node.outputs) == 1 and all(isinstance(d, int) for d in out.shape)
              and math.prod(out.shape) * out.dtype.itemsize < codegen.STREAM_BYTES)
-    return Kernel(comp, scalar, streaming=not small)
+    return _memo_kernel(
+        (Kernel, comp, scalar, not small),
+        lambda: Kernel(comp, scalar, streaming=not small) if _have_c_types(
+            (*comp.in_dtypes, *comp.out_dtypes, *(s[2] for s in comp.steps))) else None)
 
 
 def reduce_kernel(node) -> ReduceKernel | None:
@@ -109,29 +135,24 @@ def reduce_kernel(node) -> ReduceKernel | None:
         return None
     if red.kind not in ("sum", "prod", "mean", "max", "min", "all", "any"):
         return None
-    try:
-        for dt in (*comp.in_dtypes, *comp.out_dtypes, red.dtype, *(s[2] for s in comp.steps)):
-            c_type(dt)
-    except TypeError:
-        return None
     if len(node.inputs) + 1 > 96 or not node.inputs or len(node.outputs) != 1:
         return None
-    return ReduceKernel(comp, red.kind, red.dtype)
+    return _memo_kernel(
+        (ReduceKernel, comp, red.kind, np.dtype(red.dtype)),
+        lambda: ReduceKernel(comp, red.kind, red.dtype) if _have_c_types(
+            (*comp.in_dtypes, *comp.out_dtypes, red.dtype, *(s[2] for s in comp.steps)))
+        else None)
 
 
 def row_kernel(node) -> RowKernel | None:
     """The kernel of a `RowProgram` node (None where a dtype has no C type)."""
     if not isinstance(node.op, RowProgram) or len(node.inputs) + len(node.outputs) > 96:
         return None
-    try:
-        for v in (*node.inputs, *node.outputs):
-            c_type(v.dtype)
-        for _op, _refs, types in node.op.members:
-            for dt, _s in types:
-                c_type(dt)
-    except TypeError:
+    if not _have_c_types([v.dtype for v in (*node.inputs, *node.outputs)]
+                         + [dt for _op, _refs, types in node.op.members for dt, _s in types]):
         return None
-    return RowKernel(node.op, [(v.dtype, v.shape) for v in node.inputs])
+    types = tuple((v.dtype, v.shape) for v in node.inputs)
+    return _memo_kernel((RowKernel, node.op, types), lambda: RowKernel(node.op, list(types)))
 
 
 def _is_scalar(shape: tuple) -> bool:
@@ -168,7 +189,7 @@ def build_kernels(kernels: list[Kernel]) -> list:
         return [None] * len(kernels)
     table = shared_drivers()
     prelude = codegen.prelude(ccache.have_mvec(), table is not None)
-    templates = [k.template() for k in kernels]
+    templates = [k.cached_template() for k in kernels]
     todo = [t for t in dict.fromkeys(templates) if t not in _failed]
     loaded = dict(zip(todo, ccache.load_kernels(prelude, todo, codegen.SUFFIX)))
     if table is not None:  # each bundle, before any of its kernels runs (a cheap call)

@@ -19,6 +19,7 @@ from ..array.ops.reduce import Reduce
 from ..array.ops.rowprog import access, domain
 from .codegen import (
     _REDUCE,
+    KernelSource,
     _acc_type,
     _body,
     _extreme,
@@ -38,7 +39,7 @@ def _composite(op, in_dtypes: list, out_dtypes: list) -> Composite:
     return single_composite(op, tuple(in_dtypes), out_dtypes[0])
 
 
-class RowKernel:
+class RowKernel(KernelSource):
     """Source of one `RowProgram`'s kernel; ``in_types``: ``(dtype, shape)`` of its inputs."""
 
     symbols = ("la_rowprog",)

@@ -357,3 +357,33 @@ def test_a_long_expression_compiles_without_the_quadratic_compiler_passes():
     x = np.linspace(-3.0, 3.0, 7)
     got = np.asarray(xp.compile(chain)(xp.asarray(x)))
     np.testing.assert_array_equal(got, chain(x))  # exact: no contraction into fused multiply-adds
+
+
+def test_linking_a_graph_again_generates_no_kernel_code(monkeypatch):
+    """A kernel is made once per composite and the parameters its code depends on: linking
+    the same graph again (a trace-cache miss of a known structure) generates and hashes no C;
+    an operand broadcast from one element is such a parameter, so that node gets a kernel of
+    its own. Results as NumPy's."""
+    from lazyarr.exec_cpu import ccache, native
+
+    f = np.dtype(np.float64)
+    x, y = Var.input(f, (5,)), Var.input(f, (5,))
+    one = Var.input(f, (1,))
+    comp = Composite((f, f), (("multiply", (0, 1), f, None), ("exp", (2,), f, None)), (3,))
+
+    def graph(b):
+        return FunctionGraph([x, b], apply(comp, x, b))
+
+    xn, yn, on = np.linspace(-1, 1, 5), np.linspace(0.5, 2, 5), np.array([3.0])
+    assert_close = np.testing.assert_allclose
+    assert_close(link(graph(y))([xn, yn])[0], np.exp(xn * yn), rtol=1e-15)
+    made, hashed = [], []
+    monkeypatch.setattr(Kernel, "template", lambda self, t=Kernel.template: (
+        made.append(self), t(self))[1])
+    monkeypatch.setattr(ccache, "kernel_key", lambda s, k=ccache.kernel_key: (
+        hashed.append(1), k(s))[1])
+    assert_close(link(graph(y))([xn, yn])[0], np.exp(xn * yn), rtol=1e-15)
+    assert made == [] and hashed == []
+    assert_close(link(graph(one))([xn, on])[0], np.exp(xn * 3.0), rtol=1e-15)
+    assert len(made) == 1 and made[0].scalar_in == (False, True)
+    assert native.elementwise_kernel(graph(one).outputs[0].owner) is made[0]
