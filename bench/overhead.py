@@ -6,7 +6,10 @@ Measures, on tiny arrays where kernel time is negligible:
   program's thunks, profiled) and the rest (cut, key, cache lookup, VM loop, write-back), beside
   NumPy's time for the same 20 ops;
 * issue 6(d): one eager call of ``exp(-x*x/2)*sin(x) + 0.5*x*cos(x)`` on 100 float32 values
-  (build + materialize, cached program), beside NumPy's time for the same chain.
+  (build + materialize, cached program), beside NumPy's time for the same chain;
+* a trace-cache miss of a small graph (cut, rewrite, link, run): an eager step
+  ``x[t] = 1.0; float(x[t])`` with a new ``t`` each step (2 nodes), and the 20-node chain on a
+  new length each step, beside the same steps hitting the cache.
 Targets on a 2-core machine: <= 2 us per node built; <= 30 us per cached 20-node realization
 beyond kernel time; <= 10 us per eager call of the 6(d) chain.
 
@@ -120,6 +123,44 @@ def eager_chain_cost(number: int) -> dict:
             "numpy_us": _best_us("wave(np, xn)", g, number)}
 
 
+def _per_step_us(step, number: int, repeat: int = 5) -> float:
+    """Best µs per ``step(i)`` over ``repeat`` runs of ``number`` steps, ``i`` new each time."""
+    counter = iter(range(1 << 62))
+    best = float("inf")
+    for _ in range(repeat):
+        t = timeit.default_timer()
+        for _ in range(number):
+            step(next(counter))
+        best = min(best, (timeit.default_timer() - t) / number * 1e6)
+    return best
+
+
+def miss_costs(number: int) -> dict:
+    """µs per eager step that misses the trace cache (a program is cut, rewritten and linked),
+    beside the same step hitting it: a 2-node update and read at a new index each step, and
+    `_chain` (20 nodes) on a new length each step (its kernel is generated once)."""
+    x = xp.asarray(np.zeros(1 << 20))
+
+    def update(i):
+        x[i] = 1.0
+        float(x[i])
+
+    def chain(i):
+        n = 8 + i
+        a, b = xp.asarray(np.full(n, 0.5, np.float32)), xp.asarray(np.ones(n, np.float32))
+        float(_chain(a, b)[0])
+
+    out = {}
+    for name, step, n in (("update_2", update, number), ("chain_20", chain, number // 4)):
+        _per_step_us(step, 50, 1)  # warm: the first kernels and allocations
+        info0 = xp.trace_cache_info()
+        miss = _per_step_us(step, n)
+        info1 = xp.trace_cache_info()
+        hit = _per_step_us(lambda i, step=step: step(0), n)
+        out[name] = {"miss_us": miss, "hit_us": hit, "misses": info1["misses"] - info0["misses"]}
+    return out
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer repetitions")
@@ -146,13 +187,20 @@ def main(argv=None) -> dict:
         ("  of which building the 10 nodes", w["lazyarr_build_us"]),
         ("NumPy: the same chain", w["numpy_us"]),
     ], title="Issue 6(d): exp(-x*x/2)*sin(x) + 0.5*x*cos(x), 100 float32, eager"))
+    m = miss_costs(max(number // 20, 100))
+    print()
+    print(table(["step", "miss (µs)", "hit (µs)"], [
+        ("x[t] = 1.0; float(x[t]), new t (2 nodes)", m["update_2"]["miss_us"],
+         m["update_2"]["hit_us"]),
+        ("20-node chain, new length", m["chain_20"]["miss_us"], m["chain_20"]["hit_us"]),
+    ], title="Eager steps that miss the trace cache (cut, rewrite, link) and that hit it"))
     worst = max(a for _, a, _ in nodes[:3])
     print(f"\nTargets: <= 2 µs per node built (elementwise: {worst:.2f} µs); <= 30 µs per "
           f"cached 20-node realization beyond kernels ({r['overhead_beyond_kernel_us']:.1f} µs). "
           f"Cache misses while timing: {r['cache_misses_during_timing']}. <= 10 µs per eager "
           f"6(d) call ({w['lazyarr_us']:.1f} µs; NumPy {w['numpy_us']:.1f} µs).")
     data = {"node_build": [{"call": n, "lazyarr_us": a, "numpy_us": b} for n, a, b in nodes],
-            "realization": r, "eager_chain_6d": w}
+            "realization": r, "eager_chain_6d": w, "trace_cache_miss": m}
     path = save_json("overhead", data)
     png = bar_chart("overhead", [n for n, _, _ in nodes],
                     {"lazyarr: build node": [a for _, a, _ in nodes],
