@@ -158,12 +158,15 @@ cdef class ForwardIndex:
 
     cdef public list inputs, leaves, nodes
     cdef public object key
+    #: the 0-d small constants' places in ``key`` (`_walk.cut_scalars`: a template miss
+    #: looks for the family whose lifted constants make it a hit, `_lifted_index`)
+    cdef public list scalars
 
     def __init__(self, outputs, inputs):
         cdef Py_ssize_t i, j, n
-        wk = walk(list(outputs))
+        wk = walk(list(outputs), None, True)
         self.inputs = list(inputs)
-        self.leaves, self.nodes = wk.leaves, wk.nodes
+        self.leaves, self.nodes, self.scalars = wk.leaves, wk.nodes, wk.scalars
         n = len(self.leaves)
         pos = []
         absent = []  # the types of inputs the graph does not read: their zeros take them
@@ -387,8 +390,7 @@ cdef ForwardIndex _lifted_index(Var ov, list flat, ForwardIndex index):
     family lifts replaced by data leaves of their values (no rule can read a data leaf's
     value, so the template holds for every value); None while the family bakes them (or
     the graph has no 0-d constant)."""
-    # where the 0-d constants' values sit in the key: a walk that numbers as the index's did
-    scalars = walk([ov], None, True).scalars
+    scalars = index.scalars
     if not scalars:
         return None
     fkey, values = family_key(index.key[0], scalars)

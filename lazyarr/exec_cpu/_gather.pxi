@@ -367,17 +367,23 @@ cdef class ConcatThunk(_OutThunk):
         return 0
 
 
-# spec kinds of a basic index (`GetItem` entries "i", "s", "n")
+# spec kinds of a basic index (`GetItem` entries "i", "s", "n"; "d" and "t", an integer
+# and a slice start given as 0-d int64 inputs: `ops.index.dynamic_key`)
 DEF SL_INT = 0
 DEF SL_SLICE = 1
 DEF SL_NEW = 2
+DEF SL_DINT = 3
+DEF SL_DSLICE = 4
 
 
 cdef class SliceThunk(Thunk):
-    """``x[key]`` for a basic key (integers, slices, new axes): a view made through the NumPy
-    C API, no Python call. An integer out of bounds runs ``perform``, which raises."""
+    """``x[key]`` for a basic key (integers, slices, new axes, and integers and slice starts
+    given as 0-d int64 inputs after ``x``): a view made through the NumPy C API, no Python
+    call. An integer out of bounds (or an input that is no 0-d int64 array) runs
+    ``perform``, which raises."""
     cdef int n, nd_in
     cdef int kind[MAXDIM]
+    cdef int slot[MAXDIM]  # the input of a "d"/"t" entry
     cdef Py_ssize_t start[MAXDIM]
     cdef Py_ssize_t stop[MAXDIM]
     cdef Py_ssize_t step[MAXDIM]
@@ -388,12 +394,20 @@ cdef class SliceThunk(Thunk):
             raise ValueError("too many index entries for a native view")
         self.n = len(spec)
         self.nd_in = 0
-        cdef int j
+        cdef int j, k = 1
         cdef Py_ssize_t big = PY_SSIZE_T_MAX
         for j, e in enumerate(spec):
             if e[0] == "i":
                 self.kind[j] = SL_INT
                 self.start[j] = e[1]
+                self.nd_in += 1
+            elif e[0] == "d" or e[0] == "t":
+                self.kind[j] = SL_DINT if e[0] == "d" else SL_DSLICE
+                self.slot[j] = <int>self.ins[k]
+                k += 1
+                if e[0] == "t":
+                    self.stop[j] = e[1]  # the count
+                    self.step[j] = e[2]
                 self.nd_in += 1
             elif e[0] == "n":
                 self.kind[j] = SL_NEW
@@ -429,13 +443,27 @@ cdef class SliceThunk(Thunk):
                 od += 1
                 continue
             n = xd[d]
-            if self.kind[j] == SL_INT:
-                i = self.start[j]
+            if self.kind[j] == SL_INT or self.kind[j] == SL_DINT:
+                if self.kind[j] == SL_INT:
+                    i = self.start[j]
+                elif _int64_scalar(storage[self.slot[j]], &i):
+                    return Thunk.run(self, storage, shared)
                 if i < 0:
                     i += n
                 if i < 0 or i >= n:
                     return Thunk.run(self, storage, shared)
                 data += i * xs[d]
+            elif self.kind[j] == SL_DSLICE:
+                # a start normalized when built (`slice.indices`), ``count`` elements by step
+                if _int64_scalar(storage[self.slot[j]], &lo):
+                    return Thunk.run(self, storage, shared)
+                hi = lo + (self.stop[j] - 1) * self.step[j]
+                if lo < 0 or lo >= n or hi < 0 or hi >= n:
+                    return Thunk.run(self, storage, shared)
+                dims[od] = self.stop[j]
+                strides[od] = xs[d] * self.step[j]
+                data += lo * xs[d]
+                od += 1
             else:
                 lo, hi = self.start[j], self.stop[j]
                 dims[od] = PySlice_AdjustIndices(n, &lo, &hi, self.step[j])
@@ -446,6 +474,16 @@ cdef class SliceThunk(Thunk):
             d += 1
         storage[<Py_ssize_t>self.outs[0]] = la_strided_view(x, od, dims, strides, data)
         return 0
+
+
+cdef inline int _int64_scalar(object a, Py_ssize_t* out):
+    """``out[0]`` = the value of ``a``, a 0-d int64 array; 1 (nothing written) for anything
+    else."""
+    if (type(a) is not cnp.ndarray or cnp.PyArray_NDIM(<cnp.ndarray>a) != 0
+            or cnp.PyArray_TYPE(<cnp.ndarray>a) != cnp.NPY_INT64):
+        return 1
+    out[0] = <Py_ssize_t>(<int64_t*>cnp.PyArray_DATA(<cnp.ndarray>a))[0]
+    return 0
 
 
 cdef class BroadcastThunk(Thunk):

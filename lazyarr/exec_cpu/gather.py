@@ -67,7 +67,8 @@ def gather_thunk(node, ins: tuple, outs: tuple, free: tuple, reuse: bool,
 
 
 def slice_thunk(node, ins: tuple, outs: tuple, free: tuple) -> Thunk | None:
-    """The native view thunk of a basic-index `GetItem` (integers, slices, new axes) or of a
+    """The native view thunk of a basic-index `GetItem` (integers, slices, new axes, the
+    integers and slice starts given as inputs too) or of a
     `Flip`, `BroadcastTo` or `Diagonal`, else None. Its output is a view of its input: never a
     buffer to write in place."""
     op = node.op
@@ -80,6 +81,7 @@ def slice_thunk(node, ins: tuple, outs: tuple, free: tuple) -> Thunk | None:
         spec = tuple(("s", None, None, -1 if a in op.axes else None)
                      for a in range(len(node.inputs[0].shape)))
         return SliceThunk(op.perform, ins, outs, free, node, spec)
-    if type(op) is not GetItem or not op.view or len(op.spec) > 16 or len(ins) != 1:
+    if (type(op) is not GetItem or not op.view or len(op.spec) > 16
+            or len(ins) != 1 + sum(e[0] in "dt" for e in op.spec)):
         return None
     return SliceThunk(op.perform, ins, outs, free, node, op.spec)

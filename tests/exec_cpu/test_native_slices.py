@@ -120,3 +120,40 @@ def test_flip_in_a_loop_body_runs_natively():
     for _ in range(5):
         ref = ref[::-1] * 0.5
     np.testing.assert_array_equal(np.asarray(f(x)), ref)
+
+
+def _dynamic_program(key, x: np.ndarray):
+    """The program of ``x[key]`` with the key's integers and slice starts as inputs (a
+    trace-cache family's program, `ops.index.dynamic_key`), and those inputs' values."""
+    from lazyarr.array.ops.index import dynamic_key
+
+    spec, arrays, shape = parse_key(key, x.shape, None)
+    dspec, ints = dynamic_key(spec, [], x.shape, lambda k: np.array(k, np.int64))
+    v = Var.input(x.dtype, x.shape)
+    inputs = [Var.input(np.dtype(np.int64), ()) for _ in ints]
+    out, = apply(GetItem(dspec, shape), v, *inputs)
+    return link(FunctionGraph([v, *inputs], [out])), ints
+
+
+@pytest.mark.parametrize("key", KEYS + [(3, slice(1, 4)), (slice(-3, -1), -2)], ids=repr)
+def test_integers_and_slice_starts_given_as_inputs_are_numpys_view(key):
+    for how, x in _layouts((4, 5), np.float64):
+        prog, ints = _dynamic_program(key, x)
+        assert isinstance(prog.thunks[0], SliceThunk)
+        got = prog([x, *ints])[0]
+        ref = np.asarray(x[key])
+        assert got.shape == ref.shape and np.array_equal(got, ref), how
+        if got.ndim and got.size:
+            assert np.shares_memory(got, x), how
+
+
+def test_an_index_input_out_of_bounds_or_of_another_type_runs_perform():
+    x = np.arange(20.0).reshape(4, 5)
+    prog, ints = _dynamic_program((2, slice(1, 3)), x)
+    assert prog([x, np.array(-1, np.int64), np.array(3, np.int64)])[0].tolist() == [18.0, 19.0]
+    with pytest.raises(IndexError):
+        prog([x, np.array(4, np.int64), np.array(1, np.int64)])
+    with pytest.raises(IndexError, match="runs past axis 1"):  # NumPy would give 1 element
+        prog([x, np.array(0, np.int64), np.array(4, np.int64)])
+    # an int32 input is not read natively, but NumPy indexes with it alike
+    assert prog([x, np.array(1, np.int32), np.array(0, np.int64)])[0].tolist() == [5.0, 6.0]

@@ -28,9 +28,13 @@ _BIG = 1 << 62  # slice bounds are clamped to +-this
 FULL_SLICE = ("s", None, None, None)
 
 
-def _np_key(spec: tuple, arrays) -> tuple:
+def _np_key(spec: tuple, arrays, shape: tuple | None = None) -> tuple:
+    """The NumPy key of ``spec`` with its index inputs ``arrays``. With ``shape`` (the indexed
+    array's), a slice start given as an input whose slice would run past its axis raises
+    IndexError (NumPy would take fewer elements than the op's shape says)."""
     it = iter(arrays)
     out = []
+    dim = 0
     for e in spec:
         t = e[0]
         if t == "s":
@@ -39,14 +43,25 @@ def _np_key(spec: tuple, arrays) -> tuple:
             out.append(e[1])
         elif t == "n":
             out.append(None)
+            continue
         elif t == "e":
             out.append(Ellipsis)
         elif t == "d":  # a NumPy 0-d array is an integer here (an array would be advanced)
             out.append(int(next(it)))
         elif t == "t":
-            out.append(slice(*_fixed_slice(int(next(it)), e[1], e[2])[1:]))
+            start = int(next(it))
+            if shape is not None and not (
+                    0 <= start < shape[dim] and 0 <= start + (e[1] - 1) * e[2] < shape[dim]):
+                raise IndexError(f"a slice of {e[1]} elements by {e[2]} from {start} runs past "
+                                 f"axis {dim} of size {shape[dim]}")
+            out.append(slice(*_fixed_slice(start, e[1], e[2])[1:]))
         else:
-            out.append(next(it))
+            a = next(it)
+            out.append(a)
+            if getattr(a, "dtype", None) == np.bool_:
+                dim += a.ndim
+                continue
+        dim += 1
     return tuple(out)
 
 
@@ -274,7 +289,7 @@ class GetItem(Op):
         return [(x.dtype, self.out_shape)]
 
     def perform(self, x: np.ndarray, *arrays: np.ndarray) -> np.ndarray:
-        return np.asarray(x[_np_key(self.spec, arrays)])
+        return np.asarray(x[_np_key(self.spec, arrays, x.shape)])
 
     def __repr__(self) -> str:
         return f"GetItem{{{_spec_str(self.spec)}}}"
@@ -306,14 +321,14 @@ class UpdateAt:
 
     def perform(self, x: np.ndarray, value: np.ndarray, *arrays: np.ndarray) -> np.ndarray:
         y = x.copy()
-        self.write(y, _np_key(self.spec, arrays), value)
+        self.write(y, _np_key(self.spec, arrays, x.shape), value)
         return y
 
     def perform_into(self, x: np.ndarray, value: np.ndarray, *arrays: np.ndarray) -> np.ndarray:
         """`perform` writing into ``x`` itself (into a copy if ``x`` is read-only)."""
         if not x.flags.writeable:
             return self.perform(x, value, *arrays)
-        self.write(x, _np_key(self.spec, arrays), value)
+        self.write(x, _np_key(self.spec, arrays, x.shape), value)
         return x
 
     def __repr__(self) -> str:
