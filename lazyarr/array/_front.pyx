@@ -14,7 +14,8 @@ from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.object cimport PyObject, PyTypeObject
 from cpython.pythread cimport PyThread_get_thread_ident
 from cpython.ref cimport Py_REFCNT
-from cpython.tuple cimport PyTuple_GET_SIZE
+from cpython.ref cimport Py_INCREF
+from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE, PyTuple_New, PyTuple_SET_ITEM
 from cpython.weakref cimport PyWeakref_NewRef
 
 from ..graph._ir cimport Apply, Var, node1
@@ -383,13 +384,49 @@ cpdef object live_views(ArrayBase base):
     return views
 
 
-def view_node(op, ArrayBase base, tuple shape, object spec, tuple extra=None):
-    """`shape_node` over ``base``'s variable (then the leaves ``extra``: the integers of
-    ``op``'s key given as 0-d inputs), marked as a view of ``base`` with region ``spec``
-    (basic indexing)."""
+def view_node(op, ArrayBase base, tuple shape, object spec, tuple ints=None):
+    """`shape_node` over ``base``'s variable (then a constant leaf of each of ``ints``: the
+    integers and slice starts of ``op``'s key given as 0-d inputs, `int_leaf`), marked as a
+    view of ``base`` with region ``spec`` (basic indexing)."""
     cdef Var v = base._v
-    ins = (v,) if extra is None else (v,) + extra
+    cdef Py_ssize_t i, n
+    if ints is None:
+        ins = (v,)
+    else:
+        n = PyTuple_GET_SIZE(ints)
+        ins = PyTuple_New(n + 1)
+        Py_INCREF(v)
+        PyTuple_SET_ITEM(ins, 0, v)
+        for i in range(n):
+            leaf = int_leaf(<object>PyTuple_GET_ITEM(ints, i))
+            Py_INCREF(leaf)
+            PyTuple_SET_ITEM(ins, i + 1, leaf)
     return view_of(base, wrap(node1(op, ins, v.dtype, shape, v.depth + 1, 1)), spec)
+
+
+#: read-only 0-d int64 arrays by value: the data of `int_leaf`'s leaves
+cdef dict _int_data = {}
+cdef object _int64 = _np.dtype(_np.int64)
+
+
+cpdef Var int_leaf(object k):
+    """A constant leaf of int64 value ``k`` (an index given as an input:
+    `ops.index.dynamic_key`). A leaf of its own over data shared by value, not the shared
+    constant of ``k`` (`coerce.const`): two indices of a key with equal values would be one
+    leaf, and the cut's structure would change with the values."""
+    d = _int_data.get(k)
+    if d is None:
+        d = _np.array(k, _int64)
+        d.flags.writeable = False
+        if len(_int_data) > 4096:
+            _int_data.clear()
+        _int_data[k] = d
+    cdef Var leaf = Var.__new__(Var)
+    leaf.dtype = _int64
+    leaf.shape = ()
+    leaf.data = d
+    leaf.const = True
+    return leaf
 
 
 def shape_node(op, Var v, tuple shape):

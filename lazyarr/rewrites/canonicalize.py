@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..array.ops.elemwise import Cast
-from ..array.ops.index import DYNAMIC_INT, FULL_SLICE, GetItem, SetItem, UpdateAt, fixed_spec
+from ..array.ops.index import FULL_SLICE, GetItem, SetItem, UpdateAt, fixed_spec
 from ..array.ops.reduce import Reduce
 from ..array.ops.scatter import AddAt
 from ..array.ops.shape import BroadcastTo, Reshape, Transpose
@@ -276,12 +276,12 @@ def getitem_new_axes(node, g):
 @register_rewrite("fixed_ints", PHASE, tags=("layout", "fast_compile"),
                   op_classes=[GetItem, SetItem, AddAt])
 def fixed_ints(node, g):
-    """An integer index given as a constant 0-d input (``("d",)``, `ops.index.dynamic_ints`:
-    a program built for one value of it) is that integer again, ``("i", k)``: native views
-    and in-place writes know fixed keys."""
+    """An integer or a slice start given as a constant 0-d input (``("d",)``, ``("t", ...)``,
+    `ops.index.dynamic_key`: a program built for one value of it) is a fixed entry again:
+    native views, in-place writes and the rewrites that read keys know fixed ones."""
     op = node.op
     spec = op.spec
-    if DYNAMIC_INT not in spec:
+    if not any(e[0] in "dt" for e in spec):
         return None
     first = 2 if isinstance(op, UpdateAt) else 1
     fixed = fixed_spec(spec, node.inputs[first:])

@@ -459,3 +459,50 @@ def test_gradients_through_writes_at_integer_indices():
     want_gv[1] += 2 * y[2, 0]
     np.testing.assert_allclose(np.asarray(gx), want_gx)
     np.testing.assert_allclose(np.asarray(gv), want_gv)
+
+
+def test_a_negative_slice_start_reads_its_own_arrays_offset():
+    """``x[-2:]`` of arrays of different lengths: each reads its own last elements (the start
+    given as an input is normalized against each array's length, not the first one's)."""
+    a, b = xp.asarray(np.arange(5.0)), xp.asarray(np.arange(7.0))
+    assert np.asarray(a[-2:]).tolist() == [3.0, 4.0]
+    assert np.asarray(b[-2:]).tolist() == [5.0, 6.0]
+    M = xp.asarray(np.arange(30.0).reshape(3, 10))
+    P = xp.asarray(np.arange(12.0).reshape(3, 4))
+    np.testing.assert_array_equal(np.asarray(M[:, -3:]), np.arange(30.0).reshape(3, 10)[:, -3:])
+    assert float(xp.sum(P[:, -3:] ** 2)) == 426.0
+    np.testing.assert_array_equal(np.asarray(xp.grad(lambda p: xp.sum(p[:, -3:] ** 2))(P))[0],
+                                  [0.0, 2.0, 4.0, 6.0])
+    c, d = xp.asarray(np.arange(10.0)), xp.asarray(np.arange(12.0))
+    assert np.asarray(c[100:-4:-1]).tolist() == [9.0, 8.0, 7.0]
+    assert np.asarray(d[100:-4:-1]).tolist() == [11.0, 10.0, 9.0]
+
+
+def test_fixed_slice_starts_compile_to_native_views():
+    """``u[1:-1] + u[2:] + u[:-2]``: a program built for fixed starts folds them back, so each
+    slice is a native view (the starts given as inputs ran ``perform``)."""
+    from tests.program_kinds import thunk_kinds
+
+    u = xp.asarray(np.linspace(0.0, 1.0, 100))
+    f = xp.compile(lambda u: u[1:-1] + u[2:] + u[:-2])
+    program, _ = thunk_kinds(f, u)
+    assert [k for k in program if k.startswith("GetItem")] == ["GetItem:SliceThunk"] * 3
+    ops = sorted(repr(t.node.op) for t in f.program(u).vm.thunks
+                 if repr(t.node.op).startswith("GetItem"))
+    assert ops == ["GetItem{1:99:1}", "GetItem{2:100:1}", "GetItem{:-2}"], ops
+    un = np.linspace(0.0, 1.0, 100)
+    np.testing.assert_array_equal(np.asarray(f(u)), un[1:-1] + un[2:] + un[:-2])
+
+
+def test_equal_indices_of_two_arrays_are_separate_inputs():
+    """``A[i] + B[j]`` at random ``i``, ``j``: the cut's structure does not depend on whether
+    ``i == j`` (one shared leaf would make it another key), so misses settle."""
+    rng = np.random.default_rng(3)
+    A, B = xp.asarray(rng.standard_normal((4, 3))), xp.asarray(rng.standard_normal((4, 3)))
+    An, Bn = np.asarray(A), np.asarray(B)
+    pairs = [(int(i), int(j)) for i, j in rng.integers(0, 4, (40, 2))]
+    for k, (i, j) in enumerate(pairs):
+        if k == 10:
+            before = xp.trace_cache_info()["misses"]
+        np.testing.assert_array_equal(np.asarray(A[i] + B[j]), An[i] + Bn[j])
+    assert xp.trace_cache_info()["misses"] == before

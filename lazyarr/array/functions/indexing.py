@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from ...graph.basic import Var, apply
 from ...graph.userline import where
 from .. import dtypes as D
-from .._front import live_views, view_node
+from .._front import int_leaf, live_views, view_node
 from .._front import view_of as _front_view_of
 from ..coerce import Array, as_var, build, cast, const, is_scalar, rebind, wrap
 from ..materialize import live_pending
@@ -50,7 +48,7 @@ def getitem(x: Array, key) -> Array:
         except TypeError:  # a slice bound that is not hashable
             ck = hit = None
         if hit is not None:
-            return _view(hit, x)
+            return view_node(hit[1], x, hit[0].out_shape, hit[0].spec, hit[2])
     if type(key) is Array and key._v.dtype.kind in "iu" and v.shape:
         # x[idx], one integer index array: the spec and shape parse_key gives it
         k = key._v
@@ -58,34 +56,25 @@ def getitem(x: Array, key) -> Array:
         return build(GetItem(_gather_spec(len(v.shape)), k.shape + v.shape[1:]), v, k)
     spec, arrays, out_shape = parse_key(key, v.shape, as_var)
     if arrays:
-        spec, arrays = dynamic_key(spec, arrays, v.shape, _int_const)
+        spec, arrays = dynamic_key(spec, arrays, v.shape, int_leaf)
         return build(GetItem(spec, out_shape), v, *arrays)
-    op = GetItem(spec, out_shape)
+    hit = _view_ops(GetItem(spec, out_shape), v.shape)
     if ck is not None:
         if len(_key_cache) > 4096:
             _key_cache.clear()
-        _key_cache[ck] = op
-    return _view(op, x)
+        _key_cache[ck] = hit
+    return view_node(hit[1], x, out_shape, spec, hit[2])
 
 
-#: per basic-index `GetItem` (with integers or slice starts): its twin taking them as 0-d
-#: inputs, and those
-_dynamic_twins: dict = {}
-
-
-def _view(op: GetItem, x: Array) -> Array:
-    """``x[key]`` (``op``, a basic index) as a view node of ``x``. Its integers and slice
-    starts are 0-d inputs (`dynamic_key`: ``x[t]`` or ``X[i:i + B]`` at a changing offset
-    is one program), unless ``x``'s shape is known only at run time; its `_base` keeps the
-    fixed key (`follow_base`, `write_through`)."""
-    twin = _dynamic_twins.get(op)
-    if twin is None:
-        spec, ints = dynamic_key(op.spec, [], x._v.shape, _int_const)
-        twin = (GetItem(spec, op.out_shape), tuple(ints)) if ints else (op, None)
-        if len(_dynamic_twins) > 4096:
-            _dynamic_twins.clear()
-        _dynamic_twins[op] = twin
-    return view_node(twin[0], x, op.out_shape, op.spec, twin[1])
+def _view_ops(op: GetItem, shape: tuple) -> tuple:
+    """``(op, node op, ints)`` for a view ``x[key]`` (``op``, a basic index) of an array of
+    ``shape``: the node's op is the twin of ``op`` taking its integers and slice starts as 0-d
+    inputs, ``ints`` their values (`dynamic_key`: ``x[t]`` or ``X[i:i + B]`` at a changing
+    offset is one program); ``op`` itself and None where ``shape`` is known only at run time
+    or the key has neither. The view's `_base` keeps ``op``'s fixed key (`follow_base`,
+    `write_through`); each view gets leaves of its own (`_front.int_leaf`)."""
+    spec, ints = dynamic_key(op.spec, [], shape, int)
+    return (op, GetItem(spec, op.out_shape), tuple(ints)) if ints else (op, op, None)
 
 
 def _gather_spec(ndim: int, _specs: dict = {}) -> tuple:  # noqa: B006 (a cache)
@@ -119,7 +108,7 @@ def _region(base: Var, spec, shape: tuple) -> Var:
     elif None in base.shape:
         op = GetItem(spec, shape)
     else:
-        dspec, ints = dynamic_key(spec, [], base.shape, _int_const)
+        dspec, ints = dynamic_key(spec, [], base.shape, int_leaf)
         return apply(GetItem(dspec, shape), base, *ints)[0]
     return apply(op, base)[0]
 
@@ -161,7 +150,7 @@ def write_through(view: Array) -> None:
         rebind(base, build(Transpose(tuple(inverse)), view._v)._v, view)
     else:
         bv, arrays = base._v, []
-        spec, arrays = dynamic_key(spec, arrays, bv.shape, _int_const)
+        spec, arrays = dynamic_key(spec, arrays, bv.shape, int_leaf)
         rebind(base, build(SetItem(spec), bv, view._v, *arrays)._v, view)
 
 
@@ -192,23 +181,23 @@ def setitem(x: Array, key, value) -> None:
     if b is None or len(val.shape) > len(out_shape) or (None not in out_shape and b != out_shape):
         raise ValueError(f"cannot assign a value of shape {val.shape} to an index selecting "
                          f"shape {out_shape} ({where()})")
-    spec, arrays = dynamic_key(spec, arrays, v.shape, _int_const)
+    if arrays:
+        spec, arrays = dynamic_key(spec, arrays, v.shape, int_leaf)
+    else:  # a basic key: its dynamic twin remembered
+        twin = _write_twins.get((spec, v.shape))
+        if twin is None:
+            dspec, ints = dynamic_key(spec, [], v.shape, int)
+            twin = (dspec, tuple(ints))
+            if len(_write_twins) > 4096:
+                _write_twins.clear()
+            _write_twins[(spec, v.shape)] = twin
+        spec, arrays = twin[0], [int_leaf(k) for k in twin[1]]
     rebind(x, build(SetItem(spec), v, val, *arrays)._v)
 
 
-#: read-only 0-d int64 arrays by value, the data of `_int_const`'s leaves
-_int_data: dict[int, np.ndarray] = {}
+#: per basic key and shape written: the key with its integers and slice starts as inputs,
+#: and their values (`dynamic_key`)
+_write_twins: dict = {}
 
 
-def _int_const(k: int) -> Var:
-    """A constant leaf of int64 value ``k`` (`dynamic_key`). A leaf of its own, not the
-    shared constant of ``k`` (`coerce.const`): two indices of a key with equal values would
-    be one leaf, and the cut's structure would change with the values."""
-    d = _int_data.get(k)
-    if d is None:
-        d = np.array(k, D.int64)
-        d.flags.writeable = False
-        if len(_int_data) > 4096:
-            _int_data.clear()
-        _int_data[k] = d
-    return Var(D.int64, (), None, 0, d, True)
+
