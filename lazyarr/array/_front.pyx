@@ -604,7 +604,7 @@ def binary(op, fn, types, coerce_pair, cast, broadcast_shapes, str dunder=None):
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.dict cimport PyDict_GetItem
-from libc.string cimport memcmp
+from libc.string cimport memcmp, memset
 
 import os as _os
 import threading
@@ -816,17 +816,62 @@ def realize(vars):
     _realize_list(list(vars))
 
 
-cdef Entry _find(bytes key, list asked, bytes dead):
+cdef Entry _find(bytes key, list asked, bytes dead, list scalars=None):
     """The entry of ``key`` (words, then the donation suffix ``dead``) when no recent key
-    matched: the cache's, or what `materialize._prepare` builds or finds for ``asked``;
-    remembered as recent when it is the cache's (a scalar family's program is not)."""
+    matched: the cache's, a scalar family's (``scalars``: the walk's `Walk.scalars`), or
+    what `materialize._prepare` builds or finds for ``asked``; remembered as recent when it
+    is the cache's (a scalar family's program is not)."""
     cdef Entry entry = _cache._hit(key)
     if entry is None:
+        if scalars:
+            entry = _family_entry(key, dead, scalars)
+            if entry is not None:
+                return entry
         entry, stored = _prepare(asked, key, dead)
         if not stored:
             return entry
     _cache._remember(key, entry)
     return entry
+
+
+cdef bint _want_scalars():
+    """Whether walks should record the 0-d constants' places (`Walk.scalars`): some family
+    of `materialize.scalar_families` exists, whose program a miss may find (`_family_entry`)."""
+    fams = _cache.families
+    return fams is not None and len(fams) > 0
+
+
+cdef Entry _family_entry(bytes key, bytes dead, list scalars):
+    """The program of ``key``'s scalar family when it serves these constants' values as they
+    are (`ScalarFamilies.known`, here in C: the walk recorded where the values sit, so no
+    second walk), counted as a hit; else None (`materialize._prepare` decides)."""
+    fams = _cache.families
+    cdef object d = fams._d
+    cdef Py_ssize_t nw = PyBytes_GET_SIZE(key) - PyBytes_GET_SIZE(dead), start, n
+    cdef bytearray k = bytearray(key[:nw])
+    cdef char* kp = k
+    cdef list values = []
+    for item in scalars:
+        start = <Py_ssize_t>(<tuple>item)[1]
+        n = <Py_ssize_t>(<tuple>item)[2]
+        values.append(key[8 * start:8 * (start + n)])
+        memset(kp + 8 * start, 0, 8 * n)
+    fkey = bytes(k) + dead
+    fam = d.get(fkey)
+    if fam is None:
+        return None
+    varying = fam.varying
+    payload = fam.payload
+    if varying is None or payload is None:
+        return None
+    baked = fam.values
+    for j in range(len(values)):
+        if j not in varying and values[j] != baked[j]:
+            return None
+    d.move_to_end(fkey)
+    fams.count_hit()
+    _cache.count_hit_after_miss()
+    return <Entry>payload
 
 
 cdef int _run_donating(Walk wk, list pending, Py_ssize_t n_asked, Py_ssize_t n_own,
@@ -841,7 +886,7 @@ cdef int _run_donating(Walk wk, list pending, Py_ssize_t n_asked, Py_ssize_t n_o
     entry = _cache._recent(<char*>wk.w.p, wk.w.n * 8, dead)
     if entry is None:
         entry = _find(PyBytes_FromStringAndSize(<char*>wk.w.p, wk.w.n * 8) + dead,
-                      pending[:n_asked], dead)
+                      pending[:n_asked], dead, wk.scalars)
     pos = entry.positions
     cdef list args = [(<Var>PyList_GET_ITEM(leaves, <Py_ssize_t>p)).data for p in pos]
     cdef list given = donated_args(pos, dead) if entry.donates else []
@@ -1031,7 +1076,8 @@ cdef _realize_locked(list vars, bint share=True):
                 _symbolic(v)
         return
     cdef Py_ssize_t n_own = len(pending)
-    wk = _start(pending, extras, False)
+    cdef bint scalars = _want_scalars()
+    wk = _start(pending, extras, False, scalars)
     if _live and share:
         only = _only_asked(_live, pending)
         if only:
@@ -1043,7 +1089,7 @@ cdef _realize_locked(list vars, bint share=True):
                 pending += more
                 if not wk._extend(more):
                     extras = []
-                    wk = _start(pending, extras, False)
+                    wk = _start(pending, extras, False, scalars)
     n_asked = len(pending)
     if extras:
         pending += extras
@@ -1070,7 +1116,7 @@ cdef _realize_locked(list vars, bint share=True):
         if entry is None:
             key = PyBytes_FromStringAndSize(<char*>wk.w.p, wk.w.n * 8)
             wk.w.n = n0
-            entry = _find(key, pending[:n_asked], b"")
+            entry = _find(key, pending[:n_asked], b"", wk.scalars)
         else:
             wk.w.n = n0
         # a symbolic leaf keys differently from a leaf with data, so a hit never lacks data
