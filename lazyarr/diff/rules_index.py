@@ -37,12 +37,15 @@ def _select(spec: tuple, x_shape: tuple, g, arrays):
 
 
 def _has_int_arrays(spec, arrays) -> bool:
-    """Some index array of ``spec`` (an ``("a",)`` entry; a ``("d",)`` one is an integer)
-    holds integers: it may repeat an index."""
+    """Some index array of ``spec`` (an ``("a",)`` entry; the inputs of ``("d",)`` and
+    ``("t", ...)`` entries are an integer and a slice start) holds integers: it may repeat
+    an index."""
     it = iter(arrays)
     for e in spec:
-        if e[0] in "ad" and next(it).dtype.kind in "iu" and e[0] == "a":
-            return True
+        if e[0] in "adt":
+            a = next(it)
+            if e[0] == "a" and a.dtype.kind in "iu":
+                return True
     return False
 
 

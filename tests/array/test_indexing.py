@@ -506,3 +506,31 @@ def test_equal_indices_of_two_arrays_are_separate_inputs():
             before = xp.trace_cache_info()["misses"]
         np.testing.assert_array_equal(np.asarray(A[i] + B[j]), An[i] + Bn[j])
     assert xp.trace_cache_info()["misses"] == before
+
+
+def test_derivatives_of_a_slice_start_beside_a_mask_use_plain_writes():
+    """``x[2:5, mask]``: the start input is not an index array, so the selection's adjoint is
+    a plain write (a repeated index is impossible), not a scatter-add with a last-write
+    mask; the values are the analytic ones."""
+    from lazyarr.diff.rules_index import _has_int_arrays
+
+    spec = (("t", 3, 1), ("a",))
+    assert not _has_int_arrays(spec, [np.array(1), np.array([True, False, True])])
+    assert _has_int_arrays((("t", 3, 1), ("a",)), [np.array(1), np.array([0, 2])])
+    x0 = np.arange(24.0).reshape(6, 4)
+    mask = np.array([True, False, True, True])
+
+    def f(x):
+        y = x * 1.0
+        y[1:3, mask] = x[2:4, mask] * 2.0
+        return xp.sum(y[2:5, mask] ** 2)
+
+    g = np.asarray(xp.grad(f)(xp.asarray(x0)))
+    y = x0.copy()
+    y[1:3, mask] = x0[2:4, mask] * 2.0
+    dy = np.zeros_like(y)
+    dy[2:5, mask] = 2 * y[2:5, mask]
+    want = dy.copy()
+    want[1:3, mask] = 0.0
+    want[2:4, mask] += 2.0 * dy[1:3, mask]
+    np.testing.assert_allclose(g, want)
