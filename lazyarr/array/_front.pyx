@@ -604,7 +604,7 @@ def binary(op, fn, types, coerce_pair, cast, broadcast_shapes, str dunder=None):
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.dict cimport PyDict_GetItem
-from libc.string cimport memcmp, memset
+from libc.string cimport memcmp
 
 import os as _os
 import threading
@@ -843,35 +843,15 @@ cdef bint _want_scalars():
 
 cdef Entry _family_entry(bytes key, bytes dead, list scalars):
     """The program of ``key``'s scalar family when it serves these constants' values as they
-    are (`ScalarFamilies.known`, here in C: the walk recorded where the values sit, so no
-    second walk), counted as a hit; else None (`materialize._prepare` decides)."""
+    are (`ScalarFamilies.known_words`: the walk recorded where the values sit, so no second
+    walk), counted as a hit; else None (`materialize._prepare` decides)."""
     fams = _cache.families
-    cdef object d = fams._d
-    cdef Py_ssize_t nw = PyBytes_GET_SIZE(key) - PyBytes_GET_SIZE(dead), start, n
-    cdef bytearray k = bytearray(key[:nw])
-    cdef char* kp = k
-    cdef list values = []
-    for item in scalars:
-        start = <Py_ssize_t>(<tuple>item)[1]
-        n = <Py_ssize_t>(<tuple>item)[2]
-        values.append(key[8 * start:8 * (start + n)])
-        memset(kp + 8 * start, 0, 8 * n)
-    fkey = bytes(k) + dead
-    fam = d.get(fkey)
+    fam = fams.known_words(key, dead, scalars)
     if fam is None:
         return None
-    varying = fam.varying
-    payload = fam.payload
-    if varying is None or payload is None:
-        return None
-    baked = fam.values
-    for j in range(len(values)):
-        if j not in varying and values[j] != baked[j]:
-            return None
-    d.move_to_end(fkey)
     fams.count_hit()
     _cache.count_hit_after_miss()
-    return <Entry>payload
+    return <Entry>fam.payload
 
 
 cdef int _run_donating(Walk wk, list pending, Py_ssize_t n_asked, Py_ssize_t n_own,

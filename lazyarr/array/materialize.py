@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..graph import pipeline
-from ..graph._walk import cut_scalars, walk
+from ..graph._walk import cut_scalars
 from ..graph.basic import Var, key_ops, may_raise_at
 from ..graph.fgraph import SMALL_CONST, FunctionGraph
 from ..graph.scalar_families import ScalarFamilies, family_key
@@ -66,22 +66,12 @@ trace_cache.families = scalar_families  # cleared with it
 
 def _prepare(asked: list[Var], key: bytes, dead: bytes = b"") -> tuple[Entry, bool]:
     """The program of a trace-cache miss, and whether it was stored under ``key``: the full
-    cut of ``asked`` (the same walk as the key's, with its steps) compiled and stored, or
-    the program of its family (`scalar_families`) whose arguments include the 0-d constants
-    that kept changing (not stored: each value would take an entry). ``dead``: the key's
-    suffix naming the leaves whose buffers the outputs may take (`_donate.dead_leaves`)."""
-    if len(scalar_families):
-        # a family whose program takes the changing constants: found with a walk that
-        # numbers as the key's did, without the full cut's steps
-        scalars = walk(asked, None, True).scalars
-        if scalars:
-            nw = len(key) - len(dead)
-            fkey, values = family_key(key[:nw], scalars)
-            fam = scalar_families.known(fkey + dead, values)
-            if fam is not None:
-                scalar_families.count_hit()
-                trace_cache.count_hit_after_miss()
-                return fam.payload, False
+    cut of ``asked`` (the same walk as the key's, with its steps) compiled and stored, or,
+    where the constants of a family (`scalar_families`) keep changing, a program whose
+    arguments include them, kept as the family's (not stored: each value would take an
+    entry; the realization finds it for later values, `_front._family_entry`). ``dead``:
+    the key's suffix naming the leaves whose buffers the outputs may take
+    (`_donate.dead_leaves`)."""
     extras: list[Var] = []
     leaves, steps, out_refs, key2, scalars = cut_scalars(asked, extras)
     assert key2 + dead == key, "cut and cut_key disagree"

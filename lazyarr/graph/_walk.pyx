@@ -198,8 +198,8 @@ cdef Py_ssize_t _spare_stack_cap = 0
 #: tables and stacks up to this many slots are kept for the next walk
 cdef Py_ssize_t SPARE_MAX = 1024
 #: a small const leaf's data, by address -> ``(data, key words)`` (tag, type, bytes, as
-#: `bytes`): constants share their data (`coerce.const`; the leaves of index constants,
-#: `indexing._int_const`, are fresh), so most walks meet the same few; cleared when it
+#: `bytes`): constants share their data (`coerce.const`; index constants are fresh leaves
+#: over shared data, `_front.int_leaf`), so most walks meet the same few; cleared when it
 #: reaches CONST_MEMO_MAX
 cdef dict _const_words = {}
 cdef Py_ssize_t CONST_MEMO_MAX = 4096
@@ -499,6 +499,24 @@ def cut(list outputs, list extras=None):
     docstring); held pending variables met on the way are appended to ``extras`` if given."""
     cdef Walk wk = _start(outputs, extras, True)
     return wk.leaves, wk.steps, wk.out_refs(), wk._key()
+
+
+cpdef tuple family_words(bytes key, list scalars):
+    """``(key with the value words of each 0-d constant zeroed, those values)`` (`bytes`
+    each): the family key of `graph.scalar_families`. ``scalars``: per constant, ``(leaf
+    number, first word, word count)`` in ``key`` (`Walk.scalars`)."""
+    cdef Py_ssize_t start, n, size = PyBytes_GET_SIZE(key)
+    out = PyBytes_FromStringAndSize(PyBytes_AS_STRING(key), size)
+    cdef char* p = PyBytes_AS_STRING(out)  # a new object no one else sees yet
+    cdef list values = []
+    for item in scalars:
+        start = 8 * <Py_ssize_t>(<tuple>item)[1]
+        n = 8 * <Py_ssize_t>(<tuple>item)[2]
+        if start < 0 or start + n > size:
+            raise ValueError("a constant's words lie outside the key")
+        values.append(PyBytes_FromStringAndSize(PyBytes_AS_STRING(key) + start, n))
+        memset(p + start, 0, n)
+    return out, tuple(values)
 
 
 def cut_scalars(list outputs, list extras=None):

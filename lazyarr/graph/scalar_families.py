@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
+from ._walk import family_words
+
 #: a family bakes its 0-d constants until this many distinct value tuples were met; that one
 #: lifts the constants whose values differed
 LIFT_AFTER = 3
@@ -23,13 +25,8 @@ LIFT_AFTER = 3
 def family_key(key: bytes, scalars: list[tuple[int, int, int]]) -> tuple[bytes, tuple]:
     """``key`` with the value words of each 0-d constant zeroed, and those values (`bytes`
     each). ``scalars``: per 0-d constant, ``(leaf number, first word, word count)`` in the
-    key (`_walk.cut_scalars`, `Walk.scalars`)."""
-    k = bytearray(key)
-    values = []
-    for _leaf, start, n in scalars:
-        values.append(key[8 * start:8 * (start + n)])
-        k[8 * start:8 * (start + n)] = bytes(8 * n)
-    return bytes(k), tuple(values)
+    key (`_walk.cut_scalars`, `Walk.scalars`). In C: `_walk.family_words`."""
+    return family_words(key, scalars)
 
 
 class Family:
@@ -95,6 +92,12 @@ class ScalarFamilies:
                 return None
         self._d.move_to_end(fkey)
         return fam
+
+    def known_words(self, key: bytes, dead: bytes, scalars: list) -> Family | None:
+        """`known` for a trace-cache key: ``key`` ends with the donation suffix ``dead``,
+        ``scalars`` says where its 0-d constants' values sit (`Walk.scalars`)."""
+        fkey, values = family_words(key[:len(key) - len(dead)], scalars)
+        return self.known(fkey + dead, values)
 
     def count_hit(self) -> None:
         self.hits += 1

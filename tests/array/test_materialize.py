@@ -638,16 +638,16 @@ def test_a_python_float_that_changes_every_step_stops_compiling_new_programs(mon
     info = xp.trace_cache_info()
     assert info["misses"] - info0["misses"] == LIFT_AFTER
     assert info["hits"] - info0["hits"] == 40 - LIFT_AFTER
-    # the realization finds the lifted program itself (the walk recorded where the
-    # constants sit): no call into `_prepare`, whose lookup walks the graph again
-    walks = []
-    real_walk = M.walk
-    monkeypatch.setattr(M, "walk", lambda *a: walks.append(a) or real_walk(*a))
+    # the realization finds the lifted program itself (its walk recorded where the
+    # constants sit): no call into `_prepare`, which would cut the graph again
+    cuts = []
+    real_cut = M.cut_scalars
+    monkeypatch.setattr(M, "cut_scalars", lambda *a: cuts.append(a) or real_cut(*a))
     for i in range(40, 50):
         w = (w - 0.1 / (1 + i) * g) * 0.999
         want = (want - 0.1 / (1 + i) * g0) * 0.999
         np.testing.assert_allclose(np.asarray(w), want, rtol=1e-13)
-    assert not walks and len(built) == LIFT_AFTER
+    assert not cuts and len(built) == LIFT_AFTER
 
 
 def test_a_lifted_program_is_left_when_another_constant_starts_changing(monkeypatch):

@@ -13,7 +13,10 @@ from ..ops.elemwise import broadcast_shapes
 from ..ops.index import GetItem, SetItem, check_known_bounds, dynamic_key, parse_key
 from ..ops.shape import Reshape, Transpose
 
+#: per basic key (`_cache_key`) and indexed shape: ``(GetItem op, node op, ints)`` (`_twin`)
 _key_cache: dict = {}
+#: per basic spec and indexed shape: ``(spec with inputs, their values)`` (`_twin`)
+_twins: dict = {}
 _BASIC = (int, type(None), type(Ellipsis))
 
 
@@ -48,7 +51,8 @@ def getitem(x: Array, key) -> Array:
         except TypeError:  # a slice bound that is not hashable
             ck = hit = None
         if hit is not None:
-            return view_node(hit[1], x, hit[0].out_shape, hit[0].spec, hit[2])
+            op, node_op, ints = hit
+            return view_node(node_op, x, op.out_shape, op.spec, ints)
     if type(key) is Array and key._v.dtype.kind in "iu" and v.shape:
         # x[idx], one integer index array: the spec and shape parse_key gives it
         k = key._v
@@ -58,23 +62,35 @@ def getitem(x: Array, key) -> Array:
     if arrays:
         spec, arrays = dynamic_key(spec, arrays, v.shape, int_leaf)
         return build(GetItem(spec, out_shape), v, *arrays)
-    hit = _view_ops(GetItem(spec, out_shape), v.shape)
+    # the view's node takes the key's integers and slice starts as inputs; its `_base`
+    # keeps the fixed key (`follow_base`, `write_through`)
+    dspec, ints = _twin(spec, v.shape)
+    op = GetItem(spec, out_shape)
+    hit = (op, GetItem(dspec, out_shape), ints) if ints else (op, op, None)
     if ck is not None:
         if len(_key_cache) > 4096:
             _key_cache.clear()
         _key_cache[ck] = hit
-    return view_node(hit[1], x, out_shape, spec, hit[2])
+    return view_node(hit[1], x, out_shape, spec, ints)
 
 
-def _view_ops(op: GetItem, shape: tuple) -> tuple:
-    """``(op, node op, ints)`` for a view ``x[key]`` (``op``, a basic index) of an array of
-    ``shape``: the node's op is the twin of ``op`` taking its integers and slice starts as 0-d
-    inputs, ``ints`` their values (`dynamic_key`: ``x[t]`` or ``X[i:i + B]`` at a changing
-    offset is one program); ``op`` itself and None where ``shape`` is known only at run time
-    or the key has neither. The view's `_base` keeps ``op``'s fixed key (`follow_base`,
-    `write_through`); each view gets leaves of its own (`_front.int_leaf`)."""
-    spec, ints = dynamic_key(op.spec, [], shape, int)
-    return (op, GetItem(spec, op.out_shape), tuple(ints)) if ints else (op, op, None)
+def _twin(spec: tuple, shape: tuple) -> tuple[tuple, tuple | None]:
+    """A basic key ``spec`` over an array of ``shape`` with its integers and slice starts given
+    as 0-d inputs (`dynamic_key`: ``x[t]``, ``X[i:i + B]`` at a changing offset is one
+    program), and their values (None where there is none, or ``shape`` is known only at run
+    time); remembered. Each node gets leaves of its own for them (`_front.int_leaf`)."""
+    twin = _twins.get((spec, shape))
+    if twin is None:
+        dspec, ints = dynamic_key(spec, [], shape, int)
+        twin = (dspec, tuple(ints) if ints else None)
+        if len(_twins) > 4096:
+            _twins.clear()
+        _twins[(spec, shape)] = twin
+    return twin
+
+
+def _leaves(ints: tuple | None) -> list:
+    return [] if ints is None else [int_leaf(k) for k in ints]
 
 
 def _gather_spec(ndim: int, _specs: dict = {}) -> tuple:  # noqa: B006 (a cache)
@@ -105,11 +121,9 @@ def _region(base: Var, spec, shape: tuple) -> Var:
         op = Reshape(shape)
     elif type(spec) is Transpose:
         op = spec
-    elif None in base.shape:
-        op = GetItem(spec, shape)
     else:
-        dspec, ints = dynamic_key(spec, [], base.shape, int_leaf)
-        return apply(GetItem(dspec, shape), base, *ints)[0]
+        dspec, ints = _twin(spec, base.shape)
+        return apply(GetItem(dspec, shape), base, *_leaves(ints))[0]
     return apply(op, base)[0]
 
 
@@ -149,9 +163,9 @@ def write_through(view: Array) -> None:
             inverse[p] = i
         rebind(base, build(Transpose(tuple(inverse)), view._v)._v, view)
     else:
-        bv, arrays = base._v, []
-        spec, arrays = dynamic_key(spec, arrays, bv.shape, int_leaf)
-        rebind(base, build(SetItem(spec), bv, view._v, *arrays)._v, view)
+        bv = base._v
+        dspec, ints = _twin(spec, bv.shape)
+        rebind(base, build(SetItem(dspec), bv, view._v, *_leaves(ints))._v, view)
 
 
 def setitem(x: Array, key, value) -> None:
@@ -183,21 +197,7 @@ def setitem(x: Array, key, value) -> None:
                          f"shape {out_shape} ({where()})")
     if arrays:
         spec, arrays = dynamic_key(spec, arrays, v.shape, int_leaf)
-    else:  # a basic key: its dynamic twin remembered
-        twin = _write_twins.get((spec, v.shape))
-        if twin is None:
-            dspec, ints = dynamic_key(spec, [], v.shape, int)
-            twin = (dspec, tuple(ints))
-            if len(_write_twins) > 4096:
-                _write_twins.clear()
-            _write_twins[(spec, v.shape)] = twin
-        spec, arrays = twin[0], [int_leaf(k) for k in twin[1]]
+    else:
+        spec, ints = _twin(spec, v.shape)
+        arrays = _leaves(ints)
     rebind(x, build(SetItem(spec), v, val, *arrays)._v)
-
-
-#: per basic key and shape written: the key with its integers and slice starts as inputs,
-#: and their values (`dynamic_key`)
-_write_twins: dict = {}
-
-
-

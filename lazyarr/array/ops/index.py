@@ -20,9 +20,6 @@ from .elemwise import broadcast_shapes
 # | ("d",) | ("t", count, step)  (an integer, a slice's start, given as a 0-d input:
 #   `dynamic_key`)
 
-#: the spec entry of an integer given as a 0-d input (`dynamic_key`)
-DYNAMIC_INT = ("d",)
-
 _BIG = 1 << 62  # slice bounds are clamped to +-this
 #: a ``:`` entry of an indexing spec (a whole axis)
 FULL_SLICE = ("s", None, None, None)
@@ -65,17 +62,22 @@ def _np_key(spec: tuple, arrays, shape: tuple | None = None) -> tuple:
     return tuple(out)
 
 
-def dynamic_key(spec: tuple, arrays: list, shape: tuple, const) -> tuple[tuple, list]:
+def dynamic_key(spec: tuple, arrays: list, shape: tuple, make_leaf) -> tuple[tuple, list]:
     """``spec`` (over an array of ``shape``) with its integers and slice starts given as
     inputs: ``("i", k)`` becomes ``("d",)`` and a slice with a start ``("t", count, step)``,
-    each with a 0-d int64 constant ``const(k)`` (the start normalized, `slice.indices`) among
-    the inputs in spec order, the index ``arrays`` kept between them. An index or an offset
-    that changes from call to call (``traj[t] = x``, ``X[i:i + B]`` in a loop) is then a
-    constant's value, which the trace cache lifts to a run-time argument once it has changed
-    (`graph.scalar_families`), instead of a new op in every key; a program built for one
-    value has it folded back (`fixed_spec`, `rewrites.canonicalize.fixed_ints`). Bounds were
-    checked by `parse_key`, so the op never raises; a shape known only at run time or an
-    Ellipsis among advanced indices keeps the key fixed."""
+    each with ``make_leaf(k)`` (a 0-d int64 constant leaf, `_front.int_leaf`; the start
+    normalized by `slice.indices`) among the inputs in spec order, the index ``arrays`` kept
+    between them. An index or an offset that changes from call to call (``traj[t] = x``,
+    ``X[i:i + B]`` in a loop) is then a constant's value, which the trace cache lifts to a
+    run-time argument once it has changed (`graph.scalar_families`), instead of a new op in
+    every key; a program built for one value has it folded back (`fixed_spec`,
+    `rewrites.canonicalize.fixed_ints`). A shape known only at run time or an Ellipsis among
+    advanced indices keeps the key fixed.
+
+    The ops claim they cannot raise (``raises_on_values``, which lets programs write into
+    dead buffers) because every value given there was checked by `parse_key` when its node
+    was built: a ``("d",)``/``("t", ...)`` input must only ever be such a checked constant
+    (`_np_key` refuses a start whose slice runs past its axis all the same)."""
     if None in shape or not any(e[0] == "i" or (e[0] == "s" and e[1] is not None)
                                 for e in spec):
         return spec, arrays
@@ -86,8 +88,8 @@ def dynamic_key(spec: tuple, arrays: list, shape: tuple, const) -> tuple[tuple, 
         if t == "e":
             return spec, arrays
         if t == "i":
-            new_spec.append(DYNAMIC_INT)
-            inputs.append(const(e[1]))
+            new_spec.append(("d",))
+            inputs.append(make_leaf(e[1]))
             dim += 1
         elif t == "s":
             start, stop, step = slice(e[1], e[2], e[3]).indices(shape[dim])
@@ -96,7 +98,7 @@ def dynamic_key(spec: tuple, arrays: list, shape: tuple, const) -> tuple[tuple, 
                 new_spec.append(e)
             else:
                 new_spec.append(("t", count, step))
-                inputs.append(const(start))
+                inputs.append(make_leaf(start))
             dim += 1
         elif t == "a":
             a = next(it)
@@ -131,7 +133,7 @@ def _fixed_slice(start: int, count: int, step: int) -> tuple:
     """The ``("s", ...)`` entry of ``count`` elements from ``start`` by ``step`` (a start
     normalized by `slice.indices`)."""
     stop = start + count * step
-    return ("s", start, None if stop < 0 else stop, step)
+    return ("s", start, None if stop < 0 else stop, None if step == 1 else step)
 
 
 #: the largest and smallest value of read-only index data checked before, by id (an eager
