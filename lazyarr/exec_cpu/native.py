@@ -33,14 +33,13 @@ __all__ = ["Kernel", "ReduceKernel", "RowKernel", "elementwise_kernel", "reduce_
 
 BLAS_TYPES = {np.dtype(t).num for t in ("float32", "float64", "complex64", "complex128")}
 _failed: set = set()
+_drivers: dict = {}  # "table": the address of the package's drivers' table, or None
 #: kernels by what defines them (their composite or op, and the parameters their code
 #: depends on): linking a program again (a trace-cache miss of a known node) generates no
 #: code; cleared when it reaches `KERNEL_MEMO_MAX` entries (it keeps their ops alive)
 _kernels: dict[tuple, object] = {}
 KERNEL_MEMO_MAX = 1024
-
-
-_NONE = object()
+_NO_KERNEL = object()  # a memo entry: the node has no kernel
 
 
 def _memo_kernel(key: tuple, make):
@@ -50,18 +49,18 @@ def _memo_kernel(key: tuple, make):
         if len(_kernels) >= KERNEL_MEMO_MAX:
             _kernels.clear()
         k = make()
-        _kernels[key] = _NONE if k is None else k
-    return None if k is _NONE else k
+        _kernels[key] = _NO_KERNEL if k is None else k
+    return None if k is _NO_KERNEL else k
 
 
 def _have_c_types(dtypes) -> bool:
+    """Every one of ``dtypes`` has a C type in the kernels."""
     try:
         for dt in dtypes:
             c_type(dt)
     except TypeError:
         return False
     return True
-_drivers: dict = {}  # "table": the address of the package's drivers' table, or None
 
 
 def shared_drivers() -> int | None:

@@ -79,6 +79,8 @@ def _leaf_reprs(params: tuple) -> tuple:
     return tuple(out)
 
 
+# A param that is a dtype in one op and its name in another (``np.dtype("f8") == "float64"``)
+# is skipped both times, yet their ops never meet under one key: the two hash differently.
 def _add_leaf_reprs(params: tuple, out: list) -> None:
     for x in params:
         t = type(x)

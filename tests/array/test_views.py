@@ -200,13 +200,14 @@ def test_slices_at_changing_offsets_share_one_program():
     offset was its own trace-cache key: every step of an epoch missed the cache)."""
     data = np.arange(150.0).reshape(50, 3)
     X = xp.asarray(data)
-    before = xp.trace_cache_info()["misses"]
-    for i in range(0, 48, 2):
+    for k, i in enumerate(range(0, 48, 2)):
+        if k == 3:  # two offsets baked, the third lifted: then every offset hits
+            before = xp.trace_cache_info()["misses"]
         np.testing.assert_array_equal(np.asarray(X[i:i + 2]), data[i:i + 2])
         np.testing.assert_array_equal(np.asarray(X[i, ::2]), data[i, ::2])
         assert float(X[i, 1]) == data[i, 1]
         assert float(X[-i - 1, -1]) == data[-i - 1, -1]
-    assert xp.trace_cache_info()["misses"] - before <= 4 * 3
+    assert xp.trace_cache_info()["misses"] == before
     w = xp.asarray(np.ones(3))
     before = xp.trace_cache_info()["misses"]
     sums = [float(xp.sum(X[i:i + 4] @ w)) for i in range(0, 40, 4)]
