@@ -9,6 +9,7 @@ the Python helpers given to `bind` and `binary` do the rest (promotion, casts, b
 errors), so there is one definition of each rule.
 """
 
+cimport cython
 cimport numpy as cnp
 from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.object cimport PyObject, PyTypeObject
@@ -90,6 +91,7 @@ cdef inline bint _inexact(object dt):
     return k == b'f' or k == b'c'
 
 
+@cython.no_gc_clear  # the collector must not clear ``_v`` first: `__dealloc__` reads it
 cdef class ArrayBase:
     """The C part of `Array`: its variable ``_v``, whose count of live arrays (``nref``) it
     gives back when the array is freed (in C: no Python ``__del__`` call per array)."""

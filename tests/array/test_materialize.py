@@ -843,3 +843,22 @@ def test_held_arrays_of_a_failed_realization_stay_listed():
     assert sum(v is h._v for v in M.live_pending) == 1
     assert sum(v is t._v for v in M.live_pending) == 1
     np.testing.assert_allclose(np.asarray(h)[1], np.exp(2.0) + 1.0)
+
+
+def test_an_array_freed_by_the_cyclic_collector_gives_back_its_variable():
+    """An array in a reference cycle is freed by the collector, which used to clear its
+    ``_v`` before ``__dealloc__`` read it: the variable stayed counted as held by an array
+    (``nref``), so its pending graph stayed listed forever, and eager realizations spent
+    their search for live arrays on it (after a first gradient through nested conds, whose
+    rules leave such cycles, an SGD step lost its one-node form)."""
+    x = xp.asarray(np.ones(3))
+    gc.collect()
+    for _ in range(3):
+        y = x * 2.0
+        v = y._v
+        cycle = [y]
+        cycle.append(cycle)
+        del y, cycle
+        gc.collect()
+        assert v.nref == 0
+        assert all(u is not v for u in M.prune_live())
