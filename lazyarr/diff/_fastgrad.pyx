@@ -385,30 +385,61 @@ cdef Var _scalar_var(object out, str fname):
 families = ScalarFamilies()
 
 
-cdef ForwardIndex _lifted_index(Var ov, list flat, ForwardIndex index):
-    """After a template miss: the index of the same forward graph with the 0-d constants its
-    family lifts replaced by data leaves of their values (no rule can read a data leaf's
-    value, so the template holds for every value); None while the family bakes them (or
-    the graph has no 0-d constant)."""
+cdef tuple _family_template(ForwardIndex index):
+    """After a template miss: ``(template, index)``, the template this forward graph's family
+    recorded over its lifted constants (`_lifted_index`) when the family serves these
+    constants' values as they are (`ScalarFamilies.known`), and ``index`` with those constants
+    as data leaves of their values (the template reads leaves by position, and a
+    `GradientCall` over data leaves is one program for every value); else ``(None, index)``.
+    No rewrite of the forward graph and no second walk."""
+    scalars = index.scalars
+    if not scalars or not len(families):
+        return None, index
+    fkey, values = family_key(index.key[0], scalars)
+    fam = families.known((fkey, *index.key[1:]), values)
+    if fam is None:
+        return None, index
+    _templates.misses -= 1  # the lookup's miss was served: a hit (misses count the rules)
+    _templates.hits += 1
+    cdef ForwardIndex lifted = ForwardIndex.__new__(ForwardIndex)
+    lifted.inputs, lifted.nodes, lifted.key, lifted.scalars = (
+        index.inputs, index.nodes, index.key, scalars)
+    lifted.leaves = list(index.leaves)
+    for j in fam.varying:
+        lifted.leaves[scalars[j][0]] = _data_copy(<Var>index.leaves[scalars[j][0]])
+    return fam.payload, lifted
+
+
+cdef Var _data_copy(Var c):
+    """A data leaf of constant ``c``'s value (a copy: the shared constant's buffer is no
+    argument a program may write into)."""
+    return Var(c.dtype, c.shape, None, 0, c.data.copy(), False, c.name)
+
+
+cdef tuple _lifted_index(Var ov, list flat, ForwardIndex index):
+    """After a template miss: ``(index, family)``, the index of the same forward graph with the
+    0-d constants its family lifts replaced by data leaves of their values (no rule can read a
+    data leaf's value, so the template recorded over it holds for every value; the family
+    keeps it as its payload, `_family_template`); ``(None, None)`` while the family bakes
+    them (or the graph has no 0-d constant)."""
     scalars = index.scalars
     if not scalars:
-        return None
+        return None, None
     fkey, values = family_key(index.key[0], scalars)
     fam, _changed = families.lift((fkey, *index.key[1:]), values)
     if fam is None or not fam.varying:
-        return None
+        return None, None
     swap = {}
     for j in fam.varying:
         c = <Var>index.leaves[scalars[j][0]]
-        # a copy: the shared constant's buffer is no argument a program may write into
-        swap[c] = Var(c.dtype, c.shape, None, 0, c.data.copy(), False, c.name)
+        swap[c] = _data_copy(c)
     for ap in index.nodes:
         ins = (<Apply>ap).inputs
         for v in ins:
             if v in swap:
                 (<Apply>ap).inputs = tuple([swap.get(x, x) for x in ins])
                 break
-    return ForwardIndex([ov], flat)
+    return ForwardIndex([ov], flat), fam
 
 
 cdef tuple _gradients(Var ov, Args a, object mode, bint as_call):
@@ -424,15 +455,23 @@ cdef tuple _gradients(Var ov, Args a, object mode, bint as_call):
         return None, _by_rules(ov, a, mode, None), None, True
     index = ForwardIndex([ov], a.flat)
     tpl = _templates.lookup(index.key)
+    fam = None
     if tpl is None:
-        lifted = _lifted_index(ov, a.flat, index)
-        if lifted is not None:
-            index = lifted
-            tpl = _templates.lookup(index.key)
+        tpl, index = _family_template(index)
+        if tpl is None:
+            lifted, fam = _lifted_index(ov, a.flat, index)
+            if lifted is not None:
+                index = lifted
+                tpl = _templates.lookup(index.key)
+                if tpl is not None:
+                    fam.payload = tpl
     cdef list outs
     if tpl is None:
         grads = _by_rules(ov, a, mode, index)  # binds ``a``; records the template
-        tpl = _templates.entries.get(index.key) if as_call else None  # just stored: no hit
+        recorded = _templates.entries.get(index.key)  # just stored: no hit
+        if fam is not None and recorded is not None:
+            fam.payload = recorded
+        tpl = recorded if as_call else None
         if tpl is not None:
             # the first call is the node the next ones are (one program for all, not one
             # for the rules' graph and one for the node); the rules warned already

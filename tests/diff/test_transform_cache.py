@@ -303,6 +303,18 @@ def test_a_python_float_of_the_loss_that_changes_every_call_stops_the_rules():
     # (it can be the same constant as the exponent), one more template
     assert len(cache.templates.entries) <= LIFT_AFTER + 1
     assert cache.cache_info()["hits"] >= 10 - LIFT_AFTER - 2
+    # later values are served by the family's template (a hit each: the rules do not run),
+    # and their one program takes the weight as an argument: no trace-cache miss either
+    info, misses = cache.cache_info(), xp.trace_cache_info()["misses"]
+    for lam in [7.0, 0.3, -2.0, 11.0, 0.01]:
+        val, g = vg(w, lam)
+        r = x @ w0
+        np.testing.assert_allclose(float(val), r @ r / 6 + lam * w0 @ w0, rtol=1e-13)
+        np.testing.assert_allclose(np.asarray(g), x.T @ r / 3 + 2 * lam * w0, rtol=1e-12,
+                                   atol=1e-13)
+    assert cache.cache_info()["misses"] == info["misses"]
+    assert cache.cache_info()["hits"] == info["hits"] + 5
+    assert xp.trace_cache_info()["misses"] == misses
 
 
 def test_a_lifted_exponent_is_not_read_by_its_rule():
