@@ -1052,6 +1052,7 @@ cdef _realize_locked(list vars, bint share=True):
     cdef Entry entry
     cdef tuple pos
     cdef bint only = True
+    cdef bint joined = False  # live arrays met beyond the cut joined the asked ones
     if not pending:
         for v in vars:
             if (<Var>v).data is None:
@@ -1068,6 +1069,7 @@ cdef _realize_locked(list vars, bint share=True):
             _live[:] = held_pending(_live)
             more = _meet_live(wk.nodes, _live)
             if more:
+                joined = True
                 pending += more
                 if not wk._extend(more):
                     extras = []
@@ -1092,6 +1094,8 @@ cdef _realize_locked(list vars, bint share=True):
             return
         wk.w.n = n0
         _release(wk.nodes)
+        if joined or extras:
+            _live[:] = held_pending(_live)
         return
     try:
         entry = _cache._recent(<char*>wk.w.p, wk.w.n * 8)
@@ -1117,5 +1121,9 @@ cdef _realize_locked(list vars, bint share=True):
         _realize_locked(pending[:n_own], False)
         return
     _release(wk.nodes)  # the nodes above the new leaves, freed now, not by a collection
+    if joined or extras:
+        # the joined arrays are leaves now: unlisted, so that their buffers go with their
+        # last array (listed, they waited for the next realization)
+        _live[:] = held_pending(_live)
     leaves = None
     _recycle(wk)

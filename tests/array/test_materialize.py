@@ -862,3 +862,17 @@ def test_an_array_freed_by_the_cyclic_collector_gives_back_its_variable():
         gc.collect()
         assert v.nref == 0
         assert all(u is not v for u in M.prune_live())
+
+
+def test_a_realized_array_is_unlisted_at_once_so_its_buffer_goes_with_it():
+    """``X = asarray(big) + 0; float(sum(X))`` realizes the held ``X`` with the sum; once its
+    arrays are dropped its 8 MB buffer is freed (it stayed in the live registry, as a leaf,
+    until the next realization)."""
+    X = xp.asarray(np.zeros(1_000_000)) + 0
+    s = xp.sum(X)
+    assert float(s) == 0.0
+    data = weakref.ref(X._v.data)
+    assert all(v.owner is not None for v in M.live_pending)  # leaves are unlisted
+    del X, s
+    gc.collect()
+    assert data() is None
