@@ -13,10 +13,7 @@ A value that several conds on the same predicate read in the same branch (revers
 forward cond, its backward cond, and the vjps of values only that branch reads, applied under
 a cond on the same predicate) has no single reader to move into. `merge_conds` first makes
 such conds one (each branch computes both conds' branches, the second on the first's
-outputs), as Theano merges ``ifelse`` nodes of one condition; then the value moves in. The
-second may read the first's outputs through other nodes (reverse mode: the gated vjp reads
-the sum of a value's cotangents from several conds): those nodes are computed in each merged
-branch.
+outputs), as Theano merges ``ifelse`` nodes of one condition; then the value moves in.
 """
 
 from __future__ import annotations
@@ -119,123 +116,56 @@ def _branch_parts(node: Apply, taken: bool) -> tuple[InnerGraph, list[Var]]:
     return g, outer
 
 
-def _between(first: Apply, second: Apply) -> list[Apply]:
-    """The nodes cond ``second`` reads ``first``'s outputs through (in topological order;
-    none: it reads them only directly, or not at all)."""
-    outs = set(first.outputs)
-    dep: dict[Var, bool] = {}  # does a variable above ``second`` depend on ``first``?
-    order: list[Apply] = []
-    stack = [v for v in second.inputs[1:] if v not in outs]
+def _reaches(starts: list[Var], targets: set) -> bool:
+    """Whether a variable of ``targets`` is among ``starts`` or above them."""
+    seen: set = set()
+    stack = list(starts)
     while stack:
-        v = stack[-1]
-        if v in dep:
-            stack.pop()
+        v = stack.pop()
+        if v in seen:
             continue
-        if v in outs or v.owner is None:
-            dep[v] = v in outs
-            stack.pop()
-            continue
-        todo = [i for i in v.owner.inputs if i not in dep]
-        if todo:
-            stack.extend(todo)
-            continue
-        stack.pop()
-        hit = any(dep[i] for i in v.owner.inputs)
-        for o in v.owner.outputs:
-            dep[o] = hit
-        if hit:
-            order.append(v.owner)
-    return order
-
-
-def _through(first: Apply, second: Apply, between: list[Apply], always: set,
-             clients: dict) -> bool:
-    """Whether conds ``first`` and ``second`` (on one predicate) are merged with the nodes
-    ``between`` them computed in the merged branches: each such node runs every run (in
-    ``always``) or only for the others and ``second`` (no path gains work), none is lazy but
-    a cond, and both conds read, in one branch, a computed value that only branches read
-    (merged, it has one reader and moves in; otherwise merging gains nothing)."""
-    inside = set(between) | {second}
-    for ap in between:
-        if ap.op.lazy and not isinstance(ap.op, Cond):
-            return False
-        if not any(o in always for o in ap.outputs) and any(
-                r not in inside for o in ap.outputs for r, _ in clients.get(o, ())):
-            return False
-    for taken in (True, False):
-        a = {v for v in _branch_parts(first, taken)[1][first.op.n_ops:]
-             if v.owner is not None and v not in always}
-        if any(v in a for v in _branch_parts(second, taken)[1][second.op.n_ops:]):
+        if v in targets:
             return True
+        seen.add(v)
+        if v.owner is not None:
+            stack.extend(v.owner.inputs)
     return False
 
 
-def _merge(fg: FunctionGraph, first: Apply, second: Apply,
-           between: list[Apply] = (), clients: dict | None = None) -> None:
+def _mergeable(first: Apply, second: Apply) -> bool:
+    """Whether cond ``second`` reads ``first``'s outputs, if at all, only directly (else the
+    merged node would read a value computed from its own outputs)."""
+    outs = set(first.outputs)
+    return not _reaches([v for v in second.inputs[1:] if v not in outs], outs)
+
+
+def _merge(fg: FunctionGraph, first: Apply, second: Apply) -> None:
     """Replace conds ``first`` and ``second`` (on one predicate, ``second`` after) by one
-    whose branches compute both, ``second``'s on ``first``'s outputs and on the nodes
-    ``between`` them (computed in each branch from ``first``'s outputs there, those read
-    elsewhere returned as more outputs); every outer value is an extra input of the
-    branches that read it."""
+    whose branches compute both, ``second``'s on ``first``'s outputs; every outer value is
+    an extra input of the branches that read it."""
     produced = {o: k for k, o in enumerate(first.outputs)}
-    made = {o for ap in between for o in ap.outputs}
-    inside = set(between) | {second}
-    exposed = [o for ap in between for o in ap.outputs
-               if any(r not in inside for r, _ in (clients or {}).get(o, ()))]
-    ext = [v for ap in between for v in ap.inputs if v not in produced and v not in made]
     graphs, extras = [], []
     for taken in (True, False):
         g1, outer1 = _branch_parts(first, taken)
         g2, outer2 = _branch_parts(second, taken)
         inner_of: dict[Var, Var] = {}
-        for v in outer1 + [v for v in outer2 + ext if v not in produced and v not in made]:
+        for v in outer1 + [v for v in outer2 if v not in produced]:
             if v not in inner_of:
                 inner_of[v] = Var.input(v.dtype, v.shape, v.name)
         outs1 = clone(g1.outputs, {i: inner_of[v] for i, v in zip(g1.inputs, outer1)})
-        here = {o: outs1[k] for o, k in produced.items()}
-        wanted = [v for v in outer2 if v in made] + exposed
-        if wanted:
-            rep = dict(here)
-            rep.update((v, inner_of[v]) for v in ext)
-            here.update(zip(wanted, clone(wanted, rep)))
-        args2 = [here[v] if v in here else inner_of[v] for v in outer2]
+        args2 = [outs1[produced[v]] if v in produced else inner_of[v] for v in outer2]
         outs2 = clone(g2.outputs, dict(zip(g2.inputs, args2)))
-        outs = outs1 + outs2 + [here[v] for v in exposed]
-        # a value only the nodes between read, where this branch does not read them, is no
-        # input of it
-        unread = set(ext) - set(outer1) - set(outer2) - _read(outs, ext, inner_of)
-        used = [v for v in inner_of if v not in unread]
-        graphs.append(InnerGraph([inner_of[v] for v in used], outs))
-        extras.append(used)
+        graphs.append(InnerGraph(list(inner_of.values()), outs1 + outs2))
+        extras.append(list(inner_of))
     op = Cond(graphs[0], graphs[1], 0, len(extras[0]), len(extras[1]))
     new = apply(op, first.inputs[0], *extras[0], *extras[1])
-    fg.replace_all(zip(list(first.outputs) + list(second.outputs) + exposed, new))
-
-
-def _read(outs: list[Var], outer: list[Var], inner_of: dict[Var, Var]) -> set:
-    """The variables of ``outer`` whose inner inputs (``inner_of``) ``outs`` read."""
-    wanted = {inner_of[v]: v for v in outer}
-    seen: set = set()
-    found: set = set()
-    stack = list(outs)
-    while stack:
-        v = stack.pop()
-        if v in seen:
-            continue
-        seen.add(v)
-        if v in wanted:
-            found.add(wanted[v])
-        elif v.owner is not None:
-            stack.extend(v.owner.inputs)
-    return found
+    fg.replace_all(zip(list(first.outputs) + list(second.outputs), new))
 
 
 def merge_conds(fg: FunctionGraph) -> int:
     """Merge conds on the same predicate variable that every run computes (merging one that
     runs only in some branch of another would run it always), where neither reads the
-    other's outputs through other nodes, or, for two that read one value in the same
-    branch, through nodes every run computes anyway (`_through`: a sum of cotangents under
-    one gate, in reverse mode); returns the merges made."""
+    other's outputs through other nodes; returns the merges made."""
     total = 0
     while True:
         always = needed_every_run(fg.outputs, operands=True)
@@ -243,15 +173,11 @@ def merge_conds(fg: FunctionGraph) -> int:
         for node in fg.toposort():
             if isinstance(node.op, Cond) and any(o in always for o in node.outputs):
                 groups.setdefault(node.inputs[0], []).append(node)
-        pairs = [(a, b, _between(a, b)) for nodes in groups.values()
-                 for i, a in enumerate(nodes) for b in nodes[i + 1:]]
-        found = next((pair for pair in pairs if not pair[2]), None)
-        clients = fg.clients() if found is None and pairs else None
-        if clients is not None:
-            found = next((pair for pair in pairs if _through(*pair, always, clients)), None)
-        if found is None:
+        pair = next(((a, b) for nodes in groups.values() for i, a in enumerate(nodes)
+                     for b in nodes[i + 1:] if _mergeable(a, b)), None)
+        if pair is None:
             return total
-        _merge(fg, *found, clients)
+        _merge(fg, *pair)
         total += 1
 
 

@@ -164,7 +164,7 @@ class CondGate:
         outer branches (None: none)."""
         n = 0
         for (p, t), (q, u) in zip(self.conds, other.conds):
-            if t != u or not _same_value(p._v, q._v):
+            if p._v is not q._v or t != u:
                 break
             n += 1
         if n == len(self.conds):
@@ -235,19 +235,6 @@ class CondGate:
         for i, o in zip(want, outs):  # a gate of the rule's own stays, within this one
             full[i] = Gated(o, res[i].gate) if isinstance(res[i], Gated) else o
         return full
-
-
-def _same_value(a: Var, b: Var, depth: int = 0) -> bool:
-    """Whether ``a`` and ``b`` are one variable or computed alike from the same variables
-    (a predicate a rule computed again outside a branch is a new copy per rule: the
-    cotangents of one value from two rules are under one gate)."""
-    if a is b:
-        return True
-    x, y = a.owner, b.owner
-    if x is None or y is None or x.op is not y.op or a.index != b.index or depth > 32:
-        return False
-    return len(x.inputs) == len(y.inputs) and all(
-        _same_value(u, v, depth + 1) for u, v in zip(x.inputs, y.inputs))
 
 
 def _computed_outside(v: Var, outside: dict, traced: set) -> Array | None:

@@ -110,9 +110,8 @@ def _raises(values: list, node) -> bool:
 def needed_every_run(outs: Sequence[Var], operands: bool = False) -> set:
     """The variables computing ``outs`` always computes: those reached from them without
     passing through a lazy op's inputs other than its first (a ``cond`` asks for its
-    predicate, then only for the taken branch's inputs). ``operands``: a ``cond``'s operands,
-    and the values both its branches read, count too (the cond computes them whichever
-    runs)."""
+    predicate, then only for the taken branch's inputs). ``operands``: a ``cond``'s operands
+    count too (both branches take them: the cond computes them whichever runs)."""
     needed: set = set()
     stack = list(outs)
     while stack:
@@ -127,10 +126,6 @@ def needed_every_run(outs: Sequence[Var], operands: bool = False) -> set:
                 stack.extend(node.inputs)
             else:  # a cond's operands follow its predicate (`Cond.n_ops`)
                 stack.extend(node.inputs[:1 + (getattr(op, "n_ops", 0) if operands else 0)])
-                if operands and hasattr(op, "branch_inputs"):
-                    ins = node.inputs
-                    stack.extend({ins[i] for i in op.branch_inputs(True)}
-                                 & {ins[i] for i in op.branch_inputs(False)})
     return needed
 
 

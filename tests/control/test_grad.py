@@ -236,40 +236,6 @@ def test_nested_cond_gradients_match_finite_differences_and_jax(p, q):
         np.testing.assert_allclose(g, np.asarray(w), rtol=1e-12, atol=1e-15)
 
 
-@pytest.mark.parametrize("p", [True, False])
-@pytest.mark.parametrize("q", [True, False])
-def test_nested_cond_second_derivatives_match_finite_differences_and_jax(p, q):
-    """Hessians through nested conds, by reverse over reverse (grad of a gradient's dot
-    products, whose backward conds and gated vjps are differentiated again) and by forward
-    over reverse, are finite differences of the gradient (and JAX's) on every path."""
-    m0 = np.array([[2.0, 0.5], [0.3, 1.5]])
-    x0 = np.array([0.7, -1.2])
-
-    def loss_xp(x):
-        return _nested_loss(xp, xp.cond, xp.asarray(m0), x, xp.asarray(p), xp.asarray(q))
-
-    g1 = grad(loss_xp)
-    rows = np.array([np.asarray(grad(lambda x, e=e: xp.sum(g1(x) * xp.asarray(e)))(
-        xp.asarray(x0))) for e in np.eye(2)])
-    fd = np.array([_fd(lambda xx, i=i: float(np.asarray(g1(xp.asarray(xx)))[i]), x0)
-                   for i in range(2)])
-    np.testing.assert_allclose(rows, fd, rtol=1e-6, atol=1e-8)
-    np.testing.assert_allclose(np.asarray(xp.hessian(loss_xp)(xp.asarray(x0))), rows,
-                               rtol=1e-12, atol=1e-14)
-    try:
-        import jax
-    except ImportError:
-        return
-    jax.config.update("jax_enable_x64", True)
-    import jax.numpy as jnp
-
-    def loss_jax(x):
-        return _nested_loss(jnp, lambda c, t, f: jax.lax.cond(c, t, f), m0, x, p, q)
-
-    np.testing.assert_allclose(rows, np.asarray(jax.hessian(loss_jax)(x0)), rtol=1e-12,
-                               atol=1e-14)
-
-
 def test_gauss_newton_product_runs_the_loop_in_two_passes():
     x, h0, Wx, Wh, b = _elman_params(T=6, I=4, H=5)
     v = np.random.default_rng(5).standard_normal(Wh.shape)
