@@ -439,3 +439,27 @@ def test_a_zero_cotangent_through_an_infinite_partial_is_nan_as_without_cond():
     for g in (xp.grad(f), xp.compile(xp.grad(f))):
         got = np.asarray(g(x, yes))
         assert np.isnan(got[0]) and got[1] == 0.0, got
+
+
+def test_reverse_mode_of_conds_on_one_predicate_beside_another_skips_their_capture():
+    """Two conds on ``p`` read ``inv(M)`` in their true branches, and a cond on ``r`` reads
+    the first one's value too: with ``p`` False the gradient runs no inverse (a singular
+    ``M`` would raise), eager and compiled; the value is the hand-derived one. (A merge of
+    conds through the nodes between them once copied the capture into both branches.)"""
+    m = xp.asarray(np.ones((2, 2)))  # singular
+
+    def f(x, p, r):
+        a = xp.linalg.inv(m * x[0])
+        s = xp.cond(p, lambda: a @ x, lambda: x * 2.0) * 2.0
+        t = xp.sum(s)
+        y2 = xp.cond(p, lambda: a @ s, lambda: s - 1.0)
+        y3 = xp.cond(r, lambda: s * t, lambda: -s)
+        return xp.sum(y2 * y3)
+
+    x0 = np.array([0.7, -1.2])
+    # p False, r True: f = sum((4x - 1) * 4x) * sum(4x)
+    s, t = 4 * x0, np.sum(4 * x0)
+    want = (32 * x0 - 4) * t + 4 * np.sum((4 * x0 - 1) * s)
+    for g in (xp.grad(f), xp.compile(xp.grad(f))):
+        got = g(xp.asarray(x0), xp.asarray(False), xp.asarray(True))
+        np.testing.assert_allclose(np.asarray(got), want, rtol=1e-13)
