@@ -45,6 +45,11 @@ from .diff.transforms import (  # noqa: F401
 )
 from .exec_cpu.buffers import buffer_info, release_buffers, set_buffer_limit  # noqa: F401
 from .exec_cpu.threads import get_num_threads, set_num_threads  # noqa: F401
+from .exec_cpu.tiering import (  # noqa: F401
+    background_compile,
+    finish_compiles,
+    set_background_compile,
+)
 from .function import compile  # noqa: F401,A004
 from .graph import pipeline as _pipeline
 from .graph.printing import debugprint as _debugprint

@@ -1,6 +1,7 @@
 """The compile pipeline installed by ``lazyarr/__init__.py``: rewrite, then link, by mode.
 
-* ``fast`` (default): ``rewrite(fg)`` then ``exec_cpu.link(fg)``.
+* ``fast`` (default): ``rewrite(fg)`` then ``exec_cpu.link(fg)`` (for an eager miss,
+  `exec_cpu.tiering.link_provisional`: the kernels may be built in the background).
 * ``debug``: the optimized program and the unoptimized graph on the reference VM both run on
   every call; a difference beyond the dtype's tolerance (or of the sign of a zero, but for
   one computed from a sum or a matrix product) raises `RewriteMismatchError` naming
@@ -17,9 +18,11 @@ from __future__ import annotations
 import numpy as np
 
 from . import exec_cpu
+from .exec_cpu import tiering
 from .exec_cpu.errors import annotate
 from .graph.basic import Apply
 from .graph.fgraph import FunctionGraph
+from .graph.pipeline import provisional_allowed
 from .rewrites.config import RewriteConfig, config
 from .rewrites.db import clone_fgraph, rewrite
 from .rewrites.debugmode import (
@@ -38,6 +41,8 @@ def compile_program(fg: FunctionGraph):
     if mode == "nan_guard":
         return NanGuardProgram(fg)
     rewrite(fg)
+    if provisional_allowed():  # an eager miss: kernels may be built in the background
+        return tiering.link_provisional(fg)
     return exec_cpu.link(fg)
 
 

@@ -662,6 +662,11 @@ cdef class Entry:
         self.keep = keep
         self.donates = donates
 
+    def promote(self, program):
+        """Run ``program`` from now on: a provisional program's, once its kernels are built
+        (`exec_cpu.tiering`; the same graph, so positions and donation stay)."""
+        self.program = program
+
 
 cdef class TraceCache:
     """Bounded LRU map from structural keys (`bytes`) to `Entry`, with hit/miss counters."""

@@ -95,10 +95,12 @@ def _prepare(asked: list[Var], key: bytes, dead: bytes = b"") -> tuple[Entry, bo
         fg.donate, fg.donate_alias = _donations(fg, [
             (positions.index(i), [positions.index(j) for j in others])
             for i, others in decode(dead)])
-    program = pipeline.compile_fgraph(fg)
+    with pipeline.provisional():  # no wait for the compiler (`exec_cpu.tiering`)
+        program = pipeline.compile_fgraph(fg)
     entry = Entry(program, positions, tuple(node.site for node, _refs, _first in steps),
                   key_ops(node for node, _refs, _first in steps),
                   bool(getattr(fg, "donate", None)))
+    pipeline.bind_owner(program, entry)
     if fam is not None:
         fam.payload = entry
         return entry, False

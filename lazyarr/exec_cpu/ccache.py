@@ -268,13 +268,20 @@ def _load(source: str, key: str) -> ctypes.CDLL:
     return lib
 
 
-def load_kernels(prelude: str, templates: list[str], suffix: str) -> list:
+def on_hand(source: str) -> bool:
+    """Whether `load` of ``source`` runs no compiler: loaded, or valid in the disk cache."""
+    key = kernel_key(source)
+    return key in _loaded or _valid(cache_dir() / f"{key}.so", key)
+
+
+def load_kernels(prelude: str, templates: list[str], suffix: str, build: bool = True) -> list:
     """Load many kernels, compiling the missing ones together.
 
     Each template is C code to follow ``prelude`` whose own names end in ``suffix``. Returns,
     per template, ``(library, name suffix)`` (the functions are ``<name><name suffix>``) or the
     `CompileError`/`OSError` that kept it from building (a failed bundle is retried kernel by
-    kernel, so one bad kernel does not fail the others)."""
+    kernel, so one bad kernel does not fail the others). ``build=False`` runs no compiler:
+    None for each kernel found neither in memory nor on disk."""
     keys = [_bundle_key(prelude, t) for t in templates]
     found: dict[str, object] = {}
     for key in dict.fromkeys(keys):
@@ -288,6 +295,8 @@ def load_kernels(prelude: str, templates: list[str], suffix: str) -> list:
                 found[key] = lib
     missing = {k: t.replace(suffix, f"_{k}") for k, t in zip(keys, templates)
                if k not in found}
+    if missing and not build:
+        return [None if k in missing else (found[k], f"_{k}") for k in keys]
     if missing:
         groups = _split(sorted(missing), missing)
         if len(groups) == 1:

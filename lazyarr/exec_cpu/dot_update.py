@@ -343,11 +343,14 @@ _NAMES = ("la_dot_update_f32", "la_rowmv_mt_f32", "la_rank1_mt_f32", "la_rank1_r
           "la_rowmv_finish_f32")
 
 
-def install() -> bool:
+def install(build: bool = True) -> bool:
     """Build the kernels (once per process; the disk cache keeps them) and hand their addresses
     to the VM (`_vm.set_row_kernels`). False where no C compiler works: then `DotUpdate` runs
-    its NumPy ``perform`` and the products stay on BLAS."""
+    its NumPy ``perform`` and the products stay on BLAS. ``build=False`` runs no compiler:
+    False, for now, where the kernels are not built yet (`tiering` builds them later)."""
     if "ok" not in _state:
+        if not build and ccache.available() and not ccache.on_hand(SOURCE):
+            return False
         ok = False
         if ccache.available():
             try:

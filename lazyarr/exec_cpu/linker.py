@@ -38,11 +38,14 @@ from .gather import gather_thunk, slice_thunk
 from .reference_vm import ReferenceProgram
 
 
-def link(fg: FunctionGraph, reference: bool = False, native_kernels: bool = True):
+def link(fg: FunctionGraph, reference: bool = False, native_kernels: bool = True,
+         defer: list | None = None):
     """A program ``(args: list[np.ndarray]) -> list[np.ndarray]`` computing ``fg``.
 
     ``reference=True`` gives the reference VM; ``native_kernels=False`` the linear VM with NumPy
-    implementations only."""
+    implementations only. With a list ``defer``, no compiler runs: a node whose kernel is not
+    built yet runs its NumPy implementation, and what is missing is appended to ``defer``
+    (kernel templates, and `dot_update.SOURCE` for the row kernels; `tiering` builds them)."""
     order = fg.toposort()
     if reference:
         return ReferenceProgram(fg)
@@ -88,11 +91,15 @@ def link(fg: FunctionGraph, reference: bool = False, native_kernels: bool = True
     donor = _donors(fg, order, index, escape)
 
     if native_kernels and any(_wants_row_kernels(node) for node in order):
-        dot_update.install()  # compiled on first need: ~0.7 s of compiler on a cold cache
+        # compiled on first need: ~0.7 s of compiler on a cold cache
+        if not dot_update.install(build=defer is None):
+            if defer is not None and "ok" not in dot_update._state:
+                defer.append(dot_update.SOURCE)
     kernels = [(native.elementwise_kernel(node) or native.reduce_kernel(node)
                 or native.row_kernel(node))
                if native_kernels and not node.op.lazy else None for node in order]
-    built = native.build_kernels([k for k in kernels if k is not None]) if native_kernels else []
+    built = (native.build_kernels([k for k in kernels if k is not None], defer)
+             if native_kernels else [])
     built_iter = iter(built)
     fresh: set[int] = set()  # slots holding buffers made by native nodes of this program
     # buffers no thunk keeps for its next run, which updates pass along: -1 for a copy made

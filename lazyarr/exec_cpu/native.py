@@ -29,7 +29,7 @@ from .rowgen import RowKernel
 
 __all__ = ["Kernel", "ReduceKernel", "RowKernel", "elementwise_kernel", "reduce_kernel",
            "row_kernel", "is_blas_matmul", "is_blas_gemm", "view_dims", "build_kernels",
-           "use_numpy_gemm"]
+           "build_templates", "use_numpy_gemm"]
 
 BLAS_TYPES = {np.dtype(t).num for t in ("float32", "float64", "complex64", "complex128")}
 _failed: set = set()
@@ -180,17 +180,22 @@ def view_dims(node) -> tuple[bool, tuple[int, ...]] | None:
     return None
 
 
-def build_kernels(kernels: list[Kernel]) -> list:
+def build_kernels(kernels: list[Kernel], defer: list[str] | None = None) -> list:
     """Load each kernel from memory or the disk cache, compiling the missing ones together
     (``ccache.load_kernels``: one compiler run per bundle, bundles built at once); returns
-    ``(lib, address per symbol)`` per kernel, or None where the build failed."""
+    ``(lib, address per symbol)`` per kernel, or None where the build failed. With a list
+    ``defer``, no compiler runs: a kernel not built yet is None and its template is appended
+    to ``defer`` (`build_templates` builds them later)."""
     if not kernels or not ccache.available():
         return [None] * len(kernels)
     table = shared_drivers()
     prelude = codegen.prelude(ccache.have_mvec(), table is not None)
     templates = [k.cached_template() for k in kernels]
     todo = [t for t in dict.fromkeys(templates) if t not in _failed]
-    loaded = dict(zip(todo, ccache.load_kernels(prelude, todo, codegen.SUFFIX)))
+    loaded = dict(zip(todo, ccache.load_kernels(prelude, todo, codegen.SUFFIX,
+                                                build=defer is None)))
+    if defer is not None:
+        defer.extend(t for t, got in loaded.items() if got is None)
     if table is not None:  # each bundle, before any of its kernels runs (a cheap call)
         for lib in {id(got[0]): got[0] for got in loaded.values()
                     if got is not None and not isinstance(got, Exception)}.values():
@@ -210,3 +215,18 @@ def build_kernels(kernels: list[Kernel]) -> list:
         out.append((lib, *[ctypes.cast(getattr(lib, sym + sfx), ctypes.c_void_p).value
                            for sym in kernel.symbols]))
     return out
+
+
+def build_templates(templates: list[str]) -> None:
+    """Compile the kernels of ``templates`` (from `build_kernels`' ``defer``) into the disk
+    and memory caches, so that linking their nodes again loads them; a kernel that fails to
+    build runs on NumPy from then on (one warning)."""
+    if not templates or not ccache.available():
+        return
+    prelude = codegen.prelude(ccache.have_mvec(), shared_drivers() is not None)
+    todo = [t for t in dict.fromkeys(templates) if t not in _failed]
+    for t, got in zip(todo, ccache.load_kernels(prelude, todo, codegen.SUFFIX)):
+        if isinstance(got, Exception):
+            _failed.add(t)
+            warnings.warn(f"lazyarr: a kernel failed to build, using NumPy for it: {got}",
+                          RuntimeWarning, stacklevel=2)

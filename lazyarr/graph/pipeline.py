@@ -3,12 +3,19 @@
 The front end (``array``) calls `compile_fgraph`; ``lazyarr/__init__.py`` installs the real
 pipeline (rewrites, then an executor), so that neither side imports the other. A program is a
 callable ``program(args: list[np.ndarray]) -> list[np.ndarray]``, args in ``fgraph.inputs`` order.
+
+Inside ``with provisional():`` (an eager realization's miss), the pipeline may return a program
+that runs before its kernels are built (`exec_cpu.tiering`); such a program has an ``owner``
+attribute, and `bind_owner` gives it the holder (a trace-cache entry, with a ``promote(program)``
+method) that it hands its final program to.
 """
 
 from __future__ import annotations
 
+import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from .fgraph import FunctionGraph
 
@@ -19,9 +26,36 @@ _compiler: Callable | None = None
 _shared: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 
 
+_local = threading.local()
+
+
 def set_compiler(fn: Callable[[FunctionGraph], Callable]) -> None:
     global _compiler
     _compiler = fn
+
+
+@contextmanager
+def provisional() -> Iterator[None]:
+    """Within (this thread): `compile_fgraph` may return a program that runs before its
+    kernels are built."""
+    before = getattr(_local, "provisional", False)
+    _local.provisional = True
+    try:
+        yield
+    finally:
+        _local.provisional = before
+
+
+def provisional_allowed() -> bool:
+    """Whether this thread is inside `provisional`."""
+    return getattr(_local, "provisional", False)
+
+
+def bind_owner(program: Callable, owner) -> None:
+    """Give a provisional program the holder it hands its final program to (nothing for
+    another program)."""
+    if hasattr(program, "owner"):
+        program.owner = owner
 
 
 def compile_fgraph(fg: FunctionGraph) -> Callable:

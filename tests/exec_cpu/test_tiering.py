@@ -1,0 +1,214 @@
+"""Eager misses run before their kernels are compiled (`exec_cpu.tiering`): the first runs
+on NumPy, the kernels built in the background after the second, then the native program.
+
+Each test starts from an empty kernel cache (memory and disk), so every kernel is new."""
+
+import os
+import threading
+
+import numpy as np
+import pytest
+from lazyarr.exec_cpu._vm import LinearProgram
+
+import lazyarr as xp
+from lazyarr import trace_cache
+from lazyarr.exec_cpu import ccache, tiering
+
+pytestmark = pytest.mark.skipif(not ccache.available(), reason="needs a C compiler")
+
+
+@pytest.fixture
+def cold(tmp_path, monkeypatch):
+    """An empty kernel cache, background compilation on, a fresh trace cache."""
+    xp.finish_compiles()
+    monkeypatch.setenv("LAZYARR_CACHE_DIR", str(tmp_path))
+    ccache.reset()
+    monkeypatch.setattr(ccache, "_loaded", {})
+    trace_cache.clear()
+    before = xp.set_background_compile(True)
+    yield tmp_path
+    assert xp.finish_compiles(timeout=120)
+    xp.set_background_compile(before)
+    trace_cache.clear()
+    ccache.reset()
+
+
+def _entry_program():
+    """The program of the trace cache's most recent entry."""
+    return list(trace_cache._d.values())[-1].program
+
+
+def _expr(a, b):
+    return xp.sum(xp.exp(a) * b + xp.tanh(b) * 0.25, axis=0)
+
+
+def _oracle(a, b):
+    return np.sum(np.exp(a) * b + np.tanh(b) * 0.25, axis=0)
+
+
+def _data(n=300):
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((n, 3)), rng.standard_normal((n, 3))
+
+
+def test_a_miss_runs_on_numpy_without_the_compiler(cold):
+    a, b = _data()
+    builds = ccache.stats["builds"]
+    got = np.asarray(_expr(xp.asarray(a), xp.asarray(b)))
+    np.testing.assert_allclose(got, _oracle(a, b), rtol=1e-13)
+    prog = _entry_program()
+    assert isinstance(prog, tiering.Provisional) and not prog.native
+    assert ccache.stats["builds"] == builds  # no compiler run for the first run
+    assert xp.finish_compiles(timeout=60)
+    assert ccache.stats["builds"] == builds  # met once: nothing asked for
+
+
+def test_second_run_builds_in_background_then_the_entry_runs_native(cold):
+    a, b = _data()
+    xa, xb = xp.asarray(a), xp.asarray(b)
+    want = _oracle(a, b)
+    builds = ccache.stats["builds"]
+    for _ in range(2):
+        np.testing.assert_allclose(np.asarray(_expr(xa, xb)), want, rtol=1e-13)
+    prov = _entry_program()
+    assert isinstance(prov, tiering.Provisional)
+    assert xp.finish_compiles(timeout=120)
+    assert ccache.stats["builds"] > builds  # the background thread compiled the kernels
+    np.testing.assert_allclose(np.asarray(_expr(xa, xb)), want, rtol=1e-13)  # promotes
+    assert prov.native
+    assert type(_entry_program()) is LinearProgram  # the entry calls the native program now
+    builds = ccache.stats["builds"]
+    np.testing.assert_allclose(np.asarray(_expr(xa, xb)), want, rtol=1e-13)
+    assert ccache.stats["builds"] == builds
+
+
+def test_kernels_at_hand_give_the_native_program_at_once(cold):
+    a, b = _data()
+    xa, xb = xp.asarray(a), xp.asarray(b)
+    for _ in range(2):
+        np.asarray(_expr(xa, xb))
+    assert xp.finish_compiles(timeout=120)
+    trace_cache.clear()  # the same structure misses again: its kernels are on hand now
+    np.testing.assert_allclose(np.asarray(_expr(xa, xb)), _oracle(a, b), rtol=1e-13)
+    assert type(_entry_program()) is LinearProgram
+
+
+def test_a_large_miss_compiles_at_once(cold):
+    n = tiering.WORK_MAX // 3 + 1000  # the fused node's (n, 3) inputs exceed WORK_MAX
+    a, b = _data(n)
+    builds = ccache.stats["builds"]
+    np.testing.assert_allclose(np.asarray(_expr(xp.asarray(a), xp.asarray(b))), _oracle(a, b),
+                               rtol=1e-12)
+    assert type(_entry_program()) is LinearProgram
+    assert ccache.stats["builds"] > builds
+
+
+def test_switched_off_compiles_at_once_and_promotes_a_provisional_program(cold):
+    a, b = _data()
+    xa, xb = xp.asarray(a), xp.asarray(b)
+    np.asarray(_expr(xa, xb))
+    prov = _entry_program()
+    assert isinstance(prov, tiering.Provisional)
+    assert xp.set_background_compile(False) is True
+    assert not xp.background_compile()
+    np.testing.assert_allclose(np.asarray(_expr(xa, xb)), _oracle(a, b), rtol=1e-13)
+    assert prov.native and type(_entry_program()) is LinearProgram
+    c = xp.asarray(a[:, :2])
+    np.testing.assert_allclose(np.asarray(xp.cos(c) * 3.5 - c), np.cos(a[:, :2]) * 3.5 - a[:, :2])
+    assert type(_entry_program()) is LinearProgram
+
+
+def test_compile_links_every_kernel_at_once(cold):
+    a, b = _data()
+    f = xp.compile(_expr)
+    builds = ccache.stats["builds"]
+    np.testing.assert_allclose(np.asarray(f(xp.asarray(a), xp.asarray(b))), _oracle(a, b),
+                               rtol=1e-13)
+    assert ccache.stats["builds"] > builds
+    assert type(f.program(xp.asarray(a), xp.asarray(b)).vm) is LinearProgram
+
+
+def test_eager_sgd_steps_match_through_the_switch_to_kernels(cold):
+    """Steps whose updates write into dead buffers (donation) give the same parameters as
+    with every kernel compiled at once, before and after the program is promoted."""
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((64, 300)).astype(np.float32)
+    Y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 64)]
+    W0 = (0.01 * rng.standard_normal((300, 10))).astype(np.float32)
+
+    def loss_fn(w, x, y):
+        z = x @ w
+        lse = xp.log(xp.sum(xp.exp(z), axis=1, keepdims=True))
+        return xp.mean(xp.sum(y * (lse - z), axis=1))
+
+    vg = xp.value_and_grad(loss_fn)
+
+    def train(steps):
+        w = xp.asarray(W0.copy())
+        x, y = xp.asarray(X), xp.asarray(Y)
+        losses = []
+        for i in range(steps):
+            loss, g = vg(w, x, y)
+            w = w - 0.1 * g
+            losses.append(float(loss))
+            if i == 3:
+                assert xp.finish_compiles(timeout=120)
+        return np.asarray(w), losses
+
+    w_tiered, l_tiered = train(8)
+    xp.set_background_compile(False)
+    trace_cache.clear()
+    w_now, l_now = train(8)
+    np.testing.assert_allclose(l_tiered, l_now, rtol=1e-5)
+    np.testing.assert_allclose(w_tiered, w_now, rtol=1e-5, atol=1e-7)
+
+
+def test_a_failed_background_build_leaves_the_numpy_path(cold, monkeypatch):
+    def broken(templates):
+        raise RuntimeError("compiler exploded")
+
+    monkeypatch.setattr(tiering.native, "build_templates", broken)
+    a, b = _data()
+    xa, xb = xp.asarray(a), xp.asarray(b)
+    for _ in range(2):
+        np.asarray(_expr(xa, xb))
+    assert xp.finish_compiles(timeout=60)
+    # the next run links again (building what is missing now) and is right
+    np.testing.assert_allclose(np.asarray(_expr(xa, xb)), _oracle(a, b), rtol=1e-13)
+    assert _entry_program() is not None
+
+
+def test_threads_share_provisional_programs(cold):
+    a, b = _data()
+    want = _oracle(a, b)
+    errors = []
+
+    def run():
+        try:
+            xa, xb = xp.asarray(a), xp.asarray(b)
+            for _ in range(20):
+                np.testing.assert_allclose(np.asarray(_expr(xa, xb)), want, rtol=1e-13)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    ts = [threading.Thread(target=run) for _ in range(3)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert not errors
+    assert xp.finish_compiles(timeout=120)
+    np.asarray(_expr(xp.asarray(a), xp.asarray(b)))
+    assert type(_entry_program()) is LinearProgram
+
+
+def test_environment_switch(tmp_path):
+    import subprocess
+    import sys
+
+    code = "import lazyarr as xp; print(xp.background_compile())"
+    for value, want in (("0", "False"), ("1", "True")):
+        env = dict(os.environ, LAZYARR_BACKGROUND_COMPILE=value)
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                             text=True, check=True).stdout.strip()
+        assert out == want
