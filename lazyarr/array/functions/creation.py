@@ -271,7 +271,9 @@ def linspace(start, stop, /, num, *, dtype=None, device=None, endpoint=True) -> 
     is_c = isinstance(start, complex) or isinstance(stop, complex)
     dt = D.as_dtype(dtype) if dtype is not None else (D.default_complex if is_c else
                                                        D.default_float)
-    return build(Linspace(start, stop, int_arg(num, "linspace", "num"), dt, bool(endpoint)))
+    at = D.complex128 if is_c else D.float64  # the endpoints as NumPy computes with them
+    ends = [const(complex(v) if is_c else float(v), at) for v in (start, stop)]
+    return build(Linspace(int_arg(num, "linspace", "num"), dt, bool(endpoint)), *ends)
 
 
 def eye(n_rows, n_cols=None, /, *, k=0, dtype=None, device=None) -> Array:

@@ -41,18 +41,20 @@ class Arange(Op):
 
 
 class Linspace(Op):
+    """``num`` evenly spaced samples of ``dtype`` from 0-d input ``start`` to input ``stop``
+    (float64, or complex128 for complex endpoints: the Python scalars given, as constants,
+    so that a loop's changing endpoints become arguments of one program)."""
+
     raises_on_values = False
-    exact_params = True  # linspace(-0.0, ...) is not linspace(0.0, ...)
 
-    def __init__(self, start, stop, num: int, dtype: np.dtype, endpoint: bool):
-        self.start, self.stop, self.num, self.dtype, self.endpoint = (
-            start, stop, num, dtype, endpoint)
+    def __init__(self, num: int, dtype: np.dtype, endpoint: bool):
+        self.num, self.dtype, self.endpoint = num, dtype, endpoint
 
-    def infer(self):
+    def infer(self, start: Var, stop: Var):
         return [(self.dtype, (self.num,))]
 
-    def perform(self) -> np.ndarray:
-        return np.linspace(self.start, self.stop, self.num, endpoint=self.endpoint,
+    def perform(self, start: np.ndarray, stop: np.ndarray) -> np.ndarray:
+        return np.linspace(start[()], stop[()], self.num, endpoint=self.endpoint,
                            dtype=self.dtype)
 
 
