@@ -42,10 +42,14 @@ BUILD_ON_RUN = 2
 WORK_MAX = 1 << 20
 
 _state: dict = {"on": os.environ.get("LAZYARR_BACKGROUND_COMPILE", "1").strip() != "0",
-                "worker": None, "pid": None}
+                "worker": None}
 _jobs: queue.Queue = queue.Queue()
 _idle = threading.Condition()
 _busy = [0]  # jobs queued or running
+#: held by the build thread while it builds, and by a thread that forks (`_before_fork`): a
+#: child must not start holding the kernel cache's file locks through a build it has no
+#: thread for (they are never released there, and block that kernel's builds everywhere)
+_building = threading.Lock()
 
 
 def set_background_compile(on: bool) -> bool:
@@ -152,10 +156,6 @@ class _Job:
 
 def _submit(missing: list) -> _Job:
     job = _Job(missing)
-    if _state["pid"] != os.getpid():  # first use, or a forked child (no worker thread there)
-        _state["pid"] = os.getpid()
-        _state["worker"] = None
-        _busy[0] = 0
     with _idle:
         _busy[0] += 1
     _jobs.put(job)
@@ -171,13 +171,12 @@ def _work() -> None:
     while True:
         job = _jobs.get()
         try:
-            if job is not None:
+            with _building:
                 _build(job.missing)
         except Exception:  # noqa: BLE001 - the next run links again; a failure shows there
             pass
         finally:
-            if job is not None:
-                job.done = True
+            job.done = True
             with _idle:
                 _busy[0] -= 1
                 _idle.notify_all()
@@ -188,6 +187,29 @@ def _build(missing: list) -> None:
     native.build_templates(templates)
     if len(templates) < len(missing):
         ccache.load(dot_update.SOURCE)
+
+
+def _before_fork() -> None:
+    _building.acquire()  # a build under way finishes first (its file locks are released)
+
+
+def _after_fork_in_parent() -> None:
+    _building.release()
+
+
+def _after_fork_in_child() -> None:
+    """No build thread here: queued jobs stay the parent's; a provisional program whose job
+    is the parent's links with a build of its own (`Provisional.__call__`)."""
+    global _jobs, _idle, _building
+    _jobs = queue.Queue()
+    _idle = threading.Condition()
+    _building = threading.Lock()
+    _busy[0] = 0
+    _state["worker"] = None
+
+
+os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
+                    after_in_child=_after_fork_in_child)
 
 
 @atexit.register

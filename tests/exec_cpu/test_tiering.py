@@ -212,3 +212,49 @@ def test_environment_switch(tmp_path):
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                              text=True, check=True).stdout.strip()
         assert out == want
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_fork_during_a_build_waits_for_it_and_the_child_builds_alone(cold, monkeypatch):
+    """A child forked while the build thread held the kernel cache's file locks kept them
+    held forever (its copy of the lock's file was never closed): the child's own build, and
+    the parent's next build of that kernel, blocked in ``flock``. A fork now waits for the
+    build under way; the child has no queued builds (``finish_compiles`` returns at once)."""
+    import time
+
+    real = tiering._build
+
+    def slow(missing):
+        time.sleep(0.5)
+        real(missing)
+
+    monkeypatch.setattr(tiering, "_build", slow)
+    a, b = _data()
+    xa, xb = xp.asarray(a), xp.asarray(b)
+    want = _oracle(a, b)
+    for _ in range(2):  # the second run queues the build
+        np.asarray(_expr(xa, xb))
+    time.sleep(0.1)  # the build thread is inside the build now
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through its exit code
+        code = 1
+        try:
+            ok = xp.finish_compiles(timeout=5)
+            got = np.asarray(_expr(xa, xb))
+            code = 0 if ok and np.allclose(got, want, rtol=1e-13) else 2
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + 60
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            pytest.fail("the forked child hung")
+        time.sleep(0.05)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert xp.finish_compiles(timeout=60)
+    np.testing.assert_allclose(np.asarray(_expr(xa, xb)), want, rtol=1e-13)
+    assert type(_entry_program()) is LinearProgram
