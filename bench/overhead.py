@@ -259,7 +259,7 @@ def main(argv=None) -> dict:
              "step repeated"))
     f = first_run_costs(2 if args.quick else 3)
     print()
-    print(table(["kernels compiled", "first runs (ms)", "next 19 runs each (ms)"], [
+    print(table(["kernels compiled", "first runs (ms)", "the 19 runs after (ms)"], [
         (mode, v["first_ms"], v["next_19_ms"]) for mode, v in f.items()],
         title="Four new expressions on an empty kernel cache (fresh process), summed"))
     worst = max(a for _, a, _ in nodes[:3])
