@@ -364,9 +364,46 @@ def _kernel_locks(keys: list[str]):
     d = cache_dir()
     with contextlib.ExitStack() as stack:
         for k in sorted(keys):
-            f = stack.enter_context(open(d / f"{k}.lock", "a+b"))
-            fcntl.flock(f, fcntl.LOCK_EX)
+            stack.enter_context(_locked(d / f"{k}.lock"))
         yield  # closing each file releases its lock
+
+
+#: descriptors of the lock files whose ``flock`` this process holds or is taking: a child
+#: forked meanwhile (a build in another thread) drops its copies (`_drop_locks_in_child`),
+#: else the lock stays held there for good, and that kernel's builds wait on it everywhere
+_held: set[int] = set()
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    """An exclusive ``flock`` on ``path`` for the block (closing the file releases it)."""
+    with open(path, "a+b") as f:
+        fd = f.fileno()
+        _held.add(fd)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield f
+        finally:
+            _held.discard(fd)
+
+
+def _drop_locks_in_child() -> None:
+    """Point the inherited lock descriptors at ``/dev/null``: the parent's locks are then
+    held by the parent alone (no unlock: that would release them there too), and the
+    thread's file objects, never closed here, keep valid descriptors."""
+    if not _held:
+        return
+    null = os.open(os.devnull, os.O_RDWR)
+    try:
+        for fd in list(_held):
+            os.dup2(null, fd)
+    finally:
+        os.close(null)
+    _held.clear()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_drop_locks_in_child)
 
 
 def _load_bundle(prelude: str, keys: list[str], code: dict) -> ctypes.CDLL:
@@ -430,17 +467,13 @@ def _touch(path: Path) -> None:
 
 
 def _build_locked(source: str, key: str, d: Path, path: Path) -> None:
-    with open(d / f"{key}.lock", "a+b") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            if _valid(path, key):  # another process built it while we waited
-                stats["disk_hits"] += 1
-                return
-            if path.exists():
-                stats["rejected"] += 1
-            _build(source, key, d, path)
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    with _locked(d / f"{key}.lock"):
+        if _valid(path, key):  # another process built it while we waited
+            stats["disk_hits"] += 1
+            return
+        if path.exists():
+            stats["rejected"] += 1
+        _build(source, key, d, path)
 
 
 def _build(source: str, key: str, d: Path, path: Path) -> None:

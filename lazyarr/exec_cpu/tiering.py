@@ -29,6 +29,8 @@ import queue
 import threading
 from collections.abc import Callable
 
+from ..array.ops.composite import Composite, FusedReduce
+from ..array.ops.rowprog import RowProgram
 from ..graph.fgraph import FunctionGraph
 from . import ccache, dot_update, native
 from .linker import link
@@ -41,15 +43,13 @@ BUILD_ON_RUN = 2
 #: element operations of the kernel-wanting nodes above which a miss compiles at once
 WORK_MAX = 1 << 20
 
-_state: dict = {"on": os.environ.get("LAZYARR_BACKGROUND_COMPILE", "1").strip() != "0",
-                "worker": None}
+_state: dict = {"on": os.environ.get("LAZYARR_BACKGROUND_COMPILE", "1").strip().lower()
+                not in ("0", "false", "off", "no"), "worker": None}
 _jobs: queue.Queue = queue.Queue()
 _idle = threading.Condition()
 _busy = [0]  # jobs queued or running
-#: held by the build thread while it builds, and by a thread that forks (`_before_fork`): a
-#: child must not start holding the kernel cache's file locks through a build it has no
-#: thread for (they are never released there, and block that kernel's builds everywhere)
-_building = threading.Lock()
+#: bumped in a forked child: a job of an earlier generation is the parent's
+_generation = [0]
 
 
 def set_background_compile(on: bool) -> bool:
@@ -111,7 +111,9 @@ class Provisional:
                     self._promote()
                 elif self._runs >= BUILD_ON_RUN:
                     self._job = _submit(self._missing)
-            elif job.done or job.pid != os.getpid():
+                    if self._job is None:  # no build thread could start: build now
+                        self._promote()
+            elif job.done or job.generation != _generation[0]:
                 self._promote()
         return self._run(args)
 
@@ -127,8 +129,9 @@ class Provisional:
 
 
 def _kernel_work(fg: FunctionGraph) -> float:
-    """Element operations of the nodes that want a generated kernel (the larger of their
-    inputs' and outputs' sizes; a size known only at run time counts as unbounded)."""
+    """Element operations of the nodes that want a generated kernel: the larger of their
+    inputs' and outputs' sizes times their scalar operations (a fused node's steps, a row
+    program's members'); a size known only at run time counts as unbounded."""
     work = 0.0
     for node in fg.toposort():
         if node.op.lazy or not (native.elementwise_kernel(node) or native.reduce_kernel(node)
@@ -139,30 +142,47 @@ def _kernel_work(fg: FunctionGraph) -> float:
             if None in v.shape:
                 return math.inf
             largest = max(largest, float(math.prod(v.shape)))
-        work += largest
+        work += largest * _operations(node.op)
     return work
+
+
+def _operations(op) -> int:
+    """Scalar operations per element of ``op``: a `Composite`'s steps (through a
+    `FusedReduce`), a `RowProgram`'s members', else 1."""
+    if isinstance(op, FusedReduce):
+        op = op.composite
+    if isinstance(op, Composite):
+        return max(1, len(op.steps))
+    if isinstance(op, RowProgram):
+        return max(1, sum(_operations(m[0]) for m in op.members))
+    return 1
 
 
 class _Job:
     """A build asked for: the kernels' templates and sources; ``done`` once tried."""
 
-    __slots__ = ("missing", "done", "pid")
+    __slots__ = ("missing", "done", "generation")
 
     def __init__(self, missing: list):
         self.missing = missing
         self.done = False
-        self.pid = os.getpid()
+        self.generation = _generation[0]
 
 
-def _submit(missing: list) -> _Job:
+def _submit(missing: list) -> _Job | None:
+    """Queue a build of ``missing``; None where no build thread could be started (at
+    interpreter shutdown, say)."""
+    if _state["worker"] is None:
+        t = threading.Thread(target=_work, name="lazyarr-compile", daemon=True)
+        try:
+            t.start()
+        except RuntimeError:
+            return None
+        _state["worker"] = t
     job = _Job(missing)
     with _idle:
         _busy[0] += 1
     _jobs.put(job)
-    if _state["worker"] is None:
-        t = threading.Thread(target=_work, name="lazyarr-compile", daemon=True)
-        _state["worker"] = t
-        t.start()
     return job
 
 
@@ -171,8 +191,7 @@ def _work() -> None:
     while True:
         job = _jobs.get()
         try:
-            with _building:
-                _build(job.missing)
+            _build(job.missing)
         except Exception:  # noqa: BLE001 - the next run links again; a failure shows there
             pass
         finally:
@@ -189,28 +208,21 @@ def _build(missing: list) -> None:
         ccache.load(dot_update.SOURCE)
 
 
-def _before_fork() -> None:
-    _building.acquire()  # a build under way finishes first (its file locks are released)
-
-
-def _after_fork_in_parent() -> None:
-    _building.release()
-
-
 def _after_fork_in_child() -> None:
     """No build thread here: queued jobs stay the parent's; a provisional program whose job
-    is the parent's links with a build of its own (`Provisional.__call__`)."""
-    global _jobs, _idle, _building
+    is the parent's links with a build of its own (`Provisional.__call__`; the kernel
+    cache's locks that the parent's build held are the parent's alone:
+    `ccache._drop_locks_in_child`)."""
+    global _jobs, _idle
     _jobs = queue.Queue()
     _idle = threading.Condition()
-    _building = threading.Lock()
     _busy[0] = 0
+    _generation[0] += 1
     _state["worker"] = None
 
 
 if hasattr(os, "register_at_fork"):  # POSIX
-    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
-                        after_in_child=_after_fork_in_child)
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 @atexit.register

@@ -163,7 +163,7 @@ def test_eager_sgd_steps_match_through_the_switch_to_kernels(cold):
     np.testing.assert_allclose(w_tiered, w_now, rtol=1e-5, atol=1e-7)
 
 
-def test_a_failed_background_build_leaves_the_numpy_path(cold, monkeypatch):
+def test_a_failed_background_build_is_built_when_the_program_is_promoted(cold, monkeypatch):
     def broken(templates):
         raise RuntimeError("compiler exploded")
 
@@ -173,9 +173,44 @@ def test_a_failed_background_build_leaves_the_numpy_path(cold, monkeypatch):
     for _ in range(2):
         np.asarray(_expr(xa, xb))
     assert xp.finish_compiles(timeout=60)
-    # the next run links again (building what is missing now) and is right
+    builds = ccache.stats["builds"]
+    # the next run links again, building what is missing now, and is right
     np.testing.assert_allclose(np.asarray(_expr(xa, xb)), _oracle(a, b), rtol=1e-13)
-    assert _entry_program() is not None
+    assert type(_entry_program()) is LinearProgram
+    assert ccache.stats["builds"] > builds
+
+
+def test_no_build_thread_means_a_build_now(cold, monkeypatch):
+    """Where no thread can start (at interpreter shutdown), the second run builds the
+    kernels itself instead of queuing a job nobody runs (``finish_compiles`` hung)."""
+    def refuse(self):
+        raise RuntimeError("can't create new thread at interpreter shutdown")
+
+    monkeypatch.setattr(tiering, "_state", {**tiering._state, "worker": None})
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    a, b = _data()
+    xa, xb = xp.asarray(a), xp.asarray(b)
+    np.asarray(_expr(xa, xb))
+    assert isinstance(_entry_program(), tiering.Provisional)
+    np.testing.assert_allclose(np.asarray(_expr(xa, xb)), _oracle(a, b), rtol=1e-13)
+    assert type(_entry_program()) is LinearProgram
+    assert xp.finish_compiles(timeout=0)
+
+
+def test_a_miss_with_much_fused_work_compiles_at_once(cold):
+    """Work counts a fused node's operations, not only its size: a long chain over fewer
+    elements than `WORK_MAX` would run far slower on NumPy than waiting for its kernel."""
+    n = tiering.WORK_MAX // 8
+    a = np.linspace(0.0, 1.0, n)
+    y = xp.asarray(a)
+    want = a.copy()
+    for k in range(12):
+        y = xp.sin(y) * 0.5 + xp.tanh(y + 0.25 * k)
+        want = np.sin(want) * 0.5 + np.tanh(want + 0.25 * k)
+    builds = ccache.stats["builds"]
+    np.testing.assert_allclose(np.asarray(y), want, rtol=1e-12)
+    assert type(_entry_program()) is LinearProgram
+    assert ccache.stats["builds"] > builds
 
 
 def test_threads_share_provisional_programs(cold):
@@ -215,26 +250,27 @@ def test_environment_switch(tmp_path):
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
-def test_a_fork_during_a_build_waits_for_it_and_the_child_builds_alone(cold, monkeypatch):
+def test_a_child_forked_during_a_build_builds_alone(cold, monkeypatch):
     """A child forked while the build thread held the kernel cache's file locks kept them
-    held forever (its copy of the lock's file was never closed): the child's own build, and
-    the parent's next build of that kernel, blocked in ``flock``. A fork now waits for the
-    build under way; the child has no queued builds (``finish_compiles`` returns at once)."""
+    held forever (its copy of the lock's file was never closed): the child's own build of
+    that kernel blocked in ``flock``. The child now drops its copies (the parent's build
+    keeps its locks and finishes), and has no queued builds (``finish_compiles`` returns at
+    once)."""
     import time
 
-    real = tiering._build
+    real = ccache._build
 
-    def slow(missing):
+    def slow(*args):  # under the kernels' file locks
         time.sleep(0.5)
-        real(missing)
+        real(*args)
 
-    monkeypatch.setattr(tiering, "_build", slow)
+    monkeypatch.setattr(ccache, "_build", slow)
     a, b = _data()
     xa, xb = xp.asarray(a), xp.asarray(b)
     want = _oracle(a, b)
     for _ in range(2):  # the second run queues the build
         np.asarray(_expr(xa, xb))
-    time.sleep(0.1)  # the build thread is inside the build now
+    time.sleep(0.2)  # the build thread holds the kernels' locks now
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child reports through its exit code
         code = 1
