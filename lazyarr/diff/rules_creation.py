@@ -1,5 +1,6 @@
 """Derivative rules of the creation ops: ``Alloc`` fills with its 0-d input (the adjoint sums);
-``Arange``, ``Linspace`` and ``Eye`` have no array inputs, so nothing to differentiate."""
+``Arange`` and ``Eye`` have no inputs and ``Linspace`` only its constant endpoints (Python
+scalars, not differentiable), so nothing to differentiate."""
 
 from __future__ import annotations
 

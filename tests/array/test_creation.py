@@ -564,3 +564,14 @@ def test_linspace_special_endpoints_and_gradient():
                                           np.linspace(start, stop, 5))
     g = xp.grad(lambda w: xp.sum(w * xp.linspace(0.0, 1.0, 3)))(xp.asarray(np.ones(3)))
     np.testing.assert_array_equal(np.asarray(g), [0.0, 0.5, 1.0])
+
+
+def test_linspace_keeps_numpy_float32_and_complex64_endpoints():
+    """NumPy computes in float32 for float32 endpoints (NEP 50): the constants keep that
+    type (widened to float64 they gave 0.2 where NumPy gives 0.19999999)."""
+    got = np.asarray(xp.linspace(np.float32(0.1), np.float32(0.7), 7, dtype=xp.float32))
+    np.testing.assert_array_equal(
+        got, np.linspace(np.float32(0.1), np.float32(0.7), 7, dtype=np.float32))
+    got = np.asarray(xp.linspace(np.complex64(1 + 2j), 3.0, 4, dtype=xp.complex64))
+    np.testing.assert_array_equal(
+        got, np.linspace(np.complex64(1 + 2j), 3.0, 4, dtype=np.complex64))

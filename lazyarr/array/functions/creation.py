@@ -271,8 +271,10 @@ def linspace(start, stop, /, num, *, dtype=None, device=None, endpoint=True) -> 
     is_c = isinstance(start, complex) or isinstance(stop, complex)
     dt = D.as_dtype(dtype) if dtype is not None else (D.default_complex if is_c else
                                                        D.default_float)
-    at = D.complex128 if is_c else D.float64  # the endpoints as NumPy computes with them
-    ends = [const(complex(v) if is_c else float(v), at) for v in (start, stop)]
+    # the endpoints in the type NumPy computes with (float64 for Python numbers; a NumPy
+    # float32 or complex64 scalar keeps its precision)
+    at = np.result_type(start, stop, 1.0)
+    ends = [const(v, at) for v in (start, stop)]
     return build(Linspace(int_arg(num, "linspace", "num"), dt, bool(endpoint)), *ends)
 
 

@@ -42,8 +42,8 @@ class Arange(Op):
 
 class Linspace(Op):
     """``num`` evenly spaced samples of ``dtype`` from 0-d input ``start`` to input ``stop``
-    (float64, or complex128 for complex endpoints: the Python scalars given, as constants,
-    so that a loop's changing endpoints become arguments of one program)."""
+    (the scalars given, as constants of the type NumPy computes them in, so that a loop's
+    changing endpoints become arguments of one program)."""
 
     raises_on_values = False
 
