@@ -39,6 +39,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -134,8 +135,7 @@ def _compiler_id() -> bytes:
                 pass
         if ccid is None:
             try:
-                out = subprocess.run([cc, "--version"], capture_output=True, timeout=60)
-                ccid = out.stdout.split(b"\n", 1)[0]
+                ccid = _run([cc, "--version"], timeout=60)[1].split(b"\n", 1)[0]
             except (OSError, subprocess.SubprocessError):
                 ccid = b"unknown"
             if stamp is not None and ccid != b"unknown":
@@ -368,42 +368,45 @@ def _kernel_locks(keys: list[str]):
         yield  # closing each file releases its lock
 
 
-#: descriptors of the lock files whose ``flock`` this process holds or is taking: a child
-#: forked meanwhile (a build in another thread) drops its copies (`_drop_locks_in_child`),
-#: else the lock stays held there for good, and that kernel's builds wait on it everywhere
+#: descriptors of the lock files whose ``flock`` this process holds or is taking. A child
+#: forked meanwhile (a build in another thread) inherits them, and the lock then stays held
+#: there for good: that kernel's builds wait on it everywhere. The child closes them
+#: (`_close_locks_in_child`); `_fd_guard` keeps a fork from landing between opening (or
+#: closing) a descriptor and listing (or unlisting) it.
 _held: set[int] = set()
+_fd_guard = threading.Lock()
 
 
 @contextlib.contextmanager
 def _locked(path: Path):
-    """An exclusive ``flock`` on ``path`` for the block (closing the file releases it)."""
-    with open(path, "a+b") as f:
-        fd = f.fileno()
+    """An exclusive ``flock`` on ``path`` for the block."""
+    with _fd_guard:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
         _held.add(fd)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield f
-        finally:
-            _held.discard(fd)
-
-
-def _drop_locks_in_child() -> None:
-    """Point the inherited lock descriptors at ``/dev/null``: the parent's locks are then
-    held by the parent alone (no unlock: that would release them there too), and the
-    thread's file objects, never closed here, keep valid descriptors."""
-    if not _held:
-        return
-    null = os.open(os.devnull, os.O_RDWR)
     try:
-        for fd in list(_held):
-            os.dup2(null, fd)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
     finally:
-        os.close(null)
+        with _fd_guard:
+            _held.discard(fd)
+            os.close(fd)  # releases the lock (the last descriptor of its open file)
+
+
+def _close_locks_in_child() -> None:
+    """Close the inherited lock descriptors (their threads are not here): the parent's locks
+    stay the parent's alone. No unlock, which would release them in the parent too."""
+    for fd in _held:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
     _held.clear()
+    _fd_guard.release()
 
 
 if hasattr(os, "register_at_fork"):  # POSIX
-    os.register_at_fork(after_in_child=_drop_locks_in_child)
+    os.register_at_fork(before=_fd_guard.acquire, after_in_parent=_fd_guard.release,
+                        after_in_child=_close_locks_in_child)
 
 
 def _load_bundle(prelude: str, keys: list[str], code: dict) -> ctypes.CDLL:
@@ -476,15 +479,48 @@ def _build_locked(source: str, key: str, d: Path, path: Path) -> None:
         _build(source, key, d, path)
 
 
+#: held while a compiler process is spawned; a fork waits for it (`_run`)
+_spawning = threading.Lock()
+
+
+def _run(cmd: list[str], timeout: float | None = None) -> tuple[int, bytes]:
+    """The exit status and output (stdout, then stderr) of ``cmd``.
+
+    A child forked by another thread while a pipe to the compiler is open (a fork Pool
+    started during a background build, `tiering`) keeps a copy of the pipe's write end, and
+    EOF, which the build waits for holding its kernels' locks, never comes while that child
+    lives: its own build of those kernels then waits on the locks for good. So the output
+    goes to a temporary file, and a fork waits while `subprocess` spawns the compiler (its
+    internal pipe, which reports a failed exec, is open only then)."""
+    with tempfile.TemporaryFile() as log:
+        with _spawning:
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log,
+                                    stderr=subprocess.STDOUT)
+        try:
+            code = proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise
+        log.seek(0)
+        return code, log.read()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(before=_spawning.acquire, after_in_parent=_spawning.release,
+                        after_in_child=_spawning.release)
+
+
 def _build(source: str, key: str, d: Path, path: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="build-", dir=d) as tmp:
         src = Path(tmp) / "k.c"
         so = Path(tmp) / "k.so"
         src.write_text(source)
         cmd = [compiler(), *FLAGS, str(src), "-o", str(so), *_libs()]
-        r = subprocess.run(cmd, capture_output=True, text=True)
-        if r.returncode != 0:
-            raise CompileError(f"C compiler failed ({' '.join(cmd)}):\n{r.stderr[-4000:]}")
+        code, out = _run(cmd)
+        if code != 0:
+            raise CompileError(f"C compiler failed ({' '.join(cmd)}):\n"
+                               f"{out.decode(errors='replace')[-4000:]}")
         body = so.read_bytes()
         so.write_bytes(body + _trailer(key, body))
         os.replace(so, path)

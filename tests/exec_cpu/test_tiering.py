@@ -294,3 +294,33 @@ def test_a_child_forked_during_a_build_builds_alone(cold, monkeypatch):
     assert xp.finish_compiles(timeout=60)
     np.testing.assert_allclose(np.asarray(_expr(xa, xb)), want, rtol=1e-13)
     assert type(_entry_program()) is LinearProgram
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_fork_never_lands_inside_a_compiler_spawn(monkeypatch):
+    """A fork Pool started right after an eager warm-up hung on about one run in four: a
+    worker forked while the build thread spawned the compiler kept copies of the spawn's
+    pipes, the build waited for their EOF holding its kernels' locks, and the worker's own
+    build waited for those locks. A fork now waits for a spawn under way (milliseconds)."""
+    import subprocess
+    import time
+
+    real = subprocess.Popen
+
+    class SlowSpawn(real):
+        def __init__(self, *args, **kwargs):
+            time.sleep(0.5)  # inside the spawn
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(ccache.subprocess, "Popen", SlowSpawn)
+    t = threading.Thread(target=ccache._run, args=(["true"],))
+    t.start()
+    time.sleep(0.1)
+    t0 = time.monotonic()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover
+        os._exit(0)
+    waited = time.monotonic() - t0
+    os.waitpid(pid, 0)
+    t.join()
+    assert waited >= 0.3
