@@ -33,6 +33,16 @@ def cold(tmp_path, monkeypatch):
     ccache.reset()
 
 
+@pytest.fixture(autouse=True)
+def _switch_restored():
+    """Each test leaves background compilation as it found it (on, the rest of the suite
+    would run on NumPy first and build in the background while the session's kernel
+    directory is removed)."""
+    before = xp.background_compile()
+    yield
+    assert xp.background_compile() == before
+
+
 def _entry_program():
     """The program of the trace cache's most recent entry."""
     return list(trace_cache._d.values())[-1].program
@@ -186,7 +196,7 @@ def test_no_build_thread_means_a_build_now(cold, monkeypatch):
     def refuse(self):
         raise RuntimeError("can't create new thread at interpreter shutdown")
 
-    monkeypatch.setattr(tiering, "_state", {**tiering._state, "worker": None})
+    monkeypatch.setitem(tiering._state, "worker", None)  # (a new dict would outlive `cold`)
     monkeypatch.setattr(threading.Thread, "start", refuse)
     a, b = _data()
     xa, xb = xp.asarray(a), xp.asarray(b)
