@@ -16,8 +16,8 @@ that want a kernel) compiles at once: there a run costs more than waiting for th
 Only the first runs of a structure differ: NumPy's ``exp`` or ``tanh`` may round differently
 from the kernel's in the last bit. ``set_background_compile(False)`` (or
 ``LAZYARR_BACKGROUND_COMPILE=0`` in the environment) compiles every miss at once, as
-`lazyarr.compile` does; `finish_compiles` waits for the builds asked so far (benchmarks call
-it before timing).
+`lazyarr.compile` does (benchmarks time steady states so: `bench.report.bench_env`);
+`finish_compiles` waits for the builds asked so far.
 """
 
 from __future__ import annotations
@@ -118,8 +118,8 @@ class Provisional:
         return self._run(args)
 
     def _promote(self) -> None:
-        """Link ``fg`` with its kernels (built by now; a failed one runs on NumPy) and hand
-        the program to the owner."""
+        """Link ``fg`` with its kernels (built by now, else built here; one that fails to
+        build runs on NumPy) and hand the program to the owner."""
         program = link(self.fg)
         self._run = program
         self.fg = self._job = self._missing = None
