@@ -29,8 +29,10 @@ from ..graph._walk cimport _kept
 
 cnp.import_array()
 
-#: the smallest buffer donated (smaller ones cost less to allocate than an extra trace-cache key)
-MIN_BYTES = 65536
+#: the smallest buffer donated (smaller ones cost less to allocate than an extra trace-cache
+#: key). 16 KiB, not 64: fig1's 784-500-10 step at minibatch 1 updates its 20 KB W2 in place
+#: then (an eager step 68-70 -> 66-67 us, alternating runs; logreg's 31 KB W: no change)
+MIN_BYTES = 16384
 
 #: the first byte of a donation suffix: keys proper are whole 8-byte words, so a suffix of
 #: ``1 + 4k`` bytes (int32 numbers) makes a key no plain key can equal
