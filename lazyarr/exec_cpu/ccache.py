@@ -27,6 +27,7 @@ with the system C compiler (``$CC`` or ``cc``) only when no valid cached build e
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import ctypes
 import ctypes.util
@@ -189,6 +190,7 @@ def cache_dir() -> Path:
         d = cand
     except OSError:
         d = Path(tempfile.mkdtemp(prefix="lazyarr-kernels-"))
+        atexit.register(shutil.rmtree, d, True)  # this process's alone: gone with it
         warnings.warn(f"lazyarr: kernel cache {cand} is not writable; using {d} for this "
                       "process", RuntimeWarning, stacklevel=2)
     _state["dir"] = d

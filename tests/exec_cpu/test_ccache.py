@@ -143,6 +143,9 @@ def test_unwritable_directory_in_subprocess(tmp_path):
     assert r.returncode == 0, r.stderr
     d, val = r.stdout.split()
     assert val == "42" and not d.startswith(str(blocker))
+    # the private directories (one per `cache_dir` after a reset) went with the process: each
+    # suite run used to leave two in the system's temp directory
+    assert not os.path.exists(d)
 
 
 def test_no_compiler_runs_on_numpy_with_one_warning(tmp_path):
