@@ -343,13 +343,15 @@ _NAMES = ("la_dot_update_f32", "la_rowmv_mt_f32", "la_rank1_mt_f32", "la_rank1_r
           "la_rowmv_finish_f32")
 
 
-def install(build: bool = True) -> bool:
+def install(defer: list | None = None) -> bool:
     """Build the kernels (once per process; the disk cache keeps them) and hand their addresses
     to the VM (`_vm.set_row_kernels`). False where no C compiler works: then `DotUpdate` runs
-    its NumPy ``perform`` and the products stay on BLAS. ``build=False`` runs no compiler:
-    False, for now, where the kernels are not built yet (`tiering` builds them later)."""
+    its NumPy ``perform`` and the products stay on BLAS. With a list ``defer``, no compiler
+    runs: where the kernels are not built yet, False for now, and `SOURCE` is appended to
+    ``defer`` (`tiering` builds it later)."""
     if "ok" not in _state:
-        if not build and ccache.available() and not ccache.on_hand(SOURCE):
+        if defer is not None and ccache.available() and not ccache.on_hand(SOURCE):
+            defer.append(SOURCE)
             return False
         ok = False
         if ccache.available():

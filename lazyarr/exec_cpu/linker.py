@@ -91,10 +91,7 @@ def link(fg: FunctionGraph, reference: bool = False, native_kernels: bool = True
     donor = _donors(fg, order, index, escape)
 
     if native_kernels and any(_wants_row_kernels(node) for node in order):
-        # compiled on first need: ~0.7 s of compiler on a cold cache
-        if not dot_update.install(build=defer is None):
-            if defer is not None and "ok" not in dot_update._state:
-                defer.append(dot_update.SOURCE)
+        dot_update.install(defer)  # compiled on first need: ~0.7 s of compiler on a cold cache
     kernels = [(native.elementwise_kernel(node) or native.reduce_kernel(node)
                 or native.row_kernel(node))
                if native_kernels and not node.op.lazy else None for node in order]

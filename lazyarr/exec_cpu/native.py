@@ -188,26 +188,17 @@ def build_kernels(kernels: list[Kernel], defer: list[str] | None = None) -> list
     to ``defer`` (`build_templates` builds them later)."""
     if not kernels or not ccache.available():
         return [None] * len(kernels)
-    table = shared_drivers()
-    prelude = codegen.prelude(ccache.have_mvec(), table is not None)
     templates = [k.cached_template() for k in kernels]
-    todo = [t for t in dict.fromkeys(templates) if t not in _failed]
-    loaded = dict(zip(todo, ccache.load_kernels(prelude, todo, codegen.SUFFIX,
-                                                build=defer is None)))
-    if defer is not None:
+    loaded = _load_templates(templates, build=defer is None)
+    if defer is not None:  # nothing was compiled, so nothing failed: None is not built yet
         defer.extend(t for t, got in loaded.items() if got is None)
+    table = shared_drivers()
     if table is not None:  # each bundle, before any of its kernels runs (a cheap call)
-        for lib in {id(got[0]): got[0] for got in loaded.values()
-                    if got is not None and not isinstance(got, Exception)}.values():
+        for lib in {id(got[0]): got[0] for got in loaded.values() if got is not None}.values():
             lib.la_set_drivers(ctypes.c_void_p(table))
     out = []
     for kernel, t in zip(kernels, templates):
         got = loaded.get(t)
-        if isinstance(got, Exception):
-            _failed.add(t)
-            warnings.warn(f"lazyarr: a kernel failed to build, using NumPy for it: {got}",
-                          RuntimeWarning, stacklevel=3)
-            loaded[t] = got = None
         if got is None:
             out.append(None)
             continue
@@ -221,12 +212,21 @@ def build_templates(templates: list[str]) -> None:
     """Compile the kernels of ``templates`` (from `build_kernels`' ``defer``) into the disk
     and memory caches, so that linking their nodes again loads them; a kernel that fails to
     build runs on NumPy from then on (one warning)."""
-    if not templates or not ccache.available():
-        return
+    if templates and ccache.available():
+        _load_templates(templates)
+
+
+def _load_templates(templates: list[str], build: bool = True) -> dict:
+    """``(library, name suffix)`` per distinct template not known to fail, or None where it
+    failed to build now (remembered in `_failed`, one warning) or, without ``build``, is not
+    built yet."""
     prelude = codegen.prelude(ccache.have_mvec(), shared_drivers() is not None)
     todo = [t for t in dict.fromkeys(templates) if t not in _failed]
-    for t, got in zip(todo, ccache.load_kernels(prelude, todo, codegen.SUFFIX)):
+    loaded = dict(zip(todo, ccache.load_kernels(prelude, todo, codegen.SUFFIX, build=build)))
+    for t, got in loaded.items():
         if isinstance(got, Exception):
             _failed.add(t)
             warnings.warn(f"lazyarr: a kernel failed to build, using NumPy for it: {got}",
-                          RuntimeWarning, stacklevel=2)
+                          RuntimeWarning, stacklevel=4)
+            loaded[t] = None
+    return loaded
