@@ -12,9 +12,12 @@ with the system C compiler (``$CC`` or ``cc``) only when no valid cached build e
 * Concurrency: builds take an exclusive ``flock`` on ``<key>.lock``, re-check the cache under the
   lock (so N processes asking at once build once), compile to a temporary name in the same
   directory and publish it with an atomic ``os.replace``.
-* The cache keeps at most `MAX_FILES` shared objects (least recently used removed first; a disk
-  hit refreshes the file's mtime); a kernel pruned by another process before it is loaded is
-  rebuilt.
+* The cache keeps about `MAX_FILES` shared objects: past that, the least recently used are
+  removed (a disk hit refreshes the file's mtime) down to `PRUNE_TO`, so that a full cache is
+  listed once per thousand builds, not at every build. A process counts the directory at its
+  first build and every `RECOUNT_EVERY` builds after, so other processes' builds show at the
+  next count. A kernel pruned by another process before it is loaded is rebuilt; a build
+  directory left by a killed compiler is removed with the pruning.
 * Bundles (``load_kernels``): the kernels a program misses are compiled together, the prelude
   parsed once, in at most `JOBS` translation units built at once. A kernel's key is the key of
   its template (prelude + its code); its functions are named with ``_<key>`` appended and the
@@ -41,6 +44,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -49,6 +53,13 @@ FORMAT = b"lazyarr-kernel-v1"
 MAGIC = b"\0LAZYARR-KERNEL\0"
 TRAILER = len(MAGIC) + 32
 MAX_FILES = 4000
+#: a pruning keeps this many (listing 4000 bundles and their references cost ~40 ms: done at
+#: every build of a full cache, it doubled the cost of a new kernel)
+PRUNE_TO = 3000
+#: builds of this process between two counts of the cache directory
+RECOUNT_EVERY = 64
+#: seconds after which a ``build-*`` directory is taken as left by a killed build
+STALE_BUILD_S = 3600.0
 #: translation units of one program's missing kernels compiled at once
 JOBS = max(1, min(4, os.cpu_count() or 1))
 _KEY = re.compile(r"[0-9a-f]{40}")
@@ -201,6 +212,8 @@ def reset() -> None:
     """Forget the cache directory and compiler found (tests change the environment)."""
     for k in ("dir", "cc", "ccid", "mvec"):
         _state.pop(k, None)
+    with _census_lock:
+        _census.clear()
 
 
 #: `kernel_key` of ``prelude + template`` by ``(prelude, template, flags, compiler, cpu)``
@@ -527,13 +540,55 @@ def _build(source: str, key: str, d: Path, path: Path) -> None:
         so.write_bytes(body + _trailer(key, body))
         os.replace(so, path)
     stats["builds"] += 1
-    _prune(d)
+    _note_build(d)
 
 
-def _prune(d: Path) -> None:
-    files = list(d.glob("*.so"))
+#: per cache directory: [shared objects counted there plus this process's builds since,
+#: builds since that count] (`_note_build`)
+_census: dict[Path, list[int]] = {}
+_census_lock = threading.Lock()
+
+
+def _note_build(d: Path) -> None:
+    """Count a new shared object in ``d``; list the directory (and prune it when past
+    `MAX_FILES`) at this process's first build there, then every `RECOUNT_EVERY` builds or
+    when the count passes `MAX_FILES`."""
+    with _census_lock:
+        c = _census.get(d)
+        if c is not None:
+            c[0] += 1
+            c[1] += 1
+            if c[0] <= MAX_FILES and c[1] < RECOUNT_EVERY:
+                return
+        _census[d] = [_prune(d), 0]
+
+
+def _listing(d: Path) -> tuple[list[Path], list[Path]]:
+    """The shared objects in ``d``, and its build directories older than `STALE_BUILD_S`."""
+    bundles, stale = [], []
+    old = time.time() - STALE_BUILD_S
+    with os.scandir(d) as it:
+        for e in it:
+            if e.name.endswith(".so"):
+                bundles.append(Path(e.path))
+            elif e.name.startswith("build-"):
+                try:
+                    if e.is_dir() and e.stat().st_mtime < old:
+                        stale.append(Path(e.path))
+                except OSError:
+                    pass
+    return bundles, stale
+
+
+def _prune(d: Path) -> int:
+    """Remove ``d``'s stale build directories and, past `MAX_FILES` shared objects, the least
+    recently used down to `PRUNE_TO` (with the references left dangling); returns how many
+    shared objects are left."""
+    files, stale = _listing(d)
+    for t in stale:
+        shutil.rmtree(t, ignore_errors=True)
     if len(files) <= MAX_FILES:
-        return
+        return len(files)
     aged = []
     for p in files:
         try:  # another process may prune the same files at the same time
@@ -541,13 +596,15 @@ def _prune(d: Path) -> None:
         except OSError:
             pass
     aged.sort()
-    for _, p in aged[: len(aged) - MAX_FILES]:
+    drop = aged[: max(len(aged) - min(PRUNE_TO, MAX_FILES), 0)]
+    for _, p in drop:
         for q in (p, p.with_suffix(".lock")):
             try:
                 q.unlink()
             except OSError:
                 pass
     _prune_refs(d)
+    return len(aged) - len(drop)
 
 
 def _prune_refs(d: Path) -> None:

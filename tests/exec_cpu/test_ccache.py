@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -233,11 +234,74 @@ def test_pruning_tolerates_files_another_process_pruned(tmp_path, monkeypatch):
     for name in ("a", "b", "c"):
         (tmp_path / f"{name}.so").write_bytes(b"x")
     listed = sorted(tmp_path.glob("*.so")) + [tmp_path / "gone.so"]
-    monkeypatch.setattr(Path, "glob", lambda self, pattern: list(listed))
+    monkeypatch.setattr(ccache, "_listing", lambda d: (list(listed), []))
     monkeypatch.setattr(ccache, "MAX_FILES", 1)
     ccache._prune(tmp_path)
     assert len(list(tmp_path.iterdir())) == 1
 
+
+
+def _count_listings(monkeypatch) -> list:
+    listings = []
+    real = ccache._listing
+    monkeypatch.setattr(ccache, "_listing", lambda d: listings.append(d) or real(d))
+    return listings
+
+
+def test_a_full_cache_is_pruned_below_its_bound_and_not_listed_at_every_build(fresh_cache,
+                                                                              monkeypatch):
+    """Past `MAX_FILES` the cache is pruned down to `PRUNE_TO` (the most recently used kept),
+    so a full cache is listed once per many builds: it was listed (and every kernel reference
+    read) at each build, ~40 ms on a cache of 4000 kernels, as much as compiling one."""
+    monkeypatch.setattr(ccache, "MAX_FILES", 6)
+    monkeypatch.setattr(ccache, "PRUNE_TO", 3)
+    monkeypatch.setattr(ccache, "RECOUNT_EVERY", 100)
+    listings = _count_listings(monkeypatch)
+    sources = [_source(f"full{i:02d}") for i in range(14)]
+    counts = []
+    for i, src in enumerate(sources):
+        ccache.load(src)
+        os.utime(fresh_cache / f"{ccache.kernel_key(src)}.so", (1_000_000 + i,) * 2)
+        counts.append(len(list(fresh_cache.glob("*.so"))))
+    # listed at the first build, then when the 7th and the 11th passed the bound
+    assert len(listings) == 3
+    assert counts == [1, 2, 3, 4, 5, 6, 3, 4, 5, 6, 3, 4, 5, 6]
+    kept = {p.name for p in fresh_cache.glob("*.so")}
+    assert kept == {f"{ccache.kernel_key(s)}.so" for s in sources[-6:]}
+
+
+def test_other_processes_kernels_are_counted_every_few_builds(fresh_cache, monkeypatch):
+    """A process's count of the cache misses other processes' builds until its next listing,
+    `RECOUNT_EVERY` builds later: then the cache is pruned all the same."""
+    monkeypatch.setattr(ccache, "MAX_FILES", 6)
+    monkeypatch.setattr(ccache, "PRUNE_TO", 4)
+    monkeypatch.setattr(ccache, "RECOUNT_EVERY", 3)
+    listings = _count_listings(monkeypatch)
+    ccache.load(_source("mine0"))
+    for i in range(8):  # another process's kernels, older than this process's
+        other = fresh_cache / f"{i:040x}.so"
+        other.write_bytes(b"x")
+        os.utime(other, (1_000_000 + i,) * 2)
+    ccache.load(_source("mine1"))
+    ccache.load(_source("mine2"))
+    assert len(listings) == 1 and len(list(fresh_cache.glob("*.so"))) == 11
+    ccache.load(_source("mine3"))  # the third build since the count lists the directory
+    assert len(listings) == 2
+    assert {p.name for p in fresh_cache.glob("*.so")} == {
+        f"{ccache.kernel_key(_source(f'mine{i}'))}.so" for i in range(4)}
+
+
+def test_build_directories_left_by_a_killed_build_are_removed(fresh_cache):
+    """A compiler killed with its process leaves its ``build-*`` directory: one older than
+    `STALE_BUILD_S` goes at the next listing; a recent one may be another process's build."""
+    stale, live = fresh_cache / "build-stale", fresh_cache / "build-live"
+    for d in (stale, live):
+        d.mkdir()
+        (d / "k.c").write_text("int x;\n")
+    old = time.time() - ccache.STALE_BUILD_S - 60
+    os.utime(stale, (old, old))
+    ccache.load(_source("zeta"))  # this process's first build lists the directory
+    assert not stale.exists() and live.exists()
 
 # ---- bundles: a program's missing kernels in one compiler run per translation unit ----------
 
