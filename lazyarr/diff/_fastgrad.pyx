@@ -298,7 +298,7 @@ cdef class TemplateCache:
             return None
         self.entries.move_to_end(key)
         self.hits += 1
-        if type(key) is tuple and len(<tuple>key) == 2 and type((<tuple>key)[0]) is bytes:
+        if type(key) is tuple and len(<tuple>key) == 3 and type((<tuple>key)[0]) is bytes:
             self._last_key, self._last_tpl = key, tpl
         return tpl
 

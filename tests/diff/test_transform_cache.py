@@ -347,3 +347,23 @@ def test_an_input_the_function_does_not_read_gets_zeros_of_its_own_type():
         hs = h(xp.ones(2), xp.ones(n))
         assert [[hs[i][j].shape for j in range(2)] for i in range(2)] == \
             [[(2, 2), (2, n)], [(n, 2), (n, n)]]
+
+
+def test_a_repeated_hit_is_answered_without_hashing_the_key():
+    """An eager loop asks for the same forward graph every step: the last hit's key is compared
+    word for word, and its template returned without hashing the key's bytes or reordering
+    the store (the fast path was dead: it expected 2-part keys, and forward keys have 3)."""
+    loss = lambda w, x: xp.sum(xp.tanh(x @ w))  # noqa: E731
+    vg = xp.value_and_grad(loss)
+    w, x = xp.asarray(RNG.standard_normal((4, 3))), xp.asarray(RNG.standard_normal((2, 4)))
+    for _ in range(2):
+        vg(w, x)
+    (key, tpl), = cache.templates.entries.items()
+    assert len(key) == 3 and type(key[0]) is bytes
+    # an equal key, another object: the last hit answers it, not the dict
+    twin = (bytes(bytearray(key[0])), tuple(key[1]), tuple(key[2]))
+    sentinel = object()
+    cache.templates.entries[key] = sentinel
+    hits = cache.cache_info()["hits"]
+    assert cache.lookup(twin) is tpl
+    assert cache.cache_info()["hits"] == hits + 1
