@@ -406,6 +406,44 @@ def view_node(op, ArrayBase base, tuple shape, object spec, tuple ints=None):
     return view_of(base, wrap(node1(op, ins, v.dtype, shape, v.depth + 1, 1)), spec)
 
 
+
+cpdef object index_key(object key):
+    """A hashable stand-in for an indexing key made only of ints, slices, None and Ellipsis
+    (slices are unhashable before Python 3.12; a slice keeps its bounds' types: ``1.0 == 1``,
+    but ``a[1.0:3]`` is refused), or None for any other key (arrays, bools, lists)."""
+    cdef tuple items
+    cdef list out
+    if type(key) is int:
+        return (key,)
+    items = <tuple>key if type(key) is tuple else (key,)
+    out = []
+    for k in items:
+        if type(k) is slice:
+            a, b, c = (<slice>k).start, (<slice>k).stop, (<slice>k).step
+            out.append((a, b, c, type(a), type(b), type(c)))
+        elif type(k) is int or k is None or k is Ellipsis:
+            out.append(k)
+        else:
+            return None
+    return tuple(out)
+
+
+def basic_view(dict cache, ArrayBase x, object key):
+    """``x[key]`` from ``cache`` (`functions.indexing`: per ``(index_key(key), shape)``, the
+    view's ``(node op, shape, spec, ints)``, `view_node`'s arguments), or None when the key is
+    not basic or not cached yet (the caller parses it)."""
+    ck = index_key(key)
+    if ck is None:
+        return None
+    try:
+        hit = cache.get((ck, x._v.shape))
+    except TypeError:  # a slice bound that is not hashable
+        return None
+    if hit is None:
+        return None
+    node_op, shape, spec, ints = <tuple>hit
+    return view_node(node_op, x, shape, spec, ints)
+
 #: read-only 0-d int64 arrays by value: the data of `int_leaf`'s leaves
 cdef dict _int_data = {}
 cdef object _int64 = _np.dtype(_np.int64)

@@ -534,3 +534,19 @@ def test_derivatives_of_a_slice_start_beside_a_mask_use_plain_writes():
     want[1:3, mask] = 0.0
     want[2:4, mask] += 2.0 * dy[1:3, mask]
     np.testing.assert_allclose(g, want)
+
+
+def test_a_basic_key_seen_before_is_answered_per_shape_and_by_type():
+    """The second round of each key is answered by the index cache (`_front.basic_view`):
+    per indexed shape, a bool never taken for an int, an unhashable bound still refused."""
+    na, nb = np.arange(10.0), np.arange(4.0)
+    a, b = xp.asarray(na), xp.asarray(nb)
+    for _ in range(2):
+        np.testing.assert_array_equal(np.asarray(a[1:8]), na[1:8])
+        np.testing.assert_array_equal(np.asarray(b[1:8]), nb[1:8])
+        np.testing.assert_array_equal(np.asarray(a[-3]), na[-3])
+        np.testing.assert_array_equal(np.asarray(a[True]), na[True])
+        np.testing.assert_array_equal(np.asarray(a[..., None][2:4, 0]), na[..., None][2:4, 0])
+        np.testing.assert_array_equal(np.asarray(a[::-3]), na[::-3])
+        with pytest.raises(TypeError):
+            a[[1]:3]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ...graph.basic import Var, apply
 from ...graph.userline import where
 from .. import dtypes as D
-from .._front import int_leaf, live_views, view_node
+from .._front import basic_view, index_key, int_leaf, live_views, view_node
 from .._front import view_of as _front_view_of
 from ..coerce import Array, as_var, build, cast, const, is_scalar, rebind, wrap
 from ..materialize import live_pending
@@ -13,46 +13,21 @@ from ..ops.elemwise import broadcast_shapes
 from ..ops.index import GetItem, SetItem, check_known_bounds, dynamic_key, parse_key
 from ..ops.shape import Reshape, Transpose
 
-#: per basic key (`_cache_key`) and indexed shape: ``(GetItem op, node op, ints)`` (`_twin`)
+#: per basic key (`_front.index_key`) and indexed shape: the view's ``(node op, shape, spec,
+#: ints)`` (`_front.basic_view`, `_twin`)
 _key_cache: dict = {}
 #: per basic spec and indexed shape: ``(spec with inputs, their values)`` (`_twin`)
 _twins: dict = {}
-_BASIC = (int, type(None), type(Ellipsis))
-
-
-def _cache_key(key):
-    """A hashable stand-in for a key made only of ints, slices, None and Ellipsis (slices are
-    unhashable before Python 3.12); None for keys with arrays."""
-    if type(key) is not tuple:
-        if type(key) is int:
-            return (key,)
-        key = (key,)
-    out = []
-    for k in key:
-        if type(k) is slice:  # bounds by type too: 1.0 == 1, but a[1.0:3] is refused
-            out.append((k.start, k.stop, k.step, type(k.start), type(k.stop), type(k.step)))
-        elif type(k) in _BASIC:
-            out.append(k)
-        else:
-            return None
-    return tuple(out)
 
 
 def getitem(x: Array, key) -> Array:
     """``x[key]``: basic slicing, integer arrays and boolean masks (NumPy semantics). A basic
     index (integers, slices, None, Ellipsis) gives a view of ``x`` (`view_of`), the others a
     new array."""
+    hit = basic_view(_key_cache, x, key)  # a basic key seen before on this shape
+    if hit is not None:
+        return hit
     v = x._v
-    ck = _cache_key(key)
-    if ck is not None:
-        ck = (ck, v.shape)
-        try:
-            hit = _key_cache.get(ck)
-        except TypeError:  # a slice bound that is not hashable
-            ck = hit = None
-        if hit is not None:
-            op, node_op, ints = hit
-            return view_node(node_op, x, op.out_shape, op.spec, ints)
     if type(key) is Array and key._v.dtype.kind in "iu" and v.shape:
         # x[idx], one integer index array: the spec and shape parse_key gives it
         k = key._v
@@ -65,13 +40,18 @@ def getitem(x: Array, key) -> Array:
     # the view's node takes the key's integers and slice starts as inputs; its `_base`
     # keeps the fixed key (`follow_base`, `write_through`)
     dspec, ints = _twin(spec, v.shape)
-    op = GetItem(spec, out_shape)
-    hit = (op, GetItem(dspec, out_shape), ints) if ints else (op, op, None)
+    node_op = GetItem(dspec, out_shape) if ints else GetItem(spec, out_shape)
+    ck = index_key(key)
+    if ck is not None:
+        try:
+            hash(ck)
+        except TypeError:  # a slice bound that is not hashable
+            ck = None
     if ck is not None:
         if len(_key_cache) > 4096:
             _key_cache.clear()
-        _key_cache[ck] = hit
-    return view_node(hit[1], x, out_shape, spec, ints)
+        _key_cache[(ck, v.shape)] = (node_op, out_shape, spec, ints)
+    return view_node(node_op, x, out_shape, spec, ints)
 
 
 def _twin(spec: tuple, shape: tuple) -> tuple[tuple, tuple | None]:
