@@ -691,14 +691,18 @@ cdef class Entry:
     #: the program writes results into dead input buffers (`_donate`): a failed run may have
     #: overwritten them, so it is not run again
     cdef readonly bint donates
+    #: ... and has ops that may raise, which run before it writes any (`exec_cpu.linker`): a
+    #: run that fails in one of them wrote none
+    cdef readonly bint raises_first
 
     def __init__(self, program, tuple positions, tuple sites=(), tuple keep=(),
-                 bint donates=False):
+                 bint donates=False, bint raises_first=False):
         self.program = program
         self.positions = positions
         self.sites = sites
         self.keep = keep
         self.donates = donates
+        self.raises_first = raises_first
 
     def promote(self, program):
         """Run ``program`` from now on: a provisional program's, once its kernels are built
@@ -903,9 +907,9 @@ cdef int _run_donating(Walk wk, list pending, Py_ssize_t n_asked, Py_ssize_t n_o
                        bytes dead) except -1:
     """`_realize_list`'s lookup, run and write-back when leaves of the cut are dead buffers
     (`_donate`): the key (the walk's closed words, then ``dead``) says which, and the program
-    may write its results into them (unless it may raise: `materialize._may_raise`). Returns
-    1 when the run failed with live arrays joined and wrote no dead buffer: the asked ones
-    are then to be computed alone."""
+    may write its results into them (after every op that may raise has run:
+    `exec_cpu.linker._donation_order`). Returns 1 when the run failed with live arrays joined
+    and wrote no dead buffer: the asked ones are then to be computed alone."""
     cdef Entry entry
     cdef list leaves = wk.leaves
     entry = _cache._recent(<char*>wk.w.p, wk.w.n * 8, dead)
@@ -923,7 +927,9 @@ cdef int _run_donating(Walk wk, list pending, Py_ssize_t n_asked, Py_ssize_t n_o
         for j in given:  # locked again, whatever the run wrote
             cnp.PyArray_CLEARFLAGS(<cnp.ndarray>args[j], cnp.NPY_ARRAY_WRITEABLE)
         if isinstance(exc, Exception):
-            if n_asked != n_own and not entry.donates:
+            # an op that may raise failed before any write; memory may run out after one
+            if n_asked != n_own and (not entry.donates or (
+                    entry.raises_first and not isinstance(exc, MemoryError))):
                 return 1
             _resite(exc, entry, pending[:n_asked])
         raise

@@ -91,15 +91,19 @@ def _prepare(asked: list[Var], key: bytes, dead: bytes = b"") -> tuple[Entry, bo
         # computed (an untaken branch can fail); the program returns only what was asked
         out_refs = out_refs[:len(asked)]
     fg = FunctionGraph.from_cut(leaves, steps, out_refs, lift)
-    if dead and not _may_raise(fg):
+    if dead and not _run_time_sizes(fg):
+        # the linker runs every op that may raise before it writes a dead buffer, or takes
+        # none (`exec_cpu.linker._donation_order`)
         fg.donate, fg.donate_alias = _donations(fg, [
             (positions.index(i), [positions.index(j) for j in others])
             for i, others in decode(dead)])
+        fg.donate_intact = True
     with pipeline.provisional():  # no wait for the compiler (`exec_cpu.tiering`)
         program = pipeline.compile_fgraph(fg)
+    donates = bool(getattr(fg, "donate", None))
     entry = Entry(program, positions, tuple(node.site for node, _refs, _first in steps),
-                  key_ops(node for node, _refs, _first in steps),
-                  bool(getattr(fg, "donate", None)))
+                  key_ops(node for node, _refs, _first in steps), donates,
+                  donates and any(may_raise_at(node) for node in fg.toposort()))
     pipeline.bind_owner(program, entry)
     if fam is not None:
         fam.payload = entry
@@ -108,13 +112,11 @@ def _prepare(asked: list[Var], key: bytes, dead: bytes = b"") -> tuple[Entry, bo
     return entry, True
 
 
-def _may_raise(fg: FunctionGraph) -> bool:
-    """Whether running ``fg`` may raise for some input values: an op not marked
-    `Op.raises_on_values` False (a linear solve, a gather, a loop), or a size known only at
-    run time (kernels check it). Such a program takes no dead buffers: a run failing after
-    writing one would leave the pending arrays reading an overwritten leaf."""
-    return (any(None in v.shape for v in fg.inputs)  # a realized mask's result keeps its
-            or any(may_raise_at(node) for node in fg.toposort()))  # run-time size
+def _run_time_sizes(fg: FunctionGraph) -> bool:
+    """Whether an input of ``fg`` has a size known only at run time (a realized mask's result):
+    every op reading it checks that size when it runs, and may raise after an earlier op wrote
+    a dead buffer. Such a program takes none."""
+    return any(None in v.shape for v in fg.inputs)
 
 
 def _donations(fg: FunctionGraph, buffers: list) -> tuple[dict[int, int], dict[int, int]]:

@@ -14,9 +14,13 @@ array or a constant), or, when ``fg.donate`` matches the output with a donated i
 
 from __future__ import annotations
 
+import heapq
+
 import numpy as np
 
+from ..array.ops.index import UpdateAt
 from ..array.ops.reduce import Reduce
+from ..graph.basic import may_raise_at
 from ..graph.fgraph import FunctionGraph
 from ..rewrites.dot_update import DotUpdate
 from . import dot_update, native
@@ -50,6 +54,8 @@ def link(fg: FunctionGraph, reference: bool = False, native_kernels: bool = True
     if reference:
         return ReferenceProgram(fg)
     has_lazy = any(node.op.lazy for node in order)
+    if getattr(fg, "donate", None) and not has_lazy:
+        order = _donation_order(fg, order)
     main = _needed(fg.outputs) if has_lazy else set(order)
     index: dict = {}
     init: list = []
@@ -89,6 +95,10 @@ def link(fg: FunctionGraph, reference: bool = False, native_kernels: bool = True
     viewed = {index[v] for node in order if node.op.view or node.op.lazy for v in node.inputs}
 
     donor = _donors(fg, order, index, escape)
+    if donor and getattr(fg, "donate_intact", False) and _written_before_a_raise(order, donor):
+        # `_donation_order` could not run every op that may raise before the first write
+        # into a dead buffer: a failing run would leave the caller's leaves overwritten
+        donor, fg.donate, fg.donate_alias = {}, {}, {}
 
     if native_kernels and any(_wants_row_kernels(node) for node in order):
         dot_update.install(defer)  # compiled on first need: ~0.7 s of compiler on a cold cache
@@ -271,6 +281,108 @@ def _gemm_handoffs(order: list, index: dict, frees: list, kernels: list, escape:
                 and None not in node.inputs[0].shape):
             out.add(c)
     return out
+
+
+def _donation_order(fg: FunctionGraph, order: list) -> list:
+    """``order`` rescheduled so that each donated input's other readers (and readers of its
+    views) run before the node computing the output matched with it: that node is then the
+    input's last reader and may write into it. With ``fg.donate_intact`` (an eager cut: its
+    pending arrays still read the dead buffers if the run fails) every op that may raise
+    (`may_raise_at`) runs before it too, so that a failing run has written no dead buffer; a
+    donation whose extra order closes a cycle (a raising op needs the new value) is then
+    dropped from ``fg.donate``. Larger buffers are served first: two updates whose products
+    read each other's old weights (``U - lr D W^T`` and ``W - lr U^T D``, each one `Gemm`
+    accumulating into its weight) cannot both be in place, and the program order used to
+    pick one. Ready nodes go in ``order``'s order."""
+    inputs = fg.inputs
+    views: dict = {}  # variable -> donated input position whose array it reads
+    donated = set(fg.donate.values())
+    for i in donated:
+        views[inputs[i]] = i
+    for a, i in getattr(fg, "donate_alias", {}).items():
+        if i in donated:
+            views[inputs[a]] = i
+    readers: dict[int, list] = {}
+    for node in order:
+        for v in node.inputs:
+            i = views.get(v)
+            if i is not None:
+                readers.setdefault(i, []).append(node)
+                if node.op.view:
+                    for o in node.outputs:
+                        views[o] = i
+    raising = ([node for node in order if may_raise_at(node)]
+               if getattr(fg, "donate_intact", False) else [])
+    pos = {node: t for t, node in enumerate(order)}
+    after: dict = {}  # node -> nodes that must run before it
+    best = order
+    dropped = set()
+    by_size = sorted(((_nbytes(inputs[i]), j, i) for j, i in fg.donate.items()), reverse=True)
+    for _size, j, i in by_size:
+        writer = fg.outputs[j].owner
+        if writer not in pos:
+            continue
+        extra = [r for r in (*readers.get(i, ()), *raising) if r is not writer]
+        if not extra:
+            continue
+        trial = {k: list(v) for k, v in after.items()}
+        trial.setdefault(writer, []).extend(extra)
+        got = _schedule(order, pos, trial)
+        if got is not None:
+            after, best = trial, got
+        elif raising:
+            dropped.add(j)
+    if dropped:
+        fg.donate = {j: i for j, i in fg.donate.items() if j not in dropped}
+        kept = set(fg.donate.values())
+        fg.donate_alias = {a: i for a, i in getattr(fg, "donate_alias", {}).items()
+                           if i in kept}
+    return best
+
+
+def _nbytes(v) -> int:
+    n = v.dtype.itemsize
+    for d in v.shape:
+        n *= d
+    return n
+
+
+def _written_before_a_raise(order: list, donor: dict) -> bool:
+    """Whether a dead buffer may be written (at its last reader: `_donated_operand`) before an
+    op that may raise, or by one that may write before it fails. An update (`AddAt`,
+    `SetItem`) checks its indices before it writes (its thunk, and NumPy's ``add.at`` and
+    assignment): it may be the first writer."""
+    first = min((d[1] for d in donor.values() if d[1] >= 0), default=len(order))
+    return any(may_raise_at(order[t]) and not (t == first and isinstance(order[t].op, UpdateAt))
+               for t in range(first, len(order)))
+
+
+def _schedule(order: list, pos: dict, after: dict) -> list | None:
+    """A topological order of ``order``'s nodes with the extra edges ``after`` (node -> nodes
+    that must run before it), taking ready nodes by their place in ``order``; None where the
+    extra edges close a cycle."""
+    waits = dict.fromkeys(order, 0)
+    then: dict = {node: [] for node in order}
+    for node in order:
+        for pred in {v.owner for v in node.inputs if v.owner is not None}:
+            if pred in waits:
+                waits[node] += 1
+                then[pred].append(node)
+    for node, preds in after.items():
+        for pred in set(preds):
+            waits[node] += 1
+            then[pred].append(node)
+    ready = [pos[node] for node, n in waits.items() if n == 0]
+    heapq.heapify(ready)
+    out = []
+    while ready:
+        node = order[heapq.heappop(ready)]
+        out.append(node)
+        for nxt in then[node]:
+            waits[nxt] -= 1
+            if waits[nxt] == 0:
+                heapq.heappush(ready, pos[nxt])
+    return out if len(out) == len(order) else None
 
 
 def _donors(fg: FunctionGraph, order: list, index: dict, escape: set) -> dict:
