@@ -20,7 +20,7 @@ from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE, PyTuple_New, PyTu
 from cpython.weakref cimport PyWeakref_NewRef
 
 from ..graph._ir cimport Apply, Var, node1
-from ._memory cimport overlaps
+from ._memory cimport frozen, overlaps
 
 cdef type Array = None
 cdef list _live = None
@@ -187,10 +187,16 @@ cdef bint _held_twice(object r, list args, results, Py_ssize_t i):
 cdef bint _in_writable_arg(cnp.ndarray r, list args):
     """Whether ``r`` shares bytes with one of ``args`` that its owner can still write."""
     for x in args:
-        if (type(x) is cnp.ndarray and cnp.PyArray_ISWRITEABLE(<cnp.ndarray>x)
+        if (type(x) is cnp.ndarray and not frozen(<cnp.ndarray>x)
                 and overlaps(r, <cnp.ndarray>x)):
             return True
     return False
+
+
+def is_frozen(cnp.ndarray a) -> bool:
+    """Whether no NumPy array can write ``a``'s memory (`_memory.frozen`): lazyarr may then
+    read it later instead of copying it now."""
+    return frozen(a)
 
 
 cdef int _write_back(list pending, results, list args) except -1:

@@ -1,7 +1,9 @@
 # cython: language_level=3
 """The bytes a NumPy array spans, compared in C (NumPy's ``may_share_memory``): where a value
-handed to a user may share memory with a buffer that is written later."""
+handed to a user may share memory with a buffer that is written later; and whether anybody can
+still write an array's memory."""
 
+from cpython.object cimport PyObject
 cimport numpy as cnp
 
 
@@ -34,3 +36,22 @@ cdef inline bint overlaps(cnp.ndarray a, cnp.ndarray b) noexcept:
     if not extent(a, &al, &ah) or not extent(b, &bl, &bh):
         return False
     return al < bh and bl < ah
+
+
+cdef inline bint frozen(cnp.ndarray a) noexcept:
+    """Whether no NumPy array can write ``a``'s memory: ``a`` and every array it views are
+    read-only, down to the owner of the memory or to an immutable ``bytes``. A read-only view
+    of a writable array is not (its owner writes through the array it holds:
+    ``np.broadcast_to``, ``sliding_window_view``). An owner the user locked counts as frozen:
+    one who unlocks it again and writes changes what pending arrays read, as with NumPy."""
+    cdef object b = a
+    cdef PyObject* base
+    while True:
+        if cnp.PyArray_ISWRITEABLE(<cnp.ndarray>b):
+            return False
+        base = cnp.PyArray_BASE(<cnp.ndarray>b)
+        if base == NULL:
+            return True
+        b = <object>base
+        if not isinstance(b, cnp.ndarray):
+            return type(b) is bytes

@@ -166,9 +166,9 @@ class Array(_front.ArrayBase):
         return (1, 0)  # kDLCPU
 
     def __reduce__(self):
-        from .functions.creation import asarray
+        from .functions.creation import _from_pickle
 
-        return (asarray, (self._value(),))
+        return (_from_pickle, (self._value(),))
 
     def __copy__(self) -> Array:
         """A new array of this value: later writes to either (setitem, in-place operators)

@@ -14,6 +14,7 @@ from ..graph.basic import Apply, Op, Var, apply
 from ..graph.userline import where
 from . import _front
 from . import dtypes as D
+from ._front import is_frozen
 from .materialize import (  # noqa: F401 (read by _front.wrap)
     MAX_PENDING_DEPTH,
     live_pending,
@@ -86,7 +87,7 @@ def snapshot(v: Var) -> Var:
     """``v``, or where it is a leaf over NumPy data its owner can still write (an `asarray`
     alias of a user's array), a leaf over a read-only copy: the value a copy must keep."""
     d = v.data
-    if v.owner is None and isinstance(d, np.ndarray) and d.flags.writeable:
+    if v.owner is None and isinstance(d, np.ndarray) and not is_frozen(d):
         return leaf_from_numpy(_locked_copy(d))
     return v
 
@@ -94,9 +95,13 @@ def snapshot(v: Var) -> Var:
 def _locked_copy(x: np.ndarray) -> np.ndarray:
     """A read-only copy of ``x`` (lazyarr's own data: nobody writes it, so nothing copies it
     again)."""
-    c = x.copy()
-    c.flags.writeable = False
-    return c
+    return _locked(x.copy())
+
+
+def _locked(x: np.ndarray) -> np.ndarray:
+    """``x``, an array lazyarr made and alone holds, locked read-only."""
+    x.flags.writeable = False
+    return x
 
 
 def _numpy_fallback_dtype(dt: np.dtype) -> np.dtype:
@@ -119,9 +124,9 @@ def as_var(x, dtype: np.dtype | None = None) -> Var:
         x = np.asarray(x)
         # an operand is read when the expression is written, as NumPy reads it; only
         # `asarray` aliases a user's array
-        return leaf_from_numpy(_locked_copy(x) if x.flags.writeable else x)
-    if isinstance(x, np.generic):
-        return leaf_from_numpy(np.asarray(x))
+        return leaf_from_numpy(x if is_frozen(x) else _locked_copy(x))
+    if isinstance(x, np.generic):  # a new 0-d array nobody else holds: lazyarr's own
+        return leaf_from_numpy(_locked(np.asarray(x)))
     if x is None:
         raise TypeError(f"expected an array, got None ({where()})")
     try:

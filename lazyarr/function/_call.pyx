@@ -10,7 +10,7 @@ donated, what a caller may keep) are the ones `Program` documents.
 cimport numpy as cnp
 from cpython.ref cimport Py_REFCNT
 
-from ..array._memory cimport overlaps
+from ..array._memory cimport frozen, overlaps
 from libc.string cimport memcpy
 
 import numpy as np
@@ -198,7 +198,7 @@ cdef object _private(object r, dict bufs, list data, list res, Py_ssize_t j):
             return r.copy()
     if cnp.PyArray_ISWRITEABLE(<cnp.ndarray>r) or cnp.PyArray_BASE(<cnp.ndarray>r) != NULL:
         for a in data:
-            if (type(a) is cnp.ndarray and cnp.PyArray_ISWRITEABLE(<cnp.ndarray>a)
+            if (type(a) is cnp.ndarray and not frozen(<cnp.ndarray>a)
                     and overlaps(<cnp.ndarray>r, <cnp.ndarray>a)):
                 r = r.copy()
                 break

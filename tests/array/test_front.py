@@ -235,3 +235,57 @@ def test_held_pending_keeps_held_pending_variables_once_in_order():
         live = vs[:2] + [dropped._v, done._v] + vs + vs[::-1]
         del dropped
         assert _front.held_pending(live) == vs
+
+
+def _read_only_views_of_a_writable_buffer():
+    buf = np.arange(6, dtype=np.float32)
+    ro = buf.view()
+    ro.flags.writeable = False
+    return buf, [ro, np.broadcast_to(buf, (2, 6))[0],
+                 np.lib.stride_tricks.sliding_window_view(buf, 3)[:, 0]]
+
+
+def test_a_read_only_view_of_a_writable_buffer_is_not_taken_for_frozen_data():
+    """A read-only view's owner can still write through the array it holds (``broadcast_to``,
+    ``sliding_window_view``): copies, realized and compiled results must not follow those
+    writes. The view's own flag was taken for the owner's."""
+    for k in range(3):
+        buf, views = _read_only_views_of_a_writable_buffer()
+        ro = views[k]
+        want = ro.copy()
+        pending = xp.ones(ro.shape, dtype=xp.float32) * ro
+        copied = xp.asarray(xp.asarray(ro), copy=True)
+        realized = xp.asarray(ro) * 1.0
+        xp.realize(realized)
+        compiled = xp.compile(lambda x: x * 1.0)(ro)
+        returned = xp.compile(lambda x: x)(ro)
+        buf[:] = -1.0
+        for a in (pending, copied, realized, compiled, returned):
+            np.testing.assert_array_equal(np.asarray(a), want)
+
+
+def test_data_nobody_can_write_is_still_not_copied():
+    """A read-only array that owns its data, or views only read-only arrays down to its
+    owner or to bytes, is taken as it is."""
+    own = np.arange(4.0)
+    own.flags.writeable = False
+    chain = own[1:]
+    from_bytes = np.frombuffer(bytes(range(8)), dtype=np.uint8)
+    for d in (own, chain, from_bytes):
+        assert np.asarray(xp.asarray(d)) is d
+
+
+def test_a_numpy_scalar_and_an_unpickled_array_are_lazyarrs_own_data():
+    """``asarray(np.float32(3))`` makes a new 0-d array nobody else holds: it is locked like
+    every array lazyarr makes (a write through ``np.asarray`` reached pending results); so
+    is the array a pickle gives back."""
+    import pickle
+
+    a = xp.asarray(np.float32(3))
+    y = xp.arange(4, dtype=xp.float32) * a
+    b = pickle.loads(pickle.dumps(xp.asarray([1.0, 2.0])))
+    for arr in (a, b):
+        with pytest.raises(ValueError):
+            np.asarray(arr)[...] = 100
+    np.testing.assert_array_equal(np.asarray(y), [0.0, 3.0, 6.0, 9.0])
+    np.testing.assert_array_equal(np.asarray(b), [1.0, 2.0])

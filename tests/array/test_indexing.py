@@ -550,3 +550,16 @@ def test_a_basic_key_seen_before_is_answered_per_shape_and_by_type():
         np.testing.assert_array_equal(np.asarray(a[::-3]), na[::-3])
         with pytest.raises(TypeError):
             a[[1]:3]
+
+
+def test_bounds_of_a_read_only_view_of_a_writable_index_buffer_are_read_again():
+    """Bounds are remembered only for index data nobody can write: a read-only view of a
+    writable buffer changes with it (its stale bounds refused a corrected index)."""
+    x = xp.asarray(np.arange(10.0))
+    buf = np.array([1, 40])
+    idx = buf.view()
+    idx.flags.writeable = False
+    with pytest.raises(IndexError):
+        x[idx]
+    buf[1] = 4
+    np.testing.assert_array_equal(np.asarray(x[idx]), [1.0, 4.0])

@@ -80,7 +80,8 @@ def asarray(obj, /, *, dtype=None, device=None, copy: bool | None = None) -> Arr
             obj, "__array__"):
         obj = np.from_dlpack(obj)
     if isinstance(obj, (np.ndarray, np.generic)):
-        arr = np.asarray(obj)
+        # a NumPy scalar becomes a new 0-d array nobody else holds: lazyarr's own
+        arr = _own(np.asarray(obj)) if isinstance(obj, np.generic) else np.asarray(obj)
         if dt is not None and arr.dtype != dt:
             if copy is False:
                 raise ValueError(f"asarray(copy=False): converting {arr.dtype} to {dt} needs a "
@@ -339,3 +340,7 @@ def triu(x, /, *, k: int = 0) -> Array:
     return _tri(x, k, False)
 
 
+def _from_pickle(data: np.ndarray) -> Array:
+    """The array a pickle of an Array gives back (`Array.__reduce__`): over the unpickled
+    data, which nobody else holds (lazyarr's own: read-only)."""
+    return wrap(leaf_from_numpy(_own(np.asarray(data))))

@@ -14,6 +14,7 @@ import numpy as np
 
 from ...graph.basic import Op, Var
 from ...graph.userline import where
+from .._front import is_frozen
 from .elemwise import broadcast_shapes
 
 # spec entries: ("i", int) | ("s", start, stop, step) | ("n",) | ("a",)  (an array input)
@@ -153,7 +154,7 @@ def check_known_bounds(k: Var, d, dim: int) -> None:
         hi, lo = seen[1], seen[2]
     else:
         hi, lo = data.max(), data.min()
-        if not data.flags.writeable:  # a user's own buffer may change before the next use
+        if is_frozen(data):  # a user's own buffer may change before the next use
             if len(_bounds_seen) >= 256:
                 _bounds_seen.clear()
             _bounds_seen[id(data)] = (data, hi, lo)
