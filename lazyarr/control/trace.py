@@ -20,14 +20,17 @@ from typing import Any
 import numpy as np
 
 from ..array import coerce
+from ..array._front import drop_unheld, live_count
 from ..array.ops.creation import Alloc
 from ..diff.engine import deep_graphs
+from ..graph._walk import release_cut
 from ..graph.basic import Var, may_raise_at
 from ..graph.clone import copy_apply
 from ..graph.fgraph import SMALL_CONST
 from ..graph.fold import fold
 from ..graph.inner import InnerGraph
 from ..graph.pytree import flatten, struct_str, unflatten  # noqa: F401  (re-exported)
+from ..graph.toposort import toposort
 
 
 def to_vars(leaves: Sequence) -> list[Var]:
@@ -67,6 +70,7 @@ def trace(fn: Callable, arg_types: Sequence[tuple[np.dtype, tuple]], arg_struct:
     pending-depth bound is lifted while ``fn`` runs: realizing a long chain of its body would
     need the value of a symbolic input."""
     ins = [Var.input(dt, sh, f"{what}_in{i}") for i, (dt, sh) in enumerate(arg_types)]
+    mark = live_count()
     with deep_graphs():
         args = unflatten(arg_struct, [coerce.wrap(v) for v in ins])
         out = fn(*args)
@@ -77,7 +81,16 @@ def trace(fn: Callable, arg_types: Sequence[tuple[np.dtype, tuple]], arg_struct:
         raise TypeError(f"{what} must return arrays (or pytrees of arrays): {exc}") from None
     new_outs, extras, lifted = close(ins, outs, hoist, closure_vars(fn),
                                      keep_fills=what in RUNS_ONCE)
-    return Traced(InnerGraph(ins + lifted, new_outs), extras, out_struct, len(ins))
+    traced = Traced(InnerGraph(ins + lifted, new_outs), extras, out_struct, len(ins))
+    # the body's own graph is garbage now (the inner graph is a copy): freed at once, not by
+    # a collection, so that an outer buffer it reads (a weight the body closes over) is dead
+    # when a step's update could take it over. What is still held (the extras fed to the
+    # node, outer arrays) stays, with all it reaches (`release_cut` counts references).
+    nodes = toposort(outs)
+    del args, out, out_leaves, outs
+    drop_unheld(mark)
+    release_cut(nodes)
+    return traced
 
 
 #: traced functions whose graph runs once per call (not per loop step): a fill of a constant

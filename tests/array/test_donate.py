@@ -425,3 +425,34 @@ def test_a_gather_failing_beside_a_donating_update_leaves_its_buffer_unwritten()
         np.testing.assert_array_equal(np.asarray(w), np.full((32, 32), 3.0))
     # the pair ran as one donating program whose gather runs before its write
     assert any(e.donates and e.raises_first for e in materialize.trace_cache._d.values())
+
+
+def test_a_weight_a_scan_body_closes_over_is_donated():
+    """The body's own traced graph (``h @ w`` over the outer ``w``) was left to the cyclic
+    collector after tracing, holding ``w``'s buffer: the eager step's update of ``w`` never
+    found it dead (fig2's recurrent weight). Tracing frees it at once."""
+    rng = np.random.default_rng(7)
+    w0 = (rng.standard_normal((20, 20)) * 0.3).astype(np.float32)
+    xs = xp.asarray(rng.standard_normal((5, 20)).astype(np.float32))
+
+    def loss(w):
+        def body(h, x):
+            h = xp.tanh(x + h @ w)
+            return h, h
+        _, hs = xp.scan(body, xp.zeros(20, dtype=w.dtype), xs)
+        return xp.sum(hs * hs)
+
+    vg = xp.value_and_grad(loss)
+    w, ref = xp.asarray(w0.copy()), xp.asarray(w0.copy())
+    for step in range(4):
+        _, g = vg(w)
+        w = w - 0.1 * g
+        del g
+        np.asarray(w)
+        if step == 0:
+            buf = weakref.ref(_data(w))
+        else:
+            assert _data(w) is buf(), "the update should write into the old weight"
+        _, g = vg(ref)
+        ref = xp.asarray(np.asarray(ref) - np.float32(0.1) * np.asarray(g))
+        np.testing.assert_allclose(np.asarray(w), np.asarray(ref), rtol=1e-5, atol=1e-6)
