@@ -29,7 +29,7 @@ import numpy as np
 
 from ..array.coerce import Array, as_var, wrap
 from ..array.functions.searching import take
-from ..diff.engine import Gated, Tape
+from ..diff.engine import Gated, Tape, connected_inputs
 from ..diff.registry import register_jvp, register_vjp
 from ..diff.util import is_differentiable
 from ..diff.xp import xp
@@ -44,6 +44,13 @@ from .trace import needed_every_run
 
 def _diff(a) -> bool:
     return is_differentiable(as_var(a).dtype)
+
+
+def _wanted(n: int) -> tuple[bool, ...]:
+    """Per input of the node a vjp rule differentiates: whether the sweep wants its cotangent
+    (`engine.connected_inputs`; all of them outside a sweep)."""
+    conn = connected_inputs()
+    return (True,) * n if conn is None else conn
 
 
 def _zeros(a) -> Array:
@@ -351,9 +358,13 @@ def _scan_vjp(op: Scan, inputs, outputs, cts):
     nc = op.n_carry
     if all(c is None for c in cts):
         return [None] * len(inputs)
+    # every differentiable carry (derivatives flow back through it even from a constant
+    # initial value); only the sequences and constants the sweep wants
+    want = _wanted(len(inputs))
     dc = tuple(k for k in range(nc) if _diff(carry[k]))
-    dx = tuple(k for k in range(len(xs)) if _diff(xs[k]))
-    dk = tuple(k for k in range(len(consts)) if _diff(consts[k]))
+    dx = tuple(k for k in range(len(xs)) if _diff(xs[k]) and want[1 + nc + k])
+    dk = tuple(k for k in range(len(consts)) if _diff(consts[k])
+               and want[1 + nc + len(xs) + k])
     dy = tuple(k for k, c in enumerate(cts[nc:]) if c is not None)
     if not (dc or dx or dk):
         return [None] * len(inputs)
@@ -542,8 +553,9 @@ def _while_vjp(op: While, inputs, outputs, cts):
         return [None] * len(inputs)
     traj = outputs[nc:2 * nc]
     steps = outputs[2 * nc]
+    want = _wanted(len(inputs))
     dc = [k for k in range(nc) if _diff(carry[k])]
-    dk = [k for k in range(len(be)) if _diff(be[k])]
+    dk = [k for k in range(len(be)) if _diff(be[k]) and want[nc + op.n_ce + k]]
     dt = [k for k in dc if ct_traj[k] is not None]
 
     def back(state, seq):

@@ -9,6 +9,7 @@ derivatives are graphs again: optimized, fused and differentiable.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 
 from ..array import _front
@@ -32,11 +33,26 @@ deep_graphs = _fastgrad.DeepGraphs
 _fastgrad.bind_limits(_front.lift_depth_bound, _front.restore_depth_bound)
 
 
-def _call(rule, ap: Apply, arrays: dict[int, Array], cts: list) -> list:
+_rule_state = threading.local()
+
+
+def connected_inputs() -> tuple[bool, ...] | None:
+    """While a vjp rule runs in a reverse sweep: per input of the node it differentiates,
+    whether that input is connected to what is differentiated (the sweep drops the others'
+    cotangents, so a rule may skip them: a loop's accumulators for constants nothing is
+    differentiated against cost work, and their partials, such as ``log(x) * x**y`` for the
+    exponent of ``x ** y`` at ``x < 0``, can turn a higher order's zero into NaN); None
+    elsewhere (every input may be wanted)."""
+    return getattr(_rule_state, "connected", None)
+
+
+def _call(rule, ap: Apply, arrays: dict[int, Array], cts: list,
+          connected: tuple[bool, ...] | None = None) -> list:
     """``rule`` applied to node ``ap`` (Arrays for its variables made once per sweep, in
-    ``arrays``). Rules build their nodes without looking up the user's frame for each (a walk
-    up the stack from deep inside the engine); `_stamp` gives them the site of the node they
-    differentiate instead, so run-time errors still name a user line."""
+    ``arrays``), with `connected_inputs` answering ``connected``. Rules build their nodes
+    without looking up the user's frame for each (a walk up the stack from deep inside the
+    engine); `_stamp` gives them the site of the node they differentiate instead, so run-time
+    errors still name a user line."""
     def arr(v: Var) -> Array:
         a = arrays.get(id(v))
         if a is None:
@@ -45,10 +61,13 @@ def _call(rule, ap: Apply, arrays: dict[int, Array], cts: list) -> list:
 
     tracking = basic.track_sites
     basic.track_sites = False
+    outer = getattr(_rule_state, "connected", None)
+    _rule_state.connected = connected
     try:
         res = rule(ap.op, [arr(v) for v in ap.inputs], [arr(o) for o in ap.outputs], cts)
     finally:
         basic.track_sites = tracking
+        _rule_state.connected = outer
     if tracking:
         _stamp(res, ap.site)
     return res
@@ -222,11 +241,12 @@ class Tape:
                 if rule is None:
                     raise _no_rule("vjp", ap)
                 gate = _common_gate(gates, ap.outputs, gs) if gates else None
+                conn = tuple(id(v) in self._connected for v in ap.inputs)
                 if gate is None:
-                    res = _call(rule, ap, arrays, gs)
+                    res = _call(rule, ap, arrays, gs, conn)
                 else:
-                    res = gate.pull(ap, lambda cts, rule=rule, ap=ap: _call(rule, ap, arrays, cts),
-                                    gs, self.outputs, memo)
+                    res = gate.pull(ap, lambda cts, rule=rule, ap=ap, conn=conn:
+                                    _call(rule, ap, arrays, cts, conn), gs, self.outputs, memo)
                 for v, g in zip(ap.inputs, res):
                     g_gate = gate
                     if isinstance(g, Gated):  # within the gate the node was pulled under

@@ -456,3 +456,55 @@ def test_second_order_through_a_scan_of_lazy_length(reduce):
                lambda f: xp.grad(lambda h: xp.sum(xp.grad(f)(h) * v))(h0),
                lambda f: xp.compile(xp.grad(f))(h0)):
         np.testing.assert_allclose(np.asarray(fn(lazy)), np.asarray(fn(static)), rtol=1e-12)
+
+
+# ---- higher orders through loops: only the wanted constants are differentiated -------------
+
+def test_second_order_through_a_scan_of_a_power_at_a_negative_base():
+    """The backward scan also accumulated a cotangent for the exponent of ``w ** k`` (a float
+    constant nothing is differentiated against): its partial ``log(w) * w**k`` is NaN for
+    ``w < 0``, and the next order multiplied its zero cotangent by that NaN."""
+    k = np.array(2.0)
+    f = lambda a: xp.scan(lambda w, _: (w - 0.1 * w ** k, None), a, None, length=1)[0]  # noqa: E731
+    g = lambda a: xp.scan(lambda w, _: (w - 0.1 * w ** 2, None), a, None, length=1)[0]  # noqa: E731
+    for x in (-0.5, 0.5):  # f(x) = x - 0.1 x^2: f'' = -0.2, f''' = 0
+        assert float(xp.grad(xp.grad(f))(x)) == pytest.approx(-0.2)
+        assert float(xp.grad(xp.grad(xp.grad(g)))(x)) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_second_order_of_an_inner_gradient_step_loop_matches_finite_differences():
+    """MAML's pattern: a loop of gradient steps on a squared loss, differentiated twice (the
+    hoisted ``y - 1`` of the square's derivative was accumulated, and NaN where negative)."""
+    rng = np.random.default_rng(0)
+    X, Y = rng.standard_normal((4, 3)), rng.standard_normal(4)
+    w0 = rng.standard_normal(3)
+
+    def maml(w, ns, loop):
+        inner = lambda v: ns.mean((X @ v - Y) ** 2)  # noqa: E731
+        return inner(loop(w))
+
+    def steps_np(w):
+        for _ in range(3):
+            w = w - 0.1 * (2 / 4) * X.T @ (X @ w - Y)
+        return w
+
+    def outer_np(w):  # sum of squares of maml's gradient, by central differences
+        h = 1e-6
+        gm = [(maml(w + h * e, np, steps_np) - maml(w - h * e, np, steps_np)) / (2 * h)
+              for e in np.eye(3)]
+        return float(np.sum(np.square(gm)))
+
+    def loops(kind):
+        inner = lambda v: xp.mean((X @ v - Y) ** 2)  # noqa: E731
+        step = lambda v: v - 0.1 * xp.grad(inner)(v)  # noqa: E731
+        if kind == "fori":
+            return lambda w: xp.fori_loop(0, 3, lambda i, v: step(v), w)
+        return lambda w: xp.while_loop(lambda s: s[0] < 3, lambda s: (s[0] + 1, step(s[1])),
+                                       (xp.asarray(0), w))[1]
+
+    h = 1e-4
+    want = np.array([(outer_np(w0 + h * e) - outer_np(w0 - h * e)) / (2 * h) for e in np.eye(3)])
+    for kind in ("fori", "while"):
+        loop = loops(kind)
+        got = xp.grad(lambda w: xp.sum(xp.grad(lambda v: maml(v, xp, loop))(w) ** 2))(w0)
+        np.testing.assert_allclose(np.asarray(got), want, rtol=1e-4, atol=1e-6)
