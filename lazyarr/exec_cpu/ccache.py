@@ -527,9 +527,13 @@ if hasattr(os, "register_at_fork"):  # POSIX
 
 
 def _build(source: str, key: str, d: Path, path: Path) -> None:
-    with tempfile.TemporaryDirectory(prefix="build-", dir=d) as tmp:
-        src = Path(tmp) / "k.c"
-        so = Path(tmp) / "k.so"
+    # removed by this build, not by a `TemporaryDirectory` finalizer: those run at exit while a
+    # background build's compiler may still be writing there (one left by a killed process
+    # goes with a later listing, `STALE_BUILD_S`)
+    tmp = Path(tempfile.mkdtemp(prefix="build-", dir=d))
+    try:
+        src = tmp / "k.c"
+        so = tmp / "k.so"
         src.write_text(source)
         cmd = [compiler(), *FLAGS, str(src), "-o", str(so), *_libs()]
         code, out = _run(cmd)
@@ -539,6 +543,8 @@ def _build(source: str, key: str, d: Path, path: Path) -> None:
         body = so.read_bytes()
         so.write_bytes(body + _trailer(key, body))
         os.replace(so, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     stats["builds"] += 1
     _note_build(d)
 

@@ -439,3 +439,36 @@ def test_compiler_version_is_remembered_per_compiler_binary(fresh_cache, monkeyp
         ccache._state.pop("ccid", None)
         assert ccache._compiler_id() == first
         assert memo.read_bytes().endswith(first + b"\n")
+
+
+def test_a_build_running_while_the_interpreter_exits_keeps_its_directory(tmp_path):
+    """The exit-time finalizers ran while a background build's compiler was still writing
+    into its temporary directory: a ``TemporaryDirectory`` finalizer deleted it and the build
+    failed with a misleading warning. A slow compiler and the exit functions run meanwhile."""
+    slow = tmp_path / "slowcc"
+    slow.write_text("#!/bin/sh\nsleep 0.5\nexec cc \"$@\"\n")
+    slow.chmod(0o755)
+    script = textwrap.dedent("""
+        import atexit, json, threading, time
+        from lazyarr.exec_cpu import ccache
+        src = "int la_probe_exit(int x) { return x + 7; }\\n"
+        key = ccache.kernel_key(src)
+        d = ccache.cache_dir()
+        err = []
+        def build():
+            try:
+                ccache._build(src, key, d, d / (key + ".so"))
+            except Exception as exc:
+                err.append(repr(exc))
+        t = threading.Thread(target=build)
+        t.start()
+        time.sleep(0.2)              # the compiler is running
+        atexit._run_exitfuncs()      # what the interpreter runs at exit, meanwhile
+        t.join()
+        print(json.dumps({"err": err, "built": (d / (key + ".so")).exists()}))
+    """)
+    r = subprocess.run([PY, "-c", script], env=_env(tmp_path / "cache", CC=str(slow)),
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out == {"err": [], "built": True}
