@@ -169,8 +169,11 @@ class Op(metaclass=OpMeta):
 
 def may_raise_at(node) -> bool:
     """Whether running apply ``node`` may raise for some input values: its op's
-    `Op.raises_on_values`, or an output size known only at run time (kernels check it)."""
-    return node.op.raises_on_values or any(None in o.shape for o in node.outputs)
+    `Op.raises_on_values`, or a size known only at run time among its outputs or inputs
+    (kernels check it: ``max`` of an empty selection, a broadcast of a mask's result against
+    a static shape, a reshape of one, each with a static output)."""
+    return (node.op.raises_on_values or any(None in o.shape for o in node.outputs)
+            or any(None in v.shape for v in node.inputs))
 
 
 def _short(p: Any) -> str:

@@ -456,3 +456,41 @@ def test_a_weight_a_scan_body_closes_over_is_donated():
         _, g = vg(ref)
         ref = xp.asarray(np.asarray(ref) - np.float32(0.1) * np.asarray(g))
         np.testing.assert_allclose(np.asarray(w), np.asarray(ref), rtol=1e-5, atol=1e-6)
+
+
+def test_an_op_reading_a_run_time_size_runs_before_the_donating_write(monkeypatch):
+    """``max`` of a mask's empty selection has a static output but reads a run-time size: it
+    may raise, and was scheduled after the write into w's dead buffer; the retry of w alone
+    then read the overwritten leaf (16 came back 32, no error)."""
+    monkeypatch.undo()  # the default threshold: a 64 x 64 float64 buffer
+    for kind in ("joined", "asked"):
+        w = xp.asarray(np.ones((64, 64))) * 1.0
+        for _ in range(3):
+            w = w * 2.0
+            xp.realize(w)                    # 8.0
+        x = xp.asarray(np.arange(10.0)) * 1.0
+        w = w * 2.0                          # the old w is dead: 16.0
+        if kind == "joined":
+            score = xp.max(x[x > 100]) + w[0, 0]  # live, fails when run
+            np.testing.assert_array_equal(np.asarray(w), np.full((64, 64), 16.0))
+            with pytest.raises(ValueError):
+                float(score)
+        else:
+            with pytest.raises(ValueError):
+                xp.realize(w, xp.max(x[x > 100]))
+            np.testing.assert_array_equal(np.asarray(w), np.full((64, 64), 16.0))
+
+
+@pytest.mark.parametrize("bad_of", [
+    lambda x, w: x[x > 4] + w[0, :4],                 # a broadcast mismatch (5 vs 4)
+    lambda x, w: x[x > 4] @ xp.ones(4),
+    lambda x, w: xp.reshape(x[x > 4], (4,)),
+])
+def test_a_static_output_over_a_run_time_size_leaves_dead_buffers_unwritten(bad_of):
+    x = xp.asarray(np.arange(10.0)) * 1.0
+    w = xp.asarray(np.ones((32, 32))) * 1.0
+    np.asarray(w)
+    w = w * 3.0
+    with pytest.raises(ValueError):
+        xp.realize(w, bad_of(x, w))
+    np.testing.assert_array_equal(np.asarray(w), np.full((32, 32), 3.0))

@@ -570,3 +570,20 @@ def test_two_carries_given_one_updated_array_stay_equal():
         wd = wc
     np.testing.assert_array_equal(np.asarray(c), wc)
     np.testing.assert_array_equal(np.asarray(d), wc)
+
+
+def test_a_loop_of_no_step_runs_no_op_reading_a_run_time_size():
+    """``max`` of a realized empty selection (a run-time size) has a static output: it was not
+    counted as work that may raise, so it was lifted out of the body and a loop of no step
+    raised. A loop of no step runs none of its raising work."""
+    x = xp.asarray(np.arange(5.0))
+    m = x[x > 100]
+    np.asarray(m)  # realized: its size is known only at run time in the IR
+
+    def body(h, _):
+        return h + xp.max(m), None
+
+    out, _ = xp.scan(body, xp.zeros(()), None, length=xp.asarray(0))
+    assert float(out) == 0.0
+    out = xp.while_loop(lambda c: c > 1.0, lambda c: c + xp.max(m), xp.zeros(()))
+    assert float(out) == 0.0
