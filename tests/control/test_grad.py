@@ -506,5 +506,6 @@ def test_second_order_of_an_inner_gradient_step_loop_matches_finite_differences(
     want = np.array([(outer_np(w0 + h * e) - outer_np(w0 - h * e)) / (2 * h) for e in np.eye(3)])
     for kind in ("fori", "while"):
         loop = loops(kind)
-        got = xp.grad(lambda w: xp.sum(xp.grad(lambda v: maml(v, xp, loop))(w) ** 2))(w0)
+        got = xp.grad(lambda w, loop=loop: xp.sum(
+            xp.grad(lambda v: maml(v, xp, loop))(w) ** 2))(w0)
         np.testing.assert_allclose(np.asarray(got), want, rtol=1e-4, atol=1e-6)
