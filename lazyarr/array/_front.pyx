@@ -413,10 +413,15 @@ def view_node(op, ArrayBase base, tuple shape, object spec, tuple ints=None):
 
 
 
+cdef inline bint _int_bound(object b):
+    return b is None or type(b) is int or isinstance(b, _np.integer)
+
+
 cpdef object index_key(object key):
-    """A hashable stand-in for an indexing key made only of ints, slices, None and Ellipsis
-    (slices are unhashable before Python 3.12; a slice keeps its bounds' types: ``1.0 == 1``,
-    but ``a[1.0:3]`` is refused), or None for any other key (arrays, bools, lists)."""
+    """A hashable stand-in for an indexing key made only of ints, slices of int or None
+    bounds, None and Ellipsis (slices are unhashable before Python 3.12), or None for any
+    other key (arrays, bools, lists, a bound of another type: ``1.0 == 1`` but ``a[1.0:3]`` is
+    refused, and an ``__index__`` may answer another value next time)."""
     cdef tuple items
     cdef list out
     if type(key) is int:
@@ -426,7 +431,10 @@ cpdef object index_key(object key):
     for k in items:
         if type(k) is slice:
             a, b, c = (<slice>k).start, (<slice>k).stop, (<slice>k).step
-            out.append((a, b, c, type(a), type(b), type(c)))
+            # ints only (NumPy's too): another bound (``__index__``) may answer another value
+            if not (_int_bound(a) and _int_bound(b) and _int_bound(c)):
+                return None
+            out.append((a, b, c))
         elif type(k) is int or k is None or k is Ellipsis:
             out.append(k)
         else:
@@ -441,10 +449,7 @@ def basic_view(dict cache, ArrayBase x, object key):
     ck = index_key(key)
     if ck is None:
         return None
-    try:
-        hit = cache.get((ck, x._v.shape))
-    except TypeError:  # a slice bound that is not hashable
-        return None
+    hit = cache.get((ck, x._v.shape))
     if hit is None:
         return None
     node_op, shape, spec, ints = <tuple>hit

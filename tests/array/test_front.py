@@ -289,3 +289,37 @@ def test_a_numpy_scalar_and_an_unpickled_array_are_lazyarrs_own_data():
             np.asarray(arr)[...] = 100
     np.testing.assert_array_equal(np.asarray(y), [0.0, 3.0, 6.0, 9.0])
     np.testing.assert_array_equal(np.asarray(b), [1.0, 2.0])
+
+
+def test_an_array_unpickled_over_a_callers_buffer_does_not_follow_its_writes():
+    """Pickle protocol 5 hands the data over out of band: the unpickled array views the
+    caller's buffer, which the caller can still write. It is copied, as an operand would be."""
+    import pickle
+
+    bufs = []
+    s = pickle.dumps(xp.asarray([1.0, 2.0]), protocol=5, buffer_callback=bufs.append)
+    raw = [bytearray(b.raw()) for b in bufs]
+    b = pickle.loads(s, buffers=raw)
+    raw[0][:8] = np.float64(99.0).tobytes()
+    np.testing.assert_array_equal(np.asarray(b), [1.0, 2.0])
+
+
+def test_a_slice_bound_read_through_index_is_read_at_each_use():
+    """A bound with ``__index__`` may give another value next time: the index cache only
+    keeps keys of plain ints (it answered a mutable bound's first value again)."""
+    class Bound:
+        def __init__(self, v):
+            self.v = v
+
+        def __index__(self):
+            return self.v
+
+    x = xp.asarray(np.arange(6.0))
+    j = Bound(1)
+    s = slice(j, 4)
+    np.testing.assert_array_equal(np.asarray(x[s]), [1.0, 2.0, 3.0])
+    j.v = 3
+    np.testing.assert_array_equal(np.asarray(x[s]), [3.0])
+    np.testing.assert_array_equal(np.asarray(x[Bound(2)]), 2.0)
+    for _ in range(2):  # NumPy integers are immutable: cached like ints
+        np.testing.assert_array_equal(np.asarray(x[np.int64(1):np.int32(3)]), [1.0, 2.0])

@@ -342,5 +342,9 @@ def triu(x, /, *, k: int = 0) -> Array:
 
 def _from_pickle(data: np.ndarray) -> Array:
     """The array a pickle of an Array gives back (`Array.__reduce__`): over the unpickled
-    data, which nobody else holds (lazyarr's own: read-only)."""
-    return wrap(leaf_from_numpy(_own(np.asarray(data))))
+    data, which nobody else holds (lazyarr's own: read-only), or over a copy where it views a
+    buffer the caller handed over out of band (pickle protocol 5) and can still write."""
+    arr = np.asarray(data)
+    if arr.base is not None and not isinstance(arr.base, bytes):
+        arr = arr.copy()
+    return wrap(leaf_from_numpy(_own(arr)))

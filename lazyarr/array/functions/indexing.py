@@ -43,11 +43,6 @@ def getitem(x: Array, key) -> Array:
     node_op = GetItem(dspec, out_shape) if ints else GetItem(spec, out_shape)
     ck = index_key(key)
     if ck is not None:
-        try:
-            hash(ck)
-        except TypeError:  # a slice bound that is not hashable
-            ck = None
-    if ck is not None:
         if len(_key_cache) > 4096:
             _key_cache.clear()
         _key_cache[(ck, v.shape)] = (node_op, out_shape, spec, ints)
