@@ -341,8 +341,11 @@ def _donation_order(fg: FunctionGraph, order: list) -> list:
 
 
 def _nbytes(v) -> int:
+    """Bytes of ``v``'s value (0 where a size is known only at run time)."""
     n = v.dtype.itemsize
     for d in v.shape:
+        if d is None:
+            return 0
         n *= d
     return n
 
