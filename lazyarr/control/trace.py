@@ -109,15 +109,19 @@ def _small_const(v: Var) -> bool:
     return v.owner is None and v.const and v.data is not None and v.data.size <= SMALL_CONST
 
 
-def may_raise(outs: Sequence[Var]) -> dict:
-    """For every variable reachable from ``outs``: may computing it raise for some values
-    (an op whose `Op.raises_on_values` is not False on the way, or a size known only at run
-    time, which kernels check)?"""
-    return fold(outs, lambda v: False, _raises, with_node=True)
+def depends_and_raises(outs: Sequence[Var], ins: set) -> dict:
+    """For every variable reachable from ``outs``: ``(does it depend on one of ins, may
+    computing it raise for some values)`` (an op whose `Op.raises_on_values` is not False on
+    the way, or a size known only at run time, which kernels check), in one walk."""
+    return fold(outs, lambda v: (v in ins, False), _combine, with_node=True)
 
 
-def _raises(values: list, node) -> bool:
-    return any(values) or may_raise_at(node)
+def _combine(values: list, node) -> tuple[bool, bool]:
+    dep = raises = False
+    for d, r in values:
+        dep = dep or d
+        raises = raises or r
+    return dep, raises or may_raise_at(node)
 
 
 def needed_every_run(outs: Sequence[Var], operands: bool = False) -> set:
@@ -140,11 +144,6 @@ def needed_every_run(outs: Sequence[Var], operands: bool = False) -> set:
             else:  # a cond's operands follow its predicate (`Cond.n_ops`)
                 stack.extend(node.inputs[:1 + (getattr(op, "n_ops", 0) if operands else 0)])
     return needed
-
-
-def _depends(outs: Sequence[Var], ins: set) -> dict:
-    """For every variable reachable from ``outs``: does it depend on one of ``ins``?"""
-    return fold(outs, ins.__contains__, any)
 
 
 def closure_vars(fn: Callable) -> set:
@@ -182,17 +181,17 @@ def close(ins: Sequence[Var], outs: Sequence[Var], hoist: bool | str,
     symbolic inputs. Returns ``(new outputs, outer variables, their symbolic stand-ins)``.
 
     ``hoist``: True lifts every sub-graph that does not depend on ``ins``; ``"safe"`` only
-    those that cannot raise (`may_raise`): a loop that may run no step, or a ``cond`` branch
-    not taken inside it, must not fail on work lifted out of it (``inv`` of a singular
-    matrix), so such work stays where it is read; ``"steps"`` (a loop known to run a step)
+    those that cannot raise (`depends_and_raises`): a loop that may run no step, or a
+    ``cond`` branch not taken inside it, must not fail on work lifted out of it (``inv`` of a
+    singular matrix), so such work stays where it is read; ``"steps"`` (a loop known to run a
+    step)
     also lifts work that may raise where every step computes it anyway (not only under a
     lazy op: a ``cond``'s branch, `needed_every_run`). ``outer``: variables known to exist
     outside the traced function (its closure): lifted whole even without ``hoist`` (computed
     once outside, and differentiable as themselves). ``keep_fills``: fills of constants stay
     in the graph instead of being lifted."""
-    inset = set(ins)
-    dep = _depends(outs, inset)
-    risky = may_raise(outs) if hoist in ("safe", "steps") else {}
+    flags = depends_and_raises(outs, set(ins))
+    safe_only = hoist in ("safe", "steps")
     always = needed_every_run(outs) if hoist == "steps" else set()
     memo: dict = {v: v for v in ins}
     extras: list[Var] = []
@@ -216,8 +215,9 @@ def close(ins: Sequence[Var], outs: Sequence[Var], hoist: bool | str,
             stack.pop()
             memo[v] = v if _small_const(v) else lift(v)
             continue
-        liftable = not risky.get(v) or hoist == "steps" and v in always
-        if ((v in outer or hoist and liftable) and not dep[v]
+        dep, raises = flags[v]
+        liftable = not (safe_only and raises) or hoist == "steps" and v in always
+        if ((v in outer or hoist and liftable) and not dep
                 and not (keep_fills and _fill(v))):
             stack.pop()
             lift(v)
