@@ -471,9 +471,15 @@ class ReduceKernel(KernelSource):
             step = "total *= v;"
             open_block = close_block = row_total = ""
         unit = [f"const {t} x{i} = a{i}[i];" for i, t in enumerate(ins)]
+        if val_dt.kind == "f" and acc_t == out_t and self.out_dtype.kind in "iu":
+            # a float summed into an integer dtype converts as `astype` does (a plain C
+            # cast of a negative or out-of-range value is undefined: AVX-512 saturates)
+            conv = _cast(f"v{r}", val_dt, self.out_dtype, acc_t)
+        else:
+            conv = f"({acc_t})v{r}"
         run = _rrow_blocks(
             ins, [np.dtype(dt).itemsize for dt in comp.in_dtypes], simd,
-            " ".join(unit + self.body) + f" const {acc_t} v = ({acc_t})v{r}; {step}",
+            " ".join(unit + self.body) + f" const {acc_t} v = {conv}; {step}",
             open_block, close_block)
         final = "total"
         if kind == "mean" and acc_t == "c128_t":

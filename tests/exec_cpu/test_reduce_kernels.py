@@ -222,3 +222,22 @@ def test_float64_sums_are_as_accurate_as_numpy(shape, axis):
     bound = max(4e-16, error(np.sum(a, axis=axis)))
     assert error(np.asarray(xp.sum(xp.asarray(a), axis=axis))) <= bound
     assert error(np.asarray(xp.mean(xp.asarray(a), axis=axis)) * cols.shape[1]) <= bound
+
+
+@pytest.mark.parametrize("kind", ["sum", "prod"])
+@pytest.mark.parametrize("dtname", ["uint64", "uint32", "int32", "int16"])
+def test_a_float_reduced_into_an_integer_dtype_converts_as_astype_does(kind, dtname):
+    """``sum(x, dtype=uint64)`` of negative floats: each value is converted as `astype`
+    converts it (NumPy's values: -7.0 wraps to 2**64 - 7). The kernel's plain C cast is
+    undefined there, and AVX-512 saturated it to 2**64 - 1 (the sum came out 4, not
+    2**64 - 2)."""
+    import lazyarr as xp
+
+    x = np.array([-7.0, 5.0, -2.5, 3.75, -1e3])
+    got = getattr(xp, kind)(xp.asarray(x), dtype=getattr(xp, dtname))
+    for _ in range(2):  # NumPy's first run, then the kernel
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            want = getattr(np, kind)(x.astype(dtname), dtype=dtname)
+        assert np.asarray(got)[()] == want
+        got = getattr(xp, kind)(xp.asarray(x), dtype=getattr(xp, dtname))
