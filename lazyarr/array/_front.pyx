@@ -412,7 +412,6 @@ def view_node(op, ArrayBase base, tuple shape, object spec, tuple ints=None):
     return view_of(base, wrap(node1(op, ins, v.dtype, shape, v.depth + 1, 1)), spec)
 
 
-
 cdef inline bint _int_bound(object b):
     return b is None or type(b) is int or isinstance(b, _np.integer)
 
@@ -454,6 +453,7 @@ def basic_view(dict cache, ArrayBase x, object key):
         return None
     node_op, shape, spec, ints = <tuple>hit
     return view_node(node_op, x, shape, spec, ints)
+
 
 #: read-only 0-d int64 arrays by value: the data of `int_leaf`'s leaves
 cdef dict _int_data = {}

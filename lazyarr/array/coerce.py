@@ -95,13 +95,14 @@ def snapshot(v: Var) -> Var:
 def _locked_copy(x: np.ndarray) -> np.ndarray:
     """A read-only copy of ``x`` (lazyarr's own data: nobody writes it, so nothing copies it
     again)."""
-    return _locked(x.copy())
+    return own(x.copy())
 
 
-def _locked(x: np.ndarray) -> np.ndarray:
-    """``x``, an array lazyarr made and alone holds, locked read-only."""
-    x.flags.writeable = False
-    return x
+def own(arr: np.ndarray) -> np.ndarray:
+    """``arr``, data lazyarr made and alone holds, locked read-only as all of lazyarr's own
+    data are (a NumPy handle of the result must not write what pending arrays read)."""
+    arr.flags.writeable = False
+    return arr
 
 
 def _numpy_fallback_dtype(dt: np.dtype) -> np.dtype:
@@ -126,7 +127,7 @@ def as_var(x, dtype: np.dtype | None = None) -> Var:
         # `asarray` aliases a user's array
         return leaf_from_numpy(x if is_frozen(x) else _locked_copy(x))
     if isinstance(x, np.generic):  # a new 0-d array nobody else holds: lazyarr's own
-        return leaf_from_numpy(_locked(np.asarray(x)))
+        return leaf_from_numpy(own(np.asarray(x)))
     if x is None:
         raise TypeError(f"expected an array, got None ({where()})")
     try:

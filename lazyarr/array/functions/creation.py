@@ -20,6 +20,7 @@ from ..coerce import (
     const,
     leaf_from_numpy,
     nested_var,
+    own,
     scalar_data,
     sequence_array,
     snapshot,
@@ -75,20 +76,20 @@ def asarray(obj, /, *, dtype=None, device=None, copy: bool | None = None) -> Arr
         d = dt or _scalar_dtype(obj)
         if isinstance(obj, complex) and d.kind != "c" or isinstance(obj, float) and d.kind in "iub":
             raise TypeError(f"asarray(): cannot represent {obj!r} as {d} ({where()})")
-        return wrap(Var.leaf(_own(scalar_data(obj, d))))
+        return wrap(Var.leaf(own(scalar_data(obj, d))))
     if not isinstance(obj, np.ndarray) and hasattr(obj, "__dlpack__") and not hasattr(
             obj, "__array__"):
         obj = np.from_dlpack(obj)
     if isinstance(obj, (np.ndarray, np.generic)):
         # a NumPy scalar becomes a new 0-d array nobody else holds: lazyarr's own
-        arr = _own(np.asarray(obj)) if isinstance(obj, np.generic) else np.asarray(obj)
+        arr = own(np.asarray(obj)) if isinstance(obj, np.generic) else np.asarray(obj)
         if dt is not None and arr.dtype != dt:
             if copy is False:
                 raise ValueError(f"asarray(copy=False): converting {arr.dtype} to {dt} needs a "
                                  f"copy ({where()})")
-            arr = _own(arr.astype(dt))
+            arr = own(arr.astype(dt))
         elif copy:
-            arr = _own(arr.copy())
+            arr = own(arr.copy())
         return wrap(leaf_from_numpy(arr))
     if copy is False and not hasattr(obj, "__buffer__") and not isinstance(obj, memoryview):
         raise ValueError(f"asarray(copy=False): a {type(obj).__name__} cannot be used without a "
@@ -98,7 +99,7 @@ def asarray(obj, /, *, dtype=None, device=None, copy: bool | None = None) -> Arr
     except NestedArray:  # a list holding Arrays: stacked, no value is read
         return wrap(nested_var(obj, dt))
     if isinstance(obj, (list, tuple, range)):  # data NumPy made for us (a buffer's is not)
-        arr = _own(arr)
+        arr = own(arr)
     return wrap(leaf_from_numpy(arr))
 
 
@@ -117,13 +118,6 @@ def _check_int_range(values) -> None:
         if type(x) is int and not -(2**63) <= x < 2**64:
             raise OverflowError(f"asarray(): the Python int {x} is out of the range of every "
                                 f"integer dtype (int64, uint64) ({where()})")
-
-
-def _own(arr: np.ndarray) -> np.ndarray:
-    """``arr``, data lazyarr made and alone holds, locked read-only as all of lazyarr's own
-    data are (a NumPy handle of the result must not write what pending arrays read)."""
-    arr.flags.writeable = False
-    return arr
 
 
 def _from_sequence(obj, dt):
@@ -347,4 +341,4 @@ def _from_pickle(data: np.ndarray) -> Array:
     arr = np.asarray(data)
     if arr.base is not None and not isinstance(arr.base, bytes):
         arr = arr.copy()
-    return wrap(leaf_from_numpy(_own(arr)))
+    return wrap(leaf_from_numpy(own(arr)))
