@@ -40,6 +40,7 @@ cdef class MatMulThunk(Thunk):
     cdef bint reuse
     cdef object buf
     cdef object tmp   # the transposed product of few-row products
+    cdef public bint few_par  # see `g_few_par`
 
     def __init__(self, fn, tuple ins, tuple outs, tuple free, node, int typenum, bint reuse):
         Thunk.__init__(self, fn, ins, outs, free, node)
@@ -47,6 +48,7 @@ cdef class MatMulThunk(Thunk):
         self.reuse = reuse
         self.buf = None
         self.tmp = None
+        self.few_par = True
 
     cdef Py_ssize_t kept_bytes(self):
         return _nbytes1(self.buf) + _nbytes1(self.tmp)
@@ -56,6 +58,8 @@ cdef class MatMulThunk(Thunk):
         self.tmp = None
 
     cdef int run(self, list storage, bint shared) except -1:
+        global g_few_par
+        g_few_par = self.few_par
         cdef object xa = storage[<Py_ssize_t>self.ins[0]]
         cdef object xb = storage[<Py_ssize_t>self.ins[1]]
         if type(xa) is not cnp.ndarray or type(xb) is not cnp.ndarray:
@@ -187,6 +191,11 @@ cdef class MatMulThunk(Thunk):
             storage[<Py_ssize_t>self.outs[0]] = c
             return 0
         cdef int im = <int>m, ik = <int>k, inn = <int>n, ldc = <int>n
+        if nb == 0 and g_fewmm != NULL and m <= 16 and _fewmm(
+                self.typenum, m, n, k, _one(self.typenum), pa, sam, sak, pb, sbk, sbn,
+                _zero(self.typenum), pc, n):
+            storage[<Py_ssize_t>self.outs[0]] = c
+            return 0
         if (nb == 0 and 2 <= m <= FEW_ROWS and k >= n and n >= 64
                 and (self.typenum == cnp.NPY_FLOAT or self.typenum == cnp.NPY_DOUBLE)):
             # few rows, a long reduction (``dlogits @ V.T``): BLAS computes the transposed
@@ -280,6 +289,11 @@ cdef inline void _gemm_ab(int typenum, char ta, char tb, int m, int n, int k, ch
                           char *a, int lda, char *b, int ldb, char *beta, char *c,
                           int ldc) noexcept nogil:
     """Column-major ``C(m x n) = alpha * op(A) @ op(B) + beta * C`` (scalars of the dtype)."""
+    # as row-major C^T (n x m) = op(B)^T @ op(A)^T: the few-rows kernels' terms
+    if g_fewmm != NULL and _fewmm(
+            typenum, n, m, k, alpha, b, ldb if tb == b'N' else 1, 1 if tb == b'N' else ldb,
+            a, lda if ta == b'N' else 1, 1 if ta == b'N' else lda, beta, c, ldc):
+        return
     if _gemm64(typenum, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):  # _blas64.pxi
         return
     if typenum == cnp.NPY_FLOAT:
@@ -434,6 +448,10 @@ ctypedef int (*rank1_rowmv_fn)(cnp.npy_intp K, cnp.npy_intp N, float alpha, cons
                                cnp.npy_intp par) noexcept nogil
 ctypedef void (*rowmv_finish_fn)(cnp.npy_intp N, float alpha, float beta, const float *P,
                                  float *y) noexcept nogil
+ctypedef int (*fewmm_fn)(cnp.npy_intp M, cnp.npy_intp N, cnp.npy_intp K, float alpha,
+                        const float *A, cnp.npy_intp sam, cnp.npy_intp sak, const float *B,
+                        cnp.npy_intp sbk, cnp.npy_intp sbn, float beta, float *C,
+                        cnp.npy_intp ldc, int nthreads, cnp.npy_intp par) noexcept nogil
 
 #: the OpenMP float32 kernels of minibatch-1 steps (`exec_cpu/dot_update.py`; NULL: none)
 cdef dot_update_fn g_dot_update = NULL
@@ -441,18 +459,39 @@ cdef rowmv_mt_fn g_rowmv_mt = NULL
 cdef rank1_mt_fn g_rank1_mt = NULL
 cdef rank1_rowmv_fn g_rank1_rowmv = NULL
 cdef rowmv_finish_fn g_rowmv_finish = NULL
+#: float32 products of few rows, few columns or a short reduction (`exec_cpu/few_rows.py`;
+#: NULL: none, or a CPU without AVX-512), and the one in use (NULL: `set_few_kernels` off)
+cdef fewmm_fn g_fewmm_built = NULL
+cdef fewmm_fn g_fewmm = NULL
+cdef bint g_few_on = True
+#: the running product's program may run the kernels on OpenMP threads (`few_par` of its
+#: thunk): False where other products of the program run on OpenBLAS's threads, whose pool
+#: spins between calls (each pool's spinning threads took the cores from the other's: fig1's
+#: mlp500 b60 step went from 0.3 to 3 ms); then the kernels take only products too small to
+#: split, on one thread
+cdef bint g_few_par = True
+
 #: they take 1-row products and rank-1 updates of at least this many elements (`Gemm`)
 cdef cnp.npy_intp g_row_min = 1 << 17
 #: a kernel splits its rows (columns) across the threads from this many elements of W on
 DEF ROW_PAR = 1 << 16
 
 
+def row_par():
+    """Products (m * n * k multiply-adds) from which the OpenMP kernels use several threads."""
+    return ROW_PAR
+
+
 def set_row_kernels(size_t dot_update, size_t rowmv, size_t rank1, size_t rank1_rowmv=0,
-                    size_t rowmv_finish=0):
+                    size_t rowmv_finish=0, size_t fewmm=0):
     """Addresses of the OpenMP float32 kernels (`DotUpdate`, a row times a matrix, a rank-1
-    update, a rank-1 update with the next step's row product, that product's scaling; 0: none)
-    built by `exec_cpu/dot_update.py`."""
-    global g_dot_update, g_rowmv_mt, g_rank1_mt, g_rank1_rowmv, g_rowmv_finish
+    update, a rank-1 update with the next step's row product, that product's scaling, products
+    of few rows, few columns or a short reduction; 0: none) built by `exec_cpu/dot_update.py`
+    and `exec_cpu/few_rows.py`."""
+    global g_dot_update, g_rowmv_mt, g_rank1_mt, g_rank1_rowmv, g_rowmv_finish, g_fewmm
+    global g_fewmm_built
+    g_fewmm_built = <fewmm_fn>fewmm
+    g_fewmm = g_fewmm_built if g_few_on else NULL
     g_dot_update = <dot_update_fn>dot_update
     g_rowmv_mt = <rowmv_mt_fn>rowmv
     g_rank1_mt = <rank1_mt_fn>rank1
@@ -462,6 +501,53 @@ def set_row_kernels(size_t dot_update, size_t rowmv, size_t rank1, size_t rank1_
 
 cdef Py_ssize_t g_row_calls = 0
 cdef Py_ssize_t g_ahead_calls = 0
+cdef Py_ssize_t g_few_calls = 0
+
+
+def few_kernel_calls():
+    """How many products the few-rows kernels (`exec_cpu/few_rows.py`) have run (tests count
+    the path)."""
+    return g_few_calls
+
+
+def set_few_kernels(bint on):
+    """Use (True, where built for this CPU) or bypass the few-rows kernels; returns whether
+    they were on (tests and A/B timings)."""
+    global g_few_on, g_fewmm
+    cdef bint was = g_few_on
+    g_few_on = on
+    g_fewmm = g_fewmm_built if on else NULL
+    return was
+
+
+def few_kernels_available():
+    """Whether the few-rows kernels are built for this CPU (on or off)."""
+    return g_fewmm_built != NULL
+
+
+def few_kernels_in_use():
+    """Whether products run the few-rows kernels now: built for this CPU and on."""
+    return g_fewmm != NULL
+
+
+cdef inline bint _fewmm(int typenum, cnp.npy_intp m, cnp.npy_intp n, cnp.npy_intp k,
+                        const char *alpha, const char *a, cnp.npy_intp sam, cnp.npy_intp sak,
+                        const char *b, cnp.npy_intp sbk, cnp.npy_intp sbn, const char *beta,
+                        char *c, cnp.npy_intp ldc) noexcept nogil:
+    """Row-major float32 ``c (m x n, row stride ldc) = alpha * a (m x k) @ b (k x n) + beta * c``
+    (element strides) through the few-rows kernels; False where they decline (nothing
+    written)."""
+    global g_few_calls
+    if g_fewmm == NULL or typenum != cnp.NPY_FLOAT:
+        return False
+    if not g_few_par and m * n * k >= ROW_PAR:
+        return False  # BLAS's threads, as the program's other products
+    if not g_fewmm(m, n, k, (<const float *>alpha)[0], <const float *>a, sam, sak,
+                   <const float *>b, sbk, sbn, (<const float *>beta)[0], <float *>c, ldc,
+                   g_threads if g_few_par else 1, ROW_PAR):
+        return False
+    g_few_calls += 1
+    return True
 
 
 def row_kernel_calls():
@@ -515,6 +601,7 @@ cdef class GemmThunk(Thunk):
     cdef const char *ahead_a
     cdef const char *ahead_w
     cdef cnp.npy_intp ahead_inc, ahead_k
+    cdef public bint few_par  # see `g_few_par`
 
     def __init__(self, fn, tuple ins, tuple outs, tuple free, node, int typenum, bint vec,
                  bint reuse, bint inplace):
@@ -529,6 +616,7 @@ cdef class GemmThunk(Thunk):
         self.ahead = None
         self.ahead_ready = False
         self.defer = None
+        self.few_par = True
 
     cdef Py_ssize_t kept_bytes(self):
         return _nbytes1(self.buf)
@@ -555,7 +643,8 @@ cdef class GemmThunk(Thunk):
         self.next_inc = inc
 
     cdef int run(self, list storage, bint shared) except -1:
-        global g_row_calls, g_ahead_calls
+        global g_row_calls, g_ahead_calls, g_few_par
+        g_few_par = self.few_par
         cdef PyObject *xs[5]
         cdef object o
         cdef int j
@@ -628,7 +717,8 @@ cdef class GemmThunk(Thunk):
         cdef char *px
         cdef int incx
         cdef cnp.npy_intp r
-        if ((m == 1 or (m <= g_small_rows and k >= 8)) and _small_rowmv(self.typenum, k, n, b)
+        if ((m == 1 or (m <= g_small_rows and k >= 8 and g_fewmm == NULL))
+                and _small_rowmv(self.typenum, k, n, b)
                 and cnp.PyArray_STRIDES(a)[1] % 4 == 0 and cnp.PyArray_STRIDES(a)[0] % 4 == 0):
             # a row, or a few rows one by one, times a narrow matrix (in L1)
             for r in range(m):

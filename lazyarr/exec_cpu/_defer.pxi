@@ -83,7 +83,8 @@ cdef class Deferred:
 
     cdef int _flush(self) except -1:
         """``W += X_block.T @ D`` for the pending steps; no block open after."""
-        global g_deferred_blocks
+        global g_deferred_blocks, g_few_par
+        g_few_par = False  # the block's gemm runs on OpenBLAS's threads (`g_few_par`)
         cdef Py_ssize_t rm = self.r * self.m
         cdef cnp.ndarray w
         if self.r > 0:
@@ -116,6 +117,8 @@ cdef class Deferred:
     cdef bint take(self, GemmThunk t, list storage) except -1:
         """Run ``t`` (the product or the update) deferred; False: run it as usual (pending
         updates applied first)."""
+        global g_few_par
+        g_few_par = False  # beside the deferred gemms on OpenBLAS's threads (`g_few_par`)
         if self.i >= self.n:
             self._flush()
             return False

@@ -17,7 +17,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._vm import Deferred, DotUpdateThunk, GemmThunk, LinearProgram, ViewThunk, row_min
+from . import native
+from ._vm import (
+    Deferred,
+    DotUpdateThunk,
+    GemmThunk,
+    LinearProgram,
+    MatMulThunk,
+    ViewThunk,
+    few_kernels_in_use,
+    row_min,
+    row_par,
+)
 
 __all__ = ["Deferred", "deferrable_rows", "exclusive", "feeds", "large", "row_window",
            "worth_deferring"]
@@ -79,11 +90,19 @@ def worth_deferring(vm, update: GemmThunk, product: GemmThunk) -> bool:
     (logreg's 784 x 10 at minibatch 1: 6.9 -> 15.9 us per step deferred), and no other
     large product of the step runs on the OpenMP row kernels, whose threads and OpenBLAS's
     (the deferred gemms) take the cores from each other (784-1000-1000-1000-10 at
-    minibatch 1: 0.77-1.23 ms per step exact, 1.24-1.59 ms deferred)."""
+    minibatch 1: 0.77-1.23 ms per step exact, 1.24-1.59 ms deferred), nor on the threads of
+    the `few_rows` kernels (fig1's mlp500 at minibatch 10: 140k examples/s a step at a time,
+    14k deferred)."""
     if not large(product):
         return False
     least = row_min()
     for t in vm.thunks:
+        if type(t) in (GemmThunk, MatMulThunk) and t.few_par and few_kernels_in_use():
+            dims = native.product_dims(t.node)
+            if (dims is not None and (None in dims or (
+                    native.few_product(t.node, dims) and dims[0] * dims[1] * dims[2]
+                    >= row_par()))):
+                return False
         if t is update or t is product:
             continue
         if type(t) is DotUpdateThunk or (type(t) is GemmThunk and not t.vec):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ctypes
 
-from . import ccache
+from . import ccache, few_rows
 from ._vm import set_row_kernels
 
 __all__ = ["SOURCE", "install"]
@@ -334,13 +334,13 @@ void la_dot_update_f32(la_int M, la_int N, float *W, la_int ldw, const float *g,
         la_rows(lo, hi, N, W, ldw, g, d, alpha, a, inca, dx);
     }
 }
-"""
+""" + few_rows.SOURCE
 
 _state: dict = {}
 
 
 _NAMES = ("la_dot_update_f32", "la_rowmv_mt_f32", "la_rank1_mt_f32", "la_rank1_rowmv_mt_f32",
-          "la_rowmv_finish_f32")
+          "la_rowmv_finish_f32", "la_fewmm_f32")
 
 
 def install(defer: list | None = None) -> bool:
@@ -358,6 +358,8 @@ def install(defer: list | None = None) -> bool:
             try:
                 lib = ccache.load(SOURCE)
                 addrs = [ctypes.cast(getattr(lib, n), ctypes.c_void_p).value for n in _NAMES]
+                if not lib.la_fewmm_available():  # no AVX-512 here: BLAS runs those
+                    addrs[_NAMES.index("la_fewmm_f32")] = 0
                 _state["lib"] = lib
                 set_row_kernels(*addrs)
                 ok = True

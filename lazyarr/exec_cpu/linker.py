@@ -37,6 +37,7 @@ from ._vm import (
     Thunk,
     ViewThunk,
     row_min,
+    row_par,
 )
 from .gather import gather_thunk, slice_thunk
 from .reference_vm import ReferenceProgram
@@ -100,7 +101,9 @@ def link(fg: FunctionGraph, reference: bool = False, native_kernels: bool = True
         # into a dead buffer: a failing run would leave the caller's leaves overwritten
         donor, fg.donate, fg.donate_alias = {}, {}, {}
 
-    if native_kernels and any(_wants_row_kernels(node) for node in order):
+    # the few-rows kernels use OpenMP threads only where no product runs on OpenBLAS's
+    few_par = not any(_on_blas_threads(node) for node in order)
+    if native_kernels and any(_wants_row_kernels(node, few_par) for node in order):
         dot_update.install(defer)  # compiled on first need: ~0.7 s of compiler on a cold cache
     kernels = [(native.elementwise_kernel(node) or native.reduce_kernel(node)
                 or native.row_kernel(node))
@@ -167,6 +170,7 @@ def link(fg: FunctionGraph, reference: bool = False, native_kernels: bool = True
         elif native_kernels and native.is_blas_matmul(node):
             thunks.append(MatMulThunk(node.op.perform, ins, outs, free, node,
                                       node.outputs[0].dtype.num, reuse[0]))
+            thunks[-1].few_par = few_par
             fresh.update(outs)
         elif native_kernels and native.is_blas_gemm(node):
             c, cv, ov = ins[0], node.inputs[0], node.outputs[0]
@@ -180,6 +184,7 @@ def link(fg: FunctionGraph, reference: bool = False, native_kernels: bool = True
                                                 True) == 0)
             thunks.append(GemmThunk(node.op.perform, ins, outs, free, node,
                                     ov.dtype.num, len(ov.shape) == 1, reuse[0], inplace))
+            thunks[-1].few_par = few_par
             fresh.update(outs)
         elif native_kernels and isinstance(node.op, DotUpdate):
             w, wv, ov = ins[0], node.inputs[0], node.outputs[1]
@@ -221,21 +226,36 @@ def link(fg: FunctionGraph, reference: bool = False, native_kernels: bool = True
     return LinearProgram(thunks, init, out_idx, len(fg.inputs))
 
 
-def _wants_row_kernels(node) -> bool:
-    """``node`` may run one of `dot_update`'s OpenMP kernels: a `DotUpdate`, or a float32
-    `Gemm` of one row or a reduction of one over at least `row_min` elements (a size known
-    only at run time counts)."""
+def _on_blas_threads(node) -> bool:
+    """``node`` is a matrix product that OpenBLAS runs on its own threads: not one for the
+    `few_rows` or row kernels, of at least `row_par` multiply-adds (or of sizes known only at
+    run time)."""
+    dims = native.product_dims(node)
+    if dims is None:
+        return False
+    if None in dims:
+        return True
+    m, k, n = dims
+    return m > 1 and k > 1 and not native.few_product(node, dims) and m * k * n >= row_par()
+
+
+def _wants_row_kernels(node, few_par: bool = True) -> bool:
+    """``node`` may run one of `dot_update`'s OpenMP kernels: a `DotUpdate`, a float32 `Gemm`
+    of one row or a reduction of one over at least `row_min` elements, or a float32 matrix
+    product (`Gemm` or `MatMul`) for the `few_rows` kernels (with ``few_par`` False, only one
+    too small to split between threads). A size known only at run time counts."""
     if isinstance(node.op, DotUpdate):
         return True
-    if not native.is_blas_gemm(node) or node.outputs[0].dtype != np.float32:
+    dims = native.product_dims(node)
+    if dims is None or node.outputs[0].dtype != np.float32:
         return False
-    a, b = node.inputs[2].shape, node.inputs[3].shape
-    if len(a) != 2 or len(b) != 2:  # a Gemv
-        return False
-    if None in a or None in b:
+    if None in dims:
         return True
-    m, k, n = a[0], a[1], b[1]
-    return (m == 1 and k * n >= row_min()) or (k == 1 and m * n >= row_min())
+    m, k, n = dims
+    if native.few_product(node, dims) and (few_par or m * k * n < row_par()):
+        return True
+    return native.is_blas_gemm(node) and (
+        (m == 1 and k * n >= row_min()) or (k == 1 and m * n >= row_min()))
 
 
 def _column_sum(node) -> int:

@@ -168,6 +168,35 @@ def is_blas_gemm(node) -> bool:
     return isinstance(node.op, (Gemm, Gemv)) and node.outputs[0].dtype.num in BLAS_TYPES
 
 
+#: the most rows, columns or reduction length of a product the `few_rows` kernels are built for
+FEW = 16
+
+
+def product_dims(node) -> tuple | None:
+    """``(m, k, n)`` of a BLAS matrix-matrix product node (`MatMul`: its last two axes;
+    `Gemm`), sizes known only at run time as None; None for other nodes."""
+    if is_blas_matmul(node):
+        a, b = node.inputs[0].shape, node.inputs[1].shape
+        if len(a) < 2 or len(b) < 2:
+            return None
+        return a[-2], a[-1], b[-1]
+    if is_blas_gemm(node):
+        a, b = node.inputs[2].shape, node.inputs[3].shape
+        if len(a) != 2 or len(b) != 2:  # a Gemv: gemv (or a row kernel) runs it
+            return None
+        return a[0], a[1], b[1]
+    return None
+
+
+def few_product(node, dims) -> bool:
+    """A float32 product ``dims = (m, k, n)`` the `few_rows` kernels are built for: at most
+    `FEW` rows, columns or reduction length; not one row (gemv or the row kernels) nor a
+    reduction of one (the rank-1 kernels)."""
+    m, k, n = dims
+    return (node.outputs[0].dtype == np.float32 and m > 1 and k > 1
+            and min(m, k, n) <= FEW)
+
+
 def view_dims(node) -> tuple[bool, tuple[int, ...]] | None:
     """``(True, perm)`` for a `Transpose`, ``(False, shape)`` for a `Reshape` of a fully known
     shape (both run natively as `ViewThunk`); None for other nodes."""

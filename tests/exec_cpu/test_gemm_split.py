@@ -14,6 +14,7 @@ from lazyarr.exec_cpu._vm import (
     MatMulThunk,
     gemm_split_available,
     gemm_split_calls,
+    set_few_kernels,
     set_gemm_split,
 )
 
@@ -29,11 +30,15 @@ F32 = np.float32
 
 @pytest.fixture
 def threads():
-    """Sets the thread count per test and puts the default back."""
+    """Sets the thread count per test and puts the default back; the few-rows kernels
+    (`exec_cpu/few_rows.py`, which take these products first where the CPU has AVX-512) are
+    off meanwhile."""
     was = set_gemm_split(True)
+    few = set_few_kernels(False)
     yield lazyarr.set_num_threads
     lazyarr.set_num_threads(None)
     set_gemm_split(was)
+    set_few_kernels(few)
 
 
 def _program(op, shapes, thunk):

@@ -9,7 +9,13 @@ import math
 
 import numpy as np
 import pytest
-from lazyarr.exec_cpu._vm import ahead_calls, defer_rows, deferred_blocks, set_defer_rows
+from lazyarr.exec_cpu._vm import (
+    ahead_calls,
+    defer_rows,
+    deferred_blocks,
+    set_defer_rows,
+    set_few_kernels,
+)
 
 import lazyarr as xp
 from lazyarr.exec_cpu.threads import get_num_threads, set_num_threads
@@ -75,6 +81,15 @@ def _oracle(ps0, xs, ys):
         loss, g = mlp_loss_and_grads(ps, x.astype(np.float64), y.astype(np.float64))
         ps = [p - LR * gp for p, gp in zip(ps, g)]
     return ps, loss
+
+
+@pytest.fixture(autouse=True)
+def _blas_products():
+    """The step's products on BLAS: the few-rows kernels' threads (`exec_cpu/few_rows.py`, at
+    minibatch 2-16 where the CPU has AVX-512) would rule deferring out (`worth_deferring`)."""
+    was = set_few_kernels(False)
+    yield
+    set_few_kernels(was)
 
 
 @pytest.fixture

@@ -1,0 +1,203 @@
+"""The few-rows float32 kernels (`exec_cpu/few_rows.py`): `Gemm` and `MatMul` nodes with at
+most 16 rows (``h @ W`` streaming ``W``'s rows; ``d @ W.T`` as dot products), or a small
+``B`` with few columns or a short reduction (``W + alpha * x.T @ d``), equal NumPy in float64
+for every layout of the operands, beta 0, 1 and 0.5, alpha != 1, column tails that do and do
+not fill a vector, on 1 and 2 threads; the kernels run where they should and decline where
+they should not (then BLAS runs)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from lazyarr.exec_cpu._vm import (
+    GemmThunk,
+    MatMulThunk,
+    few_kernel_calls,
+    few_kernels_available,
+    set_few_kernels,
+)
+
+import lazyarr
+import lazyarr as xp
+from lazyarr.array.ops.linalg import Gemm, MatMul
+from lazyarr.exec_cpu import dot_update, link
+from lazyarr.graph import FunctionGraph, Var, apply
+
+F32 = np.float32
+
+
+def _available() -> bool:
+    dot_update.install()
+    return few_kernels_available()
+
+
+pytestmark = pytest.mark.skipif(not _available(), reason="few-rows kernels need AVX-512")
+
+
+@pytest.fixture
+def threads():
+    """Few-rows kernels on; the thread count set per test and the default put back."""
+    was = set_few_kernels(True)
+    yield lazyarr.set_num_threads
+    lazyarr.set_num_threads(None)
+    set_few_kernels(was)
+
+
+def _program(op, shapes, thunk):
+    vs = [Var.input(F32, s) for s in shapes]
+    out, = apply(op, *vs)
+    prog = link(FunctionGraph(vs, [out]))
+    assert isinstance(prog.thunks[0], thunk)
+    return prog
+
+
+def _operand(rng, shape, how):
+    """Values laid out in C order, as a transposed view, or as rows of a wider array."""
+    v = rng.standard_normal(shape).astype(F32)
+    if how == "T":
+        return np.ascontiguousarray(v.T).T
+    if how == "pad":
+        base = np.zeros((shape[0], shape[1] + 3), F32)
+        base[:, :shape[1]] = v
+        return base[:, :shape[1]]
+    return v
+
+
+def _check(got, want, k):
+    assert got.dtype == F32 and got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-5 * np.sqrt(k) * 4)
+
+
+# (m, k, n): `nn` (few rows), `nt` (few rows, B a transposed view, reduction >= 32) and `rows`
+# (B of at most 16 columns, or a reduction of at most 16); tails of 1, 15, 16, 17, 31, 33
+SHAPES = [(1, 40, 33), (2, 7, 17), (10, 784, 10), (10, 784, 500), (16, 33, 31), (13, 64, 100),
+          (10, 10, 500), (3, 200, 1), (784, 10, 10), (500, 10, 16), (37, 5, 45), (61, 60, 10),
+          (20, 16, 1000), (9, 1000, 64)]
+LAYOUTS = (("c", "c"), ("T", "c"), ("c", "T"), ("pad", "pad"), ("T", "T"))
+
+
+def _taken(m, k, n, ha, hb) -> bool:
+    """Whether the kernels take ``a (m x k) @ b (k x n)`` laid out as ``ha``, ``hb``."""
+    b_rows = hb != "T" or n == 1  # b's columns one element apart
+    a_rows = ha != "T" or k == 1
+    if m <= 16 and (b_rows or (a_rows and k >= 32)):
+        return True
+    return b_rows and k * n <= 65536 and (n <= 16 or k <= 16)
+
+
+@pytest.mark.parametrize("m,k,n", SHAPES)
+@pytest.mark.parametrize("nthreads", [1, 2])
+def test_gemm_nodes_equal_numpy(threads, m, k, n, nthreads):
+    threads(nthreads)
+    rng = np.random.default_rng(m * 1000 + n + nthreads)
+    for alpha, beta, c_shape in ((1.0, 1.0, (n,)), (-0.01, 1.0, (m, n)), (2.5, 0.0, (m, n)),
+                                 (0.5, 0.5, (1, n))):
+        for ha, hb in LAYOUTS:
+            a, b = _operand(rng, (m, k), ha), _operand(rng, (k, n), hb)
+            c = rng.standard_normal(c_shape).astype(F32)
+            prog = _program(Gemm(), [c.shape, (), a.shape, b.shape, ()], GemmThunk)
+            args = [c, np.asarray(alpha, F32), a, b, np.asarray(beta, F32)]
+            keep = [x.copy() for x in args]
+            before = few_kernel_calls()
+            got = prog(args)[0]
+            ran = few_kernel_calls() - before
+            want = beta * c.astype(np.float64) + alpha * (a.astype(np.float64) @ b)
+            _check(got, want, k)
+            for x, x0 in zip(args, keep):  # operands read, never written
+                np.testing.assert_array_equal(x, x0)
+            if m > 1 and (m <= 16 or _taken(m, k, n, ha, hb)):
+                # the row-by-row and rank-1 paths take 1-row and k == 1 products first
+                assert ran == (1 if _taken(m, k, n, ha, hb) else 0), (ha, hb, alpha, beta)
+
+
+@pytest.mark.parametrize("m,k,n", SHAPES)
+@pytest.mark.parametrize("nthreads", [1, 2])
+def test_matmul_nodes_equal_numpy(threads, m, k, n, nthreads):
+    threads(nthreads)
+    rng = np.random.default_rng(m * 1000 + n + 7 * nthreads)
+    for ha, hb in LAYOUTS:
+        a, b = _operand(rng, (m, k), ha), _operand(rng, (k, n), hb)
+        prog = _program(MatMul(), [a.shape, b.shape], MatMulThunk)
+        before = few_kernel_calls()
+        got = prog([a, b])[0]
+        ran = few_kernel_calls() - before
+        _check(got, a.astype(np.float64) @ b, k)
+        if m > 1 and n > 1 and _taken(m, k, n, ha, hb):  # gemv takes matrix-vector products
+            # (where they decline, the few-row path may still hand them the transposed
+            # product: c.T = b.T @ a.T)
+            assert ran == 1, (ha, hb)
+
+
+def test_products_past_the_kernels_run_on_blas(threads):
+    """Many rows, columns and a long reduction: BLAS, not the kernels."""
+    rng = np.random.default_rng(3)
+    a, b = _operand(rng, (40, 50), "c"), _operand(rng, (50, 60), "c")
+    prog = _program(MatMul(), [a.shape, b.shape], MatMulThunk)
+    before = few_kernel_calls()
+    _check(prog([a, b])[0], a.astype(np.float64) @ b, 50)
+    assert few_kernel_calls() == before
+
+
+def test_non_finite_values_propagate_as_in_numpy(threads):
+    """inf and NaN in either operand reach the same outputs as NumPy's product."""
+    rng = np.random.default_rng(4)
+    a, b = _operand(rng, (10, 40), "c"), _operand(rng, (40, 70), "c")
+    a[2, 5], b[7, 3], b[9, 60] = np.inf, np.nan, -np.inf
+    prog = _program(MatMul(), [a.shape, b.shape], MatMulThunk)
+    got, want = prog([a, b])[0], a @ b
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(want))
+
+
+def test_an_eager_minibatch_step_equals_numpy(threads):
+    """fig1's batch-10 forward and weight update through the public API."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((10, 784)).astype(F32)
+    w = (rng.standard_normal((784, 500)) * 0.05).astype(F32)
+    bias = rng.standard_normal(500).astype(F32)
+    d = rng.standard_normal((10, 500)).astype(F32)
+    before = few_kernel_calls()
+    h = np.asarray(xp.tanh(xp.asarray(x) @ xp.asarray(w) + xp.asarray(bias)))
+    w2 = np.asarray(xp.asarray(w) - 0.1 * (xp.asarray(x).T @ xp.asarray(d)))
+    assert few_kernel_calls() - before >= 2
+    np.testing.assert_allclose(h, np.tanh(x.astype(np.float64) @ w + bias), rtol=1e-5,
+                               atol=1e-5)
+    np.testing.assert_allclose(w2, w - 0.1 * (x.T.astype(np.float64) @ d), rtol=1e-5,
+                               atol=1e-5)
+
+
+def test_a_loop_on_the_kernels_threads_defers_no_update(threads):
+    """A minibatch-10 `.loop` whose products run on the kernels' threads applies each step's
+    update in turn (no deferred block: its gemm would wake OpenBLAS's threads beside them) and
+    equals the same steps called one by one."""
+    from lazyarr.exec_cpu._vm import deferred_blocks
+
+    threads(2)
+    rng = np.random.default_rng(6)
+    ps0 = [(rng.standard_normal((400, 400)) * 0.05).astype(F32), np.zeros(400, F32),
+           (rng.standard_normal((400, 10)) * 0.05).astype(F32), np.zeros(10, F32)]
+    xs = rng.standard_normal((6, 10, 400)).astype(F32)
+    ys = np.eye(10, dtype=F32)[rng.integers(0, 10, (6, 10))]
+
+    def loss_fn(ps, x, y):
+        z = xp.tanh(x @ ps[0] + ps[1]) @ ps[2] + ps[3]
+        lse = xp.log(xp.sum(xp.exp(z), axis=1, keepdims=True))
+        return xp.mean(xp.sum(y * (lse - z), axis=1))
+
+    def step(ps, x, y):
+        loss, g = xp.value_and_grad(loss_fn)(ps, x, y)
+        return [p - 0.05 * gp for p, gp in zip(ps, g)], loss
+
+    f = xp.compile(step, donate_argnums=0)
+    ps = [xp.asarray(p.copy()) for p in ps0]
+    for x, y in zip(xs, ys):
+        ps, loss = f(ps, xp.asarray(x), xp.asarray(y))
+    want = [np.asarray(p) for p in ps] + [float(loss)]
+    g = xp.compile(step, donate_argnums=0)
+    blocks, calls = deferred_blocks(), few_kernel_calls()
+    ps, loss = g.loop(6, [xp.asarray(p.copy()) for p in ps0], xs, ys, stacked_argnums=(1, 2))
+    got = [np.asarray(p) for p in ps] + [float(loss)]
+    assert deferred_blocks() == blocks
+    assert few_kernel_calls() - calls >= 6 * 3
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
