@@ -77,7 +77,12 @@ la_nn_body(const int MR, const int TV, la_int j0, la_int j1, la_int K, const flo
         for (la_int k = 0; k < K; k++, b += sbk, a += sak) {
             __m512 bv[2];
             #pragma GCC unroll 2
-            for (int v = 0; v < TV; v++) bv[v] = _mm512_maskz_loadu_ps(mk[v], b + 16 * v);
+            for (int v = 0; v < TV; v++) {
+                bv[v] = _mm512_maskz_loadu_ps(mk[v], b + 16 * v);
+                /* B's rows lie a page apart or more, where the hardware prefetchers stop:
+                   this tile's row 8 ahead (10x1000 @ 1000x1000: 117 -> 108 us, 1 thread) */
+                _mm_prefetch((const char *)(b + 8 * sbk + 16 * v), _MM_HINT_T0);
+            }
             #pragma GCC unroll 16
             for (int i = 0; i < MR; i++) {
                 const __m512 ai = _mm512_set1_ps(a[i * sam]);
