@@ -294,6 +294,7 @@ cdef inline void _gemm_ab(int typenum, char ta, char tb, int m, int n, int k, ch
             typenum, n, m, k, alpha, b, ldb if tb == b'N' else 1, 1 if tb == b'N' else ldb,
             a, lda if ta == b'N' else 1, 1 if ta == b'N' else lda, beta, c, ldc):
         return
+    _blas_threaded(<double>m * n * k)
     if _gemm64(typenum, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):  # _blas64.pxi
         return
     if typenum == cnp.NPY_FLOAT:
@@ -315,6 +316,7 @@ cdef inline void _gemv(int typenum, char tr, int m, int n, char *alpha, char *a,
     """Column-major ``y = alpha * op(A) @ x + beta * y``, A of m x n, y contiguous."""
     cdef int one = 1
     cdef _i64 m8 = m, n8 = n, lda8 = lda, incx8 = incx, one8 = 1
+    _blas_threaded(<double>m * n)
     if typenum == cnp.NPY_FLOAT:
         if g_sgemv64 != NULL:  # the library real gemm runs in (`_blas64.pxi`)
             g_sgemv64(&tr, &m8, &n8, <float *>alpha, <float *>a, &lda8, <float *>x, &incx8,
@@ -482,6 +484,55 @@ def row_par():
     return ROW_PAR
 
 
+#: CLOCK_MONOTONIC seconds until which OpenBLAS's pool may still spin after a product it ran
+#: on its threads (any program's), and for how long after one: the OpenMP kernels take one
+#: thread meanwhile. Beside the spinning pool, a 10x784 @ 784x500 product on the few-rows
+#: kernels' 2 threads took 30-80 us or 1.3-1.6 ms (a scheduler's time slice) 0-6 ms after a
+#: 1000-row product, against 23 us alone and 41 us on one thread; fig1's mlp500 b10 compiled
+#: step with a 1000-row evaluation every 20 steps: 1.23 ms a step with no window, 0.31-0.34 ms
+#: with 0.05-0.2 s, 0.25-0.29 ms on BLAS alone; every 100 steps 0.43-0.47 / 0.15-0.19 /
+#: 0.14-0.15 ms (10 ms: 0.22-0.25)
+cdef double g_blas_spin_until = 0.0
+cdef double g_blas_spin_s = 0.2
+
+
+def set_blas_spin(double seconds):
+    """How long after a product on OpenBLAS's threads the OpenMP kernels take one thread (0:
+    never); returns the previous value (A/B timings)."""
+    global g_blas_spin_s, g_blas_spin_until
+    cdef double was = g_blas_spin_s
+    g_blas_spin_s = seconds
+    g_blas_spin_until = 0.0
+    return was
+
+
+cdef inline double _mono() noexcept nogil:
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return ts.tv_sec + ts.tv_nsec * 1e-9
+
+
+cdef inline void _blas_threaded(double work) noexcept nogil:
+    """Note a BLAS call of ``work`` multiply-adds: from `ROW_PAR` on, with several threads,
+    OpenBLAS ran it on its pool, which now spins for a while."""
+    global g_blas_spin_until
+    if g_threads > 1 and work >= ROW_PAR and g_blas_spin_s > 0.0:
+        g_blas_spin_until = _mono() + g_blas_spin_s
+
+
+def openmp_threads_now():
+    """The threads an OpenMP kernel would take now (tests: 1 just after a product on
+    OpenBLAS's threads)."""
+    return _omp_threads()
+
+
+cdef inline int _omp_threads() noexcept nogil:
+    """Threads for an OpenMP kernel now: `g_threads`, or 1 while OpenBLAS's pool spins."""
+    if g_threads > 1 and g_blas_spin_until > 0.0 and _mono() < g_blas_spin_until:
+        return 1
+    return g_threads
+
+
 def set_row_kernels(size_t dot_update, size_t rowmv, size_t rank1, size_t rank1_rowmv=0,
                     size_t rowmv_finish=0, size_t fewmm=0):
     """Addresses of the OpenMP float32 kernels (`DotUpdate`, a row times a matrix, a rank-1
@@ -544,7 +595,7 @@ cdef inline bint _fewmm(int typenum, cnp.npy_intp m, cnp.npy_intp n, cnp.npy_int
         return False  # BLAS's threads, as the program's other products
     if not g_fewmm(m, n, k, (<const float *>alpha)[0], <const float *>a, sam, sak,
                    <const float *>b, sbk, sbn, (<const float *>beta)[0], <float *>c, ldc,
-                   g_threads if g_few_par else 1, ROW_PAR):
+                   _omp_threads() if g_few_par else 1, ROW_PAR):
         return False
     g_few_calls += 1
     return True
@@ -764,7 +815,7 @@ cdef class GemmThunk(Thunk):
                 g_rowmv_mt(k, n, <const float *>cnp.PyArray_DATA(a),
                            cnp.PyArray_STRIDES(a)[1] // 4, <const float *>cnp.PyArray_DATA(b),
                            cnp.PyArray_STRIDES(b)[0] // 4, (<float *>palpha)[0],
-                           0.0 if beta0 else (<float *>pbeta)[0], <float *>pc, g_threads,
+                           0.0 if beta0 else (<float *>pbeta)[0], <float *>pc, _omp_threads(),
                            ROW_PAR)
             g_row_calls += 1
             return 0
@@ -774,7 +825,7 @@ cdef class GemmThunk(Thunk):
             with nogil:
                 g_rank1_mt(m, n, (<float *>palpha)[0], <const float *>cnp.PyArray_DATA(a),
                            cnp.PyArray_STRIDES(a)[0] // 4, <const float *>cnp.PyArray_DATA(b),
-                           <float *>pc, n, g_threads, ROW_PAR)
+                           <float *>pc, n, _omp_threads(), ROW_PAR)
             g_row_calls += 1
             return 0
         if k == 1 and _ger(self.typenum, m, n, a, b, palpha, pbeta, pc):
@@ -823,7 +874,7 @@ cdef class GemmThunk(Thunk):
         cdef int done
         with nogil:
             done = g_rank1_rowmv(m, n, alpha, pa, inca, pb, <float *>pc, n, px, incx, pp,
-                                 g_threads, ROW_PAR)
+                                 _omp_threads(), ROW_PAR)
         if not done:
             return False
         f.ahead_ready = True
@@ -853,6 +904,7 @@ cdef bint _ger(int typenum, cnp.npy_intp m, cnp.npy_intp n, cnp.ndarray a, cnp.n
     # row-major c (m x n) is column-major c^T (n x m): c^T += alpha * b^T a^T
     cdef _i64 m8 = n, n8 = m, ib = sb // isz, ia = sa // isz, ld = n
     global g_ger_calls
+    _blas_threaded(<double>m * n)
     if typenum == cnp.NPY_FLOAT and g_sger64 != NULL and (<float *>beta)[0] == 1.0:
         with nogil:
             g_sger64(&m8, &n8, <float *>alpha, <float *>cnp.PyArray_DATA(b), &ib,
@@ -974,7 +1026,8 @@ cdef class DotUpdateThunk(Thunk):
             return 0
         if m * n >= NOGIL_MIN:
             with nogil:
-                g_dot_update(m, n, pw, n, pg, pd, alpha, pa, sa // 4, pdx, g_threads, ROW_PAR)
+                g_dot_update(m, n, pw, n, pg, pd, alpha, pa, sa // 4, pdx, _omp_threads(),
+                             ROW_PAR)
         else:
             g_dot_update(m, n, pw, n, pg, pd, alpha, pa, sa // 4, pdx, 1, ROW_PAR)
         global g_row_calls

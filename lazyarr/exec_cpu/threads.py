@@ -30,6 +30,19 @@ from . import _vm  # noqa: E402
 _state: dict = {"n": None, "limiter": None}
 
 
+def _one_thread_in_child() -> None:
+    """A forked child runs lazyarr's kernels on one thread: libgomp's pool is the parent's, and
+    a parallel region in the child waits for its threads forever (a 10x784 @ 784x500 product
+    in a fork Pool's worker, after the parent ran one on 2 threads, never returned). BLAS
+    keeps its setting (OpenBLAS rebuilds its pool after fork); `set_num_threads` in the child
+    is safe only where the parent never ran a kernel on several threads."""
+    _vm.set_threads(1)
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_one_thread_in_child)
+
+
 def default_threads() -> int:
     """``OMP_NUM_THREADS`` if set (its first entry), else the cores available to this process."""
     env = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()

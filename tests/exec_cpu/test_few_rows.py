@@ -7,6 +7,10 @@ they should not (then BLAS runs)."""
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import time
+
 import numpy as np
 import pytest
 from lazyarr.exec_cpu._vm import (
@@ -201,3 +205,40 @@ def test_a_loop_on_the_kernels_threads_defers_no_update(threads):
     assert few_kernel_calls() - calls >= 6 * 3
     for a, b in zip(got, want):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_kernels_take_one_thread_while_openblas_threads_spin(threads):
+    """A product on OpenBLAS's threads (any program's) leaves its pool spinning for a while;
+    the OpenMP kernels run on one thread until it sleeps, not beside it."""
+    from lazyarr.exec_cpu._vm import openmp_threads_now
+
+    threads(2)
+    rng = np.random.default_rng(7)
+    big = rng.standard_normal((300, 300))  # float64: never the few-rows kernels
+    time.sleep(0.3)
+    assert openmp_threads_now() == 2
+    np.asarray(xp.asarray(big) @ xp.asarray(big))
+    assert openmp_threads_now() == 1
+    a, w = _operand(rng, (10, 784), "c"), _operand(rng, (784, 500), "c")
+    _check(np.asarray(xp.asarray(a) @ xp.asarray(w)), a.astype(np.float64) @ w, 784)
+    time.sleep(0.3)
+    assert openmp_threads_now() == 2
+
+
+def _product_in_child(_):
+    from lazyarr.exec_cpu.threads import get_num_threads
+
+    a = np.ones((10, 784), F32)
+    w = np.ones((784, 500), F32)
+    return get_num_threads(), float(np.asarray(xp.asarray(a) @ xp.asarray(w))[0, 0])
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork only")
+def test_a_forked_child_runs_the_kernels_on_one_thread(threads):
+    """libgomp's pool does not survive fork: after the parent ran a product on the kernels'
+    2 threads, a fork Pool's workers compute it on one thread (they used to wait forever)."""
+    threads(2)
+    assert _product_in_child(0) == (2, 784.0)
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        got = pool.map_async(_product_in_child, range(4)).get(timeout=30)
+    assert got == [(1, 784.0)] * 4

@@ -13,6 +13,7 @@ from lazyarr.exec_cpu._vm import (
     ahead_calls,
     defer_rows,
     deferred_blocks,
+    set_blas_spin,
     set_defer_rows,
     set_few_kernels,
 )
@@ -94,10 +95,14 @@ def _blas_products():
 
 @pytest.fixture
 def two_threads():
+    """Two threads for the OpenMP kernels, also right after an earlier test's products on
+    OpenBLAS's threads (which would leave them one while that pool spins: `set_blas_spin`)."""
     was = get_num_threads()
+    spin = set_blas_spin(0)
     set_num_threads(2)
     yield
     set_num_threads(was)
+    set_blas_spin(spin)
 
 
 @pytest.mark.parametrize("m, n", [(1, 70), (3, 25), (10, 8)])
