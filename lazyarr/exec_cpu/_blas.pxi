@@ -15,6 +15,10 @@ from scipy.linalg.cython_blas cimport sgemm, dgemm, cgemm, zgemm, sgemv, dgemv, 
 #: ~230 us that way against ~430 us as C^T = B^T A^T (NumPy's matmul, loaded 2-core machine)
 DEF FEW_ROWS = 32
 
+#: OpenBLAS runs a gemm of fewer multiply-adds on the calling thread (its SMP_THRESHOLD_MIN
+#: times GEMM_MULTITHREAD_THRESHOLD: 65536 * 4)
+DEF BLAS_GEMM_THREADED = 1 << 18
+
 
 cdef inline bint _blas_layout(cnp.npy_intp sr, cnp.npy_intp sc, cnp.npy_intp r,
                               cnp.npy_intp c, char *trans, int *ld):
@@ -294,7 +298,8 @@ cdef inline void _gemm_ab(int typenum, char ta, char tb, int m, int n, int k, ch
             typenum, n, m, k, alpha, b, ldb if tb == b'N' else 1, 1 if tb == b'N' else ldb,
             a, lda if ta == b'N' else 1, 1 if ta == b'N' else lda, beta, c, ldc):
         return
-    _blas_threaded(<double>m * n * k)
+    if <double>m * n * k >= BLAS_GEMM_THREADED:
+        _blas_threaded(<double>m * n * k)
     if _gemm64(typenum, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):  # _blas64.pxi
         return
     if typenum == cnp.NPY_FLOAT:
@@ -513,8 +518,10 @@ cdef inline double _mono() noexcept nogil:
 
 
 cdef inline void _blas_threaded(double work) noexcept nogil:
-    """Note a BLAS call of ``work`` multiply-adds: from `ROW_PAR` on, with several threads,
-    OpenBLAS ran it on its pool, which now spins for a while."""
+    """Note a BLAS call of ``work`` multiply-adds that OpenBLAS runs on its pool with several
+    threads (a gemm from `BLAS_GEMM_THREADED`, a gemv or ger from `ROW_PAR`): the pool now
+    spins for a while. (fig1's deep1000x3 b10 step declines one 10x10 @ 10x1000 product to
+    BLAS; taken for threaded, it left every step's kernels one thread: 19.1k -> 11.0k ex/s.)"""
     global g_blas_spin_until
     if g_threads > 1 and work >= ROW_PAR and g_blas_spin_s > 0.0:
         g_blas_spin_until = _mono() + g_blas_spin_s

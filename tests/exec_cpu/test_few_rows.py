@@ -223,6 +223,12 @@ def test_kernels_take_one_thread_while_openblas_threads_spin(threads):
     _check(np.asarray(xp.asarray(a) @ xp.asarray(w)), a.astype(np.float64) @ w, 784)
     time.sleep(0.3)
     assert openmp_threads_now() == 2
+    # a product BLAS runs on the calling thread (under 2^18 multiply-adds) wakes no pool:
+    # 10x10 @ (1000x10).T, declined by the kernels (a reduction of 10), in fig1's deep1000x3
+    # b10 step had left every step's kernels one thread
+    d, v = _operand(rng, (10, 10), "c"), _operand(rng, (1000, 10), "c")
+    _check(np.asarray(xp.asarray(d) @ xp.asarray(v).T), d.astype(np.float64) @ v.T, 10)
+    assert openmp_threads_now() == 2
 
 
 def _product_in_child(_):
