@@ -23,9 +23,9 @@ from lazyarr.exec_cpu._vm import (
 
 import lazyarr
 import lazyarr as xp
-from lazyarr.array.ops.linalg import Gemm, MatMul
-from lazyarr.exec_cpu import dot_update, link
-from lazyarr.graph import FunctionGraph, Var, apply
+from lazyarr.array.ops.linalg import MatMul
+from lazyarr.exec_cpu import dot_update
+from tests.float32_products import GEMM_FORMS, one_node_program, operand, run_gemm
 
 F32 = np.float32
 
@@ -45,26 +45,6 @@ def threads():
     yield lazyarr.set_num_threads
     lazyarr.set_num_threads(None)
     set_few_kernels(was)
-
-
-def _program(op, shapes, thunk):
-    vs = [Var.input(F32, s) for s in shapes]
-    out, = apply(op, *vs)
-    prog = link(FunctionGraph(vs, [out]))
-    assert isinstance(prog.thunks[0], thunk)
-    return prog
-
-
-def _operand(rng, shape, how):
-    """Values laid out in C order, as a transposed view, or as rows of a wider array."""
-    v = rng.standard_normal(shape).astype(F32)
-    if how == "T":
-        return np.ascontiguousarray(v.T).T
-    if how == "pad":
-        base = np.zeros((shape[0], shape[1] + 3), F32)
-        base[:, :shape[1]] = v
-        return base[:, :shape[1]]
-    return v
 
 
 def _check(got, want, k):
@@ -94,21 +74,12 @@ def _taken(m, k, n, ha, hb) -> bool:
 def test_gemm_nodes_equal_numpy(threads, m, k, n, nthreads):
     threads(nthreads)
     rng = np.random.default_rng(m * 1000 + n + nthreads)
-    for alpha, beta, c_shape in ((1.0, 1.0, (n,)), (-0.01, 1.0, (m, n)), (2.5, 0.0, (m, n)),
-                                 (0.5, 0.5, (1, n))):
+    for alpha, beta, c_shape in GEMM_FORMS:
         for ha, hb in LAYOUTS:
-            a, b = _operand(rng, (m, k), ha), _operand(rng, (k, n), hb)
-            c = rng.standard_normal(c_shape).astype(F32)
-            prog = _program(Gemm(), [c.shape, (), a.shape, b.shape, ()], GemmThunk)
-            args = [c, np.asarray(alpha, F32), a, b, np.asarray(beta, F32)]
-            keep = [x.copy() for x in args]
-            before = few_kernel_calls()
-            got = prog(args)[0]
-            ran = few_kernel_calls() - before
-            want = beta * c.astype(np.float64) + alpha * (a.astype(np.float64) @ b)
+            a, b = operand(rng, (m, k), ha, pad=3), operand(rng, (k, n), hb, pad=3)
+            got, want, ran = run_gemm(rng, a, b, alpha, beta, c_shape(m, n), GemmThunk,
+                                      few_kernel_calls)
             _check(got, want, k)
-            for x, x0 in zip(args, keep):  # operands read, never written
-                np.testing.assert_array_equal(x, x0)
             if m > 1 and (m <= 16 or _taken(m, k, n, ha, hb)):
                 # the row-by-row and rank-1 paths take 1-row and k == 1 products first
                 assert ran == (1 if _taken(m, k, n, ha, hb) else 0), (ha, hb, alpha, beta)
@@ -120,8 +91,8 @@ def test_matmul_nodes_equal_numpy(threads, m, k, n, nthreads):
     threads(nthreads)
     rng = np.random.default_rng(m * 1000 + n + 7 * nthreads)
     for ha, hb in LAYOUTS:
-        a, b = _operand(rng, (m, k), ha), _operand(rng, (k, n), hb)
-        prog = _program(MatMul(), [a.shape, b.shape], MatMulThunk)
+        a, b = operand(rng, (m, k), ha, pad=3), operand(rng, (k, n), hb, pad=3)
+        prog = one_node_program(MatMul(), [a.shape, b.shape], MatMulThunk)
         before = few_kernel_calls()
         got = prog([a, b])[0]
         ran = few_kernel_calls() - before
@@ -135,8 +106,8 @@ def test_matmul_nodes_equal_numpy(threads, m, k, n, nthreads):
 def test_products_past_the_kernels_run_on_blas(threads):
     """Many rows, columns and a long reduction: BLAS, not the kernels."""
     rng = np.random.default_rng(3)
-    a, b = _operand(rng, (40, 50), "c"), _operand(rng, (50, 60), "c")
-    prog = _program(MatMul(), [a.shape, b.shape], MatMulThunk)
+    a, b = operand(rng, (40, 50), "c"), operand(rng, (50, 60), "c")
+    prog = one_node_program(MatMul(), [a.shape, b.shape], MatMulThunk)
     before = few_kernel_calls()
     _check(prog([a, b])[0], a.astype(np.float64) @ b, 50)
     assert few_kernel_calls() == before
@@ -145,9 +116,9 @@ def test_products_past_the_kernels_run_on_blas(threads):
 def test_non_finite_values_propagate_as_in_numpy(threads):
     """inf and NaN in either operand reach the same outputs as NumPy's product."""
     rng = np.random.default_rng(4)
-    a, b = _operand(rng, (10, 40), "c"), _operand(rng, (40, 70), "c")
+    a, b = operand(rng, (10, 40), "c"), operand(rng, (40, 70), "c")
     a[2, 5], b[7, 3], b[9, 60] = np.inf, np.nan, -np.inf
-    prog = _program(MatMul(), [a.shape, b.shape], MatMulThunk)
+    prog = one_node_program(MatMul(), [a.shape, b.shape], MatMulThunk)
     got, want = prog([a, b])[0], a @ b
     np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
     np.testing.assert_array_equal(np.isinf(got), np.isinf(want))
@@ -219,14 +190,14 @@ def test_kernels_take_one_thread_while_openblas_threads_spin(threads):
     assert openmp_threads_now() == 2
     np.asarray(xp.asarray(big) @ xp.asarray(big))
     assert openmp_threads_now() == 1
-    a, w = _operand(rng, (10, 784), "c"), _operand(rng, (784, 500), "c")
+    a, w = operand(rng, (10, 784), "c"), operand(rng, (784, 500), "c")
     _check(np.asarray(xp.asarray(a) @ xp.asarray(w)), a.astype(np.float64) @ w, 784)
     time.sleep(0.3)
     assert openmp_threads_now() == 2
     # a product BLAS runs on the calling thread (under 2^18 multiply-adds) wakes no pool:
     # 10x10 @ (1000x10).T, declined by the kernels (a reduction of 10), in fig1's deep1000x3
     # b10 step had left every step's kernels one thread
-    d, v = _operand(rng, (10, 10), "c"), _operand(rng, (1000, 10), "c")
+    d, v = operand(rng, (10, 10), "c"), operand(rng, (1000, 10), "c")
     _check(np.asarray(xp.asarray(d) @ xp.asarray(v).T), d.astype(np.float64) @ v.T, 10)
     assert openmp_threads_now() == 2
 

@@ -19,9 +19,10 @@ from lazyarr.exec_cpu._vm import (
 )
 
 import lazyarr
-from lazyarr.array.ops.linalg import Gemm, MatMul
+from lazyarr.array.ops.linalg import MatMul
 from lazyarr.exec_cpu import link
 from lazyarr.graph import FunctionGraph, Var, apply
+from tests.float32_products import GEMM_FORMS, one_node_program, operand, run_gemm
 
 pytestmark = pytest.mark.skipif(not gemm_split_available(), reason="no OpenBLAS batch gemm")
 
@@ -41,26 +42,6 @@ def threads():
     set_few_kernels(few)
 
 
-def _program(op, shapes, thunk):
-    vs = [Var.input(F32, s) for s in shapes]
-    out, = apply(op, *vs)
-    prog = link(FunctionGraph(vs, [out]))
-    assert isinstance(prog.thunks[0], thunk)
-    return prog
-
-
-def _operand(rng, shape, how):
-    """Values laid out in C order, as a transposed view, or as rows of a wider array."""
-    v = rng.standard_normal(shape).astype(F32)
-    if how == "T":
-        return np.ascontiguousarray(v.T).T
-    if how == "pad":
-        base = np.zeros((shape[0], shape[1] + 5), F32)
-        base[:, :shape[1]] = v
-        return base[:, :shape[1]]
-    return v
-
-
 def _check(got, want, k):
     assert got.dtype == F32 and got.shape == want.shape
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=2e-6 * k)
@@ -78,22 +59,13 @@ def test_gemm_split_matches_numpy(threads, m, k, n, nthreads):
     every pair of layouts; with more than one thread the product is split."""
     threads(nthreads)
     rng = np.random.default_rng(m + n + nthreads)
-    for alpha, beta, c_shape in ((1.0, 1.0, (n,)), (-0.01, 1.0, (m, n)), (2.5, 0.0, (m, n)),
-                                 (0.5, 0.5, (1, n))):
+    for alpha, beta, c_shape in GEMM_FORMS:
         for ha, hb in (("c", "c"), ("T", "c"), ("c", "T"), ("pad", "pad"), ("T", "T")):
-            a, b = _operand(rng, (m, k), ha), _operand(rng, (k, n), hb)
-            c = rng.standard_normal(c_shape).astype(F32)
-            prog = _program(Gemm(), [c.shape, (), a.shape, b.shape, ()], GemmThunk)
-            args = [c, np.asarray(alpha, F32), a, b, np.asarray(beta, F32)]
-            keep = [x.copy() for x in args]
-            before = gemm_split_calls()
-            got = prog(args)[0]
-            split = gemm_split_calls() - before
+            a, b = operand(rng, (m, k), ha), operand(rng, (k, n), hb)
+            got, want, split = run_gemm(rng, a, b, alpha, beta, c_shape(m, n), GemmThunk,
+                                        gemm_split_calls)
             assert split == (1 if nthreads > 1 else 0)
-            want = beta * c.astype(np.float64) + alpha * (a.astype(np.float64) @ b)
             _check(got, want, k)
-            for x, y in zip(args, keep):  # the caller's arrays are never written
-                np.testing.assert_array_equal(x, y)
 
 
 @pytest.mark.parametrize("nthreads", [2, 3])
@@ -102,8 +74,8 @@ def test_matmul_split_matches_numpy(threads, nthreads):
     threads(nthreads)
     rng = np.random.default_rng(nthreads)
     for ha in ("c", "T"):
-        a, b = _operand(rng, (10, 784), ha), _operand(rng, (784, 500), "c")
-        prog = _program(MatMul(), [a.shape, b.shape], MatMulThunk)
+        a, b = operand(rng, (10, 784), ha), operand(rng, (784, 500), "c")
+        prog = one_node_program(MatMul(), [a.shape, b.shape], MatMulThunk)
         before = gemm_split_calls()
         got = prog([a, b])[0]
         assert gemm_split_calls() - before == 1
@@ -131,8 +103,8 @@ def test_split_switch_gives_the_same_values(threads):
     """`set_gemm_split(False)` runs gemm's own threading; both agree with each other."""
     threads(2)
     rng = np.random.default_rng(4)
-    a, b = _operand(rng, (60, 784), "c"), _operand(rng, (784, 500), "c")
-    prog = _program(MatMul(), [a.shape, b.shape], MatMulThunk)
+    a, b = operand(rng, (60, 784), "c"), operand(rng, (784, 500), "c")
+    prog = one_node_program(MatMul(), [a.shape, b.shape], MatMulThunk)
     split = prog([a, b])[0].copy()
     set_gemm_split(False)
     before = gemm_split_calls()
