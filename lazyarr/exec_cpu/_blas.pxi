@@ -195,9 +195,12 @@ cdef class MatMulThunk(Thunk):
             storage[<Py_ssize_t>self.outs[0]] = c
             return 0
         cdef int im = <int>m, ik = <int>k, inn = <int>n, ldc = <int>n
-        if nb == 0 and g_fewmm != NULL and m <= 16 and _fewmm(
-                self.typenum, m, n, k, _one(self.typenum), pa, sam, sak, pb, sbk, sbn,
-                _zero(self.typenum), pc, n):
+        cdef bint done = False
+        if nb == 0 and g_fewmm != NULL and m <= 16:
+            with nogil:
+                done = _fewmm(self.typenum, m, n, k, _one(self.typenum), pa, sam, sak, pb, sbk,
+                              sbn, _zero(self.typenum), pc, n)
+        if done:
             storage[<Py_ssize_t>self.outs[0]] = c
             return 0
         if (nb == 0 and 2 <= m <= FEW_ROWS and k >= n and n >= 64
@@ -527,6 +530,11 @@ cdef inline void _blas_threaded(double work) noexcept nogil:
         g_blas_spin_until = _mono() + g_blas_spin_s
 
 
+def blas_gemm_threaded():
+    """The fewest multiply-adds of a gemm OpenBLAS runs on its threads (`BLAS_GEMM_THREADED`)."""
+    return BLAS_GEMM_THREADED
+
+
 def openmp_threads_now():
     """The threads an OpenMP kernel would take now (tests: 1 just after a product on
     OpenBLAS's threads)."""
@@ -775,7 +783,9 @@ cdef class GemmThunk(Thunk):
         cdef char *px
         cdef int incx
         cdef cnp.npy_intp r
-        if ((m == 1 or (m <= g_small_rows and k >= 8 and g_fewmm == NULL))
+        # (rows one by one where the few-rows kernels would not take the product: `_fewmm`)
+        if ((m == 1 or (m <= g_small_rows and k >= 8 and (
+                g_fewmm == NULL or not (g_few_par or m * n * k < ROW_PAR))))
                 and _small_rowmv(self.typenum, k, n, b)
                 and cnp.PyArray_STRIDES(a)[1] % 4 == 0 and cnp.PyArray_STRIDES(a)[0] % 4 == 0):
             # a row, or a few rows one by one, times a narrow matrix (in L1)

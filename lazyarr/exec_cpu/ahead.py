@@ -26,6 +26,7 @@ from ._vm import (
     MatMulThunk,
     ViewThunk,
     few_kernels_in_use,
+    get_threads,
     row_min,
     row_par,
 )
@@ -97,7 +98,8 @@ def worth_deferring(vm, update: GemmThunk, product: GemmThunk) -> bool:
         return False
     least = row_min()
     for t in vm.thunks:
-        if type(t) in (GemmThunk, MatMulThunk) and t.few_par and few_kernels_in_use():
+        if (type(t) in (GemmThunk, MatMulThunk) and t.few_par and few_kernels_in_use()
+                and get_threads() > 1):
             dims = native.product_dims(t.node)
             if (dims is not None and (None in dims or (
                     native.few_product(t.node, dims) and dims[0] * dims[1] * dims[2]

@@ -18,10 +18,12 @@ kernels, chosen by shape and layout:
   reduction of at most 16 (the weight update ``W += alpha * x.T @ d``): eight rows of ``C`` at
   a time (four of 32-column tiles), rows split across the threads.
 
-Threads from ``par`` multiply-adds on (the caller passes one thread where the program's other
-products run on OpenBLAS's threads: `_blas.pxi`'s ``g_few_par``). Sums run in ``k`` order
-through FMA; the result is then ``alpha * sum + beta * C`` rounded as BLAS's is (``beta == 0``:
-``C`` not read). AVX-512 only (masked loads and stores make every column tail one vector):
+``nn`` and ``nt`` take B of at most 2^22 elements. Threads from ``par`` multiply-adds on (the
+caller passes one thread where the program's other products run on OpenBLAS's threads:
+`_blas.pxi`'s ``g_few_par``). Sums run through FMA (in ``k`` order, except ``nt``'s 16 lane-wise
+partial sums added at the end); the result is then ``alpha * sum + beta * C``, product and sum
+rounded separately (``beta == 0``: ``C`` not read; OpenBLAS's kernels fuse the last step:
+a last-bit difference). AVX-512 only (masked loads and stores make every column tail one vector):
 elsewhere ``la_fewmm_available`` is 0 and BLAS runs.
 """
 
@@ -38,6 +40,9 @@ SOURCE = r"""
 #define LA_ROWS_B_MAX 65536    /* most elements of B for `rows` (256 KiB: stays in L2) */
 #define LA_ROWS_SHORT 16       /* `rows` takes B with at most this many columns or rows */
 #define LA_NT_MIN_K 32         /* shorter dot products cost `nt` more in horizontal sums */
+/* most elements of B for `nn` and `nt` (16 MiB): past them each B row a tile reads is another
+   page, and BLAS's packing wins ((16 x 2048) @ (2048 x 8192): 22 ms against BLAS's 8 ms) */
+#define LA_FEW_B_MAX (1 << 22)
 
 static inline __mmask16 la_mask16(la_int n) {
     return n <= 0 ? (__mmask16)0 : n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1u);
@@ -278,7 +283,8 @@ int la_fewmm_f32(la_int M, la_int N, la_int K, float alpha, const float *A, la_i
     if (M < 1 || N < 1 || K < 1) return 0;
     const int mode = beta == 0.0f ? 0 : (alpha == 1.0f && beta == 1.0f) ? 1 : 2;
     const int par_ok = nthreads > 1 && M * N * K >= par;
-    if (M <= LA_FEW_ROWS && (sbn == 1 || (sbk == 1 && sak == 1 && K >= LA_NT_MIN_K))) {
+    if (M <= LA_FEW_ROWS && K * N <= LA_FEW_B_MAX
+            && (sbn == 1 || (sbk == 1 && sak == 1 && K >= LA_NT_MIN_K))) {
         const int nt = sbn != 1;
         const la_int unit = nt ? 2 : 32;  /* the column block one kernel step takes */
         if (!par_ok || N < 2 * unit) {

@@ -36,6 +36,7 @@ from ._vm import (
     RowThunk,
     Thunk,
     ViewThunk,
+    blas_gemm_threaded,
     row_min,
     row_par,
 )
@@ -228,15 +229,16 @@ def link(fg: FunctionGraph, reference: bool = False, native_kernels: bool = True
 
 def _on_blas_threads(node) -> bool:
     """``node`` is a matrix product that OpenBLAS runs on its own threads: not one for the
-    `few_rows` or row kernels, of at least `row_par` multiply-adds (or of sizes known only at
-    run time)."""
+    `few_rows` or row kernels, of at least `blas_gemm_threaded` multiply-adds (OpenBLAS runs
+    smaller ones on the calling thread), or of sizes known only at run time."""
     dims = native.product_dims(node)
     if dims is None:
         return False
     if None in dims:
         return True
     m, k, n = dims
-    return m > 1 and k > 1 and not native.few_product(node, dims) and m * k * n >= row_par()
+    return (m > 1 and k > 1 and not native.few_product(node, dims)
+            and m * k * n >= blas_gemm_threaded())
 
 
 def _wants_row_kernels(node, few_par: bool = True) -> bool:

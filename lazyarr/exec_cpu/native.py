@@ -189,12 +189,15 @@ def product_dims(node) -> tuple | None:
 
 
 def few_product(node, dims) -> bool:
-    """A float32 product ``dims = (m, k, n)`` the `few_rows` kernels are built for: at most
-    `FEW` rows, columns or reduction length; not one row (gemv or the row kernels) nor a
-    reduction of one (the rank-1 kernels)."""
+    """A float32 product ``dims = (m, k, n)`` the `few_rows` kernels are built for, by their
+    size rules: at most `FEW` rows with B of at most 2^22 elements, or B of at most 2^16 with
+    at most `FEW` columns or reduction length; not one row (gemv or the row kernels) nor a
+    reduction of one (the rank-1 kernels). (Layouts the kernels decline, such as a reduction
+    under 32 times a transposed B, are known only when the program runs.)"""
     m, k, n = dims
-    return (node.outputs[0].dtype == np.float32 and m > 1 and k > 1
-            and min(m, k, n) <= FEW)
+    if node.outputs[0].dtype != np.float32 or m <= 1 or k <= 1:
+        return False
+    return (m <= FEW and k * n <= 1 << 22) or (k * n <= 1 << 16 and min(k, n) <= FEW)
 
 
 def view_dims(node) -> tuple[bool, tuple[int, ...]] | None:

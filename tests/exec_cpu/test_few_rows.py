@@ -24,7 +24,8 @@ from lazyarr.exec_cpu._vm import (
 import lazyarr
 import lazyarr as xp
 from lazyarr.array.ops.linalg import MatMul
-from lazyarr.exec_cpu import dot_update
+from lazyarr.exec_cpu import dot_update, link
+from lazyarr.graph import FunctionGraph, Var, apply
 from tests.float32_products import GEMM_FORMS, one_node_program, operand, run_gemm
 
 F32 = np.float32
@@ -104,13 +105,40 @@ def test_matmul_nodes_equal_numpy(threads, m, k, n, nthreads):
 
 
 def test_products_past_the_kernels_run_on_blas(threads):
-    """Many rows, columns and a long reduction: BLAS, not the kernels."""
+    """Many rows, columns and a long reduction, or few rows of a B past 2^22 elements (each
+    row a tile reads another page): BLAS, not the kernels."""
     rng = np.random.default_rng(3)
-    a, b = operand(rng, (40, 50), "c"), operand(rng, (50, 60), "c")
-    prog = one_node_program(MatMul(), [a.shape, b.shape], MatMulThunk)
-    before = few_kernel_calls()
-    _check(prog([a, b])[0], a.astype(np.float64) @ b, 50)
-    assert few_kernel_calls() == before
+    for (m, k, n) in ((40, 50, 60), (16, 2048, 2100)):
+        a, b = operand(rng, (m, k), "c"), operand(rng, (k, n), "c")
+        prog = one_node_program(MatMul(), [a.shape, b.shape], MatMulThunk)
+        before = few_kernel_calls()
+        _check(prog([a, b])[0], a.astype(np.float64) @ b, k)
+        assert few_kernel_calls() == before
+
+
+def _linked(shapes):
+    """A program of float32 products ``x_i @ w_i`` (``shapes``: their (m, k, n))."""
+    ins, outs = [], []
+    for m, k, n in shapes:
+        x, w = Var.input(F32, (m, k)), Var.input(F32, (k, n))
+        ins += [x, w]
+        outs += apply(MatMul(), x, w)
+    return link(FunctionGraph(ins, outs))
+
+
+@pytest.mark.parametrize("other,threaded", [
+    ((40, 50, 60), False),      # 120k multiply-adds: OpenBLAS runs it on the calling thread
+    ((100, 200, 300), True),    # 6M: on OpenBLAS's threads
+    ((1000, 10, 10000), True),  # a short reduction, but B of 10^5 elements: not the kernels'
+    ((20, 16, 20000), True),
+    ((500, 10, 16), False),     # the kernels' (`rows`)
+])
+def test_a_program_keeps_the_kernels_threads_unless_openblas_threads_a_product(
+        threads, other, threaded):
+    """The kernels use threads in a program only where no other product runs on OpenBLAS's
+    pool (`few_par`): the two pools' spinning threads take the cores from each other."""
+    prog = _linked([(10, 784, 500), other])
+    assert [t.few_par for t in prog.thunks if isinstance(t, MatMulThunk)] == [not threaded] * 2
 
 
 def test_non_finite_values_propagate_as_in_numpy(threads):
@@ -139,6 +167,35 @@ def test_an_eager_minibatch_step_equals_numpy(threads):
                                atol=1e-5)
     np.testing.assert_allclose(w2, w - 0.1 * (x.T.astype(np.float64) @ d), rtol=1e-5,
                                atol=1e-5)
+
+
+def test_a_loop_on_one_thread_still_defers_its_updates(threads):
+    """On one thread the kernels start no pool: a minibatch-3 loop defers its updates as it
+    would on BLAS."""
+    from lazyarr.exec_cpu._vm import deferred_blocks
+
+    threads(1)
+    rng = np.random.default_rng(8)
+    w = (rng.standard_normal((400, 400)) * 0.05).astype(F32)
+    xs = rng.standard_normal((20, 3, 400)).astype(F32)
+
+    bias = np.zeros(400, F32)
+
+    def step(ps, x):
+        loss, g = xp.value_and_grad(
+            lambda ps, x: xp.sum(xp.tanh(x @ ps[0] + ps[1]) ** 2))(ps, x)
+        return [p - 0.01 * gp for p, gp in zip(ps, g)], loss
+
+    f = xp.compile(step, donate_argnums=0)
+    blocks = deferred_blocks()
+    got, _ = f.loop(20, [xp.asarray(w.copy()), xp.asarray(bias)], xs, stacked_argnums=(1,))
+    assert deferred_blocks() > blocks
+    want = [xp.asarray(w.copy()), xp.asarray(bias)]
+    g = xp.compile(step, donate_argnums=0)
+    for x in xs:
+        want, _ = g(want, xp.asarray(x))
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
 
 
 def test_a_loop_on_the_kernels_threads_defers_no_update(threads):
