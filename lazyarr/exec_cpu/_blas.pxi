@@ -19,6 +19,9 @@ DEF FEW_ROWS = 32
 #: times GEMM_MULTITHREAD_THRESHOLD: 65536 * 4)
 DEF BLAS_GEMM_THREADED = 1 << 18
 
+#: a kernel splits its rows (columns) across the threads from this many elements of W on
+DEF ROW_PAR = 1 << 16
+
 
 cdef inline bint _blas_layout(cnp.npy_intp sr, cnp.npy_intp sc, cnp.npy_intp r,
                               cnp.npy_intp c, char *trans, int *ld):
@@ -301,8 +304,7 @@ cdef inline void _gemm_ab(int typenum, char ta, char tb, int m, int n, int k, ch
             typenum, n, m, k, alpha, b, ldb if tb == b'N' else 1, 1 if tb == b'N' else ldb,
             a, lda if ta == b'N' else 1, 1 if ta == b'N' else lda, beta, c, ldc):
         return
-    if <double>m * n * k >= BLAS_GEMM_THREADED:
-        _blas_threaded(<double>m * n * k)
+    _blas_threaded(<double>m * n * k, BLAS_GEMM_THREADED)
     if _gemm64(typenum, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):  # _blas64.pxi
         return
     if typenum == cnp.NPY_FLOAT:
@@ -324,7 +326,7 @@ cdef inline void _gemv(int typenum, char tr, int m, int n, char *alpha, char *a,
     """Column-major ``y = alpha * op(A) @ x + beta * y``, A of m x n, y contiguous."""
     cdef int one = 1
     cdef _i64 m8 = m, n8 = n, lda8 = lda, incx8 = incx, one8 = 1
-    _blas_threaded(<double>m * n)
+    _blas_threaded(<double>m * n, ROW_PAR)
     if typenum == cnp.NPY_FLOAT:
         if g_sgemv64 != NULL:  # the library real gemm runs in (`_blas64.pxi`)
             g_sgemv64(&tr, &m8, &n8, <float *>alpha, <float *>a, &lda8, <float *>x, &incx8,
@@ -483,8 +485,6 @@ cdef bint g_few_par = True
 
 #: they take 1-row products and rank-1 updates of at least this many elements (`Gemm`)
 cdef cnp.npy_intp g_row_min = 1 << 17
-#: a kernel splits its rows (columns) across the threads from this many elements of W on
-DEF ROW_PAR = 1 << 16
 
 
 def row_par():
@@ -514,20 +514,15 @@ def set_blas_spin(double seconds):
     return was
 
 
-cdef inline double _mono() noexcept nogil:
-    cdef timespec ts
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return ts.tv_sec + ts.tv_nsec * 1e-9
-
-
-cdef inline void _blas_threaded(double work) noexcept nogil:
-    """Note a BLAS call of ``work`` multiply-adds that OpenBLAS runs on its pool with several
-    threads (a gemm from `BLAS_GEMM_THREADED`, a gemv or ger from `ROW_PAR`): the pool now
-    spins for a while. (fig1's deep1000x3 b10 step declines one 10x10 @ 10x1000 product to
-    BLAS; taken for threaded, it left every step's kernels one thread: 19.1k -> 11.0k ex/s.)"""
+cdef inline void _blas_threaded(double work, double least) noexcept nogil:
+    """Note a BLAS call of ``work`` multiply-adds: from ``least`` on (a gemm from
+    `BLAS_GEMM_THREADED`, a gemv or ger from `ROW_PAR`), with several threads, OpenBLAS runs it
+    on its pool, which then spins for a while. (fig1's deep1000x3 b10 step declines one
+    10x10 @ 10x1000 product to BLAS; taken for threaded, it left every step's kernels one
+    thread: 19.1k -> 11.0k ex/s.)"""
     global g_blas_spin_until
-    if g_threads > 1 and work >= ROW_PAR and g_blas_spin_s > 0.0:
-        g_blas_spin_until = _mono() + g_blas_spin_s
+    if g_threads > 1 and work >= least and g_blas_spin_s > 0.0:
+        g_blas_spin_until = _now() + g_blas_spin_s
 
 
 def blas_gemm_threaded():
@@ -543,7 +538,7 @@ def openmp_threads_now():
 
 cdef inline int _omp_threads() noexcept nogil:
     """Threads for an OpenMP kernel now: `g_threads`, or 1 while OpenBLAS's pool spins."""
-    if g_threads > 1 and g_blas_spin_until > 0.0 and _mono() < g_blas_spin_until:
+    if g_threads > 1 and g_blas_spin_until > 0.0 and _now() < g_blas_spin_until:
         return 1
     return g_threads
 
@@ -921,7 +916,7 @@ cdef bint _ger(int typenum, cnp.npy_intp m, cnp.npy_intp n, cnp.ndarray a, cnp.n
     # row-major c (m x n) is column-major c^T (n x m): c^T += alpha * b^T a^T
     cdef _i64 m8 = n, n8 = m, ib = sb // isz, ia = sa // isz, ld = n
     global g_ger_calls
-    _blas_threaded(<double>m * n)
+    _blas_threaded(<double>m * n, ROW_PAR)
     if typenum == cnp.NPY_FLOAT and g_sger64 != NULL and (<float *>beta)[0] == 1.0:
         with nogil:
             g_sger64(&m8, &n8, <float *>alpha, <float *>cnp.PyArray_DATA(b), &ib,

@@ -889,7 +889,8 @@ cdef class LinearProgram(_Keeper):
         return [a / repeat for a in acc]
 
 
-cdef inline double _now() noexcept:
+cdef inline double _now() noexcept nogil:
+    """CLOCK_MONOTONIC seconds."""
     cdef timespec ts
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return ts.tv_sec + ts.tv_nsec * 1e-9

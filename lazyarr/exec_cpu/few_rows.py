@@ -29,20 +29,38 @@ elsewhere ``la_fewmm_available`` is 0 and BLAS runs.
 
 from __future__ import annotations
 
-__all__ = ["SOURCE"]
+__all__ = ["FEW_ROWS", "SOURCE", "takes"]
 
-SOURCE = r"""
+#: most rows for `nn` and `nt` (the C source has one `nn` instance per row count up to it)
+FEW_ROWS = 16
+#: most elements of B for `nn` and `nt` (16 MiB): past them each B row a tile reads is another
+#: page, and BLAS's packing wins ((16 x 2048) @ (2048 x 8192): 22 ms against BLAS's 8 ms)
+FEW_B_MAX = 1 << 22
+#: most elements of B for `rows` (256 KiB: stays in L2)
+ROWS_B_MAX = 1 << 16
+#: `rows` takes B with at most this many columns or rows
+ROWS_SHORT = 16
+#: shorter dot products cost `nt` more in horizontal sums than BLAS takes
+NT_MIN_K = 32
+
+
+def takes(m: int, k: int, n: int) -> bool:
+    """Whether the kernels' size rules admit a float32 ``(m x k) @ (k x n)`` product (its
+    layout, known only when it runs, may still make them decline)."""
+    return (m <= FEW_ROWS and k * n <= FEW_B_MAX) or (
+        k * n <= ROWS_B_MAX and min(k, n) <= ROWS_SHORT)
+
+
+SOURCE = f"""
 /* ---- few-row, few-column and short-reduction float32 products (few_rows.py) ---- */
+#define LA_FEW_ROWS {FEW_ROWS}
+#define LA_FEW_B_MAX {FEW_B_MAX}
+#define LA_ROWS_B_MAX {ROWS_B_MAX}
+#define LA_ROWS_SHORT {ROWS_SHORT}
+#define LA_NT_MIN_K {NT_MIN_K}
+""" + r"""
 #if defined(__AVX512F__)
 #include <immintrin.h>
-
-#define LA_FEW_ROWS 16         /* most rows for `nn` and `nt` */
-#define LA_ROWS_B_MAX 65536    /* most elements of B for `rows` (256 KiB: stays in L2) */
-#define LA_ROWS_SHORT 16       /* `rows` takes B with at most this many columns or rows */
-#define LA_NT_MIN_K 32         /* shorter dot products cost `nt` more in horizontal sums */
-/* most elements of B for `nn` and `nt` (16 MiB): past them each B row a tile reads is another
-   page, and BLAS's packing wins ((16 x 2048) @ (2048 x 8192): 22 ms against BLAS's 8 ms) */
-#define LA_FEW_B_MAX (1 << 22)
 
 static inline __mmask16 la_mask16(la_int n) {
     return n <= 0 ? (__mmask16)0 : n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1u);

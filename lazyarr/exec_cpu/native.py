@@ -22,7 +22,7 @@ from ..array.ops.linalg import Gemm, Gemv, MatMul
 from ..array.ops.reduce import Reduce
 from ..array.ops.rowprog import RowProgram
 from ..array.ops.shape import Reshape, Transpose
-from . import ccache, codegen
+from . import ccache, codegen, few_rows
 from ._vm import set_gemm64
 from .codegen import Kernel, ReduceKernel, c_type, single_composite
 from .rowgen import RowKernel
@@ -168,10 +168,6 @@ def is_blas_gemm(node) -> bool:
     return isinstance(node.op, (Gemm, Gemv)) and node.outputs[0].dtype.num in BLAS_TYPES
 
 
-#: the most rows, columns or reduction length of a product the `few_rows` kernels are built for
-FEW = 16
-
-
 def product_dims(node) -> tuple | None:
     """``(m, k, n)`` of a BLAS matrix-matrix product node (`MatMul`: its last two axes;
     `Gemm`), sizes known only at run time as None; None for other nodes."""
@@ -190,14 +186,11 @@ def product_dims(node) -> tuple | None:
 
 def few_product(node, dims) -> bool:
     """A float32 product ``dims = (m, k, n)`` the `few_rows` kernels are built for, by their
-    size rules: at most `FEW` rows with B of at most 2^22 elements, or B of at most 2^16 with
-    at most `FEW` columns or reduction length; not one row (gemv or the row kernels) nor a
-    reduction of one (the rank-1 kernels). (Layouts the kernels decline, such as a reduction
-    under 32 times a transposed B, are known only when the program runs.)"""
+    size rules (`few_rows.takes`); not one row (gemv or the row kernels) nor a reduction of
+    one (the rank-1 kernels)."""
     m, k, n = dims
-    if node.outputs[0].dtype != np.float32 or m <= 1 or k <= 1:
-        return False
-    return (m <= FEW and k * n <= 1 << 22) or (k * n <= 1 << 16 and min(k, n) <= FEW)
+    return (node.outputs[0].dtype == np.float32 and m > 1 and k > 1
+            and few_rows.takes(m, k, n))
 
 
 def view_dims(node) -> tuple[bool, tuple[int, ...]] | None:
