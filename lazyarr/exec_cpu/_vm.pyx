@@ -409,7 +409,7 @@ cdef class ElemThunk(Thunk):
             if contig:
                 if n >= NOGIL_MIN:
                     with nogil:
-                        self.fc(n, ptrs, g_threads)
+                        self.fc(n, ptrs, _kernel_threads())
                 else:
                     self.fc(n, ptrs, g_threads)
             else:
@@ -501,7 +501,7 @@ cdef int _strided(strided_fn fs, PyObject **arrs, char **ptrs, int nargs, int nd
             cst[i * m + d] = st[i * MAXDIM + d]
     if n >= NOGIL_MIN:
         with nogil:
-            fs(m, sh, ptrs, cst, g_threads)
+            fs(m, sh, ptrs, cst, _kernel_threads())
     else:
         fs(m, sh, ptrs, cst, g_threads)
     return 0
@@ -674,7 +674,7 @@ cdef class ReduceThunk(Thunk):
             work *= rshape[d]
         if work >= NOGIL_MIN:
             with nogil:
-                self.fr(nk, kshape, nr, rshape, ptrs, ck, cr, g_threads)
+                self.fr(nk, kshape, nr, rshape, ptrs, ck, cr, _kernel_threads())
         else:  # releasing the GIL costs more than a tiny reduction
             self.fr(nk, kshape, nr, rshape, ptrs, ck, cr, g_threads)
         return 0
