@@ -537,10 +537,22 @@ def openmp_threads_now():
 
 
 cdef inline int _omp_threads() noexcept nogil:
-    """Threads for an OpenMP kernel now: `g_threads`, or 1 while OpenBLAS's pool spins."""
-    if g_threads > 1 and g_blas_spin_until > 0.0 and _now() < g_blas_spin_until:
+    """Threads for an OpenMP kernel now: `g_threads`, or 1 while OpenBLAS's pool spins or
+    the running program's governor keeps its kernels to one (`LinearProgram._run`)."""
+    if g_threads > 1 and (g_gov_one or (
+            g_blas_spin_until > 0.0 and _now() < g_blas_spin_until)):
         return 1
     return g_threads
+
+
+cdef inline int _par_threads(double work) noexcept nogil:
+    """`_omp_threads` for a kernel call of ``work`` (its measure against `ROW_PAR`, from which
+    the kernels split it), counted in `g_par_offers` where several threads may take it: the
+    programs making such calls are the governor's."""
+    global g_par_offers
+    if work >= ROW_PAR:
+        g_par_offers += 1
+    return _omp_threads()
 
 
 #: the threads last offered to a generated elementwise or reduce kernel large enough to
@@ -552,7 +564,8 @@ cdef inline int _kernel_threads() noexcept nogil:
     """`_omp_threads` for a generated elementwise or reduce kernel: they too share the cores
     with a spinning OpenBLAS pool (a 400x400 product then tanh/exp over 2M float32 elements:
     3.0-4.1 ms a call on 2 threads, 2.3 ms on one)."""
-    global g_last_kernel_threads
+    global g_last_kernel_threads, g_par_offers
+    g_par_offers += 1
     g_last_kernel_threads = _omp_threads()
     return g_last_kernel_threads
 
@@ -625,7 +638,7 @@ cdef inline bint _fewmm(int typenum, cnp.npy_intp m, cnp.npy_intp n, cnp.npy_int
         return False  # BLAS's threads, as the program's other products
     if not g_fewmm(m, n, k, (<const float *>alpha)[0], <const float *>a, sam, sak,
                    <const float *>b, sbk, sbn, (<const float *>beta)[0], <float *>c, ldc,
-                   _omp_threads() if g_few_par else 1, ROW_PAR):
+                   _par_threads(<double>m * n * k) if g_few_par else 1, ROW_PAR):
         return False
     g_few_calls += 1
     return True
@@ -847,8 +860,8 @@ cdef class GemmThunk(Thunk):
                 g_rowmv_mt(k, n, <const float *>cnp.PyArray_DATA(a),
                            cnp.PyArray_STRIDES(a)[1] // 4, <const float *>cnp.PyArray_DATA(b),
                            cnp.PyArray_STRIDES(b)[0] // 4, (<float *>palpha)[0],
-                           0.0 if beta0 else (<float *>pbeta)[0], <float *>pc, _omp_threads(),
-                           ROW_PAR)
+                           0.0 if beta0 else (<float *>pbeta)[0], <float *>pc,
+                           _par_threads(<double>k * n), ROW_PAR)
             g_row_calls += 1
             return 0
         if (k == 1 and g_rank1_mt != NULL and self.typenum == cnp.NPY_FLOAT
@@ -857,7 +870,7 @@ cdef class GemmThunk(Thunk):
             with nogil:
                 g_rank1_mt(m, n, (<float *>palpha)[0], <const float *>cnp.PyArray_DATA(a),
                            cnp.PyArray_STRIDES(a)[0] // 4, <const float *>cnp.PyArray_DATA(b),
-                           <float *>pc, n, _omp_threads(), ROW_PAR)
+                           <float *>pc, n, _par_threads(<double>m * n), ROW_PAR)
             g_row_calls += 1
             return 0
         if k == 1 and _ger(self.typenum, m, n, a, b, palpha, pbeta, pc):
@@ -906,7 +919,7 @@ cdef class GemmThunk(Thunk):
         cdef int done
         with nogil:
             done = g_rank1_rowmv(m, n, alpha, pa, inca, pb, <float *>pc, n, px, incx, pp,
-                                 _omp_threads(), ROW_PAR)
+                                 _par_threads(<double>m * n), ROW_PAR)
         if not done:
             return False
         f.ahead_ready = True
@@ -1058,8 +1071,8 @@ cdef class DotUpdateThunk(Thunk):
             return 0
         if m * n >= NOGIL_MIN:
             with nogil:
-                g_dot_update(m, n, pw, n, pg, pd, alpha, pa, sa // 4, pdx, _omp_threads(),
-                             ROW_PAR)
+                g_dot_update(m, n, pw, n, pg, pd, alpha, pa, sa // 4, pdx,
+                             _par_threads(<double>m * n), ROW_PAR)
         else:
             g_dot_update(m, n, pw, n, pg, pd, alpha, pa, sa // 4, pdx, 1, ROW_PAR)
         global g_row_calls

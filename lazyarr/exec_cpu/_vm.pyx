@@ -74,6 +74,43 @@ cdef int64_t NOGIL_MIN = 1 << 15
 cdef int64_t RECYCLE_MIN = 1
 
 
+#: the thread governor (`LinearProgram._run`): a program whose runs offer its OpenMP kernels
+#: several threads (`g_par_offers` grows while it runs) is timed every `g_gov_period` seconds
+#: over `GOV_TRIAL` runs as it runs now, then `GOV_TRIAL` runs with the other choice (the
+#: first run of each not counted: caches follow the change); it takes the other choice when
+#: that run's best time is under `GOV_TO_ONE` (to one thread) or `GOV_TO_MANY` (back to
+#: several) of the current one's. Best times, not means: noise only adds. On a virtual
+#: machine whose two cores sometimes sat far apart (a cross-core round trip of ~420 ns,
+#: against 75-160 ns), fig1's compiled mlp500 b10 step ran 44-45k examples/s on 2 threads and
+#: 94-96k on one, moments apart in one process (143k on 2 threads otherwise); deep1000x3 b10
+#: 6.2-6.3k and 9.7k (18k). With the governor (0.5 s) the mlp500 b10 step ran 83-86k there
+#: against 43-44k without, 74-79k against 9-31k beside a busy core (`yes`), and the same
+#: 134k on near cores; deep1000x3 b10 on near cores 2-3% slower at 0.5 s (the trials' runs
+#: on one thread), hence 1 s.
+cdef double g_gov_period = 1.0
+cdef int g_gov_one = 0      # 1 while a governed program runs its kernels on one thread
+cdef int g_gov_depth = 0    # governed runs under way (an inner program is its outer's)
+cdef Py_ssize_t g_par_offers = 0
+cdef Py_ssize_t g_gov_trials = 0
+DEF GOV_TRIAL = 6
+DEF GOV_TO_ONE = 0.8
+DEF GOV_TO_MANY = 0.9
+
+
+def set_thread_governor(double period):
+    """Seconds between the governor's trials (0: off; see `g_gov_period`); returns the
+    previous value."""
+    global g_gov_period
+    cdef double was = g_gov_period
+    g_gov_period = period
+    return was
+
+
+def governor_trials():
+    """Trials the governor has run, in every program (tests)."""
+    return g_gov_trials
+
+
 def set_threads(int n):
     """Threads used by generated kernels (OpenMP ``num_threads``)."""
     global g_threads
@@ -804,6 +841,12 @@ cdef class LinearProgram(_Keeper):
     cdef public tuple out_idx
     cdef public Py_ssize_t n_in
     cdef int running
+    # the thread governor (`g_gov_period`): whether its runs offer kernels threads, whether
+    # they take one thread now, the trial's runs left (the last `GOV_TRIAL` in the other
+    # choice) and the best seconds of each half, and when the next trial starts
+    cdef bint gov_on, gov_one
+    cdef int gov_trial
+    cdef double gov_best_now, gov_best_other, gov_next
 
     def __init__(self, list thunks, list init_storage, tuple out_idx, Py_ssize_t n_in):
         self.thunks = thunks
@@ -838,11 +881,34 @@ cdef class LinearProgram(_Keeper):
                 storage[j] = x
         return self._run(storage)
 
+    @property
+    def on_one_thread(self):
+        """Whether the thread governor keeps this program's kernels to one thread now."""
+        return self.gov_one
+
+    def feed_governor(self, double seconds):
+        """Count a governed run of ``seconds`` ending now, as `_run` does (tests); returns
+        whether the next run takes one thread."""
+        cdef double t1 = _now()
+        self.gov_on = True
+        self._govern(t1 - seconds, t1)
+        return self.gov_one != (0 < self.gov_trial <= GOV_TRIAL)
+
     cdef list _run(self, list storage):
         cdef Py_ssize_t j
         cdef Thunk t
+        global g_gov_one, g_gov_depth
         # a second thread entering while kernels run without the GIL gets fresh buffers
         cdef bint shared = self.running > 0
+        cdef bint govern = (self.gov_on and g_gov_period > 0.0 and g_threads > 1
+                            and g_gov_depth == 0 and not shared)
+        cdef Py_ssize_t offers = g_par_offers
+        cdef int one_was = g_gov_one
+        cdef double t0 = 0.0
+        if govern:
+            g_gov_depth += 1
+            g_gov_one = self.gov_one != (0 < self.gov_trial <= GOV_TRIAL)
+            t0 = _now()
         self.running += 1
         token = _fp_quiet()
         try:
@@ -856,11 +922,44 @@ cdef class LinearProgram(_Keeper):
                     storage[j] = None
         finally:
             self.running -= 1
+            if govern:
+                g_gov_depth -= 1
+                g_gov_one = one_was
             if token is not None:
                 _fp_leave(token)
+        if govern:
+            self._govern(t0, _now())
+        elif g_par_offers != offers and not shared and g_gov_depth == 0:
+            self.gov_on = True  # timed from the next run
         if not shared:
             self._kept_now()
         return [storage[j] for j in self.out_idx]
+
+    cdef void _govern(self, double t0, double t1) noexcept:
+        """Count a governed run of ``t1 - t0`` seconds (see `g_gov_period`)."""
+        global g_gov_trials
+        cdef double s = t1 - t0
+        cdef int left = self.gov_trial
+        if left == 0:
+            if self.gov_next == 0.0:
+                self.gov_next = t1 + g_gov_period
+            elif t1 >= self.gov_next:
+                self.gov_trial = 2 * GOV_TRIAL
+                self.gov_best_now = self.gov_best_other = 1e300
+            return
+        self.gov_trial = left - 1
+        if left > GOV_TRIAL:  # the current choice's runs (this run was one)
+            if left < 2 * GOV_TRIAL and s < self.gov_best_now:
+                self.gov_best_now = s
+            return
+        if left < GOV_TRIAL and s < self.gov_best_other:
+            self.gov_best_other = s
+        if left == 1:
+            if self.gov_best_other < (GOV_TO_MANY if self.gov_one else GOV_TO_ONE) * \
+                    self.gov_best_now:
+                self.gov_one = not self.gov_one
+            self.gov_next = t1 + g_gov_period
+            g_gov_trials += 1
 
     def profile(self, list args, int repeat=100):
         """Mean seconds per thunk (list, thunk order) over ``repeat`` runs on ``args``; the

@@ -16,6 +16,7 @@ from lazyarr.exec_cpu._vm import (
     set_blas_spin,
     set_defer_rows,
     set_few_kernels,
+    set_thread_governor,
 )
 
 import lazyarr as xp
@@ -96,13 +97,16 @@ def _blas_products():
 @pytest.fixture
 def two_threads():
     """Two threads for the OpenMP kernels, also right after an earlier test's products on
-    OpenBLAS's threads (which would leave them one while that pool spins: `set_blas_spin`)."""
+    OpenBLAS's threads (which would leave them one while that pool spins: `set_blas_spin`),
+    and in every run (no trial of one thread: `set_thread_governor`)."""
     was = get_num_threads()
     spin = set_blas_spin(0)
+    period = set_thread_governor(0)
     set_num_threads(2)
     yield
     set_num_threads(was)
     set_blas_spin(spin)
+    set_thread_governor(period)
 
 
 @pytest.mark.parametrize("m, n", [(1, 70), (3, 25), (10, 8)])
