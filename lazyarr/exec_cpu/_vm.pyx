@@ -892,6 +892,11 @@ cdef class LinearProgram(_Keeper):
         cdef double t1 = _now()
         self.gov_on = True
         self._govern(t1 - seconds, t1)
+        return self._next_on_one()
+
+    cdef inline bint _next_on_one(self) noexcept:
+        """Whether the next run takes one thread: the current choice, or the other during the
+        trial's last `GOV_TRIAL` runs."""
         return self.gov_one != (0 < self.gov_trial <= GOV_TRIAL)
 
     cdef list _run(self, list storage):
@@ -907,7 +912,7 @@ cdef class LinearProgram(_Keeper):
         cdef double t0 = 0.0
         if govern:
             g_gov_depth += 1
-            g_gov_one = self.gov_one != (0 < self.gov_trial <= GOV_TRIAL)
+            g_gov_one = self._next_on_one()
             t0 = _now()
         self.running += 1
         token = _fp_quiet()
