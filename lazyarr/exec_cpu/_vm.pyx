@@ -886,12 +886,13 @@ cdef class LinearProgram(_Keeper):
         """Whether the thread governor keeps this program's kernels to one thread now."""
         return self.gov_one
 
-    def feed_governor(self, double seconds):
-        """Count a governed run of ``seconds`` ending now, as `_run` does (tests); returns
-        whether the next run takes one thread."""
+    def feed_governor(self, double seconds, Py_ssize_t offers=1):
+        """Count a governed run of ``seconds`` ending now that offered kernels threads
+        ``offers`` times, as `_run` does (tests); returns whether the next run takes one
+        thread."""
         cdef double t1 = _now()
         self.gov_on = True
-        self._govern(t1 - seconds, t1)
+        self._govern(t1 - seconds, t1, offers)
         return self._next_on_one()
 
     cdef inline bint _next_on_one(self) noexcept:
@@ -933,17 +934,19 @@ cdef class LinearProgram(_Keeper):
             if token is not None:
                 _fp_leave(token)
         if govern:
-            self._govern(t0, _now())
+            self._govern(t0, _now(), g_par_offers - offers)
         elif g_par_offers != offers and not shared and g_gov_depth == 0:
             self.gov_on = True  # timed from the next run
         if not shared:
             self._kept_now()
         return [storage[j] for j in self.out_idx]
 
-    cdef void _govern(self, double t0, double t1) noexcept:
-        """Count a governed run of ``t1 - t0`` seconds (see `g_gov_period`)."""
+    cdef void _govern(self, double t0, double t1, Py_ssize_t offers) noexcept:
+        """Count a governed run of ``t1 - t0`` seconds that offered kernels threads ``offers``
+        times (see `g_gov_period`). Runs are compared per offer: a loop's trip count, and with
+        it the run's time, may change from run to run."""
         global g_gov_trials
-        cdef double s = t1 - t0
+        cdef double s = (t1 - t0) / (offers if offers > 1 else 1)
         cdef int left = self.gov_trial
         if left == 0:
             if self.gov_next == 0.0:

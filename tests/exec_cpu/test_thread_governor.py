@@ -92,3 +92,24 @@ def test_off_leaves_programs_alone(governor):
     for _ in range(20):
         f(x)
     assert governor_trials() == before and last_kernel_threads() == 2
+
+
+def test_runs_are_compared_per_offer(governor):
+    # a loop's trip count, and with it a run's time, may differ from run to run: a trial whose
+    # other runs did twice the work in 1.5x the time is a win for the other choice, and one
+    # whose runs took twice the time for twice the work is no loss
+    governor(1e-9)
+    _, _, vm = _program()
+    vm.feed_governor(1e-3, 10)
+
+    def trial(now, now_offers, other, other_offers):
+        for _ in range(7):  # the first starts the trial
+            vm.feed_governor(now, now_offers)
+        for _ in range(6):
+            vm.feed_governor(other, other_offers)
+        return vm.on_one_thread
+
+    assert trial(1e-3, 10, 1.5e-3, 20)  # 0.75x per offer: to one thread
+    assert trial(1e-3, 10, 2e-3, 20)  # the same per offer: it stays there
+    assert trial(2e-3, 20, 1e-3, 10)  # (0.5x by the clock alone: it would go back)
+    assert not trial(1e-3, 10, 0.4e-3, 5)  # 0.8x per offer: back to threads
