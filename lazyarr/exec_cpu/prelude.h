@@ -10,6 +10,14 @@ LA_MVEC_DECLS
 #undef I
 #define LA_I _Complex_I
 
+/* The attribute of the functions whose loop calls vector math (`codegen.LA_MATH_LOOP`):
+ * 512-bit vectors where the build asks for them (`ccache.wide_math`), else none. */
+#if defined(LA_WIDE_MATH) && defined(__AVX512F__)
+#define LA_MATH_LOOP __attribute__((target("prefer-vector-width=512")))
+#else
+#define LA_MATH_LOOP
+#endif
+
 typedef float _Complex c64_t;
 typedef double _Complex c128_t;
 

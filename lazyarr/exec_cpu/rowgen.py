@@ -24,6 +24,7 @@ from .codegen import (
     _body,
     _extreme,
     _long_body_options,
+    _math_options,
     _suffixed,
     c_type,
     single_composite,
@@ -64,6 +65,7 @@ class RowKernel(KernelSource):
         tmp: dict[int, int] = {}
         head, loop, tail = [], [], []
         statements: list[str] = []  # the members' expressions, all in the one row loop
+        math = ""  # `LA_MATH_LOOP` once a member calls vector math
         for i in range(n_in):
             t = c_type(types[i][0])
             head.append(f"  const {t} *b{i} = (const {t} *)p[{i}];")
@@ -82,6 +84,7 @@ class RowKernel(KernelSource):
             if red is None:  # elementwise
                 comp = _composite(mop, in_dts, [dt for dt, _s in mtypes])
                 body, _ = _body(comp)
+                math = math or _math_options(comp)
                 statements += body
                 stores = []
                 for j, (r_out, (dt, _s)) in enumerate(zip(comp.out_refs, mtypes)):
@@ -115,6 +118,7 @@ class RowKernel(KernelSource):
                 comp = (mop.composite if isinstance(mop, FusedReduce)
                         else Composite((in_dts[0],), (), (0,)))
                 body, _ = _body(comp)
+                math = math or _math_options(comp)
                 statements += body
                 dt = mtypes[0][0]
                 val_dt = np.dtype(comp.out_dtypes[0])
@@ -161,8 +165,8 @@ class RowKernel(KernelSource):
                     tail.append(f"  *({t} *)p[{outs[v]}] = ({t})({final});")
             ref += len(mtypes)
         lines = [
-            f"{_long_body_options(statements)}void la_rowprog(int64_t R, int64_t C, char **p, "
-            "const int64_t *rs, char *scratch) {",
+            f"{_long_body_options(statements)}{math}void la_rowprog(int64_t R, int64_t C, "
+            "char **p, const int64_t *rs, char *scratch) {",
             *head,
             "  for (int64_t r = 0; r < R; r++) {",
             *loop,

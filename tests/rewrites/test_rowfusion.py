@@ -1,6 +1,6 @@
 """Row fusion (``rewrites/rowfusion.py``, ``exec_cpu/rowgen.py``): the small row chains of a
 softmax / cross-entropy step become one `RowProgram` node run by one generated kernel. Values
-against the unfused program (bit for bit where no full reduction is reordered) and NumPy;
+against the unfused program (to a few ulp) and NumPy;
 the cases that must not fuse; the fallback for rows that do not step by one element."""
 
 from __future__ import annotations
@@ -53,17 +53,20 @@ def _train(rows, fused, dtype=np.float32):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_softmax_cross_entropy_step_is_one_row_program(rows, dtype):
     """The whole tail of the step (row max, shift and exp, row sums, the gradient row and the
-    loss) is one `RowThunk`; the parameters are the unfused program's bit for bit, the loss
-    (a full reduction, summed in another order) equal to rounding."""
+    loss) is one `RowThunk`; the parameters and the loss are the unfused program's to a few
+    ulp: where loops calling vector math take 512-bit vectors (`ccache.wide_math`), the row
+    loop and the unfused kernels may reach exp through different libmvec variants, and sum
+    with different vector widths."""
     ps_f, loss_f, thunks_f = _train(rows, True, dtype)
     ps_p, loss_p, thunks_p = _train(rows, False, dtype)
     rows_thunks = [t for t in thunks_f if type(t) is RowThunk]
     assert len(rows_thunks) == 1
     assert len(rows_thunks[0].node.op.members) >= 6
     assert len(thunks_p) - len(thunks_f) >= 5
+    rtol = 1e-6 if dtype == np.float32 else 1e-14
     for a, b in zip(ps_f, ps_p):
-        np.testing.assert_array_equal(a, b)
-    np.testing.assert_allclose(loss_f, loss_p, rtol=1e-6 if dtype == np.float32 else 1e-14)
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol * np.abs(b).max())
+    np.testing.assert_allclose(loss_f, loss_p, rtol=rtol)
 
 
 def _run(fn, *args, fused=True):
