@@ -413,6 +413,117 @@ def view_node(op, ArrayBase base, tuple shape, object spec, tuple ints=None):
     return view_of(base, wrap(node1(op, ins, v.dtype, shape, v.depth + 1, 1)), spec)
 
 
+#: Python ints that `write_in_place` writes into an array of each integer dtype: its range
+cdef dict _int_ranges = {}
+#: Python ints a float array takes exactly (larger ones: the functional path decides)
+DEF EXACT_INT = 1 << 53
+
+
+cdef bint _scalar_fits(object value, object dtype) except -1:
+    """Whether the Python scalar ``value`` goes into an array of ``dtype`` as NumPy and the
+    functional update both convert it: a float into a real or complex float array, an int
+    into one of those (exactly) or into an integer dtype's range, a bool into a bool array."""
+    cdef str kind = dtype.kind
+    t = type(value)
+    if t is float:
+        return kind == "f" or kind == "c"
+    if t is int:
+        if kind == "f" or kind == "c":
+            return -EXACT_INT <= value <= EXACT_INT
+        if kind == "i" or kind == "u":
+            r = _int_ranges.get(dtype)
+            if r is None:
+                info = _np.iinfo(dtype)
+                r = _int_ranges[dtype] = (int(info.min), int(info.max))
+            return (<tuple>r)[0] <= value <= (<tuple>r)[1]
+        return False
+    return t is bool and kind == "b"
+
+
+cdef object _Alloc = None  # ops.creation.Alloc (imported on first use: ops import this module)
+
+
+cdef bint _realize_alloc(Var v) except -1:
+    """Realize pending ``v``, a fill of a realized scalar (``zeros``, ``full``, ``empty``) that
+    only its one array holds, with NumPy now (``zeros`` from calloc'd pages); False when ``v``
+    is not such a fill or something else reads it."""
+    global _Alloc
+    if _Alloc is None:
+        from .ops.creation import Alloc
+        _Alloc = Alloc
+    node = <Apply>v.owner
+    if type(node.op) is not _Alloc or len(node.inputs) != 1:
+        return False
+    cdef Var fill = <Var>node.inputs[0]
+    if fill.owner is not None or type(fill.data) is not cnp.ndarray:
+        return False
+    cdef Py_ssize_t listed = 0
+    for u in _live:
+        if u is v:
+            listed += 1
+    # the array's ``_v``, the caller's ``v``, the node's outputs and the pending list: no reader
+    if Py_REFCNT(v) != 3 + listed:
+        return False
+    value = (<cnp.ndarray>fill.data)[()]
+    d = _np.zeros(v.shape, v.dtype) if not value else _np.full(v.shape, value, v.dtype)
+    d.flags.writeable = False
+    v.realize_to(d)
+    if listed:
+        _live[:] = [u for u in _live if u is not v]
+    return True
+
+
+cpdef bint write_in_place(ArrayBase x, object key, object value) except -1:
+    """``x[key] = value`` written into ``x``'s buffer, when nobody can tell it from the
+    functional update (`functions.indexing.setitem`): ``key`` an int or a tuple of ints within
+    bounds, ``value`` a Python scalar that `_scalar_fits`; ``x`` not a view and with no live
+    view, the only array on its variable, which nothing else holds (no pending node, gradient
+    tape or program reads it). ``x`` realized, or a fill (``zeros``) realized now with NumPy.
+    A buffer somebody else may hold (a user's ``np.asarray``, a program keeping the array it
+    handed out to take it back) is copied first, once. Returns whether it wrote; otherwise the
+    caller takes the functional path (which raises the errors)."""
+    cdef Var v = x._v
+    cdef Py_ssize_t i, n, nd
+    cdef cnp.ndarray d
+    if v.const or v.nref != 1 or x._base is not None:
+        return False
+    if x._views is not None and live_views(x) is not None:
+        return False
+    shape = v.shape
+    nd = PyTuple_GET_SIZE(shape)
+    if type(key) is int:
+        if nd == 0 or not -<Py_ssize_t>shape[0] <= key < <Py_ssize_t>shape[0]:
+            return False
+    elif type(key) is tuple:
+        n = PyTuple_GET_SIZE(key)
+        if n > nd:
+            return False
+        for i in range(n):
+            k = <object>PyTuple_GET_ITEM(key, i)
+            if type(k) is not int or not -<Py_ssize_t>shape[i] <= k < <Py_ssize_t>shape[i]:
+                return False
+    else:
+        return False
+    if not _scalar_fits(value, v.dtype):
+        return False
+    if v.owner is not None and not _realize_alloc(v):
+        return False
+    if type(v.data) is not cnp.ndarray or Py_REFCNT(v) != 2:  # x._v and ``v``
+        return False
+    d = <cnp.ndarray>v.data
+    if (Py_REFCNT(d) != 2 or cnp.PyArray_BASE(d) != NULL
+            or not cnp.PyArray_IS_C_CONTIGUOUS(d)):  # v.data and ``d``: else a copy of its own
+        d = _np.array(d, order="C")
+        d.flags.writeable = False
+        v.data = d
+    cnp.PyArray_ENABLEFLAGS(d, cnp.NPY_ARRAY_WRITEABLE)
+    try:
+        d[key] = value
+    finally:
+        cnp.PyArray_CLEARFLAGS(d, cnp.NPY_ARRAY_WRITEABLE)
+    return True
+
+
 cdef inline bint _int_bound(object b):
     return b is None or type(b) is int or isinstance(b, _np.integer)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ...graph.basic import Var, apply
 from ...graph.userline import where
 from .. import dtypes as D
-from .._front import basic_view, index_key, int_leaf, live_views, view_node
+from .._front import basic_view, index_key, int_leaf, live_views, view_node, write_in_place
 from .._front import view_of as _front_view_of
 from ..coerce import Array, as_var, build, cast, const, is_scalar, rebind, wrap
 from ..materialize import live_pending
@@ -146,7 +146,10 @@ def write_through(view: Array) -> None:
 def setitem(x: Array, key, value) -> None:
     """``x[key] = value`` as a functional update: ``x`` now refers to a new node; arrays built
     from its old value keep that value, ``x``'s views follow it and, if ``x`` is a view, its
-    base is written (`coerce.rebind`)."""
+    base is written (`coerce.rebind`). A scalar written at integer indices of a realized array
+    that nothing else reads goes straight into its buffer (`_front.write_in_place`)."""
+    if write_in_place(x, key, value):
+        return
     v = x._v
     spec, arrays, out_shape = parse_key(key, v.shape, as_var)
     if is_scalar(value):
