@@ -466,6 +466,24 @@ def test_stack_and_expand_dims_of_a_run_time_sized_array():
                                   np.outer(x[x > 7], x[x > 7])[None])
 
 
+def test_stack_of_a_run_time_sized_array_with_a_static_one():
+    """A size known only at run time matches any size: stacking a mask's result with an array
+    of the same (static) shape works, in either order and on any axis, as in NumPy."""
+    x = np.arange(12.0).reshape(6, 2)
+    a = xp.asarray(x)
+    b = a[xp.asarray(x[:, 0] > 5)]  # (None, 2), 3 rows at run time
+    c = xp.ones((3, 2))
+    want = x[x[:, 0] > 5]
+    for axis in (0, 1, 2, -1):
+        np.testing.assert_array_equal(np.asarray(xp.stack([c, b], axis=axis)),
+                                      np.stack([np.ones((3, 2)), want], axis=axis))
+        np.testing.assert_array_equal(np.asarray(xp.stack([b, c, b], axis=axis)),
+                                      np.stack([want, np.ones((3, 2)), want], axis=axis))
+    assert xp.stack([c, b]).shape == (2, 3, 2)
+    with pytest.raises(ValueError):
+        xp.stack([b, xp.ones((3, 3))])
+
+
 def test_meshgrid_and_broadcast_arrays_of_run_time_sized_arrays():
     x = np.array([0.5, -1.0, 2.0, 3.0, -4.0])
     a = xp.asarray(x)

@@ -225,16 +225,20 @@ def stack(arrays, /, *, axis: int = 0) -> Array:
         raise ValueError(f"stack() needs at least one array ({where()})")
     s = vs[0].shape
     for v in vs:
-        if v.shape != s:
+        t = v.shape  # a size known only at run time (None) matches any size
+        if t != s and (len(t) != len(s) or any(a != b and None not in (a, b)
+                                               for a, b in zip(t, s))):
             raise ValueError(f"stack(): all arrays must have the same shape, got "
                              f"{[v.shape for v in vs]} ({where()})")
     ax = normalize_axis(axis, len(s) + 1, "stack")
     shape = s[:ax] + (1,) + s[ax:]
     if len(vs) == 1:
         return shape_node(Reshape(shape), vs[0], shape)
-    op = Reshape(shape)  # each operand with the new axis, as expand_dims builds it
-    parts = _common([apply_typed(op, (v,), v.dtype, shape, v.depth + 1, 1) for v in vs],
-                    "stack")
+    parts = []
+    for v in vs:  # each operand with the new axis, as expand_dims builds it
+        vshape = v.shape[:ax] + (1,) + v.shape[ax:]
+        parts.append(apply_typed(Reshape(vshape), (v,), v.dtype, vshape, v.depth + 1, 1))
+    parts = _common(parts, "stack")
     joined = _joined_shape(parts, ax)
     return build(Concat(ax), *parts) if joined is None else _join(parts, ax, joined)
 
