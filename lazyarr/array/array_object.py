@@ -118,11 +118,12 @@ class Array(_front.ArrayBase):
         return self.shape[0]
 
     def __iter__(self):
+        # not a generator itself: iter() of a 0-d array raises at once, as NumPy's does
+        # (np.iterable and code that tries iter() to tell a scalar from a sequence rely on it)
         if self.ndim == 0:
             raise TypeError(f"iteration over a 0-d array ({where()})")
         data = self._value()
-        for row in data:
-            yield coerce.wrap(Var.leaf(np.asarray(row)))
+        return (coerce.wrap(Var.leaf(np.asarray(row))) for row in data)
 
     def __repr__(self) -> str:
         text = np.array_repr(self._value())

@@ -219,6 +219,15 @@ def test_iteration():
         iter(xp.asarray(1.0)).__next__()
 
 
+def test_iter_of_a_0d_array_raises_at_once_as_numpy():
+    """iter() itself raises, not the first next(): np.iterable (and scipy.differentiate,
+    which wraps non-iterable ``args`` in a tuple with it) tells a 0-d array from a sequence."""
+    with pytest.raises(TypeError):
+        iter(xp.asarray(1.0))
+    assert np.iterable(xp.asarray(1.0)) == np.iterable(np.asarray(1.0)) is False
+    assert np.iterable(xp.asarray([1.0])) is True
+
+
 def test_realize_several_arrays_in_one_program(compiles):
     x = xp.asarray(np.arange(4.0))
     shared = _count(x, 1.0)          # used by both results: computed once
