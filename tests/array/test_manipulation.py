@@ -484,6 +484,23 @@ def test_stack_of_a_run_time_sized_array_with_a_static_one():
         xp.stack([b, xp.ones((3, 3))])
 
 
+def test_squeeze_of_a_run_time_sized_axis():
+    """A mask's result whose run-time size is 1 squeezes as NumPy's (scipy.stats.ttest_1samp
+    with nan_policy='omit' squeezes one); a size other than 1 raises ValueError."""
+    x = np.arange(1.0, 7.0).reshape(2, 3)
+    a = xp.asarray(x)
+    one_row = a[xp.asarray(x[:, 0] > 2)]  # (None, 3), one row at run time
+    np.testing.assert_array_equal(np.asarray(xp.squeeze(one_row, axis=0)), x[1])
+    np.testing.assert_array_equal(np.asarray(xp.squeeze(a[a > 5], axis=0)), 6.0)
+    w = xp.asarray(x.ravel())
+    outer = w[w > 5][:, None] * w[w > 3][None, :]  # (None, None): (1, 3) at run time
+    np.testing.assert_array_equal(np.asarray(xp.squeeze(outer, axis=0)), 6.0 * x.ravel()[3:])
+    with pytest.raises(ValueError):
+        xp.squeeze(w[w > 4][:, None] * w[w > 3][None, :], axis=0)
+    with pytest.raises(ValueError):
+        np.asarray(xp.squeeze(a[xp.asarray(x[:, 0] > 0)], axis=0))
+
+
 def test_meshgrid_and_broadcast_arrays_of_run_time_sized_arrays():
     x = np.array([0.5, -1.0, 2.0, 3.0, -4.0])
     a = xp.asarray(x)

@@ -255,10 +255,18 @@ def squeeze(x, /, axis) -> Array:
     """``x`` without the given axes, which must have size one."""
     v = as_var(x)
     axes = normalize_axes(axis, len(v.shape), "squeeze")
-    for a in axes:
-        if v.shape[a] != 1:
-            raise ValueError(f"squeeze(): axis {a} has size {v.shape[a]}, not 1 ({where()})")
     shape = tuple([d for i, d in enumerate(v.shape) if i not in axes])
+    sizes = v.shape
+    if None in [sizes[a] for a in axes] and None in shape:
+        # a squeezed size only the run knows, beside other such sizes: the reshape could not
+        # tell them apart, so the sizes are read (realizing ``x``, as ``x.shape`` does)
+        sizes = wrap(v).shape
+        shape = tuple([d for i, d in enumerate(sizes) if i not in axes])
+    for a in axes:
+        # None (a size only the run knows, the others static): the reshape to ``shape``
+        # raises when it runs unless that size is 1
+        if sizes[a] != 1 and sizes[a] is not None:
+            raise ValueError(f"squeeze(): axis {a} has size {sizes[a]}, not 1 ({where()})")
     if shape == v.shape:
         return wrap(v)
     return shape_node(Reshape(shape), v, shape)
