@@ -217,6 +217,18 @@ def test_arange_errors_and_dtype():
         xp.arange("3")
 
 
+def test_arange_takes_numpy_scalars_as_array_api_strict():
+    """NumPy integer and float scalars (sizes from NumPy code) are numbers to arange, as to
+    the other creation functions and array_api_strict (scipy.spatial passes np.int64)."""
+    check(xp.arange(np.int64(18)), np.arange(18))
+    check(xp.arange(np.int32(2), np.int64(9), np.int8(3)), np.arange(2, 9, 3))
+    assert xp.arange(np.int64(4)).dtype == xp.int64
+    check(xp.arange(np.float32(3.0)), np.arange(3.0))
+    assert xp.arange(np.float64(1.0), 3).dtype == xp.float64
+    with pytest.raises(TypeError):
+        xp.arange(np.bool_(True))
+
+
 @given(start=st.floats(-100, 100), stop=st.floats(-100, 100), num=st.integers(0, 20),
        endpoint=st.booleans(), dt=st.sampled_from([None, xp.float32, xp.float64]))
 def test_linspace(start, stop, num, endpoint, dt):

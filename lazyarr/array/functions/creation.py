@@ -219,6 +219,11 @@ def arange(start, /, stop=None, step=1, *, dtype=None, device=None) -> Array:
     as_device(device)
     if stop is None:
         start, stop = 0, start
+    # NumPy's integer and float scalars (a size from NumPy code, np.int64) as Python numbers,
+    # as the other creation functions and array_api_strict take them
+    start, stop, step = [int(v) if isinstance(v, np.integer) else
+                         float(v) if isinstance(v, np.floating) else v
+                         for v in (start, stop, step)]
     if step == 0:
         raise ValueError(f"arange(): step must not be zero ({where()})")
     for name, val in (("start", start), ("stop", stop), ("step", step)):
