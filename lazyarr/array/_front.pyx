@@ -553,10 +553,60 @@ cpdef object index_key(object key):
     return tuple(out)
 
 
+#: per ``(number of int indices, shape)``: the view's node op, its shape and the whole axes
+#: after the indices (`_int_view`)
+cdef dict _int_views = {}
+cdef object _GetItem = None  # ops.index.GetItem (imported on first use: ops import this module)
+cdef tuple _WHOLE_AXIS = ("s", None, None, None)
+
+
+cdef object _int_view(ArrayBase x, object key):
+    """``x[key]`` for ``key`` an int or a tuple of ints, each within its axis of a shape known
+    when built: the node `functions.indexing.getitem` would build (its ints as inputs,
+    `ops.index.dynamic_key`), from a cache by the number of ints and the shape, not by their
+    values (iterating over a long array, ``x[i]`` for each ``i``, missed a cache by key);
+    None for any other key or an index out of bounds (the caller's path raises)."""
+    global _GetItem
+    shape = x._v.shape
+    cdef Py_ssize_t i, n, nd = PyTuple_GET_SIZE(shape)
+    if type(key) is int:
+        ints = (key,)
+    elif type(key) is tuple:
+        ints = <tuple>key
+    else:
+        return None
+    n = PyTuple_GET_SIZE(ints)
+    if n == 0 or n > nd:
+        return None
+    for i in range(nd):
+        if shape[i] is None:
+            return None
+    for i in range(n):
+        k = <object>PyTuple_GET_ITEM(ints, i)
+        if type(k) is not int or not -<Py_ssize_t>shape[i] <= k < <Py_ssize_t>shape[i]:
+            return None
+    hit = _int_views.get((n, shape))
+    if hit is None:
+        if _GetItem is None:
+            from .ops.index import GetItem
+            _GetItem = GetItem
+        tail = (_WHOLE_AXIS,) * (nd - n)
+        hit = (_GetItem((("d",),) * n + tail, shape[n:]), shape[n:], tail)
+        if len(_int_views) > 4096:
+            _int_views.clear()
+        _int_views[(n, shape)] = hit
+    node_op, out_shape, tail = <tuple>hit
+    spec = tuple([("i", k) for k in ints]) + <tuple>tail
+    return view_node(node_op, x, out_shape, spec, ints)
+
+
 def basic_view(dict cache, ArrayBase x, object key):
     """``x[key]`` from ``cache`` (`functions.indexing`: per ``(index_key(key), shape)``, the
     view's ``(node op, shape, spec, ints)``, `view_node`'s arguments), or None when the key is
-    not basic or not cached yet (the caller parses it)."""
+    not basic or not cached yet (the caller parses it). Keys of ints go by `_int_view`."""
+    hit = _int_view(x, key)
+    if hit is not None:
+        return hit
     ck = index_key(key)
     if ck is None:
         return None

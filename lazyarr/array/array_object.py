@@ -17,7 +17,6 @@ import sys
 import numpy as np
 
 from ..graph import pipeline
-from ..graph.basic import Var
 from ..graph.userline import where
 from . import _front, coerce
 from .device import CPU, as_device
@@ -118,12 +117,14 @@ class Array(_front.ArrayBase):
         return self.shape[0]
 
     def __iter__(self):
+        """``x[0], x[1], ...``: views of ``x``, as NumPy's rows are (a write to one reaches
+        ``x``), and nodes reading ``x`` (gradients flow through them; a traced ``x`` iterates
+        as JAX's do). Only a length the run decides is read first, as ``len(x)`` reads it."""
         # not a generator itself: iter() of a 0-d array raises at once, as NumPy's does
         # (np.iterable and code that tries iter() to tell a scalar from a sequence rely on it)
         if self.ndim == 0:
             raise TypeError(f"iteration over a 0-d array ({where()})")
-        data = self._value()
-        return (coerce.wrap(Var.leaf(np.asarray(row))) for row in data)
+        return (self[i] for i in range(self.shape[0]))
 
     def __repr__(self) -> str:
         text = np.array_repr(self._value())

@@ -219,6 +219,29 @@ def test_iteration():
         iter(xp.asarray(1.0)).__next__()
 
 
+def test_iteration_yields_views_that_gradients_and_writes_go_through():
+    """Rows are ``x[i]``: a write to one reaches ``x`` (NumPy's rows are views), the symbolic
+    gradient of a cost built from them reaches ``x`` (rows copied out gave zeros), and a
+    traced array iterates (it raised ConcretizationError)."""
+    x = np.arange(6.0).reshape(3, 2)
+
+    def f(a):
+        return sum(xp.sum(r * r) for r in a)
+
+    np.testing.assert_array_equal(np.asarray(xp.grad(f)(xp.asarray(x))), 2 * x)
+    a = xp.asarray(x)
+    np.testing.assert_array_equal(np.asarray(xp.gradient(f(a), a)), 2 * x)
+    for r in a:
+        r[0] = 100.0
+    want = x.copy()
+    for r in want:
+        r[0] = 100.0
+    np.testing.assert_array_equal(np.asarray(a), want)
+    m = xp.asarray(np.arange(5.0))
+    picked = m[m > 1.5]  # a length only the run knows
+    assert [float(v) for v in picked] == [2.0, 3.0, 4.0]
+
+
 def test_iter_of_a_0d_array_raises_at_once_as_numpy():
     """iter() itself raises, not the first next(): np.iterable (and scipy.differentiate,
     which wraps non-iterable ``args`` in a tuple with it) tells a 0-d array from a sequence."""
