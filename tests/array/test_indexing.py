@@ -596,3 +596,28 @@ def test_an_int_key_out_of_bounds_still_raises_index_error():
         x[4]
     with pytest.raises(IndexError):
         x[(0, 0)]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "int8", "bool", "complex128", "uint64"])
+def test_an_element_of_a_realized_array_is_read_without_a_program(dtype):
+    """``float(x[i, j])`` of a realized ``x`` reads the element with NumPy (`_front._element_now`):
+    no walk, no trace-cache lookup; NumPy's value and type."""
+    data = (np.arange(24).reshape(2, 3, 4) % 5 - 2).astype(dtype)
+    x = xp.asarray(data)
+    before = xp.trace_cache_info()
+    for key in [(0, 0, 0), (1, -1, 3), (-2, 1, -4)]:
+        got = x[key]
+        want = data[key]
+        if dtype == "complex128":
+            assert complex(got) == complex(want)
+        else:
+            assert float(got) == float(want) and int(got) == int(want)
+            assert bool(got) == bool(want)
+        assert np.asarray(got).dtype == data.dtype
+    after = xp.trace_cache_info()
+    assert (after["hits"], after["misses"]) == (before["hits"], before["misses"])
+    row = x[1]  # not an element: realized by its program as before
+    np.testing.assert_array_equal(np.asarray(row), data[1])
+    y = x[0, 1, 2]
+    x[0, 1, 2] = 1  # an element read out stays a view: it follows its base's write
+    assert (complex(y) if dtype == "complex128" else int(y)) == 1
