@@ -489,6 +489,30 @@ cdef bint _scalar_fits(object value, object dtype) except -1:
     return t is bool and kind == "b"
 
 
+cdef tuple _int_key(object key, tuple shape):
+    """``key`` as a tuple of ints when it is an int or a tuple of ints, at most one per axis,
+    each within its axis of ``shape``, whose sizes are all known; else None."""
+    cdef tuple ints
+    cdef Py_ssize_t i, n, nd = PyTuple_GET_SIZE(shape)
+    if type(key) is int:
+        ints = (key,)
+    elif type(key) is tuple:
+        ints = <tuple>key
+    else:
+        return None
+    n = PyTuple_GET_SIZE(ints)
+    if n > nd:
+        return None
+    for i in range(nd):
+        if <object>PyTuple_GET_ITEM(shape, i) is None:
+            return None
+    for i in range(n):
+        k = <object>PyTuple_GET_ITEM(ints, i)
+        if type(k) is not int or not -<Py_ssize_t>shape[i] <= k < <Py_ssize_t>shape[i]:
+            return None
+    return ints
+
+
 cdef object _Alloc = None  # ops.creation.Alloc (imported on first use: ops import this module)
 
 
@@ -532,28 +556,12 @@ cpdef bint write_in_place(ArrayBase x, object key, object value) except -1:
     handed out to take it back) is copied first, once. Returns whether it wrote; otherwise the
     caller takes the functional path (which raises the errors)."""
     cdef Var v = x._v
-    cdef Py_ssize_t i, n, nd
     cdef cnp.ndarray d
     if v.const or v.nref != 1 or x._base is not None:
         return False
     if x._views is not None and live_views(x) is not None:
         return False
-    shape = v.shape
-    nd = PyTuple_GET_SIZE(shape)
-    if type(key) is int:
-        if nd == 0 or not -<Py_ssize_t>shape[0] <= key < <Py_ssize_t>shape[0]:
-            return False
-    elif type(key) is tuple:
-        n = PyTuple_GET_SIZE(key)
-        if n > nd:
-            return False
-        for i in range(n):
-            k = <object>PyTuple_GET_ITEM(key, i)
-            if type(k) is not int or not -<Py_ssize_t>shape[i] <= k < <Py_ssize_t>shape[i]:
-                return False
-    else:
-        return False
-    if not _scalar_fits(value, v.dtype):
+    if _int_key(key, v.shape) is None or not _scalar_fits(value, v.dtype):
         return False
     if v.owner is not None and not _realize_alloc(v):
         return False
@@ -616,23 +624,10 @@ cdef object _int_view(ArrayBase x, object key):
     None for any other key or an index out of bounds (the caller's path raises)."""
     global _GetItem
     shape = x._v.shape
-    cdef Py_ssize_t i, n, nd = PyTuple_GET_SIZE(shape)
-    if type(key) is int:
-        ints = (key,)
-    elif type(key) is tuple:
-        ints = <tuple>key
-    else:
+    cdef tuple ints = _int_key(key, shape)
+    if ints is None or PyTuple_GET_SIZE(ints) == 0:
         return None
-    n = PyTuple_GET_SIZE(ints)
-    if n == 0 or n > nd:
-        return None
-    for i in range(nd):
-        if shape[i] is None:
-            return None
-    for i in range(n):
-        k = <object>PyTuple_GET_ITEM(ints, i)
-        if type(k) is not int or not -<Py_ssize_t>shape[i] <= k < <Py_ssize_t>shape[i]:
-            return None
+    cdef Py_ssize_t n = PyTuple_GET_SIZE(ints), nd = PyTuple_GET_SIZE(shape)
     hit = _int_views.get((n, shape))
     if hit is None:
         if _GetItem is None:

@@ -159,3 +159,17 @@ def test_gradients_and_compiled_functions_see_the_value_they_were_given():
     c[0] = 100.0  # the compiled function closed over c's old value or reads c: both as NumPy
     np.testing.assert_array_equal(first, [1.0, 2.0, 3.0])
     np.testing.assert_array_equal(np.asarray(c), [100.0, 1.0, 2.0])
+
+
+def test_an_array_whose_size_the_run_decided():
+    # a mask's result keeps a size known only at run time in its variable's shape
+    x = xp.asarray(np.arange(5.0))
+    m = x[x > 1.5]
+    m._value()
+    m[0] = 10.0
+    m[-1] = 11.0
+    np.testing.assert_array_equal(np.asarray(m), [10.0, 3.0, 11.0])
+    assert [float(v) for v in m] == [10.0, 3.0, 11.0]
+    with pytest.raises(IndexError):
+        m[3] = 1.0
+        np.asarray(m)
