@@ -534,11 +534,15 @@ cdef bint _realize_alloc(Var v) except -1:
     for u in _live:
         if u is v:
             listed += 1
+    u = None  # the loop's variable held the list's last entry
     # the array's ``_v``, the caller's ``v``, the node's outputs and the pending list: no reader
     if Py_REFCNT(v) != 3 + listed:
         return False
     value = (<cnp.ndarray>fill.data)[()]
-    d = _np.zeros(v.shape, v.dtype) if not value else _np.full(v.shape, value, v.dtype)
+    if any((<cnp.ndarray>fill.data).tobytes()):  # -0.0 is no zero bits: a fill keeps its sign
+        d = _np.full(v.shape, value, v.dtype)
+    else:
+        d = _np.zeros(v.shape, v.dtype)
     d.flags.writeable = False
     v.realize_to(d)
     if listed:
@@ -553,8 +557,9 @@ cpdef bint write_in_place(ArrayBase x, object key, object value) except -1:
     view, the only array on its variable, which nothing else holds (no pending node, gradient
     tape or program reads it). ``x`` realized, or a fill (``zeros``) realized now with NumPy.
     A buffer somebody else may hold (a user's ``np.asarray``, a program keeping the array it
-    handed out to take it back) is copied first, once. Returns whether it wrote; otherwise the
-    caller takes the functional path (which raises the errors)."""
+    handed out to take it back) is copied first, once, if nobody can write it (`frozen`: a
+    user's writable array is read when pending work runs). Returns whether it wrote; otherwise
+    the caller takes the functional path (which raises the errors)."""
     cdef Var v = x._v
     cdef cnp.ndarray d
     if v.const or v.nref != 1 or x._base is not None:
@@ -570,6 +575,10 @@ cpdef bint write_in_place(ArrayBase x, object key, object value) except -1:
     d = <cnp.ndarray>v.data
     if (Py_REFCNT(d) != 2 or cnp.PyArray_BASE(d) != NULL
             or not cnp.PyArray_IS_C_CONTIGUOUS(d)):  # v.data and ``d``: else a copy of its own
+        if not frozen(d):
+            # a user's writable array (or one viewing it): pending work reads it when it runs,
+            # later writes of the user's included, which a copy now would miss
+            return False
         d = _np.array(d, order="C")
         d.flags.writeable = False
         v.data = d

@@ -1,7 +1,8 @@
 """``x[i] = scalar`` on an array that nothing else reads is written into its buffer
 (`_front.write_in_place`): a loop filling an array element by element cost ~9.6 us a write
 as a chain of functional updates, and costs 0.24-0.43 us (NumPy 0.07 us). A fill (``zeros``) is
-made with NumPy at the first write; a buffer somebody else may hold is copied once first.
+made with NumPy at the first write; a buffer somebody else may hold is copied once first
+when nobody can write it (a user's writable array stays functional: pending work reads it).
 Whenever anybody could tell the difference (a pending node, a view, a second array on the
 value, a gradient, a compiled function reading the old value) the update stays functional;
 these tests hold each such reader and check it keeps the old value, against NumPy."""
@@ -173,3 +174,34 @@ def test_an_array_whose_size_the_run_decided():
     with pytest.raises(IndexError):
         m[3] = 1.0
         np.asarray(m)
+
+
+def test_a_fill_keeps_signed_zeros():
+    for fill in (-0.0, complex(-0.0, 0.0), complex(0.0, -0.0)):
+        a = xp.full(3, fill)
+        a[0] = 1.0
+        want = np.full(3, fill)
+        want[0] = 1.0
+        got = np.asarray(a)
+        np.testing.assert_array_equal(np.signbit(got.real), np.signbit(want.real))
+        np.testing.assert_array_equal(np.signbit(got.imag), np.signbit(want.imag))
+
+
+def test_the_first_write_into_a_fresh_zeros_goes_in_place():
+    x = xp.zeros(5)  # its variable is the pending list's last entry
+    assert _in_place(x, 0, 1.0)
+    np.testing.assert_array_equal(np.asarray(x), [1.0, 0, 0, 0, 0])
+
+
+def test_a_users_writable_array_is_read_when_the_pending_write_runs():
+    # asarray aliases a user's NumPy array: work not yet run sees the user's later writes to it
+    u = np.arange(4.0)
+    x = xp.asarray(u)
+    assert not _in_place(x, 1, 9.0)
+    u[2] = -1.0
+    np.testing.assert_array_equal(np.asarray(x), [0.0, 9.0, -1.0, 3.0])
+    base = np.arange(4.0)
+    y = xp.asarray(base[:])  # the user holds the array the data views
+    y[0] = 5.0
+    base[3] = -3.0
+    np.testing.assert_array_equal(np.asarray(y), [5.0, 1.0, 2.0, -3.0])
