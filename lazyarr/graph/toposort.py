@@ -9,22 +9,24 @@ from .basic import Apply, Var
 
 def toposort(outputs: Iterable[Var]) -> list[Apply]:
     """Applies needed for ``outputs``, each after the applies that compute its inputs."""
+    # applies and variables hash by identity: sets of them, not of their id()s (each id()
+    # call raises an audit event on Python 3.11)
     order: list[Apply] = []
-    done: set[int] = set()
+    done: set[Apply] = set()
     stack: list[tuple[Apply, int]] = []
     for out in outputs:
-        if out.owner is None or id(out.owner) in done:
+        if out.owner is None or out.owner in done:
             continue
         stack.append((out.owner, 0))
         while stack:
             node, i = stack.pop()
-            if id(node) in done:
+            if node in done:
                 continue
             ins = node.inputs
-            while i < len(ins) and (ins[i].owner is None or id(ins[i].owner) in done):
+            while i < len(ins) and (ins[i].owner is None or ins[i].owner in done):
                 i += 1
             if i == len(ins):
-                done.add(id(node))
+                done.add(node)
                 order.append(node)
             else:
                 stack.append((node, i + 1))
@@ -34,13 +36,13 @@ def toposort(outputs: Iterable[Var]) -> list[Apply]:
 
 def ancestors(outputs: Iterable[Var]) -> list[Var]:
     """Every variable that ``outputs`` depend on, themselves included (no order promised)."""
-    seen: dict[int, Var] = {}
+    seen: dict[Var, None] = {}
     stack = list(outputs)
     while stack:
         v = stack.pop()
-        if id(v) in seen:
+        if v in seen:
             continue
-        seen[id(v)] = v
+        seen[v] = None
         if v.owner is not None:
             stack.extend(v.owner.inputs)
-    return list(seen.values())
+    return list(seen)
