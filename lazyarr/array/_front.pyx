@@ -96,33 +96,42 @@ cdef object _GetItem = None  # ops.index.GetItem (imported on first use: ops imp
 
 
 cdef bint _element_now(Var v) except -1:
-    """Realize pending ``v`` if it is one element of a realized array (``x[i, j]``: a view
-    node whose key's ints are its inputs, `_int_view`) by reading it with NumPy, as its
-    program would (its bounds were checked when it was built): no walk, no program.
-    ``float(x[i])`` of a realized ``x`` 3.1 -> 1.6 us. False for any other node."""
+    """Realize pending 0-d ``v`` if it is one element of a realized array reached through
+    views of int keys (``x[i, j]``, ``x[i][j]``: view nodes whose key's ints are their inputs,
+    the other axes whole, `_int_view`) by reading it with NumPy, as its program would (the
+    bounds were checked when the nodes were built): no walk, no program. ``float(x[i])`` of a
+    realized ``x`` 3.1 -> 1.6 us. False for any other node."""
     global _GetItem
     if _GetItem is None:
         from .ops.index import GetItem
         _GetItem = GetItem
-    node = <Apply>v.owner
-    op = node.op
-    if type(op) is not _GetItem:
-        return False
-    cdef tuple ins = node.inputs
-    cdef Py_ssize_t i, n = PyTuple_GET_SIZE(ins) - 1
-    cdef Var base = <Var>ins[0], k
-    if (base.owner is not None or type(base.data) is not cnp.ndarray
-            or cnp.PyArray_NDIM(<cnp.ndarray>base.data) != n or op.spec != _int_specs(n)):
-        return False
-    key = PyTuple_New(n)
-    for i in range(n):
-        k = <Var>ins[i + 1]
-        if k.owner is not None or type(k.data) is not cnp.ndarray:
+    cdef list key = []
+    cdef Var cur = v, k
+    cdef tuple ins, spec
+    cdef Py_ssize_t i, m
+    while cur.owner is not None:
+        node = <Apply>cur.owner
+        op = node.op
+        if type(op) is not _GetItem:
             return False
-        j = int(k.data)
-        Py_INCREF(j)
-        PyTuple_SET_ITEM(key, i, j)
-    e = _np.asarray((<cnp.ndarray>base.data)[key])
+        ins = node.inputs
+        m = PyTuple_GET_SIZE(ins) - 1
+        spec = op.spec
+        for i in range(PyTuple_GET_SIZE(spec)):
+            if spec[i] != (_D if i < m else _WHOLE_AXIS):
+                return False
+        level = []
+        for i in range(m):
+            k = <Var>ins[i + 1]
+            if k.owner is not None or type(k.data) is not cnp.ndarray:
+                return False
+            level.append(int(k.data))
+        key[0:0] = level  # the outer view's ints come first
+        cur = <Var>ins[0]
+    d = cur.data
+    if type(d) is not cnp.ndarray or cnp.PyArray_NDIM(<cnp.ndarray>d) != len(key):
+        return False
+    e = _np.asarray((<cnp.ndarray>d)[tuple(key)])
     cnp.PyArray_CLEARFLAGS(<cnp.ndarray>e, cnp.NPY_ARRAY_WRITEABLE)
     v.data = e  # as `_write_back` does
     v.owner = None
@@ -130,14 +139,8 @@ cdef bint _element_now(Var v) except -1:
     return True
 
 
-cdef list _int_spec_list = [()]
-
-
-cdef tuple _int_specs(Py_ssize_t n):
-    """``(("d",),) * n``: the spec of an element's view node of an ``n``-axis array."""
-    while len(_int_spec_list) <= n:
-        _int_spec_list.append((("d",),) * len(_int_spec_list))
-    return <tuple>_int_spec_list[n]
+cdef tuple _D = ("d",)
+cdef tuple _WHOLE_AXIS = ("s", None, None, None)
 
 
 @cython.no_gc_clear  # the collector must not clear ``_v`` first: `__dealloc__` reads it
@@ -622,7 +625,6 @@ cpdef object index_key(object key):
 #: per ``(number of int indices, shape)``: the view's node op, its shape and the whole axes
 #: after the indices (`_int_view`)
 cdef dict _int_views = {}
-cdef tuple _WHOLE_AXIS = ("s", None, None, None)
 
 
 cdef object _int_view(ArrayBase x, object key):

@@ -621,3 +621,16 @@ def test_an_element_of_a_realized_array_is_read_without_a_program(dtype):
     y = x[0, 1, 2]
     x[0, 1, 2] = 1  # an element read out stays a view: it follows its base's write
     assert (complex(y) if dtype == "complex128" else int(y)) == 1
+
+
+def test_an_element_through_views_of_int_keys_is_read_without_a_program():
+    data = np.arange(60.0).reshape(3, 4, 5)
+    x = xp.asarray(data)
+    before = xp.trace_cache_info()
+    assert float(x[1][2][3]) == data[1][2][3]
+    assert float(x[-1, 0][-2]) == data[-1, 0][-2]
+    assert float(x[2][-3, 4]) == data[2][-3, 4]
+    assert [float(r[0][1]) for r in x] == [float(r[0][1]) for r in data]
+    after = xp.trace_cache_info()
+    assert (after["hits"], after["misses"]) == (before["hits"], before["misses"])
+    assert float(x[1:][0][0][0]) == data[1:][0][0][0]  # a slice between: its program, as before
