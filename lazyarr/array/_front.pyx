@@ -95,16 +95,21 @@ cdef inline bint _inexact(object dt):
 cdef object _GetItem = None  # ops.index.GetItem (imported on first use: ops import this module)
 
 
+cdef object _getitem_class():
+    global _GetItem
+    if _GetItem is None:
+        from .ops.index import GetItem
+        _GetItem = GetItem
+    return _GetItem
+
+
 cdef bint _element_now(Var v) except -1:
     """Realize pending 0-d ``v`` if it is one element of a realized array reached through
     views of int keys (``x[i, j]``, ``x[i][j]``: view nodes whose key's ints are their inputs,
     the other axes whole, `_int_view`) by reading it with NumPy, as its program would (the
     bounds were checked when the nodes were built): no walk, no program. ``float(x[i])`` of a
     realized ``x`` 3.1 -> 1.6 us. False for any other node."""
-    global _GetItem
-    if _GetItem is None:
-        from .ops.index import GetItem
-        _GetItem = GetItem
+    getitem = _getitem_class()
     cdef list key = []
     cdef Var cur = v, k
     cdef tuple ins, spec
@@ -112,7 +117,7 @@ cdef bint _element_now(Var v) except -1:
     while cur.owner is not None:
         node = <Apply>cur.owner
         op = node.op
-        if type(op) is not _GetItem:
+        if type(op) is not getitem:
             return False
         ins = node.inputs
         m = PyTuple_GET_SIZE(ins) - 1
@@ -633,7 +638,6 @@ cdef object _int_view(ArrayBase x, object key):
     `ops.index.dynamic_key`), from a cache by the number of ints and the shape, not by their
     values (iterating over a long array, ``x[i]`` for each ``i``, missed a cache by key);
     None for any other key or an index out of bounds (the caller's path raises)."""
-    global _GetItem
     shape = x._v.shape
     cdef tuple ints = _int_key(key, shape)
     if ints is None or PyTuple_GET_SIZE(ints) == 0:
@@ -641,11 +645,8 @@ cdef object _int_view(ArrayBase x, object key):
     cdef Py_ssize_t n = PyTuple_GET_SIZE(ints), nd = PyTuple_GET_SIZE(shape)
     hit = _int_views.get((n, shape))
     if hit is None:
-        if _GetItem is None:
-            from .ops.index import GetItem
-            _GetItem = GetItem
         tail = (_WHOLE_AXIS,) * (nd - n)
-        hit = (_GetItem((("d",),) * n + tail, shape[n:]), shape[n:], tail)
+        hit = (_getitem_class()((_D,) * n + tail, shape[n:]), shape[n:], tail)
         if len(_int_views) > 4096:
             _int_views.clear()
         _int_views[(n, shape)] = hit
