@@ -146,8 +146,9 @@ def write_through(view: Array) -> None:
 def setitem(x: Array, key, value) -> None:
     """``x[key] = value`` as a functional update: ``x`` now refers to a new node; arrays built
     from its old value keep that value, ``x``'s views follow it and, if ``x`` is a view, its
-    base is written (`coerce.rebind`). A scalar written at integer indices of a realized array
-    that nothing else reads goes straight into its buffer (`_front.write_in_place`)."""
+    base is written (`coerce.rebind`). A scalar written at integer indices of an array that
+    nothing else reads (realized, or a pending fill) goes straight into its buffer
+    (`_front.write_in_place`)."""
     if write_in_place(x, key, value):
         return
     v = x._v
