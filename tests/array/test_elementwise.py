@@ -469,6 +469,31 @@ def test_inplace_never_changes_dtype_or_shape():
     check(y, np.full(3, 3.0, np.float32))
 
 
+def test_inplace_operators_in_a_long_loop_with_views_and_run_time_sizes():
+    """``x OP= y`` re-points ``x`` in C (`_front.inplace`) unless ``x`` has views or a base
+    (`coerce.rebind`): values past the depth bound, a view following, a base written, a size
+    known only at run time, all as NumPy."""
+    x, xn = xp.zeros(5), np.zeros(5)
+    for _ in range(300):
+        x += 1.0
+        x *= 0.5
+        xn += 1.0
+        xn *= 0.5
+    np.testing.assert_allclose(np.asarray(x), xn, rtol=1e-15)
+    a, an = xp.asarray(np.arange(6.0)), np.arange(6.0)
+    v, vn = a[1:4], an[1:4]
+    a += 10.0
+    an += 10.0
+    np.testing.assert_array_equal(np.asarray(v), vn)
+    v -= 100.0
+    vn -= 100.0
+    np.testing.assert_array_equal(np.asarray(a), an)
+    m = xp.asarray(np.arange(5.0))
+    s = m[m > 1.5]
+    s += 1.0
+    np.testing.assert_array_equal(np.asarray(s), [3.0, 4.0, 5.0])
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int8, np.uint16, np.complex64])
 def test_unary_operators(dtype):
     a = np.array([[1, 2], [3, 0]]).astype(dtype)

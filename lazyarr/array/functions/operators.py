@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...graph.userline import where
 from .. import _front
 from .. import dtypes as D
 from ..array_object import Array
@@ -43,24 +42,6 @@ def _same_shape(r: Array, x: Array) -> bool:
     return r.shape == x.shape
 
 
-def _inplace(fn, name):
-    reflected = f"__r{name}__"
-
-    def op(self, other):
-        if type(other) is not Array and _front.defers_to(other, reflected):
-            return NotImplemented  # Python then asks ``self OP other``, which defers too
-        r = fn(self, other)
-        if not _same_shape(r, self):
-            raise ValueError(f"in-place operation would change the shape from {self.shape} "
-                             f"to {r.shape} ({where()})")
-        if r._v.dtype != self._v.dtype:
-            raise TypeError(f"in-place operation would change the dtype from {self._v.dtype} "
-                            f"to {r._v.dtype} ({where()})")
-        rebind(self, r._v)
-        return self
-    return op
-
-
 #: ``x OP v`` for a Python int ``v`` above (True) or below (False) every value of x's dtype
 _OUT_OF_RANGE = {"lt": (True, False), "le": (True, False), "gt": (False, True),
                  "ge": (False, True), "eq": (False, False), "ne": (True, True)}
@@ -87,7 +68,7 @@ def _compare(fn, name):
 for _name, _fn in _BINARY.items():
     setattr(Array, f"__{_name}__", _OPERATORS[_name][0])
     setattr(Array, f"__r{_name}__", _OPERATORS[_name][1])
-    setattr(Array, f"__i{_name}__", _inplace(_fn, _name))
+    setattr(Array, f"__i{_name}__", _front.inplace(_fn, _name, _same_shape, rebind))
 for _name, _fn in _COMPARE.items():
     setattr(Array, f"__{_name}__", _compare(_fn, _name))
 for _name, _fn in _UNARY.items():
