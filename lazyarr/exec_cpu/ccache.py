@@ -35,6 +35,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import fcntl
+import functools
 import hashlib
 import os
 import platform
@@ -77,6 +78,21 @@ if platform.machine() in ("x86_64", "AMD64"):
     FLAGS.append("-mprefer-vector-width=256")
 
 
+@functools.cache
+def _first_cpu() -> tuple[bytes, ...]:
+    """The lines of ``/proc/cpuinfo`` for the first processor, up to its feature flags (none
+    where there is no such file)."""
+    lines = []
+    try:
+        for line in Path("/proc/cpuinfo").read_bytes().splitlines():
+            lines.append(line)
+            if line.startswith((b"flags", b"Features")):
+                break
+    except OSError:
+        pass
+    return tuple(lines)
+
+
 def wide_math() -> bool:
     """Whether loops calling vector math take 512-bit vectors (``LA_MATH_LOOP``, prelude.h):
     on AMD cores with AVX-512 (Zen 4 and later), where libmvec's 16-lane variants ran float32
@@ -85,17 +101,9 @@ def wide_math() -> bool:
     work."""
     if platform.machine() not in ("x86_64", "AMD64"):
         return False
-    vendor = flags = b""
-    try:
-        for line in Path("/proc/cpuinfo").read_bytes().splitlines():
-            if line.startswith(b"vendor_id"):
-                vendor = line
-            elif line.startswith(b"flags"):
-                flags = line
-                break
-    except OSError:
-        return False
-    return b"AuthenticAMD" in vendor and b" avx512f" in flags
+    lines = _first_cpu()
+    vendor = any(x.startswith(b"vendor_id") and b"AuthenticAMD" in x for x in lines)
+    return vendor and any(x.startswith(b"flags") and b" avx512f" in x for x in lines)
 
 
 if wide_math():
@@ -194,15 +202,8 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 def _cpu_id() -> bytes:
     if "cpu" not in _state:
-        flags = b""
-        try:
-            for line in Path("/proc/cpuinfo").read_bytes().splitlines():
-                if line.startswith((b"flags", b"Features", b"model name")):
-                    flags += line
-                    if line.startswith((b"flags", b"Features")):
-                        break
-        except OSError:
-            pass
+        flags = b"".join(x for x in _first_cpu()
+                         if x.startswith((b"flags", b"Features", b"model name")))
         _state["cpu"] = platform.machine().encode() + flags
     return _state["cpu"]
 
