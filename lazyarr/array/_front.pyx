@@ -558,30 +558,10 @@ cdef bint _realize_alloc(Var v) except -1:
     return True
 
 
-cdef object _fitting_rows(object value, Var xv, Py_ssize_t n):
-    """The data of ``value`` when it can be written at ``n`` int indices of an array of
-    variable ``xv`` as it is: a realized array of ``xv``'s dtype and of the shape those
-    indices select, whose memory nobody else can write (the functional update would read a
-    user's writable array when it runs, the user's later writes included); else None."""
-    if not isinstance(value, ArrayBase):
-        return None
-    cdef Var u = (<ArrayBase>value)._v
-    d = u.data
-    if (u.owner is not None or type(d) is not cnp.ndarray or u.dtype != xv.dtype
-            or u.shape != xv.shape[n:]):
-        return None
-    # nobody can write its memory: locked, or held by ``u`` alone (``u.data`` and ``d``)
-    if not frozen(<cnp.ndarray>d) and (Py_REFCNT(d) != 2
-                                       or cnp.PyArray_BASE(<cnp.ndarray>d) != NULL):
-        return None
-    return d
-
-
 cpdef bint write_in_place(ArrayBase x, object key, object value) except -1:
     """``x[key] = value`` written into ``x``'s buffer, when nobody can tell it from the
     functional update (`functions.indexing.setitem`): ``key`` an int or a tuple of ints within
-    bounds, ``value`` a Python scalar that `_scalar_fits` or a realized array of the selected
-    shape and ``x``'s dtype (`_fitting_rows`: a row); ``x`` not a view and with no live
+    bounds, ``value`` a Python scalar that `_scalar_fits`; ``x`` not a view and with no live
     view, the only array on its variable, which nothing else holds (no pending node, gradient
     tape or program reads it). ``x`` realized, or a fill (``zeros``) realized now with NumPy.
     A buffer somebody else may hold (a user's ``np.asarray``, a program keeping the array it
@@ -594,13 +574,8 @@ cpdef bint write_in_place(ArrayBase x, object key, object value) except -1:
         return False
     if x._views is not None and live_views(x) is not None:
         return False
-    ints = _int_key(key, v.shape)
-    if ints is None:
+    if _int_key(key, v.shape) is None or not _scalar_fits(value, v.dtype):
         return False
-    if not _scalar_fits(value, v.dtype):
-        value = _fitting_rows(value, v, PyTuple_GET_SIZE(ints))
-        if value is None:
-            return False
     if v.owner is not None and not _realize_alloc(v):
         return False
     if type(v.data) is not cnp.ndarray or Py_REFCNT(v) != 2:  # x._v and ``v``

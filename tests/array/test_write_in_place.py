@@ -205,32 +205,3 @@ def test_a_users_writable_array_is_read_when_the_pending_write_runs():
     y[0] = 5.0
     base[3] = -3.0
     np.testing.assert_array_equal(np.asarray(y), [5.0, 1.0, 2.0, -3.0])
-
-
-def test_a_realized_row_is_written_in_place():
-    m = xp.zeros((4, 3))
-    want = np.zeros((4, 3))
-    row = xp.asarray(np.array([1.0, 2.0, 3.0]))  # lazyarr's alone: nobody else writes it
-    for i in range(4):
-        assert _in_place(m, i, row)
-        want[i] = [1.0, 2.0, 3.0]
-    cube = xp.zeros((2, 2, 3))
-    assert _in_place(cube, (1, 0), row)
-    np.testing.assert_array_equal(np.asarray(m), want)
-    np.testing.assert_array_equal(np.asarray(cube)[1, 0], [1.0, 2.0, 3.0])
-
-
-def test_rows_the_fast_path_leaves_to_the_functional_update():
-    m = xp.zeros((3, 3))
-    user = np.array([1.0, 2.0, 3.0])
-    held = xp.asarray(user)  # aliases the user's writable array: read when the write runs
-    assert not _in_place(m, 0, held)
-    user[2] = 30.0
-    np.testing.assert_array_equal(np.asarray(m)[0], [1.0, 2.0, 30.0])
-    pending = xp.asarray(np.ones(3)) * 5.0  # not computed yet
-    assert not _in_place(m, 1, pending)
-    wide = xp.asarray(np.ones((1, 3)))  # broadcast: the functional path's rules
-    assert not _in_place(m, 2, wide)
-    f32 = xp.asarray(np.ones(3, np.float32))  # another dtype
-    assert not _in_place(m, 2, f32)
-    np.testing.assert_array_equal(np.asarray(m), [[1.0, 2.0, 30.0], [5.0] * 3, [1.0] * 3])
