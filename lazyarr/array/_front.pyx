@@ -103,47 +103,6 @@ cdef object _getitem_class():
     return _GetItem
 
 
-cdef bint _element_now(Var v) except -1:
-    """Realize pending 0-d ``v`` if it is one element of a realized array reached through
-    views of int keys (``x[i, j]``, ``x[i][j]``: view nodes whose key's ints are their inputs,
-    the other axes whole, `_int_view`) by reading it with NumPy, as its program would (the
-    bounds were checked when the nodes were built): no walk, no program. ``float(x[i])`` of a
-    realized ``x`` 3.1 -> 1.6 us. False for any other node."""
-    getitem = _getitem_class()
-    cdef list key = []
-    cdef Var cur = v, k
-    cdef tuple ins, spec
-    cdef Py_ssize_t i, m
-    while cur.owner is not None:
-        node = <Apply>cur.owner
-        op = node.op
-        if type(op) is not getitem:
-            return False
-        ins = node.inputs
-        m = PyTuple_GET_SIZE(ins) - 1
-        spec = op.spec
-        for i in range(PyTuple_GET_SIZE(spec)):
-            if spec[i] != (_D if i < m else _WHOLE_AXIS):
-                return False
-        level = []
-        for i in range(m):
-            k = <Var>ins[i + 1]
-            if k.owner is not None or type(k.data) is not cnp.ndarray:
-                return False
-            level.append(int(k.data))
-        key[0:0] = level  # the outer view's ints come first
-        cur = <Var>ins[0]
-    d = cur.data
-    if type(d) is not cnp.ndarray or cnp.PyArray_NDIM(<cnp.ndarray>d) != len(key):
-        return False
-    e = _np.asarray((<cnp.ndarray>d)[tuple(key)])
-    cnp.PyArray_CLEARFLAGS(<cnp.ndarray>e, cnp.NPY_ARRAY_WRITEABLE)
-    v.data = e  # as `_write_back` does
-    v.owner = None
-    v.depth = 0
-    return True
-
-
 cdef tuple _D = ("d",)
 cdef tuple _WHOLE_AXIS = ("s", None, None, None)
 
@@ -183,8 +142,7 @@ cdef class ArrayBase:
             return self._scalar(what)
         d = v.data
         if d is None or v.owner is not None:
-            if not _element_now(v):
-                _realize_list([v])
+            _realize_list([v])
             d = v.data
         return d[()]
 
