@@ -269,11 +269,7 @@ def rebind(a, v: Var, writer=None) -> None:
     """Point Array ``a`` at variable ``v`` (functional updates: setitem, in-place operators),
     as a write into NumPy memory: ``a``'s live views follow (but ``writer``, the view whose
     write this is), and if ``a`` is a view its base is written."""
-    a._v.nref -= 1
-    v.nref += 1
-    a._v = v
-    if v.owner is not None:
-        live_pending.append(v)
+    _front.repoint(a, v)
     if a._views is not None:
         views = _front.live_views(a)
         if views is not None:
