@@ -5,7 +5,9 @@ A new graph structure needs generated C kernels, and a compiler run costs 50-150
 that misses links its program with the kernels at hand (in memory or in the disk cache); a
 node whose kernel is not built yet runs its op's NumPy ``perform`` instead. That
 `Provisional` program asks for its kernels on its second run (a structure met once never pays
-the compiler); one background thread builds them while the program goes on running on NumPy;
+the compiler), and a kernel that a second program wants is asked for then (the same code on
+new shapes makes a new structure each time, each run once, all sharing their kernels); one
+background thread builds them while the program goes on running on NumPy;
 the first run after they are built links the program again, now with its kernels, and hands
 that program to its owner (the trace-cache entry), so later runs call it directly.
 
@@ -79,7 +81,41 @@ def link_provisional(fg: FunctionGraph) -> Callable:
         return link(fg)
     missing: list = []
     first = link(fg, defer=missing)
-    return Provisional(fg, first, missing) if missing else first
+    if not missing:
+        return first
+    ripe = _wanted_again(missing)
+    if ripe:
+        _submit(ripe)  # None (no build thread): the programs build them when promoted
+    return Provisional(fg, first, missing)
+
+
+#: kernel templates that provisional programs wanted and no build was asked for yet, with how
+#: many programs wanted each: programs of one structure on new shapes each run once, but
+#: share their kernels, so the `BUILD_ON_RUN`-th program wanting a kernel asks for its build
+_wants: dict = {}
+#: templates whose build is queued or running
+_asked: set = set()
+#: `_wants` is forgotten past this many templates (each met once)
+WANTS_MAX = 4096
+
+
+def _wanted_again(missing: list) -> list:
+    """The templates of ``missing`` now wanted by `BUILD_ON_RUN` programs (counting this
+    one), taken out of `_wants` and marked asked for."""
+    ripe = []
+    for t in dict.fromkeys(missing):
+        if t in _asked:
+            continue
+        n = _wants.get(t, 0) + 1
+        if n >= BUILD_ON_RUN:
+            _wants.pop(t, None)
+            _asked.add(t)
+            ripe.append(t)
+        else:
+            if len(_wants) >= WANTS_MAX:
+                _wants.clear()
+            _wants[t] = n
+    return ripe
 
 
 class Provisional:
@@ -195,6 +231,7 @@ def _work() -> None:
         except Exception:  # noqa: BLE001 - the next run links again; a failure shows there
             pass
         finally:
+            _asked.difference_update(job.missing)  # built (or failed: `native._failed`)
             job.done = True
             with _idle:
                 _busy[0] -= 1
@@ -218,6 +255,8 @@ def _after_fork_in_child() -> None:
     _idle = threading.Condition()
     _busy[0] = 0
     _generation[0] += 1
+    _wants.clear()
+    _asked.clear()
     _state["worker"] = None
 
 

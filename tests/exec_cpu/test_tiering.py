@@ -92,6 +92,23 @@ def test_second_run_builds_in_background_then_the_entry_runs_native(cold):
     assert ccache.stats["builds"] == builds
 
 
+def test_a_kernel_two_programs_want_is_built_though_each_runs_once(cold):
+    """Programs of one structure on new shapes run once each but share their kernels: the
+    second program wanting them asks for their build, and the next new shape runs native."""
+    builds = ccache.stats["builds"]
+    for n in (300, 301):
+        a, b = _data(n)
+        got = np.asarray(_expr(xp.asarray(a), xp.asarray(b)))
+        np.testing.assert_allclose(got, _oracle(a, b), rtol=1e-13)
+        assert isinstance(_entry_program(), tiering.Provisional)
+    assert xp.finish_compiles(timeout=120)
+    assert ccache.stats["builds"] > builds
+    a, b = _data(302)
+    np.testing.assert_allclose(np.asarray(_expr(xp.asarray(a), xp.asarray(b))), _oracle(a, b),
+                               rtol=1e-13)
+    assert type(_entry_program()) is LinearProgram
+
+
 def test_kernels_at_hand_give_the_native_program_at_once(cold):
     a, b = _data()
     xa, xb = xp.asarray(a), xp.asarray(b)
