@@ -31,6 +31,8 @@ a node is its op's address (ops are interned and never freed: `graph.basic.OpMet
 count and its inputs' value numbers; the key ends with the outputs' value numbers. A walk marks
 the variables it numbers with its epoch (`Var._mark`, `Var._num`) instead of keeping a
 dictionary; `meets_last_cut` reads those marks.
+
+`toposort(outputs)` is `graph.toposort` in C: each pass of a compilation asks for the order.
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
@@ -782,3 +784,43 @@ cdef int _release(list nodes) except -1:
         if keep != small_keep:
             PyMem_Free(keep)
     return 0
+
+
+def toposort(outputs) -> list:
+    """The applies needed for ``outputs`` (an iterable of `Var`), each after the applies that
+    compute its inputs (`graph.toposort`; every pass of a compilation asks for it)."""
+    cdef list order = []
+    cdef set done = set()
+    cdef list stack = []  # (apply, the input to look at next), flattened
+    cdef Apply node
+    cdef Var v
+    cdef object ins, owner
+    cdef Py_ssize_t i, n
+    for out in outputs:
+        owner = (<Var?>out).owner
+        if owner is None or owner in done:
+            continue
+        stack.append(owner)
+        stack.append(0)
+        while stack:
+            i = stack.pop()
+            node = <Apply>stack.pop()
+            if node in done:
+                continue
+            ins = node.inputs
+            n = len(ins)
+            while i < n:
+                owner = (<Var?>ins[i]).owner
+                if owner is None or owner in done:
+                    i += 1
+                else:
+                    break
+            if i == n:
+                done.add(node)
+                order.append(node)
+            else:
+                stack.append(node)
+                stack.append(i + 1)
+                stack.append(owner)
+                stack.append(0)
+    return order
