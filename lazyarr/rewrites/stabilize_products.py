@@ -246,7 +246,8 @@ def _has_factor(v: Var, p: Var, power: int) -> bool:
 def distribute_exp_factor(node, g):
     """``(a + b) * p -> a*p + b*p`` when ``a`` or ``b`` divides by ``p``, and
     ``(a + b) / p -> a/p + b/p`` when one of them multiplies by ``p`` (also ``-``), ``p``
-    positive by construction: `cancel_exp_factors` can then cancel ``p``."""
+    positive by construction and computed from an ``exp``: `cancel_exp_factors` can then
+    cancel ``p`` (it cancels no other factor, so the product is left as written)."""
     out = node.outputs[0]
     if out.dtype.kind != "f":
         return None
@@ -255,7 +256,7 @@ def distribute_exp_factor(node, g):
     for s, p in pairs:
         o = s.owner
         if o is None or (o.op is not E("add") and o.op is not E("subtract")) or \
-                not positive(p):
+                not positive(p) or not _involves_exp(p):
             continue
         a, b = o.inputs
         power = -1 if mul else 1

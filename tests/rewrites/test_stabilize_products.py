@@ -64,6 +64,16 @@ def test_other_factors_do_not_cancel():
     assert "distribute_exp_factor" not in optimized((y + 1.0) * xp.exp(x))[1].names()
 
 
+def test_a_constant_factor_is_not_distributed():
+    """``(x + y / 2) * 2`` stays as written: only an exp-derived factor cancels after the
+    distribution, and distributing alone adds a product and rounds otherwise."""
+    x = xp.asarray(np.array([1.0, 2.0]))
+    y = xp.asarray(np.array([3.0, 5.0]))
+    for r in ((x + y / 2.0) * 2.0, (x - y * 2.0) / 2.0):
+        assert "distribute_exp_factor" not in optimized(r)[1].names()
+    np.testing.assert_array_equal(np.asarray((x + y / 2.0) * 2.0), [5.0, 9.0])
+
+
 def test_constant_factors_do_not_cancel():
     """``x * 3 / 3`` overflows and ``x / 3 * 3`` underflows in IEEE arithmetic: only
     exp-derived factors cancel (``x * y / y -> x`` is fast-math only)."""
