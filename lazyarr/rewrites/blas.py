@@ -89,7 +89,8 @@ def _matmul_2d(v: Var, g: GraphEditor) -> Apply | None:
     return node if len(a.shape) == 2 and len(b.shape) == 2 else None
 
 
-@register_rewrite("gemm_scale", "specialize", tags=("blas",), op_classes=(_MUL,))
+@register_rewrite("gemm_scale", "specialize", tags=("blas",), op_classes=(_MUL,),
+                  needs=(MatMul, Gemm, Gemv))
 def gemm_scale(node: Apply, g: GraphEditor) -> list[Var] | None:
     """``alpha * P`` or ``P * alpha`` (``alpha`` 0-d; ``P`` a 2-d matmul or a bare product read
     only here) -> the product scaled by ``alpha`` inside BLAS."""
@@ -109,7 +110,8 @@ def gemm_scale(node: Apply, g: GraphEditor) -> list[Var] | None:
     return None
 
 
-@register_rewrite("gemm_accumulate", "specialize", tags=("blas",), op_classes=(_ADD, _SUB))
+@register_rewrite("gemm_accumulate", "specialize", tags=("blas",), op_classes=(_ADD, _SUB),
+                  needs=(MatMul, Gemm, Gemv))
 def gemm_accumulate(node: Apply, g: GraphEditor) -> list[Var] | None:
     """``P + C``, ``C + P``, ``P - C``, ``C - P`` (``C`` or ``beta*C`` broadcasting to ``P``'s
     shape; ``P`` a 2-d matmul, a scaled or bare product read only here) -> ``beta*C + alpha*P``

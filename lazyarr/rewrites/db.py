@@ -5,8 +5,11 @@ Two kinds of entries:
 * a **node rewrite** ``fn(node, g) -> list[Var] | None`` gets one `Apply` and the
   `GraphEditor` ``g`` (client counts, fast-math flag) and returns replacement outputs (one per
   node output, same dtype and shape; built with `build`) or ``None`` when it does not apply.
-  ``register_rewrite(name, phase, tags, op_classes=...)`` registers it; ``op_classes`` lists op
-  classes or interned op instances (``Elemwise("log")``) it looks at (``None``: every node).
+  ``register_rewrite(name, phase, tags, op_classes=..., needs=...)`` registers it;
+  ``op_classes`` lists op classes or interned op instances (``Elemwise("log")``) it looks at
+  (``None``: every node); ``needs`` lists op classes or interned ops without which it cannot
+  fire anywhere in the graph (the stability rewrites of products of exponentials need an
+  ``exp``): the editor skips it until a node of one of them has been in the graph.
 * a **whole-graph pass** ``fn(fg, report) -> None`` edits the `FunctionGraph` as it likes
   (fusion, in-place marks); ``register_pass(name, phase, position, tags, needs=...)``.
   ``needs`` lists op classes without which the pass changes nothing: where the node rewrites
@@ -49,6 +52,8 @@ class NodeRewrite:
     tags: frozenset
     fn: Callable
     op_classes: tuple | None
+    #: ops or op classes one of which some node of the graph must have for it to fire
+    needs: tuple | None = None
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,8 @@ _plans: dict[tuple, list] = {}
 #: skip a pass whose ``needs`` no node of the graph has (False: run every pass, which gives
 #: the same programs; tests compare the two)
 skip_by_op_classes = True
+#: likewise for node rewrites: call none whose ``needs`` no node of the graph has had
+skip_by_needs = True
 
 
 def _check(name: str, phase: str) -> None:
@@ -79,13 +86,17 @@ def _check(name: str, phase: str) -> None:
 
 
 def register_rewrite(name: str, phase: str, tags: Iterable[str] = (),
-                     op_classes: Iterable[type | Op] | None = None) -> Callable:
-    """Decorator: register node rewrite ``fn(node, g) -> list[Var] | None`` as ``name``."""
+                     op_classes: Iterable[type | Op] | None = None,
+                     needs: Iterable[type | Op] | None = None) -> Callable:
+    """Decorator: register node rewrite ``fn(node, g) -> list[Var] | None`` as ``name``.
+    ``needs``: ops or op classes such that the rewrite cannot fire in a graph where no node
+    has one of them (it is then not called); None: any graph."""
     _check(name, phase)
 
     def deco(fn: Callable) -> Callable:
         _rewrites[name] = NodeRewrite(name, phase, frozenset(tags) | {phase}, fn,
-                                      None if op_classes is None else tuple(op_classes))
+                                      None if op_classes is None else tuple(op_classes),
+                                      None if needs is None else tuple(needs))
         _plans.clear()
         return fn
     return deco
@@ -240,6 +251,13 @@ class GraphEditor:
         self.queue: deque[Apply] = deque()
         self.queued: set[Apply] = set()
         self.memo: dict = {}  # scratch space shared by rewrites (merge tables)
+        #: the ops (and their classes) of every node that has been in the graph: what a
+        #: rewrite ``needs`` is looked for there (an op that left may still be listed, which
+        #: only costs a call)
+        self.ops: set[Op] = set()
+        self.op_types: set[type] = set()
+        #: per rewrite with ``needs``: whether they are met (forgotten when an op joins)
+        self._met: dict[NodeRewrite, bool] = {}
         for node in fg.toposort():
             self._add(node)
 
@@ -255,6 +273,11 @@ class GraphEditor:
     # -- editing ---------------------------------------------------------------------------
     def _add(self, node: Apply) -> None:
         self.alive[node] = None
+        op = node.op
+        if op not in self.ops:
+            self.ops.add(op)
+            self.op_types.add(type(op))
+            self._met.clear()
         for i, v in enumerate(node.inputs):
             self.clients.setdefault(v, []).append((node, i))
         self._push(node)
@@ -341,6 +364,15 @@ class GraphEditor:
         self.report.record(name, repr(node.op))
         self._prune(node)
 
+    def meets(self, r: NodeRewrite) -> bool:
+        """Whether some node that has been in the graph has an op ``r`` needs."""
+        ok = self._met.get(r)
+        if ok is None:
+            ok = self._met[r] = any(
+                any(issubclass(t, n) for t in self.op_types) if isinstance(n, type)
+                else n in self.ops for n in r.needs)
+        return ok
+
     def op_classes(self) -> set[type]:
         """The classes of the live nodes' ops."""
         return {type(node.op) for node in self.alive}
@@ -363,6 +395,8 @@ class GraphEditor:
                 queued.clear()
                 break
             for r in for_op(node.op):
+                if r.needs is not None and skip_by_needs and not self.meets(r):
+                    continue
                 try:
                     new = r.fn(node, self)
                 except Exception as exc:  # a broken rewrite must not break the program

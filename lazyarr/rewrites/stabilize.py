@@ -121,7 +121,8 @@ def log1p(node, g):
     return None
 
 
-@register_rewrite("expm1", PHASE, TAGS, op_classes=[E("subtract"), E("add")])
+@register_rewrite("expm1", PHASE, TAGS, op_classes=[E("subtract"), E("add")],
+                  needs=[E("exp")])
 def expm1(node, g):
     """``exp(x) - 1 -> expm1(x)`` (also ``exp(x) + (-1)``)."""
     if not _float(node.outputs[0]):
@@ -347,7 +348,8 @@ def _shifted_sum(s, x: Var, ms: Var, site) -> tuple[Var, Var]:
     return ex, build(Reduce("sum", s.op.axes, s.op.keepdims, x.dtype), ex, site=site)[0]
 
 
-@register_rewrite("softmax_shift", PHASE, TAGS, op_classes=[E("multiply"), E("divide")])
+@register_rewrite("softmax_shift", PHASE, TAGS, op_classes=[E("multiply"), E("divide")],
+                  needs=[E("exp")])
 def softmax_shift(node, g):
     """``exp(x) * (c / sum(exp(x), axes))`` (the gradient of ``log(sum(exp(x)))``; the quotient
     may sit under views and further products) and
@@ -403,7 +405,8 @@ def _each_term_over_sum_of(p: Var, e: Var, x: Var, depth: int = 3) -> bool:
     return found is not None and _can_shift(found[2], x, found[0])
 
 
-@register_rewrite("distribute_softmax_terms", PHASE, TAGS, op_classes=[E("multiply")])
+@register_rewrite("distribute_softmax_terms", PHASE, TAGS, op_classes=[E("multiply")],
+                  needs=[E("exp")])
 def distribute_softmax_terms(node, g):
     """``exp(x) * (a + b) -> exp(x) * a + exp(x) * b`` (also ``-``) where each of ``a`` and
     ``b`` has a factor ``c / sum(exp(x))``: a softmax's gradient adds its cotangents through

@@ -213,7 +213,7 @@ def _rebuild(sign: int, factors: list[tuple[Var, int]], cancelled: list[Var], li
 
 
 @register_rewrite("cancel_exp_factors", PHASE, tags=("stability",),
-                  op_classes=[E("multiply"), E("divide")])
+                  op_classes=[E("multiply"), E("divide")], needs=[E("exp")])
 def cancel_exp_factors(node, g):
     """``p * (q / p) -> q`` for factors ``p`` positive by construction (exp and sums of it)."""
     out = node.outputs[0]
@@ -242,7 +242,7 @@ def _has_factor(v: Var, p: Var, power: int) -> bool:
 
 
 @register_rewrite("distribute_exp_factor", PHASE, tags=("stability",),
-                  op_classes=[E("multiply"), E("divide")])
+                  op_classes=[E("multiply"), E("divide")], needs=[E("exp")])
 def distribute_exp_factor(node, g):
     """``(a + b) * p -> a*p + b*p`` when ``a`` or ``b`` divides by ``p``, and
     ``(a + b) / p -> a/p + b/p`` when one of them multiplies by ``p`` (also ``-``), ``p``

@@ -262,3 +262,72 @@ def test_a_pass_runs_only_where_its_ops_are():
         assert calls == [["log"]]
     finally:
         unregister("test_needs_log")
+
+
+def test_a_rewrite_is_called_only_once_a_node_it_needs_has_been_in_the_graph():
+    """``needs``: the rewrite is not called while no node has one of those ops, and is once
+    a rewrite of the same phase brought one in."""
+    seen = []
+
+    @register_rewrite("test_sin_to_exp", "stabilize", op_classes=[Elemwise("sin")])
+    def sin_to_exp(node, g):
+        return build(Elemwise("exp"), node.inputs[0])
+
+    @register_rewrite("test_needs_exp", "stabilize", op_classes=[Elemwise("cos")],
+                      needs=[Elemwise("exp")])
+    def needs_exp(node, g):
+        seen.append(repr(node.inputs[0].owner.op) if node.inputs[0].owner else None)
+
+    try:
+        rewrite(_chain(1, "cos"))
+        assert seen == []
+        fg = _chain(1, "sin")
+        fg.outputs = [apply(Elemwise("cos"), fg.outputs[0])[0]]
+        rewrite(fg)  # sin is visited first and becomes exp; its reader cos is visited again
+        assert seen == ["exp"]
+    finally:
+        unregister("test_sin_to_exp")
+        unregister("test_needs_exp")
+
+
+def test_rewrites_skipped_for_missing_ops_change_nothing(monkeypatch):
+    """Not calling a node rewrite whose ``needs`` the graph lacks gives the program calling
+    every rewrite would: the same rewrites fire, in the same order, on the same graph."""
+    import dataclasses
+
+    from lazyarr.rewrites import db
+
+    from .rw_helpers import graph_of
+
+    gated = {r.name for r in db._rewrites.values() if r.needs is not None}
+    assert {"cancel_exp_factors", "distribute_exp_factor", "softmax_shift",
+            "distribute_softmax_terms", "expm1", "gemm_scale", "gemm_accumulate"} <= gated
+    calls = {True: 0, False: 0}  # gated rewrites' calls with skipping on and off
+
+    def counted(fn):
+        def run(node, g):
+            calls[db.skip_by_needs] += 1
+            return fn(node, g)
+        return run
+
+    for name in gated:
+        monkeypatch.setitem(db._rewrites, name,
+                            dataclasses.replace(db._rewrites[name],
+                                                fn=counted(db._rewrites[name].fn)))
+    db._plans.clear()
+    try:
+        with np.errstate(all="ignore"):
+            for outs in _corpus():
+                fg, _ = graph_of(*outs)
+                report = rewrite(fg)
+                monkeypatch.setattr(db, "skip_by_needs", False)
+                every, _ = graph_of(*outs)
+                want = rewrite(every)
+                monkeypatch.setattr(db, "skip_by_needs", True)
+                assert report.fired == want.fired
+                assert _structure(fg) == _structure(every)
+    finally:
+        monkeypatch.undo()
+        db._plans.clear()
+    skipped, ran = calls[False] - calls[True], calls[True]
+    assert skipped > 40 and ran > 40, calls  # both cases are covered
