@@ -85,3 +85,14 @@ def test_array_namespace_api_version():
     assert x.__array_namespace__(api_version="2024.12") is L
     with pytest.raises(ValueError):
         x.__array_namespace__(api_version="2000.01")
+
+
+def test_namespace_info_dtypes_are_a_new_dict_each_call():
+    info = L.__array_namespace_info__()
+    first = info.dtypes(kind="real floating")
+    assert set(first) == {"float32", "float64"}
+    first.clear()
+    assert set(info.dtypes(kind="real floating")) == {"float32", "float64"}
+    assert info.dtypes(kind=("bool", L.int8)) == {"bool": L.bool, "int8": L.int8}
+    with pytest.raises(TypeError, match="not a dtype"):
+        info.dtypes(kind=["bool"])

@@ -41,13 +41,25 @@ class Info:
 
     def dtypes(self, *, device=None, kind=None) -> dict:
         """The supported dtypes by name, optionally only those of ``kind`` (a kind name,
-        a dtype, or a tuple of them)."""
+        a dtype, or a tuple of them): a new dict each call."""
         as_device(device)
-        names = {str(dt) if dt.kind != "b" else "bool": dt for dt in D.ALL_DTYPES}
-        if kind is None:
-            return names
-        return {n: dt for n, dt in names.items() if D.isdtype(dt, kind)}
+        try:
+            found = _dtypes_of_kind.get(kind)
+            hashable = True
+        except TypeError:  # an unhashable kind: `isdtype` says what is wrong with it
+            found, hashable = None, False
+        if found is None:
+            found = {n: dt for n, dt in _DTYPE_NAMES.items()
+                     if kind is None or D.isdtype(dt, kind)}
+            if hashable and len(_dtypes_of_kind) < 64:
+                _dtypes_of_kind[kind] = found
+        return dict(found)
 
+
+#: the supported dtypes by name, and the answers of `Info.dtypes` per kind asked (array-API
+#: consumers ask on every call: scikit-learn twice per namespace lookup)
+_DTYPE_NAMES = {str(dt) if dt.kind != "b" else "bool": dt for dt in D.ALL_DTYPES}
+_dtypes_of_kind: dict = {}
 
 _INFO = Info()
 
