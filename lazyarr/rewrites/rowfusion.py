@@ -85,10 +85,19 @@ def member(node: Apply) -> tuple[int, int | None, str, str] | None:
     return rows, cols, role, dom
 
 
+def _row_reduction(op) -> bool:
+    """``op`` reduces over axis 1 only, as a `member` of role ``"row"`` does."""
+    if isinstance(op, FusedReduce):
+        op = op.reduce
+    return isinstance(op, Reduce) and op.kind in ROW_KINDS and tuple(op.axes) == (1,)
+
+
 def fuse_rows(fg: FunctionGraph, report: Report | None = None) -> int:
     """Replace each fusable set of small row nodes by one `RowProgram` node, in place;
     returns the number of nodes fused."""
     order = fg.toposort()
+    if not any(_row_reduction(node.op) for node in order):
+        return 0  # a program needs a "row" member: only such a reduction is one
     pos = {n: i for i, n in enumerate(order)}
     info = {}
     for node in order:
