@@ -42,6 +42,7 @@ def demo() -> None:
 BENCHES = [
     # (module, function to call with quick arguments)
     ("bench.overhead", ["--quick"]),
+    ("bench.cold_start", ["--quick"]),
     ("bench.fig2", ["--quick"]),
     ("bench.grad_mlp", ["--quick"]),
     ("bench.rewrite_bench", ["--quick"]),
