@@ -84,8 +84,8 @@ def link_provisional(fg: FunctionGraph) -> Callable:
     if not missing:
         return first
     ripe = _wanted_again(missing)
-    if ripe:
-        _submit(ripe)  # None (no build thread): the programs build them when promoted
+    if ripe and _submit(ripe) is None:  # no build thread: the programs build them when
+        _asked.difference_update(ripe)  # promoted
     return Provisional(fg, first, missing)
 
 
