@@ -228,10 +228,10 @@ def test_groups_forming_a_cycle_once_contracted_are_dropped():
     a2, = apply(Elemwise("add"), a1, b2)
     b1, = apply(Elemwise("sin"), a1)
     fg = FunctionGraph([x], [a2, b1])
-    idx = fusion._Index(fg)
-    ga = fusion._Group(a2.owner, idx)
+    idx = fusion._index(fg)
+    ga = fusion.Group(a2.owner, idx)
     ga.add(a1.owner)
-    gb = fusion._Group(b1.owner, idx)
+    gb = fusion.Group(b1.owner, idx)
     gb.add(b2.owner)
     group_of = {a1.owner: ga, a2.owner: ga, b1.owner: gb, b2.owner: gb}
     assert fusion._drop_cyclic(idx, [ga, gb], group_of) == []
