@@ -327,3 +327,35 @@ def build_steps(list env, list steps, list fnodes, call_site):
             outs = _outputs(node, types, depth + 1)
             for i in range(len(outs)):
                 env[first + i] = outs[i]
+
+
+cdef object _np_dtype = None  # numpy.dtype, imported on first use
+
+
+def leaf_reprs(tuple params) -> tuple:
+    """The reprs of ``params``' leaves, nested tuples walked, but for strings, None and dtypes
+    (equal ones have equal reprs) and ints (marked by their type): params equal by value key
+    apart where their reprs differ (0.0 and -0.0, 1 and 1.0 and True), as keying by
+    ``repr(params)`` would, without the cost of NumPy's dtype reprs (`graph.basic.OpMeta`
+    interns every fused node's `Composite` so; in C since each new graph's fusion asks)."""
+    global _np_dtype
+    if _np_dtype is None:
+        import numpy
+        _np_dtype = numpy.dtype
+    cdef list out = []
+    _add_leaf_reprs(params, out)
+    return tuple(out)
+
+
+# A param that is a dtype in one op and its name in another (``np.dtype("f8") == "float64"``)
+# is skipped both times, yet their ops never meet under one key: the two hash differently.
+cdef int _add_leaf_reprs(tuple params, list out) except -1:
+    for x in params:
+        t = type(x)
+        if t is tuple:
+            _add_leaf_reprs(<tuple>x, out)
+        elif t is int:  # equal ints have equal reprs: only a bool or float there differs
+            out.append(int)
+        elif t is not str and x is not None and not isinstance(x, _np_dtype):
+            out.append(repr(x))
+    return 0

@@ -26,6 +26,7 @@ from ._ir import (
     drop_unheld_values,
     set_track_sites,
 )
+from ._ir import leaf_reprs as _leaf_reprs  # in C: every new graph's fusion interns ops
 
 __all__ = ["Op", "Var", "Apply", "OpMeta", "apply", "apply_typed", "intern_count",
            "key_ops"]
@@ -66,30 +67,6 @@ class OpMeta(type):
         if len(_interned) > _sweep_at:
             _sweep()
         return op
-
-
-def _leaf_reprs(params: tuple) -> tuple:
-    """The reprs of ``params``' leaves, nested tuples walked, but for strings, None and dtypes
-    (equal ones have equal reprs) and ints (marked by their type): params equal by value key
-    apart where their reprs differ (0.0 and -0.0, 1 and 1.0 and True), as keying by
-    ``repr(params)`` would, without the cost of NumPy's dtype reprs (~80 us for a 20-step
-    `Composite`, interned on every fusion)."""
-    out: list = []
-    _add_leaf_reprs(params, out)
-    return tuple(out)
-
-
-# A param that is a dtype in one op and its name in another (``np.dtype("f8") == "float64"``)
-# is skipped both times, yet their ops never meet under one key: the two hash differently.
-def _add_leaf_reprs(params: tuple, out: list) -> None:
-    for x in params:
-        t = type(x)
-        if t is tuple:
-            _add_leaf_reprs(x, out)
-        elif t is int:  # equal ints have equal reprs: only a bool or float there differs
-            out.append(int)
-        elif t is not str and x is not None and not isinstance(x, np.dtype):
-            out.append(repr(x))
 
 
 def key_ops(applies) -> tuple:
