@@ -824,3 +824,57 @@ def toposort(outputs) -> list:
                 stack.append(owner)
                 stack.append(0)
     return order
+
+
+def clone_cut(leaves, steps, out_refs, lift, Py_ssize_t small_const) -> tuple:
+    """``(inputs, outputs)`` of `FunctionGraph.from_cut` (which documents it): the cut cloned
+    into fresh variables, leaves of at most ``small_const`` elements baked as constants unless
+    numbered in ``lift``, macro ops expanded. In C: every trace-cache miss clones its cut."""
+    cdef Py_ssize_t n = len(leaves), k, i, first, nout
+    cdef Apply node, new
+    cdef Var leaf, v, o
+    cdef tuple step
+    leaves = list(leaves)
+    steps = list(steps)
+    for step in steps:
+        n += len((<Apply>step[0]).outputs)
+    cdef list values = [None] * n
+    cdef bytearray taken = bytearray(n)
+    for step in steps:
+        first = step[2]
+        for k in range(len((<Apply>step[0]).outputs)):
+            taken[first + k] = 1
+    cdef list inputs = []
+    cdef Py_ssize_t slot = 0
+    for i in range(len(leaves)):
+        while taken[slot]:
+            slot += 1
+        leaf = <Var>leaves[i]
+        d = leaf.data
+        if leaf.const and d is not None and d.size <= small_const and i not in lift:
+            values[slot] = Var(leaf.dtype, leaf.shape, None, 0, d, True, leaf.name)
+        else:
+            v = Var(leaf.dtype, leaf.shape, None, 0, None, False, leaf.name)
+            values[slot] = v
+            inputs.append(v)
+        slot += 1
+    cdef list ins, outs
+    for step in steps:
+        node = <Apply>step[0]
+        first = step[2]
+        ins = [values[r] for r in step[1]]
+        op = node.op
+        if op.macro:
+            outs = list(op.expand(ins))
+            values[first:first + len(outs)] = outs
+            continue
+        new = Apply(op, ins, None)
+        new._code, new._lasti, new._site = node._code, node._lasti, node._site
+        nout = len(node.outputs)
+        outs = [None] * nout
+        for k in range(nout):
+            o = <Var>node.outputs[k]
+            outs[k] = Var(o.dtype, o.shape, new, o.index)
+        new.outputs = outs
+        values[first:first + nout] = outs
+    return inputs, [values[r] for r in out_refs]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
+from ._walk import clone_cut
 from .basic import Apply, Var
 from .toposort import toposort
 
@@ -34,34 +35,8 @@ class FunctionGraph:
         A cut numbers leaves and node outputs in one sequence, in the order the walk met them
         (a leaf may come after a node): the numbers not taken by a step's outputs are the
         leaves', in order."""
-        n = len(leaves)
-        for node, _in_refs, _first in steps:
-            n += len(node.outputs)
-        values: list = [None] * n
-        taken = bytearray(n)
-        for node, _in_refs, first in steps:
-            for k in range(len(node.outputs)):
-                taken[first + k] = 1
-        inputs: list[Var] = []
-        slots = (i for i in range(n) if not taken[i])
-        for i, (leaf, slot) in enumerate(zip(leaves, slots)):
-            d = leaf.data
-            if leaf.const and d is not None and d.size <= SMALL_CONST and i not in lift:
-                values[slot] = Var(leaf.dtype, leaf.shape, None, 0, d, True, leaf.name)
-            else:
-                v = Var(leaf.dtype, leaf.shape, None, 0, None, False, leaf.name)
-                values[slot] = v
-                inputs.append(v)
-        for node, in_refs, first in steps:
-            ins = [values[r] for r in in_refs]
-            if node.op.macro:
-                outs = node.op.expand(ins)
-                values[first:first + len(outs)] = outs
-                continue
-            new = Apply(node.op, ins, [], node.site)
-            new.outputs = [Var(o.dtype, o.shape, new, o.index) for o in node.outputs]
-            values[first:first + len(new.outputs)] = new.outputs
-        return cls(inputs, [values[r] for r in out_refs])
+        inputs, outputs = clone_cut(leaves, steps, out_refs, lift, SMALL_CONST)
+        return cls(inputs, outputs)
 
     def toposort(self) -> list[Apply]:
         return toposort(self.outputs)
