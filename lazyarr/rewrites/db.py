@@ -154,6 +154,8 @@ class _Dispatch:
         #: per op class: the rewrites naming it or a base class, and whether an op of it
         #: may be one of the interned instances (same class, a base or a subclass)
         self.by_type: dict[type, tuple[list[NodeRewrite], bool]] = {}
+        #: per interned instance some rewrite names: its rewrites, then its classes'
+        self.by_named: dict = {}
 
     def for_op(self, op: Op) -> list[NodeRewrite]:
         """The rewrites naming ``op`` itself, then those naming its classes (by MRO)."""
@@ -166,9 +168,13 @@ class _Dispatch:
             interned = any(issubclass(t, u) or issubclass(u, t) for u in self.instance_types)
             hit = self.by_type[t] = (todo, interned)
         if hit[1]:
+            both = self.by_named.get(op)
+            if both is not None:
+                return both
             own = self.by_key.get(op)
             if own:
-                return own + hit[0]
+                both = self.by_named[op] = own + hit[0]
+                return both
         return hit[0]
 
 
@@ -256,8 +262,9 @@ class GraphEditor:
         #: only costs a call)
         self.ops: set[Op] = set()
         self.op_types: set[type] = set()
-        #: per rewrite with ``needs``: whether they are met (forgotten when an op joins)
-        self._met: dict[NodeRewrite, bool] = {}
+        #: per name of a rewrite with ``needs``: whether they are met (forgotten when an op
+        #: joins; names, not the frozen dataclasses, which hash every field each time)
+        self._met: dict[str, bool] = {}
         for node in fg.toposort():
             self._add(node)
 
@@ -366,9 +373,9 @@ class GraphEditor:
 
     def meets(self, r: NodeRewrite) -> bool:
         """Whether some node that has been in the graph has an op ``r`` needs."""
-        ok = self._met.get(r)
+        ok = self._met.get(r.name)
         if ok is None:
-            ok = self._met[r] = any(
+            ok = self._met[r.name] = any(
                 any(issubclass(t, n) for t in self.op_types) if isinstance(n, type)
                 else n in self.ops for n in r.needs)
         return ok
