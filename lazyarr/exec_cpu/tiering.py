@@ -77,12 +77,14 @@ def finish_compiles(timeout: float | None = None) -> bool:
 def link_provisional(fg: FunctionGraph) -> Callable:
     """``fg`` (rewritten) linked without waiting for the compiler: its native program when all
     its kernels are at hand or its NumPy fallback would be large, else a `Provisional`."""
-    if not _state["on"] or not ccache.available() or _kernel_work(fg) > WORK_MAX:
+    if not _state["on"] or not ccache.available():
         return link(fg)
     missing: list = []
     first = link(fg, defer=missing)
     if not missing:
-        return first
+        return first  # every kernel at hand: how large the work is does not matter
+    if _kernel_work(fg) > WORK_MAX:
+        return link(fg)
     ripe = _wanted_again(missing)
     if ripe and _submit(ripe) is None:  # no build thread: the programs build them when
         _asked.difference_update(ripe)  # promoted
