@@ -4,7 +4,7 @@ compilation runs them over every node, and in Python they were about half of the
 
 `Index` holds a graph's topological positions and client lists; `Group` a growing set of nodes
 to fuse with its operand counts; `grow_groups` grows the groups from each consumer towards its
-producers. The rules (which nodes may join, convexity, the operand and member bounds) are
+producers; `contract` replaces a group by one `Composite` node. The rules (which nodes may join, convexity, the operand and member bounds) are
 documented in `rewrites.fusion`; this module only runs them.
 """
 
@@ -12,6 +12,7 @@ import math
 
 from ..graph._ir cimport Apply, Var
 
+from ..array.ops.composite import Composite
 from ..array.ops.elemwise import Cast, Elemwise
 from ..array.ops.shape import BroadcastTo, Reshape
 
@@ -296,3 +297,108 @@ def grow_groups(Index idx) -> tuple:
             for m in g.members:
                 group_of[m] = g
     return groups, group_of
+
+
+cdef inline bint _small_const(Var v):
+    return v.owner is None and v.const and v.data is not None and v.data.size == 1
+
+
+cdef list _inputs(list members, set inside):
+    """Values the members read from outside ``inside``, in first-read order."""
+    cdef dict seen = {}
+    cdef list out = []
+    for m in members:
+        for v in (<Apply>m).inputs:
+            if v in seen:
+                continue
+            seen[v] = None
+            w = (<Var>v).owner
+            if w is None or w not in inside:
+                out.append(v)
+    return out
+
+
+cdef tuple _broadcast(list vs):
+    """The shape ``vs`` broadcast to (None where two sizes other than 1 differ)."""
+    cdef Py_ssize_t nd = 0, i, n
+    cdef set sizes
+    cdef list out = []
+    if not vs:
+        return ()
+    for v in vs:
+        n = len((<Var>v).shape)
+        if n > nd:
+            nd = n
+    for i in range(nd, 0, -1):  # axis -i
+        sizes = set()
+        for v in vs:
+            s = (<Var>v).shape
+            n = len(s)
+            if i <= n:
+                sizes.add(s[n - i])
+        sizes.discard(1)
+        out.append(sizes.pop() if len(sizes) == 1 else (1 if not sizes else None))
+    return tuple(out)
+
+
+def contract(Group g, Index idx):
+    """Replace the group's nodes by one `Composite` node, keeping the output variables (None:
+    the group cannot be expressed as one composite, and is left as it is)."""
+    cdef dict pos = idx.pos
+    cdef list members = sorted(g.members, key=pos.__getitem__)
+    cdef set inside = g.members
+    cdef list inputs, real, views, steps, outs
+    cdef dict ref
+    cdef Py_ssize_t n_in, j
+    cdef Apply m, node, last
+    cdef Var o
+    shape = g.shape
+    inputs = _inputs(members, inside)
+    if _broadcast(inputs) != shape:
+        # only a view gave the group its rank or size (``reshape(x, (1, n))``): keep the
+        # views as nodes, their outputs as inputs; not possible if a view reads a member
+        views = [x for x in members
+                 if is_view(<Apply>x) and (<Var>(<Apply>x).inputs[0]).shape != shape]
+        for x in views:
+            if (<Var>(<Apply>x).inputs[0]).owner in inside:
+                return None
+        members = [x for x in members if x not in views]
+        inside = set(members)
+        inputs = _inputs(members, inside)
+    real = [v for v in inputs if not _small_const(<Var>v)]
+    if not real or _broadcast(real) != shape:
+        real = inputs  # the constants give the shape: keep them as inputs
+    ref = {}
+    for j in range(len(real)):
+        ref[real[j]] = j
+    steps = []
+    n_in = len(real)
+    for v in inputs:
+        if v not in ref:
+            steps.append(("const", (), (<Var>v).dtype, (<Var>v).data.item()))
+            ref[v] = n_in + len(steps) - 1
+    outs = []
+    for x in members:
+        m = <Apply>x
+        o = <Var>m.outputs[0]
+        op = m.op
+        if isinstance(op, Elemwise):
+            steps.append((op.fn.name, tuple([ref[v] for v in m.inputs]), o.dtype, None))
+            ref[o] = n_in + len(steps) - 1
+        elif isinstance(op, Cast):
+            steps.append(("cast", (ref[m.inputs[0]],), o.dtype, None))
+            ref[o] = n_in + len(steps) - 1
+        else:  # a view: the composite broadcasts its inputs anyway
+            ref[o] = ref[m.inputs[0]]
+        if g.ext.get(o):
+            outs.append(o)
+    comp = Composite(tuple([(<Var>v).dtype for v in real]), tuple(steps),
+                     tuple([ref[x] for x in outs]))
+    last = <Apply>members[len(members) - 1]
+    node = Apply(comp, real, outs)
+    node._code, node._lasti, node._site = last._code, last._lasti, last._site
+    for j in range(len(outs)):
+        o = <Var>outs[j]
+        o.owner = node
+        o.index = j
+    return node

@@ -21,8 +21,6 @@ index, and bounded searches.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from ..array.ops.composite import Composite, FusedReduce
 from ..array.ops.elemwise import Cast, Elemwise
 from ..array.ops.reduce import Reduce
@@ -30,7 +28,7 @@ from ..array.ops.rowprog import RowProgram
 from ..graph.basic import Apply, Var
 from ..graph.fgraph import FunctionGraph
 from . import _fusion
-from ._fusion import RECOMPUTE, Group, Index, grow_groups  # noqa: F401 - RECOMPUTE: public
+from ._fusion import RECOMPUTE, Group, Index, contract, grow_groups  # noqa: F401 - RECOMPUTE
 from .db import Report, register_pass
 
 __all__ = ["MAX_MEMBERS", "MAX_OPERANDS", "fuse_elemwise", "fuse_reduce_prologue", "count_fused"]
@@ -46,9 +44,9 @@ SEARCH_LIMIT = _LIMITS["SEARCH_LIMIT"]
 TINY_GROUP = _LIMITS["TINY_GROUP"]
 REDUCE_KINDS = frozenset({"sum", "prod", "mean", "max", "min", "all", "any"})
 
-# The grouping searches run in C (`_fusion`: `Index`, `Group`, `grow_groups`, and the
-# membership tests `is_view`, `fusable`, `recomputable`, with `RECOMPUTE`).
-_is_view = _fusion.is_view
+# The grouping searches and the contraction run in C (`_fusion`: `Index`, `Group`,
+# `grow_groups`, `contract`, and the membership tests `is_view`, `fusable`, `recomputable`,
+# with `RECOMPUTE`).
 
 
 def _index(fg: FunctionGraph) -> Index:
@@ -83,76 +81,6 @@ def _drop_cyclic(idx: Index, groups: list[Group], group_of: dict) -> list[Group]
     return [g for g in groups if g not in stuck]
 
 
-def _small_const(v: Var) -> bool:
-    return v.owner is None and v.const and v.data is not None and v.data.size == 1
-
-
-def _contract(g: Group, idx: Index) -> Apply | None:
-    """Replace the group's nodes by one `Composite` node, keeping the output variables (None:
-    the group cannot be expressed as one composite, and is left as it is)."""
-    members = sorted(g.members, key=idx.pos.__getitem__)
-    shape = g.shape
-    inside = g.members
-    inputs = _inputs(members, inside)
-    if _broadcast(inputs) != shape:
-        # only a view gave the group its rank or size (``reshape(x, (1, n))``): keep the
-        # views as nodes, their outputs as inputs; not possible if a view reads a member
-        views = [m for m in members if _is_view(m) and m.inputs[0].shape != shape]
-        if any(m.inputs[0].owner in inside for m in views):
-            return None
-        members = [m for m in members if m not in views]
-        inside = set(members)
-        inputs = _inputs(members, inside)
-    real = [v for v in inputs if not _small_const(v)]
-    if not real or _broadcast(real) != shape:
-        real = inputs  # the constants give the shape: keep them as inputs
-    ref: dict[Var, int] = {v: i for i, v in enumerate(real)}
-    steps: list[tuple] = []
-    n_in = len(real)
-
-    def step(s: tuple) -> int:
-        steps.append(s)
-        return n_in + len(steps) - 1
-
-    for v in inputs:
-        if v not in ref:
-            ref[v] = step(("const", (), v.dtype, v.data.item()))
-    outs: list[Var] = []
-    for m in members:
-        o = m.outputs[0]
-        op = m.op
-        if isinstance(op, Elemwise):
-            ref[o] = step((op.fn.name, tuple(ref[v] for v in m.inputs), o.dtype, None))
-        elif isinstance(op, Cast):
-            ref[o] = step(("cast", (ref[m.inputs[0]],), o.dtype, None))
-        else:  # a view: the composite broadcasts its inputs anyway
-            ref[o] = ref[m.inputs[0]]
-        if g.ext.get(o):
-            outs.append(o)
-    comp = Composite(tuple(v.dtype for v in real), tuple(steps), tuple(ref[o] for o in outs))
-    node = Apply(comp, real, outs, members[-1].site)
-    for j, o in enumerate(outs):
-        o.owner, o.index = node, j
-    return node
-
-
-def _inputs(members: list[Apply], inside: set) -> list[Var]:
-    """Values the members read from outside ``inside``, in first-read order."""
-    return [v for v in dict.fromkeys(v for m in members for v in m.inputs)
-            if v.owner is None or v.owner not in inside]
-
-
-def _broadcast(vs: Sequence[Var]) -> tuple:
-    if not vs:
-        return ()
-    nd = max(len(v.shape) for v in vs)
-    out = []
-    for i in range(-nd, 0):
-        sizes = {v.shape[i] for v in vs if -i <= len(v.shape)} - {1}
-        out.append(sizes.pop() if len(sizes) == 1 else (1 if not sizes else None))
-    return tuple(out)
-
-
 def fuse_elemwise(fg: FunctionGraph, report: Report | None = None) -> int:
     """Fuse connected elementwise groups of ``fg`` into `Composite` nodes, in place; returns
     the number of composites made."""
@@ -162,7 +90,7 @@ def fuse_elemwise(fg: FunctionGraph, report: Report | None = None) -> int:
     groups = _drop_cyclic(idx, groups, group_of) if len(groups) > 1 else groups
     n = 0
     for g in groups:
-        node = _contract(g, idx)
+        node = contract(g, idx)
         if node is None:
             continue
         n += 1
