@@ -247,6 +247,18 @@ def reset() -> None:
 _keys: dict[tuple, str] = {}
 
 
+def key_stamp() -> tuple:
+    """What a kernel key hashes besides the source and the CPU: the flags, the libraries and
+    the compiler."""
+    return " ".join(FLAGS + _libs()), _compiler_id()
+
+
+def loaded_as(key: str, lib) -> bool:
+    """Whether ``lib`` is the library loaded under bundle key ``key`` (none was reloaded or
+    forgotten since: tests replace the memory cache)."""
+    return _loaded.get(key) is lib
+
+
 def _bundle_key(prelude: str, template: str) -> str:
     memo = (prelude, template, " ".join(FLAGS + _libs()), _compiler_id(), _cpu_id())
     key = _keys.get(memo)

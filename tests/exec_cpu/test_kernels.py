@@ -387,3 +387,25 @@ def test_linking_a_graph_again_generates_no_kernel_code(monkeypatch):
     assert_close(link(graph(one))([xn, on])[0], np.exp(xn * 3.0), rtol=1e-15)
     assert len(made) == 1 and made[0].scalar_in == (False, True)
     assert native.elementwise_kernel(graph(one).outputs[0].owner) is made[0]
+
+
+def test_a_resolved_kernel_is_taken_again_only_while_its_library_is_loaded(monkeypatch):
+    """`native.build_kernels` keeps each template's resolved functions; linking the kernel
+    again takes them without a lookup, but not once the memory cache was replaced (then the
+    kernel is missing again, as after a restart with an empty disk cache)."""
+    from lazyarr.exec_cpu import ccache, native
+
+    if not ccache.available():
+        pytest.skip("needs a C compiler")
+    f8 = np.dtype(np.float64)
+    kernel = Kernel(Composite((f8, f8), (("multiply", (0, 1), f8, None),
+                                         ("sin", (2,), f8, None)), (3,)), (False, False))
+    first = native.build_kernels([kernel])[0]
+    assert first is not None
+    again = native.build_kernels([kernel], [])[0]
+    assert again == first
+    monkeypatch.setattr(ccache, "_loaded", {})
+    monkeypatch.setattr(ccache, "_member_on_disk", lambda key: None)
+    missing: list = []
+    assert native.build_kernels([kernel], missing) == [None]
+    assert missing == [kernel.cached_template()]
