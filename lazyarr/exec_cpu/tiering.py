@@ -120,6 +120,15 @@ def _wanted_again(missing: list) -> list:
     return ripe
 
 
+def _asking(missing: list) -> None:
+    """``missing`` is about to be asked for by its own program: no longer counted as wanted
+    (a count left behind would make a later program met once build them), and marked asked
+    for (before the job is queued: the build thread unmarks them when done)."""
+    for t in missing:
+        _wants.pop(t, None)
+    _asked.update(missing)
+
+
 class Provisional:
     """A program running with NumPy in place of the kernels that ``missing`` lists (kernel
     templates, `dot_update.SOURCE`) until they are built; then ``fg`` linked again."""
@@ -148,8 +157,10 @@ class Provisional:
                 if not _state["on"]:
                     self._promote()
                 elif self._runs >= BUILD_ON_RUN:
+                    _asking(self._missing)
                     self._job = _submit(self._missing)
                     if self._job is None:  # no build thread could start: build now
+                        _asked.difference_update(self._missing)
                         self._promote()
             elif job.done or job.generation != _generation[0]:
                 self._promote()

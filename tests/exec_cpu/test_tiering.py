@@ -24,6 +24,7 @@ def cold(tmp_path, monkeypatch):
     monkeypatch.setenv("LAZYARR_CACHE_DIR", str(tmp_path))
     ccache.reset()
     monkeypatch.setattr(ccache, "_loaded", {})
+    tiering._wants.clear()  # no program has wanted a kernel yet
     trace_cache.clear()
     before = xp.set_background_compile(True)
     yield tmp_path
@@ -107,6 +108,26 @@ def test_a_kernel_two_programs_want_is_built_though_each_runs_once(cold):
     np.testing.assert_allclose(np.asarray(_expr(xp.asarray(a), xp.asarray(b))), _oracle(a, b),
                                rtol=1e-13)
     assert type(_entry_program()) is LinearProgram
+
+
+def test_a_program_that_asked_for_its_kernels_leaves_no_want_counted(cold, monkeypatch):
+    """A program's own request (its second run) takes its kernels out of the count of
+    programs wanting them: where they are missing again (another, empty kernel cache), a
+    structure met once still builds nothing."""
+    a, b = _data()
+    xa, xb = xp.asarray(a), xp.asarray(b)
+    for _ in range(2):
+        np.asarray(_expr(xa, xb))
+    assert xp.finish_compiles(timeout=120)
+    monkeypatch.setenv("LAZYARR_CACHE_DIR", str(cold / "other"))
+    ccache.reset()
+    monkeypatch.setattr(ccache, "_loaded", {})
+    trace_cache.clear()
+    builds = ccache.stats["builds"]
+    np.testing.assert_allclose(np.asarray(_expr(xa, xb)), _oracle(a, b), rtol=1e-13)
+    assert isinstance(_entry_program(), tiering.Provisional)
+    assert xp.finish_compiles(timeout=60)
+    assert ccache.stats["builds"] == builds  # met once: nothing asked for
 
 
 def test_kernels_at_hand_give_the_native_program_at_once(cold):
