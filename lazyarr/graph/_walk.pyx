@@ -804,7 +804,7 @@ def toposort(outputs) -> list:
         stack.append(0)
         while stack:
             i = stack.pop()
-            node = <Apply>stack.pop()
+            node = <Apply?>stack.pop()  # checked: `Var.owner` is any object
             if node in done:
                 continue
             ins = node.inputs

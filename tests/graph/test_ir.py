@@ -235,6 +235,23 @@ def test_toposort_puts_every_node_after_its_inputs():
     assert order[-1] is r._v.owner
 
 
+def test_toposort_of_a_malformed_graph_raises():
+    """An owner that is not an `Apply` (``Var.owner`` is a public attribute) or an input that
+    is not a `Var` is a TypeError, not a crash of the C walk."""
+    class NotAnApply:
+        inputs = ()
+
+    with pytest.raises(TypeError):
+        toposort([Var(np.dtype(np.float64), (), NotAnApply())])
+    x = Var.input(np.float64, ())
+    node = apply(Elemwise("exp"), x)[0].owner
+    node.inputs = (x, 3)
+    with pytest.raises(TypeError):
+        toposort(node.outputs)
+    with pytest.raises(TypeError):
+        toposort([None])
+
+
 def test_debugprint():
     x = xp.asarray(np.ones(3))
     y = x + 1.0
