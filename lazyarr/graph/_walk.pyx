@@ -837,19 +837,19 @@ def clone_cut(leaves, steps, out_refs, lift, Py_ssize_t small_const) -> tuple:
     leaves = list(leaves)
     steps = list(steps)
     for step in steps:
-        n += len((<Apply>step[0]).outputs)
+        n += len((<Apply?>step[0]).outputs)
     cdef list values = [None] * n
     cdef bytearray taken = bytearray(n)
     for step in steps:
         first = step[2]
-        for k in range(len((<Apply>step[0]).outputs)):
+        for k in range(len((<Apply?>step[0]).outputs)):
             taken[first + k] = 1
     cdef list inputs = []
     cdef Py_ssize_t slot = 0
     for i in range(len(leaves)):
         while taken[slot]:
             slot += 1
-        leaf = <Var>leaves[i]
+        leaf = <Var?>leaves[i]
         d = leaf.data
         if leaf.const and d is not None and d.size <= small_const and i not in lift:
             values[slot] = Var(leaf.dtype, leaf.shape, None, 0, d, True, leaf.name)
@@ -860,7 +860,7 @@ def clone_cut(leaves, steps, out_refs, lift, Py_ssize_t small_const) -> tuple:
         slot += 1
     cdef list ins, outs
     for step in steps:
-        node = <Apply>step[0]
+        node = <Apply?>step[0]
         first = step[2]
         ins = [values[r] for r in step[1]]
         op = node.op
@@ -873,7 +873,7 @@ def clone_cut(leaves, steps, out_refs, lift, Py_ssize_t small_const) -> tuple:
         nout = len(node.outputs)
         outs = [None] * nout
         for k in range(nout):
-            o = <Var>node.outputs[k]
+            o = <Var?>node.outputs[k]
             outs[k] = Var(o.dtype, o.shape, new, o.index)
         new.outputs = outs
         values[first:first + nout] = outs

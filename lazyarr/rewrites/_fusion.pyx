@@ -51,7 +51,7 @@ cpdef bint is_view(Apply node):
     if isinstance(op, BroadcastTo):
         return True
     if isinstance(op, Reshape):
-        x = (<Var>node.inputs[0]).shape
+        x = (<Var?>node.inputs[0]).shape
         k = len(op.shape) - len(x)
         if k < 0 or op.shape[k:] != x:
             return False
@@ -72,7 +72,7 @@ cpdef bint fusable(Apply node, object shape):
     op = node.op
     if not isinstance(op, (Elemwise, Cast)) and not is_view(node):
         return False
-    return (<Var>_out0(node)).shape == shape and None not in shape
+    return (<Var?>_out0(node)).shape == shape and None not in shape
 
 
 cpdef bint recomputable(Apply node, object shape):
@@ -88,7 +88,7 @@ cpdef bint recomputable(Apply node, object shape):
             return False
     elif not isinstance(op, Cast):
         return False
-    s = (<Var>_out0(node)).shape
+    s = (<Var?>_out0(node)).shape
     if s == shape or None in s or None in shape or len(s) > len(shape):
         return False
     off = len(shape) - len(s)
@@ -112,7 +112,7 @@ cdef class Index:
         self.pos = {}
         self.clients = {}
         for i in range(len(order)):
-            node = <Apply>order[i]
+            node = <Apply?>order[i]
             self.pos[node] = i
             for v in node.inputs:
                 lst = self.clients.get(v)
@@ -136,7 +136,7 @@ cdef class Index:
             if lo <= p <= hi:
                 stack.append(m)
         while stack:
-            n = <Apply>stack.pop()
+            n = <Apply?>stack.pop()
             if n in members:
                 return True
             if n in seen:
@@ -152,7 +152,7 @@ cdef class Index:
                             stack.append(c)
             else:
                 for v in n.inputs:
-                    w = (<Var>v).owner
+                    w = (<Var?>v).owner
                     if w is not None:
                         p = pos[w]
                         if lo <= p <= hi:
@@ -173,7 +173,7 @@ cdef class Group:
 
     def __init__(self, Apply seed, Index idx):
         self.idx = idx
-        self.shape = (<Var>_out0(seed)).shape
+        self.shape = (<Var?>_out0(seed)).shape
         self.members = set()
         self.lo = self.hi = idx.pos[seed]
         self.reads = {}
@@ -206,7 +206,7 @@ cdef class Group:
             if k > 0:
                 self.n_out += 1
         for v in node.inputs:
-            w = (<Var>v).owner
+            w = (<Var?>v).owner
             if w is not None and w in members:
                 k = self.ext[v] - 1
                 self.ext[v] = k
@@ -238,7 +238,7 @@ cdef class Group:
         if is_view(node) and (outside or out in idx.escapes):
             return False  # a view is free only when nothing else needs it materialized
         for v in node.inputs:
-            w = (<Var>v).owner
+            w = (<Var?>v).owner
             if v not in self.reads and (w is None or w not in members):
                 new_reads += 1
         if (self.operands() + new_reads + (1 if outside else 0) > MAX_OPERANDS
@@ -250,7 +250,7 @@ cdef class Group:
         if outside and idx.reaches(outside, members, p, self.hi, True):
             return False
         for v in node.inputs:
-            w = (<Var>v).owner
+            w = (<Var?>v).owner
             if w is not None and w not in members:
                 before.append(w)
         return not (before and idx.reaches(before, members, self.lo, p, False))
@@ -266,21 +266,21 @@ def grow_groups(Index idx) -> tuple:
     cdef Apply seed, m, p
     cdef Py_ssize_t i, real
     for i in range(len(idx.order) - 1, -1, -1):
-        seed = <Apply>idx.order[i]
+        seed = <Apply?>idx.order[i]
         if seed in group_of or is_view(seed):
             continue
-        shape = (<Var>_out0(seed)).shape
+        shape = (<Var?>_out0(seed)).shape
         if not fusable(seed, shape):
             continue
         g = Group(seed, idx)
         frontier = [seed]
         while frontier:
-            m = <Apply>frontier.pop()
+            m = <Apply?>frontier.pop()
             for v in m.inputs:
-                w = (<Var>v).owner
+                w = (<Var?>v).owner
                 if w is None or w in g.members or w in group_of:
                     continue
-                p = <Apply>w
+                p = <Apply?>w
                 if not fusable(p, shape) and not (recomputable(p, shape)
                                                   and g.only_read_inside(p)):
                     continue
@@ -308,11 +308,11 @@ cdef list _inputs(list members, set inside):
     cdef dict seen = {}
     cdef list out = []
     for m in members:
-        for v in (<Apply>m).inputs:
+        for v in (<Apply?>m).inputs:
             if v in seen:
                 continue
             seen[v] = None
-            w = (<Var>v).owner
+            w = (<Var?>v).owner
             if w is None or w not in inside:
                 out.append(v)
     return out
@@ -326,13 +326,13 @@ cdef tuple _broadcast(list vs):
     if not vs:
         return ()
     for v in vs:
-        n = len((<Var>v).shape)
+        n = len((<Var?>v).shape)
         if n > nd:
             nd = n
     for i in range(nd, 0, -1):  # axis -i
         sizes = set()
         for v in vs:
-            s = (<Var>v).shape
+            s = (<Var?>v).shape
             n = len(s)
             if i <= n:
                 sizes.add(s[n - i])
@@ -358,14 +358,14 @@ def contract(Group g, Index idx):
         # only a view gave the group its rank or size (``reshape(x, (1, n))``): keep the
         # views as nodes, their outputs as inputs; not possible if a view reads a member
         views = [x for x in members
-                 if is_view(<Apply>x) and (<Var>(<Apply>x).inputs[0]).shape != shape]
+                 if is_view(<Apply?>x) and (<Var?>(<Apply?>x).inputs[0]).shape != shape]
         for x in views:
-            if (<Var>(<Apply>x).inputs[0]).owner in inside:
+            if (<Var?>(<Apply?>x).inputs[0]).owner in inside:
                 return None
         members = [x for x in members if x not in views]
         inside = set(members)
         inputs = _inputs(members, inside)
-    real = [v for v in inputs if not _small_const(<Var>v)]
+    real = [v for v in inputs if not _small_const(<Var?>v)]
     if not real or _broadcast(real) != shape:
         real = inputs  # the constants give the shape: keep them as inputs
     ref = {}
@@ -375,12 +375,12 @@ def contract(Group g, Index idx):
     n_in = len(real)
     for v in inputs:
         if v not in ref:
-            steps.append(("const", (), (<Var>v).dtype, (<Var>v).data.item()))
+            steps.append(("const", (), (<Var?>v).dtype, (<Var?>v).data.item()))
             ref[v] = n_in + len(steps) - 1
     outs = []
     for x in members:
-        m = <Apply>x
-        o = <Var>m.outputs[0]
+        m = <Apply?>x
+        o = <Var?>m.outputs[0]
         op = m.op
         if isinstance(op, Elemwise):
             steps.append((op.fn.name, tuple([ref[v] for v in m.inputs]), o.dtype, None))
@@ -392,13 +392,13 @@ def contract(Group g, Index idx):
             ref[o] = ref[m.inputs[0]]
         if g.ext.get(o):
             outs.append(o)
-    comp = Composite(tuple([(<Var>v).dtype for v in real]), tuple(steps),
+    comp = Composite(tuple([(<Var?>v).dtype for v in real]), tuple(steps),
                      tuple([ref[x] for x in outs]))
-    last = <Apply>members[len(members) - 1]
+    last = <Apply?>members[len(members) - 1]
     node = Apply(comp, real, outs)
     node._code, node._lasti, node._site = last._code, last._lasti, last._site
     for j in range(len(outs)):
-        o = <Var>outs[j]
+        o = <Var?>outs[j]
         o.owner = node
         o.index = j
     return node
