@@ -97,8 +97,9 @@ def link_provisional(fg: FunctionGraph) -> Callable:
 _wants: dict = {}
 #: templates whose build is queued or running
 _asked: set = set()
-#: `_wants` is forgotten past this many templates (each met once)
-WANTS_MAX = 4096
+#: `_wants` is forgotten past this many templates (each met once; a template is kBs of C, as
+#: for `ccache._keys`)
+WANTS_MAX = 1024
 
 
 def _wanted_again(missing: list) -> list:
