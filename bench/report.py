@@ -14,7 +14,9 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def bench_env() -> None:
-    """Benchmark processes only: NumPy's OpenBLAS runs its best kernels without these. Eager
+    """Benchmark processes only: NumPy's OpenBLAS runs its best kernels without these (read
+    when it starts: `bench/__init__.py` drops them before NumPy loads; here for the processes
+    a benchmark starts). Eager
     misses compile their kernels at once (`lazyarr.set_background_compile`): benchmarks time
     steady states, which a warm-up then reaches on a cold kernel cache too (in the background,
     the first steps run on NumPy until the compiler is done). `bench.overhead` times the
