@@ -204,39 +204,38 @@ def _corpus() -> list[list]:
     return graphs
 
 
-def test_passes_skipped_for_missing_ops_change_nothing(monkeypatch):
-    """Skipping a pass whose ``needs`` the graph lacks gives the program running every pass
-    would: the same rewrites fire, in the same order, on the same graph."""
+def _skipping_changes_nothing(monkeypatch, table: dict, names, switch: str) -> dict:
+    """Rewrite each `_corpus` graph with ``db.<switch>`` on and off, the entries ``names`` of
+    ``table`` (`db._passes` or `db._rewrites`) counting their calls under each setting: the
+    same rewrites fire, in the same order, into the same graph. Returns the calls per
+    setting."""
     import dataclasses
 
     from lazyarr.rewrites import db
 
     from .rw_helpers import graph_of
 
-    needs = {p.name: p.needs for p in db._passes.values() if p.needs is not None}
-    assert {"loop_rewrites", "sink_into_branches", "dot_update", "elemwise_fusion",
-            "reduce_fusion", "row_fusion"} <= set(needs)
-    calls = {True: 0, False: 0}  # pass calls with skipping on and off
+    calls = {True: 0, False: 0}
 
     def counted(fn):
-        def run(fg, report):
-            calls[db.skip_by_op_classes] += 1
-            return fn(fg, report)
+        def run(*args):
+            calls[getattr(db, switch)] += 1
+            return fn(*args)
         return run
 
-    for name in needs:
-        monkeypatch.setitem(db._passes, name,
-                            dataclasses.replace(db._passes[name], fn=counted(db._passes[name].fn)))
+    for name in names:
+        monkeypatch.setitem(table, name,
+                            dataclasses.replace(table[name], fn=counted(table[name].fn)))
     db._plans.clear()
     try:
         with np.errstate(all="ignore"):
             for outs in _corpus():
                 fg, _ = graph_of(*outs)
                 report = rewrite(fg)
-                monkeypatch.setattr(db, "skip_by_op_classes", False)
+                monkeypatch.setattr(db, switch, False)
                 every, _ = graph_of(*outs)
                 want = rewrite(every)
-                monkeypatch.setattr(db, "skip_by_op_classes", True)
+                monkeypatch.setattr(db, switch, True)
                 assert report.fired == want.fired
                 assert _structure(fg) == _structure(every)
                 assert report.nodes_before == want.nodes_before
@@ -244,6 +243,18 @@ def test_passes_skipped_for_missing_ops_change_nothing(monkeypatch):
     finally:
         monkeypatch.undo()
         db._plans.clear()
+    return calls
+
+
+def test_passes_skipped_for_missing_ops_change_nothing(monkeypatch):
+    """Skipping a pass whose ``needs`` the graph lacks gives the program running every pass
+    would."""
+    from lazyarr.rewrites import db
+
+    needs = {p.name for p in db._passes.values() if p.needs is not None}
+    assert {"loop_rewrites", "sink_into_branches", "dot_update", "elemwise_fusion",
+            "reduce_fusion", "row_fusion"} <= needs
+    calls = _skipping_changes_nothing(monkeypatch, db._passes, needs, "skip_by_op_classes")
     skipped, ran = calls[False] - calls[True], calls[True]
     assert skipped > 40 and ran > 40, calls  # both cases are covered
 
@@ -292,42 +303,12 @@ def test_a_rewrite_is_called_only_once_a_node_it_needs_has_been_in_the_graph():
 
 def test_rewrites_skipped_for_missing_ops_change_nothing(monkeypatch):
     """Not calling a node rewrite whose ``needs`` the graph lacks gives the program calling
-    every rewrite would: the same rewrites fire, in the same order, on the same graph."""
-    import dataclasses
-
+    every rewrite would."""
     from lazyarr.rewrites import db
-
-    from .rw_helpers import graph_of
 
     gated = {r.name for r in db._rewrites.values() if r.needs is not None}
     assert {"cancel_exp_factors", "distribute_exp_factor", "softmax_shift",
             "distribute_softmax_terms", "expm1", "gemm_scale", "gemm_accumulate"} <= gated
-    calls = {True: 0, False: 0}  # gated rewrites' calls with skipping on and off
-
-    def counted(fn):
-        def run(node, g):
-            calls[db.skip_by_needs] += 1
-            return fn(node, g)
-        return run
-
-    for name in gated:
-        monkeypatch.setitem(db._rewrites, name,
-                            dataclasses.replace(db._rewrites[name],
-                                                fn=counted(db._rewrites[name].fn)))
-    db._plans.clear()
-    try:
-        with np.errstate(all="ignore"):
-            for outs in _corpus():
-                fg, _ = graph_of(*outs)
-                report = rewrite(fg)
-                monkeypatch.setattr(db, "skip_by_needs", False)
-                every, _ = graph_of(*outs)
-                want = rewrite(every)
-                monkeypatch.setattr(db, "skip_by_needs", True)
-                assert report.fired == want.fired
-                assert _structure(fg) == _structure(every)
-    finally:
-        monkeypatch.undo()
-        db._plans.clear()
+    calls = _skipping_changes_nothing(monkeypatch, db._rewrites, gated, "skip_by_needs")
     skipped, ran = calls[False] - calls[True], calls[True]
     assert skipped > 40 and ran > 40, calls  # both cases are covered
