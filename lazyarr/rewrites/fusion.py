@@ -28,7 +28,7 @@ from ..array.ops.rowprog import RowProgram
 from ..graph.basic import Apply, Var
 from ..graph.fgraph import FunctionGraph
 from . import _fusion
-from ._fusion import RECOMPUTE, Group, Index, contract, grow_groups  # noqa: F401 - RECOMPUTE
+from ._fusion import Group, Index, contract, grow_groups
 from .db import Report, register_pass
 
 __all__ = ["MAX_MEMBERS", "MAX_OPERANDS", "fuse_elemwise", "fuse_reduce_prologue", "count_fused"]
@@ -38,15 +38,13 @@ _LIMITS = _fusion.limits()
 MAX_OPERANDS = _LIMITS["MAX_OPERANDS"]
 #: nodes of one fused kernel (GCC's RTL combiner is quadratic in a long block)
 MAX_MEMBERS = _LIMITS["MAX_MEMBERS"]
-#: nodes a convexity search may visit before it gives up (and the node is not fused)
-SEARCH_LIMIT = _LIMITS["SEARCH_LIMIT"]
 #: groups of at most this many elements recompute smaller-shape nodes of any function
 TINY_GROUP = _LIMITS["TINY_GROUP"]
 REDUCE_KINDS = frozenset({"sum", "prod", "mean", "max", "min", "all", "any"})
 
 # The grouping searches and the contraction run in C (`_fusion`: `Index`, `Group`,
-# `grow_groups`, `contract`, and the membership tests `is_view`, `fusable`, `recomputable`,
-# with `RECOMPUTE`).
+# `grow_groups`, `contract`, the membership tests `is_view`, `fusable`, `recomputable`, the
+# functions cheap enough to recompute, `RECOMPUTE`, and the search limit).
 
 
 def _index(fg: FunctionGraph) -> Index:
