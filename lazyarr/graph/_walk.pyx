@@ -327,7 +327,7 @@ cdef class Walk:
             if v.owner is None:
                 self._leaf(v)
                 continue
-            owner = <Apply>v.owner
+            owner = <Apply?>v.owner  # checked: `Var.owner` is any object
             inputs = owner.inputs
             if type(inputs) is not tuple:
                 inputs = owner.inputs = tuple(inputs)
@@ -608,9 +608,9 @@ cdef list _meets(list candidates, Py_ssize_t budget):
                 if _state(v, ep, base) != UNKNOWN:
                     sp -= 1
                     continue
-                inputs = (<Apply>v.owner).inputs
+                inputs = (<Apply?>v.owner).inputs
                 if type(inputs) is not tuple:
-                    inputs = (<Apply>v.owner).inputs = tuple(inputs)
+                    inputs = (<Apply?>v.owner).inputs = tuple(inputs)
                 n_in = PyTuple_GET_SIZE(inputs)
                 items = PySequence_Fast_ITEMS(inputs)
                 if sp + n_in > cap:

@@ -487,3 +487,16 @@ def test_tracked_replacements_touch_only_readers(monkeypatch):
         fg.replace_all([(cos, n2)])
         assert _reads(fg) == _reads(FunctionGraph(fg.inputs, fg.outputs))
     np.testing.assert_allclose(ReferenceProgram(fg)(args)[0], -np.cos(x))
+
+def test_realizing_a_graph_whose_owner_is_not_an_apply_raises():
+    """The cut's walk checks an owner's type too (``Var.owner`` is public): a TypeError, not a
+    crash of the C walk."""
+    import lazyarr as xp
+
+    class NotAnApply:
+        inputs = ()
+
+    b = xp.asarray(np.ones(3)) * 2.0
+    b._v.owner = NotAnApply()
+    with pytest.raises(TypeError):
+        float(xp.sum(b))
