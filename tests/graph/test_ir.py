@@ -497,6 +497,11 @@ def test_realizing_a_graph_whose_owner_is_not_an_apply_raises():
         inputs = ()
 
     b = xp.asarray(np.ones(3)) * 2.0
+    owner = b._v.owner
     b._v.owner = NotAnApply()
-    with pytest.raises(TypeError):
-        float(xp.sum(b))
+    try:
+        with pytest.raises(TypeError):
+            float(xp.sum(b))
+    finally:  # a pending array with a bogus owner would poison later realizations
+        b._v.owner = owner
+    np.testing.assert_array_equal(np.asarray(b), [2.0, 2.0, 2.0])
