@@ -490,6 +490,8 @@ cdef bint _realize_alloc(Var v) except -1:
     if _Alloc is None:
         from .ops.creation import Alloc
         _Alloc = Alloc
+    if not isinstance(v.owner, Apply):
+        return False
     node = <Apply>v.owner
     if type(node.op) is not _Alloc or len(node.inputs) != 1:
         return False
@@ -1276,6 +1278,8 @@ cdef list _unread_nodes(list roots):
     v = None
     while stack:
         ap = stack.pop()
+        if not isinstance(ap, Apply):  # `Var.owner` is public: walk only what is an Apply
+            continue
         key = PyLong_FromVoidPtr(<void*>ap)
         if key in seen:
             continue

@@ -505,3 +505,33 @@ def test_realizing_a_graph_whose_owner_is_not_an_apply_raises():
     finally:  # a pending array with a bogus owner would poison later realizations
         b._v.owner = owner
     np.testing.assert_array_equal(np.asarray(b), [2.0, 2.0, 2.0])
+
+
+def test_a_dropped_array_whose_owner_is_not_an_apply_is_freed_without_a_crash():
+    """Freeing dropped pending graphs (`_front._unread_nodes`) walks owners too: one that is
+    not an `Apply` is left alone, not read as one (it crashed a later node build). In a child
+    process: a regression would end the interpreter."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import numpy as np, lazyarr as xp, gc
+        class NotAnApply:
+            inputs = ()
+        b = xp.asarray(np.ones(3)) * 2.0
+        b._v.owner = NotAnApply()
+        del b
+        gc.collect()
+        want = float(np.sum(np.exp(np.arange(3.0) * 2) - np.arange(3.0)))
+        for i in range(2000):
+            a = xp.asarray(np.arange(3.0))
+            s = a * 2.0
+            y = xp.exp(s) - s + a
+            if i % 500 == 0:
+                assert abs(float(xp.sum(y)) - want) <= 1e-12 * want
+        print("ok")
+    """)
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr[-2000:]
