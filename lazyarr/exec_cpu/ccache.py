@@ -260,7 +260,7 @@ def loaded_as(key: str, lib) -> bool:
 
 
 def _bundle_key(prelude: str, template: str) -> str:
-    memo = (prelude, template, " ".join(FLAGS + _libs()), _compiler_id(), _cpu_id())
+    memo = (prelude, template, *key_stamp(), _cpu_id())
     key = _keys.get(memo)
     if key is None:
         if len(_keys) >= 1024:  # as `native.KERNEL_MEMO_MAX`: templates are kB each

@@ -793,7 +793,6 @@ def toposort(outputs) -> list:
     cdef set done = set()
     cdef list stack = []  # (apply, the input to look at next), flattened
     cdef Apply node
-    cdef Var v
     cdef object ins, owner
     cdef Py_ssize_t i, n
     for out in outputs:
